@@ -1,0 +1,377 @@
+/*
+ * chan.h - Go-style concurrency for C: goroutines, channels, select, timers,
+ * and the same channels living in a chand daemon, reachable from any process.
+ *
+ * This header is libchan's documentation.  Conventions that hold everywhere:
+ *
+ *   Errors     Functions that can fail return -1 (or NULL) and set errno.
+ *              Nothing aborts on bad input.  The errno values used are:
+ *                EPIPE       the channel is closed
+ *                ETIMEDOUT   the deadline passed (for deadline 0: "not ready")
+ *                ECANCELED   the operation was cancelled
+ *                EMSGSIZE    a value is larger than the buffer or the limit;
+ *                            the value stays in the channel
+ *                ECONNRESET  the connection to chand was lost
+ *                ENOENT      no such remote channel
+ *                EEXIST      the remote channel exists with another capacity
+ *                EINVAL      a bad argument (bad name, NULL channel, ...)
+ *                EACCES      chand refused the auth token
+ *                EBUSY       chand hit a limit (connections, channels, ...)
+ *                ESHUTDOWN   chand is shutting down
+ *                EPROTO      chand sent something this library cannot read
+ *                ENOMEM      out of memory
+ *
+ *   Deadlines  Every call that can block takes an absolute deadline in
+ *              milliseconds on the monotonic clock of chan_now():
+ *              chan_now() + 250 means "give up in 250 ms", -1 means wait
+ *              forever and 0 means "do not block" (Go's select default).
+ *
+ *   Values     A channel carries byte strings of 0 bytes or more.  Sending
+ *              copies the bytes: the caller keeps its buffer.  Receiving
+ *              either copies into the caller's buffer (chan_recv) or hands
+ *              over a malloc()ed buffer the caller must free()
+ *              (chan_recv_alloc).  A value too large for the caller's buffer
+ *              is never truncated and never lost: the call fails with
+ *              EMSGSIZE and the value stays at the head of the channel.
+ *
+ *   Callers    Any thread may call any function here.  Called from a
+ *              goroutine, a blocking call parks only that goroutine and its
+ *              worker thread runs others; called from an ordinary thread
+ *              (main, or one made with pthread_create), it blocks the thread.
+ *
+ *   Handles    chan_t handles are reference counted: every function that
+ *              returns a chan_t * returns a reference the caller owns and
+ *              must drop with chan_release().  chan_retain() adds one, e.g.
+ *              before handing a channel to a goroutine that releases it.
+ */
+#ifndef CHAN_CHAN_H
+#define CHAN_CHAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CHAN_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------------
+ * Time
+ * ------------------------------------------------------------------------ */
+
+/* chan_now - the monotonic clock in milliseconds.
+ * The origin is arbitrary (boot time); only differences and deadlines built
+ * from it (chan_now() + ms) mean anything.  Never fails. */
+int64_t chan_now(void);
+
+/* ------------------------------------------------------------------------
+ * Goroutines
+ *
+ * A goroutine is a stackful coroutine run by a pool of worker threads
+ * (one per core by default; the CHAN_PROCS environment variable overrides,
+ * like GOMAXPROCS).  The runtime starts on first use.  Goroutines switch
+ * only at channel operations, chan_sleep(), chan_yield() and remote calls:
+ * a goroutine that makes a blocking system call (read(2), sleep(3), ...)
+ * blocks its worker thread until the call returns; other workers go on.
+ * A goroutine stays on the worker thread it started on.
+ *
+ * Stacks are mmap()ed with a guard page below them and reused.  Their size
+ * is CHAN_STACK bytes from the environment (default 64 KiB), or per call
+ * with chan_go_stack().  Running off the end of a stack prints
+ * "goroutine stack overflow" and aborts the process instead of corrupting
+ * memory.
+ * ------------------------------------------------------------------------ */
+
+/* chan_go - start fn(arg) as a goroutine.
+ * Returns 0, or -1 with errno ENOMEM (no memory for a stack) or EAGAIN
+ * (the runtime could not start its worker threads). */
+int chan_go(void (*fn)(void *arg), void *arg);
+
+/* chan_go_stack - chan_go() with a stack of at least stack_size bytes
+ * (rounded up to whole pages).  EINVAL if stack_size is below 16 KiB. */
+int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size);
+
+/* chan_yield - let the other goroutines of this worker run, then go on.
+ * From an ordinary thread it is sched_yield(). */
+void chan_yield(void);
+
+/* chan_sleep - sleep until the deadline; a goroutine parks, a thread sleeps.
+ * Returns 0 (also for a deadline already past). */
+int chan_sleep(int64_t deadline);
+
+/* chan_procs - the number of worker threads (starts the runtime). */
+int chan_procs(void);
+
+/* Wait groups: Go's sync.WaitGroup.  Add before starting the goroutines,
+ * each calls chan_wg_done() when finished, and chan_wg_wait() returns when
+ * the count is back to zero. */
+typedef struct chan_wg chan_wg_t;
+
+/* chan_wg_make - a new wait group with count 0, or NULL (ENOMEM). */
+chan_wg_t *chan_wg_make(void);
+/* chan_wg_add - add n (may be negative) to the count.  -1 with EINVAL if
+ * the count would go below zero (the count is left unchanged). */
+int chan_wg_add(chan_wg_t *wg, long n);
+/* chan_wg_done - chan_wg_add(wg, -1). */
+int chan_wg_done(chan_wg_t *wg);
+/* chan_wg_wait - block until the count is zero.  0, or -1 with ETIMEDOUT. */
+int chan_wg_wait(chan_wg_t *wg, int64_t deadline);
+/* chan_wg_free - free a wait group nobody waits on any more. */
+void chan_wg_free(chan_wg_t *wg);
+
+/* ------------------------------------------------------------------------
+ * Channels
+ *
+ * Go's rules, for local and remote channels alike:
+ *
+ *   operation  open, unbuffered      open, buffered (cap n)     closed
+ *   send       blocks until a        blocks while n values      fails at once with EPIPE; a
+ *              receiver takes it     are queued                 sender blocked at close fails too
+ *   recv       blocks until a        blocks while empty         returns queued values first,
+ *              sender offers one                                then EPIPE at once, forever
+ *   close      wakes every blocked receiver and sender          EPIPE: closing twice is an error
+ *
+ * Values leave in the order they entered; blocked senders and receivers
+ * are served first come, first served.
+ * ------------------------------------------------------------------------ */
+
+/* A channel handle, local or remote. */
+typedef struct chan chan_t;
+
+/* chan_make - a new local channel holding up to cap values (0: unbuffered,
+ * a rendezvous).  Returns a handle the caller owns, or NULL with ENOMEM. */
+chan_t *chan_make(size_t cap);
+
+/* chan_send - send len bytes from val (copied; val may be NULL if len is 0).
+ * Blocks as the table above says, until the deadline.
+ * Returns 0, or -1 with EPIPE (closed), ETIMEDOUT, EMSGSIZE (over the
+ * daemon's value limit), EINVAL, ENOMEM, ECONNRESET. */
+int chan_send(chan_t *ch, const void *val, size_t len, int64_t deadline);
+
+/* chan_recv - receive one value into buf (size bytes).
+ * Returns the value's length (0 is a valid, empty value), or -1 with
+ * EPIPE (closed and drained), ETIMEDOUT, EMSGSIZE (the value at the head is
+ * longer than size: it stays there, untouched), EINVAL, ECONNRESET. */
+ssize_t chan_recv(chan_t *ch, void *buf, size_t size, int64_t deadline);
+
+/* chan_recv_alloc - receive one value of any size into a new malloc()ed
+ * buffer stored in *val (never NULL on success, even for an empty value;
+ * the caller frees it).  Returns the length, or -1 as chan_recv(). */
+ssize_t chan_recv_alloc(chan_t *ch, void **val, int64_t deadline);
+
+/* A value as a (pointer, length) pair, for the batch calls. */
+typedef struct chan_val {
+    void *data;
+    size_t len;
+} chan_val_t;
+
+/* chan_send_many - send n values in order, as n chan_send() calls would,
+ * but in one request to chand for a remote channel.
+ * Returns the number of values sent: n, or fewer if the deadline passed or
+ * the channel was closed part way (call again to learn why); -1 with errno
+ * as chan_send() if none was sent. */
+ssize_t chan_send_many(chan_t *ch, const chan_val_t *vals, size_t n, int64_t deadline);
+
+/* chan_recv_many - receive at least one and at most max values: it blocks
+ * until one is available, then takes whatever else is available at once.
+ * Each vals[i].data is a malloc()ed buffer the caller frees.
+ * Returns the count, or -1 with errno as chan_recv_alloc(). */
+ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline);
+
+/* chan_close - close the channel (Go's close).  Blocked receivers get
+ * EPIPE once the queued values are gone, blocked senders get EPIPE.
+ * Returns 0, or -1 with EPIPE if it was already closed (ECONNRESET,
+ * ETIMEDOUT, ... for a remote channel).  Does not release the handle. */
+int chan_close(chan_t *ch);
+
+/* chan_retain - add a reference to ch; returns ch. */
+chan_t *chan_retain(chan_t *ch);
+
+/* chan_release - drop a reference; the last one frees the handle (for a
+ * local channel: the channel and any values still queued).  A remote
+ * channel lives on in chand.  NULL is ignored. */
+void chan_release(chan_t *ch);
+
+/* chan_len, chan_cap - the number of queued values and the capacity of a
+ * local channel, as Go's len() and cap().  For a remote channel chan_cap()
+ * is the capacity chand reported when it was opened and chan_len() is -1
+ * with ENOTSUP (use chan_stat()). */
+ssize_t chan_len(chan_t *ch);
+ssize_t chan_cap(chan_t *ch);
+
+/* ------------------------------------------------------------------------
+ * Select
+ * ------------------------------------------------------------------------ */
+
+enum chan_op {
+    CHAN_SEND = 1,
+    CHAN_RECV = 2,
+};
+
+/* One case of a select.  Fill in ch, op, buf and len (the CHAN_CASE_*
+ * macros do); the select fills in the results of the case it chooses. */
+typedef struct chan_case {
+    chan_t *ch;     /* NULL: the case is never ready (Go's nil channel) */
+    int op;         /* CHAN_SEND or CHAN_RECV */
+    void *buf;      /* send: the value (not modified);
+                       recv: where to copy the value, or NULL to allocate */
+    size_t len;     /* send: the value's length; recv: the size of buf */
+    /* Results, set for the chosen case only: */
+    int err;        /* 0, or EPIPE (closed: a recv got no value, a send
+                       failed), or EMSGSIZE (recv: value longer than len,
+                       left in the channel) */
+    size_t n;       /* recv: the value's length */
+    void *val;      /* recv with buf == NULL: the malloc()ed value, the
+                       caller frees it */
+} chan_case_t;
+
+#define CHAN_CASE_SEND(c, v, l) \
+    ((chan_case_t){ .ch = (c), .op = CHAN_SEND, .buf = (void *)(v), .len = (l) })
+#define CHAN_CASE_RECV(c, b, s) \
+    ((chan_case_t){ .ch = (c), .op = CHAN_RECV, .buf = (b), .len = (s) })
+
+/* chan_select - wait until one of n cases can proceed, do it, and return
+ * its index.  If several are ready, one is chosen uniformly at random.
+ * Exactly one case takes effect: never two, never a value lost.
+ * A closed channel makes its case ready: the index is returned with the
+ * case's err set to EPIPE.  With deadline 0 it never blocks (Go's default).
+ * Returns the chosen index, or -1 with ETIMEDOUT (no case in time), EINVAL
+ * (bad case), ENOMEM, ECONNRESET. */
+int chan_select(chan_case_t *cases, size_t n, int64_t deadline);
+
+/* ------------------------------------------------------------------------
+ * Timers as channels (Go's time.After and time.Tick)
+ * ------------------------------------------------------------------------ */
+
+/* chan_after - a channel that receives one value, the int64_t chan_now()
+ * at which it fired, ms milliseconds from now.  Releasing the handle
+ * before it fires stops the timer.  NULL with ENOMEM. */
+chan_t *chan_after(int64_t ms);
+
+/* chan_tick - a channel that receives chan_now() every ms milliseconds
+ * (buffer of one: ticks are dropped for a slow receiver, as in Go).
+ * Stop it with chan_timer_stop() or by releasing the handle.
+ * NULL with EINVAL (ms <= 0) or ENOMEM. */
+chan_t *chan_tick(int64_t ms);
+
+/* chan_timer_stop - stop a chan_after()/chan_tick() channel.  Returns 1 if
+ * that prevented a timer from firing, 0 if it had fired (chan_after) or was
+ * already stopped, -1 with EINVAL if ch is not a timer channel. */
+int chan_timer_stop(chan_t *ch);
+
+/* ------------------------------------------------------------------------
+ * Patterns from "Go Concurrency Patterns"
+ * ------------------------------------------------------------------------ */
+
+/* chan_generator - start fn(out, arg) as a goroutine and return out, a
+ * channel with capacity cap that fn sends to.  The channel is closed when
+ * fn returns.  The caller owns the returned handle; the goroutine holds its
+ * own reference.  NULL with ENOMEM. */
+chan_t *chan_generator(void (*fn)(chan_t *out, void *arg), void *arg, size_t cap);
+
+/* chan_fanin - one unbuffered channel fed by every input until all of them
+ * are closed; then it is closed.  Inputs may be local or remote; the fan-in
+ * holds its own references, the caller keeps its own.  NULL with ENOMEM or
+ * EINVAL (n == 0). */
+chan_t *chan_fanin(chan_t *const *inputs, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Remote channels in chand
+ * ------------------------------------------------------------------------ */
+
+/* A connection to one chand.  Thread-safe: every thread and goroutine of a
+ * process may share one client; their requests travel together and their
+ * replies come back in any order. */
+typedef struct chan_client chan_client_t;
+
+/* chan_connect - connect to chand at addr: "host:port", "[v6addr]:port"
+ * or "unix:/path".  addr NULL means $CHAN_ADDR, then "127.0.0.1:7070".
+ * token NULL means $CHAN_TOKEN, then no token.
+ * Returns a client, or NULL with ECONNREFUSED (or another connect errno),
+ * ETIMEDOUT, EACCES (bad token), EBUSY (too many connections), EINVAL (bad
+ * address), EPROTO, ENOMEM. */
+chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline);
+
+/* chan_disconnect - close the connection.  Calls blocked on it fail with
+ * ECONNRESET; channel handles opened through it stay valid until released
+ * but their operations fail with ECONNRESET.  NULL is ignored. */
+void chan_disconnect(chan_client_t *cl);
+
+/* Flags for chan_open(). */
+enum chan_open_flags {
+    CHAN_NOCREATE = 1 << 0,   /* fail with ENOENT if the channel is missing */
+};
+
+/* Capacity argument of chan_open() that takes an existing channel as it is
+ * (and makes a missing one unbuffered). */
+#define CHAN_CAP_ANY (-1L)
+
+/* chan_open - make the channel called name with capacity cap (Go's make)
+ * if it is missing, or open it if it exists with the same capacity.
+ * Names are 1 to 255 bytes of [A-Za-z0-9._:/-].
+ * Returns a handle the caller owns, or NULL with EINVAL (bad name or cap),
+ * EEXIST (exists with another capacity), ENOENT (CHAN_NOCREATE), EBUSY
+ * (too many channels), ETIMEDOUT, ECONNRESET, ENOMEM. */
+chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags,
+                  int64_t deadline);
+
+/* chan_open_temp - make a temporary channel with capacity cap and a unique
+ * name chosen by chand (read it with chan_name()).  chand deletes it when
+ * this client's connection goes away; its blocked peers then see it closed.
+ * Send its name in a message to give another process a reply channel.
+ * Returns a handle, or NULL with errno as chan_open(). */
+chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline);
+
+/* chan_name - the name of a remote channel, or NULL for a local one.  The
+ * string lives as long as the handle. */
+const char *chan_name(const chan_t *ch);
+
+/* chan_ping - one round trip to chand.  0, or -1 with ETIMEDOUT, ECONNRESET. */
+int chan_ping(chan_client_t *cl, int64_t deadline);
+
+/* What chand reports about one channel. */
+typedef struct chan_stat {
+    char name[256];         /* NUL-terminated */
+    uint64_t len;           /* values queued */
+    uint64_t cap;           /* capacity */
+    uint64_t senders;       /* blocked send requests */
+    uint64_t receivers;     /* blocked receive requests */
+    uint64_t inflight;      /* values delivered, not yet acknowledged */
+    uint64_t sent;          /* values ever accepted */
+    uint64_t received;      /* values ever acknowledged by a receiver */
+    int closed;             /* 1 once closed */
+    int temp;               /* 1 for a temporary channel */
+} chan_stat_t;
+
+/* chan_stat - fill *st with chand's view of the channel called name.
+ * 0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET. */
+int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline);
+
+/* chan_list - every channel of the daemon, in name order, as a malloc()ed
+ * array in *out (the caller frees it).  Returns the count, or -1 with
+ * ETIMEDOUT, ECONNRESET, ENOMEM. */
+ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline);
+
+/* What chand reports about itself. */
+typedef struct chan_server_stat {
+    uint64_t uptime_ms;
+    uint64_t connections;
+    uint64_t channels;
+    uint64_t pending;         /* blocked requests, all connections */
+    uint64_t inflight;        /* unacknowledged deliveries */
+    uint64_t values_sent;     /* since start */
+    uint64_t values_received;
+    uint64_t max_frame;       /* the daemon's limits */
+    uint64_t max_value;
+} chan_server_stat_t;
+
+/* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET. */
+int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CHAN_CHAN_H */
