@@ -1,0 +1,1480 @@
+/*
+ * chand_core.c - named channels with Go's semantics, as pure logic (the
+ * design is explained in chand_core.h; read it first).
+ *
+ * Invariants, after every public call returns:
+ *   - A channel never has both an active waiting receiver and something that
+ *     receiver could take (a buffered value, or an active sender of another
+ *     op).  pump() restores this after every change.
+ *   - A buffered channel with free space (len + reserved < cap) has no
+ *     active waiting sender.
+ *   - A closed channel has no active waiting sender, and no active waiting
+ *     receiver unless values are still buffered... which pump hands out.
+ *   - Every value is in exactly one place: a channel buffer, a sender's
+ *     queue of values (its case's `vals`), a delivery, or a reservation.
+ *   - An op is answered exactly once (or never, once its session is gone).
+ *
+ * "Active" excludes cases of frozen ops: a receiver held by a reservation
+ * (two-phase select across daemons) keeps its place but cannot be matched
+ * until the reservation is committed or released.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "chand_alloc.h"
+#include "chand_core.h"
+#include "chand_hash.h"
+#include "chand_list.h"
+
+/* ------------------------------------------------------------------------
+ * Data
+ * ------------------------------------------------------------------------ */
+
+typedef struct core_op core_op_t;
+typedef struct core_case core_case_t;
+typedef struct core_dlv core_dlv_t;
+
+struct core_chan {
+    hnode_t node;            /* core->chans, by name, while not deleted */
+    core_t *core;
+    uint8_t *name;
+    size_t name_len;
+    uint64_t cap;
+    bool closed, temp, deleted;
+    qlink_t owner_link;      /* the owner session's temps */
+    pdeque_t buf;            /* core_val_t *, oldest first */
+    uint64_t reserved;       /* buffer slots held by reservations */
+    qlink_t sendq, recvq;    /* waiting cases, FIFO */
+    uint64_t nsend, nrecv;   /* cases in those queues */
+    uint64_t inflight;       /* deliveries not yet acknowledged */
+    uint64_t sent, received;
+    uint64_t refs;           /* the name table + cases + deliveries */
+};
+
+enum op_kind { OP_SEND, OP_RECV, OP_SELECT };
+
+enum op_state {
+    OP_WAITING,     /* not answered; cases may be queued */
+    OP_RESERVED,    /* a reserving select holds a send slot or receiver */
+};
+
+struct core_case {
+    qlink_t link;            /* in ch->sendq or ch->recvq while queued */
+    bool queued;
+    bool send;
+    int index;
+    core_op_t *op;
+    core_chan_t *ch;
+    /* send: values not yet handed on, oldest first */
+    pdeque_t vals;
+    /* recv */
+    uint32_t max;
+    uint64_t max_bytes;      /* 0: no limit */
+    core_out_dlv_t *out;     /* deliveries collected for the reply */
+    size_t nout;
+};
+
+struct core_op {
+    hnode_t node;            /* sess->ops, by request id */
+    core_t *core;
+    core_sess_t *sess;       /* NULL once detached: answers nobody */
+    uint64_t id;
+    uint64_t reply_id;       /* id the answer goes to (a Commit's id) */
+    enum op_kind kind;
+    enum op_state state;
+    int64_t deadline;        /* absolute ms, -1 for none */
+    size_t heap_i;           /* position in core->heap, or NO_HEAP */
+    Chan__Status fail;       /* OK, or why no further value is accepted */
+    int chosen;              /* select: the decided case, or -1 */
+    uint32_t total;          /* send: values to send */
+    uint32_t accepted;       /* send: values taken for good */
+    uint32_t inflight;       /* send: deliveries awaiting acknowledgement */
+    bool reserve;            /* select: two-phase */
+    bool frozen;             /* held by another op's reservation */
+    Chan__Status late_fail;  /* frozen: TIMEOUT/CANCELED to answer on release */
+    core_op_t *holder;       /* frozen: the reservation holding us */
+    core_case_t *held;       /* reserved on an unbuffered channel: the
+                                receiver case we hold, or NULL */
+    bool slot;               /* reserved a buffer slot */
+    size_t ncase;
+    core_case_t cases[];
+};
+
+struct core_dlv {
+    hnode_t node;            /* sess->dlvs, by delivery id */
+    qlink_t order;           /* sess->dlv_order, oldest first */
+    uint64_t id;
+    core_sess_t *sess;
+    core_chan_t *ch;
+    core_val_t *val;
+    core_op_t *owner;        /* unbuffered: the send waiting for our ack */
+    int owner_case;
+};
+
+struct core_sess {
+    core_t *core;
+    void *ctx;
+    qlink_t all;             /* core->sessions */
+    uint64_t next_dlv;
+    htable_t ops;
+    htable_t dlvs;
+    qlink_t dlv_order;
+    qlink_t temps;
+    size_t pending;
+};
+
+#define NO_HEAP ((size_t)-1)
+
+struct core {
+    core_limits_t lim;
+    core_reply_fn reply;
+    htable_t chans;
+    qlink_t sessions;
+    uint64_t nsessions;
+    core_op_t **heap;        /* min-heap of blocked ops by deadline */
+    size_t heap_len, heap_cap;
+    uint64_t rng;
+    uint64_t temp_seq;
+    uint64_t pending, inflight, values_sent, values_received;
+};
+
+static void pump(core_chan_t *ch);
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+static uint64_t rng_next(core_t *c)
+{
+    /* xorshift64*: select only needs fair, fast choices */
+    uint64_t x = c->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    c->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static core_val_t *val_new(core_bytes_t b)
+{
+    core_val_t *v = xmalloc(sizeof *v + b.len);
+    v->redelivered = 0;
+    v->len = (uint32_t)b.len;
+    if (b.len)
+        memcpy(v->data, b.data, b.len);
+    return v;
+}
+
+static void vals_free(pdeque_t *d)
+{
+    void *v;
+    while ((v = pdeque_pop_front(d)))
+        free(v);
+    pdeque_free(d);
+}
+
+static void reply_plain(core_sess_t *s, uint64_t id, Chan__Status st, const char *msg)
+{
+    core_reply_t r = { .id = id, .status = st, .message = msg, .kind = CORE_R_PLAIN };
+    s->core->reply(s->ctx, &r);
+}
+
+/* ------------------------------------------------------------------------
+ * Channels
+ * ------------------------------------------------------------------------ */
+
+static bool chan_name_eq(const hnode_t *n, const void *key)
+{
+    const core_chan_t *ch = (const core_chan_t *)n;
+    const core_bytes_t *k = key;
+    return ch->name_len == k->len && memcmp(ch->name, k->data, k->len) == 0;
+}
+
+static core_chan_t *chan_lookup(const core_t *c, core_bytes_t name)
+{
+    return (core_chan_t *)htable_find(&c->chans, chand_hash_bytes(name.data, name.len),
+                                      chan_name_eq, &name);
+}
+
+static core_chan_t *chan_create(core_t *c, core_bytes_t name, uint64_t cap)
+{
+    core_chan_t *ch = xcalloc(1, sizeof *ch);
+    ch->core = c;
+    ch->name = xmalloc(name.len + 1);
+    memcpy(ch->name, name.data, name.len);
+    ch->name[name.len] = 0;
+    ch->name_len = name.len;
+    ch->cap = cap;
+    pdeque_init(&ch->buf);
+    qlist_init(&ch->sendq);
+    qlist_init(&ch->recvq);
+    qlist_init(&ch->owner_link);
+    ch->refs = 1;   /* the name table */
+    ch->node.hash = chand_hash_bytes(name.data, name.len);
+    htable_insert(&c->chans, &ch->node);
+    return ch;
+}
+
+static void chan_unref(core_chan_t *ch)
+{
+    if (--ch->refs)
+        return;
+    vals_free(&ch->buf);
+    free(ch->name);
+    free(ch);
+}
+
+static uint64_t chan_space(const core_chan_t *ch)
+{
+    uint64_t used = ch->buf.len + ch->reserved;
+    return used < ch->cap ? ch->cap - used : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The deadline heap
+ * ------------------------------------------------------------------------ */
+
+static void heap_set(core_t *c, size_t i, core_op_t *op)
+{
+    c->heap[i] = op;
+    op->heap_i = i;
+}
+
+static void heap_up(core_t *c, size_t i)
+{
+    core_op_t *op = c->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (c->heap[p]->deadline <= op->deadline)
+            break;
+        heap_set(c, i, c->heap[p]);
+        i = p;
+    }
+    heap_set(c, i, op);
+}
+
+static void heap_down(core_t *c, size_t i)
+{
+    core_op_t *op = c->heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        int64_t best = op->deadline;
+        if (l < c->heap_len && c->heap[l]->deadline < best)
+            m = l, best = c->heap[l]->deadline;
+        if (l + 1 < c->heap_len && c->heap[l + 1]->deadline < best)
+            m = l + 1;
+        if (m == i)
+            break;
+        heap_set(c, i, c->heap[m]);
+        i = m;
+    }
+    heap_set(c, i, op);
+}
+
+static void heap_add(core_t *c, core_op_t *op)
+{
+    if (c->heap_len == c->heap_cap) {
+        c->heap_cap = c->heap_cap ? c->heap_cap * 2 : 64;
+        c->heap = xrealloc(c->heap, c->heap_cap * sizeof *c->heap);
+    }
+    heap_set(c, c->heap_len++, op);
+    heap_up(c, op->heap_i);
+}
+
+static void heap_del(core_t *c, core_op_t *op)
+{
+    size_t i = op->heap_i;
+    if (i == NO_HEAP)
+        return;
+    op->heap_i = NO_HEAP;
+    if (i == --c->heap_len)
+        return;
+    heap_set(c, i, c->heap[c->heap_len]);
+    heap_down(c, i);
+    heap_up(c, c->heap[i]->heap_i);
+}
+
+/* ------------------------------------------------------------------------
+ * Ops and cases
+ * ------------------------------------------------------------------------ */
+
+static bool op_id_eq(const hnode_t *n, const void *key)
+{
+    return ((const core_op_t *)n)->id == *(const uint64_t *)key;
+}
+
+static core_op_t *op_lookup(const core_sess_t *s, uint64_t id)
+{
+    return (core_op_t *)htable_find(&s->ops, chand_hash_u64(id), op_id_eq, &id);
+}
+
+static core_op_t *op_new(core_sess_t *s, uint64_t id, enum op_kind kind, size_t ncase,
+                         int64_t timeout_ms, int64_t now)
+{
+    core_op_t *op = xcalloc(1, sizeof *op + ncase * sizeof(core_case_t));
+    op->core = s->core;
+    op->sess = s;
+    op->id = op->reply_id = id;
+    op->kind = kind;
+    op->state = OP_WAITING;
+    op->deadline = timeout_ms < 0 ? -1 : now + timeout_ms;
+    op->heap_i = NO_HEAP;
+    op->fail = CHAN__STATUS__OK;
+    op->chosen = -1;
+    op->ncase = ncase;
+    op->node.hash = chand_hash_u64(id);
+    htable_insert(&s->ops, &op->node);
+    s->pending++;
+    s->core->pending++;
+    return op;
+}
+
+static void case_init(core_case_t *cs, core_op_t *op, int index, core_chan_t *ch, bool send)
+{
+    qlist_init(&cs->link);
+    cs->op = op;
+    cs->index = index;
+    cs->ch = ch;
+    cs->send = send;
+    cs->max = 1;
+    pdeque_init(&cs->vals);
+    ch->refs++;
+}
+
+static void case_enqueue(core_case_t *cs, bool front)
+{
+    if (cs->queued)
+        return;
+    qlink_t *q = cs->send ? &cs->ch->sendq : &cs->ch->recvq;
+    if (front)
+        qlist_push_front(q, &cs->link);
+    else
+        qlist_push_back(q, &cs->link);
+    cs->queued = true;
+    if (cs->send)
+        cs->ch->nsend++;
+    else
+        cs->ch->nrecv++;
+}
+
+static void case_dequeue(core_case_t *cs)
+{
+    if (!cs->queued)
+        return;
+    qlist_remove(&cs->link);
+    cs->queued = false;
+    if (cs->send)
+        cs->ch->nsend--;
+    else
+        cs->ch->nrecv--;
+}
+
+/* Forget an op: no longer pending anywhere.  Its values are dropped (they
+ * were never accepted) and its channels unreferenced. */
+static void op_free(core_op_t *op)
+{
+    core_t *c = op->core;
+    for (size_t i = 0; i < op->ncase; i++) {
+        core_case_t *cs = &op->cases[i];
+        case_dequeue(cs);
+        vals_free(&cs->vals);
+        free(cs->out);
+        chan_unref(cs->ch);
+    }
+    if (op->holder)
+        op->holder->held = NULL;
+    if (op->held) {
+        op->held->op->frozen = false;
+        op->held->op->holder = NULL;
+    }
+    heap_del(c, op);
+    if (op->sess) {
+        htable_remove(&op->sess->ops, &op->node);
+        op->sess->pending--;
+    }
+    c->pending--;
+    free(op);
+}
+
+/* Detach an op from its session: it finishes its work (a send waiting for
+ * acknowledgements) but answers nobody. */
+static void op_detach(core_op_t *op)
+{
+    core_sess_t *s = op->sess;
+    if (!s)
+        return;
+    htable_remove(&s->ops, &op->node);
+    s->pending--;
+    op->sess = NULL;
+}
+
+/* Put a send whose value came back under its deadline again. */
+static void op_rearm(core_op_t *op)
+{
+    if (op->deadline >= 0 && op->heap_i == NO_HEAP)
+        heap_add(op->core, op);
+}
+
+/* Select: the chosen case is decided, take the others out of their queues. */
+static void op_decide(core_op_t *op, int index)
+{
+    op->chosen = index;
+    for (size_t i = 0; i < op->ncase; i++) {
+        if ((int)i == index)
+            continue;
+        case_dequeue(&op->cases[i]);
+        vals_free(&op->cases[i].vals);
+    }
+}
+
+/* Answer a finished op and free it. */
+static void op_finish(core_op_t *op, Chan__Status st, const char *msg)
+{
+    core_sess_t *s = op->sess;
+    if (s) {
+        core_reply_t r = { .id = op->reply_id, .status = st, .message = msg };
+        core_case_t *cs = op->chosen >= 0 ? &op->cases[op->chosen] : NULL;
+        switch (op->kind) {
+        case OP_SEND:
+            r.kind = CORE_R_SEND;
+            r.accepted = op->accepted;
+            break;
+        case OP_RECV:
+            r.kind = CORE_R_RECV;
+            r.ndlv = op->cases[0].nout;
+            r.dlv = op->cases[0].out;
+            break;
+        case OP_SELECT:
+            r.kind = op->reply_id != op->id ? CORE_R_PLAIN : CORE_R_SELECT;
+            r.index = op->chosen;
+            if (cs && !cs->send) {
+                r.ndlv = cs->nout;
+                r.dlv = cs->out;
+            }
+            break;
+        }
+        s->core->reply(s->ctx, &r);
+    }
+    op_free(op);
+}
+
+/* A send op is done when nothing is left to hand on (or it may hand on no
+ * more) and no delivery of its values awaits an acknowledgement. */
+static bool send_done(const core_op_t *op)
+{
+    if (op->inflight || op->state != OP_WAITING)
+        return false;
+    if (op->fail != CHAN__STATUS__OK)
+        return true;
+    int i = op->kind == OP_SELECT ? op->chosen : 0;
+    return i >= 0 && op->cases[i].vals.len == 0;
+}
+
+static const char *status_text(Chan__Status st)
+{
+    switch (st) {
+    case CHAN__STATUS__CLOSED: return "channel closed";
+    case CHAN__STATUS__TIMEOUT: return "deadline passed";
+    case CHAN__STATUS__CANCELED: return "canceled";
+    case CHAN__STATUS__SHUTTING_DOWN: return "server shutting down";
+    default: return NULL;
+    }
+}
+
+static void send_maybe_finish(core_op_t *op)
+{
+    if (!send_done(op))
+        return;
+    /* every value taken: a success, even if the deadline passed meanwhile */
+    Chan__Status st = op->accepted == op->total ? CHAN__STATUS__OK : op->fail;
+    if (op->kind == OP_SELECT && st != CHAN__STATUS__OK && st != CHAN__STATUS__CLOSED)
+        op->chosen = -1;   /* no case took effect */
+    op_finish(op, st, status_text(st));
+}
+
+/* The op can accept no more values (timeout, cancel, close, shutdown, or its
+ * session went away): take it out of every queue, drop what it had not
+ * handed on, and answer now or once its deliveries are acknowledged. */
+static void op_fail(core_op_t *op, Chan__Status st)
+{
+    if (op->fail == CHAN__STATUS__OK)
+        op->fail = st;
+    heap_del(op->core, op);
+    for (size_t i = 0; i < op->ncase; i++) {
+        case_dequeue(&op->cases[i]);
+        vals_free(&op->cases[i].vals);
+    }
+    if (op->inflight)
+        return;   /* answered when the last delivery is resolved */
+    if (op->kind == OP_SELECT && op->fail != CHAN__STATUS__CLOSED)
+        op->chosen = -1;
+    if (op->kind == OP_SEND || (op->kind == OP_SELECT && op->chosen >= 0 && op->cases[op->chosen].send))
+        send_maybe_finish(op);
+    else
+        op_finish(op, op->fail, status_text(op->fail));
+}
+
+/* ------------------------------------------------------------------------
+ * Deliveries
+ * ------------------------------------------------------------------------ */
+
+static bool dlv_id_eq(const hnode_t *n, const void *key)
+{
+    return ((const core_dlv_t *)n)->id == *(const uint64_t *)key;
+}
+
+static void case_collect(core_case_t *r, uint64_t id, const core_val_t *v)
+{
+    if (r->nout == 0 || (r->nout & (r->nout - 1)) == 0)
+        r->out = xrealloc(r->out, (r->nout ? r->nout * 2 : 1) * sizeof *r->out);
+    r->out[r->nout].id = id;
+    r->out[r->nout].val = v;
+    r->nout++;
+}
+
+/* Hand value v of channel ch to receiving case r.  owner is the unbuffered
+ * send that waits for the acknowledgement, or NULL for a buffered value. */
+static void deliver(core_case_t *r, core_val_t *v, core_op_t *owner, int owner_case)
+{
+    core_sess_t *s = r->op->sess;
+    core_chan_t *ch = r->ch;
+    core_dlv_t *d = xmalloc(sizeof *d);
+    d->id = ++s->next_dlv;
+    d->sess = s;
+    d->ch = ch;
+    d->val = v;
+    d->owner = owner;
+    d->owner_case = owner_case;
+    d->node.hash = chand_hash_u64(d->id);
+    htable_insert(&s->dlvs, &d->node);
+    qlist_push_back(&s->dlv_order, &d->order);
+    ch->refs++;
+    ch->inflight++;
+    ch->core->inflight++;
+    if (owner)
+        owner->inflight++;
+    case_collect(r, d->id, v);
+}
+
+static void dlv_free(core_dlv_t *d)
+{
+    htable_remove(&d->sess->dlvs, &d->node);
+    qlist_remove(&d->order);
+    d->ch->inflight--;
+    d->ch->core->inflight--;
+    chan_unref(d->ch);
+    free(d);
+}
+
+/* The value of d was taken for good. */
+static void dlv_ack(core_dlv_t *d)
+{
+    core_chan_t *ch = d->ch;
+    core_op_t *owner = d->owner;
+    ch->received++;
+    ch->core->values_received++;
+    free(d->val);
+    if (owner) {
+        ch->sent++;
+        ch->core->values_sent++;
+        owner->inflight--;
+        owner->accepted++;
+    }
+    dlv_free(d);
+    if (owner)
+        send_maybe_finish(owner);
+}
+
+/* The value of d comes back: to the head of its sender's values (unbuffered)
+ * or of the channel's buffer, and on to the next receiver. */
+static void dlv_return(core_dlv_t *d, bool redelivered)
+{
+    core_chan_t *ch = d->ch;
+    core_op_t *owner = d->owner;
+    core_val_t *v = d->val;
+    int owner_case = d->owner_case;
+    if (redelivered)
+        v->redelivered++;
+    ch->refs++;
+    dlv_free(d);
+    if (owner) {
+        owner->inflight--;
+        core_case_t *cs = &owner->cases[owner_case];
+        if (owner->fail != CHAN__STATUS__OK || ch->closed) {
+            /* the sender can take no more: the value is reported unsent */
+            free(v);
+            if (owner->fail == CHAN__STATUS__OK)
+                owner->fail = CHAN__STATUS__CLOSED;
+            send_maybe_finish(owner);
+        } else {
+            pdeque_push_front(&cs->vals, v);
+            case_enqueue(cs, true);   /* it was first in line */
+            op_rearm(owner);
+            pump(ch);
+        }
+    } else if (ch->deleted) {
+        free(v);
+    } else {
+        pdeque_push_front(&ch->buf, v);
+        pump(ch);
+    }
+    chan_unref(ch);
+}
+
+/* ------------------------------------------------------------------------
+ * Matching: pump() makes every possible exchange on one channel
+ * ------------------------------------------------------------------------ */
+
+static bool case_active(const core_case_t *cs)
+{
+    return !cs->op->frozen;
+}
+
+/* The first active case of queue q whose op is not `not`. */
+static core_case_t *first_active(qlink_t *q, const core_op_t *not)
+{
+    for (qlink_t *l = q->next; l != q; l = l->next) {
+        core_case_t *cs = QLIST_ENTRY(l, core_case_t, link);
+        if (case_active(cs) && cs->op != not)
+            return cs;
+    }
+    return NULL;
+}
+
+static bool reserving(const core_case_t *s)
+{
+    return s->op->reserve && s->op->chosen < 0;
+}
+
+/* The receive case r got what it will get: answer it. */
+static void recv_finish(core_case_t *r, Chan__Status st, const char *msg)
+{
+    core_op_t *op = r->op;
+    if (op->kind == OP_SELECT)
+        op_decide(op, r->index);
+    else
+        op->chosen = 0;
+    op_finish(op, st, msg);
+}
+
+/* A send case has handed on its last value. */
+static void send_case_empty(core_case_t *s)
+{
+    core_op_t *op = s->op;
+    case_dequeue(s);
+    if (op->kind == OP_SELECT && op->chosen < 0) {
+        heap_del(s->ch->core, op);
+        op_decide(op, s->index);
+    }
+    if (op->kind == OP_SEND || op->chosen >= 0)
+        heap_del(s->ch->core, op);
+    send_maybe_finish(op);
+}
+
+/* Reserving select: hold a buffer slot for send case s. */
+static void reserve_slot(core_case_t *s)
+{
+    core_op_t *op = s->op;
+    core_t *c = s->ch->core;
+    heap_del(c, op);
+    op_decide(op, s->index);
+    case_dequeue(s);
+    s->ch->reserved++;
+    op->slot = true;
+    op->state = OP_RESERVED;
+    core_reply_t r = { .id = op->id, .status = CHAN__STATUS__RESERVED,
+                       .kind = CORE_R_SELECT, .index = s->index };
+    c->reply(op->sess->ctx, &r);
+}
+
+/* Reserving select: hold receiver r for send case s (unbuffered). */
+static void reserve_receiver(core_case_t *s, core_case_t *r)
+{
+    core_op_t *op = s->op;
+    core_t *c = s->ch->core;
+    heap_del(c, op);
+    op_decide(op, s->index);
+    case_dequeue(s);
+    op->held = r;
+    op->state = OP_RESERVED;
+    r->op->frozen = true;
+    r->op->holder = op;
+    core_reply_t rep = { .id = op->id, .status = CHAN__STATUS__RESERVED,
+                         .kind = CORE_R_SELECT, .index = s->index };
+    c->reply(op->sess->ctx, &rep);
+}
+
+/* Move the head value of sender s into the buffer (space is known free). */
+static void buffer_from_sender(core_case_t *s)
+{
+    core_chan_t *ch = s->ch;
+    core_val_t *v = pdeque_pop_front(&s->vals);
+    pdeque_push_back(&ch->buf, v);
+    ch->sent++;
+    ch->core->values_sent++;
+    s->op->accepted++;
+    if (!s->vals.len)
+        send_case_empty(s);
+}
+
+/* Fill free buffer space from waiting senders (not of op `not`), in order. */
+static bool refill(core_chan_t *ch, const core_op_t *not)
+{
+    bool moved = false;
+    core_case_t *s;
+    while (chan_space(ch) && (s = first_active(&ch->sendq, not))) {
+        if (reserving(s))
+            reserve_slot(s);
+        else
+            buffer_from_sender(s);
+        moved = true;
+    }
+    return moved;
+}
+
+/* The value receiver r would take next, and from whom (sender NULL: the
+ * buffer).  NULL if nothing is available to r. */
+static core_val_t *next_for(core_chan_t *ch, core_case_t *r, core_case_t **sender)
+{
+    *sender = NULL;
+    if (ch->buf.len)
+        return pdeque_front(&ch->buf);
+    core_case_t *s = first_active(&ch->sendq, r->op);
+    if (!s || reserving(s))
+        return NULL;
+    *sender = s;
+    return pdeque_front(&s->vals);
+}
+
+/* Give receiver r everything available, up to its max, and answer it. */
+static void serve_receiver(core_case_t *r)
+{
+    core_chan_t *ch = r->ch;
+    core_case_t *s;
+    core_val_t *v;
+    while (r->nout < r->max && (v = next_for(ch, r, &s))) {
+        if (r->max_bytes && v->len > r->max_bytes) {
+            if (r->nout)
+                break;
+            recv_finish(r, CHAN__STATUS__TOO_LARGE, "value larger than max_bytes");
+            return;
+        }
+        if (!s) {
+            pdeque_pop_front(&ch->buf);
+            deliver(r, v, NULL, -1);
+            refill(ch, r->op);
+        } else {
+            pdeque_pop_front(&s->vals);
+            deliver(r, v, s->op, s->index);
+            if (!s->vals.len)
+                send_case_empty(s);
+        }
+    }
+    recv_finish(r, CHAN__STATUS__OK, NULL);
+}
+
+/* Find a receiver and a sender (of different ops) that can meet now. */
+static bool find_pair(core_chan_t *ch, core_case_t **rp, core_case_t **sp)
+{
+    core_case_t *s0 = first_active(&ch->sendq, NULL);
+    if (!s0)
+        return false;
+    for (qlink_t *l = ch->recvq.next; l != &ch->recvq; l = l->next) {
+        core_case_t *r = QLIST_ENTRY(l, core_case_t, link);
+        if (!case_active(r))
+            continue;
+        core_case_t *s = s0->op != r->op ? s0 : first_active(&ch->sendq, r->op);
+        if (s) {
+            *rp = r;
+            *sp = s;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The channel is closed: fail what waits on it. */
+static bool pump_closed(core_chan_t *ch)
+{
+    core_case_t *cs = first_active(&ch->sendq, NULL);
+    if (cs) {
+        if (cs->op->kind == OP_SELECT && cs->op->chosen < 0) {
+            heap_del(ch->core, cs->op);
+            op_decide(cs->op, cs->index);
+            case_dequeue(cs);
+            vals_free(&cs->vals);
+            op_finish(cs->op, CHAN__STATUS__CLOSED, "channel closed");
+        } else {
+            op_fail(cs->op, CHAN__STATUS__CLOSED);
+        }
+        return true;
+    }
+    if (ch->buf.len)
+        return false;
+    cs = first_active(&ch->recvq, NULL);
+    if (cs) {
+        recv_finish(cs, CHAN__STATUS__CLOSED, "channel closed");
+        return true;
+    }
+    return false;
+}
+
+static bool pump_once(core_chan_t *ch)
+{
+    core_case_t *r, *s;
+    if (ch->buf.len && (r = first_active(&ch->recvq, NULL))) {
+        serve_receiver(r);
+        return true;
+    }
+    if (refill(ch, NULL))
+        return true;
+    if (find_pair(ch, &r, &s)) {
+        if (reserving(s))
+            reserve_receiver(s, r);
+        else
+            serve_receiver(r);
+        return true;
+    }
+    return ch->closed && pump_closed(ch);
+}
+
+static void pump(core_chan_t *ch)
+{
+    ch->refs++;   /* answering may drop the last other reference */
+    while (pump_once(ch))
+        ;
+    chan_unref(ch);
+}
+
+/* ------------------------------------------------------------------------
+ * Sessions
+ * ------------------------------------------------------------------------ */
+
+core_t *core_new(const core_limits_t *lim, core_reply_fn reply)
+{
+    core_t *c = xcalloc(1, sizeof *c);
+    c->lim = *lim;
+    c->reply = reply;
+    htable_init(&c->chans);
+    qlist_init(&c->sessions);
+    c->rng = 0x9E3779B97F4A7C15ULL;
+    return c;
+}
+
+void core_seed(core_t *c, uint64_t seed)
+{
+    c->rng = seed ? seed : 1;
+}
+
+core_sess_t *core_sess_new(core_t *c, void *ctx)
+{
+    core_sess_t *s = xcalloc(1, sizeof *s);
+    s->core = c;
+    s->ctx = ctx;
+    htable_init(&s->ops);
+    htable_init(&s->dlvs);
+    qlist_init(&s->dlv_order);
+    qlist_init(&s->temps);
+    qlist_push_back(&c->sessions, &s->all);
+    c->nsessions++;
+    return s;
+}
+
+size_t core_sess_pending(const core_sess_t *s) { return s->pending; }
+size_t core_sess_inflight(const core_sess_t *s) { return s->dlvs.count; }
+
+static void collect_node(hnode_t *n, void *arg)
+{
+    pdeque_push_back(arg, n);
+}
+
+/* Delete a channel: its name is free again, its buffered values dropped,
+ * and everyone waiting on it sees it closed. */
+static void chan_delete(core_chan_t *ch)
+{
+    if (ch->deleted)
+        return;
+    ch->deleted = true;
+    ch->closed = true;
+    htable_remove(&ch->core->chans, &ch->node);
+    qlist_remove(&ch->owner_link);
+    vals_free(&ch->buf);
+    pump(ch);
+    chan_unref(ch);   /* the name table's reference */
+}
+
+/* Resolve a reservation held by op: commit (true) or release (false). */
+static void reservation_resolve(core_op_t *op, bool commit);
+
+void core_sess_drop(core_sess_t *s)
+{
+    core_t *c = s->core;
+    pdeque_t ops;
+    pdeque_init(&ops);
+    /* reservations this session holds go back first; releasing one may
+     * finish other ops of ours, so look each one up again */
+    htable_each(&s->ops, collect_node, &ops);
+    size_t n = ops.len;
+    uint64_t *ids = xmalloc((n ? n : 1) * sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = ((core_op_t *)ops.buf[i])->id;
+    pdeque_free(&ops);
+    for (size_t i = 0; i < n; i++) {
+        core_op_t *op = op_lookup(s, ids[i]);
+        if (op && op->state == OP_RESERVED)
+            reservation_resolve(op, false);
+    }
+    free(ids);
+    /* the rest answer nobody now; a send whose values are out lives on until
+     * they are acknowledged or come back (then they are reported unsent to
+     * nobody: the sender never heard that they were taken) */
+    htable_each(&s->ops, collect_node, &ops);
+    for (size_t i = 0; i < ops.len; i++) {
+        core_op_t *op = ops.buf[i];
+        op_detach(op);
+        if (op->frozen && op->holder) {
+            op->holder->held = NULL;
+            op->holder = NULL;
+        }
+        op->frozen = false;
+        op_fail(op, CHAN__STATUS__CANCELED);
+    }
+    pdeque_free(&ops);
+    /* unacknowledged values go back to the heads of their channels, newest
+     * first so that the oldest ends up in front */
+    while (!qlist_empty(&s->dlv_order)) {
+        core_dlv_t *d = QLIST_ENTRY(s->dlv_order.prev, core_dlv_t, order);
+        dlv_return(d, true);
+    }
+    while (!qlist_empty(&s->temps)) {
+        core_chan_t *ch = QLIST_ENTRY(s->temps.next, core_chan_t, owner_link);
+        chan_delete(ch);
+    }
+    htable_free(&s->ops);
+    htable_free(&s->dlvs);
+    qlist_remove(&s->all);
+    c->nsessions--;
+    free(s);
+}
+
+/* ------------------------------------------------------------------------
+ * Requests
+ * ------------------------------------------------------------------------ */
+
+/* Checks common to blocking requests; false if already answered. */
+static bool admit(core_sess_t *s, uint64_t id)
+{
+    if (op_lookup(s, id)) {
+        reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "request id already pending");
+        return false;
+    }
+    if (s->pending >= s->core->lim.max_pending) {
+        reply_plain(s, id, CHAN__STATUS__BUSY, "too many pending requests on this connection");
+        return false;
+    }
+    return true;
+}
+
+static core_chan_t *find_or_answer(core_sess_t *s, uint64_t id, core_bytes_t name)
+{
+    core_chan_t *ch = chan_lookup(s->core, name);
+    if (!ch)
+        reply_plain(s, id, CHAN__STATUS__NOT_FOUND, "no such channel");
+    return ch;
+}
+
+static void temp_name(core_t *c, core_sess_t *s, char *out, size_t size)
+{
+    /* unguessable enough that only those told the name use it */
+    uint64_t r = rng_next(c) ^ chand_hash_u64((uintptr_t)s ^ ++c->temp_seq);
+    snprintf(out, size, "tmp.%016llx.%llu", (unsigned long long)r,
+             (unsigned long long)c->temp_seq);
+}
+
+void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
+               uint64_t cap, bool temp, bool no_create)
+{
+    core_t *c = s->core;
+    char tname[64];
+    if (temp && !name.len) {
+        temp_name(c, s, tname, sizeof tname);
+        name.data = (const uint8_t *)tname;
+        name.len = strlen(tname);
+    }
+    if (has_cap && cap > c->lim.max_cap) {
+        reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "capacity over the limit");
+        return;
+    }
+    core_chan_t *ch = chan_lookup(c, name);
+    bool created = false;
+    if (ch) {
+        if (temp) {
+            reply_plain(s, id, CHAN__STATUS__EXISTS, "a channel with that name exists");
+            return;
+        }
+        if (has_cap && cap != ch->cap) {
+            reply_plain(s, id, CHAN__STATUS__EXISTS, "channel exists with another capacity");
+            return;
+        }
+    } else {
+        if (no_create) {
+            reply_plain(s, id, CHAN__STATUS__NOT_FOUND, "no such channel");
+            return;
+        }
+        if (c->chans.count >= c->lim.max_channels) {
+            reply_plain(s, id, CHAN__STATUS__BUSY, "too many channels");
+            return;
+        }
+        ch = chan_create(c, name, has_cap ? cap : 0);
+        created = true;
+        if (temp) {
+            ch->temp = true;
+            qlist_push_back(&s->temps, &ch->owner_link);
+        }
+    }
+    core_reply_t r = { .id = id, .status = CHAN__STATUS__OK, .kind = CORE_R_OPEN,
+                       .chan = ch, .created = created };
+    c->reply(s->ctx, &r);
+}
+
+/* Queue a blocking op, or answer TIMEOUT now for a non-blocking one. */
+static void op_wait(core_op_t *op, int64_t timeout_ms)
+{
+    if (timeout_ms == 0) {
+        op_fail(op, CHAN__STATUS__TIMEOUT);
+        return;
+    }
+    for (size_t i = 0; i < op->ncase; i++)
+        if (op->cases[i].ch && (op->cases[i].send ? op->cases[i].vals.len : 1))
+            case_enqueue(&op->cases[i], false);
+    if (op->deadline >= 0)
+        heap_add(op->sess->core, op);
+}
+
+void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
+               const core_bytes_t *vals, size_t n, int64_t timeout_ms, int64_t now)
+{
+    core_t *c = s->core;
+    if (n == 0 || n > c->lim.max_batch) {
+        reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "a send carries 1 to max_batch values");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (vals[i].len > c->lim.max_value) {
+            reply_plain(s, id, CHAN__STATUS__TOO_LARGE, "value larger than max_value");
+            return;
+        }
+    }
+    if (!admit(s, id))
+        return;
+    core_chan_t *ch = find_or_answer(s, id, name);
+    if (!ch)
+        return;
+    if (ch->closed) {
+        core_reply_t r = { .id = id, .status = CHAN__STATUS__CLOSED, .message = "channel closed",
+                           .kind = CORE_R_SEND };
+        c->reply(s->ctx, &r);
+        return;
+    }
+    core_op_t *op = op_new(s, id, OP_SEND, 1, timeout_ms, now);
+    op->total = (uint32_t)n;
+    core_case_t *cs = &op->cases[0];
+    case_init(cs, op, 0, ch, true);
+    pdeque_reserve(&cs->vals, n);
+    for (size_t i = 0; i < n; i++)
+        pdeque_push_back(&cs->vals, val_new(vals[i]));
+    /* FIFO: join the tail, then let the channel match whatever it can */
+    case_enqueue(cs, false);
+    pump(ch);
+    /* still here with values left: it blocks (or, timeout 0, gives up) */
+    op = op_lookup(s, id);
+    if (op && op->state == OP_WAITING && op->fail == CHAN__STATUS__OK && op->cases[0].vals.len) {
+        if (timeout_ms == 0)
+            op_fail(op, CHAN__STATUS__TIMEOUT);
+        else
+            op_rearm(op);
+    }
+}
+
+void core_recv(core_sess_t *s, uint64_t id, core_bytes_t name, uint32_t max,
+               uint64_t max_bytes, int64_t timeout_ms, int64_t now)
+{
+    core_t *c = s->core;
+    if (max == 0)
+        max = 1;
+    if (max > c->lim.max_batch) {
+        reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "max over max_batch");
+        return;
+    }
+    if (!admit(s, id))
+        return;
+    core_chan_t *ch = find_or_answer(s, id, name);
+    if (!ch)
+        return;
+    core_op_t *op = op_new(s, id, OP_RECV, 1, timeout_ms, now);
+    core_case_t *cs = &op->cases[0];
+    case_init(cs, op, 0, ch, false);
+    cs->max = max;
+    cs->max_bytes = max_bytes;
+    case_enqueue(cs, false);
+    pump(ch);
+    op = op_lookup(s, id);
+    if (op) {
+        if (timeout_ms == 0)
+            op_fail(op, CHAN__STATUS__TIMEOUT);
+        else
+            op_rearm(op);
+    }
+}
+
+void core_close(core_sess_t *s, uint64_t id, core_bytes_t name)
+{
+    core_chan_t *ch = find_or_answer(s, id, name);
+    if (!ch)
+        return;
+    if (ch->closed) {
+        reply_plain(s, id, CHAN__STATUS__CLOSED, "channel already closed");
+        return;
+    }
+    ch->closed = true;
+    pump(ch);
+    reply_plain(s, id, CHAN__STATUS__OK, NULL);
+}
+
+/* Could case cs proceed now? (Go's select poll.) */
+static bool case_ready(core_case_t *cs)
+{
+    core_chan_t *ch = cs->ch;
+    if (ch->closed)
+        return true;
+    if (cs->send)
+        return chan_space(ch) || first_active(&ch->recvq, cs->op);
+    if (ch->buf.len)
+        return true;
+    core_case_t *s = first_active(&ch->sendq, cs->op);
+    return s && !reserving(s);
+}
+
+/* Run the chosen, ready case of a select now. */
+static void select_run(core_op_t *op, core_case_t *cs)
+{
+    core_chan_t *ch = cs->ch;
+    if (ch->closed) {
+        op_decide(op, cs->index);
+        vals_free(&cs->vals);
+        op_finish(op, CHAN__STATUS__CLOSED, "channel closed");
+        return;
+    }
+    if (!cs->send) {
+        case_enqueue(cs, true);
+        serve_receiver(cs);
+        return;
+    }
+    if (op->reserve) {
+        core_case_t *r = first_active(&ch->recvq, op);
+        if (!ch->cap && r)
+            reserve_receiver(cs, r);
+        else
+            reserve_slot(cs);
+        return;
+    }
+    op_decide(op, cs->index);
+    case_enqueue(cs, true);
+    pump(ch);
+}
+
+void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size_t n,
+                 bool reserve, int64_t timeout_ms, int64_t now)
+{
+    core_t *c = s->core;
+    if (n > c->lim.max_cases) {
+        reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "too many cases");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (cases[i].send && cases[i].value.len > c->lim.max_value) {
+            reply_plain(s, id, CHAN__STATUS__TOO_LARGE, "value larger than max_value");
+            return;
+        }
+    }
+    if (!admit(s, id))
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (!find_or_answer(s, id, cases[i].name))
+            return;
+    core_op_t *op = op_new(s, id, OP_SELECT, n, timeout_ms, now);
+    op->reserve = reserve;
+    op->total = 1;
+    for (size_t i = 0; i < n; i++) {
+        core_case_t *cs = &op->cases[i];
+        case_init(cs, op, (int)i, chan_lookup(c, cases[i].name), cases[i].send);
+        cs->max_bytes = cases[i].max_bytes;
+        if (cs->send)
+            pdeque_push_back(&cs->vals, val_new(cases[i].value));
+    }
+    /* poll in a random order: the first ready case wins */
+    size_t start = n ? rng_next(c) % n : 0;
+    size_t ready = 0;
+    core_case_t *pick = NULL;
+    for (size_t k = 0; k < n; k++) {
+        core_case_t *cs = &op->cases[(start + k) % n];
+        if (case_ready(cs) && rng_next(c) % ++ready == 0)
+            pick = cs;   /* reservoir sampling: uniform among the ready */
+    }
+    if (pick)
+        select_run(op, pick);
+    else
+        op_wait(op, timeout_ms);
+}
+
+void core_cancel(core_sess_t *s, uint64_t id, uint64_t target)
+{
+    core_op_t *op = op_lookup(s, target);
+    if (!op || op->state != OP_WAITING || op->fail != CHAN__STATUS__OK) {
+        reply_plain(s, id, CHAN__STATUS__NOT_FOUND, "no such pending request");
+        return;
+    }
+    if (op->frozen) {
+        /* held by a reservation elsewhere: it is answered when released */
+        op->late_fail = CHAN__STATUS__CANCELED;
+        reply_plain(s, id, CHAN__STATUS__OK, NULL);
+        return;
+    }
+    op_fail(op, CHAN__STATUS__CANCELED);
+    reply_plain(s, id, CHAN__STATUS__OK, NULL);
+}
+
+/* Let go of a frozen receiver's op.  Returns it, or NULL if it was failed
+ * (its deadline passed or it was cancelled while frozen). */
+static core_op_t *unfreeze(core_case_t *r)
+{
+    core_op_t *rop = r->op;
+    rop->frozen = false;
+    rop->holder = NULL;
+    if (rop->late_fail != CHAN__STATUS__OK) {
+        op_fail(rop, rop->late_fail);
+        return NULL;
+    }
+    return rop;
+}
+
+/* Pump every channel op waits on: after it was frozen, they may have
+ * something for it. */
+static void pump_op_chans(core_op_t *op)
+{
+    size_t n = op->ncase;
+    core_chan_t *chans[n ? n : 1];
+    for (size_t i = 0; i < n; i++) {
+        chans[i] = op->cases[i].ch;
+        chans[i]->refs++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pump(chans[i]);
+        chan_unref(chans[i]);
+    }
+}
+
+static void reservation_resolve(core_op_t *op, bool commit)
+{
+    core_case_t *cs = &op->cases[op->chosen];
+    core_chan_t *ch = cs->ch;
+    core_case_t *r = op->held;
+    core_op_t *rop = NULL;
+    op->held = NULL;
+    op->state = OP_WAITING;
+    if (op->slot) {
+        op->slot = false;
+        ch->reserved--;
+    }
+    if (r && (rop = unfreeze(r)) && commit && !ch->closed) {
+        case_dequeue(r);
+        case_enqueue(r, true);   /* first in line: it gets our value */
+    }
+    ch->refs++;
+    if (!commit || ch->closed) {
+        vals_free(&cs->vals);
+        if (commit)
+            op_finish(op, CHAN__STATUS__CLOSED, "channel closed");
+        else
+            op_free(op);
+    } else if (ch->cap) {
+        buffer_from_sender(cs);   /* answers the commit */
+    } else {
+        /* the held receiver (or, if it went away, the next one) gets it;
+         * the commit is answered when that receiver acknowledges */
+        case_enqueue(cs, true);
+    }
+    if (rop)
+        pump_op_chans(rop);
+    pump(ch);
+    chan_unref(ch);
+}
+
+static core_op_t *reservation_find(core_sess_t *s, uint64_t id, uint64_t target)
+{
+    core_op_t *op = op_lookup(s, target);
+    if (!op || op->state != OP_RESERVED) {
+        reply_plain(s, id, CHAN__STATUS__NOT_FOUND, "no such reservation");
+        return NULL;
+    }
+    return op;
+}
+
+void core_commit(core_sess_t *s, uint64_t id, uint64_t target)
+{
+    core_op_t *op = reservation_find(s, id, target);
+    if (!op)
+        return;
+    op->reply_id = id;
+    reservation_resolve(op, true);
+}
+
+void core_release(core_sess_t *s, uint64_t id, uint64_t target)
+{
+    core_op_t *op = reservation_find(s, id, target);
+    if (!op)
+        return;
+    reservation_resolve(op, false);
+    reply_plain(s, id, CHAN__STATUS__OK, NULL);
+}
+
+static core_dlv_t *dlv_lookup(core_sess_t *s, uint64_t id)
+{
+    return (core_dlv_t *)htable_find(&s->dlvs, chand_hash_u64(id), dlv_id_eq, &id);
+}
+
+bool core_ack(core_sess_t *s, uint64_t delivery)
+{
+    core_dlv_t *d = dlv_lookup(s, delivery);
+    if (!d)
+        return false;
+    dlv_ack(d);
+    return true;
+}
+
+bool core_nack(core_sess_t *s, uint64_t delivery)
+{
+    core_dlv_t *d = dlv_lookup(s, delivery);
+    if (!d)
+        return false;
+    dlv_return(d, false);
+    return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Time and shutdown
+ * ------------------------------------------------------------------------ */
+
+int64_t core_next_deadline(const core_t *c)
+{
+    return c->heap_len ? c->heap[0]->deadline : -1;
+}
+
+void core_expire(core_t *c, int64_t now)
+{
+    while (c->heap_len && c->heap[0]->deadline <= now) {
+        core_op_t *op = c->heap[0];
+        heap_del(c, op);
+        if (op->frozen) {
+            op->late_fail = CHAN__STATUS__TIMEOUT;   /* answered when its holder lets go */
+            continue;
+        }
+        op_fail(op, CHAN__STATUS__TIMEOUT);
+    }
+}
+
+void core_shutdown(core_t *c)
+{
+    pdeque_t ops;
+    pdeque_init(&ops);
+    for (qlink_t *l = c->sessions.next; l != &c->sessions; l = l->next) {
+        core_sess_t *s = QLIST_ENTRY(l, core_sess_t, all);
+        htable_each(&s->ops, collect_node, &ops);
+        /* nobody will acknowledge now: values out are the channels' */
+        for (qlink_t *d = s->dlv_order.next; d != &s->dlv_order; d = d->next)
+            QLIST_ENTRY(d, core_dlv_t, order)->owner = NULL;
+    }
+    for (size_t i = 0; i < ops.len; i++) {
+        core_op_t *op = ops.buf[i];
+        if (op->held) {
+            op->held->op->frozen = false;
+            op->held->op->holder = NULL;
+            op->held = NULL;
+        }
+        op->holder = NULL;
+        op->frozen = false;
+        op->state = OP_WAITING;
+        op->inflight = 0;
+    }
+    for (size_t i = 0; i < ops.len; i++)
+        op_fail(ops.buf[i], CHAN__STATUS__SHUTTING_DOWN);
+    pdeque_free(&ops);
+}
+
+void core_free(core_t *c)
+{
+    while (!qlist_empty(&c->sessions))
+        core_sess_drop(QLIST_ENTRY(c->sessions.next, core_sess_t, all));
+    pdeque_t chans;
+    pdeque_init(&chans);
+    htable_each(&c->chans, collect_node, &chans);
+    for (size_t i = 0; i < chans.len; i++)
+        chan_delete(chans.buf[i]);
+    pdeque_free(&chans);
+    htable_free(&c->chans);
+    free(c->heap);
+    free(c);
+}
+
+/* ------------------------------------------------------------------------
+ * Inspection
+ * ------------------------------------------------------------------------ */
+
+const core_chan_t *core_find(const core_t *c, core_bytes_t name)
+{
+    return chan_lookup(c, name);
+}
+
+void core_chan_info(const core_chan_t *ch, core_chan_info_t *out)
+{
+    out->name.data = ch->name;
+    out->name.len = ch->name_len;
+    out->len = ch->buf.len;
+    out->cap = ch->cap;
+    out->senders = ch->nsend;
+    out->receivers = ch->nrecv;
+    out->inflight = ch->inflight;
+    out->sent = ch->sent;
+    out->received = ch->received;
+    out->closed = ch->closed;
+    out->temp = ch->temp;
+}
+
+struct each_arg {
+    void (*fn)(const core_chan_t *, void *);
+    void *arg;
+};
+
+static void each_chan(hnode_t *n, void *arg)
+{
+    struct each_arg *a = arg;
+    a->fn((const core_chan_t *)n, a->arg);
+}
+
+void core_each_chan(const core_t *c, void (*fn)(const core_chan_t *ch, void *arg), void *arg)
+{
+    struct each_arg a = { fn, arg };
+    htable_each(&c->chans, each_chan, &a);
+}
+
+void core_info(const core_t *c, core_info_t *out)
+{
+    out->channels = c->chans.count;
+    out->sessions = c->nsessions;
+    out->pending = c->pending;
+    out->inflight = c->inflight;
+    out->values_sent = c->values_sent;
+    out->values_received = c->values_received;
+}

@@ -1,0 +1,187 @@
+/*
+ * chand_core.h - the channel core of chand: named channels with Go's
+ * semantics, as pure logic.  No sockets, no clock, no libevent: the server
+ * feeds it requests and the time, and it answers through a callback.  That
+ * makes every rule checkable by unit tests alone (tests/check_core.c).
+ *
+ * Vocabulary
+ *   session   one client connection as the core sees it.  It owns its
+ *             pending requests, its unacknowledged deliveries, its
+ *             reservations and its temporary channels.
+ *   op        one request that could not be answered at once (a blocked
+ *             send, receive or select), or that waits for acknowledgements.
+ *             An op has cases: plain sends and receives have one, a select
+ *             has one per channel it names.  Each waiting case sits in the
+ *             FIFO queue of its channel (senders or receivers).
+ *   delivery  a value handed to a receiving session, with an id.  It stays
+ *             the session's until acknowledged (gone for good) or given back
+ *             (nack, or the session goes away): then the value returns to
+ *             the head of its channel, in order, and nothing is lost.
+ *
+ * How a request proceeds (the idea of Redis's blocked.c, with Go's rules):
+ *   1. Look for a partner now: a send looks at the channel's waiting
+ *      receivers, then at free buffer space; a receive looks at the buffer,
+ *      then at waiting senders; a select polls its cases in random order.
+ *   2. If nothing is ready: with timeout 0 answer TIMEOUT at once, else
+ *      queue the op's cases at the tails of their channels' queues and put
+ *      the op in the deadline heap.
+ *   3. Whoever arrives later and finds the op at the head of a queue
+ *      completes it: removes all of its cases from all queues and answers.
+ *
+ * Unbuffered channels are a rendezvous even across the network: a value sent
+ * on one is delivered to a receiver, and the send completes only when that
+ * receiver acknowledges it.  If the receiver goes away first, the value goes
+ * back to the head of its sender's queue and the next receiver gets it.  A
+ * buffered send completes when its value is in the buffer; values given back
+ * return to the head of the buffer (which may then briefly hold more than
+ * its capacity: nothing is dropped to make room).
+ */
+#ifndef CHAND_CORE_H
+#define CHAND_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan.pb-c.h"   /* for the Chan__Status codes only */
+
+typedef struct core core_t;
+typedef struct core_sess core_sess_t;
+typedef struct core_chan core_chan_t;
+
+/* A value: a byte string with its redelivery count. */
+typedef struct core_val {
+    uint32_t redelivered;
+    uint32_t len;
+    uint8_t data[];
+} core_val_t;
+
+/* One value handed to a receiver, as it appears in a reply. */
+typedef struct core_out_dlv {
+    uint64_t id;
+    const core_val_t *val;
+} core_out_dlv_t;
+
+enum core_reply_kind {
+    CORE_R_PLAIN,    /* status only: close, cancel, commit, release, errors */
+    CORE_R_OPEN,
+    CORE_R_SEND,
+    CORE_R_RECV,
+    CORE_R_SELECT,
+};
+
+/* What the core answers; the server turns it into a Reply frame at once
+ * (every pointer is valid only during the callback). */
+typedef struct core_reply {
+    uint64_t id;
+    Chan__Status status;
+    const char *message;             /* NULL for OK */
+    enum core_reply_kind kind;
+    /* CORE_R_OPEN */
+    const core_chan_t *chan;
+    bool created;
+    /* CORE_R_SEND */
+    uint32_t accepted;
+    /* CORE_R_RECV (ndlv >= 0) and CORE_R_SELECT (index; ndlv 0 or 1) */
+    int index;
+    size_t ndlv;
+    const core_out_dlv_t *dlv;
+} core_reply_t;
+
+typedef void (*core_reply_fn)(void *sess_ctx, const core_reply_t *r);
+
+typedef struct core_limits {
+    uint64_t max_value;        /* bytes in one value */
+    uint32_t max_batch;        /* values in one send or receive */
+    uint32_t max_pending;      /* ops per session */
+    uint32_t max_cases;        /* cases in one select */
+    uint64_t max_channels;
+    uint64_t max_cap;          /* largest capacity one may ask for */
+} core_limits_t;
+
+/* ---- the core ---- */
+
+/* core_new - an empty core.  reply is called for every answer. */
+core_t *core_new(const core_limits_t *lim, core_reply_fn reply);
+/* core_free - free everything (sessions must have been dropped first). */
+void core_free(core_t *c);
+/* core_seed - seed the core's random choices (select), for tests. */
+void core_seed(core_t *c, uint64_t seed);
+
+/* ---- sessions ---- */
+
+core_sess_t *core_sess_new(core_t *c, void *ctx);
+/* core_sess_drop - the connection went away: its blocked requests are
+ * removed, its unacknowledged deliveries go back to their channels (marked
+ * redelivered), its reservations are released, its temporary channels
+ * deleted (their blocked peers see them closed).  Frees the session. */
+void core_sess_drop(core_sess_t *s);
+/* Counts for limits and stats. */
+size_t core_sess_pending(const core_sess_t *s);
+size_t core_sess_inflight(const core_sess_t *s);
+
+/* ---- requests ----
+ * Each answers through the reply callback, now or later (blocked ops).
+ * timeout_ms is relative to `now` (the server's monotonic clock, in ms):
+ * < 0 forever, 0 don't block.  Names were validated by the caller. */
+
+typedef struct core_bytes {
+    const uint8_t *data;
+    size_t len;
+} core_bytes_t;
+
+void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
+               uint64_t cap, bool temp, bool no_create);
+void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
+               const core_bytes_t *vals, size_t n, int64_t timeout_ms, int64_t now);
+void core_recv(core_sess_t *s, uint64_t id, core_bytes_t name, uint32_t max,
+               uint64_t max_bytes, int64_t timeout_ms, int64_t now);
+void core_close(core_sess_t *s, uint64_t id, core_bytes_t name);
+
+typedef struct core_case_req {
+    core_bytes_t name;
+    bool send;
+    core_bytes_t value;      /* send */
+    uint64_t max_bytes;      /* recv; 0 means no limit */
+} core_case_req_t;
+
+void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size_t n,
+                 bool reserve, int64_t timeout_ms, int64_t now);
+void core_cancel(core_sess_t *s, uint64_t id, uint64_t target);
+void core_commit(core_sess_t *s, uint64_t id, uint64_t target);
+void core_release(core_sess_t *s, uint64_t id, uint64_t target);
+
+/* Acknowledge (taken for good) or give back (to the head of its channel)
+ * one delivery.  Unknown ids are ignored and counted: false. */
+bool core_ack(core_sess_t *s, uint64_t delivery);
+bool core_nack(core_sess_t *s, uint64_t delivery);
+
+/* ---- time ---- */
+
+/* core_next_deadline - the earliest deadline of a blocked op, or -1. */
+int64_t core_next_deadline(const core_t *c);
+/* core_expire - answer TIMEOUT to every op whose deadline is <= now. */
+void core_expire(core_t *c, int64_t now);
+
+/* core_shutdown - answer every blocked op SHUTTING_DOWN. */
+void core_shutdown(core_t *c);
+
+/* ---- inspection ---- */
+
+typedef struct core_chan_info {
+    core_bytes_t name;
+    uint64_t len, cap, senders, receivers, inflight, sent, received;
+    bool closed, temp;
+} core_chan_info_t;
+
+const core_chan_t *core_find(const core_t *c, core_bytes_t name);
+void core_chan_info(const core_chan_t *ch, core_chan_info_t *out);
+/* core_each_chan - call fn for every channel (any order). */
+void core_each_chan(const core_t *c, void (*fn)(const core_chan_t *ch, void *arg), void *arg);
+
+typedef struct core_info {
+    uint64_t channels, sessions, pending, inflight, values_sent, values_received;
+} core_info_t;
+void core_info(const core_t *c, core_info_t *out);
+
+#endif /* CHAND_CORE_H */

@@ -1,0 +1,99 @@
+/*
+ * chand_list.h - intrusive circular doubly linked lists and a deque of
+ * value pointers: the two containers of the channel core.
+ */
+#ifndef CHAND_LIST_H
+#define CHAND_LIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "chand_alloc.h"
+
+typedef struct qlink {
+    struct qlink *prev, *next;
+} qlink_t;
+
+static inline void qlist_init(qlink_t *head) { head->prev = head->next = head; }
+static inline bool qlist_empty(const qlink_t *head) { return head->next == head; }
+
+static inline void qlist_insert_after(qlink_t *pos, qlink_t *l)
+{
+    l->prev = pos;
+    l->next = pos->next;
+    pos->next->prev = l;
+    pos->next = l;
+}
+
+static inline void qlist_push_back(qlink_t *head, qlink_t *l) { qlist_insert_after(head->prev, l); }
+static inline void qlist_push_front(qlink_t *head, qlink_t *l) { qlist_insert_after(head, l); }
+
+static inline void qlist_remove(qlink_t *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->prev = l->next = l;
+}
+
+#define QLIST_ENTRY(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* A growable ring of pointers: push and pop at both ends in O(1). */
+typedef struct pdeque {
+    void **buf;
+    size_t cap, head, len;
+} pdeque_t;
+
+static inline void pdeque_init(pdeque_t *d) { d->buf = NULL; d->cap = d->head = d->len = 0; }
+
+static inline void pdeque_reserve(pdeque_t *d, size_t want)
+{
+    if (want <= d->cap)
+        return;
+    size_t ncap = d->cap ? d->cap : 4;
+    while (ncap < want)
+        ncap *= 2;
+    void **nb = xmalloc(ncap * sizeof *nb);
+    for (size_t i = 0; i < d->len; i++)
+        nb[i] = d->buf[(d->head + i) % d->cap];
+    free(d->buf);
+    d->buf = nb;
+    d->cap = ncap;
+    d->head = 0;
+}
+
+static inline void *pdeque_front(const pdeque_t *d) { return d->len ? d->buf[d->head] : NULL; }
+
+static inline void *pdeque_pop_front(pdeque_t *d)
+{
+    if (!d->len)
+        return NULL;
+    void *p = d->buf[d->head];
+    d->head = (d->head + 1) % d->cap;
+    d->len--;
+    return p;
+}
+
+static inline void pdeque_push_back(pdeque_t *d, void *p)
+{
+    pdeque_reserve(d, d->len + 1);
+    d->buf[(d->head + d->len) % d->cap] = p;
+    d->len++;
+}
+
+static inline void pdeque_push_front(pdeque_t *d, void *p)
+{
+    pdeque_reserve(d, d->len + 1);
+    d->head = (d->head + d->cap - 1) % d->cap;
+    d->buf[d->head] = p;
+    d->len++;
+}
+
+/* Free the ring (not what its pointers point to). */
+static inline void pdeque_free(pdeque_t *d)
+{
+    free(d->buf);
+    pdeque_init(d);
+}
+
+#endif /* CHAND_LIST_H */
