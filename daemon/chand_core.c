@@ -71,7 +71,7 @@ struct core_case {
     pdeque_t vals;
     /* recv */
     uint32_t max;
-    uint64_t max_bytes;      /* 0: no limit */
+    uint64_t max_bytes;      /* longest value it takes */
     core_out_dlv_t *out;     /* deliveries collected for the reply */
     size_t nout;
 };
@@ -339,6 +339,7 @@ static void case_init(core_case_t *cs, core_op_t *op, int index, core_chan_t *ch
     cs->ch = ch;
     cs->send = send;
     cs->max = 1;
+    cs->max_bytes = UINT64_MAX;
     pdeque_init(&cs->vals);
     ch->refs++;
 }
@@ -755,7 +756,7 @@ static void serve_receiver(core_case_t *r)
     core_case_t *s;
     core_val_t *v;
     while (r->nout < r->max && (v = next_for(ch, r, &s))) {
-        if (r->max_bytes && v->len > r->max_bytes) {
+        if (v->len > r->max_bytes) {
             if (r->nout)
                 break;
             recv_finish(r, CHAN__STATUS__TOO_LARGE, "value larger than max_bytes");

@@ -134,6 +134,8 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
                uint64_t cap, bool temp, bool no_create);
 void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
                const core_bytes_t *vals, size_t n, int64_t timeout_ms, int64_t now);
+/* max_bytes: a head value longer than this is refused (TOO_LARGE) and stays;
+ * UINT64_MAX takes any. */
 void core_recv(core_sess_t *s, uint64_t id, core_bytes_t name, uint32_t max,
                uint64_t max_bytes, int64_t timeout_ms, int64_t now);
 void core_close(core_sess_t *s, uint64_t id, core_bytes_t name);
@@ -142,7 +144,7 @@ typedef struct core_case_req {
     core_bytes_t name;
     bool send;
     core_bytes_t value;      /* send */
-    uint64_t max_bytes;      /* recv; 0 means no limit */
+    uint64_t max_bytes;      /* recv: longest value taken (UINT64_MAX: any) */
 } core_case_req_t;
 
 void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size_t n,

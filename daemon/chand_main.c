@@ -1,3 +1,31 @@
-/* chand_main.c - placeholder */
+/*
+ * chand_main.c - chand's entry point: parse the flags, start the server,
+ * run until SIGTERM/SIGINT.
+ *
+ * Exit status: 0 after a clean shutdown (and for --help/--version), 1 if the
+ * server could not start (an address in use, an unreadable --auth-file),
+ * 2 for a bad command line.
+ */
 #include "config.h"
-int main(void) { return 0; }
+
+#include "chand_log.h"
+#include "chand_opts.h"
+#include "chand_server.h"
+
+int main(int argc, char **argv)
+{
+    chand_opts_t opts;
+    switch (chand_opts_parse(argc, argv, &opts)) {
+    case OPTS_EXIT_OK:
+        return 0;
+    case OPTS_USAGE:
+        return 2;
+    }
+    chand_log_level = opts.log_level;
+    chand_server_t *s = chand_server_new(&opts);
+    if (!s)
+        return 1;
+    int rc = chand_server_run(s);
+    chand_server_free(s);
+    return rc;
+}

@@ -134,7 +134,7 @@ static void send1(tsess_t *t, uint64_t id, const char *name, const char *v, int6
 
 static void recvn(tsess_t *t, uint64_t id, const char *name, uint32_t max, int64_t timeout)
 {
-    core_recv(t->s, id, B(name), max, 0, timeout, 0);
+    core_recv(t->s, id, B(name), max, UINT64_MAX, timeout, 0);
 }
 
 static void ack_all(tsess_t *t, rec_t *r)
@@ -432,7 +432,7 @@ END_TEST
 START_TEST(t_deadlines)
 {
     mk(A, 1, "u", 0);
-    core_recv(A->s, 2, B("u"), 1, 0, 100, 1000);
+    core_recv(A->s, 2, B("u"), 1, UINT64_MAX, 100, 1000);
     core_send(Bs->s, 3, B("nope"), NULL, 0, 50, 1000);  /* bad: answered at once */
     core_bytes_t v = B("x");
     mk(A, 9, "w", 0);
@@ -637,7 +637,7 @@ END_TEST
 
 static core_case_req_t RC(const char *name)
 {
-    return (core_case_req_t){ .name = B(name), .send = false };
+    return (core_case_req_t){ .name = B(name), .send = false, .max_bytes = UINT64_MAX };
 }
 
 static core_case_req_t SC(const char *name, const char *v)

@@ -1,0 +1,697 @@
+/*
+ * chan_client.c - the connection to chand (see chan_client.h for the idea).
+ *
+ * Threads:
+ *   - Callers (any thread or goroutine) pack their request, register it and
+ *     write it themselves: a call costs no thread switch on the way out.  The
+ *     socket is non-blocking; what the kernel does not take waits in `obuf`
+ *     for the I/O thread to flush.
+ *   - One I/O thread per client reads replies, hands them to their waiters,
+ *     and acknowledges the values it handed over, one frame per read batch.
+ *     Decoding happens there, on a full-size thread stack, never on a small
+ *     goroutine stack.
+ *
+ * Lock order: cl->lock is the only lock here; a waiter is woken only after
+ * it is released.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chan_addr.h"
+#include "chan_client.h"
+
+#define DEFAULT_ADDR "127.0.0.1:7070"
+#define READ_CHUNK (64 * 1024)
+#define OBUF_MAX (64u << 20)      /* callers wait while more is unwritten */
+#define GRACE_MS 2000             /* for chand to answer its own timeout */
+
+int chan_status_errno(Chan__Status st)
+{
+    switch (st) {
+    case CHAN__STATUS__OK: return 0;
+    case CHAN__STATUS__CLOSED: return EPIPE;
+    case CHAN__STATUS__TIMEOUT: return ETIMEDOUT;
+    case CHAN__STATUS__NOT_FOUND: return ENOENT;
+    case CHAN__STATUS__EXISTS: return EEXIST;
+    case CHAN__STATUS__TOO_LARGE: return EMSGSIZE;
+    case CHAN__STATUS__BAD_REQUEST: return EINVAL;
+    case CHAN__STATUS__UNAUTHORIZED: return EACCES;
+    case CHAN__STATUS__BUSY: return EBUSY;
+    case CHAN__STATUS__SHUTTING_DOWN: return ESHUTDOWN;
+    case CHAN__STATUS__CANCELED: return ECANCELED;
+    default: return EPROTO;
+    }
+}
+
+/* ---- small helpers ---- */
+
+static int idlist_add(chan_idlist_t *l, uint64_t id)
+{
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        uint64_t *v = realloc(l->v, ncap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = id;
+    return 0;
+}
+
+static void wake_io(chan_client_t *cl)
+{
+    uint64_t one = 1;
+    (void)!write(cl->wake_fd, &one, sizeof one);
+}
+
+/* Wait for fd to be ready for events until the deadline. 1 ready, 0 timeout. */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int ms = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - chan_now();
+            if (left <= 0)
+                return 0;
+            ms = left > 1000000 ? 1000000 : (int)left;
+        }
+        struct pollfd p = { fd, events, 0 };
+        int n = poll(&p, 1, ms);
+        if (n > 0)
+            return 1;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* ---- the write path ---- */
+
+/* Write (or queue) bytes; cl->lock held. */
+static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n)
+{
+    while (!cl->dead && cl->olen > OBUF_MAX)
+        pthread_cond_wait(&cl->drained, &cl->lock);
+    if (cl->dead) {
+        errno = cl->dead_err;
+        return -1;
+    }
+    if (cl->olen == 0) {
+        ssize_t w = send(cl->fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            errno = ECONNRESET;   /* the I/O thread sees it too and fails everyone */
+            return -1;
+        }
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        }
+        if (n == 0)
+            return 0;
+    }
+    if (cl->olen + n > cl->ocap) {
+        size_t ncap = cl->ocap ? cl->ocap : 4096;
+        while (ncap < cl->olen + n)
+            ncap *= 2;
+        uint8_t *b = realloc(cl->obuf, ncap);
+        if (!b) {
+            errno = ENOMEM;
+            return -1;
+        }
+        cl->obuf = b;
+        cl->ocap = ncap;
+    }
+    bool was_empty = cl->olen == 0;
+    memcpy(cl->obuf + cl->olen, p, n);
+    cl->olen += n;
+    if (was_empty)
+        wake_io(cl);   /* so it polls for POLLOUT */
+    return 0;
+}
+
+/* Pack rq as a frame into *buf (stack space first, else malloc). */
+static uint8_t *pack(const Chan__Request *rq, uint8_t *stack, size_t stack_size, size_t *len)
+{
+    size_t size = chan_frame_size_request(rq);
+    uint8_t *buf = size <= stack_size ? stack : malloc(size);
+    if (!buf)
+        return NULL;
+    *len = chan_frame_encode_request(rq, buf);
+    return buf;
+}
+
+/* Send a request nobody waits on (cancel, acknowledgements); lock held. */
+static void send_locked(chan_client_t *cl, Chan__Request *rq)
+{
+    uint8_t stack[512];
+    size_t len;
+    uint8_t *buf = pack(rq, stack, sizeof stack, &len);
+    if (!buf)
+        return;
+    write_locked(cl, buf, len);
+    if (buf != stack)
+        free(buf);
+}
+
+/* ---- calls ---- */
+
+int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
+{
+    rpc->err = 0;
+    rpc->status = CHAN__STATUS__OK;
+    rpc->message[0] = 0;
+    uint8_t stack[1024];
+    size_t len;
+    pthread_mutex_lock(&cl->lock);
+    if (cl->dead) {
+        errno = cl->dead_err;
+        pthread_mutex_unlock(&cl->lock);
+        return -1;
+    }
+    rpc->id = ++cl->next_id;
+    rq->has_id = true;
+    rq->id = rpc->id;
+    pthread_mutex_unlock(&cl->lock);
+    if (chan_frame_size_request(rq) > cl->max_frame) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    uint8_t *buf = pack(rq, stack, sizeof stack, &len);
+    if (!buf) {
+        errno = ENOMEM;
+        return -1;
+    }
+    pthread_mutex_lock(&cl->lock);
+    int rc = -1;
+    if (idmap_put(&cl->rpcs, rpc->id, rpc) < 0) {
+        errno = ENOMEM;
+    } else if (write_locked(cl, buf, len) < 0) {
+        idmap_del(&cl->rpcs, rpc->id);
+    } else {
+        rc = 0;
+    }
+    pthread_mutex_unlock(&cl->lock);
+    if (buf != stack)
+        free(buf);
+    return rc;
+}
+
+void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
+{
+    pthread_mutex_lock(&cl->lock);
+    if (idmap_del(&cl->rpcs, rpc->id) && !cl->dead) {
+        Chan__Cancel c = CHAN__CANCEL__INIT;
+        c.has_target = true;
+        c.target = rpc->id;
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.has_id = true;
+        rq.id = ++cl->next_id;   /* its reply finds no rpc and is dropped */
+        rq.op_case = CHAN__REQUEST__OP_CANCEL;
+        rq.cancel = &c;
+        send_locked(cl, &rq);
+    }
+    pthread_mutex_unlock(&cl->lock);
+}
+
+int64_t chan_grace(int64_t deadline)
+{
+    return deadline < 0 ? -1 : deadline + GRACE_MS;
+}
+
+int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local)
+{
+    chan_waiter_t w;
+    chan_waiter_init(&w);
+    rpc->w = &w;
+    if (chan_client_start(cl, rq, rpc) < 0)
+        return -1;
+    if (chan_waiter_park(&w, local, NULL, NULL) == CHAN_WAIT_TIMEOUT) {
+        chan_client_abandon(cl, rpc);
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    if (rpc->err) {
+        errno = rpc->err;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the I/O thread ---- */
+
+/* Fail every call in flight with err; no more calls are accepted. */
+static void fail_all(chan_client_t *cl, int err)
+{
+    pthread_mutex_lock(&cl->lock);
+    if (!cl->dead) {
+        cl->dead = true;
+        cl->dead_err = err;
+    }
+    size_t n = 0;
+    chan_rpc_t **won = malloc((cl->rpcs.count ? cl->rpcs.count : 1) * sizeof *won);
+    for (size_t i = 0; i < cl->rpcs.cap; i++) {
+        chan_rpc_t *rpc = cl->rpcs.vals[i];
+        if (cl->rpcs.keys[i] && won && chan_waiter_claim(rpc->w))
+            won[n++] = rpc;
+    }
+    idmap_free(&cl->rpcs);
+    pthread_cond_broadcast(&cl->drained);
+    pthread_mutex_unlock(&cl->lock);
+    for (size_t i = 0; i < n; i++) {
+        won[i]->err = cl->dead_err;
+        chan_waiter_t *w = won[i]->w;
+        w->index = won[i]->index;
+        chan_waiter_wake(w);
+    }
+    free(won);
+}
+
+/* The values a reply carries. */
+static size_t reply_deliveries(const Chan__Reply *r, Chan__Delivery *const **dv)
+{
+    if (r->result_case == CHAN__REPLY__RESULT_RECV && r->recv) {
+        *dv = r->recv->deliveries;
+        return r->recv->n_deliveries;
+    }
+    if (r->result_case == CHAN__REPLY__RESULT_SELECT && r->select && r->select->delivery) {
+        *dv = &r->select->delivery;
+        return 1;
+    }
+    return 0;
+}
+
+static void report(chan_client_t *cl, Chan__Delivery *const *dv, size_t n, bool taken)
+{
+    if (!n)
+        return;
+    pthread_mutex_lock(&cl->lock);
+    for (size_t i = 0; i < n; i++)
+        idlist_add(taken ? &cl->acks : &cl->nacks, dv[i]->id);
+    pthread_mutex_unlock(&cl->lock);
+}
+
+static void handle_reply(chan_client_t *cl, const Chan__Reply *r)
+{
+    Chan__Status st = r->has_status ? r->status : CHAN__STATUS__OK;
+    if (!r->has_id || r->id == 0) {
+        /* about the connection itself; chand closes it next */
+        if (st != CHAN__STATUS__OK) {
+            pthread_mutex_lock(&cl->lock);
+            if (!cl->dead)
+                cl->dead_err = chan_status_errno(st);
+            pthread_mutex_unlock(&cl->lock);
+        }
+        return;
+    }
+    Chan__Delivery *const *dv = NULL;
+    size_t ndv = reply_deliveries(r, &dv);
+    pthread_mutex_lock(&cl->lock);
+    chan_rpc_t *rpc = idmap_del(&cl->rpcs, r->id);
+    bool won = rpc && chan_waiter_claim(rpc->w);
+    pthread_mutex_unlock(&cl->lock);
+    if (!won) {
+        report(cl, dv, ndv, false);   /* nobody takes them: give them back */
+        return;
+    }
+    rpc->err = 0;
+    rpc->status = st;
+    if (r->message)
+        snprintf(rpc->message, sizeof rpc->message, "%s", r->message);
+    bool taken = rpc->on_reply ? rpc->on_reply(rpc, r) : true;
+    report(cl, dv, ndv, taken);
+    chan_waiter_t *w = rpc->w;
+    w->index = rpc->index;
+    chan_waiter_wake(w);
+}
+
+static void flush_acks(chan_client_t *cl)
+{
+    pthread_mutex_lock(&cl->lock);
+    if ((cl->acks.n || cl->nacks.n) && !cl->dead) {
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.n_ack = cl->acks.n;
+        rq.ack = cl->acks.v;
+        rq.n_nack = cl->nacks.n;
+        rq.nack = cl->nacks.v;
+        send_locked(cl, &rq);
+    }
+    cl->acks.n = cl->nacks.n = 0;
+    pthread_mutex_unlock(&cl->lock);
+}
+
+static void flush_out(chan_client_t *cl)
+{
+    pthread_mutex_lock(&cl->lock);
+    while (cl->olen) {
+        ssize_t w = send(cl->fd, cl->obuf, cl->olen, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        memmove(cl->obuf, cl->obuf + w, cl->olen - (size_t)w);
+        cl->olen -= (size_t)w;
+    }
+    pthread_cond_broadcast(&cl->drained);
+    pthread_mutex_unlock(&cl->lock);
+}
+
+/* Handle every complete frame in buf[0..*len); keep the partial rest.
+ * -1 on a protocol error. */
+static int read_frames(chan_client_t *cl, chan_arena_t *arena, uint8_t *buf, size_t *len)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (off < *len) {
+        uint64_t body;
+        size_t hdr;
+        int h = chan_frame_header(buf + off, *len - off, cl->max_frame, &body, &hdr);
+        if (h == CHAN_FRAME_MORE)
+            break;
+        if (h < 0) {
+            rc = -1;
+            break;
+        }
+        if (*len - off < hdr + body)
+            break;
+        Chan__Reply *r = chan_frame_decode_reply(arena, buf + off + hdr, body);
+        off += hdr + body;
+        if (!r) {
+            rc = -1;
+            break;
+        }
+        handle_reply(cl, r);
+        chan_arena_reset(arena);
+    }
+    memmove(buf, buf + off, *len - off);
+    *len -= off;
+    return rc;
+}
+
+static void *io_main(void *arg)
+{
+    chan_client_t *cl = arg;
+    chan_arena_t arena;
+    chan_arena_init(&arena);
+    size_t cap = READ_CHUNK, len = 0;
+    uint8_t *buf = malloc(cap);
+    int err = buf ? 0 : ENOMEM;
+    while (!err) {
+        pthread_mutex_lock(&cl->lock);
+        bool closing = cl->closing, want_out = cl->olen > 0;
+        pthread_mutex_unlock(&cl->lock);
+        if (closing)
+            break;
+        struct pollfd p[2] = {
+            { cl->fd, (short)(POLLIN | (want_out ? POLLOUT : 0)), 0 },
+            { cl->wake_fd, POLLIN, 0 },
+        };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            err = errno;
+            break;
+        }
+        if (p[1].revents) {
+            uint64_t v;
+            (void)!read(cl->wake_fd, &v, sizeof v);
+        }
+        if (p[0].revents & POLLOUT)
+            flush_out(cl);
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        for (;;) {
+            if (len == cap) {
+                /* a frame bigger than the buffer: grow, up to the limit */
+                size_t ncap = cap * 2;
+                if (ncap > cl->max_frame + CHAN_FRAME_HDR_MAX)
+                    ncap = cl->max_frame + CHAN_FRAME_HDR_MAX;
+                uint8_t *nb = ncap > cap ? realloc(buf, ncap) : NULL;
+                if (!nb) {
+                    err = EPROTO;
+                    break;
+                }
+                buf = nb;
+                cap = ncap;
+            }
+            ssize_t n = recv(cl->fd, buf + len, cap - len, 0);
+            if (n == 0) {
+                err = ECONNRESET;
+                break;
+            }
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    break;
+                if (errno == EINTR)
+                    continue;
+                err = ECONNRESET;
+                break;
+            }
+            len += (size_t)n;
+            if (read_frames(cl, &arena, buf, &len) < 0) {
+                err = EPROTO;
+                break;
+            }
+        }
+        flush_acks(cl);
+    }
+    if (err) {
+        pthread_mutex_lock(&cl->lock);
+        if (!cl->dead && cl->dead_err)
+            err = cl->dead_err;   /* chand said why before closing */
+        pthread_mutex_unlock(&cl->lock);
+        fail_all(cl, err);
+    }
+    free(buf);
+    chan_arena_free(&arena);
+    return NULL;
+}
+
+/* ---- connecting ---- */
+
+static int connect_fd(const char *addr, int64_t deadline)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (chan_addr_parse(addr, 0, &ss, &len) < 0)
+        return -1;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+        if (errno != EINPROGRESS && errno != EAGAIN) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        int ready = wait_fd(fd, POLLOUT, deadline);
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (ready <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+            close(fd);
+            errno = ready == 0 ? ETIMEDOUT : soerr ? soerr : ECONNREFUSED;
+            return -1;
+        }
+    }
+    if (ss.ss_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+/* Exchange Hellos, before the I/O thread starts. */
+static int handshake(chan_client_t *cl, const char *token, int64_t deadline)
+{
+    Chan__Hello h = CHAN__HELLO__INIT;
+    h.has_version = true;
+    h.version = CHAN_PROTOCOL_VERSION;
+    if (token) {
+        h.has_token = true;
+        h.token.data = (uint8_t *)token;
+        h.token.len = strlen(token);
+    }
+    h.client_name = "libchan " CHAN_VERSION;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = ++cl->next_id;
+    rq.op_case = CHAN__REQUEST__OP_HELLO;
+    rq.hello = &h;
+    uint8_t out[2048];
+    if (chan_frame_size_request(&rq) > sizeof out) {
+        errno = EINVAL;   /* a token over 2 KiB */
+        return -1;
+    }
+    size_t n = chan_frame_encode_request(&rq, out), off = 0;
+    while (off < n) {
+        ssize_t w = send(cl->fd, out + off, n - off, MSG_NOSIGNAL);
+        if (w > 0) {
+            off += (size_t)w;
+        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            return -1;
+        } else if (wait_fd(cl->fd, POLLOUT, deadline) <= 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+    }
+    uint8_t in[4096];
+    size_t got = 0;
+    for (;;) {
+        uint64_t body;
+        size_t hdr;
+        int rc = chan_frame_header(in, got, sizeof in - CHAN_FRAME_HDR_MAX, &body, &hdr);
+        if (rc < 0) {
+            errno = EPROTO;
+            return -1;
+        }
+        if (rc == CHAN_FRAME_OK && got >= hdr + body) {
+            chan_arena_t a;
+            chan_arena_init(&a);
+            Chan__Reply *r = chan_frame_decode_reply(&a, in + hdr, body);
+            int err = 0;
+            if (!r)
+                err = EPROTO;
+            else if (r->has_status && r->status != CHAN__STATUS__OK)
+                err = r->status == CHAN__STATUS__BAD_REQUEST ? EPROTO : chan_status_errno(r->status);
+            else if (r->result_case != CHAN__REPLY__RESULT_HELLO || !r->hello->limits)
+                err = EPROTO;
+            if (!err) {
+                const Chan__Limits *l = r->hello->limits;
+                cl->max_frame = l->has_max_frame ? l->max_frame : 1u << 20;
+                cl->max_value = l->has_max_value ? l->max_value : cl->max_frame - 64;
+                cl->max_batch = l->has_max_batch ? l->max_batch : 1;
+                cl->max_cases = l->has_max_cases ? l->max_cases : 64;
+                snprintf(cl->server, sizeof cl->server, "%s", r->hello->server ? r->hello->server : "?");
+            }
+            chan_arena_free(&a);
+            if (err) {
+                errno = err;
+                return -1;
+            }
+            /* anything after the Hello reply would be a reply to nothing */
+            return got == hdr + body ? 0 : (errno = EPROTO, -1);
+        }
+        if (wait_fd(cl->fd, POLLIN, deadline) <= 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        ssize_t r = recv(cl->fd, in + got, sizeof in - got, 0);
+        if (r == 0) {
+            errno = ECONNRESET;
+            return -1;
+        }
+        if (r < 0 && errno != EAGAIN && errno != EINTR)
+            return -1;
+        if (r > 0)
+            got += (size_t)r;
+    }
+}
+
+static void client_free(chan_client_t *cl)
+{
+    if (cl->fd >= 0)
+        close(cl->fd);
+    if (cl->wake_fd >= 0)
+        close(cl->wake_fd);
+    idmap_free(&cl->rpcs);
+    free(cl->obuf);
+    free(cl->acks.v);
+    free(cl->nacks.v);
+    free(cl->addr);
+    pthread_mutex_destroy(&cl->lock);
+    pthread_cond_destroy(&cl->drained);
+    free(cl);
+}
+
+void chan_client_unref(chan_client_t *cl)
+{
+    if (cl && atomic_fetch_sub_explicit(&cl->refs, 1, memory_order_acq_rel) == 1)
+        client_free(cl);
+}
+
+chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline)
+{
+    if (!addr)
+        addr = getenv("CHAN_ADDR");
+    if (!addr || !*addr)
+        addr = DEFAULT_ADDR;
+    if (!token)
+        token = getenv("CHAN_TOKEN");
+    if (token && !*token)
+        token = NULL;
+    chan_client_t *cl = calloc(1, sizeof *cl);
+    if (!cl) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    atomic_init(&cl->refs, 1);
+    pthread_mutex_init(&cl->lock, NULL);
+    pthread_cond_init(&cl->drained, NULL);
+    cl->wake_fd = -1;
+    cl->addr = strdup(addr);
+    cl->fd = connect_fd(addr, deadline);
+    int err = 0;
+    if (cl->fd < 0 || !cl->addr)
+        err = cl->addr ? errno : ENOMEM;
+    else if (handshake(cl, token, deadline) < 0)
+        err = errno;
+    else if ((cl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+        err = errno;
+    else if ((err = pthread_create(&cl->io, NULL, io_main, cl)) == 0)
+        cl->io_started = true;
+    if (err) {
+        client_free(cl);
+        errno = err;
+        return NULL;
+    }
+    return cl;
+}
+
+void chan_disconnect(chan_client_t *cl)
+{
+    if (!cl)
+        return;
+    pthread_mutex_lock(&cl->lock);
+    cl->closing = true;
+    pthread_mutex_unlock(&cl->lock);
+    if (cl->io_started) {
+        wake_io(cl);
+        pthread_join(cl->io, NULL);
+    }
+    fail_all(cl, ECONNRESET);
+    pthread_mutex_lock(&cl->lock);
+    shutdown(cl->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&cl->lock);
+    chan_client_unref(cl);
+}
+
+/* ---- ping ---- */
+
+int chan_ping(chan_client_t *cl, int64_t deadline)
+{
+    if (!cl) {
+        errno = EINVAL;
+        return -1;
+    }
+    Chan__Ping p = CHAN__PING__INIT;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.op_case = CHAN__REQUEST__OP_PING;
+    rq.ping = &p;
+    chan_rpc_t rpc = { 0 };
+    if (chan_client_call(cl, &rq, &rpc, deadline) < 0)
+        return -1;
+    if (rpc.status != CHAN__STATUS__OK) {
+        errno = chan_status_errno(rpc.status);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,113 @@
+/*
+ * chan_client.h - one connection to chand, shared by every thread and
+ * goroutine of the process (chan_client.c), and the remote channel handle
+ * built on it (chan_remote.c).
+ *
+ * A call is an rpc: the caller builds a Request, the client gives it an id,
+ * registers it, writes the frame and parks the caller's waiter.  The client's
+ * I/O thread reads Reply frames, finds the rpc by id, claims its waiter (one
+ * compare-and-swap: the reply may lose to a deadline or, in a select, to
+ * another case), lets the rpc copy out what it needs, and wakes the waiter.
+ * Values in a reply whose rpc lost are given back to chand (nack): nothing
+ * is lost.  Values handed over are acknowledged right after the read batch.
+ */
+#ifndef CHAN_CLIENT_H
+#define CHAN_CLIENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chan.pb-c.h"
+#include "chan_frame.h"
+#include "chan_handle.h"
+#include "chan_idmap.h"
+#include "chan_wait.h"
+
+typedef struct chan_rpc chan_rpc_t;
+
+typedef struct chan_idlist {
+    uint64_t *v;
+    size_t n, cap;
+} chan_idlist_t;
+
+struct chan_rpc {
+    uint64_t id;                 /* set by chan_client_start */
+    chan_waiter_t *w;            /* claimed and woken by the reply */
+    int index;                   /* stored in w->index when the reply wins */
+    /* Called on the I/O thread once the reply has won the waiter: copy out
+     * what the caller needs (the reply's memory is gone afterwards).
+     * Returns false if it could not take the values (they are nacked). */
+    bool (*on_reply)(chan_rpc_t *rpc, const Chan__Reply *r);
+    void *ctx;
+    /* Results */
+    int err;                     /* 0: a reply came; else ECONNRESET etc. */
+    Chan__Status status;
+    char message[160];
+};
+
+struct chan_client {
+    _Atomic long refs;           /* the user's, plus one per channel handle */
+    pthread_mutex_t lock;        /* everything below */
+    pthread_cond_t drained;      /* output buffer shrank */
+    int fd;
+    int wake_fd;                 /* eventfd: wakes the I/O thread */
+    pthread_t io;
+    bool io_started;
+    bool dead;                   /* connection lost or closed */
+    int dead_err;
+    bool closing;                /* chan_disconnect called */
+    char *addr;
+    uint64_t next_id;
+    chan_idmap_t rpcs;
+    uint8_t *obuf;               /* bytes not yet written */
+    size_t olen, ocap;
+    chan_idlist_t acks, nacks;   /* delivery ids to report to chand */
+    /* the server's limits, from its Hello */
+    uint64_t max_frame, max_value;
+    uint32_t max_batch, max_cases;
+    char server[64];
+};
+
+/* Start an rpc: id, register, write.  0, or -1 with errno (ECONNRESET,
+ * EMSGSIZE if the frame is over the server's limit, ENOMEM). */
+int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc);
+/* Stop waiting for rpc (its waiter was claimed elsewhere): forget it and ask
+ * chand to cancel it.  A reply that still comes is discarded (values nacked). */
+void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc);
+/* start + park until the reply or the local deadline.  0 with rpc->status
+ * set, or -1 with errno (ETIMEDOUT: no reply by the local deadline). */
+int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local);
+/* The local deadline of a request that carries `deadline` to chand: a little
+ * later, so that chand's own TIMEOUT answer (which may carry values taken
+ * just in time) normally arrives first. */
+int64_t chan_grace(int64_t deadline);
+
+void chan_client_unref(chan_client_t *cl);
+
+/* Map a reply status to an errno (0 for OK). */
+int chan_status_errno(Chan__Status st);
+
+/* The relative timeout a request carries for an absolute deadline. */
+static inline void chan_set_timeout(protobuf_c_boolean *has, int64_t *ms, int64_t deadline)
+{
+    if (deadline < 0) {
+        *has = false;
+        return;
+    }
+    int64_t left = deadline - chan_now();
+    *has = true;
+    *ms = left > 0 ? left : 0;
+}
+
+/* The remote channel handle. */
+typedef struct chan_remote {
+    struct chan hdr;
+    chan_client_t *cl;
+    uint64_t cap;
+    bool temp;
+    size_t name_len;
+    char name[CHAN_NAME_MAX + 1];
+} chan_remote_t;
+
+#endif /* CHAN_CLIENT_H */

@@ -1,0 +1,629 @@
+/*
+ * chan_remote.c - channels that live in chand: open, send, receive, close,
+ * select and stat, each one request and one reply over the shared client
+ * connection (chan_client.c).
+ *
+ * Deadlines travel to chand as the time left; chand enforces them.  The
+ * caller also waits locally, a little longer (chan_grace), so a connection
+ * that stops answering cannot block it forever.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan_client.h"
+
+static chan_remote_t *remote_of(chan_t *ch)
+{
+    return (chan_remote_t *)ch;
+}
+
+static void set_name(ProtobufCBinaryData *b, protobuf_c_boolean *has, const chan_remote_t *r)
+{
+    *has = true;
+    b->data = (uint8_t *)r->name;
+    b->len = r->name_len;
+}
+
+/* errno for a finished call whose status is not OK; returns -1. */
+static int fail_status(const chan_rpc_t *rpc)
+{
+    errno = chan_status_errno(rpc->status);
+    return -1;
+}
+
+/* ---- open ---- */
+
+struct open_ctx {
+    char name[CHAN_NAME_MAX + 1];
+    size_t name_len;
+    uint64_t cap;
+    bool temp;
+};
+
+static bool open_reply(chan_rpc_t *rpc, const Chan__Reply *r)
+{
+    struct open_ctx *o = rpc->ctx;
+    if (r->result_case != CHAN__REPLY__RESULT_OPEN)
+        return true;
+    const Chan__OpenReply *m = r->open;
+    if (m->has_name && m->name.len <= CHAN_NAME_MAX) {
+        memcpy(o->name, m->name.data, m->name.len);
+        o->name[m->name.len] = 0;
+        o->name_len = m->name.len;
+    }
+    o->cap = m->capacity;
+    o->temp = m->has_temp && m->temp;
+    return true;
+}
+
+static chan_t *open_common(chan_client_t *cl, const char *name, long cap, bool temp, int flags,
+                           int64_t deadline)
+{
+    if (!cl || cap < CHAN_CAP_ANY || (flags & ~CHAN_NOCREATE) ||
+        (name && !chan_name_valid((const uint8_t *)name, strlen(name)))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    Chan__Open m = CHAN__OPEN__INIT;
+    if (name) {
+        m.has_name = true;
+        m.name.data = (uint8_t *)name;
+        m.name.len = strlen(name);
+    }
+    if (cap != CHAN_CAP_ANY) {
+        m.has_capacity = true;
+        m.capacity = (uint64_t)cap;
+    }
+    m.has_temp = temp;
+    m.temp = temp;
+    m.has_no_create = (flags & CHAN_NOCREATE) != 0;
+    m.no_create = m.has_no_create;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.op_case = CHAN__REQUEST__OP_OPEN;
+    rq.open = &m;
+    struct open_ctx o = { .name_len = 0 };
+    chan_rpc_t rpc = { .on_reply = open_reply, .ctx = &o };
+    if (chan_client_call(cl, &rq, &rpc, deadline) < 0)
+        return NULL;
+    if (rpc.status != CHAN__STATUS__OK || !o.name_len) {
+        errno = rpc.status == CHAN__STATUS__OK ? EPROTO : chan_status_errno(rpc.status);
+        return NULL;
+    }
+    chan_remote_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    atomic_init(&r->hdr.refs, 1);
+    r->hdr.kind = CHAN_KIND_REMOTE;
+    atomic_fetch_add(&cl->refs, 1);
+    r->cl = cl;
+    r->cap = o.cap;
+    r->temp = o.temp;
+    r->name_len = o.name_len;
+    memcpy(r->name, o.name, o.name_len + 1);
+    return &r->hdr;
+}
+
+chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags, int64_t deadline)
+{
+    if (!name) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return open_common(cl, name, cap, false, flags, deadline);
+}
+
+chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline)
+{
+    return open_common(cl, NULL, cap == CHAN_CAP_ANY ? 0 : cap, true, 0, deadline);
+}
+
+const char *chan_name(const chan_t *ch)
+{
+    if (!ch || ch->kind != CHAN_KIND_REMOTE)
+        return NULL;
+    return ((const chan_remote_t *)ch)->name;
+}
+
+void chan_remote_free(chan_t *ch)
+{
+    chan_remote_t *r = remote_of(ch);
+    chan_client_unref(r->cl);
+    free(r);
+}
+
+ssize_t chan_remote_cap(chan_t *ch)
+{
+    return (ssize_t)remote_of(ch)->cap;
+}
+
+/* ---- send ---- */
+
+static bool send_reply(chan_rpc_t *rpc, const Chan__Reply *r)
+{
+    uint32_t *accepted = rpc->ctx;
+    if (r->result_case == CHAN__REPLY__RESULT_SEND && r->send->has_accepted)
+        *accepted = r->send->accepted;
+    return true;
+}
+
+/* How many of vals[0..n) fit in one Send frame. */
+static size_t chunk_of(const chan_client_t *cl, const chan_remote_t *r, const chan_val_t *vals,
+                       size_t n)
+{
+    size_t budget = cl->max_frame - 64 - r->name_len, used = 0, k = 0;
+    while (k < n && k < cl->max_batch) {
+        size_t cost = vals[k].len + 11;   /* tag + length varint, at most */
+        if (k > 0 && used + cost > budget)
+            break;
+        used += cost;
+        k++;
+    }
+    return k;
+}
+
+int chan_remote_send_many(chan_t *ch, const chan_val_t *vals, size_t n, size_t *sent,
+                          int64_t deadline)
+{
+    chan_remote_t *r = remote_of(ch);
+    chan_client_t *cl = r->cl;
+    for (size_t i = 0; i < n; i++) {
+        if (vals[i].len > cl->max_value) {
+            errno = EMSGSIZE;
+            return -1;
+        }
+    }
+    ProtobufCBinaryData *bin = malloc((n < cl->max_batch ? n : cl->max_batch) * sizeof *bin);
+    if (!bin) {
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = 0;
+    while (*sent < n) {
+        size_t k = chunk_of(cl, r, vals + *sent, n - *sent);
+        for (size_t i = 0; i < k; i++) {
+            bin[i].data = vals[*sent + i].data;
+            bin[i].len = vals[*sent + i].len;
+        }
+        Chan__Send m = CHAN__SEND__INIT;
+        set_name(&m.name, &m.has_name, r);
+        m.n_values = k;
+        m.values = bin;
+        chan_set_timeout(&m.has_timeout_ms, &m.timeout_ms, deadline);
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.op_case = CHAN__REQUEST__OP_SEND;
+        rq.send = &m;
+        uint32_t accepted = 0;
+        chan_rpc_t rpc = { .on_reply = send_reply, .ctx = &accepted };
+        if (chan_client_call(cl, &rq, &rpc, chan_grace(deadline)) < 0) {
+            rc = -1;
+            break;
+        }
+        *sent += accepted < k ? accepted : k;
+        if (rpc.status != CHAN__STATUS__OK) {
+            rc = fail_status(&rpc);
+            break;
+        }
+    }
+    free(bin);
+    return rc;
+}
+
+/* ---- receive ---- */
+
+struct recv_ctx {
+    void *buf;            /* copy into this ... */
+    size_t size;
+    void **alloc;         /* ... or hand over a malloc()ed copy here */
+    chan_val_t *vals;     /* recv_many */
+    size_t max;
+    size_t n;             /* values taken */
+    size_t len;           /* length of the single value */
+    int err;              /* ENOMEM or EPROTO while copying */
+};
+
+static void *dup_bytes(const ProtobufCBinaryData *b)
+{
+    void *p = malloc(b->len ? b->len : 1);
+    if (p && b->len)
+        memcpy(p, b->data, b->len);
+    return p;
+}
+
+/* Take one value into the caller's buffer or a new allocation. */
+static bool take_one(struct recv_ctx *x, const Chan__Delivery *d)
+{
+    if (x->buf || !x->alloc) {
+        if (d->value.len > x->size) {
+            x->err = EPROTO;   /* chand ignored max_bytes */
+            return false;
+        }
+        if (d->value.len)
+            memcpy(x->buf, d->value.data, d->value.len);
+    } else if (!(*x->alloc = dup_bytes(&d->value))) {
+        x->err = ENOMEM;
+        return false;
+    }
+    x->len = d->value.len;
+    x->n = 1;
+    return true;
+}
+
+static bool recv_reply(chan_rpc_t *rpc, const Chan__Reply *r)
+{
+    struct recv_ctx *x = rpc->ctx;
+    if (r->result_case != CHAN__REPLY__RESULT_RECV || r->recv->n_deliveries == 0)
+        return true;
+    if (r->recv->n_deliveries != 1) {
+        x->err = EPROTO;
+        return false;
+    }
+    return take_one(x, r->recv->deliveries[0]);
+}
+
+static bool recv_many_reply(chan_rpc_t *rpc, const Chan__Reply *r)
+{
+    struct recv_ctx *x = rpc->ctx;
+    if (r->result_case != CHAN__REPLY__RESULT_RECV)
+        return true;
+    size_t n = r->recv->n_deliveries;
+    if (n > x->max) {
+        x->err = EPROTO;
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        x->vals[i].data = dup_bytes(&r->recv->deliveries[i]->value);
+        x->vals[i].len = r->recv->deliveries[i]->value.len;
+        if (!x->vals[i].data) {
+            for (size_t j = 0; j < i; j++)
+                free(x->vals[j].data);
+            x->err = ENOMEM;
+            return false;
+        }
+    }
+    x->n = n;
+    return true;
+}
+
+static int recv_call(chan_remote_t *r, uint32_t max, uint64_t max_bytes, struct recv_ctx *x,
+                     bool (*on_reply)(chan_rpc_t *, const Chan__Reply *), int64_t deadline)
+{
+    Chan__Recv m = CHAN__RECV__INIT;
+    set_name(&m.name, &m.has_name, r);
+    m.has_max = true;
+    m.max = max;
+    m.has_max_bytes = true;
+    m.max_bytes = max_bytes;
+    chan_set_timeout(&m.has_timeout_ms, &m.timeout_ms, deadline);
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.op_case = CHAN__REQUEST__OP_RECV;
+    rq.recv = &m;
+    chan_rpc_t rpc = { .on_reply = on_reply, .ctx = x };
+    if (chan_client_call(r->cl, &rq, &rpc, chan_grace(deadline)) < 0)
+        return -1;
+    if (x->err) {
+        errno = x->err;
+        return -1;
+    }
+    if (rpc.status != CHAN__STATUS__OK)
+        return fail_status(&rpc);
+    if (x->n == 0) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
+ssize_t chan_remote_recv(chan_t *ch, void *buf, size_t size, void **alloc, int64_t deadline)
+{
+    chan_remote_t *r = remote_of(ch);
+    struct recv_ctx x = { .buf = buf, .size = size, .alloc = alloc };
+    uint64_t max_bytes = alloc ? r->cl->max_value : size;
+    if (recv_call(r, 1, max_bytes, &x, recv_reply, deadline) < 0)
+        return -1;
+    return (ssize_t)x.len;
+}
+
+ssize_t chan_remote_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline)
+{
+    chan_remote_t *r = remote_of(ch);
+    if (max > r->cl->max_batch)
+        max = r->cl->max_batch;
+    struct recv_ctx x = { .vals = vals, .max = max };
+    if (recv_call(r, (uint32_t)max, r->cl->max_value, &x, recv_many_reply, deadline) < 0)
+        return -1;
+    return (ssize_t)x.n;
+}
+
+/* ---- close ---- */
+
+int chan_remote_close(chan_t *ch)
+{
+    chan_remote_t *r = remote_of(ch);
+    Chan__Close m = CHAN__CLOSE__INIT;
+    set_name(&m.name, &m.has_name, r);
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.op_case = CHAN__REQUEST__OP_CLOSE;
+    rq.close = &m;
+    chan_rpc_t rpc = { 0 };
+    if (chan_client_call(r->cl, &rq, &rpc, -1) < 0)
+        return -1;
+    return rpc.status == CHAN__STATUS__OK ? 0 : fail_status(&rpc);
+}
+
+/* ---- select, every case on one daemon ---- */
+
+struct select_ctx {
+    chan_case_t *cases;
+    size_t n;
+    int err;
+};
+
+static bool select_reply(chan_rpc_t *rpc, const Chan__Reply *r)
+{
+    struct select_ctx *x = rpc->ctx;
+    if (r->result_case != CHAN__REPLY__RESULT_SELECT || !r->select->has_index) {
+        rpc->index = -1;
+        return true;
+    }
+    uint32_t i = r->select->index;
+    if (i >= x->n) {
+        x->err = EPROTO;
+        rpc->index = -1;
+        return false;
+    }
+    rpc->index = (int)i;
+    chan_case_t *c = &x->cases[i];
+    if (rpc->status == CHAN__STATUS__CLOSED) {
+        c->err = EPIPE;
+    } else if (rpc->status == CHAN__STATUS__TOO_LARGE) {
+        c->err = EMSGSIZE;
+    } else if (c->op == CHAN_RECV && r->select->delivery) {
+        const ProtobufCBinaryData *v = &r->select->delivery->value;
+        if (c->buf) {
+            if (v->len > c->len) {
+                x->err = EPROTO;
+                return false;
+            }
+            if (v->len)
+                memcpy(c->buf, v->data, v->len);
+        } else if (!(c->val = dup_bytes(v))) {
+            x->err = ENOMEM;
+            return false;
+        }
+        c->n = v->len;
+    }
+    return true;
+}
+
+int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
+{
+    chan_client_t *cl = NULL;
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!cases[i].ch)
+            continue;
+        chan_client_t *c = remote_of(cases[i].ch)->cl;
+        if (cl && c != cl) {
+            errno = ENOTSUP;   /* across daemons: the two-phase select */
+            return -1;
+        }
+        cl = c;
+        live++;
+    }
+    if (!cl)
+        return chan_local_select(cases, n, deadline);   /* only nil cases */
+    Chan__Case *pc = calloc(live, sizeof *pc);
+    Chan__Case **pp = calloc(live, sizeof *pp);
+    size_t *map = calloc(live, sizeof *map);   /* wire case -> caller's case */
+    if (!pc || !pp || !map) {
+        free(pc);
+        free(pp);
+        free(map);
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!cases[i].ch)
+            continue;
+        chan_remote_t *r = remote_of(cases[i].ch);
+        chan__case__init(&pc[k]);
+        set_name(&pc[k].name, &pc[k].has_name, r);
+        pc[k].has_op = true;
+        pc[k].op = cases[i].op == CHAN_SEND ? CHAN__OP__SEND : CHAN__OP__RECV;
+        if (cases[i].op == CHAN_SEND) {
+            pc[k].has_value = true;
+            pc[k].value.data = cases[i].buf;
+            pc[k].value.len = cases[i].len;
+        } else {
+            pc[k].has_max_bytes = true;
+            pc[k].max_bytes = cases[i].buf ? cases[i].len : cl->max_value;
+        }
+        pp[k] = &pc[k];
+        map[k++] = i;
+    }
+    /* The reply's index names a wire case; the ctx sees the wire order. */
+    chan_case_t *wire = calloc(live, sizeof *wire);
+    if (!wire) {
+        free(pc);
+        free(pp);
+        free(map);
+        errno = ENOMEM;
+        return -1;
+    }
+    for (size_t j = 0; j < live; j++)
+        wire[j] = cases[map[j]];
+    Chan__Select m = CHAN__SELECT__INIT;
+    m.n_cases = live;
+    m.cases = pp;
+    chan_set_timeout(&m.has_timeout_ms, &m.timeout_ms, deadline);
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.op_case = CHAN__REQUEST__OP_SELECT;
+    rq.select = &m;
+    struct select_ctx x = { wire, live, 0 };
+    chan_rpc_t rpc = { .on_reply = select_reply, .ctx = &x, .index = -1 };
+    int rc = chan_client_call(cl, &rq, &rpc, chan_grace(deadline));
+    if (rc == 0 && x.err) {
+        errno = x.err;
+        rc = -1;
+    } else if (rc == 0 && rpc.index < 0) {
+        errno = chan_status_errno(rpc.status ? rpc.status : CHAN__STATUS__BAD_REQUEST);
+        rc = -1;
+    } else if (rc == 0) {
+        size_t i = map[rpc.index];
+        cases[i].err = wire[rpc.index].err;
+        cases[i].n = wire[rpc.index].n;
+        cases[i].val = wire[rpc.index].val;
+        rc = (int)i;
+    }
+    free(wire);
+    free(pc);
+    free(pp);
+    free(map);
+    return rc;
+}
+
+/* ---- stat ---- */
+
+struct stat_ctx {
+    chan_stat_t *one;
+    chan_stat_t *list;
+    size_t n;
+    chan_server_stat_t *server;
+    int err;
+};
+
+static void copy_stat(chan_stat_t *out, const Chan__ChannelStat *s)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = s->name.len < sizeof out->name ? s->name.len : sizeof out->name - 1;
+    memcpy(out->name, s->name.data, n);
+    out->name[n] = 0;
+    out->len = s->len;
+    out->cap = s->capacity;
+    out->senders = s->senders;
+    out->receivers = s->receivers;
+    out->inflight = s->inflight;
+    out->sent = s->sent;
+    out->received = s->received;
+    out->closed = s->closed;
+    out->temp = s->temp;
+}
+
+static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
+{
+    struct stat_ctx *x = rpc->ctx;
+    if (r->result_case != CHAN__REPLY__RESULT_STAT)
+        return true;
+    const Chan__StatReply *m = r->stat;
+    if (x->one && m->n_channels == 1) {
+        copy_stat(x->one, m->channels[0]);
+        x->n = 1;
+    } else if (!x->one && !x->server) {
+        x->list = calloc(m->n_channels ? m->n_channels : 1, sizeof *x->list);
+        if (!x->list) {
+            x->err = ENOMEM;
+            return true;
+        }
+        for (size_t i = 0; i < m->n_channels; i++)
+            copy_stat(&x->list[i], m->channels[i]);
+        x->n = m->n_channels;
+    } else if (x->server && m->server) {
+        const Chan__ServerStat *s = m->server;
+        chan_server_stat_t *o = x->server;
+        memset(o, 0, sizeof *o);
+        o->uptime_ms = s->uptime_ms;
+        o->connections = s->connections;
+        o->channels = s->channels;
+        o->pending = s->pending;
+        o->inflight = s->inflight;
+        o->values_sent = s->values_sent;
+        o->values_received = s->values_received;
+        if (s->limits) {
+            o->max_frame = s->limits->max_frame;
+            o->max_value = s->limits->max_value;
+        }
+        x->n = 1;
+    }
+    return true;
+}
+
+static int stat_call(chan_client_t *cl, Chan__Stat *m, struct stat_ctx *x, int64_t deadline)
+{
+    if (!cl) {
+        errno = EINVAL;
+        return -1;
+    }
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.op_case = CHAN__REQUEST__OP_STAT;
+    rq.stat = m;
+    chan_rpc_t rpc = { .on_reply = stat_reply, .ctx = x };
+    if (chan_client_call(cl, &rq, &rpc, deadline) < 0)
+        return -1;
+    if (rpc.status != CHAN__STATUS__OK) {
+        free(x->list);
+        return fail_status(&rpc);
+    }
+    if (x->err) {
+        errno = x->err;
+        return -1;
+    }
+    return 0;
+}
+
+int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline)
+{
+    if (!name || !st || !chan_name_valid((const uint8_t *)name, strlen(name))) {
+        errno = EINVAL;
+        return -1;
+    }
+    Chan__Stat m = CHAN__STAT__INIT;
+    m.has_name = true;
+    m.name.data = (uint8_t *)name;
+    m.name.len = strlen(name);
+    struct stat_ctx x = { .one = st };
+    if (stat_call(cl, &m, &x, deadline) < 0)
+        return -1;
+    if (x.n != 1) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
+ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline)
+{
+    if (!out) {
+        errno = EINVAL;
+        return -1;
+    }
+    Chan__Stat m = CHAN__STAT__INIT;
+    m.has_all = m.all = true;
+    struct stat_ctx x = { 0 };
+    if (stat_call(cl, &m, &x, deadline) < 0)
+        return -1;
+    *out = x.list;
+    return (ssize_t)x.n;
+}
+
+int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline)
+{
+    if (!st) {
+        errno = EINVAL;
+        return -1;
+    }
+    Chan__Stat m = CHAN__STAT__INIT;
+    struct stat_ctx x = { .server = st };
+    if (stat_call(cl, &m, &x, deadline) < 0)
+        return -1;
+    if (x.n != 1) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}

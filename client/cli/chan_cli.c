@@ -1,0 +1,510 @@
+/*
+ * chan_cli.c - `chan`, the shell's way into chand: send, receive, make,
+ * close, stat, ls, ping.
+ *
+ * It pipes: `seq 100000 | chan send jobs` sends each line as one value, in
+ * batches of whatever stdin has ready, and `chan recv jobs -n 100000` prints
+ * one value per line.  Exit codes are part of the interface (see usage).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan/chan.h"
+
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_ERROR = 1,
+    EXIT_USAGE = 2,
+    EXIT_TIMEOUT = 3,
+    EXIT_CLOSED = 4,
+};
+
+static const char usage[] =
+"Usage: chan [--addr ADDR] [--token-file FILE] COMMAND [ARGS]\n"
+"Send to, receive from and inspect the channels of a chand daemon.\n"
+"\n"
+"Commands:\n"
+"  send NAME [MSG...]  send each MSG as one value; with no MSG, each line of\n"
+"                      standard input is one value (--raw: all of it is one).\n"
+"                      Returns once chand has taken every value: for an\n"
+"                      unbuffered channel, once receivers have them.\n"
+"  recv NAME           receive values and print one per line (--raw: the\n"
+"                      bytes as they are, nothing added)\n"
+"      -n, --count N     how many values (default 1; 0: until closed)\n"
+"  make NAME           make the channel (unbuffered unless --cap)\n"
+"  close NAME          close the channel\n"
+"  stat [NAME]         show one channel, or the daemon\n"
+"  ls                  list every channel\n"
+"  ping                one round trip to chand\n"
+"\n"
+"Options:\n"
+"  -a, --addr ADDR       chand's address: HOST:PORT, [IPV6]:PORT or unix:/PATH\n"
+"                        (default $CHAN_ADDR, then 127.0.0.1:7070)\n"
+"      --token-file FILE present the token in FILE (default $CHAN_TOKEN)\n"
+"  -c, --cap N           capacity when send, recv or make creates the channel;\n"
+"                        an existing channel must have this capacity.  Without\n"
+"                        it an existing channel is used as it is.\n"
+"  -t, --timeout MS      give up after MS milliseconds: for recv, waiting for\n"
+"                        each value; for send, the whole send\n"
+"  -r, --raw             see send and recv\n"
+"  -h, --help            print this help\n"
+"  -V, --version         print the version\n"
+"\n"
+"Exit status: 0 success, 1 error, 2 usage, 3 timeout, 4 channel closed.\n";
+
+struct cli {
+    const char *addr;
+    char *token;
+    long cap;
+    long timeout;
+    long count;
+    bool raw;
+    chan_client_t *cl;
+};
+
+static int code_of(int err)
+{
+    switch (err) {
+    case ETIMEDOUT: return EXIT_TIMEOUT;
+    case EPIPE: return EXIT_CLOSED;
+    default: return EXIT_ERROR;
+    }
+}
+
+static int fail(const char *what, int err)
+{
+    const char *why = err == EPIPE ? "channel closed" : err == ETIMEDOUT ? "timed out" : strerror(err);
+    fprintf(stderr, "chan: %s: %s\n", what, why);
+    return code_of(err);
+}
+
+static int64_t deadline_of(const struct cli *c)
+{
+    return c->timeout < 0 ? -1 : chan_now() + c->timeout;
+}
+
+static chan_t *open_named(struct cli *c, const char *name)
+{
+    chan_t *ch = chan_open(c->cl, name, c->cap, 0, chan_now() + 10000);
+    if (!ch) {
+        int e = errno;
+        if (e == EEXIST)
+            fprintf(stderr, "chan: %s exists with another capacity\n", name);
+        else if (e == EINVAL)
+            fprintf(stderr, "chan: '%s' is not a channel name: 1-255 bytes of [A-Za-z0-9._:/-]\n", name);
+        else
+            fail(name, e);
+    }
+    return ch;
+}
+
+/* ---- send ---- */
+
+static int send_vals(chan_t *ch, chan_val_t *v, size_t n, int64_t deadline)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = chan_send_many(ch, v + done, n - done, deadline);
+        if (k < 0)
+            return fail("send", errno);
+        done += (size_t)k;
+    }
+    return EXIT_OK;
+}
+
+/* Read all of stdin into one value. */
+static int send_raw(chan_t *ch, int64_t deadline)
+{
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf)
+            return fail("stdin", ENOMEM);
+        if (len == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                return fail("stdin", ENOMEM);
+            }
+            buf = nb;
+        }
+        ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            free(buf);
+            return fail("stdin", e);
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    chan_val_t v = { buf, len };
+    int rc = send_vals(ch, &v, 1, deadline);
+    free(buf);
+    return rc;
+}
+
+/* Each line of stdin is one value; send whatever lines each read brings
+ * as one batch, so a pipe moves thousands of values per round trip. */
+static int send_lines(chan_t *ch, int64_t deadline)
+{
+    size_t cap = 1 << 20, len = 0, vcap = 4096;
+    char *buf = malloc(cap);
+    chan_val_t *v = malloc(vcap * sizeof *v);
+    int rc = EXIT_OK;
+    bool eof = false;
+    if (!buf || !v) {
+        free(buf);
+        free(v);
+        return fail("stdin", ENOMEM);
+    }
+    while (rc == EXIT_OK && !eof) {
+        if (len == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                rc = fail("stdin", ENOMEM);
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = fail("stdin", errno);
+            break;
+        }
+        if (n == 0) {
+            eof = true;
+            if (len && buf[len - 1] != '\n')
+                buf[len++] = '\n';   /* a last line without its newline (room: len < cap) */
+        }
+        len += (size_t)(n > 0 ? n : 0);
+        size_t nv = 0, start = 0;
+        for (size_t i = 0; i < len; i++) {
+            if (buf[i] != '\n')
+                continue;
+            if (nv == vcap) {
+                chan_val_t *nvp = realloc(v, (vcap *= 2) * sizeof *v);
+                if (!nvp) {
+                    rc = fail("stdin", ENOMEM);
+                    break;
+                }
+                v = nvp;
+            }
+            v[nv].data = buf + start;
+            v[nv].len = i - start;
+            nv++;
+            start = i + 1;
+        }
+        if (rc == EXIT_OK && nv)
+            rc = send_vals(ch, v, nv, deadline);
+        memmove(buf, buf + start, len - start);
+        len -= start;
+    }
+    free(buf);
+    free(v);
+    return rc;
+}
+
+static int cmd_send(struct cli *c, int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "chan: send needs a channel name\n");
+        return EXIT_USAGE;
+    }
+    chan_t *ch = open_named(c, argv[0]);
+    if (!ch)
+        return EXIT_ERROR;
+    int64_t deadline = deadline_of(c);
+    int rc;
+    if (argc > 1) {
+        chan_val_t *v = calloc((size_t)argc - 1, sizeof *v);
+        if (!v) {
+            chan_release(ch);
+            return fail("send", ENOMEM);
+        }
+        for (int i = 1; i < argc; i++) {
+            v[i - 1].data = argv[i];
+            v[i - 1].len = strlen(argv[i]);
+        }
+        rc = send_vals(ch, v, (size_t)argc - 1, deadline);
+        free(v);
+    } else {
+        rc = c->raw ? send_raw(ch, deadline) : send_lines(ch, deadline);
+    }
+    chan_release(ch);
+    return rc;
+}
+
+/* ---- recv ---- */
+
+static int cmd_recv(struct cli *c, int argc, char **argv)
+{
+    if (argc != 1) {
+        fprintf(stderr, "chan: recv needs exactly one channel name\n");
+        return EXIT_USAGE;
+    }
+    chan_t *ch = open_named(c, argv[0]);
+    if (!ch)
+        return EXIT_ERROR;
+    enum { BATCH = 4096 };
+    chan_val_t v[BATCH];
+    long got = 0;
+    int rc = EXIT_OK;
+    while (c->count == 0 || got < c->count) {
+        size_t want = BATCH;
+        if (c->count && (size_t)(c->count - got) < want)
+            want = (size_t)(c->count - got);
+        ssize_t n = chan_recv_many(ch, v, want, deadline_of(c));
+        if (n < 0) {
+            if (errno == EPIPE && c->count == 0)
+                break;   /* until closed: done */
+            rc = fail("recv", errno);
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            fwrite(v[i].data, 1, v[i].len, stdout);
+            if (!c->raw)
+                putchar('\n');
+            free(v[i].data);
+        }
+        got += n;
+        if (fflush(stdout) != 0) {
+            rc = fail("stdout", errno);
+            break;
+        }
+    }
+    chan_release(ch);
+    return rc;
+}
+
+/* ---- make, close, stat, ls, ping ---- */
+
+static int cmd_make(struct cli *c, int argc, char **argv)
+{
+    if (argc != 1) {
+        fprintf(stderr, "chan: make needs exactly one channel name\n");
+        return EXIT_USAGE;
+    }
+    chan_t *ch = open_named(c, argv[0]);
+    if (!ch)
+        return EXIT_ERROR;
+    chan_release(ch);
+    return EXIT_OK;
+}
+
+static int cmd_close(struct cli *c, int argc, char **argv)
+{
+    if (argc != 1) {
+        fprintf(stderr, "chan: close needs exactly one channel name\n");
+        return EXIT_USAGE;
+    }
+    c->cap = CHAN_CAP_ANY;
+    chan_t *ch = chan_open(c->cl, argv[0], CHAN_CAP_ANY, CHAN_NOCREATE, chan_now() + 10000);
+    if (!ch)
+        return fail(argv[0], errno);
+    int rc = chan_close(ch) < 0 ? fail("close", errno) : EXIT_OK;
+    chan_release(ch);
+    return rc;
+}
+
+static void print_stat(const chan_stat_t *s)
+{
+    printf("name: %s\nlen: %llu\ncap: %llu\nblocked_senders: %llu\nblocked_receivers: %llu\n"
+           "inflight: %llu\nsent: %llu\nreceived: %llu\nclosed: %s\ntemp: %s\n",
+           s->name, (unsigned long long)s->len, (unsigned long long)s->cap,
+           (unsigned long long)s->senders, (unsigned long long)s->receivers,
+           (unsigned long long)s->inflight, (unsigned long long)s->sent,
+           (unsigned long long)s->received, s->closed ? "yes" : "no", s->temp ? "yes" : "no");
+}
+
+static int cmd_stat(struct cli *c, int argc, char **argv)
+{
+    if (argc > 1) {
+        fprintf(stderr, "chan: stat takes at most one channel name\n");
+        return EXIT_USAGE;
+    }
+    if (argc == 1) {
+        chan_stat_t s;
+        if (chan_stat(c->cl, argv[0], &s, chan_now() + 10000) < 0)
+            return fail(argv[0], errno == ENOENT ? ENOENT : errno);
+        print_stat(&s);
+        return EXIT_OK;
+    }
+    chan_server_stat_t s;
+    if (chan_server_stat(c->cl, &s, chan_now() + 10000) < 0)
+        return fail("stat", errno);
+    printf("uptime_ms: %llu\nconnections: %llu\nchannels: %llu\npending: %llu\n"
+           "inflight: %llu\nvalues_sent: %llu\nvalues_received: %llu\n"
+           "max_frame: %llu\nmax_value: %llu\n",
+           (unsigned long long)s.uptime_ms, (unsigned long long)s.connections,
+           (unsigned long long)s.channels, (unsigned long long)s.pending,
+           (unsigned long long)s.inflight, (unsigned long long)s.values_sent,
+           (unsigned long long)s.values_received, (unsigned long long)s.max_frame,
+           (unsigned long long)s.max_value);
+    return EXIT_OK;
+}
+
+static int cmd_ls(struct cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc) {
+        fprintf(stderr, "chan: ls takes no arguments\n");
+        return EXIT_USAGE;
+    }
+    chan_stat_t *list;
+    ssize_t n = chan_list(c->cl, &list, chan_now() + 10000);
+    if (n < 0)
+        return fail("ls", errno);
+    printf("%-32s %10s %10s %8s %8s %8s %s\n", "NAME", "LEN", "CAP", "SENDERS", "RECVRS",
+           "INFLIGHT", "FLAGS");
+    for (ssize_t i = 0; i < n; i++)
+        printf("%-32s %10llu %10llu %8llu %8llu %8llu %s%s\n", list[i].name,
+               (unsigned long long)list[i].len, (unsigned long long)list[i].cap,
+               (unsigned long long)list[i].senders, (unsigned long long)list[i].receivers,
+               (unsigned long long)list[i].inflight, list[i].closed ? "closed " : "",
+               list[i].temp ? "temp" : "");
+    free(list);
+    return EXIT_OK;
+}
+
+static int cmd_ping(struct cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc) {
+        fprintf(stderr, "chan: ping takes no arguments\n");
+        return EXIT_USAGE;
+    }
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    if (chan_ping(c->cl, c->timeout < 0 ? chan_now() + 10000 : deadline_of(c)) < 0)
+        return fail("ping", errno);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long us = (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
+    printf("PONG %ld us\n", us);
+    return EXIT_OK;
+}
+
+/* ---- main ---- */
+
+static const struct {
+    const char *name;
+    int (*fn)(struct cli *c, int argc, char **argv);
+} commands[] = {
+    { "send", cmd_send }, { "recv", cmd_recv }, { "make", cmd_make }, { "close", cmd_close },
+    { "stat", cmd_stat }, { "ls", cmd_ls }, { "ping", cmd_ping },
+};
+
+static int parse_long(const char *s, long min, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static char *read_token(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char line[1024];
+    char *ok = fgets(line, sizeof line, f);
+    fclose(f);
+    if (!ok)
+        return NULL;
+    line[strcspn(line, "\r\n")] = 0;
+    return strdup(line);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "addr", required_argument, NULL, 'a' },
+        { "token-file", required_argument, NULL, 'T' },
+        { "cap", required_argument, NULL, 'c' },
+        { "count", required_argument, NULL, 'n' },
+        { "timeout", required_argument, NULL, 't' },
+        { "raw", no_argument, NULL, 'r' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct cli c = { .cap = CHAN_CAP_ANY, .timeout = -1, .count = 1 };
+    int o;
+    /* options may come before or after the command and its arguments */
+    while ((o = getopt_long(argc, argv, "a:c:n:t:rhV", opts, NULL)) != -1) {
+        switch (o) {
+        case 'a': c.addr = optarg; break;
+        case 'T':
+            if (!(c.token = read_token(optarg))) {
+                fprintf(stderr, "chan: --token-file %s: cannot read a token\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'c':
+            if (parse_long(optarg, 0, &c.cap) < 0) {
+                fprintf(stderr, "chan: --cap: '%s' is not a capacity (0 or more)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'n':
+            if (parse_long(optarg, 0, &c.count) < 0) {
+                fprintf(stderr, "chan: --count: '%s' is not a count (0 or more)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 't':
+            if (parse_long(optarg, 0, &c.timeout) < 0) {
+                fprintf(stderr, "chan: --timeout: '%s' is not milliseconds (0 or more)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'r': c.raw = true; break;
+        case 'h': fputs(usage, stdout); return EXIT_OK;
+        case 'V': printf("chan %s\n", PACKAGE_VERSION); return EXIT_OK;
+        default:
+            fprintf(stderr, "Try 'chan --help'.\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[optind];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(cmd, commands[i].name) != 0)
+            continue;
+        c.cl = chan_connect(c.addr, c.token, chan_now() + 10000);
+        if (!c.cl) {
+            int e = errno;
+            fprintf(stderr, "chan: cannot connect to %s: %s\n",
+                    c.addr ? c.addr : getenv("CHAN_ADDR") ? getenv("CHAN_ADDR") : "127.0.0.1:7070",
+                    e == EACCES ? "token refused" : strerror(e));
+            free(c.token);
+            return EXIT_ERROR;
+        }
+        int rc = commands[i].fn(&c, argc - optind - 1, argv + optind + 1);
+        chan_disconnect(c.cl);
+        free(c.token);
+        return rc;
+    }
+    fprintf(stderr, "chan: unknown command '%s'\nTry 'chan --help'.\n", cmd);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,507 @@
+/*
+ * chand_dispatch.c - from decoded Request frames to the channel core, and
+ * from the core's answers to Reply frames.
+ *
+ * Every field that comes from the network is checked here before the core
+ * sees it: names, op kinds, required fields.  A request that breaks the
+ * protocol gets an error reply naming what was wrong, and its connection is
+ * closed; a request that is valid but cannot be served (no such channel, a
+ * value over the limit) gets an error reply and the connection goes on.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "chand_alloc.h"
+#include "chand_log.h"
+#include "chand_server.h"
+
+/* A timeout longer than this (about 100 years) is "forever". */
+#define TIMEOUT_MAX_MS INT64_C(3153600000000)
+
+#define FRAME_OVERHEAD 64   /* bytes a reply needs around one value */
+
+uint64_t chand_max_value(const chand_opts_t *o)
+{
+    return o->max_frame - FRAME_OVERHEAD;
+}
+
+core_limits_t chand_core_limits(const chand_opts_t *o)
+{
+    core_limits_t l = {
+        .max_value = chand_max_value(o),
+        .max_batch = (uint32_t)o->max_batch,
+        .max_pending = (uint32_t)o->max_pending,
+        .max_cases = 1024,
+        .max_channels = o->max_channels,
+        .max_cap = UINT64_C(1) << 32,
+    };
+    return l;
+}
+
+static void fill_limits(const chand_server_t *s, Chan__Limits *l)
+{
+    l->has_max_frame = l->has_max_value = l->has_max_batch = true;
+    l->has_max_pending = l->has_max_cases = true;
+    l->max_frame = s->opts.max_frame;
+    l->max_value = chand_max_value(&s->opts);
+    l->max_batch = (uint32_t)s->opts.max_batch;
+    l->max_pending = (uint32_t)s->opts.max_pending;
+    l->max_cases = 1024;
+}
+
+static void reply_status(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg)
+{
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = true;
+    r.id = id;
+    r.has_status = true;
+    r.status = st;
+    r.message = (char *)msg;
+    chand_conn_reply(c, &r);
+}
+
+static int64_t timeout_of(bool has, int64_t ms)
+{
+    if (!has || ms < 0 || ms > TIMEOUT_MAX_MS)
+        return -1;
+    return ms;
+}
+
+/* A channel name from the wire, or false (and the connection failed). */
+static bool name_of(chand_conn_t *c, uint64_t id, bool has, ProtobufCBinaryData b, core_bytes_t *out)
+{
+    if (!has || !chan_name_valid(b.data, b.len)) {
+        chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST,
+                        "bad channel name: 1-255 bytes of [A-Za-z0-9._:/-]");
+        return false;
+    }
+    out->data = b.data;
+    out->len = b.len;
+    return true;
+}
+
+/* ---- handlers, one per request kind ---- */
+
+static bool token_ok(const chand_server_t *s, const Chan__Hello *h)
+{
+    if (!s->token)
+        return true;
+    if (!h->has_token)
+        return false;
+    /* constant time in the token's contents: no early exit */
+    size_t n = h->token.len > s->token_len ? h->token.len : s->token_len;
+    unsigned diff = (unsigned)(h->token.len ^ s->token_len);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t a = i < h->token.len ? h->token.data[i] : 0;
+        uint8_t b = i < s->token_len ? s->token[i] : 0;
+        diff |= (unsigned)(a ^ b);
+    }
+    return diff == 0;
+}
+
+static void h_hello(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    const Chan__Hello *h = rq->hello;
+    if (c->hello) {
+        chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "Hello sent twice");
+        return;
+    }
+    if (!h->has_version || h->version != CHAN_PROTOCOL_VERSION) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "unsupported protocol version %u (this server speaks %u)",
+                 h->has_version ? h->version : 0, CHAN_PROTOCOL_VERSION);
+        chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, msg);
+        return;
+    }
+    if (!token_ok(c->srv, h)) {
+        chand_conn_fail(c, id, CHAN__STATUS__UNAUTHORIZED, "bad or missing token");
+        return;
+    }
+    c->hello = true;
+    Chan__Limits lim = CHAN__LIMITS__INIT;
+    fill_limits(c->srv, &lim);
+    Chan__HelloReply hr = CHAN__HELLO_REPLY__INIT;
+    hr.has_version = true;
+    hr.version = CHAN_PROTOCOL_VERSION;
+    hr.server = "chand " PACKAGE_VERSION;
+    hr.limits = &lim;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = id;
+    r.status = CHAN__STATUS__OK;
+    r.result_case = CHAN__REPLY__RESULT_HELLO;
+    r.hello = &hr;
+    chand_conn_reply(c, &r);
+    log_debug("conn %llu: hello from %s", (unsigned long long)c->num,
+              h->client_name ? h->client_name : "?");
+}
+
+static void h_open(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    const Chan__Open *o = rq->open;
+    core_bytes_t name = { NULL, 0 };
+    bool temp = o->has_temp && o->temp;
+    if (!(temp && !o->has_name) && !name_of(c, id, o->has_name, o->name, &name))
+        return;
+    core_open(c->sess, id, name, o->has_capacity, o->capacity, temp,
+              o->has_no_create && o->no_create);
+}
+
+static void h_send(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    const Chan__Send *m = rq->send;
+    core_bytes_t name;
+    if (!name_of(c, id, m->has_name, m->name, &name))
+        return;
+    size_t n = m->n_values;
+    core_bytes_t *vals = chan_arena_alloc(&c->srv->arena, (n ? n : 1) * sizeof *vals);
+    if (!vals) {
+        reply_status(c, id, CHAN__STATUS__BUSY, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vals[i].data = m->values[i].data;
+        vals[i].len = m->values[i].len;
+    }
+    core_send(c->sess, id, name, vals, n, timeout_of(m->has_timeout_ms, m->timeout_ms),
+              (int64_t)chand_now());
+}
+
+static void h_recv(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    const Chan__Recv *m = rq->recv;
+    core_bytes_t name;
+    if (!name_of(c, id, m->has_name, m->name, &name))
+        return;
+    core_recv(c->sess, id, name, m->has_max ? m->max : 1,
+              m->has_max_bytes ? m->max_bytes : UINT64_MAX,
+              timeout_of(m->has_timeout_ms, m->timeout_ms), (int64_t)chand_now());
+}
+
+static void h_close(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    core_bytes_t name;
+    if (name_of(c, id, rq->close->has_name, rq->close->name, &name))
+        core_close(c->sess, id, name);
+}
+
+static void h_select(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    const Chan__Select *m = rq->select;
+    size_t n = m->n_cases;
+    core_case_req_t *cases = chan_arena_alloc(&c->srv->arena, (n ? n : 1) * sizeof *cases);
+    if (!cases) {
+        reply_status(c, id, CHAN__STATUS__BUSY, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Chan__Case *k = m->cases[i];
+        if (!name_of(c, id, k->has_name, k->name, &cases[i].name))
+            return;
+        if (!k->has_op || (k->op != CHAN__OP__SEND && k->op != CHAN__OP__RECV)) {
+            chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "select case without a valid op");
+            return;
+        }
+        cases[i].send = k->op == CHAN__OP__SEND;
+        cases[i].value.data = k->value.data;
+        cases[i].value.len = k->has_value ? k->value.len : 0;
+        cases[i].max_bytes = k->has_max_bytes ? k->max_bytes : UINT64_MAX;
+    }
+    core_select(c->sess, id, cases, n, m->has_reserve && m->reserve,
+                timeout_of(m->has_timeout_ms, m->timeout_ms), (int64_t)chand_now());
+}
+
+static bool target_of(chand_conn_t *c, uint64_t id, bool has, uint64_t *out, uint64_t v)
+{
+    if (!has) {
+        chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "target request id missing");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static void h_cancel(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    uint64_t t;
+    if (target_of(c, id, rq->cancel->has_target, &t, rq->cancel->target))
+        core_cancel(c->sess, id, t);
+}
+
+static void h_commit(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    uint64_t t;
+    if (target_of(c, id, rq->commit->has_target, &t, rq->commit->target))
+        core_commit(c->sess, id, t);
+}
+
+static void h_release(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    uint64_t t;
+    if (target_of(c, id, rq->release->has_target, &t, rq->release->target))
+        core_release(c->sess, id, t);
+}
+
+static void h_ping(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    Chan__Pong p = CHAN__PONG__INIT;
+    p.has_payload = rq->ping->has_payload;
+    p.payload = rq->ping->payload;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = id;
+    r.status = CHAN__STATUS__OK;
+    r.result_case = CHAN__REPLY__RESULT_PONG;
+    r.pong = &p;
+    chand_conn_reply(c, &r);
+}
+
+/* ---- stat ---- */
+
+static void fill_chan_stat(const core_chan_t *ch, Chan__ChannelStat *st)
+{
+    core_chan_info_t i;
+    core_chan_info(ch, &i);
+    chan__channel_stat__init(st);
+    st->has_name = st->has_len = st->has_capacity = st->has_senders = st->has_receivers = true;
+    st->has_inflight = st->has_sent = st->has_received = st->has_closed = st->has_temp = true;
+    st->name.data = (uint8_t *)i.name.data;
+    st->name.len = i.name.len;
+    st->len = i.len;
+    st->capacity = i.cap;
+    st->senders = i.senders;
+    st->receivers = i.receivers;
+    st->inflight = i.inflight;
+    st->sent = i.sent;
+    st->received = i.received;
+    st->closed = i.closed;
+    st->temp = i.temp;
+}
+
+struct chan_list {
+    const core_chan_t **v;
+    size_t n, cap;
+};
+
+static void collect_chan(const core_chan_t *ch, void *arg)
+{
+    struct chan_list *l = arg;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = ch;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    core_chan_info_t x, y;
+    core_chan_info(*(const core_chan_t *const *)a, &x);
+    core_chan_info(*(const core_chan_t *const *)b, &y);
+    size_t n = x.name.len < y.name.len ? x.name.len : y.name.len;
+    int d = memcmp(x.name.data, y.name.data, n);
+    return d ? d : (x.name.len > y.name.len) - (x.name.len < y.name.len);
+}
+
+static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limits *lim)
+{
+    core_info_t ci;
+    core_info(s->core, &ci);
+    chan__server_stat__init(ss);
+    ss->has_uptime_ms = ss->has_connections = ss->has_channels = ss->has_pending = true;
+    ss->has_inflight = ss->has_values_sent = ss->has_values_received = true;
+    ss->uptime_ms = chand_now() - s->started_ms;
+    ss->connections = s->nconns;
+    ss->channels = ci.channels;
+    ss->pending = ci.pending;
+    ss->inflight = ci.inflight;
+    ss->values_sent = ci.values_sent;
+    ss->values_received = ci.values_received;
+    fill_limits(s, lim);
+    ss->limits = lim;
+}
+
+static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    chand_server_t *s = c->srv;
+    const Chan__Stat *m = rq->stat;
+    Chan__StatReply sr = CHAN__STAT_REPLY__INIT;
+    Chan__ServerStat ss;
+    Chan__Limits lim = CHAN__LIMITS__INIT;
+    Chan__ChannelStat one;
+    Chan__ChannelStat *onep = &one;
+    Chan__ChannelStat *stats = NULL, **ptrs = NULL;
+    struct chan_list l = { NULL, 0, 0 };
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = id;
+    r.status = CHAN__STATUS__OK;
+    r.result_case = CHAN__REPLY__RESULT_STAT;
+    r.stat = &sr;
+    if (m->has_name) {
+        core_bytes_t name;
+        if (!name_of(c, id, true, m->name, &name))
+            return;
+        const core_chan_t *ch = core_find(s->core, name);
+        if (!ch) {
+            reply_status(c, id, CHAN__STATUS__NOT_FOUND, "no such channel");
+            return;
+        }
+        fill_chan_stat(ch, &one);
+        sr.n_channels = 1;
+        sr.channels = &onep;
+    } else if (m->has_all && m->all) {
+        core_each_chan(s->core, collect_chan, &l);
+        qsort(l.v, l.n, sizeof *l.v, by_name);
+        stats = xmalloc((l.n ? l.n : 1) * sizeof *stats);
+        ptrs = xmalloc((l.n ? l.n : 1) * sizeof *ptrs);
+        /* as many as fit in one frame, in name order */
+        size_t room = s->opts.max_frame - 256, used = 0;
+        for (size_t i = 0; i < l.n; i++) {
+            fill_chan_stat(l.v[i], &stats[i]);
+            used += chan__channel_stat__get_packed_size(&stats[i]) + 8;
+            if (used > room) {
+                r.message = "list truncated to fit one frame";
+                break;
+            }
+            ptrs[i] = &stats[i];
+            sr.n_channels = i + 1;
+        }
+        sr.channels = ptrs;
+    } else {
+        fill_server_stat(s, &ss, &lim);
+        sr.server = &ss;
+    }
+    chand_conn_reply(c, &r);
+    free(stats);
+    free(ptrs);
+    free(l.v);
+}
+
+/* ---- dispatch ---- */
+
+typedef void (*handler_fn)(chand_conn_t *c, uint64_t id, const Chan__Request *rq);
+
+static const handler_fn handlers[] = {
+    [CHAN__REQUEST__OP_HELLO] = h_hello,
+    [CHAN__REQUEST__OP_OPEN] = h_open,
+    [CHAN__REQUEST__OP_SEND] = h_send,
+    [CHAN__REQUEST__OP_RECV] = h_recv,
+    [CHAN__REQUEST__OP_CLOSE] = h_close,
+    [CHAN__REQUEST__OP_SELECT] = h_select,
+    [CHAN__REQUEST__OP_CANCEL] = h_cancel,
+    [CHAN__REQUEST__OP_STAT] = h_stat,
+    [CHAN__REQUEST__OP_PING] = h_ping,
+    [CHAN__REQUEST__OP_COMMIT] = h_commit,
+    [CHAN__REQUEST__OP_RELEASE] = h_release,
+};
+
+void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
+{
+    uint64_t id = rq->has_id ? rq->id : 0;
+    int op = rq->op_case;
+    if (!c->hello && op != CHAN__REQUEST__OP_HELLO) {
+        chand_conn_fail(c, id, c->srv->token ? CHAN__STATUS__UNAUTHORIZED : CHAN__STATUS__BAD_REQUEST,
+                        "the first request must be Hello");
+        return;
+    }
+    for (size_t i = 0; i < rq->n_ack; i++)
+        if (!core_ack(c->sess, rq->ack[i]))
+            log_debug("conn %llu: ack of unknown delivery %llu", (unsigned long long)c->num,
+                      (unsigned long long)rq->ack[i]);
+    for (size_t i = 0; i < rq->n_nack; i++)
+        core_nack(c->sess, rq->nack[i]);
+    if (op == CHAN__REQUEST__OP__NOT_SET) {
+        if (rq->base.n_unknown_fields)
+            chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "unknown request");
+        return;   /* acknowledgements only */
+    }
+    if (op < 0 || (size_t)op >= sizeof handlers / sizeof handlers[0] || !handlers[op]) {
+        chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "unknown request");
+        return;
+    }
+    if (!rq->has_id) {
+        chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, "request without an id");
+        return;
+    }
+    handlers[op](c, id, rq);
+}
+
+/* ---- the core's answers ---- */
+
+void chand_core_reply(void *ctx, const core_reply_t *cr)
+{
+    chand_conn_t *c = ctx;
+    if (c->doomed)
+        return;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = cr->id;
+    r.status = cr->status;
+    r.message = (char *)cr->message;
+    Chan__OpenReply open = CHAN__OPEN_REPLY__INIT;
+    Chan__SendReply send = CHAN__SEND_REPLY__INIT;
+    Chan__RecvReply recv = CHAN__RECV_REPLY__INIT;
+    Chan__SelectReply sel = CHAN__SELECT_REPLY__INIT;
+    Chan__Delivery one = CHAN__DELIVERY__INIT;
+    Chan__Delivery *dv = NULL, **dp = NULL;
+    core_chan_info_t info;
+    if (cr->ndlv) {
+        dv = cr->ndlv == 1 ? &one : xmalloc(cr->ndlv * sizeof *dv);
+        dp = xmalloc(cr->ndlv * sizeof *dp);
+        for (size_t i = 0; i < cr->ndlv; i++) {
+            chan__delivery__init(&dv[i]);
+            dv[i].has_id = dv[i].has_value = true;
+            dv[i].id = cr->dlv[i].id;
+            dv[i].value.data = (uint8_t *)cr->dlv[i].val->data;
+            dv[i].value.len = cr->dlv[i].val->len;
+            if (cr->dlv[i].val->redelivered) {
+                dv[i].has_redelivered = true;
+                dv[i].redelivered = cr->dlv[i].val->redelivered;
+            }
+            dp[i] = &dv[i];
+        }
+    }
+    switch (cr->kind) {
+    case CORE_R_PLAIN:
+        break;
+    case CORE_R_OPEN:
+        core_chan_info(cr->chan, &info);
+        open.has_name = open.has_capacity = open.has_temp = open.has_created = true;
+        open.name.data = (uint8_t *)info.name.data;
+        open.name.len = info.name.len;
+        open.capacity = info.cap;
+        open.temp = info.temp;
+        open.created = cr->created;
+        r.result_case = CHAN__REPLY__RESULT_OPEN;
+        r.open = &open;
+        break;
+    case CORE_R_SEND:
+        send.has_accepted = true;
+        send.accepted = cr->accepted;
+        r.result_case = CHAN__REPLY__RESULT_SEND;
+        r.send = &send;
+        break;
+    case CORE_R_RECV:
+        recv.n_deliveries = cr->ndlv;
+        recv.deliveries = dp;
+        r.result_case = CHAN__REPLY__RESULT_RECV;
+        r.recv = &recv;
+        break;
+    case CORE_R_SELECT:
+        if (cr->index >= 0) {
+            sel.has_index = true;
+            sel.index = (uint32_t)cr->index;
+        }
+        sel.delivery = cr->ndlv ? dp[0] : NULL;
+        r.result_case = CHAN__REPLY__RESULT_SELECT;
+        r.select = &sel;
+        break;
+    }
+    chand_conn_reply(c, &r);
+    if (dv != &one)
+        free(dv);
+    free(dp);
+}

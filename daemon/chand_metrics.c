@@ -1,0 +1,110 @@
+/*
+ * chand_metrics.c - Prometheus text exposition over HTTP (libevent's evhttp)
+ * on the --metrics address: the daemon's totals, and per-channel gauges.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "chand_log.h"
+#include "chand_server.h"
+
+/* Per-channel series stop here: a scrape must stay small. */
+#define METRICS_MAX_CHANNELS 10000
+
+struct scrape {
+    struct evbuffer *out;
+    size_t n;
+};
+
+static void chan_metrics(const core_chan_t *ch, void *arg)
+{
+    struct scrape *sc = arg;
+    if (sc->n++ >= METRICS_MAX_CHANNELS)
+        return;
+    core_chan_info_t i;
+    core_chan_info(ch, &i);
+    /* names are [A-Za-z0-9._:/-]: nothing to escape in a label value */
+    int nl = (int)i.name.len;
+    const char *nm = (const char *)i.name.data;
+    evbuffer_add_printf(sc->out, "chand_channel_len{channel=\"%.*s\"} %llu\n", nl, nm,
+                        (unsigned long long)i.len);
+    evbuffer_add_printf(sc->out, "chand_channel_capacity{channel=\"%.*s\"} %llu\n", nl, nm,
+                        (unsigned long long)i.cap);
+    evbuffer_add_printf(sc->out, "chand_channel_blocked_senders{channel=\"%.*s\"} %llu\n", nl, nm,
+                        (unsigned long long)i.senders);
+    evbuffer_add_printf(sc->out, "chand_channel_blocked_receivers{channel=\"%.*s\"} %llu\n", nl,
+                        nm, (unsigned long long)i.receivers);
+    evbuffer_add_printf(sc->out, "chand_channel_inflight{channel=\"%.*s\"} %llu\n", nl, nm,
+                        (unsigned long long)i.inflight);
+    evbuffer_add_printf(sc->out, "chand_channel_sent_total{channel=\"%.*s\"} %llu\n", nl, nm,
+                        (unsigned long long)i.sent);
+    evbuffer_add_printf(sc->out, "chand_channel_received_total{channel=\"%.*s\"} %llu\n", nl, nm,
+                        (unsigned long long)i.received);
+}
+
+static void metrics_cb(struct evhttp_request *req, void *arg)
+{
+    chand_server_t *s = arg;
+    if (strcmp(evhttp_request_get_uri(req), "/metrics") != 0) {
+        evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");
+        return;
+    }
+    core_info_t ci;
+    core_info(s->core, &ci);
+    struct evbuffer *out = evbuffer_new();
+    if (!out) {
+        evhttp_send_error(req, HTTP_INTERNAL, NULL);
+        return;
+    }
+    evbuffer_add_printf(out,
+        "# TYPE chand_uptime_seconds gauge\nchand_uptime_seconds %.3f\n"
+        "# TYPE chand_connections gauge\nchand_connections %llu\n"
+        "# TYPE chand_channels gauge\nchand_channels %llu\n"
+        "# TYPE chand_pending_requests gauge\nchand_pending_requests %llu\n"
+        "# TYPE chand_inflight gauge\nchand_inflight %llu\n"
+        "# TYPE chand_values_sent_total counter\nchand_values_sent_total %llu\n"
+        "# TYPE chand_values_received_total counter\nchand_values_received_total %llu\n",
+        (double)(chand_now() - s->started_ms) / 1000.0, (unsigned long long)s->nconns,
+        (unsigned long long)ci.channels, (unsigned long long)ci.pending,
+        (unsigned long long)ci.inflight, (unsigned long long)ci.values_sent,
+        (unsigned long long)ci.values_received);
+    struct scrape sc = { out, 0 };
+    core_each_chan(s->core, chan_metrics, &sc);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, HTTP_OK, "OK", out);
+    evbuffer_free(out);
+}
+
+int chand_metrics_start(chand_server_t *s, const char *addr)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr) {
+        log_err("--metrics %s: not HOST:PORT", addr);
+        return -1;
+    }
+    char host[256];
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= sizeof host)
+        return -1;
+    memcpy(host, addr, hl);
+    host[hl] = 0;
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {   /* [::1]:9090 */
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = 0;
+    }
+    int port = atoi(colon + 1);
+    s->http = evhttp_new(s->base);
+    if (!s->http || evhttp_bind_socket(s->http, host, (ev_uint16_t)port) < 0) {
+        log_err("--metrics %s: cannot listen", addr);
+        return -1;
+    }
+    evhttp_set_gencb(s->http, metrics_cb, s);
+    log_info("metrics on http://%s/metrics", addr);
+    return 0;
+}

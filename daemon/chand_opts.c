@@ -1,0 +1,182 @@
+/*
+ * chand_opts.c - parse chand's flags (see chand_opts.h).  The usage text and
+ * the defaults live next to each other so they cannot drift apart.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chand_log.h"
+#include "chand_opts.h"
+
+static const char usage[] =
+"Usage: chand [OPTION]...\n"
+"Host named Go-style channels; clients send and receive over TCP or Unix sockets.\n"
+"\n"
+"  -l, --listen ADDR     listen on ADDR: HOST:PORT, [IPV6]:PORT or unix:/PATH;\n"
+"                        repeatable; PORT 0 picks a free port (default "
+CHAND_DEFAULT_LISTEN ")\n"
+"  -p, --port-file FILE  once listening, write the first TCP port to FILE\n"
+"                        (atomically: written aside, then renamed)\n"
+"  -a, --auth-file FILE  require clients to present the token in FILE\n"
+"                        (first line; compared in constant time)\n"
+"  -m, --metrics ADDR    serve Prometheus metrics over HTTP on HOST:PORT\n"
+"      --max-frame N     largest frame either way, bytes (default 1m)\n"
+"      --max-conns N     most connections at once (default 10000)\n"
+"      --max-channels N  most channels at once (default 1000000)\n"
+"      --max-pending N   most blocked requests per connection (default 65536)\n"
+"      --max-output N    bytes queued to a client that is not reading before it\n"
+"                        is disconnected and its unacknowledged values returned\n"
+"                        (default 64m)\n"
+"      --max-batch N     most values in one send or receive (default 4096)\n"
+"      --log-level L     error, warn, info or debug (default info)\n"
+"  -h, --help            print this help and exit\n"
+"  -V, --version         print the version and exit\n"
+"\n"
+"Sizes take k, m or g suffixes (powers of 1024).  SIGTERM or SIGINT stops\n"
+"chand: it stops accepting, answers pending requests \"shutting down\" and\n"
+"exits 0.  See chand(8).\n";
+
+enum {
+    OPT_MAX_FRAME = 256, OPT_MAX_CONNS, OPT_MAX_CHANNELS, OPT_MAX_PENDING,
+    OPT_MAX_OUTPUT, OPT_MAX_BATCH, OPT_LOG_LEVEL,
+};
+
+static const struct option longopts[] = {
+    { "listen", required_argument, NULL, 'l' },
+    { "port-file", required_argument, NULL, 'p' },
+    { "auth-file", required_argument, NULL, 'a' },
+    { "metrics", required_argument, NULL, 'm' },
+    { "max-frame", required_argument, NULL, OPT_MAX_FRAME },
+    { "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+    { "max-channels", required_argument, NULL, OPT_MAX_CHANNELS },
+    { "max-pending", required_argument, NULL, OPT_MAX_PENDING },
+    { "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
+    { "max-batch", required_argument, NULL, OPT_MAX_BATCH },
+    { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Bounds of each numeric flag. */
+static const struct {
+    int opt;
+    const char *name;
+    uint64_t min, max;
+    size_t offset;
+} numeric[] = {
+    { OPT_MAX_FRAME, "--max-frame", 1024, 256u << 20, offsetof(chand_opts_t, max_frame) },
+    { OPT_MAX_CONNS, "--max-conns", 1, 1000000, offsetof(chand_opts_t, max_conns) },
+    { OPT_MAX_CHANNELS, "--max-channels", 1, UINT64_C(1) << 40, offsetof(chand_opts_t, max_channels) },
+    { OPT_MAX_PENDING, "--max-pending", 1, UINT64_C(1) << 24, offsetof(chand_opts_t, max_pending) },
+    { OPT_MAX_OUTPUT, "--max-output", 64 * 1024, UINT64_C(1) << 40, offsetof(chand_opts_t, max_output) },
+    { OPT_MAX_BATCH, "--max-batch", 1, 1u << 20, offsetof(chand_opts_t, max_batch) },
+};
+
+int chand_parse_size(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case 0: break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: return -1;
+    }
+    if (*end || v > (UINT64_C(1) << (62 - shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static void defaults(chand_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_frame = 1u << 20;
+    o->max_conns = 10000;
+    o->max_channels = 1000000;
+    o->max_pending = 65536;
+    o->max_output = 64u << 20;
+    o->max_batch = 4096;
+    o->log_level = LOG_INFO;
+}
+
+static int set_numeric(chand_opts_t *o, int opt, const char *arg)
+{
+    for (size_t i = 0; i < sizeof numeric / sizeof numeric[0]; i++) {
+        if (numeric[i].opt != opt)
+            continue;
+        uint64_t v;
+        if (chand_parse_size(arg, &v) < 0 || v < numeric[i].min || v > numeric[i].max) {
+            fprintf(stderr, "chand: %s: '%s' is not a number from %llu to %llu\n",
+                    numeric[i].name, arg, (unsigned long long)numeric[i].min,
+                    (unsigned long long)numeric[i].max);
+            return -1;
+        }
+        *(uint64_t *)((char *)o + numeric[i].offset) = v;
+        return 0;
+    }
+    return -1;
+}
+
+int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
+{
+    defaults(o);
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "l:p:a:m:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            if (o->nlisten == CHAND_MAX_LISTEN) {
+                fprintf(stderr, "chand: at most %d --listen addresses\n", CHAND_MAX_LISTEN);
+                return OPTS_USAGE;
+            }
+            o->listen[o->nlisten++] = optarg;
+            break;
+        case 'p': o->port_file = optarg; break;
+        case 'a': o->auth_file = optarg; break;
+        case 'm': o->metrics = optarg; break;
+        case OPT_LOG_LEVEL:
+            if ((o->log_level = chand_log_parse(optarg)) < 0) {
+                fprintf(stderr, "chand: --log-level: '%s' is not error, warn, info or debug\n", optarg);
+                return OPTS_USAGE;
+            }
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return OPTS_EXIT_OK;
+        case 'V':
+            printf("chand %s (protocol 1)\n", PACKAGE_VERSION);
+            return OPTS_EXIT_OK;
+        case '?':
+            fprintf(stderr, "Try 'chand --help'.\n");
+            return OPTS_USAGE;
+        default:
+            if (set_numeric(o, c, optarg) < 0)
+                return OPTS_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "chand: unexpected argument '%s'\nTry 'chand --help'.\n", argv[optind]);
+        return OPTS_USAGE;
+    }
+    if (o->nlisten == 0)
+        o->listen[o->nlisten++] = CHAND_DEFAULT_LISTEN;
+    if (o->max_output < o->max_frame * 2) {
+        fprintf(stderr, "chand: --max-output must be at least twice --max-frame\n");
+        return OPTS_USAGE;
+    }
+    return OPTS_RUN;
+}

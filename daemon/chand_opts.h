@@ -1,0 +1,39 @@
+/*
+ * chand_opts.h - chand's command line: every flag, its default and its
+ * bounds, in one table (chand_opts.c) that also prints --help.
+ */
+#ifndef CHAND_OPTS_H
+#define CHAND_OPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHAND_DEFAULT_LISTEN "127.0.0.1:7070"
+#define CHAND_MAX_LISTEN 16
+
+typedef struct chand_opts {
+    const char *listen[CHAND_MAX_LISTEN];
+    size_t nlisten;
+    const char *port_file;
+    const char *auth_file;
+    const char *metrics;        /* host:port of the Prometheus endpoint, or NULL */
+    uint64_t max_frame;
+    uint64_t max_conns;
+    uint64_t max_channels;
+    uint64_t max_pending;
+    uint64_t max_output;
+    uint64_t max_batch;
+    int log_level;
+} chand_opts_t;
+
+enum { OPTS_RUN = 0, OPTS_EXIT_OK = 1, OPTS_USAGE = 2 };
+
+/* chand_opts_parse - fill *o from argv.  Returns OPTS_RUN, OPTS_EXIT_OK
+ * (--help or --version was printed) or OPTS_USAGE (an error was printed). */
+int chand_opts_parse(int argc, char **argv, chand_opts_t *o);
+
+/* chand_parse_size - "64", "16k", "1m", "2g" (powers of 1024) into *out.
+ * 0, or -1 if not a number or over 2^62. */
+int chand_parse_size(const char *s, uint64_t *out);
+
+#endif /* CHAND_OPTS_H */

@@ -1,0 +1,367 @@
+/*
+ * chand_server.c - chand's event loop: listeners, signals, the deadline
+ * timer, and an orderly shutdown.
+ *
+ * Time: the core has no clock.  Each blocked request with a deadline sits in
+ * the core's heap; one libevent timer is kept armed for the earliest one and
+ * re-armed after every batch of work (Redis's beforeSleep idea).
+ *
+ * Shutdown (SIGTERM/SIGINT): close the listeners, let the core answer every
+ * blocked request "shutting down", stop reading, and exit once every
+ * connection has flushed its output (or after a bound, for stuck peers).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+#include <event2/http.h>
+#include <event2/util.h>
+
+#include "chan_addr.h"
+#include "chand_alloc.h"
+#include "chand_hash.h"
+#include "chand_log.h"
+#include "chand_server.h"
+
+#define HELLO_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_S 3
+
+uint64_t chand_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void chand_server_rearm(chand_server_t *s)
+{
+    int64_t next = core_next_deadline(s->core);
+    if (next < 0) {
+        evtimer_del(s->deadline_timer);
+        return;
+    }
+    int64_t left = next - (int64_t)chand_now();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000 };
+    evtimer_add(s->deadline_timer, &tv);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chand_server_t *s = arg;
+    core_expire(s->core, (int64_t)chand_now());
+    chand_server_rearm(s);
+}
+
+static void reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chand_server_t *s = arg;
+    chand_conn_reap(s);
+    if (s->stopping && s->nconns == 0)
+        event_base_loopexit(s->base, NULL);
+}
+
+/* Connections must say Hello soon; an idle socket that never does is
+ * closed rather than held forever. */
+static void hello_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chand_server_t *s = arg;
+    uint64_t now = chand_now();
+    for (qlink_t *l = s->conns.next; l != &s->conns; l = l->next) {
+        chand_conn_t *c = QLIST_ENTRY(l, chand_conn_t, link);
+        if (!c->hello && !c->doomed && now - c->accepted_ms > HELLO_TIMEOUT_MS)
+            chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, "no Hello within 10 s");
+    }
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+                      int len, void *arg)
+{
+    (void)l;
+    chand_server_t *s = arg;
+    chand_conn_accept(s, fd, addr, len);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chand_server_t *s = arg;
+    for (size_t i = 0; i < s->nlisteners; i++)
+        evconnlistener_enable(s->listeners[i]);
+}
+
+/* accept() failed: out of descriptors, most likely.  Stop accepting for a
+ * moment instead of spinning on a listener that stays readable. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    chand_server_t *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    log_warn("accept: %s; pausing accepts for 100 ms", evutil_socket_error_to_string(err));
+    for (size_t i = 0; i < s->nlisteners; i++)
+        evconnlistener_disable(s->listeners[i]);
+    struct timeval tv = { 0, 100000 };
+    evtimer_add(s->accept_resume, &tv);
+}
+
+static void stop_now_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chand_server_t *s = arg;
+    log_warn("shutdown: %llu connection(s) did not drain in %d s; closing them",
+             (unsigned long long)s->nconns, STOP_TIMEOUT_S);
+    event_base_loopexit(s->base, NULL);
+}
+
+static void close_listeners(chand_server_t *s)
+{
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        evutil_socket_t fd = evconnlistener_get_fd(s->listeners[i]);
+        struct sockaddr_un sun;
+        socklen_t len = sizeof sun;
+        if (getsockname(fd, (struct sockaddr *)&sun, &len) == 0 && sun.sun_family == AF_UNIX &&
+            sun.sun_path[0])
+            unlink(sun.sun_path);
+        evconnlistener_free(s->listeners[i]);
+    }
+    s->nlisteners = 0;
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    chand_server_t *s = arg;
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    log_info("%s: shutting down (%llu connections)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+             (unsigned long long)s->nconns);
+    close_listeners(s);
+    core_shutdown(s->core);
+    for (qlink_t *l = s->conns.next; l != &s->conns; l = l->next)
+        chand_conn_drain(QLIST_ENTRY(l, chand_conn_t, link));
+    struct timeval tv = { STOP_TIMEOUT_S, 0 };
+    evtimer_add(s->stop_timer, &tv);
+    event_active(s->reaper, EV_TIMEOUT, 1);
+}
+
+/* ---- setup ---- */
+
+static int load_token(chand_server_t *s, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        log_err("--auth-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    size_t len = 0;
+    while (len < n && buf[len] != '\n' && buf[len] != '\r')
+        len++;
+    if (len == 0 || len == sizeof buf) {
+        log_err("--auth-file %s: the first line must hold a token of 1 to 1023 bytes", path);
+        return -1;
+    }
+    s->token = xmalloc(len);
+    memcpy(s->token, buf, len);
+    s->token_len = len;
+    return 0;
+}
+
+static int open_listener(chand_server_t *s, const char *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (chan_addr_parse(addr, 1, &ss, &len) < 0) {
+        log_err("--listen %s: not HOST:PORT, [IPV6]:PORT or unix:/PATH", addr);
+        return -1;
+    }
+    if (ss.ss_family == AF_UNIX) {
+        /* a socket file left by a previous run would make bind fail */
+        struct stat st;
+        const char *path = ((struct sockaddr_un *)&ss)->sun_path;
+        if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(path);
+    }
+    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
+    struct evconnlistener *l = evconnlistener_new_bind(s->base, accept_cb, s, flags, 511,
+                                                       (struct sockaddr *)&ss, (int)len);
+    if (!l) {
+        log_err("--listen %s: %s", addr, strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(l, accept_error_cb);
+    s->listeners[s->nlisteners++] = l;
+    char shown[128];
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&bound, &blen);
+    if (bound.ss_family == AF_INET || bound.ss_family == AF_INET6) {
+        char host[64];
+        uint16_t port;
+        if (bound.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&bound;
+            evutil_inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+            port = ntohs(in->sin_port);
+            snprintf(shown, sizeof shown, "%s:%u", host, port);
+        } else {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&bound;
+            evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+            port = ntohs(in6->sin6_port);
+            snprintf(shown, sizeof shown, "[%s]:%u", host, port);
+        }
+    } else {
+        snprintf(shown, sizeof shown, "%s", addr);
+    }
+    log_info("listening on %s", shown);
+    return 0;
+}
+
+/* The first TCP listener's port, written aside and renamed into place so
+ * that a reader never sees a partial file. */
+static int write_port_file(chand_server_t *s, const char *path)
+{
+    int port = -1;
+    for (size_t i = 0; i < s->nlisteners && port < 0; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        getsockname(evconnlistener_get_fd(s->listeners[i]), (struct sockaddr *)&ss, &len);
+        if (ss.ss_family == AF_INET)
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    if (port < 0) {
+        log_err("--port-file: no TCP listener");
+        return -1;
+    }
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
+        return -1;
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        log_err("--port-file %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static void seed_hashes(chand_server_t *s)
+{
+    uint8_t key[16];
+    uint64_t seed;
+    if (getrandom(key, sizeof key, 0) != (ssize_t)sizeof key ||
+        getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+        seed = chand_now() ^ ((uint64_t)getpid() << 32);
+        memcpy(key, &seed, sizeof seed);
+        memcpy(key + 8, &seed, sizeof seed);
+    }
+    chand_hash_seed(key);
+    core_seed(s->core, seed);
+}
+
+chand_server_t *chand_server_new(const chand_opts_t *o)
+{
+    chand_server_t *s = xcalloc(1, sizeof *s);
+    s->opts = *o;
+    qlist_init(&s->conns);
+    qlist_init(&s->doomed);
+    chan_arena_init(&s->arena);
+    s->started_ms = chand_now();
+    s->base = event_base_new();
+    if (!s->base) {
+        log_err("cannot create the event loop");
+        free(s);
+        return NULL;
+    }
+    core_limits_t lim = chand_core_limits(o);
+    s->core = core_new(&lim, chand_core_reply);
+    seed_hashes(s);
+    s->deadline_timer = evtimer_new(s->base, deadline_cb, s);
+    s->reaper = event_new(s->base, -1, 0, reaper_cb, s);
+    s->accept_resume = evtimer_new(s->base, resume_cb, s);
+    s->stop_timer = evtimer_new(s->base, stop_now_cb, s);
+    s->hello_timer = event_new(s->base, -1, EV_PERSIST, hello_cb, s);
+    s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
+    s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
+    struct timeval second = { 1, 0 };
+    event_add(s->hello_timer, &second);
+    event_add(s->sig_term, NULL);
+    event_add(s->sig_int, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (o->auth_file && load_token(s, o->auth_file) < 0)
+        goto fail;
+    for (size_t i = 0; i < o->nlisten; i++)
+        if (open_listener(s, o->listen[i]) < 0)
+            goto fail;
+    if (o->metrics && chand_metrics_start(s, o->metrics) < 0)
+        goto fail;
+    if (o->port_file && write_port_file(s, o->port_file) < 0)
+        goto fail;
+    return s;
+fail:
+    chand_server_free(s);
+    return NULL;
+}
+
+int chand_server_run(chand_server_t *s)
+{
+    log_info("chand %s ready (pid %d)", PACKAGE_VERSION, (int)getpid());
+    if (event_base_dispatch(s->base) < 0) {
+        log_err("event loop failed");
+        return 1;
+    }
+    log_info("stopped");
+    return 0;
+}
+
+void chand_server_free(chand_server_t *s)
+{
+    if (!s)
+        return;
+    close_listeners(s);
+    while (!qlist_empty(&s->conns)) {
+        chand_conn_t *c = QLIST_ENTRY(s->conns.next, chand_conn_t, link);
+        c->doomed = true;
+        qlist_remove(&c->doomed_link);
+        chand_conn_free(c);
+    }
+    if (s->http)
+        evhttp_free(s->http);
+    event_free(s->deadline_timer);
+    event_free(s->reaper);
+    event_free(s->accept_resume);
+    event_free(s->stop_timer);
+    event_free(s->hello_timer);
+    event_free(s->sig_term);
+    event_free(s->sig_int);
+    core_free(s->core);
+    chan_arena_free(&s->arena);
+    free(s->token);
+    event_base_free(s->base);
+    free(s);
+}

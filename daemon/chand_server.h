@@ -1,0 +1,97 @@
+/*
+ * chand_server.h - the pieces of chand around the channel core: the event
+ * loop and listeners (chand_server.c), connections and framing
+ * (chand_conn.c), request handling (chand_dispatch.c) and the metrics
+ * endpoint (chand_metrics.c).
+ *
+ * One libevent loop runs everything, as in Redis: no locks anywhere.  A
+ * connection reads every complete frame it has, hands each request to the
+ * core, and the core's answers are encoded straight into the connection's
+ * output buffer, which libevent flushes once per loop turn.
+ */
+#ifndef CHAND_SERVER_H
+#define CHAND_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "chan_frame.h"
+#include "chand_core.h"
+#include "chand_list.h"
+#include "chand_opts.h"
+
+typedef struct chand_server chand_server_t;
+typedef struct chand_conn chand_conn_t;
+
+struct chand_conn {
+    chand_server_t *srv;
+    struct bufferevent *bev;
+    core_sess_t *sess;
+    qlink_t link;            /* srv->conns */
+    qlink_t doomed_link;     /* srv->doomed, once it must go */
+    uint64_t num;            /* for log lines */
+    uint64_t accepted_ms;
+    char peer[80];
+    bool hello;              /* Hello received and accepted */
+    bool doomed;             /* closing: no more input, drop further replies */
+    bool flushing;           /* closing after the output drains */
+    uint64_t frames_in, frames_out;
+};
+
+struct chand_server {
+    chand_opts_t opts;
+    struct event_base *base;
+    struct evconnlistener *listeners[CHAND_MAX_LISTEN];
+    size_t nlisteners;
+    struct event *sig_term, *sig_int;
+    struct event *deadline_timer;
+    struct event *reaper;        /* closes doomed connections after callbacks */
+    struct event *accept_resume; /* re-enables accepting after EMFILE */
+    struct event *hello_timer;   /* closes connections that never said Hello */
+    struct event *stop_timer;    /* bounds the shutdown drain */
+    struct evhttp *http;
+    core_t *core;
+    chan_arena_t arena;          /* per-frame decoding */
+    uint8_t *token;              /* --auth-file contents, or NULL */
+    size_t token_len;
+    qlink_t conns;
+    qlink_t doomed;
+    uint64_t nconns;
+    uint64_t next_conn;
+    uint64_t started_ms;
+    bool stopping;
+};
+
+/* chand_server.c */
+chand_server_t *chand_server_new(const chand_opts_t *o);
+int chand_server_run(chand_server_t *s);
+void chand_server_free(chand_server_t *s);
+uint64_t chand_now(void);
+/* Arm the deadline timer for the core's next deadline. */
+void chand_server_rearm(chand_server_t *s);
+
+/* chand_conn.c */
+void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, int len);
+/* Encode a reply into the connection's output buffer. */
+void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r);
+/* Send an error reply and close once it is flushed (one log line). */
+void chand_conn_fail(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg);
+/* Close now (the peer is gone or too slow). */
+void chand_conn_doom(chand_conn_t *c, const char *why);
+void chand_conn_reap(chand_server_t *s);
+void chand_conn_free(chand_conn_t *c);
+/* Shut down gracefully: no more input; close once output drains. */
+void chand_conn_drain(chand_conn_t *c);
+
+/* chand_dispatch.c */
+void chand_dispatch(chand_conn_t *c, const Chan__Request *rq);
+void chand_core_reply(void *ctx, const core_reply_t *r);
+core_limits_t chand_core_limits(const chand_opts_t *o);
+uint64_t chand_max_value(const chand_opts_t *o);
+
+/* chand_metrics.c */
+int chand_metrics_start(chand_server_t *s, const char *addr);
+
+#endif /* CHAND_SERVER_H */
