@@ -35,6 +35,7 @@
 #define READ_CHUNK (64 * 1024)
 #define OBUF_MAX (64u << 20)      /* callers wait while more is unwritten */
 #define GRACE_MS 2000             /* for chand to answer its own timeout */
+#define ACK_DELAY_MS 1            /* default CHAN_ACK_DELAY_MS */
 
 int chan_status_errno(Chan__Status st)
 {
@@ -166,11 +167,24 @@ static void send_locked(chan_client_t *cl, Chan__Request *rq)
 
 /* ---- calls ---- */
 
+/* Give back acknowledgements that did not get sent (lock held). */
+static void acks_restore(chan_client_t *cl, chan_idlist_t *mine)
+{
+    for (size_t i = 0; i < mine->n; i++)
+        idlist_add(&cl->acks, mine->v[i]);
+    free(mine->v);
+}
+
 int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
 {
     rpc->err = 0;
     rpc->status = CHAN__STATUS__OK;
     rpc->message[0] = 0;
+    rpc->ndlv = 0;
+    if (!rpc->dlv) {
+        rpc->dlv = &rpc->dlv_one;
+        rpc->dlv_cap = 1;
+    }
     uint8_t stack[1024];
     size_t len;
     pthread_mutex_lock(&cl->lock);
@@ -182,29 +196,55 @@ int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
     rpc->id = ++cl->next_id;
     rq->has_id = true;
     rq->id = rpc->id;
+    /* pending acknowledgements ride on this request */
+    chan_idlist_t mine = cl->acks;
+    cl->acks = (chan_idlist_t){ NULL, 0, 0 };
     pthread_mutex_unlock(&cl->lock);
-    if (chan_frame_size_request(rq) > cl->max_frame) {
-        errno = EMSGSIZE;
-        return -1;
-    }
-    uint8_t *buf = pack(rq, stack, sizeof stack, &len);
-    if (!buf) {
-        errno = ENOMEM;
-        return -1;
-    }
+    rq->n_ack = mine.n;
+    rq->ack = mine.v;
+    uint8_t *buf = NULL;
+    int err = 0;
+    if (chan_frame_size_request(rq) > cl->max_frame)
+        err = EMSGSIZE;
+    else if (!(buf = pack(rq, stack, sizeof stack, &len)))
+        err = ENOMEM;
+    rq->n_ack = 0;
+    rq->ack = NULL;
     pthread_mutex_lock(&cl->lock);
-    int rc = -1;
-    if (idmap_put(&cl->rpcs, rpc->id, rpc) < 0) {
-        errno = ENOMEM;
-    } else if (write_locked(cl, buf, len) < 0) {
+    if (!err && idmap_put(&cl->rpcs, rpc->id, rpc) < 0)
+        err = ENOMEM;
+    if (!err && write_locked(cl, buf, len) < 0) {
+        err = errno;
         idmap_del(&cl->rpcs, rpc->id);
+    }
+    if (err) {
+        acks_restore(cl, &mine);
+    } else if (!cl->acks.v) {
+        cl->acks.v = mine.v;   /* keep the buffer for the next ones */
+        cl->acks.cap = mine.cap;
     } else {
-        rc = 0;
+        free(mine.v);
     }
     pthread_mutex_unlock(&cl->lock);
     if (buf != stack)
         free(buf);
-    return rc;
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n)
+{
+    if (!n)
+        return;
+    pthread_mutex_lock(&cl->lock);
+    if (!cl->acks.n)
+        cl->ack_oldest = chan_now();
+    for (size_t i = 0; i < n; i++)
+        idlist_add(&cl->acks, ids[i]);
+    pthread_mutex_unlock(&cl->lock);
 }
 
 void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
@@ -226,7 +266,10 @@ void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
 
 int64_t chan_grace(int64_t deadline)
 {
-    return deadline < 0 ? -1 : deadline + GRACE_MS;
+    if (deadline < 0)
+        return -1;
+    int64_t now = chan_now();
+    return (deadline > now ? deadline : now) + GRACE_MS;   /* 0: "now" */
 }
 
 int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local)
@@ -245,6 +288,7 @@ int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int6
         errno = rpc->err;
         return -1;
     }
+    chan_client_ack(cl, rpc->dlv, rpc->ndlv);   /* the caller has them now */
     return 0;
 }
 
@@ -291,13 +335,14 @@ static size_t reply_deliveries(const Chan__Reply *r, Chan__Delivery *const **dv)
     return 0;
 }
 
-static void report(chan_client_t *cl, Chan__Delivery *const *dv, size_t n, bool taken)
+/* Give values back to chand (sent after this read batch). */
+static void give_back(chan_client_t *cl, Chan__Delivery *const *dv, size_t n)
 {
     if (!n)
         return;
     pthread_mutex_lock(&cl->lock);
     for (size_t i = 0; i < n; i++)
-        idlist_add(taken ? &cl->acks : &cl->nacks, dv[i]->id);
+        idlist_add(&cl->nacks, dv[i]->id);
     pthread_mutex_unlock(&cl->lock);
 }
 
@@ -321,7 +366,7 @@ static void handle_reply(chan_client_t *cl, const Chan__Reply *r)
     bool won = rpc && chan_waiter_claim(rpc->w);
     pthread_mutex_unlock(&cl->lock);
     if (!won) {
-        report(cl, dv, ndv, false);   /* nobody takes them: give them back */
+        give_back(cl, dv, ndv);   /* nobody takes them */
         return;
     }
     rpc->err = 0;
@@ -329,25 +374,46 @@ static void handle_reply(chan_client_t *cl, const Chan__Reply *r)
     if (r->message)
         snprintf(rpc->message, sizeof rpc->message, "%s", r->message);
     bool taken = rpc->on_reply ? rpc->on_reply(rpc, r) : true;
-    report(cl, dv, ndv, taken);
+    if (taken && ndv <= rpc->dlv_cap) {
+        for (size_t i = 0; i < ndv; i++)
+            rpc->dlv[i] = dv[i]->id;
+        rpc->ndlv = ndv;
+        cl->handed = ndv > 0;
+    } else {
+        give_back(cl, dv, ndv);
+    }
     chan_waiter_t *w = rpc->w;
     w->index = rpc->index;
     chan_waiter_wake(w);
 }
 
-static void flush_acks(chan_client_t *cl)
+/* Send what must go now: every nack, and the acks if they have waited
+ * ack_delay for a request to ride on (or `all`).  Returns the poll timeout
+ * until the next check, -1 for none. */
+static int flush_acks(chan_client_t *cl, bool all)
 {
     pthread_mutex_lock(&cl->lock);
-    if ((cl->acks.n || cl->nacks.n) && !cl->dead) {
+    int64_t now = chan_now();
+    bool acks_due = cl->acks.n && (all || now - cl->ack_oldest >= cl->ack_delay);
+    if ((acks_due || cl->nacks.n) && !cl->dead) {
         Chan__Request rq = CHAN__REQUEST__INIT;
-        rq.n_ack = cl->acks.n;
+        rq.n_ack = acks_due ? cl->acks.n : 0;
         rq.ack = cl->acks.v;
         rq.n_nack = cl->nacks.n;
         rq.nack = cl->nacks.v;
         send_locked(cl, &rq);
     }
-    cl->acks.n = cl->nacks.n = 0;
+    if (acks_due)
+        cl->acks.n = 0;
+    cl->nacks.n = 0;
+    int timeout = -1;
+    if (cl->acks.n)
+        timeout = (int)(cl->ack_oldest + cl->ack_delay - now);
+    else if (cl->handed)
+        timeout = (int)cl->ack_delay;   /* the caller is about to queue them */
+    cl->handed = false;
     pthread_mutex_unlock(&cl->lock);
+    return timeout < 0 ? (timeout == -1 ? -1 : 0) : timeout;
 }
 
 static void flush_out(chan_client_t *cl)
@@ -404,6 +470,7 @@ static void *io_main(void *arg)
     size_t cap = READ_CHUNK, len = 0;
     uint8_t *buf = malloc(cap);
     int err = buf ? 0 : ENOMEM;
+    int timeout = -1;
     while (!err) {
         pthread_mutex_lock(&cl->lock);
         bool closing = cl->closing, want_out = cl->olen > 0;
@@ -414,11 +481,16 @@ static void *io_main(void *arg)
             { cl->fd, (short)(POLLIN | (want_out ? POLLOUT : 0)), 0 },
             { cl->wake_fd, POLLIN, 0 },
         };
-        if (poll(p, 2, -1) < 0) {
+        int np = poll(p, 2, timeout);
+        if (np < 0) {
             if (errno == EINTR)
                 continue;
             err = errno;
             break;
+        }
+        if (np == 0) {
+            timeout = flush_acks(cl, false);
+            continue;
         }
         if (p[1].revents) {
             uint64_t v;
@@ -426,8 +498,10 @@ static void *io_main(void *arg)
         }
         if (p[0].revents & POLLOUT)
             flush_out(cl);
-        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            timeout = flush_acks(cl, false);
             continue;
+        }
         for (;;) {
             if (len == cap) {
                 /* a frame bigger than the buffer: grow, up to the limit */
@@ -461,8 +535,10 @@ static void *io_main(void *arg)
                 break;
             }
         }
-        flush_acks(cl);
+        timeout = flush_acks(cl, false);
     }
+    if (!err)
+        flush_acks(cl, true);   /* closing: what the caller has is taken */
     if (err) {
         pthread_mutex_lock(&cl->lock);
         if (!cl->dead && cl->dead_err)
@@ -637,6 +713,10 @@ chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadlin
     pthread_mutex_init(&cl->lock, NULL);
     pthread_cond_init(&cl->drained, NULL);
     cl->wake_fd = -1;
+    cl->ack_delay = ACK_DELAY_MS;
+    const char *delay = getenv("CHAN_ACK_DELAY_MS");
+    if (delay && *delay)
+        cl->ack_delay = strtol(delay, NULL, 10) > 0 ? strtol(delay, NULL, 10) : 0;
     cl->addr = strdup(addr);
     cl->fd = connect_fd(addr, deadline);
     int err = 0;
@@ -656,6 +736,29 @@ chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadlin
     return cl;
 }
 
+/* Write out what is queued, for up to a second: the last acknowledgements
+ * matter (without them chand would redeliver values we took). */
+static void drain_out(chan_client_t *cl)
+{
+    int64_t deadline = chan_now() + 1000;
+    pthread_mutex_lock(&cl->lock);
+    while (cl->olen && !cl->dead) {
+        pthread_mutex_unlock(&cl->lock);
+        int ready = wait_fd(cl->fd, POLLOUT, deadline);
+        pthread_mutex_lock(&cl->lock);
+        if (ready <= 0)
+            break;
+        ssize_t w = send(cl->fd, cl->obuf, cl->olen, MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN && errno != EINTR)
+            break;
+        if (w > 0) {
+            memmove(cl->obuf, cl->obuf + w, cl->olen - (size_t)w);
+            cl->olen -= (size_t)w;
+        }
+    }
+    pthread_mutex_unlock(&cl->lock);
+}
+
 void chan_disconnect(chan_client_t *cl)
 {
     if (!cl)
@@ -666,6 +769,7 @@ void chan_disconnect(chan_client_t *cl)
     if (cl->io_started) {
         wake_io(cl);
         pthread_join(cl->io, NULL);
+        drain_out(cl);
     }
     fail_all(cl, ECONNRESET);
     pthread_mutex_lock(&cl->lock);

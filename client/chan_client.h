@@ -8,8 +8,16 @@
  * I/O thread reads Reply frames, finds the rpc by id, claims its waiter (one
  * compare-and-swap: the reply may lose to a deadline or, in a select, to
  * another case), lets the rpc copy out what it needs, and wakes the waiter.
- * Values in a reply whose rpc lost are given back to chand (nack): nothing
- * is lost.  Values handed over are acknowledged right after the read batch.
+ * Values in a reply whose rpc lost are given back to chand at once (nack):
+ * nothing is lost.
+ *
+ * Acknowledgements: a value is acknowledged once the application has it,
+ * that is when the call that received it returns.  The ids then wait for
+ * the next request any thread of the process writes, and ride on it; if no
+ * request goes out within CHAN_ACK_DELAY_MS (default 1 ms) the I/O thread
+ * sends them alone.  A receiver that goes on receiving therefore acks at no
+ * cost, and a crash can only make chand redeliver values the application
+ * had not been given, or had been given just before (marked redelivered).
  */
 #ifndef CHAN_CLIENT_H
 #define CHAN_CLIENT_H
@@ -40,6 +48,11 @@ struct chan_rpc {
      * Returns false if it could not take the values (they are nacked). */
     bool (*on_reply)(chan_rpc_t *rpc, const Chan__Reply *r);
     void *ctx;
+    /* Delivery ids of the values taken, acknowledged when the call returns.
+     * dlv NULL: room for one in dlv_one. */
+    uint64_t *dlv;
+    size_t dlv_cap, ndlv;
+    uint64_t dlv_one;
     /* Results */
     int err;                     /* 0: a reply came; else ECONNRESET etc. */
     Chan__Status status;
@@ -63,6 +76,9 @@ struct chan_client {
     uint8_t *obuf;               /* bytes not yet written */
     size_t olen, ocap;
     chan_idlist_t acks, nacks;   /* delivery ids to report to chand */
+    int64_t ack_oldest;          /* chan_now() when acks was last empty */
+    int64_t ack_delay;           /* CHAN_ACK_DELAY_MS */
+    bool handed;                 /* values handed since the last ack flush */
     /* the server's limits, from its Hello */
     uint64_t max_frame, max_value;
     uint32_t max_batch, max_cases;
@@ -75,8 +91,9 @@ int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc);
 /* Stop waiting for rpc (its waiter was claimed elsewhere): forget it and ask
  * chand to cancel it.  A reply that still comes is discarded (values nacked). */
 void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc);
-/* start + park until the reply or the local deadline.  0 with rpc->status
- * set, or -1 with errno (ETIMEDOUT: no reply by the local deadline). */
+/* start + park until the reply or the local deadline, then queue the
+ * acknowledgements of the values taken.  0 with rpc->status set, or -1 with
+ * errno (ETIMEDOUT: no reply by the local deadline). */
 int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local);
 /* The local deadline of a request that carries `deadline` to chand: a little
  * later, so that chand's own TIMEOUT answer (which may carry values taken
@@ -84,6 +101,9 @@ int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int6
 int64_t chan_grace(int64_t deadline);
 
 void chan_client_unref(chan_client_t *cl);
+
+/* The application has these values: acknowledge them (soon). */
+void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n);
 
 /* Map a reply status to an errno (0 for OK). */
 int chan_status_errno(Chan__Status st);

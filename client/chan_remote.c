@@ -276,8 +276,10 @@ static bool recv_many_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         return false;
     }
     for (size_t i = 0; i < n; i++) {
-        x->vals[i].data = dup_bytes(&r->recv->deliveries[i]->value);
-        x->vals[i].len = r->recv->deliveries[i]->value.len;
+        const Chan__Delivery *d = r->recv->deliveries[i];
+        x->vals[i].data = dup_bytes(&d->value);
+        x->vals[i].len = d->value.len;
+        x->vals[i].redelivered = d->has_redelivered ? d->redelivered : 0;
         if (!x->vals[i].data) {
             for (size_t j = 0; j < i; j++)
                 free(x->vals[j].data);
@@ -290,7 +292,8 @@ static bool recv_many_reply(chan_rpc_t *rpc, const Chan__Reply *r)
 }
 
 static int recv_call(chan_remote_t *r, uint32_t max, uint64_t max_bytes, struct recv_ctx *x,
-                     bool (*on_reply)(chan_rpc_t *, const Chan__Reply *), int64_t deadline)
+                     bool (*on_reply)(chan_rpc_t *, const Chan__Reply *), int64_t deadline,
+                     uint64_t *ids)
 {
     Chan__Recv m = CHAN__RECV__INIT;
     set_name(&m.name, &m.has_name, r);
@@ -302,7 +305,7 @@ static int recv_call(chan_remote_t *r, uint32_t max, uint64_t max_bytes, struct 
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_RECV;
     rq.recv = &m;
-    chan_rpc_t rpc = { .on_reply = on_reply, .ctx = x };
+    chan_rpc_t rpc = { .on_reply = on_reply, .ctx = x, .dlv = ids, .dlv_cap = ids ? max : 0 };
     if (chan_client_call(r->cl, &rq, &rpc, chan_grace(deadline)) < 0)
         return -1;
     if (x->err) {
@@ -323,7 +326,7 @@ ssize_t chan_remote_recv(chan_t *ch, void *buf, size_t size, void **alloc, int64
     chan_remote_t *r = remote_of(ch);
     struct recv_ctx x = { .buf = buf, .size = size, .alloc = alloc };
     uint64_t max_bytes = alloc ? r->cl->max_value : size;
-    if (recv_call(r, 1, max_bytes, &x, recv_reply, deadline) < 0)
+    if (recv_call(r, 1, max_bytes, &x, recv_reply, deadline, NULL) < 0)
         return -1;
     return (ssize_t)x.len;
 }
@@ -334,9 +337,14 @@ ssize_t chan_remote_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t 
     if (max > r->cl->max_batch)
         max = r->cl->max_batch;
     struct recv_ctx x = { .vals = vals, .max = max };
-    if (recv_call(r, (uint32_t)max, r->cl->max_value, &x, recv_many_reply, deadline) < 0)
+    uint64_t *ids = malloc(max * sizeof *ids);
+    if (!ids) {
+        errno = ENOMEM;
         return -1;
-    return (ssize_t)x.n;
+    }
+    int rc = recv_call(r, (uint32_t)max, r->cl->max_value, &x, recv_many_reply, deadline, ids);
+    free(ids);
+    return rc < 0 ? -1 : (ssize_t)x.n;
 }
 
 /* ---- close ---- */

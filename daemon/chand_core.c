@@ -127,6 +127,9 @@ struct core_sess {
 
 #define NO_HEAP ((size_t)-1)
 
+/* Bytes a delivery adds to a reply besides its value: tags, lengths, id. */
+#define DLV_OVERHEAD 32
+
 struct core {
     core_limits_t lim;
     core_reply_fn reply;
@@ -755,6 +758,7 @@ static void serve_receiver(core_case_t *r)
     core_chan_t *ch = r->ch;
     core_case_t *s;
     core_val_t *v;
+    uint64_t bytes = 0;
     while (r->nout < r->max && (v = next_for(ch, r, &s))) {
         if (v->len > r->max_bytes) {
             if (r->nout)
@@ -762,6 +766,10 @@ static void serve_receiver(core_case_t *r)
             recv_finish(r, CHAN__STATUS__TOO_LARGE, "value larger than max_bytes");
             return;
         }
+        /* a batch must fit in one reply frame */
+        bytes += v->len + DLV_OVERHEAD;
+        if (r->nout && bytes > ch->core->lim.max_reply)
+            break;
         if (!s) {
             pdeque_pop_front(&ch->buf);
             deliver(r, v, NULL, -1);

@@ -92,6 +92,8 @@ typedef void (*core_reply_fn)(void *sess_ctx, const core_reply_t *r);
 
 typedef struct core_limits {
     uint64_t max_value;        /* bytes in one value */
+    uint64_t max_reply;        /* bytes of values in one receive's answer
+                                  (the first value always goes) */
     uint32_t max_batch;        /* values in one send or receive */
     uint32_t max_pending;      /* ops per session */
     uint32_t max_cases;        /* cases in one select */

@@ -31,6 +31,7 @@ core_limits_t chand_core_limits(const chand_opts_t *o)
 {
     core_limits_t l = {
         .max_value = chand_max_value(o),
+        .max_reply = o->max_frame - FRAME_OVERHEAD,
         .max_batch = (uint32_t)o->max_batch,
         .max_pending = (uint32_t)o->max_pending,
         .max_cases = 1024,
@@ -426,6 +427,8 @@ void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
         chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, "request without an id");
         return;
     }
+    log_debug("conn %llu: request %llu op %d", (unsigned long long)c->num,
+              (unsigned long long)id, op);
     handlers[op](c, id, rq);
 }
 
@@ -436,6 +439,8 @@ void chand_core_reply(void *ctx, const core_reply_t *cr)
     chand_conn_t *c = ctx;
     if (c->doomed)
         return;
+    log_debug("conn %llu: reply %llu status %d", (unsigned long long)c->num,
+              (unsigned long long)cr->id, cr->status);
     Chan__Reply r = CHAN__REPLY__INIT;
     r.has_id = r.has_status = true;
     r.id = cr->id;

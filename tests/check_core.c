@@ -69,7 +69,7 @@ static void on_reply(void *ctx, const core_reply_t *r)
 }
 
 static const core_limits_t limits = {
-    .max_value = 1024, .max_batch = 64, .max_pending = 100, .max_cases = 16,
+    .max_value = 1024, .max_reply = 4096, .max_batch = 64, .max_pending = 100, .max_cases = 16,
     .max_channels = 100, .max_cap = 1000000,
 };
 
@@ -322,6 +322,24 @@ START_TEST(t_batches)
     ck_assert_uint_eq(must_reply(A, 6, CHAN__STATUS__OK)->accepted, 5);
     core_send(A->s, 9, B("u"), v, 0, -1, 0);
     must_reply(A, 9, CHAN__STATUS__BAD_REQUEST);
+}
+END_TEST
+
+START_TEST(t_batch_fits_a_frame)
+{
+    /* 1000-byte values, replies of at most 4096 bytes of values: a receive
+     * asking for 10 gets 3 (each counts 32 bytes of framing too) */
+    mk(A, 1, "big", 10);
+    static char v[1001];
+    memset(v, 'v', 1000);
+    for (uint64_t id = 2; id < 7; id++)
+        send1(A, id, "big", v, -1);
+    recvn(Bs, 10, "big", 10, -1);
+    rec_t *r = must_reply(Bs, 10, CHAN__STATUS__OK);
+    ck_assert_uint_eq(r->ndlv, 3);
+    ack_all(Bs, r);
+    recvn(Bs, 11, "big", 10, -1);
+    ck_assert_uint_eq(must_reply(Bs, 11, CHAN__STATUS__OK)->ndlv, 2);
 }
 END_TEST
 
@@ -764,6 +782,28 @@ START_TEST(t_select_self)
 }
 END_TEST
 
+START_TEST(t_select_sequence)
+{
+    mk(A, 1, "x", 0);
+    mk(A, 2, "y", 0);
+    mk(A, 3, "b", 1);
+    core_case_req_t rc[2] = { RC("x"), RC("y") };
+    core_select(A->s, 4, rc, 2, false, 0, 0);
+    must_reply(A, 4, CHAN__STATUS__TIMEOUT);
+    core_select(A->s, 5, rc, 2, false, 5000, 0);
+    send1(Bs, 6, "y", "yes", -1);
+    rec_t *r = must_reply(A, 5, CHAN__STATUS__OK);
+    ack_all(A, r);
+    core_case_req_t sc[2] = { SC("x", "no"), SC("b", "ok") };
+    core_select(A->s, 7, sc, 2, false, -1, 0);
+    ck_assert_int_eq(must_reply(A, 7, CHAN__STATUS__OK)->index, 1);
+    core_close(A->s, 8, B("x"));
+    core_select(A->s, 9, rc, 2, false, -1, 0);
+    ck_assert_int_eq(must_reply(A, 9, CHAN__STATUS__CLOSED)->index, 0);
+    ck_assert_str_eq(take(A, 10, "b"), "ok");
+}
+END_TEST
+
 START_TEST(t_select_timeout)
 {
     mk(A, 1, "x", 0);
@@ -982,6 +1022,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_buffered_backpressure);
     tcase_add_test(tc, t_buffered_recv_blocks_while_empty);
     tcase_add_test(tc, t_batches);
+    tcase_add_test(tc, t_batch_fits_a_frame);
     tcase_add_test(tc, t_close_semantics);
     tcase_add_test(tc, t_close_wakes_everyone);
     tcase_add_test(tc, t_close_with_unbuffered_send_in_flight);
@@ -1014,6 +1055,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_select_closed_case);
     tcase_add_test(tc, t_select_self);
     tcase_add_test(tc, t_select_timeout);
+    tcase_add_test(tc, t_select_sequence);
     tcase_add_test(tc, t_reserve_buffered_commit_release);
     tcase_add_test(tc, t_reserve_unbuffered_holds_receiver);
     tcase_add_test(tc, t_reserve_dropped_session_releases);

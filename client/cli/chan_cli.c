@@ -148,7 +148,7 @@ static int send_raw(chan_t *ch, int64_t deadline)
             break;
         len += (size_t)n;
     }
-    chan_val_t v = { buf, len };
+    chan_val_t v = { .data = buf, .len = len };
     int rc = send_vals(ch, &v, 1, deadline);
     free(buf);
     return rc;

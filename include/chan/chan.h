@@ -165,6 +165,11 @@ ssize_t chan_recv_alloc(chan_t *ch, void **val, int64_t deadline);
 typedef struct chan_val {
     void *data;
     size_t len;
+    /* chan_recv_many: how many times this value went back to its remote
+     * channel unacknowledged (a receiver's connection died with it) before
+     * this delivery: non-zero means another receiver may have seen it.
+     * Always 0 for local channels.  Ignored by chan_send_many. */
+    uint32_t redelivered;
 } chan_val_t;
 
 /* chan_send_many - send n values in order, as n chan_send() calls would,

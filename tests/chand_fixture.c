@@ -1,0 +1,130 @@
+/*
+ * chand_fixture.c - run chand for integration tests (see chand_fixture.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chand_fixture.h"
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+int chand_start(chand_proc_t *d, const char *const *extra)
+{
+    memset(d, 0, sizeof *d);
+    const char *bin = getenv("CHAND");
+    if (!bin) {
+        fprintf(stderr, "fixture: $CHAND is not set (run through make check)\n");
+        return -1;
+    }
+    strcpy(d->dir, "/tmp/chand-test-XXXXXX");
+    if (!mkdtemp(d->dir)) {
+        perror("fixture: mkdtemp");
+        return -1;
+    }
+    char portfile[128], logfile[128];
+    snprintf(portfile, sizeof portfile, "%s/port", d->dir);
+    snprintf(logfile, sizeof logfile, "%s/chand.log", d->dir);
+    const char *argv[32] = { bin, "--listen", "127.0.0.1:0", "--port-file", portfile,
+                             "--log-level", "info" };
+    int argc = 7;
+    for (int i = 0; extra && extra[i] && argc < 31; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fixture: fork");
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(127);
+        int fd = open(logfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    d->pid = pid;
+    for (int i = 0; i < 1000; i++) {   /* up to 10 s */
+        FILE *f = fopen(portfile, "r");
+        if (f) {
+            int ok = fscanf(f, "%d", &d->port);
+            fclose(f);
+            if (ok == 1 && d->port > 0) {
+                snprintf(d->addr, sizeof d->addr, "127.0.0.1:%d", d->port);
+                return 0;
+            }
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "fixture: chand exited before listening\n");
+            d->pid = 0;
+            chand_dump_log(d);
+            return -1;
+        }
+        sleep_ms(10);
+    }
+    fprintf(stderr, "fixture: chand did not write its port file in 10 s\n");
+    chand_stop(d);
+    return -1;
+}
+
+void chand_dump_log(const chand_proc_t *d)
+{
+    char path[128], line[512];
+    snprintf(path, sizeof path, "%s/chand.log", d->dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f))
+        fprintf(stderr, "  chand: %s", line);
+    fclose(f);
+}
+
+int chand_stop(chand_proc_t *d)
+{
+    int rc = -1;
+    if (d->pid > 0) {
+        kill(d->pid, SIGTERM);
+        int st = 0;
+        pid_t w = 0;
+        for (int i = 0; i < 500 && w == 0; i++) {   /* up to 5 s */
+            w = waitpid(d->pid, &st, WNOHANG);
+            if (w == 0)
+                sleep_ms(10);
+        }
+        if (w == 0) {
+            kill(d->pid, SIGKILL);
+            waitpid(d->pid, &st, 0);
+        } else if (w == d->pid && WIFEXITED(st)) {
+            rc = WEXITSTATUS(st);
+        }
+        d->pid = 0;
+    }
+    if (d->dir[0]) {
+        char cmd[160];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "fixture: could not remove %s\n", d->dir);
+        d->dir[0] = 0;
+    }
+    return rc;
+}

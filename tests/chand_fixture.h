@@ -1,0 +1,32 @@
+/*
+ * chand_fixture.h - start a real chand on an ephemeral loopback port for a
+ * test, and always stop it.
+ *
+ * The daemon is $CHAND (set by make check), listening on 127.0.0.1:0; its
+ * port comes back through --port-file.  It dies with the test process
+ * (PR_SET_PDEATHSIG), so a crashed test leaves nothing running.
+ */
+#ifndef CHAND_FIXTURE_H
+#define CHAND_FIXTURE_H
+
+#include <sys/types.h>
+
+typedef struct chand_proc {
+    pid_t pid;
+    int port;
+    char addr[64];      /* "127.0.0.1:PORT" */
+    char dir[64];       /* temporary directory: port file, log, sockets */
+} chand_proc_t;
+
+/* Start chand with extra arguments (NULL-terminated, may be NULL).
+ * 0, or -1 (and the reason on stderr). */
+int chand_start(chand_proc_t *d, const char *const *extra);
+
+/* SIGTERM, wait up to 5 s, then SIGKILL.  Returns the exit status, or -1 if
+ * it had to be killed or was already gone.  Removes the directory. */
+int chand_stop(chand_proc_t *d);
+
+/* Print the daemon's log (for a failing test). */
+void chand_dump_log(const chand_proc_t *d);
+
+#endif /* CHAND_FIXTURE_H */

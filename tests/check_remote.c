@@ -1,0 +1,950 @@
+/*
+ * check_remote.c - integration tests: real chand processes on ephemeral
+ * ports, driven by libchan's remote client from several threads and
+ * processes, and by raw sockets speaking (and breaking) the protocol.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan/chan.h"
+#include "chan_frame.h"
+#include "chand_fixture.h"
+
+static chand_proc_t D;   /* the daemon shared by a test case */
+
+static void daemon_up(void)
+{
+    if (chand_start(&D, NULL) < 0)
+        abort();
+}
+
+static void daemon_down(void)
+{
+    chand_stop(&D);
+}
+
+static chan_client_t *dial(void)
+{
+    chan_client_t *cl = chan_connect(D.addr, NULL, chan_now() + 5000);
+    ck_assert_msg(cl, "connect %s: %s", D.addr, strerror(errno));
+    return cl;
+}
+
+static chan_t *open_ch(chan_client_t *cl, const char *name, long cap)
+{
+    chan_t *ch = chan_open(cl, name, cap, 0, chan_now() + 5000);
+    ck_assert_msg(ch, "open %s: %s", name, strerror(errno));
+    return ch;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* The channel's stat must show nothing left waiting. */
+static void assert_quiet(chan_client_t *cl, const char *name)
+{
+    chan_stat_t st;
+    ck_assert_int_eq(chan_stat(cl, name, &st, chan_now() + 5000), 0);
+    ck_assert_uint_eq(st.senders, 0);
+    ck_assert_uint_eq(st.receivers, 0);
+    ck_assert_uint_eq(st.inflight, 0);
+}
+
+/* ---- basics and errors ---- */
+
+START_TEST(t_basic_ops)
+{
+    chan_client_t *cl = dial();
+    ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
+    chan_t *b = open_ch(cl, "basic", 2);
+    ck_assert_str_eq(chan_name(b), "basic");
+    ck_assert_int_eq(chan_cap(b), 2);
+    ck_assert_int_eq(chan_send(b, "hello", 5, -1), 0);
+    ck_assert_int_eq(chan_send(b, "", 0, -1), 0);             /* empty values are values */
+    char buf[16];
+    ck_assert_int_eq(chan_recv(b, buf, sizeof buf, -1), 5);
+    ck_assert(memcmp(buf, "hello", 5) == 0);
+    void *v;
+    ck_assert_int_eq(chan_recv_alloc(b, &v, -1), 0);
+    ck_assert_ptr_nonnull(v);
+    free(v);
+    /* deadlines: 0 does not block, a deadline passes */
+    ck_assert_int_eq(chan_recv(b, buf, sizeof buf, 0), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    int64_t t0 = chan_now();
+    ck_assert_int_eq(chan_recv(b, buf, sizeof buf, t0 + 50), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_ge(chan_now() - t0, 50);
+    /* a value too long for the buffer stays where it is */
+    ck_assert_int_eq(chan_send(b, "0123456789", 10, -1), 0);
+    ck_assert_int_eq(chan_recv(b, buf, 4, -1), -1);
+    ck_assert_int_eq(errno, EMSGSIZE);
+    ck_assert_int_eq(chan_recv(b, buf, sizeof buf, -1), 10);
+    /* open rules */
+    ck_assert_ptr_null(chan_open(cl, "basic", 3, 0, -1));
+    ck_assert_int_eq(errno, EEXIST);
+    chan_t *same = chan_open(cl, "basic", CHAN_CAP_ANY, 0, -1);
+    ck_assert_ptr_nonnull(same);
+    ck_assert_int_eq(chan_cap(same), 2);
+    chan_release(same);
+    ck_assert_ptr_null(chan_open(cl, "missing", CHAN_CAP_ANY, CHAN_NOCREATE, -1));
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_ptr_null(chan_open(cl, "bad name", 0, 0, -1));
+    ck_assert_int_eq(errno, EINVAL);
+    /* close: queued values first, then EPIPE forever; twice is EPIPE */
+    ck_assert_int_eq(chan_send(b, "last", 4, -1), 0);
+    ck_assert_int_eq(chan_close(b), 0);
+    ck_assert_int_eq(chan_close(b), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    ck_assert_int_eq(chan_send(b, "x", 1, -1), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    ck_assert_int_eq(chan_recv(b, buf, sizeof buf, -1), 4);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(chan_recv(b, buf, sizeof buf, -1), -1);
+        ck_assert_int_eq(errno, EPIPE);
+    }
+    assert_quiet(cl, "basic");
+    chan_release(b);
+    chan_disconnect(cl);
+}
+END_TEST
+
+START_TEST(t_batches)
+{
+    chan_client_t *cl = dial();
+    chan_t *b = open_ch(cl, "batch", 10000);
+    enum { N = 9000 };
+    static chan_val_t vals[N];
+    static uint32_t nums[N];
+    for (uint32_t i = 0; i < N; i++) {
+        nums[i] = i;
+        vals[i] = (chan_val_t){ .data = &nums[i], .len = sizeof nums[i] };
+    }
+    ck_assert_int_eq(chan_send_many(b, vals, N, -1), N);   /* more than max_batch: split */
+    uint32_t next = 0;
+    while (next < N) {
+        chan_val_t got[1000];
+        ssize_t n = chan_recv_many(b, got, 1000, chan_now() + 5000);
+        ck_assert_int_ge(n, 1);
+        for (ssize_t i = 0; i < n; i++) {
+            ck_assert_uint_eq(got[i].len, 4);
+            ck_assert_uint_eq(*(uint32_t *)got[i].data, next);   /* FIFO */
+            ck_assert_uint_eq(got[i].redelivered, 0);
+            next++;
+            free(got[i].data);
+        }
+    }
+    assert_quiet(cl, "batch");
+    chan_release(b);
+    chan_disconnect(cl);
+}
+END_TEST
+
+/* ---- an unbuffered send is a rendezvous ---- */
+
+struct sender {
+    chan_t *ch;
+    atomic_int done;
+    int rc;
+};
+
+static void *send_one(void *arg)
+{
+    struct sender *s = arg;
+    s->rc = chan_send(s->ch, "ping", 4, -1);
+    atomic_store(&s->done, 1);
+    return NULL;
+}
+
+START_TEST(t_unbuffered_blocks_until_received)
+{
+    chan_client_t *cl = dial();
+    chan_t *u = open_ch(cl, "rendezvous", 0);
+    struct sender s = { .ch = u };
+    pthread_t t;
+    pthread_create(&t, NULL, send_one, &s);
+    /* wait until chand holds the send as blocked */
+    chan_stat_t st = { 0 };
+    for (int i = 0; i < 500 && st.senders == 0; i++) {
+        ck_assert_int_eq(chan_stat(cl, "rendezvous", &st, chan_now() + 5000), 0);
+        if (!st.senders)
+            sleep_ms(10);
+    }
+    ck_assert_uint_eq(st.senders, 1);
+    /* a full round trip later, it still has not returned */
+    ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
+    ck_assert_int_eq(atomic_load(&s.done), 0);
+    char buf[8];
+    ck_assert_int_eq(chan_recv(u, buf, sizeof buf, -1), 4);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(s.rc, 0);
+    assert_quiet(cl, "rendezvous");
+    chan_release(u);
+    chan_disconnect(cl);
+}
+END_TEST
+
+/* ---- select on one daemon ---- */
+
+struct delayed {
+    chan_t *ch;
+    const char *val;
+};
+
+static void *send_later(void *arg)
+{
+    struct delayed *d = arg;
+    sleep_ms(50);
+    chan_send(d->ch, d->val, strlen(d->val), -1);
+    return NULL;
+}
+
+START_TEST(t_select_remote)
+{
+    chan_client_t *cl = dial();
+    chan_t *x = open_ch(cl, "sel-x", 0), *y = open_ch(cl, "sel-y", 0);
+    char bx[8], by[8];
+    chan_case_t cs[3] = { CHAN_CASE_RECV(x, bx, sizeof bx), CHAN_CASE_RECV(y, by, sizeof by),
+                          CHAN_CASE_RECV(NULL, NULL, 0) };
+    ck_assert_int_eq(chan_select(cs, 3, 0), -1);                /* default */
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    struct delayed d = { y, "yes" };
+    pthread_t t;
+    pthread_create(&t, NULL, send_later, &d);
+    ck_assert_int_eq(chan_select(cs, 3, chan_now() + 5000), 1);
+    ck_assert_uint_eq(cs[1].n, 3);
+    ck_assert(memcmp(by, "yes", 3) == 0);
+    pthread_join(t, NULL);
+    /* a send case, then a closed case */
+    chan_t *b = open_ch(cl, "sel-b", 1);
+    chan_case_t snd[2] = { CHAN_CASE_SEND(x, "no", 2), CHAN_CASE_SEND(b, "ok", 2) };
+    ck_assert_int_eq(chan_select(snd, 2, -1), 1);
+    ck_assert_int_eq(chan_close(x), 0);
+    ck_assert_int_eq(chan_select(cs, 2, -1), 0);
+    ck_assert_int_eq(cs[0].err, EPIPE);
+    ssize_t got = chan_recv(b, bx, sizeof bx, 0);
+    ck_assert_msg(got == 2, "recv from sel-b: %zd (%s)", got, strerror(errno));
+    assert_quiet(cl, "sel-x");
+    assert_quiet(cl, "sel-y");
+    chan_release(x);
+    chan_release(y);
+    chan_release(b);
+    chan_disconnect(cl);
+}
+END_TEST
+
+/* ---- temporary channels ---- */
+
+struct receiver {
+    chan_t *ch;
+    ssize_t rc;
+    int err;
+};
+
+static void *recv_one(void *arg)
+{
+    struct receiver *r = arg;
+    char buf[64];
+    r->rc = chan_recv(r->ch, buf, sizeof buf, chan_now() + 10000);
+    r->err = errno;
+    return NULL;
+}
+
+START_TEST(t_temp_channels)
+{
+    chan_client_t *owner = dial(), *peer = dial();
+    chan_t *tmp = chan_open_temp(owner, 0, chan_now() + 5000);
+    ck_assert_ptr_nonnull(tmp);
+    char name[256];
+    snprintf(name, sizeof name, "%s", chan_name(tmp));
+    ck_assert(strncmp(name, "tmp.", 4) == 0);
+    chan_t *other = chan_open_temp(owner, 0, chan_now() + 5000);
+    ck_assert_str_ne(chan_name(other), name);                   /* unique */
+    chan_t *p = open_ch(peer, name, CHAN_CAP_ANY);
+    struct receiver r = { .ch = p };
+    pthread_t t;
+    pthread_create(&t, NULL, recv_one, &r);
+    chan_stat_t st = { 0 };
+    for (int i = 0; i < 500 && st.receivers == 0; i++) {
+        chan_stat(peer, name, &st, chan_now() + 5000);
+        if (!st.receivers)
+            sleep_ms(10);
+    }
+    ck_assert(st.temp);
+    chan_release(tmp);
+    chan_release(other);
+    chan_disconnect(owner);                                      /* the owner goes */
+    pthread_join(t, NULL);
+    ck_assert_int_eq(r.rc, -1);
+    ck_assert_int_eq(r.err, EPIPE);                              /* peers see it closed */
+    ck_assert_ptr_null(chan_open(peer, name, CHAN_CAP_ANY, CHAN_NOCREATE, chan_now() + 5000));
+    ck_assert_int_eq(errno, ENOENT);                             /* and then gone */
+    chan_release(p);
+    chan_disconnect(peer);
+}
+END_TEST
+
+/* ---- many threads, one connection each side: exactly once ---- */
+
+enum { PRODUCERS = 8, CONSUMERS = 8, PER_PRODUCER = 20000 };
+#define TOTAL (PRODUCERS * PER_PRODUCER)
+
+struct mesh {
+    chan_t *in, *out;
+    _Atomic unsigned char seen[TOTAL];
+    atomic_long received;
+    atomic_int errors;
+};
+
+struct worker {
+    struct mesh *m;
+    int id;
+};
+
+static void *producer(void *arg)
+{
+    struct worker *w = arg;
+    for (uint32_t i = 0; i < PER_PRODUCER; i++) {
+        uint32_t v = (uint32_t)w->id * PER_PRODUCER + i;
+        if (chan_send(w->m->in, &v, sizeof v, -1) < 0) {
+            atomic_fetch_add(&w->m->errors, 1);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    struct worker *w = arg;
+    for (;;) {
+        uint32_t v;
+        ssize_t n = chan_recv(w->m->out, &v, sizeof v, -1);
+        if (n < 0) {
+            if (errno != EPIPE)
+                atomic_fetch_add(&w->m->errors, 1);
+            return NULL;
+        }
+        if (n != sizeof v || v >= TOTAL) {
+            atomic_fetch_add(&w->m->errors, 1);
+            continue;
+        }
+        atomic_fetch_add(&w->m->seen[v], 1);
+        atomic_fetch_add(&w->m->received, 1);
+    }
+}
+
+static void mesh_run(const char *name, long cap)
+{
+    chan_client_t *pc = dial(), *cc = dial();
+    struct mesh *m = calloc(1, sizeof *m);
+    m->in = open_ch(pc, name, cap);
+    m->out = open_ch(cc, name, cap);
+    pthread_t pt[PRODUCERS], ct[CONSUMERS];
+    struct worker pw[PRODUCERS], cw[CONSUMERS];
+    for (int i = 0; i < CONSUMERS; i++) {
+        cw[i] = (struct worker){ m, i };
+        pthread_create(&ct[i], NULL, consumer, &cw[i]);
+    }
+    for (int i = 0; i < PRODUCERS; i++) {
+        pw[i] = (struct worker){ m, i };
+        pthread_create(&pt[i], NULL, producer, &pw[i]);
+    }
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_join(pt[i], NULL);
+    /* every send returned: buffered values are queued, unbuffered ones taken */
+    ck_assert_int_eq(chan_close(m->in), 0);
+    for (int i = 0; i < CONSUMERS; i++)
+        pthread_join(ct[i], NULL);
+    ck_assert_int_eq(atomic_load(&m->errors), 0);
+    ck_assert_int_eq(atomic_load(&m->received), TOTAL);
+    for (long i = 0; i < TOTAL; i++)
+        ck_assert_msg(atomic_load(&m->seen[i]) == 1, "value %ld seen %d times", i,
+                      atomic_load(&m->seen[i]));
+    assert_quiet(cc, name);
+    chan_release(m->in);
+    chan_release(m->out);
+    free(m);
+    chan_disconnect(pc);
+    chan_disconnect(cc);
+}
+
+START_TEST(t_mesh_buffered)
+{
+    mesh_run("mesh-buffered", 64);
+}
+END_TEST
+
+START_TEST(t_mesh_unbuffered)
+{
+    mesh_run("mesh-unbuffered", 0);
+}
+END_TEST
+
+/* ---- a receiver killed mid-stream loses nothing ---- */
+
+enum { KN = 20000 };
+
+struct killshare {
+    _Atomic unsigned char child_seen[KN];
+    atomic_long child_count;
+};
+
+static void killed_child(struct killshare *sh, const char *addr)
+{
+    /* Acknowledge only on the next request: whatever chand counts as taken
+     * by this process has been recorded in shared memory first. */
+    setenv("CHAN_ACK_DELAY_MS", "600000", 1);
+    chan_client_t *cl = chan_connect(addr, NULL, chan_now() + 5000);
+    if (!cl)
+        _exit(3);
+    chan_t *ch = chan_open(cl, "killme", 100, 0, chan_now() + 5000);
+    if (!ch)
+        _exit(4);
+    for (;;) {
+        chan_val_t v[16];
+        ssize_t n = chan_recv_many(ch, v, 16, -1);
+        if (n < 0)
+            _exit(5);
+        for (ssize_t i = 0; i < n; i++) {
+            uint32_t x;
+            memcpy(&x, v[i].data, sizeof x);
+            if (x < KN)
+                atomic_fetch_add(&sh->child_seen[x], 1);
+            atomic_fetch_add(&sh->child_count, 1);
+            free(v[i].data);
+        }
+    }
+}
+
+struct kproducer {
+    chan_t *ch;
+    int rc;
+};
+
+static void *kill_producer(void *arg)
+{
+    struct kproducer *p = arg;
+    for (uint32_t i = 0; i < KN; i += 100) {
+        uint32_t nums[100];
+        chan_val_t v[100];
+        for (uint32_t k = 0; k < 100; k++) {
+            nums[k] = i + k;
+            v[k] = (chan_val_t){ .data = &nums[k], .len = sizeof nums[k] };
+        }
+        if (chan_send_many(p->ch, v, 100, -1) != 100) {
+            p->rc = -1;
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(t_sigkill_receiver_loses_nothing)
+{
+    struct killshare *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
+                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(sh, MAP_FAILED);
+    memset(sh, 0, sizeof *sh);
+    chan_client_t *pc = dial();
+    chan_t *in = open_ch(pc, "killme", 100);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0)
+        killed_child(sh, D.addr);
+    struct kproducer p = { in, 0 };
+    pthread_t t;
+    pthread_create(&t, NULL, kill_producer, &p);
+    /* let the child take a good part of the stream, then kill it */
+    for (int i = 0; i < 2000 && atomic_load(&sh->child_count) < KN / 4; i++)
+        sleep_ms(5);
+    ck_assert_int_ge(atomic_load(&sh->child_count), KN / 4);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    /* the survivor takes everything else */
+    chan_client_t *cc = dial();
+    chan_t *out = open_ch(cc, "killme", 100);
+    static unsigned char seen[KN];
+    static unsigned char marked[KN];
+    memset(seen, 0, sizeof seen);
+    memset(marked, 0, sizeof marked);
+    long distinct = 0;
+    for (long i = 0; i < KN; i++)
+        distinct += atomic_load(&sh->child_seen[i]) > 0;
+    int64_t give_up = chan_now() + 30000;
+    while (distinct < KN && chan_now() < give_up) {
+        chan_val_t v[64];
+        ssize_t n = chan_recv_many(out, v, 64, chan_now() + 2000);
+        if (n < 0)
+            continue;
+        for (ssize_t i = 0; i < n; i++) {
+            uint32_t x;
+            memcpy(&x, v[i].data, sizeof x);
+            free(v[i].data);
+            ck_assert_uint_lt(x, KN);
+            ck_assert_msg(!seen[x], "value %u received twice by the survivor", x);
+            seen[x] = 1;
+            marked[x] = v[i].redelivered > 0;
+            if (!atomic_load(&sh->child_seen[x]))
+                distinct++;
+        }
+    }
+    pthread_join(t, NULL);
+    ck_assert_int_eq(p.rc, 0);
+    ck_assert_int_eq(distinct, KN);                              /* nothing lost */
+    long dup = 0, redelivered = 0;
+    for (long i = 0; i < KN; i++) {
+        ck_assert_int_le(atomic_load(&sh->child_seen[i]), 1);
+        redelivered += marked[i];
+        if (seen[i] && atomic_load(&sh->child_seen[i])) {
+            dup++;
+            ck_assert_msg(marked[i], "value %ld came twice without a redelivery mark", i);
+        }
+    }
+    /* the child had values in flight when it died: some came back */
+    ck_assert_int_gt(redelivered, 0);
+    ck_assert_int_le(dup, redelivered);
+    assert_quiet(cc, "killme");
+    chan_release(in);
+    chan_release(out);
+    chan_disconnect(pc);
+    chan_disconnect(cc);
+    munmap(sh, sizeof *sh);
+}
+END_TEST
+
+/* ---- raw sockets: bad input of every kind ---- */
+
+static int raw_connect(int port, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    if (rcvbuf)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void raw_write(int fd, const void *p, size_t n)
+{
+    ck_assert_int_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static void raw_request(int fd, Chan__Request *rq)
+{
+    uint8_t buf[4096];
+    ck_assert_uint_le(chan_frame_size_request(rq), sizeof buf);
+    raw_write(fd, buf, chan_frame_encode_request(rq, buf));
+}
+
+/* Read one reply frame (5 s at most); its status and message. */
+static Chan__Status raw_reply(int fd, char *msg, size_t msgsize)
+{
+    uint8_t buf[65536];
+    size_t got = 0;
+    for (;;) {
+        uint64_t body;
+        size_t hdr;
+        int h = chan_frame_header(buf, got, sizeof buf, &body, &hdr);
+        ck_assert_int_ge(h, 0);
+        if (h == CHAN_FRAME_OK && got >= hdr + body) {
+            chan_arena_t a;
+            chan_arena_init(&a);
+            Chan__Reply *r = chan_frame_decode_reply(&a, buf + hdr, body);
+            ck_assert_ptr_nonnull(r);
+            Chan__Status st = r->has_status ? r->status : CHAN__STATUS__OK;
+            snprintf(msg, msgsize, "%s", r->message ? r->message : "");
+            chan_arena_free(&a);
+            return st;
+        }
+        struct pollfd p = { fd, POLLIN, 0 };
+        ck_assert_int_eq(poll(&p, 1, 5000), 1);
+        ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
+        ck_assert_msg(n > 0, "connection closed before a reply");
+        got += (size_t)n;
+    }
+}
+
+/* After an error reply the daemon closes the connection. */
+static void raw_expect_closed(int fd)
+{
+    char c;
+    struct pollfd p = { fd, POLLIN, 0 };
+    ck_assert_int_eq(poll(&p, 1, 5000), 1);
+    ck_assert_int_eq(recv(fd, &c, 1, 0), 0);
+    close(fd);
+}
+
+static void raw_hello(int fd, uint32_t version, const char *token)
+{
+    Chan__Hello h = CHAN__HELLO__INIT;
+    h.has_version = true;
+    h.version = version;
+    if (token) {
+        h.has_token = true;
+        h.token.data = (uint8_t *)token;
+        h.token.len = strlen(token);
+    }
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = 1;
+    rq.op_case = CHAN__REQUEST__OP_HELLO;
+    rq.hello = &h;
+    raw_request(fd, &rq);
+}
+
+/* The daemon still serves everyone else. */
+static void assert_daemon_fine(void)
+{
+    chan_client_t *cl = dial();
+    ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
+    chan_disconnect(cl);
+}
+
+static void expect_error(int fd, Chan__Status want, const char *needle)
+{
+    char msg[256];
+    Chan__Status st = raw_reply(fd, msg, sizeof msg);
+    ck_assert_msg(st == want, "status %d, expected %d (%s)", st, want, msg);
+    ck_assert_msg(strstr(msg, needle), "message '%s' lacks '%s'", msg, needle);
+    raw_expect_closed(fd);
+    assert_daemon_fine();
+}
+
+START_TEST(t_bad_garbage)
+{
+    int fd = raw_connect(D.port, 0);
+    uint8_t junk[12];
+    memset(junk, 0xff, sizeof junk);
+    raw_write(fd, junk, sizeof junk);
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "varint");
+}
+END_TEST
+
+START_TEST(t_bad_oversized)
+{
+    int fd = raw_connect(D.port, 0);
+    uint8_t hdr[CHAN_FRAME_HDR_MAX];
+    size_t n = chan_frame_put_len(hdr, (1u << 20) + 1);   /* over the default 1 MiB */
+    raw_write(fd, hdr, n);
+    expect_error(fd, CHAN__STATUS__TOO_LARGE, "max_frame");
+}
+END_TEST
+
+START_TEST(t_bad_truncated_message)
+{
+    int fd = raw_connect(D.port, 0);
+    /* a whole frame whose protobuf claims a field longer than the frame */
+    uint8_t frame[] = { 3, 0x52, 0x05, 'a' };
+    raw_write(fd, frame, sizeof frame);
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "not a valid Request");
+}
+END_TEST
+
+START_TEST(t_bad_truncated_frame_then_eof)
+{
+    int fd = raw_connect(D.port, 0);
+    uint8_t frame[11] = { 100 };   /* says 100 bytes, brings 10 */
+    raw_write(fd, frame, sizeof frame);
+    close(fd);
+    assert_daemon_fine();
+}
+END_TEST
+
+START_TEST(t_bad_before_hello)
+{
+    int fd = raw_connect(D.port, 0);
+    Chan__Ping p = CHAN__PING__INIT;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = 7;
+    rq.op_case = CHAN__REQUEST__OP_PING;
+    rq.ping = &p;
+    raw_request(fd, &rq);
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "first request must be Hello");
+}
+END_TEST
+
+START_TEST(t_bad_version)
+{
+    int fd = raw_connect(D.port, 0);
+    raw_hello(fd, 99, NULL);
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "version");
+}
+END_TEST
+
+START_TEST(t_bad_unknown_request)
+{
+    int fd = raw_connect(D.port, 0);
+    raw_hello(fd, 1, NULL);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    /* id 5, then field 99 (a varint): an op from a future protocol */
+    uint8_t frame[] = { 5, 0x08, 0x05, 0x98, 0x06, 0x01 };
+    raw_write(fd, frame, sizeof frame);
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "unknown request");
+}
+END_TEST
+
+START_TEST(t_bad_names)
+{
+    static const struct {
+        const char *name;
+        size_t len;
+    } bad[] = { { "", 0 }, { "with space", 10 }, { "nul\0inside", 10 }, { "caf\xc3\xa9", 5 }, { NULL, 256 } };
+    char longname[256];
+    memset(longname, 'a', sizeof longname);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int fd = raw_connect(D.port, 0);
+        raw_hello(fd, 1, NULL);
+        char msg[256];
+        ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+        Chan__Open o = CHAN__OPEN__INIT;
+        o.has_name = true;
+        o.name.data = (uint8_t *)(bad[i].name ? bad[i].name : longname);
+        o.name.len = bad[i].len;
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.has_id = true;
+        rq.id = 2;
+        rq.op_case = CHAN__REQUEST__OP_OPEN;
+        rq.open = &o;
+        raw_request(fd, &rq);
+        expect_error(fd, CHAN__STATUS__BAD_REQUEST, "bad channel name");
+    }
+}
+END_TEST
+
+START_TEST(t_bad_select_case)
+{
+    int fd = raw_connect(D.port, 0);
+    raw_hello(fd, 1, NULL);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    Chan__Case k = CHAN__CASE__INIT;
+    k.has_name = true;
+    k.name.data = (uint8_t *)"x";
+    k.name.len = 1;
+    Chan__Case *kp = &k;
+    Chan__Select s = CHAN__SELECT__INIT;
+    s.n_cases = 1;
+    s.cases = &kp;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = 3;
+    rq.op_case = CHAN__REQUEST__OP_SELECT;
+    rq.select = &s;
+    raw_request(fd, &rq);
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "op");
+}
+END_TEST
+
+/* ---- a consumer that stops reading is cut off; its values come back ---- */
+
+START_TEST(t_slow_consumer_disconnected)
+{
+    chand_proc_t d2;
+    const char *args[] = { "--max-frame", "16k", "--max-output", "64k", NULL };
+    ck_assert_int_eq(chand_start(&d2, args), 0);
+    chan_client_t *cl = chan_connect(d2.addr, NULL, chan_now() + 5000);
+    ck_assert_ptr_nonnull(cl);
+    enum { VALS = 3000, SIZE = 8000 };
+    chan_t *ch = chan_open(cl, "flood", VALS, 0, chan_now() + 5000);
+    ck_assert_ptr_nonnull(ch);
+    static char val[SIZE];
+    for (uint32_t i = 0; i < VALS; i++) {
+        memcpy(val, &i, sizeof i);
+        ck_assert_int_eq(chan_send(ch, val, SIZE, -1), 0);
+    }
+    /* a raw client asks for everything and never reads */
+    int fd = raw_connect(d2.port, 4096);
+    raw_hello(fd, 1, NULL);
+    for (uint32_t i = 0; i < VALS; i++) {
+        Chan__Recv r = CHAN__RECV__INIT;
+        r.has_name = true;
+        r.name.data = (uint8_t *)"flood";
+        r.name.len = 5;
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.has_id = true;
+        rq.id = 10 + i;
+        rq.op_case = CHAN__REQUEST__OP_RECV;
+        rq.recv = &r;
+        uint8_t buf[256];
+        size_t n = chan_frame_encode_request(&rq, buf);
+        if (send(fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+            break;   /* already cut off */
+    }
+    /* every value is still received, exactly once, by a reader */
+    static unsigned char seen[VALS];
+    memset(seen, 0, sizeof seen);
+    long got = 0, again = 0;
+    int64_t give_up = chan_now() + 30000;
+    while (got < VALS && chan_now() < give_up) {
+        chan_val_t v[32];
+        ssize_t n = chan_recv_many(ch, v, 32, chan_now() + 2000);
+        for (ssize_t i = 0; i < n; i++) {
+            uint32_t x;
+            memcpy(&x, v[i].data, sizeof x);
+            ck_assert_uint_eq(v[i].len, SIZE);
+            ck_assert_uint_lt(x, VALS);
+            ck_assert(!seen[x]);
+            seen[x] = 1;
+            got++;
+            again += v[i].redelivered > 0;
+            free(v[i].data);
+        }
+    }
+    ck_assert_int_eq(got, VALS);
+    ck_assert_int_gt(again, 0);   /* some had been handed to the slow one */
+    close(fd);
+    chan_release(ch);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&d2), 0);
+}
+END_TEST
+
+/* ---- tokens ---- */
+
+START_TEST(t_auth_token)
+{
+    chand_proc_t d2;
+    char tokfile[] = "/tmp/chand-token-XXXXXX";
+    int tfd = mkstemp(tokfile);
+    ck_assert_int_ge(tfd, 0);
+    ck_assert_int_eq(write(tfd, "s3cret\n", 7), 7);
+    close(tfd);
+    const char *args[] = { "--auth-file", tokfile, NULL };
+    ck_assert_int_eq(chand_start(&d2, args), 0);
+    ck_assert_ptr_null(chan_connect(d2.addr, "wrong", chan_now() + 5000));
+    ck_assert_int_eq(errno, EACCES);
+    unsetenv("CHAN_TOKEN");
+    ck_assert_ptr_null(chan_connect(d2.addr, NULL, chan_now() + 5000));
+    ck_assert_int_eq(errno, EACCES);
+    int fd = raw_connect(d2.port, 0);
+    raw_hello(fd, 1, "s3cre");   /* a prefix is not the token */
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__UNAUTHORIZED);
+    raw_expect_closed(fd);
+    chan_client_t *cl = chan_connect(d2.addr, "s3cret", chan_now() + 5000);
+    ck_assert_ptr_nonnull(cl);
+    ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&d2), 0);
+    unlink(tokfile);
+}
+END_TEST
+
+/* ---- SIGTERM: blocked requests hear "shutting down", exit 0 ---- */
+
+START_TEST(t_sigterm)
+{
+    chand_proc_t d2;
+    ck_assert_int_eq(chand_start(&d2, NULL), 0);
+    chan_client_t *cl = chan_connect(d2.addr, NULL, chan_now() + 5000);
+    ck_assert_ptr_nonnull(cl);
+    chan_t *ch = chan_open(cl, "never", 0, 0, chan_now() + 5000);
+    struct receiver r = { .ch = ch };
+    pthread_t t;
+    pthread_create(&t, NULL, recv_one, &r);
+    chan_stat_t st = { 0 };
+    for (int i = 0; i < 500 && st.receivers == 0; i++) {
+        chan_stat(cl, "never", &st, chan_now() + 5000);
+        if (!st.receivers)
+            sleep_ms(10);
+    }
+    ck_assert_int_eq(chand_stop(&d2), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(r.rc, -1);
+    ck_assert_int_eq(r.err, ESHUTDOWN);
+    ck_assert_int_eq(chan_ping(cl, chan_now() + 1000), -1);      /* and the link is gone */
+    chan_release(ch);
+    chan_disconnect(cl);
+}
+END_TEST
+
+START_TEST(t_unix_listener)
+{
+    chand_proc_t d2;
+    char sock[64], listen_unix[80];
+    snprintf(sock, sizeof sock, "/tmp/chand-sock-%d", (int)getpid());
+    snprintf(listen_unix, sizeof listen_unix, "unix:%s", sock);
+    const char *args[] = { "--listen", listen_unix, NULL };
+    ck_assert_int_eq(chand_start(&d2, args), 0);
+    chan_client_t *cl = chan_connect(listen_unix, NULL, chan_now() + 5000);
+    ck_assert_ptr_nonnull(cl);
+    ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&d2), 0);
+    ck_assert_int_ne(access(sock, F_OK), 0);                     /* removed on exit */
+}
+END_TEST
+
+static Suite *remote_suite(void)
+{
+    Suite *s = suite_create("remote");
+    TCase *tc = tcase_create("client");
+    tcase_add_unchecked_fixture(tc, daemon_up, daemon_down);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, t_basic_ops);
+    tcase_add_test(tc, t_batches);
+    tcase_add_test(tc, t_unbuffered_blocks_until_received);
+    tcase_add_test(tc, t_select_remote);
+    tcase_add_test(tc, t_temp_channels);
+    tcase_add_test(tc, t_mesh_buffered);
+    tcase_add_test(tc, t_mesh_unbuffered);
+    tcase_add_test(tc, t_sigkill_receiver_loses_nothing);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bad-input");
+    tcase_add_unchecked_fixture(tc, daemon_up, daemon_down);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, t_bad_garbage);
+    tcase_add_test(tc, t_bad_oversized);
+    tcase_add_test(tc, t_bad_truncated_message);
+    tcase_add_test(tc, t_bad_truncated_frame_then_eof);
+    tcase_add_test(tc, t_bad_before_hello);
+    tcase_add_test(tc, t_bad_version);
+    tcase_add_test(tc, t_bad_unknown_request);
+    tcase_add_test(tc, t_bad_names);
+    tcase_add_test(tc, t_bad_select_case);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("daemon");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, t_slow_consumer_disconnected);
+    tcase_add_test(tc, t_auth_token);
+    tcase_add_test(tc, t_sigterm);
+    tcase_add_test(tc, t_unix_listener);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    SRunner *sr = srunner_create(remote_suite());
+    srunner_run_all(sr, CK_ENV);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return nf ? 1 : 0;
+}
