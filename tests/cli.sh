@@ -1,0 +1,138 @@
+#!/bin/sh
+# tests/cli.sh - the chan CLI and chand's command line against a real chand
+# on an ephemeral port.  Run by make check ($CHAND and $CHAN set there).
+set -u
+
+CHAND=${CHAND:?set by make check}
+CHAN=${CHAN:?set by make check}
+tmp=$(mktemp -d /tmp/chan-cli-XXXXXX)
+pid=""
+failures=0
+
+cleanup() {
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        i=0
+        while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 99' HUP INT TERM
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+
+# expect CODE DESCRIPTION -- CMD...: run CMD (bounded), check its exit code
+expect() {
+    want=$1; what=$2; shift 3
+    timeout 20 "$@" >"$tmp/out" 2>"$tmp/err"
+    got=$?
+    if [ "$got" -eq "$want" ]; then pass "$what"; else fail "$what: exit $got, wanted $want ($(cat "$tmp/err"))"; fi
+}
+
+# ---- chand's own command line ----
+expect 0 "chand --help" -- "$CHAND" --help
+grep -q -- "--max-output" "$tmp/out" || fail "chand --help lists --max-output"
+expect 0 "chand --version" -- "$CHAND" --version
+expect 2 "chand bad flag" -- "$CHAND" --no-such-flag
+expect 2 "chand bad number" -- "$CHAND" --max-frame lots
+expect 1 "chand bad address" -- "$CHAND" --listen nowhere
+expect 0 "chan --help" -- "$CHAN" --help
+grep -q "Exit status" "$tmp/out" || fail "chan --help documents exit codes"
+expect 2 "chan without a command" -- "$CHAN"
+expect 2 "chan unknown command" -- "$CHAN" frobnicate
+
+# ---- start chand ----
+timeout -k 2 300 "$CHAND" --listen 127.0.0.1:0 --listen "unix:$tmp/sock" \
+    --port-file "$tmp/port" 2>"$tmp/chand.log" &
+pid=$!
+i=0
+while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do
+    kill -0 "$pid" 2>/dev/null || { cat "$tmp/chand.log"; echo "FAIL: chand died"; exit 1; }
+    sleep 0.1; i=$((i + 1))
+done
+[ -s "$tmp/port" ] || { echo "FAIL: no port file"; exit 1; }
+CHAN_ADDR=127.0.0.1:$(cat "$tmp/port")
+export CHAN_ADDR
+echo "chand pid $pid on $CHAN_ADDR"
+
+expect 0 "ping" -- "$CHAN" ping
+grep -q PONG "$tmp/out" || fail "ping prints PONG"
+expect 0 "ping over a unix socket" -- "$CHAN" --addr "unix:$tmp/sock" ping
+expect 1 "connection refused" -- "$CHAN" --addr 127.0.0.1:1 ping
+
+# ---- make, send, recv, stat, ls ----
+expect 0 "make buffered" -- "$CHAN" make jobs --cap 3
+expect 1 "make with another capacity" -- "$CHAN" make jobs --cap 4
+expect 1 "bad channel name" -- "$CHAN" make "no spaces"
+expect 0 "send three values" -- "$CHAN" send jobs one two three
+expect 0 "stat a channel" -- "$CHAN" stat jobs
+grep -q "^len: 3$" "$tmp/out" || fail "stat shows len 3"
+expect 0 "recv two" -- "$CHAN" recv jobs -n 2
+[ "$(cat "$tmp/out")" = "$(printf 'one\ntwo')" ] || fail "recv printed '$(cat "$tmp/out")'"
+expect 0 "ls" -- "$CHAN" ls
+grep -q "^jobs " "$tmp/out" || fail "ls lists jobs"
+expect 0 "daemon stat" -- "$CHAN" stat
+grep -q "^channels: 1$" "$tmp/out" || fail "daemon stat counts one channel"
+expect 1 "stat of a missing channel" -- "$CHAN" stat nosuch
+
+# ---- timeouts and close ----
+expect 3 "recv times out" -- "$CHAN" recv empty --timeout 100
+expect 3 "unbuffered send times out with no receiver" -- "$CHAN" send lonely x --timeout 100
+expect 0 "close" -- "$CHAN" close jobs
+expect 4 "close twice" -- "$CHAN" close jobs
+expect 4 "send on closed" -- "$CHAN" send jobs four
+expect 0 "recv drains the closed channel" -- "$CHAN" recv jobs
+[ "$(cat "$tmp/out")" = "three" ] || fail "drained value was '$(cat "$tmp/out")'"
+expect 4 "recv on closed and drained" -- "$CHAN" recv jobs
+expect 0 "recv -n 0 stops at close" -- "$CHAN" recv jobs -n 0
+
+# ---- raw values ----
+printf 'line one\nline two\n\001\002' >"$tmp/blob"
+expect 0 "make raw" -- "$CHAN" make raw --cap 1
+timeout 20 "$CHAN" send raw --raw <"$tmp/blob" || fail "send --raw"
+timeout 20 "$CHAN" recv raw --raw >"$tmp/blob2" || fail "recv --raw"
+cmp -s "$tmp/blob" "$tmp/blob2" && pass "raw value round trip" || fail "raw value differs"
+
+# ---- an unbuffered send waits for its receiver ----
+timeout 20 "$CHAN" send rdv hello >"$tmp/send.out" 2>&1 &
+spid=$!
+i=0
+while [ $i -lt 100 ]; do
+    "$CHAN" stat rdv 2>/dev/null | grep -q "^blocked_senders: 1$" && break
+    sleep 0.05; i=$((i + 1))
+done
+if kill -0 $spid 2>/dev/null; then pass "sender blocked before a receiver"; else fail "sender returned early"; fi
+expect 0 "receiver takes it" -- "$CHAN" recv rdv
+wait $spid && pass "sender returned 0 once received" || fail "sender exit code"
+
+# ---- it pipes: 100,000 lines through an unbuffered channel ----
+(seq 100000 | timeout 60 "$CHAN" send pipe; echo $? >"$tmp/sender.rc") &
+spid=$!
+n=$(timeout 60 "$CHAN" recv pipe -n 100000 | wc -l)
+wait $spid
+[ "$n" -eq 100000 ] && pass "recv printed 100000 lines" || fail "recv printed $n lines"
+[ "$(cat "$tmp/sender.rc")" = 0 ] && pass "sender exited 0" || fail "sender exit $(cat "$tmp/sender.rc")"
+seq 100000 | timeout 60 "$CHAN" send piped-buffered --cap 1000 &
+spid=$!
+timeout 60 "$CHAN" recv piped-buffered -n 100000 --cap 1000 >"$tmp/lines"
+wait $spid
+seq 100000 | cmp -s - "$tmp/lines" && pass "100000 lines in order" || fail "lines differ"
+
+# ---- nothing left waiting ----
+expect 0 "stat after the pipe" -- "$CHAN" stat pipe
+grep -q "^blocked_senders: 0$" "$tmp/out" && grep -q "^blocked_receivers: 0$" "$tmp/out" &&
+    grep -q "^inflight: 0$" "$tmp/out" && pass "no leaked waiters" || fail "leaked waiters: $(cat "$tmp/out")"
+
+# ---- SIGTERM: exit 0 ----
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=""
+[ $rc -eq 0 ] && pass "SIGTERM exits 0" || fail "SIGTERM exit $rc"
+[ ! -e "$tmp/sock" ] && pass "unix socket removed" || fail "unix socket left behind"
+
+echo "cli.sh: $failures failure(s)"
+[ $failures -eq 0 ]
