@@ -37,7 +37,9 @@ void chan_ctx_switch(chan_ctx_t *from, chan_ctx_t *to);
 
 /* chan_ctx_make - make *c start fn(arg) on the stack [lo, lo + size).
  * The floating-point control state (MXCSR and x87 control word, FPCR) is
- * the calling thread's. */
+ * the calling thread's (with ucontext, so is the signal mask): a context
+ * starts in the environment of its creator, as a pthread_create()d thread
+ * does. */
 void chan_ctx_make(chan_ctx_t *c, void *lo, size_t size,
                    void (*fn)(void *), void *arg);
 

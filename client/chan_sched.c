@@ -422,14 +422,14 @@ static void fiber_switch(struct chan_worker *w, struct chan_fiber *from,
 
 static void g_main(void *arg);
 
-/* Make a fresh goroutine's context on the worker that will run it. */
+/* A fresh goroutine is about to run for the first time, on w: from now on
+ * it belongs to w. */
 static void g_prepare(struct chan_worker *w, chan_g *g)
 {
     if (g->started)
         return;
     g->started = true;
     g->w = w;
-    chan_ctx_make(&g->f.ctx, (void *)g->f.lo, g->f.size, g_main, g);
 }
 
 /* Leave goroutine g for the next ready one, or for the scheduler loop when
@@ -454,12 +454,16 @@ static void switch_away(struct chan_worker *w, chan_g *g, bool dying)
     }
 }
 
+/* errno is per thread, and a worker's goroutines share their thread: each
+ * keeps its own errno across the switches it makes. */
 void chan_sched_park(void (*unlock)(void *), void *arg)
 {
     struct chan_worker *w = tls_worker;
+    int saved = errno;
     w->after = unlock;
     w->after_arg = arg;
     switch_away(w, w->cur, false);
+    errno = saved;
 }
 
 void chan_sched_ready(chan_g *g)
@@ -755,6 +759,9 @@ int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size)
     g->f.lo = s->lo;
     g->f.size = top - (uintptr_t)s->lo;
     g->f.fake = NULL;
+    /* Made here, so that the goroutine starts with the floating-point
+     * environment of its creator, as a thread from pthread_create does. */
+    chan_ctx_make(&g->f.ctx, s->lo, g->f.size, g_main, g);
 
     struct chan_worker *self = tls_worker;
     struct chan_worker *target = place(self);
@@ -779,9 +786,11 @@ void chan_yield(void)
         sched_yield();
         return;
     }
+    int saved = errno;
     rq_push(w, g);
     w->after = NULL;
     switch_away(w, g, false);
+    errno = saved;
 }
 
 int chan_procs(void)

@@ -42,7 +42,7 @@ typedef struct chan_g {
     void (*fn)(void *);          /* what it runs */
     void *arg;
     chan_stack_t *stack;         /* its stack (the chan_g lives in it) */
-    bool started;                /* its context has been made; no stealing */
+    bool started;                /* has run: fixed to w, never stolen */
 } chan_g;
 
 /* A deadline of a parked goroutine, kept in its worker's timer heap.  It
