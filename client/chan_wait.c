@@ -44,9 +44,19 @@ void chan_waiter_wake(chan_waiter_t *w)
     chan_futex_wake(&w->woken, INT_MAX);
 }
 
+/* Polls of `woken` before a thread goes to the kernel: a wake from a
+ * thread running on another core usually arrives within a few
+ * microseconds, and catching it here saves a futex sleep and wake. */
+#define THREAD_SPIN 1000
+
 /* Sleep until woken or until the deadline; true if woken. */
 static bool thread_sleep(chan_waiter_t *w, int64_t deadline)
 {
+    for (int i = 0; i < THREAD_SPIN; i++) {
+        if (atomic_load_explicit(&w->woken, memory_order_acquire))
+            return true;
+        chan_cpu_relax();
+    }
     for (;;) {
         if (atomic_load_explicit(&w->woken, memory_order_acquire))
             return true;
