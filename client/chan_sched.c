@@ -56,7 +56,8 @@
 
 #define MAX_PROCS 1024
 #define PLACE_SLACK 4        /* stay local unless this much busier */
-#define SPIN_ROUNDS 64       /* idle polls before sleeping (a few us) */
+#define SPIN_ROUNDS 64       /* idle polls before sleeping (about 20 us) */
+#define STEAL_GRACE 8        /* polls before stealing (a few us) */
 #define POLL_EVERY 32        /* every Nth switch goes through the loop */
 #define FRESH_EVERY 8        /* every Nth pick prefers a fresh goroutine */
 
@@ -509,27 +510,44 @@ static void g_main(void *arg)
 /* ------------------------------------------------------------------------
  * The worker loop */
 
-static bool has_work(struct chan_worker *w)
+static bool others_have_fresh(struct chan_worker *w)
 {
-    if (atomic_load_explicit(&w->inbox, memory_order_seq_cst) ||
-        atomic_load_explicit(&w->nfresh, memory_order_seq_cst))
-        return true;
     for (int i = 0; i < nworkers; i++)
-        if (atomic_load_explicit(&workers[i].nfresh, memory_order_seq_cst))
+        if (&workers[i] != w && atomic_load_explicit(&workers[i].nfresh, memory_order_seq_cst))
             return true;
     return false;
 }
 
+static bool has_work(struct chan_worker *w)
+{
+    return atomic_load_explicit(&w->inbox, memory_order_seq_cst) ||
+           atomic_load_explicit(&w->nfresh, memory_order_seq_cst) || others_have_fresh(w);
+}
+
 /* Nothing to run: poll a little (a wake-up from a goroutine on another
  * worker usually comes within microseconds, and catching it here saves two
- * system calls), then sleep until woken or until the next deadline. */
-static void idle(struct chan_worker *w)
+ * system calls), then sleep until woken or until the next deadline.
+ *
+ * Returns true when the caller should steal: another worker's fresh
+ * goroutines have stayed unclaimed for STEAL_GRACE polls.  Stealing at once
+ * would take the goroutine that a busy worker's running goroutine has just
+ * started and is about to talk to (Go keeps it in runnext for the same
+ * reason): the pair would then ping-pong across threads for good, since a
+ * started goroutine never moves.  A worker that stays busy for a few
+ * microseconds does lose its fresh goroutines. */
+static bool idle(struct chan_worker *w)
 {
+    int seen = 0;
     atomic_fetch_add_explicit(&nspinning, 1, memory_order_seq_cst);
     for (int i = 0; i < SPIN_ROUNDS; i++) {
-        if (has_work(w)) {
+        if (atomic_load_explicit(&w->inbox, memory_order_relaxed) ||
+            atomic_load_explicit(&w->nfresh, memory_order_relaxed)) {
             atomic_fetch_sub_explicit(&nspinning, 1, memory_order_seq_cst);
-            return;
+            return false;
+        }
+        if (others_have_fresh(w) && ++seen >= STEAL_GRACE) {
+            atomic_fetch_sub_explicit(&nspinning, 1, memory_order_seq_cst);
+            return true;
         }
         for (int j = 0; j < 16; j++)
             chan_cpu_relax();
@@ -553,19 +571,22 @@ static void idle(struct chan_worker *w)
     }
     atomic_store_explicit(&w->sleeping, 0, memory_order_seq_cst);
     atomic_fetch_sub_explicit(&nidle, 1, memory_order_seq_cst);
+    return false;
 }
 
 static void sched_loop(struct chan_worker *w)
 {
+    bool may_steal = false;
     for (;;) {
         run_after(w);
         inbox_drain(w);
         timers_run(w);
         chan_g *g = pick(w);
-        if (!g)
+        if (!g && may_steal)
             g = steal(w);
+        may_steal = false;
         if (!g) {
-            idle(w);
+            may_steal = idle(w);
             continue;
         }
         g_prepare(w, g);

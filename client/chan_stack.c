@@ -41,7 +41,11 @@
 
 #define GUARD_PAGES 1
 #define THREAD_CACHE_MAX 256      /* stacks kept per thread */
-#define SHARED_CACHE_MAX 4096     /* stacks kept for every thread */
+/* Stacks kept for every thread.  Generous: a stack that is cached costs
+ * only the pages it had touched (usually one), while an munmap costs a TLB
+ * shootdown on every worker, several microseconds; a daisy chain of
+ * 100,000 goroutines would spend a third of its time unmapping. */
+#define SHARED_CACHE_MAX (1u << 20)
 
 static size_t page_size;
 static size_t default_size;
