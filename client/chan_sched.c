@@ -55,9 +55,11 @@
 #include "chan_sched.h"
 
 #define MAX_PROCS 1024
-#define PLACE_SLACK 4        /* stay local unless this much busier */
+#define PLACE_SLACK 64       /* stay local unless this much busier */
 #define SPIN_ROUNDS 64       /* idle polls before sleeping (about 20 us) */
-#define STEAL_GRACE 8        /* polls before stealing (a few us) */
+#define STEAL_GRACE 32        /* polls before stealing (a few us) */
+#define STEAL_RECHECK_MS 1   /* nap when busy workers are progressing */
+#define SPAWN_BACKLOG 256    /* fresh goroutines a spawner may pile up */
 #define POLL_EVERY 32        /* every Nth switch goes through the loop */
 #define FRESH_EVERY 8        /* every Nth pick prefers a fresh goroutine */
 
@@ -75,6 +77,9 @@ struct chan_worker {
     void *altstack;              /* for the SIGSEGV handler */
     int id;
     _Atomic size_t rq_len;       /* written by the owner, read as load */
+    _Atomic unsigned long progress;  /* switches made; read by stealers */
+    unsigned long *seen;         /* others' progress when we saw their
+                                    fresh goroutines (see idle) */
 
     /* Shared with other threads, on their own cache lines. */
     _Alignas(64) _Atomic(chan_g *) inbox;
@@ -232,14 +237,19 @@ static chan_g *steal_from(struct chan_worker *w, struct chan_worker *v)
     return first;
 }
 
+/* Steal from a worker that has not switched since idle() saw its fresh
+ * goroutines: one goroutine is holding it, so its queue is not moving.  A
+ * worker that keeps switching runs its fresh goroutines soon enough, and
+ * they are most likely talking to the goroutines already there. */
 static chan_g *steal(struct chan_worker *w)
 {
     if (nworkers < 2)
         return NULL;
     int start = (int)chan_rand_below((uint32_t)nworkers);
     for (int i = 0; i < nworkers; i++) {
-        struct chan_worker *v = &workers[(start + i) % nworkers];
-        if (v == w)
+        int k = (start + i) % nworkers;
+        struct chan_worker *v = &workers[k];
+        if (v == w || atomic_load_explicit(&v->progress, memory_order_relaxed) != w->seen[k])
             continue;
         chan_g *g = steal_from(w, v);
         if (g)
@@ -409,6 +419,9 @@ static void run_after(struct chan_worker *w)
 static void fiber_switch(struct chan_worker *w, struct chan_fiber *from,
                          struct chan_fiber *to, bool dying)
 {
+    atomic_store_explicit(&w->progress,
+                          atomic_load_explicit(&w->progress, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 #ifdef CHAN_SANITIZERS
     __sanitizer_start_switch_fiber(dying ? NULL : &from->fake, to->lo, to->size);
 #else
@@ -535,19 +548,33 @@ static bool has_work(struct chan_worker *w)
  * reason): the pair would then ping-pong across threads for good, since a
  * started goroutine never moves.  A worker that stays busy for a few
  * microseconds does lose its fresh goroutines. */
-static bool idle(struct chan_worker *w)
+static void snapshot_progress(struct chan_worker *w)
+{
+    for (int i = 0; i < nworkers; i++)
+        w->seen[i] = atomic_load_explicit(&workers[i].progress, memory_order_relaxed);
+}
+
+static bool idle(struct chan_worker *w, bool steal_failed)
 {
     int seen = 0;
+    /* After a steal found every busy worker making progress, sleep a
+     * little instead of spinning again: their queues will move, and if
+     * one gets stuck we look again within STEAL_RECHECK_MS. */
+    bool recheck = steal_failed;
     atomic_fetch_add_explicit(&nspinning, 1, memory_order_seq_cst);
-    for (int i = 0; i < SPIN_ROUNDS; i++) {
+    for (int i = 0; i < SPIN_ROUNDS && !steal_failed; i++) {
         if (atomic_load_explicit(&w->inbox, memory_order_relaxed) ||
             atomic_load_explicit(&w->nfresh, memory_order_relaxed)) {
             atomic_fetch_sub_explicit(&nspinning, 1, memory_order_seq_cst);
             return false;
         }
-        if (others_have_fresh(w) && ++seen >= STEAL_GRACE) {
-            atomic_fetch_sub_explicit(&nspinning, 1, memory_order_seq_cst);
-            return true;
+        if (others_have_fresh(w)) {
+            if (seen == 0)
+                snapshot_progress(w);
+            if (++seen >= STEAL_GRACE) {
+                atomic_fetch_sub_explicit(&nspinning, 1, memory_order_seq_cst);
+                return true;
+            }
         }
         for (int j = 0; j < 16; j++)
             chan_cpu_relax();
@@ -556,18 +583,21 @@ static bool idle(struct chan_worker *w)
 
     atomic_store_explicit(&w->sleeping, 1, memory_order_seq_cst);
     atomic_fetch_add_explicit(&nidle, 1, memory_order_seq_cst);
-    if (!has_work(w)) {
-        struct timespec rel, *timeout = NULL;
+    bool work = recheck ? atomic_load_explicit(&w->inbox, memory_order_seq_cst) ||
+                          atomic_load_explicit(&w->nfresh, memory_order_seq_cst)
+                        : has_work(w);
+    if (!work) {
+        int64_t left = -1;
         if (w->nheap) {
-            int64_t left = w->heap[0]->when - chan_now();
+            left = w->heap[0]->when - chan_now();
             if (left < 0)
                 left = 0;
-            rel.tv_sec = left / 1000;
-            rel.tv_nsec = (left % 1000) * 1000000L;
-            timeout = &rel;
         }
-        if (!timeout || timeout->tv_sec || timeout->tv_nsec)
-            chan_futex_wait(&w->sleeping, 1, timeout);
+        if (recheck && (left < 0 || left > STEAL_RECHECK_MS))
+            left = STEAL_RECHECK_MS;
+        struct timespec rel = { .tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000L };
+        if (left != 0)
+            chan_futex_wait(&w->sleeping, 1, left < 0 ? NULL : &rel);
     }
     atomic_store_explicit(&w->sleeping, 0, memory_order_seq_cst);
     atomic_fetch_sub_explicit(&nidle, 1, memory_order_seq_cst);
@@ -576,17 +606,20 @@ static bool idle(struct chan_worker *w)
 
 static void sched_loop(struct chan_worker *w)
 {
-    bool may_steal = false;
+    bool may_steal = false, steal_failed = false;
     for (;;) {
         run_after(w);
         inbox_drain(w);
         timers_run(w);
         chan_g *g = pick(w);
-        if (!g && may_steal)
+        if (!g && may_steal) {
             g = steal(w);
+            steal_failed = !g;
+        }
         may_steal = false;
         if (!g) {
-            may_steal = idle(w);
+            may_steal = idle(w, steal_failed);
+            steal_failed = false;
             continue;
         }
         g_prepare(w, g);
@@ -669,7 +702,8 @@ static void sched_start(void)
     for (int i = 0; i < n; i++) {
         workers[i].id = i;
         workers[i].altstack = malloc(64 * 1024);
-        if (!workers[i].altstack) {
+        workers[i].seen = calloc((size_t)n, sizeof *workers[i].seen);
+        if (!workers[i].altstack || !workers[i].seen) {
             start_errno = EAGAIN;
             return;
         }
@@ -758,6 +792,22 @@ static struct chan_worker *place(struct chan_worker *self)
     return best;
 }
 
+/* A goroutine that starts goroutines faster than they run (a loop of
+ * chan_go) lets one of them run before going on, so the backlog, and the
+ * fresh stacks it holds, stay bounded and exited stacks are reused hot. */
+static void run_fresh(struct chan_worker *w)
+{
+    chan_g *g = w->cur, *next = fresh_pop(w);
+    if (!next)
+        return;
+    int saved = errno;
+    rq_push(w, g);
+    g_prepare(w, next);
+    w->cur = next;
+    fiber_switch(w, &g->f, &next->f, false);
+    errno = saved;
+}
+
 int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size)
 {
     if (!fn || (stack_size && stack_size < 16 * 1024)) {
@@ -791,6 +841,9 @@ int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size)
      * worker that will steal it if the target stays busy. */
     if (target == self || !worker_wake(target))
         wake_idle_for(target);
+    if (target == self && self->cur &&
+        atomic_load_explicit(&self->nfresh, memory_order_relaxed) > SPAWN_BACKLOG)
+        run_fresh(self);
     return 0;
 }
 
