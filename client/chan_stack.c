@@ -30,6 +30,7 @@
 #endif
 #ifdef CHAN_SANITIZERS
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
 #endif
 
 #include "chan_lock.h"
@@ -127,6 +128,12 @@ static chan_stack_t *stack_map(size_t size)
 #ifdef HAVE_VALGRIND_VALGRIND_H
     s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
 #endif
+#ifdef CHAN_SANITIZERS
+    /* LeakSanitizer scans thread stacks, not ours: a goroutine parked for
+     * good (as Go programs leave them at exit) would make everything it
+     * points to look leaked. */
+    __lsan_register_root_region(lo, size);
+#endif
     return s;
 }
 
@@ -140,6 +147,7 @@ static void stack_unmap(chan_stack_t *s)
 #endif
 #ifdef CHAN_SANITIZERS
     ASAN_UNPOISON_MEMORY_REGION(lo, size);
+    __lsan_unregister_root_region(lo, size);
 #endif
     munmap(lo - guard, guard + size);
 }
