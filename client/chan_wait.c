@@ -1,30 +1,23 @@
 /*
  * chan_wait.c - parking and waking a waiter (see chan_wait.h).
  *
- * A thread parks on a futex (the waiter's `woken` word).  Goroutines park
- * through the scheduler; until the scheduler exists every caller is a thread.
+ * A thread parks on a futex (the waiter's `woken` word).  A goroutine parks
+ * through the scheduler (chan_sched_park): it switches away, and the unlock
+ * callback runs on the next context of its worker.  Its deadline goes into
+ * the worker's timer heap, whose expiry self-claims the waiter.  Waking a
+ * goroutine makes it ready on its own worker, from whatever thread the
+ * winning source runs on.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "chan/chan.h"
+#include "chan_lock.h"
+#include "chan_sched.h"
 #include "chan_wait.h"
-
-static int futex_wait(_Atomic uint32_t *word, uint32_t val, const struct timespec *rel)
-{
-    return (int)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0);
-}
-
-static void futex_wake_all(_Atomic uint32_t *word)
-{
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
 
 void chan_waiter_init(chan_waiter_t *w)
 {
@@ -34,48 +27,90 @@ void chan_waiter_init(chan_waiter_t *w)
     w->err = 0;
     w->data = NULL;
     w->len = 0;
-    w->g = NULL;
+    w->g = chan_sched_self();
 }
 
 void chan_waiter_wake(chan_waiter_t *w)
 {
+    struct chan_g *g = w->g;
     atomic_store_explicit(&w->woken, 1, memory_order_release);
-    futex_wake_all(&w->woken);
+    if (g) {
+        /* The goroutine cannot run (and end w's life) before this. */
+        chan_sched_ready(g);
+        return;
+    }
+    /* The thread may return as soon as it sees woken; futex_wake on the
+     * address afterwards is harmless even if the memory is reused. */
+    chan_futex_wake(&w->woken, INT_MAX);
 }
+
+/* Polls of `woken` before a thread goes to the kernel: a wake from a
+ * thread running on another core usually arrives within a few
+ * microseconds, and catching it here saves a futex sleep and wake. */
+#define THREAD_SPIN 1000
 
 /* Sleep until woken or until the deadline; true if woken. */
 static bool thread_sleep(chan_waiter_t *w, int64_t deadline)
 {
+    for (int i = 0; i < THREAD_SPIN; i++) {
+        if (atomic_load_explicit(&w->woken, memory_order_acquire))
+            return true;
+        chan_cpu_relax();
+    }
     for (;;) {
         if (atomic_load_explicit(&w->woken, memory_order_acquire))
             return true;
         if (deadline < 0) {
-            futex_wait(&w->woken, 0, NULL);
+            chan_futex_wait(&w->woken, 0, NULL);
             continue;
         }
         int64_t left = deadline - chan_now();
         if (left <= 0)
             return false;
         struct timespec rel = { .tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000L };
-        futex_wait(&w->woken, 0, &rel);
+        chan_futex_wait(&w->woken, 0, &rel);
     }
+}
+
+static int thread_park(chan_waiter_t *w, int64_t deadline,
+                       void (*unlock)(void *arg), void *arg)
+{
+    if (unlock)
+        unlock(arg);
+    if (!thread_sleep(w, deadline)) {
+        if (chan_waiter_claim(w)) {
+            w->index = CHAN_WAIT_TIMEOUT;
+            return CHAN_WAIT_TIMEOUT;
+        }
+        /* A source claimed w as the deadline passed: its wake is coming. */
+        thread_sleep(w, -1);
+    }
+    return w->index;
+}
+
+static int goroutine_park(chan_waiter_t *w, int64_t deadline,
+                          void (*unlock)(void *arg), void *arg)
+{
+    chan_deadline_t d;
+    if (deadline >= 0) {
+        d.when = deadline;
+        d.w = w;
+        chan_sched_deadline_add(&d);
+    }
+    chan_sched_park(unlock, arg);
+    if (deadline >= 0)
+        chan_sched_deadline_del(&d);
+    /* Pairs with the waker's release: the results are visible. */
+    atomic_thread_fence(memory_order_acquire);
+    return w->index;
 }
 
 int chan_waiter_park(chan_waiter_t *w, int64_t deadline,
                      void (*unlock)(void *arg), void *arg)
 {
     int saved = errno;
-    if (unlock)
-        unlock(arg);
-    if (!thread_sleep(w, deadline)) {
-        if (chan_waiter_claim(w)) {
-            w->index = CHAN_WAIT_TIMEOUT;
-            errno = saved;
-            return CHAN_WAIT_TIMEOUT;
-        }
-        /* A source claimed w as the deadline passed: its wake is coming. */
-        thread_sleep(w, -1);
-    }
+    int rc = w->g ? goroutine_park(w, deadline, unlock, arg)
+                  : thread_park(w, deadline, unlock, arg);
     errno = saved;
-    return w->index;
+    return rc;
 }

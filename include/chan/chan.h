@@ -78,30 +78,57 @@ int64_t chan_now(void);
  * A goroutine stays on the worker thread it started on.
  *
  * Stacks are mmap()ed with a guard page below them and reused.  Their size
- * is CHAN_STACK bytes from the environment (default 64 KiB), or per call
- * with chan_go_stack().  Running off the end of a stack prints
- * "goroutine stack overflow" and aborts the process instead of corrupting
- * memory.
+ * is CHAN_STACK bytes from the environment (default 64 KiB; a k or m suffix
+ * is accepted; at least 16 KiB), or per call with chan_go_stack().  Running
+ * off the end of a stack prints "goroutine stack overflow" and aborts the
+ * process instead of corrupting memory.  A frame larger than the guard can
+ * jump over it: keep big arrays off goroutine stacks, or give those
+ * goroutines big stacks.  Only the pages a goroutine touches use memory.
+ *
+ * Each goroutine keeps its own errno across the switches it makes, and
+ * starts with the floating-point environment (rounding mode, exception
+ * masks) of the thread or goroutine that started it, as a thread made with
+ * pthread_create() does; the environment is saved and restored at every
+ * switch.  Worker threads block the application's asynchronous signals;
+ * faults (SIGSEGV, SIGBUS, SIGFPE, ...) are delivered as usual.
+ *
+ * Where a goroutine runs: a goroutine started from a goroutine is queued on
+ * the same worker (so goroutines that talk to each other share a thread and
+ * hand values over without waking another one) unless that worker is
+ * clearly busier than another; a goroutine started from a plain thread goes
+ * to the least busy worker.  An idle worker steals goroutines that have not
+ * started yet from a worker that has stopped switching (one goroutine is
+ * holding it).  Once started, a goroutine never moves.
  * ------------------------------------------------------------------------ */
 
-/* chan_go - start fn(arg) as a goroutine.
- * Returns 0, or -1 with errno ENOMEM (no memory for a stack) or EAGAIN
- * (the runtime could not start its worker threads). */
+/* chan_go - start fn(arg) as a goroutine; it ends when fn returns.  arg
+ * belongs to the caller and must stay valid as long as fn uses it.  The
+ * first call starts the runtime.  A goroutine that starts many goroutines
+ * in a row may let one of them run first (chan_go is then a switch point),
+ * which keeps the backlog of not yet started goroutines bounded.
+ * Returns 0, or -1 with errno EINVAL (fn is NULL), ENOMEM (no memory for a
+ * stack) or EAGAIN (the runtime could not start its worker threads). */
 int chan_go(void (*fn)(void *arg), void *arg);
 
 /* chan_go_stack - chan_go() with a stack of at least stack_size bytes
- * (rounded up to whole pages).  EINVAL if stack_size is below 16 KiB. */
+ * (rounded up to whole pages; 0 means the default).  EINVAL if stack_size
+ * is below 16 KiB, or as chan_go().  Stacks of the default size are reused;
+ * others are unmapped when their goroutine ends. */
 int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size);
 
 /* chan_yield - let the other goroutines of this worker run, then go on.
- * From an ordinary thread it is sched_yield(). */
+ * From an ordinary thread it is sched_yield().  A goroutine that computes
+ * for long without a channel operation should call it now and then: the
+ * scheduler never preempts. */
 void chan_yield(void);
 
-/* chan_sleep - sleep until the deadline; a goroutine parks, a thread sleeps.
- * Returns 0 (also for a deadline already past). */
+/* chan_sleep - sleep until the deadline; a goroutine parks (its worker runs
+ * others), a thread sleeps.  -1 sleeps forever.  A deadline already past
+ * yields (chan_yield()) and returns.  Always returns 0. */
 int chan_sleep(int64_t deadline);
 
-/* chan_procs - the number of worker threads (starts the runtime). */
+/* chan_procs - the number of worker threads (starts the runtime), or -1
+ * with EAGAIN if it could not be started. */
 int chan_procs(void);
 
 /* Wait groups: Go's sync.WaitGroup.  Add before starting the goroutines,
@@ -109,16 +136,20 @@ int chan_procs(void);
  * the count is back to zero. */
 typedef struct chan_wg chan_wg_t;
 
-/* chan_wg_make - a new wait group with count 0, or NULL (ENOMEM). */
+/* chan_wg_make - a new wait group with count 0, or NULL (ENOMEM).  Free it
+ * with chan_wg_free(). */
 chan_wg_t *chan_wg_make(void);
-/* chan_wg_add - add n (may be negative) to the count.  -1 with EINVAL if
- * the count would go below zero (the count is left unchanged). */
+/* chan_wg_add - add n (may be negative) to the count; reaching zero wakes
+ * every waiter.  0, or -1 with EINVAL if wg is NULL or the count would go
+ * below zero or overflow (the count is left unchanged). */
 int chan_wg_add(chan_wg_t *wg, long n);
 /* chan_wg_done - chan_wg_add(wg, -1). */
 int chan_wg_done(chan_wg_t *wg);
-/* chan_wg_wait - block until the count is zero.  0, or -1 with ETIMEDOUT. */
+/* chan_wg_wait - block until the count is zero (at once if it is).
+ * 0, or -1 with ETIMEDOUT (deadline; 0 means "do not wait") or EINVAL. */
 int chan_wg_wait(chan_wg_t *wg, int64_t deadline);
-/* chan_wg_free - free a wait group nobody waits on any more. */
+/* chan_wg_free - free a wait group nobody uses any more (a waiter that has
+ * returned from chan_wg_wait no longer uses it).  NULL is ignored. */
 void chan_wg_free(chan_wg_t *wg);
 
 /* ------------------------------------------------------------------------
@@ -135,30 +166,41 @@ void chan_wg_free(chan_wg_t *wg);
  *
  * Values leave in the order they entered; blocked senders and receivers
  * are served first come, first served.
+ *
+ * A handle must stay referenced (chan_retain) while any call on it runs,
+ * in any thread or goroutine: the last chan_release() frees a local
+ * channel at once.  Values are copied: small ones (up to 16 bytes) live
+ * inside the channel, larger ones in one malloc()ed copy that a receiver
+ * using chan_recv_alloc() takes over without another copy.
  * ------------------------------------------------------------------------ */
 
 /* A channel handle, local or remote. */
 typedef struct chan chan_t;
 
 /* chan_make - a new local channel holding up to cap values (0: unbuffered,
- * a rendezvous).  Returns a handle the caller owns, or NULL with ENOMEM. */
+ * a rendezvous).  Memory for cap slots of 24 bytes is allocated at once.
+ * Returns a handle the caller owns, or NULL with ENOMEM. */
 chan_t *chan_make(size_t cap);
 
 /* chan_send - send len bytes from val (copied; val may be NULL if len is 0).
- * Blocks as the table above says, until the deadline.
- * Returns 0, or -1 with EPIPE (closed), ETIMEDOUT, EMSGSIZE (over the
- * daemon's value limit), EINVAL, ENOMEM, ECONNRESET. */
+ * Blocks as the table above says, until the deadline.  A blocked receiver
+ * whose buffer is too small for the value fails with EMSGSIZE and the value
+ * goes to the next receiver (or waits).
+ * Returns 0, or -1 with EPIPE (closed, or closed while blocked), ETIMEDOUT,
+ * EMSGSIZE (over the daemon's value limit), EINVAL, ENOMEM, ECONNRESET. */
 int chan_send(chan_t *ch, const void *val, size_t len, int64_t deadline);
 
-/* chan_recv - receive one value into buf (size bytes).
- * Returns the value's length (0 is a valid, empty value), or -1 with
- * EPIPE (closed and drained), ETIMEDOUT, EMSGSIZE (the value at the head is
- * longer than size: it stays there, untouched), EINVAL, ECONNRESET. */
+/* chan_recv - receive one value into buf (size bytes; buf may be NULL if
+ * size is 0).  Returns the value's length (0 is a valid, empty value), or
+ * -1 with EPIPE (closed and drained), ETIMEDOUT, EMSGSIZE (the value at the
+ * head is longer than size: it stays there, untouched; a blocked call fails
+ * the same way when a sender offers it such a value), EINVAL, ECONNRESET. */
 ssize_t chan_recv(chan_t *ch, void *buf, size_t size, int64_t deadline);
 
 /* chan_recv_alloc - receive one value of any size into a new malloc()ed
  * buffer stored in *val (never NULL on success, even for an empty value;
- * the caller frees it).  Returns the length, or -1 as chan_recv(). */
+ * the caller frees it; *val is NULL on failure).  Returns the length, or -1
+ * as chan_recv(), or with ENOMEM (the value stays in the channel). */
 ssize_t chan_recv_alloc(chan_t *ch, void **val, int64_t deadline);
 
 /* A value as a (pointer, length) pair, for the batch calls. */
@@ -182,11 +224,14 @@ ssize_t chan_send_many(chan_t *ch, const chan_val_t *vals, size_t n, int64_t dea
 /* chan_recv_many - receive at least one and at most max values: it blocks
  * until one is available, then takes whatever else is available at once.
  * Each vals[i].data is a malloc()ed buffer the caller frees.
- * Returns the count, or -1 with errno as chan_recv_alloc(). */
+ * Returns the count (an error after the first value ends the batch early;
+ * the next call reports it), or -1 with errno as chan_recv_alloc() or
+ * EINVAL (vals NULL or max 0). */
 ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline);
 
 /* chan_close - close the channel (Go's close).  Blocked receivers get
- * EPIPE once the queued values are gone, blocked senders get EPIPE.
+ * EPIPE once the queued values are gone, blocked senders get EPIPE and
+ * their values are dropped; so do blocked select cases on the channel.
  * Returns 0, or -1 with EPIPE if it was already closed (ECONNRESET,
  * ETIMEDOUT, ... for a remote channel).  Does not release the handle. */
 int chan_close(chan_t *ch);
@@ -242,23 +287,33 @@ typedef struct chan_case {
  * Exactly one case takes effect: never two, never a value lost.
  * A closed channel makes its case ready: the index is returned with the
  * case's err set to EPIPE.  With deadline 0 it never blocks (Go's default).
+ * A receive case whose buffer is too small for the value at the head is
+ * chosen with err EMSGSIZE and n the value's length; the value stays.
+ * Cases whose ch is NULL are never ready: with only such cases (or n 0),
+ * select waits for the deadline (-1: forever, like Go's select {}).
+ * The same channel may appear in several cases, even as send and receive:
+ * a select never pairs with itself.
  * Returns the chosen index, or -1 with ETIMEDOUT (no case in time), EINVAL
- * (bad case), ENOMEM, ECONNRESET. */
+ * (bad case), ENOMEM (nothing happened), ECONNRESET. */
 int chan_select(chan_case_t *cases, size_t n, int64_t deadline);
 
 /* ------------------------------------------------------------------------
  * Timers as channels (Go's time.After and time.Tick)
  * ------------------------------------------------------------------------ */
 
-/* chan_after - a channel that receives one value, the int64_t chan_now()
- * at which it fired, ms milliseconds from now.  Releasing the handle
- * before it fires stops the timer.  NULL with ENOMEM. */
+/* chan_after - a channel (capacity 1) that receives one value, the int64_t
+ * chan_now() at which it fired, ms milliseconds from now (ms <= 0: at
+ * once).  Timers run on one internal thread started on first use; firing
+ * never blocks.  Releasing the last reference stops the timer and frees it,
+ * also while it is firing (the release waits for that firing to finish).
+ * NULL with ENOMEM, or EAGAIN (no timer thread). */
 chan_t *chan_after(int64_t ms);
 
 /* chan_tick - a channel that receives chan_now() every ms milliseconds
- * (buffer of one: ticks are dropped for a slow receiver, as in Go).
+ * (buffer of one: ticks are dropped for a slow receiver, as in Go; ticks
+ * stay on the grid start + k * ms, skipping missed ones).
  * Stop it with chan_timer_stop() or by releasing the handle.
- * NULL with EINVAL (ms <= 0) or ENOMEM. */
+ * NULL with EINVAL (ms <= 0), ENOMEM or EAGAIN. */
 chan_t *chan_tick(int64_t ms);
 
 /* chan_timer_stop - stop a chan_after()/chan_tick() channel.  Returns 1 if
@@ -272,14 +327,19 @@ int chan_timer_stop(chan_t *ch);
 
 /* chan_generator - start fn(out, arg) as a goroutine and return out, a
  * channel with capacity cap that fn sends to.  The channel is closed when
- * fn returns.  The caller owns the returned handle; the goroutine holds its
- * own reference.  NULL with ENOMEM. */
+ * fn returns (fn may close it itself).  The caller owns the returned
+ * handle; the goroutine holds its own reference.  A consumer that wants to
+ * stop early closes out: fn's next send fails with EPIPE.
+ * NULL with EINVAL (fn NULL), ENOMEM, or errno as chan_go(). */
 chan_t *chan_generator(void (*fn)(chan_t *out, void *arg), void *arg, size_t cap);
 
 /* chan_fanin - one unbuffered channel fed by every input until all of them
  * are closed; then it is closed.  Inputs may be local or remote; the fan-in
- * holds its own references, the caller keeps its own.  NULL with ENOMEM or
- * EINVAL (n == 0). */
+ * holds its own references, the caller keeps its own.  Each input has a
+ * goroutine forwarding its values in order (values of different inputs
+ * interleave).  Closing the output stops the forwarders at their next
+ * value.  NULL with ENOMEM, EINVAL (inputs NULL, n == 0 or an input NULL),
+ * or errno as chan_go(). */
 chan_t *chan_fanin(chan_t *const *inputs, size_t n);
 
 /* ------------------------------------------------------------------------

@@ -1,0 +1,3 @@
+module chand/bench
+
+go 1.19

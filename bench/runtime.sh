@@ -1,0 +1,103 @@
+#!/bin/sh
+# bench/runtime.sh - run the runtime benchmarks in C (libchan) and in Go,
+# side by side, print a table with ratios and write it into
+# bench/RESULTS.md (section "Runtime vs Go").  Run by `make bench-runtime`:
+#   runtime.sh C_BENCH_BINARY GO_SOURCE_DIR WORK_DIR RESULTS_MD
+# Each line is one run of each program (no loops: the machine is shared);
+# `nice` keeps other work responsive.  Speed is reported, never asserted.
+set -e
+cbin=$1
+godir=$2
+work=$3
+results=$4
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+
+# Go, offline: modules from the source tree only, caches in the build dir.
+gobin="$work/bench_runtime_go"
+if command -v go >/dev/null 2>&1; then
+    (cd "$godir" && GOFLAGS=-mod=mod GOPATH="$work/gopath" GOCACHE="$work/gocache" \
+        GOPROXY=off go build -o "$gobin" .) || gobin=""
+else
+    gobin=""
+fi
+
+# run ENV-ASSIGNMENT PROGRAM ARGS... -> the program's one output line
+run() {
+    envset=$1
+    shift
+    env $envset nice -n 10 "$@" 2>/dev/null | tail -n 1
+}
+
+table=$(mktemp)
+trap 'rm -f "$table"' EXIT
+printf '| workload | libchan | Go 1.19 | Go / libchan |\n|---|---|---|---|\n' >"$table"
+
+# line LABEL UNIT PROCS CMD N [FIELD]: FIELD is the output word with the value
+line() {
+    label=$1 unit=$2 procs=$3 cmd=$4 n=$5 field=${6:-2}
+    c=$(run "CHAN_PROCS=$procs" "$cbin" "$cmd" "$n" | awk -v f="$field" '{print $f}')
+    g=-
+    if [ -n "$gobin" ]; then
+        g=$(run "GOMAXPROCS=$procs" "$gobin" "$cmd" "$n" | awk -v f="$field" '{print $f}')
+    fi
+    ratio=$(awk -v c="$c" -v g="$g" 'BEGIN { if (c > 0 && g > 0) printf "%.2f", g / c; else print "-" }')
+    printf '| %s | %s %s | %s %s | %s |\n' "$label" "$c" "$unit" "$g" "$unit" "$ratio" >>"$table"
+    printf '%-44s %10s %10s  %s\n' "$label ($unit)" "$c" "$g" "$ratio"
+}
+
+# daisy LABEL N: wall time and peak RSS from one run of each
+daisy() {
+    label=$1 n=$2
+    cl=$(run "" "$cbin" daisy "$n")
+    gl=-
+    [ -n "$gobin" ] && gl=$(run "" "$gobin" daisy "$n")
+    ct=$(echo "$cl" | awk '{print $3}') cm=$(echo "$cl" | awk '{print $5}')
+    gt=$(echo "$gl" | awk '{print $3}') gm=$(echo "$gl" | awk '{print $5}')
+    rt=$(awk -v c="$ct" -v g="$gt" 'BEGIN { if (c > 0 && g > 0) printf "%.2f", g / c; else print "-" }')
+    rm_=$(awk -v c="$cm" -v g="$gm" 'BEGIN { if (c > 0 && g > 0) printf "%.2f", g / c; else print "-" }')
+    printf '| %s, wall time | %s s | %s s | %s |\n' "$label" "$ct" "$gt" "$rt" >>"$table"
+    printf '| %s, peak RSS | %s MB | %s MB | %s |\n' "$label" "$cm" "$gm" "$rm_" >>"$table"
+    printf '%-44s %10s %10s  %s\n' "$label wall (s)" "$ct" "$gt" "$rt"
+    printf '%-44s %10s %10s  %s\n' "$label peak RSS (MB)" "$cm" "$gm" "$rm_"
+}
+
+printf '%-44s %10s %10s  %s\n' "workload (unit)" "libchan" "Go" "Go/libchan"
+line "unbuffered ping-pong, 1 worker" "ns/handoff" 1 pingpong 1000000
+line "unbuffered ping-pong, 2 workers" "ns/handoff" 2 pingpong 1000000
+line "buffered channel cap 1024" "ns/value" 2 buffered 5000000
+line "select over 2 buffered channels" "ns/select" 2 select2 2000000
+line "select over 4 buffered channels" "ns/select" 2 select4 2000000
+line "select over 2 unbuffered channels" "ns/select" 2 select2u 1000000
+line "select over 4 unbuffered channels" "ns/select" 2 select4u 1000000
+line "goroutine start+exit" "ns" 2 spawn 1000000
+daisy "daisy chain 100,000" 100000
+daisy "daisy chain 1,000,000" 1000000
+line "fan-in of 4 generators" "ns/value" 2 fanin 1000000
+
+# Replace the section "Runtime vs Go" of RESULTS.md (or add it).
+machine="$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
+section=$(mktemp)
+{
+    echo "## Runtime vs Go"
+    echo
+    echo "Command: \`make bench-runtime\` (bench/runtime.sh); one run of each program, Go 1.19"
+    echo "with GOMAXPROCS equal to CHAN_PROCS. Ratio above 1: libchan is faster (or smaller)."
+    echo
+    echo "Machine: $machine. Date: $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo
+    cat "$table"
+} >"$section"
+if [ -f "$results" ]; then
+    awk -v sec="$section" '
+        /^## Runtime vs Go/ { while ((getline l < sec) > 0) print l; skip = 1; next }
+        /^## / && skip { skip = 0; print ""; }
+        !skip { print }
+        END { }' "$results" >"$results.new"
+    grep -q '^## Runtime vs Go' "$results" || { echo; cat "$section"; } >>"$results.new"
+    mv "$results.new" "$results"
+else
+    { echo "# Benchmark results"; echo; cat "$section"; } >"$results"
+fi
+rm -f "$section"
+echo "wrote $results"

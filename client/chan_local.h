@@ -1,0 +1,110 @@
+/*
+ * chan_local.h - the local channel's structure and the locked operations
+ * that chan_local.c (single operations) and chan_select.c share.
+ */
+#ifndef CHAN_LOCAL_H
+#define CHAN_LOCAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan_handle.h"
+#include "chan_lock.h"
+#include "chan_wait.h"
+
+/* Values up to this many bytes live inside the ring slot or the sender's
+ * record: a small value costs no malloc on its way through the channel. */
+#define CHAN_INLINE 16
+
+/* One value: inline bytes, or a malloc()ed buffer owned by the record. */
+struct chan_value {
+    size_t len;
+    union {
+        unsigned char bytes[CHAN_INLINE];
+        void *ptr;              /* len > CHAN_INLINE; NULL once handed over */
+    } u;
+};
+
+/* One blocked call on one channel's queue (Go's sudog).  It lives on the
+ * blocked caller's stack; a select has one per case, all sharing a waiter.
+ * Only code holding the channel's lock reads or changes it, until the
+ * caller's waiter has been claimed: then the claimer owns it until it has
+ * written the results and called chan_waiter_wake(). */
+struct chan_sudog {
+    struct chan_sudog *next, *prev;   /* queue links; `next` also links a
+                                         wake list once dequeued */
+    chan_waiter_t *w;
+    int index;                  /* the case index, 0 for a plain call */
+    bool queued;                /* on a queue (cleared when removed) */
+    struct chan_value *val;       /* send: the value, owned by the sender */
+    void *buf;                  /* recv: copy the value here ... */
+    size_t size;                /*       ... if it fits, or */
+    void **alloc;               /*       store a malloc()ed copy here */
+};
+
+struct chan_waitq {
+    struct chan_sudog *head, *tail;
+};
+
+struct chan_timer;
+
+/*
+ * Invariants (under lock), as in Go's chan.go:
+ *  - count <= cap; the values are ring[(head + i) % cap], oldest first.
+ *  - If count > 0, recvq holds no live receiver; if count < cap, sendq holds
+ *    no live sender.  (For cap 0 both can be non-empty only when one select
+ *    waits on both ends of the same channel.)  "Live": a sudog whose waiter
+ *    is still unclaimed.  Claimed ones (a select won elsewhere, a deadline)
+ *    may linger until their owner or the next scan removes them.
+ *  - Once closed, never reopened; recvq and sendq are empty from then on.
+ */
+struct chan_local {
+    struct chan hdr;            /* first: refs, kind == CHAN_KIND_LOCAL */
+    chan_mutex_t lock;
+    bool closed;
+    size_t cap;
+    size_t count;
+    size_t head;
+    struct chan_value *ring;      /* cap slots (NULL for cap 0) */
+    struct chan_waitq recvq;    /* blocked receivers, FIFO */
+    struct chan_waitq sendq;    /* blocked senders, FIFO */
+    struct chan_timer *timer;   /* set for chan_after()/chan_tick() */
+};
+
+static inline struct chan_local *chan_local_of(chan_t *ch)
+{
+    return (struct chan_local *)ch;
+}
+
+/* chan_value_make - copy len bytes into v.  -1 with ENOMEM. */
+int chan_value_make(struct chan_value *v, const void *data, size_t len);
+/* chan_value_free - free what v still owns. */
+void chan_value_free(struct chan_value *v);
+
+void chan_waitq_push(struct chan_waitq *q, struct chan_sudog *s);
+void chan_waitq_remove(struct chan_waitq *q, struct chan_sudog *s);
+
+/* chan_local_try_send - with c locked, send *v without blocking.
+ * Returns 1 if sent (to a waiting receiver or into the buffer), 0 if it
+ * would block, -EPIPE if closed, -ENOMEM.  Receivers whose waiters were
+ * claimed (the one served, and any that failed with EMSGSIZE on the way)
+ * are pushed on *wake: call chan_local_wake() after unlocking. */
+int chan_local_try_send(struct chan_local *c, struct chan_value *v,
+                        struct chan_sudog **wake);
+
+/* chan_local_try_recv - with c locked, receive without blocking, into
+ * buf/size, or as a malloc()ed copy in *alloc if alloc is set.
+ * Returns 1 with the length in *len, 0 if it would block, -EPIPE if closed
+ * and drained, -EMSGSIZE (length in *len, the value stays), -ENOMEM.
+ * A sender served or moved into the buffer goes on *wake. */
+int chan_local_try_recv(struct chan_local *c, void *buf, size_t size, void **alloc,
+                        size_t *len, struct chan_sudog **wake);
+
+/* chan_local_wake - wake every waiter on a wake list (no lock held). */
+void chan_local_wake(struct chan_sudog *wake);
+
+/* For chan_timer.c: called by chan_local_free() for a timer channel. */
+void chan_timer_detach(struct chan_timer *t);
+
+#endif /* CHAN_LOCAL_H */

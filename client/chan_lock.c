@@ -1,0 +1,32 @@
+/*
+ * chan_lock.c - the contended path of chan_mutex (see chan_lock.h).
+ */
+#include "config.h"
+
+#include "chan_lock.h"
+
+#define SPIN 100
+
+void chan_mutex_lock_slow(chan_mutex_t *m)
+{
+    /* The holder is most likely running on another core and about to let
+     * go: a bounded spin saves two system calls. */
+    for (int i = 0; i < SPIN; i++) {
+        chan_cpu_relax();
+        uint32_t expect = 0;
+        if (atomic_load_explicit(&m->v, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&m->v, &expect, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+    }
+    /* Mark the lock "maybe waited on" and sleep until it is free; whoever
+     * takes it this way keeps the 2, so its unlock wakes the next sleeper. */
+    while (atomic_exchange_explicit(&m->v, 2, memory_order_acquire) != 0)
+        chan_futex_wait(&m->v, 2, NULL);
+}
+
+void chan_mutex_unlock_cb(void *m)
+{
+    chan_mutex_unlock(m);
+}

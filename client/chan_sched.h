@@ -1,0 +1,91 @@
+/*
+ * chan_sched.h - goroutines and the worker threads that run them (inside
+ * libchan; the public part is in chan.h).
+ *
+ * A goroutine's memory is one stack (chan_stack.h).  Its chan_g sits right
+ * below the stack's header, at the top, in the page its first frames use:
+ *
+ *     lo                                                        lo + size
+ *     | ... frames grow down <- initial sp | chan_g | chan_stack_t |
+ *
+ * so starting a goroutine on a fresh stack touches one page and needs no
+ * other allocation.  The scheduler is in chan_sched.c; parking and waking
+ * are reached through the waiter (chan_wait.h), never directly by channels.
+ */
+#ifndef CHAN_SCHED_H
+#define CHAN_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan_ctx.h"
+#include "chan_stack.h"
+#include "chan_wait.h"
+
+struct chan_worker;
+
+/* A context the worker can switch to: a goroutine or the scheduler loop
+ * (which runs on the worker thread's own stack).  lo/size/fake are what
+ * AddressSanitizer needs to follow the switch. */
+struct chan_fiber {
+    chan_ctx_t ctx;
+    const void *lo;        /* lowest address of the stack */
+    size_t size;           /* its size */
+    void *fake;            /* ASan's fake stack while switched out */
+};
+
+typedef struct chan_g {
+    struct chan_fiber f;         /* first: saved context and stack bounds */
+    struct chan_g *next;         /* link in exactly one queue at a time */
+    struct chan_worker *w;       /* the worker it runs on, fixed at start */
+    void (*fn)(void *);          /* what it runs */
+    void *arg;
+    chan_stack_t *stack;         /* its stack (the chan_g lives in it) */
+    bool started;                /* has run: fixed to w, never stolen */
+} chan_g;
+
+/* A deadline of a parked goroutine, kept in its worker's timer heap.  It
+ * lives on the goroutine's stack for the duration of the park. */
+typedef struct chan_deadline {
+    int64_t when;                /* chan_now() at which it fires */
+    size_t idx;                  /* position in the heap, SIZE_MAX if none */
+    chan_waiter_t *w;            /* claimed with CHAN_WAIT_TIMEOUT on expiry */
+} chan_deadline_t;
+
+/* chan_sched_self - the calling goroutine, or NULL on a plain thread. */
+chan_g *chan_sched_self(void);
+
+/* chan_sched_park - suspend the calling goroutine until chan_sched_ready().
+ * unlock(arg), if set, runs on the next context this worker switches to,
+ * after this goroutine's registers are saved.  Goroutines only. */
+void chan_sched_park(void (*unlock)(void *), void *arg);
+
+/* chan_sched_ready - make a parked goroutine runnable again, from any
+ * thread.  Exactly once per park (the waiter's claim guarantees it).  It
+ * may also come before the goroutine has finished parking: the goroutine
+ * can only run on its own worker, which is busy parking it. */
+void chan_sched_ready(chan_g *g);
+
+/* chan_sched_deadline_add/del - arm and disarm a deadline for the calling
+ * goroutine's next park; del is a no-op if the deadline has fired. */
+void chan_sched_deadline_add(chan_deadline_t *d);
+void chan_sched_deadline_del(chan_deadline_t *d);
+
+/* chan_rand - a fast per-thread pseudo-random number (wyrand). */
+uint64_t chan_rand(void);
+
+/* chan_rand_below - exactly uniform in [0, n) for 0 < n < 2^32 (Lemire's
+ * multiply-shift with rejection of the few biased values). */
+static inline uint32_t chan_rand_below(uint32_t n)
+{
+    uint64_t m = (chan_rand() & 0xffffffffu) * (uint64_t)n;
+    if ((uint32_t)m < n) {
+        uint32_t t = (uint32_t)-n % n;
+        while ((uint32_t)m < t)
+            m = (chan_rand() & 0xffffffffu) * (uint64_t)n;
+    }
+    return (uint32_t)(m >> 32);
+}
+
+#endif /* CHAN_SCHED_H */

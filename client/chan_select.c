@@ -1,0 +1,270 @@
+/*
+ * chan_select.c - select over local channels, Go's algorithm.
+ *
+ *  1. Put the cases in a random order (the poll order) and, separately, the
+ *     channels in address order (the lock order; a channel named by several
+ *     cases is locked once).  Lock every channel.
+ *  2. Look for a case that can proceed, in poll order, with the same
+ *     non-blocking attempts as the single operations.  The first one found
+ *     is a uniformly random choice among the ready cases, because the first
+ *     ready case of a uniformly random permutation is uniformly distributed.
+ *     A closed channel makes its case ready (err EPIPE).
+ *  3. If none is ready and the deadline is 0, unlock and fail: Go's default.
+ *  4. Otherwise enqueue one sudog per case, all sharing one waiter, and park.
+ *     The park callback unlocks every channel after the switch.  Whichever
+ *     source claims the waiter first (a peer on one of the channels, or the
+ *     deadline) wins; every other source finds the waiter claimed and
+ *     skips the stale sudog, so exactly one case takes effect.
+ *  5. Awake: take each channel's lock in turn and dequeue the sudogs still
+ *     queued (the losers).  The winner's results are already in the waiter.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "chan_local.h"
+#include "chan_sched.h"
+
+#define SMALL 8   /* cases handled without malloc */
+
+struct sel {
+    size_t n;                   /* cases with a channel */
+    size_t *poll;               /* indices into the cases, random order */
+    size_t *lock;               /* indices into the cases, by channel address */
+    struct chan_sudog *sg;      /* per case (by case index) */
+    struct chan_value *vals;      /* per case: the value of a send case */
+    struct chan_sudog *wake;    /* waiters to wake after unlocking */
+};
+
+static struct chan_local *chan_at(const chan_case_t *cases, size_t i)
+{
+    return chan_local_of(cases[i].ch);
+}
+
+static void lock_all(const chan_case_t *cases, const struct sel *s)
+{
+    struct chan_local *prev = NULL;
+    for (size_t k = 0; k < s->n; k++) {
+        struct chan_local *c = chan_at(cases, s->lock[k]);
+        if (c != prev)
+            chan_mutex_lock(&c->lock);
+        prev = c;
+    }
+}
+
+static void unlock_all(const chan_case_t *cases, const struct sel *s)
+{
+    struct chan_local *prev = NULL;
+    for (size_t k = 0; k < s->n; k++) {
+        struct chan_local *c = chan_at(cases, s->lock[k]);
+        if (c != prev)
+            chan_mutex_unlock(&c->lock);
+        prev = c;
+    }
+}
+
+struct park_arg {
+    const chan_case_t *cases;
+    struct sel *sel;
+};
+
+static void unlock_all_cb(void *arg)
+{
+    struct park_arg *a = arg;
+    struct chan_sudog *wake = a->sel->wake;
+    unlock_all(a->cases, a->sel);
+    chan_local_wake(wake);
+}
+
+/* Fill the orders: Fisher-Yates for the poll order, insertion sort by
+ * address for the lock order (selects are small). */
+static void make_orders(const chan_case_t *cases, size_t ncases, struct sel *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ncases; i++) {
+        if (!cases[i].ch)
+            continue;
+        size_t j = chan_rand_below((uint32_t)(n + 1));
+        s->poll[n] = s->poll[j];
+        s->poll[j] = i;
+        uintptr_t a = (uintptr_t)cases[i].ch;
+        size_t k = n;
+        while (k > 0 && (uintptr_t)cases[s->lock[k - 1]].ch > a) {
+            s->lock[k] = s->lock[k - 1];
+            k--;
+        }
+        s->lock[k] = i;
+        n++;
+    }
+    s->n = n;
+}
+
+/* Try case i (its channel locked).  1: done, with results in the case;
+ * 0: not ready; -ENOMEM: give up the whole select. */
+static int try_case(chan_case_t *cases, size_t i, struct sel *s)
+{
+    chan_case_t *cs = &cases[i];
+    struct chan_local *c = chan_at(cases, i);
+    int rc;
+    if (cs->op == CHAN_SEND) {
+        rc = chan_local_try_send(c, &s->vals[i], &s->wake);
+    } else {
+        size_t len = 0;
+        rc = chan_local_try_recv(c, cs->buf, cs->len, cs->buf ? NULL : &cs->val, &len, &s->wake);
+        cs->n = len;
+    }
+    if (rc == 0 || rc == -ENOMEM)
+        return rc;
+    cs->err = rc < 0 ? -rc : 0;
+    if (cs->err)
+        cs->val = NULL;
+    return 1;
+}
+
+static int make_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
+{
+    for (size_t i = 0; i < ncases; i++) {
+        if (cases[i].ch && cases[i].op == CHAN_SEND &&
+            chan_value_make(&s->vals[i], cases[i].buf, cases[i].len) < 0) {
+            while (i-- > 0)
+                if (cases[i].ch && cases[i].op == CHAN_SEND)
+                    chan_value_free(&s->vals[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void free_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
+{
+    for (size_t i = 0; i < ncases; i++)
+        if (cases[i].ch && cases[i].op == CHAN_SEND)
+            chan_value_free(&s->vals[i]);
+}
+
+/* Steps 4 and 5: wait for one case.  Returns its index or -1 (timeout). */
+static int wait_cases(chan_case_t *cases, struct sel *s, int64_t deadline)
+{
+    chan_waiter_t w;
+    chan_waiter_init(&w);
+    for (size_t k = 0; k < s->n; k++) {
+        size_t i = s->lock[k];
+        struct chan_sudog *sg = &s->sg[i];
+        *sg = (struct chan_sudog){ .w = &w, .index = (int)i };
+        struct chan_local *c = chan_at(cases, i);
+        if (cases[i].op == CHAN_SEND) {
+            sg->val = &s->vals[i];
+            chan_waitq_push(&c->sendq, sg);
+        } else {
+            sg->buf = cases[i].buf;
+            sg->size = cases[i].len;
+            sg->alloc = cases[i].buf ? NULL : &cases[i].val;
+            chan_waitq_push(&c->recvq, sg);
+        }
+    }
+    struct park_arg pa = { cases, s };
+    int idx = chan_waiter_park(&w, deadline, unlock_all_cb, &pa);
+    for (size_t k = 0; k < s->n; k++) {
+        size_t i = s->lock[k];
+        struct chan_sudog *sg = &s->sg[i];
+        struct chan_local *c = chan_at(cases, i);
+        /* queued is only ever cleared under c's lock, and only the winner
+         * and this loop touch a sudog whose waiter is claimed: if it reads
+         * false here it stays false. */
+        chan_mutex_lock(&c->lock);
+        if (sg->queued)
+            chan_waitq_remove(cases[i].op == CHAN_SEND ? &c->sendq : &c->recvq, sg);
+        chan_mutex_unlock(&c->lock);
+    }
+    if (idx == CHAN_WAIT_TIMEOUT)
+        return -1;
+    chan_case_t *cs = &cases[idx];
+    cs->err = w.err;
+    if (cs->op == CHAN_RECV) {
+        cs->n = w.len;
+        if (w.err)
+            cs->val = NULL;
+    }
+    return idx;
+}
+
+/* A select with no channel: Go's `select {}` (forever) or a plain sleep
+ * until the deadline. */
+static int select_nothing(int64_t deadline)
+{
+    if (deadline != 0) {
+        chan_waiter_t w;
+        chan_waiter_init(&w);
+        chan_waiter_park(&w, deadline, NULL, NULL);
+    }
+    errno = ETIMEDOUT;
+    return -1;
+}
+
+static int run_select(chan_case_t *cases, size_t ncases, struct sel *s, int64_t deadline)
+{
+    make_orders(cases, ncases, s);
+    if (s->n == 0)
+        return select_nothing(deadline);
+    if (make_vals(cases, ncases, s) < 0)
+        return -1;
+    s->wake = NULL;
+    lock_all(cases, s);
+    int chosen = -1, err = ETIMEDOUT;
+    for (size_t k = 0; k < s->n; k++) {
+        int rc = try_case(cases, s->poll[k], s);
+        if (rc == 1) {
+            chosen = (int)s->poll[k];
+            break;
+        }
+        if (rc < 0) {
+            err = -rc;
+            break;
+        }
+    }
+    if (chosen >= 0 || err != ETIMEDOUT || deadline == 0) {
+        unlock_all(cases, s);
+        chan_local_wake(s->wake);
+    } else {
+        chosen = wait_cases(cases, s, deadline);
+    }
+    free_vals(cases, ncases, s);
+    if (chosen < 0)
+        errno = err;
+    return chosen;
+}
+
+int chan_local_select(chan_case_t *cases, size_t n, int64_t deadline)
+{
+    if (n > UINT32_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t poll[SMALL], lock[SMALL];
+    struct chan_sudog sg[SMALL];
+    struct chan_value vals[SMALL];
+    struct sel s = { .poll = poll, .lock = lock, .sg = sg, .vals = vals };
+    void *mem = NULL;
+    if (n > SMALL) {
+        /* One block for the four arrays: sudogs and values first (their
+         * alignment is the strictest), then the two index arrays. */
+        mem = malloc(n * (sizeof *sg + sizeof *vals + 2 * sizeof *poll));
+        if (!mem) {
+            errno = ENOMEM;
+            return -1;
+        }
+        s.sg = mem;
+        s.vals = (struct chan_value *)(s.sg + n);
+        s.poll = (size_t *)(s.vals + n);
+        s.lock = s.poll + n;
+    }
+    int rc = run_select(cases, n, &s, deadline);
+    if (mem) {
+        int saved = errno;
+        free(mem);
+        errno = saved;
+    }
+    return rc;
+}

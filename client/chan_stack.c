@@ -1,0 +1,216 @@
+/*
+ * chan_stack.c - allocating, guarding and caching goroutine stacks.
+ *
+ * Stacks come from mmap(MAP_NORESERVE): a 64 KiB stack costs only the pages
+ * a goroutine touches, usually one.  The guard uses MADV_GUARD_INSTALL
+ * where the kernel has it (Linux 6.13+), which marks the pages without
+ * splitting the mapping; adjacent stacks then merge into few kernel VMAs,
+ * so a million goroutines stay far below vm.max_map_count (65530 by
+ * default).  Older kernels get mprotect(PROT_NONE), two VMAs per stack.
+ *
+ * A fresh page costs a fault (several microseconds on a VM), and an munmap
+ * costs a TLB shootdown on every worker, so stacks of the default size are
+ * cached: first in a per-thread list (no locking; a goroutine's stack is
+ * freed on the worker it ran on and that worker's next chan_go reuses it,
+ * still hot), then in a bounded list shared under a lock.  Other sizes are
+ * unmapped on release.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
+#ifdef CHAN_SANITIZERS
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
+#endif
+
+#include "chan_lock.h"
+#include "chan_stack.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define GUARD_PAGES 1
+#define THREAD_CACHE_MAX 256      /* stacks kept per thread */
+/* Stacks kept for every thread.  Generous: a stack that is cached costs
+ * only the pages it had touched (usually one), while an munmap costs a TLB
+ * shootdown on every worker, several microseconds; a daisy chain of
+ * 100,000 goroutines would spend a third of its time unmapping. */
+#define SHARED_CACHE_MAX (1u << 20)
+
+static size_t page_size;
+static size_t default_size;
+static pthread_once_t size_once = PTHREAD_ONCE_INIT;
+
+static __thread chan_stack_t *thread_cache;
+static __thread size_t thread_cached;
+
+static chan_mutex_t shared_lock;
+static chan_stack_t *shared_cache;
+static size_t shared_cached;
+
+static _Atomic int guard_madvise_ok = 1;   /* cleared if the kernel says no */
+
+static size_t parse_size(const char *s)
+{
+    if (!s || !*s)
+        return 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end == 'k' || *end == 'K')
+        v <<= 10, end++;
+    else if (*end == 'm' || *end == 'M')
+        v <<= 20, end++;
+    if (*end || v > (1ULL << 32))
+        return 0;
+    return (size_t)v;
+}
+
+static size_t round_pages(size_t n)
+{
+    return (n + page_size - 1) & ~(page_size - 1);
+}
+
+static void size_init(void)
+{
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+#ifdef CHAN_SANITIZERS
+    size_t dflt = 256 * 1024;   /* ASan's redzones make frames several times larger */
+#else
+    size_t dflt = 64 * 1024;
+#endif
+    size_t env = parse_size(getenv("CHAN_STACK"));
+    default_size = round_pages(env >= 16 * 1024 ? env : dflt);
+}
+
+size_t chan_stack_default_size(void)
+{
+    pthread_once(&size_once, size_init);
+    return default_size;
+}
+
+static void install_guard(char *base, size_t len)
+{
+    if (atomic_load_explicit(&guard_madvise_ok, memory_order_relaxed)) {
+        if (madvise(base, len, MADV_GUARD_INSTALL) == 0)
+            return;
+        atomic_store_explicit(&guard_madvise_ok, 0, memory_order_relaxed);
+    }
+    mprotect(base, len, PROT_NONE);
+}
+
+static chan_stack_t *stack_map(size_t size)
+{
+    size_t guard = GUARD_PAGES * page_size;
+    char *base = mmap(NULL, guard + size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    install_guard(base, guard);
+    char *lo = base + guard;
+    chan_stack_t *s = (chan_stack_t *)(lo + size - sizeof(chan_stack_t));
+    s->next = NULL;
+    s->lo = lo;
+    s->size = size;
+    s->vg_id = 0;
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
+#endif
+#ifdef CHAN_SANITIZERS
+    /* LeakSanitizer scans thread stacks, not ours: a goroutine parked for
+     * good (as Go programs leave them at exit) would make everything it
+     * points to look leaked. */
+    __lsan_register_root_region(lo, size);
+#endif
+    return s;
+}
+
+static void stack_unmap(chan_stack_t *s)
+{
+    size_t guard = GUARD_PAGES * page_size;
+    char *lo = s->lo;
+    size_t size = s->size;
+#ifdef HAVE_VALGRIND_VALGRIND_H
+    VALGRIND_STACK_DEREGISTER(s->vg_id);
+#endif
+#ifdef CHAN_SANITIZERS
+    ASAN_UNPOISON_MEMORY_REGION(lo, size);
+    __lsan_unregister_root_region(lo, size);
+#endif
+    munmap(lo - guard, guard + size);
+}
+
+chan_stack_t *chan_stack_get(size_t size)
+{
+    size_t dflt = chan_stack_default_size();
+    size = size ? round_pages(size) : dflt;
+    if (size == dflt) {
+        chan_stack_t *s = thread_cache;
+        if (s) {
+            thread_cache = s->next;
+            thread_cached--;
+            return s;
+        }
+        if (shared_cache) {   /* racy peek: only a hint to avoid the lock */
+            chan_mutex_lock(&shared_lock);
+            s = shared_cache;
+            if (s) {
+                shared_cache = s->next;
+                shared_cached--;
+            }
+            chan_mutex_unlock(&shared_lock);
+            if (s)
+                return s;
+        }
+    }
+    return stack_map(size);
+}
+
+void chan_stack_put(chan_stack_t *s)
+{
+#ifdef CHAN_SANITIZERS
+    /* The goroutine's last frames never returned: clear their redzones so
+     * the next goroutine on this stack does not trip over them. */
+    ASAN_UNPOISON_MEMORY_REGION(s->lo, s->size);
+#endif
+    if (s->size == default_size) {
+        if (thread_cached < THREAD_CACHE_MAX) {
+            s->next = thread_cache;
+            thread_cache = s;
+            thread_cached++;
+            return;
+        }
+        chan_mutex_lock(&shared_lock);
+        if (shared_cached < SHARED_CACHE_MAX) {
+            s->next = shared_cache;
+            shared_cache = s;
+            shared_cached++;
+            s = NULL;
+        }
+        chan_mutex_unlock(&shared_lock);
+        if (!s)
+            return;
+    }
+    stack_unmap(s);
+}
+
+bool chan_stack_guard_hit(const chan_stack_t *s, const void *addr)
+{
+    uintptr_t a = (uintptr_t)addr, lo = (uintptr_t)s->lo;
+    /* A frame larger than the guard page can fault below it (in another
+     * mapping's guard); a fault within 64 KiB below lo is read as an
+     * overflow of this stack. */
+    return a < lo && a + 65536 >= lo;
+}

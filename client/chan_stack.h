@@ -1,0 +1,46 @@
+/*
+ * chan_stack.h - goroutine stacks: mmap()ed, guarded, cached.
+ *
+ * Memory layout of one stack (addresses grow upwards):
+ *
+ *     base                lo                                    lo + size
+ *     | guard page(s)     | usable stack, grows down  ...  | chan_stack_t |
+ *     +-------------------+--------------------------------+--------------+
+ *
+ * The chan_stack_t header sits at the very top, in the same page as the
+ * goroutine's first frames (the scheduler puts its chan_g right below it),
+ * so starting a goroutine on a fresh stack touches one page.  The guard
+ * below lo is PROT_NONE-like: a stack overflow faults there instead of
+ * running into other memory.
+ */
+#ifndef CHAN_STACK_H
+#define CHAN_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct chan_stack {
+    struct chan_stack *next;   /* link in a cache list */
+    void *lo;                  /* lowest usable byte; the guard is below */
+    size_t size;               /* usable bytes from lo, this header included */
+    unsigned vg_id;            /* Valgrind's stack id (0 without Valgrind) */
+} chan_stack_t;
+
+/* chan_stack_default_size - the default usable size: CHAN_STACK from the
+ * environment (bytes, or with a k/m suffix), else 64 KiB; at least 16 KiB. */
+size_t chan_stack_default_size(void);
+
+/* chan_stack_get - a stack of at least size usable bytes (rounded up to
+ * pages), from this thread's cache when it has one of that size.
+ * NULL with ENOMEM. */
+chan_stack_t *chan_stack_get(size_t size);
+
+/* chan_stack_put - give a stack back (to the calling thread's cache, then
+ * a shared one, then the kernel). */
+void chan_stack_put(chan_stack_t *s);
+
+/* chan_stack_guard_hit - true if addr lies in the guard area of s (or so
+ * close below it that an overflow is the only sane reading). */
+bool chan_stack_guard_hit(const chan_stack_t *s, const void *addr);
+
+#endif /* CHAN_STACK_H */
