@@ -331,7 +331,12 @@ fail:
 int chand_server_run(chand_server_t *s)
 {
     log_info("chand %s ready (pid %d)", PACKAGE_VERSION, (int)getpid());
-    if (event_base_dispatch(s->base) < 0) {
+    int rc = event_base_dispatch(s->base);
+    /* A second SIGTERM (process managers and timeout(1) send one to the
+     * whole group) must not kill us while we tear down. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    if (rc < 0) {
         log_err("event loop failed");
         return 1;
     }

@@ -16,6 +16,10 @@ cleanup() {
         while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
         kill -KILL "$pid" 2>/dev/null
     fi
+    if [ "$failures" -gt 0 ] && [ -f "$tmp/chand.log" ]; then
+        echo "---- chand.log"
+        tail -n 50 "$tmp/chand.log"
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
