@@ -333,9 +333,13 @@ int chand_server_run(chand_server_t *s)
     log_info("chand %s ready (pid %d)", PACKAGE_VERSION, (int)getpid());
     int rc = event_base_dispatch(s->base);
     /* A second SIGTERM (process managers and timeout(1) send one to the
-     * whole group) must not kill us while we tear down. */
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
+     * whole group) must not kill us while we tear down: block them (freeing
+     * the signal events puts the default action back). */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigprocmask(SIG_BLOCK, &stop, NULL);
     if (rc < 0) {
         log_err("event loop failed");
         return 1;
