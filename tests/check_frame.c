@@ -1,13 +1,238 @@
+/*
+ * check_frame.c - unit tests of the framing codec shared by chand and
+ * libchan (proto/chan_frame.c) and of the address parser (proto/chan_addr.c).
+ */
 #include "config.h"
+
 #include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "chan_addr.h"
 #include "chan_frame.h"
-START_TEST(t_placeholder) { ck_assert_int_eq(chan_name_valid((const uint8_t *)"a", 1), 1); }
+
+/* ---- length prefix ---- */
+
+START_TEST(t_varint_round_trip)
+{
+    const uint64_t lens[] = { 0, 1, 127, 128, 300, 16383, 16384, 1u << 20, UINT64_C(1) << 35,
+                              UINT64_MAX };
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        uint8_t buf[CHAN_FRAME_HDR_MAX];
+        size_t n = chan_frame_put_len(buf, lens[i]);
+        ck_assert_uint_le(n, CHAN_FRAME_HDR_MAX);
+        uint64_t got;
+        size_t hdr;
+        ck_assert_int_eq(chan_frame_header(buf, n, UINT64_MAX, &got, &hdr), CHAN_FRAME_OK);
+        ck_assert_uint_eq(got, lens[i]);
+        ck_assert_uint_eq(hdr, n);
+        /* every proper prefix asks for more */
+        for (size_t k = 0; k < n; k++)
+            ck_assert_int_eq(chan_frame_header(buf, k, UINT64_MAX, &got, &hdr), CHAN_FRAME_MORE);
+    }
+}
 END_TEST
+
+START_TEST(t_header_limits_and_garbage)
+{
+    uint8_t buf[16];
+    uint64_t len;
+    size_t hdr;
+    size_t n = chan_frame_put_len(buf, 1001);
+    ck_assert_int_eq(chan_frame_header(buf, n, 1000, &len, &hdr), CHAN_FRAME_TOO_BIG);
+    ck_assert_int_eq(chan_frame_header(buf, n, 1001, &len, &hdr), CHAN_FRAME_OK);
+    /* eleven continuation bytes: not a varint */
+    memset(buf, 0x80, sizeof buf);
+    ck_assert_int_eq(chan_frame_header(buf, sizeof buf, UINT64_MAX, &len, &hdr), CHAN_FRAME_BAD);
+    /* a tenth byte with more than bit 63 overflows 64 bits */
+    memset(buf, 0xff, 9);
+    buf[9] = 0x02;
+    ck_assert_int_eq(chan_frame_header(buf, 10, UINT64_MAX, &len, &hdr), CHAN_FRAME_BAD);
+    /* the limit is checked before the body is there */
+    n = chan_frame_put_len(buf, UINT64_C(1) << 40);
+    ck_assert_int_eq(chan_frame_header(buf, n, 1u << 20, &len, &hdr), CHAN_FRAME_TOO_BIG);
+}
+END_TEST
+
+/* ---- whole messages ---- */
+
+static uint8_t *encode_send(const char *name, const ProtobufCBinaryData *vals, size_t n,
+                            size_t *len)
+{
+    Chan__Send s = CHAN__SEND__INIT;
+    s.has_name = 1;
+    s.name.data = (uint8_t *)name;
+    s.name.len = strlen(name);
+    s.n_values = n;
+    s.values = (ProtobufCBinaryData *)vals;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = 1;
+    rq.id = 42;
+    rq.op_case = CHAN__REQUEST__OP_SEND;
+    rq.send = &s;
+    uint64_t acks[2] = { 7, 9 };
+    rq.n_ack = 2;
+    rq.ack = acks;
+    size_t size = chan_frame_size_request(&rq);
+    uint8_t *buf = malloc(size);
+    *len = chan_frame_encode_request(&rq, buf);
+    ck_assert_uint_eq(*len, size);
+    return buf;
+}
+
+START_TEST(t_request_round_trip_with_empty_values)
+{
+    ProtobufCBinaryData vals[3] = { { 0, NULL }, { 5, (uint8_t *)"hello" }, { 0, NULL } };
+    size_t len;
+    uint8_t *buf = encode_send("jobs", vals, 3, &len);
+    uint64_t body;
+    size_t hdr;
+    ck_assert_int_eq(chan_frame_header(buf, len, 1u << 20, &body, &hdr), CHAN_FRAME_OK);
+    ck_assert_uint_eq(hdr + body, len);
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Request *rq = chan_frame_decode_request(&a, buf + hdr, body);
+    ck_assert_ptr_nonnull(rq);
+    ck_assert_uint_eq(rq->id, 42);
+    ck_assert_int_eq(rq->op_case, CHAN__REQUEST__OP_SEND);
+    ck_assert_uint_eq(rq->n_ack, 2);
+    ck_assert_uint_eq(rq->ack[1], 9);
+    ck_assert_uint_eq(rq->send->n_values, 3);       /* zero-length values survive */
+    ck_assert_uint_eq(rq->send->values[0].len, 0);
+    ck_assert_uint_eq(rq->send->values[1].len, 5);
+    ck_assert(memcmp(rq->send->values[1].data, "hello", 5) == 0);
+    ck_assert_uint_eq(rq->send->values[2].len, 0);
+    chan_arena_reset(&a);
+    /* the arena is reusable after a reset */
+    rq = chan_frame_decode_request(&a, buf + hdr, body);
+    ck_assert_ptr_nonnull(rq);
+    chan_arena_free(&a);
+    free(buf);
+}
+END_TEST
+
+START_TEST(t_truncated_and_garbage_bodies)
+{
+    ProtobufCBinaryData v = { 5, (uint8_t *)"hello" };
+    size_t len;
+    uint8_t *buf = encode_send("jobs", &v, 1, &len);
+    uint64_t body;
+    size_t hdr;
+    ck_assert_int_eq(chan_frame_header(buf, len, 1u << 20, &body, &hdr), CHAN_FRAME_OK);
+    chan_arena_t a;
+    chan_arena_init(&a);
+    /* every truncation of the body is either a valid shorter message or
+     * rejected, and never crashes: the ones that cut a field are rejected */
+    int rejected = 0;
+    for (size_t cut = 0; cut < body; cut++) {
+        Chan__Request *rq = chan_frame_decode_request(&a, buf + hdr, cut);
+        rejected += rq == NULL;
+        chan_arena_reset(&a);
+    }
+    ck_assert_int_gt(rejected, 0);
+    /* a field claiming more bytes than there are */
+    const uint8_t bad[] = { 0x62, 0x10, 'a' };
+    ck_assert_ptr_null(chan_frame_decode_request(&a, bad, sizeof bad));
+    chan_arena_reset(&a);
+    /* random bytes never crash the decoder */
+    srand(1);
+    uint8_t junk[256];
+    for (int round = 0; round < 2000; round++) {
+        size_t n = (size_t)rand() % sizeof junk;
+        for (size_t i = 0; i < n; i++)
+            junk[i] = (uint8_t)rand();
+        (void)chan_frame_decode_request(&a, junk, n);
+        (void)chan_frame_decode_reply(&a, junk, n);
+        chan_arena_reset(&a);
+    }
+    chan_arena_free(&a);
+    free(buf);
+}
+END_TEST
+
+START_TEST(t_big_value_in_arena)
+{
+    size_t big = 3u << 20;
+    uint8_t *data = malloc(big);
+    memset(data, 0xab, big);
+    ProtobufCBinaryData v = { big, data };
+    size_t len;
+    uint8_t *buf = encode_send("big", &v, 1, &len);
+    uint64_t body;
+    size_t hdr;
+    ck_assert_int_eq(chan_frame_header(buf, len, 4u << 20, &body, &hdr), CHAN_FRAME_OK);
+    ck_assert_int_eq(chan_frame_header(buf, len, 1u << 20, &body, &hdr), CHAN_FRAME_TOO_BIG);
+    ck_assert_int_eq(chan_frame_header(buf, len, 4u << 20, &body, &hdr), CHAN_FRAME_OK);
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Request *rq = chan_frame_decode_request(&a, buf + hdr, body);
+    ck_assert_ptr_nonnull(rq);
+    ck_assert_uint_eq(rq->send->values[0].len, big);
+    ck_assert_int_eq(rq->send->values[0].data[big - 1], 0xab);
+    chan_arena_free(&a);
+    free(buf);
+    free(data);
+}
+END_TEST
+
+/* ---- names and addresses ---- */
+
+START_TEST(t_names)
+{
+    const char *good[] = { "a", "jobs", "tmp.0123", "a/b:c-d_e.f", "Z9" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert(chan_name_valid((const uint8_t *)good[i], strlen(good[i])));
+    ck_assert(!chan_name_valid((const uint8_t *)"", 0));
+    ck_assert(!chan_name_valid(NULL, 3));
+    ck_assert(!chan_name_valid((const uint8_t *)"a b", 3));
+    ck_assert(!chan_name_valid((const uint8_t *)"a\0b", 3));
+    ck_assert(!chan_name_valid((const uint8_t *)"caf\xc3\xa9", 5));
+    uint8_t longname[CHAN_NAME_MAX + 1];
+    memset(longname, 'n', sizeof longname);
+    ck_assert(chan_name_valid(longname, CHAN_NAME_MAX));
+    ck_assert(!chan_name_valid(longname, CHAN_NAME_MAX + 1));
+}
+END_TEST
+
+START_TEST(t_addresses)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    ck_assert_int_eq(chan_addr_parse("127.0.0.1:7070", 0, &ss, &len), 0);
+    ck_assert_int_eq(ss.ss_family, AF_INET);
+    ck_assert_uint_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), 7070);
+    ck_assert_int_eq(chan_addr_parse("[::1]:80", 0, &ss, &len), 0);
+    ck_assert_int_eq(ss.ss_family, AF_INET6);
+    ck_assert_int_eq(chan_addr_parse("unix:/tmp/x.sock", 0, &ss, &len), 0);
+    ck_assert_int_eq(ss.ss_family, AF_UNIX);
+    ck_assert_str_eq(((struct sockaddr_un *)&ss)->sun_path, "/tmp/x.sock");
+    ck_assert_int_eq(chan_addr_parse("127.0.0.1:0", 1, &ss, &len), 0);   /* bind: any port */
+    const char *bad[] = { "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", ":80", "1.2.3.4:99999",
+                          "host:12x", "::1:80", "[::1]80", "unix:", NULL };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        ck_assert_msg(chan_addr_parse(bad[i], 0, &ss, &len) < 0, "accepted '%s'", bad[i]);
+        ck_assert_int_eq(errno, EINVAL);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("frame");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, t_placeholder);
+    TCase *tc = tcase_create("codec");
+    tcase_add_test(tc, t_varint_round_trip);
+    tcase_add_test(tc, t_header_limits_and_garbage);
+    tcase_add_test(tc, t_request_round_trip_with_empty_values);
+    tcase_add_test(tc, t_truncated_and_garbage_bodies);
+    tcase_add_test(tc, t_big_value_in_arena);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("names");
+    tcase_add_test(tc, t_names);
+    tcase_add_test(tc, t_addresses);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
