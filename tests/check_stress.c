@@ -359,7 +359,7 @@ static Suite *stress_suite(void)
 {
     Suite *s = suite_create("stress");
     TCase *tc = tcase_create("load");
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 180);
     tcase_add_loop_test(tc, pipeline_million, 0, MODES);
     tcase_add_loop_test(tc, daisy_chain_100k, 0, MODES);
     tcase_add_loop_test(tc, close_races_senders_and_receivers, 0, MODES);
