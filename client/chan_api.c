@@ -157,10 +157,8 @@ int chan_select(chan_case_t *cases, size_t n, int64_t deadline)
         cases[i].val = NULL;
     }
     if (kinds == CHAN_KIND_REMOTE)
-        return chan_remote_select(cases, n, deadline);
-    if (kinds == (CHAN_KIND_LOCAL | CHAN_KIND_REMOTE)) {
-        errno = ENOTSUP;   /* mixed selects arrive with the two-phase commit */
-        return -1;
-    }
+        return chan_remote_select(cases, n, deadline);   /* one daemon, or several */
+    if (kinds == (CHAN_KIND_LOCAL | CHAN_KIND_REMOTE))
+        return chan_mixed_select(cases, n, deadline);
     return chan_local_select(cases, n, deadline);
 }

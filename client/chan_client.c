@@ -36,6 +36,19 @@
 #define OBUF_MAX (64u << 20)      /* callers wait while more is unwritten */
 #define GRACE_MS 2000             /* for chand to answer its own timeout */
 #define ACK_DELAY_MS 1            /* default CHAN_ACK_DELAY_MS */
+#define DIAL_TIMEOUT_MS 5000      /* a reconnection attempt */
+#define BACKOFF_MIN_MS 50         /* first wait after a failed reconnection */
+#define BACKOFF_MAX_MS 5000
+
+/* What a server says about itself in its Hello reply. */
+struct hello_info {
+    uint64_t max_frame, max_value;
+    uint32_t max_batch, max_cases;
+    char server[64];
+};
+
+static int connect_fd(const char *addr, int64_t deadline);
+static int handshake(int fd, const char *token, int64_t deadline, struct hello_info *hi);
 
 int chan_status_errno(Chan__Status st)
 {
@@ -99,10 +112,12 @@ static int wait_fd(int fd, short events, int64_t deadline)
 
 /* ---- the write path ---- */
 
-/* Write (or queue) bytes; cl->lock held. */
-static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n)
+/* Write (or queue) bytes; cl->lock held.  A caller (wait) waits while too
+ * much is queued; the I/O thread never does, since only it drains the queue:
+ * its frames (acks, nacks, releases, cancels) are small and go regardless. */
+static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n, bool wait)
 {
-    while (!cl->dead && cl->olen > OBUF_MAX)
+    while (wait && !cl->dead && cl->olen > OBUF_MAX)
         pthread_cond_wait(&cl->drained, &cl->lock);
     if (cl->dead) {
         errno = cl->dead_err;
@@ -160,19 +175,87 @@ static void send_locked(chan_client_t *cl, Chan__Request *rq)
     uint8_t *buf = pack(rq, stack, sizeof stack, &len);
     if (!buf)
         return;
-    write_locked(cl, buf, len);
+    write_locked(cl, buf, len, false);
     if (buf != stack)
         free(buf);
 }
 
+/* ---- reconnecting ---- */
+
+static void apply_hello(chan_client_t *cl, const struct hello_info *hi)
+{
+    cl->max_frame = hi->max_frame;
+    cl->max_value = hi->max_value;
+    cl->max_batch = hi->max_batch;
+    cl->max_cases = hi->max_cases;
+    memcpy(cl->server, hi->server, sizeof cl->server);
+}
+
+/* The connection is gone: dial again, unless a dial failed less than the
+ * backoff ago (then fail at once: a dead daemon costs callers nothing).
+ * Called and returns with cl->lock held; released while dialling.  The new
+ * connection starts clean: calls in flight on the old one have failed,
+ * unacknowledged values there are chand's to redeliver, and temporary
+ * channels made on it are gone.  0, or -1 with errno ECONNRESET. */
+static int redial_locked(chan_client_t *cl)
+{
+    int64_t now = chan_now();
+    if (cl->closing || cl->reconnecting || now < cl->retry_at) {
+        errno = ECONNRESET;
+        return -1;
+    }
+    cl->reconnecting = true;
+    pthread_mutex_unlock(&cl->lock);
+    struct hello_info hi;
+    int fd = connect_fd(cl->addr, now + DIAL_TIMEOUT_MS);
+    if (fd >= 0 && handshake(fd, cl->token, now + DIAL_TIMEOUT_MS, &hi) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    pthread_mutex_lock(&cl->lock);
+    cl->reconnecting = false;
+    if (fd < 0 || cl->closing) {
+        if (fd >= 0)
+            close(fd);
+        cl->backoff = cl->backoff ? cl->backoff * 2 : BACKOFF_MIN_MS;
+        if (cl->backoff > BACKOFF_MAX_MS)
+            cl->backoff = BACKOFF_MAX_MS;
+        cl->retry_at = chan_now() + cl->backoff;
+        errno = ECONNRESET;
+        return -1;
+    }
+    apply_hello(cl, &hi);
+    cl->fd = fd;
+    cl->gen++;
+    cl->dead = false;
+    cl->dead_err = 0;
+    cl->backoff = 0;
+    cl->olen = 0;
+    cl->acks.n = cl->nacks.n = 0;   /* delivery ids of the old connection */
+    wake_io(cl);
+    return 0;
+}
+
 /* ---- calls ---- */
 
-/* Give back acknowledgements that did not get sent (lock held). */
-static void acks_restore(chan_client_t *cl, chan_idlist_t *mine)
+/* Put back ids that did not get sent (lock held). */
+static void ids_restore(chan_idlist_t *l, chan_idlist_t *mine)
 {
     for (size_t i = 0; i < mine->n; i++)
-        idlist_add(&cl->acks, mine->v[i]);
+        idlist_add(l, mine->v[i]);
     free(mine->v);
+}
+
+/* Keep a sent list's buffer for the next ids (lock held). */
+static void ids_recycle(chan_idlist_t *l, chan_idlist_t *mine)
+{
+    if (!l->v) {
+        l->v = mine->v;
+        l->cap = mine->cap;
+        l->n = 0;
+    } else {
+        free(mine->v);
+    }
 }
 
 int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
@@ -188,42 +271,52 @@ int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
     uint8_t stack[1024];
     size_t len;
     pthread_mutex_lock(&cl->lock);
-    if (cl->dead) {
-        errno = cl->dead_err;
+    if (cl->dead && redial_locked(cl) < 0) {
         pthread_mutex_unlock(&cl->lock);
         return -1;
     }
     rpc->id = ++cl->next_id;
     rq->has_id = true;
     rq->id = rpc->id;
-    /* pending acknowledgements ride on this request */
-    chan_idlist_t mine = cl->acks;
-    cl->acks = (chan_idlist_t){ NULL, 0, 0 };
+    /* pending acknowledgements ride on this request, and so do values given
+     * back: chand returns those to their channels before it serves this */
+    chan_idlist_t mine = cl->acks, back = cl->nacks;
+    cl->acks = cl->nacks = (chan_idlist_t){ NULL, 0, 0 };
     pthread_mutex_unlock(&cl->lock);
     rq->n_ack = mine.n;
     rq->ack = mine.v;
+    rq->n_nack = back.n;
+    rq->nack = back.v;
     uint8_t *buf = NULL;
     int err = 0;
-    if (chan_frame_size_request(rq) > cl->max_frame)
-        err = EMSGSIZE;
-    else if (!(buf = pack(rq, stack, sizeof stack, &len)))
+    if (chan_frame_size_request(rq) > cl->max_frame) {
+        /* too big with the ids: send them later, alone */
+        rq->n_ack = rq->n_nack = 0;
+        pthread_mutex_lock(&cl->lock);
+        ids_restore(&cl->acks, &mine);
+        ids_restore(&cl->nacks, &back);
+        pthread_mutex_unlock(&cl->lock);
+        mine = back = (chan_idlist_t){ NULL, 0, 0 };
+        if (chan_frame_size_request(rq) > cl->max_frame)
+            err = EMSGSIZE;
+    }
+    if (!err && !(buf = pack(rq, stack, sizeof stack, &len)))
         err = ENOMEM;
-    rq->n_ack = 0;
-    rq->ack = NULL;
+    rq->n_ack = rq->n_nack = 0;
+    rq->ack = rq->nack = NULL;
     pthread_mutex_lock(&cl->lock);
     if (!err && idmap_put(&cl->rpcs, rpc->id, rpc) < 0)
         err = ENOMEM;
-    if (!err && write_locked(cl, buf, len) < 0) {
+    if (!err && write_locked(cl, buf, len, true) < 0) {
         err = errno;
         idmap_del(&cl->rpcs, rpc->id);
     }
     if (err) {
-        acks_restore(cl, &mine);
-    } else if (!cl->acks.v) {
-        cl->acks.v = mine.v;   /* keep the buffer for the next ones */
-        cl->acks.cap = mine.cap;
+        ids_restore(&cl->acks, &mine);
+        ids_restore(&cl->nacks, &back);
     } else {
-        free(mine.v);
+        ids_recycle(&cl->acks, &mine);
+        ids_recycle(&cl->nacks, &back);
     }
     pthread_mutex_unlock(&cl->lock);
     if (buf != stack)
@@ -244,7 +337,13 @@ void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n)
         cl->ack_oldest = chan_now();
     for (size_t i = 0; i < n; i++)
         idlist_add(&cl->acks, ids[i]);
+    /* The I/O thread waits for acks only briefly after handing values over;
+     * if it has gone to sleep for good, it must hear of these. */
+    bool wake = cl->io_idle;
+    cl->io_idle = false;
     pthread_mutex_unlock(&cl->lock);
+    if (wake)
+        wake_io(cl);
 }
 
 void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
@@ -262,6 +361,32 @@ void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
         send_locked(cl, &rq);
     }
     pthread_mutex_unlock(&cl->lock);
+}
+
+void chan_client_cancel(chan_client_t *cl, chan_rpc_t *rpc)
+{
+    chan_waiter_t settled;
+    chan_waiter_init(&settled);
+    pthread_mutex_lock(&cl->lock);
+    bool pending = idmap_get(&cl->rpcs, rpc->id) == rpc && !cl->dead;
+    if (pending) {
+        rpc->settled = &settled;
+        Chan__Cancel c = CHAN__CANCEL__INIT;
+        c.has_target = true;
+        c.target = rpc->id;
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.has_id = true;
+        rq.id = ++cl->next_id;   /* its own reply finds no rpc and is dropped */
+        rq.op_case = CHAN__REQUEST__OP_CANCEL;
+        rq.cancel = &c;
+        send_locked(cl, &rq);
+    }
+    pthread_mutex_unlock(&cl->lock);
+    if (!pending)
+        return;
+    /* chand answers the request before the cancel (or instead of it) */
+    if (chan_waiter_park(&settled, chan_grace(0), NULL, NULL) == CHAN_WAIT_TIMEOUT)
+        chan_client_abandon(cl, rpc);   /* a stuck connection: stop waiting */
 }
 
 int64_t chan_grace(int64_t deadline)
@@ -294,31 +419,65 @@ int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int6
 
 /* ---- the I/O thread ---- */
 
-/* Fail every call in flight with err; no more calls are accepted. */
-static void fail_all(chan_client_t *cl, int err)
+/* A request of a select across sources ends without winning (cl->lock
+ * held).  Returns the waiter to wake if it was the last one and nothing
+ * else can win; the caller wakes it after unlocking and touches neither the
+ * rpc nor the multi afterwards. */
+static chan_waiter_t *multi_pass(chan_multi_t *m, int err)
+{
+    if (err)
+        atomic_store(&m->lost, err);
+    if (atomic_fetch_sub(&m->left, 1) != 1 || !m->give_up_at_zero || !chan_waiter_claim(m->w))
+        return NULL;
+    m->w->index = CHAN_WAIT_TIMEOUT;
+    m->w->err = atomic_load(&m->lost);
+    return m->w;
+}
+
+/* Connection number gen is gone: close it and fail every call in flight
+ * with err.  The next call dials again. */
+static void fail_all(chan_client_t *cl, int err, uint64_t gen)
 {
     pthread_mutex_lock(&cl->lock);
+    if (cl->gen != gen) {
+        pthread_mutex_unlock(&cl->lock);
+        return;
+    }
     if (!cl->dead) {
         cl->dead = true;
         cl->dead_err = err;
     }
+    if (cl->fd >= 0) {
+        close(cl->fd);
+        cl->fd = -1;
+    }
+    cl->olen = 0;
     size_t n = 0;
-    chan_rpc_t **won = malloc((cl->rpcs.count ? cl->rpcs.count : 1) * sizeof *won);
-    for (size_t i = 0; i < cl->rpcs.cap; i++) {
+    chan_waiter_t **wake = malloc((cl->rpcs.count ? cl->rpcs.count : 1) * sizeof *wake);
+    for (size_t i = 0; i < cl->rpcs.cap && wake; i++) {
         chan_rpc_t *rpc = cl->rpcs.vals[i];
-        if (cl->rpcs.keys[i] && won && chan_waiter_claim(rpc->w))
-            won[n++] = rpc;
+        if (!cl->rpcs.keys[i])
+            continue;
+        if (rpc->settled) {
+            if (chan_waiter_claim(rpc->settled))
+                wake[n++] = rpc->settled;
+        } else if (rpc->multi) {
+            /* one source of a select is lost: the others go on */
+            chan_waiter_t *w = multi_pass(rpc->multi, cl->dead_err);
+            if (w)
+                wake[n++] = w;
+        } else if (chan_waiter_claim(rpc->w)) {
+            rpc->err = cl->dead_err;
+            rpc->w->index = 0;
+            wake[n++] = rpc->w;
+        }
     }
     idmap_free(&cl->rpcs);
     pthread_cond_broadcast(&cl->drained);
     pthread_mutex_unlock(&cl->lock);
-    for (size_t i = 0; i < n; i++) {
-        won[i]->err = cl->dead_err;
-        chan_waiter_t *w = won[i]->w;
-        w->index = won[i]->index;
-        chan_waiter_wake(w);
-    }
-    free(won);
+    for (size_t i = 0; i < n; i++)
+        chan_waiter_wake(wake[i]);
+    free(wake);
 }
 
 /* The values a reply carries. */
@@ -333,6 +492,20 @@ static size_t reply_deliveries(const Chan__Reply *r, Chan__Delivery *const **dv)
         return 1;
     }
     return 0;
+}
+
+/* Give back a reservation nobody will commit (lock held). */
+static void release_locked(chan_client_t *cl, uint64_t target)
+{
+    Chan__Release m = CHAN__RELEASE__INIT;
+    m.has_target = true;
+    m.target = target;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = ++cl->next_id;   /* its reply finds no rpc and is dropped */
+    rq.op_case = CHAN__REQUEST__OP_RELEASE;
+    rq.release = &m;
+    send_locked(cl, &rq);
 }
 
 /* Give values back to chand (sent after this read batch). */
@@ -363,12 +536,38 @@ static void handle_reply(chan_client_t *cl, const Chan__Reply *r)
     size_t ndv = reply_deliveries(r, &dv);
     pthread_mutex_lock(&cl->lock);
     chan_rpc_t *rpc = idmap_del(&cl->rpcs, r->id);
-    bool won = rpc && chan_waiter_claim(rpc->w);
-    pthread_mutex_unlock(&cl->lock);
-    if (!won) {
-        give_back(cl, dv, ndv);   /* nobody takes them */
+    if (rpc && rpc->settled) {
+        /* cancelled by its owner: undo it, then tell the owner */
+        if (st == CHAN__STATUS__RESERVED)
+            release_locked(cl, r->id);
+        for (size_t i = 0; i < ndv; i++)
+            idlist_add(&cl->nacks, dv[i]->id);
+        chan_waiter_t *w = chan_waiter_claim(rpc->settled) ? rpc->settled : NULL;
+        pthread_mutex_unlock(&cl->lock);
+        if (w)
+            chan_waiter_wake(w);
         return;
     }
+    if (rpc && rpc->multi && st == CHAN__STATUS__TIMEOUT) {
+        chan_waiter_t *w = multi_pass(rpc->multi, 0);
+        pthread_mutex_unlock(&cl->lock);
+        if (w)
+            chan_waiter_wake(w);
+        return;
+    }
+    bool won = rpc && chan_waiter_claim(rpc->w);
+    if (!won) {
+        /* Nobody takes them.  Queue them for return before letting go of the
+         * lock: the loser's owner, seeing its request gone, may send its
+         * next request at once, and it must carry these back first. */
+        if (st == CHAN__STATUS__RESERVED)
+            release_locked(cl, r->id);
+        for (size_t i = 0; i < ndv; i++)
+            idlist_add(&cl->nacks, dv[i]->id);
+        pthread_mutex_unlock(&cl->lock);
+        return;
+    }
+    pthread_mutex_unlock(&cl->lock);
     rpc->err = 0;
     rpc->status = st;
     if (r->message)
@@ -383,7 +582,7 @@ static void handle_reply(chan_client_t *cl, const Chan__Reply *r)
         give_back(cl, dv, ndv);
     }
     chan_waiter_t *w = rpc->w;
-    w->index = rpc->index;
+    w->index = rpc->multi ? rpc->index : 0;   /* not CHAN_WAIT_TIMEOUT: a reply came */
     chan_waiter_wake(w);
 }
 
@@ -412,6 +611,7 @@ static int flush_acks(chan_client_t *cl, bool all)
     else if (cl->handed)
         timeout = (int)cl->ack_delay;   /* the caller is about to queue them */
     cl->handed = false;
+    cl->io_idle = timeout == -1;       /* chan_client_ack must wake us */
     pthread_mutex_unlock(&cl->lock);
     return timeout < 0 ? (timeout == -1 ? -1 : 0) : timeout;
 }
@@ -462,6 +662,39 @@ static int read_frames(chan_client_t *cl, chan_arena_t *arena, uint8_t *buf, siz
     return rc;
 }
 
+/* Read what the socket has and handle every whole frame.  0, or an errno
+ * that ends the connection. */
+static int read_some(chan_client_t *cl, int fd, chan_arena_t *arena, uint8_t **bufp,
+                     size_t *cap, size_t *len)
+{
+    for (;;) {
+        if (*len == *cap) {
+            /* a frame bigger than the buffer: grow, up to the limit */
+            size_t ncap = *cap * 2;
+            if (ncap > cl->max_frame + CHAN_FRAME_HDR_MAX)
+                ncap = cl->max_frame + CHAN_FRAME_HDR_MAX;
+            uint8_t *nb = ncap > *cap ? realloc(*bufp, ncap) : NULL;
+            if (!nb)
+                return EPROTO;
+            *bufp = nb;
+            *cap = ncap;
+        }
+        ssize_t n = recv(fd, *bufp + *len, *cap - *len, 0);
+        if (n == 0)
+            return ECONNRESET;
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            if (errno == EINTR)
+                continue;
+            return ECONNRESET;
+        }
+        *len += (size_t)n;
+        if (read_frames(cl, arena, *bufp, len) < 0)
+            return EPROTO;
+    }
+}
+
 static void *io_main(void *arg)
 {
     chan_client_t *cl = arg;
@@ -469,83 +702,55 @@ static void *io_main(void *arg)
     chan_arena_init(&arena);
     size_t cap = READ_CHUNK, len = 0;
     uint8_t *buf = malloc(cap);
-    int err = buf ? 0 : ENOMEM;
     int timeout = -1;
-    while (!err) {
+    uint64_t gen = 0;
+    while (buf) {
         pthread_mutex_lock(&cl->lock);
-        bool closing = cl->closing, want_out = cl->olen > 0;
+        bool closing = cl->closing, dead = cl->dead, want_out = cl->olen > 0;
+        int fd = cl->fd;
+        uint64_t g = cl->gen;
         pthread_mutex_unlock(&cl->lock);
         if (closing)
             break;
+        if (g != gen) {   /* a new connection: nothing carries over */
+            gen = g;
+            len = 0;
+            timeout = -1;
+        }
         struct pollfd p[2] = {
-            { cl->fd, (short)(POLLIN | (want_out ? POLLOUT : 0)), 0 },
+            { dead ? -1 : fd, (short)(POLLIN | (want_out ? POLLOUT : 0)), 0 },
             { cl->wake_fd, POLLIN, 0 },
         };
-        int np = poll(p, 2, timeout);
-        if (np < 0) {
-            if (errno == EINTR)
-                continue;
-            err = errno;
+        int np = poll(p, 2, dead ? -1 : timeout);
+        if (np < 0 && errno != EINTR)
             break;
-        }
-        if (np == 0) {
-            timeout = flush_acks(cl, false);
+        if (np <= 0) {
+            if (np == 0)
+                timeout = flush_acks(cl, false);
             continue;
         }
         if (p[1].revents) {
             uint64_t v;
             (void)!read(cl->wake_fd, &v, sizeof v);
         }
+        if (dead)
+            continue;
         if (p[0].revents & POLLOUT)
             flush_out(cl);
-        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            timeout = flush_acks(cl, false);
+        int err = 0;
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+            err = read_some(cl, fd, &arena, &buf, &cap, &len);
+        if (err) {
+            pthread_mutex_lock(&cl->lock);
+            if (cl->dead_err)
+                err = cl->dead_err;   /* chand said why before closing */
+            pthread_mutex_unlock(&cl->lock);
+            fail_all(cl, err, gen);
             continue;
-        }
-        for (;;) {
-            if (len == cap) {
-                /* a frame bigger than the buffer: grow, up to the limit */
-                size_t ncap = cap * 2;
-                if (ncap > cl->max_frame + CHAN_FRAME_HDR_MAX)
-                    ncap = cl->max_frame + CHAN_FRAME_HDR_MAX;
-                uint8_t *nb = ncap > cap ? realloc(buf, ncap) : NULL;
-                if (!nb) {
-                    err = EPROTO;
-                    break;
-                }
-                buf = nb;
-                cap = ncap;
-            }
-            ssize_t n = recv(cl->fd, buf + len, cap - len, 0);
-            if (n == 0) {
-                err = ECONNRESET;
-                break;
-            }
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
-                    break;
-                if (errno == EINTR)
-                    continue;
-                err = ECONNRESET;
-                break;
-            }
-            len += (size_t)n;
-            if (read_frames(cl, &arena, buf, &len) < 0) {
-                err = EPROTO;
-                break;
-            }
         }
         timeout = flush_acks(cl, false);
     }
-    if (!err)
-        flush_acks(cl, true);   /* closing: what the caller has is taken */
-    if (err) {
-        pthread_mutex_lock(&cl->lock);
-        if (!cl->dead && cl->dead_err)
-            err = cl->dead_err;   /* chand said why before closing */
-        pthread_mutex_unlock(&cl->lock);
-        fail_all(cl, err);
-    }
+    flush_acks(cl, true);   /* closing: what the caller has is taken */
     free(buf);
     chan_arena_free(&arena);
     return NULL;
@@ -585,8 +790,8 @@ static int connect_fd(const char *addr, int64_t deadline)
     return fd;
 }
 
-/* Exchange Hellos, before the I/O thread starts. */
-static int handshake(chan_client_t *cl, const char *token, int64_t deadline)
+/* Exchange Hellos on a fresh connection, before the I/O thread uses it. */
+static int handshake(int fd, const char *token, int64_t deadline, struct hello_info *hi)
 {
     Chan__Hello h = CHAN__HELLO__INIT;
     h.has_version = true;
@@ -599,7 +804,7 @@ static int handshake(chan_client_t *cl, const char *token, int64_t deadline)
     h.client_name = "libchan " CHAN_VERSION;
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.has_id = true;
-    rq.id = ++cl->next_id;
+    rq.id = 1;   /* the first request of every connection */
     rq.op_case = CHAN__REQUEST__OP_HELLO;
     rq.hello = &h;
     uint8_t out[2048];
@@ -609,12 +814,12 @@ static int handshake(chan_client_t *cl, const char *token, int64_t deadline)
     }
     size_t n = chan_frame_encode_request(&rq, out), off = 0;
     while (off < n) {
-        ssize_t w = send(cl->fd, out + off, n - off, MSG_NOSIGNAL);
+        ssize_t w = send(fd, out + off, n - off, MSG_NOSIGNAL);
         if (w > 0) {
             off += (size_t)w;
         } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
             return -1;
-        } else if (wait_fd(cl->fd, POLLOUT, deadline) <= 0) {
+        } else if (wait_fd(fd, POLLOUT, deadline) <= 0) {
             errno = ETIMEDOUT;
             return -1;
         }
@@ -642,11 +847,12 @@ static int handshake(chan_client_t *cl, const char *token, int64_t deadline)
                 err = EPROTO;
             if (!err) {
                 const Chan__Limits *l = r->hello->limits;
-                cl->max_frame = l->has_max_frame ? l->max_frame : 1u << 20;
-                cl->max_value = l->has_max_value ? l->max_value : cl->max_frame - 64;
-                cl->max_batch = l->has_max_batch ? l->max_batch : 1;
-                cl->max_cases = l->has_max_cases ? l->max_cases : 64;
-                snprintf(cl->server, sizeof cl->server, "%s", r->hello->server ? r->hello->server : "?");
+                hi->max_frame = l->has_max_frame ? l->max_frame : 1u << 20;
+                hi->max_value = l->has_max_value ? l->max_value : hi->max_frame - 64;
+                hi->max_batch = l->has_max_batch && l->max_batch ? l->max_batch : 1;
+                hi->max_cases = l->has_max_cases ? l->max_cases : 64;
+                snprintf(hi->server, sizeof hi->server, "%s",
+                         r->hello->server ? r->hello->server : "?");
             }
             chan_arena_free(&a);
             if (err) {
@@ -656,11 +862,11 @@ static int handshake(chan_client_t *cl, const char *token, int64_t deadline)
             /* anything after the Hello reply would be a reply to nothing */
             return got == hdr + body ? 0 : (errno = EPROTO, -1);
         }
-        if (wait_fd(cl->fd, POLLIN, deadline) <= 0) {
+        if (wait_fd(fd, POLLIN, deadline) <= 0) {
             errno = ETIMEDOUT;
             return -1;
         }
-        ssize_t r = recv(cl->fd, in + got, sizeof in - got, 0);
+        ssize_t r = recv(fd, in + got, sizeof in - got, 0);
         if (r == 0) {
             errno = ECONNRESET;
             return -1;
@@ -683,6 +889,7 @@ static void client_free(chan_client_t *cl)
     free(cl->acks.v);
     free(cl->nacks.v);
     free(cl->addr);
+    free(cl->token);
     pthread_mutex_destroy(&cl->lock);
     pthread_cond_destroy(&cl->drained);
     free(cl);
@@ -713,21 +920,29 @@ chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadlin
     pthread_mutex_init(&cl->lock, NULL);
     pthread_cond_init(&cl->drained, NULL);
     cl->wake_fd = -1;
+    cl->fd = -1;
     cl->ack_delay = ACK_DELAY_MS;
     const char *delay = getenv("CHAN_ACK_DELAY_MS");
     if (delay && *delay)
         cl->ack_delay = strtol(delay, NULL, 10) > 0 ? strtol(delay, NULL, 10) : 0;
     cl->addr = strdup(addr);
-    cl->fd = connect_fd(addr, deadline);
+    cl->token = token ? strdup(token) : NULL;
+    cl->gen = 1;
+    struct hello_info hi;
     int err = 0;
-    if (cl->fd < 0 || !cl->addr)
-        err = cl->addr ? errno : ENOMEM;
-    else if (handshake(cl, token, deadline) < 0)
+    if (!cl->addr || (token && !cl->token))
+        err = ENOMEM;
+    else if ((cl->fd = connect_fd(addr, deadline)) < 0)
+        err = errno;
+    else if (handshake(cl->fd, token, deadline, &hi) < 0)
         err = errno;
     else if ((cl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
         err = errno;
-    else if ((err = pthread_create(&cl->io, NULL, io_main, cl)) == 0)
-        cl->io_started = true;
+    if (!err) {
+        apply_hello(cl, &hi);   /* before the I/O thread reads frames */
+        if ((err = pthread_create(&cl->io, NULL, io_main, cl)) == 0)
+            cl->io_started = true;
+    }
     if (err) {
         client_free(cl);
         errno = err;
@@ -771,10 +986,7 @@ void chan_disconnect(chan_client_t *cl)
         pthread_join(cl->io, NULL);
         drain_out(cl);
     }
-    fail_all(cl, ECONNRESET);
-    pthread_mutex_lock(&cl->lock);
-    shutdown(cl->fd, SHUT_RDWR);
-    pthread_mutex_unlock(&cl->lock);
+    fail_all(cl, ECONNRESET, cl->gen);   /* closes the socket */
     chan_client_unref(cl);
 }
 

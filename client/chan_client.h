@@ -34,6 +34,18 @@
 
 typedef struct chan_rpc chan_rpc_t;
 
+/* One select spanning several sources (chan_select_mixed.c): requests to
+ * several daemons and local channels share one waiter.  A request that ends
+ * without winning anything (its daemon answered TIMEOUT, or its connection
+ * was lost) "passes"; when every request has passed and nothing else can
+ * win (give_up_at_zero), the last pass ends the wait. */
+typedef struct chan_multi {
+    chan_waiter_t *w;
+    atomic_int left;             /* requests not yet won, passed or failed */
+    bool give_up_at_zero;
+    atomic_int lost;             /* errno of a lost connection, or 0 */
+} chan_multi_t;
+
 typedef struct chan_idlist {
     uint64_t *v;
     size_t n, cap;
@@ -53,6 +65,10 @@ struct chan_rpc {
     uint64_t *dlv;
     size_t dlv_cap, ndlv;
     uint64_t dlv_one;
+    chan_multi_t *multi;         /* part of a select across sources */
+    chan_waiter_t *settled;      /* chan_client_cancel: woken once the
+                                    reply (or the connection's end) is dealt
+                                    with */
     /* Results */
     int err;                     /* 0: a reply came; else ECONNRESET etc. */
     Chan__Status status;
@@ -63,14 +79,19 @@ struct chan_client {
     _Atomic long refs;           /* the user's, plus one per channel handle */
     pthread_mutex_t lock;        /* everything below */
     pthread_cond_t drained;      /* output buffer shrank */
-    int fd;
+    int fd;                      /* -1 while disconnected */
+    uint64_t gen;                /* connection number: 1, 2, ... */
     int wake_fd;                 /* eventfd: wakes the I/O thread */
     pthread_t io;
     bool io_started;
     bool dead;                   /* connection lost or closed */
     int dead_err;
     bool closing;                /* chan_disconnect called */
+    bool reconnecting;           /* a caller is dialling */
+    int64_t retry_at;            /* no dialling before (backoff) */
+    int64_t backoff;             /* ms, doubles per failure up to a bound */
     char *addr;
+    char *token;
     uint64_t next_id;
     chan_idmap_t rpcs;
     uint8_t *obuf;               /* bytes not yet written */
@@ -79,6 +100,7 @@ struct chan_client {
     int64_t ack_oldest;          /* chan_now() when acks was last empty */
     int64_t ack_delay;           /* CHAN_ACK_DELAY_MS */
     bool handed;                 /* values handed since the last ack flush */
+    bool io_idle;                /* the I/O thread sleeps with no timeout */
     /* the server's limits, from its Hello */
     uint64_t max_frame, max_value;
     uint32_t max_batch, max_cases;
@@ -89,8 +111,14 @@ struct chan_client {
  * EMSGSIZE if the frame is over the server's limit, ENOMEM). */
 int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc);
 /* Stop waiting for rpc (its waiter was claimed elsewhere): forget it and ask
- * chand to cancel it.  A reply that still comes is discarded (values nacked). */
+ * chand to cancel it.  A reply that still comes is discarded: its values
+ * are given back (nack), its reservation released. */
 void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc);
+/* Cancel rpc, whose waiter was claimed elsewhere, and wait until chand's
+ * answer to it has been dealt with: its values given back, its reservation
+ * released, before the caller's next request.  That keeps a channel's order
+ * for a caller that goes on receiving from it (a select that lost there). */
+void chan_client_cancel(chan_client_t *cl, chan_rpc_t *rpc);
 /* start + park until the reply or the local deadline, then queue the
  * acknowledgements of the values taken.  0 with rpc->status set, or -1 with
  * errno (ETIMEDOUT: no reply by the local deadline). */

@@ -49,4 +49,8 @@ void chan_remote_free(chan_t *ch);
 ssize_t chan_remote_cap(chan_t *ch);
 int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline);
 
+/* Cases on several daemons, or local and remote together
+ * (chan_select_mixed.c). */
+int chan_mixed_select(chan_case_t *cases, size_t n, int64_t deadline);
+
 #endif /* CHAN_HANDLE_H */

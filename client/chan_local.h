@@ -104,6 +104,17 @@ int chan_local_try_recv(struct chan_local *c, void *buf, size_t size, void **all
 /* chan_local_wake - wake every waiter on a wake list (no lock held). */
 void chan_local_wake(struct chan_sudog *wake);
 
+/* The local half of a select that also names remote channels
+ * (chan_select_mixed.c).  chan_lsel_start polls the local cases of `cases`
+ * (others are skipped) in random order and runs one that is ready (its
+ * index in *chosen, results in the case); otherwise, if w is set, it queues
+ * w on every local channel, so that a peer claims it.  NULL with errno
+ * (ENOMEM) on failure.  chan_lsel_finish dequeues what is still queued,
+ * copies the results of case idx from w if idx is a local case, and frees. */
+typedef struct chan_lsel chan_lsel_t;
+chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t n, chan_waiter_t *w, int *chosen);
+void chan_lsel_finish(chan_lsel_t *ls, chan_case_t *cases, chan_waiter_t *w, int idx);
+
 /* For chan_timer.c: called by chan_local_free() for a timer channel. */
 void chan_timer_detach(struct chan_timer *t);
 

@@ -416,10 +416,8 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
         if (!cases[i].ch)
             continue;
         chan_client_t *c = remote_of(cases[i].ch)->cl;
-        if (cl && c != cl) {
-            errno = ENOTSUP;   /* across daemons: the two-phase select */
-            return -1;
-        }
+        if (cl && c != cl)
+            return chan_mixed_select(cases, n, deadline);   /* several daemons */
         cl = c;
         live++;
     }

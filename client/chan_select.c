@@ -17,6 +17,11 @@
  *     skips the stale sudog, so exactly one case takes effect.
  *  5. Awake: take each channel's lock in turn and dequeue the sudogs still
  *     queued (the losers).  The winner's results are already in the waiter.
+ *
+ * A select that also names remote channels (chan_select_mixed.c) runs steps
+ * 1-4 here with chan_lsel_start(), minus the park: the waiter it enqueues is
+ * shared with the remote cases' requests, and the first source to claim it
+ * wins, local or remote.  chan_lsel_finish() is step 5.
  */
 #include "config.h"
 
@@ -41,6 +46,13 @@ struct sel {
 static struct chan_local *chan_at(const chan_case_t *cases, size_t i)
 {
     return chan_local_of(cases[i].ch);
+}
+
+/* The cases this file handles: local channels (NULL and remote ones are
+ * skipped; remote cases belong to chan_select_mixed.c). */
+static bool is_local(const chan_case_t *cs)
+{
+    return cs->ch && cs->ch->kind == CHAN_KIND_LOCAL;
 }
 
 static void lock_all(const chan_case_t *cases, const struct sel *s)
@@ -84,7 +96,7 @@ static void make_orders(const chan_case_t *cases, size_t ncases, struct sel *s)
 {
     size_t n = 0;
     for (size_t i = 0; i < ncases; i++) {
-        if (!cases[i].ch)
+        if (!is_local(&cases[i]))
             continue;
         size_t j = chan_rand_below((uint32_t)(n + 1));
         s->poll[n] = s->poll[j];
@@ -126,10 +138,10 @@ static int try_case(chan_case_t *cases, size_t i, struct sel *s)
 static int make_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
 {
     for (size_t i = 0; i < ncases; i++) {
-        if (cases[i].ch && cases[i].op == CHAN_SEND &&
+        if (is_local(&cases[i]) && cases[i].op == CHAN_SEND &&
             chan_value_make(&s->vals[i], cases[i].buf, cases[i].len) < 0) {
             while (i-- > 0)
-                if (cases[i].ch && cases[i].op == CHAN_SEND)
+                if (is_local(&cases[i]) && cases[i].op == CHAN_SEND)
                     chan_value_free(&s->vals[i]);
             return -1;
         }
@@ -140,19 +152,18 @@ static int make_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
 static void free_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
 {
     for (size_t i = 0; i < ncases; i++)
-        if (cases[i].ch && cases[i].op == CHAN_SEND)
+        if (is_local(&cases[i]) && cases[i].op == CHAN_SEND)
             chan_value_free(&s->vals[i]);
 }
 
-/* Steps 4 and 5: wait for one case.  Returns its index or -1 (timeout). */
-static int wait_cases(chan_case_t *cases, struct sel *s, int64_t deadline)
+/* Step 4 without the park: one sudog per case, all sharing w (channels
+ * locked). */
+static void enqueue_all(chan_case_t *cases, struct sel *s, chan_waiter_t *w)
 {
-    chan_waiter_t w;
-    chan_waiter_init(&w);
     for (size_t k = 0; k < s->n; k++) {
         size_t i = s->lock[k];
         struct chan_sudog *sg = &s->sg[i];
-        *sg = (struct chan_sudog){ .w = &w, .index = (int)i };
+        *sg = (struct chan_sudog){ .w = w, .index = (int)i };
         struct chan_local *c = chan_at(cases, i);
         if (cases[i].op == CHAN_SEND) {
             sg->val = &s->vals[i];
@@ -164,8 +175,12 @@ static int wait_cases(chan_case_t *cases, struct sel *s, int64_t deadline)
             chan_waitq_push(&c->recvq, sg);
         }
     }
-    struct park_arg pa = { cases, s };
-    int idx = chan_waiter_park(&w, deadline, unlock_all_cb, &pa);
+}
+
+/* Step 5: dequeue the losers; the winner's results, if it is one of ours,
+ * go from the waiter into its case. */
+static void dequeue_all(chan_case_t *cases, struct sel *s, chan_waiter_t *w, int idx)
+{
     for (size_t k = 0; k < s->n; k++) {
         size_t i = s->lock[k];
         struct chan_sudog *sg = &s->sg[i];
@@ -178,16 +193,27 @@ static int wait_cases(chan_case_t *cases, struct sel *s, int64_t deadline)
             chan_waitq_remove(cases[i].op == CHAN_SEND ? &c->sendq : &c->recvq, sg);
         chan_mutex_unlock(&c->lock);
     }
-    if (idx == CHAN_WAIT_TIMEOUT)
-        return -1;
+    if (idx < 0 || !is_local(&cases[idx]))
+        return;
     chan_case_t *cs = &cases[idx];
-    cs->err = w.err;
+    cs->err = w->err;
     if (cs->op == CHAN_RECV) {
-        cs->n = w.len;
-        if (w.err)
+        cs->n = w->len;
+        if (w->err)
             cs->val = NULL;
     }
-    return idx;
+}
+
+/* Steps 4 and 5: wait for one case.  Returns its index or -1 (timeout). */
+static int wait_cases(chan_case_t *cases, struct sel *s, int64_t deadline)
+{
+    chan_waiter_t w;
+    chan_waiter_init(&w);
+    enqueue_all(cases, s, &w);
+    struct park_arg pa = { cases, s };
+    int idx = chan_waiter_park(&w, deadline, unlock_all_cb, &pa);
+    dequeue_all(cases, s, &w, idx);
+    return idx == CHAN_WAIT_TIMEOUT ? -1 : idx;
 }
 
 /* A select with no channel: Go's `select {}` (forever) or a plain sleep
@@ -203,6 +229,26 @@ static int select_nothing(int64_t deadline)
     return -1;
 }
 
+/* Steps 1-2 with the channels locked: run a ready case.  Returns its index,
+ * -1 if none is ready (*err ETIMEDOUT) or on failure (*err set). */
+static int poll_locked(chan_case_t *cases, struct sel *s, int *err)
+{
+    int chosen = -1;
+    *err = ETIMEDOUT;
+    for (size_t k = 0; k < s->n; k++) {
+        int rc = try_case(cases, s->poll[k], s);
+        if (rc == 1) {
+            chosen = (int)s->poll[k];
+            break;
+        }
+        if (rc < 0) {
+            *err = -rc;
+            break;
+        }
+    }
+    return chosen;
+}
+
 static int run_select(chan_case_t *cases, size_t ncases, struct sel *s, int64_t deadline)
 {
     make_orders(cases, ncases, s);
@@ -212,18 +258,8 @@ static int run_select(chan_case_t *cases, size_t ncases, struct sel *s, int64_t 
         return -1;
     s->wake = NULL;
     lock_all(cases, s);
-    int chosen = -1, err = ETIMEDOUT;
-    for (size_t k = 0; k < s->n; k++) {
-        int rc = try_case(cases, s->poll[k], s);
-        if (rc == 1) {
-            chosen = (int)s->poll[k];
-            break;
-        }
-        if (rc < 0) {
-            err = -rc;
-            break;
-        }
-    }
+    int err;
+    int chosen = poll_locked(cases, s, &err);
     if (chosen >= 0 || err != ETIMEDOUT || deadline == 0) {
         unlock_all(cases, s);
         chan_local_wake(s->wake);
@@ -267,4 +303,71 @@ int chan_local_select(chan_case_t *cases, size_t n, int64_t deadline)
         errno = saved;
     }
     return rc;
+}
+
+/* ---- the local half of a mixed select ---- */
+
+struct chan_lsel {
+    struct sel s;
+    size_t ncases;
+    bool enqueued;              /* sudogs wait on the channels */
+};
+
+chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w, int *chosen)
+{
+    *chosen = -1;
+    chan_lsel_t *ls = calloc(1, sizeof *ls);
+    void *mem = malloc((ncases ? ncases : 1) *
+                       (sizeof(struct chan_sudog) + sizeof(struct chan_value) + 2 * sizeof(size_t)));
+    if (!ls || !mem) {
+        free(ls);
+        free(mem);
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct sel *s = &ls->s;
+    ls->ncases = ncases;
+    s->sg = mem;
+    s->vals = (struct chan_value *)(s->sg + ncases);
+    s->poll = (size_t *)(s->vals + ncases);
+    s->lock = s->poll + ncases;
+    make_orders(cases, ncases, s);
+    if (make_vals(cases, ncases, s) < 0) {
+        free(mem);
+        free(ls);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (s->n == 0)
+        return ls;
+    s->wake = NULL;
+    lock_all(cases, s);
+    int err;
+    *chosen = poll_locked(cases, s, &err);
+    if (*chosen < 0 && err != ETIMEDOUT) {
+        unlock_all(cases, s);
+        chan_local_wake(s->wake);
+        chan_lsel_finish(ls, cases, NULL, -1);
+        errno = err;
+        return NULL;
+    }
+    if (*chosen < 0 && w) {
+        enqueue_all(cases, s, w);
+        ls->enqueued = true;
+    }
+    unlock_all(cases, s);
+    chan_local_wake(s->wake);
+    return ls;
+}
+
+void chan_lsel_finish(chan_lsel_t *ls, chan_case_t *cases, chan_waiter_t *w, int idx)
+{
+    if (!ls)
+        return;
+    struct sel *s = &ls->s;
+    if (w && ls->enqueued)
+        dequeue_all(cases, s, w, idx);
+    free_vals(cases, ls->ncases, s);
+    free(s->sg);
+    free(ls);
 }

@@ -78,6 +78,7 @@ struct core_case {
 
 struct core_op {
     hnode_t node;            /* sess->ops, by request id */
+    qlink_t dlink;           /* core->detached, once its session is gone */
     core_t *core;
     core_sess_t *sess;       /* NULL once detached: answers nobody */
     uint64_t id;
@@ -89,6 +90,8 @@ struct core_op {
     Chan__Status fail;       /* OK, or why no further value is accepted */
     int chosen;              /* select: the decided case, or -1 */
     uint32_t total;          /* send: values to send */
+    int64_t hi_seq;          /* send: highest batch place handed on, or -1 */
+    bool nonblocking;        /* timeout 0: never frozen by a reservation */
     uint32_t accepted;       /* send: values taken for good */
     uint32_t inflight;       /* send: deliveries awaiting acknowledgement */
     bool reserve;            /* select: two-phase */
@@ -136,6 +139,7 @@ struct core {
     htable_t chans;
     qlink_t sessions;
     uint64_t nsessions;
+    qlink_t detached;        /* ops finishing without a session */
     core_op_t **heap;        /* min-heap of blocked ops by deadline */
     size_t heap_len, heap_cap;
     uint64_t rng;
@@ -164,6 +168,7 @@ static core_val_t *val_new(core_bytes_t b)
 {
     core_val_t *v = xmalloc(sizeof *v + b.len);
     v->redelivered = 0;
+    v->seq = 0;
     v->len = (uint32_t)b.len;
     if (b.len)
         memcpy(v->data, b.data, b.len);
@@ -326,6 +331,9 @@ static core_op_t *op_new(core_sess_t *s, uint64_t id, enum op_kind kind, size_t 
     op->heap_i = NO_HEAP;
     op->fail = CHAN__STATUS__OK;
     op->chosen = -1;
+    op->hi_seq = -1;
+    op->nonblocking = timeout_ms == 0;
+    qlist_init(&op->dlink);
     op->ncase = ncase;
     op->node.hash = chand_hash_u64(id);
     htable_insert(&s->ops, &op->node);
@@ -380,6 +388,10 @@ static void case_dequeue(core_case_t *cs)
 static void op_free(core_op_t *op)
 {
     core_t *c = op->core;
+    if (op->slot) {   /* only at shutdown: reservations are resolved first */
+        op->cases[op->chosen].ch->reserved--;
+        op->slot = false;
+    }
     for (size_t i = 0; i < op->ncase; i++) {
         core_case_t *cs = &op->cases[i];
         case_dequeue(cs);
@@ -394,6 +406,7 @@ static void op_free(core_op_t *op)
         op->held->op->holder = NULL;
     }
     heap_del(c, op);
+    qlist_remove(&op->dlink);
     if (op->sess) {
         htable_remove(&op->sess->ops, &op->node);
         op->sess->pending--;
@@ -412,6 +425,7 @@ static void op_detach(core_op_t *op)
     htable_remove(&s->ops, &op->node);
     s->pending--;
     op->sess = NULL;
+    qlist_push_back(&op->core->detached, &op->dlink);
 }
 
 /* Put a send whose value came back under its deadline again. */
@@ -470,9 +484,9 @@ static bool send_done(const core_op_t *op)
 {
     if (op->inflight || op->state != OP_WAITING)
         return false;
-    if (op->fail != CHAN__STATUS__OK)
-        return true;
     int i = op->kind == OP_SELECT ? op->chosen : 0;
+    if (op->fail != CHAN__STATUS__OK)
+        return i < 0 || op->cases[i].vals.len == 0;   /* holes still to fill */
     return i >= 0 && op->cases[i].vals.len == 0;
 }
 
@@ -501,14 +515,50 @@ static void send_maybe_finish(core_op_t *op)
 /* The op can accept no more values (timeout, cancel, close, shutdown, or its
  * session went away): take it out of every queue, drop what it had not
  * handed on, and answer now or once its deliveries are acknowledged. */
+/* A failed batch send must still report a prefix: "the first k values
+ * went".  Values after the last one handed on are dropped, but one given back
+ * from below it (its receiver died while a later value was taken) is a hole
+ * that must still go, deadline or not.  Only a send that may go on (timed out
+ * or cancelled, its sender still there, its channel open) keeps holes. */
+static bool keeps_holes(const core_op_t *op, const core_chan_t *ch)
+{
+    return op->sess && !ch->closed &&
+           (op->fail == CHAN__STATUS__TIMEOUT || op->fail == CHAN__STATUS__CANCELED);
+}
+
+/* Drop what a failed send may drop; true if holes remain to be sent. */
+static bool trim_values(core_op_t *op, core_case_t *cs)
+{
+    if (!keeps_holes(op, cs->ch)) {
+        vals_free(&cs->vals);
+        return false;
+    }
+    size_t n = cs->vals.len;
+    for (size_t k = 0; k < n; k++) {
+        core_val_t *v = pdeque_pop_front(&cs->vals);
+        if ((int64_t)v->seq < op->hi_seq)
+            pdeque_push_back(&cs->vals, v);
+        else
+            free(v);
+    }
+    return cs->vals.len > 0;
+}
+
 static void op_fail(core_op_t *op, Chan__Status st)
 {
     if (op->fail == CHAN__STATUS__OK)
         op->fail = st;
     heap_del(op->core, op);
     for (size_t i = 0; i < op->ncase; i++) {
-        case_dequeue(&op->cases[i]);
-        vals_free(&op->cases[i].vals);
+        core_case_t *cs = &op->cases[i];
+        bool holes = cs->send && (op->kind == OP_SEND || (int)i == op->chosen) &&
+                     trim_values(op, cs);
+        if (holes) {
+            case_enqueue(cs, true);   /* first in line, as it was */
+        } else {
+            case_dequeue(cs);
+            vals_free(&cs->vals);
+        }
     }
     if (op->inflight)
         return;   /* answered when the last delivery is resolved */
@@ -557,8 +607,11 @@ static void deliver(core_case_t *r, core_val_t *v, core_op_t *owner, int owner_c
     ch->refs++;
     ch->inflight++;
     ch->core->inflight++;
-    if (owner)
+    if (owner) {
         owner->inflight++;
+        if ((int64_t)v->seq > owner->hi_seq)
+            owner->hi_seq = v->seq;
+    }
     case_collect(r, d->id, v);
 }
 
@@ -606,7 +659,9 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
     if (owner) {
         owner->inflight--;
         core_case_t *cs = &owner->cases[owner_case];
-        if (owner->fail != CHAN__STATUS__OK || ch->closed) {
+        bool hole = owner->fail != CHAN__STATUS__OK && keeps_holes(owner, ch) &&
+                    (int64_t)v->seq < owner->hi_seq;
+        if ((owner->fail != CHAN__STATUS__OK && !hole) || ch->closed) {
             /* the sender can take no more: the value is reported unsent */
             free(v);
             if (owner->fail == CHAN__STATUS__OK)
@@ -795,6 +850,8 @@ static bool find_pair(core_chan_t *ch, core_case_t **rp, core_case_t **sp)
         if (!case_active(r))
             continue;
         core_case_t *s = s0->op != r->op ? s0 : first_active(&ch->sendq, r->op);
+        if (s && reserving(s) && r->op->nonblocking)
+            continue;   /* it cannot wait for a commit: not ready for it */
         if (s) {
             *rp = r;
             *sp = s;
@@ -833,6 +890,9 @@ static bool pump_closed(core_chan_t *ch)
 static bool pump_once(core_chan_t *ch)
 {
     core_case_t *r, *s;
+    /* closed: no send may go through (not even into free buffer space) */
+    if (ch->closed && first_active(&ch->sendq, NULL))
+        return pump_closed(ch);
     if (ch->buf.len && (r = first_active(&ch->recvq, NULL))) {
         serve_receiver(r);
         return true;
@@ -868,6 +928,7 @@ core_t *core_new(const core_limits_t *lim, core_reply_fn reply)
     c->reply = reply;
     htable_init(&c->chans);
     qlist_init(&c->sessions);
+    qlist_init(&c->detached);
     c->rng = 0x9E3779B97F4A7C15ULL;
     return c;
 }
@@ -922,41 +983,37 @@ void core_sess_drop(core_sess_t *s)
     core_t *c = s->core;
     pdeque_t ops;
     pdeque_init(&ops);
-    /* reservations this session holds go back first; releasing one may
-     * finish other ops of ours, so look each one up again */
     htable_each(&s->ops, collect_node, &ops);
-    size_t n = ops.len;
-    uint64_t *ids = xmalloc((n ? n : 1) * sizeof *ids);
-    for (size_t i = 0; i < n; i++)
-        ids[i] = ((core_op_t *)ops.buf[i])->id;
-    pdeque_free(&ops);
-    for (size_t i = 0; i < n; i++) {
-        core_op_t *op = op_lookup(s, ids[i]);
-        if (op && op->state == OP_RESERVED)
-            reservation_resolve(op, false);
-    }
-    free(ids);
-    /* the rest answer nobody now; a send whose values are out lives on until
-     * they are acknowledged or come back (then they are reported unsent to
-     * nobody: the sender never heard that they were taken) */
-    htable_each(&s->ops, collect_node, &ops);
+    /* 1. Every op that waits answers nobody now.  This comes first, so that
+     *    releasing the session's reservations (2) cannot hand anything to the
+     *    session's own waiting ops.  A send whose values are out lives on,
+     *    detached, until they are acknowledged or come back (then they are
+     *    dropped: the sender never heard that they were taken). */
     for (size_t i = 0; i < ops.len; i++) {
         core_op_t *op = ops.buf[i];
-        op_detach(op);
+        if (op->state == OP_RESERVED)
+            continue;
         if (op->frozen && op->holder) {
             op->holder->held = NULL;
             op->holder = NULL;
         }
         op->frozen = false;
+        op_detach(op);
         op_fail(op, CHAN__STATUS__CANCELED);
     }
     pdeque_free(&ops);
-    /* unacknowledged values go back to the heads of their channels, newest
-     * first so that the oldest ends up in front */
+    /* 2. Reservations go back: slots freed, held receivers let go. */
+    htable_each(&s->ops, collect_node, &ops);
+    for (size_t i = 0; i < ops.len; i++)
+        reservation_resolve(ops.buf[i], false);
+    pdeque_free(&ops);
+    /* 3. Unacknowledged values go back to the heads of their channels,
+     *    newest first so that the oldest ends up in front. */
     while (!qlist_empty(&s->dlv_order)) {
         core_dlv_t *d = QLIST_ENTRY(s->dlv_order.prev, core_dlv_t, order);
         dlv_return(d, true);
     }
+    /* 4. Temporary channels go. */
     while (!qlist_empty(&s->temps)) {
         core_chan_t *ch = QLIST_ENTRY(s->temps.next, core_chan_t, owner_link);
         chan_delete(ch);
@@ -1048,18 +1105,32 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
     c->reply(s->ctx, &r);
 }
 
-/* Queue a blocking op, or answer TIMEOUT now for a non-blocking one. */
+/* Queue a blocking op, or answer TIMEOUT now for a non-blocking one.  Then
+ * pump its channels: a partner the poll did not count as ready (a reserving
+ * sender) can still meet it. */
 static void op_wait(core_op_t *op, int64_t timeout_ms)
 {
     if (timeout_ms == 0) {
         op_fail(op, CHAN__STATUS__TIMEOUT);
         return;
     }
-    for (size_t i = 0; i < op->ncase; i++)
-        if (op->cases[i].ch && (op->cases[i].send ? op->cases[i].vals.len : 1))
-            case_enqueue(&op->cases[i], false);
+    core_sess_t *s = op->sess;
+    uint64_t id = op->id;
+    size_t n = op->ncase;
+    core_chan_t *chans[n ? n : 1];
+    for (size_t i = 0; i < n; i++) {
+        case_enqueue(&op->cases[i], false);
+        chans[i] = op->cases[i].ch;
+        chans[i]->refs++;
+    }
     if (op->deadline >= 0)
-        heap_add(op->sess->core, op);
+        heap_add(op->core, op);
+    for (size_t i = 0; i < n; i++) {
+        if (op_lookup(s, id) == op && op->state == OP_WAITING && op->chosen < 0)
+            pump(chans[i]);
+    }
+    for (size_t i = 0; i < n; i++)
+        chan_unref(chans[i]);
 }
 
 void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
@@ -1092,8 +1163,11 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
     core_case_t *cs = &op->cases[0];
     case_init(cs, op, 0, ch, true);
     pdeque_reserve(&cs->vals, n);
-    for (size_t i = 0; i < n; i++)
-        pdeque_push_back(&cs->vals, val_new(vals[i]));
+    for (size_t i = 0; i < n; i++) {
+        core_val_t *v = val_new(vals[i]);
+        v->seq = (uint32_t)i;
+        pdeque_push_back(&cs->vals, v);
+    }
     /* FIFO: join the tail, then let the channel match whatever it can */
     case_enqueue(cs, false);
     pump(ch);
@@ -1167,10 +1241,10 @@ static bool case_ready(core_case_t *cs)
 }
 
 /* Run the chosen, ready case of a select now. */
-static void select_run(core_op_t *op, core_case_t *cs)
+static void select_run(core_op_t *op, core_case_t *cs, int64_t timeout_ms)
 {
     core_chan_t *ch = cs->ch;
-    if (ch->closed) {
+    if (ch->closed && (cs->send || !ch->buf.len)) {
         op_decide(op, cs->index);
         vals_free(&cs->vals);
         op_finish(op, CHAN__STATUS__CLOSED, "channel closed");
@@ -1189,9 +1263,16 @@ static void select_run(core_op_t *op, core_case_t *cs)
             reserve_slot(cs);
         return;
     }
-    op_decide(op, cs->index);
+    /* Decided only when the value moves (send_case_empty): the receiver
+     * that made it ready may still refuse it (max_bytes). */
+    core_sess_t *s = op->sess;
+    uint64_t id = op->id;
     case_enqueue(cs, true);
     pump(ch);
+    if (op_lookup(s, id) == op && op->chosen < 0) {
+        case_dequeue(cs);
+        op_wait(op, timeout_ms);
+    }
 }
 
 void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size_t n,
@@ -1233,7 +1314,7 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
             pick = cs;   /* reservoir sampling: uniform among the ready */
     }
     if (pick)
-        select_run(op, pick);
+        select_run(op, pick, timeout_ms);
     else
         op_wait(op, timeout_ms);
 }
@@ -1405,6 +1486,8 @@ void core_shutdown(core_t *c)
         for (qlink_t *d = s->dlv_order.next; d != &s->dlv_order; d = d->next)
             QLIST_ENTRY(d, core_dlv_t, order)->owner = NULL;
     }
+    for (qlink_t *l = c->detached.next; l != &c->detached; l = l->next)
+        pdeque_push_back(&ops, QLIST_ENTRY(l, core_op_t, dlink));
     for (size_t i = 0; i < ops.len; i++) {
         core_op_t *op = ops.buf[i];
         if (op->held) {

@@ -53,6 +53,7 @@ typedef struct core_chan core_chan_t;
 typedef struct core_val {
     uint32_t redelivered;
     uint32_t len;
+    uint32_t seq;                /* its place in its send's batch */
     uint8_t data[];
 } core_val_t;
 

@@ -20,7 +20,10 @@
 /* A timeout longer than this (about 100 years) is "forever". */
 #define TIMEOUT_MAX_MS INT64_C(3153600000000)
 
-#define FRAME_OVERHEAD 64   /* bytes a reply needs around one value */
+/* Bytes a frame needs around one value: tags, lengths, a 255-byte name, a
+ * timeout, piggybacked ids.  max_value = max_frame - this, so that a value
+ * of max_value always fits in a Send and in a Recv reply. */
+#define FRAME_OVERHEAD 512
 
 uint64_t chand_max_value(const chand_opts_t *o)
 {
@@ -248,7 +251,8 @@ static void h_release(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 static void h_ping(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
     Chan__Pong p = CHAN__PONG__INIT;
-    p.has_payload = rq->ping->has_payload;
+    /* echoed only up to max_value: the reply must fit in a frame */
+    p.has_payload = rq->ping->has_payload && rq->ping->payload.len <= chand_max_value(&c->srv->opts);
     p.payload = rq->ping->payload;
     Chan__Reply r = CHAN__REPLY__INIT;
     r.has_id = r.has_status = true;

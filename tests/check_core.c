@@ -903,6 +903,200 @@ START_TEST(t_reserve_recv_case_is_a_delivery)
 }
 END_TEST
 
+/* ---- edges found in review: each failed before its fix ---- */
+
+START_TEST(t_select_recv_closed_with_values)
+{
+    /* Go: a receive from a closed channel still gets what is buffered */
+    mk(A, 1, "b", 2);
+    send1(A, 2, "b", "v1", -1);
+    core_close(A->s, 3, B("b"));
+    core_case_req_t cs[1] = { RC("b") };
+    core_select(Bs->s, 4, cs, 1, false, -1, 0);
+    rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "v1");
+    ack_all(Bs, r);
+    core_select(Bs->s, 5, cs, 1, false, -1, 0);
+    must_reply(Bs, 5, CHAN__STATUS__CLOSED);
+}
+END_TEST
+
+START_TEST(t_select_recv_meets_reserving_sender)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t sc[1] = { SC("u", "r") };
+    core_select(A->s, 2, sc, 1, true, -1, 0);       /* a reserving sender waits */
+    ck_assert_ptr_null(reply_to(A, 2));
+    core_case_req_t rc[1] = { RC("u") };
+    core_select(Bs->s, 3, rc, 1, false, -1, 0);      /* a select receiver comes */
+    must_reply(A, 2, CHAN__STATUS__RESERVED);        /* it is held for the sender */
+    core_commit(A->s, 4, 2);
+    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "r");
+    ack_all(Bs, r);
+    must_reply(A, 4, CHAN__STATUS__OK);
+}
+END_TEST
+
+START_TEST(t_select_send_refused_keeps_deadline)
+{
+    /* the receiver that made the send case ready refuses the value */
+    mk(A, 1, "u", 0);
+    core_recv(Bs->s, 2, B("u"), 1, 1, -1, 0);         /* takes 1 byte at most */
+    core_case_req_t sc[1] = { SC("u", "too-long") };
+    core_select(A->s, 3, sc, 1, false, 100, 0);
+    must_reply(Bs, 2, CHAN__STATUS__TOO_LARGE);
+    ck_assert_ptr_null(reply_to(A, 3));               /* still waiting ... */
+    core_expire(core, 100);
+    must_reply(A, 3, CHAN__STATUS__TIMEOUT);          /* ... until its deadline */
+    ck_assert_uint_eq(info_of("u").senders, 0);
+}
+END_TEST
+
+START_TEST(t_dropped_reservations_leave_no_trace)
+{
+    for (int k = 0; k < 20; k++) {                     /* hash orders vary */
+        char name[16];
+        snprintf(name, sizeof name, "b%d", k);
+        tsess_t *t = &sess[3];
+        if (t->s)
+            core_sess_drop(t->s);
+        t->s = core_sess_new(core, t);
+        t->n = 0;
+        mk(A, 1000 + (uint64_t)k, name, 1);
+        core_case_req_t c1[1] = { SC(name, "1") }, c2[1] = { SC(name, "2") };
+        core_select(t->s, 10, c1, 1, true, -1, 0);
+        must_reply(t, 10, CHAN__STATUS__RESERVED);
+        core_select(t->s, 11, c2, 1, true, -1, 0);     /* waits for the slot */
+        core_sess_drop(t->s);
+        t->s = NULL;
+        send1(C, 5000 + (uint64_t)k, name, "x", 0);    /* the only slot is free */
+        must_reply(C, 5000 + (uint64_t)k, CHAN__STATUS__OK);
+        ck_assert_uint_eq(info_of(name).len, 1);
+    }
+    for (int k = 0; k < 20; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "u%d", k);
+        tsess_t *t = &sess[3];
+        t->s = core_sess_new(core, t);
+        t->n = 0;
+        A->n = Bs->n = C->n = 0;
+        mk(A, 2000 + (uint64_t)k, name, 0);
+        recvn(Bs, 100, name, 1, -1);                   /* a receiver */
+        core_case_req_t c1[1] = { SC(name, "1") }, c2[1] = { SC(name, "2") };
+        core_select(t->s, 10, c1, 1, true, -1, 0);     /* holds it */
+        must_reply(t, 10, CHAN__STATUS__RESERVED);
+        core_select(t->s, 11, c2, 1, true, -1, 0);
+        send1(C, 200, name, "plain", -1);              /* waits behind */
+        core_sess_drop(t->s);
+        t->s = NULL;
+        rec_t *r = must_reply(Bs, 100, CHAN__STATUS__OK);   /* the plain value */
+        ck_assert_str_eq(r->val[0], "plain");
+        ck_assert_uint_eq(r->redelivered[0], 0);
+        ack_all(Bs, r);
+        must_reply(C, 200, CHAN__STATUS__OK);
+    }
+}
+END_TEST
+
+START_TEST(t_partial_batch_reports_a_prefix)
+{
+    /* [a, b] on an unbuffered channel: b is taken, a's receiver dies after
+     * the deadline.  "accepted 1" would claim a went; instead the send keeps
+     * offering a (a hole below a taken value) and completes with both. */
+    mk(A, 1, "u", 0);
+    core_bytes_t v[2] = { B("a"), B("b") };
+    core_send(A->s, 2, B("u"), v, 2, 100, 0);
+    recvn(Bs, 3, "u", 1, -1);
+    rec_t *rb = must_reply(Bs, 3, CHAN__STATUS__OK);
+    ck_assert_str_eq(rb->val[0], "a");
+    recvn(C, 4, "u", 1, -1);
+    rec_t *rc = must_reply(C, 4, CHAN__STATUS__OK);
+    ck_assert_str_eq(rc->val[0], "b");
+    ack_all(C, rc);
+    core_expire(core, 200);                           /* the deadline passes */
+    core_sess_drop(Bs->s);                            /* a comes back */
+    Bs->s = NULL;
+    ck_assert_ptr_null(reply_to(A, 2));
+    ck_assert_str_eq(take(C, 5, "u"), "a");
+    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__OK)->accepted, 2);
+    /* a plain tail is still dropped at the deadline: [x, y], nothing taken */
+    core_bytes_t w[2] = { B("x"), B("y") };
+    core_send(A->s, 6, B("u"), w, 2, 10, 1000);
+    core_expire(core, 1010);
+    ck_assert_uint_eq(must_reply(A, 6, CHAN__STATUS__TIMEOUT)->accepted, 0);
+}
+END_TEST
+
+START_TEST(t_nonblocking_recv_is_never_frozen)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t sc[1] = { SC("u", "r") };
+    core_select(A->s, 2, sc, 1, true, -1, 0);          /* reserving sender waits */
+    recvn(Bs, 3, "u", 1, 0);                            /* default: don't wait */
+    must_reply(Bs, 3, CHAN__STATUS__TIMEOUT);
+    ck_assert_ptr_null(reply_to(A, 2));                 /* nothing reserved for it */
+    recvn(Bs, 4, "u", 1, -1);
+    must_reply(A, 2, CHAN__STATUS__RESERVED);
+}
+END_TEST
+
+START_TEST(t_no_send_after_close_through_a_freeze)
+{
+    mk(A, 1, "u", 0);
+    mk(A, 2, "b", 1);
+    send1(A, 3, "b", "f", -1);
+    core_case_req_t bc[2] = { RC("u"), SC("b", "x") };
+    core_select(Bs->s, 4, bc, 2, false, -1, 0);         /* u empty, b full: waits */
+    core_case_req_t ac[1] = { SC("u", "r") };
+    core_select(A->s, 5, ac, 1, true, -1, 0);           /* holds B's receive case */
+    must_reply(A, 5, CHAN__STATUS__RESERVED);
+    ck_assert_str_eq(take(C, 6, "b"), "f");             /* room in b ... */
+    core_close(C->s, 7, B("b"));                         /* ... but b closes */
+    core_release(A->s, 8, 5);                            /* B lets go */
+    rec_t *r = must_reply(Bs, 4, CHAN__STATUS__CLOSED);
+    ck_assert_int_eq(r->index, 1);
+    ck_assert_uint_eq(info_of("b").len, 0);             /* nothing slipped in */
+}
+END_TEST
+
+START_TEST(t_dropping_a_reserving_session_marks_nothing)
+{
+    mk(A, 1, "u", 0);
+    mk(A, 2, "v", 0);
+    core_case_req_t bc[2] = { RC("u"), SC("v", "y") };
+    core_select(Bs->s, 3, bc, 2, false, -1, 0);
+    tsess_t *t = &sess[3];
+    core_case_req_t tc[1] = { SC("u", "r") };
+    core_select(t->s, 4, tc, 1, true, -1, 0);            /* freezes B */
+    must_reply(t, 4, CHAN__STATUS__RESERVED);
+    recvn(t, 5, "v", 1, -1);                             /* t also waits on v */
+    core_sess_drop(t->s);
+    t->s = NULL;
+    recvn(C, 6, "v", 1, -1);
+    rec_t *r = must_reply(C, 6, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "y");
+    ck_assert_uint_eq(r->redelivered[0], 0);            /* never seen by anyone */
+}
+END_TEST
+
+START_TEST(t_detached_sender_freed_at_shutdown)
+{
+    /* a sender gone while its value is out; shutdown must free it (the
+     * fixture's teardown runs under LeakSanitizer/valgrind) */
+    mk(A, 1, "u", 0);
+    send1(A, 2, "u", "v", -1);
+    recvn(Bs, 3, "u", 1, -1);
+    must_reply(Bs, 3, CHAN__STATUS__OK);
+    core_sess_drop(A->s);
+    A->s = NULL;
+    core_shutdown(core);
+    core_info_t ci;
+    core_info(core, &ci);
+    ck_assert_uint_eq(ci.pending, 0);
+}
+END_TEST
+
 /* ---- shutdown ---- */
 
 START_TEST(t_shutdown_answers_everyone)
@@ -1060,6 +1254,19 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_reserve_unbuffered_holds_receiver);
     tcase_add_test(tc, t_reserve_dropped_session_releases);
     tcase_add_test(tc, t_reserve_recv_case_is_a_delivery);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("edges");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, t_select_recv_closed_with_values);
+    tcase_add_test(tc, t_select_recv_meets_reserving_sender);
+    tcase_add_test(tc, t_select_send_refused_keeps_deadline);
+    tcase_add_test(tc, t_dropped_reservations_leave_no_trace);
+    tcase_add_test(tc, t_partial_batch_reports_a_prefix);
+    tcase_add_test(tc, t_nonblocking_recv_is_never_frozen);
+    tcase_add_test(tc, t_no_send_after_close_through_a_freeze);
+    tcase_add_test(tc, t_dropping_a_reserving_session_marks_nothing);
+    tcase_add_test(tc, t_detached_sender_freed_at_shutdown);
     suite_add_tcase(s, tc);
     return s;
 }
