@@ -111,11 +111,7 @@ void chan_release(chan_t *ch)
 ssize_t chan_len(chan_t *ch)
 {
     CHECK_CHAN(ch, -1);
-    if (ch->kind == CHAN_KIND_REMOTE) {
-        errno = ENOTSUP;
-        return -1;
-    }
-    return chan_local_len(ch);
+    return ch->kind == CHAN_KIND_LOCAL ? chan_local_len(ch) : chan_remote_len(ch);
 }
 
 ssize_t chan_cap(chan_t *ch)

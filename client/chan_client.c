@@ -895,10 +895,16 @@ static void client_free(chan_client_t *cl)
     free(cl);
 }
 
+static void client_close(chan_client_t *cl);
+
+/* The last reference closes the connection if chan_disconnect() did not
+ * (a connection made by chan_open_ref() for its handle). */
 void chan_client_unref(chan_client_t *cl)
 {
-    if (cl && atomic_fetch_sub_explicit(&cl->refs, 1, memory_order_acq_rel) == 1)
-        client_free(cl);
+    if (!cl || atomic_fetch_sub_explicit(&cl->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    client_close(cl);
+    client_free(cl);
 }
 
 chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline)
@@ -974,19 +980,28 @@ static void drain_out(chan_client_t *cl)
     pthread_mutex_unlock(&cl->lock);
 }
 
-void chan_disconnect(chan_client_t *cl)
+/* Stop the I/O thread, send what is queued, fail what is in flight.  Once. */
+static void client_close(chan_client_t *cl)
 {
-    if (!cl)
-        return;
     pthread_mutex_lock(&cl->lock);
+    bool first = !cl->closing;
     cl->closing = true;
     pthread_mutex_unlock(&cl->lock);
+    if (!first)
+        return;
     if (cl->io_started) {
         wake_io(cl);
         pthread_join(cl->io, NULL);
         drain_out(cl);
     }
     fail_all(cl, ECONNRESET, cl->gen);   /* closes the socket */
+}
+
+void chan_disconnect(chan_client_t *cl)
+{
+    if (!cl)
+        return;
+    client_close(cl);
     chan_client_unref(cl);
 }
 

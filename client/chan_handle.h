@@ -47,6 +47,7 @@ ssize_t chan_remote_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t 
 int chan_remote_close(chan_t *ch);
 void chan_remote_free(chan_t *ch);
 ssize_t chan_remote_cap(chan_t *ch);
+ssize_t chan_remote_len(chan_t *ch);
 int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline);
 
 /* Cases on several daemons, or local and remote together

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,11 +60,11 @@ static bool open_reply(chan_rpc_t *rpc, const Chan__Reply *r)
     return true;
 }
 
-static chan_t *open_common(chan_client_t *cl, const char *name, long cap, bool temp, int flags,
-                           int64_t deadline)
+static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len, long cap,
+                           bool temp, int flags, int64_t deadline)
 {
     if (!cl || cap < CHAN_CAP_ANY || (flags & ~CHAN_NOCREATE) ||
-        (name && !chan_name_valid((const uint8_t *)name, strlen(name)))) {
+        (name && !chan_name_valid((const uint8_t *)name, name_len))) {
         errno = EINVAL;
         return NULL;
     }
@@ -71,7 +72,7 @@ static chan_t *open_common(chan_client_t *cl, const char *name, long cap, bool t
     if (name) {
         m.has_name = true;
         m.name.data = (uint8_t *)name;
-        m.name.len = strlen(name);
+        m.name.len = name_len;
     }
     if (cap != CHAN_CAP_ANY) {
         m.has_capacity = true;
@@ -114,12 +115,65 @@ chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags, int6
         errno = EINVAL;
         return NULL;
     }
-    return open_common(cl, name, cap, false, flags, deadline);
+    return open_common(cl, name, strlen(name), cap, false, flags, deadline);
 }
 
 chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline)
 {
-    return open_common(cl, NULL, cap == CHAN_CAP_ANY ? 0 : cap, true, 0, deadline);
+    return open_common(cl, NULL, 0, cap == CHAN_CAP_ANY ? 0 : cap, true, 0, deadline);
+}
+
+/* ---- channels over channels ---- */
+
+ssize_t chan_ref(const chan_t *ch, char *buf, size_t size)
+{
+    if (!ch || ch->kind != CHAN_KIND_REMOTE || !buf) {
+        errno = EINVAL;
+        return -1;
+    }
+    const chan_remote_t *r = (const chan_remote_t *)ch;
+    int n = snprintf(buf, size, "%s@%s", r->name, r->cl->addr);
+    if (n < 0 || (size_t)n >= size) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return n;
+}
+
+chan_t *chan_open_ref(chan_client_t *cl, const void *ref, size_t len, int64_t deadline)
+{
+    const char *p = ref;
+    if (!p) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (len && p[len - 1] == 0)
+        len--;
+    const char *at = memchr(p, '@', len);
+    size_t addr_len = at ? len - (size_t)(at - p) - 1 : 0;
+    if (!at || at == p || addr_len == 0 || addr_len >= 256) {
+        errno = EINVAL;
+        return NULL;
+    }
+    char addr[256];
+    memcpy(addr, at + 1, addr_len);
+    addr[addr_len] = 0;
+    if (memchr(addr, 0, addr_len)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t name_len = (size_t)(at - p);
+    if (cl && strcmp(cl->addr, addr) == 0)
+        return open_common(cl, p, name_len, CHAN_CAP_ANY, false, CHAN_NOCREATE, deadline);
+    /* another daemon: a connection of the handle's own */
+    chan_client_t *own = chan_connect(addr, NULL, deadline);
+    if (!own)
+        return NULL;
+    chan_t *ch = open_common(own, p, name_len, CHAN_CAP_ANY, false, CHAN_NOCREATE, deadline);
+    int saved = errno;
+    chan_client_unref(own);   /* the handle holds it now (or nothing does) */
+    errno = saved;
+    return ch;
 }
 
 const char *chan_name(const chan_t *ch)
@@ -139,6 +193,15 @@ void chan_remote_free(chan_t *ch)
 ssize_t chan_remote_cap(chan_t *ch)
 {
     return (ssize_t)remote_of(ch)->cap;
+}
+
+ssize_t chan_remote_len(chan_t *ch)
+{
+    chan_remote_t *r = remote_of(ch);
+    chan_stat_t st;
+    if (chan_stat(r->cl, r->name, &st, chan_now() + 5000) < 0)
+        return -1;
+    return (ssize_t)st.len;
 }
 
 /* ---- send ---- */

@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -515,6 +516,331 @@ START_TEST(t_select_survives_a_lost_daemon)
 }
 END_TEST
 
+/* ---- channels over channels, across processes ---- */
+
+/* A server process: each request is "<reply-ref>\n<payload>"; it answers
+ * "echo:<payload>" on the reply channel the request names. */
+static int serve_requests(const char *addr)
+{
+    chan_client_t *cl = chan_connect(addr, NULL, chan_now() + 5000);
+    if (!cl)
+        return 3;
+    chan_t *req = chan_open(cl, "rr-requests", 0, 0, chan_now() + 5000);
+    if (!req)
+        return 4;
+    for (;;) {
+        void *msg;
+        ssize_t n = chan_recv_alloc(req, &msg, -1);
+        if (n < 0)
+            return errno == EPIPE ? 0 : 5;
+        char *nl = memchr(msg, '\n', (size_t)n);
+        if (!nl)
+            return 6;
+        chan_t *reply = chan_open_ref(cl, msg, (size_t)(nl - (char *)msg), chan_now() + 5000);
+        if (!reply)
+            return 7;
+        char out[256];
+        int len = snprintf(out, sizeof out, "echo:%.*s", (int)(n - (nl + 1 - (char *)msg)), nl + 1);
+        if (chan_send(reply, out, (size_t)len, chan_now() + 5000) < 0)
+            return 8;
+        chan_release(reply);
+        free(msg);
+    }
+}
+
+struct rr_client {
+    int id;
+    atomic_int errors;
+};
+
+static void *rr_client(void *arg)
+{
+    struct rr_client *c = arg;
+    chan_client_t *cl = dial(&DA);
+    chan_t *req = open_ch(cl, "rr-requests", 0);
+    chan_t *mine = chan_open_temp(cl, 0, chan_now() + 5000);   /* my reply channel */
+    char ref[CHAN_REF_MAX];
+    ck_assert_int_gt(chan_ref(mine, ref, sizeof ref), 0);
+    for (int i = 0; i < 50; i++) {
+        char msg[CHAN_REF_MAX + 64], want[64], got[128];
+        int n = snprintf(msg, sizeof msg, "%s\n%d/%d", ref, c->id, i);
+        snprintf(want, sizeof want, "echo:%d/%d", c->id, i);
+        ssize_t k;
+        if (chan_send(req, msg, (size_t)n, chan_now() + 10000) < 0 ||
+            (k = chan_recv(mine, got, sizeof got, chan_now() + 10000)) < 0 ||
+            (size_t)k != strlen(want) || memcmp(got, want, (size_t)k) != 0)
+            atomic_fetch_add(&c->errors, 1);
+    }
+    chan_release(mine);
+    chan_release(req);
+    chan_disconnect(cl);
+    return NULL;
+}
+
+START_TEST(t_request_reply_across_processes)
+{
+    pid_t server = fork();
+    ck_assert_int_ge(server, 0);
+    if (server == 0)
+        _exit(serve_requests(DA.addr));
+    pthread_t t[4];
+    struct rr_client c[4];
+    for (int i = 0; i < 4; i++) {
+        c[i].id = i;
+        atomic_init(&c[i].errors, 0);
+        pthread_create(&t[i], NULL, rr_client, &c[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(atomic_load(&c[i].errors), 0);
+    }
+    chan_client_t *cl = dial(&DA);
+    chan_t *req = open_ch(cl, "rr-requests", 0);
+    ck_assert_int_eq(chan_close(req), 0);                 /* the server ends */
+    int st;
+    ck_assert_int_eq(waitpid(server, &st, 0), server);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    /* a reference to a temporary channel whose owner has gone */
+    chan_t *tmp = chan_open_temp(cl, 0, chan_now() + 5000);
+    char ref[CHAN_REF_MAX];
+    ck_assert_int_gt(chan_ref(tmp, ref, sizeof ref), 0);
+    chan_release(tmp);
+    chan_release(req);
+    chan_disconnect(cl);
+    chan_client_t *other = dial(&DA);
+    ck_assert_ptr_null(chan_open_ref(other, ref, strlen(ref), chan_now() + 5000));
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_ptr_null(chan_open_ref(other, "no-at-sign", 10, chan_now() + 5000));
+    ck_assert_int_eq(errno, EINVAL);
+    chan_t *loc = chan_make(0);
+    ck_assert_int_eq(chan_ref(loc, ref, sizeof ref), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    chan_release(loc);
+    chan_disconnect(other);
+}
+END_TEST
+
+/* The talk's "restoring sequence": each talker sends a message carrying
+ * its own wait channel, then waits on it; main lets both go on after it
+ * has one message from each.  Talkers are separate processes here. */
+static int talker(const char *addr, const char *name, int rounds)
+{
+    chan_client_t *cl = chan_connect(addr, NULL, chan_now() + 5000);
+    if (!cl)
+        return 3;
+    chan_t *c = chan_open(cl, "seq-talk", 0, 0, chan_now() + 5000);
+    chan_t *wait = chan_open_temp(cl, 0, chan_now() + 5000);
+    if (!c || !wait)
+        return 4;
+    char ref[CHAN_REF_MAX];
+    chan_ref(wait, ref, sizeof ref);
+    for (int i = 0; i < rounds; i++) {
+        char msg[CHAN_REF_MAX + 64];
+        int n = snprintf(msg, sizeof msg, "%s %d\n%s", name, i, ref);
+        if (chan_send(c, msg, (size_t)n, chan_now() + 10000) < 0)
+            return 5;
+        char ok;
+        if (chan_recv(wait, &ok, 1, chan_now() + 10000) != 1)   /* <-waitForIt */
+            return 6;
+    }
+    chan_disconnect(cl);
+    return 0;
+}
+
+START_TEST(t_sequencing_across_processes)
+{
+    enum { ROUNDS = 20 };
+    pid_t joe = fork();
+    if (joe == 0)
+        _exit(talker(DA.addr, "Joe", ROUNDS));
+    pid_t ann = fork();
+    if (ann == 0)
+        _exit(talker(DA.addr, "Ann", ROUNDS));
+    chan_client_t *cl = dial(&DA);
+    chan_t *c = open_ch(cl, "seq-talk", 0);
+    for (int i = 0; i < ROUNDS; i++) {
+        char msg[2][CHAN_REF_MAX + 64];
+        ssize_t n[2];
+        for (int k = 0; k < 2; k++) {
+            n[k] = chan_recv(c, msg[k], sizeof msg[k] - 1, chan_now() + 10000);
+            ck_assert_int_gt(n[k], 0);
+            msg[k][n[k]] = 0;
+        }
+        /* strict alternation: one message from each talker, both of round i */
+        char who[2][8];
+        int round[2];
+        for (int k = 0; k < 2; k++)
+            ck_assert_int_eq(sscanf(msg[k], "%7s %d", who[k], &round[k]), 2);
+        ck_assert_str_ne(who[0], who[1]);
+        ck_assert_int_eq(round[0], i);
+        ck_assert_int_eq(round[1], i);
+        for (int k = 0; k < 2; k++) {                     /* msg.wait <- true */
+            chan_t *wait = chan_open_ref(cl, strchr(msg[k], '\n') + 1,
+                                         strlen(strchr(msg[k], '\n') + 1), chan_now() + 5000);
+            ck_assert_ptr_nonnull(wait);
+            ck_assert_int_eq(chan_send(wait, "y", 1, chan_now() + 10000), 0);
+            chan_release(wait);
+        }
+    }
+    int st;
+    ck_assert_int_eq(waitpid(joe, &st, 0), joe);
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    ck_assert_int_eq(waitpid(ann, &st, 0), ann);
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    chan_release(c);
+    chan_disconnect(cl);
+}
+END_TEST
+
+/* ---- conservation with a selecting process killed mid-run ---- */
+
+enum { KV = 20000 };
+
+struct killshare {
+    _Atomic unsigned char seen[KV];
+    atomic_long count;
+};
+
+/* Selectors over a channel on each daemon and a local one; what they take
+ * is recorded in shared memory before the next select acknowledges it. */
+static void select_consumer(struct killshare *sh, chan_t *a, chan_t *b, chan_t *loc,
+                            atomic_long *total, _Atomic unsigned char *seen)
+{
+    while (atomic_load(total) < KV) {
+        uint32_t v[3];
+        chan_case_t cs[3] = { CHAN_CASE_RECV(a, &v[0], 4), CHAN_CASE_RECV(b, &v[1], 4),
+                              CHAN_CASE_RECV(loc, &v[2], 4) };
+        int i = chan_select(cs, 3, chan_now() + 200);
+        if (i < 0 || i == 2 || cs[i].err || v[i] >= KV)
+            continue;
+        atomic_fetch_add(&seen[v[i]], 1);
+        atomic_fetch_add(total, 1);
+        (void)sh;
+    }
+}
+
+static int killed_selector(struct killshare *sh, const char *addr_a, const char *addr_b)
+{
+    setenv("CHAN_ACK_DELAY_MS", "600000", 1);   /* acks only ride on the next select */
+    chan_client_t *ca = chan_connect(addr_a, NULL, chan_now() + 5000);
+    chan_client_t *cb = chan_connect(addr_b, NULL, chan_now() + 5000);
+    if (!ca || !cb)
+        return 3;
+    chan_t *a = chan_open(ca, "kill-a", 16, 0, -1), *b = chan_open(cb, "kill-b", 0, 0, -1);
+    chan_t *loc = chan_make(0);
+    atomic_long forever;
+    atomic_init(&forever, LONG_MIN);
+    select_consumer(sh, a, b, loc, &forever, sh->seen);   /* until killed */
+    (void)sh->count;
+    return 0;
+}
+
+struct kprod {
+    chan_t *a, *b;
+    int rc;
+};
+
+static void *kill_producer(void *arg)
+{
+    struct kprod *p = arg;
+    for (uint32_t v = 0; v < KV; v++)
+        if (chan_send(v % 2 ? p->b : p->a, &v, sizeof v, -1) < 0)
+            p->rc = -1;
+    return NULL;
+}
+
+struct kcons {
+    chan_t *a, *b, *loc;
+    atomic_long *total;
+    _Atomic unsigned char *seen;
+};
+
+static void *kill_consumer(void *arg)
+{
+    struct kcons *k = arg;
+    select_consumer(NULL, k->a, k->b, k->loc, k->total, k->seen);
+    return NULL;
+}
+
+START_TEST(t_conservation_with_a_killed_selector)
+{
+    struct killshare *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
+                                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(sh, MAP_FAILED);
+    memset(sh, 0, sizeof *sh);
+    chan_client_t *pa = dial(&DA), *pb = dial(&DB);
+    struct kprod p = { open_ch(pa, "kill-a", 16), open_ch(pb, "kill-b", 0), 0 };
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0)
+        _exit(killed_selector(sh, DA.addr, DB.addr));
+    pthread_t pt;
+    pthread_create(&pt, NULL, kill_producer, &p);
+    long child_seen = 0;
+    for (int i = 0; i < 3000 && child_seen < KV / 4; i++) {
+        child_seen = 0;
+        for (long v = 0; v < KV; v += 97)
+            child_seen += atomic_load(&sh->seen[v]) > 0;
+        child_seen *= 97;
+        sleep_ms(5);
+    }
+    kill(child, SIGKILL);                                   /* mid-stream */
+    waitpid(child, NULL, 0);
+    /* the survivors take the rest: every value must be seen */
+    static _Atomic unsigned char mine[KV];
+    memset((void *)mine, 0, sizeof mine);
+    atomic_long total;
+    long before = 0;
+    for (long v = 0; v < KV; v++)
+        before += atomic_load(&sh->seen[v]) > 0;
+    atomic_init(&total, before);
+    chan_client_t *ca = dial(&DA), *cb = dial(&DB);
+    chan_t *loc = chan_make(0);
+    struct kcons k = { open_ch(ca, "kill-a", 16), open_ch(cb, "kill-b", 0), loc, &total, mine };
+    pthread_t ct[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&ct[i], NULL, kill_consumer, &k);
+    /* count distinct values until all are there */
+    int64_t give_up = chan_now() + 60000;
+    long distinct = 0;
+    while (chan_now() < give_up) {
+        distinct = 0;
+        for (long v = 0; v < KV; v++)
+            distinct += atomic_load(&sh->seen[v]) || atomic_load(&mine[v]);
+        if (distinct == KV)
+            break;
+        atomic_store(&total, distinct);   /* consumers stop when all are in */
+        sleep_ms(20);
+    }
+    atomic_store(&total, KV);
+    for (int i = 0; i < 3; i++)
+        pthread_join(ct[i], NULL);
+    pthread_join(pt, NULL);
+    ck_assert_int_eq(p.rc, 0);
+    ck_assert_int_eq(distinct, KV);                           /* nothing lost */
+    long twice = 0;
+    for (long v = 0; v < KV; v++) {
+        ck_assert_int_le(atomic_load(&mine[v]), 1);           /* survivors: never twice */
+        ck_assert_int_le(atomic_load(&sh->seen[v]), 1);
+        twice += atomic_load(&mine[v]) && atomic_load(&sh->seen[v]);
+    }
+    /* a value may come twice only if the killed process had it unacknowledged:
+     * at most what it could hold (one select's value per connection) */
+    ck_assert_int_le(twice, 2);
+    chan_release(p.a);
+    chan_release(p.b);
+    chan_release(k.a);
+    chan_release(k.b);
+    chan_release(loc);
+    chan_disconnect(pa);
+    chan_disconnect(pb);
+    chan_disconnect(ca);
+    chan_disconnect(cb);
+    munmap(sh, sizeof *sh);
+}
+END_TEST
+
 static Suite *mixed_suite(void)
 {
     Suite *s = suite_create("mixed");
@@ -529,6 +855,14 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_ten_thousand_goroutines);
     tcase_add_test(tc, t_select_survives_a_lost_daemon);
     tcase_add_test(tc, t_connection_loss_and_reconnect);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("processes");
+    tcase_add_unchecked_fixture(tc, daemons_up, daemons_down);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, t_request_reply_across_processes);
+    tcase_add_test(tc, t_sequencing_across_processes);
+    tcase_add_test(tc, t_conservation_with_a_killed_selector);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -245,9 +245,9 @@ chan_t *chan_retain(chan_t *ch);
 void chan_release(chan_t *ch);
 
 /* chan_len, chan_cap - the number of queued values and the capacity of a
- * local channel, as Go's len() and cap().  For a remote channel chan_cap()
- * is the capacity chand reported when it was opened and chan_len() is -1
- * with ENOTSUP (use chan_stat()). */
+ * channel, as Go's len() and cap().  For a remote channel chan_cap() is the
+ * capacity chand reported when it was opened, and chan_len() asks chand (a
+ * round trip, at most 5 s; -1 with ETIMEDOUT, ECONNRESET, ENOENT). */
 ssize_t chan_len(chan_t *ch);
 ssize_t chan_cap(chan_t *ch);
 
@@ -388,6 +388,28 @@ chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags,
  * Send its name in a message to give another process a reply channel.
  * Returns a handle, or NULL with errno as chan_open(). */
 chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline);
+
+/* Longest reference chan_ref() writes, with its NUL. */
+#define CHAN_REF_MAX 512
+
+/* chan_ref - write a reference to the remote channel ch into buf: its name
+ * and its daemon's address as "name@address", NUL-terminated, at most size
+ * bytes (CHAN_REF_MAX always suffices).  Send it in a message, and the
+ * receiving process, wherever it runs, opens the very channel with
+ * chan_open_ref(): this is how a request carries its reply channel.
+ * Returns the length (without the NUL), or -1 with EINVAL (ch is local: in
+ * one process, send the chan_t pointer itself, retained) or ENOSPC. */
+ssize_t chan_ref(const chan_t *ch, char *buf, size_t size);
+
+/* chan_open_ref - open the channel a reference names (ref: len bytes, as
+ * received; a trailing NUL is allowed).  The channel must exist.  If the
+ * reference names the daemon cl is connected to (the same address string),
+ * cl is used; otherwise (or if cl is NULL) a connection to that daemon is
+ * made for the handle, with $CHAN_TOKEN, and closed when the handle is
+ * released.  Returns a handle the caller owns, or NULL with EINVAL (not a
+ * reference), ENOENT (no such channel: a temporary channel whose owner has
+ * gone), or the errors of chan_connect() and chan_open(). */
+chan_t *chan_open_ref(chan_client_t *cl, const void *ref, size_t len, int64_t deadline);
 
 /* chan_name - the name of a remote channel, or NULL for a local one.  The
  * string lives as long as the handle. */
