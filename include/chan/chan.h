@@ -293,8 +293,20 @@ typedef struct chan_case {
  * select waits for the deadline (-1: forever, like Go's select {}).
  * The same channel may appear in several cases, even as send and receive:
  * a select never pairs with itself.
+ *
+ * Cases may mix local channels, timers and remote channels on any number of
+ * daemons.  Cases on one daemon are decided there, atomically, in one
+ * request.  Across daemons (or with local cases) each daemon reserves a
+ * ready case and the first reservation to arrive wins; the others are given
+ * back as they were (a value returns to the head of its channel, in order).
+ * Local cases that are ready when select is called win at once.  A daemon
+ * whose connection is lost drops out; the others go on.
+ *
  * Returns the chosen index, or -1 with ETIMEDOUT (no case in time), EINVAL
- * (bad case), ENOMEM (nothing happened), ECONNRESET. */
+ * (bad case), ENOMEM (nothing happened), ECONNRESET (every remote case's
+ * connection was lost and no other case could proceed; or a committed send
+ * whose connection dropped: it may or may not have happened), ENOENT (a
+ * remote channel no longer exists). */
 int chan_select(chan_case_t *cases, size_t n, int64_t deadline);
 
 /* ------------------------------------------------------------------------
@@ -356,7 +368,15 @@ typedef struct chan_client chan_client_t;
  * token NULL means $CHAN_TOKEN, then no token.
  * Returns a client, or NULL with ECONNREFUSED (or another connect errno),
  * ETIMEDOUT, EACCES (bad token), EBUSY (too many connections), EINVAL (bad
- * address), EPROTO, ENOMEM. */
+ * address), EPROTO, ENOMEM.
+ *
+ * Losing the connection: calls in flight fail with ECONNRESET, and the next
+ * call dials again (at most 5 s).  After a failed dial, calls fail at once
+ * with ECONNRESET until a backoff has passed (50 ms, doubling to 5 s).
+ * Values this process had received but not yet acknowledged go to other
+ * receivers (marked redelivered); temporary channels made on the lost
+ * connection are gone.  Channel handles stay valid and name their channels
+ * on the new connection. */
 chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline);
 
 /* chan_disconnect - close the connection.  Calls blocked on it fail with
