@@ -100,6 +100,7 @@ typedef struct core_limits {
     uint32_t max_cases;        /* cases in one select */
     uint64_t max_channels;
     uint64_t max_cap;          /* largest capacity one may ask for */
+    uint64_t max_memory;       /* bytes all values may hold; 0: no limit */
 } core_limits_t;
 
 /* ---- the core ---- */
@@ -186,6 +187,7 @@ void core_each_chan(const core_t *c, void (*fn)(const core_chan_t *ch, void *arg
 
 typedef struct core_info {
     uint64_t channels, sessions, pending, inflight, values_sent, values_received;
+    uint64_t value_bytes;
 } core_info_t;
 void core_info(const core_t *c, core_info_t *out);
 

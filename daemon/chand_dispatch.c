@@ -40,6 +40,7 @@ core_limits_t chand_core_limits(const chand_opts_t *o)
         .max_cases = 1024,
         .max_channels = o->max_channels,
         .max_cap = UINT64_C(1) << 32,
+        .max_memory = o->max_memory,
     };
     return l;
 }
@@ -324,6 +325,8 @@ static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limi
     ss->inflight = ci.inflight;
     ss->values_sent = ci.values_sent;
     ss->values_received = ci.values_received;
+    ss->has_value_bytes = true;
+    ss->value_bytes = ci.value_bytes;
     fill_limits(s, lim);
     ss->limits = lim;
 }

@@ -100,6 +100,15 @@ timeout 20 "$CHAN" send raw --raw <"$tmp/blob" || fail "send --raw"
 timeout 20 "$CHAN" recv raw --raw >"$tmp/blob2" || fail "recv --raw"
 cmp -s "$tmp/blob" "$tmp/blob2" && pass "raw value round trip" || fail "raw value differs"
 
+# ---- values a reader could not print go back to the channel ----
+expect 0 "make buffered for a broken pipe" -- "$CHAN" make broken --cap 10
+expect 0 "fill it" -- "$CHAN" send broken a b c
+timeout 20 "$CHAN" recv broken -n 3 >/dev/full 2>/dev/null
+[ $? -eq 1 ] && pass "recv into a full stdout fails" || fail "recv into /dev/full"
+expect 0 "nothing lost" -- "$CHAN" recv broken -n 3
+[ "$(cat "$tmp/out")" = "$(printf 'a\nb\nc')" ] && pass "the three values are back, in order" ||
+    fail "after a failed print: '$(cat "$tmp/out")'"
+
 # ---- an unbuffered send waits for its receiver ----
 timeout 20 "$CHAN" send rdv hello >"$tmp/send.out" 2>&1 &
 spid=$!

@@ -470,6 +470,7 @@ typedef struct chan_server_stat {
     uint64_t inflight;        /* unacknowledged deliveries */
     uint64_t values_sent;     /* since start */
     uint64_t values_received;
+    uint64_t value_bytes;     /* memory values hold now (--max-memory) */
     uint64_t max_frame;       /* the daemon's limits */
     uint64_t max_value;
 } chan_server_stat_t;
