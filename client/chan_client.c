@@ -35,7 +35,7 @@
 #define READ_CHUNK (64 * 1024)
 #define OBUF_MAX (64u << 20)      /* callers wait while more is unwritten */
 #define GRACE_MS 2000             /* for chand to answer its own timeout */
-#define ACK_DELAY_MS 1            /* default CHAN_ACK_DELAY_MS */
+#define ACK_DELAY_MS 0            /* default CHAN_ACK_DELAY_MS: at once */
 #define DIAL_TIMEOUT_MS 5000      /* a reconnection attempt */
 #define BACKOFF_MIN_MS 50         /* first wait after a failed reconnection */
 #define BACKOFF_MAX_MS 5000
@@ -354,6 +354,18 @@ void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n)
         cl->ack_oldest = chan_now();
     for (size_t i = 0; i < n; i++)
         idlist_add(&cl->acks, ids[i]);
+    if (cl->ack_delay == 0 && !cl->dead) {
+        /* At once, from the caller: an unbuffered sender completes as soon
+         * as we have its value, as in Go, and the sender's next step
+         * overlaps with ours. */
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.n_ack = cl->acks.n;
+        rq.ack = cl->acks.v;
+        send_locked(cl, &rq);
+        cl->acks.n = 0;
+        pthread_mutex_unlock(&cl->lock);
+        return;
+    }
     /* The I/O thread waits for acks only briefly after handing values over;
      * if it has gone to sleep for good, it must hear of these. */
     bool wake = cl->io_idle;
