@@ -345,6 +345,17 @@ int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
     return 0;
 }
 
+void chan_client_oneway(chan_client_t *cl, Chan__Request *rq)
+{
+    pthread_mutex_lock(&cl->lock);
+    if (!cl->dead) {
+        rq->has_id = true;
+        rq->id = ++cl->next_id;
+        send_locked(cl, rq);
+    }
+    pthread_mutex_unlock(&cl->lock);
+}
+
 void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n)
 {
     if (!n)

@@ -132,6 +132,9 @@ int64_t chan_grace(int64_t deadline);
 
 void chan_client_unref(chan_client_t *cl);
 
+/* Send a request whose answer nobody waits for (it is dropped). */
+void chan_client_oneway(chan_client_t *cl, Chan__Request *rq);
+
 /* The application has these values: acknowledge them (soon). */
 void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n);
 
@@ -156,6 +159,7 @@ typedef struct chan_remote {
     chan_client_t *cl;
     uint64_t cap;
     bool temp;
+    bool owned;                  /* made by chan_open_temp on this client */
     size_t name_len;
     char name[CHAN_NAME_MAX + 1];
 } chan_remote_t;

@@ -1250,6 +1250,15 @@ void core_close(core_sess_t *s, uint64_t id, core_bytes_t name)
     reply_plain(s, id, CHAN__STATUS__OK, NULL);
 }
 
+void core_delete(core_sess_t *s, uint64_t id, core_bytes_t name)
+{
+    core_chan_t *ch = find_or_answer(s, id, name);
+    if (!ch)
+        return;
+    chan_delete(ch);
+    reply_plain(s, id, CHAN__STATUS__OK, NULL);
+}
+
 /* Could case cs proceed now? (Go's select poll.) */
 static bool case_ready(core_case_t *cs)
 {

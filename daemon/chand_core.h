@@ -143,6 +143,9 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
 void core_recv(core_sess_t *s, uint64_t id, core_bytes_t name, uint32_t max,
                uint64_t max_bytes, int64_t timeout_ms, int64_t now);
 void core_close(core_sess_t *s, uint64_t id, core_bytes_t name);
+/* Delete the channel: its name is free, its buffered values dropped, and
+ * everyone waiting on it answered CLOSED. */
+void core_delete(core_sess_t *s, uint64_t id, core_bytes_t name);
 
 typedef struct core_case_req {
     core_bytes_t name;

@@ -192,6 +192,13 @@ static void h_close(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         core_close(c->sess, id, name);
 }
 
+static void h_delete(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    core_bytes_t name;
+    if (name_of(c, id, rq->delete_->has_name, rq->delete_->name, &name))
+        core_delete(c->sess, id, name);
+}
+
 static void h_select(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
     const Chan__Select *m = rq->select;
@@ -404,6 +411,7 @@ static const handler_fn handlers[] = {
     [CHAN__REQUEST__OP_PING] = h_ping,
     [CHAN__REQUEST__OP_COMMIT] = h_commit,
     [CHAN__REQUEST__OP_RELEASE] = h_release,
+    [CHAN__REQUEST__OP_DELETE] = h_delete,
 };
 
 void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)

@@ -399,6 +399,29 @@ START_TEST(t_close_with_unbuffered_send_in_flight)
 }
 END_TEST
 
+START_TEST(t_delete)
+{
+    mk(A, 1, "d", 4);
+    send1(A, 2, "d", "dropped", -1);
+    mk(A, 3, "u", 0);
+    recvn(Bs, 4, "u", 1, -1);
+    core_delete(C->s, 5, B("d"));
+    must_reply(C, 5, CHAN__STATUS__OK);
+    core_delete(C->s, 6, B("u"));
+    must_reply(Bs, 4, CHAN__STATUS__CLOSED);           /* waiters see it closed */
+    ck_assert_ptr_null(core_find(core, B("d")));
+    send1(A, 7, "d", "x", -1);
+    must_reply(A, 7, CHAN__STATUS__NOT_FOUND);
+    core_delete(C->s, 8, B("d"));
+    must_reply(C, 8, CHAN__STATUS__NOT_FOUND);
+    mk(A, 9, "d", 0);                                  /* the name is free again */
+    ck_assert_uint_eq(info_of("d").len, 0);
+    core_info_t ci;
+    core_info(core, &ci);
+    ck_assert_uint_eq(ci.value_bytes, 0);              /* its value was dropped */
+}
+END_TEST
+
 /* ---- FIFO ---- */
 
 START_TEST(t_fifo_values_and_waiters)
@@ -1258,6 +1281,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_close_semantics);
     tcase_add_test(tc, t_close_wakes_everyone);
     tcase_add_test(tc, t_close_with_unbuffered_send_in_flight);
+    tcase_add_test(tc, t_delete);
     tcase_add_test(tc, t_fifo_values_and_waiters);
     tcase_add_test(tc, t_fifo_buffered_many);
     tcase_add_test(tc, t_deadlines);

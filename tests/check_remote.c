@@ -299,6 +299,30 @@ START_TEST(t_temp_channels)
     ck_assert_ptr_null(chan_open(peer, name, CHAN_CAP_ANY, CHAN_NOCREATE, chan_now() + 5000));
     ck_assert_int_eq(errno, ENOENT);                             /* and then gone */
     chan_release(p);
+    /* a temporary channel also goes when its maker releases it: a client
+     * making one per request does not grow chand's table */
+    chan_server_stat_t ss;
+    ck_assert_int_eq(chan_server_stat(peer, &ss, chan_now() + 5000), 0);
+    uint64_t before = ss.channels;
+    for (int i = 0; i < 200; i++) {
+        chan_t *t2 = chan_open_temp(peer, 1, chan_now() + 5000);
+        ck_assert_ptr_nonnull(t2);
+        chan_t *again = chan_retain(t2);
+        chan_release(t2);
+        chan_release(again);                                    /* the last handle */
+    }
+    ck_assert_int_eq(chan_server_stat(peer, &ss, chan_now() + 5000), 0);
+    ck_assert_uint_eq(ss.channels, before);
+    /* and a named channel goes with chan_delete */
+    chan_t *named = chan_open(peer, "to-delete", 2, 0, chan_now() + 5000);
+    ck_assert_int_eq(chan_send(named, "v", 1, -1), 0);
+    ck_assert_int_eq(chan_delete(peer, "to-delete", chan_now() + 5000), 0);
+    ck_assert_int_eq(chan_delete(peer, "to-delete", chan_now() + 5000), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    char b1[4];
+    ck_assert_int_eq(chan_recv(named, b1, sizeof b1, 0), -1);   /* the handle names nothing */
+    ck_assert_int_eq(errno, ENOENT);
+    chan_release(named);
     chan_disconnect(peer);
 }
 END_TEST

@@ -93,6 +93,11 @@ expect 0 "recv drains the closed channel" -- "$CHAN" recv jobs
 expect 4 "recv on closed and drained" -- "$CHAN" recv jobs
 expect 0 "recv -n 0 stops at close" -- "$CHAN" recv jobs -n 0
 
+# ---- rm ----
+expect 0 "make one to remove" -- "$CHAN" make doomed --cap 2
+expect 0 "rm" -- "$CHAN" rm doomed
+expect 1 "rm again: no such channel" -- "$CHAN" rm doomed
+
 # ---- raw values ----
 printf 'line one\nline two\n\001\002' >"$tmp/blob"
 expect 0 "make raw" -- "$CHAN" make raw --cap 1

@@ -42,6 +42,8 @@ static const char usage[] =
 "      -n, --count N     how many values (default 1; 0: until closed)\n"
 "  make NAME           make the channel (unbuffered unless --cap)\n"
 "  close NAME          close the channel\n"
+"  rm NAME             delete the channel: waiters see it closed, its values\n"
+"                      are dropped, the name is free again\n"
 "  stat [NAME]         show one channel, or the daemon\n"
 "  ls                  list every channel\n"
 "  ping                one round trip to chand\n"
@@ -323,6 +325,17 @@ static int cmd_close(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+static int cmd_rm(struct cli *c, int argc, char **argv)
+{
+    if (argc != 1) {
+        fprintf(stderr, "chan: rm needs exactly one channel name\n");
+        return EXIT_USAGE;
+    }
+    if (chan_delete(c->cl, argv[0], chan_now() + 10000) < 0)
+        return fail(argv[0], errno);
+    return EXIT_OK;
+}
+
 static void print_stat(const chan_stat_t *s)
 {
     printf("name: %s\nlen: %llu\ncap: %llu\nblocked_senders: %llu\nblocked_receivers: %llu\n"
@@ -408,7 +421,7 @@ static const struct {
     int (*fn)(struct cli *c, int argc, char **argv);
 } commands[] = {
     { "send", cmd_send }, { "recv", cmd_recv }, { "make", cmd_make }, { "close", cmd_close },
-    { "stat", cmd_stat }, { "ls", cmd_ls }, { "ping", cmd_ping },
+    { "stat", cmd_stat }, { "ls", cmd_ls }, { "ping", cmd_ping }, { "rm", cmd_rm },
 };
 
 static int parse_long(const char *s, long min, long *out)
