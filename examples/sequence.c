@@ -136,8 +136,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --procs and --talker need --remote\n", ex_prog);
         ex_usage();
     }
+    if (name && !to)
+        ex_usage();
     if (name)
-        return to ? be_a_talker(name, to) : (ex_usage(), 2);
+        return be_a_talker(name, to);
 
     pid_t pids[2];
     chan_t *inputs[2] = { talker("Joe", procs ? &pids[0] : NULL),

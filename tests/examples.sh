@@ -40,10 +40,12 @@ pass() { echo "ok: $*"; }
 # 0 if it exited 0.
 run() {
     name=$1; shift
+    t0=$(date +%s%N)
     timeout -k 5 120 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
     rc=$?
+    took="$(( ($(date +%s%N) - t0) / 1000000 )) ms"
     if [ $rc -ne 0 ]; then
-        fail "$name: exit $rc"
+        fail "$name: exit $rc ($took)"
         sed 's/^/    /' "$tmp/$name.err" | head -n 20
         return 1
     fi
@@ -54,7 +56,7 @@ run() {
 verdict() {
     name=$1; check=$2
     if awk "$check" "$tmp/$name.out" >"$tmp/$name.why"; then
-        pass "$name"
+        pass "$name ($took)"
     else
         fail "$name: $(cat "$tmp/$name.why")"
         sed 's/^/    | /' "$tmp/$name.out" | head -n 40
@@ -106,8 +108,12 @@ QUIT='
 END { if (n < 1 || n > 10) { print n " messages, wanted 1 to 10"; bad = 1 }
       if (tail != want) { print "ending \"" tail "\", wanted \"" want "\""; bad = 1 } exit bad }'
 
-# 7: exactly 100001.
-DAISY='{ if ($0 != "100001") bad = 1 } END { if (NR != 1 || bad) { print "not 100001"; exit 1 } }'
+# 7: exactly 100001 (N + 1 for a chain of N).
+DAISY='{ if ($0 != n + 1) bad = 1 } END { if (NR != 1 || bad) { print "not " n + 1; exit 1 } }'
+# Sanitizer builds are about ten times slower and check memory safety, not
+# scale: their chain is 10,000 long (the plain build runs the talk's 100,000).
+DAISY_N=100000
+grep -q "define CHAN_SANITIZERS 1" "$top_builddir/config.h" 2>/dev/null && DAISY_N=10000
 
 # 8: every search prints its results, its elapsed time and a summary whose
 # count matches; 1.0 and 2.0 always get all three kinds; with -v full=V at
@@ -159,11 +165,12 @@ for where in local remote; do
         verdict quit-$where "BEGIN { want = \"Told Joe to quit.|\" } $QUIT"
     run quit-reply-$where "$EX/quit" --reply $R &&
         verdict quit-reply-$where "BEGIN { want = \"Joe: cleaning up|Joe says: \\\"See you!\\\"|\" } $QUIT"
-    run daisy-$where "$EX/daisy" $R && verdict daisy-$where "$DAISY"
+    run daisy-$where "$EX/daisy" -n $DAISY_N $R && verdict daisy-$where "BEGIN { n = $DAISY_N } $DAISY"
     # The search backends take the talk's real times (up to 100 ms, an 80 ms
-    # budget): 3.0 has five tries at a complete answer.
+    # budget): 3.0 has ten tries at a complete answer (a loaded machine can make any one
+    # search miss its budget).
     run google-$where env CHAN_EXAMPLES_SCALE=1 "$EX/google" $R && verdict google-$where "$GOOGLE"
-    run google3-$where env CHAN_EXAMPLES_SCALE=1 "$EX/google" --version 3.0 -n 5 $R &&
+    run google3-$where env CHAN_EXAMPLES_SCALE=1 "$EX/google" --version 3.0 -n 10 $R &&
         verdict google3-$where "BEGIN { full = \"3.0\" } $GOOGLE"
 done
 
@@ -189,7 +196,7 @@ for r in web1 web2 image1 image2 video1 video2; do
         sleep 0.05
     done
 done
-if run google-services env CHAN_EXAMPLES_SCALE=1 "$EX/google" --remote --services --version 3.0 -n 8; then
+if run google-services env CHAN_EXAMPLES_SCALE=1 "$EX/google" --remote --services --version 3.0 -n 12; then
     verdict google-services "BEGIN { full = \"3.0\" } $GOOGLE"
     # After web1 took its second request, only web2 can answer for the web.
     if awk '/^3.0: / { n++ } n >= 2 && /web1 result/ { bad = 1 } n >= 2 && /web2 result/ { web2++ }
