@@ -58,6 +58,17 @@ static struct backend primary[KINDS];                   /* 1.0 to 2.1 */
 static struct backend replicas[KINDS][MAX_REPLICAS];    /* 3.0 */
 static int nreplicas = 2;
 
+/* Searches still running: a search that lost (or missed the deadline)
+ * finishes in the background, and main waits for those before it releases
+ * the backends they use. */
+static chan_wg_t *running;
+
+static void go_counted(void (*fn)(void *arg), void *arg)
+{
+    chan_wg_add(running, 1);
+    ex_go(fn, arg);
+}
+
 /* ---- a search: a fake one here, or a request to a replica process ---- */
 
 /* Send "query\n<reply ref>" to the replica, wait for its answer. */
@@ -103,6 +114,7 @@ static void search_into(void *arg)
         chan_send(j->c, r, (size_t)n, 0);   /* c has room for every job: never blocks */
     chan_release(j->c);
     free(j);
+    chan_wg_done(running);
 }
 
 static void go_search(const struct backend *b, const char *query, chan_t *c, int64_t deadline)
@@ -112,7 +124,7 @@ static void go_search(const struct backend *b, const char *query, chan_t *c, int
     j->query = query;
     j->c = chan_retain(c);
     j->deadline = deadline;
-    ex_go(search_into, j);
+    go_counted(search_into, j);
 }
 
 /* go func() { c <- First(query, replicas...) }(): ask every replica, pass
@@ -137,6 +149,7 @@ static void first(void *arg)
     chan_release(answers);
     chan_release(f->c);
     free(f);
+    chan_wg_done(running);
 }
 
 /* ---- the four versions ---- */
@@ -225,7 +238,7 @@ static void google30(const char *query, struct results *res)
         f->query = query;
         f->c = chan_retain(c);
         f->deadline = deadline;
-        ex_go(first, f);
+        go_counted(first, f);
     }
     gather_until_timeout(c, res);
     chan_release(c);
@@ -336,6 +349,8 @@ int main(int argc, char **argv)
         ex_usage();
     }
     size_t nversions = sizeof versions / sizeof versions[0], ran = 0;
+    if (!(running = chan_wg_make()))
+        ex_die("chan_wg_make");
     setup_backends(services);
     for (size_t i = 0; i < nversions; i++) {
         if (only && strcmp(only, versions[i].name) != 0)
@@ -348,6 +363,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: no version '%s' (1.0, 2.0, 2.1 or 3.0)\n", ex_prog, only);
         ex_usage();
     }
+    chan_wg_wait(running, -1);  /* soon: fakes after their latency, replica calls by their deadline */
+    chan_wg_free(running);
     release_backends();
     ex_finish();
     return 0;

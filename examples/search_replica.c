@@ -31,11 +31,13 @@
 
 static const char usage[] =
     "usage: search-replica --remote [ADDR] [--crash-after N] [--scale F] NAME\n"
-    "Serve the fake search NAME (web1, image2, ...) on the chand channel search.NAME.\n";
+    "Serve the fake search NAME (web1, image2, ...) on the chand channel search.NAME.\n"
+    "  --crash-after N   die (SIGKILL) on taking the Nth request, for tests\n";
 
 enum { LATENCY_MS = 100 };
 
 static const char *name;
+static chan_wg_t *answering;    /* requests being worked on */
 
 struct request {
     char *msg;
@@ -61,6 +63,7 @@ static void answer(void *arg)
     }
     free(r->msg);
     free(r);
+    chan_wg_done(answering);
 }
 
 /* Die holding a request: long enough after taking it that the asker knows
@@ -77,12 +80,18 @@ int main(int argc, char **argv)
 {
     ex_init(&argc, argv, usage);
     long crash_after = ex_number(&argc, argv, "--crash-after", 0, 0, 1000000);
-    if (argc != 2 || !ex_client)
+    if (!ex_client) {
+        fprintf(stderr, "%s: a replica serves a channel in chand: use --remote\n", ex_prog);
+        ex_usage();
+    }
+    if (argc != 2)
         ex_usage();
     name = argv[1];
     char channel[64];
     snprintf(channel, sizeof channel, "search.%s", name);
     chan_t *requests = ex_open(channel, 0);
+    if (!(answering = chan_wg_make()))
+        ex_die("chan_wg_make");
     printf("%s: serving %s\n", name, channel);
 
     for (long served = 1;; served++) {
@@ -99,9 +108,12 @@ int main(int argc, char **argv)
         printf("%s: request %ld: %.*s\n", name, served, (int)(nl ? nl - r->msg : n), r->msg);
         if (served == crash_after)
             crash();
+        chan_wg_add(answering, 1);
         ex_go(answer, r);
     }
     printf("%s: %s closed, stopping\n", name, channel);
+    chan_wg_wait(answering, -1);        /* answer what was taken */
+    chan_wg_free(answering);
     chan_release(requests);
     ex_finish();
     return 0;
