@@ -41,7 +41,7 @@ pass() { echo "ok: $*"; }
 run() {
     name=$1; shift
     t0=$(date +%s%N)
-    timeout -k 5 120 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    timeout -k 5 300 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
     rc=$?
     took="$(( ($(date +%s%N) - t0) / 1000000 )) ms"
     if [ $rc -ne 0 ]; then
