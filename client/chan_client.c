@@ -244,7 +244,14 @@ void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n)
         cl->ack_oldest = chan_now();
     for (size_t i = 0; i < n; i++)
         idlist_add(&cl->acks, ids[i]);
+    /* The I/O thread gave up waiting for these (this caller ran later than
+     * the ack delay after its wake): without a wake they would wait for
+     * the next request, and an unbuffered sender for them, forever. */
+    bool wake = cl->io_idle;
+    cl->io_idle = false;
     pthread_mutex_unlock(&cl->lock);
+    if (wake)
+        wake_io(cl);
 }
 
 void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
@@ -378,7 +385,8 @@ static void handle_reply(chan_client_t *cl, const Chan__Reply *r)
         for (size_t i = 0; i < ndv; i++)
             rpc->dlv[i] = dv[i]->id;
         rpc->ndlv = ndv;
-        cl->handed = ndv > 0;
+        if (ndv)
+            cl->handed = true;   /* a later reply of the batch must not clear it */
     } else {
         give_back(cl, dv, ndv);
     }
@@ -412,6 +420,7 @@ static int flush_acks(chan_client_t *cl, bool all)
     else if (cl->handed)
         timeout = (int)cl->ack_delay;   /* the caller is about to queue them */
     cl->handed = false;
+    cl->io_idle = timeout == -1;
     pthread_mutex_unlock(&cl->lock);
     return timeout < 0 ? (timeout == -1 ? -1 : 0) : timeout;
 }
