@@ -283,6 +283,7 @@ int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int6
 {
     chan_waiter_t w;
     chan_waiter_init(&w);
+    w.far = true;   /* the reply is a network round trip away */
     rpc->w = &w;
     if (chan_client_start(cl, rq, rpc) < 0)
         return -1;
