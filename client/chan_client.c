@@ -141,14 +141,15 @@ static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Pack rq as a frame into *buf (stack space first, else malloc). */
-static uint8_t *pack(const Chan__Request *rq, uint8_t *stack, size_t stack_size, size_t *len)
+/* Pack rq, whose frame is `size` bytes (chan_frame_size_request), into
+ * stack space if it fits, else a malloc()ed buffer. */
+static uint8_t *pack(const Chan__Request *rq, size_t size, uint8_t *stack, size_t stack_size,
+                     size_t *len)
 {
-    size_t size = chan_frame_size_request(rq);
     uint8_t *buf = size <= stack_size ? stack : malloc(size);
     if (!buf)
         return NULL;
-    *len = chan_frame_encode_request(rq, buf);
+    *len = chan_frame_encode_request_sized(rq, size, buf);
     return buf;
 }
 
@@ -157,7 +158,7 @@ static void send_locked(chan_client_t *cl, Chan__Request *rq)
 {
     uint8_t stack[512];
     size_t len;
-    uint8_t *buf = pack(rq, stack, sizeof stack, &len);
+    uint8_t *buf = pack(rq, chan_frame_size_request(rq), stack, sizeof stack, &len);
     if (!buf)
         return;
     write_locked(cl, buf, len);
@@ -204,9 +205,10 @@ int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
     rq->ack = mine.v;
     uint8_t *buf = NULL;
     int err = 0;
-    if (chan_frame_size_request(rq) > cl->max_frame)
+    size_t size = chan_frame_size_request(rq);
+    if (size > cl->max_frame)
         err = EMSGSIZE;
-    else if (!(buf = pack(rq, stack, sizeof stack, &len)))
+    else if (!(buf = pack(rq, size, stack, sizeof stack, &len)))
         err = ENOMEM;
     rq->n_ack = 0;
     rq->ack = NULL;

@@ -138,17 +138,31 @@ static size_t varint_size(uint64_t v)
     return n;
 }
 
+/* The body size of a frame of frame_size bytes: body + varint_size(body)
+ * grows strictly with body, so exactly one prefix length fits. */
+static size_t body_of(size_t frame_size)
+{
+    size_t hdr = 1;
+    while (hdr < CHAN_FRAME_HDR_MAX && varint_size(frame_size - hdr) != hdr)
+        hdr++;
+    return frame_size - hdr;
+}
+
 size_t chan_frame_size_request(const Chan__Request *m)
 {
     size_t body = chan__request__get_packed_size(m);
     return varint_size(body) + body;
 }
 
+size_t chan_frame_encode_request_sized(const Chan__Request *m, size_t frame_size, uint8_t *out)
+{
+    size_t hdr = chan_frame_put_len(out, body_of(frame_size));
+    return hdr + chan__request__pack(m, out + hdr);
+}
+
 size_t chan_frame_encode_request(const Chan__Request *m, uint8_t *out)
 {
-    size_t body = chan__request__get_packed_size(m);
-    size_t hdr = chan_frame_put_len(out, body);
-    return hdr + chan__request__pack(m, out + hdr);
+    return chan_frame_encode_request_sized(m, chan_frame_size_request(m), out);
 }
 
 size_t chan_frame_size_reply(const Chan__Reply *m)
@@ -157,11 +171,15 @@ size_t chan_frame_size_reply(const Chan__Reply *m)
     return varint_size(body) + body;
 }
 
+size_t chan_frame_encode_reply_sized(const Chan__Reply *m, size_t frame_size, uint8_t *out)
+{
+    size_t hdr = chan_frame_put_len(out, body_of(frame_size));
+    return hdr + chan__reply__pack(m, out + hdr);
+}
+
 size_t chan_frame_encode_reply(const Chan__Reply *m, uint8_t *out)
 {
-    size_t body = chan__reply__get_packed_size(m);
-    size_t hdr = chan_frame_put_len(out, body);
-    return hdr + chan__reply__pack(m, out + hdr);
+    return chan_frame_encode_reply_sized(m, chan_frame_size_reply(m), out);
 }
 
 int chan_name_valid(const uint8_t *name, size_t len)

@@ -60,6 +60,13 @@ size_t chan_frame_encode_request(const Chan__Request *m, uint8_t *out);
 size_t chan_frame_size_reply(const Chan__Reply *m);
 size_t chan_frame_encode_reply(const Chan__Reply *m, uint8_t *out);
 
+/* The same, given the frame size chan_frame_size_*() returned for m.
+ * Sizing walks the whole message (every value, every delivery), and
+ * protobuf-c walks the nested messages again as it packs them: a caller
+ * that sized the frame to make room for it should not pay a third time. */
+size_t chan_frame_encode_request_sized(const Chan__Request *m, size_t frame_size, uint8_t *out);
+size_t chan_frame_encode_reply_sized(const Chan__Reply *m, size_t frame_size, uint8_t *out);
+
 /* Channel names: 1-255 bytes of [A-Za-z0-9._:/-].  True if valid. */
 #define CHAN_NAME_MAX 255
 int chan_name_valid(const uint8_t *name, size_t len);
