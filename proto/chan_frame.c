@@ -50,7 +50,13 @@ struct chan_arena_chunk {
     max_align_t data[];
 };
 
+/* Chunks start at ARENA_CHUNK_MIN and double as a frame needs more; a reset
+ * keeps the largest chunk up to ARENA_KEEP_MAX, so a stream of similar
+ * frames soon decodes into one reused chunk with no malloc or free at all
+ * (freeing a chunk per frame also made glibc consolidate its fast bins on
+ * every next large request). */
 #define ARENA_CHUNK_MIN 8192
+#define ARENA_KEEP_MAX (1u << 20)
 
 static void *arena_pb_alloc(void *data, size_t size)
 {
@@ -77,7 +83,9 @@ void *chan_arena_alloc(chan_arena_t *a, size_t size)
     size = (size + align - 1) & ~(align - 1);
     struct chan_arena_chunk *c = a->head;
     if (!c || c->size - c->used < size) {
-        size_t csize = size > ARENA_CHUNK_MIN ? size : ARENA_CHUNK_MIN;
+        size_t csize = c && c->size < ARENA_KEEP_MAX ? 2 * c->size : ARENA_CHUNK_MIN;
+        if (csize < size)
+            csize = size;
         c = malloc(sizeof *c + csize);
         if (!c)
             return NULL;
@@ -94,17 +102,19 @@ void *chan_arena_alloc(chan_arena_t *a, size_t size)
 void chan_arena_reset(chan_arena_t *a)
 {
     struct chan_arena_chunk *keep = NULL, *c = a->head;
+    for (; c; c = c->next)   /* the largest chunk up to the bound stays */
+        if (c->size <= ARENA_KEEP_MAX && (!keep || c->size > keep->size))
+            keep = c;
+    c = a->head;
     while (c) {
         struct chan_arena_chunk *next = c->next;
-        /* keep one ordinary chunk; big ones are returned at once */
-        if (!keep && c->size == ARENA_CHUNK_MIN) {
-            keep = c;
-            keep->used = 0;
-            keep->next = NULL;
-        } else {
+        if (c != keep)
             free(c);
-        }
         c = next;
+    }
+    if (keep) {
+        keep->used = 0;
+        keep->next = NULL;
     }
     a->head = keep;
 }
