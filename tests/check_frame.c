@@ -153,6 +153,143 @@ START_TEST(t_truncated_and_garbage_bodies)
 }
 END_TEST
 
+/* ---- receive replies: chan_frame_decode_reply's fast path ---- */
+
+/* Encode a reply with protobuf-c; the caller frees it. */
+static uint8_t *encode_reply(const Chan__Reply *r, size_t *body_len, size_t *hdr_len)
+{
+    size_t size = chan_frame_size_reply(r);
+    uint8_t *buf = malloc(size);
+    size_t len = chan_frame_encode_reply(r, buf);
+    uint64_t body;
+    ck_assert_int_eq(chan_frame_header(buf, len, 1u << 20, &body, hdr_len), CHAN_FRAME_OK);
+    *body_len = (size_t)body;
+    return buf;
+}
+
+static void assert_same_delivery(const Chan__Delivery *x, const Chan__Delivery *y)
+{
+    ck_assert_int_eq(x->has_id, y->has_id);
+    ck_assert_uint_eq(x->id, y->id);
+    ck_assert_int_eq(x->has_value, y->has_value);
+    ck_assert_uint_eq(x->value.len, y->value.len);
+    ck_assert((x->value.data == NULL) == (y->value.data == NULL));
+    if (x->value.len)
+        ck_assert(memcmp(x->value.data, y->value.data, x->value.len) == 0);
+    ck_assert_int_eq(x->has_redelivered, y->has_redelivered);
+    ck_assert_uint_eq(x->redelivered, y->redelivered);
+}
+
+/* chan_frame_decode_reply gives what protobuf-c's own unpack gives. */
+static void assert_decodes_as_protobuf_c(const uint8_t *body, size_t len)
+{
+    chan_arena_t a, b;
+    chan_arena_init(&a);
+    chan_arena_init(&b);
+    Chan__Reply *x = chan_frame_decode_reply(&a, body, len);
+    Chan__Reply *y = chan__reply__unpack(&b.pb, len, body);
+    ck_assert((x == NULL) == (y == NULL));
+    if (x) {
+        ck_assert_int_eq(x->has_id, y->has_id);
+        ck_assert_uint_eq(x->id, y->id);
+        ck_assert_int_eq(x->has_status, y->has_status);
+        ck_assert_int_eq(x->status, y->status);
+        ck_assert((x->message == NULL) == (y->message == NULL));
+        if (x->message)
+            ck_assert_str_eq(x->message, y->message);
+        ck_assert_int_eq(x->result_case, y->result_case);
+        if (x->result_case == CHAN__REPLY__RESULT_RECV) {
+            ck_assert_uint_eq(x->recv->n_deliveries, y->recv->n_deliveries);
+            for (size_t i = 0; i < x->recv->n_deliveries; i++)
+                assert_same_delivery(x->recv->deliveries[i], y->recv->deliveries[i]);
+        }
+    }
+    chan_arena_free(&a);
+    chan_arena_free(&b);
+}
+
+START_TEST(t_recv_reply_decodes_as_protobuf_c)
+{
+    Chan__Delivery d[3] = { CHAN__DELIVERY__INIT, CHAN__DELIVERY__INIT, CHAN__DELIVERY__INIT };
+    Chan__Delivery *dp[3] = { &d[0], &d[1], &d[2] };
+    const char *vals[3] = { "hello", "", "a longer value, still in one frame" };
+    for (int i = 0; i < 3; i++) {
+        d[i].has_id = d[i].has_value = 1;
+        d[i].id = 1000 + (uint64_t)i * 300;   /* multi-byte varints */
+        d[i].value.data = (uint8_t *)vals[i];
+        d[i].value.len = strlen(vals[i]);
+    }
+    d[2].has_redelivered = 1;
+    d[2].redelivered = 2;
+    Chan__RecvReply rr = CHAN__RECV_REPLY__INIT;
+    rr.n_deliveries = 3;
+    rr.deliveries = dp;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = 1;
+    r.id = UINT64_C(1) << 40;
+    r.status = CHAN__STATUS__OK;
+    r.result_case = CHAN__REPLY__RESULT_RECV;
+    r.recv = &rr;
+
+    size_t body, hdr;
+    uint8_t *buf = encode_reply(&r, &body, &hdr);
+    /* the whole reply, and every cut of it */
+    for (size_t cut = 0; cut <= body; cut++)
+        assert_decodes_as_protobuf_c(buf + hdr, cut);
+    /* the values are there, empty ones included */
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Reply *got = chan_frame_decode_reply(&a, buf + hdr, body);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(got->recv->n_deliveries, 3);
+    ck_assert_uint_eq(got->recv->deliveries[1]->value.len, 0);
+    ck_assert(memcmp(got->recv->deliveries[2]->value.data, vals[2], strlen(vals[2])) == 0);
+    ck_assert_uint_eq(got->recv->deliveries[2]->redelivered, 2);
+    chan_arena_free(&a);
+    free(buf);
+
+    /* shapes left to protobuf-c: a message, no deliveries, another result */
+    r.has_status = 1;
+    r.status = CHAN__STATUS__TIMEOUT;
+    r.message = "deadline passed";
+    rr.n_deliveries = 0;
+    buf = encode_reply(&r, &body, &hdr);
+    assert_decodes_as_protobuf_c(buf + hdr, body);
+    free(buf);
+    r.message = NULL;
+    buf = encode_reply(&r, &body, &hdr);
+    assert_decodes_as_protobuf_c(buf + hdr, body);
+    free(buf);
+    Chan__SendReply sr = CHAN__SEND_REPLY__INIT;
+    sr.has_accepted = 1;
+    sr.accepted = 7;
+    r.result_case = CHAN__REPLY__RESULT_SEND;
+    r.send = &sr;
+    buf = encode_reply(&r, &body, &hdr);
+    assert_decodes_as_protobuf_c(buf + hdr, body);
+    free(buf);
+
+    /* a field twice, an unknown field, a status out of range */
+    const uint8_t twice[] = { 0x08, 0x01, 0x08, 0x02, 0x6a, 0x00 };
+    const uint8_t unknown[] = { 0x08, 0x01, 0x6a, 0x04, 0x0a, 0x02, 0x20, 0x01 };
+    const uint8_t status[] = { 0x10, 0x63, 0x6a, 0x00 };
+    assert_decodes_as_protobuf_c(twice, sizeof twice);
+    assert_decodes_as_protobuf_c(unknown, sizeof unknown);
+    assert_decodes_as_protobuf_c(status, sizeof status);
+    /* random bytes behind a receive-reply tag */
+    srand(2);
+    uint8_t junk[64];
+    for (int round = 0; round < 5000; round++) {
+        size_t n = 2 + (size_t)rand() % (sizeof junk - 2);
+        junk[0] = 0x6a;
+        junk[1] = (uint8_t)(n - 2);
+        for (size_t i = 2; i < n; i++)
+            junk[i] = (uint8_t)(rand() % 4 ? rand() % 0x20 : rand());
+        assert_decodes_as_protobuf_c(junk, n);
+    }
+}
+END_TEST
+
 START_TEST(t_big_value_in_arena)
 {
     size_t big = 3u << 20;
@@ -228,6 +365,7 @@ int main(void)
     tcase_add_test(tc, t_header_limits_and_garbage);
     tcase_add_test(tc, t_request_round_trip_with_empty_values);
     tcase_add_test(tc, t_truncated_and_garbage_bodies);
+    tcase_add_test(tc, t_recv_reply_decodes_as_protobuf_c);
     tcase_add_test(tc, t_big_value_in_arena);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
