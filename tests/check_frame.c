@@ -290,6 +290,72 @@ START_TEST(t_recv_reply_decodes_as_protobuf_c)
 }
 END_TEST
 
+/* chan_frame_encode_reply writes the bytes protobuf-c would write. */
+static void assert_encodes_as_protobuf_c(const Chan__Reply *r)
+{
+    size_t size = chan_frame_size_reply(r);
+    uint8_t *ours = malloc(size);
+    ck_assert_uint_eq(chan_frame_encode_reply(r, ours), size);
+    size_t body = chan__reply__get_packed_size(r);
+    uint8_t *theirs = malloc(body);
+    ck_assert_uint_eq(chan__reply__pack(r, theirs), body);
+    uint64_t len;
+    size_t hdr;
+    ck_assert_int_eq(chan_frame_header(ours, size, 1u << 20, &len, &hdr), CHAN_FRAME_OK);
+    ck_assert_uint_eq(len, body);
+    ck_assert_uint_eq(hdr + len, size);
+    ck_assert(memcmp(ours + hdr, theirs, body) == 0);
+    free(ours);
+    free(theirs);
+}
+
+START_TEST(t_recv_reply_encodes_as_protobuf_c)
+{
+    enum { N = 300 };   /* lengths past one varint byte */
+    static Chan__Delivery d[N];
+    static Chan__Delivery *dp[N];
+    static uint8_t data[200];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)i;
+    for (int i = 0; i < N; i++) {
+        d[i] = (Chan__Delivery)CHAN__DELIVERY__INIT;
+        d[i].has_id = i % 7 != 3;
+        d[i].id = (uint64_t)i << (i % 60);
+        d[i].has_value = i % 5 != 4;
+        d[i].value.data = i % 3 ? data : NULL;
+        d[i].value.len = i % 3 ? (size_t)(i * 37) % sizeof data : 0;
+        d[i].has_redelivered = i % 4 == 1;
+        d[i].redelivered = (uint32_t)i * 1000;
+        dp[i] = &d[i];
+    }
+    Chan__RecvReply rr = CHAN__RECV_REPLY__INIT;
+    rr.deliveries = dp;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.result_case = CHAN__REPLY__RESULT_RECV;
+    r.recv = &rr;
+    size_t counts[] = { 0, 1, 2, 17, N };
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        rr.n_deliveries = counts[c];
+        for (int flags = 0; flags < 4; flags++) {
+            r.has_id = flags & 1;
+            r.id = UINT64_MAX - (uint64_t)c;
+            r.has_status = (flags & 2) != 0;
+            r.status = c % 2 ? CHAN__STATUS__TIMEOUT : CHAN__STATUS__OK;
+            assert_encodes_as_protobuf_c(&r);
+        }
+    }
+    /* a message, or another result: protobuf-c's own path */
+    r.message = "why";
+    assert_encodes_as_protobuf_c(&r);
+    r.message = NULL;
+    Chan__SendReply sr = CHAN__SEND_REPLY__INIT;
+    sr.has_accepted = 1;
+    r.result_case = CHAN__REPLY__RESULT_SEND;
+    r.send = &sr;
+    assert_encodes_as_protobuf_c(&r);
+}
+END_TEST
+
 START_TEST(t_big_value_in_arena)
 {
     size_t big = 3u << 20;
@@ -366,6 +432,7 @@ int main(void)
     tcase_add_test(tc, t_request_round_trip_with_empty_values);
     tcase_add_test(tc, t_truncated_and_garbage_bodies);
     tcase_add_test(tc, t_recv_reply_decodes_as_protobuf_c);
+    tcase_add_test(tc, t_recv_reply_encodes_as_protobuf_c);
     tcase_add_test(tc, t_big_value_in_arena);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
