@@ -6,11 +6,16 @@
  * in one callback.  The length prefix is checked against --max-frame before
  * the body is buffered, so a peer can never make us hold more than that.
  *
- * Writing: replies are encoded straight into the output buffer; libevent
- * writes it when the socket is writable, once per loop turn, so a burst of
- * replies costs one system call.  If the buffer grows past --max-output the
- * client is not reading: it is disconnected and its unacknowledged values go
- * back to their channels (Redis's client-output-buffer-limit).
+ * Writing: replies are encoded straight into the output buffer and the
+ * connection joins the server's pending list; when the batch of work that
+ * made them is done (chand_conn_flush_pending, Redis's beforeSleep) each
+ * pending connection's output is written at once, one system call for a
+ * burst of replies.  Only if the socket does not take it all is libevent's
+ * write event enabled, until the buffer drains: registering and dropping
+ * the event for every reply cost two epoll_ctl calls and a loop turn.  If
+ * the buffer grows past --max-output the client is not reading: it is
+ * disconnected and its unacknowledged values go back to their channels
+ * (Redis's client-output-buffer-limit).
  *
  * Ending: a connection is never freed in the middle of a callback, because
  * the core may be answering it from inside another connection's request.
@@ -76,6 +81,7 @@ static void refuse(int fd, const char *msg)
 
 static void after_io(chand_server_t *s)
 {
+    chand_conn_flush_pending(s);
     chand_server_rearm(s);
     if (!qlist_empty(&s->doomed))
         event_active(s->reaper, EV_TIMEOUT, 1);
@@ -128,12 +134,39 @@ static void read_cb(struct bufferevent *bev, void *arg)
     after_io(s);
 }
 
+/* The output drained after the socket had refused some of it. */
 static void write_cb(struct bufferevent *bev, void *arg)
 {
     chand_conn_t *c = arg;
-    if (c->flushing && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+        return;
+    if (c->flushing) {
         chand_conn_doom(c, NULL);
         after_io(c->srv);
+    } else {
+        bufferevent_disable(bev, EV_WRITE);
+    }
+}
+
+void chand_conn_flush_pending(chand_server_t *s)
+{
+    while (!qlist_empty(&s->pending)) {
+        chand_conn_t *c = QLIST_ENTRY(s->pending.next, chand_conn_t, pending_link);
+        qlist_remove(&c->pending_link);
+        if (c->doomed)
+            continue;
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        /* A socket bufferevent freezes the drain end of its output buffer
+         * except while it writes itself; this is such a write. */
+        evbuffer_unfreeze(out, 1);
+        while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+            ;
+        evbuffer_freeze(out, 1);
+        if (evbuffer_get_length(out) > 0)
+            bufferevent_enable(c->bev, EV_WRITE);   /* the rest (or the error) when writable */
+        else if (c->flushing)
+            chand_conn_doom(c, NULL);
     }
 }
 
@@ -183,10 +216,12 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
     memcpy(c->peer, peer, sizeof c->peer);
     c->sess = core_sess_new(s->core, c);
     qlist_init(&c->doomed_link);
+    qlist_init(&c->pending_link);
     qlist_push_back(&s->conns, &c->link);
     s->nconns++;
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    bufferevent_enable(bev, EV_READ);
+    bufferevent_disable(bev, EV_WRITE);   /* on by default; only while output waits */
     log_debug("conn %llu from %s", (unsigned long long)c->num, c->peer);
 }
 
@@ -204,6 +239,8 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
     iov.iov_len = chan_frame_encode_reply_sized(r, size, iov.iov_base);
     evbuffer_commit_space(out, &iov, 1);
     c->frames_out++;
+    if (c->pending_link.next == &c->pending_link)
+        qlist_push_back(&c->srv->pending, &c->pending_link);
     if (evbuffer_get_length(out) > c->srv->opts.max_output)
         chand_conn_doom(c, "output over --max-output: the client is not reading");
 }
@@ -233,6 +270,8 @@ void chand_conn_drain(chand_conn_t *c)
     bufferevent_set_timeouts(c->bev, NULL, &tv);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         chand_conn_doom(c, NULL);
+    else
+        bufferevent_enable(c->bev, EV_WRITE);   /* drain it, within the timeout */
 }
 
 void chand_conn_doom(chand_conn_t *c, const char *why)
@@ -254,6 +293,7 @@ void chand_conn_free(chand_conn_t *c)
     bufferevent_free(c->bev);
     qlist_remove(&c->link);
     qlist_remove(&c->doomed_link);
+    qlist_remove(&c->pending_link);
     s->nconns--;
     log_debug("conn %llu closed (%llu frames in, %llu out)", (unsigned long long)c->num,
               (unsigned long long)c->frames_in, (unsigned long long)c->frames_out);
@@ -266,5 +306,6 @@ void chand_conn_reap(chand_server_t *s)
         chand_conn_t *c = QLIST_ENTRY(s->doomed.next, chand_conn_t, doomed_link);
         chand_conn_free(c);
     }
+    chand_conn_flush_pending(s);   /* what the frees answered others */
     chand_server_rearm(s);
 }

@@ -65,6 +65,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     chand_server_t *s = arg;
     core_expire(s->core, (int64_t)chand_now());
+    chand_conn_flush_pending(s);
     chand_server_rearm(s);
 }
 
@@ -290,6 +291,7 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     s->opts = *o;
     qlist_init(&s->conns);
     qlist_init(&s->doomed);
+    qlist_init(&s->pending);
     chan_arena_init(&s->arena);
     s->started_ms = chand_now();
     s->base = event_base_new();

@@ -31,6 +31,7 @@ struct chand_conn {
     core_sess_t *sess;
     qlink_t link;            /* srv->conns */
     qlink_t doomed_link;     /* srv->doomed, once it must go */
+    qlink_t pending_link;    /* srv->pending, while it has replies to write */
     uint64_t num;            /* for log lines */
     uint64_t accepted_ms;
     char peer[80];
@@ -58,6 +59,7 @@ struct chand_server {
     size_t token_len;
     qlink_t conns;
     qlink_t doomed;
+    qlink_t pending;             /* connections with replies not yet written */
     uint64_t nconns;
     uint64_t next_conn;
     uint64_t started_ms;
@@ -81,6 +83,8 @@ void chand_conn_fail(chand_conn_t *c, uint64_t id, Chan__Status st, const char *
 /* Close now (the peer is gone or too slow). */
 void chand_conn_doom(chand_conn_t *c, const char *why);
 void chand_conn_reap(chand_server_t *s);
+/* Write the replies queued during this turn of the loop (chand_conn.c). */
+void chand_conn_flush_pending(chand_server_t *s);
 void chand_conn_free(chand_conn_t *c);
 /* Shut down gracefully: no more input; close once output drains. */
 void chand_conn_drain(chand_conn_t *c);
