@@ -129,10 +129,6 @@ void chan_arena_free(chan_arena_t *a)
 
 /* ---- messages ---- */
 
-Chan__Request *chan_frame_decode_request(chan_arena_t *a, const uint8_t *body, size_t len)
-{
-    return chan__request__unpack(&a->pb, len, body);
-}
 
 /* ---- the reply that carries values, without protobuf-c ----
  *
@@ -300,6 +296,178 @@ Chan__Reply *chan_frame_decode_reply(chan_arena_t *a, const uint8_t *body, size_
 {
     Chan__Reply *r = fast_reply(a, body, len);
     return r ? r : chan__reply__unpack(&a->pb, len, body);
+}
+
+/* ---- the requests that move values, without protobuf-c ----
+ *
+ * On chand's side the hot requests are a producer's Send (a batch of
+ * values) and a consumer's Recv (carrying the acknowledgements of the
+ * previous batch).  They are decoded here the same way: into protobuf-c's
+ * structs, values and names pointing into the frame (chand copies what it
+ * keeps), and anything unexpected is left to protobuf-c.  The packed ack
+ * and nack lists are accepted in packed form only, as libchan sends them. */
+
+enum {
+    TAG_RQ_ID = 1 << 3, TAG_RQ_ACK = 2 << 3 | 2, TAG_RQ_NACK = 3 << 3 | 2,
+    TAG_RQ_SEND = 12 << 3 | 2, TAG_RQ_RECV = 13 << 3 | 2,
+    TAG_NAME = 1 << 3 | 2,   /* field 1 of Send and of Recv */
+    TAG_SEND_VALUE = 2 << 3 | 2, TAG_SEND_TIMEOUT = 3 << 3,
+    TAG_RECV_MAX = 2 << 3, TAG_RECV_TIMEOUT = 3 << 3, TAG_RECV_MAX_BYTES = 4 << 3,
+};
+
+/* A non-empty packed list of varints, into an arena array. */
+static bool fast_packed(chan_arena_t *a, const uint8_t *p, size_t len, uint64_t **out, size_t *n)
+{
+    if (len == 0 || p[len - 1] & 0x80)
+        return false;
+    size_t count = 0;
+    for (size_t i = 0; i < len; i++)
+        count += p[i] < 0x80;
+    uint64_t *v = chan_arena_alloc(a, count * sizeof *v);
+    if (!v)
+        return false;
+    struct rd r = { p, p + len };
+    for (size_t i = 0; i < count; i++)
+        if (!rd_varint(&r, &v[i]))
+            return false;
+    *out = v;
+    *n = count;
+    return r.p == r.end;
+}
+
+static bool fast_send(chan_arena_t *a, const uint8_t *p, size_t len, Chan__Send *m)
+{
+    *m = (Chan__Send)CHAN__SEND__INIT;
+    size_t n = 0;
+    struct rd r = { p, p + len };
+    while (r.p < r.end) {   /* check the shape, count the values */
+        uint64_t tag, v;
+        const uint8_t *b;
+        size_t bl;
+        if (!rd_varint(&r, &tag))
+            return false;
+        if (tag == TAG_NAME || tag == TAG_SEND_VALUE) {
+            if (!rd_bytes(&r, &b, &bl))
+                return false;
+            n += tag == TAG_SEND_VALUE;
+        } else if (tag != TAG_SEND_TIMEOUT || !rd_varint(&r, &v)) {
+            return false;
+        }
+    }
+    if (n && !(m->values = chan_arena_alloc(a, n * sizeof *m->values)))
+        return false;
+    r = (struct rd){ p, p + len };
+    while (r.p < r.end) {   /* the same fields again, now kept */
+        uint64_t tag, v;
+        const uint8_t *b = NULL;
+        size_t bl = 0;
+        if (!rd_varint(&r, &tag))
+            return false;
+        if (tag == TAG_SEND_TIMEOUT) {
+            if (m->has_timeout_ms || !rd_varint(&r, &v))
+                return false;
+            m->has_timeout_ms = 1;
+            m->timeout_ms = (int64_t)v;
+            continue;
+        }
+        if (!rd_bytes(&r, &b, &bl))
+            return false;
+        ProtobufCBinaryData d = { bl, bl ? (uint8_t *)b : NULL };
+        if (tag == TAG_SEND_VALUE) {
+            m->values[m->n_values++] = d;
+        } else {
+            if (m->has_name)
+                return false;
+            m->has_name = 1;
+            m->name = d;
+        }
+    }
+    return true;
+}
+
+static bool fast_recv(const uint8_t *p, size_t len, Chan__Recv *m)
+{
+    *m = (Chan__Recv)CHAN__RECV__INIT;
+    struct rd r = { p, p + len };
+    while (r.p < r.end) {
+        uint64_t tag, v;
+        const uint8_t *b;
+        size_t bl;
+        if (!rd_varint(&r, &tag))
+            return false;
+        if (tag == TAG_NAME) {
+            if (m->has_name || !rd_bytes(&r, &b, &bl))
+                return false;
+            m->has_name = 1;
+            m->name = (ProtobufCBinaryData){ bl, bl ? (uint8_t *)b : NULL };
+            continue;
+        }
+        if (!rd_varint(&r, &v))
+            return false;
+        if (tag == TAG_RECV_MAX && !m->has_max && v <= UINT32_MAX) {
+            m->has_max = 1;
+            m->max = (uint32_t)v;
+        } else if (tag == TAG_RECV_TIMEOUT && !m->has_timeout_ms) {
+            m->has_timeout_ms = 1;
+            m->timeout_ms = (int64_t)v;
+        } else if (tag == TAG_RECV_MAX_BYTES && !m->has_max_bytes) {
+            m->has_max_bytes = 1;
+            m->max_bytes = v;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The fast path: a Send or Recv request, or NULL for "ask protobuf-c". */
+static Chan__Request *fast_request(chan_arena_t *a, const uint8_t *body, size_t len)
+{
+    Chan__Request *rq = chan_arena_alloc(a, sizeof *rq);
+    if (!rq)
+        return NULL;
+    *rq = (Chan__Request)CHAN__REQUEST__INIT;
+    struct rd r = { body, body + len };
+    while (r.p < r.end) {
+        uint64_t tag, v;
+        const uint8_t *b;
+        size_t bl;
+        if (!rd_varint(&r, &tag))
+            return NULL;
+        if (tag == TAG_RQ_ID) {
+            if (rq->has_id || !rd_varint(&r, &v))
+                return NULL;
+            rq->has_id = 1;
+            rq->id = v;
+            continue;
+        }
+        if (!rd_bytes(&r, &b, &bl))
+            return NULL;
+        if (tag == TAG_RQ_ACK && !rq->n_ack) {
+            if (!fast_packed(a, b, bl, &rq->ack, &rq->n_ack))
+                return NULL;
+        } else if (tag == TAG_RQ_NACK && !rq->n_nack) {
+            if (!fast_packed(a, b, bl, &rq->nack, &rq->n_nack))
+                return NULL;
+        } else if (tag == TAG_RQ_SEND && rq->op_case == CHAN__REQUEST__OP__NOT_SET) {
+            if (!(rq->send = chan_arena_alloc(a, sizeof *rq->send)) || !fast_send(a, b, bl, rq->send))
+                return NULL;
+            rq->op_case = CHAN__REQUEST__OP_SEND;
+        } else if (tag == TAG_RQ_RECV && rq->op_case == CHAN__REQUEST__OP__NOT_SET) {
+            if (!(rq->recv = chan_arena_alloc(a, sizeof *rq->recv)) || !fast_recv(b, bl, rq->recv))
+                return NULL;
+            rq->op_case = CHAN__REQUEST__OP_RECV;
+        } else {
+            return NULL;
+        }
+    }
+    return rq->op_case == CHAN__REQUEST__OP__NOT_SET ? NULL : rq;
+}
+
+Chan__Request *chan_frame_decode_request(chan_arena_t *a, const uint8_t *body, size_t len)
+{
+    Chan__Request *rq = fast_request(a, body, len);
+    return rq ? rq : chan__request__unpack(&a->pb, len, body);
 }
 
 static size_t varint_size(uint64_t v)

@@ -49,8 +49,8 @@ void chan_arena_reset(chan_arena_t *a);
 void chan_arena_free(chan_arena_t *a);
 
 /* Decode a frame body; NULL if it is not a valid message.  The result
- * lives in the arena until the next reset.  The values of a decoded reply
- * may point into body: keep it until done with the reply. */
+ * lives in the arena until the next reset.  Its values and names may point
+ * into body: keep body until done with the message. */
 Chan__Request *chan_frame_decode_request(chan_arena_t *a, const uint8_t *body, size_t len);
 Chan__Reply *chan_frame_decode_reply(chan_arena_t *a, const uint8_t *body, size_t len);
 

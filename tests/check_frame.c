@@ -356,6 +356,171 @@ START_TEST(t_recv_reply_encodes_as_protobuf_c)
 }
 END_TEST
 
+/* ---- requests: chan_frame_decode_request's fast path ---- */
+
+static void assert_same_bytes(const ProtobufCBinaryData *x, const ProtobufCBinaryData *y)
+{
+    ck_assert_uint_eq(x->len, y->len);
+    ck_assert((x->data == NULL) == (y->data == NULL));
+    if (x->len)
+        ck_assert(memcmp(x->data, y->data, x->len) == 0);
+}
+
+/* chan_frame_decode_request gives what protobuf-c's own unpack gives. */
+static void assert_request_decodes_as_protobuf_c(const uint8_t *body, size_t len)
+{
+    chan_arena_t a, b;
+    chan_arena_init(&a);
+    chan_arena_init(&b);
+    Chan__Request *x = chan_frame_decode_request(&a, body, len);
+    Chan__Request *y = chan__request__unpack(&b.pb, len, body);
+    ck_assert((x == NULL) == (y == NULL));
+    if (x) {
+        ck_assert_int_eq(x->has_id, y->has_id);
+        ck_assert_uint_eq(x->id, y->id);
+        ck_assert_uint_eq(x->n_ack, y->n_ack);
+        for (size_t i = 0; i < x->n_ack; i++)
+            ck_assert_uint_eq(x->ack[i], y->ack[i]);
+        ck_assert_uint_eq(x->n_nack, y->n_nack);
+        for (size_t i = 0; i < x->n_nack; i++)
+            ck_assert_uint_eq(x->nack[i], y->nack[i]);
+        ck_assert_int_eq(x->op_case, y->op_case);
+        ck_assert_uint_eq(x->base.n_unknown_fields, y->base.n_unknown_fields);
+        if (x->op_case == CHAN__REQUEST__OP_SEND) {
+            const Chan__Send *p = x->send, *q = y->send;
+            ck_assert_int_eq(p->has_name, q->has_name);
+            assert_same_bytes(&p->name, &q->name);
+            ck_assert_uint_eq(p->n_values, q->n_values);
+            for (size_t i = 0; i < p->n_values; i++)
+                assert_same_bytes(&p->values[i], &q->values[i]);
+            ck_assert_int_eq(p->has_timeout_ms, q->has_timeout_ms);
+            ck_assert_int_eq(p->timeout_ms, q->timeout_ms);
+        } else if (x->op_case == CHAN__REQUEST__OP_RECV) {
+            const Chan__Recv *p = x->recv, *q = y->recv;
+            ck_assert_int_eq(p->has_name, q->has_name);
+            assert_same_bytes(&p->name, &q->name);
+            ck_assert_int_eq(p->has_max, q->has_max);
+            ck_assert_uint_eq(p->max, q->max);
+            ck_assert_int_eq(p->has_timeout_ms, q->has_timeout_ms);
+            ck_assert_int_eq(p->timeout_ms, q->timeout_ms);
+            ck_assert_int_eq(p->has_max_bytes, q->has_max_bytes);
+            ck_assert_uint_eq(p->max_bytes, q->max_bytes);
+        }
+    }
+    chan_arena_free(&a);
+    chan_arena_free(&b);
+}
+
+/* Encode rq as protobuf-c would and check every cut of it. */
+static void check_request_and_cuts(const Chan__Request *rq)
+{
+    size_t size = chan_frame_size_request(rq);
+    uint8_t *buf = malloc(size);
+    size_t len = chan_frame_encode_request(rq, buf);
+    uint64_t body;
+    size_t hdr;
+    ck_assert_int_eq(chan_frame_header(buf, len, 1u << 20, &body, &hdr), CHAN_FRAME_OK);
+    for (size_t cut = 0; cut <= body; cut++)
+        assert_request_decodes_as_protobuf_c(buf + hdr, cut);
+    free(buf);
+}
+
+START_TEST(t_requests_decode_as_protobuf_c)
+{
+    enum { N = 300 };
+    static ProtobufCBinaryData vals[N];
+    static uint64_t acks[N];
+    static uint8_t data[100];
+    memset(data, 'v', sizeof data);
+    for (int i = 0; i < N; i++) {
+        vals[i].len = (size_t)(i * 7) % sizeof data;   /* some empty */
+        vals[i].data = vals[i].len ? data : NULL;
+        acks[i] = (uint64_t)i << (i % 64);
+    }
+    Chan__Send s = CHAN__SEND__INIT;
+    s.has_name = 1;
+    s.name.data = (uint8_t *)"jobs";
+    s.name.len = 4;
+    s.values = vals;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = 1;
+    rq.op_case = CHAN__REQUEST__OP_SEND;
+    rq.send = &s;
+    int64_t timeouts[] = { 0, 250, -1 };   /* -1: a ten-byte varint */
+    for (int t = 0; t < 3; t++) {
+        rq.id = (uint64_t)t * 1000003;
+        s.n_values = (size_t)t * 3;
+        s.has_timeout_ms = t != 1;
+        s.timeout_ms = timeouts[t];
+        rq.n_ack = t == 2 ? N : (size_t)t;
+        rq.ack = acks;
+        rq.n_nack = t == 1 ? 2 : 0;
+        rq.nack = acks + 5;
+        check_request_and_cuts(&rq);
+    }
+    assert_request_decodes_as_protobuf_c(NULL, 0);   /* an empty body */
+    rq.n_ack = 0;
+    rq.n_nack = 0;
+    s.n_values = N;
+    s.timeout_ms = INT64_MAX;
+    {
+        size_t size = chan_frame_size_request(&rq);
+        uint8_t *buf = malloc(size);
+        size_t len = chan_frame_encode_request(&rq, buf);
+        uint64_t body;
+        size_t hdr;
+        ck_assert_int_eq(chan_frame_header(buf, len, 1u << 20, &body, &hdr), CHAN_FRAME_OK);
+        assert_request_decodes_as_protobuf_c(buf + hdr, body);   /* 300 values, whole */
+        free(buf);
+    }
+    Chan__Recv r = CHAN__RECV__INIT;
+    r.has_name = 1;
+    r.name = s.name;
+    r.has_max = r.has_max_bytes = r.has_timeout_ms = 1;
+    r.max = 256;
+    r.max_bytes = UINT64_C(1) << 20;
+    r.timeout_ms = 100;
+    rq.op_case = CHAN__REQUEST__OP_RECV;
+    rq.recv = &r;
+    rq.n_ack = 40;
+    check_request_and_cuts(&rq);
+    r.has_max = 0;
+    r.timeout_ms = -5;
+    rq.n_ack = 0;
+    check_request_and_cuts(&rq);
+    /* other requests, and acks alone: protobuf-c's own path */
+    Chan__Ping ping = CHAN__PING__INIT;
+    rq.op_case = CHAN__REQUEST__OP_PING;
+    rq.ping = &ping;
+    check_request_and_cuts(&rq);
+    rq.op_case = CHAN__REQUEST__OP__NOT_SET;
+    rq.n_ack = 3;
+    check_request_and_cuts(&rq);
+    /* unpacked acks, a list twice, a field twice, two ops, an unknown field */
+    const uint8_t unpacked[] = { 0x08, 0x01, 0x10, 0x05, 0x6a, 0x00 };
+    const uint8_t acks_twice[] = { 0x12, 0x01, 0x05, 0x12, 0x01, 0x06, 0x6a, 0x00 };
+    const uint8_t name_twice[] = { 0x62, 0x06, 0x0a, 0x01, 'a', 0x0a, 0x01, 'b' };
+    const uint8_t two_ops[] = { 0x62, 0x00, 0x6a, 0x00 };
+    const uint8_t unknown[] = { 0x62, 0x02, 0x20, 0x01 };
+    assert_request_decodes_as_protobuf_c(unpacked, sizeof unpacked);
+    assert_request_decodes_as_protobuf_c(acks_twice, sizeof acks_twice);
+    assert_request_decodes_as_protobuf_c(name_twice, sizeof name_twice);
+    assert_request_decodes_as_protobuf_c(two_ops, sizeof two_ops);
+    assert_request_decodes_as_protobuf_c(unknown, sizeof unknown);
+    /* random bytes behind a Send or Recv tag */
+    srand(3);
+    uint8_t junk[64];
+    for (int round = 0; round < 5000; round++) {
+        size_t n = 2 + (size_t)rand() % (sizeof junk - 2);
+        junk[0] = round % 2 ? 0x62 : 0x6a;
+        junk[1] = (uint8_t)(n - 2);
+        for (size_t i = 2; i < n; i++)
+            junk[i] = (uint8_t)(rand() % 4 ? rand() % 0x20 : rand());
+        assert_request_decodes_as_protobuf_c(junk, n);
+    }
+}
+END_TEST
+
 START_TEST(t_big_value_in_arena)
 {
     size_t big = 3u << 20;
@@ -433,6 +598,7 @@ int main(void)
     tcase_add_test(tc, t_truncated_and_garbage_bodies);
     tcase_add_test(tc, t_recv_reply_decodes_as_protobuf_c);
     tcase_add_test(tc, t_recv_reply_encodes_as_protobuf_c);
+    tcase_add_test(tc, t_requests_decode_as_protobuf_c);
     tcase_add_test(tc, t_big_value_in_arena);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
