@@ -47,7 +47,13 @@ void *xrealloc(void *p, size_t size)
 
 #define XSMALL_STEP 16
 #define XSMALL_CLASSES (XSMALL_MAX / XSMALL_STEP)
-#define XSMALL_KEEP 4096            /* blocks kept per class, at most */
+/* Blocks kept per class, at most.  Sanitizer builds keep none: exact
+ * sizes, and every free a real one, so that misuse is still caught. */
+#ifdef CHAN_SANITIZERS
+static const size_t xsmall_keep = 0;
+#else
+static const size_t xsmall_keep = 4096;
+#endif
 
 struct xsmall_block {
     struct xsmall_block *next;
@@ -71,15 +77,13 @@ void *xsmall_alloc(size_t size)
     if (size > XSMALL_MAX)
         return xmalloc(size);
     size_t c = xsmall_class(size);
-#ifndef CHAN_SANITIZERS
     struct xsmall_block *b = xsmall[c].head;
     if (b) {
         xsmall[c].head = b->next;
         xsmall[c].n--;
         return b;
     }
-#endif
-    return xmalloc((c + 1) * XSMALL_STEP);
+    return xmalloc(xsmall_keep ? (c + 1) * XSMALL_STEP : size);
 }
 
 void xsmall_free(void *p, size_t size)
@@ -88,10 +92,9 @@ void xsmall_free(void *p, size_t size)
         return;
     if (size == 0)
         size = 1;
-#ifndef CHAN_SANITIZERS
     if (size <= XSMALL_MAX) {
         size_t c = xsmall_class(size);
-        if (xsmall[c].n < XSMALL_KEEP) {
+        if (xsmall[c].n < xsmall_keep) {
             struct xsmall_block *b = p;
             b->next = xsmall[c].head;
             xsmall[c].head = b;
@@ -99,6 +102,5 @@ void xsmall_free(void *p, size_t size)
             return;
         }
     }
-#endif
     free(p);
 }
