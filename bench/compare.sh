@@ -5,7 +5,7 @@
 # print one table of ratios and write it into bench/RESULTS.md (section
 # "chand vs Redis").  Run by `make bench-compare`:
 #   compare.sh CHAND CHANBENCH REDISBENCH WORK_DIR RESULTS_MD
-# Each measurement runs REPS times (default 3), chand and Redis alternating
+# Each measurement runs REPS times (default 5), chand and Redis alternating
 # so that both see the same machine; the table shows the medians.  The
 # machine may be shared: the load average at the start is recorded with
 # the table.  Speed is reported, never asserted.
@@ -15,7 +15,7 @@ cbench=$2
 rbench=$3
 work=$4
 results=$5
-reps=${REPS:-3}
+reps=${REPS:-5}
 pc_count=${PC_COUNT:-1000000}   # values per producer->consumer run
 rt_count=${RT_COUNT:-10000}     # round trips per latency run
 redis_server=${REDIS_SERVER:-$(command -v redis-server || echo /usr/bin/redis-server)}
@@ -206,6 +206,15 @@ section=$(mktemp)
     echo "acknowledgements are on, as always. Round trips: $rt_count timed after a warm-up,"
     echo "64-byte values. Ratios are chand / Redis: above 1 is faster for throughput, below 1"
     echo "is faster for latency."
+    echo
+    echo "Reading it: a request/reply through any server is four one-way hops (A to server,"
+    echo "server to B, B to server, server to A), each waking a sleeping process, so its floor"
+    echo "is about two raw TCP round trips (last row). That row moves with the machine: on these"
+    echo "VMs a wake-up is slow when the vCPUs are idle and fast when they are busy (we saw 17-22"
+    echo "µs idle, 6 µs busy). Redis's variadic RPUSH row is the closest analogue of chand's"
+    echo "one-request batches; the goal is stated against the pipelined form, as in issue 2."
+    echo "On a shared machine separate runs of this command differ by tens of percent: compare"
+    echo "the ratios within one run."
     echo
     echo "Machine: $machine; load average $load at the start (the machine is shared)."
     echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')."
