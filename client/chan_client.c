@@ -156,14 +156,15 @@ static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n, bool wait
     return 0;
 }
 
-/* Pack rq as a frame into *buf (stack space first, else malloc). */
-static uint8_t *pack(const Chan__Request *rq, uint8_t *stack, size_t stack_size, size_t *len)
+/* Pack rq, whose frame is `size` bytes (chan_frame_size_request), into
+ * stack space if it fits, else a malloc()ed buffer. */
+static uint8_t *pack(const Chan__Request *rq, size_t size, uint8_t *stack, size_t stack_size,
+                     size_t *len)
 {
-    size_t size = chan_frame_size_request(rq);
     uint8_t *buf = size <= stack_size ? stack : malloc(size);
     if (!buf)
         return NULL;
-    *len = chan_frame_encode_request(rq, buf);
+    *len = chan_frame_encode_request_sized(rq, size, buf);
     return buf;
 }
 
@@ -172,7 +173,7 @@ static void send_locked(chan_client_t *cl, Chan__Request *rq)
 {
     uint8_t stack[512];
     size_t len;
-    uint8_t *buf = pack(rq, stack, sizeof stack, &len);
+    uint8_t *buf = pack(rq, chan_frame_size_request(rq), stack, sizeof stack, &len);
     if (!buf)
         return;
     write_locked(cl, buf, len, false);
@@ -302,17 +303,19 @@ int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
     rq->ack = mine.v;
     uint8_t *buf = NULL;
     int err = 0;
-    if (chan_frame_size_request(rq) > cl->max_frame) {
+    size_t size = chan_frame_size_request(rq);
+    if (size > cl->max_frame) {
         /* too big with the ids: send them later, alone */
         rq->n_ack = 0;
         pthread_mutex_lock(&cl->lock);
         ids_restore(&cl->acks, &mine);
         pthread_mutex_unlock(&cl->lock);
         mine = (chan_idlist_t){ NULL, 0, 0 };
-        if (chan_frame_size_request(rq) > cl->max_frame)
+        size = chan_frame_size_request(rq);
+        if (size > cl->max_frame)
             err = EMSGSIZE;
     }
-    if (!err && !(buf = pack(rq, stack, sizeof stack, &len)))
+    if (!err && !(buf = pack(rq, size, stack, sizeof stack, &len)))
         err = ENOMEM;
     rq->n_ack = 0;
     rq->ack = NULL;
@@ -377,8 +380,9 @@ void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n)
         pthread_mutex_unlock(&cl->lock);
         return;
     }
-    /* The I/O thread waits for acks only briefly after handing values over;
-     * if it has gone to sleep for good, it must hear of these. */
+    /* The I/O thread gave up waiting for these (this caller ran later than
+     * the ack delay after its wake): without a wake they would wait for
+     * the next request, and an unbuffered sender for them, forever. */
     bool wake = cl->io_idle;
     cl->io_idle = false;
     pthread_mutex_unlock(&cl->lock);
@@ -441,6 +445,7 @@ int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int6
 {
     chan_waiter_t w;
     chan_waiter_init(&w);
+    w.far = true;   /* the reply is a network round trip away */
     rpc->w = &w;
     if (chan_client_start(cl, rq, rpc) < 0)
         return -1;
@@ -617,7 +622,8 @@ static void handle_reply(chan_client_t *cl, const Chan__Reply *r)
         for (size_t i = 0; i < ndv; i++)
             rpc->dlv[i] = dv[i]->id;
         rpc->ndlv = ndv;
-        cl->handed = ndv > 0;
+        if (ndv)
+            cl->handed = true;   /* a later reply of the batch must not clear it */
     } else {
         give_back(cl, dv, ndv);
     }

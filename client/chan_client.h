@@ -102,7 +102,8 @@ struct chan_client {
     int64_t ack_oldest;          /* chan_now() when acks was last empty */
     int64_t ack_delay;           /* CHAN_ACK_DELAY_MS */
     bool handed;                 /* values handed since the last ack flush */
-    bool io_idle;                /* the I/O thread sleeps with no timeout */
+    bool io_idle;                /* the I/O thread sleeps with no timer: an
+                                    ack queued now must wake it */
     /* the server's limits, from its Hello */
     uint64_t max_frame, max_value;
     uint32_t max_batch, max_cases;

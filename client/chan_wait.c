@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <time.h>
 
 #include "chan/chan.h"
@@ -28,6 +29,7 @@ void chan_waiter_init(chan_waiter_t *w)
     w->data = NULL;
     w->len = 0;
     w->g = chan_sched_self();
+    w->far = false;
 }
 
 void chan_waiter_wake(chan_waiter_t *w)
@@ -49,14 +51,46 @@ void chan_waiter_wake(chan_waiter_t *w)
  * microseconds, and catching it here saves a futex sleep and wake. */
 #define THREAD_SPIN 1000
 
+/* How long a far waiter (a reply from chand) polls `woken` between
+ * sched_yield()s before it sleeps.  A loopback round trip takes 20-30 us,
+ * so most replies land within this and cost no futex sleep and wake; and
+ * unlike a spin, a yield hands the core to whoever needs it (the client's
+ * I/O thread, chand, the peer), which on a machine with few cores is what
+ * the reply is waiting for. */
+#define FAR_POLL_NS 50000
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Poll `woken` before sleeping; true if the wake came meanwhile. */
+static bool thread_poll(chan_waiter_t *w)
+{
+    if (!w->far) {
+        for (int i = 0; i < THREAD_SPIN; i++) {
+            if (atomic_load_explicit(&w->woken, memory_order_acquire))
+                return true;
+            chan_cpu_relax();
+        }
+        return false;
+    }
+    uint64_t end = mono_ns() + FAR_POLL_NS;
+    do {
+        if (atomic_load_explicit(&w->woken, memory_order_acquire))
+            return true;
+        sched_yield();
+    } while (mono_ns() < end);
+    return false;
+}
+
 /* Sleep until woken or until the deadline; true if woken. */
 static bool thread_sleep(chan_waiter_t *w, int64_t deadline)
 {
-    for (int i = 0; i < THREAD_SPIN; i++) {
-        if (atomic_load_explicit(&w->woken, memory_order_acquire))
-            return true;
-        chan_cpu_relax();
-    }
+    if (thread_poll(w))
+        return true;
     for (;;) {
         if (atomic_load_explicit(&w->woken, memory_order_acquire))
             return true;

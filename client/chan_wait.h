@@ -37,10 +37,14 @@ typedef struct chan_waiter {
     void *data;                 /* result payload, meaning set by the caller */
     size_t len;
     struct chan_g *g;           /* the parked goroutine, NULL for a thread */
+    bool far;                   /* the wake is a network round trip away
+                                   (a reply from chand); see thread_sleep */
 } chan_waiter_t;
 
 /* chan_waiter_init - prepare w for one wait by the calling goroutine or
- * thread.  A waiter is used once. */
+ * thread.  A waiter is used once.  A caller whose wake comes from the
+ * network sets w->far afterwards: a waiting thread then polls by giving its
+ * core away instead of spinning on it (goroutines are not affected). */
 void chan_waiter_init(chan_waiter_t *w);
 
 /* chan_waiter_claim - try to become the one source that fires w.

@@ -16,4 +16,18 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 
+/* Small blocks, for the values and deliveries the channel core makes and
+ * frees by the hundred per request.  Each size class (16-byte steps up to
+ * XSMALL_MAX bytes) keeps a free list of up to a few thousand blocks, so a
+ * busy channel reuses its blocks instead of going through malloc, whose
+ * fast bins glibc consolidates at every large allocation (libevent's
+ * buffers make one per request).  A block is an ordinary malloc() block
+ * of its class's size, so free() on it is fine too; larger sizes are plain
+ * xmalloc().  Sanitizer builds skip the lists, so that a use after free is
+ * still caught.  One thread only (chand has one). */
+#define XSMALL_MAX 256
+void *xsmall_alloc(size_t size);
+/* size: the size it was allocated with. */
+void xsmall_free(void *p, size_t size);
+
 #endif /* CHAND_ALLOC_H */

@@ -275,7 +275,7 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
         chand_conn_doom(c, "out of memory for its replies");
         return;
     }
-    iov.iov_len = chan_frame_encode_reply(r, iov.iov_base);
+    iov.iov_len = chan_frame_encode_reply_sized(r, size, iov.iov_base);
     evbuffer_commit_space(out, &iov, 1);
     c->frames_out++;
     if (qlist_empty(&c->pending_link))

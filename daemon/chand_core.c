@@ -73,7 +73,7 @@ struct core_case {
     uint32_t max;
     uint64_t max_bytes;      /* longest value it takes */
     core_out_dlv_t *out;     /* deliveries collected for the reply */
-    size_t nout;
+    size_t nout, outcap;
 };
 
 struct core_op {
@@ -168,7 +168,7 @@ static uint64_t rng_next(core_t *c)
 /* Values are counted against --max-memory from birth to free. */
 static core_val_t *val_new(core_t *c, core_bytes_t b)
 {
-    core_val_t *v = xmalloc(sizeof *v + b.len);
+    core_val_t *v = xsmall_alloc(sizeof *v + b.len);
     c->value_bytes += sizeof *v + b.len;
     v->redelivered = 0;
     v->seq = 0;
@@ -180,8 +180,10 @@ static core_val_t *val_new(core_t *c, core_bytes_t b)
 
 static void val_free(core_t *c, core_val_t *v)
 {
+    if (!v)
+        return;
     c->value_bytes -= sizeof *v + v->len;
-    free(v);
+    xsmall_free(v, sizeof *v + v->len);
 }
 
 static void vals_free(core_t *c, pdeque_t *d)
@@ -588,10 +590,21 @@ static bool dlv_id_eq(const hnode_t *n, const void *key)
     return ((const core_dlv_t *)n)->id == *(const uint64_t *)key;
 }
 
+/* Room for n more deliveries in r->out. */
+static void case_reserve(core_case_t *r, size_t n)
+{
+    if (r->nout + n <= r->outcap)
+        return;
+    size_t cap = r->outcap ? r->outcap : 1;
+    while (cap < r->nout + n)
+        cap *= 2;
+    r->out = xrealloc(r->out, cap * sizeof *r->out);
+    r->outcap = cap;
+}
+
 static void case_collect(core_case_t *r, uint64_t id, const core_val_t *v)
 {
-    if (r->nout == 0 || (r->nout & (r->nout - 1)) == 0)
-        r->out = xrealloc(r->out, (r->nout ? r->nout * 2 : 1) * sizeof *r->out);
+    case_reserve(r, 1);
     r->out[r->nout].id = id;
     r->out[r->nout].val = v;
     r->nout++;
@@ -603,7 +616,7 @@ static void deliver(core_case_t *r, core_val_t *v, core_op_t *owner, int owner_c
 {
     core_sess_t *s = r->op->sess;
     core_chan_t *ch = r->ch;
-    core_dlv_t *d = xmalloc(sizeof *d);
+    core_dlv_t *d = xsmall_alloc(sizeof *d);
     d->id = ++s->next_dlv;
     d->sess = s;
     d->ch = ch;
@@ -631,7 +644,7 @@ static void dlv_free(core_dlv_t *d)
     d->ch->inflight--;
     d->ch->core->inflight--;
     chan_unref(d->ch);
-    free(d);
+    xsmall_free(d, sizeof *d);
 }
 
 /* The value of d was taken for good. */
@@ -823,6 +836,9 @@ static void serve_receiver(core_case_t *r)
     core_case_t *s;
     core_val_t *v;
     uint64_t bytes = 0;
+    /* room for the buffered values it will take, at once rather than by
+     * doubling from one */
+    case_reserve(r, ch->buf.len < r->max ? ch->buf.len : r->max);
     while (r->nout < r->max && (v = next_for(ch, r, &s))) {
         if (v->len > r->max_bytes) {
             if (r->nout)

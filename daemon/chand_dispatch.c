@@ -449,6 +449,26 @@ void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
 
 /* ---- the core's answers ---- */
 
+/* The Delivery messages of one reply, reused from reply to reply: a batch
+ * of 256 needs 16 KiB, and a large malloc per reply makes glibc
+ * consolidate the small chunks that values and deliveries churn through.
+ * (Replies are built one at a time: chand has one thread.) */
+static Chan__Delivery *reply_dv;
+static Chan__Delivery **reply_dp;
+static size_t reply_cap;
+
+static void reply_room(size_t n)
+{
+    if (n <= reply_cap)
+        return;
+    size_t cap = reply_cap ? reply_cap : 64;
+    while (cap < n)
+        cap *= 2;
+    reply_dv = xrealloc(reply_dv, cap * sizeof *reply_dv);
+    reply_dp = xrealloc(reply_dp, cap * sizeof *reply_dp);
+    reply_cap = cap;
+}
+
 void chand_core_reply(void *ctx, const core_reply_t *cr)
 {
     chand_conn_t *c = ctx;
@@ -465,12 +485,12 @@ void chand_core_reply(void *ctx, const core_reply_t *cr)
     Chan__SendReply send = CHAN__SEND_REPLY__INIT;
     Chan__RecvReply recv = CHAN__RECV_REPLY__INIT;
     Chan__SelectReply sel = CHAN__SELECT_REPLY__INIT;
-    Chan__Delivery one = CHAN__DELIVERY__INIT;
     Chan__Delivery *dv = NULL, **dp = NULL;
     core_chan_info_t info;
     if (cr->ndlv) {
-        dv = cr->ndlv == 1 ? &one : xmalloc(cr->ndlv * sizeof *dv);
-        dp = xmalloc(cr->ndlv * sizeof *dp);
+        reply_room(cr->ndlv);
+        dv = reply_dv;
+        dp = reply_dp;
         for (size_t i = 0; i < cr->ndlv; i++) {
             chan__delivery__init(&dv[i]);
             dv[i].has_id = dv[i].has_value = true;
@@ -521,7 +541,4 @@ void chand_core_reply(void *ctx, const core_reply_t *cr)
         break;
     }
     chand_conn_reply(c, &r);
-    if (dv != &one)
-        free(dv);
-    free(dp);
 }

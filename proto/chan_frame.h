@@ -49,7 +49,8 @@ void chan_arena_reset(chan_arena_t *a);
 void chan_arena_free(chan_arena_t *a);
 
 /* Decode a frame body; NULL if it is not a valid message.  The result
- * lives in the arena until the next reset. */
+ * lives in the arena until the next reset.  Its values and names may point
+ * into body: keep body until done with the message. */
 Chan__Request *chan_frame_decode_request(chan_arena_t *a, const uint8_t *body, size_t len);
 Chan__Reply *chan_frame_decode_reply(chan_arena_t *a, const uint8_t *body, size_t len);
 
@@ -59,6 +60,13 @@ size_t chan_frame_size_request(const Chan__Request *m);
 size_t chan_frame_encode_request(const Chan__Request *m, uint8_t *out);
 size_t chan_frame_size_reply(const Chan__Reply *m);
 size_t chan_frame_encode_reply(const Chan__Reply *m, uint8_t *out);
+
+/* The same, given the frame size chan_frame_size_*() returned for m.
+ * Sizing walks the whole message (every value, every delivery), and
+ * protobuf-c walks the nested messages again as it packs them: a caller
+ * that sized the frame to make room for it should not pay a third time. */
+size_t chan_frame_encode_request_sized(const Chan__Request *m, size_t frame_size, uint8_t *out);
+size_t chan_frame_encode_reply_sized(const Chan__Reply *m, size_t frame_size, uint8_t *out);
 
 /* Channel names: 1-255 bytes of [A-Za-z0-9._:/-].  True if valid. */
 #define CHAN_NAME_MAX 255

@@ -153,6 +153,374 @@ START_TEST(t_truncated_and_garbage_bodies)
 }
 END_TEST
 
+/* ---- receive replies: chan_frame_decode_reply's fast path ---- */
+
+/* Encode a reply with protobuf-c; the caller frees it. */
+static uint8_t *encode_reply(const Chan__Reply *r, size_t *body_len, size_t *hdr_len)
+{
+    size_t size = chan_frame_size_reply(r);
+    uint8_t *buf = malloc(size);
+    size_t len = chan_frame_encode_reply(r, buf);
+    uint64_t body;
+    ck_assert_int_eq(chan_frame_header(buf, len, 1u << 20, &body, hdr_len), CHAN_FRAME_OK);
+    *body_len = (size_t)body;
+    return buf;
+}
+
+static void assert_same_delivery(const Chan__Delivery *x, const Chan__Delivery *y)
+{
+    ck_assert_int_eq(x->has_id, y->has_id);
+    ck_assert_uint_eq(x->id, y->id);
+    ck_assert_int_eq(x->has_value, y->has_value);
+    ck_assert_uint_eq(x->value.len, y->value.len);
+    ck_assert((x->value.data == NULL) == (y->value.data == NULL));
+    if (x->value.len)
+        ck_assert(memcmp(x->value.data, y->value.data, x->value.len) == 0);
+    ck_assert_int_eq(x->has_redelivered, y->has_redelivered);
+    ck_assert_uint_eq(x->redelivered, y->redelivered);
+}
+
+/* chan_frame_decode_reply gives what protobuf-c's own unpack gives. */
+static void assert_decodes_as_protobuf_c(const uint8_t *body, size_t len)
+{
+    chan_arena_t a, b;
+    chan_arena_init(&a);
+    chan_arena_init(&b);
+    Chan__Reply *x = chan_frame_decode_reply(&a, body, len);
+    Chan__Reply *y = chan__reply__unpack(&b.pb, len, body);
+    ck_assert((x == NULL) == (y == NULL));
+    if (x) {
+        ck_assert_int_eq(x->has_id, y->has_id);
+        ck_assert_uint_eq(x->id, y->id);
+        ck_assert_int_eq(x->has_status, y->has_status);
+        ck_assert_int_eq(x->status, y->status);
+        ck_assert((x->message == NULL) == (y->message == NULL));
+        if (x->message)
+            ck_assert_str_eq(x->message, y->message);
+        ck_assert_int_eq(x->result_case, y->result_case);
+        if (x->result_case == CHAN__REPLY__RESULT_RECV) {
+            ck_assert_uint_eq(x->recv->n_deliveries, y->recv->n_deliveries);
+            for (size_t i = 0; i < x->recv->n_deliveries; i++)
+                assert_same_delivery(x->recv->deliveries[i], y->recv->deliveries[i]);
+        }
+    }
+    chan_arena_free(&a);
+    chan_arena_free(&b);
+}
+
+START_TEST(t_recv_reply_decodes_as_protobuf_c)
+{
+    Chan__Delivery d[3] = { CHAN__DELIVERY__INIT, CHAN__DELIVERY__INIT, CHAN__DELIVERY__INIT };
+    Chan__Delivery *dp[3] = { &d[0], &d[1], &d[2] };
+    const char *vals[3] = { "hello", "", "a longer value, still in one frame" };
+    for (int i = 0; i < 3; i++) {
+        d[i].has_id = d[i].has_value = 1;
+        d[i].id = 1000 + (uint64_t)i * 300;   /* multi-byte varints */
+        d[i].value.data = (uint8_t *)vals[i];
+        d[i].value.len = strlen(vals[i]);
+    }
+    d[2].has_redelivered = 1;
+    d[2].redelivered = 2;
+    Chan__RecvReply rr = CHAN__RECV_REPLY__INIT;
+    rr.n_deliveries = 3;
+    rr.deliveries = dp;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = 1;
+    r.id = UINT64_C(1) << 40;
+    r.status = CHAN__STATUS__OK;
+    r.result_case = CHAN__REPLY__RESULT_RECV;
+    r.recv = &rr;
+
+    size_t body, hdr;
+    uint8_t *buf = encode_reply(&r, &body, &hdr);
+    /* the whole reply, and every cut of it */
+    for (size_t cut = 0; cut <= body; cut++)
+        assert_decodes_as_protobuf_c(buf + hdr, cut);
+    /* the values are there, empty ones included */
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Reply *got = chan_frame_decode_reply(&a, buf + hdr, body);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_uint_eq(got->recv->n_deliveries, 3);
+    ck_assert_uint_eq(got->recv->deliveries[1]->value.len, 0);
+    ck_assert(memcmp(got->recv->deliveries[2]->value.data, vals[2], strlen(vals[2])) == 0);
+    ck_assert_uint_eq(got->recv->deliveries[2]->redelivered, 2);
+    chan_arena_free(&a);
+    free(buf);
+
+    /* shapes left to protobuf-c: a message, no deliveries, another result */
+    r.has_status = 1;
+    r.status = CHAN__STATUS__TIMEOUT;
+    r.message = "deadline passed";
+    rr.n_deliveries = 0;
+    buf = encode_reply(&r, &body, &hdr);
+    assert_decodes_as_protobuf_c(buf + hdr, body);
+    free(buf);
+    r.message = NULL;
+    buf = encode_reply(&r, &body, &hdr);
+    assert_decodes_as_protobuf_c(buf + hdr, body);
+    free(buf);
+    Chan__SendReply sr = CHAN__SEND_REPLY__INIT;
+    sr.has_accepted = 1;
+    sr.accepted = 7;
+    r.result_case = CHAN__REPLY__RESULT_SEND;
+    r.send = &sr;
+    buf = encode_reply(&r, &body, &hdr);
+    assert_decodes_as_protobuf_c(buf + hdr, body);
+    free(buf);
+
+    /* a field twice, an unknown field, a status out of range */
+    const uint8_t twice[] = { 0x08, 0x01, 0x08, 0x02, 0x6a, 0x00 };
+    const uint8_t unknown[] = { 0x08, 0x01, 0x6a, 0x04, 0x0a, 0x02, 0x20, 0x01 };
+    const uint8_t status[] = { 0x10, 0x63, 0x6a, 0x00 };
+    assert_decodes_as_protobuf_c(twice, sizeof twice);
+    assert_decodes_as_protobuf_c(unknown, sizeof unknown);
+    assert_decodes_as_protobuf_c(status, sizeof status);
+    /* random bytes behind a receive-reply tag */
+    srand(2);
+    uint8_t junk[64];
+    for (int round = 0; round < 5000; round++) {
+        size_t n = 2 + (size_t)rand() % (sizeof junk - 2);
+        junk[0] = 0x6a;
+        junk[1] = (uint8_t)(n - 2);
+        for (size_t i = 2; i < n; i++)
+            junk[i] = (uint8_t)(rand() % 4 ? rand() % 0x20 : rand());
+        assert_decodes_as_protobuf_c(junk, n);
+    }
+}
+END_TEST
+
+/* chan_frame_encode_reply writes the bytes protobuf-c would write. */
+static void assert_encodes_as_protobuf_c(const Chan__Reply *r)
+{
+    size_t size = chan_frame_size_reply(r);
+    uint8_t *ours = malloc(size);
+    ck_assert_uint_eq(chan_frame_encode_reply(r, ours), size);
+    size_t body = chan__reply__get_packed_size(r);
+    uint8_t *theirs = malloc(body);
+    ck_assert_uint_eq(chan__reply__pack(r, theirs), body);
+    uint64_t len;
+    size_t hdr;
+    ck_assert_int_eq(chan_frame_header(ours, size, 1u << 20, &len, &hdr), CHAN_FRAME_OK);
+    ck_assert_uint_eq(len, body);
+    ck_assert_uint_eq(hdr + len, size);
+    ck_assert(memcmp(ours + hdr, theirs, body) == 0);
+    free(ours);
+    free(theirs);
+}
+
+START_TEST(t_recv_reply_encodes_as_protobuf_c)
+{
+    enum { N = 300 };   /* lengths past one varint byte */
+    static Chan__Delivery d[N];
+    static Chan__Delivery *dp[N];
+    static uint8_t data[200];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (uint8_t)i;
+    for (int i = 0; i < N; i++) {
+        d[i] = (Chan__Delivery)CHAN__DELIVERY__INIT;
+        d[i].has_id = i % 7 != 3;
+        d[i].id = (uint64_t)i << (i % 60);
+        d[i].has_value = i % 5 != 4;
+        d[i].value.data = i % 3 ? data : NULL;
+        d[i].value.len = i % 3 ? (size_t)(i * 37) % sizeof data : 0;
+        d[i].has_redelivered = i % 4 == 1;
+        d[i].redelivered = (uint32_t)i * 1000;
+        dp[i] = &d[i];
+    }
+    Chan__RecvReply rr = CHAN__RECV_REPLY__INIT;
+    rr.deliveries = dp;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.result_case = CHAN__REPLY__RESULT_RECV;
+    r.recv = &rr;
+    size_t counts[] = { 0, 1, 2, 17, N };
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        rr.n_deliveries = counts[c];
+        for (int flags = 0; flags < 4; flags++) {
+            r.has_id = flags & 1;
+            r.id = UINT64_MAX - (uint64_t)c;
+            r.has_status = (flags & 2) != 0;
+            r.status = c % 2 ? CHAN__STATUS__TIMEOUT : CHAN__STATUS__OK;
+            assert_encodes_as_protobuf_c(&r);
+        }
+    }
+    /* a message, or another result: protobuf-c's own path */
+    r.message = "why";
+    assert_encodes_as_protobuf_c(&r);
+    r.message = NULL;
+    Chan__SendReply sr = CHAN__SEND_REPLY__INIT;
+    sr.has_accepted = 1;
+    r.result_case = CHAN__REPLY__RESULT_SEND;
+    r.send = &sr;
+    assert_encodes_as_protobuf_c(&r);
+}
+END_TEST
+
+/* ---- requests: chan_frame_decode_request's fast path ---- */
+
+static void assert_same_bytes(const ProtobufCBinaryData *x, const ProtobufCBinaryData *y)
+{
+    ck_assert_uint_eq(x->len, y->len);
+    ck_assert((x->data == NULL) == (y->data == NULL));
+    if (x->len)
+        ck_assert(memcmp(x->data, y->data, x->len) == 0);
+}
+
+/* chan_frame_decode_request gives what protobuf-c's own unpack gives. */
+static void assert_request_decodes_as_protobuf_c(const uint8_t *body, size_t len)
+{
+    chan_arena_t a, b;
+    chan_arena_init(&a);
+    chan_arena_init(&b);
+    Chan__Request *x = chan_frame_decode_request(&a, body, len);
+    Chan__Request *y = chan__request__unpack(&b.pb, len, body);
+    ck_assert((x == NULL) == (y == NULL));
+    if (x) {
+        ck_assert_int_eq(x->has_id, y->has_id);
+        ck_assert_uint_eq(x->id, y->id);
+        ck_assert_uint_eq(x->n_ack, y->n_ack);
+        for (size_t i = 0; i < x->n_ack; i++)
+            ck_assert_uint_eq(x->ack[i], y->ack[i]);
+        ck_assert_uint_eq(x->n_nack, y->n_nack);
+        for (size_t i = 0; i < x->n_nack; i++)
+            ck_assert_uint_eq(x->nack[i], y->nack[i]);
+        ck_assert_int_eq(x->op_case, y->op_case);
+        ck_assert_uint_eq(x->base.n_unknown_fields, y->base.n_unknown_fields);
+        if (x->op_case == CHAN__REQUEST__OP_SEND) {
+            const Chan__Send *p = x->send, *q = y->send;
+            ck_assert_int_eq(p->has_name, q->has_name);
+            assert_same_bytes(&p->name, &q->name);
+            ck_assert_uint_eq(p->n_values, q->n_values);
+            for (size_t i = 0; i < p->n_values; i++)
+                assert_same_bytes(&p->values[i], &q->values[i]);
+            ck_assert_int_eq(p->has_timeout_ms, q->has_timeout_ms);
+            ck_assert_int_eq(p->timeout_ms, q->timeout_ms);
+        } else if (x->op_case == CHAN__REQUEST__OP_RECV) {
+            const Chan__Recv *p = x->recv, *q = y->recv;
+            ck_assert_int_eq(p->has_name, q->has_name);
+            assert_same_bytes(&p->name, &q->name);
+            ck_assert_int_eq(p->has_max, q->has_max);
+            ck_assert_uint_eq(p->max, q->max);
+            ck_assert_int_eq(p->has_timeout_ms, q->has_timeout_ms);
+            ck_assert_int_eq(p->timeout_ms, q->timeout_ms);
+            ck_assert_int_eq(p->has_max_bytes, q->has_max_bytes);
+            ck_assert_uint_eq(p->max_bytes, q->max_bytes);
+        }
+    }
+    chan_arena_free(&a);
+    chan_arena_free(&b);
+}
+
+/* Encode rq as protobuf-c would and check every cut of it. */
+static void check_request_and_cuts(const Chan__Request *rq)
+{
+    size_t size = chan_frame_size_request(rq);
+    uint8_t *buf = malloc(size);
+    size_t len = chan_frame_encode_request(rq, buf);
+    uint64_t body;
+    size_t hdr;
+    ck_assert_int_eq(chan_frame_header(buf, len, 1u << 20, &body, &hdr), CHAN_FRAME_OK);
+    for (size_t cut = 0; cut <= body; cut++)
+        assert_request_decodes_as_protobuf_c(buf + hdr, cut);
+    free(buf);
+}
+
+START_TEST(t_requests_decode_as_protobuf_c)
+{
+    enum { N = 300 };
+    static ProtobufCBinaryData vals[N];
+    static uint64_t acks[N];
+    static uint8_t data[100];
+    memset(data, 'v', sizeof data);
+    for (int i = 0; i < N; i++) {
+        vals[i].len = (size_t)(i * 7) % sizeof data;   /* some empty */
+        vals[i].data = vals[i].len ? data : NULL;
+        acks[i] = (uint64_t)i << (i % 64);
+    }
+    Chan__Send s = CHAN__SEND__INIT;
+    s.has_name = 1;
+    s.name.data = (uint8_t *)"jobs";
+    s.name.len = 4;
+    s.values = vals;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = 1;
+    rq.op_case = CHAN__REQUEST__OP_SEND;
+    rq.send = &s;
+    int64_t timeouts[] = { 0, 250, -1 };   /* -1: a ten-byte varint */
+    for (int t = 0; t < 3; t++) {
+        rq.id = (uint64_t)t * 1000003;
+        s.n_values = (size_t)t * 3;
+        s.has_timeout_ms = t != 1;
+        s.timeout_ms = timeouts[t];
+        rq.n_ack = t == 2 ? N : (size_t)t;
+        rq.ack = acks;
+        rq.n_nack = t == 1 ? 2 : 0;
+        rq.nack = acks + 5;
+        check_request_and_cuts(&rq);
+    }
+    assert_request_decodes_as_protobuf_c(NULL, 0);   /* an empty body */
+    rq.n_ack = 0;
+    rq.n_nack = 0;
+    s.n_values = N;
+    s.timeout_ms = INT64_MAX;
+    {
+        size_t size = chan_frame_size_request(&rq);
+        uint8_t *buf = malloc(size);
+        size_t len = chan_frame_encode_request(&rq, buf);
+        uint64_t body;
+        size_t hdr;
+        ck_assert_int_eq(chan_frame_header(buf, len, 1u << 20, &body, &hdr), CHAN_FRAME_OK);
+        assert_request_decodes_as_protobuf_c(buf + hdr, body);   /* 300 values, whole */
+        free(buf);
+    }
+    Chan__Recv r = CHAN__RECV__INIT;
+    r.has_name = 1;
+    r.name = s.name;
+    r.has_max = r.has_max_bytes = r.has_timeout_ms = 1;
+    r.max = 256;
+    r.max_bytes = UINT64_C(1) << 20;
+    r.timeout_ms = 100;
+    rq.op_case = CHAN__REQUEST__OP_RECV;
+    rq.recv = &r;
+    rq.n_ack = 40;
+    check_request_and_cuts(&rq);
+    r.has_max = 0;
+    r.timeout_ms = -5;
+    rq.n_ack = 0;
+    check_request_and_cuts(&rq);
+    /* other requests, and acks alone: protobuf-c's own path */
+    Chan__Ping ping = CHAN__PING__INIT;
+    rq.op_case = CHAN__REQUEST__OP_PING;
+    rq.ping = &ping;
+    check_request_and_cuts(&rq);
+    rq.op_case = CHAN__REQUEST__OP__NOT_SET;
+    rq.n_ack = 3;
+    check_request_and_cuts(&rq);
+    /* unpacked acks, a list twice, a field twice, two ops, an unknown field */
+    const uint8_t unpacked[] = { 0x08, 0x01, 0x10, 0x05, 0x6a, 0x00 };
+    const uint8_t acks_twice[] = { 0x12, 0x01, 0x05, 0x12, 0x01, 0x06, 0x6a, 0x00 };
+    const uint8_t name_twice[] = { 0x62, 0x06, 0x0a, 0x01, 'a', 0x0a, 0x01, 'b' };
+    const uint8_t two_ops[] = { 0x62, 0x00, 0x6a, 0x00 };
+    const uint8_t unknown[] = { 0x62, 0x02, 0x20, 0x01 };
+    assert_request_decodes_as_protobuf_c(unpacked, sizeof unpacked);
+    assert_request_decodes_as_protobuf_c(acks_twice, sizeof acks_twice);
+    assert_request_decodes_as_protobuf_c(name_twice, sizeof name_twice);
+    assert_request_decodes_as_protobuf_c(two_ops, sizeof two_ops);
+    assert_request_decodes_as_protobuf_c(unknown, sizeof unknown);
+    /* random bytes behind a Send or Recv tag */
+    srand(3);
+    uint8_t junk[64];
+    for (int round = 0; round < 5000; round++) {
+        size_t n = 2 + (size_t)rand() % (sizeof junk - 2);
+        junk[0] = round % 2 ? 0x62 : 0x6a;
+        junk[1] = (uint8_t)(n - 2);
+        for (size_t i = 2; i < n; i++)
+            junk[i] = (uint8_t)(rand() % 4 ? rand() % 0x20 : rand());
+        assert_request_decodes_as_protobuf_c(junk, n);
+    }
+}
+END_TEST
+
 START_TEST(t_big_value_in_arena)
 {
     size_t big = 3u << 20;
@@ -228,6 +596,9 @@ int main(void)
     tcase_add_test(tc, t_header_limits_and_garbage);
     tcase_add_test(tc, t_request_round_trip_with_empty_values);
     tcase_add_test(tc, t_truncated_and_garbage_bodies);
+    tcase_add_test(tc, t_recv_reply_decodes_as_protobuf_c);
+    tcase_add_test(tc, t_recv_reply_encodes_as_protobuf_c);
+    tcase_add_test(tc, t_requests_decode_as_protobuf_c);
     tcase_add_test(tc, t_big_value_in_arena);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");

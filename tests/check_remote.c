@@ -203,6 +203,36 @@ START_TEST(t_unbuffered_blocks_until_received)
 }
 END_TEST
 
+/* An acknowledgement that no request can carry travels alone, however late
+ * the receiving caller gets to queue it: with an ack delay of 0 the client's
+ * I/O thread is done waiting before the caller has run, and used to sleep
+ * on with the ack queued, leaving an unbuffered sender of the same client
+ * blocked until some other request went out. */
+START_TEST(t_lone_ack_is_sent)
+{
+    setenv("CHAN_ACK_DELAY_MS", "0", 1);
+    chan_client_t *cl = dial();
+    unsetenv("CHAN_ACK_DELAY_MS");
+    chan_t *u = open_ch(cl, "lone-ack", 0);
+    for (int i = 0; i < 20; i++) {
+        struct sender s = { .ch = u };
+        pthread_t t;
+        pthread_create(&t, NULL, send_one, &s);
+        char buf[8];
+        ck_assert_int_eq(chan_recv(u, buf, sizeof buf, chan_now() + 5000), 4);
+        /* nothing else goes out now: the ack must, on its own */
+        for (int ms = 0; ms < 5000 && !atomic_load(&s.done); ms++)
+            sleep_ms(1);
+        ck_assert_msg(atomic_load(&s.done), "round %d: the send never saw its ack", i);
+        pthread_join(t, NULL);
+        ck_assert_int_eq(s.rc, 0);
+    }
+    assert_quiet(cl, "lone-ack");
+    chan_release(u);
+    chan_disconnect(cl);
+}
+END_TEST
+
 /* ---- select on one daemon ---- */
 
 struct delayed {
@@ -431,6 +461,7 @@ enum { KN = 20000 };
 struct killshare {
     _Atomic unsigned char child_seen[KN];
     atomic_long child_count;
+    atomic_int holding;      /* the child stopped with a batch unacknowledged */
 };
 
 static void killed_child(struct killshare *sh, const char *addr)
@@ -456,6 +487,15 @@ static void killed_child(struct killshare *sh, const char *addr)
                 atomic_fetch_add(&sh->child_seen[x], 1);
             atomic_fetch_add(&sh->child_count, 1);
             free(v[i].data);
+        }
+        /* Past a quarter of the stream, stop before the next request: the
+         * batch just taken is then certainly unacknowledged when the kill
+         * comes (waiting for the kill at a random moment, the child was
+         * sometimes blocked on an empty channel with everything acked). */
+        if (atomic_load(&sh->child_count) >= KN / 4) {
+            atomic_store(&sh->holding, 1);
+            for (;;)
+                pause();
         }
     }
 }
@@ -499,7 +539,7 @@ START_TEST(t_sigkill_receiver_loses_nothing)
     pthread_t t;
     pthread_create(&t, NULL, kill_producer, &p);
     /* let the child take a good part of the stream, then kill it */
-    for (int i = 0; i < 2000 && atomic_load(&sh->child_count) < KN / 4; i++)
+    for (int i = 0; i < 2000 && !atomic_load(&sh->holding); i++)
         sleep_ms(5);
     ck_assert_int_ge(atomic_load(&sh->child_count), KN / 4);
     kill(child, SIGKILL);
@@ -994,6 +1034,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_basic_ops);
     tcase_add_test(tc, t_batches);
     tcase_add_test(tc, t_unbuffered_blocks_until_received);
+    tcase_add_test(tc, t_lone_ack_is_sent);
     tcase_add_test(tc, t_select_remote);
     tcase_add_test(tc, t_temp_channels);
     tcase_add_test(tc, t_mesh_buffered);

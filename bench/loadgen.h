@@ -1,0 +1,87 @@
+/*
+ * loadgen.h - the load generator shared by chanbench (chand, through
+ * libchan) and redisbench (Redis, through hiredis), in the manner of
+ * redis-benchmark: the options, the workloads, the clock and the one result
+ * line live here, so both programs do exactly the same work; a backend only
+ * says how to move values (struct lg_backend).
+ *
+ * Workloads (--mode):
+ *   producer-consumer  P producer threads send `count` values, in batches of
+ *                      --pipeline, to one channel (one Redis list); M
+ *                      consumer threads receive up to --recv-max at a time.
+ *                      Measured from the start barrier until the last value
+ *                      is received: values/s.  Every value carries a
+ *                      sequence number; the consumers check the total count
+ *                      and the sum (check=ok: each value exactly once).
+ *   ping-pong          two clients on their own connections: the requester
+ *                      sends one value on "req" and waits for the answer on
+ *                      "rep"; the responder echoes.  Round-trip percentiles.
+ *   ping               one client: the server's own ping (chan_ping, PING).
+ *   tcp                no server: a TCP echo over loopback between two
+ *                      threads of this process (blocking sockets, 1 byte
+ *                      header + payload), the floor for any round trip.
+ */
+#ifndef BENCH_LOADGEN_H
+#define BENCH_LOADGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum lg_mode { LG_PRODUCER_CONSUMER, LG_PING_PONG, LG_PING, LG_TCP };
+
+typedef struct lg_opts {
+    const char *addr;         /* server address (backend's syntax) */
+    enum lg_mode mode;
+    int producers, consumers; /* producer-consumer threads */
+    int connections;          /* 0: one per thread */
+    size_t pipeline;          /* values per send batch */
+    size_t recv_max;          /* most values per receive (0: = pipeline) */
+    size_t size;              /* bytes per value */
+    uint64_t count;           /* values (producer-consumer) or round trips */
+    long cap;                 /* channel capacity (chand; Redis lists are unbounded) */
+    int multi_push;           /* Redis: one variadic RPUSH per batch, not a pipeline */
+    int timeout_s;            /* give up (exit 2) after this long */
+    char prefix[96];          /* channel / key names of this run */
+} lg_opts_t;
+
+/* A value handed over by a backend's recv: valid until its release. */
+typedef struct lg_val {
+    void *data;
+    size_t len;
+} lg_val_t;
+
+typedef struct lg_backend {
+    const char *name;                        /* "chand", "redis" */
+    /* Make the channels (keys) names[0..n) fresh for this run. */
+    int (*setup)(const lg_opts_t *o, const char *const *names, size_t n);
+    void (*teardown)(const lg_opts_t *o, const char *const *names, size_t n);
+    /* One connection; NULL (and a message on stderr) on failure. */
+    void *(*connect)(const lg_opts_t *o);
+    void (*disconnect)(void *conn);
+    /* The channel `name` seen through conn, for one thread. */
+    void *(*attach)(void *conn, const char *name, const lg_opts_t *o);
+    void (*detach)(void *h);
+    /* Send vals[0..n) in order, all of them: 0, or -1. */
+    int (*send)(void *h, const lg_val_t *vals, size_t n);
+    /* Receive 1..max values (0 if none came within timeout_ms), or -1. */
+    ssize_t (*recv)(void *h, lg_val_t *vals, size_t max, int timeout_ms);
+    /* Free what recv returned. */
+    void (*release)(void *h, lg_val_t *vals, size_t n);
+    /* One round trip to the server: 0, or -1. */
+    int (*ping)(void *conn);
+    /* Connections may be shared by threads (chand's client is thread-safe). */
+    int shared_conns;
+} lg_backend_t;
+
+/* Parse argv into *o (defaults first); exit 64 with usage on bad input. */
+void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b);
+
+/* Run the workload and print its result line.  Returns the exit status:
+ * 0, 1 (an error or a failed check). */
+int lg_run(const lg_opts_t *o, const lg_backend_t *b);
+
+/* The monotonic clock in nanoseconds. */
+uint64_t lg_now_ns(void);
+
+#endif /* BENCH_LOADGEN_H */
