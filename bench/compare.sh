@@ -4,7 +4,9 @@
 # same load generator (chanbench / redisbench, bench/loadgen.c), stop both,
 # print one table of ratios and write it into bench/RESULTS.md (section
 # "chand vs Redis").  Run by `make bench-compare`:
-#   compare.sh CHAND CHANBENCH REDISBENCH WORK_DIR RESULTS_MD
+#   compare.sh CHAND CHANBENCH REDISBENCH WORK_DIR RESULTS_MD [BENCH_REMOTE]
+# With BENCH_REMOTE (bench/bench_remote.c) it also measures remote channels
+# from goroutines against the raw TCP floor and Redis (issue 4's goals).
 # Each measurement runs REPS times (default 5), chand and Redis alternating
 # so that both see the same machine; the table shows the medians.  The
 # machine may be shared: the load average at the start is recorded with
@@ -15,6 +17,7 @@ cbench=$2
 rbench=$3
 work=$4
 results=$5
+gbench=${6:-}
 reps=${REPS:-5}
 pc_count=${PC_COUNT:-1000000}   # values per producer->consumer run
 rt_count=${RT_COUNT:-10000}     # round trips per latency run
@@ -182,6 +185,29 @@ row "one client's ping to the server, median (chan_ping / PING)" "$cp50 µs" "$r
     "$(ratio "$cp50" "$rp50")" "(for reference)"
 row "raw TCP round trip over loopback, 64 B, median (no server: the floor for both)" "$tp50 µs" "$tp50 µs" \
     "" "(a request/reply through any server is ≥ 2 of these)"
+
+# ---- from goroutines (issue 4): bench_remote interleaves its own rounds ----
+gtable=$(mktemp)
+if [ -n "$gbench" ]; then
+    g=$("$gbench" "$chand_addr" "$reps") || { echo "compare: $gbench failed" >&2; exit 1; }
+    echo "$g" | tr '\n' ' ' >>"$runs"
+    echo >>"$runs"
+    gf() { echo "$g" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+    graw=$(gf raw_tcp_rtt_p50_us) gop=$(gf goroutine_op_p50_us) gth=$(gf thread_op_p50_us)
+    gpp=$(gf pingpong_p50_us) gtp=$(gf tput_64x64_values_per_s)
+    x=$(ratio "$gop" "$graw")
+    printf '| %s | %s | %s | %s | %s |\n' "one remote operation (chan_ping) from a goroutine, median" \
+        "$gop µs" "raw TCP $graw µs" "**$x**" "≤ 1.5: $(verdict "$x" "<=" 1.5)" >>"$gtable"
+    printf '| %s | %s | %s | %s | %s |\n' "the same from a plain thread, median" \
+        "$gth µs" "raw TCP $graw µs" "$(ratio "$gth" "$graw")" "(for reference)" >>"$gtable"
+    x=$(ratio "$gpp" "$r_50")
+    printf '| %s | %s | %s | %s | %s |\n' \
+        "ping-pong between goroutines in two processes over two unbuffered channels, median" \
+        "$gpp µs" "Redis RPUSH+BLPOP $r_50 µs" "**$x**" "≤ 0.5: $(verdict "$x" "<=" 0.5)" >>"$gtable"
+    printf '| %s | %s | %s | %s | %s |\n' \
+        "64 goroutines sending, 64 receiving, one unbuffered channel, one connection each side" \
+        "$(fmt_rate "$gtp")" "" "" "(reported)" >>"$gtable"
+fi
 stop
 
 # ---- print and record ----
@@ -190,6 +216,13 @@ header='| measure | chand | Redis | chand / Redis | goal |
 echo
 echo "$header"
 cat "$table"
+gheader='| measure | chand | against | ratio | goal |
+|---|---|---|---|---|'
+if [ -s "$gtable" ]; then
+    echo
+    echo "$gheader"
+    cat "$gtable"
+fi
 
 machine="$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
 rver=$("$redis_server" --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
@@ -221,6 +254,20 @@ section=$(mktemp)
     echo
     echo "$header"
     cat "$table"
+    if [ -s "$gtable" ]; then
+        echo
+        echo "### Remote channels from goroutines (issue 4)"
+        echo
+        echo "bench/bench_remote.c in the same run, median of $reps interleaved rounds: one remote"
+        echo "operation (a request to chand and its reply) from a goroutine and from a thread, against a"
+        echo "raw TCP round trip between two processes measured alongside; goroutines in two processes"
+        echo "playing ping-pong over two unbuffered channels (a send completes when the other side"
+        echo "has the value), against Redis's RPUSH+BLPOP ping-pong above; and 64 goroutines sending"
+        echo "and 64 receiving over one connection per side."
+        echo
+        echo "$gheader"
+        cat "$gtable"
+    fi
 } >"$section"
 if [ -f "$results" ]; then
     awk -v sec="$section" '
@@ -232,5 +279,5 @@ if [ -f "$results" ]; then
 else
     { echo "# Benchmark results"; echo; cat "$section"; } >"$results"
 fi
-rm -f "$section"
+rm -f "$section" "$gtable"
 echo "wrote $results (every run's line: $runs)"
