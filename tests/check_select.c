@@ -2,6 +2,11 @@
  * check_select.c - select: readiness, default, deadlines, closed and nil
  * channels, EMSGSIZE, exactly-once under races with close, and ports of Go's
  * runtime tests TestSelectFairness and TestSelfSelect.
+ *
+ * Channels come from rt_make(): make check runs this binary with local
+ * channels, with every channel on one chand (each select one request,
+ * decided by chand), and split over two daemons and local channels (the
+ * two-phase select across sources).  See RT_CHANNELS in rt_test.h.
  */
 #include "config.h"
 
@@ -15,7 +20,7 @@
 /* a ready receive and a ready send are taken without blocking */
 RT_TEST(ready_cases)
 {
-    chan_t *a = chan_make(1), *b = chan_make(1);
+    chan_t *a = rt_make(1), *b = rt_make(1);
     long v = 5, got = 0;
     rt_send_long(a, 9);
     chan_case_t cs[2] = { CHAN_CASE_RECV(a, &got, sizeof got), CHAN_CASE_SEND(b, &v, sizeof v) };
@@ -43,7 +48,7 @@ RT_TEST(ready_cases)
 /* with nothing ready, select blocks until the deadline */
 RT_TEST(deadline)
 {
-    chan_t *a = chan_make(0);
+    chan_t *a = rt_make(0);
     long got;
     chan_case_t cs[2] = { CHAN_CASE_RECV(a, &got, sizeof got), CHAN_CASE_SEND(a, &got, sizeof got) };
     int64_t t0 = chan_now();
@@ -70,7 +75,7 @@ RT_TEST(nil_cases)
     ck_assert_int_eq(chan_select(NULL, 0, 0), -1);
     ck_assert_int_eq(errno, ETIMEDOUT);
     /* a nil case next to a ready one: the ready one */
-    chan_t *a = chan_make(1);
+    chan_t *a = rt_make(1);
     cs[1] = CHAN_CASE_SEND(a, &v, sizeof v);
     ck_assert_int_eq(chan_select(cs, 2, -1), 1);
     chan_release(a);
@@ -80,7 +85,7 @@ RT_TEST(nil_cases)
  * send at once) */
 RT_TEST(closed_cases)
 {
-    chan_t *a = chan_make(2);
+    chan_t *a = rt_make(2);
     rt_send_long(a, 3);
     chan_close(a);
     long got = 0;
@@ -111,7 +116,7 @@ static void close_later(void *p)
 /* a select blocked on a channel that gets closed wakes with EPIPE */
 RT_TEST(close_wakes_select)
 {
-    chan_t *a = chan_make(0), *b = chan_make(0);
+    chan_t *a = rt_make(0), *b = rt_make(0);
     long got, v = 1;
     chan_case_t cs[2] = { CHAN_CASE_RECV(a, &got, sizeof got), CHAN_CASE_SEND(b, &v, sizeof v) };
     struct closer cl = { b, 20 };
@@ -130,7 +135,7 @@ RT_TEST(close_wakes_select)
  * and leaves the value */
 RT_TEST(alloc_and_emsgsize)
 {
-    chan_t *a = chan_make(1);
+    chan_t *a = rt_make(1);
     char msg[40] = "a value longer than four bytes";
     ck_assert_int_eq(chan_send(a, msg, sizeof msg, 0), 0);
     char small[4];
@@ -165,7 +170,7 @@ static void offer_send(void *p)
 /* a blocked select receives from whichever peer comes, and only once */
 RT_TEST(blocked_select_woken_once)
 {
-    chan_t *a = chan_make(0), *b = chan_make(0);
+    chan_t *a = rt_make(0), *b = rt_make(0);
     long x = 0, y = 0;
     chan_case_t cs[2] = { CHAN_CASE_RECV(a, &x, sizeof x), CHAN_CASE_RECV(b, &y, sizeof y) };
     struct offer oa = { .ch = a, .v = 1 }, ob = { .ch = b, .v = 2 };
@@ -213,10 +218,10 @@ static void fair_selector(void *p)
  * is 6.5 sd: a fair select fails it with probability below 1e-10. */
 RT_TEST(select_fairness)
 {
-    enum { TRIALS = 10000 };
+    const long TRIALS = rt_count(10000, 1000);   /* remotely: 3 round trips a trial */
     struct fair f = {
-        chan_make(TRIALS + 1), chan_make(TRIALS + 1), chan_make(0), chan_make(0),
-        chan_make(0), chan_make(0),
+        rt_make(TRIALS + 1), rt_make(TRIALS + 1), rt_make(0), rt_make(0),
+        rt_make(0), rt_make(0),
     };
     for (int i = 0; i < TRIALS + 1; i++) {
         unsigned char one = 1, two = 2;
@@ -252,30 +257,30 @@ RT_TEST(select_fairness)
  * 6.5 sd per count, four counts: false alarm below 4e-10. */
 RT_TEST(select_uniform_among_four)
 {
-    enum { TRIALS = 20000 };
+    const long TRIALS = rt_count(20000, 2000);   /* remotely: 2 round trips a trial */
     chan_t *c[4];
-    for (int i = 0; i < 4; i++)
-        c[i] = chan_make(1);
+    for (int i = 0; i < 4; i++) {
+        c[i] = rt_make(1);
+        unsigned char b = (unsigned char)i;
+        ck_assert_int_eq(chan_send(c[i], &b, 1, 0), 0);
+    }
     long count[4] = { 0 };
-    for (int t = 0; t < TRIALS; t++) {
-        unsigned char b;
+    for (long t = 0; t < TRIALS; t++) {
+        unsigned char b = 0xff;
         chan_case_t cs[4];
-        for (int i = 0; i < 4; i++) {
-            if (chan_len(c[i]) == 0) {
-                b = (unsigned char)i;
-                chan_send(c[i], &b, 1, 0);
-            }
+        for (int i = 0; i < 4; i++)
             cs[i] = (chan_case_t)CHAN_CASE_RECV(c[i], &b, 1);
-        }
         int k = chan_select(cs, 4, 0);
         ck_assert(k >= 0 && k < 4);
         ck_assert_int_eq(b, k);
         count[k]++;
+        ck_assert_int_eq(chan_send(c[k], &b, 1, 0), 0);   /* the others are still full */
     }
     double sd = sqrt(TRIALS * 3.0 / 16.0);
     for (int i = 0; i < 4; i++) {
         ck_assert_msg(fabs(count[i] - TRIALS / 4.0) <= 6.5 * sd, "case %d chosen %ld times", i,
                       count[i]);
+        ck_assert_int_eq(chan_len(c[i]), 1);           /* exactly one case took effect */
         chan_release(c[i]);
     }
 }
@@ -317,7 +322,7 @@ static void self_selector(void *arg)
 RT_TEST(self_select)
 {
     for (size_t cap = 0; cap <= 10; cap += 10) {
-        chan_t *c = chan_make(cap);
+        chan_t *c = rt_make(cap);
         struct selfsel s[2] = { { c, 0, cap, false }, { c, 1, cap, false } };
         rt_group_t g;
         rt_group_init(&g);
@@ -373,7 +378,7 @@ RT_TEST(close_races_selects)
 {
     for (int round = 0; round < 20; round++) {
         size_t cap = (size_t)(round % 3);
-        chan_t *c = chan_make(cap), *other = chan_make(0);
+        chan_t *c = rt_make(cap), *other = rt_make(0);
         struct racer s[3], r[3];
         rt_group_t g;
         rt_group_init(&g);
