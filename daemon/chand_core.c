@@ -101,6 +101,7 @@ struct core_op {
     core_case_t *held;       /* reserved on an unbuffered channel: the
                                 receiver case we hold, or NULL */
     bool slot;               /* reserved a buffer slot */
+    uint64_t refused_len;    /* TOO_LARGE: the length of the value refused */
     size_t ncase;
     core_case_t cases[];
 };
@@ -467,6 +468,7 @@ static void op_finish(core_op_t *op, Chan__Status st, const char *msg)
         case OP_SELECT:
             r.kind = op->reply_id != op->id ? CORE_R_PLAIN : CORE_R_SELECT;
             r.index = op->chosen;
+            r.value_len = op->refused_len;
             if (cs && !cs->send) {
                 r.ndlv = cs->nout;
                 r.dlv = cs->out;
@@ -818,6 +820,7 @@ static void serve_receiver(core_case_t *r)
         if (v->len > r->max_bytes) {
             if (r->nout)
                 break;
+            r->op->refused_len = v->len;   /* a select reports it (EMSGSIZE's n) */
             recv_finish(r, CHAN__STATUS__TOO_LARGE, "value larger than max_bytes");
             return;
         }

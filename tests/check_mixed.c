@@ -165,6 +165,29 @@ START_TEST(t_mixed_send)
 }
 END_TEST
 
+/* ---- EMSGSIZE in a select across sources: the value's length ---- */
+
+START_TEST(t_mixed_emsgsize_gives_length)
+{
+    chan_client_t *a = dial(&DA), *b = dial(&DB);
+    chan_t *big = open_ch(a, "me-big", 1), *none = open_ch(b, "me-none", 0), *loc = chan_make(0);
+    char msg[40] = "a value longer than four bytes", small[4], buf[64];
+    ck_assert_int_eq(chan_send(big, msg, sizeof msg, 0), 0);
+    chan_case_t cs[3] = { CHAN_CASE_RECV(loc, buf, sizeof buf), CHAN_CASE_RECV(none, buf, sizeof buf),
+                          CHAN_CASE_RECV(big, small, sizeof small) };
+    ck_assert_int_eq(chan_select(cs, 3, chan_now() + 5000), 2);
+    ck_assert_int_eq(cs[2].err, EMSGSIZE);
+    ck_assert_uint_eq(cs[2].n, sizeof msg);
+    ck_assert_int_eq(chan_recv(big, buf, cs[2].n, 0), (ssize_t)sizeof msg);
+    ck_assert_str_eq(buf, msg);
+    chan_release(big);
+    chan_release(none);
+    chan_release(loc);
+    chan_disconnect(a);
+    chan_disconnect(b);
+}
+END_TEST
+
 /* ---- a timer in the same select ---- */
 
 START_TEST(t_mixed_timer)
@@ -850,6 +873,7 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_mixed_recv);
     tcase_add_test(tc, t_mixed_send);
     tcase_add_test(tc, t_mixed_timer);
+    tcase_add_test(tc, t_mixed_emsgsize_gives_length);
     tcase_add_test(tc, t_release_keeps_fifo);
     tcase_add_test(tc, t_conservation_goroutines);
     tcase_add_test(tc, t_ten_thousand_goroutines);
