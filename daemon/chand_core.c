@@ -1396,8 +1396,10 @@ static void reservation_resolve(core_op_t *op, bool commit)
         buffer_from_sender(cs);   /* answers the commit */
     } else {
         /* the held receiver (or, if it went away, the next one) gets it;
-         * the commit is answered when that receiver acknowledges */
+         * the commit is answered when that receiver acknowledges.  Waiting
+         * for a next one, the send keeps its select's deadline. */
         case_enqueue(cs, true);
+        op_rearm(op);
     }
     if (rop)
         pump_op_chans(rop);
