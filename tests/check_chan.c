@@ -342,7 +342,7 @@ RT_TEST(values_fifo)
     for (size_t k = 0; k < 4; k++) {
         chan_t *c = rt_make(caps[k]);
         /* every value costs two round trips to chand remotely */
-        struct stream s = { .ch = c, .n = rt_count(2000, 300) };
+        struct stream s = { .ch = c, .n = rt_count(2000, 1000) };
         rt_group_t g;
         rt_group_init(&g);
         rt_spawn(&g, mode, stream_send, &s);
@@ -618,7 +618,7 @@ RT_TEST(references)
 RT_TEST(thread_goroutine_pingpong)
 {
     chan_t *c = rt_make(0);
-    struct stream s = { .ch = c, .n = rt_count(20000, 1000) };
+    struct stream s = { .ch = c, .n = rt_count(20000, 4000) };
     rt_group_t g;
     rt_group_init(&g);
     rt_spawn(&g, mode, stream_send, &s);

@@ -23,7 +23,7 @@
 /* Values sent; remotely each costs a select and three more operations. */
 static long ds_n(void)
 {
-    return rt_count(50000, 2000);
+    return rt_count(50000, 10000);
 }
 
 struct ds {
@@ -514,7 +514,7 @@ RT_TEST(sieve1)
     };
     enum { NMAX = sizeof first / sizeof *first };
     /* remotely every number crosses each stage it passes with round trips */
-    const int N = (int)rt_count(NMAX, 25);
+    const int N = (int)rt_count(NMAX, NMAX);
     chan_t *chans[NMAX + 1];
     struct filter f[NMAX];
     chan_t *ch = chans[0] = rt_make(0);

@@ -133,12 +133,9 @@ static chan_client_t *client_of_daemon(int d)
     return cl;
 }
 
-chan_t *rt_make(size_t cap)
+static chan_t *make_at(int d, unsigned long n, size_t cap)
 {
-    enum rt_where where = rt_channels();
-    unsigned long n = atomic_fetch_add(&made, 1);
-    int d = where == RT_REMOTE ? 0 : where == RT_SPLIT ? (int)(n % 3) : DAEMONS;
-    if (d == DAEMONS) {
+    if (d < 0) {
         chan_t *ch = chan_make(cap);
         ck_assert_ptr_nonnull(ch);
         return ch;
@@ -150,9 +147,25 @@ chan_t *rt_make(size_t cap)
     return ch;
 }
 
-/* chand's view of a remote channel made by rt_make(). */
-static chan_stat_t remote_stat(chan_t *ch)
+chan_t *rt_make(size_t cap)
 {
+    enum rt_where where = rt_channels();
+    unsigned long n = atomic_fetch_add(&made, 1);
+    /* split: A, B, local, A, B, local, ... */
+    int d = where == RT_REMOTE ? 0 : where == RT_SPLIT ? (n % 3 == 2 ? -1 : (int)(n % 3)) : -1;
+    return make_at(d, n, cap);
+}
+
+chan_t *rt_make_at(int place, size_t cap)
+{
+    ck_assert(place >= -1 && place < DAEMONS);
+    return make_at(place, atomic_fetch_add(&made, 1), cap);
+}
+
+int rt_place(chan_t *ch)
+{
+    if (!chan_name(ch))
+        return -1;
     char ref[CHAN_REF_MAX];
     ck_assert_int_gt(chan_ref(ch, ref, sizeof ref), 0);
     const char *at = strchr(ref, '@');
@@ -161,7 +174,28 @@ static chan_stat_t remote_stat(chan_t *ch)
     while (d < DAEMONS && strcmp(at + 1, daemons[d].addr) != 0)
         d++;
     ck_assert_msg(d < DAEMONS, "%s: not a channel of rt_make()", ref);
+    return d;
+}
+
+bool rt_one_place(chan_t *const *chs, size_t n)
+{
+    int first = -2;
+    for (size_t i = 0; i < n; i++) {
+        if (!chs[i])
+            continue;
+        int p = rt_place(chs[i]);
+        if (first != -2 && p != first)
+            return false;
+        first = p;
+    }
+    return true;
+}
+
+/* chand's view of a remote channel made by rt_make(). */
+static chan_stat_t remote_stat(chan_t *ch)
+{
     chan_stat_t st;
+    int d = rt_place(ch);
     ck_assert_int_eq(chan_stat(client_of_daemon(d), chan_name(ch), &st, chan_now() + 30000), 0);
     return st;
 }

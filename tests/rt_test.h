@@ -57,6 +57,18 @@ enum rt_where rt_channels(void);
  * (fails the test if it cannot be made).  The caller owns the handle. */
 chan_t *rt_make(size_t cap);
 
+/* rt_make_at - a channel of capacity cap in the place rt_place() names
+ * (-1 local, 0 daemon A, 1 daemon B; the daemon must be running). */
+chan_t *rt_make_at(int place, size_t cap);
+
+/* rt_place - where ch lives: -1 in this process, 0 on daemon A, 1 on B. */
+int rt_place(chan_t *ch);
+/* rt_one_place - true if every channel of chs[0..n) (NULL ones skipped)
+ * lives in the same place: a select over them is decided in one place,
+ * uniformly at random among the ready cases (chan.h).  Across places the
+ * first source to answer wins instead. */
+bool rt_one_place(chan_t *const *chs, size_t n);
+
 /* rt_count - a loop count: n with local channels, remote_n when rt_make()
  * makes remote channels (every operation on them is a round trip to chand,
  * so long loops are scaled down; the checks inside stay the same). */
