@@ -121,15 +121,18 @@ long rt_count(long n, long remote_n)
 
 static chan_client_t *client_of_daemon(int d)
 {
+    ck_assert_msg(daemons[d].addr[0], "no daemon %c (rt_main starts them)", 'A' + d);
+    int err = 0;
     pthread_mutex_lock(&clients_lock);
     if (clients[d].pid != getpid()) {
-        ck_assert_msg(daemons[d].addr[0], "no daemon %c (rt_main starts them)", 'A' + d);
         clients[d].cl = chan_connect(daemons[d].addr, NULL, chan_now() + 30000);
-        ck_assert_msg(clients[d].cl, "connect %s: %s", daemons[d].addr, strerror(errno));
-        clients[d].pid = getpid();
+        err = errno;
+        if (clients[d].cl)
+            clients[d].pid = getpid();
     }
     chan_client_t *cl = clients[d].cl;
-    pthread_mutex_unlock(&clients_lock);
+    pthread_mutex_unlock(&clients_lock);   /* before a failing assertion leaves */
+    ck_assert_msg(cl, "connect %s: %s", daemons[d].addr, strerror(err));
     return cl;
 }
 
@@ -212,11 +215,19 @@ static bool daemons_up(void)
     return true;
 }
 
-static void daemons_down(void)
+/* Stop the daemons; with `dump`, print their logs first (a test failed). */
+static void daemons_down(bool dump)
 {
-    for (int d = 0; d < DAEMONS; d++)
-        if (daemons[d].pid > 0 || daemons[d].dir[0])
-            chand_stop(&daemons[d]);
+    for (int d = 0; d < DAEMONS; d++) {
+        if (daemons[d].pid <= 0 && !daemons[d].dir[0])
+            continue;
+        if (dump) {
+            fprintf(stderr, "---- chand %c (%s) log\n", 'A' + d, daemons[d].addr);
+            chand_dump_log(&daemons[d]);
+        }
+        if (chand_stop(&daemons[d]) != 0)
+            fprintf(stderr, "chand %c did not exit cleanly\n", 'A' + d);
+    }
 }
 
 /* ---- blocked senders and receivers ---------------------------------------- */
@@ -304,7 +315,7 @@ int rt_main(Suite *(*make_suite)(void))
     static const char *where[] = { "local", "remote", "split" };
     signal(SIGPIPE, SIG_IGN);
     if (!daemons_up()) {
-        daemons_down();
+        daemons_down(true);
         return 99;   /* a hard error for automake, not a test failure */
     }
     int failed = 0;
@@ -317,6 +328,6 @@ int rt_main(Suite *(*make_suite)(void))
         failed += srunner_ntests_failed(sr);
         srunner_free(sr);
     }
-    daemons_down();
+    daemons_down(failed > 0);
     return failed ? 1 : 0;
 }
