@@ -35,7 +35,7 @@
 #define READ_CHUNK (64 * 1024)
 #define OBUF_MAX (64u << 20)      /* callers wait while more is unwritten */
 #define GRACE_MS 2000             /* for chand to answer its own timeout */
-#define ACK_DELAY_MS 1            /* default CHAN_ACK_DELAY_MS */
+#define ACK_DELAY_MS 0            /* default CHAN_ACK_DELAY_MS: at once */
 #define DIAL_TIMEOUT_MS 5000      /* a reconnection attempt */
 #define BACKOFF_MIN_MS 50         /* first wait after a failed reconnection */
 #define BACKOFF_MAX_MS 5000
@@ -238,6 +238,18 @@ static int redial_locked(chan_client_t *cl)
 
 /* ---- calls ---- */
 
+/* Send the values given back, alone, now (lock held). */
+static void flush_nacks_locked(chan_client_t *cl)
+{
+    if (!cl->nacks.n || cl->dead)
+        return;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.n_nack = cl->nacks.n;
+    rq.nack = cl->nacks.v;
+    send_locked(cl, &rq);
+    cl->nacks.n = 0;
+}
+
 /* Put back ids that did not get sent (lock held). */
 static void ids_restore(chan_idlist_t *l, chan_idlist_t *mine)
 {
@@ -278,46 +290,51 @@ int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
     rpc->id = ++cl->next_id;
     rq->has_id = true;
     rq->id = rpc->id;
-    /* pending acknowledgements ride on this request, and so do values given
-     * back: chand returns those to their channels before it serves this */
-    chan_idlist_t mine = cl->acks, back = cl->nacks;
-    cl->acks = cl->nacks = (chan_idlist_t){ NULL, 0, 0 };
+    /* Values given back go out now, ahead of anything this or another thread
+     * sends next: chand must return them to their channels before it serves
+     * another request (that keeps a channel's order for a select that lost). */
+    flush_nacks_locked(cl);
+    /* pending acknowledgements ride on this request */
+    chan_idlist_t mine = cl->acks;
+    cl->acks = (chan_idlist_t){ NULL, 0, 0 };
     pthread_mutex_unlock(&cl->lock);
     rq->n_ack = mine.n;
     rq->ack = mine.v;
-    rq->n_nack = back.n;
-    rq->nack = back.v;
     uint8_t *buf = NULL;
     int err = 0;
     if (chan_frame_size_request(rq) > cl->max_frame) {
         /* too big with the ids: send them later, alone */
-        rq->n_ack = rq->n_nack = 0;
+        rq->n_ack = 0;
         pthread_mutex_lock(&cl->lock);
         ids_restore(&cl->acks, &mine);
-        ids_restore(&cl->nacks, &back);
         pthread_mutex_unlock(&cl->lock);
-        mine = back = (chan_idlist_t){ NULL, 0, 0 };
+        mine = (chan_idlist_t){ NULL, 0, 0 };
         if (chan_frame_size_request(rq) > cl->max_frame)
             err = EMSGSIZE;
     }
     if (!err && !(buf = pack(rq, stack, sizeof stack, &len)))
         err = ENOMEM;
-    rq->n_ack = rq->n_nack = 0;
-    rq->ack = rq->nack = NULL;
+    rq->n_ack = 0;
+    rq->ack = NULL;
     pthread_mutex_lock(&cl->lock);
+    /* Room in the table first (failing is harmless before the write), the
+     * write (which may wait for output room, the lock released), and only
+     * then the registration: the reply cannot be read before we unlock, and
+     * an rpc is never registered while its caller might still give up. */
     if (!err && idmap_put(&cl->rpcs, rpc->id, rpc) < 0)
         err = ENOMEM;
-    if (!err && write_locked(cl, buf, len, true) < 0) {
-        err = errno;
+    if (!err)
         idmap_del(&cl->rpcs, rpc->id);
-    }
-    if (err) {
+    if (!err && write_locked(cl, buf, len, true) < 0)
+        err = errno;
+    if (!err && idmap_put(&cl->rpcs, rpc->id, rpc) < 0)
+        err = ENOMEM;   /* only if memory ran out while the write waited for
+                           room and others grew the table: the request went
+                           out, its answer will be dropped (values given back) */
+    if (err)
         ids_restore(&cl->acks, &mine);
-        ids_restore(&cl->nacks, &back);
-    } else {
+    else
         ids_recycle(&cl->acks, &mine);
-        ids_recycle(&cl->nacks, &back);
-    }
     pthread_mutex_unlock(&cl->lock);
     if (buf != stack)
         free(buf);
@@ -326,6 +343,17 @@ int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
         return -1;
     }
     return 0;
+}
+
+void chan_client_oneway(chan_client_t *cl, Chan__Request *rq)
+{
+    pthread_mutex_lock(&cl->lock);
+    if (!cl->dead) {
+        rq->has_id = true;
+        rq->id = ++cl->next_id;
+        send_locked(cl, rq);
+    }
+    pthread_mutex_unlock(&cl->lock);
 }
 
 void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n)
@@ -337,6 +365,18 @@ void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n)
         cl->ack_oldest = chan_now();
     for (size_t i = 0; i < n; i++)
         idlist_add(&cl->acks, ids[i]);
+    if (cl->ack_delay == 0 && !cl->dead) {
+        /* At once, from the caller: an unbuffered sender completes as soon
+         * as we have its value, as in Go, and the sender's next step
+         * overlaps with ours. */
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.n_ack = cl->acks.n;
+        rq.ack = cl->acks.v;
+        send_locked(cl, &rq);
+        cl->acks.n = 0;
+        pthread_mutex_unlock(&cl->lock);
+        return;
+    }
     /* The I/O thread waits for acks only briefly after handing values over;
      * if it has gone to sleep for good, it must hear of these. */
     bool wake = cl->io_idle;

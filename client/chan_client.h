@@ -12,12 +12,14 @@
  * nothing is lost.
  *
  * Acknowledgements: a value is acknowledged once the application has it,
- * that is when the call that received it returns.  The ids then wait for
- * the next request any thread of the process writes, and ride on it; if no
- * request goes out within CHAN_ACK_DELAY_MS (default 1 ms) the I/O thread
- * sends them alone.  A receiver that goes on receiving therefore acks at no
- * cost, and a crash can only make chand redeliver values the application
- * had not been given, or had been given just before (marked redelivered).
+ * that is as the call that received it returns: by default at once, in a
+ * small frame of its own, so that an unbuffered sender completes as soon
+ * as the receiver has the value (Go's rendezvous).  With CHAN_ACK_DELAY_MS
+ * set above 0 the ids wait instead for the next request any thread writes
+ * and ride on it (fewer frames for a receiver that goes on receiving), or go
+ * alone after that many ms.  A crash can only make chand redeliver values
+ * the application had not been given, or had been given just before
+ * (marked redelivered).
  */
 #ifndef CHAN_CLIENT_H
 #define CHAN_CLIENT_H
@@ -130,6 +132,9 @@ int64_t chan_grace(int64_t deadline);
 
 void chan_client_unref(chan_client_t *cl);
 
+/* Send a request whose answer nobody waits for (it is dropped). */
+void chan_client_oneway(chan_client_t *cl, Chan__Request *rq);
+
 /* The application has these values: acknowledge them (soon). */
 void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n);
 
@@ -154,6 +159,7 @@ typedef struct chan_remote {
     chan_client_t *cl;
     uint64_t cap;
     bool temp;
+    bool owned;                  /* made by chan_open_temp on this client */
     size_t name_len;
     char name[CHAN_NAME_MAX + 1];
 } chan_remote_t;

@@ -120,7 +120,34 @@ chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags, int6
 
 chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline)
 {
-    return open_common(cl, NULL, 0, cap == CHAN_CAP_ANY ? 0 : cap, true, 0, deadline);
+    chan_t *ch = open_common(cl, NULL, 0, cap == CHAN_CAP_ANY ? 0 : cap, true, 0, deadline);
+    if (ch)
+        ((chan_remote_t *)ch)->owned = true;
+    return ch;
+}
+
+static void fill_delete(Chan__Delete *m, Chan__Request *rq, const char *name, size_t len)
+{
+    m->has_name = true;
+    m->name.data = (uint8_t *)name;
+    m->name.len = len;
+    rq->op_case = CHAN__REQUEST__OP_DELETE;
+    rq->delete_ = m;
+}
+
+int chan_delete(chan_client_t *cl, const char *name, int64_t deadline)
+{
+    if (!cl || !name || !chan_name_valid((const uint8_t *)name, strlen(name))) {
+        errno = EINVAL;
+        return -1;
+    }
+    Chan__Delete m = CHAN__DELETE__INIT;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    fill_delete(&m, &rq, name, strlen(name));
+    chan_rpc_t rpc = { 0 };
+    if (chan_client_call(cl, &rq, &rpc, deadline) < 0)
+        return -1;
+    return rpc.status == CHAN__STATUS__OK ? 0 : fail_status(&rpc);
 }
 
 /* ---- channels over channels ---- */
@@ -186,6 +213,14 @@ const char *chan_name(const chan_t *ch)
 void chan_remote_free(chan_t *ch)
 {
     chan_remote_t *r = remote_of(ch);
+    if (r->owned) {
+        /* a temporary channel lives while its maker holds it: the last
+         * handle going deletes it (peers waiting on it see it closed) */
+        Chan__Delete m = CHAN__DELETE__INIT;
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        fill_delete(&m, &rq, r->name, r->name_len);
+        chan_client_oneway(r->cl, &rq);
+    }
     chan_client_unref(r->cl);
     free(r);
 }
@@ -614,6 +649,7 @@ static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         o->inflight = s->inflight;
         o->values_sent = s->values_sent;
         o->values_received = s->values_received;
+        o->value_bytes = s->value_bytes;
         if (s->limits) {
             o->max_frame = s->limits->max_frame;
             o->max_value = s->limits->max_value;

@@ -6,11 +6,13 @@
  * in one callback.  The length prefix is checked against --max-frame before
  * the body is buffered, so a peer can never make us hold more than that.
  *
- * Writing: replies are encoded straight into the output buffer; libevent
- * writes it when the socket is writable, once per loop turn, so a burst of
- * replies costs one system call.  If the buffer grows past --max-output the
- * client is not reading: it is disconnected and its unacknowledged values go
- * back to their channels (Redis's client-output-buffer-limit).
+ * Writing (Redis's model): replies are encoded into the output buffer, and
+ * every connection that got some is written to directly at the end of the
+ * loop turn (chand_conn_flush_pending), a burst of replies in one system
+ * call.  Only when the socket cannot take everything is a write event
+ * armed.  If the buffer grows past --max-output the client is not reading:
+ * it is disconnected and its unacknowledged values go back to their
+ * channels (Redis's client-output-buffer-limit).
  *
  * Ending: a connection is never freed in the middle of a callback, because
  * the core may be answering it from inside another connection's request.
@@ -24,11 +26,14 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "chand_alloc.h"
 #include "chand_log.h"
@@ -36,6 +41,13 @@
 
 /* Seconds a stalled peer gets to take its final error reply. */
 #define FLUSH_TIMEOUT_S 5
+/* Bytes one read takes at most; a callback reads until the socket is empty
+ * or this many reads were done (then the loop lets others have a turn). */
+#define READ_CHUNK 65536
+#define READS_PER_TURN 16
+
+static void conn_release(chand_conn_t *c);
+static void conn_write(chand_conn_t *c);
 
 static void describe_peer(char *out, size_t size, const struct sockaddr *sa)
 {
@@ -74,8 +86,20 @@ static void refuse(int fd, const char *msg)
     close(fd);
 }
 
+void chand_conn_flush_pending(chand_server_t *s)
+{
+    while (!qlist_empty(&s->pending)) {
+        chand_conn_t *c = QLIST_ENTRY(s->pending.next, chand_conn_t, pending_link);
+        qlist_remove(&c->pending_link);
+        if (!c->doomed)
+            conn_write(c);   /* what the socket does not take, the write event sends */
+    }
+}
+
+
 static void after_io(chand_server_t *s)
 {
+    chand_conn_flush_pending(s);
     chand_server_rearm(s);
     if (!qlist_empty(&s->doomed))
         event_active(s->reaper, EV_TIMEOUT, 1);
@@ -84,7 +108,7 @@ static void after_io(chand_server_t *s)
 static void conn_read(chand_conn_t *c)
 {
     chand_server_t *s = c->srv;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
     static const uint8_t empty[1];
     while (!c->doomed && !c->flushing) {
         uint8_t hdr[CHAN_FRAME_HDR_MAX];
@@ -119,34 +143,79 @@ static void conn_read(chand_conn_t *c)
     }
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)bev;
+    (void)what;
     chand_conn_t *c = arg;
     chand_server_t *s = c->srv;
-    conn_read(c);
+    for (int i = 0; i < READS_PER_TURN && !c->doomed && !c->flushing; i++) {
+        /* read into reserved space: evbuffer_read would ask the kernel how
+         * much is there first, one more system call per request */
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(c->in, READ_CHUNK, &v, 1) < 1) {
+            chand_conn_doom(c, "out of memory for its input");
+            break;
+        }
+        ssize_t n = recv(fd, v.iov_base, READ_CHUNK, 0);
+        if (n > 0) {
+            v.iov_len = (size_t)n;
+            evbuffer_commit_space(c->in, &v, 1);
+        }
+        if (n == 0) {
+            chand_conn_doom(c, NULL);   /* closed by the peer: the normal end */
+            break;
+        }
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                chand_conn_doom(c, "socket error");
+            break;
+        }
+        conn_read(c);
+        if (n < READ_CHUNK)
+            break;   /* the socket is empty for now */
+    }
     after_io(s);
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+/* Write what the socket takes; arm the write event for the rest. */
+static void conn_write(chand_conn_t *c)
 {
-    chand_conn_t *c = arg;
-    if (c->flushing && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-        chand_conn_doom(c, NULL);
-        after_io(c->srv);
+    while (evbuffer_get_length(c->out)) {
+        int n = evbuffer_write(c->out, c->fd);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                chand_conn_doom(c, "socket error");
+            break;
+        }
+    }
+    if (c->doomed)
+        return;
+    if (evbuffer_get_length(c->out)) {
+        event_add(c->ev_write, NULL);
+    } else {
+        event_del(c->ev_write);
+        if (c->flushing)
+            chand_conn_doom(c, NULL);   /* the last reply is out */
     }
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+static void write_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)bev;
+    (void)fd;
+    (void)what;
     chand_conn_t *c = arg;
-    if (what & BEV_EVENT_EOF)
-        chand_conn_doom(c, NULL);   /* the normal end: logged at debug level */
-    else if (what & BEV_EVENT_TIMEOUT)
-        chand_conn_doom(c, "timed out flushing its last replies");
-    else if (what & BEV_EVENT_ERROR)
-        chand_conn_doom(c, "socket error");
+    conn_write(c);
+    after_io(c->srv);
+}
+
+static void flush_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chand_conn_t *c = arg;
+    chand_conn_doom(c, "timed out flushing its last replies");
     after_io(c->srv);
 }
 
@@ -169,24 +238,29 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    struct bufferevent *bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev) {
-        log_err("cannot set up connection from %s", peer);
-        close(fd);
-        return;
-    }
+    evutil_make_socket_nonblocking(fd);
     chand_conn_t *c = xcalloc(1, sizeof *c);
     c->srv = s;
-    c->bev = bev;
+    c->fd = fd;
+    c->in = evbuffer_new();
+    c->out = evbuffer_new();
+    c->ev_read = event_new(s->base, fd, EV_READ | EV_PERSIST, read_cb, c);
+    c->ev_write = event_new(s->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
+    c->ev_flush = evtimer_new(s->base, flush_timeout_cb, c);
+    if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_flush) {
+        log_err("cannot set up connection from %s", peer);
+        conn_release(c);
+        return;
+    }
     c->num = ++s->next_conn;
     c->accepted_ms = chand_now();
     memcpy(c->peer, peer, sizeof c->peer);
     c->sess = core_sess_new(s->core, c);
     qlist_init(&c->doomed_link);
+    qlist_init(&c->pending_link);
     qlist_push_back(&s->conns, &c->link);
     s->nconns++;
-    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    event_add(c->ev_read, NULL);
     log_debug("conn %llu from %s", (unsigned long long)c->num, c->peer);
 }
 
@@ -194,7 +268,7 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
 {
     if (c->doomed)
         return;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = c->out;
     size_t size = chan_frame_size_reply(r);
     struct evbuffer_iovec iov;
     if (evbuffer_reserve_space(out, (ev_ssize_t)size, &iov, 1) < 1) {
@@ -204,6 +278,8 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
     iov.iov_len = chan_frame_encode_reply(r, iov.iov_base);
     evbuffer_commit_space(out, &iov, 1);
     c->frames_out++;
+    if (qlist_empty(&c->pending_link))
+        qlist_push_back(&c->srv->pending, &c->pending_link);
     if (evbuffer_get_length(out) > c->srv->opts.max_output)
         chand_conn_doom(c, "output over --max-output: the client is not reading");
 }
@@ -225,13 +301,13 @@ void chand_conn_fail(chand_conn_t *c, uint64_t id, Chan__Status st, const char *
 
 void chand_conn_drain(chand_conn_t *c)
 {
-    if (c->doomed)
+    if (c->doomed || c->flushing)
         return;
     c->flushing = true;
-    bufferevent_disable(c->bev, EV_READ);
+    event_del(c->ev_read);
     struct timeval tv = { FLUSH_TIMEOUT_S, 0 };
-    bufferevent_set_timeouts(c->bev, NULL, &tv);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    evtimer_add(c->ev_flush, &tv);
+    if (evbuffer_get_length(c->out) == 0)
         chand_conn_doom(c, NULL);
 }
 
@@ -242,22 +318,41 @@ void chand_conn_doom(chand_conn_t *c, const char *why)
     c->doomed = true;
     if (why && !c->flushing)
         log_info("conn %llu (%s): %s", (unsigned long long)c->num, c->peer, why);
-    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    event_del(c->ev_read);
+    event_del(c->ev_write);
+    event_del(c->ev_flush);
     qlist_push_back(&c->srv->doomed, &c->doomed_link);
     event_active(c->srv->reaper, EV_TIMEOUT, 1);
+}
+
+/* Free a connection's I/O resources and the connection. */
+static void conn_release(chand_conn_t *c)
+{
+    if (c->ev_read)
+        event_free(c->ev_read);
+    if (c->ev_write)
+        event_free(c->ev_write);
+    if (c->ev_flush)
+        event_free(c->ev_flush);
+    if (c->in)
+        evbuffer_free(c->in);
+    if (c->out)
+        evbuffer_free(c->out);
+    evutil_closesocket(c->fd);
+    free(c);
 }
 
 void chand_conn_free(chand_conn_t *c)
 {
     chand_server_t *s = c->srv;
     core_sess_drop(c->sess);   /* may answer (and doom) other connections */
-    bufferevent_free(c->bev);
     qlist_remove(&c->link);
     qlist_remove(&c->doomed_link);
+    qlist_remove(&c->pending_link);
     s->nconns--;
     log_debug("conn %llu closed (%llu frames in, %llu out)", (unsigned long long)c->num,
               (unsigned long long)c->frames_in, (unsigned long long)c->frames_out);
-    free(c);
+    conn_release(c);
 }
 
 void chand_conn_reap(chand_server_t *s)

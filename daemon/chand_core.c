@@ -146,6 +146,7 @@ struct core {
     uint64_t rng;
     uint64_t temp_seq;
     uint64_t pending, inflight, values_sent, values_received;
+    uint64_t value_bytes;    /* held in values, against lim.max_memory */
 };
 
 static void pump(core_chan_t *ch);
@@ -165,9 +166,11 @@ static uint64_t rng_next(core_t *c)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-static core_val_t *val_new(core_bytes_t b)
+/* Values are counted against --max-memory from birth to free. */
+static core_val_t *val_new(core_t *c, core_bytes_t b)
 {
     core_val_t *v = xmalloc(sizeof *v + b.len);
+    c->value_bytes += sizeof *v + b.len;
     v->redelivered = 0;
     v->seq = 0;
     v->len = (uint32_t)b.len;
@@ -176,11 +179,17 @@ static core_val_t *val_new(core_bytes_t b)
     return v;
 }
 
-static void vals_free(pdeque_t *d)
+static void val_free(core_t *c, core_val_t *v)
 {
-    void *v;
+    c->value_bytes -= sizeof *v + v->len;
+    free(v);
+}
+
+static void vals_free(core_t *c, pdeque_t *d)
+{
+    core_val_t *v;
     while ((v = pdeque_pop_front(d)))
-        free(v);
+        val_free(c, v);
     pdeque_free(d);
 }
 
@@ -230,7 +239,7 @@ static void chan_unref(core_chan_t *ch)
 {
     if (--ch->refs)
         return;
-    vals_free(&ch->buf);
+    vals_free(ch->core, &ch->buf);
     free(ch->name);
     free(ch);
 }
@@ -396,7 +405,7 @@ static void op_free(core_op_t *op)
     for (size_t i = 0; i < op->ncase; i++) {
         core_case_t *cs = &op->cases[i];
         case_dequeue(cs);
-        vals_free(&cs->vals);
+        vals_free(cs->ch->core, &cs->vals);
         free(cs->out);
         chan_unref(cs->ch);
     }
@@ -444,7 +453,7 @@ static void op_decide(core_op_t *op, int index)
         if ((int)i == index)
             continue;
         case_dequeue(&op->cases[i]);
-        vals_free(&op->cases[i].vals);
+        vals_free(op->core, &op->cases[i].vals);
     }
 }
 
@@ -532,7 +541,7 @@ static bool keeps_holes(const core_op_t *op, const core_chan_t *ch)
 static bool trim_values(core_op_t *op, core_case_t *cs)
 {
     if (!keeps_holes(op, cs->ch)) {
-        vals_free(&cs->vals);
+        vals_free(cs->ch->core, &cs->vals);
         return false;
     }
     size_t n = cs->vals.len;
@@ -541,7 +550,7 @@ static bool trim_values(core_op_t *op, core_case_t *cs)
         if ((int64_t)v->seq < op->hi_seq)
             pdeque_push_back(&cs->vals, v);
         else
-            free(v);
+            val_free(op->core, v);
     }
     return cs->vals.len > 0;
 }
@@ -559,7 +568,7 @@ static void op_fail(core_op_t *op, Chan__Status st)
             case_enqueue(cs, true);   /* first in line, as it was */
         } else {
             case_dequeue(cs);
-            vals_free(&cs->vals);
+            vals_free(cs->ch->core, &cs->vals);
         }
     }
     if (op->inflight)
@@ -634,7 +643,7 @@ static void dlv_ack(core_dlv_t *d)
     core_op_t *owner = d->owner;
     ch->received++;
     ch->core->values_received++;
-    free(d->val);
+    val_free(ch->core, d->val);
     if (owner) {
         ch->sent++;
         ch->core->values_sent++;
@@ -665,7 +674,7 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
                     (int64_t)v->seq < owner->hi_seq;
         if ((owner->fail != CHAN__STATUS__OK && !hole) || ch->closed) {
             /* the sender can take no more: the value is reported unsent */
-            free(v);
+            val_free(ch->core, v);
             if (owner->fail == CHAN__STATUS__OK)
                 owner->fail = CHAN__STATUS__CLOSED;
             send_maybe_finish(owner);
@@ -676,7 +685,7 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
             pump(ch);
         }
     } else if (ch->deleted) {
-        free(v);
+        val_free(ch->core, v);
     } else {
         pdeque_push_front(&ch->buf, v);
         pump(ch);
@@ -873,7 +882,7 @@ static bool pump_closed(core_chan_t *ch)
             heap_del(ch->core, cs->op);
             op_decide(cs->op, cs->index);
             case_dequeue(cs);
-            vals_free(&cs->vals);
+            vals_free(cs->ch->core, &cs->vals);
             op_finish(cs->op, CHAN__STATUS__CLOSED, "channel closed");
         } else {
             op_fail(cs->op, CHAN__STATUS__CLOSED);
@@ -973,7 +982,7 @@ static void chan_delete(core_chan_t *ch)
     ch->closed = true;
     htable_remove(&ch->core->chans, &ch->node);
     qlist_remove(&ch->owner_link);
-    vals_free(&ch->buf);
+    vals_free(ch->core, &ch->buf);
     pump(ch);
     chan_unref(ch);   /* the name table's reference */
 }
@@ -1041,6 +1050,19 @@ static bool admit(core_sess_t *s, uint64_t id)
     }
     if (s->pending >= s->core->lim.max_pending) {
         reply_plain(s, id, CHAN__STATUS__BUSY, "too many pending requests on this connection");
+        return false;
+    }
+    return true;
+}
+
+/* Values may hold at most lim.max_memory bytes: past it, new values are
+ * refused (Redis's maxmemory with noeviction) instead of the daemon
+ * running out of memory. */
+static bool memory_ok(core_sess_t *s, uint64_t id, uint64_t bytes)
+{
+    core_t *c = s->core;
+    if (c->lim.max_memory && c->value_bytes + bytes > c->lim.max_memory) {
+        reply_plain(s, id, CHAN__STATUS__BUSY, "memory limit reached (--max-memory)");
         return false;
     }
     return true;
@@ -1144,13 +1166,15 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
         reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "a send carries 1 to max_batch values");
         return;
     }
+    uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if (vals[i].len > c->lim.max_value) {
             reply_plain(s, id, CHAN__STATUS__TOO_LARGE, "value larger than max_value");
             return;
         }
+        bytes += vals[i].len + sizeof(core_val_t);
     }
-    if (!admit(s, id))
+    if (!admit(s, id) || !memory_ok(s, id, bytes))
         return;
     core_chan_t *ch = find_or_answer(s, id, name);
     if (!ch)
@@ -1167,7 +1191,7 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
     case_init(cs, op, 0, ch, true);
     pdeque_reserve(&cs->vals, n);
     for (size_t i = 0; i < n; i++) {
-        core_val_t *v = val_new(vals[i]);
+        core_val_t *v = val_new(c, vals[i]);
         v->seq = (uint32_t)i;
         pdeque_push_back(&cs->vals, v);
     }
@@ -1229,6 +1253,15 @@ void core_close(core_sess_t *s, uint64_t id, core_bytes_t name)
     reply_plain(s, id, CHAN__STATUS__OK, NULL);
 }
 
+void core_delete(core_sess_t *s, uint64_t id, core_bytes_t name)
+{
+    core_chan_t *ch = find_or_answer(s, id, name);
+    if (!ch)
+        return;
+    chan_delete(ch);
+    reply_plain(s, id, CHAN__STATUS__OK, NULL);
+}
+
 /* Could case cs proceed now? (Go's select poll.) */
 static bool case_ready(core_case_t *cs)
 {
@@ -1249,7 +1282,7 @@ static void select_run(core_op_t *op, core_case_t *cs, int64_t timeout_ms)
     core_chan_t *ch = cs->ch;
     if (ch->closed && (cs->send || !ch->buf.len)) {
         op_decide(op, cs->index);
-        vals_free(&cs->vals);
+        vals_free(cs->ch->core, &cs->vals);
         op_finish(op, CHAN__STATUS__CLOSED, "channel closed");
         return;
     }
@@ -1286,13 +1319,16 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
         reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "too many cases");
         return;
     }
+    uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if (cases[i].send && cases[i].value.len > c->lim.max_value) {
             reply_plain(s, id, CHAN__STATUS__TOO_LARGE, "value larger than max_value");
             return;
         }
+        if (cases[i].send)
+            bytes += cases[i].value.len + sizeof(core_val_t);
     }
-    if (!admit(s, id))
+    if (!admit(s, id) || !memory_ok(s, id, bytes))
         return;
     for (size_t i = 0; i < n; i++)
         if (!find_or_answer(s, id, cases[i].name))
@@ -1305,7 +1341,7 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
         case_init(cs, op, (int)i, chan_lookup(c, cases[i].name), cases[i].send);
         cs->max_bytes = cases[i].max_bytes;
         if (cs->send)
-            pdeque_push_back(&cs->vals, val_new(cases[i].value));
+            pdeque_push_back(&cs->vals, val_new(c, cases[i].value));
     }
     /* poll in a random order: the first ready case wins */
     size_t start = n ? rng_next(c) % n : 0;
@@ -1387,7 +1423,7 @@ static void reservation_resolve(core_op_t *op, bool commit)
     }
     ch->refs++;
     if (!commit || ch->closed) {
-        vals_free(&cs->vals);
+        vals_free(cs->ch->core, &cs->vals);
         if (commit)
             op_finish(op, CHAN__STATUS__CLOSED, "channel closed");
         else
@@ -1574,4 +1610,5 @@ void core_info(const core_t *c, core_info_t *out)
     out->inflight = c->inflight;
     out->values_sent = c->values_sent;
     out->values_received = c->values_received;
+    out->value_bytes = c->value_bytes;
 }

@@ -102,6 +102,7 @@ typedef struct core_limits {
     uint32_t max_cases;        /* cases in one select */
     uint64_t max_channels;
     uint64_t max_cap;          /* largest capacity one may ask for */
+    uint64_t max_memory;       /* bytes all values may hold; 0: no limit */
 } core_limits_t;
 
 /* ---- the core ---- */
@@ -144,6 +145,9 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
 void core_recv(core_sess_t *s, uint64_t id, core_bytes_t name, uint32_t max,
                uint64_t max_bytes, int64_t timeout_ms, int64_t now);
 void core_close(core_sess_t *s, uint64_t id, core_bytes_t name);
+/* Delete the channel: its name is free, its buffered values dropped, and
+ * everyone waiting on it answered CLOSED. */
+void core_delete(core_sess_t *s, uint64_t id, core_bytes_t name);
 
 typedef struct core_case_req {
     core_bytes_t name;
@@ -188,6 +192,7 @@ void core_each_chan(const core_t *c, void (*fn)(const core_chan_t *ch, void *arg
 
 typedef struct core_info {
     uint64_t channels, sessions, pending, inflight, values_sent, values_received;
+    uint64_t value_bytes;
 } core_info_t;
 void core_info(const core_t *c, core_info_t *out);
 

@@ -40,6 +40,7 @@ core_limits_t chand_core_limits(const chand_opts_t *o)
         .max_cases = 1024,
         .max_channels = o->max_channels,
         .max_cap = UINT64_C(1) << 32,
+        .max_memory = o->max_memory,
     };
     return l;
 }
@@ -191,6 +192,13 @@ static void h_close(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         core_close(c->sess, id, name);
 }
 
+static void h_delete(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    core_bytes_t name;
+    if (name_of(c, id, rq->delete_->has_name, rq->delete_->name, &name))
+        core_delete(c->sess, id, name);
+}
+
 static void h_select(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
     const Chan__Select *m = rq->select;
@@ -324,6 +332,8 @@ static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limi
     ss->inflight = ci.inflight;
     ss->values_sent = ci.values_sent;
     ss->values_received = ci.values_received;
+    ss->has_value_bytes = true;
+    ss->value_bytes = ci.value_bytes;
     fill_limits(s, lim);
     ss->limits = lim;
 }
@@ -401,6 +411,7 @@ static const handler_fn handlers[] = {
     [CHAN__REQUEST__OP_PING] = h_ping,
     [CHAN__REQUEST__OP_COMMIT] = h_commit,
     [CHAN__REQUEST__OP_RELEASE] = h_release,
+    [CHAN__REQUEST__OP_DELETE] = h_delete,
 };
 
 void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)

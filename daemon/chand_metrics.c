@@ -6,6 +6,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -68,11 +70,12 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "# TYPE chand_pending_requests gauge\nchand_pending_requests %llu\n"
         "# TYPE chand_inflight gauge\nchand_inflight %llu\n"
         "# TYPE chand_values_sent_total counter\nchand_values_sent_total %llu\n"
-        "# TYPE chand_values_received_total counter\nchand_values_received_total %llu\n",
+        "# TYPE chand_values_received_total counter\nchand_values_received_total %llu\n"
+        "# TYPE chand_value_bytes gauge\nchand_value_bytes %llu\n",
         (double)(chand_now() - s->started_ms) / 1000.0, (unsigned long long)s->nconns,
         (unsigned long long)ci.channels, (unsigned long long)ci.pending,
         (unsigned long long)ci.inflight, (unsigned long long)ci.values_sent,
-        (unsigned long long)ci.values_received);
+        (unsigned long long)ci.values_received, (unsigned long long)ci.value_bytes);
     struct scrape sc = { out, 0 };
     core_each_chan(s->core, chan_metrics, &sc);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
@@ -98,13 +101,28 @@ int chand_metrics_start(chand_server_t *s, const char *addr)
         memmove(host, host + 1, hl - 2);
         host[hl - 2] = 0;
     }
-    int port = atoi(colon + 1);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535) {
+        log_err("--metrics %s: not HOST:PORT", addr);
+        return -1;
+    }
     s->http = evhttp_new(s->base);
-    if (!s->http || evhttp_bind_socket(s->http, host, (ev_uint16_t)port) < 0) {
+    struct evhttp_bound_socket *bs =
+        s->http ? evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port) : NULL;
+    if (!bs) {
         log_err("--metrics %s: cannot listen", addr);
         return -1;
     }
     evhttp_set_gencb(s->http, metrics_cb, s);
-    log_info("metrics on http://%s/metrics", addr);
+    /* port 0 picks one: say which */
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int bound = (int)port;
+    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len) == 0)
+        bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    log_info("metrics on http://%s%s%s:%d/metrics", strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", bound);
     return 0;
 }

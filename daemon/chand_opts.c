@@ -33,6 +33,8 @@ CHAND_DEFAULT_LISTEN ")\n"
 "                        is disconnected and its unacknowledged values returned\n"
 "                        (default 64m)\n"
 "      --max-batch N     most values in one send or receive (default 4096)\n"
+"      --max-memory N    bytes all values may hold; past it sends are refused\n"
+"                        with BUSY (default 1g; 0: no limit)\n"
 "      --log-level L     error, warn, info or debug (default info)\n"
 "  -h, --help            print this help and exit\n"
 "  -V, --version         print the version and exit\n"
@@ -43,7 +45,7 @@ CHAND_DEFAULT_LISTEN ")\n"
 
 enum {
     OPT_MAX_FRAME = 256, OPT_MAX_CONNS, OPT_MAX_CHANNELS, OPT_MAX_PENDING,
-    OPT_MAX_OUTPUT, OPT_MAX_BATCH, OPT_LOG_LEVEL,
+    OPT_MAX_OUTPUT, OPT_MAX_BATCH, OPT_MAX_MEMORY, OPT_LOG_LEVEL,
 };
 
 static const struct option longopts[] = {
@@ -57,6 +59,7 @@ static const struct option longopts[] = {
     { "max-pending", required_argument, NULL, OPT_MAX_PENDING },
     { "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
     { "max-batch", required_argument, NULL, OPT_MAX_BATCH },
+    { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
@@ -76,6 +79,7 @@ static const struct {
     { OPT_MAX_PENDING, "--max-pending", 1, UINT64_C(1) << 24, offsetof(chand_opts_t, max_pending) },
     { OPT_MAX_OUTPUT, "--max-output", 64 * 1024, UINT64_C(1) << 40, offsetof(chand_opts_t, max_output) },
     { OPT_MAX_BATCH, "--max-batch", 1, 1u << 20, offsetof(chand_opts_t, max_batch) },
+    { OPT_MAX_MEMORY, "--max-memory", 0, UINT64_C(1) << 50, offsetof(chand_opts_t, max_memory) },
 };
 
 int chand_parse_size(const char *s, uint64_t *out)
@@ -110,6 +114,7 @@ static void defaults(chand_opts_t *o)
     o->max_pending = 65536;
     o->max_output = 64u << 20;
     o->max_batch = 4096;
+    o->max_memory = 1u << 30;
     o->log_level = LOG_INFO;
 }
 

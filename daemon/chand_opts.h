@@ -23,6 +23,7 @@ typedef struct chand_opts {
     uint64_t max_pending;
     uint64_t max_output;
     uint64_t max_batch;
+    uint64_t max_memory;
     int log_level;
 } chand_opts_t;
 

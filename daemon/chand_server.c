@@ -65,6 +65,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     chand_server_t *s = arg;
     core_expire(s->core, (int64_t)chand_now());
+    chand_conn_flush_pending(s);
     chand_server_rearm(s);
 }
 
@@ -74,6 +75,7 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     chand_server_t *s = arg;
     chand_conn_reap(s);
+    chand_conn_flush_pending(s);
     if (s->stopping && s->nconns == 0)
         event_base_loopexit(s->base, NULL);
 }
@@ -159,6 +161,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
              (unsigned long long)s->nconns);
     close_listeners(s);
     core_shutdown(s->core);
+    chand_conn_flush_pending(s);
     for (qlink_t *l = s->conns.next; l != &s->conns; l = l->next)
         chand_conn_drain(QLIST_ENTRY(l, chand_conn_t, link));
     struct timeval tv = { STOP_TIMEOUT_S, 0 };
@@ -290,6 +293,7 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     s->opts = *o;
     qlist_init(&s->conns);
     qlist_init(&s->doomed);
+    qlist_init(&s->pending);
     chan_arena_init(&s->arena);
     s->started_ms = chand_now();
     s->base = event_base_new();

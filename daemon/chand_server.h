@@ -7,7 +7,7 @@
  * One libevent loop runs everything, as in Redis: no locks anywhere.  A
  * connection reads every complete frame it has, hands each request to the
  * core, and the core's answers are encoded straight into the connection's
- * output buffer, which libevent flushes once per loop turn.
+ * output buffer, written at the end of the loop turn.
  */
 #ifndef CHAND_SERVER_H
 #define CHAND_SERVER_H
@@ -27,10 +27,13 @@ typedef struct chand_conn chand_conn_t;
 
 struct chand_conn {
     chand_server_t *srv;
-    struct bufferevent *bev;
+    evutil_socket_t fd;
+    struct evbuffer *in, *out;
+    struct event *ev_read, *ev_write, *ev_flush;
     core_sess_t *sess;
     qlink_t link;            /* srv->conns */
     qlink_t doomed_link;     /* srv->doomed, once it must go */
+    qlink_t pending_link;    /* srv->pending: replies to write this turn */
     uint64_t num;            /* for log lines */
     uint64_t accepted_ms;
     char peer[80];
@@ -58,6 +61,7 @@ struct chand_server {
     size_t token_len;
     qlink_t conns;
     qlink_t doomed;
+    qlink_t pending;             /* connections with replies not yet written */
     uint64_t nconns;
     uint64_t next_conn;
     uint64_t started_ms;
@@ -81,6 +85,9 @@ void chand_conn_fail(chand_conn_t *c, uint64_t id, Chan__Status st, const char *
 /* Close now (the peer is gone or too slow). */
 void chand_conn_doom(chand_conn_t *c, const char *why);
 void chand_conn_reap(chand_server_t *s);
+/* Write the replies of this loop turn now, before the loop sleeps (Redis's
+ * beforeSleep): a reply does not wait for another turn of the loop. */
+void chand_conn_flush_pending(chand_server_t *s);
 void chand_conn_free(chand_conn_t *c);
 /* Shut down gracefully: no more input; close once output drains. */
 void chand_conn_drain(chand_conn_t *c);

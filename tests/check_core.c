@@ -401,6 +401,29 @@ START_TEST(t_close_with_unbuffered_send_in_flight)
 }
 END_TEST
 
+START_TEST(t_delete)
+{
+    mk(A, 1, "d", 4);
+    send1(A, 2, "d", "dropped", -1);
+    mk(A, 3, "u", 0);
+    recvn(Bs, 4, "u", 1, -1);
+    core_delete(C->s, 5, B("d"));
+    must_reply(C, 5, CHAN__STATUS__OK);
+    core_delete(C->s, 6, B("u"));
+    must_reply(Bs, 4, CHAN__STATUS__CLOSED);           /* waiters see it closed */
+    ck_assert_ptr_null(core_find(core, B("d")));
+    send1(A, 7, "d", "x", -1);
+    must_reply(A, 7, CHAN__STATUS__NOT_FOUND);
+    core_delete(C->s, 8, B("d"));
+    must_reply(C, 8, CHAN__STATUS__NOT_FOUND);
+    mk(A, 9, "d", 0);                                  /* the name is free again */
+    ck_assert_uint_eq(info_of("d").len, 0);
+    core_info_t ci;
+    core_info(core, &ci);
+    ck_assert_uint_eq(ci.value_bytes, 0);              /* its value was dropped */
+}
+END_TEST
+
 /* ---- FIFO ---- */
 
 START_TEST(t_fifo_values_and_waiters)
@@ -1129,6 +1152,43 @@ START_TEST(t_dropping_a_reserving_session_marks_nothing)
 }
 END_TEST
 
+START_TEST(t_memory_limit)
+{
+    /* a core whose values may hold about four 1000-byte values */
+    for (int i = 0; i < 4; i++) {
+        core_sess_drop(sess[i].s);
+        sess[i].n = 0;
+    }
+    core_free(core);
+    core_limits_t l = limits;
+    l.max_memory = 4 * (1000 + sizeof(core_val_t));
+    core = core_new(&l, on_reply);
+    for (int i = 0; i < 4; i++)
+        sess[i].s = core_sess_new(core, &sess[i]);
+    mk(A, 1, "m", 100);
+    static char v[1001];
+    memset(v, 'm', 1000);
+    for (uint64_t id = 2; id < 6; id++) {
+        send1(A, id, "m", v, -1);
+        must_reply(A, id, CHAN__STATUS__OK);
+    }
+    send1(A, 6, "m", v, -1);
+    must_reply(A, 6, CHAN__STATUS__BUSY);              /* refused, nothing taken */
+    ck_assert_uint_eq(info_of("m").len, 4);
+    take(Bs, 7, "m");                                  /* room again */
+    send1(A, 8, "m", v, -1);
+    must_reply(A, 8, CHAN__STATUS__OK);
+    core_case_req_t sc[1] = { SC("m", v) };
+    core_select(A->s, 9, sc, 1, false, 0, 0);
+    must_reply(A, 9, CHAN__STATUS__BUSY);              /* selects too */
+    for (uint64_t id = 10; id < 14; id++)
+        take(Bs, id, "m");
+    core_info_t ci;
+    core_info(core, &ci);
+    ck_assert_uint_eq(ci.value_bytes, 0);              /* every byte accounted */
+}
+END_TEST
+
 START_TEST(t_detached_sender_freed_at_shutdown)
 {
     /* a sender gone while its value is out; shutdown must free it (the
@@ -1249,6 +1309,7 @@ START_TEST(t_random_conservation)
     core_info_t ci;
     core_info(core, &ci);
     ck_assert_uint_eq(ci.inflight, 0);
+    ck_assert_uint_eq(ci.value_bytes, 0);   /* drained: nothing held, nothing leaked */
 }
 END_TEST
 
@@ -1269,6 +1330,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_close_semantics);
     tcase_add_test(tc, t_close_wakes_everyone);
     tcase_add_test(tc, t_close_with_unbuffered_send_in_flight);
+    tcase_add_test(tc, t_delete);
     tcase_add_test(tc, t_fifo_values_and_waiters);
     tcase_add_test(tc, t_fifo_buffered_many);
     tcase_add_test(tc, t_deadlines);
@@ -1318,6 +1380,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_no_send_after_close_through_a_freeze);
     tcase_add_test(tc, t_dropping_a_reserving_session_marks_nothing);
     tcase_add_test(tc, t_detached_sender_freed_at_shutdown);
+    tcase_add_test(tc, t_memory_limit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -658,6 +658,80 @@ START_TEST(t_select_survives_a_lost_daemon)
 }
 END_TEST
 
+/* ---- fan-in and generators over remote and local channels ---- */
+
+struct feed {
+    chan_t *ch;
+    uint32_t base, n;
+};
+
+static void *feed_and_close(void *arg)
+{
+    struct feed *f = arg;
+    for (uint32_t i = 0; i < f->n; i++) {
+        uint32_t v = f->base + i;
+        ck_assert_int_eq(chan_send(f->ch, &v, sizeof v, -1), 0);
+    }
+    ck_assert_int_eq(chan_close(f->ch), 0);
+    return NULL;
+}
+
+static void count_gen(chan_t *out, void *arg)
+{
+    uint32_t n = *(uint32_t *)arg;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t v = 3000 + i;
+        if (chan_send(out, &v, sizeof v, -1) < 0)
+            return;
+    }
+}
+
+START_TEST(t_fanin_and_generator_over_remote)
+{
+    enum { PER = 300 };
+    chan_client_t *a = dial(&DA), *b = dial(&DB);
+    chan_t *in[3] = { open_ch(a, "fan-a", 0), open_ch(b, "fan-b", 8), chan_make(0) };
+    chan_t *out = chan_fanin(in, 3);
+    ck_assert_ptr_nonnull(out);
+    struct feed f[3] = { { in[0], 0, PER }, { in[1], 1000, PER }, { in[2], 2000, PER } };
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, feed_and_close, &f[i]);
+    static unsigned char seen[3000];
+    uint32_t next[3] = { 0, 1000, 2000 }, v;
+    int got = 0;
+    ssize_t n;
+    while ((n = chan_recv(out, &v, sizeof v, chan_now() + 20000)) == sizeof v) {
+        ck_assert_uint_lt(v, 3000);
+        ck_assert(!seen[v]);
+        seen[v] = 1;
+        ck_assert_uint_eq(v, next[v / 1000]++);              /* each input keeps its order */
+        got++;
+    }
+    ck_assert_int_eq(n, -1);
+    ck_assert_int_eq(errno, EPIPE);                          /* closed after all inputs closed */
+    ck_assert_int_eq(got, 3 * PER);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    /* a generator (local) goes through the same API: receive until closed */
+    uint32_t count = 50;
+    chan_t *gen = chan_generator(count_gen, &count, 4);
+    ck_assert_ptr_nonnull(gen);
+    for (uint32_t i = 0; i < count; i++) {
+        ck_assert_int_eq(chan_recv(gen, &v, sizeof v, chan_now() + 10000), sizeof v);
+        ck_assert_uint_eq(v, 3000 + i);
+    }
+    ck_assert_int_eq(chan_recv(gen, &v, sizeof v, chan_now() + 10000), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    chan_release(gen);
+    chan_release(out);
+    for (int i = 0; i < 3; i++)
+        chan_release(in[i]);
+    chan_disconnect(a);
+    chan_disconnect(b);
+}
+END_TEST
+
 /* ---- channels over channels, across processes ---- */
 
 /* A server process: each request is "<reply-ref>\n<payload>"; it answers
@@ -994,6 +1068,7 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_mixed_timer);
     tcase_add_test(tc, t_mixed_emsgsize_gives_length);
     tcase_add_test(tc, t_crossed_selects_keep_deadline);
+    tcase_add_test(tc, t_fanin_and_generator_over_remote);
     tcase_add_test(tc, t_release_keeps_fifo);
     tcase_add_test(tc, t_conservation_goroutines);
     tcase_add_test(tc, t_ten_thousand_goroutines);

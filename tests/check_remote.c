@@ -323,6 +323,30 @@ START_TEST(t_temp_channels)
     ck_assert_ptr_null(chan_open(peer, name, CHAN_CAP_ANY, CHAN_NOCREATE, chan_now() + 5000));
     ck_assert_int_eq(errno, ENOENT);                             /* and then gone */
     chan_release(p);
+    /* a temporary channel also goes when its maker releases it: a client
+     * making one per request does not grow chand's table */
+    chan_server_stat_t ss;
+    ck_assert_int_eq(chan_server_stat(peer, &ss, chan_now() + 5000), 0);
+    uint64_t before = ss.channels;
+    for (int i = 0; i < 200; i++) {
+        chan_t *t2 = chan_open_temp(peer, 1, chan_now() + 5000);
+        ck_assert_ptr_nonnull(t2);
+        chan_t *again = chan_retain(t2);
+        chan_release(t2);
+        chan_release(again);                                    /* the last handle */
+    }
+    ck_assert_int_eq(chan_server_stat(peer, &ss, chan_now() + 5000), 0);
+    ck_assert_uint_eq(ss.channels, before);
+    /* and a named channel goes with chan_delete */
+    chan_t *named = chan_open(peer, "to-delete", 2, 0, chan_now() + 5000);
+    ck_assert_int_eq(chan_send(named, "v", 1, -1), 0);
+    ck_assert_int_eq(chan_delete(peer, "to-delete", chan_now() + 5000), 0);
+    ck_assert_int_eq(chan_delete(peer, "to-delete", chan_now() + 5000), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    char b1[4];
+    ck_assert_int_eq(chan_recv(named, b1, sizeof b1, 0), -1);   /* the handle names nothing */
+    ck_assert_int_eq(errno, ENOENT);
+    chan_release(named);
     chan_disconnect(peer);
 }
 END_TEST
@@ -923,6 +947,68 @@ START_TEST(t_unix_listener)
 }
 END_TEST
 
+/* ---- Prometheus metrics over HTTP ---- */
+
+static int metrics_port(const chand_proc_t *d)
+{
+    char path[128], line[512];
+    snprintf(path, sizeof path, "%s/chand.log", d->dir);
+    for (int i = 0; i < 500; i++) {
+        FILE *f = fopen(path, "r");
+        int port = 0;
+        while (f && fgets(line, sizeof line, f)) {
+            char *p = strstr(line, "metrics on http://127.0.0.1:");
+            if (p)
+                port = atoi(p + strlen("metrics on http://127.0.0.1:"));
+        }
+        if (f)
+            fclose(f);
+        if (port > 0)
+            return port;
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+START_TEST(t_metrics)
+{
+    chand_proc_t d2;
+    const char *args[] = { "--metrics", "127.0.0.1:0", NULL };
+    ck_assert_int_eq(chand_start(&d2, args), 0);
+    int port = metrics_port(&d2);
+    ck_assert_int_gt(port, 0);
+    chan_client_t *cl = chan_connect(d2.addr, NULL, chan_now() + 5000);
+    chan_t *ch = chan_open(cl, "measured", 5, 0, chan_now() + 5000);
+    ck_assert_int_eq(chan_send(ch, "x", 1, -1), 0);
+    ck_assert_int_eq(chan_send(ch, "y", 1, -1), 0);
+    int fd = raw_connect(port, 0);
+    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
+    raw_write(fd, req, sizeof req - 1);
+    static char body[65536];
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        ck_assert_int_eq(poll(&p, 1, 5000), 1);
+        ssize_t n = recv(fd, body + got, sizeof body - 1 - got, 0);
+        ck_assert_int_ge(n, 0);
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    body[got] = 0;
+    close(fd);
+    ck_assert_msg(strstr(body, "200 OK"), "%s", body);
+    ck_assert_msg(strstr(body, "chand_channels 1\n"), "%s", body);
+    ck_assert_msg(strstr(body, "chand_connections 1\n"), "%s", body);
+    ck_assert_msg(strstr(body, "chand_channel_len{channel=\"measured\"} 2\n"), "%s", body);
+    ck_assert_msg(strstr(body, "chand_channel_capacity{channel=\"measured\"} 5\n"), "%s", body);
+    ck_assert_msg(strstr(body, "chand_values_sent_total 2\n"), "%s", body);
+    chan_release(ch);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&d2), 0);
+}
+END_TEST
+
 static Suite *remote_suite(void)
 {
     Suite *s = suite_create("remote");
@@ -960,6 +1046,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_auth_token);
     tcase_add_test(tc, t_sigterm);
     tcase_add_test(tc, t_unix_listener);
+    tcase_add_test(tc, t_metrics);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -382,8 +382,9 @@ RT_TEST(after_stopped)
  * queueing them (buffer of one) */
 RT_TEST(tick)
 {
-    chan_t *t = chan_tick(10);
+    /* t0 before the ticker starts: its grid begins at or after t0 */
     int64_t t0 = chan_now(), prev = 0, when;
+    chan_t *t = chan_tick(10);
     for (int i = 0; i < 5; i++) {
         ck_assert_int_eq(chan_recv(t, &when, sizeof when, chan_now() + 5000), sizeof when);
         /* the i-th tick received is at best the i-th on the period's grid */

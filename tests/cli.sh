@@ -93,12 +93,26 @@ expect 0 "recv drains the closed channel" -- "$CHAN" recv jobs
 expect 4 "recv on closed and drained" -- "$CHAN" recv jobs
 expect 0 "recv -n 0 stops at close" -- "$CHAN" recv jobs -n 0
 
+# ---- rm ----
+expect 0 "make one to remove" -- "$CHAN" make doomed --cap 2
+expect 0 "rm" -- "$CHAN" rm doomed
+expect 1 "rm again: no such channel" -- "$CHAN" rm doomed
+
 # ---- raw values ----
 printf 'line one\nline two\n\001\002' >"$tmp/blob"
 expect 0 "make raw" -- "$CHAN" make raw --cap 1
 timeout 20 "$CHAN" send raw --raw <"$tmp/blob" || fail "send --raw"
 timeout 20 "$CHAN" recv raw --raw >"$tmp/blob2" || fail "recv --raw"
 cmp -s "$tmp/blob" "$tmp/blob2" && pass "raw value round trip" || fail "raw value differs"
+
+# ---- values a reader could not print go back to the channel ----
+expect 0 "make buffered for a broken pipe" -- "$CHAN" make broken --cap 10
+expect 0 "fill it" -- "$CHAN" send broken a b c
+timeout 20 "$CHAN" recv broken -n 3 >/dev/full 2>/dev/null
+[ $? -eq 1 ] && pass "recv into a full stdout fails" || fail "recv into /dev/full"
+expect 0 "nothing lost" -- "$CHAN" recv broken -n 3
+[ "$(cat "$tmp/out")" = "$(printf 'a\nb\nc')" ] && pass "the three values are back, in order" ||
+    fail "after a failed print: '$(cat "$tmp/out")'"
 
 # ---- an unbuffered send waits for its receiver ----
 timeout 20 "$CHAN" send rdv hello >"$tmp/send.out" 2>&1 &

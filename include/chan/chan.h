@@ -402,12 +402,21 @@ enum chan_open_flags {
 chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags,
                   int64_t deadline);
 
-/* chan_open_temp - make a temporary channel with capacity cap and a unique
- * name chosen by chand (read it with chan_name()).  chand deletes it when
- * this client's connection goes away; its blocked peers then see it closed.
- * Send its name in a message to give another process a reply channel.
+/* chan_open_temp - make a temporary channel with capacity cap and a unique,
+ * unguessable name chosen by chand (read it with chan_name()).  It is
+ * deleted when the returned handle is released for the last time (even if
+ * chan_retain()ed copies were handed around), or when this client's
+ * connection goes away; its blocked peers then see it closed, and its name
+ * is unknown from then on.  Send chan_ref() of it in a message to give
+ * another process a reply channel.
  * Returns a handle, or NULL with errno as chan_open(). */
 chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline);
+
+/* chan_delete - delete the channel called name from chand: its buffered
+ * values are dropped, every sender and receiver blocked on it is answered as
+ * if it were closed (EPIPE), and the name is free again.  Any client may
+ * delete any channel.  0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET. */
+int chan_delete(chan_client_t *cl, const char *name, int64_t deadline);
 
 /* Longest reference chan_ref() writes, with its NUL. */
 #define CHAN_REF_MAX 512
@@ -470,6 +479,7 @@ typedef struct chan_server_stat {
     uint64_t inflight;        /* unacknowledged deliveries */
     uint64_t values_sent;     /* since start */
     uint64_t values_received;
+    uint64_t value_bytes;     /* memory values hold now (--max-memory) */
     uint64_t max_frame;       /* the daemon's limits */
     uint64_t max_value;
 } chan_server_stat_t;

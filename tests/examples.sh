@@ -1,0 +1,237 @@
+#!/bin/sh
+# tests/examples.sh - the talk's examples (examples/), each run locally, with
+# --remote against a real chand on an ephemeral port, and (sequence, google)
+# across processes; their output is checked for what the talk shows.
+# Run by make check ($CHAND and $CHAN set there).
+#
+# Pauses are scaled down (CHAN_EXAMPLES_SCALE) so the talk runs fast; no
+# check depends on the test's own clock: only on what the programs print.
+set -u
+
+CHAND=${CHAND:?set by make check}
+CHAN=${CHAN:?set by make check}
+EX=${top_builddir:?set by make check}/examples
+tmp=$(mktemp -d /tmp/chan-examples-XXXXXX)
+pid=""
+replicas=""
+failures=0
+
+cleanup() {
+    for p in $replicas; do kill -KILL "$p" 2>/dev/null; done
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null
+        i=0
+        while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    if [ "$failures" -gt 0 ] && [ -f "$tmp/chand.log" ]; then
+        echo "---- chand.log"
+        tail -n 30 "$tmp/chand.log"
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 99' HUP INT TERM
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+
+# run NAME CMD...: run an example (bounded), its output in $tmp/NAME.out;
+# 0 if it exited 0.
+run() {
+    name=$1; shift
+    t0=$(date +%s%N)
+    timeout -k 5 300 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    rc=$?
+    took="$(( ($(date +%s%N) - t0) / 1000000 )) ms"
+    if [ $rc -ne 0 ]; then
+        fail "$name: exit $rc ($took)"
+        sed 's/^/    /' "$tmp/$name.err" | head -n 20
+        return 1
+    fi
+    return 0
+}
+
+# verdict NAME CHECK: apply the check (an awk program) to NAME's output.
+verdict() {
+    name=$1; check=$2
+    if awk "$check" "$tmp/$name.out" >"$tmp/$name.why"; then
+        pass "$name ($took)"
+    else
+        fail "$name: $(cat "$tmp/$name.why")"
+        sed 's/^/    | /' "$tmp/$name.out" | head -n 40
+    fi
+}
+
+# ---- what each example must print ----
+
+# 1: five messages from boring("boring!"), in order, then main leaves.
+GENERATOR='
+NR <= 5 { if ($0 != "You say: \"boring! " NR - 1 "\"") { print "line " NR ": " $0; bad = 1 } }
+NR == 6 && $0 != "You'"'"'re boring; I'"'"'m leaving." { print "no goodbye"; bad = 1 }
+END { if (NR != 6) { print NR " lines, wanted 6"; bad = 1 } exit bad }'
+
+# 2: Joe and Ann in lockstep: Joe i, Ann i, five times.
+SERVICES='
+NR <= 10 { want = (NR % 2 ? "Joe " : "Ann ") int((NR - 1) / 2)
+           if ($0 != want) { print "line " NR ": \"" $0 "\", wanted \"" want "\""; bad = 1 } }
+NR == 11 && $0 != "You'"'"'re both boring; I'"'"'m leaving." { print "no goodbye"; bad = 1 }
+END { if (NR != 11) { print NR " lines, wanted 11"; bad = 1 } exit bad }'
+
+# 3: ten messages in any interleaving; each talker in order from 0; both speak.
+FANIN='
+NR <= 10 { if (!($1 == "Joe" || $1 == "Ann") || $2 != next_[$1] + 0) { print "line " NR ": " $0; bad = 1 }
+           next_[$1]++ }
+NR == 11 && $0 != "You'"'"'re both boring; I'"'"'m leaving." { print "no goodbye"; bad = 1 }
+END { if (NR != 11) { print NR " lines, wanted 11"; bad = 1 }
+      if (!next_["Joe"] || !next_["Ann"]) { print "only one talker spoke"; bad = 1 }
+      exit bad }'
+
+# 4: strict alternation: round r is one "Joe r" and one "Ann r", either order.
+SEQUENCE='
+NR <= 10 { r = int((NR - 1) / 2); seen[$0]++
+           if ($0 != "Joe " r && $0 != "Ann " r) { print "line " NR ": \"" $0 "\" in round " r; bad = 1 }
+           if (seen[$0] > 1) { print "\"" $0 "\" twice"; bad = 1 } }
+NR == 11 && $0 != "You'"'"'re all boring; I'"'"'m leaving." { print "no goodbye"; bad = 1 }
+END { if (NR != 11) { print NR " lines, wanted 11"; bad = 1 } exit bad }'
+
+# 5: Joe 0, Joe 1, ... until the timeout message (given as -v last=...).
+TIMEOUT='
+$0 == last { done = NR; next }
+{ if (done || $0 != "Joe " (n + 0)) { print "line " NR ": " $0; bad = 1 } n++ }
+END { if (!done || done != NR) { print "no \"" last "\" at the end"; bad = 1 } exit bad }'
+
+# 6: 1 to 10 messages, then the quit (and with --reply: cleanup, then the answer).
+QUIT='
+/^Joe [0-9]+$/ { if (after || $0 != "Joe " (n + 0)) { print "line " NR ": " $0; bad = 1 } n++; next }
+{ after = 1; tail = tail $0 "|" }
+END { if (n < 1 || n > 10) { print n " messages, wanted 1 to 10"; bad = 1 }
+      if (tail != want) { print "ending \"" tail "\", wanted \"" want "\""; bad = 1 } exit bad }'
+
+# 7: exactly 100001 (N + 1 for a chain of N).
+DAISY='{ if ($0 != n + 1) bad = 1 } END { if (NR != 1 || bad) { print "not " n + 1; exit 1 } }'
+# Sanitizer builds are about ten times slower and check memory safety, not
+# scale: their chain is 10,000 long (the plain build runs the talk's 100,000).
+DAISY_N=100000
+grep -q "define CHAN_SANITIZERS 1" "$top_builddir/config.h" 2>/dev/null && DAISY_N=10000
+
+# 8: every search prints its results, its elapsed time and a summary whose
+# count matches; 1.0 and 2.0 always get all three kinds; with -v full=V at
+# least one search of version V reports all three kinds before its deadline.
+GOOGLE='
+/^Google Search / { if (open) { print "search without a summary"; bad = 1 } open = 1; results = 0; ms = 0; next }
+/^  (web|image|video)[0-9]* result for "golang"$/ { results++; next }
+/^timed out$/ || /^no answer/ { next }
+/^[0-9]+\.[0-9]+ms$/ { ms = 1; next }
+/^[0-9.]+: [0-3] of 3 results/ {
+    if (!open || !ms) { print "summary without a search or elapsed time: " $0; bad = 1 }
+    if ($2 != results) { print "summary says " $2 ", printed " results; bad = 1 }
+    if (($1 == "1.0:" || $1 == "2.0:") && $0 !~ /3 of 3 results \(web image video\)$/) { print "incomplete: " $0; bad = 1 }
+    if ($1 == full ":" && $0 ~ /3 of 3 results \(web image video\) before the 80 ms deadline$/) complete++
+    searches++; open = 0; next }
+{ print "unexpected line " NR ": " $0; bad = 1 }
+END { if (!searches || open) { print "no complete search"; bad = 1 }
+      if (full != "" && !complete) { print "no " full " search got web, image and video before its deadline"; bad = 1 }
+      exit bad }'
+
+export CHAN_EXAMPLES_SCALE=0.05
+for where in local remote; do
+    if [ $where = remote ]; then
+        timeout -k 2 600 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" 2>"$tmp/chand.log" &
+        pid=$!
+        i=0
+        while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do
+            kill -0 "$pid" 2>/dev/null || { cat "$tmp/chand.log"; echo "FAIL: chand died"; exit 1; }
+            sleep 0.1; i=$((i + 1))
+        done
+        [ -s "$tmp/port" ] || { echo "FAIL: no port file"; exit 1; }
+        CHAN_ADDR=127.0.0.1:$(cat "$tmp/port")
+        export CHAN_ADDR
+        echo "chand pid $pid on $CHAN_ADDR"
+        R=--remote
+    else
+        R=
+    fi
+    run generator-$where "$EX/generator" $R && verdict generator-$where "$GENERATOR"
+    run services-$where "$EX/services" $R && verdict services-$where "$SERVICES"
+    run fanin-$where "$EX/fanin" $R && verdict fanin-$where "$FANIN"
+    run fanin-select-$where "$EX/fanin" --select $R && verdict fanin-select-$where "$FANIN"
+    run sequence-$where "$EX/sequence" $R && verdict sequence-$where "$SEQUENCE"
+    run timeout-$where "$EX/timeout" $R &&
+        verdict timeout-$where "BEGIN { last = \"You're too slow.\" } $TIMEOUT"
+    run timeout-whole-$where "$EX/timeout" --whole $R &&
+        verdict timeout-whole-$where "BEGIN { last = \"You talk too much.\" } $TIMEOUT"
+    run quit-$where "$EX/quit" $R &&
+        verdict quit-$where "BEGIN { want = \"Told Joe to quit.|\" } $QUIT"
+    run quit-reply-$where "$EX/quit" --reply $R &&
+        verdict quit-reply-$where "BEGIN { want = \"Joe: cleaning up|Joe says: \\\"See you!\\\"|\" } $QUIT"
+    run daisy-$where "$EX/daisy" -n $DAISY_N $R && verdict daisy-$where "BEGIN { n = $DAISY_N } $DAISY"
+    # The search backends take the talk's real times (up to 100 ms, an 80 ms
+    # budget): 3.0 has ten tries at a complete answer (a loaded machine can make any one
+    # search miss its budget).
+    run google-$where env CHAN_EXAMPLES_SCALE=1 "$EX/google" $R && verdict google-$where "$GOOGLE"
+    run google3-$where env CHAN_EXAMPLES_SCALE=1 "$EX/google" --version 3.0 -n 10 $R &&
+        verdict google3-$where "BEGIN { full = \"3.0\" } $GOOGLE"
+done
+
+# ---- across processes ----
+
+# 4: Joe and Ann are child processes; their wait channels cross to main.
+run sequence-procs "$EX/sequence" --remote --procs && verdict sequence-procs "$SEQUENCE"
+
+# 8: six search-replica processes; web1 dies holding its second request.
+for r in web1 web2 image1 image2 video1 video2; do
+    crash=""
+    [ $r = web1 ] && crash="--crash-after 2"
+    CHAN_EXAMPLES_SCALE=1 timeout -k 2 300 "$EX/search-replica" --remote $crash $r \
+        >"$tmp/$r.log" 2>&1 &
+    eval "pid_$r=$!"
+    replicas="$replicas $!"
+done
+for r in web1 web2 image1 image2 video1 video2; do
+    i=0
+    until "$CHAN" stat "search.$r" 2>/dev/null | grep -q "^blocked_receivers: 1$"; do
+        i=$((i + 1))
+        [ $i -lt 200 ] || { fail "replica $r never served search.$r"; cat "$tmp/$r.log"; break; }
+        sleep 0.05
+    done
+done
+if run google-services env CHAN_EXAMPLES_SCALE=1 "$EX/google" --remote --services --version 3.0 -n 12; then
+    verdict google-services "BEGIN { full = \"3.0\" } $GOOGLE"
+    # After web1 took its second request, only web2 can answer for the web.
+    if awk '/^3.0: / { n++ } n >= 2 && /web1 result/ { bad = 1 } n >= 2 && /web2 result/ { web2++ }
+            END { exit bad || !web2 }' "$tmp/google-services.out"; then
+        pass "google-services: web2 answers once web1 is gone"
+    else
+        fail "google-services: web answers after the crash come from web2"
+        sed 's/^/    | /' "$tmp/google-services.out"
+    fi
+fi
+wait "$pid_web1"
+rc=$?
+grep -q "killed mid-request" "$tmp/web1.log" && [ $rc -eq 137 ] &&
+    pass "web1 was killed mid-request (SIGKILL)" || fail "web1 exit $rc: $(cat "$tmp/web1.log")"
+for p in $replicas; do kill -TERM "$p" 2>/dev/null; done
+for p in $replicas; do wait "$p" 2>/dev/null; done
+replicas=""
+
+# ---- nothing left behind in chand: every channel but the replicas' named
+# request channels was temporary, gone with its program's connection ----
+i=0
+while :; do
+    "$CHAN" ls >"$tmp/ls" 2>&1 || { fail "chan ls: $(cat "$tmp/ls")"; break; }
+    left=$(awk 'NR > 1 && $1 !~ /^search\./' "$tmp/ls" | wc -l)
+    [ "$left" -eq 0 ] && { pass "no channel outlived its program"; break; }
+    i=$((i + 1))
+    [ $i -lt 100 ] || { fail "$left channels left behind: $(head -n 5 "$tmp/ls")"; break; }
+    sleep 0.1
+done
+
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=""
+[ $rc -eq 0 ] && pass "chand exits 0" || fail "chand exit $rc"
+
+echo "examples.sh: $failures failure(s)"
+[ $failures -eq 0 ]
