@@ -49,7 +49,11 @@ expect 2 "chan without a command" -- "$CHAN"
 expect 2 "chan unknown command" -- "$CHAN" frobnicate
 
 # ---- start chand ----
-timeout -k 120 300 "$CHAND" --listen 127.0.0.1:0 --listen "unix:$tmp/sock" \
+# --foreground: stopping timeout(1) then signals chand alone.  Without it,
+# timeout also sends SIGTERM and SIGCONT to its process group, and a SIGCONT
+# landing while a sanitized chand's leak check stops its threads (ptrace)
+# cancels that stop: the check hangs until the watchdog's SIGKILL.
+timeout --foreground -k 120 300 "$CHAND" --listen 127.0.0.1:0 --listen "unix:$tmp/sock" \
     --port-file "$tmp/port" 2>"$tmp/chand.log" &
 pid=$!
 i=0

@@ -137,7 +137,7 @@ END { if (!searches || open) { print "no complete search"; bad = 1 }
 export CHAN_EXAMPLES_SCALE=0.05
 for where in local remote; do
     if [ $where = remote ]; then
-        timeout -k 120 600 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" 2>"$tmp/chand.log" &
+        timeout --foreground -k 120 600 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" 2>"$tmp/chand.log" &
         pid=$!
         i=0
         while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do
@@ -183,7 +183,7 @@ run sequence-procs "$EX/sequence" --remote --procs && verdict sequence-procs "$S
 for r in web1 web2 image1 image2 video1 video2; do
     crash=""
     [ $r = web1 ] && crash="--crash-after 2"
-    CHAN_EXAMPLES_SCALE=1 timeout -k 2 300 "$EX/search-replica" --remote $crash $r \
+    CHAN_EXAMPLES_SCALE=1 timeout --foreground -k 2 300 "$EX/search-replica" --remote $crash $r \
         >"$tmp/$r.log" 2>&1 &
     eval "pid_$r=$!"
     replicas="$replicas $!"
@@ -211,6 +211,8 @@ wait "$pid_web1"
 rc=$?
 grep -q "killed mid-request" "$tmp/web1.log" && [ $rc -eq 137 ] &&
     pass "web1 was killed mid-request (SIGKILL)" || fail "web1 exit $rc: $(cat "$tmp/web1.log")"
+# web1 is reaped: its number may belong to another process by now
+replicas=$(echo "$replicas" | tr ' ' '\n' | grep -vx "$pid_web1" | tr '\n' ' ')
 for p in $replicas; do kill -TERM "$p" 2>/dev/null; done
 for p in $replicas; do wait "$p" 2>/dev/null; done
 replicas=""
