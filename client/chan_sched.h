@@ -67,6 +67,20 @@ void chan_sched_park(void (*unlock)(void *), void *arg);
  * can only run on its own worker, which is busy parking it. */
 void chan_sched_ready(chan_g *g);
 
+/* chan_sched_can_poll - true if the calling goroutine's worker could wait on
+ * a socket for it when it parks: a goroutine, whose worker holds no socket
+ * yet and has nothing else to run.
+ * chan_sched_set_poll - then hand the worker the socket (the remote client's,
+ * whose reader role the caller has taken).  When the goroutine parks and
+ * nothing else is ready, the worker sleeps in poll() on fd and its own
+ * eventfd instead of its futex.  done(ctx, readable) is called exactly once,
+ * on the worker's own stack (never a goroutine's), before the worker runs
+ * any goroutine: it reads and dispatches what fd has and gives the role up.
+ * Replies for goroutines of this worker are readied with no cross-thread
+ * wake-up. */
+bool chan_sched_can_poll(void);
+void chan_sched_set_poll(int fd, void (*done)(void *ctx, bool readable), void *ctx);
+
 /* chan_sched_deadline_add/del - arm and disarm a deadline for the calling
  * goroutine's next park; del is a no-op if the deadline has fired. */
 void chan_sched_deadline_add(chan_deadline_t *d);
