@@ -25,11 +25,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chan_addr.h"
@@ -44,6 +46,7 @@
 #define DIAL_TIMEOUT_MS 5000      /* a reconnection attempt */
 #define BACKOFF_MIN_MS 50         /* first wait after a failed reconnection */
 #define BACKOFF_MAX_MS 5000
+#define READ_SPIN_NS 50000        /* see read_spin_ns */
 
 /* Who holds the reader role (cl->reader). */
 enum { RD_FREE, RD_IO, RD_CALLER };
@@ -528,6 +531,31 @@ int64_t chan_grace(int64_t deadline)
 }
 
 static int pump(chan_client_t *cl, int fd, uint64_t gen);
+static int pump_got(chan_client_t *cl, int fd, uint64_t gen, bool *got);
+
+/* How long a reader polls the socket without blocking (giving its core
+ * away between polls) before it sleeps in poll().  On these virtual
+ * machines a sleeping vCPU takes 10-20 us to wake: a reply caught while
+ * polling skips that, and a busy core loses little, since sched_yield()
+ * hands it to whoever is runnable (chand, the peer). */
+static int64_t read_spin_ns(void)
+{
+    static _Atomic int64_t ns = -1;
+    int64_t v = atomic_load_explicit(&ns, memory_order_relaxed);
+    if (v < 0) {
+        const char *e = getenv("CHAN_READ_SPIN_US");
+        v = e && *e ? strtol(e, NULL, 10) * 1000 : READ_SPIN_NS;
+        atomic_store_explicit(&ns, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* The connection the reader reads ended with err (a read error, EOF, a
  * protocol error): fail everything in flight on it. */
@@ -549,7 +577,23 @@ static void lead(chan_client_t *cl, chan_waiter_t *w, int64_t deadline)
     int fd = cl->reader_fd;
     uint64_t gen = cl->reader_gen;
     chan_waiter_reading(w);   /* our own wake needs no futex call */
+    int64_t spin_end = mono_ns() + read_spin_ns();
     while (!atomic_load_explicit(&w->woken, memory_order_acquire)) {
+        if (spin_end) {
+            bool got;
+            int err = pump_got(cl, fd, gen, &got);
+            if (err) {
+                reader_failed(cl, err, gen);
+                break;
+            }
+            if (got)
+                continue;
+            if (mono_ns() < spin_end) {
+                sched_yield();
+                continue;
+            }
+            spin_end = 0;
+        }
         int ms = -1;
         if (deadline >= 0) {
             int64_t left = deadline - chan_now();
@@ -573,19 +617,28 @@ static void lead(chan_client_t *cl, chan_waiter_t *w, int64_t deadline)
     role_release(cl);
 }
 
-/* The worker of a goroutine that holds the role calls this from its
- * scheduler loop, on its own stack, before it runs anything else (see
- * chan_sched_set_poll): read what the socket has, then let the role go. */
-static void worker_done(void *ctx, bool readable)
+/* The worker of a goroutine that holds the role calls these from its
+ * scheduler loop, on its own stack (see chan_sched_set_poll): read what the
+ * socket has without waiting (true if anything came), and let the role go. */
+static bool worker_read(void *ctx)
 {
-    (void)readable;   /* read anyway: a reply may have come meanwhile */
     chan_client_t *cl = ctx;
     uint64_t gen = cl->reader_gen;
-    int err = pump(cl, cl->reader_fd, gen);
-    if (err)
+    bool got;
+    int err = pump_got(cl, cl->reader_fd, gen, &got);
+    if (err) {
         reader_failed(cl, err, gen);
-    role_release(cl);
+        return true;
+    }
+    return got;
 }
+
+static void worker_done(void *ctx)
+{
+    role_release(ctx);
+}
+
+static const chan_poll_ops_t worker_poll = { worker_read, worker_done, read_spin_ns };
 
 int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local)
 {
@@ -601,7 +654,7 @@ int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int6
     if (took && !w.g)
         lead(cl, &w, local);
     else if (took)
-        chan_sched_set_poll(cl->reader_fd, worker_done, cl);
+        chan_sched_set_poll(cl->reader_fd, &worker_poll, cl);
     if (chan_waiter_park(&w, local, NULL, NULL) == CHAN_WAIT_TIMEOUT) {
         chan_client_abandon(cl, rpc);
         errno = ETIMEDOUT;
@@ -886,7 +939,7 @@ static int read_frames(chan_client_t *cl, uint64_t gen, chan_arena_t *arena, uin
 /* Read what the socket has and handle every whole frame.  0, or an errno
  * that ends the connection. */
 static int read_some(chan_client_t *cl, int fd, uint64_t gen, chan_arena_t *arena,
-                     uint8_t **bufp, size_t *cap, size_t *len)
+                     uint8_t **bufp, size_t *cap, size_t *len, bool *got)
 {
     for (;;) {
         if (*len == *cap) {
@@ -911,6 +964,7 @@ static int read_some(chan_client_t *cl, int fd, uint64_t gen, chan_arena_t *aren
             return ECONNRESET;
         }
         bool drained = (size_t)n < *cap - *len;
+        *got = true;
         *len += (size_t)n;
         if (read_frames(cl, gen, arena, *bufp, len) < 0)
             return EPROTO;
@@ -924,18 +978,27 @@ static int read_some(chan_client_t *cl, int fd, uint64_t gen, chan_arena_t *aren
 /* The role's holder reads what the socket of connection gen has, handles
  * every whole frame, and sends the values nobody took back at once.  0, or
  * an errno that ends the connection. */
-static int pump(chan_client_t *cl, int fd, uint64_t gen)
+static int pump_got(chan_client_t *cl, int fd, uint64_t gen, bool *got)
 {
     if (cl->rgen != gen) {   /* a new connection: no partial frame carries over */
         cl->rgen = gen;
         cl->rlen = 0;
     }
-    int err = read_some(cl, fd, gen, &cl->arena, &cl->rbuf, &cl->rcap, &cl->rlen);
-    pthread_mutex_lock(&cl->lock);
-    if (cl->gen == gen)
-        flush_nacks_locked(cl);
-    pthread_mutex_unlock(&cl->lock);
+    *got = false;
+    int err = read_some(cl, fd, gen, &cl->arena, &cl->rbuf, &cl->rcap, &cl->rlen, got);
+    if (*got) {
+        pthread_mutex_lock(&cl->lock);
+        if (cl->gen == gen)
+            flush_nacks_locked(cl);
+        pthread_mutex_unlock(&cl->lock);
+    }
     return err;
+}
+
+static int pump(chan_client_t *cl, int fd, uint64_t gen)
+{
+    bool got;
+    return pump_got(cl, fd, gen, &got);
 }
 
 static void *io_main(void *arg)

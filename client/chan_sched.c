@@ -90,7 +90,7 @@ struct chan_worker {
     /* A socket to wait on when idle, set by a goroutine that parks on a
      * reply from it (chan_sched_set_poll); done is NULL when none. */
     int poll_fd;
-    void (*poll_done)(void *ctx, bool readable);
+    const chan_poll_ops_t *poll_ops;
     void *poll_ctx;
 
     /* Shared with other threads, on their own cache lines. */
@@ -480,7 +480,7 @@ static void switch_away(struct chan_worker *w, chan_g *g, bool dying)
     chan_g *next = NULL;
     /* With a socket to wait on, go through the loop: it gives the socket
      * up before running anything, or waits on it. */
-    if ((++w->switches % POLL_EVERY) != 0 && !w->poll_done &&
+    if ((++w->switches % POLL_EVERY) != 0 && !w->poll_ops &&
         !atomic_load_explicit(&w->inbox, memory_order_relaxed))
         next = pick(w);
     if (next == g) {            /* readied before it finished parking */
@@ -530,26 +530,35 @@ chan_g *chan_sched_self(void)
 bool chan_sched_can_poll(void)
 {
     struct chan_worker *w = tls_worker;
-    return w && w->cur && !w->poll_done && w->evfd >= 0 && !w->rq_head &&
+    return w && w->cur && !w->poll_ops && w->evfd >= 0 && !w->rq_head &&
            !atomic_load_explicit(&w->inbox, memory_order_relaxed) &&
            !atomic_load_explicit(&w->nfresh, memory_order_relaxed);
 }
 
-void chan_sched_set_poll(int fd, void (*done)(void *ctx, bool readable), void *ctx)
+void chan_sched_set_poll(int fd, const chan_poll_ops_t *ops, void *ctx)
 {
     struct chan_worker *w = tls_worker;
     w->poll_fd = fd;
-    w->poll_done = done;
+    w->poll_ops = ops;
     w->poll_ctx = ctx;
 }
 
-/* Give the socket up: done() reads what is there (readable or not) and
- * lets go of the reader role.  On the worker's own stack. */
-static void poll_finish(struct chan_worker *w, bool readable)
+/* Give the socket up: read what is there (a reply may have come since the
+ * last look) and let go of the reader role.  On the worker's own stack. */
+static void poll_finish(struct chan_worker *w, bool read)
 {
-    void (*done)(void *, bool) = w->poll_done;
-    w->poll_done = NULL;
-    done(w->poll_ctx, readable);
+    const chan_poll_ops_t *ops = w->poll_ops;
+    w->poll_ops = NULL;
+    if (read)
+        ops->read(w->poll_ctx);
+    ops->done(w->poll_ctx);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Nothing to run and a socket to wait on: sleep in poll() on it and on the
@@ -560,6 +569,18 @@ static void poll_finish(struct chan_worker *w, bool readable)
  * a spin would take the core from the process that has to answer. */
 static void idle_poll(struct chan_worker *w)
 {
+    /* First poll without sleeping (see the client's read_spin_ns), giving
+     * the core to whoever wants it between looks. */
+    int64_t end = mono_ns() + w->poll_ops->spin_ns();
+    do {
+        if (atomic_load_explicit(&w->inbox, memory_order_relaxed) ||
+            atomic_load_explicit(&w->nfresh, memory_order_relaxed) ||
+            w->poll_ops->read(w->poll_ctx)) {
+            poll_finish(w, false);
+            return;
+        }
+        sched_yield();
+    } while (mono_ns() < end);
     struct pollfd p[2] = { { w->poll_fd, POLLIN, 0 }, { w->evfd, POLLIN, 0 } };
     atomic_store_explicit(&w->sleeping, 2, memory_order_seq_cst);
     atomic_fetch_add_explicit(&nidle, 1, memory_order_seq_cst);
@@ -581,7 +602,7 @@ static void idle_poll(struct chan_worker *w)
         uint64_t v;
         (void)!read(w->evfd, &v, sizeof v);
     }
-    poll_finish(w, p[0].revents != 0);
+    poll_finish(w, true);
 }
 
 static void g_free(void *arg)
@@ -699,12 +720,12 @@ static void sched_loop(struct chan_worker *w)
         inbox_drain(w);
         timers_run(w);
         chan_g *g = pick(w);
-        if (w->poll_done) {
+        if (w->poll_ops) {
             if (!g) {
                 idle_poll(w);
                 continue;
             }
-            poll_finish(w, false);
+            poll_finish(w, true);
         }
         if (!g && may_steal) {
             g = steal(w);
