@@ -480,6 +480,77 @@ START_TEST(t_connection_loss_and_reconnect)
 }
 END_TEST
 
+/* chan_disconnect while calls wait on the connection: a plain thread (which
+ * may be reading the socket itself, as the client's reader) and goroutines
+ * (whose worker may be the reader instead) all fail with ECONNRESET, and
+ * nothing hangs on a socket closed under it.  Round 0 starts the thread
+ * first, round 1 the goroutines, so that each kind gets to hold the role. */
+struct inflight {
+    chan_t *ch;
+    chan_wg_t *wg;
+    atomic_int reset, other;
+};
+
+static void recv_inflight(void *arg)
+{
+    struct inflight *x = arg;
+    char buf[16];
+    if (chan_recv(x->ch, buf, sizeof buf, -1) < 0 && errno == ECONNRESET)
+        atomic_fetch_add(&x->reset, 1);
+    else
+        atomic_fetch_add(&x->other, 1);
+    chan_wg_done(x->wg);
+}
+
+static void wait_receivers(chan_client_t *cl, const char *name, uint64_t n)
+{
+    chan_stat_t st = { 0 };
+    st.receivers = n + 1;
+    for (int i = 0; i < 1000 && st.receivers != n; i++) {
+        ck_assert_int_eq(chan_stat(cl, name, &st, chan_now() + 5000), 0);
+        if (st.receivers != n)
+            sleep_ms(10);
+    }
+    ck_assert_uint_eq(st.receivers, n);
+}
+
+START_TEST(t_disconnect_with_calls_in_flight)
+{
+    for (int round = 0; round < 2; round++) {
+        chan_client_t *cl = dial(&DA), *watch = dial(&DA);
+        char name[32];
+        snprintf(name, sizeof name, "inflight-%d", round);
+        chan_t *ch = open_ch(cl, name, 0);
+        struct pending_recv p = { ch, 0, 0 };
+        struct inflight g = { .ch = ch, .wg = chan_wg_make() };
+        pthread_t t;
+        if (round == 0) {
+            pthread_create(&t, NULL, recv_forever, &p);
+            wait_receivers(watch, name, 1);
+        }
+        chan_wg_add(g.wg, 4);
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(chan_go(recv_inflight, &g), 0);
+        if (round == 1) {
+            wait_receivers(watch, name, 4);
+            pthread_create(&t, NULL, recv_forever, &p);
+        }
+        wait_receivers(watch, name, 5);
+        chan_disconnect(cl);                                  /* calls in flight */
+        pthread_join(t, NULL);
+        ck_assert_int_eq(p.rc, -1);
+        ck_assert_int_eq(p.err, ECONNRESET);
+        ck_assert_int_eq(chan_wg_wait(g.wg, chan_now() + 10000), 0);
+        ck_assert_int_eq(atomic_load(&g.reset), 4);
+        ck_assert_int_eq(atomic_load(&g.other), 0);
+        wait_receivers(watch, name, 0);                       /* chand let go of them */
+        chan_release(ch);
+        chan_wg_free(g.wg);
+        chan_disconnect(watch);
+    }
+}
+END_TEST
+
 START_TEST(t_select_survives_a_lost_daemon)
 {
     chand_proc_t d;
@@ -930,6 +1001,7 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_ten_thousand_goroutines);
     tcase_add_test(tc, t_select_survives_a_lost_daemon);
     tcase_add_test(tc, t_connection_loss_and_reconnect);
+    tcase_add_test(tc, t_disconnect_with_calls_in_flight);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("processes");
