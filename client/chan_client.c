@@ -850,7 +850,7 @@ static void handle_reply(chan_client_t *cl, uint64_t gen, const Chan__Reply *r)
             rpc->dlv[i] = dv[i]->id;
         rpc->ndlv = ndv;
         if (ndv)
-            cl->handed = true;   /* a later reply of the batch must not clear it */
+            atomic_store_explicit(&cl->handed, true, memory_order_relaxed);
     } else {
         give_back(cl, dv, ndv);
     }
@@ -881,9 +881,9 @@ static int flush_acks(chan_client_t *cl, bool all)
     int timeout = -1;
     if (cl->acks.n)
         timeout = (int)(cl->ack_oldest + cl->ack_delay - now);
-    else if (cl->handed)
+    else if (atomic_load_explicit(&cl->handed, memory_order_relaxed))
         timeout = (int)cl->ack_delay;   /* the caller is about to queue them */
-    cl->handed = false;
+    atomic_store_explicit(&cl->handed, false, memory_order_relaxed);
     cl->io_idle = timeout == -1;       /* chan_client_ack must wake us */
     pthread_mutex_unlock(&cl->lock);
     return timeout < 0 ? (timeout == -1 ? -1 : 0) : timeout;
@@ -1004,9 +1004,14 @@ static int pump(chan_client_t *cl, int fd, uint64_t gen)
 static void *io_main(void *arg)
 {
     chan_client_t *cl = arg;
-    int timeout = -1;
     uint64_t gen = 0;
     for (;;) {
+        /* Every turn, right before sleeping: send what is due and set the
+         * timer for delayed acknowledgements (io_idle tells a caller that
+         * queues one whether it must wake us).  Doing it only after reading
+         * replies, as when this thread read them all, left a delayed ack
+         * unsent forever once callers did the reading. */
+        int timeout = flush_acks(cl, false);
         pthread_mutex_lock(&cl->lock);
         bool closing = cl->closing, dead = cl->dead, want_out = cl->olen > 0;
         int fd = cl->fd;
@@ -1016,10 +1021,7 @@ static void *io_main(void *arg)
         pthread_mutex_unlock(&cl->lock);
         if (closing)
             break;
-        if (g != gen) {   /* a new connection: nothing carries over */
-            gen = g;
-            timeout = -1;
-        }
+        gen = g;
         /* Reading: wait for replies.  Not reading: wait only for a hang-up,
          * which data does not wake (POLLRDHUP is not in the key of a data
          * wake-up), so the reader's replies cost this thread nothing.  A
@@ -1034,11 +1036,8 @@ static void *io_main(void *arg)
         int np = poll(p, 2, dead ? -1 : timeout);
         if (np < 0 && errno != EINTR)
             break;
-        if (np <= 0) {
-            if (np == 0)
-                timeout = flush_acks(cl, false);
+        if (np <= 0)
             continue;
-        }
         if (p[1].revents) {
             uint64_t v;
             (void)!read(cl->wake_fd, &v, sizeof v);
@@ -1071,9 +1070,7 @@ static void *io_main(void *arg)
                 cl->io_hup = true;
             }
             pthread_mutex_unlock(&cl->lock);
-            continue;
         }
-        timeout = flush_acks(cl, false);
     }
     pthread_mutex_lock(&cl->lock);
     if (cl->reader == RD_IO)

@@ -117,7 +117,8 @@ struct chan_client {
     chan_idlist_t acks, nacks;   /* delivery ids to report to chand */
     int64_t ack_oldest;          /* chan_now() when acks was last empty */
     int64_t ack_delay;           /* CHAN_ACK_DELAY_MS */
-    bool handed;                 /* values handed since the last ack flush */
+    atomic_bool handed;          /* values handed since the last ack flush
+                                    (set by the reader without the lock) */
     bool io_idle;                /* the I/O thread sleeps with no timer: an
                                     ack queued now must wake it */
     /* Who reads replies (see above); under lock. */
