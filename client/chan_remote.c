@@ -488,6 +488,7 @@ static bool select_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         c->err = EPIPE;
     } else if (rpc->status == CHAN__STATUS__TOO_LARGE) {
         c->err = EMSGSIZE;
+        c->n = r->select->has_value_len ? (size_t)r->select->value_len : 0;
     } else if (c->op == CHAN_RECV && r->select->delivery) {
         const ProtobufCBinaryData *v = &r->select->delivery->value;
         if (c->buf) {

@@ -101,6 +101,7 @@ static bool group_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         return true;
     case CHAN__STATUS__TOO_LARGE:
         c->err = EMSGSIZE;
+        c->n = r->select->has_value_len ? (size_t)r->select->value_len : 0;
         return true;
     case CHAN__STATUS__OK:
         if (c->op == CHAN_RECV && r->select->delivery)

@@ -101,6 +101,7 @@ struct core_op {
     core_case_t *held;       /* reserved on an unbuffered channel: the
                                 receiver case we hold, or NULL */
     bool slot;               /* reserved a buffer slot */
+    uint64_t refused_len;    /* TOO_LARGE: the length of the value refused */
     size_t ncase;
     core_case_t cases[];
 };
@@ -478,6 +479,7 @@ static void op_finish(core_op_t *op, Chan__Status st, const char *msg)
         case OP_SELECT:
             r.kind = op->reply_id != op->id ? CORE_R_PLAIN : CORE_R_SELECT;
             r.index = op->chosen;
+            r.value_len = op->refused_len;
             if (cs && !cs->send) {
                 r.ndlv = cs->nout;
                 r.dlv = cs->out;
@@ -843,6 +845,7 @@ static void serve_receiver(core_case_t *r)
         if (v->len > r->max_bytes) {
             if (r->nout)
                 break;
+            r->op->refused_len = v->len;   /* a select reports it (EMSGSIZE's n) */
             recv_finish(r, CHAN__STATUS__TOO_LARGE, "value larger than max_bytes");
             return;
         }
@@ -1445,8 +1448,10 @@ static void reservation_resolve(core_op_t *op, bool commit)
         buffer_from_sender(cs);   /* answers the commit */
     } else {
         /* the held receiver (or, if it went away, the next one) gets it;
-         * the commit is answered when that receiver acknowledges */
+         * the commit is answered when that receiver acknowledges.  Waiting
+         * for a next one, the send keeps its select's deadline. */
         case_enqueue(cs, true);
+        op_rearm(op);
     }
     if (rop)
         pump_op_chans(rop);

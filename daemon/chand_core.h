@@ -85,6 +85,8 @@ typedef struct core_reply {
     uint32_t accepted;
     /* CORE_R_RECV (ndlv >= 0) and CORE_R_SELECT (index; ndlv 0 or 1) */
     int index;
+    /* CORE_R_SELECT, TOO_LARGE: the length of the value the case refused */
+    uint64_t value_len;
     size_t ndlv;
     const core_out_dlv_t *dlv;
 } core_reply_t;

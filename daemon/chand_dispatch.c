@@ -536,6 +536,10 @@ void chand_core_reply(void *ctx, const core_reply_t *cr)
             sel.index = (uint32_t)cr->index;
         }
         sel.delivery = cr->ndlv ? dp[0] : NULL;
+        if (cr->status == CHAN__STATUS__TOO_LARGE && cr->index >= 0) {
+            sel.has_value_len = true;
+            sel.value_len = cr->value_len;
+        }
         r.result_case = CHAN__REPLY__RESULT_SELECT;
         r.select = &sel;
         break;

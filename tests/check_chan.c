@@ -1,8 +1,18 @@
 /*
- * check_chan.c - local channels: every cell of the semantics table
- * (chan.h, DESIGN.md), FIFO order, values, sizes, errors and references.
+ * check_chan.c - channels: every cell of the semantics table (chan.h,
+ * DESIGN.md), FIFO order, values, sizes, errors and references.
  * Each test runs its actors as plain threads and as goroutines (the loop
  * index is the mode) and the binary runs with 1 and with 2 workers.
+ *
+ * Channels come from rt_make(): make check runs this binary with local
+ * channels, with every channel on one chand, and with channels split over
+ * two daemons and local ones (RT_CHANNELS, rt_test.h): a remote channel
+ * must be just a channel.  Local-only, and why:
+ *   - bad_arguments' chan_make(SIZE_MAX): about chan_make's own allocation
+ *     (the channel it checks the other arguments on comes from rt_make);
+ *   - references: the last release frees a local channel and the values
+ *     queued in it (inline and malloc()ed); a remote channel and its values
+ *     live on in chand, so there is nothing of that to check remotely.
  */
 #include "config.h"
 
@@ -49,7 +59,7 @@ static void peer_send(void *p)
 /* open, unbuffered: send blocks until a receiver takes the value */
 RT_TEST(unbuffered_send_blocks_until_received)
 {
-    chan_t *c = chan_make(0);
+    chan_t *c = rt_make(0);
     struct peer pr = { .ch = c, .delay = 30 };
     rt_group_t g;
     rt_group_init(&g);
@@ -66,7 +76,7 @@ RT_TEST(unbuffered_send_blocks_until_received)
 static void send_timeout_body(void *p)
 {
     size_t cap = *(size_t *)p;
-    chan_t *c = chan_make(cap);
+    chan_t *c = rt_make(cap);
     long v = 1;
     for (size_t i = 0; i < cap; i++)
         ck_assert_int_eq(chan_send(c, &v, sizeof v, 0), 0);
@@ -93,7 +103,7 @@ RT_TEST(send_blocks_without_receiver_or_space)
  * until a receiver makes room (backpressure) */
 RT_TEST(buffered_send_backpressure)
 {
-    chan_t *c = chan_make(3);
+    chan_t *c = rt_make(3);
     for (long v = 1; v <= 3; v++)
         ck_assert_int_eq(chan_send(c, &v, sizeof v, 0), 0);
     ck_assert_int_eq(chan_len(c), 3);
@@ -115,7 +125,7 @@ RT_TEST(buffered_send_backpressure)
 /* a non-blocking send succeeds when a receiver is already waiting */
 RT_TEST(nonblocking_send_to_waiting_receiver)
 {
-    chan_t *c = chan_make(0);
+    chan_t *c = rt_make(0);
     struct peer pr = { .ch = c };
     rt_group_t g;
     rt_group_init(&g);
@@ -132,7 +142,7 @@ RT_TEST(nonblocking_send_to_waiting_receiver)
 RT_TEST(send_on_closed_fails)
 {
     for (size_t cap = 0; cap < 3; cap += 2) {
-        chan_t *c = chan_make(cap);
+        chan_t *c = rt_make(cap);
         ck_assert_int_eq(chan_close(c), 0);
         long v = 1;
         int64_t deadlines[] = { 0, chan_now() + 1000, -1 };
@@ -149,7 +159,7 @@ RT_TEST(send_on_closed_fails)
 RT_TEST(blocked_sender_fails_at_close)
 {
     for (size_t cap = 0; cap < 2; cap++) {
-        chan_t *c = chan_make(cap);
+        chan_t *c = rt_make(cap);
         long v = 5;
         for (size_t i = 0; i < cap; i++)
             ck_assert_int_eq(chan_send(c, &v, sizeof v, 0), 0);
@@ -184,7 +194,7 @@ RT_TEST(blocked_sender_fails_at_close)
 RT_TEST(recv_blocks_until_sent)
 {
     for (size_t cap = 0; cap < 3; cap += 2) {
-        chan_t *c = chan_make(cap);
+        chan_t *c = rt_make(cap);
         struct peer pr = { .ch = c, .val = 99, .delay = 30 };
         rt_group_t g;
         rt_group_init(&g);
@@ -202,7 +212,7 @@ RT_TEST(recv_blocks_until_sent)
 static void recv_timeout_body(void *p)
 {
     size_t cap = *(size_t *)p;
-    chan_t *c = chan_make(cap);
+    chan_t *c = rt_make(cap);
     long got;
     ck_assert_int_eq(chan_recv(c, &got, sizeof got, 0), -1);
     ck_assert_int_eq(errno, ETIMEDOUT);
@@ -228,7 +238,7 @@ RT_TEST(recv_times_out_when_nothing_sent)
 /* a non-blocking receive succeeds when a sender is already waiting */
 RT_TEST(nonblocking_recv_from_waiting_sender)
 {
-    chan_t *c = chan_make(0);
+    chan_t *c = rt_make(0);
     struct peer pr = { .ch = c, .val = 11 };
     rt_group_t g;
     rt_group_init(&g);
@@ -245,7 +255,7 @@ RT_TEST(nonblocking_recv_from_waiting_sender)
 /* closed: recv returns the queued values first, then EPIPE at once, forever */
 RT_TEST(recv_on_closed_drains_then_fails)
 {
-    chan_t *c = chan_make(3);
+    chan_t *c = rt_make(3);
     for (long v = 1; v <= 2; v++)
         rt_send_long(c, v);
     ck_assert_int_eq(chan_close(c), 0);
@@ -270,7 +280,7 @@ RT_TEST(recv_on_closed_drains_then_fails)
 RT_TEST(close_wakes_all_receivers)
 {
     for (size_t cap = 0; cap < 3; cap += 2) {
-        chan_t *c = chan_make(cap);
+        chan_t *c = rt_make(cap);
         struct peer pr[5];
         rt_group_t g;
         rt_group_init(&g);
@@ -292,7 +302,7 @@ RT_TEST(close_wakes_all_receivers)
 /* closing twice is an error, not a crash */
 RT_TEST(double_close_fails)
 {
-    chan_t *c = chan_make((size_t)mode);
+    chan_t *c = rt_make((size_t)mode);
     ck_assert_int_eq(chan_close(c), 0);
     errno = 0;
     ck_assert_int_eq(chan_close(c), -1);
@@ -330,8 +340,9 @@ RT_TEST(values_fifo)
 {
     size_t caps[] = { 0, 1, 7, 100 };
     for (size_t k = 0; k < 4; k++) {
-        chan_t *c = chan_make(caps[k]);
-        struct stream s = { .ch = c, .n = 2000 };
+        chan_t *c = rt_make(caps[k]);
+        /* every value costs two round trips to chand remotely */
+        struct stream s = { .ch = c, .n = rt_count(2000, 1000) };
         rt_group_t g;
         rt_group_init(&g);
         rt_spawn(&g, mode, stream_send, &s);
@@ -346,7 +357,7 @@ RT_TEST(values_fifo)
 RT_TEST(receivers_fifo)
 {
     for (size_t cap = 0; cap < 3; cap += 2) {
-        chan_t *c = chan_make(cap);
+        chan_t *c = rt_make(cap);
         struct peer pr[5];
         rt_group_t g;
         rt_group_init(&g);
@@ -368,7 +379,7 @@ RT_TEST(receivers_fifo)
 RT_TEST(senders_fifo)
 {
     for (size_t cap = 0; cap < 3; cap += 2) {
-        chan_t *c = chan_make(cap);
+        chan_t *c = rt_make(cap);
         long fill = -1;
         for (size_t i = 0; i < cap; i++)
             rt_send_long(c, fill);
@@ -438,7 +449,7 @@ RT_TEST(values_any_size)
 {
     static const size_t sizes[] = { 0, 1, 8, 15, 16, 17, 64, 1000, 100000, 0, 3 };
     for (size_t cap = 0; cap < 3; cap += 2) {
-        chan_t *c = chan_make(cap);
+        chan_t *c = rt_make(cap);
         struct sized s = { .ch = c, .sizes = sizes, .n = sizeof sizes / sizeof *sizes };
         rt_group_t g;
         rt_group_init(&g);
@@ -456,7 +467,7 @@ RT_TEST(emsgsize_leaves_value_at_head)
 {
     const char msg[] = "hello, world";      /* 13 bytes with the NUL */
     /* buffered */
-    chan_t *c = chan_make(2);
+    chan_t *c = rt_make(2);
     ck_assert_int_eq(chan_send(c, msg, sizeof msg, 0), 0);
     char small[4] = "xyz", big[32];
     errno = 0;
@@ -469,7 +480,7 @@ RT_TEST(emsgsize_leaves_value_at_head)
     chan_release(c);
 
     /* unbuffered, blocked sender: it stays blocked with its value */
-    c = chan_make(0);
+    c = rt_make(0);
     struct peer pr = { .ch = c };
     rt_group_t g;
     rt_group_init(&g);
@@ -504,7 +515,7 @@ static void small_recv_body(void *p)
  * the sender goes on to the next receiver (or waits) */
 RT_TEST(emsgsize_parked_receiver)
 {
-    chan_t *c = chan_make(0);
+    chan_t *c = rt_make(0);
     struct small_recv a = { .ch = c, .size = 4 }, b = { .ch = c, .size = 64 };
     rt_group_t g;
     rt_group_init(&g);
@@ -533,11 +544,11 @@ RT_TEST(emsgsize_parked_receiver)
 /* recv_many takes at least one and then whatever is there */
 RT_TEST(recv_many_and_send_many)
 {
-    chan_t *c = chan_make(4);
+    chan_t *c = rt_make(4);
     long vs[5] = { 10, 11, 12, 13, 14 };
     chan_val_t in[5];
     for (int i = 0; i < 5; i++)
-        in[i] = (chan_val_t){ &vs[i], sizeof vs[i] };
+        in[i] = (chan_val_t){ .data = &vs[i], .len = sizeof vs[i] };
     ck_assert_int_eq(chan_send_many(c, in, 5, 0), 4);     /* room for 4 */
     chan_val_t out[8];
     ck_assert_int_eq(chan_recv_many(c, out, 3, 0), 3);
@@ -571,7 +582,7 @@ RT_TEST(bad_arguments)
     ck_assert_int_eq(chan_recv_alloc(NULL, &val, 0), -1);
     ck_assert_int_eq(chan_close(NULL), -1);
     ck_assert_int_eq(errno, EINVAL);
-    chan_t *c = chan_make(1);
+    chan_t *c = rt_make(1);
     ck_assert_int_eq(chan_send(c, NULL, 5, 0), -1);
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(chan_recv(c, NULL, 5, 0), -1);
@@ -580,7 +591,7 @@ RT_TEST(bad_arguments)
     ck_assert_int_eq(errno, EINVAL);
     ck_assert_int_eq(chan_send(c, NULL, 0, 0), 0);     /* empty value */
     ck_assert_int_eq(chan_recv(c, NULL, 0, 0), 0);
-    ck_assert_ptr_null(chan_make(SIZE_MAX));
+    ck_assert_ptr_null(chan_make(SIZE_MAX));         /* local-only: see the top */
     ck_assert_int_eq(errno, ENOMEM);
     chan_release(NULL);
     chan_release(c);
@@ -590,7 +601,7 @@ RT_TEST(bad_arguments)
  * (ASan/Valgrind would report a leak or a use after free) */
 RT_TEST(references)
 {
-    chan_t *c = chan_make(3);
+    chan_t *c = chan_make(3);                        /* local-only: see the top */
     char big[100];
     memset(big, 'x', sizeof big);
     ck_assert_int_eq(chan_send(c, big, sizeof big, 0), 0);
@@ -606,8 +617,8 @@ RT_TEST(references)
 /* a plain thread and a goroutine talk over unbuffered channels */
 RT_TEST(thread_goroutine_pingpong)
 {
-    chan_t *c = chan_make(0);
-    struct stream s = { .ch = c, .n = 20000 };
+    chan_t *c = rt_make(0);
+    struct stream s = { .ch = c, .n = rt_count(20000, 4000) };
     rt_group_t g;
     rt_group_init(&g);
     rt_spawn(&g, mode, stream_send, &s);

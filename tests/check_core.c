@@ -23,6 +23,7 @@ typedef struct rec {
     enum core_reply_kind kind;
     uint32_t accepted;
     int index;
+    uint64_t value_len;
     bool created;
     uint64_t cap;
     size_t ndlv;
@@ -51,6 +52,7 @@ static void on_reply(void *ctx, const core_reply_t *r)
     x->kind = r->kind;
     x->accepted = r->accepted;
     x->index = r->index;
+    x->value_len = r->value_len;
     x->created = r->created;
     if (r->kind == CORE_R_OPEN) {
         core_chan_info_t info;
@@ -961,6 +963,53 @@ START_TEST(t_select_recv_meets_reserving_sender)
 }
 END_TEST
 
+/* A receive case refusing a value too long for it: the select proceeds with
+ * TOO_LARGE, says which case and how long the value is (chan_select's
+ * EMSGSIZE with n), and the value stays at the head. */
+START_TEST(t_select_too_large_says_length)
+{
+    mk(A, 1, "b", 2);
+    send1(A, 2, "b", "0123456789", -1);
+    mk(A, 3, "x", 0);
+    core_case_req_t cs[2] = { RC("x"), RC("b") };
+    cs[1].max_bytes = 4;
+    for (int reserve = 0; reserve < 2; reserve++) {
+        core_select(Bs->s, 4 + (uint64_t)reserve, cs, 2, reserve, -1, 0);
+        rec_t *r = must_reply(Bs, 4 + (uint64_t)reserve, CHAN__STATUS__TOO_LARGE);
+        ck_assert_int_eq(r->index, 1);
+        ck_assert_uint_eq(r->value_len, 10);
+        ck_assert_uint_eq(r->ndlv, 0);
+        ck_assert_uint_eq(info_of("b").len, 1);     /* it stays */
+        ck_assert_uint_eq(info_of("x").receivers, 0);
+    }
+    ck_assert_str_eq(take(C, 6, "b"), "0123456789");
+}
+END_TEST
+
+/* A committed send reservation whose held receiver went away meanwhile (its
+ * own select was cancelled: it chose another case elsewhere) waits for the
+ * next receiver, but not past its select's deadline: the commit is answered
+ * TIMEOUT then, nothing sent (chan_select's ETIMEDOUT). */
+START_TEST(t_commit_without_receiver_keeps_deadline)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "r") };
+    core_select(Bs->s, 2, rc, 1, true, -1, 0);       /* a two-phase receiver */
+    core_select(A->s, 3, sc, 1, true, 100, 0);       /* a two-phase sender, 100 ms */
+    must_reply(A, 3, CHAN__STATUS__RESERVED);        /* holds the receiver */
+    core_cancel(Bs->s, 4, 2);                        /* which goes elsewhere */
+    core_commit(A->s, 5, 3);
+    must_reply(Bs, 2, CHAN__STATUS__CANCELED);
+    ck_assert_ptr_null(reply_to(A, 5));              /* waits for a receiver ... */
+    ck_assert_uint_eq(info_of("u").senders, 1);
+    core_expire(core, 100);
+    must_reply(A, 5, CHAN__STATUS__TIMEOUT);         /* ... until the deadline */
+    ck_assert_uint_eq(info_of("u").senders, 0);
+    recvn(C, 6, "u", 1, 0);                          /* and nothing was sent */
+    must_reply(C, 6, CHAN__STATUS__TIMEOUT);
+}
+END_TEST
+
 START_TEST(t_select_send_refused_keeps_deadline)
 {
     /* the receiver that made the send case ready refuses the value */
@@ -1323,6 +1372,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_select_recv_closed_with_values);
     tcase_add_test(tc, t_select_recv_meets_reserving_sender);
     tcase_add_test(tc, t_select_send_refused_keeps_deadline);
+    tcase_add_test(tc, t_select_too_large_says_length);
+    tcase_add_test(tc, t_commit_without_receiver_keeps_deadline);
     tcase_add_test(tc, t_dropped_reservations_leave_no_trace);
     tcase_add_test(tc, t_partial_batch_reports_a_prefix);
     tcase_add_test(tc, t_nonblocking_recv_is_never_frozen);

@@ -4,6 +4,12 @@
  * and powser1.  Each keeps the Go test's idea and its checks; goroutines
  * that Go leaves blocked at exit are left blocked here too (the test
  * process ends with them).
+ *
+ * Channels come from rt_make(): make check runs this binary with local
+ * channels, with every channel on one chand, and split over two daemons and
+ * local channels (RT_CHANNELS, rt_test.h).  doubleselect sends fewer
+ * values there (rt_count: a round trip per operation); powser1 runs whole
+ * (a few thousand remote operations take well under a second).
  */
 #include "config.h"
 
@@ -15,19 +21,24 @@
 
 /* ---- doubleselect: no value is taken by two cases of a select ----------- */
 
-enum { DS_N = 50000 };
+/* Values sent; remotely each costs a select and three more operations. */
+static long ds_n(void)
+{
+    return rt_count(50000, 10000);
+}
 
 struct ds {
     chan_t *c[4];
     chan_t *cmux;
     chan_wg_t *muxes;
+    long n;
 };
 
 /* Sends 0..n-1, each through whichever of four channels is ready. */
 static void ds_sender(void *p)
 {
     struct ds *d = p;
-    for (long i = 0; i < DS_N; i++) {
+    for (long i = 0; i < d->n; i++) {
         chan_case_t cs[4];
         for (int k = 0; k < 4; k++)
             cs[k] = (chan_case_t)CHAN_CASE_SEND(d->c[k], &i, sizeof i);
@@ -60,9 +71,9 @@ static void ds_closer(void *p)
 
 START_TEST(doubleselect)
 {
-    struct ds d = { .cmux = chan_make(0), .muxes = chan_wg_make() };
+    struct ds d = { .cmux = rt_make(0), .muxes = chan_wg_make(), .n = ds_n() };
     for (int k = 0; k < 4; k++)
-        d.c[k] = chan_make(0);
+        d.c[k] = rt_make(0);
     struct ds_mux m[4];
     chan_wg_add(d.muxes, 4);
     rt_group_t g;
@@ -73,15 +84,15 @@ START_TEST(doubleselect)
         rt_spawn(&g, MODE_GOROUTINE, ds_mux, &m[k]);
     }
     rt_spawn(&g, MODE_GOROUTINE, ds_closer, &d);
-    unsigned char *seen = calloc(DS_N, 1);
+    unsigned char *seen = calloc((size_t)d.n, 1);
     long v, count = 0;
     while (chan_recv(d.cmux, &v, sizeof v, -1) == sizeof v) {
-        ck_assert(v >= 0 && v < DS_N);
+        ck_assert(v >= 0 && v < d.n);
         ck_assert_msg(!seen[v], "got duplicate value %ld", v);
         seen[v] = 1;
         count++;
     }
-    ck_assert_int_eq(count, DS_N);       /* and none lost */
+    ck_assert_int_eq(count, d.n);        /* and none lost */
     rt_join(&g);
     free(seen);
     for (int k = 0; k < 4; k++)
@@ -97,7 +108,7 @@ enum { FIFO_N = 10 };
 
 START_TEST(fifo_async)
 {
-    chan_t *ch = chan_make(FIFO_N);
+    chan_t *ch = rt_make(FIFO_N);
     for (long i = 0; i < FIFO_N; i++)
         rt_send_long(ch, i);
     for (long i = 0; i < FIFO_N; i++)
@@ -123,12 +134,12 @@ static void chain(void *p)
 /* a daisy chain of goroutines reads the elements in sequence */
 RT_TEST(fifo_sync)
 {
-    chan_t *ch = chan_make(0), *start = chan_make(0), *in = start;
+    chan_t *ch = rt_make(0), *start = rt_make(0), *in = start;
     struct link l[FIFO_N];
     rt_group_t g;
     rt_group_init(&g);
     for (long i = 0; i < FIFO_N; i++) {
-        chan_t *out = chan_make(0);
+        chan_t *out = rt_make(0);
         l[i] = (struct link){ ch, in, out, i };
         rt_spawn(&g, mode, chain, &l[i]);
         in = out;
@@ -180,7 +191,7 @@ enum { MAX_TRIES = 10000 };
 
 static void nb_case(int mode, size_t buffer, const void *val, size_t len)
 {
-    chan_t *c = chan_make(buffer), *strobe = chan_make(0);
+    chan_t *c = rt_make(buffer), *strobe = rt_make(0);
     char buf[64];
     /* nothing there: a non-blocking receive fails */
     ck_assert_int_eq(chan_recv(c, buf, sizeof buf, 0), -1);
@@ -256,15 +267,17 @@ static void run_blocker(void *p)
 }
 
 /* Go's testBlock: fn(closed) runs in a goroutine; "always" means it is
- * still blocked after 100 ms.  A blocked fn is left blocked (as in Go). */
+ * still blocked after 100 ms.  A blocked fn is left blocked (as in Go).
+ * One that must not block gets a generous 10 s to finish (a loaded machine,
+ * round trips to chand): still a deadlock check, never a speed check. */
 static void test_block(bool always, void (*fn)(chan_t *), chan_t *closed)
 {
-    chan_t *result = chan_make(1);
+    chan_t *result = chan_make(1);   /* the test's own signal, not under test */
     struct blocker *b = malloc(sizeof *b);
     *b = (struct blocker){ fn, closed, chan_retain(result) };
     ck_assert_int_eq(chan_go(run_blocker, b), 0);
     long v;
-    ssize_t r = chan_recv(result, &v, sizeof v, chan_now() + 100);
+    ssize_t r = chan_recv(result, &v, sizeof v, chan_now() + (always ? 100 : 10000));
     ck_assert_msg((r < 0) == always, always ? "function did not block" : "function blocked");
     chan_release(result);
 }
@@ -288,7 +301,7 @@ static void nil_recv(chan_t *closed)
 static void async_send_with_room(chan_t *closed)
 {
     (void)closed;
-    chan_t *ch = chan_make(1);
+    chan_t *ch = rt_make(1);
     long v = 7;
     ck_assert_int_eq(chan_send(ch, &v, sizeof v, -1), 0);
     chan_release(ch);
@@ -306,7 +319,7 @@ static void recv_closed_ten_times(chan_t *closed)
 static void recv_not_ready(chan_t *closed)
 {
     (void)closed;
-    chan_t *ch = chan_make(0);
+    chan_t *ch = rt_make(0);
     long v;
     chan_recv(ch, &v, sizeof v, -1);
 }
@@ -328,7 +341,7 @@ static void nil_select_both(chan_t *closed)
 static void select_not_ready(chan_t *closed)
 {
     (void)closed;
-    chan_t *ch = chan_make(0);
+    chan_t *ch = rt_make(0);
     long v;
     chan_case_t c = CHAN_CASE_RECV(ch, &v, sizeof v);
     chan_select(&c, 1, -1);
@@ -351,7 +364,7 @@ static void select_nil_with_default(chan_t *closed)
 static void select_ready_send(chan_t *closed)
 {
     (void)closed;
-    chan_t *ch = chan_make(1);
+    chan_t *ch = rt_make(1);
     long v = 7;
     chan_case_t c = CHAN_CASE_SEND(ch, &v, sizeof v);
     ck_assert_int_eq(chan_select(&c, 1, 0), 0);
@@ -361,7 +374,7 @@ static void select_ready_send(chan_t *closed)
 static void select_ready_recv(chan_t *closed)
 {
     (void)closed;
-    chan_t *ch = chan_make(1);
+    chan_t *ch = rt_make(1);
     long v = 7;
     chan_send(ch, &v, sizeof v, 0);
     chan_case_t c = CHAN_CASE_RECV(ch, &v, sizeof v);
@@ -380,7 +393,7 @@ static void select_closed_recv(chan_t *closed)
 static void select_sees_itself(chan_t *closed)
 {
     (void)closed;
-    chan_t *ch = chan_make(0);
+    chan_t *ch = rt_make(0);
     long a = 1, b;
     chan_case_t c[2] = { CHAN_CASE_SEND(ch, &a, sizeof a), CHAN_CASE_RECV(ch, &b, sizeof b) };
     chan_select(c, 2, -1);
@@ -388,7 +401,7 @@ static void select_sees_itself(chan_t *closed)
 
 START_TEST(select3)
 {
-    chan_t *closed = chan_make(0);
+    chan_t *closed = rt_make(0);
     chan_close(closed);
     test_block(true, nil_send, closed);
     test_block(true, nil_recv, closed);
@@ -447,7 +460,7 @@ static void s6_send_c2(void *p)
 
 RT_TEST(select6)
 {
-    struct s6 s = { chan_make(0), chan_make(0), chan_make(0) };
+    struct s6 s = { rt_make(0), rt_make(0), rt_make(0) };
     rt_group_t g;
     rt_group_init(&g);
     rt_spawn(&g, mode, s6_recv_c1, &s);
@@ -503,14 +516,14 @@ RT_TEST(sieve1)
     enum { N = sizeof first / sizeof *first };
     chan_t *chans[N + 1];
     struct filter f[N];
-    chan_t *ch = chans[0] = chan_make(0);
+    chan_t *ch = chans[0] = rt_make(0);
     rt_group_t g;
     rt_group_init(&g);
     rt_spawn(&g, mode, generate, ch);
     for (int i = 0; i < N; i++) {
         long prime = rt_recv_long(ch);
         ck_assert_int_eq(prime, first[i]);
-        chan_t *ch1 = chans[i + 1] = chan_make(0);
+        chan_t *ch1 = chans[i + 1] = rt_make(0);
         f[i] = (struct filter){ ch, ch1, prime };
         rt_spawn(&g, mode, filter, &f[i]);
         ch = ch1;
@@ -595,7 +608,7 @@ static void *keep(void *p)
 
 static ps mkps(void)
 {
-    return (ps){ keep(chan_make(0)), keep(chan_make(0)) };
+    return (ps){ keep(rt_make(0)), keep(rt_make(0)) };
 }
 
 static void put(rat r, ps out)
@@ -699,7 +712,7 @@ static void dosplit(void *p)
     long sq = atomic_fetch_add(&seqno, 1);
     chan_send(s->in.req, &sq, sizeof sq, -1);
     struct split *next = keep(malloc(sizeof *next));
-    *next = (struct split){ s->in, { s->out[0], s->out[1] }, keep(chan_make(0)) };
+    *next = (struct split){ s->in, { s->out[0], s->out[1] }, keep(rt_make(0)) };
     chan_t *release = next->wait;
     ck_assert_int_eq(chan_go(dosplit, next), 0);
     rat dat;
@@ -715,7 +728,7 @@ static void dosplit(void *p)
 static void split(ps in, ps out[2])
 {
     struct split *s = keep(malloc(sizeof *s));
-    *s = (struct split){ in, { out[0], out[1] }, keep(chan_make(0)) };
+    *s = (struct split){ in, { out[0], out[1] }, keep(rt_make(0)) };
     chan_t *release = s->wait;
     ck_assert_int_eq(chan_go(dosplit, s), 0);
     long zero = 0;

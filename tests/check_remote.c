@@ -291,6 +291,30 @@ START_TEST(t_select_remote)
 }
 END_TEST
 
+/* A receive case whose buffer is too small: chosen with EMSGSIZE and n the
+ * value's length (chan.h), the value left at the head for a bigger buffer. */
+START_TEST(t_select_emsgsize_gives_length)
+{
+    chan_client_t *cl = dial();
+    chan_t *b = open_ch(cl, "sel-big", 1), *x = open_ch(cl, "sel-none", 0);
+    char msg[40] = "a value longer than four bytes", small[4], big[64];
+    ck_assert_int_eq(chan_send(b, msg, sizeof msg, 0), 0);
+    chan_case_t cs[2] = { CHAN_CASE_RECV(x, big, sizeof big), CHAN_CASE_RECV(b, small, sizeof small) };
+    for (int deadline = 0; deadline < 2; deadline++) {
+        ck_assert_int_eq(chan_select(cs, 2, deadline ? -1 : 0), 1);
+        ck_assert_int_eq(cs[1].err, EMSGSIZE);
+        ck_assert_uint_eq(cs[1].n, sizeof msg);
+    }
+    ck_assert_int_eq(chan_recv(b, big, cs[1].n, 0), (ssize_t)sizeof msg);
+    ck_assert_str_eq(big, msg);
+    assert_quiet(cl, "sel-big");
+    assert_quiet(cl, "sel-none");
+    chan_release(b);
+    chan_release(x);
+    chan_disconnect(cl);
+}
+END_TEST
+
 /* ---- temporary channels ---- */
 
 struct receiver {
@@ -1045,6 +1069,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_unbuffered_blocks_until_received);
     tcase_add_loop_test(tc, t_lone_ack_is_sent, 0, 3);
     tcase_add_test(tc, t_select_remote);
+    tcase_add_test(tc, t_select_emsgsize_gives_length);
     tcase_add_test(tc, t_temp_channels);
     tcase_add_test(tc, t_mesh_buffered);
     tcase_add_test(tc, t_mesh_unbuffered);

@@ -2,6 +2,21 @@
  * check_select.c - select: readiness, default, deadlines, closed and nil
  * channels, EMSGSIZE, exactly-once under races with close, and ports of Go's
  * runtime tests TestSelectFairness and TestSelfSelect.
+ *
+ * Channels come from rt_make(): make check runs this binary with local
+ * channels, with every channel on one chand (each select one request,
+ * decided by chand), and split over two daemons and local channels (the
+ * two-phase select across sources).  See RT_CHANNELS in rt_test.h.
+ *
+ * Known deviations with channels split (reported, reproduced by the
+ * known-bugs test case, run as expected failures by tests/xfail_*.sh):
+ *   - a select whose cases live in several places does not choose uniformly
+ *     among the ready ones (chan.h: a ready local case wins at once,
+ *     otherwise the first daemon to answer): the fairness tests check their
+ *     distribution only when the select's cases live in one place;
+ *   - two two-phase selects on the two ends of an unbuffered remote channel
+ *     can hold each other's cases and miss each other: close_races_selects
+ *     keeps such pairs of channels in one place (see there).
  */
 #include "config.h"
 
@@ -15,7 +30,7 @@
 /* a ready receive and a ready send are taken without blocking */
 RT_TEST(ready_cases)
 {
-    chan_t *a = chan_make(1), *b = chan_make(1);
+    chan_t *a = rt_make(1), *b = rt_make(1);
     long v = 5, got = 0;
     rt_send_long(a, 9);
     chan_case_t cs[2] = { CHAN_CASE_RECV(a, &got, sizeof got), CHAN_CASE_SEND(b, &v, sizeof v) };
@@ -43,7 +58,7 @@ RT_TEST(ready_cases)
 /* with nothing ready, select blocks until the deadline */
 RT_TEST(deadline)
 {
-    chan_t *a = chan_make(0);
+    chan_t *a = rt_make(0);
     long got;
     chan_case_t cs[2] = { CHAN_CASE_RECV(a, &got, sizeof got), CHAN_CASE_SEND(a, &got, sizeof got) };
     int64_t t0 = chan_now();
@@ -70,7 +85,7 @@ RT_TEST(nil_cases)
     ck_assert_int_eq(chan_select(NULL, 0, 0), -1);
     ck_assert_int_eq(errno, ETIMEDOUT);
     /* a nil case next to a ready one: the ready one */
-    chan_t *a = chan_make(1);
+    chan_t *a = rt_make(1);
     cs[1] = CHAN_CASE_SEND(a, &v, sizeof v);
     ck_assert_int_eq(chan_select(cs, 2, -1), 1);
     chan_release(a);
@@ -80,7 +95,7 @@ RT_TEST(nil_cases)
  * send at once) */
 RT_TEST(closed_cases)
 {
-    chan_t *a = chan_make(2);
+    chan_t *a = rt_make(2);
     rt_send_long(a, 3);
     chan_close(a);
     long got = 0;
@@ -111,7 +126,7 @@ static void close_later(void *p)
 /* a select blocked on a channel that gets closed wakes with EPIPE */
 RT_TEST(close_wakes_select)
 {
-    chan_t *a = chan_make(0), *b = chan_make(0);
+    chan_t *a = rt_make(0), *b = rt_make(0);
     long got, v = 1;
     chan_case_t cs[2] = { CHAN_CASE_RECV(a, &got, sizeof got), CHAN_CASE_SEND(b, &v, sizeof v) };
     struct closer cl = { b, 20 };
@@ -130,7 +145,7 @@ RT_TEST(close_wakes_select)
  * and leaves the value */
 RT_TEST(alloc_and_emsgsize)
 {
-    chan_t *a = chan_make(1);
+    chan_t *a = rt_make(1);
     char msg[40] = "a value longer than four bytes";
     ck_assert_int_eq(chan_send(a, msg, sizeof msg, 0), 0);
     char small[4];
@@ -165,7 +180,7 @@ static void offer_send(void *p)
 /* a blocked select receives from whichever peer comes, and only once */
 RT_TEST(blocked_select_woken_once)
 {
-    chan_t *a = chan_make(0), *b = chan_make(0);
+    chan_t *a = rt_make(0), *b = rt_make(0);
     long x = 0, y = 0;
     chan_case_t cs[2] = { CHAN_CASE_RECV(a, &x, sizeof x), CHAN_CASE_RECV(b, &y, sizeof y) };
     struct offer oa = { .ch = a, .v = 1 }, ob = { .ch = b, .v = 2 };
@@ -210,13 +225,14 @@ static void fair_selector(void *p)
 
 /* With two always-ready cases, each is chosen with probability 1/2; over
  * n trials the count of one is Binomial(n, 1/2), sd = sqrt(n)/2.  The bound
- * is 6.5 sd: a fair select fails it with probability below 1e-10. */
+ * is 6.5 sd: a fair select fails it with probability below 1e-10.  (Only
+ * for cases in one place: see the top of the file.) */
 RT_TEST(select_fairness)
 {
-    enum { TRIALS = 10000 };
+    const long TRIALS = rt_count(10000, 3000);   /* remotely: 3 round trips a trial */
     struct fair f = {
-        chan_make(TRIALS + 1), chan_make(TRIALS + 1), chan_make(0), chan_make(0),
-        chan_make(0), chan_make(0),
+        rt_make(TRIALS + 1), rt_make(TRIALS + 1), rt_make(0), rt_make(0),
+        rt_make(0), rt_make(0),
     };
     for (int i = 0; i < TRIALS + 1; i++) {
         unsigned char one = 1, two = 2;
@@ -239,7 +255,9 @@ RT_TEST(select_fairness)
     chan_close(f.done);
     rt_join(&g);
     double bound = 6.5 * sqrt(TRIALS) / 2;
-    ck_assert_msg(fabs(cnt1 - TRIALS / 2.0) <= bound, "unfair: %ld vs %ld", cnt1, cnt2);
+    chan_t *in[4] = { f.c1, f.c2, f.c3, f.c4 };
+    if (rt_one_place(in, 4))
+        ck_assert_msg(fabs(cnt1 - TRIALS / 2.0) <= bound, "unfair: %ld vs %ld", cnt1, cnt2);
     chan_release(f.c1);
     chan_release(f.c2);
     chan_release(f.c3);
@@ -249,35 +267,52 @@ RT_TEST(select_fairness)
 }
 
 /* Four ready cases: each count is Binomial(n, 1/4), sd = sqrt(n * 3/16);
- * 6.5 sd per count, four counts: false alarm below 4e-10. */
-RT_TEST(select_uniform_among_four)
+ * 6.5 sd per count, four counts: false alarm below 4e-10.  The distribution
+ * is checked if `always` or the cases live in one place (see the top). */
+static void uniform_among_four(bool always)
 {
-    enum { TRIALS = 20000 };
+    const long TRIALS = rt_count(20000, 5000);   /* remotely: 2 round trips a trial */
     chan_t *c[4];
-    for (int i = 0; i < 4; i++)
-        c[i] = chan_make(1);
+    for (int i = 0; i < 4; i++) {
+        c[i] = rt_make(1);
+        unsigned char b = (unsigned char)i;
+        ck_assert_int_eq(chan_send(c[i], &b, 1, 0), 0);
+    }
     long count[4] = { 0 };
-    for (int t = 0; t < TRIALS; t++) {
-        unsigned char b;
+    for (long t = 0; t < TRIALS; t++) {
+        unsigned char b = 0xff;
         chan_case_t cs[4];
-        for (int i = 0; i < 4; i++) {
-            if (chan_len(c[i]) == 0) {
-                b = (unsigned char)i;
-                chan_send(c[i], &b, 1, 0);
-            }
+        for (int i = 0; i < 4; i++)
             cs[i] = (chan_case_t)CHAN_CASE_RECV(c[i], &b, 1);
-        }
         int k = chan_select(cs, 4, 0);
         ck_assert(k >= 0 && k < 4);
         ck_assert_int_eq(b, k);
         count[k]++;
+        ck_assert_int_eq(chan_send(c[k], &b, 1, 0), 0);   /* the others are still full */
     }
     double sd = sqrt(TRIALS * 3.0 / 16.0);
+    bool fair = always || rt_one_place(c, 4);
     for (int i = 0; i < 4; i++) {
-        ck_assert_msg(fabs(count[i] - TRIALS / 4.0) <= 6.5 * sd, "case %d chosen %ld times", i,
-                      count[i]);
-        chan_release(c[i]);
+        ck_assert_msg(!fair || fabs(count[i] - TRIALS / 4.0) <= 6.5 * sd,
+                      "case %d chosen %ld times of %ld", i, count[i], TRIALS);
+        ck_assert_int_eq(chan_len(c[i]), 1);           /* exactly one case took effect */
     }
+    for (int i = 0; i < 4; i++)
+        chan_release(c[i]);
+}
+
+RT_TEST(select_uniform_among_four)
+{
+    (void)mode;
+    uniform_among_four(false);
+}
+
+/* Known bug (tests/xfail_split_fairness.sh): with channels split, the
+ * local case wins every time. */
+RT_TEST(select_uniform_across_places)
+{
+    (void)mode;
+    uniform_among_four(true);
 }
 
 /* ---- TestSelfSelect (Go runtime chan_test.go) ---------------------------- */
@@ -317,7 +352,7 @@ static void self_selector(void *arg)
 RT_TEST(self_select)
 {
     for (size_t cap = 0; cap <= 10; cap += 10) {
-        chan_t *c = chan_make(cap);
+        chan_t *c = rt_make(cap);
         struct selfsel s[2] = { { c, 0, cap, false }, { c, 1, cap, false } };
         rt_group_t g;
         rt_group_init(&g);
@@ -367,13 +402,28 @@ static void race_receiver(void *p)
     }
 }
 
+/* Where other goes for a round.  Split, a two-phase select (cases in
+ * several places) on both ends of an unbuffered remote channel can hold
+ * its partner's case while the partner chooses another one, and the two
+ * then miss each other: selects over c and other crossing two daemons never
+ * meet, and with no deadline wait forever (a known bug, reproduced by
+ * tests/xfail_crossed_selects.sh).  Until it is fixed, other lives with c,
+ * except next to a buffered remote c (slots are reserved safely): local. */
+static chan_t *make_other(chan_t *c, size_t cap)
+{
+    if (rt_channels() != RT_SPLIT)
+        return rt_make(0);
+    return rt_make_at(rt_place(c) >= 0 && cap > 0 ? -1 : rt_place(c), 0);
+}
+
 /* selects blocked on both ends race a close: every value a send reported
  * as sent is received exactly once, and everyone wakes with EPIPE */
 RT_TEST(close_races_selects)
 {
     for (int round = 0; round < 20; round++) {
-        size_t cap = (size_t)(round % 3);
-        chan_t *c = chan_make(cap), *other = chan_make(0);
+        /* split: c goes to A, B and local in turn, each with every capacity */
+        size_t cap = (size_t)((round / 3) % 3);
+        chan_t *c = rt_make(cap), *other = make_other(c, cap);
         struct racer s[3], r[3];
         rt_group_t g;
         rt_group_init(&g);
@@ -423,6 +473,14 @@ static Suite *select_suite(void)
     tcase_add_loop_test(tc, self_select, 0, MODES);
     tcase_add_loop_test(tc, close_races_selects, 0, MODES);
     suite_add_tcase(s, tc);
+
+    /* Known bugs, reproduced; run only by their XFAIL wrappers. */
+    if (getenv("CHAN_KNOWN_BUGS")) {
+        tc = tcase_create("known-bugs");
+        tcase_set_timeout(tc, 30);
+        tcase_add_loop_test(tc, select_uniform_across_places, 0, MODES);
+        suite_add_tcase(s, tc);
+    }
     return s;
 }
 

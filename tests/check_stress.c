@@ -3,6 +3,14 @@
  * multi-stage pipeline with checksums, the talk's daisy chain of 100,000
  * goroutines, close racing with blocked senders and receivers, generators,
  * fan-in, and timers as channels.
+ *
+ * The pipeline, the daisy chain, the close races, fan-in over made channels
+ * and time.After in a select take their channels from rt_make(): make check
+ * reruns them with remote and split channels (RT_CHANNELS, rt_test.h), with
+ * counts scaled down there (a round trip per operation).  Local-only, and
+ * not run in those modes: the generator and fan-in of generators (the
+ * library makes their channels with chan_make) and the timers' own
+ * behaviour (timer channels are local by nature).
  */
 #include "config.h"
 
@@ -26,7 +34,7 @@ enum { PIPE_N = 1000000, STAGES = 4 };
 
 static long pipe_n(int mode)
 {
-    return mode == MODE_GOROUTINE ? PIPE_N : PIPE_N / 10;
+    return mode == MODE_GOROUTINE ? rt_count(PIPE_N, 5000) : rt_count(PIPE_N / 10, 2000);
 }
 
 struct stage {
@@ -60,7 +68,7 @@ RT_TEST(pipeline_million)
     size_t caps[STAGES + 1] = { 0, 16, 0, 128, 1 };
     chan_t *ch[STAGES + 1];
     for (int i = 0; i <= STAGES; i++)
-        ch[i] = chan_make(caps[i]);
+        ch[i] = rt_make(caps[i]);
     struct stage st[STAGES + 1];
     rt_group_t g;
     rt_group_init(&g);
@@ -104,9 +112,9 @@ static void whisper(void *p)
 static void daisy(void *p)
 {
     long n = (long)p;
-    chan_t *leftmost = chan_make(0), *left = chan_retain(leftmost), *right = left;
+    chan_t *leftmost = rt_make(0), *left = chan_retain(leftmost), *right = left;
     for (long i = 0; i < n; i++) {
-        right = chan_make(0);
+        right = rt_make(0);
         struct whisper *w = malloc(sizeof *w);
         *w = (struct whisper){ left, chan_retain(right) };
         ck_assert_int_eq(chan_go(whisper, w), 0);
@@ -122,7 +130,7 @@ static void daisy(void *p)
  * one; the leftmost channel yields 100001 */
 RT_TEST(daisy_chain_100k)
 {
-    rt_run(mode, daisy, (void *)100000L);
+    rt_run(mode, daisy, (void *)rt_count(100000, 10000));   /* remotely: an open each */
 }
 
 /* ---- close races with blocked senders and receivers ---------------------- */
@@ -166,7 +174,7 @@ static void race_recv(void *p)
 RT_TEST(close_races_senders_and_receivers)
 {
     for (int round = 0; round < 30; round++) {
-        chan_t *c = chan_make((size_t)(round % 4));
+        chan_t *c = rt_make((size_t)(round % 4));
         struct racer s[4], r[4];
         rt_group_t g;
         rt_group_init(&g);
@@ -275,6 +283,53 @@ RT_TEST(fanin)
     ck_assert_int_eq(errno, EINVAL);
 }
 
+struct feed {
+    chan_t *ch;
+    struct gen_arg arg;
+};
+
+static void feed_and_close(void *p)
+{
+    struct feed *f = p;
+    count_gen(f->ch, &f->arg);
+    chan_close(f->ch);
+}
+
+/* fan-in over channels made by rt_make (remote ones too, when rerun so):
+ * every value once, in each input's order, and the output closes */
+RT_TEST(fanin_of_channels)
+{
+    enum { IN = 4 };
+    const long per = rt_count(20000, 2000);
+    struct feed f[IN];
+    chan_t *in[IN];
+    rt_group_t g;
+    rt_group_init(&g);
+    for (int i = 0; i < IN; i++) {
+        in[i] = rt_make((size_t)i);
+        f[i] = (struct feed){ in[i], { (long)i * 1000000, per } };
+        rt_spawn(&g, mode, feed_and_close, &f[i]);
+    }
+    chan_t *out = chan_fanin(in, IN);
+    ck_assert_ptr_nonnull(out);
+    long next[IN] = { 0 }, total = 0, v;
+    ssize_t n;
+    while ((n = chan_recv(out, &v, sizeof v, chan_now() + 60000)) == sizeof v) {
+        int k = (int)(v / 1000000);
+        ck_assert(k >= 0 && k < IN);
+        ck_assert_int_eq(v % 1000000, next[k]);   /* per-input order */
+        next[k]++;
+        total++;
+    }
+    ck_assert_int_eq(n, -1);
+    ck_assert_int_eq(errno, EPIPE);
+    ck_assert_int_eq(total, IN * per);
+    rt_join(&g);
+    for (int i = 0; i < IN; i++)
+        chan_release(in[i]);
+    chan_release(out);
+}
+
 /* ---- timers as channels ------------------------------------------------------- */
 
 /* chan_after fires once, ms later, with chan_now() as the value */
@@ -296,7 +351,7 @@ RT_TEST(after_fires_once)
 /* time.After in a select: the timeout case wins when nothing else comes */
 RT_TEST(after_in_select)
 {
-    chan_t *c = chan_make(0), *t = chan_after(20);
+    chan_t *c = rt_make(0), *t = chan_after(20);
     long v;
     int64_t when;
     chan_case_t cs[2] = { CHAN_CASE_RECV(c, &v, sizeof v), CHAN_CASE_RECV(t, &when, sizeof when) };
@@ -358,6 +413,7 @@ RT_TEST(release_stops_timers)
 
 static Suite *stress_suite(void)
 {
+    bool local = rt_channels() == RT_LOCAL;   /* else skip the local-only tests */
     Suite *s = suite_create("stress");
     TCase *tc = tcase_create("load");
     tcase_set_timeout(tc, 180);
@@ -368,17 +424,22 @@ static Suite *stress_suite(void)
 
     tc = tcase_create("patterns");
     tcase_set_timeout(tc, 30);
-    tcase_add_loop_test(tc, generator, 0, MODES);
-    tcase_add_loop_test(tc, fanin, 0, MODES);
+    if (local) {
+        tcase_add_loop_test(tc, generator, 0, MODES);
+        tcase_add_loop_test(tc, fanin, 0, MODES);
+    }
+    tcase_add_loop_test(tc, fanin_of_channels, 0, MODES);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("timers");
     tcase_set_timeout(tc, 30);
-    tcase_add_loop_test(tc, after_fires_once, 0, MODES);
     tcase_add_loop_test(tc, after_in_select, 0, MODES);
-    tcase_add_loop_test(tc, after_stopped, 0, MODES);
-    tcase_add_loop_test(tc, tick, 0, MODES);
-    tcase_add_loop_test(tc, release_stops_timers, 0, MODES);
+    if (local) {
+        tcase_add_loop_test(tc, after_fires_once, 0, MODES);
+        tcase_add_loop_test(tc, after_stopped, 0, MODES);
+        tcase_add_loop_test(tc, tick, 0, MODES);
+        tcase_add_loop_test(tc, release_stops_timers, 0, MODES);
+    }
     suite_add_tcase(s, tc);
     return s;
 }

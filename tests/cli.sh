@@ -49,7 +49,7 @@ expect 2 "chan without a command" -- "$CHAN"
 expect 2 "chan unknown command" -- "$CHAN" frobnicate
 
 # ---- start chand ----
-timeout -k 2 300 "$CHAND" --listen 127.0.0.1:0 --listen "unix:$tmp/sock" \
+timeout -k 120 300 "$CHAND" --listen 127.0.0.1:0 --listen "unix:$tmp/sock" \
     --port-file "$tmp/port" 2>"$tmp/chand.log" &
 pid=$!
 i=0

@@ -137,7 +137,7 @@ END { if (!searches || open) { print "no complete search"; bad = 1 }
 export CHAN_EXAMPLES_SCALE=0.05
 for where in local remote; do
     if [ $where = remote ]; then
-        timeout -k 2 600 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" 2>"$tmp/chand.log" &
+        timeout -k 120 600 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" 2>"$tmp/chand.log" &
         pid=$!
         i=0
         while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do

@@ -6,6 +6,20 @@
  * whose index is the mode.  rt_main() runs a test binary's suite twice,
  * with CHAN_PROCS=1 and CHAN_PROCS=2: Check forks a child per test and the
  * runtime starts inside it, so each child reads the variable afresh.
+ *
+ * Where channels live: tests that are about Go's semantics make their
+ * channels with rt_make(), which reads RT_CHANNELS from the environment:
+ *   local   (the default) chan_make();
+ *   remote  every channel a new, uniquely named channel ("rt.<pid>.<n>") on
+ *           one chand (daemon A);
+ *   split   round robin over daemon A, daemon B and local channels, so that
+ *           selects span two daemons and mix local and remote cases.
+ * rt_main() starts the daemons once per run of the binary (before Check
+ * forks any test) and always stops them.  Each test process connects to
+ * them lazily, on its first rt_make(), with one client per daemon shared
+ * by all of its threads and goroutines (never in the parent: a client does
+ * not survive fork).  make check runs the semantics binaries in all three
+ * modes (tests/rt_remote_*.sh, tests/rt_split_*.sh).
  */
 #ifndef RT_TEST_H
 #define RT_TEST_H
@@ -35,7 +49,33 @@ void rt_run(int mode, void (*fn)(void *), void *arg);
 /* Wait until cond(arg) holds, polling every millisecond; fail after 5 s. */
 void rt_wait_until(bool (*cond)(void *), void *arg, const char *what);
 
-/* Blocked senders/receivers on a local channel (test introspection). */
+/* Where rt_make() puts channels (RT_CHANNELS). */
+enum rt_where { RT_LOCAL = 0, RT_REMOTE = 1, RT_SPLIT = 2 };
+enum rt_where rt_channels(void);
+
+/* rt_make - a channel of capacity cap, local or remote as RT_CHANNELS says
+ * (fails the test if it cannot be made).  The caller owns the handle. */
+chan_t *rt_make(size_t cap);
+
+/* rt_make_at - a channel of capacity cap in the place rt_place() names
+ * (-1 local, 0 daemon A, 1 daemon B; the daemon must be running). */
+chan_t *rt_make_at(int place, size_t cap);
+
+/* rt_place - where ch lives: -1 in this process, 0 on daemon A, 1 on B. */
+int rt_place(chan_t *ch);
+/* rt_one_place - true if every channel of chs[0..n) (NULL ones skipped)
+ * lives in the same place: a select over them is decided in one place,
+ * uniformly at random among the ready cases (chan.h).  Across places the
+ * first source to answer wins instead. */
+bool rt_one_place(chan_t *const *chs, size_t n);
+
+/* rt_count - a loop count: n with local channels, remote_n when rt_make()
+ * makes remote channels (every operation on them is a round trip to chand,
+ * so long loops are scaled down; the checks inside stay the same). */
+long rt_count(long n, long remote_n);
+
+/* Blocked senders/receivers on a channel (test introspection): for a local
+ * channel from its wait queues, for a remote one from chand (chan_stat). */
 size_t rt_senders(chan_t *ch);
 size_t rt_receivers(chan_t *ch);
 /* Wait until ch has exactly n blocked senders / receivers. */
