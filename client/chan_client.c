@@ -580,10 +580,17 @@ static void lead(chan_client_t *cl, chan_waiter_t *w, int64_t deadline)
 {
     int fd = cl->reader_fd;
     uint64_t gen = cl->reader_gen;
+    /* poll() and recv() are cancellation points, the futex wait of a
+     * follower is not: a thread cancelled here would keep the role (and its
+     * rpc registered) for good. */
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     chan_waiter_reading(w);   /* our own wake needs no futex call */
     int64_t spin_end = mono_ns() + read_spin_ns();
     while (!atomic_load_explicit(&w->woken, memory_order_acquire)) {
         if (spin_end) {
+            if (deadline >= 0 && chan_now() >= deadline)
+                break;   /* others' replies may keep coming: look every turn */
             bool got;
             int err = pump_got(cl, fd, gen, &got);
             if (err) {
@@ -619,6 +626,7 @@ static void lead(chan_client_t *cl, chan_waiter_t *w, int64_t deadline)
     }
     chan_waiter_reading(NULL);
     role_release(cl);
+    pthread_setcancelstate(cancel_state, NULL);
 }
 
 /* The worker of a goroutine that holds the role calls these from its
@@ -1070,8 +1078,9 @@ static void *io_main(void *arg)
                 cl->reader = RD_IO;
                 cl->reader_gen = gen;
                 cl->reader_fd = cl->fd;
-            } else {
-                cl->io_hup = true;
+            } else if (cl->gen == gen && !cl->dead) {
+                cl->io_hup = true;   /* not a connection failed (and
+                                        perhaps redialled) meanwhile */
             }
             pthread_mutex_unlock(&cl->lock);
         }
@@ -1300,12 +1309,20 @@ static void drain_out(chan_client_t *cl)
 {
     int64_t deadline = chan_now() + 1000;
     pthread_mutex_lock(&cl->lock);
-    while (cl->olen && !cl->dead) {
+    while (cl->olen && !cl->dead && cl->fd >= 0) {
+        /* A reader may fail the connection (and close the socket) while we
+         * wait, which would not wake a poll: wait in short slices. */
+        int fd = cl->fd;
         pthread_mutex_unlock(&cl->lock);
-        int ready = wait_fd(cl->fd, POLLOUT, deadline);
+        int64_t now = chan_now();
+        int ready = now >= deadline ? 0 : wait_fd(fd, POLLOUT, now + 10 < deadline ? now + 10 : deadline);
         pthread_mutex_lock(&cl->lock);
-        if (ready <= 0)
+        if (cl->dead || cl->fd != fd)
             break;
+        if (ready < 0 || (ready == 0 && chan_now() >= deadline))
+            break;
+        if (ready == 0)
+            continue;
         ssize_t w = send(cl->fd, cl->obuf, cl->olen, MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN && errno != EINTR)
             break;

@@ -567,14 +567,19 @@ static int64_t mono_ns(void)
  * goroutine it readies goes on this worker's run queue: one wake-up per
  * reply.  No spinning first: the reply is a network round trip away, and
  * a spin would take the core from the process that has to answer. */
+static bool others_have_fresh(struct chan_worker *w);
+static bool has_work(struct chan_worker *w);
+
 static void idle_poll(struct chan_worker *w)
 {
     /* First poll without sleeping (see the client's read_spin_ns), giving
      * the core to whoever wants it between looks. */
     int64_t end = mono_ns() + w->poll_ops->spin_ns();
     do {
+        /* Other workers' fresh goroutines too: idle() steals them if their
+         * worker stays busy, and a worker asleep on a socket would not. */
         if (atomic_load_explicit(&w->inbox, memory_order_relaxed) ||
-            atomic_load_explicit(&w->nfresh, memory_order_relaxed) ||
+            atomic_load_explicit(&w->nfresh, memory_order_relaxed) || others_have_fresh(w) ||
             w->poll_ops->read(w->poll_ctx)) {
             poll_finish(w, false);
             return;
@@ -584,8 +589,7 @@ static void idle_poll(struct chan_worker *w)
     struct pollfd p[2] = { { w->poll_fd, POLLIN, 0 }, { w->evfd, POLLIN, 0 } };
     atomic_store_explicit(&w->sleeping, 2, memory_order_seq_cst);
     atomic_fetch_add_explicit(&nidle, 1, memory_order_seq_cst);
-    if (!atomic_load_explicit(&w->inbox, memory_order_seq_cst) &&
-        !atomic_load_explicit(&w->nfresh, memory_order_seq_cst)) {
+    if (!has_work(w)) {
         int ms = -1;
         if (w->nheap) {
             int64_t left = w->heap[0]->when - chan_now();

@@ -693,6 +693,81 @@ START_TEST(t_disconnect_with_calls_in_flight)
 }
 END_TEST
 
+/* A worker whose goroutine waits on a remote reply may wait on the socket
+ * itself, but it must still take work a busy worker cannot get to.  G and
+ * H run on the two workers; H starts F while both are busy (so nobody is
+ * woken for it) and computes until F has run; G then parks on a remote
+ * receive with no deadline, and its worker waits on the socket.  Before
+ * the fix that worker slept there and F waited until H gave up; stealing
+ * lets F run in milliseconds.  The bound only catches the stall. */
+struct steal_test {
+    chan_t *ch;
+    chan_wg_t *wg;
+    atomic_int started, spawned, f_ran;
+};
+
+static void steal_g(void *arg)
+{
+    struct steal_test *x = arg;
+    atomic_fetch_add(&x->started, 1);
+    while (!atomic_load(&x->spawned))
+        ;                                /* busy while F is started */
+    char buf[8];
+    chan_recv(x->ch, buf, sizeof buf, -1);
+    chan_wg_done(x->wg);
+}
+
+static void steal_f(void *arg)
+{
+    struct steal_test *x = arg;
+    atomic_store(&x->f_ran, 1);
+    chan_wg_done(x->wg);
+}
+
+static void steal_h(void *arg)
+{
+    struct steal_test *x = arg;
+    atomic_fetch_add(&x->started, 1);
+    int64_t end = chan_now() + 20000;
+    while (atomic_load(&x->started) < 2 && chan_now() < end)
+        ;                                /* G runs on the other worker */
+    chan_go(steal_f, x);
+    atomic_store(&x->spawned, 1);
+    while (!atomic_load(&x->f_ran) && chan_now() < end)
+        ;                                /* busy: never yields to F */
+    chan_wg_done(x->wg);
+}
+
+static long workers(void)
+{
+    const char *e = getenv("CHAN_PROCS");
+    return e && *e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+START_TEST(t_socket_waiting_worker_still_steals)
+{
+    if (workers() < 2)
+        return;   /* one worker: H alone runs, by design */
+    chan_client_t *cl = dial(&DA);
+    chan_t *ch = open_ch(cl, "steal", 0);
+    for (int trial = 0; trial < 5; trial++) {
+        struct steal_test x = { .ch = ch, .wg = chan_wg_make() };
+        chan_wg_add(x.wg, 3);
+        ck_assert_int_eq(chan_go(steal_g, &x), 0);
+        ck_assert_int_eq(chan_go(steal_h, &x), 0);
+        int64_t end = chan_now() + 30000;
+        while (!atomic_load(&x.f_ran) && chan_now() < end)
+            sleep_ms(1);
+        ck_assert_msg(atomic_load(&x.f_ran), "F never ran while H computed");
+        ck_assert_int_eq(chan_send(ch, "x", 1, chan_now() + 5000), 0);   /* G ends */
+        ck_assert_int_eq(chan_wg_wait(x.wg, chan_now() + 30000), 0);
+        chan_wg_free(x.wg);
+    }
+    chan_release(ch);
+    chan_disconnect(cl);
+}
+END_TEST
+
 START_TEST(t_select_survives_a_lost_daemon)
 {
     chand_proc_t d;
@@ -1146,6 +1221,7 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_select_survives_a_lost_daemon);
     tcase_add_test(tc, t_connection_loss_and_reconnect);
     tcase_add_test(tc, t_disconnect_with_calls_in_flight);
+    tcase_add_test(tc, t_socket_waiting_worker_still_steals);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("processes");
