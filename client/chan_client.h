@@ -4,12 +4,28 @@
  * built on it (chan_remote.c).
  *
  * A call is an rpc: the caller builds a Request, the client gives it an id,
- * registers it, writes the frame and parks the caller's waiter.  The client's
- * I/O thread reads Reply frames, finds the rpc by id, claims its waiter (one
- * compare-and-swap: the reply may lose to a deadline or, in a select, to
- * another case), lets the rpc copy out what it needs, and wakes the waiter.
- * Values in a reply whose rpc lost are given back to chand at once (nack):
- * nothing is lost.
+ * registers it, writes the frame and parks the caller's waiter.  The reader
+ * of the socket reads Reply frames, finds the rpc by id, claims its waiter
+ * (one compare-and-swap: the reply may lose to a deadline or, in a select,
+ * to another case), lets the rpc copy out what it needs, and wakes the
+ * waiter.  Values in a reply whose rpc lost are given back to chand at once
+ * (nack): nothing is lost.
+ *
+ * The reader: one party at a time holds the reader role (cl->reader) and is
+ * the only one to read the socket or wait for it to be readable:
+ *   - a plain thread waiting for its own reply, when nobody else reads: it
+ *     reads the socket itself and dispatches every reply that comes until
+ *     its own has (leader/follower; one wake-up per reply, as with hiredis);
+ *   - a worker whose goroutine parks on a reply and that has nothing else
+ *     to run: it waits on the socket instead of sleeping, and readies the
+ *     goroutine on its own run queue (chan_sched_set_poll);
+ *   - else the client's I/O thread, the fallback: whenever a reply is
+ *     awaited (cl->outstanding) and the role is free, the one who lets go
+ *     of the role, or writes a request it will not read the answer of,
+ *     hands the role to it.
+ * The I/O thread watches the socket for a hang-up (POLLRDHUP, which data
+ * does not wake) while someone else reads, and flushes queued output.
+ * Decoding always runs on a thread's own stack, never a goroutine's.
  *
  * Acknowledgements: a value is acknowledged once the application has it,
  * that is as the call that received it returns: by default at once, in a
@@ -101,9 +117,28 @@ struct chan_client {
     chan_idlist_t acks, nacks;   /* delivery ids to report to chand */
     int64_t ack_oldest;          /* chan_now() when acks was last empty */
     int64_t ack_delay;           /* CHAN_ACK_DELAY_MS */
-    bool handed;                 /* values handed since the last ack flush */
+    atomic_bool handed;          /* values handed since the last ack flush
+                                    (set by the reader without the lock) */
     bool io_idle;                /* the I/O thread sleeps with no timer: an
                                     ack queued now must wake it */
+    /* Who reads replies (see above); under lock. */
+    int reader;                  /* RD_FREE, RD_IO or RD_CALLER */
+    uint64_t reader_gen;         /* the connection the role is for */
+    int reader_fd;               /* and its socket */
+    uint64_t outstanding;        /* requests written on this connection
+                                    whose replies have not been read */
+    int zombie_fd;               /* a failed connection's socket that a
+                                    reader may still wait on: closed when
+                                    it lets go (never under its feet) */
+    bool io_hup;                 /* the I/O thread saw a hang-up while
+                                    someone else read: hand it the role */
+    /* The reader's buffer and decoding arena: only the role's holder
+     * touches them, so a frame split across reads survives a change of
+     * reader. */
+    uint8_t *rbuf;
+    size_t rcap, rlen;
+    uint64_t rgen;               /* the connection rbuf's bytes came from */
+    chan_arena_t arena;
     /* the server's limits, from its Hello */
     uint64_t max_frame, max_value;
     uint32_t max_batch, max_cases;

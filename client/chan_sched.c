@@ -33,10 +33,16 @@
  *  - Deadlines of parked goroutines live in their worker's binary heap
  *    (owner only).  Expiry claims the waiter; a failed claim means a source
  *    won and will ready the goroutine, which removes nothing itself.
+ *  - A worker may hold a remote client's reader role (chan_sched_set_poll):
+ *    then it waits on that socket and its eventfd instead of the futex
+ *    (sleeping = 2), and a waker writes the eventfd.  The role is given up
+ *    (the `done` callback) in the scheduler loop before any goroutine runs,
+ *    so a goroutine that computes for long never keeps replies unread.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -44,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #ifdef CHAN_SANITIZERS
@@ -80,10 +87,17 @@ struct chan_worker {
     _Atomic unsigned long progress;  /* switches made; read by stealers */
     unsigned long *seen;         /* others' progress when we saw their
                                     fresh goroutines (see idle) */
+    /* A socket to wait on when idle, set by a goroutine that parks on a
+     * reply from it (chan_sched_set_poll); done is NULL when none. */
+    int poll_fd;
+    const chan_poll_ops_t *poll_ops;
+    void *poll_ctx;
 
     /* Shared with other threads, on their own cache lines. */
     _Alignas(64) _Atomic(chan_g *) inbox;
-    _Atomic uint32_t sleeping;   /* futex word: 1 while asleep */
+    _Atomic uint32_t sleeping;   /* futex word: 1 while asleep on it, 2
+                                    while in poll() on the eventfd below */
+    int evfd;                    /* eventfd: wakes a worker in poll() */
     _Alignas(64) chan_mutex_t fresh_lock;
     chan_g *fresh_head, *fresh_tail;
     _Atomic size_t nfresh;
@@ -275,12 +289,24 @@ static chan_g *pick(struct chan_worker *w)
 /* ------------------------------------------------------------------------
  * Waking idle workers */
 
+/* w was asleep in the way `how` says (its old `sleeping`): wake it. */
+static void wake_sleeper(struct chan_worker *w, uint32_t how)
+{
+    if (how == 2) {
+        uint64_t one = 1;
+        (void)!write(w->evfd, &one, sizeof one);
+    } else {
+        chan_futex_wake(&w->sleeping, 1);
+    }
+}
+
 /* Wake w if it sleeps; true if it did. */
 static bool worker_wake(struct chan_worker *w)
 {
+    uint32_t how;
     if (atomic_load_explicit(&w->sleeping, memory_order_seq_cst) &&
-        atomic_exchange_explicit(&w->sleeping, 0, memory_order_seq_cst)) {
-        chan_futex_wake(&w->sleeping, 1);
+        (how = atomic_exchange_explicit(&w->sleeping, 0, memory_order_seq_cst)) != 0) {
+        wake_sleeper(w, how);
         return true;
     }
     return false;
@@ -295,9 +321,10 @@ static void wake_idle_for(struct chan_worker *self)
         return;
     for (int i = 0; i < nworkers; i++) {
         struct chan_worker *v = &workers[i];
+        uint32_t how;
         if (v != self && atomic_load_explicit(&v->sleeping, memory_order_relaxed) &&
-            atomic_exchange_explicit(&v->sleeping, 0, memory_order_seq_cst)) {
-            chan_futex_wake(&v->sleeping, 1);
+            (how = atomic_exchange_explicit(&v->sleeping, 0, memory_order_seq_cst)) != 0) {
+            wake_sleeper(v, how);
             return;
         }
     }
@@ -451,7 +478,10 @@ static void g_prepare(struct chan_worker *w, chan_g *g)
 static void switch_away(struct chan_worker *w, chan_g *g, bool dying)
 {
     chan_g *next = NULL;
-    if ((++w->switches % POLL_EVERY) != 0 && !atomic_load_explicit(&w->inbox, memory_order_relaxed))
+    /* With a socket to wait on, go through the loop: it gives the socket
+     * up before running anything, or waits on it. */
+    if ((++w->switches % POLL_EVERY) != 0 && !w->poll_ops &&
+        !atomic_load_explicit(&w->inbox, memory_order_relaxed))
         next = pick(w);
     if (next == g) {            /* readied before it finished parking */
         w->cur = g;
@@ -495,6 +525,88 @@ chan_g *chan_sched_self(void)
 {
     struct chan_worker *w = tls_worker;
     return w ? w->cur : NULL;
+}
+
+bool chan_sched_can_poll(void)
+{
+    struct chan_worker *w = tls_worker;
+    return w && w->cur && !w->poll_ops && w->evfd >= 0 && !w->rq_head &&
+           !atomic_load_explicit(&w->inbox, memory_order_relaxed) &&
+           !atomic_load_explicit(&w->nfresh, memory_order_relaxed);
+}
+
+void chan_sched_set_poll(int fd, const chan_poll_ops_t *ops, void *ctx)
+{
+    struct chan_worker *w = tls_worker;
+    w->poll_fd = fd;
+    w->poll_ops = ops;
+    w->poll_ctx = ctx;
+}
+
+/* Give the socket up: read what is there (a reply may have come since the
+ * last look) and let go of the reader role.  On the worker's own stack. */
+static void poll_finish(struct chan_worker *w, bool read)
+{
+    const chan_poll_ops_t *ops = w->poll_ops;
+    w->poll_ops = NULL;
+    if (read)
+        ops->read(w->poll_ctx);
+    ops->done(w->poll_ctx);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Nothing to run and a socket to wait on: sleep in poll() on it and on the
+ * eventfd, until a reply comes, a waker writes the eventfd, or the next
+ * deadline.  The reply is read right here, on the worker's stack, and the
+ * goroutine it readies goes on this worker's run queue: one wake-up per
+ * reply.  No spinning first: the reply is a network round trip away, and
+ * a spin would take the core from the process that has to answer. */
+static bool others_have_fresh(struct chan_worker *w);
+static bool has_work(struct chan_worker *w);
+
+static void idle_poll(struct chan_worker *w)
+{
+    /* First poll without sleeping (see the client's read_spin_ns), giving
+     * the core to whoever wants it between looks. */
+    int64_t end = mono_ns() + w->poll_ops->spin_ns();
+    do {
+        /* Other workers' fresh goroutines too: idle() steals them if their
+         * worker stays busy, and a worker asleep on a socket would not. */
+        if (atomic_load_explicit(&w->inbox, memory_order_relaxed) ||
+            atomic_load_explicit(&w->nfresh, memory_order_relaxed) || others_have_fresh(w) ||
+            w->poll_ops->read(w->poll_ctx)) {
+            poll_finish(w, false);
+            return;
+        }
+        sched_yield();
+    } while (mono_ns() < end);
+    struct pollfd p[2] = { { w->poll_fd, POLLIN, 0 }, { w->evfd, POLLIN, 0 } };
+    atomic_store_explicit(&w->sleeping, 2, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&nidle, 1, memory_order_seq_cst);
+    if (!has_work(w)) {
+        int ms = -1;
+        if (w->nheap) {
+            int64_t left = w->heap[0]->when - chan_now();
+            ms = left < 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
+        }
+        if (poll(p, 2, ms) < 0)
+            p[0].revents = p[1].revents = 0;
+    }
+    atomic_store_explicit(&w->sleeping, 0, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(&nidle, 1, memory_order_seq_cst);
+    if (p[1].revents) {
+        /* A waker that saw sleeping == 2 may write after this read: the
+         * count left over costs one early return from a later poll. */
+        uint64_t v;
+        (void)!read(w->evfd, &v, sizeof v);
+    }
+    poll_finish(w, true);
 }
 
 static void g_free(void *arg)
@@ -612,6 +724,13 @@ static void sched_loop(struct chan_worker *w)
         inbox_drain(w);
         timers_run(w);
         chan_g *g = pick(w);
+        if (w->poll_ops) {
+            if (!g) {
+                idle_poll(w);
+                continue;
+            }
+            poll_finish(w, true);
+        }
         if (!g && may_steal) {
             g = steal(w);
             steal_failed = !g;
@@ -701,6 +820,8 @@ static void sched_start(void)
     memset(workers, 0, sizeof *workers * (size_t)n);
     for (int i = 0; i < n; i++) {
         workers[i].id = i;
+        /* Without one the worker just never waits on a socket. */
+        workers[i].evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         workers[i].altstack = malloc(64 * 1024);
         workers[i].seen = calloc((size_t)n, sizeof *workers[i].seen);
         if (!workers[i].altstack || !workers[i].seen) {

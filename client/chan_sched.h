@@ -67,6 +67,26 @@ void chan_sched_park(void (*unlock)(void *), void *arg);
  * can only run on its own worker, which is busy parking it. */
 void chan_sched_ready(chan_g *g);
 
+/* chan_sched_can_poll - true if the calling goroutine's worker could wait on
+ * a socket for it when it parks: a goroutine, whose worker holds no socket
+ * yet and has nothing else to run.
+ * chan_sched_set_poll - then hand the worker the socket (the remote client's,
+ * whose reader role the caller has taken).  When the goroutine parks and
+ * nothing else is ready, the worker sleeps in poll() on fd and its own
+ * eventfd instead of its futex (after polling it for spin_ns()), calling
+ * read(ctx) when it is readable.  Before the worker runs any goroutine it
+ * calls read(ctx) once more and then done(ctx), which gives the role up.
+ * Both run on the worker's own stack, never a goroutine's.
+ * Replies for goroutines of this worker are readied with no cross-thread
+ * wake-up. */
+typedef struct chan_poll_ops {
+    bool (*read)(void *ctx);     /* read without waiting; true if any came */
+    void (*done)(void *ctx);     /* give the role up: called exactly once */
+    int64_t (*spin_ns)(void);    /* how long to poll before sleeping */
+} chan_poll_ops_t;
+bool chan_sched_can_poll(void);
+void chan_sched_set_poll(int fd, const chan_poll_ops_t *ops, void *ctx);
+
 /* chan_sched_deadline_add/del - arm and disarm a deadline for the calling
  * goroutine's next park; del is a no-op if the deadline has fired. */
 void chan_sched_deadline_add(chan_deadline_t *d);

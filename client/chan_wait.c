@@ -32,9 +32,22 @@ void chan_waiter_init(chan_waiter_t *w)
     w->far = false;
 }
 
+/* The waiter whose replies this thread reads itself, if any. */
+static __thread chan_waiter_t *tls_reading;
+
+void chan_waiter_reading(chan_waiter_t *w)
+{
+    tls_reading = w;
+}
+
 void chan_waiter_wake(chan_waiter_t *w)
 {
     struct chan_g *g = w->g;
+    if (!g && w == tls_reading) {
+        /* Woken by its own thread, which is not asleep. */
+        atomic_store_explicit(&w->woken, 1, memory_order_release);
+        return;
+    }
     atomic_store_explicit(&w->woken, 1, memory_order_release);
     if (g) {
         /* The goroutine cannot run (and end w's life) before this. */

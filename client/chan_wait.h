@@ -62,6 +62,12 @@ static inline bool chan_waiter_claim(chan_waiter_t *w)
  * it while holding a lock the owner may take when it resumes. */
 void chan_waiter_wake(chan_waiter_t *w);
 
+/* chan_waiter_reading - the calling thread reads the replies for w itself
+ * (the remote client's leader, chan_client.c): its own wake then only sets
+ * `woken`, without the futex call a sleeping thread would need.  NULL when
+ * it stops.  Plain threads only. */
+void chan_waiter_reading(chan_waiter_t *w);
+
 /* chan_waiter_park - block the calling goroutine or thread until a source has
  * claimed and woken w, or until the deadline.  unlock(arg), if not NULL, is
  * called once the caller is safely parked (for a goroutine: after its

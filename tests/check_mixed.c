@@ -622,6 +622,152 @@ START_TEST(t_connection_loss_and_reconnect)
 }
 END_TEST
 
+/* chan_disconnect while calls wait on the connection: a plain thread (which
+ * may be reading the socket itself, as the client's reader) and goroutines
+ * (whose worker may be the reader instead) all fail with ECONNRESET, and
+ * nothing hangs on a socket closed under it.  Round 0 starts the thread
+ * first, round 1 the goroutines, so that each kind gets to hold the role. */
+struct inflight {
+    chan_t *ch;
+    chan_wg_t *wg;
+    atomic_int reset, other;
+};
+
+static void recv_inflight(void *arg)
+{
+    struct inflight *x = arg;
+    char buf[16];
+    if (chan_recv(x->ch, buf, sizeof buf, -1) < 0 && errno == ECONNRESET)
+        atomic_fetch_add(&x->reset, 1);
+    else
+        atomic_fetch_add(&x->other, 1);
+    chan_wg_done(x->wg);
+}
+
+static void wait_receivers(chan_client_t *cl, const char *name, uint64_t n)
+{
+    chan_stat_t st = { 0 };
+    st.receivers = n + 1;
+    for (int i = 0; i < 1000 && st.receivers != n; i++) {
+        ck_assert_int_eq(chan_stat(cl, name, &st, chan_now() + 5000), 0);
+        if (st.receivers != n)
+            sleep_ms(10);
+    }
+    ck_assert_uint_eq(st.receivers, n);
+}
+
+START_TEST(t_disconnect_with_calls_in_flight)
+{
+    for (int round = 0; round < 2; round++) {
+        chan_client_t *cl = dial(&DA), *watch = dial(&DA);
+        char name[32];
+        snprintf(name, sizeof name, "inflight-%d", round);
+        chan_t *ch = open_ch(cl, name, 0);
+        struct pending_recv p = { ch, 0, 0 };
+        struct inflight g = { .ch = ch, .wg = chan_wg_make() };
+        pthread_t t;
+        if (round == 0) {
+            pthread_create(&t, NULL, recv_forever, &p);
+            wait_receivers(watch, name, 1);
+        }
+        chan_wg_add(g.wg, 4);
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(chan_go(recv_inflight, &g), 0);
+        if (round == 1) {
+            wait_receivers(watch, name, 4);
+            pthread_create(&t, NULL, recv_forever, &p);
+        }
+        wait_receivers(watch, name, 5);
+        chan_disconnect(cl);                                  /* calls in flight */
+        pthread_join(t, NULL);
+        ck_assert_int_eq(p.rc, -1);
+        ck_assert_int_eq(p.err, ECONNRESET);
+        ck_assert_int_eq(chan_wg_wait(g.wg, chan_now() + 10000), 0);
+        ck_assert_int_eq(atomic_load(&g.reset), 4);
+        ck_assert_int_eq(atomic_load(&g.other), 0);
+        wait_receivers(watch, name, 0);                       /* chand let go of them */
+        chan_release(ch);
+        chan_wg_free(g.wg);
+        chan_disconnect(watch);
+    }
+}
+END_TEST
+
+/* A worker whose goroutine waits on a remote reply may wait on the socket
+ * itself, but it must still take work a busy worker cannot get to.  G and
+ * H run on the two workers; H starts F while both are busy (so nobody is
+ * woken for it) and computes until F has run; G then parks on a remote
+ * receive with no deadline, and its worker waits on the socket.  Before
+ * the fix that worker slept there and F waited until H gave up; stealing
+ * lets F run in milliseconds.  The bound only catches the stall. */
+struct steal_test {
+    chan_t *ch;
+    chan_wg_t *wg;
+    atomic_int started, spawned, f_ran;
+};
+
+static void steal_g(void *arg)
+{
+    struct steal_test *x = arg;
+    atomic_fetch_add(&x->started, 1);
+    while (!atomic_load(&x->spawned))
+        ;                                /* busy while F is started */
+    char buf[8];
+    chan_recv(x->ch, buf, sizeof buf, -1);
+    chan_wg_done(x->wg);
+}
+
+static void steal_f(void *arg)
+{
+    struct steal_test *x = arg;
+    atomic_store(&x->f_ran, 1);
+    chan_wg_done(x->wg);
+}
+
+static void steal_h(void *arg)
+{
+    struct steal_test *x = arg;
+    atomic_fetch_add(&x->started, 1);
+    int64_t end = chan_now() + 20000;
+    while (atomic_load(&x->started) < 2 && chan_now() < end)
+        ;                                /* G runs on the other worker */
+    chan_go(steal_f, x);
+    atomic_store(&x->spawned, 1);
+    while (!atomic_load(&x->f_ran) && chan_now() < end)
+        ;                                /* busy: never yields to F */
+    chan_wg_done(x->wg);
+}
+
+static long workers(void)
+{
+    const char *e = getenv("CHAN_PROCS");
+    return e && *e ? strtol(e, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+START_TEST(t_socket_waiting_worker_still_steals)
+{
+    if (workers() < 2)
+        return;   /* one worker: H alone runs, by design */
+    chan_client_t *cl = dial(&DA);
+    chan_t *ch = open_ch(cl, "steal", 0);
+    for (int trial = 0; trial < 5; trial++) {
+        struct steal_test x = { .ch = ch, .wg = chan_wg_make() };
+        chan_wg_add(x.wg, 3);
+        ck_assert_int_eq(chan_go(steal_g, &x), 0);
+        ck_assert_int_eq(chan_go(steal_h, &x), 0);
+        int64_t end = chan_now() + 30000;
+        while (!atomic_load(&x.f_ran) && chan_now() < end)
+            sleep_ms(1);
+        ck_assert_msg(atomic_load(&x.f_ran), "F never ran while H computed");
+        ck_assert_int_eq(chan_send(ch, "x", 1, chan_now() + 5000), 0);   /* G ends */
+        ck_assert_int_eq(chan_wg_wait(x.wg, chan_now() + 30000), 0);
+        chan_wg_free(x.wg);
+    }
+    chan_release(ch);
+    chan_disconnect(cl);
+}
+END_TEST
+
 START_TEST(t_select_survives_a_lost_daemon)
 {
     chand_proc_t d;
@@ -1074,6 +1220,8 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_ten_thousand_goroutines);
     tcase_add_test(tc, t_select_survives_a_lost_daemon);
     tcase_add_test(tc, t_connection_loss_and_reconnect);
+    tcase_add_test(tc, t_disconnect_with_calls_in_flight);
+    tcase_add_test(tc, t_socket_waiting_worker_still_steals);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("processes");

@@ -207,15 +207,20 @@ END_TEST
  * the receiving caller gets to queue it: with an ack delay of 0 the client's
  * I/O thread is done waiting before the caller has run, and used to sleep
  * on with the ack queued, leaving an unbuffered sender of the same client
- * blocked until some other request went out. */
+ * blocked until some other request went out.  Loop 1 and 2: a delay of 1 ms,
+ * the sender on the same client and on another one.  Alone on its client,
+ * the receiving thread reads its reply itself, and the I/O thread, which
+ * then has read nothing, used to sleep on with no timer for the ack. */
 START_TEST(t_lone_ack_is_sent)
 {
-    setenv("CHAN_ACK_DELAY_MS", "0", 1);
+    setenv("CHAN_ACK_DELAY_MS", _i ? "1" : "0", 1);
     chan_client_t *cl = dial();
     unsetenv("CHAN_ACK_DELAY_MS");
+    chan_client_t *sc = _i == 2 ? dial() : cl;
     chan_t *u = open_ch(cl, "lone-ack", 0);
+    chan_t *su = sc == cl ? u : open_ch(sc, "lone-ack", 0);
     for (int i = 0; i < 20; i++) {
-        struct sender s = { .ch = u };
+        struct sender s = { .ch = su };
         pthread_t t;
         pthread_create(&t, NULL, send_one, &s);
         char buf[8];
@@ -228,7 +233,11 @@ START_TEST(t_lone_ack_is_sent)
         ck_assert_int_eq(s.rc, 0);
     }
     assert_quiet(cl, "lone-ack");
+    if (su != u)
+        chan_release(su);
     chan_release(u);
+    if (sc != cl)
+        chan_disconnect(sc);
     chan_disconnect(cl);
 }
 END_TEST
@@ -1058,7 +1067,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_basic_ops);
     tcase_add_test(tc, t_batches);
     tcase_add_test(tc, t_unbuffered_blocks_until_received);
-    tcase_add_test(tc, t_lone_ack_is_sent);
+    tcase_add_loop_test(tc, t_lone_ack_is_sent, 0, 3);
     tcase_add_test(tc, t_select_remote);
     tcase_add_test(tc, t_select_emsgsize_gives_length);
     tcase_add_test(tc, t_temp_channels);
