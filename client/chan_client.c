@@ -76,6 +76,7 @@ int chan_status_errno(Chan__Status st)
     case CHAN__STATUS__BUSY: return EBUSY;
     case CHAN__STATUS__SHUTTING_DOWN: return ESHUTDOWN;
     case CHAN__STATUS__CANCELED: return ECANCELED;
+    case CHAN__STATUS__RETRY: return EAGAIN;
     default: return EPROTO;
     }
 }

@@ -18,8 +18,19 @@
  *      thread: its value is given back (nack, to the head of its channel)
  *      or its reservation released.  The other daemons' requests are
  *      cancelled, local queues left.
- *   4. A winning send reservation is committed (the send happens then); a
- *      winning receive is acknowledged when the select returns.
+ *   4. A winning reservation is committed: a send happens then; a receive
+ *      that the daemon reserved (rather than delivered) gets its value in
+ *      the commit's answer.  A delivered receive is acknowledged when the
+ *      select returns.
+ *   5. A commit answered RETRY (the other side of the exchange, itself a
+ *      select, chose another case meanwhile) means nothing happened: the
+ *      select starts over, same deadline.
+ *
+ * Two such selects can meet on a daemon, each possibly winning elsewhere
+ * at that moment: the daemon asks the one with the higher priority first,
+ * a random number drawn per attempt and sent with every request of it.
+ * With one order across all daemons, two selects crossing over two of them
+ * cannot stall each other (PROTOCOL.md section 9).
  *
  * Exactly one case takes effect; nothing is lost or delivered twice.  A
  * daemon whose connection drops drops out of the select ("passes"); the
@@ -35,6 +46,7 @@
 
 #include "chan_client.h"
 #include "chan_local.h"
+#include "chan_sched.h"
 
 /* One daemon's share of the cases. */
 struct group {
@@ -194,12 +206,15 @@ static struct group *groups_make(chan_case_t *cases, size_t n, size_t *ng)
 }
 
 /* Send a group's reserving Select.  0, or -1 with errno. */
-static int group_start(struct group *g, chan_waiter_t *w, chan_multi_t *m, int64_t deadline)
+static int group_start(struct group *g, chan_waiter_t *w, chan_multi_t *m, int64_t deadline,
+                       uint64_t prio)
 {
     Chan__Select sel = CHAN__SELECT__INIT;
     sel.n_cases = g->n;
     sel.cases = g->ptrs;
     sel.has_reserve = sel.reserve = true;
+    sel.has_priority = true;
+    sel.priority = prio;
     chan_set_timeout(&sel.has_timeout_ms, &sel.timeout_ms, deadline);
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_SELECT;
@@ -211,8 +226,32 @@ static int group_start(struct group *g, chan_waiter_t *w, chan_multi_t *m, int64
     return 0;
 }
 
-/* Carry out a won send reservation.  Returns 0 (the case's err says how it
- * went: 0 sent, EPIPE closed), or -1 with errno (the connection dropped). */
+/* The answer to a receive reservation's commit brings the value. */
+struct commit_ctx {
+    chan_case_t *c;
+    int err;
+};
+
+static bool commit_reply(chan_rpc_t *rpc, const Chan__Reply *r)
+{
+    struct commit_ctx *x = rpc->ctx;
+    const Chan__SelectReply *sr = r->result_case == CHAN__REPLY__RESULT_SELECT ? r->select : NULL;
+    if (rpc->status == CHAN__STATUS__TOO_LARGE && sr && sr->has_value_len)
+        x->c->n = (size_t)sr->value_len;
+    if (rpc->status != CHAN__STATUS__OK || x->c->op != CHAN_RECV)
+        return true;
+    if (!sr || !sr->delivery) {
+        x->err = EPROTO;
+        return false;
+    }
+    return take_value(x->c, &sr->delivery->value, &x->err);
+}
+
+#define SELECT_AGAIN (-3)   /* a commit was answered RETRY */
+
+/* Carry out a won reservation.  Returns 0 (the case's err says how it went:
+ * 0 done, EPIPE closed, EMSGSIZE too long for the buffer), SELECT_AGAIN,
+ * or -1 with errno (the connection dropped). */
 static int commit(struct group *g, chan_case_t *c)
 {
     Chan__Commit m = CHAN__COMMIT__INIT;
@@ -221,16 +260,31 @@ static int commit(struct group *g, chan_case_t *c)
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_COMMIT;
     rq.commit = &m;
-    chan_rpc_t rpc = { 0 };
+    struct commit_ctx x = { c, 0 };
+    chan_rpc_t rpc = { .on_reply = commit_reply, .ctx = &x };
+    /* No deadline: the daemon answers as soon as the other side has
+     * decided, which never waits on us. */
     if (chan_client_call(g->cl, &rq, &rpc, -1) < 0)
         return -1;
-    if (rpc.status == CHAN__STATUS__CLOSED)
+    if (x.err) {
+        errno = x.err;
+        return -1;
+    }
+    switch (rpc.status) {
+    case CHAN__STATUS__OK:
+        return 0;
+    case CHAN__STATUS__CLOSED:
         c->err = EPIPE;
-    else if (rpc.status != CHAN__STATUS__OK) {
+        return 0;
+    case CHAN__STATUS__TOO_LARGE:
+        c->err = EMSGSIZE;
+        return 0;
+    case CHAN__STATUS__RETRY:
+        return SELECT_AGAIN;
+    default:
         errno = chan_status_errno(rpc.status);
         return -1;
     }
-    return 0;
 }
 
 /* ---- the select ---- */
@@ -261,13 +315,17 @@ static int settle(chan_case_t *cases, struct group *gs, size_t ng, chan_waiter_t
         for (size_t j = 0; j < gs[k].n; j++)
             if (gs[k].map[j] == (size_t)idx)
                 won = &gs[k];
-    if (won->reserved && commit(won, &cases[idx]) < 0)
-        return -1;
+    if (won->reserved) {
+        int rc = commit(won, &cases[idx]);
+        if (rc < 0)
+            return rc;
+    }
     chan_client_ack(won->cl, won->rpc.dlv, won->rpc.ndlv);   /* the caller has it now */
     return idx;
 }
 
-int chan_mixed_select(chan_case_t *cases, size_t n, int64_t deadline)
+/* One attempt: the chosen case's index, -1 with errno, or SELECT_AGAIN. */
+static int select_once(chan_case_t *cases, size_t n, int64_t deadline)
 {
     size_t ng;
     struct group *gs = groups_make(cases, n, &ng);
@@ -292,8 +350,9 @@ int chan_mixed_select(chan_case_t *cases, size_t n, int64_t deadline)
     chan_multi_t m = { .w = &w, .give_up_at_zero = !locals || deadline == 0 };
     atomic_init(&m.left, (int)ng + 1);   /* +1: ours, until every request is out */
     atomic_init(&m.lost, 0);
+    uint64_t prio = chan_rand() | 1;     /* the same on every daemon; never 0 */
     for (size_t k = 0; k < ng; k++) {
-        if (group_start(&gs[k], &w, &m, deadline) < 0) {
+        if (group_start(&gs[k], &w, &m, deadline, prio) < 0) {
             atomic_store(&m.lost, errno);
             atomic_fetch_sub(&m.left, 1);   /* this daemon is out of the select */
         }
@@ -316,5 +375,15 @@ int chan_mixed_select(chan_case_t *cases, size_t n, int64_t deadline)
     int saved = errno;
     groups_free(gs, ng);
     errno = saved;
+    return rc;
+}
+
+int chan_mixed_select(chan_case_t *cases, size_t n, int64_t deadline)
+{
+    int rc;
+    /* A RETRY means the other side of an exchange left it (it chose another
+     * case, timed out or went away): something happened elsewhere. */
+    while ((rc = select_once(cases, n, deadline)) == SELECT_AGAIN)
+        ;
     return rc;
 }

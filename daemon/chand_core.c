@@ -14,9 +14,18 @@
  *     queue of values (its case's `vals`), a delivery, or a reservation.
  *   - An op is answered exactly once (or never, once its session is gone).
  *
- * "Active" excludes cases of frozen ops: a receiver held by a reservation
+ * "Active" excludes cases of frozen ops: an op held by a reservation
  * (two-phase select across daemons) keeps its place but cannot be matched
  * until the reservation is committed or released.
+ *
+ * Two reserving selects that meet on an unbuffered channel must both agree,
+ * and each may be winning elsewhere at the same moment.  The one with the
+ * higher priority (a random number its client draws per attempt) is asked
+ * first and the other is frozen meanwhile; once the first commits, the
+ * other is asked.  A commit whose partner went away in between is answered
+ * RETRY.  So every op frozen for a select that has not yet decided waits
+ * on a higher priority than its own: a chain of waits always ends, and two
+ * selects that cross over two daemons cannot stall each other.
  */
 #include "config.h"
 
@@ -95,11 +104,16 @@ struct core_op {
     uint32_t accepted;       /* send: values taken for good */
     uint32_t inflight;       /* send: deliveries awaiting acknowledgement */
     bool reserve;            /* select: two-phase */
+    uint64_t prio;           /* reserve: who of two reserving ops leads */
+    bool committed;          /* a receive reservation committed: its sender
+                                is asked next (RETRY if it went) */
     bool frozen;             /* held by another op's reservation */
     Chan__Status late_fail;  /* frozen: TIMEOUT/CANCELED to answer on release */
     core_op_t *holder;       /* frozen: the reservation holding us */
     core_case_t *held;       /* reserved on an unbuffered channel: the
-                                receiver case we hold, or NULL */
+                                partner case we hold (a receiver for a
+                                send reservation, a sender for a receive
+                                reservation), or NULL */
     bool slot;               /* reserved a buffer slot */
     uint64_t refused_len;    /* TOO_LARGE: the length of the value refused */
     size_t ncase;
@@ -477,7 +491,9 @@ static void op_finish(core_op_t *op, Chan__Status st, const char *msg)
             r.dlv = op->cases[0].out;
             break;
         case OP_SELECT:
-            r.kind = op->reply_id != op->id ? CORE_R_PLAIN : CORE_R_SELECT;
+            /* a send's Commit gets a plain answer, a receive's Commit the
+             * select's (with the value) */
+            r.kind = op->reply_id != op->id && (!cs || cs->send) ? CORE_R_PLAIN : CORE_R_SELECT;
             r.index = op->chosen;
             r.value_len = op->refused_len;
             if (cs && !cs->send) {
@@ -510,6 +526,7 @@ static const char *status_text(Chan__Status st)
     case CHAN__STATUS__TIMEOUT: return "deadline passed";
     case CHAN__STATUS__CANCELED: return "canceled";
     case CHAN__STATUS__SHUTTING_DOWN: return "server shutting down";
+    case CHAN__STATUS__RETRY: return "the other side went away: select again";
     default: return NULL;
     }
 }
@@ -523,6 +540,24 @@ static void send_maybe_finish(core_op_t *op)
     if (op->kind == OP_SELECT && st != CHAN__STATUS__OK && st != CHAN__STATUS__CLOSED)
         op->chosen = -1;   /* no case took effect */
     op_finish(op, st, status_text(st));
+}
+
+/* A committed two-phase send (a reserving select's) lost its receiver
+ * before its value was taken: nothing was sent, and the select must be
+ * free to choose again rather than wait on this one case.  RETRY. */
+static void send_retry(core_op_t *op)
+{
+    core_case_t *cs = &op->cases[op->chosen];
+    case_dequeue(cs);
+    vals_free(op->core, &cs->vals);
+    if (op->fail == CHAN__STATUS__OK)
+        op->fail = CHAN__STATUS__RETRY;
+    send_maybe_finish(op);
+}
+
+static bool two_phase_send(const core_op_t *op)
+{
+    return op->kind == OP_SELECT && op->reserve && op->chosen >= 0 && op->cases[op->chosen].send;
 }
 
 /* The op can accept no more values (timeout, cancel, close, shutdown, or its
@@ -685,7 +720,12 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
         core_case_t *cs = &owner->cases[owner_case];
         bool hole = owner->fail != CHAN__STATUS__OK && keeps_holes(owner, ch) &&
                     (int64_t)v->seq < owner->hi_seq;
-        if ((owner->fail != CHAN__STATUS__OK && !hole) || ch->closed) {
+        if (!redelivered && two_phase_send(owner) && owner->fail == CHAN__STATUS__OK &&
+            !ch->closed) {
+            /* its receiver gave the value back: it chose another case */
+            val_free(ch->core, v);
+            send_retry(owner);
+        } else if ((owner->fail != CHAN__STATUS__OK && !hole) || ch->closed) {
             /* the sender can take no more: the value is reported unsent */
             val_free(ch->core, v);
             if (owner->fail == CHAN__STATUS__OK)
@@ -772,21 +812,39 @@ static void reserve_slot(core_case_t *s)
     c->reply(op->sess->ctx, &r);
 }
 
-/* Reserving select: hold receiver r for send case s (unbuffered). */
-static void reserve_receiver(core_case_t *s, core_case_t *r)
+/* Reserving select: case `lead` (unbuffered) may meet `partner`, of
+ * another op: hold the partner, frozen, and ask lead's client to commit. */
+static void reserve_partner(core_case_t *lead, core_case_t *partner)
 {
-    core_op_t *op = s->op;
-    core_t *c = s->ch->core;
+    core_op_t *op = lead->op;
+    core_t *c = lead->ch->core;
     heap_del(c, op);
-    op_decide(op, s->index);
-    case_dequeue(s);
-    op->held = r;
+    op_decide(op, lead->index);
+    case_dequeue(lead);
+    op->held = partner;
     op->state = OP_RESERVED;
-    r->op->frozen = true;
-    r->op->holder = op;
+    partner->op->frozen = true;
+    partner->op->holder = op;
     core_reply_t rep = { .id = op->id, .status = CHAN__STATUS__RESERVED,
-                         .kind = CORE_R_SELECT, .index = s->index };
+                         .kind = CORE_R_SELECT, .index = lead->index };
     c->reply(op->sess->ctx, &rep);
+}
+
+/* Reserving send s meets receiver r: is r asked first?  Only another
+ * reserving select of higher priority is; a send that cannot wait (timeout
+ * 0) always leads, since it cannot be frozen. */
+static bool receiver_leads(const core_case_t *s, const core_case_t *r)
+{
+    return reserving(r) && !s->op->nonblocking && r->op->prio > s->op->prio;
+}
+
+/* Reserving send s and receiver r meet on an unbuffered channel. */
+static void reserve_pair(core_case_t *s, core_case_t *r)
+{
+    if (receiver_leads(s, r))
+        reserve_partner(r, s);
+    else
+        reserve_partner(s, r);
 }
 
 /* Move the head value of sender s into the buffer (space is known free). */
@@ -847,6 +905,8 @@ static void serve_receiver(core_case_t *r)
                 break;
             r->op->refused_len = v->len;   /* a select reports it (EMSGSIZE's n) */
             recv_finish(r, CHAN__STATUS__TOO_LARGE, "value larger than max_bytes");
+            if (s && two_phase_send(s->op))
+                send_retry(s->op);
             return;
         }
         /* a batch must fit in one reply frame */
@@ -929,7 +989,7 @@ static bool pump_once(core_chan_t *ch)
         return true;
     if (find_pair(ch, &r, &s)) {
         if (reserving(s))
-            reserve_receiver(s, r);
+            reserve_pair(s, r);
         else
             serve_receiver(r);
         return true;
@@ -1309,10 +1369,12 @@ static void select_run(core_op_t *op, core_case_t *cs, int64_t timeout_ms)
     }
     if (op->reserve) {
         core_case_t *r = first_active(&ch->recvq, op);
-        if (!ch->cap && r)
-            reserve_receiver(cs, r);
-        else
+        if (ch->cap || !r)
             reserve_slot(cs);
+        else if (!receiver_leads(cs, r))
+            reserve_partner(cs, r);
+        else
+            op_wait(op, timeout_ms);   /* pump pairs them, r asked first */
         return;
     }
     /* Decided only when the value moves (send_case_empty): the receiver
@@ -1328,7 +1390,7 @@ static void select_run(core_op_t *op, core_case_t *cs, int64_t timeout_ms)
 }
 
 void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size_t n,
-                 bool reserve, int64_t timeout_ms, int64_t now)
+                 bool reserve, uint64_t prio, int64_t timeout_ms, int64_t now)
 {
     core_t *c = s->core;
     if (n > c->lim.max_cases) {
@@ -1351,6 +1413,7 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
             return;
     core_op_t *op = op_new(s, id, OP_SELECT, n, timeout_ms, now);
     op->reserve = reserve;
+    op->prio = prio;
     op->total = 1;
     for (size_t i = 0; i < n; i++) {
         core_case_t *cs = &op->cases[i];
@@ -1391,7 +1454,7 @@ void core_cancel(core_sess_t *s, uint64_t id, uint64_t target)
     reply_plain(s, id, CHAN__STATUS__OK, NULL);
 }
 
-/* Let go of a frozen receiver's op.  Returns it, or NULL if it was failed
+/* Let go of the frozen op of case r.  Returns it, or NULL if it was failed
  * (its deadline passed or it was cancelled while frozen). */
 static core_op_t *unfreeze(core_case_t *r)
 {
@@ -1421,19 +1484,25 @@ static void pump_op_chans(core_op_t *op)
     }
 }
 
-static void reservation_resolve(core_op_t *op, bool commit)
+/* A send reservation is committed or released. */
+static void send_resolve(core_op_t *op, bool commit)
 {
     core_case_t *cs = &op->cases[op->chosen];
     core_chan_t *ch = cs->ch;
     core_case_t *r = op->held;
-    core_op_t *rop = NULL;
+    core_op_t *rop = r ? unfreeze(r) : NULL;
+    bool had_slot = op->slot;
     op->held = NULL;
     op->state = OP_WAITING;
     if (op->slot) {
         op->slot = false;
         ch->reserved--;
     }
-    if (r && (rop = unfreeze(r)) && commit && !ch->closed) {
+    if (rop && rop->committed && !commit && !ch->closed) {
+        /* a receive reservation that committed to us: nothing will come */
+        op_finish(rop, CHAN__STATUS__RETRY, status_text(CHAN__STATUS__RETRY));
+        rop = NULL;
+    } else if (rop && commit && !ch->closed) {
         case_dequeue(r);
         case_enqueue(r, true);   /* first in line: it gets our value */
     }
@@ -1444,12 +1513,13 @@ static void reservation_resolve(core_op_t *op, bool commit)
             op_finish(op, CHAN__STATUS__CLOSED, "channel closed");
         else
             op_free(op);
-    } else if (ch->cap) {
+    } else if (had_slot) {
         buffer_from_sender(cs);   /* answers the commit */
+    } else if (!rop) {
+        send_retry(op);   /* the held receiver went away meanwhile */
     } else {
-        /* the held receiver (or, if it went away, the next one) gets it;
-         * the commit is answered when that receiver acknowledges.  Waiting
-         * for a next one, the send keeps its select's deadline. */
+        /* the held receiver gets it; the commit is answered when it
+         * acknowledges (RETRY if it gives the value back) */
         case_enqueue(cs, true);
         op_rearm(op);
     }
@@ -1457,6 +1527,45 @@ static void reservation_resolve(core_op_t *op, bool commit)
         pump_op_chans(rop);
     pump(ch);
     chan_unref(ch);
+}
+
+/* A receive reservation (its select led a meeting with a reserving send)
+ * is committed or released.  On commit the sender, frozen until now, is
+ * asked in turn; the commit is answered with the value once it commits
+ * too, or RETRY if it went away or releases. */
+static void recv_resolve(core_op_t *op, bool commit)
+{
+    core_case_t *rc = &op->cases[op->chosen];
+    core_chan_t *ch = rc->ch;
+    core_case_t *s = op->held;
+    core_op_t *sop = s ? unfreeze(s) : NULL;
+    op->held = NULL;
+    op->state = OP_WAITING;
+    ch->refs++;
+    if (!commit) {
+        op_free(op);
+    } else if (ch->closed) {
+        case_enqueue(rc, true);   /* pump answers it: what is buffered, or CLOSED */
+    } else if (!sop) {
+        op_finish(op, CHAN__STATUS__RETRY, status_text(CHAN__STATUS__RETRY));
+    } else {
+        op->committed = true;
+        case_enqueue(rc, true);   /* first in line for the sender's value */
+        reserve_partner(s, rc);   /* the sender's turn */
+        sop = NULL;
+    }
+    if (sop)
+        pump_op_chans(sop);
+    pump(ch);
+    chan_unref(ch);
+}
+
+static void reservation_resolve(core_op_t *op, bool commit)
+{
+    if (op->cases[op->chosen].send)
+        send_resolve(op, commit);
+    else
+        recv_resolve(op, commit);
 }
 
 static core_op_t *reservation_find(core_sess_t *s, uint64_t id, uint64_t target)

@@ -156,8 +156,14 @@ typedef struct core_case_req {
     uint64_t max_bytes;      /* recv: longest value taken (UINT64_MAX: any) */
 } core_case_req_t;
 
+/* reserve: two-phase (PROTOCOL.md section 9); the chosen case is answered
+ * RESERVED (a send, or a receive that meets another reserving select of
+ * lower prio) or delivered unacknowledged (a receive), and waits for
+ * core_commit or core_release.  A commit may be answered RETRY: the other
+ * side went away, nothing happened.  prio: of two reserving selects that
+ * meet, the higher is asked first (equal: the sender). */
 void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size_t n,
-                 bool reserve, int64_t timeout_ms, int64_t now);
+                 bool reserve, uint64_t prio, int64_t timeout_ms, int64_t now);
 void core_cancel(core_sess_t *s, uint64_t id, uint64_t target);
 void core_commit(core_sess_t *s, uint64_t id, uint64_t target);
 void core_release(core_sess_t *s, uint64_t id, uint64_t target);

@@ -693,9 +693,9 @@ START_TEST(t_select_default_and_block)
     mk(A, 1, "x", 0);
     mk(A, 2, "y", 0);
     core_case_req_t cs[2] = { RC("x"), RC("y") };
-    core_select(A->s, 3, cs, 2, false, 0, 0);
+    core_select(A->s, 3, cs, 2, false, 0, 0, 0);
     must_reply(A, 3, CHAN__STATUS__TIMEOUT);       /* default */
-    core_select(A->s, 4, cs, 2, false, -1, 0);
+    core_select(A->s, 4, cs, 2, false, 0, -1, 0);
     ck_assert_ptr_null(reply_to(A, 4));
     ck_assert_uint_eq(info_of("x").receivers, 1);
     ck_assert_uint_eq(info_of("y").receivers, 1);
@@ -717,7 +717,7 @@ START_TEST(t_select_send_case)
     mk(A, 2, "b", 1);
     send1(A, 3, "b", "fill", -1);
     core_case_req_t cs[2] = { SC("u", "to-u"), SC("b", "to-b") };
-    core_select(Bs->s, 4, cs, 2, false, -1, 0);
+    core_select(Bs->s, 4, cs, 2, false, 0, -1, 0);
     ck_assert_ptr_null(reply_to(Bs, 4));
     ck_assert_str_eq(take(C, 5, "b"), "fill");   /* room in b: select proceeds there */
     ck_assert_int_eq(must_reply(Bs, 4, CHAN__STATUS__OK)->index, 1);
@@ -734,7 +734,7 @@ START_TEST(t_select_exactly_one)
     send1(A, 3, "x", "vx", -1);
     send1(A, 4, "y", "vy", -1);
     core_case_req_t cs[2] = { RC("x"), RC("y") };
-    core_select(Bs->s, 5, cs, 2, false, -1, 0);
+    core_select(Bs->s, 5, cs, 2, false, 0, -1, 0);
     rec_t *r = must_reply(Bs, 5, CHAN__STATUS__OK);
     ck_assert_uint_eq(r->ndlv, 1);
     ack_all(Bs, r);
@@ -759,7 +759,7 @@ START_TEST(t_select_random_choice)
         if (info_of("y").len == 0)
             send1(A, id++, "y", "y", 0);
         sess[1].n = 0;
-        core_select(Bs->s, id, cs, 2, false, 0, 0);
+        core_select(Bs->s, id, cs, 2, false, 0, 0, 0);
         rec_t *r = must_reply(Bs, id, CHAN__STATUS__OK);
         id++;
         ack_all(Bs, r);
@@ -778,13 +778,13 @@ START_TEST(t_select_closed_case)
     mk(A, 1, "x", 0);
     mk(A, 2, "y", 0);
     core_case_req_t cs[2] = { RC("x"), SC("y", "v") };
-    core_select(Bs->s, 3, cs, 2, false, -1, 0);
+    core_select(Bs->s, 3, cs, 2, false, 0, -1, 0);
     core_close(A->s, 4, B("y"));
     rec_t *r = must_reply(Bs, 3, CHAN__STATUS__CLOSED);
     ck_assert_int_eq(r->index, 1);
     ck_assert_uint_eq(info_of("x").receivers, 0);
     /* already closed: chosen at once */
-    core_select(Bs->s, 5, cs, 2, false, -1, 0);
+    core_select(Bs->s, 5, cs, 2, false, 0, -1, 0);
     ck_assert_int_eq(must_reply(Bs, 5, CHAN__STATUS__CLOSED)->index, 1);
 }
 END_TEST
@@ -794,9 +794,9 @@ START_TEST(t_select_self)
     /* a select never meets itself (Go's TestSelfSelect) */
     mk(A, 1, "u", 0);
     core_case_req_t cs[2] = { SC("u", "me"), RC("u") };
-    core_select(A->s, 2, cs, 2, false, 0, 0);
+    core_select(A->s, 2, cs, 2, false, 0, 0, 0);
     must_reply(A, 2, CHAN__STATUS__TIMEOUT);
-    core_select(A->s, 3, cs, 2, false, -1, 0);
+    core_select(A->s, 3, cs, 2, false, 0, -1, 0);
     ck_assert_ptr_null(reply_to(A, 3));
     recvn(Bs, 4, "u", 1, -1);                     /* another receiver: takes the send */
     rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
@@ -813,17 +813,17 @@ START_TEST(t_select_sequence)
     mk(A, 2, "y", 0);
     mk(A, 3, "b", 1);
     core_case_req_t rc[2] = { RC("x"), RC("y") };
-    core_select(A->s, 4, rc, 2, false, 0, 0);
+    core_select(A->s, 4, rc, 2, false, 0, 0, 0);
     must_reply(A, 4, CHAN__STATUS__TIMEOUT);
-    core_select(A->s, 5, rc, 2, false, 5000, 0);
+    core_select(A->s, 5, rc, 2, false, 0, 5000, 0);
     send1(Bs, 6, "y", "yes", -1);
     rec_t *r = must_reply(A, 5, CHAN__STATUS__OK);
     ack_all(A, r);
     core_case_req_t sc[2] = { SC("x", "no"), SC("b", "ok") };
-    core_select(A->s, 7, sc, 2, false, -1, 0);
+    core_select(A->s, 7, sc, 2, false, 0, -1, 0);
     ck_assert_int_eq(must_reply(A, 7, CHAN__STATUS__OK)->index, 1);
     core_close(A->s, 8, B("x"));
-    core_select(A->s, 9, rc, 2, false, -1, 0);
+    core_select(A->s, 9, rc, 2, false, 0, -1, 0);
     ck_assert_int_eq(must_reply(A, 9, CHAN__STATUS__CLOSED)->index, 0);
     ck_assert_str_eq(take(A, 10, "b"), "ok");
 }
@@ -833,13 +833,13 @@ START_TEST(t_select_timeout)
 {
     mk(A, 1, "x", 0);
     core_case_req_t cs[1] = { RC("x") };
-    core_select(A->s, 2, cs, 1, false, 30, 500);
+    core_select(A->s, 2, cs, 1, false, 0, 30, 500);
     core_expire(core, 529);
     ck_assert_ptr_null(reply_to(A, 2));
     core_expire(core, 530);
     must_reply(A, 2, CHAN__STATUS__TIMEOUT);
     ck_assert_uint_eq(info_of("x").receivers, 0);
-    core_select(A->s, 3, NULL, 0, false, 10, 0);   /* select {} with a deadline */
+    core_select(A->s, 3, NULL, 0, false, 0, 10, 0);   /* select {} with a deadline */
     core_expire(core, 10);
     must_reply(A, 3, CHAN__STATUS__TIMEOUT);
 }
@@ -851,7 +851,7 @@ START_TEST(t_reserve_buffered_commit_release)
 {
     mk(A, 1, "b", 1);
     core_case_req_t cs[1] = { SC("b", "r1") };
-    core_select(A->s, 2, cs, 1, true, -1, 0);
+    core_select(A->s, 2, cs, 1, true, 0, -1, 0);
     rec_t *r = must_reply(A, 2, CHAN__STATUS__RESERVED);
     ck_assert_int_eq(r->index, 0);
     send1(Bs, 3, "b", "other", 0);                /* the slot is held */
@@ -861,7 +861,7 @@ START_TEST(t_reserve_buffered_commit_release)
     send1(Bs, 5, "b", "other", 0);
     must_reply(Bs, 5, CHAN__STATUS__OK);
     ck_assert_str_eq(take(C, 6, "b"), "other");
-    core_select(A->s, 7, cs, 1, true, -1, 0);
+    core_select(A->s, 7, cs, 1, true, 0, -1, 0);
     must_reply(A, 7, CHAN__STATUS__RESERVED);
     core_commit(A->s, 8, 7);
     must_reply(A, 8, CHAN__STATUS__OK);
@@ -876,7 +876,7 @@ START_TEST(t_reserve_unbuffered_holds_receiver)
     mk(A, 1, "u", 0);
     recvn(Bs, 2, "u", 1, -1);
     core_case_req_t cs[1] = { SC("u", "reserved") };
-    core_select(A->s, 3, cs, 1, true, -1, 0);
+    core_select(A->s, 3, cs, 1, true, 0, -1, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
     send1(C, 4, "u", "plain", -1);                /* cannot take the held receiver */
     ck_assert_ptr_null(reply_to(Bs, 2));
@@ -887,7 +887,7 @@ START_TEST(t_reserve_unbuffered_holds_receiver)
     must_reply(C, 4, CHAN__STATUS__OK);
     /* commit: the held receiver gets the value; answered on acknowledgement */
     recvn(Bs, 6, "u", 1, -1);
-    core_select(A->s, 7, cs, 1, true, -1, 0);
+    core_select(A->s, 7, cs, 1, true, 0, -1, 0);
     must_reply(A, 7, CHAN__STATUS__RESERVED);
     core_commit(A->s, 8, 7);
     r = must_reply(Bs, 6, CHAN__STATUS__OK);
@@ -902,7 +902,7 @@ START_TEST(t_reserve_dropped_session_releases)
 {
     mk(A, 1, "b", 1);
     core_case_req_t cs[1] = { SC("b", "r") };
-    core_select(A->s, 2, cs, 1, true, -1, 0);
+    core_select(A->s, 2, cs, 1, true, 0, -1, 0);
     must_reply(A, 2, CHAN__STATUS__RESERVED);
     send1(Bs, 3, "b", "waiting", -1);
     ck_assert_ptr_null(reply_to(Bs, 3));
@@ -919,7 +919,7 @@ START_TEST(t_reserve_recv_case_is_a_delivery)
     send1(A, 2, "b", "v1", -1);
     send1(A, 3, "b", "v2", -1);
     core_case_req_t cs[1] = { RC("b") };
-    core_select(Bs->s, 4, cs, 1, true, -1, 0);
+    core_select(Bs->s, 4, cs, 1, true, 0, -1, 0);
     rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
     ck_assert_str_eq(r->val[0], "v1");
     ck_assert(core_nack(Bs->s, r->dlv[0]));        /* release: back at the head */
@@ -937,11 +937,11 @@ START_TEST(t_select_recv_closed_with_values)
     send1(A, 2, "b", "v1", -1);
     core_close(A->s, 3, B("b"));
     core_case_req_t cs[1] = { RC("b") };
-    core_select(Bs->s, 4, cs, 1, false, -1, 0);
+    core_select(Bs->s, 4, cs, 1, false, 0, -1, 0);
     rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
     ck_assert_str_eq(r->val[0], "v1");
     ack_all(Bs, r);
-    core_select(Bs->s, 5, cs, 1, false, -1, 0);
+    core_select(Bs->s, 5, cs, 1, false, 0, -1, 0);
     must_reply(Bs, 5, CHAN__STATUS__CLOSED);
 }
 END_TEST
@@ -950,10 +950,10 @@ START_TEST(t_select_recv_meets_reserving_sender)
 {
     mk(A, 1, "u", 0);
     core_case_req_t sc[1] = { SC("u", "r") };
-    core_select(A->s, 2, sc, 1, true, -1, 0);       /* a reserving sender waits */
+    core_select(A->s, 2, sc, 1, true, 0, -1, 0);       /* a reserving sender waits */
     ck_assert_ptr_null(reply_to(A, 2));
     core_case_req_t rc[1] = { RC("u") };
-    core_select(Bs->s, 3, rc, 1, false, -1, 0);      /* a select receiver comes */
+    core_select(Bs->s, 3, rc, 1, false, 0, -1, 0);      /* a select receiver comes */
     must_reply(A, 2, CHAN__STATUS__RESERVED);        /* it is held for the sender */
     core_commit(A->s, 4, 2);
     rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
@@ -974,7 +974,7 @@ START_TEST(t_select_too_large_says_length)
     core_case_req_t cs[2] = { RC("x"), RC("b") };
     cs[1].max_bytes = 4;
     for (int reserve = 0; reserve < 2; reserve++) {
-        core_select(Bs->s, 4 + (uint64_t)reserve, cs, 2, reserve, -1, 0);
+        core_select(Bs->s, 4 + (uint64_t)reserve, cs, 2, reserve, 0, -1, 0);
         rec_t *r = must_reply(Bs, 4 + (uint64_t)reserve, CHAN__STATUS__TOO_LARGE);
         ck_assert_int_eq(r->index, 1);
         ck_assert_uint_eq(r->value_len, 10);
@@ -987,26 +987,213 @@ START_TEST(t_select_too_large_says_length)
 END_TEST
 
 /* A committed send reservation whose held receiver went away meanwhile (its
- * own select was cancelled: it chose another case elsewhere) waits for the
- * next receiver, but not past its select's deadline: the commit is answered
- * TIMEOUT then, nothing sent (chan_select's ETIMEDOUT). */
-START_TEST(t_commit_without_receiver_keeps_deadline)
+ * own select was cancelled: it chose another case elsewhere) sends nothing:
+ * the commit is answered RETRY at once, so that the select chooses again
+ * among all its cases instead of waiting on this one alone. */
+START_TEST(t_commit_without_receiver_retries)
 {
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "r") };
-    core_select(Bs->s, 2, rc, 1, true, -1, 0);       /* a two-phase receiver */
-    core_select(A->s, 3, sc, 1, true, 100, 0);       /* a two-phase sender, 100 ms */
+    core_select(Bs->s, 2, rc, 1, true, 0, -1, 0);       /* a two-phase receiver */
+    core_select(A->s, 3, sc, 1, true, 0, 100, 0);       /* a two-phase sender */
     must_reply(A, 3, CHAN__STATUS__RESERVED);        /* holds the receiver */
     core_cancel(Bs->s, 4, 2);                        /* which goes elsewhere */
     core_commit(A->s, 5, 3);
     must_reply(Bs, 2, CHAN__STATUS__CANCELED);
-    ck_assert_ptr_null(reply_to(A, 5));              /* waits for a receiver ... */
-    ck_assert_uint_eq(info_of("u").senders, 1);
-    core_expire(core, 100);
-    must_reply(A, 5, CHAN__STATUS__TIMEOUT);         /* ... until the deadline */
+    must_reply(A, 5, CHAN__STATUS__RETRY);
     ck_assert_uint_eq(info_of("u").senders, 0);
-    recvn(C, 6, "u", 1, 0);                          /* and nothing was sent */
+    recvn(C, 6, "u", 1, 0);                          /* nothing was sent */
     must_reply(C, 6, CHAN__STATUS__TIMEOUT);
+}
+END_TEST
+
+/* ---- two reserving selects that meet: the higher priority is asked first ---- */
+
+/* R (receive, priority 9) waits; S (send, priority 5) comes.  R is asked
+ * first (RESERVED for its receive case, no value) while S is held; R's
+ * commit asks S; S's commit gives R the value in R's commit's answer. */
+START_TEST(t_higher_priority_receiver_leads)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
+    core_select(Bs->s, 2, rc, 1, true, 9, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 5, -1, 0);
+    ck_assert_int_eq(must_reply(Bs, 2, CHAN__STATUS__RESERVED)->index, 0);
+    ck_assert_uint_eq(reply_to(Bs, 2)->ndlv, 0);          /* no value yet */
+    ck_assert_ptr_null(reply_to(A, 3));                   /* S is held */
+    core_commit(Bs->s, 4, 2);
+    ck_assert_ptr_null(reply_to(Bs, 4));
+    must_reply(A, 3, CHAN__STATUS__RESERVED);             /* S's turn */
+    core_commit(A->s, 5, 3);
+    rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
+    ck_assert_int_eq(r->kind, CORE_R_SELECT);
+    ck_assert_int_eq(r->index, 0);
+    ck_assert_uint_eq(r->ndlv, 1);
+    ck_assert_str_eq(r->val[0], "v");
+    ck_assert_ptr_null(reply_to(A, 5));                   /* unbuffered: the ack */
+    ack_all(Bs, r);
+    must_reply(A, 5, CHAN__STATUS__OK);
+    core_chan_info_t i = info_of("u");
+    ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
+}
+END_TEST
+
+/* Lower or equal priority: the sender is asked first, as before. */
+START_TEST(t_higher_priority_sender_leads)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
+    core_select(Bs->s, 2, rc, 1, true, 5, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 5, -1, 0);          /* a tie */
+    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    ck_assert_ptr_null(reply_to(Bs, 2));
+    core_commit(A->s, 4, 3);
+    rec_t *r = must_reply(Bs, 2, CHAN__STATUS__OK);       /* a delivery */
+    ck_assert_str_eq(r->val[0], "v");
+    ack_all(Bs, r);
+    must_reply(A, 4, CHAN__STATUS__OK);
+}
+END_TEST
+
+/* The follower declines in every way it can; the leader's commit is
+ * answered RETRY and nothing moves: 0 S releases when asked, 1 S was
+ * cancelled while held, 2 S's connection went away while
+ * held, 3 S's connection went away once asked. */
+START_TEST(t_receiver_leads_then_sender_declines)
+{
+    tsess_t *t = &sess[3];
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
+    core_select(Bs->s, 2, rc, 1, true, 9, -1, 0);
+    core_select(t->s, 3, sc, 1, true, 5, -1, 0);
+    must_reply(Bs, 2, CHAN__STATUS__RESERVED);
+    if (_i == 1) {
+        core_cancel(t->s, 4, 3);
+        must_reply(t, 4, CHAN__STATUS__OK);
+    } else if (_i == 2) {
+        core_sess_drop(t->s);
+        t->s = NULL;
+    }
+    core_commit(Bs->s, 5, 2);
+    if (_i == 0 || _i == 3) {
+        must_reply(t, 3, CHAN__STATUS__RESERVED);
+        ck_assert_ptr_null(reply_to(Bs, 5));
+        if (_i == 0) {
+            core_release(t->s, 6, 3);
+            must_reply(t, 6, CHAN__STATUS__OK);
+        } else {
+            core_sess_drop(t->s);
+            t->s = NULL;
+        }
+    }
+    if (_i == 1)
+        must_reply(t, 3, CHAN__STATUS__CANCELED);
+    rec_t *r = must_reply(Bs, 5, CHAN__STATUS__RETRY);
+    ck_assert_uint_eq(r->ndlv, 0);
+    core_chan_info_t i = info_of("u");
+    ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
+    if (!t->s)
+        t->s = core_sess_new(core, t);
+}
+END_TEST
+
+/* The leading receiver releases: the held sender is free again and meets
+ * the next receiver. */
+START_TEST(t_receiver_leads_and_releases)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
+    core_select(Bs->s, 2, rc, 1, true, 9, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 5, -1, 0);
+    must_reply(Bs, 2, CHAN__STATUS__RESERVED);
+    core_release(Bs->s, 4, 2);
+    must_reply(Bs, 4, CHAN__STATUS__OK);
+    ck_assert_ptr_null(reply_to(A, 3));
+    ck_assert_uint_eq(info_of("u").senders, 1);
+    recvn(C, 5, "u", 1, -1);                              /* a plain receiver */
+    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    core_commit(A->s, 6, 3);
+    rec_t *r = must_reply(C, 5, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "v");
+    ack_all(C, r);
+    must_reply(A, 6, CHAN__STATUS__OK);
+}
+END_TEST
+
+/* A leading sender commits; the reserving receiver it held gives the value
+ * back (it chose another case meanwhile): RETRY, and the value is not left
+ * in the channel for anyone else (the sender still has it). */
+START_TEST(t_sender_commit_refused_retries)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
+    core_select(Bs->s, 2, rc, 1, true, 1, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 9, -1, 0);
+    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    core_commit(A->s, 4, 3);
+    rec_t *r = must_reply(Bs, 2, CHAN__STATUS__OK);
+    ck_assert(core_nack(Bs->s, r->dlv[0]));
+    must_reply(A, 4, CHAN__STATUS__RETRY);
+    recvn(C, 5, "u", 1, 0);
+    must_reply(C, 5, CHAN__STATUS__TIMEOUT);
+    core_chan_info_t i = info_of("u");
+    ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
+}
+END_TEST
+
+/* The leading receiver's buffer is too small for the value: it learns the
+ * length (TOO_LARGE, value_len), the sender must choose again (RETRY). */
+START_TEST(t_receiver_leads_value_too_large)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "0123456789") };
+    rc[0].max_bytes = 4;
+    core_select(Bs->s, 2, rc, 1, true, 9, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 5, -1, 0);
+    must_reply(Bs, 2, CHAN__STATUS__RESERVED);
+    core_commit(Bs->s, 4, 2);
+    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    core_commit(A->s, 5, 3);
+    rec_t *r = must_reply(Bs, 4, CHAN__STATUS__TOO_LARGE);
+    ck_assert_uint_eq(r->value_len, 10);
+    must_reply(A, 5, CHAN__STATUS__RETRY);
+    core_chan_info_t i = info_of("u");
+    ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
+}
+END_TEST
+
+/* The crossing of tests/check_mixed.c in one core: S {send c, recv o} and
+ * R {send o, recv c}, both reserving, S of higher priority.  S is asked
+ * first on whichever pair meets, R second; one rendezvous happens.  R's
+ * send case finds S's receive ready at once but must not lead it. */
+START_TEST(t_crossing_selects_meet_in_priority_order)
+{
+    mk(A, 1, "c", 0);
+    mk(A, 2, "o", 0);
+    core_case_req_t scs[2] = { SC("c", "from-S"), RC("o") };
+    core_case_req_t rcs[2] = { SC("o", "from-R"), RC("c") };
+    core_select(A->s, 3, scs, 2, true, 9, -1, 0);
+    core_select(Bs->s, 4, rcs, 2, true, 5, -1, 0);
+    rec_t *s = must_reply(A, 3, CHAN__STATUS__RESERVED);  /* S first */
+    ck_assert_ptr_null(reply_to(Bs, 4));
+    int si = s->index;
+    core_commit(A->s, 5, 3);
+    rec_t *r = must_reply(Bs, 4, si == 0 ? CHAN__STATUS__OK : CHAN__STATUS__RESERVED);
+    ck_assert_int_eq(r->index, si == 0 ? 1 : 0);
+    if (si == 0) {                                        /* S sends on c */
+        ck_assert_str_eq(r->val[0], "from-S");
+        ack_all(Bs, r);
+        must_reply(A, 5, CHAN__STATUS__OK);
+    } else {                                              /* S receives on o */
+        core_commit(Bs->s, 6, 4);
+        rec_t *v = must_reply(A, 5, CHAN__STATUS__OK);
+        ck_assert_str_eq(v->val[0], "from-R");
+        ack_all(A, v);
+        must_reply(Bs, 6, CHAN__STATUS__OK);
+    }
+    core_chan_info_t i = info_of("c"), j = info_of("o");
+    ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
+    ck_assert_uint_eq(j.len + j.senders + j.receivers + j.inflight, 0);
 }
 END_TEST
 
@@ -1016,7 +1203,7 @@ START_TEST(t_select_send_refused_keeps_deadline)
     mk(A, 1, "u", 0);
     core_recv(Bs->s, 2, B("u"), 1, 1, -1, 0);         /* takes 1 byte at most */
     core_case_req_t sc[1] = { SC("u", "too-long") };
-    core_select(A->s, 3, sc, 1, false, 100, 0);
+    core_select(A->s, 3, sc, 1, false, 0, 100, 0);
     must_reply(Bs, 2, CHAN__STATUS__TOO_LARGE);
     ck_assert_ptr_null(reply_to(A, 3));               /* still waiting ... */
     core_expire(core, 100);
@@ -1037,9 +1224,9 @@ START_TEST(t_dropped_reservations_leave_no_trace)
         t->n = 0;
         mk(A, 1000 + (uint64_t)k, name, 1);
         core_case_req_t c1[1] = { SC(name, "1") }, c2[1] = { SC(name, "2") };
-        core_select(t->s, 10, c1, 1, true, -1, 0);
+        core_select(t->s, 10, c1, 1, true, 0, -1, 0);
         must_reply(t, 10, CHAN__STATUS__RESERVED);
-        core_select(t->s, 11, c2, 1, true, -1, 0);     /* waits for the slot */
+        core_select(t->s, 11, c2, 1, true, 0, -1, 0);     /* waits for the slot */
         core_sess_drop(t->s);
         t->s = NULL;
         send1(C, 5000 + (uint64_t)k, name, "x", 0);    /* the only slot is free */
@@ -1056,9 +1243,9 @@ START_TEST(t_dropped_reservations_leave_no_trace)
         mk(A, 2000 + (uint64_t)k, name, 0);
         recvn(Bs, 100, name, 1, -1);                   /* a receiver */
         core_case_req_t c1[1] = { SC(name, "1") }, c2[1] = { SC(name, "2") };
-        core_select(t->s, 10, c1, 1, true, -1, 0);     /* holds it */
+        core_select(t->s, 10, c1, 1, true, 0, -1, 0);     /* holds it */
         must_reply(t, 10, CHAN__STATUS__RESERVED);
-        core_select(t->s, 11, c2, 1, true, -1, 0);
+        core_select(t->s, 11, c2, 1, true, 0, -1, 0);
         send1(C, 200, name, "plain", -1);              /* waits behind */
         core_sess_drop(t->s);
         t->s = NULL;
@@ -1104,7 +1291,7 @@ START_TEST(t_nonblocking_recv_is_never_frozen)
 {
     mk(A, 1, "u", 0);
     core_case_req_t sc[1] = { SC("u", "r") };
-    core_select(A->s, 2, sc, 1, true, -1, 0);          /* reserving sender waits */
+    core_select(A->s, 2, sc, 1, true, 0, -1, 0);          /* reserving sender waits */
     recvn(Bs, 3, "u", 1, 0);                            /* default: don't wait */
     must_reply(Bs, 3, CHAN__STATUS__TIMEOUT);
     ck_assert_ptr_null(reply_to(A, 2));                 /* nothing reserved for it */
@@ -1119,9 +1306,9 @@ START_TEST(t_no_send_after_close_through_a_freeze)
     mk(A, 2, "b", 1);
     send1(A, 3, "b", "f", -1);
     core_case_req_t bc[2] = { RC("u"), SC("b", "x") };
-    core_select(Bs->s, 4, bc, 2, false, -1, 0);         /* u empty, b full: waits */
+    core_select(Bs->s, 4, bc, 2, false, 0, -1, 0);         /* u empty, b full: waits */
     core_case_req_t ac[1] = { SC("u", "r") };
-    core_select(A->s, 5, ac, 1, true, -1, 0);           /* holds B's receive case */
+    core_select(A->s, 5, ac, 1, true, 0, -1, 0);           /* holds B's receive case */
     must_reply(A, 5, CHAN__STATUS__RESERVED);
     ck_assert_str_eq(take(C, 6, "b"), "f");             /* room in b ... */
     core_close(C->s, 7, B("b"));                         /* ... but b closes */
@@ -1137,10 +1324,10 @@ START_TEST(t_dropping_a_reserving_session_marks_nothing)
     mk(A, 1, "u", 0);
     mk(A, 2, "v", 0);
     core_case_req_t bc[2] = { RC("u"), SC("v", "y") };
-    core_select(Bs->s, 3, bc, 2, false, -1, 0);
+    core_select(Bs->s, 3, bc, 2, false, 0, -1, 0);
     tsess_t *t = &sess[3];
     core_case_req_t tc[1] = { SC("u", "r") };
-    core_select(t->s, 4, tc, 1, true, -1, 0);            /* freezes B */
+    core_select(t->s, 4, tc, 1, true, 0, -1, 0);            /* freezes B */
     must_reply(t, 4, CHAN__STATUS__RESERVED);
     recvn(t, 5, "v", 1, -1);                             /* t also waits on v */
     core_sess_drop(t->s);
@@ -1179,7 +1366,7 @@ START_TEST(t_memory_limit)
     send1(A, 8, "m", v, -1);
     must_reply(A, 8, CHAN__STATUS__OK);
     core_case_req_t sc[1] = { SC("m", v) };
-    core_select(A->s, 9, sc, 1, false, 0, 0);
+    core_select(A->s, 9, sc, 1, false, 0, 0, 0);
     must_reply(A, 9, CHAN__STATUS__BUSY);              /* selects too */
     for (uint64_t id = 10; id < 14; id++)
         take(Bs, id, "m");
@@ -1373,7 +1560,14 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_select_recv_meets_reserving_sender);
     tcase_add_test(tc, t_select_send_refused_keeps_deadline);
     tcase_add_test(tc, t_select_too_large_says_length);
-    tcase_add_test(tc, t_commit_without_receiver_keeps_deadline);
+    tcase_add_test(tc, t_commit_without_receiver_retries);
+    tcase_add_test(tc, t_higher_priority_receiver_leads);
+    tcase_add_test(tc, t_higher_priority_sender_leads);
+    tcase_add_loop_test(tc, t_receiver_leads_then_sender_declines, 0, 4);
+    tcase_add_test(tc, t_receiver_leads_and_releases);
+    tcase_add_test(tc, t_sender_commit_refused_retries);
+    tcase_add_test(tc, t_receiver_leads_value_too_large);
+    tcase_add_test(tc, t_crossing_selects_meet_in_priority_order);
     tcase_add_test(tc, t_dropped_reservations_leave_no_trace);
     tcase_add_test(tc, t_partial_batch_reports_a_prefix);
     tcase_add_test(tc, t_nonblocking_recv_is_never_frozen);

@@ -198,6 +198,7 @@ struct crossed {
     chan_t *c, *o;
     bool sender;             /* S: send c, recv o; R: send o, recv c */
     int64_t deadline;
+    chan_wg_t *wg;           /* crossed_go: done when it returns */
     int rc, err;
     long got;
 };
@@ -275,35 +276,61 @@ static void assert_rendezvous(const struct crossed *s, const struct crossed *r)
         ck_assert_int_eq(s->got, 2);
 }
 
-/* Whatever happens, each select ends (by its deadline, give or take the
- * known bug's stall), and one rendezvous takes effect or nothing does.
- * Before the fix a committed send whose held receiver had chosen the other
- * daemon waited for a new receiver forever, past its deadline. */
-START_TEST(t_crossed_selects_keep_deadline)
-{
-    struct crossed s, r;
-    crossed_run("cross-c", "cross-o", 1000, &s, &r);
-    if (s.rc < 0 || r.rc < 0) {
-        ck_assert_msg(s.rc < 0 && r.rc < 0, "S chose %d, R chose %d", s.rc, r.rc);
-        ck_assert_int_eq(s.err, ETIMEDOUT);
-        ck_assert_int_eq(r.err, ETIMEDOUT);
-    } else {
-        assert_rendezvous(&s, &r);
-    }
-}
-END_TEST
-
-/* Known bug (run by tests/xfail_crossed_selects.sh, an expected failure):
- * Go makes one of the two rendezvous happen at once.  Here each daemon
- * reserves for a different select (A: S's send holds R's receive; B: R's
- * send holds S's receive); S and R each win their own reservation, each
- * one's cancel of its other request waits (2 s) for the other's commit, and
- * each commit finds its held receiver gone: both time out. */
+/* Go makes one of the two rendezvous happen at once, and so must we.
+ * Each daemon sees a different pair of the two selects meet (A: S's send
+ * and R's receive; B: R's send and S's receive).  Before priorities, each
+ * daemon asked its sender first, S and R each won their own reservation,
+ * and each commit found its receiver gone: both timed out. */
 START_TEST(t_crossed_selects_rendezvous)
 {
     struct crossed s, r;
-    crossed_run("xcross-c", "xcross-o", 3000, &s, &r);
+    crossed_run("xcross-c", "xcross-o", 10000, &s, &r);
     assert_rendezvous(&s, &r);
+}
+END_TEST
+
+/* The same crossing with no staging, many times: S and R start together,
+ * from goroutines or threads, and every round makes exactly one rendezvous
+ * well before the deadline. */
+static void crossed_go(void *arg)
+{
+    crossed_select(arg);
+    chan_wg_done(((struct crossed *)arg)->wg);
+}
+
+START_TEST(t_crossed_selects_race)
+{
+    chan_client_t *a = dial(&DA), *b = dial(&DB);
+    chan_t *c = open_ch(a, "race-c", 0), *o = open_ch(b, "race-o", 0);
+    for (int round = 0; round < 200; round++) {
+        int64_t deadline = chan_now() + 30000;
+        chan_wg_t *wg = chan_wg_make();
+        struct crossed s = { .c = c, .o = o, .sender = true, .deadline = deadline, .wg = wg };
+        struct crossed r = { .c = c, .o = o, .sender = false, .deadline = deadline, .wg = wg };
+        if (round % 2) {
+            chan_wg_add(wg, 2);
+            ck_assert_int_eq(chan_go(crossed_go, &s), 0);
+            ck_assert_int_eq(chan_go(crossed_go, &r), 0);
+        } else {
+            pthread_t ts, tr;
+            pthread_create(&ts, NULL, crossed_select, &s);
+            pthread_create(&tr, NULL, crossed_select, &r);
+            pthread_join(ts, NULL);
+            pthread_join(tr, NULL);
+        }
+        ck_assert_int_eq(chan_wg_wait(wg, -1), 0);
+        chan_wg_free(wg);
+        assert_rendezvous(&s, &r);
+    }
+    chan_stat_t st;
+    ck_assert_int_eq(chan_stat(a, "race-c", &st, chan_now() + 5000), 0);
+    ck_assert_uint_eq(st.len + st.senders + st.receivers + st.inflight, 0);
+    ck_assert_int_eq(chan_stat(b, "race-o", &st, chan_now() + 5000), 0);
+    ck_assert_uint_eq(st.len + st.senders + st.receivers + st.inflight, 0);
+    chan_release(c);
+    chan_release(o);
+    chan_disconnect(a);
+    chan_disconnect(b);
 }
 END_TEST
 
@@ -1213,7 +1240,8 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_mixed_send);
     tcase_add_test(tc, t_mixed_timer);
     tcase_add_test(tc, t_mixed_emsgsize_gives_length);
-    tcase_add_test(tc, t_crossed_selects_keep_deadline);
+    tcase_add_test(tc, t_crossed_selects_rendezvous);
+    tcase_add_test(tc, t_crossed_selects_race);
     tcase_add_test(tc, t_fanin_and_generator_over_remote);
     tcase_add_test(tc, t_release_keeps_fifo);
     tcase_add_test(tc, t_conservation_goroutines);
@@ -1232,14 +1260,6 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_conservation_with_a_killed_selector);
     suite_add_tcase(s, tc);
 
-    /* Known bugs, reproduced; run only by their XFAIL wrappers. */
-    if (getenv("CHAN_KNOWN_BUGS")) {
-        tc = tcase_create("known-bugs");
-        tcase_add_unchecked_fixture(tc, daemons_up, daemons_down);
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, t_crossed_selects_rendezvous);
-        suite_add_tcase(s, tc);
-    }
     return s;
 }
 

@@ -402,18 +402,16 @@ static void race_receiver(void *p)
     }
 }
 
-/* Where other goes for a round.  Split, a two-phase select (cases in
- * several places) on both ends of an unbuffered remote channel can hold
- * its partner's case while the partner chooses another one, and the two
- * then miss each other: selects over c and other crossing two daemons never
- * meet, and with no deadline wait forever (a known bug, reproduced by
- * tests/xfail_crossed_selects.sh).  Until it is fixed, other lives with c,
- * except next to a buffered remote c (slots are reserved safely): local. */
-static chan_t *make_other(chan_t *c, size_t cap)
+/* Where other goes for a round.  Split: always somewhere else than c (A,
+ * B, local, in turn), so that selects over c and other cross places, the
+ * hardest case for a two-phase select: both ends of an unbuffered remote
+ * channel may be selects, each deciding elsewhere at the same moment. */
+static chan_t *make_other(chan_t *c)
 {
     if (rt_channels() != RT_SPLIT)
         return rt_make(0);
-    return rt_make_at(rt_place(c) >= 0 && cap > 0 ? -1 : rt_place(c), 0);
+    int next = rt_place(c) + 1;   /* -1 local, 0 A, 1 B */
+    return rt_make_at(next > 1 ? -1 : next, 0);
 }
 
 /* selects blocked on both ends race a close: every value a send reported
@@ -423,7 +421,7 @@ RT_TEST(close_races_selects)
     for (int round = 0; round < 20; round++) {
         /* split: c goes to A, B and local in turn, each with every capacity */
         size_t cap = (size_t)((round / 3) % 3);
-        chan_t *c = rt_make(cap), *other = make_other(c, cap);
+        chan_t *c = rt_make(cap), *other = make_other(c);
         struct racer s[3], r[3];
         rt_group_t g;
         rt_group_init(&g);

@@ -299,7 +299,10 @@ typedef struct chan_case {
  * request.  Across daemons (or with local cases) each daemon reserves a
  * ready case and the first reservation to arrive wins; the others are given
  * back as they were (a value returns to the head of its channel, in order).
- * Local cases that are ready when select is called win at once.  A daemon
+ * Local cases that are ready when select is called win at once.  Two such
+ * selects on the two ends of a channel always meet, even when they also
+ * cross on other daemons: if the other side chose another case just then,
+ * the select starts over by itself (PROTOCOL.md section 9).  A daemon
  * whose connection is lost drops out; the others go on.
  *
  * Returns the chosen index, or -1 with ETIMEDOUT (no case in time), EINVAL
