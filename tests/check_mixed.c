@@ -340,11 +340,11 @@ START_TEST(t_mixed_timer)
 {
     chan_client_t *a = dial(&DA);
     chan_t *ra = open_ch(a, "mt-a", 0);
+    int64_t t0 = chan_now();   /* before the timer starts: it fires 50 ms after that */
     chan_t *timer = chan_after(50);
     char buf[16];
     int64_t fired;
     chan_case_t cs[2] = { CHAN_CASE_RECV(ra, buf, sizeof buf), CHAN_CASE_RECV(timer, &fired, sizeof fired) };
-    int64_t t0 = chan_now();
     ck_assert_int_eq(chan_select(cs, 2, -1), 1);               /* time.After wins */
     ck_assert_int_ge(chan_now() - t0, 50);
     chan_stat_t st;
