@@ -267,6 +267,16 @@ section=$(mktemp)
         echo
         echo "$gheader"
         cat "$gtable"
+        echo
+        echo "Reading it: the caller waiting for a reply reads it from the socket itself (the reader"
+        echo "role, client/chan_client.h): one wake-up per reply, as with hiredis, and it polls for"
+        echo "up to CHAN_READ_SPIN_US (50 µs) before sleeping, which is why one remote operation can"
+        echo "beat a raw round trip whose ends block in read().  Ping-pong over unbuffered channels:"
+        echo "a send completes only when the receiver has acknowledged the value (nothing is lost if"
+        echo "it dies), and the next value cannot move until the receiver has asked again, so a round"
+        echo "crosses about eight one-way hops where RPUSH+BLPOP crosses four.  Half of Redis's median"
+        echo "would take less than half a raw round trip per hop: out of reach unless a send completed"
+        echo "on delivery instead of acknowledgement, which would give up that guarantee."
     fi
 } >"$section"
 if [ -f "$results" ]; then
