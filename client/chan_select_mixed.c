@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chan_client.h"
 #include "chan_local.h"
@@ -317,11 +318,30 @@ static int settle(chan_case_t *cases, struct group *gs, size_t ng, chan_waiter_t
                 won = &gs[k];
     if (won->reserved) {
         int rc = commit(won, &cases[idx]);
+        /* A receive lost with its connection took nothing (chand gives the
+         * value back): choose again.  A send may have happened: say so. */
+        if (rc == -1 && errno == ECONNRESET && cases[idx].op == CHAN_RECV)
+            return SELECT_AGAIN;
         if (rc < 0)
             return rc;
     }
     chan_client_ack(won->cl, won->rpc.dlv, won->rpc.ndlv);   /* the caller has it now */
     return idx;
+}
+
+/* A priority for one attempt, sent the same to every daemon.  It must
+ * differ from every other select's: two selects with one priority are taken
+ * for one (they never meet), and the per-thread generator is copied by
+ * fork(), so the process id and a counter go in too.  Never 0 (no priority). */
+static uint64_t select_priority(void)
+{
+    static _Atomic uint64_t seq;
+    uint64_t x = chan_rand() ^ ((uint64_t)getpid() << 40) ^
+                 (atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed) * 0x9E3779B97F4A7C15ULL);
+    x ^= x >> 31;   /* a splitmix64 finish, so that the parts mix */
+    x *= 0xBF58476D1CE4E5B9ULL;
+    x ^= x >> 27;
+    return x | 1;
 }
 
 /* One attempt: the chosen case's index, -1 with errno, or SELECT_AGAIN. */
@@ -350,7 +370,7 @@ static int select_once(chan_case_t *cases, size_t n, int64_t deadline)
     chan_multi_t m = { .w = &w, .give_up_at_zero = !locals || deadline == 0 };
     atomic_init(&m.left, (int)ng + 1);   /* +1: ours, until every request is out */
     atomic_init(&m.lost, 0);
-    uint64_t prio = chan_rand() | 1;     /* the same on every daemon; never 0 */
+    uint64_t prio = select_priority();
     for (size_t k = 0; k < ng; k++) {
         if (group_start(&gs[k], &w, &m, deadline, prio) < 0) {
             atomic_store(&m.lost, errno);

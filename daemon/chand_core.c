@@ -22,10 +22,11 @@
  * and each may be winning elsewhere at the same moment.  The one with the
  * higher priority (a random number its client draws per attempt) is asked
  * first and the other is frozen meanwhile; once the first commits, the
- * other is asked.  A commit whose partner went away in between is answered
- * RETRY.  So every op frozen for a select that has not yet decided waits
- * on a higher priority than its own: a chain of waits always ends, and two
- * selects that cross over two daemons cannot stall each other.
+ * other is asked.  A frozen op that fails (cancelled, timed out, session
+ * gone) leaves at once, and a commit whose partner left is answered RETRY:
+ * nothing ever waits on a frozen op, and since every pairing is decided in
+ * the order of the priorities on every daemon, two selects that cross over
+ * two daemons cannot each win their own reservation and miss the other.
  */
 #include "config.h"
 
@@ -108,7 +109,6 @@ struct core_op {
     bool committed;          /* a receive reservation committed: its sender
                                 is asked next (RETRY if it went) */
     bool frozen;             /* held by another op's reservation */
-    Chan__Status late_fail;  /* frozen: TIMEOUT/CANCELED to answer on release */
     core_op_t *holder;       /* frozen: the reservation holding us */
     core_case_t *held;       /* reserved on an unbuffered channel: the
                                 partner case we hold (a receiver for a
@@ -441,6 +441,18 @@ static void op_free(core_op_t *op)
     free(op);
 }
 
+/* A frozen op that fails (cancelled, timed out, its session gone) leaves
+ * at once: it does not wait for the reservation holding it, which finds
+ * its partner gone when it commits (RETRY).  Nothing then ever waits on a
+ * frozen op. */
+static void unhold(core_op_t *op)
+{
+    if (op->frozen && op->holder)
+        op->holder->held = NULL;
+    op->holder = NULL;
+    op->frozen = false;
+}
+
 /* Detach an op from its session: it finishes its work (a send waiting for
  * acknowledgements) but answers nobody. */
 static void op_detach(core_op_t *op)
@@ -755,12 +767,20 @@ static bool case_active(const core_case_t *cs)
     return !cs->op->frozen;
 }
 
-/* The first active case of queue q whose op is not `not`. */
+/* Are a and b the same select?  One op, or two reserving ops of one
+ * select that came over two connections (they share its priority).  A
+ * select never meets itself. */
+static bool same_select(const core_op_t *a, const core_op_t *b)
+{
+    return a == b || (a->reserve && b->reserve && a->prio && a->prio == b->prio);
+}
+
+/* The first active case of queue q whose op is not (of the select of) `not`. */
 static core_case_t *first_active(qlink_t *q, const core_op_t *not)
 {
     for (qlink_t *l = q->next; l != q; l = l->next) {
         core_case_t *cs = QLIST_ENTRY(l, core_case_t, link);
-        if (case_active(cs) && cs->op != not)
+        if (case_active(cs) && (!not || !same_select(cs->op, not)))
             return cs;
     }
     return NULL;
@@ -937,7 +957,7 @@ static bool find_pair(core_chan_t *ch, core_case_t **rp, core_case_t **sp)
         core_case_t *r = QLIST_ENTRY(l, core_case_t, link);
         if (!case_active(r))
             continue;
-        core_case_t *s = s0->op != r->op ? s0 : first_active(&ch->sendq, r->op);
+        core_case_t *s = !same_select(s0->op, r->op) ? s0 : first_active(&ch->sendq, r->op);
         if (s && reserving(s) && r->op->nonblocking)
             continue;   /* it cannot wait for a commit: not ready for it */
         if (s) {
@@ -1081,11 +1101,7 @@ void core_sess_drop(core_sess_t *s)
         core_op_t *op = ops.buf[i];
         if (op->state == OP_RESERVED)
             continue;
-        if (op->frozen && op->holder) {
-            op->holder->held = NULL;
-            op->holder = NULL;
-        }
-        op->frozen = false;
+        unhold(op);
         op_detach(op);
         op_fail(op, CHAN__STATUS__CANCELED);
     }
@@ -1369,7 +1385,7 @@ static void select_run(core_op_t *op, core_case_t *cs, int64_t timeout_ms)
     }
     if (op->reserve) {
         core_case_t *r = first_active(&ch->recvq, op);
-        if (ch->cap || !r)
+        if (chan_space(ch) || !r)
             reserve_slot(cs);
         else if (!receiver_leads(cs, r))
             reserve_partner(cs, r);
@@ -1444,27 +1460,17 @@ void core_cancel(core_sess_t *s, uint64_t id, uint64_t target)
         reply_plain(s, id, CHAN__STATUS__NOT_FOUND, "no such pending request");
         return;
     }
-    if (op->frozen) {
-        /* held by a reservation elsewhere: it is answered when released */
-        op->late_fail = CHAN__STATUS__CANCELED;
-        reply_plain(s, id, CHAN__STATUS__OK, NULL);
-        return;
-    }
+    unhold(op);   /* its holder's commit will be answered RETRY */
     op_fail(op, CHAN__STATUS__CANCELED);
     reply_plain(s, id, CHAN__STATUS__OK, NULL);
 }
 
-/* Let go of the frozen op of case r.  Returns it, or NULL if it was failed
- * (its deadline passed or it was cancelled while frozen). */
+/* Let go of the frozen op of case r; returns it. */
 static core_op_t *unfreeze(core_case_t *r)
 {
     core_op_t *rop = r->op;
     rop->frozen = false;
     rop->holder = NULL;
-    if (rop->late_fail != CHAN__STATUS__OK) {
-        op_fail(rop, rop->late_fail);
-        return NULL;
-    }
     return rop;
 }
 
@@ -1518,10 +1524,13 @@ static void send_resolve(core_op_t *op, bool commit)
     } else if (!rop) {
         send_retry(op);   /* the held receiver went away meanwhile */
     } else {
-        /* the held receiver gets it; the commit is answered when it
-         * acknowledges (RETRY if it gives the value back) */
+        /* The held receiver gets it now, before its other channels are
+         * pumped (one may have a partner for it by now); the commit is
+         * answered when it acknowledges (RETRY if it gives it back). */
         case_enqueue(cs, true);
         op_rearm(op);
+        serve_receiver(r);
+        rop = NULL;   /* answered, perhaps freed */
     }
     if (rop)
         pump_op_chans(rop);
@@ -1551,6 +1560,7 @@ static void recv_resolve(core_op_t *op, bool commit)
     } else {
         op->committed = true;
         case_enqueue(rc, true);   /* first in line for the sender's value */
+        op_rearm(op);             /* its deadline holds while the sender decides */
         reserve_partner(s, rc);   /* the sender's turn */
         sop = NULL;
     }
@@ -1633,10 +1643,7 @@ void core_expire(core_t *c, int64_t now)
     while (c->heap_len && c->heap[0]->deadline <= now) {
         core_op_t *op = c->heap[0];
         heap_del(c, op);
-        if (op->frozen) {
-            op->late_fail = CHAN__STATUS__TIMEOUT;   /* answered when its holder lets go */
-            continue;
-        }
+        unhold(op);   /* its holder's commit will be answered RETRY */
         op_fail(op, CHAN__STATUS__TIMEOUT);
     }
 }

@@ -1038,13 +1038,14 @@ START_TEST(t_higher_priority_receiver_leads)
 }
 END_TEST
 
-/* Lower or equal priority: the sender is asked first, as before. */
+/* A receiver of lower priority, or no priorities at all (0, an old
+ * client): the sender is asked first, as before. */
 START_TEST(t_higher_priority_sender_leads)
 {
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
-    core_select(Bs->s, 2, rc, 1, true, 5, -1, 0);
-    core_select(A->s, 3, sc, 1, true, 5, -1, 0);          /* a tie */
+    core_select(Bs->s, 2, rc, 1, true, _i ? 0 : 4, -1, 0);
+    core_select(A->s, 3, sc, 1, true, _i ? 0 : 5, -1, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
     ck_assert_ptr_null(reply_to(Bs, 2));
     core_commit(A->s, 4, 3);
@@ -1194,6 +1195,159 @@ START_TEST(t_crossing_selects_meet_in_priority_order)
     core_chan_info_t i = info_of("c"), j = info_of("o");
     ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
     ck_assert_uint_eq(j.len + j.senders + j.receivers + j.inflight, 0);
+}
+END_TEST
+
+/* A committed send hands its value to the receiver it held at once, even
+ * if another of that receiver's channels got a partner while it was held
+ * (0: an atomic select, 1: a reserving one of lower priority).  Before, the
+ * receiver took the other partner and the commit waited for a new one. */
+START_TEST(t_held_receiver_served_first)
+{
+    mk(A, 1, "u", 0);
+    mk(A, 2, "d", 0);
+    core_case_req_t rcs[2] = { RC("d"), RC("u") };
+    core_select(Bs->s, 3, rcs, 2, _i == 1, 1, -1, 0);
+    core_case_req_t sc[1] = { SC("u", "from-S") };
+    core_select(A->s, 4, sc, 1, true, 9, -1, 0);
+    must_reply(A, 4, CHAN__STATUS__RESERVED);            /* S holds R */
+    send1(C, 5, "d", "from-P", -1);                      /* R is frozen: P waits */
+    ck_assert_ptr_null(reply_to(C, 5));
+    core_commit(A->s, 6, 4);
+    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
+    ck_assert_int_eq(r->index, 1);
+    ck_assert_str_eq(r->val[0], "from-S");
+    ack_all(Bs, r);
+    must_reply(A, 6, CHAN__STATUS__OK);
+    ck_assert_uint_eq(info_of("d").senders, 1);          /* P still waits */
+    ck_assert_str_eq(take(Bs, 7, "d"), "from-P");
+}
+END_TEST
+
+/* The receiver of a committed send dies holding the value, unacknowledged:
+ * it may have used it, so the value goes back marked redelivered (as for
+ * any send) and the commit waits for the next receiver, not RETRY: a fresh
+ * send of it would not be marked. */
+START_TEST(t_committed_send_receiver_dies)
+{
+    tsess_t *t = &sess[3];
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
+    core_select(t->s, 2, rc, 1, true, 1, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 9, -1, 0);
+    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    core_commit(A->s, 4, 3);
+    must_reply(t, 2, CHAN__STATUS__OK);
+    core_sess_drop(t->s);
+    t->s = core_sess_new(core, t);
+    ck_assert_ptr_null(reply_to(A, 4));
+    recvn(C, 5, "u", 1, 0);
+    rec_t *r = must_reply(C, 5, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "v");
+    ck_assert_uint_eq(r->redelivered[0], 1);
+    ack_all(C, r);
+    must_reply(A, 4, CHAN__STATUS__OK);
+}
+END_TEST
+
+/* Two crossing selects without priorities (0: old clients; each daemon lets
+ * its sender lead) cost a retry, never a stall: the frozen receive each one
+ * cancels is answered at once, and both commits say RETRY. */
+START_TEST(t_tie_costs_a_retry)
+{
+    core_t *cb = core_new(&limits, on_reply);
+    tsess_t sb[2] = { { 0 }, { 0 } };
+    for (int i = 0; i < 2; i++) {
+        sb[i].recs = calloc(MAXREC, sizeof(rec_t));
+        sb[i].s = core_sess_new(cb, &sb[i]);
+    }
+    mk(A, 1, "c", 0);                                      /* c on daemon A */
+    core_open(sb[0].s, 1, B("o"), true, 0, false, false);  /* o on daemon B */
+    core_case_req_t s_a[1] = { SC("c", "S") }, r_a[1] = { RC("c") };
+    core_case_req_t s_b[1] = { RC("o") }, r_b[1] = { SC("o", "R") };
+    core_select(Bs->s, 10, r_a, 1, true, 0, -1, 0);        /* R's receive on A */
+    core_select(sb[1].s, 10, s_b, 1, true, 0, -1, 0);      /* S's receive on B */
+    core_select(A->s, 11, s_a, 1, true, 0, -1, 0);         /* S's send on A */
+    core_select(sb[0].s, 11, r_b, 1, true, 0, -1, 0);      /* R's send on B */
+    must_reply(A, 11, CHAN__STATUS__RESERVED);
+    must_reply(&sb[0], 11, CHAN__STATUS__RESERVED);
+    core_cancel(Bs->s, 12, 10);                            /* R chose B */
+    core_cancel(sb[1].s, 12, 10);                          /* S chose A */
+    must_reply(Bs, 10, CHAN__STATUS__CANCELED);            /* at once */
+    must_reply(&sb[1], 10, CHAN__STATUS__CANCELED);
+    core_commit(A->s, 13, 11);
+    core_commit(sb[0].s, 13, 11);
+    must_reply(A, 13, CHAN__STATUS__RETRY);
+    must_reply(&sb[0], 13, CHAN__STATUS__RETRY);
+    for (int i = 0; i < 2; i++) {
+        core_sess_drop(sb[i].s);
+        free(sb[i].recs);
+    }
+    core_free(cb);
+}
+END_TEST
+
+/* A committed receive keeps its select's deadline while its sender
+ * decides: TIMEOUT then, and the sender's commit finds it gone. */
+START_TEST(t_committed_recv_keeps_deadline)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
+    core_select(Bs->s, 2, rc, 1, true, 9, 100, 0);
+    core_select(A->s, 3, sc, 1, true, 5, -1, 0);
+    must_reply(Bs, 2, CHAN__STATUS__RESERVED);
+    core_commit(Bs->s, 4, 2);
+    must_reply(A, 3, CHAN__STATUS__RESERVED);              /* S's client is slow */
+    core_expire(core, 100);
+    must_reply(Bs, 4, CHAN__STATUS__TIMEOUT);
+    core_commit(A->s, 5, 3);
+    must_reply(A, 5, CHAN__STATUS__RETRY);
+    core_chan_info_t i = info_of("u");
+    ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
+}
+END_TEST
+
+/* Two reserving ops of one select (the same priority, over two
+ * connections to one daemon) never meet each other, as a select never
+ * meets itself; others still meet them. */
+START_TEST(t_select_never_meets_itself_across_connections)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
+    core_select(A->s, 2, sc, 1, true, 42, -1, 0);
+    core_select(Bs->s, 3, rc, 1, true, 42, -1, 0);
+    ck_assert_ptr_null(reply_to(A, 2));
+    ck_assert_ptr_null(reply_to(Bs, 3));
+    recvn(C, 4, "u", 1, -1);                               /* another receiver */
+    must_reply(A, 2, CHAN__STATUS__RESERVED);
+    core_commit(A->s, 5, 2);
+    rec_t *r = must_reply(C, 4, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "v");
+    ack_all(C, r);
+    must_reply(A, 5, CHAN__STATUS__OK);
+    ck_assert_uint_eq(info_of("u").receivers, 1);          /* the other op waits on */
+}
+END_TEST
+
+/* A buffered channel whose only slot is reserved, with a receiver waiting:
+ * a second reserving send holds that receiver, not a slot that is not
+ * there; the buffer never holds more than its capacity. */
+START_TEST(t_no_reservation_past_capacity)
+{
+    mk(A, 1, "b", 1);
+    core_case_req_t t1[1] = { SC("b", "t") }, s1[1] = { SC("b", "s") };
+    core_select(A->s, 2, t1, 1, true, 0, -1, 0);
+    must_reply(A, 2, CHAN__STATUS__RESERVED);              /* the only slot */
+    recvn(C, 3, "b", 1, 50);                               /* a receiver waits */
+    core_select(Bs->s, 4, s1, 1, true, 0, -1, 0);
+    must_reply(Bs, 4, CHAN__STATUS__RESERVED);             /* holds the receiver */
+    core_expire(core, 50);                                 /* which leaves */
+    must_reply(C, 3, CHAN__STATUS__TIMEOUT);
+    core_commit(A->s, 5, 2);
+    must_reply(A, 5, CHAN__STATUS__OK);
+    core_commit(Bs->s, 6, 4);
+    must_reply(Bs, 6, CHAN__STATUS__RETRY);
+    ck_assert_uint_eq(info_of("b").len, 1);
 }
 END_TEST
 
@@ -1562,12 +1716,18 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_select_too_large_says_length);
     tcase_add_test(tc, t_commit_without_receiver_retries);
     tcase_add_test(tc, t_higher_priority_receiver_leads);
-    tcase_add_test(tc, t_higher_priority_sender_leads);
+    tcase_add_loop_test(tc, t_higher_priority_sender_leads, 0, 2);
     tcase_add_loop_test(tc, t_receiver_leads_then_sender_declines, 0, 4);
     tcase_add_test(tc, t_receiver_leads_and_releases);
     tcase_add_test(tc, t_sender_commit_refused_retries);
     tcase_add_test(tc, t_receiver_leads_value_too_large);
     tcase_add_test(tc, t_crossing_selects_meet_in_priority_order);
+    tcase_add_loop_test(tc, t_held_receiver_served_first, 0, 2);
+    tcase_add_test(tc, t_committed_send_receiver_dies);
+    tcase_add_test(tc, t_tie_costs_a_retry);
+    tcase_add_test(tc, t_committed_recv_keeps_deadline);
+    tcase_add_test(tc, t_select_never_meets_itself_across_connections);
+    tcase_add_test(tc, t_no_reservation_past_capacity);
     tcase_add_test(tc, t_dropped_reservations_leave_no_trace);
     tcase_add_test(tc, t_partial_batch_reports_a_prefix);
     tcase_add_test(tc, t_nonblocking_recv_is_never_frozen);

@@ -334,6 +334,52 @@ START_TEST(t_crossed_selects_race)
 }
 END_TEST
 
+/* Processes forked from one draw their priorities from copies of one
+ * generator.  Each priority must still be its select's own: two selects
+ * with one priority would be taken for one select and never meet.  S runs
+ * in a child, R in the parent, right after the fork. */
+static int crossed_in_process(struct crossed *x, bool sender)
+{
+    chan_client_t *a = chan_connect(DA.addr, NULL, chan_now() + 5000);
+    chan_client_t *b = chan_connect(DB.addr, NULL, chan_now() + 5000);
+    if (!a || !b)
+        return 1;
+    chan_t *c = chan_open(a, "fork-c", 0, 0, chan_now() + 5000);
+    chan_t *o = chan_open(b, "fork-o", 0, 0, chan_now() + 5000);
+    if (!c || !o)
+        return 1;
+    *x = (struct crossed){ .c = c, .o = o, .sender = sender, .deadline = chan_now() + 10000 };
+    crossed_select(x);
+    chan_release(c);
+    chan_release(o);
+    chan_disconnect(a);
+    chan_disconnect(b);
+    return 0;
+}
+
+START_TEST(t_crossed_selects_after_fork)
+{
+    chan_t *l1 = chan_make(1), *l2 = chan_make(1);
+    chan_case_t warm[2] = { CHAN_CASE_SEND(l1, "x", 1), CHAN_CASE_SEND(l2, "y", 1) };
+    ck_assert_int_ge(chan_select(warm, 2, 0), 0);   /* this thread's generator is seeded */
+    chan_release(l1);
+    chan_release(l2);
+    struct crossed *sh = mmap(NULL, 2 * sizeof *sh, PROT_READ | PROT_WRITE,
+                              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(sh, MAP_FAILED);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0)
+        _exit(crossed_in_process(&sh[0], true));
+    ck_assert_int_eq(crossed_in_process(&sh[1], false), 0);
+    int st;
+    ck_assert_int_eq(waitpid(child, &st, 0), child);
+    ck_assert_int_eq(WEXITSTATUS(st), 0);
+    assert_rendezvous(&sh[0], &sh[1]);
+    munmap(sh, 2 * sizeof *sh);
+}
+END_TEST
+
 /* ---- a timer in the same select ---- */
 
 START_TEST(t_mixed_timer)
@@ -1258,6 +1304,7 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_request_reply_across_processes);
     tcase_add_test(tc, t_sequencing_across_processes);
     tcase_add_test(tc, t_conservation_with_a_killed_selector);
+    tcase_add_test(tc, t_crossed_selects_after_fork);
     suite_add_tcase(s, tc);
 
     return s;
