@@ -449,6 +449,20 @@ void chan_client_oneway(chan_client_t *cl, Chan__Request *rq)
     pthread_mutex_unlock(&cl->lock);
 }
 
+void chan_client_nack(chan_client_t *cl, const uint64_t *ids, size_t n)
+{
+    if (!n)
+        return;
+    pthread_mutex_lock(&cl->lock);
+    if (!cl->dead) {
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.n_nack = n;
+        rq.nack = (uint64_t *)ids;
+        send_locked(cl, &rq);
+    }
+    pthread_mutex_unlock(&cl->lock);
+}
+
 void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n)
 {
     if (!n)
@@ -677,7 +691,8 @@ int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int6
         errno = rpc->err;
         return -1;
     }
-    chan_client_ack(cl, rpc->dlv, rpc->ndlv);   /* the caller has them now */
+    if (!rpc->keep)
+        chan_client_ack(cl, rpc->dlv, rpc->ndlv);   /* the caller has them now */
     return 0;
 }
 

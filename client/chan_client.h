@@ -83,6 +83,8 @@ struct chan_rpc {
     uint64_t *dlv;
     size_t dlv_cap, ndlv;
     uint64_t dlv_one;
+    bool keep;                   /* chan_client_call leaves them unacknowledged:
+                                    the caller acks or nacks them */
     chan_multi_t *multi;         /* part of a select across sources */
     chan_waiter_t *settled;      /* chan_client_cancel: woken once the
                                     reply (or the connection's end) is dealt
@@ -173,6 +175,9 @@ void chan_client_oneway(chan_client_t *cl, Chan__Request *rq);
 
 /* The application has these values: acknowledge them (soon). */
 void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n);
+/* Give these values back at once (they return to the heads of their
+ * channels before any later request of this client is seen). */
+void chan_client_nack(chan_client_t *cl, const uint64_t *ids, size_t n);
 
 /* Map a reply status to an errno (0 for OK). */
 int chan_status_errno(Chan__Status st);

@@ -61,6 +61,14 @@ struct group {
     bool reserved;               /* it won with a send reservation */
     int err;                     /* it won with an error status */
     chan_case_t *cases;          /* the caller's cases */
+    /* The first look (look_at): what the daemon had ready at once. */
+    int lidx;                    /* the caller's case it took, or -1 */
+    Chan__Status lst;            /* and how */
+    void *lval;                  /* a value received, kept until chosen */
+    size_t llen;
+    uint64_t lvlen;              /* TOO_LARGE: the value's length */
+    int lerr;                    /* no answer (errno), or an error status */
+    bool asked;
 };
 
 static chan_client_t *client_of(const chan_case_t *cs)
@@ -140,9 +148,10 @@ static void groups_free(struct group *gs, size_t ng)
     free(gs);
 }
 
-/* Sort the remote cases by daemon.  Returns the groups (*ng of them), or
+/* Sort the remote cases by daemon, each daemon's in the poll order given
+ * (order[k]: the case polled k-th).  Returns the groups (*ng of them), or
  * NULL with errno (ENOMEM; *ng 0 and NULL: no remote case). */
-static struct group *groups_make(chan_case_t *cases, size_t n, size_t *ng)
+static struct group *groups_make(chan_case_t *cases, size_t n, const size_t *order, size_t *ng)
 {
     *ng = 0;
     struct group *gs = calloc(n ? n : 1, sizeof *gs);
@@ -177,7 +186,8 @@ static struct group *groups_make(chan_case_t *cases, size_t n, size_t *ng)
         }
         g->n = 0;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < n; k++) {
+        size_t i = order[k];
         if (!cases[i].ch || cases[i].ch->kind != CHAN_KIND_REMOTE)
             continue;
         chan_client_t *cl = client_of(&cases[i]);
@@ -206,9 +216,10 @@ static struct group *groups_make(chan_case_t *cases, size_t n, size_t *ng)
     return gs;
 }
 
-/* Send a group's reserving Select.  0, or -1 with errno. */
-static int group_start(struct group *g, chan_waiter_t *w, chan_multi_t *m, int64_t deadline,
-                       uint64_t prio)
+/* Send a group's reserving Select, cases in poll order (with deadline 0:
+ * take the first ready one in that order, as Go's poll would), for g->rpc.
+ * 0, or -1 with errno. */
+static int group_request(struct group *g, int64_t deadline, uint64_t prio)
 {
     Chan__Select sel = CHAN__SELECT__INIT;
     sel.n_cases = g->n;
@@ -216,12 +227,20 @@ static int group_start(struct group *g, chan_waiter_t *w, chan_multi_t *m, int64
     sel.has_reserve = sel.reserve = true;
     sel.has_priority = true;
     sel.priority = prio;
+    sel.has_in_order = sel.in_order = deadline == 0;
     chan_set_timeout(&sel.has_timeout_ms, &sel.timeout_ms, deadline);
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_SELECT;
     rq.select = &sel;
+    return chan_client_start(g->cl, &rq, &g->rpc);
+}
+
+/* Send a group's reserving Select.  0, or -1 with errno. */
+static int group_start(struct group *g, chan_waiter_t *w, chan_multi_t *m, int64_t deadline,
+                       uint64_t prio)
+{
     g->rpc = (chan_rpc_t){ .w = w, .index = -2, .on_reply = group_reply, .ctx = g, .multi = m };
-    if (chan_client_start(g->cl, &rq, &g->rpc) < 0)
+    if (group_request(g, deadline, prio) < 0)
         return -1;
     g->started = true;
     return 0;
@@ -344,24 +363,246 @@ static uint64_t select_priority(void)
     return x | 1;
 }
 
-/* One attempt: the chosen case's index, -1 with errno, or SELECT_AGAIN. */
-static int select_once(chan_case_t *cases, size_t n, int64_t deadline)
+/* ---- the first look: Go's poll, across places ---- */
+
+/* A daemon's answer to the first look (on the thread that reads it): keep
+ * what it offers, a received value in a copy of our own, since only one
+ * case of the select will be taken. */
+static bool look_reply(chan_rpc_t *rpc, const Chan__Reply *r)
 {
-    size_t ng;
-    struct group *gs = groups_make(cases, n, &ng);
-    if (!gs)
+    struct group *g = rpc->ctx;
+    g->lidx = -1;
+    if (rpc->status == CHAN__STATUS__TIMEOUT)
+        return true;   /* nothing ready there */
+    const Chan__SelectReply *sr = r->result_case == CHAN__REPLY__RESULT_SELECT ? r->select : NULL;
+    if (!sr || !sr->has_index || sr->index >= g->n) {
+        g->lerr = rpc->status ? chan_status_errno(rpc->status) : EPROTO;
+        return false;
+    }
+    size_t i = g->map[sr->index];
+    switch (rpc->status) {
+    case CHAN__STATUS__RESERVED:
+    case CHAN__STATUS__CLOSED:
+        break;
+    case CHAN__STATUS__TOO_LARGE:
+        g->lvlen = sr->has_value_len ? sr->value_len : 0;
+        break;
+    case CHAN__STATUS__OK:
+        if (g->cases[i].op == CHAN_RECV && sr->delivery) {
+            const ProtobufCBinaryData *v = &sr->delivery->value;
+            g->lval = malloc(v->len ? v->len : 1);
+            if (!g->lval) {
+                g->lerr = ENOMEM;
+                return false;   /* given back */
+            }
+            if (v->len)
+                memcpy(g->lval, v->data, v->len);
+            g->llen = v->len;
+        }
+        break;
+    default:
+        g->lerr = chan_status_errno(rpc->status);
+        return false;
+    }
+    g->lidx = (int)i;
+    g->lst = rpc->status;
+    return true;
+}
+
+/* Ask one daemon, without waiting there, for the first of its cases (in
+ * poll order) that can proceed now: g->lidx, or -1 with g->lerr if it
+ * could not answer. */
+static void look_at(struct group *g, uint64_t prio)
+{
+    g->lidx = -1;
+    g->lval = NULL;
+    g->lerr = 0;
+    Chan__Select sel = CHAN__SELECT__INIT;
+    sel.n_cases = g->n;
+    sel.cases = g->ptrs;
+    sel.has_reserve = sel.reserve = true;
+    sel.has_priority = true;
+    sel.priority = prio;
+    sel.has_in_order = sel.in_order = true;
+    sel.has_timeout_ms = true;
+    sel.timeout_ms = 0;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.op_case = CHAN__REQUEST__OP_SELECT;
+    rq.select = &sel;
+    g->rpc = (chan_rpc_t){ .on_reply = look_reply, .ctx = g, .keep = true };
+    if (chan_client_call(g->cl, &rq, &g->rpc, chan_grace(0)) < 0) {
+        g->lerr = errno ? errno : ECONNRESET;
+        g->lidx = -1;
+    }
+}
+
+/* A daemon's offer that is not taken goes back as it was. */
+static void look_undo(struct group *g)
+{
+    if (g->lidx < 0)
+        return;
+    if (g->lst == CHAN__STATUS__RESERVED) {
+        Chan__Release m = CHAN__RELEASE__INIT;
+        m.has_target = true;
+        m.target = g->rpc.id;
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.op_case = CHAN__REQUEST__OP_RELEASE;
+        rq.release = &m;
+        chan_client_oneway(g->cl, &rq);
+    }
+    chan_client_nack(g->cl, g->rpc.dlv, g->rpc.ndlv);
+    free(g->lval);
+    g->lval = NULL;
+    g->lidx = -1;
+}
+
+/* Take the offer of g: its case's index, -1 with errno, or SELECT_AGAIN. */
+static int look_take(struct group *g)
+{
+    int idx = g->lidx;
+    chan_case_t *c = &g->cases[idx];
+    switch (g->lst) {
+    case CHAN__STATUS__RESERVED: {
+        int rc = commit(g, c);
+        return rc < 0 ? rc : idx;
+    }
+    case CHAN__STATUS__CLOSED:
+        c->err = EPIPE;
+        break;
+    case CHAN__STATUS__TOO_LARGE:
+        c->err = EMSGSIZE;
+        c->n = (size_t)g->lvlen;
+        break;
+    default:
+        if (c->op == CHAN_RECV && g->lval) {
+            if (c->buf) {   /* chand kept to max_bytes, the buffer's size */
+                memcpy(c->buf, g->lval, g->llen < c->len ? g->llen : c->len);
+                free(g->lval);
+            } else {
+                c->val = g->lval;
+            }
+            c->n = g->llen;
+            g->lval = NULL;
+        }
+        chan_client_ack(g->cl, g->rpc.dlv, g->rpc.ndlv);
+        break;
+    }
+    g->lidx = -1;
+    return idx;
+}
+
+/* Poll the local cases whose place in the poll order is in [lo, hi) and
+ * run one that is ready.  Its index, -1 if none, -2 with errno. */
+static int poll_local(chan_case_t *cases, size_t n, const size_t *rank, size_t lo, size_t hi)
+{
+    chan_case_t *sub = malloc((n ? n : 1) * sizeof *sub);
+    if (!sub) {
+        errno = ENOMEM;
+        return -2;
+    }
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        sub[i] = cases[i];
+        if (!cases[i].ch || cases[i].ch->kind != CHAN_KIND_LOCAL || rank[i] < lo || rank[i] >= hi)
+            sub[i].ch = NULL;   /* skipped */
+        else
+            any = true;
+    }
+    int chosen = -1;
+    if (any) {
+        chan_lsel_t *ls = chan_lsel_start(sub, n, NULL, &chosen);
+        if (!ls) {
+            free(sub);
+            return -2;
+        }
+        chan_lsel_finish(ls, sub, NULL, chosen);
+        if (chosen >= 0)
+            cases[chosen] = sub[chosen];   /* its results */
+    }
+    free(sub);
+    return chosen;
+}
+
+/* Go's select polls its cases in a random order and takes the first that
+ * is ready, so each ready case is equally likely.  Across places: the local
+ * cases ahead of every remote one are polled first; then each daemon is
+ * asked, at once and without waiting, for its first ready case in that
+ * order (it holds it); then the local cases ahead of the best daemon offer.
+ * The first in the order wins; every other offer goes back.  Costs one
+ * round trip when no local case ahead of the remote ones is ready.
+ * Returns the index, -1 with errno, SELECT_AGAIN, or LOOK_NOTHING. */
+#define LOOK_NOTHING (-4)
+
+static int look(chan_case_t *cases, size_t n, const size_t *rank, struct group *gs, size_t ng,
+                uint64_t prio, int *lost)
+{
+    size_t first_remote = n;
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].ch && cases[i].ch->kind == CHAN_KIND_REMOTE && rank[i] < first_remote)
+            first_remote = rank[i];
+    int idx = poll_local(cases, n, rank, 0, first_remote);
+    if (idx != -1)
+        return idx == -2 ? -1 : idx;
+    /* One daemon after the other, the one whose first case comes first in
+     * the order first: once an offer comes before every case of the daemons
+     * not yet asked, they cannot beat it. */
+    struct group *best = NULL;
+    int fail = 0, nlost = 0;
+    for (size_t k = 0; k < ng; k++)
+        gs[k].lidx = -1, gs[k].lerr = 0, gs[k].lval = NULL, gs[k].asked = false;
+    for (;;) {
+        struct group *next = NULL;
+        size_t next_rank = n;
+        for (size_t k = 0; k < ng; k++) {
+            size_t r0 = rank[gs[k].map[0]];   /* map is in poll order */
+            if (!gs[k].asked && r0 < next_rank)
+                next = &gs[k], next_rank = r0;
+        }
+        if (!next || fail || (best && rank[best->lidx] < next_rank))
+            break;
+        next->asked = true;
+        look_at(next, prio);
+        if (next->lerr == ECONNRESET || next->lerr == ETIMEDOUT) {
+            *lost = ECONNRESET;
+            nlost++;
+        } else if (next->lerr) {
+            fail = next->lerr;   /* chand said no (a channel deleted, ...) */
+        }
+        if (next->lidx >= 0 && (!best || rank[next->lidx] < rank[best->lidx]))
+            best = next;
+    }
+    if (!fail)
+        idx = poll_local(cases, n, rank, first_remote, best ? rank[best->lidx] : n);
+    for (size_t k = 0; k < ng; k++)
+        if (&gs[k] != best || fail || idx != -1)
+            look_undo(&gs[k]);
+    if (fail) {
+        errno = fail;
         return -1;
+    }
+    if (idx != -1)
+        return idx == -2 ? -1 : idx;
+    if (best)
+        return look_take(best);
+    if (nlost < (int)ng)
+        *lost = 0;   /* a daemon had nothing ready, or was not asked */
+    return LOOK_NOTHING;
+}
+
+/* ---- waiting ---- */
+
+/* Nothing was ready: wait for the first source to offer a case. */
+static int wait_once(chan_case_t *cases, size_t n, int64_t deadline, struct group *gs, size_t ng,
+                     uint64_t prio)
+{
     chan_waiter_t w;
     chan_waiter_init(&w);
     int chosen;
     chan_lsel_t *ls = chan_lsel_start(cases, n, &w, &chosen);
-    if (!ls) {
-        groups_free(gs, ng);
+    if (!ls)
         return -1;
-    }
-    if (chosen >= 0) {   /* a local case was ready: done */
+    if (chosen >= 0) {   /* a local case became ready meanwhile */
         chan_lsel_finish(ls, cases, &w, chosen);
-        groups_free(gs, ng);
         return chosen;
     }
     bool locals = false;
@@ -370,7 +611,6 @@ static int select_once(chan_case_t *cases, size_t n, int64_t deadline)
     chan_multi_t m = { .w = &w, .give_up_at_zero = !locals || deadline == 0 };
     atomic_init(&m.left, (int)ng + 1);   /* +1: ours, until every request is out */
     atomic_init(&m.lost, 0);
-    uint64_t prio = select_priority();
     for (size_t k = 0; k < ng; k++) {
         if (group_start(&gs[k], &w, &m, deadline, prio) < 0) {
             atomic_store(&m.lost, errno);
@@ -391,9 +631,44 @@ static int select_once(chan_case_t *cases, size_t n, int64_t deadline)
     if (idx == CHAN_WAIT_TIMEOUT && !w.err)
         w.err = ETIMEDOUT;
     chan_lsel_finish(ls, cases, &w, idx);   /* leave the local queues first */
-    int rc = settle(cases, gs, ng, &w, idx);
+    return settle(cases, gs, ng, &w, idx);
+}
+
+/* One attempt: the chosen case's index, -1 with errno, or SELECT_AGAIN. */
+static int select_once(chan_case_t *cases, size_t n, int64_t deadline)
+{
+    size_t *order = malloc(2 * (n ? n : 1) * sizeof *order), *rank = order + n;
+    if (!order) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (size_t k = 0; k < n; k++)   /* a random poll order (Fisher-Yates) */
+        order[k] = k;
+    for (size_t k = n; k > 1; k--) {
+        size_t j = chan_rand_below((uint32_t)k), t = order[k - 1];
+        order[k - 1] = order[j];
+        order[j] = t;
+    }
+    for (size_t k = 0; k < n; k++)
+        rank[order[k]] = k;
+    size_t ng;
+    struct group *gs = groups_make(cases, n, order, &ng);
+    if (!gs) {
+        free(order);
+        return -1;
+    }
+    uint64_t prio = select_priority();
+    int lost = 0;
+    int rc = look(cases, n, rank, gs, ng, prio, &lost);
+    if (rc == LOOK_NOTHING && deadline == 0) {
+        errno = lost ? lost : ETIMEDOUT;   /* lost: no daemon could be asked */
+        rc = -1;
+    } else if (rc == LOOK_NOTHING) {
+        rc = wait_once(cases, n, deadline, gs, ng, prio);
+    }
     int saved = errno;
     groups_free(gs, ng);
+    free(order);
     errno = saved;
     return rc;
 }

@@ -1406,7 +1406,7 @@ static void select_run(core_op_t *op, core_case_t *cs, int64_t timeout_ms)
 }
 
 void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size_t n,
-                 bool reserve, uint64_t prio, int64_t timeout_ms, int64_t now)
+                 bool reserve, uint64_t prio, bool in_order, int64_t timeout_ms, int64_t now)
 {
     core_t *c = s->core;
     if (n > c->lim.max_cases) {
@@ -1438,13 +1438,13 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
         if (cs->send)
             pdeque_push_back(&cs->vals, val_new(c, cases[i].value));
     }
-    /* poll in a random order: the first ready case wins */
-    size_t start = n ? rng_next(c) % n : 0;
+    /* uniform among the ready cases, or the first ready one in order */
+    size_t start = n && !in_order ? rng_next(c) % n : 0;
     size_t ready = 0;
     core_case_t *pick = NULL;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < n && !(in_order && pick); k++) {
         core_case_t *cs = &op->cases[(start + k) % n];
-        if (case_ready(cs) && rng_next(c) % ++ready == 0)
+        if (case_ready(cs) && (in_order || rng_next(c) % ++ready == 0))
             pick = cs;   /* reservoir sampling: uniform among the ready */
     }
     if (pick)

@@ -162,9 +162,11 @@ typedef struct core_case_req {
  * core_commit or core_release.  A commit may be answered RETRY: the other
  * side went away, nothing happened.  prio: of two reserving selects that
  * meet, the higher is asked first (0 for both: the sender); two reserving
- * ops with the same non-zero prio are one select's and never meet. */
+ * ops with the same non-zero prio are one select's and never meet.
+ * in_order: of the cases ready now, the first in the given order is taken
+ * (the caller shuffled them: Go's poll order, kept across daemons). */
 void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size_t n,
-                 bool reserve, uint64_t prio, int64_t timeout_ms, int64_t now);
+                 bool reserve, uint64_t prio, bool in_order, int64_t timeout_ms, int64_t now);
 void core_cancel(core_sess_t *s, uint64_t id, uint64_t target);
 void core_commit(core_sess_t *s, uint64_t id, uint64_t target);
 void core_release(core_sess_t *s, uint64_t id, uint64_t target);

@@ -222,7 +222,7 @@ static void h_select(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         cases[i].max_bytes = k->has_max_bytes ? k->max_bytes : UINT64_MAX;
     }
     core_select(c->sess, id, cases, n, m->has_reserve && m->reserve,
-                m->has_priority ? m->priority : 0, timeout_of(m->has_timeout_ms, m->timeout_ms), (int64_t)chand_now());
+                m->has_priority ? m->priority : 0, m->has_in_order && m->in_order, timeout_of(m->has_timeout_ms, m->timeout_ms), (int64_t)chand_now());
 }
 
 static bool target_of(chand_conn_t *c, uint64_t id, bool has, uint64_t *out, uint64_t v)

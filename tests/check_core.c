@@ -693,9 +693,9 @@ START_TEST(t_select_default_and_block)
     mk(A, 1, "x", 0);
     mk(A, 2, "y", 0);
     core_case_req_t cs[2] = { RC("x"), RC("y") };
-    core_select(A->s, 3, cs, 2, false, 0, 0, 0);
+    core_select(A->s, 3, cs, 2, false, 0, false, 0, 0);
     must_reply(A, 3, CHAN__STATUS__TIMEOUT);       /* default */
-    core_select(A->s, 4, cs, 2, false, 0, -1, 0);
+    core_select(A->s, 4, cs, 2, false, 0, false, -1, 0);
     ck_assert_ptr_null(reply_to(A, 4));
     ck_assert_uint_eq(info_of("x").receivers, 1);
     ck_assert_uint_eq(info_of("y").receivers, 1);
@@ -717,7 +717,7 @@ START_TEST(t_select_send_case)
     mk(A, 2, "b", 1);
     send1(A, 3, "b", "fill", -1);
     core_case_req_t cs[2] = { SC("u", "to-u"), SC("b", "to-b") };
-    core_select(Bs->s, 4, cs, 2, false, 0, -1, 0);
+    core_select(Bs->s, 4, cs, 2, false, 0, false, -1, 0);
     ck_assert_ptr_null(reply_to(Bs, 4));
     ck_assert_str_eq(take(C, 5, "b"), "fill");   /* room in b: select proceeds there */
     ck_assert_int_eq(must_reply(Bs, 4, CHAN__STATUS__OK)->index, 1);
@@ -734,7 +734,7 @@ START_TEST(t_select_exactly_one)
     send1(A, 3, "x", "vx", -1);
     send1(A, 4, "y", "vy", -1);
     core_case_req_t cs[2] = { RC("x"), RC("y") };
-    core_select(Bs->s, 5, cs, 2, false, 0, -1, 0);
+    core_select(Bs->s, 5, cs, 2, false, 0, false, -1, 0);
     rec_t *r = must_reply(Bs, 5, CHAN__STATUS__OK);
     ck_assert_uint_eq(r->ndlv, 1);
     ack_all(Bs, r);
@@ -759,7 +759,7 @@ START_TEST(t_select_random_choice)
         if (info_of("y").len == 0)
             send1(A, id++, "y", "y", 0);
         sess[1].n = 0;
-        core_select(Bs->s, id, cs, 2, false, 0, 0, 0);
+        core_select(Bs->s, id, cs, 2, false, 0, false, 0, 0);
         rec_t *r = must_reply(Bs, id, CHAN__STATUS__OK);
         id++;
         ack_all(Bs, r);
@@ -778,13 +778,13 @@ START_TEST(t_select_closed_case)
     mk(A, 1, "x", 0);
     mk(A, 2, "y", 0);
     core_case_req_t cs[2] = { RC("x"), SC("y", "v") };
-    core_select(Bs->s, 3, cs, 2, false, 0, -1, 0);
+    core_select(Bs->s, 3, cs, 2, false, 0, false, -1, 0);
     core_close(A->s, 4, B("y"));
     rec_t *r = must_reply(Bs, 3, CHAN__STATUS__CLOSED);
     ck_assert_int_eq(r->index, 1);
     ck_assert_uint_eq(info_of("x").receivers, 0);
     /* already closed: chosen at once */
-    core_select(Bs->s, 5, cs, 2, false, 0, -1, 0);
+    core_select(Bs->s, 5, cs, 2, false, 0, false, -1, 0);
     ck_assert_int_eq(must_reply(Bs, 5, CHAN__STATUS__CLOSED)->index, 1);
 }
 END_TEST
@@ -794,9 +794,9 @@ START_TEST(t_select_self)
     /* a select never meets itself (Go's TestSelfSelect) */
     mk(A, 1, "u", 0);
     core_case_req_t cs[2] = { SC("u", "me"), RC("u") };
-    core_select(A->s, 2, cs, 2, false, 0, 0, 0);
+    core_select(A->s, 2, cs, 2, false, 0, false, 0, 0);
     must_reply(A, 2, CHAN__STATUS__TIMEOUT);
-    core_select(A->s, 3, cs, 2, false, 0, -1, 0);
+    core_select(A->s, 3, cs, 2, false, 0, false, -1, 0);
     ck_assert_ptr_null(reply_to(A, 3));
     recvn(Bs, 4, "u", 1, -1);                     /* another receiver: takes the send */
     rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
@@ -813,17 +813,17 @@ START_TEST(t_select_sequence)
     mk(A, 2, "y", 0);
     mk(A, 3, "b", 1);
     core_case_req_t rc[2] = { RC("x"), RC("y") };
-    core_select(A->s, 4, rc, 2, false, 0, 0, 0);
+    core_select(A->s, 4, rc, 2, false, 0, false, 0, 0);
     must_reply(A, 4, CHAN__STATUS__TIMEOUT);
-    core_select(A->s, 5, rc, 2, false, 0, 5000, 0);
+    core_select(A->s, 5, rc, 2, false, 0, false, 5000, 0);
     send1(Bs, 6, "y", "yes", -1);
     rec_t *r = must_reply(A, 5, CHAN__STATUS__OK);
     ack_all(A, r);
     core_case_req_t sc[2] = { SC("x", "no"), SC("b", "ok") };
-    core_select(A->s, 7, sc, 2, false, 0, -1, 0);
+    core_select(A->s, 7, sc, 2, false, 0, false, -1, 0);
     ck_assert_int_eq(must_reply(A, 7, CHAN__STATUS__OK)->index, 1);
     core_close(A->s, 8, B("x"));
-    core_select(A->s, 9, rc, 2, false, 0, -1, 0);
+    core_select(A->s, 9, rc, 2, false, 0, false, -1, 0);
     ck_assert_int_eq(must_reply(A, 9, CHAN__STATUS__CLOSED)->index, 0);
     ck_assert_str_eq(take(A, 10, "b"), "ok");
 }
@@ -833,13 +833,13 @@ START_TEST(t_select_timeout)
 {
     mk(A, 1, "x", 0);
     core_case_req_t cs[1] = { RC("x") };
-    core_select(A->s, 2, cs, 1, false, 0, 30, 500);
+    core_select(A->s, 2, cs, 1, false, 0, false, 30, 500);
     core_expire(core, 529);
     ck_assert_ptr_null(reply_to(A, 2));
     core_expire(core, 530);
     must_reply(A, 2, CHAN__STATUS__TIMEOUT);
     ck_assert_uint_eq(info_of("x").receivers, 0);
-    core_select(A->s, 3, NULL, 0, false, 0, 10, 0);   /* select {} with a deadline */
+    core_select(A->s, 3, NULL, 0, false, 0, false, 10, 0);   /* select {} with a deadline */
     core_expire(core, 10);
     must_reply(A, 3, CHAN__STATUS__TIMEOUT);
 }
@@ -851,7 +851,7 @@ START_TEST(t_reserve_buffered_commit_release)
 {
     mk(A, 1, "b", 1);
     core_case_req_t cs[1] = { SC("b", "r1") };
-    core_select(A->s, 2, cs, 1, true, 0, -1, 0);
+    core_select(A->s, 2, cs, 1, true, 0, false, -1, 0);
     rec_t *r = must_reply(A, 2, CHAN__STATUS__RESERVED);
     ck_assert_int_eq(r->index, 0);
     send1(Bs, 3, "b", "other", 0);                /* the slot is held */
@@ -861,7 +861,7 @@ START_TEST(t_reserve_buffered_commit_release)
     send1(Bs, 5, "b", "other", 0);
     must_reply(Bs, 5, CHAN__STATUS__OK);
     ck_assert_str_eq(take(C, 6, "b"), "other");
-    core_select(A->s, 7, cs, 1, true, 0, -1, 0);
+    core_select(A->s, 7, cs, 1, true, 0, false, -1, 0);
     must_reply(A, 7, CHAN__STATUS__RESERVED);
     core_commit(A->s, 8, 7);
     must_reply(A, 8, CHAN__STATUS__OK);
@@ -876,7 +876,7 @@ START_TEST(t_reserve_unbuffered_holds_receiver)
     mk(A, 1, "u", 0);
     recvn(Bs, 2, "u", 1, -1);
     core_case_req_t cs[1] = { SC("u", "reserved") };
-    core_select(A->s, 3, cs, 1, true, 0, -1, 0);
+    core_select(A->s, 3, cs, 1, true, 0, false, -1, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
     send1(C, 4, "u", "plain", -1);                /* cannot take the held receiver */
     ck_assert_ptr_null(reply_to(Bs, 2));
@@ -887,7 +887,7 @@ START_TEST(t_reserve_unbuffered_holds_receiver)
     must_reply(C, 4, CHAN__STATUS__OK);
     /* commit: the held receiver gets the value; answered on acknowledgement */
     recvn(Bs, 6, "u", 1, -1);
-    core_select(A->s, 7, cs, 1, true, 0, -1, 0);
+    core_select(A->s, 7, cs, 1, true, 0, false, -1, 0);
     must_reply(A, 7, CHAN__STATUS__RESERVED);
     core_commit(A->s, 8, 7);
     r = must_reply(Bs, 6, CHAN__STATUS__OK);
@@ -902,7 +902,7 @@ START_TEST(t_reserve_dropped_session_releases)
 {
     mk(A, 1, "b", 1);
     core_case_req_t cs[1] = { SC("b", "r") };
-    core_select(A->s, 2, cs, 1, true, 0, -1, 0);
+    core_select(A->s, 2, cs, 1, true, 0, false, -1, 0);
     must_reply(A, 2, CHAN__STATUS__RESERVED);
     send1(Bs, 3, "b", "waiting", -1);
     ck_assert_ptr_null(reply_to(Bs, 3));
@@ -919,7 +919,7 @@ START_TEST(t_reserve_recv_case_is_a_delivery)
     send1(A, 2, "b", "v1", -1);
     send1(A, 3, "b", "v2", -1);
     core_case_req_t cs[1] = { RC("b") };
-    core_select(Bs->s, 4, cs, 1, true, 0, -1, 0);
+    core_select(Bs->s, 4, cs, 1, true, 0, false, -1, 0);
     rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
     ck_assert_str_eq(r->val[0], "v1");
     ck_assert(core_nack(Bs->s, r->dlv[0]));        /* release: back at the head */
@@ -937,11 +937,11 @@ START_TEST(t_select_recv_closed_with_values)
     send1(A, 2, "b", "v1", -1);
     core_close(A->s, 3, B("b"));
     core_case_req_t cs[1] = { RC("b") };
-    core_select(Bs->s, 4, cs, 1, false, 0, -1, 0);
+    core_select(Bs->s, 4, cs, 1, false, 0, false, -1, 0);
     rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
     ck_assert_str_eq(r->val[0], "v1");
     ack_all(Bs, r);
-    core_select(Bs->s, 5, cs, 1, false, 0, -1, 0);
+    core_select(Bs->s, 5, cs, 1, false, 0, false, -1, 0);
     must_reply(Bs, 5, CHAN__STATUS__CLOSED);
 }
 END_TEST
@@ -950,10 +950,10 @@ START_TEST(t_select_recv_meets_reserving_sender)
 {
     mk(A, 1, "u", 0);
     core_case_req_t sc[1] = { SC("u", "r") };
-    core_select(A->s, 2, sc, 1, true, 0, -1, 0);       /* a reserving sender waits */
+    core_select(A->s, 2, sc, 1, true, 0, false, -1, 0);       /* a reserving sender waits */
     ck_assert_ptr_null(reply_to(A, 2));
     core_case_req_t rc[1] = { RC("u") };
-    core_select(Bs->s, 3, rc, 1, false, 0, -1, 0);      /* a select receiver comes */
+    core_select(Bs->s, 3, rc, 1, false, 0, false, -1, 0);      /* a select receiver comes */
     must_reply(A, 2, CHAN__STATUS__RESERVED);        /* it is held for the sender */
     core_commit(A->s, 4, 2);
     rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
@@ -974,7 +974,7 @@ START_TEST(t_select_too_large_says_length)
     core_case_req_t cs[2] = { RC("x"), RC("b") };
     cs[1].max_bytes = 4;
     for (int reserve = 0; reserve < 2; reserve++) {
-        core_select(Bs->s, 4 + (uint64_t)reserve, cs, 2, reserve, 0, -1, 0);
+        core_select(Bs->s, 4 + (uint64_t)reserve, cs, 2, reserve, 0, false, -1, 0);
         rec_t *r = must_reply(Bs, 4 + (uint64_t)reserve, CHAN__STATUS__TOO_LARGE);
         ck_assert_int_eq(r->index, 1);
         ck_assert_uint_eq(r->value_len, 10);
@@ -994,8 +994,8 @@ START_TEST(t_commit_without_receiver_retries)
 {
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "r") };
-    core_select(Bs->s, 2, rc, 1, true, 0, -1, 0);       /* a two-phase receiver */
-    core_select(A->s, 3, sc, 1, true, 0, 100, 0);       /* a two-phase sender */
+    core_select(Bs->s, 2, rc, 1, true, 0, false, -1, 0);       /* a two-phase receiver */
+    core_select(A->s, 3, sc, 1, true, 0, false, 100, 0);       /* a two-phase sender */
     must_reply(A, 3, CHAN__STATUS__RESERVED);        /* holds the receiver */
     core_cancel(Bs->s, 4, 2);                        /* which goes elsewhere */
     core_commit(A->s, 5, 3);
@@ -1016,8 +1016,8 @@ START_TEST(t_higher_priority_receiver_leads)
 {
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
-    core_select(Bs->s, 2, rc, 1, true, 9, -1, 0);
-    core_select(A->s, 3, sc, 1, true, 5, -1, 0);
+    core_select(Bs->s, 2, rc, 1, true, 9, false, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 5, false, -1, 0);
     ck_assert_int_eq(must_reply(Bs, 2, CHAN__STATUS__RESERVED)->index, 0);
     ck_assert_uint_eq(reply_to(Bs, 2)->ndlv, 0);          /* no value yet */
     ck_assert_ptr_null(reply_to(A, 3));                   /* S is held */
@@ -1044,8 +1044,8 @@ START_TEST(t_higher_priority_sender_leads)
 {
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
-    core_select(Bs->s, 2, rc, 1, true, _i ? 0 : 4, -1, 0);
-    core_select(A->s, 3, sc, 1, true, _i ? 0 : 5, -1, 0);
+    core_select(Bs->s, 2, rc, 1, true, _i ? 0 : 4, false, -1, 0);
+    core_select(A->s, 3, sc, 1, true, _i ? 0 : 5, false, -1, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
     ck_assert_ptr_null(reply_to(Bs, 2));
     core_commit(A->s, 4, 3);
@@ -1065,8 +1065,8 @@ START_TEST(t_receiver_leads_then_sender_declines)
     tsess_t *t = &sess[3];
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
-    core_select(Bs->s, 2, rc, 1, true, 9, -1, 0);
-    core_select(t->s, 3, sc, 1, true, 5, -1, 0);
+    core_select(Bs->s, 2, rc, 1, true, 9, false, -1, 0);
+    core_select(t->s, 3, sc, 1, true, 5, false, -1, 0);
     must_reply(Bs, 2, CHAN__STATUS__RESERVED);
     if (_i == 1) {
         core_cancel(t->s, 4, 3);
@@ -1104,8 +1104,8 @@ START_TEST(t_receiver_leads_and_releases)
 {
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
-    core_select(Bs->s, 2, rc, 1, true, 9, -1, 0);
-    core_select(A->s, 3, sc, 1, true, 5, -1, 0);
+    core_select(Bs->s, 2, rc, 1, true, 9, false, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 5, false, -1, 0);
     must_reply(Bs, 2, CHAN__STATUS__RESERVED);
     core_release(Bs->s, 4, 2);
     must_reply(Bs, 4, CHAN__STATUS__OK);
@@ -1128,8 +1128,8 @@ START_TEST(t_sender_commit_refused_retries)
 {
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
-    core_select(Bs->s, 2, rc, 1, true, 1, -1, 0);
-    core_select(A->s, 3, sc, 1, true, 9, -1, 0);
+    core_select(Bs->s, 2, rc, 1, true, 1, false, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 9, false, -1, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
     core_commit(A->s, 4, 3);
     rec_t *r = must_reply(Bs, 2, CHAN__STATUS__OK);
@@ -1149,8 +1149,8 @@ START_TEST(t_receiver_leads_value_too_large)
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "0123456789") };
     rc[0].max_bytes = 4;
-    core_select(Bs->s, 2, rc, 1, true, 9, -1, 0);
-    core_select(A->s, 3, sc, 1, true, 5, -1, 0);
+    core_select(Bs->s, 2, rc, 1, true, 9, false, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 5, false, -1, 0);
     must_reply(Bs, 2, CHAN__STATUS__RESERVED);
     core_commit(Bs->s, 4, 2);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
@@ -1173,8 +1173,8 @@ START_TEST(t_crossing_selects_meet_in_priority_order)
     mk(A, 2, "o", 0);
     core_case_req_t scs[2] = { SC("c", "from-S"), RC("o") };
     core_case_req_t rcs[2] = { SC("o", "from-R"), RC("c") };
-    core_select(A->s, 3, scs, 2, true, 9, -1, 0);
-    core_select(Bs->s, 4, rcs, 2, true, 5, -1, 0);
+    core_select(A->s, 3, scs, 2, true, 9, false, -1, 0);
+    core_select(Bs->s, 4, rcs, 2, true, 5, false, -1, 0);
     rec_t *s = must_reply(A, 3, CHAN__STATUS__RESERVED);  /* S first */
     ck_assert_ptr_null(reply_to(Bs, 4));
     int si = s->index;
@@ -1207,9 +1207,9 @@ START_TEST(t_held_receiver_served_first)
     mk(A, 1, "u", 0);
     mk(A, 2, "d", 0);
     core_case_req_t rcs[2] = { RC("d"), RC("u") };
-    core_select(Bs->s, 3, rcs, 2, _i == 1, 1, -1, 0);
+    core_select(Bs->s, 3, rcs, 2, _i == 1, 1, false, -1, 0);
     core_case_req_t sc[1] = { SC("u", "from-S") };
-    core_select(A->s, 4, sc, 1, true, 9, -1, 0);
+    core_select(A->s, 4, sc, 1, true, 9, false, -1, 0);
     must_reply(A, 4, CHAN__STATUS__RESERVED);            /* S holds R */
     send1(C, 5, "d", "from-P", -1);                      /* R is frozen: P waits */
     ck_assert_ptr_null(reply_to(C, 5));
@@ -1233,8 +1233,8 @@ START_TEST(t_committed_send_receiver_dies)
     tsess_t *t = &sess[3];
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
-    core_select(t->s, 2, rc, 1, true, 1, -1, 0);
-    core_select(A->s, 3, sc, 1, true, 9, -1, 0);
+    core_select(t->s, 2, rc, 1, true, 1, false, -1, 0);
+    core_select(A->s, 3, sc, 1, true, 9, false, -1, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
     core_commit(A->s, 4, 3);
     must_reply(t, 2, CHAN__STATUS__OK);
@@ -1265,10 +1265,10 @@ START_TEST(t_tie_costs_a_retry)
     core_open(sb[0].s, 1, B("o"), true, 0, false, false);  /* o on daemon B */
     core_case_req_t s_a[1] = { SC("c", "S") }, r_a[1] = { RC("c") };
     core_case_req_t s_b[1] = { RC("o") }, r_b[1] = { SC("o", "R") };
-    core_select(Bs->s, 10, r_a, 1, true, 0, -1, 0);        /* R's receive on A */
-    core_select(sb[1].s, 10, s_b, 1, true, 0, -1, 0);      /* S's receive on B */
-    core_select(A->s, 11, s_a, 1, true, 0, -1, 0);         /* S's send on A */
-    core_select(sb[0].s, 11, r_b, 1, true, 0, -1, 0);      /* R's send on B */
+    core_select(Bs->s, 10, r_a, 1, true, 0, false, -1, 0);        /* R's receive on A */
+    core_select(sb[1].s, 10, s_b, 1, true, 0, false, -1, 0);      /* S's receive on B */
+    core_select(A->s, 11, s_a, 1, true, 0, false, -1, 0);         /* S's send on A */
+    core_select(sb[0].s, 11, r_b, 1, true, 0, false, -1, 0);      /* R's send on B */
     must_reply(A, 11, CHAN__STATUS__RESERVED);
     must_reply(&sb[0], 11, CHAN__STATUS__RESERVED);
     core_cancel(Bs->s, 12, 10);                            /* R chose B */
@@ -1293,8 +1293,8 @@ START_TEST(t_committed_recv_keeps_deadline)
 {
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
-    core_select(Bs->s, 2, rc, 1, true, 9, 100, 0);
-    core_select(A->s, 3, sc, 1, true, 5, -1, 0);
+    core_select(Bs->s, 2, rc, 1, true, 9, false, 100, 0);
+    core_select(A->s, 3, sc, 1, true, 5, false, -1, 0);
     must_reply(Bs, 2, CHAN__STATUS__RESERVED);
     core_commit(Bs->s, 4, 2);
     must_reply(A, 3, CHAN__STATUS__RESERVED);              /* S's client is slow */
@@ -1314,8 +1314,8 @@ START_TEST(t_select_never_meets_itself_across_connections)
 {
     mk(A, 1, "u", 0);
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
-    core_select(A->s, 2, sc, 1, true, 42, -1, 0);
-    core_select(Bs->s, 3, rc, 1, true, 42, -1, 0);
+    core_select(A->s, 2, sc, 1, true, 42, false, -1, 0);
+    core_select(Bs->s, 3, rc, 1, true, 42, false, -1, 0);
     ck_assert_ptr_null(reply_to(A, 2));
     ck_assert_ptr_null(reply_to(Bs, 3));
     recvn(C, 4, "u", 1, -1);                               /* another receiver */
@@ -1336,10 +1336,10 @@ START_TEST(t_no_reservation_past_capacity)
 {
     mk(A, 1, "b", 1);
     core_case_req_t t1[1] = { SC("b", "t") }, s1[1] = { SC("b", "s") };
-    core_select(A->s, 2, t1, 1, true, 0, -1, 0);
+    core_select(A->s, 2, t1, 1, true, 0, false, -1, 0);
     must_reply(A, 2, CHAN__STATUS__RESERVED);              /* the only slot */
     recvn(C, 3, "b", 1, 50);                               /* a receiver waits */
-    core_select(Bs->s, 4, s1, 1, true, 0, -1, 0);
+    core_select(Bs->s, 4, s1, 1, true, 0, false, -1, 0);
     must_reply(Bs, 4, CHAN__STATUS__RESERVED);             /* holds the receiver */
     core_expire(core, 50);                                 /* which leaves */
     must_reply(C, 3, CHAN__STATUS__TIMEOUT);
@@ -1351,13 +1351,34 @@ START_TEST(t_no_reservation_past_capacity)
 }
 END_TEST
 
+/* in_order: of the ready cases, the first in the order given is taken,
+ * every time (the client shuffled them); without it, any of them. */
+START_TEST(t_select_in_order)
+{
+    const char *names[3] = { "o0", "o1", "o2" };
+    for (int i = 0; i < 3; i++) {
+        mk(A, 1 + (uint64_t)i, names[i], 4);
+        send1(A, 10 + (uint64_t)i, names[i], names[i], 0);
+    }
+    core_case_req_t cs[4] = { RC("empty"), RC("o2"), RC("o0"), RC("o1") };
+    mk(A, 20, "empty", 4);
+    for (uint64_t t = 0; t < 20; t++) {
+        core_select(Bs->s, 100 + t, cs, 4, t % 2 == 0, 0, true, 0, 0);
+        rec_t *r = must_reply(Bs, 100 + t, CHAN__STATUS__OK);
+        ck_assert_int_eq(r->index, 1);                 /* o2: the first ready */
+        ck_assert_str_eq(r->val[0], "o2");
+        ck_assert(core_nack(Bs->s, r->dlv[0]));        /* back at the head */
+    }
+}
+END_TEST
+
 START_TEST(t_select_send_refused_keeps_deadline)
 {
     /* the receiver that made the send case ready refuses the value */
     mk(A, 1, "u", 0);
     core_recv(Bs->s, 2, B("u"), 1, 1, -1, 0);         /* takes 1 byte at most */
     core_case_req_t sc[1] = { SC("u", "too-long") };
-    core_select(A->s, 3, sc, 1, false, 0, 100, 0);
+    core_select(A->s, 3, sc, 1, false, 0, false, 100, 0);
     must_reply(Bs, 2, CHAN__STATUS__TOO_LARGE);
     ck_assert_ptr_null(reply_to(A, 3));               /* still waiting ... */
     core_expire(core, 100);
@@ -1378,9 +1399,9 @@ START_TEST(t_dropped_reservations_leave_no_trace)
         t->n = 0;
         mk(A, 1000 + (uint64_t)k, name, 1);
         core_case_req_t c1[1] = { SC(name, "1") }, c2[1] = { SC(name, "2") };
-        core_select(t->s, 10, c1, 1, true, 0, -1, 0);
+        core_select(t->s, 10, c1, 1, true, 0, false, -1, 0);
         must_reply(t, 10, CHAN__STATUS__RESERVED);
-        core_select(t->s, 11, c2, 1, true, 0, -1, 0);     /* waits for the slot */
+        core_select(t->s, 11, c2, 1, true, 0, false, -1, 0);     /* waits for the slot */
         core_sess_drop(t->s);
         t->s = NULL;
         send1(C, 5000 + (uint64_t)k, name, "x", 0);    /* the only slot is free */
@@ -1397,9 +1418,9 @@ START_TEST(t_dropped_reservations_leave_no_trace)
         mk(A, 2000 + (uint64_t)k, name, 0);
         recvn(Bs, 100, name, 1, -1);                   /* a receiver */
         core_case_req_t c1[1] = { SC(name, "1") }, c2[1] = { SC(name, "2") };
-        core_select(t->s, 10, c1, 1, true, 0, -1, 0);     /* holds it */
+        core_select(t->s, 10, c1, 1, true, 0, false, -1, 0);     /* holds it */
         must_reply(t, 10, CHAN__STATUS__RESERVED);
-        core_select(t->s, 11, c2, 1, true, 0, -1, 0);
+        core_select(t->s, 11, c2, 1, true, 0, false, -1, 0);
         send1(C, 200, name, "plain", -1);              /* waits behind */
         core_sess_drop(t->s);
         t->s = NULL;
@@ -1445,7 +1466,7 @@ START_TEST(t_nonblocking_recv_is_never_frozen)
 {
     mk(A, 1, "u", 0);
     core_case_req_t sc[1] = { SC("u", "r") };
-    core_select(A->s, 2, sc, 1, true, 0, -1, 0);          /* reserving sender waits */
+    core_select(A->s, 2, sc, 1, true, 0, false, -1, 0);          /* reserving sender waits */
     recvn(Bs, 3, "u", 1, 0);                            /* default: don't wait */
     must_reply(Bs, 3, CHAN__STATUS__TIMEOUT);
     ck_assert_ptr_null(reply_to(A, 2));                 /* nothing reserved for it */
@@ -1460,9 +1481,9 @@ START_TEST(t_no_send_after_close_through_a_freeze)
     mk(A, 2, "b", 1);
     send1(A, 3, "b", "f", -1);
     core_case_req_t bc[2] = { RC("u"), SC("b", "x") };
-    core_select(Bs->s, 4, bc, 2, false, 0, -1, 0);         /* u empty, b full: waits */
+    core_select(Bs->s, 4, bc, 2, false, 0, false, -1, 0);         /* u empty, b full: waits */
     core_case_req_t ac[1] = { SC("u", "r") };
-    core_select(A->s, 5, ac, 1, true, 0, -1, 0);           /* holds B's receive case */
+    core_select(A->s, 5, ac, 1, true, 0, false, -1, 0);           /* holds B's receive case */
     must_reply(A, 5, CHAN__STATUS__RESERVED);
     ck_assert_str_eq(take(C, 6, "b"), "f");             /* room in b ... */
     core_close(C->s, 7, B("b"));                         /* ... but b closes */
@@ -1478,10 +1499,10 @@ START_TEST(t_dropping_a_reserving_session_marks_nothing)
     mk(A, 1, "u", 0);
     mk(A, 2, "v", 0);
     core_case_req_t bc[2] = { RC("u"), SC("v", "y") };
-    core_select(Bs->s, 3, bc, 2, false, 0, -1, 0);
+    core_select(Bs->s, 3, bc, 2, false, 0, false, -1, 0);
     tsess_t *t = &sess[3];
     core_case_req_t tc[1] = { SC("u", "r") };
-    core_select(t->s, 4, tc, 1, true, 0, -1, 0);            /* freezes B */
+    core_select(t->s, 4, tc, 1, true, 0, false, -1, 0);            /* freezes B */
     must_reply(t, 4, CHAN__STATUS__RESERVED);
     recvn(t, 5, "v", 1, -1);                             /* t also waits on v */
     core_sess_drop(t->s);
@@ -1520,7 +1541,7 @@ START_TEST(t_memory_limit)
     send1(A, 8, "m", v, -1);
     must_reply(A, 8, CHAN__STATUS__OK);
     core_case_req_t sc[1] = { SC("m", v) };
-    core_select(A->s, 9, sc, 1, false, 0, 0, 0);
+    core_select(A->s, 9, sc, 1, false, 0, false, 0, 0);
     must_reply(A, 9, CHAN__STATUS__BUSY);              /* selects too */
     for (uint64_t id = 10; id < 14; id++)
         take(Bs, id, "m");
@@ -1728,6 +1749,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_committed_recv_keeps_deadline);
     tcase_add_test(tc, t_select_never_meets_itself_across_connections);
     tcase_add_test(tc, t_no_reservation_past_capacity);
+    tcase_add_test(tc, t_select_in_order);
     tcase_add_test(tc, t_dropped_reservations_leave_no_trace);
     tcase_add_test(tc, t_partial_batch_reports_a_prefix);
     tcase_add_test(tc, t_nonblocking_recv_is_never_frozen);

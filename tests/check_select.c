@@ -7,16 +7,7 @@
  * channels, with every channel on one chand (each select one request,
  * decided by chand), and split over two daemons and local channels (the
  * two-phase select across sources).  See RT_CHANNELS in rt_test.h.
- *
- * Known deviations with channels split (reported, reproduced by the
- * known-bugs test case, run as expected failures by tests/xfail_*.sh):
- *   - a select whose cases live in several places does not choose uniformly
- *     among the ready ones (chan.h: a ready local case wins at once,
- *     otherwise the first daemon to answer): the fairness tests check their
- *     distribution only when the select's cases live in one place;
- *   - two two-phase selects on the two ends of an unbuffered remote channel
- *     can hold each other's cases and miss each other: close_races_selects
- *     keeps such pairs of channels in one place (see there).
+ * Every test holds in every placement, the fairness ones included.
  */
 #include "config.h"
 
@@ -225,8 +216,7 @@ static void fair_selector(void *p)
 
 /* With two always-ready cases, each is chosen with probability 1/2; over
  * n trials the count of one is Binomial(n, 1/2), sd = sqrt(n)/2.  The bound
- * is 6.5 sd: a fair select fails it with probability below 1e-10.  (Only
- * for cases in one place: see the top of the file.) */
+ * is 6.5 sd: a fair select fails it with probability below 1e-10. */
 RT_TEST(select_fairness)
 {
     const long TRIALS = rt_count(10000, 3000);   /* remotely: 3 round trips a trial */
@@ -255,9 +245,7 @@ RT_TEST(select_fairness)
     chan_close(f.done);
     rt_join(&g);
     double bound = 6.5 * sqrt(TRIALS) / 2;
-    chan_t *in[4] = { f.c1, f.c2, f.c3, f.c4 };
-    if (rt_one_place(in, 4))
-        ck_assert_msg(fabs(cnt1 - TRIALS / 2.0) <= bound, "unfair: %ld vs %ld", cnt1, cnt2);
+    ck_assert_msg(fabs(cnt1 - TRIALS / 2.0) <= bound, "unfair: %ld vs %ld", cnt1, cnt2);
     chan_release(f.c1);
     chan_release(f.c2);
     chan_release(f.c3);
@@ -267,10 +255,11 @@ RT_TEST(select_fairness)
 }
 
 /* Four ready cases: each count is Binomial(n, 1/4), sd = sqrt(n * 3/16);
- * 6.5 sd per count, four counts: false alarm below 4e-10.  The distribution
- * is checked if `always` or the cases live in one place (see the top). */
-static void uniform_among_four(bool always)
+ * 6.5 sd per count, four counts: false alarm below 4e-10.  Split, the four
+ * live on A, B and here: Go's poll order holds across places. */
+RT_TEST(select_uniform_among_four)
 {
+    (void)mode;
     const long TRIALS = rt_count(20000, 5000);   /* remotely: 2 round trips a trial */
     chan_t *c[4];
     for (int i = 0; i < 4; i++) {
@@ -291,28 +280,13 @@ static void uniform_among_four(bool always)
         ck_assert_int_eq(chan_send(c[k], &b, 1, 0), 0);   /* the others are still full */
     }
     double sd = sqrt(TRIALS * 3.0 / 16.0);
-    bool fair = always || rt_one_place(c, 4);
     for (int i = 0; i < 4; i++) {
-        ck_assert_msg(!fair || fabs(count[i] - TRIALS / 4.0) <= 6.5 * sd,
+        ck_assert_msg(fabs(count[i] - TRIALS / 4.0) <= 6.5 * sd,
                       "case %d chosen %ld times of %ld", i, count[i], TRIALS);
         ck_assert_int_eq(chan_len(c[i]), 1);           /* exactly one case took effect */
     }
     for (int i = 0; i < 4; i++)
         chan_release(c[i]);
-}
-
-RT_TEST(select_uniform_among_four)
-{
-    (void)mode;
-    uniform_among_four(false);
-}
-
-/* Known bug (tests/xfail_split_fairness.sh): with channels split, the
- * local case wins every time. */
-RT_TEST(select_uniform_across_places)
-{
-    (void)mode;
-    uniform_among_four(true);
 }
 
 /* ---- TestSelfSelect (Go runtime chan_test.go) ---------------------------- */
@@ -473,12 +447,6 @@ static Suite *select_suite(void)
     suite_add_tcase(s, tc);
 
     /* Known bugs, reproduced; run only by their XFAIL wrappers. */
-    if (getenv("CHAN_KNOWN_BUGS")) {
-        tc = tcase_create("known-bugs");
-        tcase_set_timeout(tc, 30);
-        tcase_add_loop_test(tc, select_uniform_across_places, 0, MODES);
-        suite_add_tcase(s, tc);
-    }
     return s;
 }
 

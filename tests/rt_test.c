@@ -180,20 +180,6 @@ int rt_place(chan_t *ch)
     return d;
 }
 
-bool rt_one_place(chan_t *const *chs, size_t n)
-{
-    int first = -2;
-    for (size_t i = 0; i < n; i++) {
-        if (!chs[i])
-            continue;
-        int p = rt_place(chs[i]);
-        if (first != -2 && p != first)
-            return false;
-        first = p;
-    }
-    return true;
-}
-
 /* chand's view of a remote channel made by rt_make(). */
 static chan_stat_t remote_stat(chan_t *ch)
 {

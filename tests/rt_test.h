@@ -63,11 +63,6 @@ chan_t *rt_make_at(int place, size_t cap);
 
 /* rt_place - where ch lives: -1 in this process, 0 on daemon A, 1 on B. */
 int rt_place(chan_t *ch);
-/* rt_one_place - true if every channel of chs[0..n) (NULL ones skipped)
- * lives in the same place: a select over them is decided in one place,
- * uniformly at random among the ready cases (chan.h).  Across places the
- * first source to answer wins instead. */
-bool rt_one_place(chan_t *const *chs, size_t n);
 
 /* rt_count - a loop count: n with local channels, remote_n when rt_make()
  * makes remote channels (every operation on them is a round trip to chand,

@@ -296,13 +296,17 @@ typedef struct chan_case {
  *
  * Cases may mix local channels, timers and remote channels on any number of
  * daemons.  Cases on one daemon are decided there, atomically, in one
- * request.  Across daemons (or with local cases) each daemon reserves a
- * ready case and the first reservation to arrive wins; the others are given
- * back as they were (a value returns to the head of its channel, in order).
- * Local cases that are ready when select is called win at once.  Two such
- * selects on the two ends of a channel always meet, even when they also
- * cross on other daemons: if the other side chose another case just then,
- * the select starts over by itself (PROTOCOL.md section 9).  A daemon
+ * request.  Across daemons (or with local cases) the choice among the
+ * cases ready when select is called is still uniform, as Go's random poll
+ * order makes it: local cases ahead of every remote one in that order are
+ * polled first, then each daemon is asked for its first ready case in that
+ * order (one round trip), and the first in the order wins.  If nothing is
+ * ready, each daemon reserves the first case that becomes ready and the
+ * first reservation to arrive wins.  Offers not taken are given back as
+ * they were (a value returns to the head of its channel, in order).  Two
+ * such selects on the two ends of a channel always meet, even when they
+ * also cross on other daemons: if the other side chose another case just
+ * then, the select starts over by itself (PROTOCOL.md section 9).  A daemon
  * whose connection is lost drops out; the others go on.
  *
  * Returns the chosen index, or -1 with ETIMEDOUT (no case in time), EINVAL
