@@ -359,10 +359,16 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
     uint8_t stack[1024];
     size_t len;
     pthread_mutex_lock(&cl->lock);
+    if (rpc->need_gen && (cl->dead || cl->gen != rpc->need_gen)) {
+        pthread_mutex_unlock(&cl->lock);
+        errno = ESTALE;
+        return -1;
+    }
     if (cl->dead && redial_locked(cl) < 0) {
         pthread_mutex_unlock(&cl->lock);
         return -1;
     }
+    uint64_t gen = cl->gen;
     rpc->id = ++cl->next_id;
     rq->has_id = true;
     rq->id = rpc->id;
@@ -395,6 +401,20 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
     rq->n_ack = 0;
     rq->ack = NULL;
     pthread_mutex_lock(&cl->lock);
+    if (!err && cl->gen != gen) {
+        /* The connection changed while we packed: the acknowledgements in
+         * the frame were the old one's (their ids mean other values now),
+         * and a need_gen request must not go out at all. */
+        pthread_mutex_unlock(&cl->lock);
+        if (buf != stack)
+            free(buf);
+        free(mine.v);
+        if (rpc->need_gen) {
+            errno = ESTALE;
+            return -1;
+        }
+        return start_rpc(cl, rq, rpc, want_role, took);
+    }
     /* Room in the table first (failing is harmless before the write), the
      * write (which may wait for output room, the lock released), and only
      * then the registration: the reply cannot be read before we unlock, and
@@ -449,12 +469,12 @@ void chan_client_oneway(chan_client_t *cl, Chan__Request *rq)
     pthread_mutex_unlock(&cl->lock);
 }
 
-void chan_client_nack(chan_client_t *cl, const uint64_t *ids, size_t n)
+void chan_client_nack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n)
 {
     if (!n)
         return;
     pthread_mutex_lock(&cl->lock);
-    if (!cl->dead) {
+    if (!cl->dead && cl->gen == gen) {
         Chan__Request rq = CHAN__REQUEST__INIT;
         rq.n_nack = n;
         rq.nack = (uint64_t *)ids;
@@ -463,11 +483,15 @@ void chan_client_nack(chan_client_t *cl, const uint64_t *ids, size_t n)
     pthread_mutex_unlock(&cl->lock);
 }
 
-void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n)
+void chan_client_ack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n)
 {
     if (!n)
         return;
     pthread_mutex_lock(&cl->lock);
+    if (cl->dead || cl->gen != gen) {
+        pthread_mutex_unlock(&cl->lock);
+        return;   /* chand has taken them back already */
+    }
     if (!cl->acks.n)
         cl->ack_oldest = chan_now();
     for (size_t i = 0; i < n; i++)
@@ -692,7 +716,7 @@ int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int6
         return -1;
     }
     if (!rpc->keep)
-        chan_client_ack(cl, rpc->dlv, rpc->ndlv);   /* the caller has them now */
+        chan_client_ack(cl, rpc->gen, rpc->dlv, rpc->ndlv);   /* the caller has them now */
     return 0;
 }
 
@@ -800,6 +824,14 @@ static void release_locked(chan_client_t *cl, uint64_t target)
     send_locked(cl, &rq);
 }
 
+void chan_client_release(chan_client_t *cl, uint64_t gen, uint64_t target)
+{
+    pthread_mutex_lock(&cl->lock);
+    if (!cl->dead && cl->gen == gen)
+        release_locked(cl, target);
+    pthread_mutex_unlock(&cl->lock);
+}
+
 /* Give values back to chand (sent after this read batch). */
 static void give_back(chan_client_t *cl, Chan__Delivery *const *dv, size_t n)
 {
@@ -870,6 +902,7 @@ static void handle_reply(chan_client_t *cl, uint64_t gen, const Chan__Reply *r)
     pthread_mutex_unlock(&cl->lock);
     rpc->err = 0;
     rpc->status = st;
+    rpc->gen = gen;
     if (r->message)
         snprintf(rpc->message, sizeof rpc->message, "%s", r->message);
     bool taken = rpc->on_reply ? rpc->on_reply(rpc, r) : true;

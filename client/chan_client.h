@@ -85,6 +85,12 @@ struct chan_rpc {
     uint64_t dlv_one;
     bool keep;                   /* chan_client_call leaves them unacknowledged:
                                     the caller acks or nacks them */
+    uint64_t gen;                /* the connection the reply came on: delivery
+                                    ids and reservations mean nothing on
+                                    another (ids restart with each one) */
+    uint64_t need_gen;           /* chan_client_start: fail with ESTALE rather
+                                    than send on any other connection (a
+                                    Commit of that connection's reservation) */
     chan_multi_t *multi;         /* part of a select across sources */
     chan_waiter_t *settled;      /* chan_client_cancel: woken once the
                                     reply (or the connection's end) is dealt
@@ -173,11 +179,16 @@ void chan_client_unref(chan_client_t *cl);
 /* Send a request whose answer nobody waits for (it is dropped). */
 void chan_client_oneway(chan_client_t *cl, Chan__Request *rq);
 
-/* The application has these values: acknowledge them (soon). */
-void chan_client_ack(chan_client_t *cl, const uint64_t *ids, size_t n);
+/* The application has these values, delivered on connection gen (an
+ * rpc's gen): acknowledge them (soon).  Nothing if that connection is gone:
+ * chand has taken them back. */
+void chan_client_ack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n);
 /* Give these values back at once (they return to the heads of their
- * channels before any later request of this client is seen). */
-void chan_client_nack(chan_client_t *cl, const uint64_t *ids, size_t n);
+ * channels before any later request of this client is seen); as above for
+ * gen. */
+void chan_client_nack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n);
+/* Release the reservation of request target, made on connection gen. */
+void chan_client_release(chan_client_t *cl, uint64_t gen, uint64_t target);
 
 /* Map a reply status to an errno (0 for OK). */
 int chan_status_errno(Chan__Status st);

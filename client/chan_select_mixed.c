@@ -2,13 +2,16 @@
  * chan_select_mixed.c - select over cases that live in different places:
  * local channels, and channels of one or more chand daemons.
  *
- * No single lock or server sees every case, so the choice is made by the
- * one thing all sources share: the caller's waiter.  Whoever claims it
- * first wins, and every other source undoes what it had prepared:
+ * First a look, as Go's select polls (see look() below): the cases are
+ * shuffled once, and of those ready now the first in that order wins, local
+ * or on any daemon, each daemon answering at once what it has.  If nothing
+ * is ready, no single lock or server sees every case, so the choice is made
+ * by the one thing all sources share: the caller's waiter.  Whoever claims
+ * it first wins, and every other source undoes what it had prepared:
  *
- *   1. Local cases are polled first, in random order, under their locks
- *      (chan_lsel_start).  A ready one is done at once and the select is
- *      over.  Otherwise the waiter is queued on every local channel.
+ *   1. Local cases are polled again, under their locks (chan_lsel_start).
+ *      A ready one is done at once and the select is over.  Otherwise the
+ *      waiter is queued on every local channel.
  *   2. Each daemon gets one Select request with its cases and reserve set.
  *      The daemon answers when one of them can proceed, having *reserved*
  *      it: a value for a receive case is delivered but not yet taken; a
@@ -67,7 +70,8 @@ struct group {
     void *lval;                  /* a value received, kept until chosen */
     size_t llen;
     uint64_t lvlen;              /* TOO_LARGE: the value's length */
-    int lerr;                    /* no answer (errno), or an error status */
+    int lerr;                    /* an error status it answered */
+    bool lost;                   /* it did not answer (connection, time) */
     bool asked;
 };
 
@@ -216,8 +220,7 @@ static struct group *groups_make(chan_case_t *cases, size_t n, const size_t *ord
     return gs;
 }
 
-/* Send a group's reserving Select, cases in poll order (with deadline 0:
- * take the first ready one in that order, as Go's poll would), for g->rpc.
+/* Send a group's reserving Select, cases in poll order, for g->rpc.
  * 0, or -1 with errno. */
 static int group_request(struct group *g, int64_t deadline, uint64_t prio)
 {
@@ -227,7 +230,6 @@ static int group_request(struct group *g, int64_t deadline, uint64_t prio)
     sel.has_reserve = sel.reserve = true;
     sel.has_priority = true;
     sel.priority = prio;
-    sel.has_in_order = sel.in_order = deadline == 0;
     chan_set_timeout(&sel.has_timeout_ms, &sel.timeout_ms, deadline);
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_SELECT;
@@ -270,22 +272,37 @@ static bool commit_reply(chan_rpc_t *rpc, const Chan__Reply *r)
 #define SELECT_AGAIN (-3)   /* a commit was answered RETRY */
 
 /* Carry out a won reservation.  Returns 0 (the case's err says how it went:
- * 0 done, EPIPE closed, EMSGSIZE too long for the buffer), SELECT_AGAIN,
- * or -1 with errno (the connection dropped). */
-static int commit(struct group *g, chan_case_t *c)
+ * 0 done, EPIPE closed, EMSGSIZE too long for the buffer), SELECT_AGAIN
+ * (nothing happened: select again), or -1 with errno (ETIMEDOUT: the
+ * deadline passed while the commit waited for its receiver's
+ * acknowledgement or its held sender; ECONNRESET: a send's connection
+ * dropped, it may or may not have happened). */
+static int commit(struct group *g, chan_case_t *c, int64_t deadline)
 {
     Chan__Commit m = CHAN__COMMIT__INIT;
     m.has_target = true;
     m.target = g->rpc.id;
+    /* What the commit may still wait for keeps the caller's deadline, not
+     * that of the request that reserved (0 for a first look). */
+    m.has_timeout_ms = true;
+    m.timeout_ms = -1;
+    if (deadline >= 0) {
+        int64_t left = deadline - chan_now();
+        m.timeout_ms = left > 0 ? left : 0;
+    }
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_COMMIT;
     rq.commit = &m;
     struct commit_ctx x = { c, 0 };
-    chan_rpc_t rpc = { .on_reply = commit_reply, .ctx = &x };
-    /* No deadline: the daemon answers as soon as the other side has
-     * decided, which never waits on us. */
-    if (chan_client_call(g->cl, &rq, &rpc, -1) < 0)
+    /* need_gen: the reservation lives on that connection only */
+    chan_rpc_t rpc = { .on_reply = commit_reply, .ctx = &x, .need_gen = g->rpc.gen };
+    if (chan_client_call(g->cl, &rq, &rpc, chan_grace(deadline)) < 0) {
+        /* Not sent, or a receive lost with its connection (chand gives the
+         * value back): nothing happened.  A send may have: say so. */
+        if (errno == ESTALE || (errno == ECONNRESET && c->op == CHAN_RECV))
+            return SELECT_AGAIN;
         return -1;
+    }
     if (x.err) {
         errno = x.err;
         return -1;
@@ -300,6 +317,7 @@ static int commit(struct group *g, chan_case_t *c)
         c->err = EMSGSIZE;
         return 0;
     case CHAN__STATUS__RETRY:
+    case CHAN__STATUS__NOT_FOUND:   /* the reservation is gone with its session */
         return SELECT_AGAIN;
     default:
         errno = chan_status_errno(rpc.status);
@@ -310,7 +328,8 @@ static int commit(struct group *g, chan_case_t *c)
 /* ---- the select ---- */
 
 /* After the wait: stop every other source and settle the winner. */
-static int settle(chan_case_t *cases, struct group *gs, size_t ng, chan_waiter_t *w, int idx)
+static int settle(chan_case_t *cases, struct group *gs, size_t ng, chan_waiter_t *w, int idx,
+                  int64_t deadline)
 {
     for (size_t k = 0; k < ng; k++)
         if (gs[k].started)
@@ -336,15 +355,11 @@ static int settle(chan_case_t *cases, struct group *gs, size_t ng, chan_waiter_t
             if (gs[k].map[j] == (size_t)idx)
                 won = &gs[k];
     if (won->reserved) {
-        int rc = commit(won, &cases[idx]);
-        /* A receive lost with its connection took nothing (chand gives the
-         * value back): choose again.  A send may have happened: say so. */
-        if (rc == -1 && errno == ECONNRESET && cases[idx].op == CHAN_RECV)
-            return SELECT_AGAIN;
+        int rc = commit(won, &cases[idx], deadline);
         if (rc < 0)
             return rc;
     }
-    chan_client_ack(won->cl, won->rpc.dlv, won->rpc.ndlv);   /* the caller has it now */
+    chan_client_ack(won->cl, won->rpc.gen, won->rpc.dlv, won->rpc.ndlv);   /* the caller has it now */
     return idx;
 }
 
@@ -412,11 +427,12 @@ static bool look_reply(chan_rpc_t *rpc, const Chan__Reply *r)
 /* Ask one daemon, without waiting there, for the first of its cases (in
  * poll order) that can proceed now: g->lidx, or -1 with g->lerr if it
  * could not answer. */
-static void look_at(struct group *g, uint64_t prio)
+static void look_at(struct group *g, uint64_t prio, int64_t deadline)
 {
     g->lidx = -1;
     g->lval = NULL;
     g->lerr = 0;
+    g->lost = false;
     Chan__Select sel = CHAN__SELECT__INIT;
     sel.n_cases = g->n;
     sel.cases = g->ptrs;
@@ -430,8 +446,14 @@ static void look_at(struct group *g, uint64_t prio)
     rq.op_case = CHAN__REQUEST__OP_SELECT;
     rq.select = &sel;
     g->rpc = (chan_rpc_t){ .on_reply = look_reply, .ctx = g, .keep = true };
-    if (chan_client_call(g->cl, &rq, &g->rpc, chan_grace(0)) < 0) {
-        g->lerr = errno ? errno : ECONNRESET;
+    /* chand answers at once; a daemon that does not is passed over, at the
+     * caller's deadline if that is still ahead (a poll, deadline 0 or past,
+     * still waits for the answers) */
+    int64_t local = chan_grace(0);
+    if (deadline > chan_now() && deadline < local)
+        local = deadline;
+    if (chan_client_call(g->cl, &rq, &g->rpc, local) < 0) {
+        g->lost = true;   /* no answer: out of this look */
         g->lidx = -1;
     }
 }
@@ -441,29 +463,23 @@ static void look_undo(struct group *g)
 {
     if (g->lidx < 0)
         return;
-    if (g->lst == CHAN__STATUS__RESERVED) {
-        Chan__Release m = CHAN__RELEASE__INIT;
-        m.has_target = true;
-        m.target = g->rpc.id;
-        Chan__Request rq = CHAN__REQUEST__INIT;
-        rq.op_case = CHAN__REQUEST__OP_RELEASE;
-        rq.release = &m;
-        chan_client_oneway(g->cl, &rq);
-    }
-    chan_client_nack(g->cl, g->rpc.dlv, g->rpc.ndlv);
+    if (g->lst == CHAN__STATUS__RESERVED)
+        chan_client_release(g->cl, g->rpc.gen, g->rpc.id);
+    chan_client_nack(g->cl, g->rpc.gen, g->rpc.dlv, g->rpc.ndlv);
     free(g->lval);
     g->lval = NULL;
     g->lidx = -1;
 }
 
 /* Take the offer of g: its case's index, -1 with errno, or SELECT_AGAIN. */
-static int look_take(struct group *g)
+static int look_take(struct group *g, int64_t deadline)
 {
     int idx = g->lidx;
     chan_case_t *c = &g->cases[idx];
     switch (g->lst) {
     case CHAN__STATUS__RESERVED: {
-        int rc = commit(g, c);
+        g->lidx = -1;
+        int rc = commit(g, c, deadline);
         return rc < 0 ? rc : idx;
     }
     case CHAN__STATUS__CLOSED:
@@ -475,8 +491,13 @@ static int look_take(struct group *g)
         break;
     default:
         if (c->op == CHAN_RECV && g->lval) {
-            if (c->buf) {   /* chand kept to max_bytes, the buffer's size */
-                memcpy(c->buf, g->lval, g->llen < c->len ? g->llen : c->len);
+            if (c->buf && g->llen > c->len) {   /* chand ignored max_bytes */
+                look_undo(g);
+                errno = EPROTO;
+                return -1;
+            }
+            if (c->buf) {
+                memcpy(c->buf, g->lval, g->llen);
                 free(g->lval);
             } else {
                 c->val = g->lval;
@@ -484,7 +505,7 @@ static int look_take(struct group *g)
             c->n = g->llen;
             g->lval = NULL;
         }
-        chan_client_ack(g->cl, g->rpc.dlv, g->rpc.ndlv);
+        chan_client_ack(g->cl, g->rpc.gen, g->rpc.dlv, g->rpc.ndlv);
         break;
     }
     g->lidx = -1;
@@ -528,13 +549,14 @@ static int poll_local(chan_case_t *cases, size_t n, const size_t *rank, size_t l
  * cases ahead of every remote one are polled first; then each daemon is
  * asked, at once and without waiting, for its first ready case in that
  * order (it holds it); then the local cases ahead of the best daemon offer.
- * The first in the order wins; every other offer goes back.  Costs one
- * round trip when no local case ahead of the remote ones is ready.
+ * The first in the order wins; every other offer goes back.  Costs a
+ * round trip per daemon asked when no local case ahead of the remote ones
+ * is ready (a select that then waits pays them on top).
  * Returns the index, -1 with errno, SELECT_AGAIN, or LOOK_NOTHING. */
 #define LOOK_NOTHING (-4)
 
 static int look(chan_case_t *cases, size_t n, const size_t *rank, struct group *gs, size_t ng,
-                uint64_t prio, int *lost)
+                uint64_t prio, int64_t deadline, int *lost)
 {
     size_t first_remote = n;
     for (size_t i = 0; i < n; i++)
@@ -549,7 +571,7 @@ static int look(chan_case_t *cases, size_t n, const size_t *rank, struct group *
     struct group *best = NULL;
     int fail = 0, nlost = 0;
     for (size_t k = 0; k < ng; k++)
-        gs[k].lidx = -1, gs[k].lerr = 0, gs[k].lval = NULL, gs[k].asked = false;
+        gs[k].lidx = -1, gs[k].lerr = 0, gs[k].lval = NULL, gs[k].lost = gs[k].asked = false;
     for (;;) {
         struct group *next = NULL;
         size_t next_rank = n;
@@ -561,8 +583,8 @@ static int look(chan_case_t *cases, size_t n, const size_t *rank, struct group *
         if (!next || fail || (best && rank[best->lidx] < next_rank))
             break;
         next->asked = true;
-        look_at(next, prio);
-        if (next->lerr == ECONNRESET || next->lerr == ETIMEDOUT) {
+        look_at(next, prio, deadline);
+        if (next->lost) {
             *lost = ECONNRESET;
             nlost++;
         } else if (next->lerr) {
@@ -573,17 +595,18 @@ static int look(chan_case_t *cases, size_t n, const size_t *rank, struct group *
     }
     if (!fail)
         idx = poll_local(cases, n, rank, first_remote, best ? rank[best->lidx] : n);
+    int saved = idx == -2 ? errno : fail;
     for (size_t k = 0; k < ng; k++)
         if (&gs[k] != best || fail || idx != -1)
             look_undo(&gs[k]);
-    if (fail) {
-        errno = fail;
+    if (fail || idx == -2) {
+        errno = saved;
         return -1;
     }
     if (idx != -1)
-        return idx == -2 ? -1 : idx;
+        return idx;
     if (best)
-        return look_take(best);
+        return look_take(best, deadline);
     if (nlost < (int)ng)
         *lost = 0;   /* a daemon had nothing ready, or was not asked */
     return LOOK_NOTHING;
@@ -631,7 +654,7 @@ static int wait_once(chan_case_t *cases, size_t n, int64_t deadline, struct grou
     if (idx == CHAN_WAIT_TIMEOUT && !w.err)
         w.err = ETIMEDOUT;
     chan_lsel_finish(ls, cases, &w, idx);   /* leave the local queues first */
-    return settle(cases, gs, ng, &w, idx);
+    return settle(cases, gs, ng, &w, idx, deadline);
 }
 
 /* One attempt: the chosen case's index, -1 with errno, or SELECT_AGAIN. */
@@ -659,7 +682,7 @@ static int select_once(chan_case_t *cases, size_t n, int64_t deadline)
     }
     uint64_t prio = select_priority();
     int lost = 0;
-    int rc = look(cases, n, rank, gs, ng, prio, &lost);
+    int rc = look(cases, n, rank, gs, ng, prio, deadline, &lost);
     if (rc == LOOK_NOTHING && deadline == 0) {
         errno = lost ? lost : ETIMEDOUT;   /* lost: no daemon could be asked */
         rc = -1;

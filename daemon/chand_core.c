@@ -1365,7 +1365,9 @@ static bool case_ready(core_case_t *cs)
     if (ch->buf.len)
         return true;
     core_case_t *s = first_active(&ch->sendq, cs->op);
-    return s && !reserving(s);
+    /* a reserving sender can only meet a receive that can wait for it to
+     * commit, or one of a reserving select that cannot wait (it leads) */
+    return s && (!reserving(s) || (cs->op->reserve && cs->op->nonblocking));
 }
 
 /* Run the chosen, ready case of a select now. */
@@ -1379,6 +1381,11 @@ static void select_run(core_op_t *op, core_case_t *cs, int64_t timeout_ms)
         return;
     }
     if (!cs->send) {
+        core_case_t *s = ch->buf.len ? NULL : first_active(&ch->sendq, op);
+        if (s && reserving(s)) {
+            reserve_partner(cs, s);   /* it cannot wait: it leads (case_ready) */
+            return;
+        }
         case_enqueue(cs, true);
         serve_receiver(cs);
         return;
@@ -1588,12 +1595,17 @@ static core_op_t *reservation_find(core_sess_t *s, uint64_t id, uint64_t target)
     return op;
 }
 
-void core_commit(core_sess_t *s, uint64_t id, uint64_t target)
+void core_commit(core_sess_t *s, uint64_t id, uint64_t target, bool has_timeout,
+                 int64_t timeout_ms, int64_t now)
 {
     core_op_t *op = reservation_find(s, id, target);
     if (!op)
         return;
     op->reply_id = id;
+    if (has_timeout) {   /* not in the heap while reserved */
+        op->deadline = timeout_ms < 0 ? -1 : now + timeout_ms;
+        op->nonblocking = false;
+    }
     reservation_resolve(op, true);
 }
 

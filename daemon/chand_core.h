@@ -168,7 +168,12 @@ typedef struct core_case_req {
 void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size_t n,
                  bool reserve, uint64_t prio, bool in_order, int64_t timeout_ms, int64_t now);
 void core_cancel(core_sess_t *s, uint64_t id, uint64_t target);
-void core_commit(core_sess_t *s, uint64_t id, uint64_t target);
+/* has_timeout: the reservation's op gets a new deadline, timeout_ms from
+ * now (< 0: none), for what the commit may still wait for (a receiver's
+ * acknowledgement, a held sender's decision): a select that polled with
+ * timeout 0 commits with the time its caller has left. */
+void core_commit(core_sess_t *s, uint64_t id, uint64_t target, bool has_timeout,
+                 int64_t timeout_ms, int64_t now);
 void core_release(core_sess_t *s, uint64_t id, uint64_t target);
 
 /* Acknowledge (taken for good) or give back (to the head of its channel)

@@ -863,10 +863,10 @@ START_TEST(t_reserve_buffered_commit_release)
     ck_assert_str_eq(take(C, 6, "b"), "other");
     core_select(A->s, 7, cs, 1, true, 0, false, -1, 0);
     must_reply(A, 7, CHAN__STATUS__RESERVED);
-    core_commit(A->s, 8, 7);
+    core_commit(A->s, 8, 7, false, 0, 0);
     must_reply(A, 8, CHAN__STATUS__OK);
     ck_assert_str_eq(take(C, 9, "b"), "r1");
-    core_commit(A->s, 10, 7);
+    core_commit(A->s, 10, 7, false, 0, 0);
     must_reply(A, 10, CHAN__STATUS__NOT_FOUND);
 }
 END_TEST
@@ -889,7 +889,7 @@ START_TEST(t_reserve_unbuffered_holds_receiver)
     recvn(Bs, 6, "u", 1, -1);
     core_select(A->s, 7, cs, 1, true, 0, false, -1, 0);
     must_reply(A, 7, CHAN__STATUS__RESERVED);
-    core_commit(A->s, 8, 7);
+    core_commit(A->s, 8, 7, false, 0, 0);
     r = must_reply(Bs, 6, CHAN__STATUS__OK);
     ck_assert_str_eq(r->val[0], "reserved");
     ck_assert_ptr_null(reply_to(A, 8));
@@ -955,7 +955,7 @@ START_TEST(t_select_recv_meets_reserving_sender)
     core_case_req_t rc[1] = { RC("u") };
     core_select(Bs->s, 3, rc, 1, false, 0, false, -1, 0);      /* a select receiver comes */
     must_reply(A, 2, CHAN__STATUS__RESERVED);        /* it is held for the sender */
-    core_commit(A->s, 4, 2);
+    core_commit(A->s, 4, 2, false, 0, 0);
     rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
     ck_assert_str_eq(r->val[0], "r");
     ack_all(Bs, r);
@@ -998,7 +998,7 @@ START_TEST(t_commit_without_receiver_retries)
     core_select(A->s, 3, sc, 1, true, 0, false, 100, 0);       /* a two-phase sender */
     must_reply(A, 3, CHAN__STATUS__RESERVED);        /* holds the receiver */
     core_cancel(Bs->s, 4, 2);                        /* which goes elsewhere */
-    core_commit(A->s, 5, 3);
+    core_commit(A->s, 5, 3, false, 0, 0);
     must_reply(Bs, 2, CHAN__STATUS__CANCELED);
     must_reply(A, 5, CHAN__STATUS__RETRY);
     ck_assert_uint_eq(info_of("u").senders, 0);
@@ -1021,10 +1021,10 @@ START_TEST(t_higher_priority_receiver_leads)
     ck_assert_int_eq(must_reply(Bs, 2, CHAN__STATUS__RESERVED)->index, 0);
     ck_assert_uint_eq(reply_to(Bs, 2)->ndlv, 0);          /* no value yet */
     ck_assert_ptr_null(reply_to(A, 3));                   /* S is held */
-    core_commit(Bs->s, 4, 2);
+    core_commit(Bs->s, 4, 2, false, 0, 0);
     ck_assert_ptr_null(reply_to(Bs, 4));
     must_reply(A, 3, CHAN__STATUS__RESERVED);             /* S's turn */
-    core_commit(A->s, 5, 3);
+    core_commit(A->s, 5, 3, false, 0, 0);
     rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
     ck_assert_int_eq(r->kind, CORE_R_SELECT);
     ck_assert_int_eq(r->index, 0);
@@ -1048,7 +1048,7 @@ START_TEST(t_higher_priority_sender_leads)
     core_select(A->s, 3, sc, 1, true, _i ? 0 : 5, false, -1, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
     ck_assert_ptr_null(reply_to(Bs, 2));
-    core_commit(A->s, 4, 3);
+    core_commit(A->s, 4, 3, false, 0, 0);
     rec_t *r = must_reply(Bs, 2, CHAN__STATUS__OK);       /* a delivery */
     ck_assert_str_eq(r->val[0], "v");
     ack_all(Bs, r);
@@ -1075,7 +1075,7 @@ START_TEST(t_receiver_leads_then_sender_declines)
         core_sess_drop(t->s);
         t->s = NULL;
     }
-    core_commit(Bs->s, 5, 2);
+    core_commit(Bs->s, 5, 2, false, 0, 0);
     if (_i == 0 || _i == 3) {
         must_reply(t, 3, CHAN__STATUS__RESERVED);
         ck_assert_ptr_null(reply_to(Bs, 5));
@@ -1113,7 +1113,7 @@ START_TEST(t_receiver_leads_and_releases)
     ck_assert_uint_eq(info_of("u").senders, 1);
     recvn(C, 5, "u", 1, -1);                              /* a plain receiver */
     must_reply(A, 3, CHAN__STATUS__RESERVED);
-    core_commit(A->s, 6, 3);
+    core_commit(A->s, 6, 3, false, 0, 0);
     rec_t *r = must_reply(C, 5, CHAN__STATUS__OK);
     ck_assert_str_eq(r->val[0], "v");
     ack_all(C, r);
@@ -1131,7 +1131,7 @@ START_TEST(t_sender_commit_refused_retries)
     core_select(Bs->s, 2, rc, 1, true, 1, false, -1, 0);
     core_select(A->s, 3, sc, 1, true, 9, false, -1, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
-    core_commit(A->s, 4, 3);
+    core_commit(A->s, 4, 3, false, 0, 0);
     rec_t *r = must_reply(Bs, 2, CHAN__STATUS__OK);
     ck_assert(core_nack(Bs->s, r->dlv[0]));
     must_reply(A, 4, CHAN__STATUS__RETRY);
@@ -1152,9 +1152,9 @@ START_TEST(t_receiver_leads_value_too_large)
     core_select(Bs->s, 2, rc, 1, true, 9, false, -1, 0);
     core_select(A->s, 3, sc, 1, true, 5, false, -1, 0);
     must_reply(Bs, 2, CHAN__STATUS__RESERVED);
-    core_commit(Bs->s, 4, 2);
+    core_commit(Bs->s, 4, 2, false, 0, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
-    core_commit(A->s, 5, 3);
+    core_commit(A->s, 5, 3, false, 0, 0);
     rec_t *r = must_reply(Bs, 4, CHAN__STATUS__TOO_LARGE);
     ck_assert_uint_eq(r->value_len, 10);
     must_reply(A, 5, CHAN__STATUS__RETRY);
@@ -1178,7 +1178,7 @@ START_TEST(t_crossing_selects_meet_in_priority_order)
     rec_t *s = must_reply(A, 3, CHAN__STATUS__RESERVED);  /* S first */
     ck_assert_ptr_null(reply_to(Bs, 4));
     int si = s->index;
-    core_commit(A->s, 5, 3);
+    core_commit(A->s, 5, 3, false, 0, 0);
     rec_t *r = must_reply(Bs, 4, si == 0 ? CHAN__STATUS__OK : CHAN__STATUS__RESERVED);
     ck_assert_int_eq(r->index, si == 0 ? 1 : 0);
     if (si == 0) {                                        /* S sends on c */
@@ -1186,7 +1186,7 @@ START_TEST(t_crossing_selects_meet_in_priority_order)
         ack_all(Bs, r);
         must_reply(A, 5, CHAN__STATUS__OK);
     } else {                                              /* S receives on o */
-        core_commit(Bs->s, 6, 4);
+        core_commit(Bs->s, 6, 4, false, 0, 0);
         rec_t *v = must_reply(A, 5, CHAN__STATUS__OK);
         ck_assert_str_eq(v->val[0], "from-R");
         ack_all(A, v);
@@ -1213,7 +1213,7 @@ START_TEST(t_held_receiver_served_first)
     must_reply(A, 4, CHAN__STATUS__RESERVED);            /* S holds R */
     send1(C, 5, "d", "from-P", -1);                      /* R is frozen: P waits */
     ck_assert_ptr_null(reply_to(C, 5));
-    core_commit(A->s, 6, 4);
+    core_commit(A->s, 6, 4, false, 0, 0);
     rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
     ck_assert_int_eq(r->index, 1);
     ck_assert_str_eq(r->val[0], "from-S");
@@ -1236,7 +1236,7 @@ START_TEST(t_committed_send_receiver_dies)
     core_select(t->s, 2, rc, 1, true, 1, false, -1, 0);
     core_select(A->s, 3, sc, 1, true, 9, false, -1, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);
-    core_commit(A->s, 4, 3);
+    core_commit(A->s, 4, 3, false, 0, 0);
     must_reply(t, 2, CHAN__STATUS__OK);
     core_sess_drop(t->s);
     t->s = core_sess_new(core, t);
@@ -1275,8 +1275,8 @@ START_TEST(t_tie_costs_a_retry)
     core_cancel(sb[1].s, 12, 10);                          /* S chose A */
     must_reply(Bs, 10, CHAN__STATUS__CANCELED);            /* at once */
     must_reply(&sb[1], 10, CHAN__STATUS__CANCELED);
-    core_commit(A->s, 13, 11);
-    core_commit(sb[0].s, 13, 11);
+    core_commit(A->s, 13, 11, false, 0, 0);
+    core_commit(sb[0].s, 13, 11, false, 0, 0);
     must_reply(A, 13, CHAN__STATUS__RETRY);
     must_reply(&sb[0], 13, CHAN__STATUS__RETRY);
     for (int i = 0; i < 2; i++) {
@@ -1296,11 +1296,11 @@ START_TEST(t_committed_recv_keeps_deadline)
     core_select(Bs->s, 2, rc, 1, true, 9, false, 100, 0);
     core_select(A->s, 3, sc, 1, true, 5, false, -1, 0);
     must_reply(Bs, 2, CHAN__STATUS__RESERVED);
-    core_commit(Bs->s, 4, 2);
+    core_commit(Bs->s, 4, 2, false, 0, 0);
     must_reply(A, 3, CHAN__STATUS__RESERVED);              /* S's client is slow */
     core_expire(core, 100);
     must_reply(Bs, 4, CHAN__STATUS__TIMEOUT);
-    core_commit(A->s, 5, 3);
+    core_commit(A->s, 5, 3, false, 0, 0);
     must_reply(A, 5, CHAN__STATUS__RETRY);
     core_chan_info_t i = info_of("u");
     ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
@@ -1320,7 +1320,7 @@ START_TEST(t_select_never_meets_itself_across_connections)
     ck_assert_ptr_null(reply_to(Bs, 3));
     recvn(C, 4, "u", 1, -1);                               /* another receiver */
     must_reply(A, 2, CHAN__STATUS__RESERVED);
-    core_commit(A->s, 5, 2);
+    core_commit(A->s, 5, 2, false, 0, 0);
     rec_t *r = must_reply(C, 4, CHAN__STATUS__OK);
     ck_assert_str_eq(r->val[0], "v");
     ack_all(C, r);
@@ -1343,9 +1343,9 @@ START_TEST(t_no_reservation_past_capacity)
     must_reply(Bs, 4, CHAN__STATUS__RESERVED);             /* holds the receiver */
     core_expire(core, 50);                                 /* which leaves */
     must_reply(C, 3, CHAN__STATUS__TIMEOUT);
-    core_commit(A->s, 5, 2);
+    core_commit(A->s, 5, 2, false, 0, 0);
     must_reply(A, 5, CHAN__STATUS__OK);
-    core_commit(Bs->s, 6, 4);
+    core_commit(Bs->s, 6, 4, false, 0, 0);
     must_reply(Bs, 6, CHAN__STATUS__RETRY);
     ck_assert_uint_eq(info_of("b").len, 1);
 }
@@ -1369,6 +1369,62 @@ START_TEST(t_select_in_order)
         ck_assert_str_eq(r->val[0], "o2");
         ck_assert(core_nack(Bs->s, r->dlv[0]));        /* back at the head */
     }
+}
+END_TEST
+
+/* A first look (reserving, timeout 0) that reserved a send commits with
+ * the time its caller has left: if the receiver dies holding the value, the
+ * commit waits for the next receiver under that deadline (none here), not
+ * under the look's deadline of 0, which has passed. */
+START_TEST(t_commit_takes_the_callers_deadline)
+{
+    tsess_t *t = &sess[3];
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
+    core_select(t->s, 2, rc, 1, true, 1, false, -1, 0);  /* a waiting select */
+    core_select(A->s, 3, sc, 1, true, 9, true, 0, 0);    /* a look: timeout 0 */
+    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    core_commit(A->s, 4, 3, true, -1, 0);                  /* the caller: no deadline */
+    must_reply(t, 2, CHAN__STATUS__OK);
+    core_sess_drop(t->s);                                  /* dies holding it */
+    t->s = core_sess_new(core, t);
+    core_expire(core, 100000);
+    ck_assert_ptr_null(reply_to(A, 4));                    /* still waiting */
+    recvn(C, 5, "u", 1, 0);
+    rec_t *r = must_reply(C, 5, CHAN__STATUS__OK);
+    ck_assert_uint_eq(r->redelivered[0], 1);
+    ack_all(C, r);
+    must_reply(A, 4, CHAN__STATUS__OK);
+}
+END_TEST
+
+/* A look's receive (reserving, timeout 0) sees a waiting reserving sender
+ * as ready and leads it, whatever the priorities: it cannot wait.  Its
+ * commit asks the sender, and keeps the caller's deadline meanwhile. */
+START_TEST(t_look_receive_leads_a_reserving_sender)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
+    core_select(A->s, 2, sc, 1, true, 9, false, -1, 0);    /* a waiting select */
+    core_select(Bs->s, 3, rc, 1, true, 1, true, 0, 0);     /* a look */
+    ck_assert_int_eq(must_reply(Bs, 3, CHAN__STATUS__RESERVED)->index, 0);
+    ck_assert_ptr_null(reply_to(A, 2));
+    core_commit(Bs->s, 4, 3, true, 100, 0);
+    must_reply(A, 2, CHAN__STATUS__RESERVED);              /* the sender's turn */
+    if (_i == 0) {
+        core_commit(A->s, 5, 2, false, 0, 0);
+        rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
+        ck_assert_str_eq(r->val[0], "v");
+        ack_all(Bs, r);
+        must_reply(A, 5, CHAN__STATUS__OK);
+    } else {                                               /* the sender is slow */
+        core_expire(core, 100);
+        must_reply(Bs, 4, CHAN__STATUS__TIMEOUT);
+        core_commit(A->s, 5, 2, false, 0, 0);
+        must_reply(A, 5, CHAN__STATUS__RETRY);
+    }
+    core_chan_info_t i = info_of("u");
+    ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
 }
 END_TEST
 
@@ -1750,6 +1806,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_select_never_meets_itself_across_connections);
     tcase_add_test(tc, t_no_reservation_past_capacity);
     tcase_add_test(tc, t_select_in_order);
+    tcase_add_test(tc, t_commit_takes_the_callers_deadline);
+    tcase_add_loop_test(tc, t_look_receive_leads_a_reserving_sender, 0, 2);
     tcase_add_test(tc, t_dropped_reservations_leave_no_trace);
     tcase_add_test(tc, t_partial_batch_reports_a_prefix);
     tcase_add_test(tc, t_nonblocking_recv_is_never_frozen);

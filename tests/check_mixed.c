@@ -380,6 +380,63 @@ START_TEST(t_crossed_selects_after_fork)
 }
 END_TEST
 
+/* A select whose other case is always ready still receives from a sender
+ * that is itself blocked in a select across places (Go: each ready case is
+ * equally likely).  The sender's select holds no value anyone could see
+ * until it commits, so the look must lead it; before, it never did. */
+struct blocked_sender {
+    chan_t *x, *never;
+    atomic_int stop;
+    long sent;
+};
+
+static void *select_sender(void *arg)
+{
+    struct blocked_sender *b = arg;
+    while (!atomic_load(&b->stop)) {
+        long v = b->sent + 1, dummy;
+        chan_case_t cs[2] = { CHAN_CASE_SEND(b->x, &v, sizeof v),
+                              CHAN_CASE_RECV(b->never, &dummy, sizeof dummy) };
+        int k = chan_select(cs, 2, chan_now() + 200);
+        if (k == 0)
+            b->sent++;
+    }
+    return NULL;
+}
+
+START_TEST(t_look_meets_a_selecting_sender)
+{
+    chan_client_t *a = dial(&DA);
+    chan_t *x = open_ch(a, "look-x", 0);
+    struct blocked_sender b = { .x = x, .never = chan_make(0) };
+    chan_t *ready = chan_make(1);
+    pthread_t t;
+    pthread_create(&t, NULL, select_sender, &b);
+    long from_x = 0, got = 0;
+    for (int trial = 0; trial < 400 && from_x < 20; trial++) {
+        long one = 1, v = 0;
+        chan_send(ready, &one, sizeof one, 0);             /* always ready */
+        chan_case_t cs[2] = { CHAN_CASE_RECV(x, &v, sizeof v),
+                              CHAN_CASE_RECV(ready, &got, sizeof got) };
+        int k = chan_select(cs, 2, chan_now() + 5000);
+        ck_assert(k == 0 || k == 1);
+        if (k == 0) {
+            from_x++;
+            ck_assert_int_eq(v, from_x);                   /* in order, none lost */
+        }
+        sleep_ms(1);                                       /* let the sender wait again */
+    }
+    atomic_store(&b.stop, 1);
+    pthread_join(t, NULL);
+    ck_assert_msg(from_x >= 20, "the selecting sender was heard %ld times", from_x);
+    ck_assert_int_eq(b.sent, from_x);                     /* exactly once each */
+    chan_release(ready);
+    chan_release(b.never);
+    chan_release(x);
+    chan_disconnect(a);
+}
+END_TEST
+
 /* ---- a timer in the same select ---- */
 
 START_TEST(t_mixed_timer)
@@ -1288,6 +1345,7 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_mixed_emsgsize_gives_length);
     tcase_add_test(tc, t_crossed_selects_rendezvous);
     tcase_add_test(tc, t_crossed_selects_race);
+    tcase_add_test(tc, t_look_meets_a_selecting_sender);
     tcase_add_test(tc, t_fanin_and_generator_over_remote);
     tcase_add_test(tc, t_release_keeps_fifo);
     tcase_add_test(tc, t_conservation_goroutines);

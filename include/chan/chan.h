@@ -299,10 +299,11 @@ typedef struct chan_case {
  * request.  Across daemons (or with local cases) the choice among the
  * cases ready when select is called is still uniform, as Go's random poll
  * order makes it: local cases ahead of every remote one in that order are
- * polled first, then each daemon is asked for its first ready case in that
- * order (one round trip), and the first in the order wins.  If nothing is
- * ready, each daemon reserves the first case that becomes ready and the
- * first reservation to arrive wins.  Offers not taken are given back as
+ * polled first, then each daemon in turn is asked for its first ready case
+ * in that order (a round trip each, fewer when an early offer cannot be
+ * beaten), and the first in the order wins.  If nothing is ready, each
+ * daemon reserves the first case that becomes ready and the first
+ * reservation to arrive wins.  Offers not taken are given back as
  * they were (a value returns to the head of its channel, in order).  Two
  * such selects on the two ends of a channel always meet, even when they
  * also cross on other daemons: if the other side chose another case just
