@@ -425,8 +425,8 @@ static bool look_reply(chan_rpc_t *rpc, const Chan__Reply *r)
 }
 
 /* Ask one daemon, without waiting there, for the first of its cases (in
- * poll order) that can proceed now: g->lidx, or -1 with g->lerr if it
- * could not answer. */
+ * poll order) that can proceed now: g->lidx, or -1 (nothing ready; g->lerr
+ * if it refused, g->lost if it did not answer). */
 static void look_at(struct group *g, uint64_t prio, int64_t deadline)
 {
     g->lidx = -1;
