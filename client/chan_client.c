@@ -389,7 +389,10 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
         /* too big with the ids: send them later, alone */
         rq->n_ack = 0;
         pthread_mutex_lock(&cl->lock);
-        ids_restore(&cl->acks, &mine);
+        if (cl->gen == gen)
+            ids_restore(&cl->acks, &mine);
+        else
+            free(mine.v);   /* the old connection's: void */
         pthread_mutex_unlock(&cl->lock);
         mine = (chan_idlist_t){ NULL, 0, 0 };
         size = chan_frame_size_request(rq);
@@ -438,8 +441,10 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
         *took = !err && want_role && role_take_locked(cl);
         expect_reply_locked(cl, *took);
     }
-    if (err)
+    if (err && cl->gen == gen)
         ids_restore(&cl->acks, &mine);
+    else if (err)
+        free(mine.v);   /* the old connection's: void */
     else
         ids_recycle(&cl->acks, &mine);
     pthread_mutex_unlock(&cl->lock);
