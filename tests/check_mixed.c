@@ -1136,6 +1136,8 @@ static int talker(const char *addr, const char *name, int rounds)
         if (chan_recv(wait, &ok, 1, chan_now() + 10000) != 1)   /* <-waitForIt */
             return 6;
     }
+    chan_release(wait);
+    chan_release(c);
     chan_disconnect(cl);
     return 0;
 }
