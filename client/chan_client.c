@@ -250,6 +250,21 @@ static bool send_locked(chan_client_t *cl, Chan__Request *rq)
     return ok;
 }
 
+/* Ask chand to cancel request target (lock held).  The Cancel's own reply
+ * finds no rpc and is dropped. */
+static void cancel_locked(chan_client_t *cl, uint64_t target)
+{
+    Chan__Cancel c = CHAN__CANCEL__INIT;
+    c.has_target = true;
+    c.target = target;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = ++cl->next_id;
+    rq.op_case = CHAN__REQUEST__OP_CANCEL;
+    rq.cancel = &c;
+    send_locked(cl, &rq);
+}
+
 /* ---- reconnecting ---- */
 
 static void apply_hello(chan_client_t *cl, const struct hello_info *hi)
@@ -526,17 +541,8 @@ void chan_client_ack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_
 void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
 {
     pthread_mutex_lock(&cl->lock);
-    if (idmap_del(&cl->rpcs, rpc->id) && !cl->dead) {
-        Chan__Cancel c = CHAN__CANCEL__INIT;
-        c.has_target = true;
-        c.target = rpc->id;
-        Chan__Request rq = CHAN__REQUEST__INIT;
-        rq.has_id = true;
-        rq.id = ++cl->next_id;   /* its reply finds no rpc and is dropped */
-        rq.op_case = CHAN__REQUEST__OP_CANCEL;
-        rq.cancel = &c;
-        send_locked(cl, &rq);
-    }
+    if (idmap_del(&cl->rpcs, rpc->id) && !cl->dead)
+        cancel_locked(cl, rpc->id);
     pthread_mutex_unlock(&cl->lock);
 }
 
@@ -548,15 +554,7 @@ void chan_client_cancel(chan_client_t *cl, chan_rpc_t *rpc)
     bool pending = idmap_get(&cl->rpcs, rpc->id) == rpc && !cl->dead;
     if (pending) {
         rpc->settled = &settled;
-        Chan__Cancel c = CHAN__CANCEL__INIT;
-        c.has_target = true;
-        c.target = rpc->id;
-        Chan__Request rq = CHAN__REQUEST__INIT;
-        rq.has_id = true;
-        rq.id = ++cl->next_id;   /* its own reply finds no rpc and is dropped */
-        rq.op_case = CHAN__REQUEST__OP_CANCEL;
-        rq.cancel = &c;
-        send_locked(cl, &rq);
+        cancel_locked(cl, rpc->id);
     }
     pthread_mutex_unlock(&cl->lock);
     if (!pending)

@@ -220,21 +220,23 @@ static struct group *groups_make(chan_case_t *cases, size_t n, const size_t *ord
     return gs;
 }
 
-/* Send a group's reserving Select, cases in poll order, for g->rpc.
- * 0, or -1 with errno. */
-static int group_request(struct group *g, int64_t deadline, uint64_t prio)
+/* A group's reserving Select, cases in poll order, into *sel and *rq.
+ * Deadline 0 is a look: answered at once, with the first ready case in
+ * that order (in_order), as Go's poll takes it. */
+static void group_select(const struct group *g, int64_t deadline, uint64_t prio,
+                         Chan__Select *sel, Chan__Request *rq)
 {
-    Chan__Select sel = CHAN__SELECT__INIT;
-    sel.n_cases = g->n;
-    sel.cases = g->ptrs;
-    sel.has_reserve = sel.reserve = true;
-    sel.has_priority = true;
-    sel.priority = prio;
-    chan_set_timeout(&sel.has_timeout_ms, &sel.timeout_ms, deadline);
-    Chan__Request rq = CHAN__REQUEST__INIT;
-    rq.op_case = CHAN__REQUEST__OP_SELECT;
-    rq.select = &sel;
-    return chan_client_start(g->cl, &rq, &g->rpc);
+    *sel = (Chan__Select)CHAN__SELECT__INIT;
+    sel->n_cases = g->n;
+    sel->cases = g->ptrs;
+    sel->has_reserve = sel->reserve = true;
+    sel->has_priority = true;
+    sel->priority = prio;
+    sel->has_in_order = sel->in_order = deadline == 0;
+    chan_set_timeout(&sel->has_timeout_ms, &sel->timeout_ms, deadline);
+    *rq = (Chan__Request)CHAN__REQUEST__INIT;
+    rq->op_case = CHAN__REQUEST__OP_SELECT;
+    rq->select = sel;
 }
 
 /* Send a group's reserving Select.  0, or -1 with errno. */
@@ -242,7 +244,10 @@ static int group_start(struct group *g, chan_waiter_t *w, chan_multi_t *m, int64
                        uint64_t prio)
 {
     g->rpc = (chan_rpc_t){ .w = w, .index = -2, .on_reply = group_reply, .ctx = g, .multi = m };
-    if (group_request(g, deadline, prio) < 0)
+    Chan__Select sel;
+    Chan__Request rq;
+    group_select(g, deadline, prio, &sel, &rq);
+    if (chan_client_start(g->cl, &rq, &g->rpc) < 0)
         return -1;
     g->started = true;
     return 0;
@@ -433,18 +438,9 @@ static void look_at(struct group *g, uint64_t prio, int64_t deadline)
     g->lval = NULL;
     g->lerr = 0;
     g->lost = false;
-    Chan__Select sel = CHAN__SELECT__INIT;
-    sel.n_cases = g->n;
-    sel.cases = g->ptrs;
-    sel.has_reserve = sel.reserve = true;
-    sel.has_priority = true;
-    sel.priority = prio;
-    sel.has_in_order = sel.in_order = true;
-    sel.has_timeout_ms = true;
-    sel.timeout_ms = 0;
-    Chan__Request rq = CHAN__REQUEST__INIT;
-    rq.op_case = CHAN__REQUEST__OP_SELECT;
-    rq.select = &sel;
+    Chan__Select sel;
+    Chan__Request rq;
+    group_select(g, 0, prio, &sel, &rq);
     g->rpc = (chan_rpc_t){ .on_reply = look_reply, .ctx = g, .keep = true };
     /* chand answers at once; a daemon that does not is passed over, at the
      * caller's deadline if that is still ahead (a poll, deadline 0 or past,

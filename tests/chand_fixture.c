@@ -14,12 +14,29 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <check.h>
+
+#include "chan/chan.h"
 #include "chand_fixture.h"
 
-static void sleep_ms(long ms)
+void chand_sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
+}
+
+chan_client_t *chand_dial(const chand_proc_t *d)
+{
+    chan_client_t *cl = chan_connect(d->addr, NULL, chan_now() + 5000);
+    ck_assert_msg(cl, "connect %s: %s", d->addr, strerror(errno));
+    return cl;
+}
+
+chan_t *chand_open_ch(chan_client_t *cl, const char *name, long cap)
+{
+    chan_t *ch = chan_open(cl, name, cap, 0, chan_now() + 5000);
+    ck_assert_msg(ch, "open %s: %s", name, strerror(errno));
+    return ch;
 }
 
 int chand_start(chand_proc_t *d, const char *const *extra)
@@ -80,7 +97,7 @@ int chand_start(chand_proc_t *d, const char *const *extra)
             chand_dump_log(d);
             return -1;
         }
-        sleep_ms(10);
+        chand_sleep_ms(10);
     }
     fprintf(stderr, "fixture: chand did not write its port file in 10 s\n");
     chand_stop(d);
@@ -109,7 +126,7 @@ int chand_stop(chand_proc_t *d)
         for (int i = 0; i < 500 && w == 0; i++) {   /* up to 5 s */
             w = waitpid(d->pid, &st, WNOHANG);
             if (w == 0)
-                sleep_ms(10);
+                chand_sleep_ms(10);
         }
         if (w == 0) {
             kill(d->pid, SIGKILL);

@@ -11,6 +11,8 @@
 
 #include <sys/types.h>
 
+#include "chan/chan.h"
+
 typedef struct chand_proc {
     pid_t pid;
     int port;
@@ -28,5 +30,11 @@ int chand_stop(chand_proc_t *d);
 
 /* Print the daemon's log (for a failing test). */
 void chand_dump_log(const chand_proc_t *d);
+
+/* Helpers for tests that use the daemon, failing the Check test on error:
+ * connect to it, open (or make) a channel of capacity cap, sleep. */
+chan_client_t *chand_dial(const chand_proc_t *d);
+chan_t *chand_open_ch(chan_client_t *cl, const char *name, long cap);
+void chand_sleep_ms(long ms);
 
 #endif /* CHAND_FIXTURE_H */

@@ -37,26 +37,6 @@ static void daemons_down(void)
     chand_stop(&DB);
 }
 
-static chan_client_t *dial(const chand_proc_t *d)
-{
-    chan_client_t *cl = chan_connect(d->addr, NULL, chan_now() + 5000);
-    ck_assert_msg(cl, "connect %s: %s", d->addr, strerror(errno));
-    return cl;
-}
-
-static chan_t *open_ch(chan_client_t *cl, const char *name, long cap)
-{
-    chan_t *ch = chan_open(cl, name, cap, 0, chan_now() + 5000);
-    ck_assert_msg(ch, "open %s: %s", name, strerror(errno));
-    return ch;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 struct delayed {
     chan_t *ch;
     const char *val;
@@ -66,7 +46,7 @@ struct delayed {
 static void *send_later(void *arg)
 {
     struct delayed *d = arg;
-    sleep_ms(d->ms);
+    chand_sleep_ms(d->ms);
     ck_assert_int_eq(chan_send(d->ch, d->val, strlen(d->val), -1), 0);
     return NULL;
 }
@@ -75,8 +55,8 @@ static void *send_later(void *arg)
 
 START_TEST(t_mixed_recv)
 {
-    chan_client_t *a = dial(&DA), *b = dial(&DB);
-    chan_t *ra = open_ch(a, "mr-a", 0), *rb = open_ch(b, "mr-b", 0), *loc = chan_make(0);
+    chan_client_t *a = chand_dial(&DA), *b = chand_dial(&DB);
+    chan_t *ra = chand_open_ch(a, "mr-a", 0), *rb = chand_open_ch(b, "mr-b", 0), *loc = chan_make(0);
     char ba[16], bb[16], bl[16];
     chan_case_t cs[3] = { CHAN_CASE_RECV(ra, ba, sizeof ba), CHAN_CASE_RECV(rb, bb, sizeof bb),
                           CHAN_CASE_RECV(loc, bl, sizeof bl) };
@@ -131,8 +111,8 @@ static void *recv8(void *arg)
 
 START_TEST(t_mixed_send)
 {
-    chan_client_t *a = dial(&DA), *b = dial(&DB);
-    chan_t *sa = open_ch(a, "ms-a", 1), *sb = open_ch(b, "ms-b", 0), *loc = chan_make(0);
+    chan_client_t *a = chand_dial(&DA), *b = chand_dial(&DB);
+    chan_t *sa = chand_open_ch(a, "ms-a", 1), *sb = chand_open_ch(b, "ms-b", 0), *loc = chan_make(0);
     chan_case_t cs[3] = { CHAN_CASE_SEND(sa, "to-a", 4), CHAN_CASE_SEND(sb, "to-b", 4),
                           CHAN_CASE_SEND(loc, "to-l", 4) };
     /* only a has room: it wins, at once */
@@ -169,8 +149,8 @@ END_TEST
 
 START_TEST(t_mixed_emsgsize_gives_length)
 {
-    chan_client_t *a = dial(&DA), *b = dial(&DB);
-    chan_t *big = open_ch(a, "me-big", 1), *none = open_ch(b, "me-none", 0), *loc = chan_make(0);
+    chan_client_t *a = chand_dial(&DA), *b = chand_dial(&DB);
+    chan_t *big = chand_open_ch(a, "me-big", 1), *none = chand_open_ch(b, "me-none", 0), *loc = chan_make(0);
     char msg[40] = "a value longer than four bytes", small[4], buf[64];
     ck_assert_int_eq(chan_send(big, msg, sizeof msg, 0), 0);
     chan_case_t cs[3] = { CHAN_CASE_RECV(loc, buf, sizeof buf), CHAN_CASE_RECV(none, buf, sizeof buf),
@@ -227,7 +207,7 @@ static void wait_blocked(chan_client_t *cl, const char *name, bool sender)
         ck_assert_int_eq(chan_stat(cl, name, &st, chan_now() + 5000), 0);
         if ((sender ? st.senders : st.receivers) == 1)
             return;
-        sleep_ms(5);
+        chand_sleep_ms(5);
     }
     ck_abort_msg("%s: no blocked %s", name, sender ? "sender" : "receiver");
 }
@@ -237,8 +217,8 @@ static void wait_blocked(chan_client_t *cl, const char *name, bool sender)
 static void crossed_run(const char *cname, const char *oname, long ms, struct crossed *s,
                         struct crossed *r)
 {
-    chan_client_t *a = dial(&DA), *b = dial(&DB);
-    chan_t *c = open_ch(a, cname, 0), *o = open_ch(b, oname, 0);
+    chan_client_t *a = chand_dial(&DA), *b = chand_dial(&DB);
+    chan_t *c = chand_open_ch(a, cname, 0), *o = chand_open_ch(b, oname, 0);
     int64_t deadline = chan_now() + ms;
     *s = (struct crossed){ .c = c, .o = o, .sender = true, .deadline = deadline };
     *r = (struct crossed){ .c = c, .o = o, .sender = false, .deadline = deadline };
@@ -300,8 +280,8 @@ static void crossed_go(void *arg)
 
 START_TEST(t_crossed_selects_race)
 {
-    chan_client_t *a = dial(&DA), *b = dial(&DB);
-    chan_t *c = open_ch(a, "race-c", 0), *o = open_ch(b, "race-o", 0);
+    chan_client_t *a = chand_dial(&DA), *b = chand_dial(&DB);
+    chan_t *c = chand_open_ch(a, "race-c", 0), *o = chand_open_ch(b, "race-o", 0);
     for (int round = 0; round < 200; round++) {
         int64_t deadline = chan_now() + 30000;
         chan_wg_t *wg = chan_wg_make();
@@ -406,8 +386,8 @@ static void *select_sender(void *arg)
 
 START_TEST(t_look_meets_a_selecting_sender)
 {
-    chan_client_t *a = dial(&DA);
-    chan_t *x = open_ch(a, "look-x", 0);
+    chan_client_t *a = chand_dial(&DA);
+    chan_t *x = chand_open_ch(a, "look-x", 0);
     struct blocked_sender b = { .x = x, .never = chan_make(0) };
     chan_t *ready = chan_make(1);
     pthread_t t;
@@ -424,7 +404,7 @@ START_TEST(t_look_meets_a_selecting_sender)
             from_x++;
             ck_assert_int_eq(v, from_x);                   /* in order, none lost */
         }
-        sleep_ms(1);                                       /* let the sender wait again */
+        chand_sleep_ms(1);                                       /* let the sender wait again */
     }
     atomic_store(&b.stop, 1);
     pthread_join(t, NULL);
@@ -441,8 +421,8 @@ END_TEST
 
 START_TEST(t_mixed_timer)
 {
-    chan_client_t *a = dial(&DA);
-    chan_t *ra = open_ch(a, "mt-a", 0);
+    chan_client_t *a = chand_dial(&DA);
+    chan_t *ra = chand_open_ch(a, "mt-a", 0);
     int64_t t0 = chan_now();   /* before the timer starts: it fires 50 ms after that */
     chan_t *timer = chan_after(50);
     char buf[16];
@@ -481,8 +461,8 @@ START_TEST(t_release_keeps_fifo)
      * keeps one; the released values go back to their heads.  A single
      * reader must see each daemon's values in order, every one once. */
     enum { N = 400 };
-    chan_client_t *a = dial(&DA), *b = dial(&DB);
-    chan_t *qa = open_ch(a, "fifo-a", N), *qb = open_ch(b, "fifo-b", N), *noise = chan_make(0);
+    chan_client_t *a = chand_dial(&DA), *b = chand_dial(&DB);
+    chan_t *qa = chand_open_ch(a, "fifo-a", N), *qb = chand_open_ch(b, "fifo-b", N), *noise = chan_make(0);
     for (uint32_t i = 0; i < N; i++) {
         ck_assert_int_eq(chan_send(qa, &i, sizeof i, -1), 0);
         ck_assert_int_eq(chan_send(qb, &i, sizeof i, -1), 0);
@@ -580,14 +560,14 @@ static void cons_selector(void *arg)
 
 START_TEST(t_conservation_goroutines)
 {
-    chan_client_t *pa = dial(&DA), *pb = dial(&DB), *ca = dial(&DA), *cb = dial(&DB);
+    chan_client_t *pa = chand_dial(&DA), *pb = chand_dial(&DB), *ca = chand_dial(&DA), *cb = chand_dial(&DB);
     struct cons *c = calloc(1, sizeof *c);
     chan_t *loc = chan_make(16);
-    c->in[0] = open_ch(pa, "cons-a", 16);
-    c->in[1] = open_ch(pb, "cons-b", 0);
+    c->in[0] = chand_open_ch(pa, "cons-a", 16);
+    c->in[1] = chand_open_ch(pb, "cons-b", 0);
     c->in[2] = loc;
-    c->out[0] = open_ch(ca, "cons-a", 16);
-    c->out[1] = open_ch(cb, "cons-b", 0);
+    c->out[0] = chand_open_ch(ca, "cons-a", 16);
+    c->out[1] = chand_open_ch(cb, "cons-b", 0);
     c->out[2] = chan_retain(loc);
     c->wg = chan_wg_make();
     struct cons_arg args[SELECTORS + PRODUCERS];
@@ -648,9 +628,9 @@ static void blocked_recv(void *arg)
 
 START_TEST(t_ten_thousand_goroutines)
 {
-    chan_client_t *rc = dial(&DA), *sc = dial(&DA);
+    chan_client_t *rc = chand_dial(&DA), *sc = chand_dial(&DA);
     struct blocked *b = calloc(1, sizeof *b);
-    b->ch = open_ch(rc, "ten-k", 0);
+    b->ch = chand_open_ch(rc, "ten-k", 0);
     b->wg = chan_wg_make();
     chan_wg_add(b->wg, BLOCKED);
     for (int i = 0; i < BLOCKED; i++)
@@ -660,10 +640,10 @@ START_TEST(t_ten_thousand_goroutines)
     for (int i = 0; i < 1000 && st.receivers < BLOCKED; i++) {
         ck_assert_int_eq(chan_stat(sc, "ten-k", &st, chan_now() + 5000), 0);
         if (st.receivers < BLOCKED)
-            sleep_ms(10);
+            chand_sleep_ms(10);
     }
     ck_assert_uint_eq(st.receivers, BLOCKED);
-    chan_t *out = open_ch(sc, "ten-k", 0);
+    chan_t *out = chand_open_ch(sc, "ten-k", 0);
     chan_val_t v[BLOCKED];
     static uint32_t nums[BLOCKED];
     for (uint32_t i = 0; i < BLOCKED; i++) {
@@ -705,8 +685,8 @@ START_TEST(t_connection_loss_and_reconnect)
 {
     chand_proc_t d;
     ck_assert_int_eq(chand_start(&d, NULL), 0);
-    chan_client_t *cl = dial(&d);
-    chan_t *ch = open_ch(cl, "lossy", 4);
+    chan_client_t *cl = chand_dial(&d);
+    chan_t *ch = chand_open_ch(cl, "lossy", 4);
     struct pending_recv p = { ch, 0, 0 };
     pthread_t t;
     pthread_create(&t, NULL, recv_forever, &p);
@@ -714,7 +694,7 @@ START_TEST(t_connection_loss_and_reconnect)
     for (int i = 0; i < 500 && !st.receivers; i++) {
         chan_stat(cl, "lossy", &st, chan_now() + 5000);
         if (!st.receivers)
-            sleep_ms(10);
+            chand_sleep_ms(10);
     }
     kill(d.pid, SIGKILL);                                     /* the daemon dies */
     pthread_join(t, NULL);
@@ -737,11 +717,11 @@ START_TEST(t_connection_loss_and_reconnect)
     for (int i = 0; i < 100 && ok < 0; i++) {
         ok = chan_ping(cl, chan_now() + 1000);
         if (ok < 0)
-            sleep_ms(50);
+            chand_sleep_ms(50);
     }
     ck_assert_int_eq(ok, 0);
     /* the channel is gone with the old daemon: the handle's name makes it anew */
-    chan_t *again = open_ch(cl, "lossy", 4);
+    chan_t *again = chand_open_ch(cl, "lossy", 4);
     ck_assert_int_eq(chan_send(again, "y", 1, -1), 0);
     char buf[4];
     ck_assert_int_eq(chan_recv(ch, buf, sizeof buf, chan_now() + 5000), 1);
@@ -781,7 +761,7 @@ static void wait_receivers(chan_client_t *cl, const char *name, uint64_t n)
     for (int i = 0; i < 1000 && st.receivers != n; i++) {
         ck_assert_int_eq(chan_stat(cl, name, &st, chan_now() + 5000), 0);
         if (st.receivers != n)
-            sleep_ms(10);
+            chand_sleep_ms(10);
     }
     ck_assert_uint_eq(st.receivers, n);
 }
@@ -789,10 +769,10 @@ static void wait_receivers(chan_client_t *cl, const char *name, uint64_t n)
 START_TEST(t_disconnect_with_calls_in_flight)
 {
     for (int round = 0; round < 2; round++) {
-        chan_client_t *cl = dial(&DA), *watch = dial(&DA);
+        chan_client_t *cl = chand_dial(&DA), *watch = chand_dial(&DA);
         char name[32];
         snprintf(name, sizeof name, "inflight-%d", round);
-        chan_t *ch = open_ch(cl, name, 0);
+        chan_t *ch = chand_open_ch(cl, name, 0);
         struct pending_recv p = { ch, 0, 0 };
         struct inflight g = { .ch = ch, .wg = chan_wg_make() };
         pthread_t t;
@@ -878,8 +858,8 @@ START_TEST(t_socket_waiting_worker_still_steals)
 {
     if (workers() < 2)
         return;   /* one worker: H alone runs, by design */
-    chan_client_t *cl = dial(&DA);
-    chan_t *ch = open_ch(cl, "steal", 0);
+    chan_client_t *cl = chand_dial(&DA);
+    chan_t *ch = chand_open_ch(cl, "steal", 0);
     for (int trial = 0; trial < 5; trial++) {
         struct steal_test x = { .ch = ch, .wg = chan_wg_make() };
         chan_wg_add(x.wg, 3);
@@ -887,7 +867,7 @@ START_TEST(t_socket_waiting_worker_still_steals)
         ck_assert_int_eq(chan_go(steal_h, &x), 0);
         int64_t end = chan_now() + 30000;
         while (!atomic_load(&x.f_ran) && chan_now() < end)
-            sleep_ms(1);
+            chand_sleep_ms(1);
         ck_assert_msg(atomic_load(&x.f_ran), "F never ran while H computed");
         ck_assert_int_eq(chan_send(ch, "x", 1, chan_now() + 5000), 0);   /* G ends */
         ck_assert_int_eq(chan_wg_wait(x.wg, chan_now() + 30000), 0);
@@ -902,13 +882,13 @@ START_TEST(t_select_survives_a_lost_daemon)
 {
     chand_proc_t d;
     ck_assert_int_eq(chand_start(&d, NULL), 0);
-    chan_client_t *doomed = dial(&d), *live = dial(&DA);
-    chan_t *x = open_ch(doomed, "goner", 0), *y = open_ch(live, "survivor", 0);
+    chan_client_t *doomed = chand_dial(&d), *live = chand_dial(&DA);
+    chan_t *x = chand_open_ch(doomed, "goner", 0), *y = chand_open_ch(live, "survivor", 0);
     char bx[8], by[8];
     struct delayed dl = { y, "alive", 300 };
     pthread_t t;
     pthread_create(&t, NULL, send_later, &dl);
-    sleep_ms(50);
+    chand_sleep_ms(50);
     kill(d.pid, SIGKILL);                                     /* mid-select, one side dies */
     chan_case_t cs[2] = { CHAN_CASE_RECV(x, bx, sizeof bx), CHAN_CASE_RECV(y, by, sizeof by) };
     int i = chan_select(cs, 2, chan_now() + 5000);
@@ -965,8 +945,8 @@ static void count_gen(chan_t *out, void *arg)
 START_TEST(t_fanin_and_generator_over_remote)
 {
     enum { PER = 300 };
-    chan_client_t *a = dial(&DA), *b = dial(&DB);
-    chan_t *in[3] = { open_ch(a, "fan-a", 0), open_ch(b, "fan-b", 8), chan_make(0) };
+    chan_client_t *a = chand_dial(&DA), *b = chand_dial(&DB);
+    chan_t *in[3] = { chand_open_ch(a, "fan-a", 0), chand_open_ch(b, "fan-b", 8), chan_make(0) };
     chan_t *out = chan_fanin(in, 3);
     ck_assert_ptr_nonnull(out);
     struct feed f[3] = { { in[0], 0, PER }, { in[1], 1000, PER }, { in[2], 2000, PER } };
@@ -1048,8 +1028,8 @@ struct rr_client {
 static void *rr_client(void *arg)
 {
     struct rr_client *c = arg;
-    chan_client_t *cl = dial(&DA);
-    chan_t *req = open_ch(cl, "rr-requests", 0);
+    chan_client_t *cl = chand_dial(&DA);
+    chan_t *req = chand_open_ch(cl, "rr-requests", 0);
     chan_t *mine = chan_open_temp(cl, 0, chan_now() + 5000);   /* my reply channel */
     char ref[CHAN_REF_MAX];
     ck_assert_int_gt(chan_ref(mine, ref, sizeof ref), 0);
@@ -1086,8 +1066,8 @@ START_TEST(t_request_reply_across_processes)
         pthread_join(t[i], NULL);
         ck_assert_int_eq(atomic_load(&c[i].errors), 0);
     }
-    chan_client_t *cl = dial(&DA);
-    chan_t *req = open_ch(cl, "rr-requests", 0);
+    chan_client_t *cl = chand_dial(&DA);
+    chan_t *req = chand_open_ch(cl, "rr-requests", 0);
     ck_assert_int_eq(chan_close(req), 0);                 /* the server ends */
     int st;
     ck_assert_int_eq(waitpid(server, &st, 0), server);
@@ -1100,7 +1080,7 @@ START_TEST(t_request_reply_across_processes)
     chan_release(tmp);
     chan_release(req);
     chan_disconnect(cl);
-    chan_client_t *other = dial(&DA);
+    chan_client_t *other = chand_dial(&DA);
     ck_assert_ptr_null(chan_open_ref(other, ref, strlen(ref), chan_now() + 5000));
     ck_assert_int_eq(errno, ENOENT);
     ck_assert_ptr_null(chan_open_ref(other, "no-at-sign", 10, chan_now() + 5000));
@@ -1151,8 +1131,8 @@ START_TEST(t_sequencing_across_processes)
     pid_t ann = fork();
     if (ann == 0)
         _exit(talker(DA.addr, "Ann", ROUNDS));
-    chan_client_t *cl = dial(&DA);
-    chan_t *c = open_ch(cl, "seq-talk", 0);
+    chan_client_t *cl = chand_dial(&DA);
+    chan_t *c = chand_open_ch(cl, "seq-talk", 0);
     for (int i = 0; i < ROUNDS; i++) {
         char msg[2][CHAN_REF_MAX + 64];
         ssize_t n[2];
@@ -1263,8 +1243,8 @@ START_TEST(t_conservation_with_a_killed_selector)
                                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ck_assert_ptr_ne(sh, MAP_FAILED);
     memset(sh, 0, sizeof *sh);
-    chan_client_t *pa = dial(&DA), *pb = dial(&DB);
-    struct kprod p = { open_ch(pa, "kill-a", 16), open_ch(pb, "kill-b", 0), 0 };
+    chan_client_t *pa = chand_dial(&DA), *pb = chand_dial(&DB);
+    struct kprod p = { chand_open_ch(pa, "kill-a", 16), chand_open_ch(pb, "kill-b", 0), 0 };
     pid_t child = fork();
     ck_assert_int_ge(child, 0);
     if (child == 0)
@@ -1277,7 +1257,7 @@ START_TEST(t_conservation_with_a_killed_selector)
         for (long v = 0; v < KV; v += 97)
             child_seen += atomic_load(&sh->seen[v]) > 0;
         child_seen *= 97;
-        sleep_ms(5);
+        chand_sleep_ms(5);
     }
     kill(child, SIGKILL);                                   /* mid-stream */
     waitpid(child, NULL, 0);
@@ -1289,9 +1269,9 @@ START_TEST(t_conservation_with_a_killed_selector)
     for (long v = 0; v < KV; v++)
         before += atomic_load(&sh->seen[v]) > 0;
     atomic_init(&total, before);
-    chan_client_t *ca = dial(&DA), *cb = dial(&DB);
+    chan_client_t *ca = chand_dial(&DA), *cb = chand_dial(&DB);
     chan_t *loc = chan_make(0);
-    struct kcons k = { open_ch(ca, "kill-a", 16), open_ch(cb, "kill-b", 0), loc, &total, mine };
+    struct kcons k = { chand_open_ch(ca, "kill-a", 16), chand_open_ch(cb, "kill-b", 0), loc, &total, mine };
     pthread_t ct[3];
     for (int i = 0; i < 3; i++)
         pthread_create(&ct[i], NULL, kill_consumer, &k);
@@ -1305,7 +1285,7 @@ START_TEST(t_conservation_with_a_killed_selector)
         if (distinct == KV)
             break;
         atomic_store(&total, distinct);   /* consumers stop when all are in */
-        sleep_ms(20);
+        chand_sleep_ms(20);
     }
     atomic_store(&total, KV);
     for (int i = 0; i < 3; i++)

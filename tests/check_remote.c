@@ -39,26 +39,6 @@ static void daemon_down(void)
     chand_stop(&D);
 }
 
-static chan_client_t *dial(void)
-{
-    chan_client_t *cl = chan_connect(D.addr, NULL, chan_now() + 5000);
-    ck_assert_msg(cl, "connect %s: %s", D.addr, strerror(errno));
-    return cl;
-}
-
-static chan_t *open_ch(chan_client_t *cl, const char *name, long cap)
-{
-    chan_t *ch = chan_open(cl, name, cap, 0, chan_now() + 5000);
-    ck_assert_msg(ch, "open %s: %s", name, strerror(errno));
-    return ch;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* The channel's stat must show nothing left waiting. */
 static void assert_quiet(chan_client_t *cl, const char *name)
 {
@@ -73,9 +53,9 @@ static void assert_quiet(chan_client_t *cl, const char *name)
 
 START_TEST(t_basic_ops)
 {
-    chan_client_t *cl = dial();
+    chan_client_t *cl = chand_dial(&D);
     ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
-    chan_t *b = open_ch(cl, "basic", 2);
+    chan_t *b = chand_open_ch(cl, "basic", 2);
     ck_assert_str_eq(chan_name(b), "basic");
     ck_assert_int_eq(chan_cap(b), 2);
     ck_assert_int_eq(chan_send(b, "hello", 5, -1), 0);
@@ -130,8 +110,8 @@ END_TEST
 
 START_TEST(t_batches)
 {
-    chan_client_t *cl = dial();
-    chan_t *b = open_ch(cl, "batch", 10000);
+    chan_client_t *cl = chand_dial(&D);
+    chan_t *b = chand_open_ch(cl, "batch", 10000);
     enum { N = 9000 };
     static chan_val_t vals[N];
     static uint32_t nums[N];
@@ -177,8 +157,8 @@ static void *send_one(void *arg)
 
 START_TEST(t_unbuffered_blocks_until_received)
 {
-    chan_client_t *cl = dial();
-    chan_t *u = open_ch(cl, "rendezvous", 0);
+    chan_client_t *cl = chand_dial(&D);
+    chan_t *u = chand_open_ch(cl, "rendezvous", 0);
     struct sender s = { .ch = u };
     pthread_t t;
     pthread_create(&t, NULL, send_one, &s);
@@ -187,7 +167,7 @@ START_TEST(t_unbuffered_blocks_until_received)
     for (int i = 0; i < 500 && st.senders == 0; i++) {
         ck_assert_int_eq(chan_stat(cl, "rendezvous", &st, chan_now() + 5000), 0);
         if (!st.senders)
-            sleep_ms(10);
+            chand_sleep_ms(10);
     }
     ck_assert_uint_eq(st.senders, 1);
     /* a full round trip later, it still has not returned */
@@ -214,11 +194,11 @@ END_TEST
 START_TEST(t_lone_ack_is_sent)
 {
     setenv("CHAN_ACK_DELAY_MS", _i ? "1" : "0", 1);
-    chan_client_t *cl = dial();
+    chan_client_t *cl = chand_dial(&D);
     unsetenv("CHAN_ACK_DELAY_MS");
-    chan_client_t *sc = _i == 2 ? dial() : cl;
-    chan_t *u = open_ch(cl, "lone-ack", 0);
-    chan_t *su = sc == cl ? u : open_ch(sc, "lone-ack", 0);
+    chan_client_t *sc = _i == 2 ? chand_dial(&D) : cl;
+    chan_t *u = chand_open_ch(cl, "lone-ack", 0);
+    chan_t *su = sc == cl ? u : chand_open_ch(sc, "lone-ack", 0);
     for (int i = 0; i < 20; i++) {
         struct sender s = { .ch = su };
         pthread_t t;
@@ -227,7 +207,7 @@ START_TEST(t_lone_ack_is_sent)
         ck_assert_int_eq(chan_recv(u, buf, sizeof buf, chan_now() + 5000), 4);
         /* nothing else goes out now: the ack must, on its own */
         for (int ms = 0; ms < 5000 && !atomic_load(&s.done); ms++)
-            sleep_ms(1);
+            chand_sleep_ms(1);
         ck_assert_msg(atomic_load(&s.done), "round %d: the send never saw its ack", i);
         pthread_join(t, NULL);
         ck_assert_int_eq(s.rc, 0);
@@ -252,15 +232,15 @@ struct delayed {
 static void *send_later(void *arg)
 {
     struct delayed *d = arg;
-    sleep_ms(50);
+    chand_sleep_ms(50);
     chan_send(d->ch, d->val, strlen(d->val), -1);
     return NULL;
 }
 
 START_TEST(t_select_remote)
 {
-    chan_client_t *cl = dial();
-    chan_t *x = open_ch(cl, "sel-x", 0), *y = open_ch(cl, "sel-y", 0);
+    chan_client_t *cl = chand_dial(&D);
+    chan_t *x = chand_open_ch(cl, "sel-x", 0), *y = chand_open_ch(cl, "sel-y", 0);
     char bx[8], by[8];
     chan_case_t cs[3] = { CHAN_CASE_RECV(x, bx, sizeof bx), CHAN_CASE_RECV(y, by, sizeof by),
                           CHAN_CASE_RECV(NULL, NULL, 0) };
@@ -274,7 +254,7 @@ START_TEST(t_select_remote)
     ck_assert(memcmp(by, "yes", 3) == 0);
     pthread_join(t, NULL);
     /* a send case, then a closed case */
-    chan_t *b = open_ch(cl, "sel-b", 1);
+    chan_t *b = chand_open_ch(cl, "sel-b", 1);
     chan_case_t snd[2] = { CHAN_CASE_SEND(x, "no", 2), CHAN_CASE_SEND(b, "ok", 2) };
     ck_assert_int_eq(chan_select(snd, 2, -1), 1);
     ck_assert_int_eq(chan_close(x), 0);
@@ -295,8 +275,8 @@ END_TEST
  * value's length (chan.h), the value left at the head for a bigger buffer. */
 START_TEST(t_select_emsgsize_gives_length)
 {
-    chan_client_t *cl = dial();
-    chan_t *b = open_ch(cl, "sel-big", 1), *x = open_ch(cl, "sel-none", 0);
+    chan_client_t *cl = chand_dial(&D);
+    chan_t *b = chand_open_ch(cl, "sel-big", 1), *x = chand_open_ch(cl, "sel-none", 0);
     char msg[40] = "a value longer than four bytes", small[4], big[64];
     ck_assert_int_eq(chan_send(b, msg, sizeof msg, 0), 0);
     chan_case_t cs[2] = { CHAN_CASE_RECV(x, big, sizeof big), CHAN_CASE_RECV(b, small, sizeof small) };
@@ -334,7 +314,7 @@ static void *recv_one(void *arg)
 
 START_TEST(t_temp_channels)
 {
-    chan_client_t *owner = dial(), *peer = dial();
+    chan_client_t *owner = chand_dial(&D), *peer = chand_dial(&D);
     chan_t *tmp = chan_open_temp(owner, 0, chan_now() + 5000);
     ck_assert_ptr_nonnull(tmp);
     char name[256];
@@ -342,7 +322,7 @@ START_TEST(t_temp_channels)
     ck_assert(strncmp(name, "tmp.", 4) == 0);
     chan_t *other = chan_open_temp(owner, 0, chan_now() + 5000);
     ck_assert_str_ne(chan_name(other), name);                   /* unique */
-    chan_t *p = open_ch(peer, name, CHAN_CAP_ANY);
+    chan_t *p = chand_open_ch(peer, name, CHAN_CAP_ANY);
     struct receiver r = { .ch = p };
     pthread_t t;
     pthread_create(&t, NULL, recv_one, &r);
@@ -350,7 +330,7 @@ START_TEST(t_temp_channels)
     for (int i = 0; i < 500 && st.receivers == 0; i++) {
         chan_stat(peer, name, &st, chan_now() + 5000);
         if (!st.receivers)
-            sleep_ms(10);
+            chand_sleep_ms(10);
     }
     ck_assert(st.temp);
     chan_release(tmp);
@@ -442,10 +422,10 @@ static void *consumer(void *arg)
 
 static void mesh_run(const char *name, long cap)
 {
-    chan_client_t *pc = dial(), *cc = dial();
+    chan_client_t *pc = chand_dial(&D), *cc = chand_dial(&D);
     struct mesh *m = calloc(1, sizeof *m);
-    m->in = open_ch(pc, name, cap);
-    m->out = open_ch(cc, name, cap);
+    m->in = chand_open_ch(pc, name, cap);
+    m->out = chand_open_ch(cc, name, cap);
     pthread_t pt[PRODUCERS], ct[CONSUMERS];
     struct worker pw[PRODUCERS], cw[CONSUMERS];
     for (int i = 0; i < CONSUMERS; i++) {
@@ -562,8 +542,8 @@ START_TEST(t_sigkill_receiver_loses_nothing)
                                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ck_assert_ptr_ne(sh, MAP_FAILED);
     memset(sh, 0, sizeof *sh);
-    chan_client_t *pc = dial();
-    chan_t *in = open_ch(pc, "killme", 100);
+    chan_client_t *pc = chand_dial(&D);
+    chan_t *in = chand_open_ch(pc, "killme", 100);
     pid_t child = fork();
     ck_assert_int_ge(child, 0);
     if (child == 0)
@@ -573,13 +553,13 @@ START_TEST(t_sigkill_receiver_loses_nothing)
     pthread_create(&t, NULL, kill_producer, &p);
     /* let the child take a good part of the stream, then kill it */
     for (int i = 0; i < 2000 && !atomic_load(&sh->holding); i++)
-        sleep_ms(5);
+        chand_sleep_ms(5);
     ck_assert_int_ge(atomic_load(&sh->child_count), KN / 4);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
     /* the survivor takes everything else */
-    chan_client_t *cc = dial();
-    chan_t *out = open_ch(cc, "killme", 100);
+    chan_client_t *cc = chand_dial(&D);
+    chan_t *out = chand_open_ch(cc, "killme", 100);
     static unsigned char seen[KN];
     static unsigned char marked[KN];
     memset(seen, 0, sizeof seen);
@@ -714,7 +694,7 @@ static void raw_hello(int fd, uint32_t version, const char *token)
 /* The daemon still serves everyone else. */
 static void assert_daemon_fine(void)
 {
-    chan_client_t *cl = dial();
+    chan_client_t *cl = chand_dial(&D);
     ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
     chan_disconnect(cl);
 }
@@ -967,7 +947,7 @@ START_TEST(t_sigterm)
     for (int i = 0; i < 500 && st.receivers == 0; i++) {
         chan_stat(cl, "never", &st, chan_now() + 5000);
         if (!st.receivers)
-            sleep_ms(10);
+            chand_sleep_ms(10);
     }
     ck_assert_int_eq(chand_stop(&d2), 0);
     pthread_join(t, NULL);
@@ -1014,7 +994,7 @@ static int metrics_port(const chand_proc_t *d)
             fclose(f);
         if (port > 0)
             return port;
-        sleep_ms(10);
+        chand_sleep_ms(10);
     }
     return -1;
 }
