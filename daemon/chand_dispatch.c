@@ -246,7 +246,8 @@ static void h_commit(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
     uint64_t t;
     if (target_of(c, id, rq->commit->has_target, &t, rq->commit->target))
-        core_commit(c->sess, id, t, rq->commit->has_timeout_ms, rq->commit->timeout_ms,
+        core_commit(c->sess, id, t, rq->commit->has_timeout_ms,
+                    timeout_of(rq->commit->has_timeout_ms, rq->commit->timeout_ms),
                     (int64_t)chand_now());
 }
 

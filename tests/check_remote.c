@@ -836,6 +836,75 @@ START_TEST(t_bad_select_case)
 }
 END_TEST
 
+/* The two-phase fields take any value without harm: a priority of all
+ * ones, in_order, and Commit timeouts at the int64 extremes (under UBSan an
+ * overflowing deadline would abort chand).  A commit of nothing, or twice,
+ * is NOT_FOUND and the connection goes on. */
+static void raw_commit(int fd, uint64_t id, uint64_t target, int64_t timeout_ms)
+{
+    Chan__Commit m = CHAN__COMMIT__INIT;
+    m.has_target = true;
+    m.target = target;
+    m.has_timeout_ms = true;
+    m.timeout_ms = timeout_ms;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = id;
+    rq.op_case = CHAN__REQUEST__OP_COMMIT;
+    rq.commit = &m;
+    raw_request(fd, &rq);
+}
+
+START_TEST(t_two_phase_fields_any_value)
+{
+    chan_client_t *cl = chand_dial(&D);
+    chan_t *ch = chand_open_ch(cl, "tp-fields", 1);
+    int fd = raw_connect(D.port, 0);
+    raw_hello(fd, 1, NULL);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    Chan__Case k = CHAN__CASE__INIT;
+    k.has_name = true;
+    k.name.data = (uint8_t *)"tp-fields";
+    k.name.len = strlen("tp-fields");
+    k.has_op = true;
+    k.op = CHAN__OP__SEND;
+    k.has_value = true;
+    k.value.data = (uint8_t *)"v";
+    k.value.len = 1;
+    Chan__Case *kp = &k;
+    Chan__Select sel = CHAN__SELECT__INIT;
+    sel.n_cases = 1;
+    sel.cases = &kp;
+    sel.has_reserve = sel.reserve = true;
+    sel.has_priority = true;
+    sel.priority = UINT64_MAX;
+    sel.has_in_order = sel.in_order = true;
+    sel.has_timeout_ms = true;
+    sel.timeout_ms = 0;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = 2;
+    rq.op_case = CHAN__REQUEST__OP_SELECT;
+    rq.select = &sel;
+    raw_request(fd, &rq);
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__RESERVED);
+    raw_commit(fd, 3, 2, INT64_MAX);
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    raw_commit(fd, 4, 2, INT64_MIN);                       /* twice */
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__NOT_FOUND);
+    raw_commit(fd, 5, 999, -1);                            /* nothing */
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__NOT_FOUND);
+    char v[4];
+    ck_assert_int_eq(chan_recv(ch, v, sizeof v, chan_now() + 5000), 1);
+    ck_assert_int_eq(v[0], 'v');
+    close(fd);
+    chan_release(ch);
+    chan_disconnect(cl);
+    assert_daemon_fine();
+}
+END_TEST
+
 /* ---- a consumer that stops reading is cut off; its values come back ---- */
 
 START_TEST(t_slow_consumer_disconnected)
@@ -1068,6 +1137,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_bad_unknown_request);
     tcase_add_test(tc, t_bad_names);
     tcase_add_test(tc, t_bad_select_case);
+    tcase_add_test(tc, t_two_phase_fields_any_value);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("daemon");
