@@ -1735,6 +1735,7 @@ static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
     TCase *tc = tcase_create("semantics");
+    tcase_set_timeout(tc, 30);   /* catches hangs: the slowest test takes < 1 s */
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, t_open_rules);
     tcase_add_test(tc, t_max_channels);
@@ -1758,6 +1759,7 @@ static Suite *core_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("delivery");
+    tcase_set_timeout(tc, 30);   /* catches hangs: the slowest test takes < 1 s */
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, t_requeue_buffered_on_disconnect);
     tcase_add_test(tc, t_requeue_unbuffered_on_disconnect);
@@ -1786,6 +1788,7 @@ static Suite *core_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("edges");
+    tcase_set_timeout(tc, 30);   /* catches hangs: the slowest test takes < 1 s */
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, t_select_recv_closed_with_values);
     tcase_add_test(tc, t_select_recv_meets_reserving_sender);

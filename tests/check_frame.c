@@ -592,6 +592,7 @@ int main(void)
 {
     Suite *s = suite_create("frame");
     TCase *tc = tcase_create("codec");
+    tcase_set_timeout(tc, 30);   /* catches hangs: the slowest test takes < 1 s */
     tcase_add_test(tc, t_varint_round_trip);
     tcase_add_test(tc, t_header_limits_and_garbage);
     tcase_add_test(tc, t_request_round_trip_with_empty_values);
@@ -602,6 +603,7 @@ int main(void)
     tcase_add_test(tc, t_big_value_in_arena);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
+    tcase_set_timeout(tc, 30);   /* catches hangs: the slowest test takes < 1 s */
     tcase_add_test(tc, t_names);
     tcase_add_test(tc, t_addresses);
     suite_add_tcase(s, tc);

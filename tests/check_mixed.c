@@ -22,6 +22,7 @@
 
 #include "chan/chan.h"
 #include "chand_fixture.h"
+#include "test_size.h"
 
 static chand_proc_t DA, DB;
 
@@ -505,15 +506,16 @@ END_TEST
 
 /* ---- conservation: selects over two daemons and a local channel ---- */
 
-enum { SELECTORS = 8, PRODUCERS = 8, VALUES = 100000 };
+enum { SELECTORS = 8, PRODUCERS = 8 };
 
 struct cons {
     chan_t *in[3];            /* daemon a, daemon b, local */
     chan_t *out[3];
-    _Atomic unsigned char seen[VALUES];
+    uint32_t values;          /* sent in all, 0 .. values-1 */
     atomic_long got;
     atomic_int errors;
     chan_wg_t *wg;
+    _Atomic unsigned char seen[];   /* [values] */
 };
 
 struct cons_arg {
@@ -525,7 +527,7 @@ static void cons_producer(void *arg)
 {
     struct cons_arg *p = arg;
     struct cons *c = p->c;
-    for (uint32_t v = (uint32_t)p->id; v < VALUES; v += PRODUCERS) {
+    for (uint32_t v = (uint32_t)p->id; v < c->values; v += PRODUCERS) {
         chan_t *to = c->in[v % 3];
         if (chan_send(to, &v, sizeof v, -1) < 0)
             atomic_fetch_add(&c->errors, 1);
@@ -537,7 +539,7 @@ static void cons_selector(void *arg)
 {
     struct cons_arg *p = arg;
     struct cons *c = p->c;
-    while (atomic_load(&c->got) < VALUES) {
+    while (atomic_load(&c->got) < c->values) {
         uint32_t v[3];
         chan_case_t cs[3];
         for (int k = 0; k < 3; k++)
@@ -548,7 +550,7 @@ static void cons_selector(void *arg)
                 atomic_fetch_add(&c->errors, 1);
             continue;
         }
-        if (cs[i].err || cs[i].n != sizeof(uint32_t) || v[i] >= VALUES) {
+        if (cs[i].err || cs[i].n != sizeof(uint32_t) || v[i] >= c->values) {
             atomic_fetch_add(&c->errors, 1);
             continue;
         }
@@ -561,7 +563,10 @@ static void cons_selector(void *arg)
 START_TEST(t_conservation_goroutines)
 {
     chan_client_t *pa = chand_dial(&DA), *pb = chand_dial(&DB), *ca = chand_dial(&DA), *cb = chand_dial(&DB);
-    struct cons *c = calloc(1, sizeof *c);
+    uint32_t values = (uint32_t)test_size("values through the selectors", 100000, 20000);
+    struct cons *c = calloc(1, sizeof *c + values);
+    ck_assert_ptr_nonnull(c);
+    c->values = values;
     chan_t *loc = chan_make(16);
     c->in[0] = chand_open_ch(pa, "cons-a", 16);
     c->in[1] = chand_open_ch(pb, "cons-b", 0);
@@ -580,10 +585,10 @@ START_TEST(t_conservation_goroutines)
         args[SELECTORS + i] = (struct cons_arg){ c, i };
         ck_assert_int_eq(chan_go(cons_producer, &args[SELECTORS + i]), 0);
     }
-    ck_assert_int_eq(chan_wg_wait(c->wg, chan_now() + 120000), 0);
+    ck_assert_int_eq(chan_wg_wait(c->wg, chan_now() + test_wait_ms(120000)), 0);
     ck_assert_int_eq(atomic_load(&c->errors), 0);
-    ck_assert_int_eq(atomic_load(&c->got), VALUES);
-    for (long i = 0; i < VALUES; i++)
+    ck_assert_int_eq(atomic_load(&c->got), c->values);
+    for (long i = 0; i < c->values; i++)
         ck_assert_msg(atomic_load(&c->seen[i]) == 1, "value %ld seen %d times", i,
                       atomic_load(&c->seen[i]));
     chan_stat_t st;

@@ -25,6 +25,7 @@
 #include "chan/chan.h"
 #include "chan_frame.h"
 #include "chand_fixture.h"
+#include "test_size.h"
 
 static chand_proc_t D;   /* the daemon shared by a test case */
 
@@ -372,14 +373,15 @@ END_TEST
 
 /* ---- many threads, one connection each side: exactly once ---- */
 
-enum { PRODUCERS = 8, CONSUMERS = 8, PER_PRODUCER = 20000 };
-#define TOTAL (PRODUCERS * PER_PRODUCER)
+enum { PRODUCERS = 8, CONSUMERS = 8 };
 
 struct mesh {
     chan_t *in, *out;
-    _Atomic unsigned char seen[TOTAL];
+    uint32_t per;            /* values each producer sends */
+    uint32_t total;
     atomic_long received;
     atomic_int errors;
+    _Atomic unsigned char seen[];   /* [total] */
 };
 
 struct worker {
@@ -390,8 +392,8 @@ struct worker {
 static void *producer(void *arg)
 {
     struct worker *w = arg;
-    for (uint32_t i = 0; i < PER_PRODUCER; i++) {
-        uint32_t v = (uint32_t)w->id * PER_PRODUCER + i;
+    for (uint32_t i = 0; i < w->m->per; i++) {
+        uint32_t v = (uint32_t)w->id * w->m->per + i;
         if (chan_send(w->m->in, &v, sizeof v, -1) < 0) {
             atomic_fetch_add(&w->m->errors, 1);
             break;
@@ -411,7 +413,7 @@ static void *consumer(void *arg)
                 atomic_fetch_add(&w->m->errors, 1);
             return NULL;
         }
-        if (n != sizeof v || v >= TOTAL) {
+        if (n != sizeof v || v >= w->m->total) {
             atomic_fetch_add(&w->m->errors, 1);
             continue;
         }
@@ -423,7 +425,11 @@ static void *consumer(void *arg)
 static void mesh_run(const char *name, long cap)
 {
     chan_client_t *pc = chand_dial(&D), *cc = chand_dial(&D);
-    struct mesh *m = calloc(1, sizeof *m);
+    uint32_t per = (uint32_t)test_size("mesh values per producer", 20000, 2000);
+    struct mesh *m = calloc(1, sizeof *m + (size_t)PRODUCERS * per);
+    ck_assert_ptr_nonnull(m);
+    m->per = per;
+    m->total = PRODUCERS * per;
     m->in = chand_open_ch(pc, name, cap);
     m->out = chand_open_ch(cc, name, cap);
     pthread_t pt[PRODUCERS], ct[CONSUMERS];
@@ -443,8 +449,8 @@ static void mesh_run(const char *name, long cap)
     for (int i = 0; i < CONSUMERS; i++)
         pthread_join(ct[i], NULL);
     ck_assert_int_eq(atomic_load(&m->errors), 0);
-    ck_assert_int_eq(atomic_load(&m->received), TOTAL);
-    for (long i = 0; i < TOTAL; i++)
+    ck_assert_int_eq(atomic_load(&m->received), m->total);
+    for (long i = 0; i < m->total; i++)
         ck_assert_msg(atomic_load(&m->seen[i]) == 1, "value %ld seen %d times", i,
                       atomic_load(&m->seen[i]));
     assert_quiet(cc, name);

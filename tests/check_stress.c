@@ -19,22 +19,20 @@
 #include <string.h>
 
 #include "rt_test.h"
+#include "test_size.h"
 
 /* ---- pipeline ------------------------------------------------------------ */
 
+enum { STAGES = 4 };
+
 /* A million values through goroutines; a tenth of that through plain
  * threads, whose every hand-off is a futex sleep and wake.  Sanitizer
- * builds run five times fewer (they are ten times slower; the point there
- * is memory safety, which the normal build's full run does not need). */
-#ifdef CHAN_SANITIZERS
-enum { PIPE_N = 200000, STAGES = 4 };
-#else
-enum { PIPE_N = 1000000, STAGES = 4 };
-#endif
-
+ * builds run five times fewer (test_size.h). */
 static long pipe_n(int mode)
 {
-    return mode == MODE_GOROUTINE ? rt_count(PIPE_N, 5000) : rt_count(PIPE_N / 10, 2000);
+    if (mode == MODE_GOROUTINE)
+        return test_size("pipeline values", rt_count(1000000, 5000), rt_count(200000, 5000));
+    return test_size("pipeline values", rt_count(100000, 2000), rt_count(20000, 2000));
 }
 
 struct stage {
@@ -86,7 +84,7 @@ RT_TEST(pipeline_million)
         want += (unsigned long long)(count + add);
         count++;
     }
-    ck_assert_int_eq(count, pipe_n(mode));
+    ck_assert_int_eq(count, st[0].n);
     ck_assert(sum == want);
     rt_join(&g);
     for (int i = 0; i <= STAGES; i++)
@@ -127,10 +125,13 @@ static void daisy(void *p)
 }
 
 /* Rob Pike's daisy chain: 100,000 goroutines pass a value along, each adding
- * one; the leftmost channel yields 100001 */
+ * one; the leftmost channel yields 100001.  Under ASan each goroutine's
+ * stack costs ~150 KB of shadow and bookkeeping: 10,000 there
+ * (test_size.h); remotely each link is an open, so 10,000 as well. */
 RT_TEST(daisy_chain_100k)
 {
-    rt_run(mode, daisy, (void *)rt_count(100000, 10000));   /* remotely: an open each */
+    long n = test_size("daisy chain links", rt_count(100000, 10000), 10000);
+    rt_run(mode, daisy, (void *)n);
 }
 
 /* ---- close races with blocked senders and receivers ---------------------- */

@@ -15,6 +15,7 @@
 #include "chan_local.h"
 #include "chand_fixture.h"
 #include "rt_test.h"
+#include "test_size.h"
 
 struct spawn {
     void (*fn)(void *);
@@ -62,7 +63,7 @@ void rt_spawn(rt_group_t *g, int mode, void (*fn)(void *), void *arg)
 void rt_join(rt_group_t *g)
 {
     /* generous: this catches deadlocks, never slowness (CI machines are shared) */
-    ck_assert_msg(chan_wg_wait(g->wg, chan_now() + 120000) == 0, "join timed out");
+    ck_assert_msg(chan_wg_wait(g->wg, chan_now() + test_wait_ms(120000)) == 0, "join timed out");
     chan_wg_free(g->wg);
     g->wg = NULL;
 }
