@@ -100,9 +100,11 @@ struct core_op {
     Chan__Status fail;       /* OK, or why no further value is accepted */
     int chosen;              /* select: the decided case, or -1 */
     uint32_t total;          /* send: values to send */
-    int64_t hi_seq;          /* send: highest batch place handed on, or -1 */
     bool nonblocking;        /* timeout 0: never frozen by a reservation */
     uint32_t accepted;       /* send: values taken for good */
+    uint32_t first_lost;     /* send: the lowest batch place of a value that
+                                will not be taken (total while none); the
+                                answer's `accepted` is this prefix */
     uint32_t inflight;       /* send: deliveries awaiting acknowledgement */
     bool reserve;            /* select: two-phase */
     uint64_t prio;           /* reserve: who of two reserving ops leads */
@@ -114,7 +116,9 @@ struct core_op {
                                 partner case we hold (a receiver for a
                                 send reservation, a sender for a receive
                                 reservation), or NULL */
-    bool slot;               /* reserved a buffer slot */
+    core_chan_t *slot;       /* the channel whose buffer slot we reserved,
+                                or NULL (kept here, not found through
+                                chosen: shutdown fails the op first) */
     uint64_t refused_len;    /* TOO_LARGE: the length of the value refused */
     size_t ncase;
     core_case_t cases[];
@@ -357,7 +361,6 @@ static core_op_t *op_new(core_sess_t *s, uint64_t id, enum op_kind kind, size_t 
     op->heap_i = NO_HEAP;
     op->fail = CHAN__STATUS__OK;
     op->chosen = -1;
-    op->hi_seq = -1;
     op->nonblocking = timeout_ms == 0;
     qlist_init(&op->dlink);
     op->ncase = ncase;
@@ -415,8 +418,8 @@ static void op_free(core_op_t *op)
 {
     core_t *c = op->core;
     if (op->slot) {   /* only at shutdown: reservations are resolved first */
-        op->cases[op->chosen].ch->reserved--;
-        op->slot = false;
+        op->slot->reserved--;
+        op->slot = NULL;
     }
     for (size_t i = 0; i < op->ncase; i++) {
         core_case_t *cs = &op->cases[i];
@@ -495,7 +498,7 @@ static void op_finish(core_op_t *op, Chan__Status st, const char *msg)
         switch (op->kind) {
         case OP_SEND:
             r.kind = CORE_R_SEND;
-            r.accepted = op->accepted;
+            r.accepted = op->accepted == op->total ? op->total : op->first_lost;
             break;
         case OP_RECV:
             r.kind = CORE_R_RECV;
@@ -527,7 +530,7 @@ static bool send_done(const core_op_t *op)
         return false;
     int i = op->kind == OP_SELECT ? op->chosen : 0;
     if (op->fail != CHAN__STATUS__OK)
-        return i < 0 || op->cases[i].vals.len == 0;   /* holes still to fill */
+        return true;   /* what it had not handed on was dropped */
     return i >= 0 && op->cases[i].vals.len == 0;
 }
 
@@ -572,38 +575,29 @@ static bool two_phase_send(const core_op_t *op)
     return op->kind == OP_SELECT && op->reserve && op->chosen >= 0 && op->cases[op->chosen].send;
 }
 
+/* Values of send op that will never be taken: dropped, and the answer's
+ * prefix (`accepted`) ends before the first of them.  Values of a batch may
+ * be taken out of order (several receivers share it and one gives its value
+ * back), so the prefix is the lowest place lost, not a count. */
+static void send_lose(core_op_t *op, core_val_t *v)
+{
+    if (v->seq < op->first_lost)
+        op->first_lost = v->seq;
+    val_free(op->core, v);
+}
+
+static void send_lose_all(core_op_t *op, core_case_t *cs)
+{
+    core_val_t *v;
+    while ((v = pdeque_pop_front(&cs->vals)))
+        send_lose(op, v);
+    pdeque_free(&cs->vals);
+}
+
 /* The op can accept no more values (timeout, cancel, close, shutdown, or its
  * session went away): take it out of every queue, drop what it had not
- * handed on, and answer now or once its deliveries are acknowledged. */
-/* A failed batch send must still report a prefix: "the first k values
- * went".  Values after the last one handed on are dropped, but one given back
- * from below it (its receiver died while a later value was taken) is a hole
- * that must still go, deadline or not.  Only a send that may go on (timed out
- * or cancelled, its sender still there, its channel open) keeps holes. */
-static bool keeps_holes(const core_op_t *op, const core_chan_t *ch)
-{
-    return op->sess && !ch->closed &&
-           (op->fail == CHAN__STATUS__TIMEOUT || op->fail == CHAN__STATUS__CANCELED);
-}
-
-/* Drop what a failed send may drop; true if holes remain to be sent. */
-static bool trim_values(core_op_t *op, core_case_t *cs)
-{
-    if (!keeps_holes(op, cs->ch)) {
-        vals_free(cs->ch->core, &cs->vals);
-        return false;
-    }
-    size_t n = cs->vals.len;
-    for (size_t k = 0; k < n; k++) {
-        core_val_t *v = pdeque_pop_front(&cs->vals);
-        if ((int64_t)v->seq < op->hi_seq)
-            pdeque_push_back(&cs->vals, v);
-        else
-            val_free(op->core, v);
-    }
-    return cs->vals.len > 0;
-}
-
+ * handed on, and answer now or once its deliveries are resolved (a value out
+ * to a receiver before the deadline may still be taken after it). */
 static void op_fail(core_op_t *op, Chan__Status st)
 {
     if (op->fail == CHAN__STATUS__OK)
@@ -611,14 +605,8 @@ static void op_fail(core_op_t *op, Chan__Status st)
     heap_del(op->core, op);
     for (size_t i = 0; i < op->ncase; i++) {
         core_case_t *cs = &op->cases[i];
-        bool holes = cs->send && (op->kind == OP_SEND || (int)i == op->chosen) &&
-                     trim_values(op, cs);
-        if (holes) {
-            case_enqueue(cs, true);   /* first in line, as it was */
-        } else {
-            case_dequeue(cs);
-            vals_free(cs->ch->core, &cs->vals);
-        }
+        case_dequeue(cs);
+        send_lose_all(op, cs);
     }
     if (op->inflight)
         return;   /* answered when the last delivery is resolved */
@@ -678,11 +666,8 @@ static void deliver(core_case_t *r, core_val_t *v, core_op_t *owner, int owner_c
     ch->refs++;
     ch->inflight++;
     ch->core->inflight++;
-    if (owner) {
+    if (owner)
         owner->inflight++;
-        if ((int64_t)v->seq > owner->hi_seq)
-            owner->hi_seq = v->seq;
-    }
     case_collect(r, d->id, v);
 }
 
@@ -730,16 +715,14 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
     if (owner) {
         owner->inflight--;
         core_case_t *cs = &owner->cases[owner_case];
-        bool hole = owner->fail != CHAN__STATUS__OK && keeps_holes(owner, ch) &&
-                    (int64_t)v->seq < owner->hi_seq;
         if (!redelivered && two_phase_send(owner) && owner->fail == CHAN__STATUS__OK &&
             !ch->closed) {
             /* its receiver gave the value back: it chose another case */
             val_free(ch->core, v);
             send_retry(owner);
-        } else if ((owner->fail != CHAN__STATUS__OK && !hole) || ch->closed) {
+        } else if (owner->fail != CHAN__STATUS__OK || ch->closed) {
             /* the sender can take no more: the value is reported unsent */
-            val_free(ch->core, v);
+            send_lose(owner, v);
             if (owner->fail == CHAN__STATUS__OK)
                 owner->fail = CHAN__STATUS__CLOSED;
             send_maybe_finish(owner);
@@ -825,7 +808,7 @@ static void reserve_slot(core_case_t *s)
     op_decide(op, s->index);
     case_dequeue(s);
     s->ch->reserved++;
-    op->slot = true;
+    op->slot = s->ch;
     op->state = OP_RESERVED;
     core_reply_t r = { .id = op->id, .status = CHAN__STATUS__RESERVED,
                        .kind = CORE_R_SELECT, .index = s->index };
@@ -1278,7 +1261,7 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
         return;
     }
     core_op_t *op = op_new(s, id, OP_SEND, 1, timeout_ms, now);
-    op->total = (uint32_t)n;
+    op->total = op->first_lost = (uint32_t)n;
     core_case_t *cs = &op->cases[0];
     case_init(cs, op, 0, ch, true);
     pdeque_reserve(&cs->vals, n);
@@ -1504,11 +1487,11 @@ static void send_resolve(core_op_t *op, bool commit)
     core_chan_t *ch = cs->ch;
     core_case_t *r = op->held;
     core_op_t *rop = r ? unfreeze(r) : NULL;
-    bool had_slot = op->slot;
+    bool had_slot = op->slot != NULL;
     op->held = NULL;
     op->state = OP_WAITING;
     if (op->slot) {
-        op->slot = false;
+        op->slot = NULL;
         ch->reserved--;
     }
     if (rop && rop->committed && !commit && !ch->closed) {

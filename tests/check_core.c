@@ -1491,9 +1491,11 @@ END_TEST
 
 START_TEST(t_partial_batch_reports_a_prefix)
 {
-    /* [a, b] on an unbuffered channel: b is taken, a's receiver dies after
-     * the deadline.  "accepted 1" would claim a went; instead the send keeps
-     * offering a (a hole below a taken value) and completes with both. */
+    /* [a, b] on an unbuffered channel, both out before the deadline: the
+     * deadline no longer applies to them.  b is taken, a's receiver dies
+     * after the deadline: a comes back and is offered again (a value matched
+     * before the deadline still completes the send), and the send completes
+     * with both. */
     mk(A, 1, "u", 0);
     core_bytes_t v[2] = { B("a"), B("b") };
     core_send(A->s, 2, B("u"), v, 2, 100, 0);
@@ -1515,6 +1517,65 @@ START_TEST(t_partial_batch_reports_a_prefix)
     core_send(A->s, 6, B("u"), w, 2, 10, 1000);
     core_expire(core, 1010);
     ck_assert_uint_eq(must_reply(A, 6, CHAN__STATUS__TIMEOUT)->accepted, 0);
+}
+END_TEST
+
+START_TEST(t_timed_out_batch_with_a_hole_is_answered)
+{
+    /* [a, b, c] unbuffered: a out to Bs, b taken by C, c still waiting when
+     * the deadline passes.  Then a comes back (Bs dies): the send may hand on
+     * nothing more, so a is dropped and the send is answered TIMEOUT with the
+     * prefix that is certain: none (b went too, out of order).  It once kept
+     * a as a "hole" to fill and was never answered. */
+    mk(A, 1, "u", 0);
+    core_bytes_t v[3] = { B("a"), B("b"), B("c") };
+    core_send(A->s, 2, B("u"), v, 3, 100, 0);
+    recvn(Bs, 3, "u", 1, -1);
+    ck_assert_str_eq(must_reply(Bs, 3, CHAN__STATUS__OK)->val[0], "a");
+    recvn(C, 4, "u", 1, -1);
+    rec_t *rc = must_reply(C, 4, CHAN__STATUS__OK);
+    ck_assert_str_eq(rc->val[0], "b");
+    ack_all(C, rc);
+    core_expire(core, 200);
+    ck_assert_ptr_null(reply_to(A, 2));               /* a is still out */
+    core_sess_drop(Bs->s);
+    Bs->s = NULL;
+    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__TIMEOUT)->accepted, 0);
+    core_info_t ci;
+    core_info(core, &ci);
+    ck_assert_uint_eq(ci.pending, 0);
+    ck_assert_uint_eq(ci.value_bytes, 0);
+}
+END_TEST
+
+START_TEST(t_accepted_is_a_prefix_when_closed)
+{
+    /* Send[v0, v1] unbuffered: receiver Bs takes v0, C takes v1 and acks,
+     * the channel is closed, Bs dies.  v0 is dropped (closed) and v1 was
+     * consumed: `accepted` is the certain prefix, 0, not the count of
+     * acknowledgements (1), which told the sender v0 went. */
+    mk(A, 1, "u", 0);
+    core_bytes_t v[2] = { B("v0"), B("v1") };
+    core_send(A->s, 2, B("u"), v, 2, -1, 0);
+    recvn(Bs, 3, "u", 1, -1);
+    ck_assert_str_eq(must_reply(Bs, 3, CHAN__STATUS__OK)->val[0], "v0");
+    recvn(C, 4, "u", 1, -1);
+    rec_t *rc = must_reply(C, 4, CHAN__STATUS__OK);
+    ck_assert_str_eq(rc->val[0], "v1");
+    ack_all(C, rc);
+    core_close(C->s, 5, B("u"));
+    must_reply(C, 5, CHAN__STATUS__OK);
+    ck_assert_ptr_null(reply_to(A, 2));
+    core_sess_drop(Bs->s);
+    Bs->s = NULL;
+    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__CLOSED)->accepted, 0);
+    /* in order, the prefix is the count: [w0, w1], w0 taken, then closed */
+    mk(A, 6, "u2", 0);
+    core_bytes_t w[2] = { B("w0"), B("w1") };
+    core_send(A->s, 7, B("u2"), w, 2, -1, 0);
+    ck_assert_str_eq(take(C, 8, "u2"), "w0");
+    core_close(C->s, 9, B("u2"));
+    ck_assert_uint_eq(must_reply(A, 7, CHAN__STATUS__CLOSED)->accepted, 1);
 }
 END_TEST
 
@@ -1638,6 +1699,24 @@ START_TEST(t_shutdown_answers_everyone)
     core_info_t ci;
     core_info(core, &ci);
     ck_assert_uint_eq(ci.pending, 0);
+}
+END_TEST
+
+START_TEST(t_shutdown_with_a_reserved_slot)
+{
+    /* a reserving select holds a buffer slot when chand stops: the op is
+     * failed (no case chosen) and then freed, which once looked up the slot's
+     * channel through the chosen case, cases[-1] by then: SIGSEGV */
+    mk(A, 1, "b", 1);
+    core_case_req_t cs[1] = { SC("b", "r") };
+    core_select(A->s, 2, cs, 1, true, 0, false, -1, 0);
+    must_reply(A, 2, CHAN__STATUS__RESERVED);
+    core_shutdown(core);
+    core_info_t ci;
+    core_info(core, &ci);
+    ck_assert_uint_eq(ci.pending, 0);
+    send1(Bs, 3, "b", "after", 0);                 /* the slot is free again */
+    must_reply(Bs, 3, CHAN__STATUS__OK);
 }
 END_TEST
 
@@ -1767,6 +1846,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_sender_gone_before_ack);
     tcase_add_test(tc, t_temp_channel_cleanup);
     tcase_add_test(tc, t_shutdown_answers_everyone);
+    tcase_add_test(tc, t_shutdown_with_a_reserved_slot);
     tcase_add_test(tc, t_random_conservation);
     suite_add_tcase(s, tc);
 
@@ -1813,6 +1893,8 @@ static Suite *core_suite(void)
     tcase_add_loop_test(tc, t_look_receive_leads_a_reserving_sender, 0, 2);
     tcase_add_test(tc, t_dropped_reservations_leave_no_trace);
     tcase_add_test(tc, t_partial_batch_reports_a_prefix);
+    tcase_add_test(tc, t_timed_out_batch_with_a_hole_is_answered);
+    tcase_add_test(tc, t_accepted_is_a_prefix_when_closed);
     tcase_add_test(tc, t_nonblocking_recv_is_never_frozen);
     tcase_add_test(tc, t_no_send_after_close_through_a_freeze);
     tcase_add_test(tc, t_dropping_a_reserving_session_marks_nothing);
