@@ -1369,8 +1369,14 @@ static void select_run(core_op_t *op, core_case_t *cs, int64_t timeout_ms)
             reserve_partner(cs, s);   /* it cannot wait: it leads (case_ready) */
             return;
         }
+        /* refill() skips senders of this select (and of its twins over
+         * other connections, same prio) while it is served; once it is
+         * answered they may go */
         case_enqueue(cs, true);
+        ch->refs++;
         serve_receiver(cs);
+        pump(ch);
+        chan_unref(ch);
         return;
     }
     if (op->reserve) {

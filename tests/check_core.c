@@ -1520,6 +1520,26 @@ START_TEST(t_partial_batch_reports_a_prefix)
 }
 END_TEST
 
+START_TEST(t_same_prio_sender_not_stranded)
+{
+    /* A reserving sender (prio 7) waits on a full buffer; a reserving
+     * select of another client with the same prio receives: refill() takes
+     * the two for one select's twins and skips the sender while serving
+     * it.  Afterwards the buffer has room: the sender must get its slot,
+     * not wait until something else pumps the channel. */
+    mk(A, 1, "b", 1);
+    send1(C, 2, "b", "x", 0);
+    must_reply(C, 2, CHAN__STATUS__OK);
+    core_case_req_t sc[1] = { SC("b", "y") };
+    core_select(Bs->s, 3, sc, 1, true, 7, false, -1, 0);
+    ck_assert_ptr_null(reply_to(Bs, 3));
+    core_case_req_t rc[1] = { RC("b") };
+    core_select(A->s, 4, rc, 1, true, 7, false, -1, 0);
+    ck_assert_str_eq(must_reply(A, 4, CHAN__STATUS__OK)->val[0], "x");
+    must_reply(Bs, 3, CHAN__STATUS__RESERVED);
+}
+END_TEST
+
 START_TEST(t_timed_out_batch_with_a_hole_is_answered)
 {
     /* [a, b, c] unbuffered: a out to Bs, b taken by C, c still waiting when
@@ -1894,6 +1914,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_dropped_reservations_leave_no_trace);
     tcase_add_test(tc, t_partial_batch_reports_a_prefix);
     tcase_add_test(tc, t_timed_out_batch_with_a_hole_is_answered);
+    tcase_add_test(tc, t_same_prio_sender_not_stranded);
     tcase_add_test(tc, t_accepted_is_a_prefix_when_closed);
     tcase_add_test(tc, t_nonblocking_recv_is_never_frozen);
     tcase_add_test(tc, t_no_send_after_close_through_a_freeze);
