@@ -145,18 +145,21 @@ struct rd {
     const uint8_t *p, *end;
 };
 
-static inline bool rd_varint(struct rd *r, uint64_t *v)
+/* A varint of at most max_bytes bytes.  protobuf-c takes values of up to
+ * 10 bytes but tags and length prefixes of at most 5: longer ones here must
+ * fail as they fail there. */
+static inline bool rd_varint_max(struct rd *r, uint64_t *v, unsigned max_bytes)
 {
     if (r->p < r->end && *r->p < 0x80) {   /* tags and small numbers */
         *v = *r->p++;
         return true;
     }
     uint64_t x = 0;
-    for (unsigned shift = 0; shift < 64 && r->p < r->end; shift += 7) {
+    for (unsigned i = 0; i < max_bytes && r->p < r->end; i++) {
         uint8_t b = *r->p++;
-        if (shift == 63 && b > 1)
-            return false;
-        x |= (uint64_t)(b & 0x7f) << shift;
+        if (i == 9 && b > 1)
+            return false;   /* past 64 bits: protobuf-c decides */
+        x |= (uint64_t)(b & 0x7f) << (7 * i);
         if (!(b & 0x80)) {
             *v = x;
             return true;
@@ -165,10 +168,20 @@ static inline bool rd_varint(struct rd *r, uint64_t *v)
     return false;
 }
 
+static inline bool rd_varint(struct rd *r, uint64_t *v)
+{
+    return rd_varint_max(r, v, 10);
+}
+
+static inline bool rd_tag(struct rd *r, uint64_t *v)
+{
+    return rd_varint_max(r, v, 5);
+}
+
 static bool rd_bytes(struct rd *r, const uint8_t **data, size_t *len)
 {
     uint64_t n;
-    if (!rd_varint(r, &n) || n > (uint64_t)(r->end - r->p))
+    if (!rd_varint_max(r, &n, 5) || n > (uint64_t)(r->end - r->p))
         return false;
     *data = r->p;
     *len = (size_t)n;
@@ -191,7 +204,7 @@ static bool fast_delivery(const uint8_t *p, size_t len, Chan__Delivery *d)
         uint64_t tag, v;
         const uint8_t *b;
         size_t n;
-        if (!rd_varint(&r, &tag))
+        if (!rd_tag(&r, &tag))
             return false;
         switch (tag) {
         case TAG_DLV_ID:
@@ -230,7 +243,7 @@ static Chan__Reply *fast_reply(chan_arena_t *a, const uint8_t *body, size_t len)
     size_t recv_len = 0;
     while (r.p < r.end) {
         uint64_t tag;
-        if (!rd_varint(&r, &tag))
+        if (!rd_tag(&r, &tag))
             return NULL;
         switch (tag) {
         case TAG_REPLY_ID:
@@ -260,7 +273,7 @@ static Chan__Reply *fast_reply(chan_arena_t *a, const uint8_t *body, size_t len)
         uint64_t tag;
         const uint8_t *b;
         size_t bl;
-        if (!rd_varint(&c, &tag) || tag != TAG_RECV_DELIVERY || !rd_bytes(&c, &b, &bl))
+        if (!rd_tag(&c, &tag) || tag != TAG_RECV_DELIVERY || !rd_bytes(&c, &b, &bl))
             return NULL;
         n++;
     }
@@ -275,7 +288,7 @@ static Chan__Reply *fast_reply(chan_arena_t *a, const uint8_t *body, size_t len)
         uint64_t tag;
         const uint8_t *b = NULL;
         size_t bl = 0;
-        if (!rd_varint(&c, &tag) || !rd_bytes(&c, &b, &bl) || !fast_delivery(b, bl, &dv[i]))
+        if (!rd_tag(&c, &tag) || !rd_bytes(&c, &b, &bl) || !fast_delivery(b, bl, &dv[i]))
             return NULL;   /* a Delivery of another shape: protobuf-c decides */
         dp[i] = &dv[i];
     }
@@ -344,7 +357,7 @@ static bool fast_send(chan_arena_t *a, const uint8_t *p, size_t len, Chan__Send 
         uint64_t tag, v;
         const uint8_t *b;
         size_t bl;
-        if (!rd_varint(&r, &tag))
+        if (!rd_tag(&r, &tag))
             return false;
         if (tag == TAG_NAME || tag == TAG_SEND_VALUE) {
             if (!rd_bytes(&r, &b, &bl))
@@ -361,7 +374,7 @@ static bool fast_send(chan_arena_t *a, const uint8_t *p, size_t len, Chan__Send 
         uint64_t tag, v;
         const uint8_t *b = NULL;
         size_t bl = 0;
-        if (!rd_varint(&r, &tag))
+        if (!rd_tag(&r, &tag))
             return false;
         if (tag == TAG_SEND_TIMEOUT) {
             if (m->has_timeout_ms || !rd_varint(&r, &v))
@@ -393,7 +406,7 @@ static bool fast_recv(const uint8_t *p, size_t len, Chan__Recv *m)
         uint64_t tag, v;
         const uint8_t *b;
         size_t bl;
-        if (!rd_varint(&r, &tag))
+        if (!rd_tag(&r, &tag))
             return false;
         if (tag == TAG_NAME) {
             if (m->has_name || !rd_bytes(&r, &b, &bl))
@@ -432,7 +445,7 @@ static Chan__Request *fast_request(chan_arena_t *a, const uint8_t *body, size_t 
         uint64_t tag, v;
         const uint8_t *b;
         size_t bl;
-        if (!rd_varint(&r, &tag))
+        if (!rd_tag(&r, &tag))
             return NULL;
         if (tag == TAG_RQ_ID) {
             if (rq->has_id || !rd_varint(&r, &v))

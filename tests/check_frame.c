@@ -521,6 +521,72 @@ START_TEST(t_requests_decode_as_protobuf_c)
 }
 END_TEST
 
+/* v as a varint of exactly n bytes (n >= its minimal length), padded
+ * with continuation bytes, as a hostile or odd encoder may send it. */
+static size_t put_padded(uint8_t *out, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = (uint8_t)(v & 0x7f) | (i + 1 < n ? 0x80 : 0);
+        v >>= 7;
+    }
+    return n;
+}
+
+START_TEST(t_long_varints_decode_as_protobuf_c)
+{
+    /* Tags and length prefixes padded to 1..11 bytes, in each place the
+     * fast decoders read one: they must accept exactly what protobuf-c
+     * accepts (it takes at most 5 bytes there; it once took 10 here). */
+    for (size_t n = 1; n <= 11; n++) {
+        uint8_t b[64];
+        size_t k;
+        /* Request{id: 7 (tag padded), recv: Recv{name: "q"} (tag padded)} */
+        k = put_padded(b, 0x08, n);
+        b[k++] = 7;
+        k += put_padded(b + k, 0x6a, n);
+        b[k++] = 3;
+        b[k++] = 0x0a, b[k++] = 1, b[k++] = 'q';
+        assert_request_decodes_as_protobuf_c(b, k);
+        /* the Recv's length prefix padded */
+        k = 0;
+        b[k++] = 0x6a;
+        k += put_padded(b + k, 3, n);
+        b[k++] = 0x0a, b[k++] = 1, b[k++] = 'q';
+        assert_request_decodes_as_protobuf_c(b, k);
+        /* the name's tag and length padded inside a Send */
+        k = 0;
+        b[k++] = 0x62;
+        b[k++] = (uint8_t)(n + n + 1);
+        k += put_padded(b + k, 0x0a, n);
+        k += put_padded(b + k, 1, n);
+        b[k++] = 'q';
+        assert_request_decodes_as_protobuf_c(b, k);
+        /* an ack list's length padded */
+        k = 0;
+        b[k++] = 0x12;
+        k += put_padded(b + k, 1, n);
+        b[k++] = 5;
+        b[k++] = 0x6a, b[k++] = 0;
+        assert_request_decodes_as_protobuf_c(b, k);
+        /* the id's value padded: values may take up to 10 bytes */
+        k = 0;
+        b[k++] = 0x08;
+        k += put_padded(b + k, 7, n);
+        b[k++] = 0x6a, b[k++] = 0;
+        assert_request_decodes_as_protobuf_c(b, k);
+        /* Reply{id (tag padded), recv{Delivery{id: 1}} (tags and lengths padded)} */
+        k = put_padded(b, 0x08, n);
+        b[k++] = 9;
+        k += put_padded(b + k, 0x6a, n);
+        k += put_padded(b + k, (uint64_t)(n + n + 2), 1);
+        k += put_padded(b + k, 0x0a, n);
+        k += put_padded(b + k, 2, n);
+        b[k++] = 0x08, b[k++] = 1;
+        assert_decodes_as_protobuf_c(b, k);
+    }
+}
+END_TEST
+
 START_TEST(t_big_value_in_arena)
 {
     size_t big = 3u << 20;
@@ -600,6 +666,7 @@ int main(void)
     tcase_add_test(tc, t_recv_reply_decodes_as_protobuf_c);
     tcase_add_test(tc, t_recv_reply_encodes_as_protobuf_c);
     tcase_add_test(tc, t_requests_decode_as_protobuf_c);
+    tcase_add_test(tc, t_long_varints_decode_as_protobuf_c);
     tcase_add_test(tc, t_big_value_in_arena);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
