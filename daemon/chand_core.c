@@ -701,7 +701,8 @@ static void dlv_ack(core_dlv_t *d)
 }
 
 /* The value of d comes back: to the head of its sender's values (unbuffered)
- * or of the channel's buffer, and on to the next receiver. */
+ * or of the channel's buffer.  The caller then pumps the channel (after
+ * returning the rest of a batch: see dlv_return_all). */
 static void dlv_return(core_dlv_t *d, bool redelivered)
 {
     core_chan_t *ch = d->ch;
@@ -730,15 +731,44 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
             pdeque_push_front(&cs->vals, v);
             case_enqueue(cs, true);   /* it was first in line */
             op_rearm(owner);
-            pump(ch);
         }
     } else if (ch->deleted) {
         val_free(ch->core, v);
     } else {
         pdeque_push_front(&ch->buf, v);
-        pump(ch);
     }
     chan_unref(ch);
+}
+
+static int dlv_newest_first(const void *a, const void *b)
+{
+    uint64_t x = (*(core_dlv_t *const *)a)->id, y = (*(core_dlv_t *const *)b)->id;
+    return (x < y) - (x > y);
+}
+
+/* Give back deliveries ds[0..n) of one session, each to the head of its
+ * channel (or sender), so that they are in their channel in the order they
+ * were delivered: newest first (ids grow with each delivery), and no
+ * channel is pumped before all are back, else a waiting receiver would get
+ * the newest first.  Sorts ds. */
+static void dlv_return_all(core_dlv_t **ds, size_t n, bool redelivered)
+{
+    qsort(ds, n, sizeof *ds, dlv_newest_first);
+    core_chan_t **chans = xmalloc((n ? n : 1) * sizeof *chans);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && ds[i] == ds[i - 1])
+            continue;   /* named twice: given back once */
+        chans[k] = ds[i]->ch;
+        chans[k++]->refs++;
+        dlv_return(ds[i], redelivered);
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (!i || chans[i] != chans[i - 1])
+            pump(chans[i]);
+        chan_unref(chans[i]);
+    }
+    free(chans);
 }
 
 /* ------------------------------------------------------------------------
@@ -1094,12 +1124,14 @@ void core_sess_drop(core_sess_t *s)
     for (size_t i = 0; i < ops.len; i++)
         reservation_resolve(ops.buf[i], false);
     pdeque_free(&ops);
-    /* 3. Unacknowledged values go back to the heads of their channels,
-     *    newest first so that the oldest ends up in front. */
-    while (!qlist_empty(&s->dlv_order)) {
-        core_dlv_t *d = QLIST_ENTRY(s->dlv_order.prev, core_dlv_t, order);
-        dlv_return(d, true);
-    }
+    /* 3. Unacknowledged values go back to the heads of their channels, in
+     *    the order they were delivered. */
+    core_dlv_t **ds = xmalloc((s->dlvs.count ? s->dlvs.count : 1) * sizeof *ds);
+    size_t n = 0;
+    for (qlink_t *l = s->dlv_order.next; l != &s->dlv_order; l = l->next)
+        ds[n++] = QLIST_ENTRY(l, core_dlv_t, order);
+    dlv_return_all(ds, n, true);
+    free(ds);
     /* 4. Temporary channels go. */
     while (!qlist_empty(&s->temps)) {
         core_chan_t *ch = QLIST_ENTRY(s->temps.next, core_chan_t, owner_link);
@@ -1621,13 +1653,21 @@ bool core_ack(core_sess_t *s, uint64_t delivery)
     return true;
 }
 
+size_t core_nack_all(core_sess_t *s, const uint64_t *deliveries, size_t n)
+{
+    core_dlv_t **ds = xmalloc((n ? n : 1) * sizeof *ds);
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((ds[found] = dlv_lookup(s, deliveries[i])))
+            found++;
+    dlv_return_all(ds, found, false);
+    free(ds);
+    return found;
+}
+
 bool core_nack(core_sess_t *s, uint64_t delivery)
 {
-    core_dlv_t *d = dlv_lookup(s, delivery);
-    if (!d)
-        return false;
-    dlv_return(d, false);
-    return true;
+    return core_nack_all(s, &delivery, 1) == 1;
 }
 
 /* ------------------------------------------------------------------------

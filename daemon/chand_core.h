@@ -180,6 +180,12 @@ void core_release(core_sess_t *s, uint64_t id, uint64_t target);
  * one delivery.  Unknown ids are ignored and counted: false. */
 bool core_ack(core_sess_t *s, uint64_t delivery);
 bool core_nack(core_sess_t *s, uint64_t delivery);
+/* core_nack_all - give back the deliveries of one request's nack list
+ * together: they return to their channels in the order they were
+ * delivered (whatever the order of the list; an id named twice goes
+ * back once), before any waiting receiver is served.  Returns how many
+ * entries of the list named a delivery of s. */
+size_t core_nack_all(core_sess_t *s, const uint64_t *deliveries, size_t n);
 
 /* ---- time ---- */
 

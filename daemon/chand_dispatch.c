@@ -429,8 +429,8 @@ void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
         if (!core_ack(c->sess, rq->ack[i]))
             log_debug("conn %llu: ack of unknown delivery %llu", (unsigned long long)c->num,
                       (unsigned long long)rq->ack[i]);
-    for (size_t i = 0; i < rq->n_nack; i++)
-        core_nack(c->sess, rq->nack[i]);
+    if (rq->n_nack)
+        core_nack_all(c->sess, rq->nack, rq->n_nack);
     if (op == CHAN__REQUEST__OP__NOT_SET) {
         if (rq->base.n_unknown_fields)
             chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "unknown request");

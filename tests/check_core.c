@@ -612,6 +612,85 @@ START_TEST(t_nack_returns_to_head)
 }
 END_TEST
 
+/* Bs takes [1, 2, 3] from buffered channel name (made by A). */
+static rec_t *take_three(const char *name, uint64_t id)
+{
+    mk(A, id, name, 10);
+    core_bytes_t v[3] = { B("1"), B("2"), B("3") };
+    core_send(A->s, id + 1, B(name), v, 3, -1, 0);
+    recvn(Bs, id + 2, name, 3, -1);
+    rec_t *r = must_reply(Bs, id + 2, CHAN__STATUS__OK);
+    ck_assert_uint_eq(r->ndlv, 3);
+    return r;
+}
+
+static void expect_next(tsess_t *t, uint64_t id, const char *name, const char *want)
+{
+    ck_assert_str_eq(take(t, id, name), want);
+}
+
+START_TEST(t_nack_batch_keeps_order)
+{
+    /* one nack list, in any order: the values are back as they were sent */
+    rec_t *r = take_three("b1", 10);
+    uint64_t ids[4] = { r->dlv[0], r->dlv[1], r->dlv[2], r->dlv[1] };
+    ck_assert_uint_eq(core_nack_all(Bs->s, ids, 3), 3);
+    expect_next(C, 20, "b1", "1");
+    expect_next(C, 21, "b1", "2");
+    expect_next(C, 22, "b1", "3");
+    r = take_three("b2", 30);
+    uint64_t mixed[4] = { r->dlv[2], r->dlv[0], r->dlv[1], r->dlv[0] };
+    ck_assert_uint_eq(core_nack_all(Bs->s, mixed, 4), 4);   /* a duplicate counts, goes once */
+    expect_next(C, 40, "b2", "1");
+    expect_next(C, 41, "b2", "2");
+    expect_next(C, 42, "b2", "3");
+    recvn(C, 43, "b2", 1, 0);
+    must_reply(C, 43, CHAN__STATUS__TIMEOUT);
+    /* a receiver already waiting gets the oldest, not the first given back */
+    r = take_three("b3", 50);
+    recvn(C, 60, "b3", 1, -1);
+    uint64_t all[3] = { r->dlv[0], r->dlv[1], r->dlv[2] };
+    core_nack_all(Bs->s, all, 3);
+    ck_assert_str_eq(must_reply(C, 60, CHAN__STATUS__OK)->val[0], "1");
+    ack_all(C, reply_to(C, 60));
+    expect_next(C, 61, "b3", "2");
+    expect_next(C, 62, "b3", "3");
+    /* unbuffered: the sender first in line keeps its place */
+    tsess_t *D = &sess[3];
+    mk(A, 70, "u", 0);
+    send1(A, 71, "u", "a", -1);
+    send1(D, 72, "u", "d", -1);
+    recvn(Bs, 73, "u", 2, -1);
+    r = must_reply(Bs, 73, CHAN__STATUS__OK);
+    ck_assert_uint_eq(r->ndlv, 2);
+    ck_assert_str_eq(r->val[0], "a");
+    uint64_t two[2] = { r->dlv[0], r->dlv[1] };
+    core_nack_all(Bs->s, two, 2);
+    expect_next(C, 74, "u", "a");
+    must_reply(A, 71, CHAN__STATUS__OK);
+    expect_next(C, 75, "u", "d");
+    must_reply(D, 72, CHAN__STATUS__OK);
+}
+END_TEST
+
+START_TEST(t_disconnect_keeps_order_for_a_waiting_receiver)
+{
+    /* the receiver dies holding [1, 2, 3] while another waits: the waiting
+     * one gets 1 (it once got 3: the newest went back and was served
+     * before the others were back) */
+    take_three("b", 10);
+    recvn(C, 20, "b", 1, -1);
+    core_sess_drop(Bs->s);
+    Bs->s = NULL;
+    rec_t *r = must_reply(C, 20, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "1");
+    ck_assert_uint_eq(r->redelivered[0], 1);
+    ack_all(C, r);
+    expect_next(C, 21, "b", "2");
+    expect_next(C, 22, "b", "3");
+}
+END_TEST
+
 START_TEST(t_sender_gone_before_ack)
 {
     mk(A, 1, "u", 0);
@@ -1863,6 +1942,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_requeue_buffered_on_disconnect);
     tcase_add_test(tc, t_requeue_unbuffered_on_disconnect);
     tcase_add_test(tc, t_nack_returns_to_head);
+    tcase_add_test(tc, t_nack_batch_keeps_order);
+    tcase_add_test(tc, t_disconnect_keeps_order_for_a_waiting_receiver);
     tcase_add_test(tc, t_sender_gone_before_ack);
     tcase_add_test(tc, t_temp_channel_cleanup);
     tcase_add_test(tc, t_shutdown_answers_everyone);
