@@ -597,8 +597,9 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
 
 struct stat_ctx {
     chan_stat_t *one;
-    chan_stat_t *list;
-    size_t n;
+    chan_stat_t *list;   /* chan_list: the pages so far */
+    size_t n, cap;
+    uint64_t next_cursor;
     chan_server_stat_t *server;
     int err;
 };
@@ -630,14 +631,21 @@ static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         copy_stat(x->one, m->channels[0]);
         x->n = 1;
     } else if (!x->one && !x->server) {
-        x->list = calloc(m->n_channels ? m->n_channels : 1, sizeof *x->list);
-        if (!x->list) {
-            x->err = ENOMEM;
-            return true;
+        if (x->n + m->n_channels > x->cap) {
+            size_t cap = x->cap ? x->cap : 64;
+            while (cap < x->n + m->n_channels)
+                cap *= 2;
+            chan_stat_t *l = realloc(x->list, cap * sizeof *l);
+            if (!l) {
+                x->err = ENOMEM;
+                return true;
+            }
+            x->list = l;
+            x->cap = cap;
         }
         for (size_t i = 0; i < m->n_channels; i++)
-            copy_stat(&x->list[i], m->channels[i]);
-        x->n = m->n_channels;
+            copy_stat(&x->list[x->n++], m->channels[i]);
+        x->next_cursor = m->has_next_cursor ? m->next_cursor : 0;
     } else if (x->server && m->server) {
         const Chan__ServerStat *s = m->server;
         chan_server_stat_t *o = x->server;
@@ -669,17 +677,20 @@ static int stat_call(chan_client_t *cl, Chan__Stat *m, struct stat_ctx *x, int64
     rq.op_case = CHAN__REQUEST__OP_STAT;
     rq.stat = m;
     chan_rpc_t rpc = { .on_reply = stat_reply, .ctx = x };
-    if (chan_client_call(cl, &rq, &rpc, deadline) < 0)
-        return -1;
-    if (rpc.status != CHAN__STATUS__OK) {
-        free(x->list);
-        return fail_status(&rpc);
-    }
-    if (x->err) {
+    int rc = chan_client_call(cl, &rq, &rpc, deadline);
+    if (rc == 0 && rpc.status != CHAN__STATUS__OK)
+        rc = fail_status(&rpc);
+    else if (rc == 0 && x->err) {
         errno = x->err;
-        return -1;
+        rc = -1;
     }
-    return 0;
+    if (rc < 0) {
+        int e = errno;
+        free(x->list);   /* a chan_list's pages so far */
+        x->list = NULL;
+        errno = e;
+    }
+    return rc;
 }
 
 int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline)
@@ -702,19 +713,41 @@ int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t dead
     return 0;
 }
 
+static int stat_by_name(const void *a, const void *b)
+{
+    return strcmp(((const chan_stat_t *)a)->name, ((const chan_stat_t *)b)->name);
+}
+
 ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline)
 {
     if (!out) {
         errno = EINVAL;
         return -1;
     }
+    /* Page through the daemon's table (each page is one bounded piece of
+     * its work), then sort: pages come in hash order. */
     Chan__Stat m = CHAN__STAT__INIT;
     m.has_all = m.all = true;
+    m.has_cursor = true;
     struct stat_ctx x = { 0 };
-    if (stat_call(cl, &m, &x, deadline) < 0)
-        return -1;
+    do {
+        m.cursor = x.next_cursor;
+        if (stat_call(cl, &m, &x, deadline) < 0)
+            return -1;   /* stat_call freed x.list */
+    } while (x.next_cursor);
+    qsort(x.list, x.n, sizeof *x.list, stat_by_name);
+    /* A channel deleted and made again during the listing may come
+     * twice: list it once. */
+    size_t k = 0;
+    for (size_t i = 0; i < x.n; i++)
+        if (!k || strcmp(x.list[k - 1].name, x.list[i].name) != 0)
+            x.list[k++] = x.list[i];
+    if (!k) {
+        free(x.list);
+        x.list = NULL;
+    }
     *out = x.list;
-    return (ssize_t)x.n;
+    return (ssize_t)k;
 }
 
 int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline)

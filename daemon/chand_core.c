@@ -1775,6 +1775,13 @@ void core_each_chan(const core_t *c, void (*fn)(const core_chan_t *ch, void *arg
     htable_each(&c->chans, each_chan, &a);
 }
 
+uint64_t core_scan_chans(const core_t *c, uint64_t cursor,
+                         void (*fn)(const core_chan_t *ch, void *arg), void *arg)
+{
+    struct each_arg a = { fn, arg };
+    return htable_scan(&c->chans, cursor, each_chan, &a);
+}
+
 void core_info(const core_t *c, core_info_t *out)
 {
     out->channels = c->chans.count;

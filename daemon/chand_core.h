@@ -209,6 +209,14 @@ const core_chan_t *core_find(const core_t *c, core_bytes_t name);
 void core_chan_info(const core_chan_t *ch, core_chan_info_t *out);
 /* core_each_chan - call fn for every channel (any order). */
 void core_each_chan(const core_t *c, void (*fn)(const core_chan_t *ch, void *arg), void *arg);
+/* core_scan_chans - call fn for the channels of one step of a scan that
+ * may span many requests, and return the cursor of the next step (0: the
+ * scan is over).  Start at 0.  A channel that exists from the first step
+ * to the last is seen exactly once; one made or deleted meanwhile may or
+ * may not be.  A step is one hash bucket: usually zero, one or two
+ * channels (see htable_scan). */
+uint64_t core_scan_chans(const core_t *c, uint64_t cursor,
+                         void (*fn)(const core_chan_t *ch, void *arg), void *arg);
 
 typedef struct core_info {
     uint64_t channels, sessions, pending, inflight, values_sent, values_received;

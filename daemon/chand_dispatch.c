@@ -310,14 +310,49 @@ static void collect_chan(const core_chan_t *ch, void *arg)
     l->v[l->n++] = ch;
 }
 
-static int by_name(const void *a, const void *b)
+/* Stat{all} pages: about limit channels each (whole hash buckets, so a
+ * few more or fewer), never more than a frame holds, and never more than
+ * STAT_VISITS_PER_CHAN empty buckets per channel wanted, so that a
+ * request's work stays bounded however large or sparse the table. */
+enum { STAT_PAGE_DEFAULT = 1000, STAT_PAGE_MAX = 10000, STAT_VISITS_PER_CHAN = 10 };
+
+static size_t chan_stat_size(const core_chan_t *ch)
 {
-    core_chan_info_t x, y;
-    core_chan_info(*(const core_chan_t *const *)a, &x);
-    core_chan_info(*(const core_chan_t *const *)b, &y);
-    size_t n = x.name.len < y.name.len ? x.name.len : y.name.len;
-    int d = memcmp(x.name.data, y.name.data, n);
-    return d ? d : (x.name.len > y.name.len) - (x.name.len < y.name.len);
+    Chan__ChannelStat st;
+    fill_chan_stat(ch, &st);
+    size_t n = chan__channel_stat__get_packed_size(&st);
+    return n + 1 + 5;   /* its tag and length prefix, at most */
+}
+
+/* Collect one page of the channels from cursor on into l; returns the
+ * next page's cursor (0: no more).  *cut is set if a single bucket was
+ * more than a frame, which only a --max-frame near its minimum allows. */
+static uint64_t stat_page(chand_server_t *s, uint64_t cursor, uint32_t limit,
+                          struct chan_list *l, bool *cut)
+{
+    size_t want = limit ? (limit < STAT_PAGE_MAX ? limit : STAT_PAGE_MAX) : STAT_PAGE_DEFAULT;
+    size_t room = s->opts.max_frame - 256, used = 0, visits = 0;
+    *cut = false;
+    do {
+        size_t before = l->n, bucket = 0;
+        uint64_t next = core_scan_chans(s->core, cursor, collect_chan, l);
+        for (size_t i = before; i < l->n; i++)
+            bucket += chan_stat_size(l->v[i]);
+        if (used + bucket > room) {
+            if (before) {
+                l->n = before;   /* the next page starts with this bucket */
+                return cursor;
+            }
+            size_t got = l->n;
+            for (l->n = 0; l->n < got && used + chan_stat_size(l->v[l->n]) <= room; l->n++)
+                used += chan_stat_size(l->v[l->n]);
+            *cut = true;
+            return next;
+        }
+        used += bucket;
+        cursor = next;
+    } while (cursor && l->n < want && ++visits < want * STAT_VISITS_PER_CHAN);
+    return cursor;
 }
 
 static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limits *lim)
@@ -370,22 +405,19 @@ static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         sr.n_channels = 1;
         sr.channels = &onep;
     } else if (m->has_all && m->all) {
-        core_each_chan(s->core, collect_chan, &l);
-        qsort(l.v, l.n, sizeof *l.v, by_name);
+        bool cut;
+        sr.has_next_cursor = true;
+        sr.next_cursor = stat_page(s, m->has_cursor ? m->cursor : 0, m->has_limit ? m->limit : 0,
+                                   &l, &cut);
+        if (cut)
+            r.message = "a hash bucket did not fit one frame: some channels were left out";
         stats = xmalloc((l.n ? l.n : 1) * sizeof *stats);
         ptrs = xmalloc((l.n ? l.n : 1) * sizeof *ptrs);
-        /* as many as fit in one frame, in name order */
-        size_t room = s->opts.max_frame - 256, used = 0;
         for (size_t i = 0; i < l.n; i++) {
             fill_chan_stat(l.v[i], &stats[i]);
-            used += chan__channel_stat__get_packed_size(&stats[i]) + 8;
-            if (used > room) {
-                r.message = "list truncated to fit one frame";
-                break;
-            }
             ptrs[i] = &stats[i];
-            sr.n_channels = i + 1;
         }
+        sr.n_channels = l.n;
         sr.channels = ptrs;
     } else {
         fill_server_stat(s, &ss, &lim);

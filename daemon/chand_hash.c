@@ -81,6 +81,28 @@ void htable_each(const htable_t *t, void (*fn)(hnode_t *node, void *arg), void *
             fn(n, arg);
 }
 
+static uint64_t bit_reverse(uint64_t v)
+{
+    v = ((v >> 1) & 0x5555555555555555ull) | ((v & 0x5555555555555555ull) << 1);
+    v = ((v >> 2) & 0x3333333333333333ull) | ((v & 0x3333333333333333ull) << 2);
+    v = ((v >> 4) & 0x0f0f0f0f0f0f0f0full) | ((v & 0x0f0f0f0f0f0f0f0full) << 4);
+    return __builtin_bswap64(v);
+}
+
+uint64_t htable_scan(const htable_t *t, uint64_t cursor, void (*fn)(hnode_t *node, void *arg),
+                     void *arg)
+{
+    if (!t->nbuckets)
+        return 0;
+    uint64_t mask = t->nbuckets - 1;
+    for (hnode_t *n = t->buckets[cursor & mask]; n; n = n->next)
+        fn(n, arg);
+    /* Add one to the reversed index: set the bits above the mask so that
+     * the carry runs off the top when every bucket has been seen. */
+    cursor |= ~mask;
+    return bit_reverse(bit_reverse(cursor) + 1);
+}
+
 /* ---- SipHash-2-4 ---- */
 
 static uint8_t sip_key[16] = "chand-default-k";

@@ -39,6 +39,19 @@ void htable_remove(htable_t *t, hnode_t *node);
 /* Iterate: call fn on every node; fn must not insert or remove. */
 void htable_each(const htable_t *t, void (*fn)(hnode_t *node, void *arg), void *arg);
 
+/* htable_scan - iterate a bucket at a time, with the table changing between
+ * calls.  Call fn on every node of the bucket cursor names (fn must not
+ * insert or remove) and return the cursor of the next bucket: 0 when the
+ * scan is over.  Start at 0.  The cursor counts bucket indexes in
+ * bit-reversed order, so when the table doubles between two calls the
+ * buckets already visited are exactly the ones whose nodes went to buckets
+ * the cursor has passed: a node present from the first call to the last
+ * is visited once, never twice, however the table grows (it never
+ * shrinks).  Any cursor value is safe; an unknown one just starts
+ * somewhere in the middle. */
+uint64_t htable_scan(const htable_t *t, uint64_t cursor, void (*fn)(hnode_t *node, void *arg),
+                     void *arg);
+
 /* Hash functions.  chand_hash_seed() sets the SipHash key (once, at start). */
 void chand_hash_seed(const uint8_t key[16]);
 uint64_t chand_hash_bytes(const void *data, size_t len);

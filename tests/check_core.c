@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "chand_core.h"
+#include "chand_hash.h"
 
 /* ---- a session that records its replies ---- */
 
@@ -1909,6 +1910,61 @@ START_TEST(t_random_conservation)
 }
 END_TEST
 
+/* ---- the hash table's resumable scan ---- */
+
+typedef struct scan_node {
+    hnode_t h;   /* first: a node's address is the object's */
+    int seen;
+} scan_node_t;
+
+static void scan_mark(hnode_t *n, void *arg)
+{
+    (void)arg;
+    ((scan_node_t *)n)->seen++;
+}
+
+START_TEST(t_scan_sees_each_once_while_growing)
+{
+    /* 100 nodes there throughout; between steps the table grows from 128
+     * to 16384 buckets, and nodes come and go: each of the 100 is seen
+     * exactly once */
+    enum { OLD = 100, NEW = 10000 };
+    scan_node_t *nodes = calloc(OLD + NEW, sizeof *nodes);
+    htable_t t;
+    htable_init(&t);
+    for (int i = 0; i < OLD; i++) {
+        nodes[i].h.hash = chand_hash_u64((uint64_t)i);
+        htable_insert(&t, &nodes[i].h);
+    }
+    uint64_t cur = 0;
+    int steps = 0, added = OLD;
+    do {
+        cur = htable_scan(&t, cur, scan_mark, NULL);
+        for (int k = 0; k < 40 && added < OLD + NEW; k++, added++) {
+            nodes[added].h.hash = chand_hash_u64((uint64_t)added);
+            htable_insert(&t, &nodes[added].h);
+        }
+        if (added % 3 == 0)
+            htable_remove(&t, &nodes[added - 1].h);
+        steps++;
+    } while (cur && steps < 1000000);
+    ck_assert_uint_eq(cur, 0);
+    ck_assert_uint_ge(t.nbuckets, 8192);
+    for (int i = 0; i < OLD; i++)
+        ck_assert_msg(nodes[i].seen == 1, "node %d seen %d times", i, nodes[i].seen);
+    /* an empty table, and an invented cursor, end at once or in time */
+    htable_t e;
+    htable_init(&e);
+    ck_assert_uint_eq(htable_scan(&e, 12345, scan_mark, NULL), 0);
+    cur = 0x5a5a5a5a5a5a5a5aull;
+    for (steps = 0; cur && steps <= (int)t.nbuckets; steps++)
+        cur = htable_scan(&t, cur, scan_mark, NULL);
+    ck_assert_uint_eq(cur, 0);
+    htable_free(&t);
+    free(nodes);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -2002,6 +2058,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_dropping_a_reserving_session_marks_nothing);
     tcase_add_test(tc, t_detached_sender_freed_at_shutdown);
     tcase_add_test(tc, t_memory_limit);
+    tcase_add_test(tc, t_scan_sees_each_once_while_growing);
     suite_add_tcase(s, tc);
     return s;
 }

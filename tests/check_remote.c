@@ -641,32 +641,40 @@ static void raw_request(int fd, Chan__Request *rq)
     raw_write(fd, buf, chan_frame_encode_request(rq, buf));
 }
 
-/* Read one reply frame (5 s at most); its status and message. */
-static Chan__Status raw_reply(int fd, char *msg, size_t msgsize)
+/* Read one reply frame (5 s at most) into buf and decode it in a; the
+ * reply may point into buf. */
+static Chan__Reply *raw_reply_decode(int fd, uint8_t *buf, size_t size, chan_arena_t *a)
 {
-    uint8_t buf[65536];
     size_t got = 0;
     for (;;) {
         uint64_t body;
         size_t hdr;
-        int h = chan_frame_header(buf, got, sizeof buf, &body, &hdr);
+        int h = chan_frame_header(buf, got, size, &body, &hdr);
         ck_assert_int_ge(h, 0);
         if (h == CHAN_FRAME_OK && got >= hdr + body) {
-            chan_arena_t a;
-            chan_arena_init(&a);
-            Chan__Reply *r = chan_frame_decode_reply(&a, buf + hdr, body);
+            Chan__Reply *r = chan_frame_decode_reply(a, buf + hdr, body);
             ck_assert_ptr_nonnull(r);
-            Chan__Status st = r->has_status ? r->status : CHAN__STATUS__OK;
-            snprintf(msg, msgsize, "%s", r->message ? r->message : "");
-            chan_arena_free(&a);
-            return st;
+            return r;
         }
         struct pollfd p = { fd, POLLIN, 0 };
         ck_assert_int_eq(poll(&p, 1, 5000), 1);
-        ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
+        ssize_t n = recv(fd, buf + got, size - got, 0);
         ck_assert_msg(n > 0, "connection closed before a reply");
         got += (size_t)n;
     }
+}
+
+/* Read one reply frame; its status and message. */
+static Chan__Status raw_reply(int fd, char *msg, size_t msgsize)
+{
+    static uint8_t buf[65536];
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Reply *r = raw_reply_decode(fd, buf, sizeof buf, &a);
+    Chan__Status st = r->has_status ? r->status : CHAN__STATUS__OK;
+    snprintf(msg, msgsize, "%s", r->message ? r->message : "");
+    chan_arena_free(&a);
+    return st;
 }
 
 /* After an error reply the daemon closes the connection. */
@@ -860,6 +868,103 @@ static void raw_commit(int fd, uint64_t id, uint64_t target, int64_t timeout_ms)
     rq.commit = &m;
     raw_request(fd, &rq);
 }
+
+/* One Stat{all} page over a raw connection: the names in it (counted in
+ * seen by their number) and the next cursor. */
+static uint64_t raw_stat_page(int fd, uint64_t id, uint64_t cursor, uint32_t limit,
+                              int *seen, int nseen, size_t *npage)
+{
+    Chan__Stat m = CHAN__STAT__INIT;
+    m.has_all = m.all = true;
+    m.has_cursor = true;
+    m.cursor = cursor;
+    m.has_limit = limit != 0;
+    m.limit = limit;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = id;
+    rq.op_case = CHAN__REQUEST__OP_STAT;
+    rq.stat = &m;
+    raw_request(fd, &rq);
+    static uint8_t buf[2048];   /* the daemon's --max-frame: a bigger page fails */
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Reply *r = raw_reply_decode(fd, buf, sizeof buf, &a);
+    ck_assert_int_eq(r->status, CHAN__STATUS__OK);
+    ck_assert_ptr_null(r->message);
+    ck_assert_int_eq(r->result_case, CHAN__REPLY__RESULT_STAT);
+    ck_assert(r->stat->has_next_cursor);
+    for (size_t i = 0; i < r->stat->n_channels; i++) {
+        const ProtobufCBinaryData *nm = &r->stat->channels[i]->name;
+        int k;
+        if (nm->len > 3 && memcmp(nm->data, "pg.", 3) == 0 && sscanf((const char *)nm->data + 3, "%d", &k) == 1 &&
+            k >= 0 && k < nseen)
+            seen[k]++;
+    }
+    *npage = r->stat->n_channels;
+    uint64_t next = r->stat->next_cursor;
+    chan_arena_free(&a);
+    return next;
+}
+
+START_TEST(t_stat_pages)
+{
+    /* a daemon of its own with small frames: pages must fit them */
+    chand_proc_t E;
+    const char *const extra[] = { "--max-frame", "2048", "--max-output", "65536", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    int fd = raw_connect(E.port, 0);
+    raw_hello(fd, 1, NULL);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    enum { N = 600 };
+    int seen[N] = { 0 };
+    size_t npage;
+    /* no channel at all: one empty page, the last */
+    ck_assert_uint_eq(raw_stat_page(fd, 2, 0, 0, seen, N, &npage), 0);
+    ck_assert_uint_eq(npage, 0);
+    chan_client_t *cl = chand_dial(&E);
+    char name[256];
+    for (int i = 0; i < N; i++) {
+        /* every tenth name is long: a page of 7 of them is over 1 KiB */
+        snprintf(name, sizeof name, "pg.%04d%s", i, i % 10 ? "" : "-" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        chan_release(chand_open_ch(cl, name, 1));
+    }
+    /* page by 7 while channels come and go: each of the 600 once */
+    uint64_t cur = 0, id = 3;
+    int pages = 0, added = 0;
+    do {
+        cur = raw_stat_page(fd, id++, cur, 7, seen, N, &npage);
+        ck_assert_uint_le(npage, 7 + 8);   /* whole buckets: rarely more than one extra */
+        snprintf(name, sizeof name, "new.%d", added++);
+        chan_release(chand_open_ch(cl, name, 0));
+        if (added % 2 == 0)
+            ck_assert_int_eq(chan_delete(cl, name, chan_now() + 5000), 0);
+        pages++;
+    } while (cur && pages < 10000);
+    ck_assert_uint_eq(cur, 0);
+    ck_assert_int_ge(pages, N / 15);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(seen[i] == 1, "pg.%04d listed %d times", i, seen[i]);
+    /* an invented cursor is no error, and the listing from it ends */
+    cur = 0xdeadbeefcafef00dull;
+    for (pages = 0; cur && pages < 10000; pages++)
+        cur = raw_stat_page(fd, id++, cur, 0, seen, 0, &npage);
+    ck_assert_uint_eq(cur, 0);
+    /* chan_list: all of them, in name order, each once */
+    chan_stat_t *list;
+    ssize_t n = chan_list(cl, &list, chan_now() + 10000);
+    ck_assert_int_eq(n, N + added / 2 + added % 2);
+    for (ssize_t i = 1; i < n; i++)
+        ck_assert_msg(strcmp(list[i - 1].name, list[i].name) < 0, "%s before %s", list[i - 1].name,
+                      list[i].name);
+    ck_assert_str_eq(list[n - 1].name, "pg.0599");
+    free(list);
+    chan_disconnect(cl);
+    close(fd);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
 
 START_TEST(t_two_phase_fields_any_value)
 {
@@ -1141,6 +1246,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_bad_before_hello);
     tcase_add_test(tc, t_bad_version);
     tcase_add_test(tc, t_bad_unknown_request);
+    tcase_add_test(tc, t_stat_pages);
     tcase_add_test(tc, t_bad_names);
     tcase_add_test(tc, t_bad_select_case);
     tcase_add_test(tc, t_two_phase_fields_any_value);

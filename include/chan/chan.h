@@ -473,9 +473,14 @@ typedef struct chan_stat {
  * 0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET. */
 int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline);
 
-/* chan_list - every channel of the daemon, in name order, as a malloc()ed
- * array in *out (the caller frees it).  Returns the count, or -1 with
- * ETIMEDOUT, ECONNRESET, ENOMEM. */
+/* chan_list - every channel of the daemon, in name order (bytewise), as a
+ * malloc()ed array in *out (the caller frees it; NULL when there are
+ * none).  It asks a page at a time, so a daemon with millions of
+ * channels keeps serving everyone else meanwhile; the list is therefore
+ * not one snapshot: a channel that exists throughout is there once, and
+ * one made or deleted during the call may or may not be.  deadline bounds
+ * the whole listing.  Returns the count, or -1 with ETIMEDOUT,
+ * ECONNRESET, ENOMEM (*out is then untouched). */
 ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline);
 
 /* What chand reports about itself. */
