@@ -56,6 +56,9 @@
 #ifdef CHAN_SANITIZERS
 #include <sanitizer/common_interface_defs.h>
 #endif
+#ifdef CHAN_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 #include "chan/chan.h"
 #include "chan_lock.h"
@@ -429,6 +432,43 @@ static void timers_run(struct chan_worker *w)
 }
 
 /* ------------------------------------------------------------------------
+ * ThreadSanitizer's view of goroutines.  TSan keeps a vector clock per
+ * thread; a goroutine that did not have its own would share its worker's,
+ * and TSan would see neither the races between the goroutines of one
+ * worker nor the true order of a goroutine's accesses.  So each goroutine
+ * is a TSan "fiber", made with it and destroyed with its stack, and the
+ * scheduler loop is the fiber TSan made for the worker thread.  Switches
+ * synchronise (flag 0): what a goroutine did before it switched away does
+ * happen before what the next context on its worker does. */
+
+#ifdef CHAN_TSAN
+static void tsan_fiber_make(struct chan_fiber *f)
+{
+    f->tsan = __tsan_create_fiber(0);
+}
+
+static void tsan_fiber_thread(struct chan_fiber *f)
+{
+    f->tsan = __tsan_get_current_fiber();
+}
+
+static void tsan_fiber_enter(struct chan_fiber *to)
+{
+    __tsan_switch_to_fiber(to->tsan, 0);
+}
+
+static void tsan_fiber_free(struct chan_fiber *f)
+{
+    __tsan_destroy_fiber(f->tsan);
+}
+#else
+static inline void tsan_fiber_make(struct chan_fiber *f) { (void)f; }
+static inline void tsan_fiber_thread(struct chan_fiber *f) { (void)f; }
+static inline void tsan_fiber_enter(struct chan_fiber *to) { (void)to; }
+static inline void tsan_fiber_free(struct chan_fiber *f) { (void)f; }
+#endif
+
+/* ------------------------------------------------------------------------
  * Switching */
 
 static void run_after(struct chan_worker *w)
@@ -454,6 +494,7 @@ static void fiber_switch(struct chan_worker *w, struct chan_fiber *from,
 #else
     (void)dying;
 #endif
+    tsan_fiber_enter(to);
     chan_ctx_switch(&from->ctx, &to->ctx);
 #ifdef CHAN_SANITIZERS
     __sanitizer_finish_switch_fiber(from->fake, NULL, NULL);
@@ -612,6 +653,7 @@ static void idle_poll(struct chan_worker *w)
 static void g_free(void *arg)
 {
     chan_g *g = arg;
+    tsan_fiber_free(&g->f);
     chan_stack_put(g->stack);
 }
 
@@ -775,6 +817,7 @@ static void *worker_main(void *arg)
 {
     struct chan_worker *w = arg;
     tls_worker = w;
+    tsan_fiber_thread(&w->sched);
     stack_t ss = { .ss_sp = w->altstack, .ss_size = 64 * 1024, .ss_flags = 0 };
     sigaltstack(&ss, NULL);
     pthread_attr_t attr;
@@ -951,6 +994,7 @@ int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size)
     g->f.lo = s->lo;
     g->f.size = top - (uintptr_t)s->lo;
     g->f.fake = NULL;
+    tsan_fiber_make(&g->f);
     /* Made here, so that the goroutine starts with the floating-point
      * environment of its creator, as a thread from pthread_create does. */
     chan_ctx_make(&g->f.ctx, s->lo, g->f.size, g_main, g);

@@ -27,12 +27,18 @@ struct chan_worker;
 
 /* A context the worker can switch to: a goroutine or the scheduler loop
  * (which runs on the worker thread's own stack).  lo/size/fake are what
- * AddressSanitizer needs to follow the switch. */
+ * AddressSanitizer needs to follow the switch, tsan what ThreadSanitizer
+ * needs: its own record of the context (its "fiber"), or TSan would take
+ * all goroutines of a worker for one thread and miss every race between
+ * them. */
 struct chan_fiber {
     chan_ctx_t ctx;
     const void *lo;        /* lowest address of the stack */
     size_t size;           /* its size */
     void *fake;            /* ASan's fake stack while switched out */
+#ifdef CHAN_TSAN
+    void *tsan;            /* TSan's fiber for this context */
+#endif
 };
 
 typedef struct chan_g {

@@ -55,8 +55,12 @@ static pthread_once_t size_once = PTHREAD_ONCE_INIT;
 static __thread chan_stack_t *thread_cache;
 static __thread size_t thread_cached;
 
+/* The shared list is read and written under shared_lock.  Its head is
+ * atomic only for chan_stack_get's peek without the lock (relaxed: a stale
+ * answer costs a lock round or a fresh mmap, never a wrong stack), which
+ * as a plain read would be a data race. */
 static chan_mutex_t shared_lock;
-static chan_stack_t *shared_cache;
+static _Atomic(chan_stack_t *) shared_cache;
 static size_t shared_cached;
 
 static _Atomic int guard_madvise_ok = 1;   /* cleared if the kernel says no */
@@ -84,8 +88,12 @@ static size_t round_pages(size_t n)
 static void size_init(void)
 {
     page_size = (size_t)sysconf(_SC_PAGESIZE);
-#ifdef CHAN_SANITIZERS
+#if defined(CHAN_SANITIZERS)
     size_t dflt = 256 * 1024;   /* ASan's redzones make frames several times larger */
+#elif defined(CHAN_TSAN)
+    /* TSan's frames are near normal, but its reports (and the symbolizer
+     * they run) are printed on the goroutine's stack. */
+    size_t dflt = 256 * 1024;
 #else
     size_t dflt = 64 * 1024;
 #endif
@@ -180,11 +188,11 @@ chan_stack_t *chan_stack_get(size_t size)
             thread_cached--;
             return s;
         }
-        if (shared_cache) {   /* racy peek: only a hint to avoid the lock */
+        if (atomic_load_explicit(&shared_cache, memory_order_relaxed)) {
             chan_mutex_lock(&shared_lock);
-            s = shared_cache;
+            s = atomic_load_explicit(&shared_cache, memory_order_relaxed);
             if (s) {
-                shared_cache = s->next;
+                atomic_store_explicit(&shared_cache, s->next, memory_order_relaxed);
                 shared_cached--;
             }
             chan_mutex_unlock(&shared_lock);
@@ -214,8 +222,8 @@ void chan_stack_put(chan_stack_t *s)
         lsan_root(s, false);
         chan_mutex_lock(&shared_lock);
         if (shared_cached < SHARED_CACHE_MAX) {
-            s->next = shared_cache;
-            shared_cache = s;
+            s->next = atomic_load_explicit(&shared_cache, memory_order_relaxed);
+            atomic_store_explicit(&shared_cache, s, memory_order_relaxed);
             shared_cached++;
             s = NULL;
         }
