@@ -82,6 +82,9 @@ struct chan_worker {
     unsigned switches;           /* counts switches, for POLL_EVERY */
     void (*after)(void *);       /* to run on the next context: see park */
     void *after_arg;
+#ifdef CHAN_TSAN
+    void *after_tsan;            /* TSan fiber to run `after` as, or NULL */
+#endif
     chan_deadline_t **heap;      /* deadlines, a binary min-heap */
     size_t nheap, heap_cap;
     void *altstack;              /* for the SIGSEGV handler */
@@ -461,11 +464,44 @@ static void tsan_fiber_free(struct chan_fiber *f)
 {
     __tsan_destroy_fiber(f->tsan);
 }
+
+/* The unlock callback of a park ends that park: it releases the locks the
+ * parked goroutine took.  TSan checks that a mutex is unlocked by its
+ * owner, so the callback runs as the parked goroutine's fiber (a switch
+ * of TSan's bookkeeping only: the stack stays the next context's).  The
+ * callback that frees a finished goroutine's stack (g_free) runs as the
+ * next context, which is the one that destroys the goroutine's fiber. */
+static void tsan_after_owner(struct chan_worker *w, bool as_current)
+{
+    w->after_tsan = as_current ? __tsan_get_current_fiber() : NULL;
+}
+
+static void tsan_after_call(struct chan_worker *w, void (*fn)(void *), void *arg)
+{
+    void *owner = w->after_tsan, *self = __tsan_get_current_fiber();
+    if (!owner || owner == self) {
+        fn(arg);
+        return;
+    }
+    __tsan_switch_to_fiber(owner, 0);
+    fn(arg);
+    __tsan_switch_to_fiber(self, 0);
+}
 #else
 static inline void tsan_fiber_make(struct chan_fiber *f) { (void)f; }
 static inline void tsan_fiber_thread(struct chan_fiber *f) { (void)f; }
 static inline void tsan_fiber_enter(struct chan_fiber *to) { (void)to; }
 static inline void tsan_fiber_free(struct chan_fiber *f) { (void)f; }
+static inline void tsan_after_owner(struct chan_worker *w, bool as_current)
+{
+    (void)w;
+    (void)as_current;
+}
+static inline void tsan_after_call(struct chan_worker *w, void (*fn)(void *), void *arg)
+{
+    (void)w;
+    fn(arg);
+}
 #endif
 
 /* ------------------------------------------------------------------------
@@ -476,7 +512,7 @@ static void run_after(struct chan_worker *w)
     void (*fn)(void *) = w->after;
     if (fn) {
         w->after = NULL;
-        fn(w->after_arg);
+        tsan_after_call(w, fn, w->after_arg);
     }
 }
 
@@ -547,6 +583,7 @@ void chan_sched_park(void (*unlock)(void *), void *arg)
     int saved = errno;
     w->after = unlock;
     w->after_arg = arg;
+    tsan_after_owner(w, true);
     switch_away(w, w->cur, false);
     errno = saved;
 }
@@ -670,6 +707,7 @@ static void g_main(void *arg)
      * it, like an unlock after a park. */
     w->after = g_free;
     w->after_arg = g;
+    tsan_after_owner(w, false);
     switch_away(w, g, true);
     abort();   /* never resumed */
 }
