@@ -111,7 +111,10 @@ struct chan_worker {
 };
 
 static struct chan_worker *workers;
-static int nworkers;
+/* Set before the workers start, and lowered after if some could not be
+ * started (they have nothing, so a worker that saw the old count loses
+ * nothing): atomic, as running workers read it meanwhile. */
+static _Atomic int nworkers;
 static int start_errno;
 static pthread_once_t start_once = PTHREAD_ONCE_INIT;
 static _Atomic int nidle;        /* workers asleep or about to be */
@@ -121,6 +124,11 @@ static struct sigaction old_segv;
 
 static __thread struct chan_worker *tls_worker
     __attribute__((tls_model("initial-exec")));
+
+static inline int procs(void)
+{
+    return atomic_load_explicit(&nworkers, memory_order_relaxed);
+}
 
 /* ------------------------------------------------------------------------
  * Random numbers: wyrand, seeded per thread from the clock and the address
@@ -263,11 +271,12 @@ static chan_g *steal_from(struct chan_worker *w, struct chan_worker *v)
  * they are most likely talking to the goroutines already there. */
 static chan_g *steal(struct chan_worker *w)
 {
-    if (nworkers < 2)
+    int n = procs();
+    if (n < 2)
         return NULL;
-    int start = (int)chan_rand_below((uint32_t)nworkers);
-    for (int i = 0; i < nworkers; i++) {
-        int k = (start + i) % nworkers;
+    int start = (int)chan_rand_below((uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        int k = (start + i) % n;
         struct chan_worker *v = &workers[k];
         if (v == w || atomic_load_explicit(&v->progress, memory_order_relaxed) != w->seen[k])
             continue;
@@ -325,7 +334,7 @@ static void wake_idle_for(struct chan_worker *self)
     if (atomic_load_explicit(&nidle, memory_order_seq_cst) == 0 ||
         atomic_load_explicit(&nspinning, memory_order_seq_cst) != 0)
         return;
-    for (int i = 0; i < nworkers; i++) {
+    for (int i = 0, n = procs(); i < n; i++) {
         struct chan_worker *v = &workers[i];
         uint32_t how;
         if (v != self && atomic_load_explicit(&v->sleeping, memory_order_relaxed) &&
@@ -717,7 +726,7 @@ static void g_main(void *arg)
 
 static bool others_have_fresh(struct chan_worker *w)
 {
-    for (int i = 0; i < nworkers; i++)
+    for (int i = 0, n = procs(); i < n; i++)
         if (&workers[i] != w && atomic_load_explicit(&workers[i].nfresh, memory_order_seq_cst))
             return true;
     return false;
@@ -742,7 +751,7 @@ static bool has_work(struct chan_worker *w)
  * microseconds does lose its fresh goroutines. */
 static void snapshot_progress(struct chan_worker *w)
 {
-    for (int i = 0; i < nworkers; i++)
+    for (int i = 0, n = procs(); i < n; i++)
         w->seen[i] = atomic_load_explicit(&workers[i].progress, memory_order_relaxed);
 }
 
@@ -930,7 +939,7 @@ static void sched_start(void)
     sigdelset(&all, SIGTRAP);
     sigdelset(&all, SIGABRT);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    nworkers = n;
+    atomic_store_explicit(&nworkers, n, memory_order_relaxed);
     int started = 0;
     for (int i = 0; i < n; i++) {
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
@@ -942,7 +951,7 @@ static void sched_start(void)
     if (started < n) {
         /* Goroutines already placed on a worker that never started would
          * never run; none exist yet, so a smaller pool is still correct. */
-        nworkers = started;
+        atomic_store_explicit(&nworkers, started, memory_order_relaxed);
         if (started == 0)
             start_errno = EAGAIN;
     }
@@ -973,18 +982,19 @@ static size_t worker_load(struct chan_worker *w)
 
 static struct chan_worker *place(struct chan_worker *self)
 {
-    if (nworkers == 1)
+    int n = procs();
+    if (n == 1)
         return &workers[0];
     if (self) {
-        uint32_t r = chan_rand_below((uint32_t)nworkers - 1);
+        uint32_t r = chan_rand_below((uint32_t)n - 1);
         struct chan_worker *other = &workers[r >= (uint32_t)self->id ? r + 1 : r];
         return worker_load(self) <= worker_load(other) + PLACE_SLACK ? self : other;
     }
     unsigned start = atomic_fetch_add_explicit(&place_rr, 1, memory_order_relaxed);
     struct chan_worker *best = NULL;
     size_t best_load = SIZE_MAX;
-    for (int i = 0; i < nworkers; i++) {
-        struct chan_worker *v = &workers[(start + (unsigned)i) % (unsigned)nworkers];
+    for (int i = 0; i < n; i++) {
+        struct chan_worker *v = &workers[(start + (unsigned)i) % (unsigned)n];
         size_t l = worker_load(v);
         if (l < best_load) {
             best = v;
@@ -1074,5 +1084,5 @@ int chan_procs(void)
 {
     if (sched_ensure() < 0)
         return -1;
-    return nworkers;
+    return procs();
 }
