@@ -269,10 +269,10 @@ static void cancel_locked(chan_client_t *cl, uint64_t target)
 
 static void apply_hello(chan_client_t *cl, const struct hello_info *hi)
 {
-    cl->max_frame = hi->max_frame;
-    cl->max_value = hi->max_value;
-    cl->max_batch = hi->max_batch;
-    cl->max_cases = hi->max_cases;
+    atomic_store_explicit(&cl->max_frame, hi->max_frame, memory_order_relaxed);
+    atomic_store_explicit(&cl->max_value, hi->max_value, memory_order_relaxed);
+    atomic_store_explicit(&cl->max_batch, hi->max_batch, memory_order_relaxed);
+    atomic_store_explicit(&cl->max_cases, hi->max_cases, memory_order_relaxed);
     memcpy(cl->server, hi->server, sizeof cl->server);
 }
 
@@ -400,7 +400,7 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
     uint8_t *buf = NULL;
     int err = 0;
     size_t size = chan_frame_size_request(rq);
-    if (size > cl->max_frame) {
+    if (size > chan_client_max_frame(cl)) {
         /* too big with the ids: send them later, alone */
         rq->n_ack = 0;
         pthread_mutex_lock(&cl->lock);
@@ -411,7 +411,7 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
         pthread_mutex_unlock(&cl->lock);
         mine = (chan_idlist_t){ NULL, 0, 0 };
         size = chan_frame_size_request(rq);
-        if (size > cl->max_frame)
+        if (size > chan_client_max_frame(cl))
             err = EMSGSIZE;
     }
     if (!err && !(buf = pack(rq, size, stack, sizeof stack, &len)))
@@ -977,7 +977,7 @@ static int read_frames(chan_client_t *cl, uint64_t gen, chan_arena_t *arena, uin
     while (off < *len) {
         uint64_t body;
         size_t hdr;
-        int h = chan_frame_header(buf + off, *len - off, cl->max_frame, &body, &hdr);
+        int h = chan_frame_header(buf + off, *len - off, chan_client_max_frame(cl), &body, &hdr);
         if (h == CHAN_FRAME_MORE)
             break;
         if (h < 0) {
@@ -1008,9 +1008,9 @@ static int read_some(chan_client_t *cl, int fd, uint64_t gen, chan_arena_t *aren
     for (;;) {
         if (*len == *cap) {
             /* a frame bigger than the buffer: grow, up to the limit */
-            size_t ncap = *cap * 2;
-            if (ncap > cl->max_frame + CHAN_FRAME_HDR_MAX)
-                ncap = cl->max_frame + CHAN_FRAME_HDR_MAX;
+            size_t ncap = *cap * 2, most = chan_client_max_frame(cl) + CHAN_FRAME_HDR_MAX;
+            if (ncap > most)
+                ncap = most;
             uint8_t *nb = ncap > *cap ? realloc(*bufp, ncap) : NULL;
             if (!nb)
                 return EPROTO;

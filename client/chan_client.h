@@ -147,11 +147,31 @@ struct chan_client {
     size_t rcap, rlen;
     uint64_t rgen;               /* the connection rbuf's bytes came from */
     chan_arena_t arena;
-    /* the server's limits, from its Hello */
-    uint64_t max_frame, max_value;
-    uint32_t max_batch, max_cases;
-    char server[64];
+    /* The server's limits, from its Hello: each connection sets them under
+     * the lock, while callers on other threads size their requests by them
+     * without it; atomic for that (read them with the functions below).
+     * A request sized by an old connection's limits is at worst refused by
+     * the new one (EMSGSIZE); a caller that sizes a buffer by a limit
+     * reads it once. */
+    _Atomic uint64_t max_frame, max_value;
+    _Atomic uint32_t max_batch, max_cases;
+    char server[64];             /* under lock */
 };
+
+static inline uint64_t chan_client_max_frame(chan_client_t *cl)
+{
+    return atomic_load_explicit(&cl->max_frame, memory_order_relaxed);
+}
+
+static inline uint64_t chan_client_max_value(chan_client_t *cl)
+{
+    return atomic_load_explicit(&cl->max_value, memory_order_relaxed);
+}
+
+static inline uint32_t chan_client_max_batch(chan_client_t *cl)
+{
+    return atomic_load_explicit(&cl->max_batch, memory_order_relaxed);
+}
 
 /* Start an rpc: id, register, write.  0, or -1 with errno (ECONNRESET,
  * EMSGSIZE if the frame is over the server's limit, ENOMEM). */

@@ -249,12 +249,12 @@ static bool send_reply(chan_rpc_t *rpc, const Chan__Reply *r)
     return true;
 }
 
-/* How many of vals[0..n) fit in one Send frame. */
-static size_t chunk_of(const chan_client_t *cl, const chan_remote_t *r, const chan_val_t *vals,
-                       size_t n)
+/* How many of vals[0..n) fit in one Send frame, and at most batch. */
+static size_t chunk_of(chan_client_t *cl, const chan_remote_t *r, const chan_val_t *vals,
+                       size_t n, size_t batch)
 {
-    size_t budget = cl->max_frame - 64 - r->name_len, used = 0, k = 0;
-    while (k < n && k < cl->max_batch) {
+    size_t budget = chan_client_max_frame(cl) - 64 - r->name_len, used = 0, k = 0;
+    while (k < n && k < batch) {
         size_t cost = vals[k].len + 11;   /* tag + length varint, at most */
         if (k > 0 && used + cost > budget)
             break;
@@ -269,20 +269,26 @@ int chan_remote_send_many(chan_t *ch, const chan_val_t *vals, size_t n, size_t *
 {
     chan_remote_t *r = remote_of(ch);
     chan_client_t *cl = r->cl;
+    uint64_t max_value = chan_client_max_value(cl);
     for (size_t i = 0; i < n; i++) {
-        if (vals[i].len > cl->max_value) {
+        if (vals[i].len > max_value) {
             errno = EMSGSIZE;
             return -1;
         }
     }
-    ProtobufCBinaryData *bin = malloc((n < cl->max_batch ? n : cl->max_batch) * sizeof *bin);
+    /* One batch size for the array and every chunk: a reconnection
+     * between chunks may bring a server with a larger one. */
+    size_t batch = chan_client_max_batch(cl);
+    if (batch > n)
+        batch = n;
+    ProtobufCBinaryData *bin = malloc(batch * sizeof *bin);
     if (!bin) {
         errno = ENOMEM;
         return -1;
     }
     int rc = 0;
     while (*sent < n) {
-        size_t k = chunk_of(cl, r, vals + *sent, n - *sent);
+        size_t k = chunk_of(cl, r, vals + *sent, n - *sent, batch);
         for (size_t i = 0; i < k; i++) {
             bin[i].data = vals[*sent + i].data;
             bin[i].len = vals[*sent + i].len;
@@ -423,7 +429,7 @@ ssize_t chan_remote_recv(chan_t *ch, void *buf, size_t size, void **alloc, int64
 {
     chan_remote_t *r = remote_of(ch);
     struct recv_ctx x = { .buf = buf, .size = size, .alloc = alloc };
-    uint64_t max_bytes = alloc ? r->cl->max_value : size;
+    uint64_t max_bytes = alloc ? chan_client_max_value(r->cl) : size;
     if (recv_call(r, 1, max_bytes, &x, recv_reply, deadline, NULL) < 0)
         return -1;
     return (ssize_t)x.len;
@@ -432,15 +438,17 @@ ssize_t chan_remote_recv(chan_t *ch, void *buf, size_t size, void **alloc, int64
 ssize_t chan_remote_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline)
 {
     chan_remote_t *r = remote_of(ch);
-    if (max > r->cl->max_batch)
-        max = r->cl->max_batch;
+    uint32_t batch = chan_client_max_batch(r->cl);
+    if (max > batch)
+        max = batch;
     struct recv_ctx x = { .vals = vals, .max = max };
     uint64_t *ids = malloc(max * sizeof *ids);
     if (!ids) {
         errno = ENOMEM;
         return -1;
     }
-    int rc = recv_call(r, (uint32_t)max, r->cl->max_value, &x, recv_many_reply, deadline, ids);
+    int rc = recv_call(r, (uint32_t)max, chan_client_max_value(r->cl), &x, recv_many_reply,
+                       deadline, ids);
     free(ids);
     return rc < 0 ? -1 : (ssize_t)x.n;
 }
@@ -547,7 +555,7 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
             pc[k].value.len = cases[i].len;
         } else {
             pc[k].has_max_bytes = true;
-            pc[k].max_bytes = cases[i].buf ? cases[i].len : cl->max_value;
+            pc[k].max_bytes = cases[i].buf ? cases[i].len : chan_client_max_value(cl);
         }
         pp[k] = &pc[k];
         map[k++] = i;

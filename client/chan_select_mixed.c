@@ -212,7 +212,7 @@ static struct group *groups_make(chan_case_t *cases, size_t n, const size_t *ord
             w->value.len = cases[i].len;
         } else {
             w->has_max_bytes = true;
-            w->max_bytes = cases[i].buf ? cases[i].len : cl->max_value;
+            w->max_bytes = cases[i].buf ? cases[i].len : chan_client_max_value(cl);
         }
         g->ptrs[g->n] = w;
         g->map[g->n++] = i;

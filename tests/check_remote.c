@@ -1016,6 +1016,100 @@ START_TEST(t_two_phase_fields_any_value)
 }
 END_TEST
 
+/* ---- a redial while other threads call ---- */
+
+/* Two threads send and receive batches on one client while the daemon is
+ * replaced by one with other limits.  The reconnection (made by whichever
+ * caller comes first) installs the new daemon's limits while the others
+ * size their batches by them: under ThreadSanitizer that was a data race
+ * (the limits were plain fields, read without the client's lock). */
+struct redial_caller {
+    chan_t *ch;
+    atomic_bool stop;
+    atomic_long ok;        /* batches sent and received back */
+    atomic_long bad;       /* values that came back wrong */
+};
+
+static void *redial_call(void *arg)
+{
+    struct redial_caller *c = arg;
+    static const uint32_t nums[4] = { 7, 7, 7, 7 };
+    chan_val_t vals[4];
+    for (int i = 0; i < 4; i++)
+        vals[i] = (chan_val_t){ .data = (void *)&nums[i], .len = sizeof nums[i] };
+    while (!atomic_load(&c->stop)) {
+        if (chan_send_many(c->ch, vals, 4, chan_now() + 500) != 4) {
+            chand_sleep_ms(5);   /* the daemon is down: calls fail at once */
+            continue;
+        }
+        chan_val_t got[4];
+        ssize_t n = chan_recv_many(c->ch, got, 4, chan_now() + 500);
+        for (ssize_t i = 0; i < n; i++) {
+            if (got[i].len != 4 || *(uint32_t *)got[i].data != 7)
+                atomic_fetch_add(&c->bad, 1);
+            free(got[i].data);
+        }
+        if (n > 0)
+            atomic_fetch_add(&c->ok, 1);
+    }
+    return NULL;
+}
+
+static void wait_calls(struct redial_caller *c, long more)
+{
+    long want = atomic_load(&c[0].ok) + atomic_load(&c[1].ok) + more;
+    for (int i = 0; i < 1000 && atomic_load(&c[0].ok) + atomic_load(&c[1].ok) < want; i++)
+        chand_sleep_ms(10);
+    ck_assert_int_ge(atomic_load(&c[0].ok) + atomic_load(&c[1].ok), want);
+}
+
+START_TEST(t_redial_under_callers)
+{
+    chand_proc_t d;
+    const char *args1[] = { "--max-batch", "64", NULL };
+    ck_assert_int_eq(chand_start(&d, args1), 0);
+    chan_client_t *cl = chand_dial(&d);
+    chan_t *ch = chand_open_ch(cl, "redial", 1000);
+    struct redial_caller c[2];
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        c[i].ch = ch;
+        atomic_init(&c[i].stop, false);
+        atomic_init(&c[i].ok, 0);
+        atomic_init(&c[i].bad, 0);
+        ck_assert_int_eq(pthread_create(&t[i], NULL, redial_call, &c[i]), 0);
+    }
+    wait_calls(c, 20);
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", d.port);
+    kill(d.pid, SIGKILL);
+    waitpid(d.pid, NULL, 0);
+    d.pid = 0;
+    chand_stop(&d);
+    chand_proc_t d2;
+    const char *args2[] = { "--listen", listen, "--max-batch", "3", NULL };
+    ck_assert_int_eq(chand_start(&d2, args2), 0);
+    /* the channel went with the old daemon: make it anew (reconnecting,
+     * after the backoff, unless a caller has); then the callers go on,
+     * in batches of 3 */
+    chan_t *again = NULL;
+    for (int i = 0; i < 200 && !again; i++)
+        if (!(again = chan_open(cl, "redial", 1000, 0, chan_now() + 1000)))
+            chand_sleep_ms(50);
+    ck_assert_ptr_nonnull(again);
+    wait_calls(c, 20);
+    for (int i = 0; i < 2; i++) {
+        atomic_store(&c[i].stop, true);
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(atomic_load(&c[i].bad), 0);
+    }
+    chan_release(again);
+    chan_release(ch);
+    chan_disconnect(cl);
+    chand_stop(&d2);
+}
+END_TEST
+
 /* ---- a consumer that stops reading is cut off; its values come back ---- */
 
 START_TEST(t_slow_consumer_disconnected)
@@ -1255,6 +1349,7 @@ static Suite *remote_suite(void)
     tc = tcase_create("daemon");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, t_slow_consumer_disconnected);
+    tcase_add_test(tc, t_redial_under_callers);
     tcase_add_test(tc, t_auth_token);
     tcase_add_test(tc, t_sigterm);
     tcase_add_test(tc, t_unix_listener);
