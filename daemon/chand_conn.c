@@ -210,13 +210,29 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
     after_io(c->srv);
 }
 
-static void flush_timeout_cb(evutil_socket_t fd, short what, void *arg)
+/* A connection's one timer: first the Hello deadline (a socket that never
+ * says Hello is not held forever), then, once it is closing, the time its
+ * last replies have to drain. */
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     chand_conn_t *c = arg;
-    chand_conn_doom(c, "timed out flushing its last replies");
+    if (c->flushing) {
+        chand_conn_doom(c, "timed out flushing its last replies");
+    } else if (!c->hello) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "no Hello within %llu ms",
+                 (unsigned long long)c->srv->opts.hello_timeout_ms);
+        chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, msg);
+    }
     after_io(c->srv);
+}
+
+void chand_conn_hello_done(chand_conn_t *c)
+{
+    c->hello = true;
+    evtimer_del(c->ev_timer);
 }
 
 void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, int len)
@@ -246,8 +262,8 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
     c->out = evbuffer_new();
     c->ev_read = event_new(s->base, fd, EV_READ | EV_PERSIST, read_cb, c);
     c->ev_write = event_new(s->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
-    c->ev_flush = evtimer_new(s->base, flush_timeout_cb, c);
-    if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_flush) {
+    c->ev_timer = evtimer_new(s->base, conn_timer_cb, c);
+    if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_timer) {
         log_err("cannot set up connection from %s", peer);
         conn_release(c);
         return;
@@ -261,6 +277,9 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
     qlist_push_back(&s->conns, &c->link);
     s->nconns++;
     event_add(c->ev_read, NULL);
+    uint64_t ms = s->opts.hello_timeout_ms;
+    struct timeval hello = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(c->ev_timer, &hello);
     log_debug("conn %llu from %s", (unsigned long long)c->num, c->peer);
 }
 
@@ -306,7 +325,7 @@ void chand_conn_drain(chand_conn_t *c)
     c->flushing = true;
     event_del(c->ev_read);
     struct timeval tv = { FLUSH_TIMEOUT_S, 0 };
-    evtimer_add(c->ev_flush, &tv);
+    evtimer_add(c->ev_timer, &tv);
     if (evbuffer_get_length(c->out) == 0)
         chand_conn_doom(c, NULL);
 }
@@ -320,7 +339,7 @@ void chand_conn_doom(chand_conn_t *c, const char *why)
         log_info("conn %llu (%s): %s", (unsigned long long)c->num, c->peer, why);
     event_del(c->ev_read);
     event_del(c->ev_write);
-    event_del(c->ev_flush);
+    event_del(c->ev_timer);
     qlist_push_back(&c->srv->doomed, &c->doomed_link);
     event_active(c->srv->reaper, EV_TIMEOUT, 1);
 }
@@ -332,8 +351,8 @@ static void conn_release(chand_conn_t *c)
         event_free(c->ev_read);
     if (c->ev_write)
         event_free(c->ev_write);
-    if (c->ev_flush)
-        event_free(c->ev_flush);
+    if (c->ev_timer)
+        event_free(c->ev_timer);
     if (c->in)
         evbuffer_free(c->in);
     if (c->out)

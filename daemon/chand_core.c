@@ -1074,6 +1074,8 @@ core_sess_t *core_sess_new(core_t *c, void *ctx)
 }
 
 size_t core_sess_pending(const core_sess_t *s) { return s->pending; }
+
+bool core_sess_waiting(const core_sess_t *s, uint64_t id) { return op_lookup(s, id) != NULL; }
 size_t core_sess_inflight(const core_sess_t *s) { return s->dlvs.count; }
 
 static void collect_node(hnode_t *n, void *arg)

@@ -125,6 +125,9 @@ void core_sess_drop(core_sess_t *s);
 /* Counts for limits and stats. */
 size_t core_sess_pending(const core_sess_t *s);
 size_t core_sess_inflight(const core_sess_t *s);
+/* core_sess_waiting - true while request id of s is still to be answered
+ * for good (blocked, or holding a reservation). */
+bool core_sess_waiting(const core_sess_t *s, uint64_t id);
 
 /* ---- requests ----
  * Each answers through the reply callback, now or later (blocked ops).

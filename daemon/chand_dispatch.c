@@ -124,7 +124,7 @@ static void h_hello(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         chand_conn_fail(c, id, CHAN__STATUS__UNAUTHORIZED, "bad or missing token");
         return;
     }
-    c->hello = true;
+    chand_conn_hello_done(c);
     Chan__Limits lim = CHAN__LIMITS__INIT;
     fill_limits(c->srv, &lim);
     Chan__HelloReply hr = CHAN__HELLO_REPLY__INIT;
@@ -261,8 +261,12 @@ static void h_release(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 static void h_ping(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
     Chan__Pong p = CHAN__PONG__INIT;
-    /* echoed only up to max_value: the reply must fit in a frame */
-    p.has_payload = rq->ping->has_payload && rq->ping->payload.len <= chand_max_value(&c->srv->opts);
+    /* the echo must fit in a frame, as a value does */
+    if (rq->ping->has_payload && rq->ping->payload.len > chand_max_value(&c->srv->opts)) {
+        reply_status(c, id, CHAN__STATUS__TOO_LARGE, "ping payload over max_value");
+        return;
+    }
+    p.has_payload = rq->ping->has_payload;
     p.payload = rq->ping->payload;
     Chan__Reply r = CHAN__REPLY__INIT;
     r.has_id = r.has_status = true;
@@ -453,8 +457,7 @@ void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
     uint64_t id = rq->has_id ? rq->id : 0;
     int op = rq->op_case;
     if (!c->hello && op != CHAN__REQUEST__OP_HELLO) {
-        chand_conn_fail(c, id, c->srv->token ? CHAN__STATUS__UNAUTHORIZED : CHAN__STATUS__BAD_REQUEST,
-                        "the first request must be Hello");
+        chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "the first request must be Hello");
         return;
     }
     for (size_t i = 0; i < rq->n_ack; i++)
@@ -472,8 +475,13 @@ void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
         chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "unknown request");
         return;
     }
-    if (!rq->has_id) {
-        chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, "request without an id");
+    if (!rq->has_id || id == 0) {
+        chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, "request without an id (ids are not 0)");
+        return;
+    }
+    if (core_sess_waiting(c->sess, id)) {
+        /* answering it would give the client two replies with one id */
+        chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "request id still waiting for its answer");
         return;
     }
     log_debug("conn %llu: request %llu op %d", (unsigned long long)c->num,

@@ -35,7 +35,6 @@
 #include "chand_log.h"
 #include "chand_server.h"
 
-#define HELLO_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_S 3
 
 uint64_t chand_now(void)
@@ -78,21 +77,6 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
     chand_conn_flush_pending(s);
     if (s->stopping && s->nconns == 0)
         event_base_loopexit(s->base, NULL);
-}
-
-/* Connections must say Hello soon; an idle socket that never does is
- * closed rather than held forever. */
-static void hello_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    chand_server_t *s = arg;
-    uint64_t now = chand_now();
-    for (qlink_t *l = s->conns.next; l != &s->conns; l = l->next) {
-        chand_conn_t *c = QLIST_ENTRY(l, chand_conn_t, link);
-        if (!c->hello && !c->doomed && now - c->accepted_ms > HELLO_TIMEOUT_MS)
-            chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, "no Hello within 10 s");
-    }
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
@@ -309,11 +293,8 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     s->reaper = event_new(s->base, -1, 0, reaper_cb, s);
     s->accept_resume = evtimer_new(s->base, resume_cb, s);
     s->stop_timer = evtimer_new(s->base, stop_now_cb, s);
-    s->hello_timer = event_new(s->base, -1, EV_PERSIST, hello_cb, s);
     s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
     s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
-    struct timeval second = { 1, 0 };
-    event_add(s->hello_timer, &second);
     event_add(s->sig_term, NULL);
     event_add(s->sig_int, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -369,7 +350,6 @@ void chand_server_free(chand_server_t *s)
     event_free(s->reaper);
     event_free(s->accept_resume);
     event_free(s->stop_timer);
-    event_free(s->hello_timer);
     event_free(s->sig_term);
     event_free(s->sig_int);
     core_free(s->core);

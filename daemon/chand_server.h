@@ -29,7 +29,8 @@ struct chand_conn {
     chand_server_t *srv;
     evutil_socket_t fd;
     struct evbuffer *in, *out;
-    struct event *ev_read, *ev_write, *ev_flush;
+    struct event *ev_read, *ev_write;
+    struct event *ev_timer;  /* the Hello deadline, then the last flush's */
     core_sess_t *sess;
     qlink_t link;            /* srv->conns */
     qlink_t doomed_link;     /* srv->doomed, once it must go */
@@ -52,7 +53,6 @@ struct chand_server {
     struct event *deadline_timer;
     struct event *reaper;        /* closes doomed connections after callbacks */
     struct event *accept_resume; /* re-enables accepting after EMFILE */
-    struct event *hello_timer;   /* closes connections that never said Hello */
     struct event *stop_timer;    /* bounds the shutdown drain */
     struct evhttp *http;
     core_t *core;
@@ -82,6 +82,8 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
 void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r);
 /* Send an error reply and close once it is flushed (one log line). */
 void chand_conn_fail(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg);
+/* The connection said Hello: it may stay (its Hello deadline is off). */
+void chand_conn_hello_done(chand_conn_t *c);
 /* Close now (the peer is gone or too slow). */
 void chand_conn_doom(chand_conn_t *c, const char *why);
 void chand_conn_reap(chand_server_t *s);

@@ -193,6 +193,23 @@ START_TEST(t_open_rules)
     must_reply(A, 7, CHAN__STATUS__BAD_REQUEST);
     send1(A, 8, "nope", "x", -1);
     must_reply(A, 8, CHAN__STATUS__NOT_FOUND);
+    /* a temporary channel is always new */
+    core_open(A->s, 9, B("jobs"), false, 0, true, false);
+    must_reply(A, 9, CHAN__STATUS__EXISTS);
+}
+END_TEST
+
+START_TEST(t_select_without_cases)
+{
+    /* nothing can proceed: TIMEOUT at once, or at its deadline */
+    core_select(A->s, 1, NULL, 0, false, 0, false, 0, 1000);
+    must_reply(A, 1, CHAN__STATUS__TIMEOUT);
+    core_select(A->s, 2, NULL, 0, false, 0, false, 50, 1000);
+    ck_assert_int_eq(core_next_deadline(core), 1050);
+    core_expire(core, 1049);
+    ck_assert_ptr_null(reply_to(A, 2));
+    core_expire(core, 1050);
+    must_reply(A, 2, CHAN__STATUS__TIMEOUT);
 }
 END_TEST
 
@@ -2059,6 +2076,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_detached_sender_freed_at_shutdown);
     tcase_add_test(tc, t_memory_limit);
     tcase_add_test(tc, t_scan_sees_each_once_while_growing);
+    tcase_add_test(tc, t_select_without_cases);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -777,6 +778,154 @@ START_TEST(t_bad_before_hello)
 }
 END_TEST
 
+/* A Ping of id with a payload of n bytes (filled with 'p'). */
+static void raw_ping(int fd, uint64_t id, size_t n)
+{
+    static uint8_t payload[4096];
+    ck_assert_uint_le(n, sizeof payload);
+    memset(payload, 'p', n);
+    Chan__Ping p = CHAN__PING__INIT;
+    p.has_payload = true;
+    p.payload.data = payload;
+    p.payload.len = n;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = id;
+    rq.op_case = CHAN__REQUEST__OP_PING;
+    rq.ping = &p;
+    raw_request(fd, &rq);
+}
+
+/* A connected raw socket that said Hello to D. */
+static int raw_session(const chand_proc_t *d)
+{
+    int fd = raw_connect(d->port, 0);
+    raw_hello(fd, 1, NULL);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    return fd;
+}
+
+/* A Recv of id on channel name that will wait (timeout_ms absent). */
+static void raw_blocking_recv(int fd, uint64_t id, const char *name)
+{
+    Chan__Recv r = CHAN__RECV__INIT;
+    r.has_name = true;
+    r.name.data = (uint8_t *)name;
+    r.name.len = strlen(name);
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = id;
+    rq.op_case = CHAN__REQUEST__OP_RECV;
+    rq.recv = &r;
+    raw_request(fd, &rq);
+}
+
+START_TEST(t_bad_reused_id)
+{
+    /* the id of a request still waiting, on any request: one answer for
+     * that id (the error), and the connection closes */
+    chan_client_t *cl = chand_dial(&D);
+    chan_release(chand_open_ch(cl, "reuse", 0));
+    chan_disconnect(cl);
+    int fd = raw_session(&D);
+    raw_blocking_recv(fd, 9, "reuse");
+    switch (_i) {
+    case 0: raw_ping(fd, 9, 0); break;
+    case 1: raw_blocking_recv(fd, 9, "reuse"); break;
+    default: {
+        Chan__Stat st = CHAN__STAT__INIT;
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.has_id = true;
+        rq.id = 9;
+        rq.op_case = CHAN__REQUEST__OP_STAT;
+        rq.stat = &st;
+        raw_request(fd, &rq);
+    }
+    }
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "still waiting");
+}
+END_TEST
+
+START_TEST(t_bad_id_zero)
+{
+    int fd = raw_session(&D);
+    raw_ping(fd, 0, 1);
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "without an id");
+}
+END_TEST
+
+START_TEST(t_no_op_frame_gets_no_reply)
+{
+    /* a frame with an id and no op carries acks only: no reply; the next
+     * request is answered first */
+    int fd = raw_session(&D);
+    uint8_t frame[] = { 2, 0x08, 0x05 };   /* Request{id: 5} */
+    raw_write(fd, frame, sizeof frame);
+    raw_ping(fd, 6, 3);
+    static uint8_t buf[4096];
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Reply *r = raw_reply_decode(fd, buf, sizeof buf, &a);
+    ck_assert_uint_eq(r->id, 6);
+    ck_assert_int_eq(r->result_case, CHAN__REPLY__RESULT_PONG);
+    chan_arena_free(&a);
+    close(fd);
+}
+END_TEST
+
+START_TEST(t_ping_payload_limit)
+{
+    /* max_value = max_frame - 512: a payload of max_value is echoed whole,
+     * one byte more is TOO_LARGE (it was echoed as an empty Pong) */
+    chand_proc_t E;
+    const char *const extra[] = { "--max-frame", "2048", "--max-output", "65536", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    int fd = raw_session(&E);
+    static uint8_t buf[4096];
+    chan_arena_t a;
+    chan_arena_init(&a);
+    raw_ping(fd, 2, 2048 - 512);
+    Chan__Reply *r = raw_reply_decode(fd, buf, sizeof buf, &a);
+    ck_assert_int_eq(r->status, CHAN__STATUS__OK);
+    ck_assert_int_eq(r->result_case, CHAN__REPLY__RESULT_PONG);
+    ck_assert_uint_eq(r->pong->payload.len, 2048 - 512);
+    chan_arena_free(&a);
+    raw_ping(fd, 3, 2048 - 511);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__TOO_LARGE);
+    raw_ping(fd, 4, 0);   /* the connection stays */
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    close(fd);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
+START_TEST(t_hello_deadline)
+{
+    /* a socket that never says Hello hears why and is closed when
+     * --hello-timeout passes, not seconds later */
+    chand_proc_t E;
+    const char *const extra[] = { "--hello-timeout", "300ms", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    int fd = raw_connect(E.port, 0);
+    int64_t t0 = chan_now();
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__BAD_REQUEST);
+    ck_assert_msg(strstr(msg, "no Hello within 300 ms"), "message '%s'", msg);
+    raw_expect_closed(fd);
+    int64_t took = chan_now() - t0;
+    ck_assert_msg(took >= 250 && took < 3000, "closed after %lld ms", (long long)took);
+    /* one that said Hello stays past it */
+    fd = raw_session(&E);
+    chand_sleep_ms(600);
+    raw_ping(fd, 2, 0);
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    close(fd);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
 START_TEST(t_bad_version)
 {
     int fd = raw_connect(D.port, 0);
@@ -1080,6 +1229,141 @@ START_TEST(t_slow_consumer_disconnected)
 }
 END_TEST
 
+/* ---- the session in PROTOCOL.md, replayed ---- */
+
+/* Read exactly one frame (5 s at most) into buf; its whole length. */
+static size_t raw_read_frame(int fd, uint8_t *buf, size_t size)
+{
+    size_t got = 0;
+    uint64_t body;
+    size_t hdr;
+    for (;;) {
+        int h = chan_frame_header(buf, got, size, &body, &hdr);
+        ck_assert_int_ge(h, 0);
+        if (h == CHAN_FRAME_OK && got == hdr + body)
+            return got;
+        size_t want = h == CHAN_FRAME_OK ? hdr + body - got : 1;
+        struct pollfd p = { fd, POLLIN, 0 };
+        ck_assert_int_eq(poll(&p, 1, 5000), 1);
+        ssize_t n = recv(fd, buf + got, want, 0);
+        ck_assert_msg(n > 0, "connection closed before a reply");
+        got += (size_t)n;
+    }
+}
+
+/* The trailing run of two-digit hex tokens of a line, into out; their
+ * count. */
+static size_t doc_hex(const char *line, uint8_t *out, size_t max)
+{
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", line);
+    char *tok[128];
+    size_t nt = 0;
+    for (char *t = strtok(copy, " \t\n"); t && nt < 128; t = strtok(NULL, " \t\n"))
+        tok[nt++] = t;
+    size_t first = nt;
+    while (first > 0 && strlen(tok[first - 1]) == 2 && isxdigit((unsigned char)tok[first - 1][0]) &&
+           isxdigit((unsigned char)tok[first - 1][1]))
+        first--;
+    ck_assert_uint_le(nt - first, max);
+    for (size_t i = first; i < nt; i++)
+        out[i - first] = (uint8_t)strtoul(tok[i], NULL, 16);
+    return nt - first;
+}
+
+static void hex_of(const uint8_t *p, size_t n, char *out, size_t size)
+{
+    out[0] = 0;
+    for (size_t i = 0; i < n && 3 * i + 3 <= size; i++)
+        sprintf(out + (i ? 3 * i - 1 : 0), i ? " %02x" : "%02x", p[i]);
+}
+
+/* One line of the documented session: who sends, and the bytes (none:
+ * bytes the document does not fix). */
+struct doc_step {
+    bool to_server;
+    char text[128];
+    uint8_t hex[256];
+    size_t n;
+};
+
+/* The session block of PROTOCOL.md, parsed into steps; their count.  A
+ * line that begins with blanks continues the previous step's bytes. */
+static int doc_session(struct doc_step *st, int max)
+{
+    char path[512];
+    const char *top = getenv("top_srcdir");
+    snprintf(path, sizeof path, "%s/docs/PROTOCOL.md", top ? top : "..");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    char line[512];
+    bool in_block = false, seen = false;
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!seen) {
+            seen = strstr(line, "Example: the bytes of a whole session") != NULL;
+            continue;
+        }
+        if (strncmp(line, "```", 3) == 0) {
+            if (in_block)
+                break;
+            in_block = true;
+            continue;
+        }
+        if (!in_block)
+            continue;
+        if (line[0] == ' ') {
+            ck_assert_int_gt(n, 0);
+            struct doc_step *d = &st[n - 1];
+            d->n += doc_hex(line, d->hex + d->n, sizeof d->hex - d->n);
+            continue;
+        }
+        ck_assert_int_lt(n, max);
+        struct doc_step *d = &st[n++];
+        if (strncmp(line, "C→S", strlen("C→S")) == 0)
+            d->to_server = true;
+        else if (strncmp(line, "S→C", strlen("S→C")) == 0)
+            d->to_server = false;
+        else
+            ck_abort_msg("a line of the session is neither C→S nor S→C: %s", line);
+        snprintf(d->text, sizeof d->text, "%.127s", line);
+        d->n = doc_hex(line, d->hex, sizeof d->hex);
+    }
+    fclose(f);
+    return n;
+}
+
+START_TEST(t_protocol_doc_session)
+{
+    static struct doc_step st[32];
+    int n = doc_session(st, 32);
+    ck_assert_int_ge(n, 8);
+    chand_proc_t E;
+    ck_assert_int_eq(chand_start(&E, NULL), 0);
+    int fd = raw_connect(E.port, 0);
+    for (int i = 0; i < n; i++) {
+        if (st[i].to_server) {
+            ck_assert_uint_gt(st[i].n, 0);
+            raw_write(fd, st[i].hex, st[i].n);
+            continue;
+        }
+        uint8_t got[4096];
+        size_t len = raw_read_frame(fd, got, sizeof got);
+        char hex[3 * sizeof got];
+        hex_of(got, len, hex, sizeof hex);
+        if (st[i].n)   /* else: bytes the document does not fix */
+            ck_assert_msg(len == st[i].n && memcmp(got, st[i].hex, len) == 0, "%s: chand sent %s",
+                          st[i].text, hex);
+    }
+    /* nothing more came: the session is answered as written */
+    struct pollfd p = { fd, POLLIN, 0 };
+    ck_assert_int_eq(poll(&p, 1, 200), 0);
+    close(fd);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
 /* ---- tokens ---- */
 
 START_TEST(t_auth_token)
@@ -1097,9 +1381,14 @@ START_TEST(t_auth_token)
     unsetenv("CHAN_TOKEN");
     ck_assert_ptr_null(chan_connect(d2.addr, NULL, chan_now() + 5000));
     ck_assert_int_eq(errno, EACCES);
+    /* before Hello, a server with a token answers as any other */
     int fd = raw_connect(d2.port, 0);
-    raw_hello(fd, 1, "s3cre");   /* a prefix is not the token */
+    raw_ping(fd, 3, 0);
     char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__BAD_REQUEST);
+    raw_expect_closed(fd);
+    fd = raw_connect(d2.port, 0);
+    raw_hello(fd, 1, "s3cre");   /* a prefix is not the token */
     ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__UNAUTHORIZED);
     raw_expect_closed(fd);
     chan_client_t *cl = chan_connect(d2.addr, "s3cret", chan_now() + 5000);
@@ -1247,6 +1536,12 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_bad_version);
     tcase_add_test(tc, t_bad_unknown_request);
     tcase_add_test(tc, t_stat_pages);
+    tcase_add_loop_test(tc, t_bad_reused_id, 0, 3);
+    tcase_add_test(tc, t_bad_id_zero);
+    tcase_add_test(tc, t_no_op_frame_gets_no_reply);
+    tcase_add_test(tc, t_ping_payload_limit);
+    tcase_add_test(tc, t_hello_deadline);
+    tcase_add_test(tc, t_protocol_doc_session);
     tcase_add_test(tc, t_bad_names);
     tcase_add_test(tc, t_bad_select_case);
     tcase_add_test(tc, t_two_phase_fields_any_value);
