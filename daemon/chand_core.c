@@ -107,6 +107,8 @@ struct core_op {
                                 answer's `accepted` is this prefix */
     uint32_t inflight;       /* send: deliveries awaiting acknowledgement */
     bool reserve;            /* select: two-phase */
+    bool in_order;           /* select: the cases' order is the client's
+                                choice (else the core draws one) */
     uint64_t prio;           /* reserve: who of two reserving ops leads */
     bool committed;          /* a receive reservation committed: its sender
                                 is asked next (RETRY if it went) */
@@ -1251,11 +1253,23 @@ static void op_wait(core_op_t *op, int64_t timeout_ms)
     core_sess_t *s = op->sess;
     uint64_t id = op->id;
     size_t n = op->ncase;
-    core_chan_t *chans[n ? n : 1];
+    /* Queue the cases in a random order, as Go's select does: of two cases
+     * on one channel, the one queued first is served first, and that must
+     * not always be case 0. */
+    size_t order[n ? n : 1];
     for (size_t i = 0; i < n; i++) {
-        case_enqueue(&op->cases[i], false);
-        chans[i] = op->cases[i].ch;
-        chans[i]->refs++;
+        order[i] = i;
+        if (!op->in_order) {
+            size_t j = (size_t)(rng_next(op->core) % (i + 1));
+            order[i] = order[j];
+            order[j] = i;
+        }
+    }
+    core_chan_t *chans[n ? n : 1];
+    for (size_t k = 0; k < n; k++) {
+        case_enqueue(&op->cases[order[k]], false);
+        chans[k] = op->cases[order[k]].ch;
+        chans[k]->refs++;
     }
     if (op->deadline >= 0)
         heap_add(op->core, op);
@@ -1459,6 +1473,7 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
             return;
     core_op_t *op = op_new(s, id, OP_SELECT, n, timeout_ms, now);
     op->reserve = reserve;
+    op->in_order = in_order;
     op->prio = prio;
     op->total = 1;
     for (size_t i = 0; i < n; i++) {

@@ -1450,6 +1450,44 @@ END_TEST
 
 /* in_order: of the ready cases, the first in the order given is taken,
  * every time (the client shuffled them); without it, any of them. */
+START_TEST(t_blocked_select_is_queued_in_random_order)
+{
+    /* Go's TestPseudoRandomSend: a select with two cases on one unbuffered
+     * channel blocks, then a partner comes.  Either case may win, about
+     * equally often (case 0 won every time when cases were queued in
+     * index order).  300 rounds: mean 150, sigma 8.7; 5 sigma either way. */
+    enum { ROUNDS = 300 };
+    mk(A, 1, "u", 0);
+    int zero = 0;
+    for (uint64_t k = 0; k < ROUNDS; k++) {
+        uint64_t id = 10 + k;
+        if (_i == 0) {
+            core_case_req_t cs[2] = { SC("u", "0"), SC("u", "1") };
+            core_select(A->s, id, cs, 2, false, 0, false, -1, 0);
+            ck_assert_ptr_null(reply_to(A, id));
+            const char *v = take(Bs, id, "u");
+            ck_assert_int_eq(must_reply(A, id, CHAN__STATUS__OK)->index, v[0] - '0');
+            zero += v[0] == '0';
+        } else {
+            core_case_req_t cs[2] = { RC("u"), RC("u") };
+            core_select(A->s, id, cs, 2, false, 0, false, -1, 0);
+            ck_assert_ptr_null(reply_to(A, id));
+            send1(Bs, id, "u", "v", -1);
+            rec_t *r = must_reply(A, id, CHAN__STATUS__OK);
+            ack_all(A, r);
+            must_reply(Bs, id, CHAN__STATUS__OK);
+            zero += r->index == 0;
+        }
+    }
+    ck_assert_msg(zero >= 150 - 44 && zero <= 150 + 44, "case 0 won %d of %d", zero, ROUNDS);
+    /* with in_order the client's order stands: case 0 is queued first */
+    core_case_req_t cs[2] = { RC("u"), RC("u") };
+    core_select(A->s, 500, cs, 2, false, 0, true, -1, 0);
+    send1(Bs, 500, "u", "v", -1);
+    ck_assert_int_eq(must_reply(A, 500, CHAN__STATUS__OK)->index, 0);
+}
+END_TEST
+
 START_TEST(t_select_in_order)
 {
     const char *names[3] = { "o0", "o1", "o2" };
@@ -2063,6 +2101,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_select_never_meets_itself_across_connections);
     tcase_add_test(tc, t_no_reservation_past_capacity);
     tcase_add_test(tc, t_select_in_order);
+    tcase_add_loop_test(tc, t_blocked_select_is_queued_in_random_order, 0, 2);
     tcase_add_test(tc, t_commit_takes_the_callers_deadline);
     tcase_add_loop_test(tc, t_look_receive_leads_a_reserving_sender, 0, 2);
     tcase_add_test(tc, t_dropped_reservations_leave_no_trace);
