@@ -491,6 +491,7 @@ static bool select_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         c->n = r->select->has_value_len ? (size_t)r->select->value_len : 0;
     } else if (c->op == CHAN_RECV && r->select->delivery) {
         const ProtobufCBinaryData *v = &r->select->delivery->value;
+        c->redelivered = r->select->delivery->has_redelivered ? r->select->delivery->redelivered : 0;
         if (c->buf) {
             if (v->len > c->len) {
                 x->err = EPROTO;
@@ -584,6 +585,7 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
         cases[i].err = wire[rpc.index].err;
         cases[i].n = wire[rpc.index].n;
         cases[i].val = wire[rpc.index].val;
+        cases[i].redelivered = wire[rpc.index].redelivered;
         rc = (int)i;
     }
     free(wire);

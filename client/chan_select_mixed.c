@@ -69,6 +69,7 @@ struct group {
     Chan__Status lst;            /* and how */
     void *lval;                  /* a value received, kept until chosen */
     size_t llen;
+    uint32_t lredelivered;
     uint64_t lvlen;              /* TOO_LARGE: the value's length */
     int lerr;                    /* an error status it answered */
     bool lost;                   /* it did not answer (connection, time) */
@@ -83,8 +84,10 @@ static chan_client_t *client_of(const chan_case_t *cs)
 /* ---- on the I/O thread, for the winning answer ---- */
 
 /* Copy a received value into its case. */
-static bool take_value(chan_case_t *c, const ProtobufCBinaryData *v, int *err)
+static bool take_value(chan_case_t *c, const Chan__Delivery *d, int *err)
 {
+    const ProtobufCBinaryData *v = &d->value;
+    c->redelivered = d->has_redelivered ? d->redelivered : 0;
     if (c->buf) {
         if (v->len > c->len) {
             *err = EPROTO;   /* chand ignored max_bytes */
@@ -130,7 +133,7 @@ static bool group_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         return true;
     case CHAN__STATUS__OK:
         if (c->op == CHAN_RECV && r->select->delivery)
-            return take_value(c, &r->select->delivery->value, &g->err) ||
+            return take_value(c, r->select->delivery, &g->err) ||
                    (rpc->index = -2, false);
         return true;
     default:
@@ -271,7 +274,7 @@ static bool commit_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         x->err = EPROTO;
         return false;
     }
-    return take_value(x->c, &sr->delivery->value, &x->err);
+    return take_value(x->c, sr->delivery, &x->err);
 }
 
 #define SELECT_AGAIN (-3)   /* a commit was answered RETRY */
@@ -418,6 +421,7 @@ static bool look_reply(chan_rpc_t *rpc, const Chan__Reply *r)
             if (v->len)
                 memcpy(g->lval, v->data, v->len);
             g->llen = v->len;
+            g->lredelivered = sr->delivery->has_redelivered ? sr->delivery->redelivered : 0;
         }
         break;
     default:
@@ -499,6 +503,7 @@ static int look_take(struct group *g, int64_t deadline)
                 c->val = g->lval;
             }
             c->n = g->llen;
+            c->redelivered = g->lredelivered;
             g->lval = NULL;
         }
         chan_client_ack(g->cl, g->rpc.gen, g->rpc.dlv, g->rpc.ndlv);

@@ -1364,6 +1364,84 @@ START_TEST(t_protocol_doc_session)
 }
 END_TEST
 
+/* ---- a select says when its value is a redelivery ---- */
+
+/* A raw client takes the head of name (waiting for it); its socket. */
+static int raw_take(const char *name)
+{
+    int fd = raw_session(&D);
+    raw_blocking_recv(fd, 2, name);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    return fd;
+}
+
+/* ... and dies without acknowledging it: the value goes back, redelivered
+ * once. */
+static void take_and_die(chan_client_t *cl, const char *name)
+{
+    close(raw_take(name));
+    chan_stat_t st;
+    int64_t until = chan_now() + 5000;
+    do {
+        ck_assert_int_eq(chan_stat(cl, name, &st, chan_now() + 5000), 0);
+    } while (st.inflight && chan_now() < until);
+    ck_assert_uint_eq(st.inflight, 0);
+}
+
+/* Takes the value of rd-late, holds it 300 ms, dies. */
+static void *take_hold_die(void *arg)
+{
+    (void)arg;
+    int fd = raw_take("rd-late");
+    chand_sleep_ms(300);
+    close(fd);
+    return NULL;
+}
+
+START_TEST(t_select_reports_redelivery)
+{
+    chan_client_t *cl = chand_dial(&D);
+    chan_t *r = chand_open_ch(cl, "rd", 4), *late = chand_open_ch(cl, "rd-late", 0);
+    chan_t *local = chan_make(0);
+    char buf[8];
+    /* one daemon: the select is one request */
+    ck_assert_int_eq(chan_send(r, "a", 1, -1), 0);
+    take_and_die(cl, "rd");
+    chan_case_t one[1] = { CHAN_CASE_RECV(r, buf, sizeof buf) };
+    ck_assert_int_eq(chan_select(one, 1, chan_now() + 5000), 0);
+    ck_assert_uint_eq(one[0].redelivered, 1);
+    ck_assert_int_eq(chan_send(r, "b", 1, -1), 0);   /* a fresh one */
+    ck_assert_int_eq(chan_select(one, 1, chan_now() + 5000), 0);
+    ck_assert_uint_eq(one[0].redelivered, 0);
+    /* with a local case: the first look finds it ready */
+    ck_assert_int_eq(chan_send(r, "c", 1, -1), 0);
+    take_and_die(cl, "rd");
+    chan_case_t mixed[2] = { CHAN_CASE_RECV(local, buf, sizeof buf), CHAN_CASE_RECV(r, buf, sizeof buf) };
+    ck_assert_int_eq(chan_select(mixed, 2, chan_now() + 5000), 1);
+    ck_assert_uint_eq(mixed[1].redelivered, 1);
+    /* with a local case, blocked: the value comes back while it waits (an
+     * unbuffered sender offers it, a raw receiver dies holding it) */
+    struct delayed d = { late, "d" };
+    pthread_t s, t;
+    pthread_create(&t, NULL, take_hold_die, NULL);
+    pthread_create(&s, NULL, send_later, &d);
+    chand_sleep_ms(150);   /* the raw receiver holds it now */
+    chan_stat_t st;
+    ck_assert_int_eq(chan_stat(cl, "rd-late", &st, chan_now() + 5000), 0);
+    ck_assert_uint_eq(st.inflight, 1);
+    chan_case_t blocked[2] = { CHAN_CASE_RECV(local, buf, sizeof buf), CHAN_CASE_RECV(late, buf, sizeof buf) };
+    ck_assert_int_eq(chan_select(blocked, 2, chan_now() + 5000), 1);
+    ck_assert_uint_eq(blocked[1].redelivered, 1);
+    pthread_join(t, NULL);
+    pthread_join(s, NULL);
+    chan_release(r);
+    chan_release(late);
+    chan_release(local);
+    chan_disconnect(cl);
+}
+END_TEST
+
 /* ---- tokens ---- */
 
 START_TEST(t_auth_token)
@@ -1542,6 +1620,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_ping_payload_limit);
     tcase_add_test(tc, t_hello_deadline);
     tcase_add_test(tc, t_protocol_doc_session);
+    tcase_add_test(tc, t_select_reports_redelivery);
     tcase_add_test(tc, t_bad_names);
     tcase_add_test(tc, t_bad_select_case);
     tcase_add_test(tc, t_two_phase_fields_any_value);

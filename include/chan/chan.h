@@ -275,6 +275,9 @@ typedef struct chan_case {
     size_t n;       /* recv: the value's length */
     void *val;      /* recv with buf == NULL: the malloc()ed value, the
                        caller frees it */
+    uint32_t redelivered;   /* recv: as chan_val_t's: how many times the
+                               value went back to its remote channel
+                               unacknowledged before; 0 for local ones */
 } chan_case_t;
 
 #define CHAN_CASE_SEND(c, v, l) \
