@@ -660,6 +660,7 @@ static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         o->values_sent = s->values_sent;
         o->values_received = s->values_received;
         o->value_bytes = s->value_bytes;
+        o->ack_expired = s->ack_expired;
         if (s->limits) {
             o->max_frame = s->limits->max_frame;
             o->max_value = s->limits->max_value;

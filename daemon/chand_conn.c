@@ -148,6 +148,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     chand_conn_t *c = arg;
     chand_server_t *s = c->srv;
+    core_set_now(s->core, (int64_t)chand_now());   /* deliveries' ack deadlines */
     for (int i = 0; i < READS_PER_TURN && !c->doomed && !c->flushing; i++) {
         /* read into reserved space: evbuffer_read would ask the kernel how
          * much is there first, one more system call per request */

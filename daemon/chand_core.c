@@ -129,6 +129,9 @@ struct core_op {
 struct core_dlv {
     hnode_t node;            /* sess->dlvs, by delivery id */
     qlink_t order;           /* sess->dlv_order, oldest first */
+    qlink_t by_time;         /* core->dlv_all, oldest first */
+    uint64_t seq;            /* core-wide delivery order */
+    int64_t expires;         /* ack deadline (ms), if lim.ack_wait */
     uint64_t id;
     core_sess_t *sess;
     core_chan_t *ch;
@@ -167,6 +170,11 @@ struct core {
     uint64_t temp_seq;
     uint64_t pending, inflight, values_sent, values_received;
     uint64_t value_bytes;    /* held in values, against lim.max_memory */
+    int64_t now;             /* the latest time the core was given */
+    uint64_t dlv_seq;
+    qlink_t dlv_all;         /* every delivery, oldest first: with one
+                                ack_wait for all, also by ack deadline */
+    uint64_t ack_expired;    /* deliveries given back at their deadline */
 };
 
 static void pump(core_chan_t *ch);
@@ -353,6 +361,7 @@ static core_op_t *op_lookup(const core_sess_t *s, uint64_t id)
 static core_op_t *op_new(core_sess_t *s, uint64_t id, enum op_kind kind, size_t ncase,
                          int64_t timeout_ms, int64_t now)
 {
+    core_set_now(s->core, now);
     core_op_t *op = xcalloc(1, sizeof *op + ncase * sizeof(core_case_t));
     op->core = s->core;
     op->sess = s;
@@ -657,6 +666,9 @@ static void deliver(core_case_t *r, core_val_t *v, core_op_t *owner, int owner_c
     core_chan_t *ch = r->ch;
     core_dlv_t *d = xsmall_alloc(sizeof *d);
     d->id = ++s->next_dlv;
+    d->seq = ++s->core->dlv_seq;
+    d->expires = s->core->now + s->core->lim.ack_wait;
+    qlist_push_back(&s->core->dlv_all, &d->by_time);
     d->sess = s;
     d->ch = ch;
     d->val = v;
@@ -677,6 +689,7 @@ static void dlv_free(core_dlv_t *d)
 {
     htable_remove(&d->sess->dlvs, &d->node);
     qlist_remove(&d->order);
+    qlist_remove(&d->by_time);
     d->ch->inflight--;
     d->ch->core->inflight--;
     chan_unref(d->ch);
@@ -744,15 +757,14 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
 
 static int dlv_newest_first(const void *a, const void *b)
 {
-    uint64_t x = (*(core_dlv_t *const *)a)->id, y = (*(core_dlv_t *const *)b)->id;
+    uint64_t x = (*(core_dlv_t *const *)a)->seq, y = (*(core_dlv_t *const *)b)->seq;
     return (x < y) - (x > y);
 }
 
-/* Give back deliveries ds[0..n) of one session, each to the head of its
- * channel (or sender), so that they are in their channel in the order they
- * were delivered: newest first (ids grow with each delivery), and no
- * channel is pumped before all are back, else a waiting receiver would get
- * the newest first.  Sorts ds. */
+/* Give back deliveries ds[0..n), each to the head of its channel (or
+ * sender), so that they are in their channel in the order they were
+ * delivered: newest first, and no channel is pumped before all are back,
+ * else a waiting receiver would get the newest first.  Sorts ds. */
 static void dlv_return_all(core_dlv_t **ds, size_t n, bool redelivered)
 {
     qsort(ds, n, sizeof *ds, dlv_newest_first);
@@ -1052,6 +1064,7 @@ core_t *core_new(const core_limits_t *lim, core_reply_fn reply)
     htable_init(&c->chans);
     qlist_init(&c->sessions);
     qlist_init(&c->detached);
+    qlist_init(&c->dlv_all);
     c->rng = 0x9E3779B97F4A7C15ULL;
     return c;
 }
@@ -1636,6 +1649,7 @@ static core_op_t *reservation_find(core_sess_t *s, uint64_t id, uint64_t target)
 void core_commit(core_sess_t *s, uint64_t id, uint64_t target, bool has_timeout,
                  int64_t timeout_ms, int64_t now)
 {
+    core_set_now(s->core, now);
     core_op_t *op = reservation_find(s, id, target);
     if (!op)
         return;
@@ -1691,19 +1705,51 @@ bool core_nack(core_sess_t *s, uint64_t delivery)
  * Time and shutdown
  * ------------------------------------------------------------------------ */
 
+void core_set_now(core_t *c, int64_t now)
+{
+    if (now > c->now)
+        c->now = now;
+}
+
 int64_t core_next_deadline(const core_t *c)
 {
-    return c->heap_len ? c->heap[0]->deadline : -1;
+    int64_t op = c->heap_len ? c->heap[0]->deadline : -1;
+    if (!c->lim.ack_wait || qlist_empty(&c->dlv_all))
+        return op;
+    int64_t ack = QLIST_ENTRY(c->dlv_all.next, core_dlv_t, by_time)->expires;
+    return op < 0 || ack < op ? ack : op;
+}
+
+/* Deliveries unacknowledged past their deadline go back, as if their
+ * receivers had gone: all of one expiry together, so that their channels
+ * keep the order. */
+static void acks_expire(core_t *c, int64_t now)
+{
+    size_t n = 0;
+    for (qlink_t *l = c->dlv_all.next; l != &c->dlv_all; l = l->next, n++)
+        if (QLIST_ENTRY(l, core_dlv_t, by_time)->expires > now)
+            break;
+    if (!n)
+        return;
+    core_dlv_t **ds = xmalloc(n * sizeof *ds);
+    for (size_t i = 0; i < n; i++)
+        ds[i] = QLIST_ENTRY(i ? ds[i - 1]->by_time.next : c->dlv_all.next, core_dlv_t, by_time);
+    c->ack_expired += n;
+    dlv_return_all(ds, n, true);
+    free(ds);
 }
 
 void core_expire(core_t *c, int64_t now)
 {
+    core_set_now(c, now);
     while (c->heap_len && c->heap[0]->deadline <= now) {
         core_op_t *op = c->heap[0];
         heap_del(c, op);
         unhold(op);   /* its holder's commit will be answered RETRY */
         op_fail(op, CHAN__STATUS__TIMEOUT);
     }
+    if (c->lim.ack_wait)
+        acks_expire(c, now);
 }
 
 void core_shutdown(core_t *c)
@@ -1808,4 +1854,5 @@ void core_info(const core_t *c, core_info_t *out)
     out->values_sent = c->values_sent;
     out->values_received = c->values_received;
     out->value_bytes = c->value_bytes;
+    out->ack_expired = c->ack_expired;
 }

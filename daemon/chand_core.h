@@ -103,6 +103,8 @@ typedef struct core_limits {
     uint64_t max_channels;
     uint64_t max_cap;          /* largest capacity one may ask for */
     uint64_t max_memory;       /* bytes all values may hold; 0: no limit */
+    int64_t ack_wait;          /* ms a delivery may wait for its ack before
+                                  it goes back to its channel; 0: forever */
 } core_limits_t;
 
 /* ---- the core ---- */
@@ -192,9 +194,19 @@ size_t core_nack_all(core_sess_t *s, const uint64_t *deliveries, size_t n);
 
 /* ---- time ---- */
 
-/* core_next_deadline - the earliest deadline of a blocked op, or -1. */
+/* core_set_now - the time (ms, monotonic) for what the core does next
+ * without being given it: a delivery's ack deadline starts then.  Every
+ * call that takes a now also sets it; the caller sets it once per batch of
+ * events, before handing them over.  Time never goes back: an earlier now
+ * is ignored. */
+void core_set_now(core_t *c, int64_t now);
+/* core_next_deadline - the earliest deadline of a blocked op or of an
+ * acknowledgement, or -1. */
 int64_t core_next_deadline(const core_t *c);
-/* core_expire - answer TIMEOUT to every op whose deadline is <= now. */
+/* core_expire - answer TIMEOUT to every op whose deadline is <= now, and
+ * give back (marked redelivered, as if its receiver had gone) every
+ * delivery unacknowledged for lim.ack_wait ms; a late ack of it is an
+ * unknown id. */
 void core_expire(core_t *c, int64_t now);
 
 /* core_shutdown - answer every blocked op SHUTTING_DOWN. */
@@ -224,6 +236,7 @@ uint64_t core_scan_chans(const core_t *c, uint64_t cursor,
 typedef struct core_info {
     uint64_t channels, sessions, pending, inflight, values_sent, values_received;
     uint64_t value_bytes;
+    uint64_t ack_expired;      /* deliveries given back at their ack deadline */
 } core_info_t;
 void core_info(const core_t *c, core_info_t *out);
 

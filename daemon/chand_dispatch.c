@@ -41,6 +41,7 @@ core_limits_t chand_core_limits(const chand_opts_t *o)
         .max_channels = o->max_channels,
         .max_cap = UINT64_C(1) << 32,
         .max_memory = o->max_memory,
+        .ack_wait = (int64_t)o->ack_wait_ms,
     };
     return l;
 }
@@ -48,8 +49,9 @@ core_limits_t chand_core_limits(const chand_opts_t *o)
 static void fill_limits(const chand_server_t *s, Chan__Limits *l)
 {
     l->has_max_frame = l->has_max_value = l->has_max_batch = true;
-    l->has_max_pending = l->has_max_cases = true;
+    l->has_max_pending = l->has_max_cases = l->has_ack_wait_ms = true;
     l->max_frame = s->opts.max_frame;
+    l->ack_wait_ms = s->opts.ack_wait_ms;
     l->max_value = chand_max_value(&s->opts);
     l->max_batch = (uint32_t)s->opts.max_batch;
     l->max_pending = (uint32_t)s->opts.max_pending;
@@ -373,8 +375,9 @@ static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limi
     ss->inflight = ci.inflight;
     ss->values_sent = ci.values_sent;
     ss->values_received = ci.values_received;
-    ss->has_value_bytes = true;
+    ss->has_value_bytes = ss->has_ack_expired = true;
     ss->value_bytes = ci.value_bytes;
+    ss->ack_expired = ci.ack_expired;
     fill_limits(s, lim);
     ss->limits = lim;
 }

@@ -38,6 +38,9 @@ CHAND_DEFAULT_LISTEN ")\n"
 "                        with BUSY (default 1g; 0: no limit)\n"
 "      --hello-timeout T a connection that has not said Hello after T is closed\n"
 "                        (default 10s)\n"
+"      --ack-wait T      a value delivered and not acknowledged within T goes\n"
+"                        back to its channel, marked redelivered (default 60s;\n"
+"                        0: never)\n"
 "      --log-level L     error, warn, info or debug (default info)\n"
 "  -h, --help            print this help and exit\n"
 "  -V, --version         print the version and exit\n"
@@ -49,7 +52,8 @@ CHAND_DEFAULT_LISTEN ")\n"
 
 enum {
     OPT_MAX_FRAME = 256, OPT_MAX_CONNS, OPT_MAX_CHANNELS, OPT_MAX_PENDING,
-    OPT_MAX_OUTPUT, OPT_MAX_BATCH, OPT_MAX_MEMORY, OPT_HELLO_TIMEOUT, OPT_LOG_LEVEL,
+    OPT_MAX_OUTPUT, OPT_MAX_BATCH, OPT_MAX_MEMORY, OPT_HELLO_TIMEOUT, OPT_ACK_WAIT,
+    OPT_LOG_LEVEL,
 };
 
 static const struct option longopts[] = {
@@ -65,6 +69,7 @@ static const struct option longopts[] = {
     { "max-batch", required_argument, NULL, OPT_MAX_BATCH },
     { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
     { "hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT },
+    { "ack-wait", required_argument, NULL, OPT_ACK_WAIT },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
@@ -87,6 +92,8 @@ static const struct {
     { OPT_MAX_BATCH, "--max-batch", 1, 1u << 20, offsetof(chand_opts_t, max_batch), false },
     { OPT_MAX_MEMORY, "--max-memory", 0, UINT64_C(1) << 50, offsetof(chand_opts_t, max_memory), false },
     { OPT_HELLO_TIMEOUT, "--hello-timeout", 10, 3600000, offsetof(chand_opts_t, hello_timeout_ms),
+      true },
+    { OPT_ACK_WAIT, "--ack-wait", 0, UINT64_C(7) * 24 * 3600000, offsetof(chand_opts_t, ack_wait_ms),
       true },
 };
 
@@ -147,6 +154,7 @@ static void defaults(chand_opts_t *o)
     o->max_batch = 4096;
     o->max_memory = 1u << 30;
     o->hello_timeout_ms = 10000;
+    o->ack_wait_ms = 60000;
     o->log_level = LOG_INFO;
 }
 

@@ -25,6 +25,7 @@ typedef struct chand_opts {
     uint64_t max_batch;
     uint64_t max_memory;
     uint64_t hello_timeout_ms;  /* a connection must say Hello within this */
+    uint64_t ack_wait_ms;       /* a delivery's ack deadline; 0: none */
     int log_level;
 } chand_opts_t;
 

@@ -1786,6 +1786,114 @@ START_TEST(t_dropping_a_reserving_session_marks_nothing)
 }
 END_TEST
 
+/* Start again with a core whose limits are l (the sessions too). */
+static void remake_core(const core_limits_t *l)
+{
+    for (int i = 0; i < 4; i++) {
+        core_sess_drop(sess[i].s);
+        sess[i].n = 0;
+    }
+    core_free(core);
+    core = core_new(l, on_reply);
+    core_seed(core, 12345);
+    for (int i = 0; i < 4; i++)
+        sess[i].s = core_sess_new(core, &sess[i]);
+}
+
+static void remake_with_ack_wait(int64_t ms)
+{
+    core_limits_t l = limits;
+    l.ack_wait = ms;
+    remake_core(&l);
+}
+
+static uint64_t ack_expired(void)
+{
+    core_info_t i;
+    core_info(core, &i);
+    return i.ack_expired;
+}
+
+START_TEST(t_ack_wait_buffered)
+{
+    /* a receiver that never acknowledges: at its deadline the values go
+     * back, in order and marked, to a receiver already waiting; its late
+     * ack is of an unknown delivery */
+    remake_with_ack_wait(100);
+    core_set_now(core, 1000);
+    mk(A, 1, "b", 10);
+    core_bytes_t v[3] = { B("1"), B("2"), B("3") };
+    core_send(A->s, 2, B("b"), v, 3, -1, 1000);
+    recvn(Bs, 3, "b", 3, -1);
+    rec_t *held = must_reply(Bs, 3, CHAN__STATUS__OK);
+    ck_assert_uint_eq(held->ndlv, 3);
+    recvn(C, 4, "b", 1, -1);
+    ck_assert_int_eq(core_next_deadline(core), 1100);
+    core_expire(core, 1099);
+    ck_assert_ptr_null(reply_to(C, 4));
+    core_expire(core, 1100);
+    rec_t *r = must_reply(C, 4, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "1");
+    ck_assert_uint_eq(r->redelivered[0], 1);
+    ck_assert(!core_ack(Bs->s, held->dlv[0]));   /* too late: ignored */
+    ack_all(C, r);
+    expect_next(C, 5, "b", "2");
+    expect_next(C, 6, "b", "3");
+    ck_assert_uint_eq(ack_expired(), 3);
+    ck_assert_int_eq(core_next_deadline(core), -1);
+}
+END_TEST
+
+START_TEST(t_ack_wait_unbuffered)
+{
+    /* the sender of an unbuffered value waits on: the value goes back to
+     * it, and the next receiver's ack completes the send */
+    remake_with_ack_wait(100);
+    mk(A, 1, "u", 0);
+    send1(A, 2, "u", "x", -1);
+    core_set_now(core, 2000);
+    recvn(Bs, 3, "u", 1, -1);
+    ck_assert_uint_eq(must_reply(Bs, 3, CHAN__STATUS__OK)->ndlv, 1);
+    core_expire(core, 2100);
+    ck_assert_ptr_null(reply_to(A, 2));
+    recvn(C, 4, "u", 1, 0);
+    rec_t *r = must_reply(C, 4, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "x");
+    ck_assert_uint_eq(r->redelivered[0], 1);
+    ack_all(C, r);
+    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__OK)->accepted, 1);
+}
+END_TEST
+
+START_TEST(t_ack_wait_only_the_late)
+{
+    /* deadlines run from each delivery: an acknowledged value never comes
+     * back, and a later delivery waits for its own deadline */
+    remake_with_ack_wait(100);
+    mk(A, 1, "b", 10);
+    core_bytes_t v[3] = { B("1"), B("2"), B("3") };
+    core_send(A->s, 2, B("b"), v, 3, -1, 1000);
+    core_set_now(core, 1000);
+    recvn(Bs, 3, "b", 1, -1);
+    ack_all(Bs, must_reply(Bs, 3, CHAN__STATUS__OK));
+    core_set_now(core, 1010);
+    recvn(Bs, 4, "b", 1, -1);
+    must_reply(Bs, 4, CHAN__STATUS__OK);
+    core_set_now(core, 1050);
+    recvn(C, 5, "b", 1, -1);
+    rec_t *c = must_reply(C, 5, CHAN__STATUS__OK);
+    ck_assert_int_eq(core_next_deadline(core), 1110);
+    core_expire(core, 1110);
+    ck_assert_uint_eq(ack_expired(), 1);
+    ck_assert_int_eq(core_next_deadline(core), 1150);
+    ack_all(C, c);   /* in time */
+    ck_assert_int_eq(core_next_deadline(core), -1);
+    core_set_now(core, 900);   /* time never goes back */
+    expect_next(C, 6, "b", "2");
+    ck_assert_uint_eq(ack_expired(), 1);
+}
+END_TEST
+
 START_TEST(t_memory_limit)
 {
     /* a core whose values may hold about four 1000-byte values */
@@ -2116,6 +2224,9 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_memory_limit);
     tcase_add_test(tc, t_scan_sees_each_once_while_growing);
     tcase_add_test(tc, t_select_without_cases);
+    tcase_add_test(tc, t_ack_wait_buffered);
+    tcase_add_test(tc, t_ack_wait_unbuffered);
+    tcase_add_test(tc, t_ack_wait_only_the_late);
     suite_add_tcase(s, tc);
     return s;
 }

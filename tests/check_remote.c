@@ -1442,6 +1442,63 @@ START_TEST(t_select_reports_redelivery)
 }
 END_TEST
 
+/* ---- --ack-wait ---- */
+
+START_TEST(t_ack_wait)
+{
+    chand_proc_t E;
+    const char *const extra[] = { "--ack-wait", "300ms", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    unsetenv("CHAN_ACK_DELAY_MS");
+    chan_client_t *cl = chand_dial(&E);
+    chan_t *ch = chand_open_ch(cl, "aw", 4);
+    ck_assert_int_eq(chan_send(ch, "v", 1, -1), 0);
+    /* a raw receiver takes it and never acknowledges, reading on */
+    int fd = raw_session(&E);
+    raw_blocking_recv(fd, 2, "aw");
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    int64_t t0 = chan_now();
+    chan_val_t v[1] = { { NULL, 0, 0 } };
+    char buf[8];
+    v[0].data = buf;
+    v[0].len = sizeof buf;
+    ck_assert_int_eq(chan_recv_many(ch, v, 1, chan_now() + 5000), 1);
+    int64_t took = chan_now() - t0;
+    ck_assert_msg(took >= 250 && took < 3000, "back after %lld ms", (long long)took);
+    ck_assert_uint_eq(v[0].redelivered, 1);
+    /* its late ack is of nothing: the connection goes on */
+    uint8_t ack[] = { 3, 0x12, 0x01, 0x01 };
+    raw_write(fd, ack, sizeof ack);
+    raw_ping(fd, 3, 0);
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    close(fd);
+    chan_server_stat_t ss;
+    ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    ck_assert_uint_eq(ss.ack_expired, 1);
+    chan_release(ch);
+    chan_disconnect(cl);
+    /* libchan holds acks for at most a tenth of the daemon's ack wait,
+     * whatever CHAN_ACK_DELAY_MS says: what it took stays taken */
+    setenv("CHAN_ACK_DELAY_MS", "5000", 1);
+    cl = chand_dial(&E);
+    unsetenv("CHAN_ACK_DELAY_MS");
+    ch = chand_open_ch(cl, "aw", 4);
+    ck_assert_int_eq(chan_send(ch, "w", 1, -1), 0);
+    ck_assert_int_eq(chan_recv(ch, buf, sizeof buf, chan_now() + 5000), 1);
+    chand_sleep_ms(600);
+    chan_stat_t st;
+    ck_assert_int_eq(chan_stat(cl, "aw", &st, chan_now() + 5000), 0);
+    ck_assert_uint_eq(st.len, 0);
+    ck_assert_uint_eq(st.inflight, 0);
+    ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    ck_assert_uint_eq(ss.ack_expired, 1);
+    chan_release(ch);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
 /* ---- tokens ---- */
 
 START_TEST(t_auth_token)
@@ -1621,6 +1678,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_hello_deadline);
     tcase_add_test(tc, t_protocol_doc_session);
     tcase_add_test(tc, t_select_reports_redelivery);
+    tcase_add_test(tc, t_ack_wait);
     tcase_add_test(tc, t_bad_names);
     tcase_add_test(tc, t_bad_select_case);
     tcase_add_test(tc, t_two_phase_fields_any_value);

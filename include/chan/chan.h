@@ -498,6 +498,8 @@ typedef struct chan_server_stat {
     uint64_t value_bytes;     /* memory values hold now (--max-memory) */
     uint64_t max_frame;       /* the daemon's limits */
     uint64_t max_value;
+    uint64_t ack_expired;     /* values given back unacknowledged after
+                                 --ack-wait, since start */
 } chan_server_stat_t;
 
 /* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET. */
