@@ -661,6 +661,17 @@ static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         o->values_received = s->values_received;
         o->value_bytes = s->value_bytes;
         o->ack_expired = s->ack_expired;
+        o->loop_max_us = s->loop_max_us;
+        size_t nb = s->n_loop_counts;
+        if (nb > CHAN_LOOP_BUCKETS || (nb && s->n_loop_bounds_us + 1 != nb)) {
+            x->err = EPROTO;
+            return true;
+        }
+        o->loop_buckets = nb;
+        for (size_t i = 0; i < nb; i++) {
+            o->loop_bounds_us[i] = i + 1 < nb ? s->loop_bounds_us[i] : UINT64_MAX;
+            o->loop_counts[i] = s->loop_counts[i];
+        }
         if (s->limits) {
             o->max_frame = s->limits->max_frame;
             o->max_value = s->limits->max_value;

@@ -148,7 +148,8 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     chand_conn_t *c = arg;
     chand_server_t *s = c->srv;
-    core_set_now(s->core, (int64_t)chand_now());   /* deliveries' ack deadlines */
+    uint64_t t0 = chand_now_us();
+    core_set_now(s->core, (int64_t)(t0 / 1000));   /* deliveries' ack deadlines */
     for (int i = 0; i < READS_PER_TURN && !c->doomed && !c->flushing; i++) {
         /* read into reserved space: evbuffer_read would ask the kernel how
          * much is there first, one more system call per request */
@@ -176,6 +177,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
             break;   /* the socket is empty for now */
     }
     after_io(s);
+    chand_stall_since(&s->stall, t0);
 }
 
 /* Write what the socket takes; arm the write event for the rest. */
@@ -207,8 +209,11 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     chand_conn_t *c = arg;
+    chand_server_t *s = c->srv;
+    uint64_t t0 = chand_now_us();
     conn_write(c);
-    after_io(c->srv);
+    after_io(s);
+    chand_stall_since(&s->stall, t0);
 }
 
 /* A connection's one timer: first the Hello deadline (a socket that never
@@ -219,6 +224,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     chand_conn_t *c = arg;
+    chand_server_t *s = c->srv;
+    uint64_t t0 = chand_now_us();
     if (c->flushing) {
         chand_conn_doom(c, "timed out flushing its last replies");
     } else if (!c->hello) {
@@ -227,7 +234,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
                  (unsigned long long)c->srv->opts.hello_timeout_ms);
         chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, msg);
     }
-    after_io(c->srv);
+    after_io(s);
+    chand_stall_since(&s->stall, t0);
 }
 
 void chand_conn_hello_done(chand_conn_t *c)

@@ -378,6 +378,12 @@ static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limi
     ss->has_value_bytes = ss->has_ack_expired = true;
     ss->value_bytes = ci.value_bytes;
     ss->ack_expired = ci.ack_expired;
+    ss->n_loop_bounds_us = CHAND_STALL_BUCKETS - 1;
+    ss->loop_bounds_us = (uint64_t *)chand_stall_bounds_us;
+    ss->n_loop_counts = CHAND_STALL_BUCKETS;
+    ss->loop_counts = s->stall.count;
+    ss->has_loop_max_us = true;
+    ss->loop_max_us = s->stall.max_us;
     fill_limits(s, lim);
     ss->limits = lim;
 }

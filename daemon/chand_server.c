@@ -39,9 +39,7 @@
 
 uint64_t chand_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return chand_now_us() / 1000;
 }
 
 void chand_server_rearm(chand_server_t *s)
@@ -63,9 +61,11 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     chand_server_t *s = arg;
-    core_expire(s->core, (int64_t)chand_now());
+    uint64_t t0 = chand_now_us();
+    core_expire(s->core, (int64_t)(t0 / 1000));
     chand_conn_flush_pending(s);
     chand_server_rearm(s);
+    chand_stall_since(&s->stall, t0);
 }
 
 static void reaper_cb(evutil_socket_t fd, short what, void *arg)
@@ -73,8 +73,10 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     chand_server_t *s = arg;
+    uint64_t t0 = chand_now_us();
     chand_conn_reap(s);
     chand_conn_flush_pending(s);
+    chand_stall_since(&s->stall, t0);
     if (s->stopping && s->nconns == 0)
         event_base_loopexit(s->base, NULL);
 }

@@ -21,6 +21,7 @@
 #include "chand_core.h"
 #include "chand_list.h"
 #include "chand_opts.h"
+#include "chand_stall.h"
 
 typedef struct chand_server chand_server_t;
 typedef struct chand_conn chand_conn_t;
@@ -65,6 +66,7 @@ struct chand_server {
     uint64_t nconns;
     uint64_t next_conn;
     uint64_t started_ms;
+    chand_stall_t stall;         /* how long each loop callback took */
     bool stopping;
 };
 

@@ -1636,6 +1636,26 @@ START_TEST(t_metrics)
     ck_assert_msg(strstr(body, "chand_channel_len{channel=\"measured\"} 2\n"), "%s", body);
     ck_assert_msg(strstr(body, "chand_channel_capacity{channel=\"measured\"} 5\n"), "%s", body);
     ck_assert_msg(strstr(body, "chand_values_sent_total 2\n"), "%s", body);
+    /* the loop-stall histogram: cumulative buckets ending in +Inf = count */
+    ck_assert_msg(strstr(body, "chand_loop_callback_seconds_bucket{le=\"0.0001\"} "), "%s", body);
+    const char *inf = strstr(body, "chand_loop_callback_seconds_bucket{le=\"+Inf\"} ");
+    const char *cnt = strstr(body, "chand_loop_callback_seconds_count ");
+    ck_assert_msg(inf && cnt, "%s", body);
+    long ninf = strtol(inf + strlen("chand_loop_callback_seconds_bucket{le=\"+Inf\"} "), NULL, 10);
+    ck_assert_int_gt(ninf, 3);   /* the connection's requests at least */
+    ck_assert_int_eq(ninf, strtol(cnt + strlen("chand_loop_callback_seconds_count "), NULL, 10));
+    /* and through Stat: the same buckets, the counts adding up */
+    chan_server_stat_t ss;
+    ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    ck_assert_uint_eq(ss.loop_buckets, 14);
+    ck_assert_uint_eq(ss.loop_bounds_us[0], 100);
+    ck_assert_uint_eq(ss.loop_bounds_us[12], 1000000);
+    ck_assert_uint_eq(ss.loop_bounds_us[13], UINT64_MAX);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < ss.loop_buckets; i++)
+        sum += ss.loop_counts[i];
+    ck_assert_uint_ge(sum, (uint64_t)ninf);
+    ck_assert_uint_gt(ss.loop_max_us, 0);
     chan_release(ch);
     chan_disconnect(cl);
     ck_assert_int_eq(chand_stop(&d2), 0);

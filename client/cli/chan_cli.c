@@ -371,6 +371,15 @@ static int cmd_stat(struct cli *c, int argc, char **argv)
            (unsigned long long)s.values_received, (unsigned long long)s.value_bytes,
            (unsigned long long)s.max_frame,
            (unsigned long long)s.max_value, (unsigned long long)s.ack_expired);
+    printf("loop_max_us: %llu\nloop_callbacks:", (unsigned long long)s.loop_max_us);
+    for (size_t i = 0; i < s.loop_buckets; i++) {
+        if (s.loop_bounds_us[i] == UINT64_MAX)
+            printf(" more:%llu", (unsigned long long)s.loop_counts[i]);
+        else
+            printf(" le%lluus:%llu", (unsigned long long)s.loop_bounds_us[i],
+                   (unsigned long long)s.loop_counts[i]);
+    }
+    printf("\n");
     return EXIT_OK;
 }
 

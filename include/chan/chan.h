@@ -487,6 +487,7 @@ int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t dead
 ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline);
 
 /* What chand reports about itself. */
+#define CHAN_LOOP_BUCKETS 32
 typedef struct chan_server_stat {
     uint64_t uptime_ms;
     uint64_t connections;
@@ -500,6 +501,14 @@ typedef struct chan_server_stat {
     uint64_t max_value;
     uint64_t ack_expired;     /* values given back unacknowledged after
                                  --ack-wait, since start */
+    /* How long the daemon's loop was busy with one callback (a batch of a
+     * connection's requests, a timer), since start: loop_counts[i]
+     * callbacks took up to loop_bounds_us[i] µs (and more than the bound
+     * before); the last of the loop_buckets has bound UINT64_MAX. */
+    uint64_t loop_max_us;
+    size_t loop_buckets;
+    uint64_t loop_bounds_us[CHAN_LOOP_BUCKETS];
+    uint64_t loop_counts[CHAN_LOOP_BUCKETS];
 } chan_server_stat_t;
 
 /* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET. */
