@@ -175,6 +175,9 @@ struct core {
     qlink_t dlv_all;         /* every delivery, oldest first: with one
                                 ack_wait for all, also by ack deadline */
     uint64_t ack_expired;    /* deliveries given back at their deadline */
+    pdeque_t graves;         /* buffers of deleted channels, freed a
+                                slice at a time (core_reclaim) */
+    size_t graves_vals;      /* values in them */
 };
 
 static void pump(core_chan_t *ch);
@@ -221,6 +224,42 @@ static void vals_free(core_t *c, pdeque_t *d)
     while ((v = pdeque_pop_front(d)))
         val_free(c, v);
     pdeque_free(d);
+}
+
+/* A deleted channel's buffer: freed now if small, else later, a slice at a
+ * time (a million values take milliseconds to free, and every other
+ * client would wait). */
+#define FREE_AT_ONCE 1024
+
+static void vals_bury(core_t *c, pdeque_t *d)
+{
+    if (d->len <= FREE_AT_ONCE) {
+        vals_free(c, d);
+        return;
+    }
+    pdeque_t *g = xmalloc(sizeof *g);
+    *g = *d;
+    pdeque_init(d);
+    pdeque_push_back(&c->graves, g);
+    c->graves_vals += g->len;
+}
+
+size_t core_reclaim(core_t *c, size_t budget)
+{
+    while (c->graves.len) {
+        pdeque_t *g = pdeque_front(&c->graves);
+        core_val_t *v;
+        while (budget && (v = pdeque_pop_front(g))) {
+            val_free(c, v);
+            c->graves_vals--;
+            budget--;
+        }
+        if (g->len)
+            break;
+        pdeque_free(g);
+        free(pdeque_pop_front(&c->graves));
+    }
+    return c->graves_vals;
 }
 
 static void reply_plain(core_sess_t *s, uint64_t id, Chan__Status st, const char *msg)
@@ -1108,7 +1147,7 @@ static void chan_delete(core_chan_t *ch)
     ch->closed = true;
     htable_remove(&ch->core->chans, &ch->node);
     qlist_remove(&ch->owner_link);
-    vals_free(ch->core, &ch->buf);
+    vals_bury(ch->core, &ch->buf);
     pump(ch);
     chan_unref(ch);   /* the name table's reference */
 }
@@ -1792,6 +1831,8 @@ void core_free(core_t *c)
     for (size_t i = 0; i < chans.len; i++)
         chan_delete(chans.buf[i]);
     pdeque_free(&chans);
+    core_reclaim(c, SIZE_MAX);
+    pdeque_free(&c->graves);
     htable_free(&c->chans);
     free(c->heap);
     free(c);

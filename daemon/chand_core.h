@@ -115,6 +115,11 @@ core_t *core_new(const core_limits_t *lim, core_reply_fn reply);
 void core_free(core_t *c);
 /* core_seed - seed the core's random choices (select), for tests. */
 void core_seed(core_t *c, uint64_t seed);
+/* core_reclaim - free up to budget values of deleted channels (a large
+ * buffer is freed a slice at a time, between other work, rather than in
+ * the request that deleted it).  Returns how many still wait: call again
+ * soon while it is not 0. */
+size_t core_reclaim(core_t *c, size_t budget);
 
 /* ---- sessions ---- */
 

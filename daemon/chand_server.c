@@ -42,8 +42,15 @@ uint64_t chand_now(void)
     return chand_now_us() / 1000;
 }
 
+/* Values of deleted channels freed per turn of the loop: well under a
+ * millisecond's work, so that a huge delete never stalls the others. */
+#define RECLAIM_SLICE 16384
+
 void chand_server_rearm(chand_server_t *s)
 {
+    static const struct timeval now = { 0, 0 };
+    if (core_reclaim(s->core, 0) && !evtimer_pending(s->reclaim_timer, NULL))
+        evtimer_add(s->reclaim_timer, &now);   /* after the sockets are polled */
     int64_t next = core_next_deadline(s->core);
     if (next < 0) {
         evtimer_del(s->deadline_timer);
@@ -68,6 +75,17 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     chand_stall_since(&s->stall, t0);
 }
 
+static void reclaim_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chand_server_t *s = arg;
+    uint64_t t0 = chand_now_us();
+    core_reclaim(s->core, RECLAIM_SLICE);
+    chand_server_rearm(s);
+    chand_stall_since(&s->stall, t0);
+}
+
 static void reaper_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -76,6 +94,7 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
     uint64_t t0 = chand_now_us();
     chand_conn_reap(s);
     chand_conn_flush_pending(s);
+    chand_server_rearm(s);   /* its temporary channels may have gone */
     chand_stall_since(&s->stall, t0);
     if (s->stopping && s->nconns == 0)
         event_base_loopexit(s->base, NULL);
@@ -292,6 +311,7 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     s->core = core_new(&lim, chand_core_reply);
     seed_hashes(s);
     s->deadline_timer = evtimer_new(s->base, deadline_cb, s);
+    s->reclaim_timer = evtimer_new(s->base, reclaim_cb, s);
     s->reaper = event_new(s->base, -1, 0, reaper_cb, s);
     s->accept_resume = evtimer_new(s->base, resume_cb, s);
     s->stop_timer = evtimer_new(s->base, stop_now_cb, s);
@@ -349,6 +369,7 @@ void chand_server_free(chand_server_t *s)
     if (s->http)
         evhttp_free(s->http);
     event_free(s->deadline_timer);
+    event_free(s->reclaim_timer);
     event_free(s->reaper);
     event_free(s->accept_resume);
     event_free(s->stop_timer);

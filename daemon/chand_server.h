@@ -52,6 +52,7 @@ struct chand_server {
     size_t nlisteners;
     struct event *sig_term, *sig_int;
     struct event *deadline_timer;
+    struct event *reclaim_timer; /* frees deleted channels' values a slice a turn */
     struct event *reaper;        /* closes doomed connections after callbacks */
     struct event *accept_resume; /* re-enables accepting after EMFILE */
     struct event *stop_timer;    /* bounds the shutdown drain */

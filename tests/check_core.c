@@ -1894,6 +1894,47 @@ START_TEST(t_ack_wait_only_the_late)
 }
 END_TEST
 
+START_TEST(t_delete_frees_a_slice_at_a_time)
+{
+    /* a large buffer outlives its channel's delete, freed by core_reclaim
+     * in slices; a small one goes at once */
+    core_limits_t l = limits;
+    l.max_batch = 4096;
+    l.max_cap = 10000;
+    remake_core(&l);
+    mk(A, 1, "big", 5000);
+    mk(A, 2, "small", 10);
+    static core_bytes_t v[5000];
+    for (int i = 0; i < 5000; i++)
+        v[i] = B("v");
+    core_send(A->s, 3, B("big"), v, 4096, -1, 0);
+    core_send(A->s, 4, B("big"), v, 904, -1, 0);
+    core_send(A->s, 5, B("small"), v, 10, -1, 0);
+    core_info_t before, after;
+    core_info(core, &before);
+    core_delete(A->s, 6, B("small"));
+    must_reply(A, 6, CHAN__STATUS__OK);
+    ck_assert_uint_eq(core_reclaim(core, 0), 0);
+    core_delete(A->s, 7, B("big"));
+    must_reply(A, 7, CHAN__STATUS__OK);
+    ck_assert_ptr_null(core_find(core, B("big")));
+    ck_assert_uint_eq(core_reclaim(core, 0), 5000);
+    ck_assert_uint_eq(core_reclaim(core, 1500), 3500);
+    ck_assert_uint_eq(core_reclaim(core, 3000), 500);
+    core_info(core, &after);
+    ck_assert_uint_lt(after.value_bytes, before.value_bytes);
+    ck_assert_uint_gt(after.value_bytes, 0);   /* the last 500 still count */
+    ck_assert_uint_eq(core_reclaim(core, SIZE_MAX), 0);
+    core_info(core, &after);
+    ck_assert_uint_eq(after.value_bytes, 0);
+    /* the teardown frees what a core still buries */
+    mk(A, 8, "big", 5000);
+    core_send(A->s, 9, B("big"), v, 2000, -1, 0);
+    core_delete(A->s, 10, B("big"));
+    ck_assert_uint_eq(core_reclaim(core, 0), 2000);
+}
+END_TEST
+
 START_TEST(t_memory_limit)
 {
     /* a core whose values may hold about four 1000-byte values */
@@ -2227,6 +2268,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_ack_wait_buffered);
     tcase_add_test(tc, t_ack_wait_unbuffered);
     tcase_add_test(tc, t_ack_wait_only_the_late);
+    tcase_add_test(tc, t_delete_frees_a_slice_at_a_time);
     suite_add_tcase(s, tc);
     return s;
 }
