@@ -661,6 +661,7 @@ static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         o->values_received = s->values_received;
         o->value_bytes = s->value_bytes;
         o->ack_expired = s->ack_expired;
+        o->output_bytes = s->output_bytes;
         o->loop_max_us = s->loop_max_us;
         size_t nb = s->n_loop_counts;
         if (nb > CHAN_LOOP_BUCKETS || (nb && s->n_loop_bounds_us + 1 != nb)) {

@@ -185,6 +185,8 @@ static void conn_write(chand_conn_t *c)
 {
     while (evbuffer_get_length(c->out)) {
         int n = evbuffer_write(c->out, c->fd);
+        if (n > 0)
+            c->srv->out_bytes -= (uint64_t)n;
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -305,6 +307,7 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
     }
     iov.iov_len = chan_frame_encode_reply_sized(r, size, iov.iov_base);
     evbuffer_commit_space(out, &iov, 1);
+    c->srv->out_bytes += iov.iov_len;
     c->frames_out++;
     if (qlist_empty(&c->pending_link))
         qlist_push_back(&c->srv->pending, &c->pending_link);
@@ -364,8 +367,10 @@ static void conn_release(chand_conn_t *c)
         event_free(c->ev_timer);
     if (c->in)
         evbuffer_free(c->in);
-    if (c->out)
+    if (c->out) {
+        c->srv->out_bytes -= evbuffer_get_length(c->out);
         evbuffer_free(c->out);
+    }
     evutil_closesocket(c->fd);
     free(c);
 }

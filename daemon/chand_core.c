@@ -178,6 +178,8 @@ struct core {
     pdeque_t graves;         /* buffers of deleted channels, freed a
                                 slice at a time (core_reclaim) */
     size_t graves_vals;      /* values in them */
+    const uint64_t *outside; /* bytes held for clients outside the core
+                                (queued replies), against lim.max_memory */
 };
 
 static void pump(core_chan_t *ch);
@@ -1108,6 +1110,11 @@ core_t *core_new(const core_limits_t *lim, core_reply_fn reply)
     return c;
 }
 
+void core_count_outside(core_t *c, const uint64_t *bytes)
+{
+    c->outside = bytes;
+}
+
 void core_seed(core_t *c, uint64_t seed)
 {
     c->rng = seed ? seed : 1;
@@ -1224,7 +1231,8 @@ static bool admit(core_sess_t *s, uint64_t id)
 static bool memory_ok(core_sess_t *s, uint64_t id, uint64_t bytes)
 {
     core_t *c = s->core;
-    if (c->lim.max_memory && c->value_bytes + bytes > c->lim.max_memory) {
+    uint64_t held = c->value_bytes + (c->outside ? *c->outside : 0);
+    if (c->lim.max_memory && held + bytes > c->lim.max_memory) {
         reply_plain(s, id, CHAN__STATUS__BUSY, "memory limit reached (--max-memory)");
         return false;
     }

@@ -113,6 +113,10 @@ typedef struct core_limits {
 core_t *core_new(const core_limits_t *lim, core_reply_fn reply);
 /* core_free - free everything (sessions must have been dropped first). */
 void core_free(core_t *c);
+/* core_count_outside - *bytes (read at each send, may be NULL) is memory
+ * held for clients outside the core, such as replies queued to them: it
+ * counts against lim.max_memory with the values. */
+void core_count_outside(core_t *c, const uint64_t *bytes);
 /* core_seed - seed the core's random choices (select), for tests. */
 void core_seed(core_t *c, uint64_t seed);
 /* core_reclaim - free up to budget values of deleted channels (a large

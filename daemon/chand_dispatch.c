@@ -382,8 +382,9 @@ static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limi
     ss->loop_bounds_us = (uint64_t *)chand_stall_bounds_us;
     ss->n_loop_counts = CHAND_STALL_BUCKETS;
     ss->loop_counts = s->stall.count;
-    ss->has_loop_max_us = true;
+    ss->has_loop_max_us = ss->has_output_bytes = true;
     ss->loop_max_us = s->stall.max_us;
+    ss->output_bytes = s->out_bytes;
     fill_limits(s, lim);
     ss->limits = lim;
 }

@@ -91,12 +91,13 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "# TYPE chand_values_sent_total counter\nchand_values_sent_total %llu\n"
         "# TYPE chand_values_received_total counter\nchand_values_received_total %llu\n"
         "# TYPE chand_value_bytes gauge\nchand_value_bytes %llu\n"
-        "# TYPE chand_ack_expired_total counter\nchand_ack_expired_total %llu\n",
+        "# TYPE chand_ack_expired_total counter\nchand_ack_expired_total %llu\n"
+        "# TYPE chand_output_bytes gauge\nchand_output_bytes %llu\n",
         (double)(chand_now() - s->started_ms) / 1000.0, (unsigned long long)s->nconns,
         (unsigned long long)ci.channels, (unsigned long long)ci.pending,
         (unsigned long long)ci.inflight, (unsigned long long)ci.values_sent,
         (unsigned long long)ci.values_received, (unsigned long long)ci.value_bytes,
-        (unsigned long long)ci.ack_expired);
+        (unsigned long long)ci.ack_expired, (unsigned long long)s->out_bytes);
     stall_metrics(out, &s->stall);
     struct scrape sc = { out, 0 };
     core_each_chan(s->core, chan_metrics, &sc);

@@ -309,6 +309,7 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     }
     core_limits_t lim = chand_core_limits(o);
     s->core = core_new(&lim, chand_core_reply);
+    core_count_outside(s->core, &s->out_bytes);
     seed_hashes(s);
     s->deadline_timer = evtimer_new(s->base, deadline_cb, s);
     s->reclaim_timer = evtimer_new(s->base, reclaim_cb, s);

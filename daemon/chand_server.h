@@ -68,6 +68,8 @@ struct chand_server {
     uint64_t next_conn;
     uint64_t started_ms;
     chand_stall_t stall;         /* how long each loop callback took */
+    uint64_t out_bytes;          /* replies queued to every client (counted
+                                    against --max-memory with the values) */
     bool stopping;
 };
 

@@ -1499,6 +1499,45 @@ START_TEST(t_ack_wait)
 }
 END_TEST
 
+/* ---- --max-memory counts replies queued to clients ---- */
+
+START_TEST(t_max_memory_counts_queued_replies)
+{
+    /* a client that asks and never reads makes chand hold its replies:
+     * they count against --max-memory like values, so sends are refused
+     * (BUSY) until it goes (chand held 314 MB under --max-memory 200m) */
+    chand_proc_t E;
+    const char *const extra[] = { "--max-memory", "1m", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    chan_client_t *cl = chand_dial(&E);
+    chan_t *ch = chand_open_ch(cl, "mm", 100);
+    char v[1000] = { 0 };
+    ck_assert_int_eq(chan_send(ch, v, sizeof v, chan_now() + 5000), 0);
+    int fd = raw_connect(E.port, 4096);
+    raw_hello(fd, 1, NULL);
+    for (uint64_t id = 2; id < 2 + 2000; id++)   /* 8 MB of Pongs asked for */
+        raw_ping(fd, id, 4000);
+    chan_server_stat_t ss;
+    int64_t until = chan_now() + 5000;
+    do {
+        ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    } while (ss.output_bytes < (2u << 20) && chan_now() < until);
+    ck_assert_uint_ge(ss.output_bytes, 2u << 20);
+    ck_assert_int_eq(chan_send(ch, v, sizeof v, chan_now() + 5000), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    close(fd);   /* its replies go with it */
+    until = chan_now() + 5000;
+    do {
+        ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    } while (ss.output_bytes > 0 && chan_now() < until);
+    ck_assert_uint_eq(ss.output_bytes, 0);
+    ck_assert_int_eq(chan_send(ch, v, sizeof v, chan_now() + 5000), 0);
+    chan_release(ch);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
 /* ---- tokens ---- */
 
 START_TEST(t_auth_token)
@@ -1699,6 +1738,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_protocol_doc_session);
     tcase_add_test(tc, t_select_reports_redelivery);
     tcase_add_test(tc, t_ack_wait);
+    tcase_add_test(tc, t_max_memory_counts_queued_replies);
     tcase_add_test(tc, t_bad_names);
     tcase_add_test(tc, t_bad_select_case);
     tcase_add_test(tc, t_two_phase_fields_any_value);

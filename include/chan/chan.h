@@ -497,6 +497,7 @@ typedef struct chan_server_stat {
     uint64_t values_sent;     /* since start */
     uint64_t values_received;
     uint64_t value_bytes;     /* memory values hold now (--max-memory) */
+    uint64_t output_bytes;    /* replies queued to clients (--max-memory) */
     uint64_t max_frame;       /* the daemon's limits */
     uint64_t max_value;
     uint64_t ack_expired;     /* values given back unacknowledged after
