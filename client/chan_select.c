@@ -167,6 +167,7 @@ static void enqueue_all(chan_case_t *cases, struct sel *s, chan_waiter_t *w)
         struct chan_sudog *sg = &s->sg[i];
         *sg = (struct chan_sudog){ .w = w, .index = (int)i };
         struct chan_local *c = chan_at(cases, i);
+        c->version++;
         if (cases[i].op == CHAN_SEND) {
             sg->val = &s->vals[i];
             chan_waitq_push(&c->sendq, sg);
@@ -315,7 +316,8 @@ struct chan_lsel {
     bool enqueued;              /* sudogs wait on the channels */
 };
 
-chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w, int *chosen)
+chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w, int *chosen,
+                             uint64_t *versions)
 {
     *chosen = -1;
     chan_lsel_t *ls = calloc(1, sizeof *ls);
@@ -353,6 +355,9 @@ chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w
         errno = err;
         return NULL;
     }
+    if (*chosen < 0 && versions)
+        for (size_t k = 0; k < s->n; k++)
+            versions[s->poll[k]] = chan_at(cases, s->poll[k])->version;
     if (*chosen < 0 && w) {
         enqueue_all(cases, s, w);
         ls->enqueued = true;

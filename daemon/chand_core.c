@@ -61,6 +61,8 @@ struct core_chan {
     uint64_t inflight;       /* deliveries not yet acknowledged */
     uint64_t sent, received;
     uint64_t refs;           /* the name table + cases + deliveries */
+    uint64_t version;        /* bumped by every change that can make a
+                                case on it ready or not (chan_touch) */
 };
 
 enum op_kind { OP_SEND, OP_RECV, OP_SELECT };
@@ -321,6 +323,22 @@ static uint64_t chan_space(const core_chan_t *ch)
     return used < ch->cap ? ch->cap - used : 0;
 }
 
+/* Its buffer, its queues, its reserved slots, its closing, or the freezing
+ * of an op waiting on it changed: a non-blocking select that saw it not
+ * ready must not take that for still true (see the versions of a
+ * SelectReply). */
+static inline void chan_touch(core_chan_t *ch)
+{
+    ch->version++;
+}
+
+static void op_touch(core_op_t *op)
+{
+    for (size_t i = 0; i < op->ncase; i++)
+        if (op->cases[i].queued)
+            chan_touch(op->cases[i].ch);
+}
+
 /* ------------------------------------------------------------------------
  * The deadline heap
  * ------------------------------------------------------------------------ */
@@ -446,6 +464,7 @@ static void case_enqueue(core_case_t *cs, bool front)
     else
         qlist_push_back(q, &cs->link);
     cs->queued = true;
+    chan_touch(cs->ch);
     if (cs->send)
         cs->ch->nsend++;
     else
@@ -458,6 +477,7 @@ static void case_dequeue(core_case_t *cs)
         return;
     qlist_remove(&cs->link);
     cs->queued = false;
+    chan_touch(cs->ch);
     if (cs->send)
         cs->ch->nsend--;
     else
@@ -471,6 +491,7 @@ static void op_free(core_op_t *op)
     core_t *c = op->core;
     if (op->slot) {   /* only at shutdown: reservations are resolved first */
         op->slot->reserved--;
+        chan_touch(op->slot);
         op->slot = NULL;
     }
     for (size_t i = 0; i < op->ncase; i++) {
@@ -484,6 +505,7 @@ static void op_free(core_op_t *op)
         op->holder->held = NULL;
     if (op->held) {
         op->held->op->frozen = false;
+        op_touch(op->held->op);
         op->held->op->holder = NULL;
     }
     heap_del(c, op);
@@ -505,6 +527,8 @@ static void unhold(core_op_t *op)
     if (op->frozen && op->holder)
         op->holder->held = NULL;
     op->holder = NULL;
+    if (op->frozen)
+        op_touch(op);
     op->frozen = false;
 }
 
@@ -568,6 +592,15 @@ static void op_finish(core_op_t *op, Chan__Status st, const char *msg)
                 r.dlv = cs->out;
             }
             break;
+        }
+        /* a look that found nothing says what it saw, for the client to
+         * check that nothing changed when it looks again */
+        uint64_t versions[op->kind == OP_SELECT && op->ncase ? op->ncase : 1];
+        if (op->kind == OP_SELECT && op->nonblocking && st == CHAN__STATUS__TIMEOUT) {
+            for (size_t i = 0; i < op->ncase; i++)
+                versions[i] = op->cases[i].ch->version;
+            r.nversions = op->ncase;
+            r.versions = versions;
         }
         s->core->reply(s->ctx, &r);
     }
@@ -769,6 +802,7 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
         v->redelivered++;
     ch->refs++;
     dlv_free(d);
+    chan_touch(ch);   /* a value is back, to its buffer or its sender */
     if (owner) {
         owner->inflight--;
         core_case_t *cs = &owner->cases[owner_case];
@@ -792,6 +826,7 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
         val_free(ch->core, v);
     } else {
         pdeque_push_front(&ch->buf, v);
+        chan_touch(ch);
     }
     chan_unref(ch);
 }
@@ -893,6 +928,7 @@ static void reserve_slot(core_case_t *s)
     op_decide(op, s->index);
     case_dequeue(s);
     s->ch->reserved++;
+    chan_touch(s->ch);
     op->slot = s->ch;
     op->state = OP_RESERVED;
     core_reply_t r = { .id = op->id, .status = CHAN__STATUS__RESERVED,
@@ -912,6 +948,7 @@ static void reserve_partner(core_case_t *lead, core_case_t *partner)
     op->held = partner;
     op->state = OP_RESERVED;
     partner->op->frozen = true;
+    op_touch(partner->op);
     partner->op->holder = op;
     core_reply_t rep = { .id = op->id, .status = CHAN__STATUS__RESERVED,
                          .kind = CORE_R_SELECT, .index = lead->index };
@@ -941,6 +978,7 @@ static void buffer_from_sender(core_case_t *s)
     core_chan_t *ch = s->ch;
     core_val_t *v = pdeque_pop_front(&s->vals);
     pdeque_push_back(&ch->buf, v);
+    chan_touch(ch);
     ch->sent++;
     ch->core->values_sent++;
     s->op->accepted++;
@@ -1003,6 +1041,7 @@ static void serve_receiver(core_case_t *r)
             break;
         if (!s) {
             pdeque_pop_front(&ch->buf);
+            chan_touch(ch);
             deliver(r, v, NULL, -1);
             refill(ch, r->op);
         } else {
@@ -1152,6 +1191,7 @@ static void chan_delete(core_chan_t *ch)
         return;
     ch->deleted = true;
     ch->closed = true;
+    chan_touch(ch);
     htable_remove(&ch->core->chans, &ch->node);
     qlist_remove(&ch->owner_link);
     vals_bury(ch->core, &ch->buf);
@@ -1432,6 +1472,7 @@ void core_close(core_sess_t *s, uint64_t id, core_bytes_t name)
         return;
     }
     ch->closed = true;
+    chan_touch(ch);
     pump(ch);
     reply_plain(s, id, CHAN__STATUS__OK, NULL);
 }
@@ -1575,6 +1616,7 @@ static core_op_t *unfreeze(core_case_t *r)
 {
     core_op_t *rop = r->op;
     rop->frozen = false;
+    op_touch(rop);
     rop->holder = NULL;
     return rop;
 }
@@ -1608,6 +1650,7 @@ static void send_resolve(core_op_t *op, bool commit)
     if (op->slot) {
         op->slot = NULL;
         ch->reserved--;
+        chan_touch(ch);
     }
     if (rop && rop->committed && !commit && !ch->closed) {
         /* a receive reservation that committed to us: nothing will come */

@@ -89,6 +89,10 @@ typedef struct core_reply {
     uint64_t value_len;
     size_t ndlv;
     const core_out_dlv_t *dlv;
+    /* CORE_R_SELECT with timeout 0 answered TIMEOUT: each case's channel's
+     * version (in case order) when nothing was found ready */
+    size_t nversions;
+    const uint64_t *versions;
 } core_reply_t;
 
 typedef void (*core_reply_fn)(void *sess_ctx, const core_reply_t *r);

@@ -592,6 +592,8 @@ void chand_core_reply(void *ctx, const core_reply_t *cr)
             sel.has_value_len = true;
             sel.value_len = cr->value_len;
         }
+        sel.n_versions = cr->nversions;
+        sel.versions = (uint64_t *)cr->versions;
         r.result_case = CHAN__REPLY__RESULT_SELECT;
         r.select = &sel;
         break;

@@ -31,6 +31,8 @@ typedef struct rec {
     uint64_t dlv[MAXDLV];
     char val[MAXDLV][32];
     uint32_t redelivered[MAXDLV];
+    size_t nver;
+    uint64_t ver[16];
 } rec_t;
 
 typedef struct tsess {
@@ -55,6 +57,10 @@ static void on_reply(void *ctx, const core_reply_t *r)
     x->index = r->index;
     x->value_len = r->value_len;
     x->created = r->created;
+    ck_assert_uint_le(r->nversions, 16);
+    x->nver = r->nversions;
+    for (size_t i = 0; i < r->nversions; i++)
+        x->ver[i] = r->versions[i];
     if (r->kind == CORE_R_OPEN) {
         core_chan_info_t info;
         core_chan_info(r->chan, &info);
@@ -1488,6 +1494,44 @@ START_TEST(t_blocked_select_is_queued_in_random_order)
 }
 END_TEST
 
+START_TEST(t_look_reports_versions)
+{
+    /* a select with timeout 0 that finds nothing gives each case's channel
+     * version; any change that could make a case ready moves it, even if
+     * the channel ends as it was; a look that waits, or finds a case,
+     * gives none */
+    mk(A, 1, "x", 1);
+    mk(A, 2, "y", 0);
+    core_case_req_t cs[3] = { RC("x"), RC("y"), RC("x") };
+    core_select(A->s, 3, cs, 3, false, 0, false, 0, 0);
+    rec_t *r = must_reply(A, 3, CHAN__STATUS__TIMEOUT);
+    ck_assert_uint_eq(r->nver, 3);
+    ck_assert_uint_eq(r->ver[0], r->ver[2]);
+    uint64_t x0 = r->ver[0], y0 = r->ver[1];
+    core_select(A->s, 4, cs, 3, false, 0, false, 0, 0);   /* nothing changed */
+    r = must_reply(A, 4, CHAN__STATUS__TIMEOUT);
+    ck_assert_uint_eq(r->ver[0], x0);
+    ck_assert_uint_eq(r->ver[1], y0);
+    send1(Bs, 5, "x", "v", -1);   /* a value comes and goes */
+    ck_assert_str_eq(take(C, 6, "x"), "v");
+    recvn(C, 7, "y", 1, 50);      /* a receiver waits on y, then gives up */
+    core_expire(core, 50);
+    must_reply(C, 7, CHAN__STATUS__TIMEOUT);
+    core_select(A->s, 8, cs, 3, false, 0, false, 0, 0);
+    r = must_reply(A, 8, CHAN__STATUS__TIMEOUT);
+    ck_assert_uint_ne(r->ver[0], x0);
+    ck_assert_uint_ne(r->ver[1], y0);
+    send1(Bs, 9, "x", "w", -1);
+    core_select(A->s, 10, cs, 3, false, 0, false, 0, 0);
+    r = must_reply(A, 10, CHAN__STATUS__OK);
+    ck_assert_uint_eq(r->nver, 0);
+    ack_all(A, r);
+    core_select(A->s, 11, cs, 3, false, 0, false, 20, 100);
+    core_expire(core, 120);
+    ck_assert_uint_eq(must_reply(A, 11, CHAN__STATUS__TIMEOUT)->nver, 0);
+}
+END_TEST
+
 START_TEST(t_select_in_order)
 {
     const char *names[3] = { "o0", "o1", "o2" };
@@ -2250,6 +2294,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_select_never_meets_itself_across_connections);
     tcase_add_test(tc, t_no_reservation_past_capacity);
     tcase_add_test(tc, t_select_in_order);
+    tcase_add_test(tc, t_look_reports_versions);
     tcase_add_loop_test(tc, t_blocked_select_is_queued_in_random_order, 0, 2);
     tcase_add_test(tc, t_commit_takes_the_callers_deadline);
     tcase_add_loop_test(tc, t_look_receive_leads_a_reserving_sender, 0, 2);

@@ -1,7 +1,8 @@
 /*
  * check_select.c - select: readiness, default, deadlines, closed and nil
  * channels, EMSGSIZE, exactly-once under races with close, and ports of Go's
- * runtime tests TestSelectFairness, TestSelfSelect and TestPseudoRandomSend.
+ * runtime tests TestSelectFairness, TestSelfSelect, TestPseudoRandomSend and
+ * TestNonblockSelectRace.
  *
  * Channels come from rt_make(): make check runs this binary with local
  * channels, with every channel on one chand (each select one request,
@@ -212,6 +213,50 @@ static void fair_selector(void *p)
         if (chan_select(out, 2, -1) == 1)
             return;
     }
+}
+
+/* Go's TestNonblockSelectRace: c1 holds a value; while a select polls
+ * c1 and c2 with default, the main context puts a value in c2 and then
+ * takes c1's.  At every instant one of them holds a value, so default is
+ * wrong every time.  Split over places the select polls them one after
+ * the other (the value could move behind its back): it must look again
+ * before it takes default (20 to 600 of 10,000 took it before). */
+struct nbr {
+    chan_t *c1, *c2, *done;
+};
+
+static void nbr_selector(void *p)
+{
+    struct nbr *x = p;
+    long v;
+    chan_case_t cs[2] = { CHAN_CASE_RECV(x->c1, &v, sizeof v), CHAN_CASE_RECV(x->c2, &v, sizeof v) };
+    int k = chan_select(cs, 2, 0);
+    ck_assert_msg(k >= 0 || errno == ETIMEDOUT, "select: %s", strerror(errno));
+    rt_send_long(x->done, k >= 0);
+}
+
+RT_TEST(nonblock_select_race)
+{
+    const long n = rt_count(5000, 2000);
+    long defaults = 0;
+    struct nbr x = { NULL, NULL, chan_make(1) };
+    for (long i = 0; i < n; i++) {
+        x.c1 = rt_make(1);
+        x.c2 = rt_make(1);
+        rt_send_long(x.c1, 1);
+        rt_group_t g;
+        rt_group_init(&g);
+        rt_spawn(&g, mode, nbr_selector, &x);
+        rt_send_long(x.c2, 1);
+        long v;
+        chan_recv(x.c1, &v, sizeof v, 0);
+        defaults += rt_recv_long(x.done) == 0;
+        rt_join(&g);
+        chan_release(x.c1);
+        chan_release(x.c2);
+    }
+    chan_release(x.done);
+    ck_assert_msg(defaults == 0, "%ld of %ld selects took default while a case was ready", defaults, n);
 }
 
 /* Go's TestPseudoRandomSend, made sharp: a select with two cases on one
@@ -515,6 +560,7 @@ static Suite *select_suite(void)
     tcase_add_loop_test(tc, select_uniform_among_four, 0, MODES);
     tcase_add_loop_test(tc, pseudo_random_send, 0, MODES);
     tcase_add_loop_test(tc, pseudo_random_recv, 0, MODES);
+    tcase_add_loop_test(tc, nonblock_select_race, 0, MODES);
     tcase_add_loop_test(tc, self_select, 0, MODES);
     tcase_add_loop_test(tc, close_races_selects, 0, MODES);
     suite_add_tcase(s, tc);

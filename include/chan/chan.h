@@ -304,7 +304,11 @@ typedef struct chan_case {
  * order makes it: local cases ahead of every remote one in that order are
  * polled first, then each daemon in turn is asked for its first ready case
  * in that order (a round trip each, fewer when an early offer cannot be
- * beaten), and the first in the order wins.  If nothing is ready, each
+ * beaten), and the first in the order wins.  With deadline 0 it takes
+ * default only if at one instant no case was ready, as Go promises: when
+ * a look finds nothing it looks again, one more round trip per daemon, and
+ * gives up only if no channel changed in between (after 8 looks that all
+ * saw change, it gives up all the same).  If nothing is ready, each
  * daemon reserves the first case that becomes ready and the first
  * reservation to arrive wins.  Offers not taken are given back as
  * they were (a value returns to the head of its channel, in order).  Two
