@@ -2163,6 +2163,7 @@ END_TEST
 typedef struct scan_node {
     hnode_t h;   /* first: a node's address is the object's */
     int seen;
+    bool gone;   /* removed */
 } scan_node_t;
 
 static void scan_mark(hnode_t *n, void *arg)
@@ -2171,12 +2172,18 @@ static void scan_mark(hnode_t *n, void *arg)
     ((scan_node_t *)n)->seen++;
 }
 
+static bool scan_node_is(const hnode_t *n, const void *key)
+{
+    return n == key;
+}
+
 START_TEST(t_scan_sees_each_once_while_growing)
 {
     /* 100 nodes there throughout; between steps the table grows from 128
-     * to 16384 buckets, and nodes come and go: each of the 100 is seen
-     * exactly once */
+     * to 16384 buckets (a bucket at a time: most steps see it half moved),
+     * and nodes come and go: each of the 100 is seen exactly once */
     enum { OLD = 100, NEW = 10000 };
+    static const int per_step[] = { 40, 7, 1 };
     scan_node_t *nodes = calloc(OLD + NEW, sizeof *nodes);
     htable_t t;
     htable_init(&t);
@@ -2186,18 +2193,32 @@ START_TEST(t_scan_sees_each_once_while_growing)
     }
     uint64_t cur = 0;
     int steps = 0, added = OLD;
+    size_t removed = 0;
+    bool saw_growing = false;
     do {
         cur = htable_scan(&t, cur, scan_mark, NULL);
-        for (int k = 0; k < 40 && added < OLD + NEW; k++, added++) {
+        saw_growing |= t.old != NULL;
+        for (int k = 0; k < per_step[_i] && added < OLD + NEW; k++, added++) {
             nodes[added].h.hash = chand_hash_u64((uint64_t)added);
             htable_insert(&t, &nodes[added].h);
         }
-        if (added % 3 == 0)
+        if (added % 3 == 0 && added > OLD) {
             htable_remove(&t, &nodes[added - 1].h);
+            nodes[added - 1].gone = true;
+            removed++;
+        }
         steps++;
     } while (cur && steps < 1000000);
     ck_assert_uint_eq(cur, 0);
-    ck_assert_uint_ge(t.nbuckets, 8192);
+    ck_assert(saw_growing);
+    ck_assert_uint_ge(t.nbuckets, _i == 0 ? 8192 : 256);
+    /* every node present is found, every one removed is not; the count */
+    ck_assert_uint_eq(t.count, (size_t)added - removed);
+    for (int i = 0; i < added; i++) {
+        uint64_t h = chand_hash_u64((uint64_t)i);
+        hnode_t *f = htable_find(&t, h, scan_node_is, &nodes[i].h);
+        ck_assert_msg((f != NULL) == !nodes[i].gone, "node %d", i);
+    }
     for (int i = 0; i < OLD; i++)
         ck_assert_msg(nodes[i].seen == 1, "node %d seen %d times", i, nodes[i].seen);
     /* an empty table, and an invented cursor, end at once or in time */
@@ -2308,7 +2329,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_dropping_a_reserving_session_marks_nothing);
     tcase_add_test(tc, t_detached_sender_freed_at_shutdown);
     tcase_add_test(tc, t_memory_limit);
-    tcase_add_test(tc, t_scan_sees_each_once_while_growing);
+    tcase_add_loop_test(tc, t_scan_sees_each_once_while_growing, 0, 3);
     tcase_add_test(tc, t_select_without_cases);
     tcase_add_test(tc, t_ack_wait_buffered);
     tcase_add_test(tc, t_ack_wait_unbuffered);
