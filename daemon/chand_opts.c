@@ -97,14 +97,22 @@ static const struct {
       true },
 };
 
+/* The decimal number s starts with (no sign, no blanks), and where it
+ * ends.  0, or -1 if s does not start with one or it is too large. */
+static int leading_number(const char *s, unsigned long long *v, char **end)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    *v = strtoull(s, end, 10);
+    return errno ? -1 : 0;
+}
+
 int chand_parse_size(const char *s, uint64_t *out)
 {
-    if (!s || !*s || *s == '-')
-        return -1;
+    unsigned long long v;
     char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
+    if (leading_number(s, &v, &end) < 0)
         return -1;
     unsigned shift = 0;
     switch (*end) {
@@ -122,12 +130,9 @@ int chand_parse_size(const char *s, uint64_t *out)
 
 int chand_parse_duration(const char *s, uint64_t *out)
 {
-    if (!s || *s < '0' || *s > '9')
-        return -1;
+    unsigned long long v;
     char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
+    if (leading_number(s, &v, &end) < 0)
         return -1;
     static const struct { const char *suffix; uint64_t ms; } units[] = {
         { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
