@@ -148,8 +148,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     chand_conn_t *c = arg;
     chand_server_t *s = c->srv;
-    uint64_t t0 = chand_now_us();
-    core_set_now(s->core, (int64_t)(t0 / 1000));   /* deliveries' ack deadlines */
+    uint64_t t0 = chand_busy_begin(s);
     for (int i = 0; i < READS_PER_TURN && !c->doomed && !c->flushing; i++) {
         /* read into reserved space: evbuffer_read would ask the kernel how
          * much is there first, one more system call per request */
@@ -177,7 +176,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
             break;   /* the socket is empty for now */
     }
     after_io(s);
-    chand_stall_since(&s->stall, t0);
+    chand_busy_end(s, t0);
 }
 
 /* Write what the socket takes; arm the write event for the rest. */
@@ -212,10 +211,10 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     chand_conn_t *c = arg;
     chand_server_t *s = c->srv;
-    uint64_t t0 = chand_now_us();
+    uint64_t t0 = chand_busy_begin(s);
     conn_write(c);
     after_io(s);
-    chand_stall_since(&s->stall, t0);
+    chand_busy_end(s, t0);
 }
 
 /* A connection's one timer: first the Hello deadline (a socket that never
@@ -227,7 +226,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     chand_conn_t *c = arg;
     chand_server_t *s = c->srv;
-    uint64_t t0 = chand_now_us();
+    uint64_t t0 = chand_busy_begin(s);
     if (c->flushing) {
         chand_conn_doom(c, "timed out flushing its last replies");
     } else if (!c->hello) {
@@ -237,7 +236,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, msg);
     }
     after_io(s);
-    chand_stall_since(&s->stall, t0);
+    chand_busy_end(s, t0);
 }
 
 void chand_conn_hello_done(chand_conn_t *c)
@@ -280,7 +279,6 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
         return;
     }
     c->num = ++s->next_conn;
-    c->accepted_ms = chand_now();
     memcpy(c->peer, peer, sizeof c->peer);
     c->sess = core_sess_new(s->core, c);
     qlist_init(&c->doomed_link);

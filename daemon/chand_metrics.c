@@ -70,7 +70,7 @@ static void stall_metrics(struct evbuffer *out, const chand_stall_t *h)
 static void metrics_cb(struct evhttp_request *req, void *arg)
 {
     chand_server_t *s = arg;
-    uint64_t t0 = chand_now_us();
+    uint64_t t0 = chand_busy_begin(s);
     if (strcmp(evhttp_request_get_uri(req), "/metrics") != 0) {
         evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");
         return;
@@ -105,7 +105,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, HTTP_OK, "OK", out);
     evbuffer_free(out);
-    chand_stall_since(&s->stall, t0);
+    chand_busy_end(s, t0);
 }
 
 int chand_metrics_start(chand_server_t *s, const char *addr)

@@ -42,6 +42,18 @@ uint64_t chand_now(void)
     return chand_now_us() / 1000;
 }
 
+uint64_t chand_busy_begin(chand_server_t *s)
+{
+    uint64_t t0 = chand_now_us();
+    core_set_now(s->core, (int64_t)(t0 / 1000));   /* deliveries' ack deadlines */
+    return t0;
+}
+
+void chand_busy_end(chand_server_t *s, uint64_t t0)
+{
+    chand_stall_since(&s->stall, t0);
+}
+
 /* Values of deleted channels freed per turn of the loop: well under a
  * millisecond's work, so that a huge delete never stalls the others. */
 #define RECLAIM_SLICE 16384
@@ -68,11 +80,11 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     chand_server_t *s = arg;
-    uint64_t t0 = chand_now_us();
+    uint64_t t0 = chand_busy_begin(s);
     core_expire(s->core, (int64_t)(t0 / 1000));
     chand_conn_flush_pending(s);
     chand_server_rearm(s);
-    chand_stall_since(&s->stall, t0);
+    chand_busy_end(s, t0);
 }
 
 static void reclaim_cb(evutil_socket_t fd, short what, void *arg)
@@ -80,10 +92,10 @@ static void reclaim_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     chand_server_t *s = arg;
-    uint64_t t0 = chand_now_us();
+    uint64_t t0 = chand_busy_begin(s);
     core_reclaim(s->core, RECLAIM_SLICE);
     chand_server_rearm(s);
-    chand_stall_since(&s->stall, t0);
+    chand_busy_end(s, t0);
 }
 
 static void reaper_cb(evutil_socket_t fd, short what, void *arg)
@@ -91,11 +103,11 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     chand_server_t *s = arg;
-    uint64_t t0 = chand_now_us();
+    uint64_t t0 = chand_busy_begin(s);
     chand_conn_reap(s);
     chand_conn_flush_pending(s);
     chand_server_rearm(s);   /* its temporary channels may have gone */
-    chand_stall_since(&s->stall, t0);
+    chand_busy_end(s, t0);
     if (s->stopping && s->nconns == 0)
         event_base_loopexit(s->base, NULL);
 }

@@ -37,7 +37,6 @@ struct chand_conn {
     qlink_t doomed_link;     /* srv->doomed, once it must go */
     qlink_t pending_link;    /* srv->pending: replies to write this turn */
     uint64_t num;            /* for log lines */
-    uint64_t accepted_ms;
     char peer[80];
     bool hello;              /* Hello received and accepted */
     bool doomed;             /* closing: no more input, drop further replies */
@@ -78,6 +77,11 @@ chand_server_t *chand_server_new(const chand_opts_t *o);
 int chand_server_run(chand_server_t *s);
 void chand_server_free(chand_server_t *s);
 uint64_t chand_now(void);
+/* Every event-loop callback begins with chand_busy_begin (the core learns
+ * the time) and ends with chand_busy_end (its duration goes into the
+ * loop-stall histogram). */
+uint64_t chand_busy_begin(chand_server_t *s);
+void chand_busy_end(chand_server_t *s, uint64_t t0);
 /* Arm the deadline timer for the core's next deadline. */
 void chand_server_rearm(chand_server_t *s);
 
