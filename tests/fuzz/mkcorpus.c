@@ -1,0 +1,244 @@
+/*
+ * mkcorpus.c - writes the seed corpus of the fuzz targets (make
+ * fuzz-corpus; the result is committed under tests/fuzz/corpus/).
+ *
+ * Seeds are small, valid inputs that reach each part of a target at once,
+ * from which the fuzzer mutates: every kind of Request and Reply frame for
+ * fuzz_frame, short sessions of requests for fuzz_dispatch, and scripts of
+ * core operations for fuzz_core.  The byte formats are the targets' own
+ * (described at the top of each target).
+ *
+ * Usage: mkcorpus DIR   (writes DIR/fuzz_frame/seed-*, ...)
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chan_frame.h"
+
+static const char *outdir;
+
+static void write_seed(const char *target, const char *name, const uint8_t *data, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", outdir, target);
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        perror(path);
+        exit(1);
+    }
+    snprintf(path, sizeof path, "%s/%s/seed-%s", outdir, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* ---- messages ---- */
+
+static ProtobufCBinaryData bin(const char *s)
+{
+    ProtobufCBinaryData b = { strlen(s), (uint8_t *)s };
+    return b;
+}
+
+/* A request with id and op set by the caller; packed body into out. */
+static size_t pack_request(Chan__Request *rq, uint8_t *out)
+{
+    return chan__request__pack(rq, out);
+}
+
+/* Every kind of request, one each: fills rqs, returns how many. */
+enum { NREQ = 16 };
+
+static Chan__Hello hello = CHAN__HELLO__INIT;
+static Chan__Open open_jobs = CHAN__OPEN__INIT, open_temp = CHAN__OPEN__INIT;
+static Chan__Send send_jobs = CHAN__SEND__INIT;
+static Chan__Recv recv_jobs = CHAN__RECV__INIT;
+static Chan__Close close_jobs = CHAN__CLOSE__INIT;
+static Chan__Case case_s = CHAN__CASE__INIT, case_r = CHAN__CASE__INIT;
+static Chan__Case *cases[2] = { &case_s, &case_r };
+static Chan__Select sel = CHAN__SELECT__INIT;
+static Chan__Cancel cancel = CHAN__CANCEL__INIT;
+static Chan__Stat stat_one = CHAN__STAT__INIT, stat_all = CHAN__STAT__INIT;
+static Chan__Ping ping = CHAN__PING__INIT;
+static Chan__Commit commit = CHAN__COMMIT__INIT;
+static Chan__Release release = CHAN__RELEASE__INIT;
+static Chan__Delete del = CHAN__DELETE__INIT;
+static ProtobufCBinaryData values[3];
+static uint64_t acks[3] = { 1, 2, 300 };
+
+static void fill_messages(void)
+{
+    hello.has_version = 1;
+    hello.version = CHAN_PROTOCOL_VERSION;
+    hello.client_name = "seed";
+    open_jobs.has_name = open_jobs.has_capacity = 1;
+    open_jobs.name = bin("jobs");
+    open_jobs.capacity = 2;
+    open_temp.has_temp = open_temp.temp = 1;
+    send_jobs.has_name = 1;
+    send_jobs.name = bin("jobs");
+    values[0] = bin("a");
+    values[1] = bin("");
+    values[2] = bin("ccc");
+    send_jobs.n_values = 3;
+    send_jobs.values = values;
+    send_jobs.has_timeout_ms = 1;
+    send_jobs.timeout_ms = 100;
+    recv_jobs.has_name = recv_jobs.has_max = recv_jobs.has_timeout_ms = 1;
+    recv_jobs.name = bin("jobs");
+    recv_jobs.max = 2;
+    recv_jobs.timeout_ms = 50;
+    recv_jobs.has_max_bytes = 1;
+    recv_jobs.max_bytes = 1000;
+    close_jobs.has_name = 1;
+    close_jobs.name = bin("jobs");
+    case_s.has_name = case_s.has_op = case_s.has_value = 1;
+    case_s.name = bin("jobs");
+    case_s.op = CHAN__OP__SEND;
+    case_s.value = bin("v");
+    case_r.has_name = case_r.has_op = case_r.has_max_bytes = 1;
+    case_r.name = bin("jobs");
+    case_r.op = CHAN__OP__RECV;
+    case_r.max_bytes = 10;
+    sel.n_cases = 2;
+    sel.cases = cases;
+    sel.has_timeout_ms = sel.has_reserve = sel.has_priority = sel.has_in_order = 1;
+    sel.timeout_ms = 10;
+    sel.reserve = 1;
+    sel.priority = 7;
+    cancel.has_target = 1;
+    cancel.target = 3;
+    stat_one.has_name = 1;
+    stat_one.name = bin("jobs");
+    stat_all.has_all = stat_all.all = 1;
+    stat_all.has_limit = 1;
+    stat_all.limit = 2;
+    ping.has_payload = 1;
+    ping.payload = bin("ping");
+    commit.has_target = commit.has_timeout_ms = 1;
+    commit.target = 5;
+    commit.timeout_ms = 20;
+    release.has_target = 1;
+    release.target = 5;
+    del.has_name = 1;
+    del.name = bin("jobs");
+}
+
+static size_t all_requests(Chan__Request *rqs)
+{
+    size_t n = 0;
+#define RQ(field, op, msg)                                                     \
+    do {                                                                       \
+        Chan__Request r = CHAN__REQUEST__INIT;                                 \
+        r.has_id = 1;                                                          \
+        r.id = n + 1;                                                          \
+        r.op_case = CHAN__REQUEST__OP_##op;                                    \
+        r.field = msg;                                                         \
+        rqs[n++] = r;                                                          \
+    } while (0)
+    RQ(hello, HELLO, &hello);
+    RQ(open, OPEN, &open_jobs);
+    RQ(open, OPEN, &open_temp);
+    RQ(send, SEND, &send_jobs);
+    RQ(recv, RECV, &recv_jobs);
+    RQ(select, SELECT, &sel);
+    RQ(cancel, CANCEL, &cancel);
+    RQ(stat, STAT, &stat_one);
+    RQ(stat, STAT, &stat_all);
+    RQ(ping, PING, &ping);
+    RQ(commit, COMMIT, &commit);
+    RQ(release, RELEASE, &release);
+    RQ(close, CLOSE, &close_jobs);
+    RQ(delete_, DELETE, &del);
+#undef RQ
+    /* acknowledgements alone, and riding on a receive */
+    Chan__Request a = CHAN__REQUEST__INIT;
+    a.n_ack = 3;
+    a.ack = acks;
+    a.n_nack = 1;
+    a.nack = acks + 2;
+    rqs[n++] = a;
+    Chan__Request b = rqs[4];
+    b.n_ack = 2;
+    b.ack = acks;
+    rqs[n++] = b;
+    return n;
+}
+
+/* ---- fuzz_frame: request and reply bodies ---- */
+
+static void frame_seeds(void)
+{
+    Chan__Request rqs[NREQ];
+    size_t n = all_requests(rqs);
+    uint8_t buf[4096];
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "request-%02zu", i);
+        write_seed("fuzz_frame", name, buf, pack_request(&rqs[i], buf));
+    }
+    /* replies: a receive's deliveries (the fast path), and a few others */
+    Chan__Delivery d[2] = { CHAN__DELIVERY__INIT, CHAN__DELIVERY__INIT };
+    Chan__Delivery *dp[2] = { &d[0], &d[1] };
+    d[0].has_id = d[0].has_value = 1;
+    d[0].id = 1;
+    d[0].value = bin("hello");
+    d[1].has_id = d[1].has_value = d[1].has_redelivered = 1;
+    d[1].id = 200;
+    d[1].value = bin("");
+    d[1].redelivered = 2;
+    Chan__RecvReply rr = CHAN__RECV_REPLY__INIT;
+    rr.n_deliveries = 2;
+    rr.deliveries = dp;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = 1;
+    r.id = 9;
+    r.result_case = CHAN__REPLY__RESULT_RECV;
+    r.recv = &rr;
+    write_seed("fuzz_frame", "reply-recv", buf, chan__reply__pack(&r, buf));
+    Chan__SelectReply sr = CHAN__SELECT_REPLY__INIT;
+    sr.has_index = 1;
+    sr.index = 1;
+    sr.delivery = &d[0];
+    r.result_case = CHAN__REPLY__RESULT_SELECT;
+    r.select = &sr;
+    write_seed("fuzz_frame", "reply-select", buf, chan__reply__pack(&r, buf));
+    Chan__SendReply snd = CHAN__SEND_REPLY__INIT;
+    snd.has_accepted = 1;
+    snd.accepted = 2;
+    r.status = CHAN__STATUS__TIMEOUT;
+    r.message = "deadline passed";
+    r.result_case = CHAN__REPLY__RESULT_SEND;
+    r.send = &snd;
+    write_seed("fuzz_frame", "reply-send", buf, chan__reply__pack(&r, buf));
+    Chan__Limits lim = CHAN__LIMITS__INIT;
+    lim.has_max_frame = 1;
+    lim.max_frame = 1 << 20;
+    Chan__HelloReply hr = CHAN__HELLO_REPLY__INIT;
+    hr.has_version = 1;
+    hr.version = 1;
+    hr.server = "chand";
+    hr.limits = &lim;
+    r = (Chan__Reply)CHAN__REPLY__INIT;
+    r.result_case = CHAN__REPLY__RESULT_HELLO;
+    r.hello = &hr;
+    write_seed("fuzz_frame", "reply-hello", buf, chan__reply__pack(&r, buf));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: mkcorpus DIR\n");
+        return 2;
+    }
+    outdir = argv[1];
+    fill_messages();
+    frame_seeds();
+    return 0;
+}
