@@ -89,6 +89,9 @@ static void setup(void)
 
 static void teardown(void)
 {
+    /* whatever a test did, the core's invariants hold at its end */
+    const char *bad = core_audit(core, NULL, NULL);
+    ck_assert_msg(!bad, "core_audit: %s", bad ? bad : "");
     for (int i = 0; i < 4; i++) {
         if (sess[i].s)
             core_sess_drop(sess[i].s);

@@ -231,6 +231,79 @@ static void frame_seeds(void)
     write_seed("fuzz_frame", "reply-hello", buf, chan__reply__pack(&r, buf));
 }
 
+/* ---- fuzz_core: scripts of steps ----
+ * A step is a byte, session | kind << 2, and its arguments (fuzz_core.c). */
+
+enum { C_OPEN, C_SEND, C_RECV, C_SELECT, C_CLOSE, C_DELETE, C_ACK, C_NACK, C_CANCEL,
+       C_COMMIT, C_RELEASE, C_DROP, C_TIME };
+#define STEP(sess, kind) (uint8_t)((sess) | (kind) << 2)
+/* OPEN flags */
+#define O_CAP(n) (4 | (n))
+#define O_TEMP 8
+#define O_NONAME 16
+/* timeouts */
+#define T_NOW 0
+#define T_EVER 64
+#define T_MS(n) (128 | ((n) / 10))
+
+static void core_seeds(void)
+{
+    static const uint8_t buffered[] = {
+        0, 1,
+        STEP(0, C_OPEN), 0, O_CAP(2),                       /* a, capacity 2 */
+        STEP(0, C_SEND), 0, 3, T_EVER, 4, 10, 20,           /* 3 values: 2 fit */
+        STEP(1, C_RECV), 0, 2, 200, T_EVER,                 /* takes 2 */
+        STEP(1, C_ACK), 0,
+        STEP(1, C_RECV), 0, 1, 200, T_MS(50),
+        STEP(1, C_NACK), 2, 0, 1,
+        STEP(1, C_DROP),
+        STEP(2, C_RECV), 0, 3, 200, T_NOW,
+        STEP(0, C_TIME), 200,
+    };
+    static const uint8_t unbuffered[] = {
+        0, 2,
+        STEP(0, C_OPEN), 1, 0,                              /* b, unbuffered */
+        STEP(1, C_RECV), 1, 1, 200, T_EVER,
+        STEP(0, C_SEND), 1, 2, T_MS(100), 8, 9,
+        STEP(1, C_ACK), 0,
+        STEP(2, C_RECV), 1, 1, 5, T_EVER,                   /* max_bytes 5 */
+        STEP(3, C_CLOSE), 1,
+        STEP(0, C_TIME), 150,
+    };
+    static const uint8_t reserving[] = {
+        0, 3,
+        STEP(0, C_OPEN), 0, 0,
+        STEP(0, C_OPEN), 1, O_CAP(1),
+        /* a reserving select: send on a, receive on b, priority 1 */
+        STEP(0, C_SELECT), 2 | 8 | 1 << 5, 0, 1 | 4 << 2, 1, 2, T_EVER,
+        STEP(1, C_RECV), 0, 1, 200, T_EVER,
+        STEP(0, C_COMMIT), 0, 1,
+        STEP(1, C_ACK), 0,
+        STEP(2, C_SELECT), 2 | 8 | 2 << 5, 0, 0, 1, 3 | 8 << 2, T_MS(30),
+        STEP(3, C_SELECT), 1 | 8 | 3 << 5, 0, 2, T_EVER,
+        STEP(2, C_RELEASE), 0, 0,
+        STEP(3, C_CANCEL), 0, 0,
+        STEP(0, C_TIME), 130,
+    };
+    static const uint8_t temps[] = {
+        0, 4,
+        STEP(0, C_OPEN), 0, O_TEMP | O_NONAME | O_CAP(3),
+        STEP(0, C_SEND), 3, 2, T_EVER, 4, 4,
+        STEP(1, C_RECV), 3, 1, 200, T_EVER,
+        STEP(0, C_DROP),                                    /* the temp goes */
+        STEP(1, C_NACK), 1, 0,
+        STEP(2, C_OPEN), 2, O_CAP(1),
+        STEP(2, C_SEND), 2, 1, T_EVER, 40,
+        STEP(3, C_SEND), 2, 1, T_MS(10), 5,
+        STEP(2, C_DELETE), 2,
+        STEP(3, C_TIME), 20,
+    };
+    write_seed("fuzz_core", "buffered", buffered, sizeof buffered);
+    write_seed("fuzz_core", "unbuffered", unbuffered, sizeof unbuffered);
+    write_seed("fuzz_core", "reserving", reserving, sizeof reserving);
+    write_seed("fuzz_core", "temps", temps, sizeof temps);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -240,5 +313,6 @@ int main(int argc, char **argv)
     outdir = argv[1];
     fill_messages();
     frame_seeds();
+    core_seeds();
     return 0;
 }
