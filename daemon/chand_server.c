@@ -38,13 +38,6 @@
 #define HELLO_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_S 3
 
-uint64_t chand_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void chand_server_rearm(chand_server_t *s)
 {
     int64_t next = core_next_deadline(s->core);
@@ -156,9 +149,16 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     chand_server_t *s = arg;
     if (s->stopping)
         return;
-    s->stopping = true;
     log_info("%s: shutting down (%llu connections)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              (unsigned long long)s->nconns);
+    chand_server_stop(s);
+}
+
+void chand_server_stop(chand_server_t *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
     close_listeners(s);
     core_shutdown(s->core);
     chand_conn_flush_pending(s);

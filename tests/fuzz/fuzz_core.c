@@ -63,6 +63,17 @@ static const core_limits_t fz_limits = {
     .max_channels = 6, .max_cap = 3, .max_memory = 1200,
 };
 
+/* FUZZ_TRACE=1 in the environment: each step and reply on stderr, to
+ * read a reproducer by. */
+static int trace = -1;
+
+static bool tracing(void)
+{
+    if (trace < 0)
+        trace = getenv("FUZZ_TRACE") != NULL;
+    return trace;
+}
+
 static void fail(const char *what)
 {
     fprintf(stderr, "fuzz_core: %s\n", what);
@@ -154,8 +165,8 @@ static struct {
     bool step_dropped;           /* step_sess disconnected */
     uint64_t step_acked[MAXDLV], step_given[MAXDLV];
     size_t nstep_acked, nstep_given;
-    const core_chan_t *live_chans[16];
-    size_t nlive_chans;
+    const core_chan_t *live_before[16], *live_chans[16];   /* channels named */
+    size_t nlive_before, nlive_chans;
 } fz;
 
 /* ---- values ---- */
@@ -188,6 +199,10 @@ static void on_reply(void *ctx, const core_reply_t *r)
     fz_sess_t *t = ctx;
     must(fz.nreplies < MAXREPLIES, "too many replies in one step");
     must(r->ndlv <= MAXDLV && r->ndlv <= fz_limits.max_batch, "a reply with too many deliveries");
+    if (tracing())
+        fprintf(stderr, "  reply to s%d id %llu: status %d kind %d accepted %u index %d ndlv %zu\n",
+                t->slot, (unsigned long long)r->id, r->status, r->kind, r->accepted, r->index,
+                r->ndlv);
     fz_reply_t *x = &fz.replies[fz.nreplies++];
     x->sess = t->slot;
     x->r = *r;
@@ -365,12 +380,23 @@ static bool in_list(const uint64_t *l, size_t n, uint64_t x)
     return false;
 }
 
+static bool chan_in(const core_chan_t *const *l, size_t n, const core_chan_t *ch)
+{
+    for (size_t i = 0; i < n; i++)
+        if (l[i] == ch)
+            return true;
+    return false;
+}
+
 static bool chan_gone(const core_chan_t *ch)
 {
-    for (size_t i = 0; i < fz.nlive_chans; i++)
-        if (fz.live_chans[i] == ch)
-            return false;
-    return true;
+    return !chan_in(fz.live_chans, fz.nlive_chans, ch);
+}
+
+/* Was ch deleted in this step? */
+static bool chan_deleted_now(const core_chan_t *ch)
+{
+    return ch && chan_in(fz.live_before, fz.nlive_before, ch) && chan_gone(ch);
 }
 
 /* The send v came from was told it was not taken: the prefix ends before. */
@@ -389,6 +415,8 @@ static enum gone_how value_left(fz_val_t *v)
     switch (v->place) {
     case AT_NONE:      /* refused at the door, or dropped before it left */
     case CORE_IN_SENDER:
+        if (chan_deleted_now(v->chan))
+            return WITH_CHAN;   /* unsent, or buffered and then dropped */
         lost_unsent(v);
         return NOT_TAKEN;
     case CORE_IN_BUFFER:
@@ -732,6 +760,13 @@ static void note_live_chans(const core_chan_t *ch, void *arg)
         fz.live_chans[fz.nlive_chans++] = ch;
 }
 
+static void note_live_before(const core_chan_t *ch, void *arg)
+{
+    (void)arg;
+    if (fz.nlive_before < sizeof fz.live_before / sizeof fz.live_before[0])
+        fz.live_before[fz.nlive_before++] = ch;
+}
+
 /* After the step: its replies, then the audit. */
 static void step_end(void)
 {
@@ -749,6 +784,8 @@ static void step_begin(int slot)
     fz.step_sess = slot;
     fz.step_dropped = false;
     fz.nstep_acked = fz.nstep_given = 0;
+    fz.nlive_before = 0;
+    core_each_chan(fz.core, note_live_before, NULL);
 }
 
 static void step(fz_in_t *in)
@@ -756,6 +793,9 @@ static void step(fz_in_t *in)
     uint8_t b = fz_u8(in);
     fz_sess_t *t = &fz.sess[b & 3];
     step_begin(b & 3);
+    if (tracing())
+        fprintf(stderr, "step: session %d, kind %d, next id %llu, now %lld\n", b & 3,
+                (b >> 2) % STEP_KINDS, (unsigned long long)t->next_id, (long long)fz.now);
     switch ((b >> 2) % STEP_KINDS) {
     case STEP_OPEN: step_open(t, in); break;
     case STEP_SEND: step_send(t, in); break;

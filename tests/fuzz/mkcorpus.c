@@ -304,6 +304,95 @@ static void core_seeds(void)
     write_seed("fuzz_core", "temps", temps, sizeof temps);
 }
 
+/* ---- fuzz_dispatch: records of connections' byte streams ----
+ * seed (2 bytes), flags, then records: control byte (connection | action
+ * << 2) and its bytes (fuzz_dispatch.c). */
+
+enum { D_RAW = 0, D_FRAME = 3, D_BIG_FRAME = 5, D_TIME = 6, D_HANGUP = 7 };
+
+struct script {
+    uint8_t buf[8192];
+    size_t len;
+};
+
+static void put(struct script *sc, const void *p, size_t n)
+{
+    if (sc->len + n > sizeof sc->buf) {
+        fprintf(stderr, "mkcorpus: script too long\n");
+        exit(1);
+    }
+    memcpy(sc->buf + sc->len, p, n);
+    sc->len += n;
+}
+
+static void put_byte(struct script *sc, uint8_t b)
+{
+    put(sc, &b, 1);
+}
+
+/* A request as one frame record on connection conn. */
+static void put_request(struct script *sc, int conn, uint64_t id, Chan__Request *rq)
+{
+    uint8_t body[1024];
+    rq->has_id = 1;
+    rq->id = id;
+    size_t n = chan__request__pack(rq, body);
+    if (n > 255) {
+        fprintf(stderr, "mkcorpus: request too long\n");
+        exit(1);
+    }
+    put_byte(sc, (uint8_t)(conn | D_FRAME << 2));
+    put_byte(sc, (uint8_t)n);
+    put(sc, body, n);
+}
+
+static void dispatch_seeds(void)
+{
+    Chan__Request rqs[NREQ];
+    size_t n = all_requests(rqs);
+    /* every request after the automatic Hello, over two connections */
+    struct script sc = { .len = 0 };
+    put(&sc, "\x01\x00\x00", 3);
+    for (size_t i = 1; i < n; i++) {
+        put_request(&sc, (int)(i % 2), 10 + i, &rqs[i]);
+        if (i % 5 == 0) {
+            put_byte(&sc, D_TIME << 2);
+            put_byte(&sc, 60);
+        }
+    }
+    put_byte(&sc, 1 | D_HANGUP << 2);
+    write_seed("fuzz_dispatch", "every-request", sc.buf, sc.len);
+
+    /* a producer and a consumer that acknowledges on its next receive */
+    sc.len = 0;
+    put(&sc, "\x02\x00\x06", 3);   /* --max-frame 64k */
+    put_request(&sc, 0, 2, &rqs[1]);   /* open jobs, capacity 2 */
+    put_request(&sc, 0, 3, &rqs[3]);   /* send 3 values */
+    put_request(&sc, 1, 2, &rqs[4]);   /* recv 2 */
+    put_request(&sc, 1, 3, &rqs[15]);  /* recv with acks 1, 2 */
+    put_request(&sc, 2, 2, &rqs[8]);   /* stat all */
+    put_request(&sc, 2, 3, &rqs[5]);   /* a reserving select */
+    put_request(&sc, 2, 4, &rqs[10]);  /* commit */
+    put_request(&sc, 1, 4, &rqs[14]);  /* acks and a nack alone */
+    put_byte(&sc, D_TIME << 2);
+    put_byte(&sc, 200);
+    write_seed("fuzz_dispatch", "producer-consumer", sc.buf, sc.len);
+
+    /* protocol errors: no Hello, a frame over the limit, garbage */
+    sc.len = 0;
+    put(&sc, "\x03\x00\x01", 3);   /* no automatic Hello, --max-frame 1k */
+    put_request(&sc, 0, 1, &rqs[3]);   /* a send before Hello */
+    put_request(&sc, 1, 1, &rqs[0]);   /* Hello */
+    put_byte(&sc, 1 | D_BIG_FRAME << 2);   /* a 2000-byte frame */
+    put_byte(&sc, 2000 & 255);
+    put_byte(&sc, 2000 >> 8);
+    for (int i = 0; i < 2000; i++)
+        put_byte(&sc, 0x0a);
+    put_byte(&sc, 2 | D_RAW << 2);
+    put(&sc, "\x0b\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 12);
+    write_seed("fuzz_dispatch", "errors", sc.buf, sc.len);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -314,5 +403,6 @@ int main(int argc, char **argv)
     fill_messages();
     frame_seeds();
     core_seeds();
+    dispatch_seeds();
     return 0;
 }
