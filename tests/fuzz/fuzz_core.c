@@ -153,6 +153,8 @@ static struct {
     fz_sess_t sess[NSESS];
     fz_val_t val[MAXVALS];
     uint32_t nval;
+    uint32_t live[MAXVALS];      /* serials not gone (as of the last audit) */
+    uint32_t nlive;
     fz_reply_t replies[MAXREPLIES];
     size_t nreplies;
     char temps[NTEMPS][64];
@@ -275,6 +277,7 @@ static void check_send_reply(fz_reply_t *x, fz_req_t *q)
     must(r->accepted <= q->n, "a send accepted more than it carried");
     must(r->status != CHAN__STATUS__OK || r->accepted == q->n, "a send OK without all accepted");
     q->n = r->accepted;   /* from now on: the prefix it claims */
+    must(q->lowest_lost >= q->n, "a send claims a value that was dropped");
 }
 
 static void check_select_reply(fz_reply_t *x, const fz_req_t *q)
@@ -299,12 +302,21 @@ static void check_select_reply(fz_reply_t *x, const fz_req_t *q)
     }
 }
 
-/* A select's send case answered OK: its value went (check_claims). */
+/* A send case told OK: its value must not have been dropped unsent
+ * (lost_unsent checks what is dropped later). */
+static void claim_select_send(fz_req_t *q, int index)
+{
+    q->ok_send = index;
+    const fz_val_t *v = &fz.val[q->serial[index]];
+    must(!v->gone || (v->how != NOT_TAKEN && v->how != GIVEN_BACK),
+         "a select's send case answered OK, its value dropped");
+}
+
 static void note_select_send(const fz_reply_t *x, fz_req_t *q)
 {
     if (x->r.kind == CORE_R_SELECT && x->r.status == CHAN__STATUS__OK && x->r.index >= 0 &&
         (size_t)x->r.index < q->ncases && q->send_case[x->r.index])
-        q->ok_send = x->r.index;
+        claim_select_send(q, x->r.index);
 }
 
 static void reply_final(fz_reply_t *x, fz_req_t *q)
@@ -328,7 +340,7 @@ static void reply_to_commit(fz_reply_t *x, fz_req_t *q)
                x->r.status == CHAN__STATUS__OK) {
         /* a send reservation committed: its value went */
         if (sel->reserved_index >= 0 && sel->send_case[sel->reserved_index])
-            sel->ok_send = sel->reserved_index;
+            claim_select_send(sel, sel->reserved_index);
         must(x->ndlv == 0, "deliveries in a commit's plain answer");
     } else
         must(x->ndlv == 0, "deliveries in a commit's plain answer");
@@ -407,6 +419,13 @@ static void lost_unsent(fz_val_t *v)
         return;   /* its session went: nobody was told anything */
     if (v->seq < q->lowest_lost)
         q->lowest_lost = v->seq;
+    if (q->state != RQ_DONE)
+        return;   /* its answer is checked when it comes */
+    if (q->kind == STEP_SEND)
+        must(v->seq >= q->n, "a send claims a value that was dropped");
+    else
+        must(q->ok_send < 0 || &fz.val[q->serial[q->ok_send]] != v,
+             "a select's send case answered OK, its value dropped");
 }
 
 /* v was somewhere after the last step and is nowhere now: why? */
@@ -436,33 +455,16 @@ static enum gone_how value_left(fz_val_t *v)
     return KEPT;
 }
 
-/* Once a send's answer is in: nothing it claims was dropped unsent. */
-static void check_claims(void)
-{
-    for (int s = 0; s < NSESS; s++)
-        for (uint64_t id = 1; id < fz.sess[s].next_id && id < MAXIDS; id++) {
-            fz_req_t *q = &fz.sess[s].req[id];
-            if (q->state == RQ_DONE && q->kind == STEP_SEND)
-                must(q->lowest_lost >= q->n, "a send claims a value that was dropped");
-            if (q->state == RQ_DONE && q->kind == STEP_SELECT && q->ok_send >= 0)
-                must(fz.val[q->serial[q->ok_send]].how != NOT_TAKEN &&
-                         fz.val[q->serial[q->ok_send]].how != GIVEN_BACK,
-                     "a select's send case answered OK, its value dropped");
-        }
-}
-
 static void audit(void)
 {
-    for (uint32_t i = 0; i < fz.nval; i++)
-        fz.val[i].now_place = AT_NONE;
+    for (uint32_t k = 0; k < fz.nlive; k++)
+        fz.val[fz.live[k]].now_place = AT_NONE;
     const char *bad = core_audit(fz.core, on_value, NULL);
     if (bad)
         fail(bad);
-    uint64_t live = 0;
-    for (uint32_t i = 0; i < fz.nval; i++) {
-        fz_val_t *v = &fz.val[i];
-        if (v->gone)
-            continue;
+    uint32_t live = 0;
+    for (uint32_t k = 0; k < fz.nlive; k++) {
+        fz_val_t *v = &fz.val[fz.live[k]];
         if (v->now_place == AT_NONE) {
             v->how = value_left(v);
             v->gone = true;
@@ -476,12 +478,12 @@ static void audit(void)
         v->at_chan = v->now_chan;
         v->at_id = v->now_id;
         v->at_sess = v->now_sess;
-        live++;
+        fz.live[live++] = fz.live[k];
     }
+    fz.nlive = live;
     must(fz.nval == live + fz.ledger[ACKED] + fz.ledger[NOT_TAKEN] + fz.ledger[WITH_CHAN] +
                         fz.ledger[GIVEN_BACK],
          "the ledger does not balance");
-    check_claims();
 }
 
 /* Every delivery announced in this step is where the reply said. */
@@ -548,6 +550,7 @@ static uint32_t val_new(fz_sess_t *t, uint64_t id, uint32_t seq, const core_chan
     v->req = id;
     v->seq = seq;
     v->len = len;
+    fz.live[fz.nlive++] = serial;
     return serial;
 }
 
@@ -656,9 +659,9 @@ static uint64_t dlv_pick(fz_sess_t *t, uint8_t b)
 {
     uint64_t ids[MAXVALS];
     size_t n = 0;
-    for (uint32_t i = 0; i < fz.nval; i++) {
-        fz_val_t *v = &fz.val[i];
-        if (!v->gone && v->place == CORE_IN_DELIVERY && v->at_sess == t->slot)
+    for (uint32_t k = 0; k < fz.nlive; k++) {
+        fz_val_t *v = &fz.val[fz.live[k]];
+        if (v->place == CORE_IN_DELIVERY && v->at_sess == t->slot)
             ids[n++] = v->at_id;
     }
     if ((b & 0x80) || n == 0)
@@ -734,13 +737,13 @@ static void sess_open(int slot)
 static void step_drop(fz_sess_t *t)
 {
     /* values it held come back redelivered */
-    for (uint32_t i = 0; i < fz.nval; i++)
-        if (!fz.val[i].gone && fz.val[i].place == CORE_IN_DELIVERY && fz.val[i].at_sess == t->slot)
-            fz.val[i].redelivered++;
-    /* what it sent is nobody's now: no answer will judge it */
-    for (uint32_t i = 0; i < fz.nval; i++)
-        if (fz.val[i].sess == t->slot)
-            fz.val[i].req = 0;
+    for (uint32_t k = 0; k < fz.nlive; k++) {
+        fz_val_t *v = &fz.val[fz.live[k]];
+        if (v->place == CORE_IN_DELIVERY && v->at_sess == t->slot)
+            v->redelivered++;
+        if (v->sess == t->slot)
+            v->req = 0;   /* what it sent is nobody's now: no answer judges it */
+    }
     fz.step_dropped = true;
     core_sess_drop(t->s);
     sess_open(t->slot);
@@ -843,7 +846,7 @@ static void shutdown_all(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* the big tables are set entry by entry as they are used */
-    fz.nval = 0;
+    fz.nval = fz.nlive = 0;
     fz.ntemps = 0;
     fz.now = 0;
     memset(fz.ledger, 0, sizeof fz.ledger);
