@@ -3,8 +3,8 @@
 # SECONDS (make fuzz; FUZZ_SECONDS), one after the other.
 #
 # Each target works on a scratch copy of its corpus in BUILDDIR/fuzz-work/
-# (new inputs go there, never into the repository), with its dictionary if
-# it has one.  For each target it prints libFuzzer's last status line
+# (new inputs go there, never into the repository), with chan.dict if it
+# reads frames.  For each target it prints libFuzzer's last status line
 # (executions, cov: and ft:) and its totals; on a crash it prints the end of
 # the log and the reproducer (path and bytes), and exits 1 once all ran.
 # To keep a reproducer, copy it into tests/fuzz/corpus/TARGET/.
@@ -20,7 +20,8 @@ for t in "$@"; do
     cp "$src/tests/fuzz/corpus/$name"/* "$work/corpus/" 2>/dev/null
     set -- -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
         -artifact_prefix="$work/crashes/"
-    [ -f "$src/tests/fuzz/$name.dict" ] && set -- "$@" -dict="$src/tests/fuzz/$name.dict"
+    # the targets that read frames get the wire tokens of chan.proto
+    [ "$name" != fuzz_core ] && set -- "$@" -dict="$src/tests/fuzz/chan.dict"
     echo "fuzz: $name for $secs s ($(ls "$work/corpus" | wc -l) seeds)"
     "$build/tests/fuzz/$name" "$@" "$work/corpus" > "$work/log" 2>&1
     rc=$?
