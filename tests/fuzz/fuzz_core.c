@@ -126,6 +126,8 @@ typedef struct fz_val {
     int sess;                    /* sender's session slot */
     uint64_t req;                /* its send's request id */
     uint32_t seq;                /* its place in the batch */
+    uint32_t batch;              /* the serial of its batch's first value */
+    bool delivered;              /* delivered at least once */
     uint32_t len;
     uint32_t redelivered;        /* expected */
     /* where the audit found it last: */
@@ -239,10 +241,23 @@ static fz_req_t *req_of(int sess, uint64_t id)
 }
 
 /* The checks on a delivery a reply announced. */
+/* A channel is FIFO: a value of a batch is first delivered once every
+ * earlier value of its batch was delivered or is gone (values given back
+ * return to the head, in their order: they were delivered already). */
+static void check_first_delivery(fz_val_t *v, uint32_t serial)
+{
+    if (v->delivered)
+        return;
+    v->delivered = true;
+    for (uint32_t j = v->batch; j < serial; j++)
+        must(fz.val[j].delivered || fz.val[j].gone, "a batch delivered out of order");
+}
+
 static void check_delivery(fz_reply_t *x, size_t i, const fz_req_t *q, int ci)
 {
     fz_val_t *v = &fz.val[x->serial[i]];
     must(!v->gone, "a value delivered after it was gone");
+    check_first_delivery(v, x->serial[i]);
     must(v->chan == q->chan[ci], "a value delivered from another channel than it was sent to");
     must(v->len <= q->max_bytes[ci], "a value over the receiver's max_bytes");
     must(x->redelivered[i] == v->redelivered, "a redelivered count that is not the disconnects");
@@ -549,6 +564,7 @@ static uint32_t val_new(fz_sess_t *t, uint64_t id, uint32_t seq, const core_chan
     v->sess = t->slot;
     v->req = id;
     v->seq = seq;
+    v->batch = serial - seq;
     v->len = len;
     fz.live[fz.nlive++] = serial;
     return serial;
