@@ -136,6 +136,8 @@ typedef struct fz_val {
     const core_chan_t *at_chan;
     /* this step's audit */
     int now_place, now_sess;
+    uint32_t now_pos, now_head;  /* buffered: its place in the walk, and
+                                    where its channel's buffer starts */
     uint64_t now_id;
     const core_chan_t *now_chan;
 } fz_val_t;
@@ -157,6 +159,13 @@ static struct {
     uint32_t nval;
     uint32_t live[MAXVALS];      /* serials not gone (as of the last audit) */
     uint32_t nlive;
+    /* the audit's walk of the buffers */
+    const core_chan_t *walk_chan;
+    uint32_t walk_pos, walk_head;
+    /* values given back in this step that are buffered again */
+    uint32_t back[MAXVALS];
+    uint64_t back_dlv[MAXVALS];
+    uint32_t nback;
     fz_reply_t replies[MAXREPLIES];
     size_t nreplies;
     char temps[NTEMPS][64];
@@ -395,6 +404,13 @@ static void on_value(const core_value_at_t *at, void *arg)
     v->now_chan = at->chan;
     v->now_id = at->id;
     v->now_sess = at->sess_ctx ? ((fz_sess_t *)at->sess_ctx)->slot : -1;
+    if (at->place == CORE_IN_BUFFER) {   /* a buffer is walked head first, whole */
+        if (at->chan != fz.walk_chan)
+            fz.walk_head = fz.walk_pos;
+        fz.walk_chan = at->chan;
+        v->now_pos = fz.walk_pos++;
+        v->now_head = fz.walk_head;
+    }
     if (at->place == CORE_IN_DELIVERY)
         must(at->val->redelivered == v->redelivered, "a redelivered count changed");
 }
@@ -470,8 +486,38 @@ static enum gone_how value_left(fz_val_t *v)
     return KEPT;
 }
 
+/* Values given back together go back to the head of their channel, in
+ * the order they were delivered (PROTOCOL.md section 6): those still
+ * buffered after the step lead their buffer, in delivery order. */
+static void check_given_back_order(void)
+{
+    for (uint32_t i = 0; i < fz.nback; i++) {
+        const fz_val_t *a = &fz.val[fz.back[i]];
+        uint32_t ahead = 0;
+        for (uint32_t j = 0; j < fz.nback; j++) {
+            const fz_val_t *b = &fz.val[fz.back[j]];
+            if (j == i || b->now_chan != a->now_chan)
+                continue;
+            must((fz.back_dlv[j] < fz.back_dlv[i]) == (b->now_pos < a->now_pos),
+                 "values given back together are not in their delivery order");
+            ahead += b->now_pos < a->now_pos;
+        }
+        must(a->now_pos - a->now_head == ahead, "values given back are not at the head");
+    }
+}
+
+/* Was v, delivered before this step, given back in it? */
+static bool given_back_now(const fz_val_t *v)
+{
+    return v->place == CORE_IN_DELIVERY && v->at_sess == fz.step_sess &&
+           (fz.step_dropped || in_list(fz.step_given, fz.nstep_given, v->at_id));
+}
+
 static void audit(void)
 {
+    fz.walk_chan = NULL;
+    fz.walk_pos = fz.walk_head = 0;
+    fz.nback = 0;
     for (uint32_t k = 0; k < fz.nlive; k++)
         fz.val[fz.live[k]].now_place = AT_NONE;
     const char *bad = core_audit(fz.core, on_value, NULL);
@@ -489,6 +535,10 @@ static void audit(void)
         if (v->now_place == CORE_IN_SENDER)
             must(v->place == AT_NONE || v->place == CORE_IN_SENDER || v->place == CORE_IN_DELIVERY,
                  "a value went back to its sender from a buffer");
+        if (v->now_place == CORE_IN_BUFFER && given_back_now(v)) {
+            fz.back[fz.nback] = fz.live[k];
+            fz.back_dlv[fz.nback++] = v->at_id;
+        }
         v->place = v->now_place;
         v->at_chan = v->now_chan;
         v->at_id = v->now_id;
@@ -496,6 +546,7 @@ static void audit(void)
         fz.live[live++] = fz.live[k];
     }
     fz.nlive = live;
+    check_given_back_order();
     must(fz.nval == live + fz.ledger[ACKED] + fz.ledger[NOT_TAKEN] + fz.ledger[WITH_CHAN] +
                         fz.ledger[GIVEN_BACK],
          "the ledger does not balance");
