@@ -63,9 +63,21 @@ static void must(bool ok, const char *what)
         fail(what);
 }
 
+/* What the harness saw of a connection's requests: the ids a reply may
+ * carry (besides 0, for errors that cannot name one). */
+#define MAXIDS 512
+typedef struct fz_stream {
+    uint8_t *buf;                /* every byte fed, for framing */
+    size_t len, off, cap;        /* off: the start of the next frame */
+    uint64_t ids[MAXIDS];
+    size_t nids;
+    bool lost;                   /* too many ids, or framing gave up */
+} fz_stream_t;
+
 static struct {
     chand_server_t *srv;
     chand_conn_t *conn[NCONN];
+    fz_stream_t stream[NCONN];
     struct evbuffer *out;
     chan_arena_t arena;          /* for decoding replies */
     bool no_hello;
@@ -73,7 +85,9 @@ static struct {
 
 /* ---- replies ---- */
 
-static void check_reply(const uint8_t *body, size_t len)
+static bool id_sent(const fz_stream_t *st, uint64_t id);
+
+static void check_reply(const uint8_t *body, size_t len, const fz_stream_t *st)
 {
     chan_arena_t *a = &fz.arena;
     Chan__Reply *fast = chan_frame_decode_reply(a, body, len);
@@ -85,12 +99,24 @@ static void check_reply(const uint8_t *body, size_t len)
     must(ref->has_id && ref->has_status, "a reply without an id or a status");
     must(ref->status >= CHAN__STATUS__OK && ref->status <= CHAN__STATUS__RETRY,
          "a reply with an unknown status");
+    must(id_sent(st, ref->id), "a reply to a request this connection never sent");
     chan__reply__free_unpacked(ref, NULL);
     chan_arena_reset(a);
 }
 
-/* Every reply a connection wrote since last time: whole, sized, valid. */
-static void check_output(chand_conn_t *c)
+static bool id_sent(const fz_stream_t *st, uint64_t id)
+{
+    if (st->lost || id == 0)
+        return true;
+    for (size_t i = 0; i < st->nids; i++)
+        if (st->ids[i] == id)
+            return true;
+    return false;
+}
+
+/* Every reply a connection wrote since last time: whole, sized, valid,
+ * and to a request of that connection. */
+static void check_output(chand_conn_t *c, const fz_stream_t *st)
 {
     chand_conn_take_output(c, fz.out);
     size_t len = evbuffer_get_length(fz.out);
@@ -104,7 +130,7 @@ static void check_output(chand_conn_t *c)
         int rc = chan_frame_header(p + off, len - off, UINT64_MAX, &body, &hdr);
         must(rc == CHAN_FRAME_OK && body <= len - off - hdr, "a reply that is not a whole frame");
         must(hdr + body <= fz.srv->opts.max_frame, "a reply frame over --max-frame");
-        check_reply(p + off + hdr, (size_t)body);
+        check_reply(p + off + hdr, (size_t)body, st);
         off += hdr + (size_t)body;
     }
     evbuffer_drain(fz.out, len);
@@ -125,7 +151,7 @@ static void settle(void)
     for (int round = 0; round < 2 * NCONN + 2; round++) {
         for (int i = 0; i < NCONN; i++)
             if (fz.conn[i])
-                check_output(fz.conn[i]);
+                check_output(fz.conn[i], &fz.stream[i]);
         if (qlist_empty(&fz.srv->doomed))
             break;
         chand_conn_reap(fz.srv);
@@ -140,15 +166,61 @@ static void settle(void)
 
 /* ---- input ---- */
 
-static void feed_frame(chand_conn_t *c, const uint8_t *body, size_t len)
+/* Frame what a connection was fed, as the daemon does, and note the id of
+ * every request in it. */
+static void stream_frames(fz_stream_t *st)
+{
+    while (!st->lost && st->off < st->len) {
+        uint64_t body;
+        size_t hdr;
+        int rc = chan_frame_header(st->buf + st->off, st->len - st->off, fz.srv->opts.max_frame,
+                                   &body, &hdr);
+        if (rc == CHAN_FRAME_MORE || (rc == CHAN_FRAME_OK && body > st->len - st->off - hdr))
+            return;
+        if (rc != CHAN_FRAME_OK) {
+            st->lost = true;   /* the daemon gives up on it too */
+            return;
+        }
+        Chan__Request *rq = chan__request__unpack(NULL, (size_t)body, st->buf + st->off + hdr);
+        if (rq && rq->has_id) {
+            if (st->nids == MAXIDS)
+                st->lost = true;
+            else
+                st->ids[st->nids++] = rq->id;
+        }
+        if (rq)
+            chan__request__free_unpacked(rq, NULL);
+        st->off += hdr + (size_t)body;
+    }
+}
+
+static void conn_feed(int i, const uint8_t *p, size_t len)
+{
+    fz_stream_t *st = &fz.stream[i];
+    if (len == 0) {
+        chand_conn_feed(fz.conn[i], p, 0);
+        return;
+    }
+    if (st->len + len > st->cap) {
+        st->cap = (st->len + len) * 2;
+        st->buf = realloc(st->buf, st->cap);
+        must(st->buf != NULL, "out of memory");
+    }
+    memcpy(st->buf + st->len, p, len);
+    st->len += len;
+    stream_frames(st);
+    chand_conn_feed(fz.conn[i], p, len);
+}
+
+static void feed_frame(int i, const uint8_t *body, size_t len)
 {
     static uint8_t frame[CHAN_FRAME_HDR_MAX + 65536];
     size_t n = chan_frame_put_len(frame, len);
     memcpy(frame + n, body, len);
-    chand_conn_feed(c, frame, n + len);
+    conn_feed(i, frame, n + len);
 }
 
-static void greet(chand_conn_t *c)
+static void greet(int i)
 {
     Chan__Hello h = CHAN__HELLO__INIT;
     h.has_version = 1;
@@ -158,20 +230,23 @@ static void greet(chand_conn_t *c)
     rq.op_case = CHAN__REQUEST__OP_HELLO;
     rq.hello = &h;
     uint8_t body[64];
-    feed_frame(c, body, chan__request__pack(&rq, body));
+    feed_frame(i, body, chan__request__pack(&rq, body));
 }
 
-static chand_conn_t *conn_get(int i)
+/* Connection i, opened (and greeted) if it is not. */
+static void conn_get(int i)
 {
     if (!fz.conn[i]) {
+        fz_stream_t *st = &fz.stream[i];
+        st->len = st->off = st->nids = 0;
+        st->lost = false;
         char peer[16];
         snprintf(peer, sizeof peer, "fuzz-%d", i);
         fz.conn[i] = chand_conn_new(fz.srv, -1, peer);
         must(fz.conn[i] != NULL, "an in-process connection could not be made");
         if (!fz.no_hello)
-            greet(fz.conn[i]);
+            greet(i);
     }
-    return fz.conn[i];
 }
 
 enum { ACT_RAW, ACT_FRAME = 3, ACT_BIG_FRAME = 5, ACT_TIME = 6, ACT_HANGUP = 7, ACT_KINDS = 8 };
@@ -185,13 +260,15 @@ static void record(fz_in_t *in)
     if (act < ACT_FRAME) {
         n = fz_u8(in);
         p = fz_bytes(in, n, &got);
-        chand_conn_feed(conn_get(i), p, got);
+        conn_get(i);
+        conn_feed(i, p, got);
     } else if (act <= ACT_BIG_FRAME) {
         n = fz_u8(in);
         if (act == ACT_BIG_FRAME)
             n |= (size_t)fz_u8(in) << 8;
         p = fz_bytes(in, n, &got);
-        feed_frame(conn_get(i), p, got);
+        conn_get(i);
+        feed_frame(i, p, got);
     } else if (act == ACT_TIME) {
         uint8_t b = fz_u8(in);
         fz_now += b < 128 ? b : (uint64_t)(b - 127) * 100;
@@ -228,6 +305,8 @@ static void stop(void)
     chand_server_free(fz.srv);
     evbuffer_free(fz.out);
     chan_arena_free(&fz.arena);
+    for (int i = 0; i < NCONN; i++)
+        free(fz.stream[i].buf);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
