@@ -727,6 +727,17 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
             if (owner->fail == CHAN__STATUS__OK)
                 owner->fail = CHAN__STATUS__CLOSED;
             send_maybe_finish(owner);
+        } else if (ch->cap) {
+            /* a buffered channel hands values straight from a sender only
+             * while reservations hold its free slots; back, the value is
+             * the channel's oldest: it goes to the head of the buffer, ahead
+             * of what was buffered meanwhile (its sender's queue is behind
+             * that), and the send has it there */
+            pdeque_push_front(&ch->buf, v);
+            ch->sent++;
+            ch->core->values_sent++;
+            owner->accepted++;
+            send_maybe_finish(owner);
         } else {
             pdeque_push_front(&cs->vals, v);
             case_enqueue(cs, true);   /* it was first in line */
