@@ -136,8 +136,9 @@ typedef struct fz_val {
     const core_chan_t *at_chan;
     /* this step's audit */
     int now_place, now_sess;
-    uint32_t now_pos, now_head;  /* buffered: its place in the walk, and
-                                    where its channel's buffer starts */
+    uint32_t now_pos, now_head;  /* buffered or at a sender: its place in
+                                    the walk, and where its queue starts */
+    uint32_t now_queue;          /* which queue (a buffer, a case's values) */
     uint64_t now_id;
     const core_chan_t *now_chan;
 } fz_val_t;
@@ -159,9 +160,9 @@ static struct {
     uint32_t nval;
     uint32_t live[MAXVALS];      /* serials not gone (as of the last audit) */
     uint32_t nlive;
-    /* the audit's walk of the buffers */
-    const core_chan_t *walk_chan;
-    uint32_t walk_pos, walk_head;
+    /* the audit's walk of the queues: each is walked head first, whole */
+    core_value_at_t walk_last;
+    uint32_t walk_pos, walk_head, walk_queue;
     /* values given back in this step that are buffered again */
     uint32_t back[MAXVALS];
     uint64_t back_dlv[MAXVALS];
@@ -404,12 +405,17 @@ static void on_value(const core_value_at_t *at, void *arg)
     v->now_chan = at->chan;
     v->now_id = at->id;
     v->now_sess = at->sess_ctx ? ((fz_sess_t *)at->sess_ctx)->slot : -1;
-    if (at->place == CORE_IN_BUFFER) {   /* a buffer is walked head first, whole */
-        if (at->chan != fz.walk_chan)
-            fz.walk_head = fz.walk_pos;
-        fz.walk_chan = at->chan;
+    if (at->place != CORE_IN_DELIVERY) {
+        const core_value_at_t *l = &fz.walk_last;
+        if (at->place != l->place || at->chan != l->chan || at->sess_ctx != l->sess_ctx ||
+            at->id != l->id || at->index != l->index) {
+            fz.walk_head = fz.walk_pos;   /* a new queue */
+            fz.walk_queue++;
+        }
+        fz.walk_last = *at;
         v->now_pos = fz.walk_pos++;
         v->now_head = fz.walk_head;
+        v->now_queue = fz.walk_queue;
     }
     if (at->place == CORE_IN_DELIVERY)
         must(at->val->redelivered == v->redelivered, "a redelivered count changed");
@@ -486,9 +492,10 @@ static enum gone_how value_left(fz_val_t *v)
     return KEPT;
 }
 
-/* Values given back together go back to the head of their channel, in
- * the order they were delivered (PROTOCOL.md section 6): those still
- * buffered after the step lead their buffer, in delivery order. */
+/* Values given back together go back to the head of their channel (its
+ * buffer, or their sender's queue), in the order they were delivered
+ * (PROTOCOL.md section 6): those still there after the step lead their
+ * queue, in delivery order. */
 static void check_given_back_order(void)
 {
     for (uint32_t i = 0; i < fz.nback; i++) {
@@ -496,7 +503,7 @@ static void check_given_back_order(void)
         uint32_t ahead = 0;
         for (uint32_t j = 0; j < fz.nback; j++) {
             const fz_val_t *b = &fz.val[fz.back[j]];
-            if (j == i || b->now_chan != a->now_chan)
+            if (j == i || b->now_queue != a->now_queue)
                 continue;
             must((fz.back_dlv[j] < fz.back_dlv[i]) == (b->now_pos < a->now_pos),
                  "values given back together are not in their delivery order");
@@ -515,8 +522,9 @@ static bool given_back_now(const fz_val_t *v)
 
 static void audit(void)
 {
-    fz.walk_chan = NULL;
-    fz.walk_pos = fz.walk_head = 0;
+    memset(&fz.walk_last, 0, sizeof fz.walk_last);
+    fz.walk_last.place = CORE_IN_DELIVERY;
+    fz.walk_pos = fz.walk_head = fz.walk_queue = 0;
     fz.nback = 0;
     for (uint32_t k = 0; k < fz.nlive; k++)
         fz.val[fz.live[k]].now_place = AT_NONE;
@@ -535,7 +543,7 @@ static void audit(void)
         if (v->now_place == CORE_IN_SENDER)
             must(v->place == AT_NONE || v->place == CORE_IN_SENDER || v->place == CORE_IN_DELIVERY,
                  "a value went back to its sender from a buffer");
-        if (v->now_place == CORE_IN_BUFFER && given_back_now(v)) {
+        if (v->now_place != CORE_IN_DELIVERY && given_back_now(v)) {
             fz.back[fz.nback] = fz.live[k];
             fz.back_dlv[fz.nback++] = v->at_id;
         }
