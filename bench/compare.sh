@@ -43,21 +43,8 @@ trap 'stop; rm -f "$table"' EXIT
 trap 'exit 130' INT TERM
 
 # ---- start chand: port 0, the port comes back in the port file ----
-rm -f "$work/chand.port"
-"$chand" --listen 127.0.0.1:0 --port-file "$work/chand.port" --log-level warn \
-    >"$work/chand.log" 2>&1 &
-chand_pid=$!
-i=0
-while [ ! -s "$work/chand.port" ]; do
-    i=$((i + 1))
-    if [ $i -gt 100 ] || ! kill -0 "$chand_pid" 2>/dev/null; then
-        echo "compare: chand did not start:" >&2
-        cat "$work/chand.log" >&2
-        exit 1
-    fi
-    sleep 0.05
-done
-chand_addr="127.0.0.1:$(cat "$work/chand.port")"
+. "$(dirname "$0")/chand_up.sh"
+chand_up "$chand" "$work" || exit 1
 
 # ---- start redis-server: it has no port 0, so try free-looking ports ----
 start_redis() {
@@ -279,15 +266,6 @@ section=$(mktemp)
         echo "on delivery instead of acknowledgement, which would give up that guarantee."
     fi
 } >"$section"
-if [ -f "$results" ]; then
-    awk -v sec="$section" '
-        /^## chand vs Redis/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-        /^## / && skip { skip = 0; print "" }
-        !skip { print }' "$results" >"$results.new"
-    grep -q '^## chand vs Redis' "$results" || { echo; cat "$section"; } >>"$results.new"
-    mv "$results.new" "$results"
-else
-    { echo "# Benchmark results"; echo; cat "$section"; } >"$results"
-fi
+sh "$(dirname "$0")/section.sh" "$results" "$section"
 rm -f "$section" "$gtable"
 echo "wrote $results (every run's line: $runs)"

@@ -88,16 +88,6 @@ section=$(mktemp)
     echo
     cat "$table"
 } >"$section"
-if [ -f "$results" ]; then
-    awk -v sec="$section" '
-        /^## Runtime vs Go/ { while ((getline l < sec) > 0) print l; skip = 1; next }
-        /^## / && skip { skip = 0; print ""; }
-        !skip { print }
-        END { }' "$results" >"$results.new"
-    grep -q '^## Runtime vs Go' "$results" || { echo; cat "$section"; } >>"$results.new"
-    mv "$results.new" "$results"
-else
-    { echo "# Benchmark results"; echo; cat "$section"; } >"$results"
-fi
+sh "$(dirname "$0")/section.sh" "$results" "$section"
 rm -f "$section"
 echo "wrote $results"

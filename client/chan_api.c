@@ -151,6 +151,7 @@ int chan_select(chan_case_t *cases, size_t n, int64_t deadline)
         cases[i].err = 0;
         cases[i].n = 0;
         cases[i].val = NULL;
+        cases[i].redelivered = 0;
     }
     if (kinds == CHAN_KIND_REMOTE)
         return chan_remote_select(cases, n, deadline);   /* one daemon, or several */

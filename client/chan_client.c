@@ -55,6 +55,7 @@ enum { RD_FREE, RD_IO, RD_CALLER };
 struct hello_info {
     uint64_t max_frame, max_value;
     uint32_t max_batch, max_cases;
+    uint64_t ack_wait_ms;
     char server[64];
 };
 
@@ -274,6 +275,11 @@ static void apply_hello(chan_client_t *cl, const struct hello_info *hi)
     cl->max_batch = hi->max_batch;
     cl->max_cases = hi->max_cases;
     memcpy(cl->server, hi->server, sizeof cl->server);
+    /* Held acks must never come near the daemon's ack deadline, else it
+     * would give back values the application has taken. */
+    cl->ack_delay = cl->ack_delay_wanted;
+    if (hi->ack_wait_ms && cl->ack_delay > (int64_t)(hi->ack_wait_ms / 10))
+        cl->ack_delay = (int64_t)(hi->ack_wait_ms / 10);
 }
 
 /* The connection is gone: dial again, unless a dial failed less than the
@@ -1240,6 +1246,7 @@ static int handshake(int fd, const char *token, int64_t deadline, struct hello_i
                 hi->max_value = l->has_max_value ? l->max_value : hi->max_frame - 64;
                 hi->max_batch = l->has_max_batch && l->max_batch ? l->max_batch : 1;
                 hi->max_cases = l->has_max_cases ? l->max_cases : 64;
+                hi->ack_wait_ms = l->has_ack_wait_ms ? l->ack_wait_ms : 0;
                 snprintf(hi->server, sizeof hi->server, "%s",
                          r->hello->server ? r->hello->server : "?");
             }
@@ -1325,10 +1332,10 @@ chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadlin
     chan_arena_init(&cl->arena);
     cl->rcap = READ_CHUNK;
     cl->rbuf = malloc(cl->rcap);
-    cl->ack_delay = ACK_DELAY_MS;
+    cl->ack_delay = cl->ack_delay_wanted = ACK_DELAY_MS;
     const char *delay = getenv("CHAN_ACK_DELAY_MS");
     if (delay && *delay)
-        cl->ack_delay = strtol(delay, NULL, 10) > 0 ? strtol(delay, NULL, 10) : 0;
+        cl->ack_delay = cl->ack_delay_wanted = strtol(delay, NULL, 10) > 0 ? strtol(delay, NULL, 10) : 0;
     cl->addr = strdup(addr);
     cl->token = token ? strdup(token) : NULL;
     cl->gen = 1;

@@ -124,7 +124,9 @@ struct chan_client {
     size_t olen, ocap;
     chan_idlist_t acks, nacks;   /* delivery ids to report to chand */
     int64_t ack_oldest;          /* chan_now() when acks was last empty */
-    int64_t ack_delay;           /* CHAN_ACK_DELAY_MS */
+    int64_t ack_delay;           /* CHAN_ACK_DELAY_MS, at most a tenth of
+                                    the daemon's ack_wait_ms */
+    int64_t ack_delay_wanted;    /* CHAN_ACK_DELAY_MS as given */
     atomic_bool handed;          /* values handed since the last ack flush
                                     (set by the reader without the lock) */
     bool io_idle;                /* the I/O thread sleeps with no timer: an

@@ -150,6 +150,7 @@ static void ring_put(struct chan_local *c, struct chan_value *v)
     if (v->len > CHAN_INLINE)
         v->u.ptr = NULL;
     c->count++;
+    c->version++;
 }
 
 /* ------------------------------------------------------------------------
@@ -220,6 +221,7 @@ static int recv_buffered(struct chan_local *c, void *buf, size_t size, void **al
     chan_value_free(h);
     c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
     c->count--;
+    c->version++;
     refill(c, wake);
     return 1;
 }
@@ -282,6 +284,7 @@ static int wait_on(struct chan_local *c, struct chan_waitq *q, struct chan_sudog
                    struct chan_sudog *wake, int64_t deadline)
 {
     chan_waitq_push(q, s);
+    c->version++;
     struct unlock_arg ua = { &c->lock, wake };
     int idx = chan_waiter_park(s->w, deadline, unlock_and_wake, &ua);
     if (idx == CHAN_WAIT_TIMEOUT) {
@@ -398,6 +401,7 @@ int chan_local_close(chan_t *ch)
         return fail(EPIPE);
     }
     c->closed = true;
+    c->version++;
     fail_all(&c->recvq, &wake);
     fail_all(&c->sendq, &wake);
     chan_mutex_unlock(&c->lock);

@@ -70,6 +70,9 @@ struct chan_local {
     struct chan_waitq recvq;    /* blocked receivers, FIFO */
     struct chan_waitq sendq;    /* blocked senders, FIFO */
     struct chan_timer *timer;   /* set for chan_after()/chan_tick() */
+    uint64_t version;           /* bumped (locked) by every change that can
+                                   make a case on it ready: a value in, room
+                                   made, a waiter queued, the close */
 };
 
 static inline struct chan_local *chan_local_of(chan_t *ch)
@@ -109,10 +112,14 @@ void chan_local_wake(struct chan_sudog *wake);
  * (others are skipped) in random order and runs one that is ready (its
  * index in *chosen, results in the case); otherwise, if w is set, it queues
  * w on every local channel, so that a peer claims it.  NULL with errno
- * (ENOMEM) on failure.  chan_lsel_finish dequeues what is still queued,
- * copies the results of case idx from w if idx is a local case, and frees. */
+ * (ENOMEM) on failure.  If none is ready and versions is set, versions[i]
+ * is the version of local case i's channel, read under the same locks as
+ * the poll (see chan_select_mixed.c's look).  chan_lsel_finish dequeues
+ * what is still queued, copies the results of case idx from w if idx is a
+ * local case, and frees. */
 typedef struct chan_lsel chan_lsel_t;
-chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t n, chan_waiter_t *w, int *chosen);
+chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t n, chan_waiter_t *w, int *chosen,
+                             uint64_t *versions);
 void chan_lsel_finish(chan_lsel_t *ls, chan_case_t *cases, chan_waiter_t *w, int idx);
 
 /* For chan_timer.c: called by chan_local_free() for a timer channel. */

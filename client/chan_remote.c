@@ -491,6 +491,7 @@ static bool select_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         c->n = r->select->has_value_len ? (size_t)r->select->value_len : 0;
     } else if (c->op == CHAN_RECV && r->select->delivery) {
         const ProtobufCBinaryData *v = &r->select->delivery->value;
+        c->redelivered = r->select->delivery->has_redelivered ? r->select->delivery->redelivered : 0;
         if (c->buf) {
             if (v->len > c->len) {
                 x->err = EPROTO;
@@ -584,6 +585,7 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
         cases[i].err = wire[rpc.index].err;
         cases[i].n = wire[rpc.index].n;
         cases[i].val = wire[rpc.index].val;
+        cases[i].redelivered = wire[rpc.index].redelivered;
         rc = (int)i;
     }
     free(wire);
@@ -658,6 +660,19 @@ static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         o->values_sent = s->values_sent;
         o->values_received = s->values_received;
         o->value_bytes = s->value_bytes;
+        o->ack_expired = s->ack_expired;
+        o->output_bytes = s->output_bytes;
+        o->loop_max_us = s->loop_max_us;
+        size_t nb = s->n_loop_counts;
+        if (nb > CHAN_LOOP_BUCKETS || (nb && s->n_loop_bounds_us + 1 != nb)) {
+            x->err = EPROTO;
+            return true;
+        }
+        o->loop_buckets = nb;
+        for (size_t i = 0; i < nb; i++) {
+            o->loop_bounds_us[i] = i + 1 < nb ? s->loop_bounds_us[i] : UINT64_MAX;
+            o->loop_counts[i] = s->loop_counts[i];
+        }
         if (s->limits) {
             o->max_frame = s->limits->max_frame;
             o->max_value = s->limits->max_value;

@@ -10,7 +10,8 @@
  *     ready case of a uniformly random permutation is uniformly distributed.
  *     A closed channel makes its case ready (err EPIPE).
  *  3. If none is ready and the deadline is 0, unlock and fail: Go's default.
- *  4. Otherwise enqueue one sudog per case, all sharing one waiter, and park.
+ *  4. Otherwise enqueue one sudog per case, in poll order, all sharing one
+ *     waiter, and park.
  *     The park callback unlocks every channel after the switch.  Whichever
  *     source claims the waiter first (a peer on one of the channels, or the
  *     deadline) wins; every other source finds the waiter claimed and
@@ -157,14 +158,16 @@ static void free_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
 }
 
 /* Step 4 without the park: one sudog per case, all sharing w (channels
- * locked). */
+ * locked).  In poll order: of two cases on one channel, the one queued
+ * first is served first, and that must be either, as in Go. */
 static void enqueue_all(chan_case_t *cases, struct sel *s, chan_waiter_t *w)
 {
     for (size_t k = 0; k < s->n; k++) {
-        size_t i = s->lock[k];
+        size_t i = s->poll[k];
         struct chan_sudog *sg = &s->sg[i];
         *sg = (struct chan_sudog){ .w = w, .index = (int)i };
         struct chan_local *c = chan_at(cases, i);
+        c->version++;
         if (cases[i].op == CHAN_SEND) {
             sg->val = &s->vals[i];
             chan_waitq_push(&c->sendq, sg);
@@ -313,7 +316,8 @@ struct chan_lsel {
     bool enqueued;              /* sudogs wait on the channels */
 };
 
-chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w, int *chosen)
+chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w, int *chosen,
+                             uint64_t *versions)
 {
     *chosen = -1;
     chan_lsel_t *ls = calloc(1, sizeof *ls);
@@ -351,6 +355,9 @@ chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w
         errno = err;
         return NULL;
     }
+    if (*chosen < 0 && versions)
+        for (size_t k = 0; k < s->n; k++)
+            versions[s->poll[k]] = chan_at(cases, s->poll[k])->version;
     if (*chosen < 0 && w) {
         enqueue_all(cases, s, w);
         ls->enqueued = true;

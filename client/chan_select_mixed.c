@@ -69,10 +69,14 @@ struct group {
     Chan__Status lst;            /* and how */
     void *lval;                  /* a value received, kept until chosen */
     size_t llen;
+    uint32_t lredelivered;
     uint64_t lvlen;              /* TOO_LARGE: the value's length */
     int lerr;                    /* an error status it answered */
     bool lost;                   /* it did not answer (connection, time) */
     bool asked;
+    uint64_t *vers;              /* a look's versions, by the caller's case
+                                    index (NULL: not wanted) */
+    bool vers_missing;           /* it answered TIMEOUT without them */
 };
 
 static chan_client_t *client_of(const chan_case_t *cs)
@@ -83,8 +87,10 @@ static chan_client_t *client_of(const chan_case_t *cs)
 /* ---- on the I/O thread, for the winning answer ---- */
 
 /* Copy a received value into its case. */
-static bool take_value(chan_case_t *c, const ProtobufCBinaryData *v, int *err)
+static bool take_value(chan_case_t *c, const Chan__Delivery *d, int *err)
 {
+    const ProtobufCBinaryData *v = &d->value;
+    c->redelivered = d->has_redelivered ? d->redelivered : 0;
     if (c->buf) {
         if (v->len > c->len) {
             *err = EPROTO;   /* chand ignored max_bytes */
@@ -130,7 +136,7 @@ static bool group_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         return true;
     case CHAN__STATUS__OK:
         if (c->op == CHAN_RECV && r->select->delivery)
-            return take_value(c, &r->select->delivery->value, &g->err) ||
+            return take_value(c, r->select->delivery, &g->err) ||
                    (rpc->index = -2, false);
         return true;
     default:
@@ -271,7 +277,7 @@ static bool commit_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         x->err = EPROTO;
         return false;
     }
-    return take_value(x->c, &sr->delivery->value, &x->err);
+    return take_value(x->c, sr->delivery, &x->err);
 }
 
 #define SELECT_AGAIN (-3)   /* a commit was answered RETRY */
@@ -392,9 +398,15 @@ static bool look_reply(chan_rpc_t *rpc, const Chan__Reply *r)
 {
     struct group *g = rpc->ctx;
     g->lidx = -1;
-    if (rpc->status == CHAN__STATUS__TIMEOUT)
-        return true;   /* nothing ready there */
     const Chan__SelectReply *sr = r->result_case == CHAN__REPLY__RESULT_SELECT ? r->select : NULL;
+    if (rpc->status == CHAN__STATUS__TIMEOUT) {   /* nothing ready there */
+        if (g->vers && sr && sr->n_versions == g->n)
+            for (size_t j = 0; j < g->n; j++)
+                g->vers[g->map[j]] = sr->versions[j];
+        else if (g->vers)
+            g->vers_missing = true;   /* an older chand */
+        return true;
+    }
     if (!sr || !sr->has_index || sr->index >= g->n) {
         g->lerr = rpc->status ? chan_status_errno(rpc->status) : EPROTO;
         return false;
@@ -418,6 +430,7 @@ static bool look_reply(chan_rpc_t *rpc, const Chan__Reply *r)
             if (v->len)
                 memcpy(g->lval, v->data, v->len);
             g->llen = v->len;
+            g->lredelivered = sr->delivery->has_redelivered ? sr->delivery->redelivered : 0;
         }
         break;
     default:
@@ -499,6 +512,7 @@ static int look_take(struct group *g, int64_t deadline)
                 c->val = g->lval;
             }
             c->n = g->llen;
+            c->redelivered = g->lredelivered;
             g->lval = NULL;
         }
         chan_client_ack(g->cl, g->rpc.gen, g->rpc.dlv, g->rpc.ndlv);
@@ -509,8 +523,10 @@ static int look_take(struct group *g, int64_t deadline)
 }
 
 /* Poll the local cases whose place in the poll order is in [lo, hi) and
- * run one that is ready.  Its index, -1 if none, -2 with errno. */
-static int poll_local(chan_case_t *cases, size_t n, const size_t *rank, size_t lo, size_t hi)
+ * run one that is ready.  Its index, -1 if none (then, with vers, their
+ * channels' versions are in vers), -2 with errno. */
+static int poll_local(chan_case_t *cases, size_t n, const size_t *rank, size_t lo, size_t hi,
+                      uint64_t *vers)
 {
     chan_case_t *sub = malloc((n ? n : 1) * sizeof *sub);
     if (!sub) {
@@ -527,7 +543,7 @@ static int poll_local(chan_case_t *cases, size_t n, const size_t *rank, size_t l
     }
     int chosen = -1;
     if (any) {
-        chan_lsel_t *ls = chan_lsel_start(sub, n, NULL, &chosen);
+        chan_lsel_t *ls = chan_lsel_start(sub, n, NULL, &chosen, vers);
         if (!ls) {
             free(sub);
             return -2;
@@ -547,18 +563,22 @@ static int poll_local(chan_case_t *cases, size_t n, const size_t *rank, size_t l
  * order (it holds it); then the local cases ahead of the best daemon offer.
  * The first in the order wins; every other offer goes back.  Costs a
  * round trip per daemon asked when no local case ahead of the remote ones
- * is ready (a select that then waits pays them on top).
+ * is ready (a select that then waits pays them on top).  With vers, a look
+ * that finds nothing leaves there every case's channel version (0 for a
+ * nil case), and *known false if a daemon did not give them.
  * Returns the index, -1 with errno, SELECT_AGAIN, or LOOK_NOTHING. */
 #define LOOK_NOTHING (-4)
 
 static int look(chan_case_t *cases, size_t n, const size_t *rank, struct group *gs, size_t ng,
-                uint64_t prio, int64_t deadline, int *lost)
+                uint64_t prio, int64_t deadline, int *lost, uint64_t *vers, bool *known)
 {
     size_t first_remote = n;
     for (size_t i = 0; i < n; i++)
         if (cases[i].ch && cases[i].ch->kind == CHAN_KIND_REMOTE && rank[i] < first_remote)
             first_remote = rank[i];
-    int idx = poll_local(cases, n, rank, 0, first_remote);
+    for (size_t k = 0; k < ng; k++)
+        gs[k].vers = vers, gs[k].vers_missing = false;
+    int idx = poll_local(cases, n, rank, 0, first_remote, vers);
     if (idx != -1)
         return idx == -2 ? -1 : idx;
     /* One daemon after the other, the one whose first case comes first in
@@ -590,7 +610,7 @@ static int look(chan_case_t *cases, size_t n, const size_t *rank, struct group *
             best = next;
     }
     if (!fail)
-        idx = poll_local(cases, n, rank, first_remote, best ? rank[best->lidx] : n);
+        idx = poll_local(cases, n, rank, first_remote, best ? rank[best->lidx] : n, vers);
     int saved = idx == -2 ? errno : fail;
     for (size_t k = 0; k < ng; k++)
         if (&gs[k] != best || fail || idx != -1)
@@ -605,7 +625,47 @@ static int look(chan_case_t *cases, size_t n, const size_t *rank, struct group *
         return look_take(best, deadline);
     if (nlost < (int)ng)
         *lost = 0;   /* a daemon had nothing ready, or was not asked */
+    *known = true;
+    for (size_t k = 0; k < ng; k++)
+        *known &= !gs[k].vers_missing;
     return LOOK_NOTHING;
+}
+
+/* Go takes default only if at some instant no case was ready.  One look
+ * polls the places one after another, so a value that moves from a channel
+ * not yet polled to one already polled escapes it.  So a look that finds
+ * nothing is followed by another: if no channel's version changed between
+ * the two, then at the end of the first look every channel was as both saw
+ * it, and default is right; else look again (at most LOOK_ROUNDS times,
+ * then default all the same: the channels never held still).  Costs one
+ * more round trip per daemon, only when nothing is ready. */
+#define LOOK_ROUNDS 8
+
+static int look_for_default(chan_case_t *cases, size_t n, const size_t *rank, struct group *gs,
+                            size_t ng, uint64_t prio, int *lost)
+{
+    uint64_t *vers = calloc(2 * (n ? n : 1), sizeof *vers);
+    if (!vers) {
+        errno = ENOMEM;
+        return -1;
+    }
+    uint64_t *prev = vers, *cur = vers + n;
+    bool known = false, known_now = false;
+    int rc = look(cases, n, rank, gs, ng, prio, 0, lost, prev, &known);
+    for (int round = 0; rc == LOOK_NOTHING && known && round < LOOK_ROUNDS; round++) {
+        memset(cur, 0, n * sizeof *cur);
+        rc = look(cases, n, rank, gs, ng, prio, 0, lost, cur, &known_now);
+        if (rc != LOOK_NOTHING || (known_now && memcmp(prev, cur, n * sizeof *cur) == 0))
+            break;
+        uint64_t *t = prev;
+        prev = cur;
+        cur = t;
+        known = known_now;
+    }
+    for (size_t k = 0; k < ng; k++)
+        gs[k].vers = NULL;
+    free(vers);
+    return rc;
 }
 
 /* ---- waiting ---- */
@@ -617,7 +677,7 @@ static int wait_once(chan_case_t *cases, size_t n, int64_t deadline, struct grou
     chan_waiter_t w;
     chan_waiter_init(&w);
     int chosen;
-    chan_lsel_t *ls = chan_lsel_start(cases, n, &w, &chosen);
+    chan_lsel_t *ls = chan_lsel_start(cases, n, &w, &chosen, NULL);
     if (!ls)
         return -1;
     if (chosen >= 0) {   /* a local case became ready meanwhile */
@@ -678,7 +738,9 @@ static int select_once(chan_case_t *cases, size_t n, int64_t deadline)
     }
     uint64_t prio = select_priority();
     int lost = 0;
-    int rc = look(cases, n, rank, gs, ng, prio, deadline, &lost);
+    bool known;
+    int rc = deadline == 0 ? look_for_default(cases, n, rank, gs, ng, prio, &lost)
+                           : look(cases, n, rank, gs, ng, prio, deadline, &lost, NULL, &known);
     if (rc == LOOK_NOTHING && deadline == 0) {
         errno = lost ? lost : ETIMEDOUT;   /* lost: no daemon could be asked */
         rc = -1;

@@ -149,6 +149,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     chand_conn_t *c = arg;
     chand_server_t *s = c->srv;
+    uint64_t t0 = chand_busy_begin(s);
     for (int i = 0; i < READS_PER_TURN && !c->doomed && !c->flushing; i++) {
         /* read into reserved space: evbuffer_read would ask the kernel how
          * much is there first, one more system call per request */
@@ -176,6 +177,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
             break;   /* the socket is empty for now */
     }
     after_io(s);
+    chand_busy_end(s, t0);
 }
 
 /* Write what the socket takes; arm the write event for the rest. */
@@ -185,6 +187,8 @@ static void conn_write(chand_conn_t *c)
         return;   /* in-process: its owner takes the output */
     while (evbuffer_get_length(c->out)) {
         int n = evbuffer_write(c->out, c->fd);
+        if (n > 0)
+            c->srv->out_bytes -= (uint64_t)n;
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -209,17 +213,39 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     chand_conn_t *c = arg;
+    chand_server_t *s = c->srv;
+    uint64_t t0 = chand_busy_begin(s);
     conn_write(c);
-    after_io(c->srv);
+    after_io(s);
+    chand_busy_end(s, t0);
 }
 
-static void flush_timeout_cb(evutil_socket_t fd, short what, void *arg)
+/* A connection's one timer: first the Hello deadline (a socket that never
+ * says Hello is not held forever), then, once it is closing, the time its
+ * last replies have to drain. */
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     chand_conn_t *c = arg;
-    chand_conn_doom(c, "timed out flushing its last replies");
-    after_io(c->srv);
+    chand_server_t *s = c->srv;
+    uint64_t t0 = chand_busy_begin(s);
+    if (c->flushing) {
+        chand_conn_doom(c, "timed out flushing its last replies");
+    } else if (!c->hello) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "no Hello within %llu ms",
+                 (unsigned long long)c->srv->opts.hello_timeout_ms);
+        chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, msg);
+    }
+    after_io(s);
+    chand_busy_end(s, t0);
+}
+
+void chand_conn_hello_done(chand_conn_t *c)
+{
+    c->hello = true;
+    evtimer_del(c->ev_timer);
 }
 
 void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, int len)
@@ -254,14 +280,13 @@ chand_conn_t *chand_conn_new(chand_server_t *s, int fd, const char *peer)
     c->out = evbuffer_new();
     c->ev_read = event_new(s->base, fd, EV_READ | EV_PERSIST, read_cb, c);
     c->ev_write = event_new(s->base, fd, EV_WRITE | EV_PERSIST, write_cb, c);
-    c->ev_flush = evtimer_new(s->base, flush_timeout_cb, c);
-    if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_flush) {
+    c->ev_timer = evtimer_new(s->base, conn_timer_cb, c);
+    if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_timer) {
         log_err("cannot set up connection from %s", peer);
         conn_release(c);
         return NULL;
     }
     c->num = ++s->next_conn;
-    c->accepted_ms = chand_now();
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->sess = core_sess_new(s->core, c);
     qlist_init(&c->doomed_link);
@@ -270,23 +295,30 @@ chand_conn_t *chand_conn_new(chand_server_t *s, int fd, const char *peer)
     s->nconns++;
     if (fd >= 0)
         event_add(c->ev_read, NULL);
+    uint64_t ms = s->opts.hello_timeout_ms;
+    struct timeval hello = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(c->ev_timer, &hello);
     log_debug("conn %llu from %s", (unsigned long long)c->num, c->peer);
     return c;
 }
 
 void chand_conn_feed(chand_conn_t *c, const void *data, size_t len)
 {
+    chand_server_t *s = c->srv;
     if (c->doomed || c->flushing)
         return;   /* as read_cb: no more input */
+    uint64_t t0 = chand_busy_begin(s);
     if (evbuffer_add(c->in, data, len) != 0)
         chand_conn_doom(c, "out of memory for its input");
     else
         conn_read(c);
-    after_io(c->srv);
+    after_io(s);
+    chand_busy_end(s, t0);
 }
 
 void chand_conn_take_output(chand_conn_t *c, struct evbuffer *to)
 {
+    c->srv->out_bytes -= evbuffer_get_length(c->out);   /* as if written */
     evbuffer_add_buffer(to, c->out);
     if (c->flushing && !c->doomed)
         chand_conn_doom(c, NULL);   /* as conn_write: the last reply is out */
@@ -305,6 +337,7 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
     }
     iov.iov_len = chan_frame_encode_reply_sized(r, size, iov.iov_base);
     evbuffer_commit_space(out, &iov, 1);
+    c->srv->out_bytes += iov.iov_len;
     c->frames_out++;
     if (qlist_empty(&c->pending_link))
         qlist_push_back(&c->srv->pending, &c->pending_link);
@@ -334,7 +367,7 @@ void chand_conn_drain(chand_conn_t *c)
     c->flushing = true;
     event_del(c->ev_read);
     struct timeval tv = { FLUSH_TIMEOUT_S, 0 };
-    evtimer_add(c->ev_flush, &tv);
+    evtimer_add(c->ev_timer, &tv);
     if (evbuffer_get_length(c->out) == 0)
         chand_conn_doom(c, NULL);
 }
@@ -348,7 +381,7 @@ void chand_conn_doom(chand_conn_t *c, const char *why)
         log_info("conn %llu (%s): %s", (unsigned long long)c->num, c->peer, why);
     event_del(c->ev_read);
     event_del(c->ev_write);
-    event_del(c->ev_flush);
+    event_del(c->ev_timer);
     qlist_push_back(&c->srv->doomed, &c->doomed_link);
     event_active(c->srv->reaper, EV_TIMEOUT, 1);
 }
@@ -360,12 +393,14 @@ static void conn_release(chand_conn_t *c)
         event_free(c->ev_read);
     if (c->ev_write)
         event_free(c->ev_write);
-    if (c->ev_flush)
-        event_free(c->ev_flush);
+    if (c->ev_timer)
+        event_free(c->ev_timer);
     if (c->in)
         evbuffer_free(c->in);
-    if (c->out)
+    if (c->out) {
+        c->srv->out_bytes -= evbuffer_get_length(c->out);
         evbuffer_free(c->out);
+    }
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
     free(c);

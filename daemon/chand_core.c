@@ -61,6 +61,8 @@ struct core_chan {
     uint64_t inflight;       /* deliveries not yet acknowledged */
     uint64_t sent, received;
     uint64_t refs;           /* the name table + cases + deliveries */
+    uint64_t version;        /* bumped by every change that can make a
+                                case on it ready or not (chan_touch) */
 };
 
 enum op_kind { OP_SEND, OP_RECV, OP_SELECT };
@@ -107,6 +109,8 @@ struct core_op {
                                 answer's `accepted` is this prefix */
     uint32_t inflight;       /* send: deliveries awaiting acknowledgement */
     bool reserve;            /* select: two-phase */
+    bool in_order;           /* select: the cases' order is the client's
+                                choice (else the core draws one) */
     uint64_t prio;           /* reserve: who of two reserving ops leads */
     bool committed;          /* a receive reservation committed: its sender
                                 is asked next (RETRY if it went) */
@@ -127,6 +131,9 @@ struct core_op {
 struct core_dlv {
     hnode_t node;            /* sess->dlvs, by delivery id */
     qlink_t order;           /* sess->dlv_order, oldest first */
+    qlink_t by_time;         /* core->dlv_all, oldest first */
+    uint64_t seq;            /* core-wide delivery order */
+    int64_t expires;         /* ack deadline (ms), if lim.ack_wait */
     uint64_t id;
     core_sess_t *sess;
     core_chan_t *ch;
@@ -165,6 +172,16 @@ struct core {
     uint64_t temp_seq;
     uint64_t pending, inflight, values_sent, values_received;
     uint64_t value_bytes;    /* held in values, against lim.max_memory */
+    int64_t now;             /* the latest time the core was given */
+    uint64_t dlv_seq;
+    qlink_t dlv_all;         /* every delivery, oldest first: with one
+                                ack_wait for all, also by ack deadline */
+    uint64_t ack_expired;    /* deliveries given back at their deadline */
+    pdeque_t graves;         /* buffers of deleted channels, freed a
+                                slice at a time (core_reclaim) */
+    size_t graves_vals;      /* values in them */
+    const uint64_t *outside; /* bytes held for clients outside the core
+                                (queued replies), against lim.max_memory */
 };
 
 static void pump(core_chan_t *ch);
@@ -211,6 +228,42 @@ static void vals_free(core_t *c, pdeque_t *d)
     while ((v = pdeque_pop_front(d)))
         val_free(c, v);
     pdeque_free(d);
+}
+
+/* A deleted channel's buffer: freed now if small, else later, a slice at a
+ * time (a million values take milliseconds to free, and every other
+ * client would wait). */
+#define FREE_AT_ONCE 1024
+
+static void vals_bury(core_t *c, pdeque_t *d)
+{
+    if (d->len <= FREE_AT_ONCE) {
+        vals_free(c, d);
+        return;
+    }
+    pdeque_t *g = xmalloc(sizeof *g);
+    *g = *d;
+    pdeque_init(d);
+    pdeque_push_back(&c->graves, g);
+    c->graves_vals += g->len;
+}
+
+size_t core_reclaim(core_t *c, size_t budget)
+{
+    while (c->graves.len) {
+        pdeque_t *g = pdeque_front(&c->graves);
+        core_val_t *v;
+        while (budget && (v = pdeque_pop_front(g))) {
+            val_free(c, v);
+            c->graves_vals--;
+            budget--;
+        }
+        if (g->len)
+            break;
+        pdeque_free(g);
+        free(pdeque_pop_front(&c->graves));
+    }
+    return c->graves_vals;
 }
 
 static void reply_plain(core_sess_t *s, uint64_t id, Chan__Status st, const char *msg)
@@ -268,6 +321,22 @@ static uint64_t chan_space(const core_chan_t *ch)
 {
     uint64_t used = ch->buf.len + ch->reserved;
     return used < ch->cap ? ch->cap - used : 0;
+}
+
+/* Its buffer, its queues, its reserved slots, its closing, or the freezing
+ * of an op waiting on it changed: a non-blocking select that saw it not
+ * ready must not take that for still true (see the versions of a
+ * SelectReply). */
+static inline void chan_touch(core_chan_t *ch)
+{
+    ch->version++;
+}
+
+static void op_touch(core_op_t *op)
+{
+    for (size_t i = 0; i < op->ncase; i++)
+        if (op->cases[i].queued)
+            chan_touch(op->cases[i].ch);
 }
 
 /* ------------------------------------------------------------------------
@@ -351,6 +420,7 @@ static core_op_t *op_lookup(const core_sess_t *s, uint64_t id)
 static core_op_t *op_new(core_sess_t *s, uint64_t id, enum op_kind kind, size_t ncase,
                          int64_t timeout_ms, int64_t now)
 {
+    core_set_now(s->core, now);
     core_op_t *op = xcalloc(1, sizeof *op + ncase * sizeof(core_case_t));
     op->core = s->core;
     op->sess = s;
@@ -394,6 +464,7 @@ static void case_enqueue(core_case_t *cs, bool front)
     else
         qlist_push_back(q, &cs->link);
     cs->queued = true;
+    chan_touch(cs->ch);
     if (cs->send)
         cs->ch->nsend++;
     else
@@ -406,6 +477,7 @@ static void case_dequeue(core_case_t *cs)
         return;
     qlist_remove(&cs->link);
     cs->queued = false;
+    chan_touch(cs->ch);
     if (cs->send)
         cs->ch->nsend--;
     else
@@ -419,6 +491,7 @@ static void op_free(core_op_t *op)
     core_t *c = op->core;
     if (op->slot) {   /* only at shutdown: reservations are resolved first */
         op->slot->reserved--;
+        chan_touch(op->slot);
         op->slot = NULL;
     }
     for (size_t i = 0; i < op->ncase; i++) {
@@ -432,6 +505,7 @@ static void op_free(core_op_t *op)
         op->holder->held = NULL;
     if (op->held) {
         op->held->op->frozen = false;
+        op_touch(op->held->op);
         op->held->op->holder = NULL;
     }
     heap_del(c, op);
@@ -453,6 +527,8 @@ static void unhold(core_op_t *op)
     if (op->frozen && op->holder)
         op->holder->held = NULL;
     op->holder = NULL;
+    if (op->frozen)
+        op_touch(op);
     op->frozen = false;
 }
 
@@ -516,6 +592,15 @@ static void op_finish(core_op_t *op, Chan__Status st, const char *msg)
                 r.dlv = cs->out;
             }
             break;
+        }
+        /* a look that found nothing says what it saw, for the client to
+         * check that nothing changed when it looks again */
+        uint64_t versions[op->kind == OP_SELECT && op->ncase ? op->ncase : 1];
+        if (op->kind == OP_SELECT && op->nonblocking && st == CHAN__STATUS__TIMEOUT) {
+            for (size_t i = 0; i < op->ncase; i++)
+                versions[i] = op->cases[i].ch->version;
+            r.nversions = op->ncase;
+            r.versions = versions;
         }
         s->core->reply(s->ctx, &r);
     }
@@ -655,6 +740,9 @@ static void deliver(core_case_t *r, core_val_t *v, core_op_t *owner, int owner_c
     core_chan_t *ch = r->ch;
     core_dlv_t *d = xsmall_alloc(sizeof *d);
     d->id = ++s->next_dlv;
+    d->seq = ++s->core->dlv_seq;
+    d->expires = s->core->now + s->core->lim.ack_wait;
+    qlist_push_back(&s->core->dlv_all, &d->by_time);
     d->sess = s;
     d->ch = ch;
     d->val = v;
@@ -675,6 +763,7 @@ static void dlv_free(core_dlv_t *d)
 {
     htable_remove(&d->sess->dlvs, &d->node);
     qlist_remove(&d->order);
+    qlist_remove(&d->by_time);
     d->ch->inflight--;
     d->ch->core->inflight--;
     chan_unref(d->ch);
@@ -713,6 +802,7 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
         v->redelivered++;
     ch->refs++;
     dlv_free(d);
+    chan_touch(ch);   /* a value is back, to its buffer or its sender */
     if (owner) {
         owner->inflight--;
         core_case_t *cs = &owner->cases[owner_case];
@@ -747,21 +837,21 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
         val_free(ch->core, v);
     } else {
         pdeque_push_front(&ch->buf, v);
+        chan_touch(ch);
     }
     chan_unref(ch);
 }
 
 static int dlv_newest_first(const void *a, const void *b)
 {
-    uint64_t x = (*(core_dlv_t *const *)a)->id, y = (*(core_dlv_t *const *)b)->id;
+    uint64_t x = (*(core_dlv_t *const *)a)->seq, y = (*(core_dlv_t *const *)b)->seq;
     return (x < y) - (x > y);
 }
 
-/* Give back deliveries ds[0..n) of one session, each to the head of its
- * channel (or sender), so that they are in their channel in the order they
- * were delivered: newest first (ids grow with each delivery), and no
- * channel is pumped before all are back, else a waiting receiver would get
- * the newest first.  Sorts ds. */
+/* Give back deliveries ds[0..n), each to the head of its channel (or
+ * sender), so that they are in their channel in the order they were
+ * delivered: newest first, and no channel is pumped before all are back,
+ * else a waiting receiver would get the newest first.  Sorts ds. */
 static void dlv_return_all(core_dlv_t **ds, size_t n, bool redelivered)
 {
     qsort(ds, n, sizeof *ds, dlv_newest_first);
@@ -849,6 +939,7 @@ static void reserve_slot(core_case_t *s)
     op_decide(op, s->index);
     case_dequeue(s);
     s->ch->reserved++;
+    chan_touch(s->ch);
     op->slot = s->ch;
     op->state = OP_RESERVED;
     core_reply_t r = { .id = op->id, .status = CHAN__STATUS__RESERVED,
@@ -868,6 +959,7 @@ static void reserve_partner(core_case_t *lead, core_case_t *partner)
     op->held = partner;
     op->state = OP_RESERVED;
     partner->op->frozen = true;
+    op_touch(partner->op);
     partner->op->holder = op;
     core_reply_t rep = { .id = op->id, .status = CHAN__STATUS__RESERVED,
                          .kind = CORE_R_SELECT, .index = lead->index };
@@ -897,6 +989,7 @@ static void buffer_from_sender(core_case_t *s)
     core_chan_t *ch = s->ch;
     core_val_t *v = pdeque_pop_front(&s->vals);
     pdeque_push_back(&ch->buf, v);
+    chan_touch(ch);
     ch->sent++;
     ch->core->values_sent++;
     s->op->accepted++;
@@ -959,6 +1052,7 @@ static void serve_receiver(core_case_t *r)
             break;
         if (!s) {
             pdeque_pop_front(&ch->buf);
+            chan_touch(ch);
             deliver(r, v, NULL, -1);
             refill(ch, r->op);
         } else {
@@ -1061,8 +1155,14 @@ core_t *core_new(const core_limits_t *lim, core_reply_fn reply)
     htable_init(&c->chans);
     qlist_init(&c->sessions);
     qlist_init(&c->detached);
+    qlist_init(&c->dlv_all);
     c->rng = 0x9E3779B97F4A7C15ULL;
     return c;
+}
+
+void core_count_outside(core_t *c, const uint64_t *bytes)
+{
+    c->outside = bytes;
 }
 
 void core_seed(core_t *c, uint64_t seed)
@@ -1085,6 +1185,8 @@ core_sess_t *core_sess_new(core_t *c, void *ctx)
 }
 
 size_t core_sess_pending(const core_sess_t *s) { return s->pending; }
+
+bool core_sess_waiting(const core_sess_t *s, uint64_t id) { return op_lookup(s, id) != NULL; }
 size_t core_sess_inflight(const core_sess_t *s) { return s->dlvs.count; }
 
 static void collect_node(hnode_t *n, void *arg)
@@ -1100,9 +1202,10 @@ static void chan_delete(core_chan_t *ch)
         return;
     ch->deleted = true;
     ch->closed = true;
+    chan_touch(ch);
     htable_remove(&ch->core->chans, &ch->node);
     qlist_remove(&ch->owner_link);
-    vals_free(ch->core, &ch->buf);
+    vals_bury(ch->core, &ch->buf);
     pump(ch);
     chan_unref(ch);   /* the name table's reference */
 }
@@ -1179,7 +1282,8 @@ static bool admit(core_sess_t *s, uint64_t id)
 static bool memory_ok(core_sess_t *s, uint64_t id, uint64_t bytes)
 {
     core_t *c = s->core;
-    if (c->lim.max_memory && c->value_bytes + bytes > c->lim.max_memory) {
+    uint64_t held = c->value_bytes + (c->outside ? *c->outside : 0);
+    if (c->lim.max_memory && held + bytes > c->lim.max_memory) {
         reply_plain(s, id, CHAN__STATUS__BUSY, "memory limit reached (--max-memory)");
         return false;
     }
@@ -1260,11 +1364,23 @@ static void op_wait(core_op_t *op, int64_t timeout_ms)
     core_sess_t *s = op->sess;
     uint64_t id = op->id;
     size_t n = op->ncase;
-    core_chan_t *chans[n ? n : 1];
+    /* Queue the cases in a random order, as Go's select does: of two cases
+     * on one channel, the one queued first is served first, and that must
+     * not always be case 0. */
+    size_t order[n ? n : 1];
     for (size_t i = 0; i < n; i++) {
-        case_enqueue(&op->cases[i], false);
-        chans[i] = op->cases[i].ch;
-        chans[i]->refs++;
+        order[i] = i;
+        if (!op->in_order) {
+            size_t j = (size_t)(rng_next(op->core) % (i + 1));
+            order[i] = order[j];
+            order[j] = i;
+        }
+    }
+    core_chan_t *chans[n ? n : 1];
+    for (size_t k = 0; k < n; k++) {
+        case_enqueue(&op->cases[order[k]], false);
+        chans[k] = op->cases[order[k]].ch;
+        chans[k]->refs++;
     }
     if (op->deadline >= 0)
         heap_add(op->core, op);
@@ -1367,6 +1483,7 @@ void core_close(core_sess_t *s, uint64_t id, core_bytes_t name)
         return;
     }
     ch->closed = true;
+    chan_touch(ch);
     pump(ch);
     reply_plain(s, id, CHAN__STATUS__OK, NULL);
 }
@@ -1468,6 +1585,7 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
             return;
     core_op_t *op = op_new(s, id, OP_SELECT, n, timeout_ms, now);
     op->reserve = reserve;
+    op->in_order = in_order;
     op->prio = prio;
     op->total = 1;
     for (size_t i = 0; i < n; i++) {
@@ -1509,6 +1627,7 @@ static core_op_t *unfreeze(core_case_t *r)
 {
     core_op_t *rop = r->op;
     rop->frozen = false;
+    op_touch(rop);
     rop->holder = NULL;
     return rop;
 }
@@ -1542,6 +1661,7 @@ static void send_resolve(core_op_t *op, bool commit)
     if (op->slot) {
         op->slot = NULL;
         ch->reserved--;
+        chan_touch(ch);
     }
     if (rop && rop->committed && !commit && !ch->closed) {
         /* a receive reservation that committed to us: nothing will come */
@@ -1630,6 +1750,7 @@ static core_op_t *reservation_find(core_sess_t *s, uint64_t id, uint64_t target)
 void core_commit(core_sess_t *s, uint64_t id, uint64_t target, bool has_timeout,
                  int64_t timeout_ms, int64_t now)
 {
+    core_set_now(s->core, now);
     core_op_t *op = reservation_find(s, id, target);
     if (!op)
         return;
@@ -1685,19 +1806,51 @@ bool core_nack(core_sess_t *s, uint64_t delivery)
  * Time and shutdown
  * ------------------------------------------------------------------------ */
 
+void core_set_now(core_t *c, int64_t now)
+{
+    if (now > c->now)
+        c->now = now;
+}
+
 int64_t core_next_deadline(const core_t *c)
 {
-    return c->heap_len ? c->heap[0]->deadline : -1;
+    int64_t op = c->heap_len ? c->heap[0]->deadline : -1;
+    if (!c->lim.ack_wait || qlist_empty(&c->dlv_all))
+        return op;
+    int64_t ack = QLIST_ENTRY(c->dlv_all.next, core_dlv_t, by_time)->expires;
+    return op < 0 || ack < op ? ack : op;
+}
+
+/* Deliveries unacknowledged past their deadline go back, as if their
+ * receivers had gone: all of one expiry together, so that their channels
+ * keep the order. */
+static void acks_expire(core_t *c, int64_t now)
+{
+    size_t n = 0;
+    for (qlink_t *l = c->dlv_all.next; l != &c->dlv_all; l = l->next, n++)
+        if (QLIST_ENTRY(l, core_dlv_t, by_time)->expires > now)
+            break;
+    if (!n)
+        return;
+    core_dlv_t **ds = xmalloc(n * sizeof *ds);
+    for (size_t i = 0; i < n; i++)
+        ds[i] = QLIST_ENTRY(i ? ds[i - 1]->by_time.next : c->dlv_all.next, core_dlv_t, by_time);
+    c->ack_expired += n;
+    dlv_return_all(ds, n, true);
+    free(ds);
 }
 
 void core_expire(core_t *c, int64_t now)
 {
+    core_set_now(c, now);
     while (c->heap_len && c->heap[0]->deadline <= now) {
         core_op_t *op = c->heap[0];
         heap_del(c, op);
         unhold(op);   /* its holder's commit will be answered RETRY */
         op_fail(op, CHAN__STATUS__TIMEOUT);
     }
+    if (c->lim.ack_wait)
+        acks_expire(c, now);
 }
 
 void core_shutdown(core_t *c)
@@ -1740,6 +1893,8 @@ void core_free(core_t *c)
     for (size_t i = 0; i < chans.len; i++)
         chan_delete(chans.buf[i]);
     pdeque_free(&chans);
+    core_reclaim(c, SIZE_MAX);
+    pdeque_free(&c->graves);
     htable_free(&c->chans);
     free(c->heap);
     free(c);
@@ -1802,6 +1957,7 @@ void core_info(const core_t *c, core_info_t *out)
     out->values_sent = c->values_sent;
     out->values_received = c->values_received;
     out->value_bytes = c->value_bytes;
+    out->ack_expired = c->ack_expired;
 }
 
 /* ------------------------------------------------------------------------
@@ -1944,6 +2100,32 @@ static void audit_sess(struct audit *a, const core_sess_t *s)
     audit_check(a, n == s->dlvs.count, "a session's deliveries differ from its list");
 }
 
+/* Every delivery is on the core's list, oldest first (ack deadlines). */
+static void audit_dlv_all(struct audit *a)
+{
+    size_t n = 0;
+    const core_dlv_t *prev = NULL;
+    for (const qlink_t *l = a->c->dlv_all.next; l != &a->c->dlv_all; l = l->next, n++) {
+        const core_dlv_t *d = QLIST_ENTRY(l, core_dlv_t, by_time);
+        audit_check(a, !prev || (prev->seq < d->seq && prev->expires <= d->expires),
+                    "the deliveries are not in the order they were made");
+        prev = d;
+    }
+    audit_check(a, n == a->dlvs.len, "the list of all deliveries differs from the sessions'");
+}
+
+/* Buffers of deleted channels not freed yet. */
+static void audit_graves(struct audit *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->c->graves.len; i++) {
+        const pdeque_t *g = a->c->graves.buf[(a->c->graves.head + i) % a->c->graves.cap];
+        for (size_t k = 0; k < g->len; k++, n++)
+            audit_value(a, g->buf[(g->head + k) % g->cap], CORE_IN_GRAVE, NULL, NULL, 0, -1);
+    }
+    audit_check(a, n == a->c->graves_vals, "graves_vals differs from the values buried");
+}
+
 const char *core_audit(const core_t *c, void (*fn)(const core_value_at_t *at, void *arg),
                        void *arg)
 {
@@ -1958,6 +2140,8 @@ const char *core_audit(const core_t *c, void (*fn)(const core_value_at_t *at, vo
     audit_check(&a, nsess == c->nsessions, "the session count is wrong");
     audit_check(&a, a.ops.len == c->pending, "the pending count differs from the ops");
     audit_check(&a, a.dlvs.len == c->inflight, "the inflight count differs from the deliveries");
+    audit_dlv_all(&a);
+    audit_graves(&a);
     for (size_t i = 0; i < a.ops.len; i++)
         audit_op(&a, a.ops.buf[i]);
     for (size_t i = 0; i < a.dlvs.len; i++) {

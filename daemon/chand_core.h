@@ -89,6 +89,10 @@ typedef struct core_reply {
     uint64_t value_len;
     size_t ndlv;
     const core_out_dlv_t *dlv;
+    /* CORE_R_SELECT with timeout 0 answered TIMEOUT: each case's channel's
+     * version (in case order) when nothing was found ready */
+    size_t nversions;
+    const uint64_t *versions;
 } core_reply_t;
 
 typedef void (*core_reply_fn)(void *sess_ctx, const core_reply_t *r);
@@ -103,6 +107,8 @@ typedef struct core_limits {
     uint64_t max_channels;
     uint64_t max_cap;          /* largest capacity one may ask for */
     uint64_t max_memory;       /* bytes all values may hold; 0: no limit */
+    int64_t ack_wait;          /* ms a delivery may wait for its ack before
+                                  it goes back to its channel; 0: forever */
 } core_limits_t;
 
 /* ---- the core ---- */
@@ -111,8 +117,17 @@ typedef struct core_limits {
 core_t *core_new(const core_limits_t *lim, core_reply_fn reply);
 /* core_free - free everything (sessions must have been dropped first). */
 void core_free(core_t *c);
+/* core_count_outside - *bytes (read at each send, may be NULL) is memory
+ * held for clients outside the core, such as replies queued to them: it
+ * counts against lim.max_memory with the values. */
+void core_count_outside(core_t *c, const uint64_t *bytes);
 /* core_seed - seed the core's random choices (select), for tests. */
 void core_seed(core_t *c, uint64_t seed);
+/* core_reclaim - free up to budget values of deleted channels (a large
+ * buffer is freed a slice at a time, between other work, rather than in
+ * the request that deleted it).  Returns how many still wait: call again
+ * soon while it is not 0. */
+size_t core_reclaim(core_t *c, size_t budget);
 
 /* ---- sessions ---- */
 
@@ -125,6 +140,9 @@ void core_sess_drop(core_sess_t *s);
 /* Counts for limits and stats. */
 size_t core_sess_pending(const core_sess_t *s);
 size_t core_sess_inflight(const core_sess_t *s);
+/* core_sess_waiting - true while request id of s is still to be answered
+ * for good (blocked, or holding a reservation). */
+bool core_sess_waiting(const core_sess_t *s, uint64_t id);
 
 /* ---- requests ----
  * Each answers through the reply callback, now or later (blocked ops).
@@ -189,9 +207,19 @@ size_t core_nack_all(core_sess_t *s, const uint64_t *deliveries, size_t n);
 
 /* ---- time ---- */
 
-/* core_next_deadline - the earliest deadline of a blocked op, or -1. */
+/* core_set_now - the time (ms, monotonic) for what the core does next
+ * without being given it: a delivery's ack deadline starts then.  Every
+ * call that takes a now also sets it; the caller sets it once per batch of
+ * events, before handing them over.  Time never goes back: an earlier now
+ * is ignored. */
+void core_set_now(core_t *c, int64_t now);
+/* core_next_deadline - the earliest deadline of a blocked op or of an
+ * acknowledgement, or -1. */
 int64_t core_next_deadline(const core_t *c);
-/* core_expire - answer TIMEOUT to every op whose deadline is <= now. */
+/* core_expire - answer TIMEOUT to every op whose deadline is <= now, and
+ * give back (marked redelivered, as if its receiver had gone) every
+ * delivery unacknowledged for lim.ack_wait ms; a late ack of it is an
+ * unknown id. */
 void core_expire(core_t *c, int64_t now);
 
 /* core_shutdown - answer every blocked op SHUTTING_DOWN. */
@@ -221,6 +249,7 @@ uint64_t core_scan_chans(const core_t *c, uint64_t cursor,
 typedef struct core_info {
     uint64_t channels, sessions, pending, inflight, values_sent, values_received;
     uint64_t value_bytes;
+    uint64_t ack_expired;      /* deliveries given back at their ack deadline */
 } core_info_t;
 void core_info(const core_t *c, core_info_t *out);
 
@@ -232,6 +261,8 @@ enum core_place {
     CORE_IN_SENDER,      /* a send or select case that has not handed it on
                             (waiting, or held by a reservation) */
     CORE_IN_DELIVERY,    /* handed to a receiver, not yet acknowledged */
+    CORE_IN_GRAVE,       /* dropped with its deleted channel, waiting for
+                            core_reclaim to free it (chan is NULL) */
 };
 
 typedef struct core_value_at {

@@ -41,6 +41,7 @@ core_limits_t chand_core_limits(const chand_opts_t *o)
         .max_channels = o->max_channels,
         .max_cap = UINT64_C(1) << 32,
         .max_memory = o->max_memory,
+        .ack_wait = (int64_t)o->ack_wait_ms,
     };
     return l;
 }
@@ -48,8 +49,9 @@ core_limits_t chand_core_limits(const chand_opts_t *o)
 static void fill_limits(const chand_server_t *s, Chan__Limits *l)
 {
     l->has_max_frame = l->has_max_value = l->has_max_batch = true;
-    l->has_max_pending = l->has_max_cases = true;
+    l->has_max_pending = l->has_max_cases = l->has_ack_wait_ms = true;
     l->max_frame = s->opts.max_frame;
+    l->ack_wait_ms = s->opts.ack_wait_ms;
     l->max_value = chand_max_value(&s->opts);
     l->max_batch = (uint32_t)s->opts.max_batch;
     l->max_pending = (uint32_t)s->opts.max_pending;
@@ -124,7 +126,7 @@ static void h_hello(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         chand_conn_fail(c, id, CHAN__STATUS__UNAUTHORIZED, "bad or missing token");
         return;
     }
-    c->hello = true;
+    chand_conn_hello_done(c);
     Chan__Limits lim = CHAN__LIMITS__INIT;
     fill_limits(c->srv, &lim);
     Chan__HelloReply hr = CHAN__HELLO_REPLY__INIT;
@@ -261,8 +263,12 @@ static void h_release(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 static void h_ping(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
     Chan__Pong p = CHAN__PONG__INIT;
-    /* echoed only up to max_value: the reply must fit in a frame */
-    p.has_payload = rq->ping->has_payload && rq->ping->payload.len <= chand_max_value(&c->srv->opts);
+    /* the echo must fit in a frame, as a value does */
+    if (rq->ping->has_payload && rq->ping->payload.len > chand_max_value(&c->srv->opts)) {
+        reply_status(c, id, CHAN__STATUS__TOO_LARGE, "ping payload over max_value");
+        return;
+    }
+    p.has_payload = rq->ping->has_payload;
     p.payload = rq->ping->payload;
     Chan__Reply r = CHAN__REPLY__INIT;
     r.has_id = r.has_status = true;
@@ -369,8 +375,16 @@ static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limi
     ss->inflight = ci.inflight;
     ss->values_sent = ci.values_sent;
     ss->values_received = ci.values_received;
-    ss->has_value_bytes = true;
+    ss->has_value_bytes = ss->has_ack_expired = true;
     ss->value_bytes = ci.value_bytes;
+    ss->ack_expired = ci.ack_expired;
+    ss->n_loop_bounds_us = CHAND_STALL_BUCKETS - 1;
+    ss->loop_bounds_us = (uint64_t *)chand_stall_bounds_us;
+    ss->n_loop_counts = CHAND_STALL_BUCKETS;
+    ss->loop_counts = s->stall.count;
+    ss->has_loop_max_us = ss->has_output_bytes = true;
+    ss->loop_max_us = s->stall.max_us;
+    ss->output_bytes = s->out_bytes;
     fill_limits(s, lim);
     ss->limits = lim;
 }
@@ -453,8 +467,7 @@ void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
     uint64_t id = rq->has_id ? rq->id : 0;
     int op = rq->op_case;
     if (!c->hello && op != CHAN__REQUEST__OP_HELLO) {
-        chand_conn_fail(c, id, c->srv->token ? CHAN__STATUS__UNAUTHORIZED : CHAN__STATUS__BAD_REQUEST,
-                        "the first request must be Hello");
+        chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "the first request must be Hello");
         return;
     }
     for (size_t i = 0; i < rq->n_ack; i++)
@@ -472,8 +485,13 @@ void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
         chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "unknown request");
         return;
     }
-    if (!rq->has_id) {
-        chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, "request without an id");
+    if (!rq->has_id || id == 0) {
+        chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, "request without an id (ids are not 0)");
+        return;
+    }
+    if (core_sess_waiting(c->sess, id)) {
+        /* answering it would give the client two replies with one id */
+        chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "request id still waiting for its answer");
         return;
     }
     log_debug("conn %llu: request %llu op %d", (unsigned long long)c->num,
@@ -574,6 +592,8 @@ void chand_core_reply(void *ctx, const core_reply_t *cr)
             sel.has_value_len = true;
             sel.value_len = cr->value_len;
         }
+        sel.n_versions = cr->nversions;
+        sel.versions = (uint64_t *)cr->versions;
         r.result_case = CHAN__REPLY__RESULT_SELECT;
         r.select = &sel;
         break;

@@ -2,6 +2,10 @@
  * chand_hash.c - intrusive chained hash table and SipHash-2-4 (see
  * chand_hash.h).  The table doubles when the load factor reaches 1 and never
  * shrinks: the daemon's tables grow to their working size and stay there.
+ * It doubles incrementally, as Redis's dict does: the old bucket array is
+ * emptied into the new one a few buckets per insert or remove, so that no
+ * single request pays for moving a million channels (tens of milliseconds
+ * during which every other client would wait).
  */
 #include "config.h"
 
@@ -11,45 +15,84 @@
 #include "chand_alloc.h"
 #include "chand_hash.h"
 
+/* Old buckets moved per insert or remove while the table grows: the move
+ * is over long before the new table fills (it takes nold / STEP inserts). */
+#define REHASH_STEP 8
+
 void htable_init(htable_t *t)
 {
     t->buckets = NULL;
     t->nbuckets = 0;
+    t->old = NULL;
+    t->nold = 0;
+    t->moved = 0;
     t->count = 0;
 }
 
 void htable_free(htable_t *t)
 {
     free(t->buckets);
+    free(t->old);
     htable_init(t);
+}
+
+/* Move up to n buckets of the old table into the new one. */
+static void rehash_step(htable_t *t, size_t n)
+{
+    size_t mask = t->nbuckets - 1;
+    while (t->old && n--) {
+        hnode_t *node = t->old[t->moved];
+        while (node) {
+            hnode_t *next = node->next;
+            size_t j = node->hash & mask;
+            node->next = t->buckets[j];
+            t->buckets[j] = node;
+            node = next;
+        }
+        t->old[t->moved++] = NULL;
+        if (t->moved == t->nold) {
+            free(t->old);
+            t->old = NULL;
+            t->nold = t->moved = 0;
+        }
+    }
 }
 
 static void htable_grow(htable_t *t)
 {
+    if (t->old)
+        rehash_step(t, t->nold);   /* never two moves at once (barely happens) */
     size_t n = t->nbuckets ? t->nbuckets * 2 : 16;
     hnode_t **b = xcalloc(n, sizeof *b);
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        hnode_t *node = t->buckets[i];
-        while (node) {
-            hnode_t *next = node->next;
-            size_t j = node->hash & (n - 1);
-            node->next = b[j];
-            b[j] = node;
-            node = next;
-        }
+    if (t->nbuckets) {
+        t->old = t->buckets;
+        t->nold = t->nbuckets;
+        t->moved = 0;
     }
-    free(t->buckets);
     t->buckets = b;
     t->nbuckets = n;
 }
 
+/* Where a node with this hash lives now: its old bucket if that one has
+ * not moved yet, else its bucket of the new table. */
+static hnode_t **bucket_of(const htable_t *t, uint64_t hash)
+{
+    if (t->old) {
+        size_t i = hash & (t->nold - 1);
+        if (i >= t->moved)
+            return &t->old[i];
+    }
+    return &t->buckets[hash & (t->nbuckets - 1)];
+}
+
 void htable_insert(htable_t *t, hnode_t *node)
 {
+    rehash_step(t, REHASH_STEP);
     if (t->count >= t->nbuckets)
         htable_grow(t);
-    size_t i = node->hash & (t->nbuckets - 1);
-    node->next = t->buckets[i];
-    t->buckets[i] = node;
+    hnode_t **b = bucket_of(t, node->hash);
+    node->next = *b;
+    *b = node;
     t->count++;
 }
 
@@ -57,7 +100,7 @@ hnode_t *htable_find(const htable_t *t, uint64_t hash, hnode_eq_fn eq, const voi
 {
     if (!t->nbuckets)
         return NULL;
-    for (hnode_t *n = t->buckets[hash & (t->nbuckets - 1)]; n; n = n->next)
+    for (hnode_t *n = *bucket_of(t, hash); n; n = n->next)
         if (n->hash == hash && eq(n, key))
             return n;
     return NULL;
@@ -65,20 +108,29 @@ hnode_t *htable_find(const htable_t *t, uint64_t hash, hnode_eq_fn eq, const voi
 
 void htable_remove(htable_t *t, hnode_t *node)
 {
-    hnode_t **p = &t->buckets[node->hash & (t->nbuckets - 1)];
+    hnode_t **p = bucket_of(t, node->hash);
     while (*p && *p != node)
         p = &(*p)->next;
     if (*p) {
         *p = node->next;
         t->count--;
     }
+    rehash_step(t, REHASH_STEP);
+}
+
+static void each_in(hnode_t **b, size_t from, size_t to, void (*fn)(hnode_t *node, void *arg),
+                    void *arg)
+{
+    for (size_t i = from; i < to; i++)
+        for (hnode_t *n = b[i]; n; n = n->next)
+            fn(n, arg);
 }
 
 void htable_each(const htable_t *t, void (*fn)(hnode_t *node, void *arg), void *arg)
 {
-    for (size_t i = 0; i < t->nbuckets; i++)
-        for (hnode_t *n = t->buckets[i]; n; n = n->next)
-            fn(n, arg);
+    if (t->old)
+        each_in(t->old, t->moved, t->nold, fn, arg);
+    each_in(t->buckets, 0, t->nbuckets, fn, arg);
 }
 
 static uint64_t bit_reverse(uint64_t v)
@@ -95,8 +147,18 @@ uint64_t htable_scan(const htable_t *t, uint64_t cursor, void (*fn)(hnode_t *nod
     if (!t->nbuckets)
         return 0;
     uint64_t mask = t->nbuckets - 1;
-    for (hnode_t *n = t->buckets[cursor & mask]; n; n = n->next)
-        fn(n, arg);
+    if (!t->old) {
+        each_in(t->buckets, cursor & mask, (cursor & mask) + 1, fn, arg);
+    } else {
+        /* Growing: the cursor names a bucket of the old (smaller) table;
+         * visit it and every bucket of the new table its nodes can move
+         * to (same low bits), so that each node is seen wherever it is. */
+        uint64_t small = t->nold - 1, v = cursor & small;
+        each_in(t->old, v, v + 1, fn, arg);   /* empty if moved already */
+        for (uint64_t hi = 0; hi <= (mask & ~small); hi += small + 1)
+            each_in(t->buckets, v | hi, (v | hi) + 1, fn, arg);
+        mask = small;
+    }
     /* Add one to the reversed index: set the bits above the mask so that
      * the carry runs off the top when every bucket has been seen. */
     cursor |= ~mask;

@@ -22,6 +22,10 @@ typedef struct hnode {
 typedef struct htable {
     hnode_t **buckets;
     size_t nbuckets;   /* a power of two, or 0 before the first insert */
+    hnode_t **old;     /* while doubling: the previous buckets, emptied into
+                          the new ones a few at a time; else NULL */
+    size_t nold;
+    size_t moved;      /* old buckets [0, moved) are empty */
     size_t count;
 } htable_t;
 
@@ -47,8 +51,9 @@ void htable_each(const htable_t *t, void (*fn)(hnode_t *node, void *arg), void *
  * buckets already visited are exactly the ones whose nodes went to buckets
  * the cursor has passed: a node present from the first call to the last
  * is visited once, never twice, however the table grows (it never
- * shrinks).  Any cursor value is safe; an unknown one just starts
- * somewhere in the middle. */
+ * shrinks), and also while it is doubling (a step then covers a bucket of
+ * the old table and every new bucket its nodes can move to).  Any cursor
+ * value is safe; an unknown one just starts somewhere in the middle. */
 uint64_t htable_scan(const htable_t *t, uint64_t cursor, void (*fn)(hnode_t *node, void *arg),
                      void *arg);
 

@@ -49,9 +49,28 @@ static void chan_metrics(const core_chan_t *ch, void *arg)
                         (unsigned long long)i.received);
 }
 
+/* The loop-stall histogram, as a Prometheus histogram (cumulative). */
+static void stall_metrics(struct evbuffer *out, const chand_stall_t *h)
+{
+    evbuffer_add_printf(out, "# TYPE chand_loop_callback_seconds histogram\n");
+    uint64_t cum = 0;
+    for (size_t i = 0; i < CHAND_STALL_BUCKETS - 1; i++) {
+        cum += h->count[i];
+        evbuffer_add_printf(out, "chand_loop_callback_seconds_bucket{le=\"%g\"} %llu\n",
+                            (double)chand_stall_bounds_us[i] / 1e6, (unsigned long long)cum);
+    }
+    evbuffer_add_printf(out,
+        "chand_loop_callback_seconds_bucket{le=\"+Inf\"} %llu\n"
+        "chand_loop_callback_seconds_sum %.6f\nchand_loop_callback_seconds_count %llu\n"
+        "# TYPE chand_loop_callback_max_seconds gauge\nchand_loop_callback_max_seconds %.6f\n",
+        (unsigned long long)h->total, (double)h->sum_us / 1e6, (unsigned long long)h->total,
+        (double)h->max_us / 1e6);
+}
+
 static void metrics_cb(struct evhttp_request *req, void *arg)
 {
     chand_server_t *s = arg;
+    uint64_t t0 = chand_busy_begin(s);
     if (strcmp(evhttp_request_get_uri(req), "/metrics") != 0) {
         evhttp_send_error(req, HTTP_NOTFOUND, "try /metrics");
         return;
@@ -71,17 +90,22 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         "# TYPE chand_inflight gauge\nchand_inflight %llu\n"
         "# TYPE chand_values_sent_total counter\nchand_values_sent_total %llu\n"
         "# TYPE chand_values_received_total counter\nchand_values_received_total %llu\n"
-        "# TYPE chand_value_bytes gauge\nchand_value_bytes %llu\n",
+        "# TYPE chand_value_bytes gauge\nchand_value_bytes %llu\n"
+        "# TYPE chand_ack_expired_total counter\nchand_ack_expired_total %llu\n"
+        "# TYPE chand_output_bytes gauge\nchand_output_bytes %llu\n",
         (double)(chand_now() - s->started_ms) / 1000.0, (unsigned long long)s->nconns,
         (unsigned long long)ci.channels, (unsigned long long)ci.pending,
         (unsigned long long)ci.inflight, (unsigned long long)ci.values_sent,
-        (unsigned long long)ci.values_received, (unsigned long long)ci.value_bytes);
+        (unsigned long long)ci.values_received, (unsigned long long)ci.value_bytes,
+        (unsigned long long)ci.ack_expired, (unsigned long long)s->out_bytes);
+    stall_metrics(out, &s->stall);
     struct scrape sc = { out, 0 };
     core_each_chan(s->core, chan_metrics, &sc);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, HTTP_OK, "OK", out);
     evbuffer_free(out);
+    chand_busy_end(s, t0);
 }
 
 int chand_metrics_start(chand_server_t *s, const char *addr)

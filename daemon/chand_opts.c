@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,19 +34,26 @@ CHAND_DEFAULT_LISTEN ")\n"
 "                        is disconnected and its unacknowledged values returned\n"
 "                        (default 64m)\n"
 "      --max-batch N     most values in one send or receive (default 4096)\n"
-"      --max-memory N    bytes all values may hold; past it sends are refused\n"
-"                        with BUSY (default 1g; 0: no limit)\n"
+"      --max-memory N    bytes all values and queued replies may hold; past it\n"
+"                        sends are refused with BUSY (default 1g; 0: no limit)\n"
+"      --hello-timeout T a connection that has not said Hello after T is closed\n"
+"                        (default 10s)\n"
+"      --ack-wait T      a value delivered and not acknowledged within T goes\n"
+"                        back to its channel, marked redelivered (default 60s;\n"
+"                        0: never)\n"
 "      --log-level L     error, warn, info or debug (default info)\n"
 "  -h, --help            print this help and exit\n"
 "  -V, --version         print the version and exit\n"
 "\n"
-"Sizes take k, m or g suffixes (powers of 1024).  SIGTERM or SIGINT stops\n"
+"Sizes take k, m or g suffixes (powers of 1024); times are milliseconds, or\n"
+"take ms, s, m or h.  SIGTERM or SIGINT stops\n"
 "chand: it stops accepting, answers pending requests \"shutting down\" and\n"
 "exits 0.  See chand(8).\n";
 
 enum {
     OPT_MAX_FRAME = 256, OPT_MAX_CONNS, OPT_MAX_CHANNELS, OPT_MAX_PENDING,
-    OPT_MAX_OUTPUT, OPT_MAX_BATCH, OPT_MAX_MEMORY, OPT_LOG_LEVEL,
+    OPT_MAX_OUTPUT, OPT_MAX_BATCH, OPT_MAX_MEMORY, OPT_HELLO_TIMEOUT, OPT_ACK_WAIT,
+    OPT_LOG_LEVEL,
 };
 
 static const struct option longopts[] = {
@@ -60,36 +68,51 @@ static const struct option longopts[] = {
     { "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
     { "max-batch", required_argument, NULL, OPT_MAX_BATCH },
     { "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
+    { "hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT },
+    { "ack-wait", required_argument, NULL, OPT_ACK_WAIT },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
 };
 
-/* Bounds of each numeric flag. */
+/* Bounds of each numeric flag: a size, or a duration in milliseconds. */
 static const struct {
     int opt;
     const char *name;
     uint64_t min, max;
     size_t offset;
+    bool duration;
 } numeric[] = {
-    { OPT_MAX_FRAME, "--max-frame", 1024, 256u << 20, offsetof(chand_opts_t, max_frame) },
-    { OPT_MAX_CONNS, "--max-conns", 1, 1000000, offsetof(chand_opts_t, max_conns) },
-    { OPT_MAX_CHANNELS, "--max-channels", 1, UINT64_C(1) << 40, offsetof(chand_opts_t, max_channels) },
-    { OPT_MAX_PENDING, "--max-pending", 1, UINT64_C(1) << 24, offsetof(chand_opts_t, max_pending) },
-    { OPT_MAX_OUTPUT, "--max-output", 64 * 1024, UINT64_C(1) << 40, offsetof(chand_opts_t, max_output) },
-    { OPT_MAX_BATCH, "--max-batch", 1, 1u << 20, offsetof(chand_opts_t, max_batch) },
-    { OPT_MAX_MEMORY, "--max-memory", 0, UINT64_C(1) << 50, offsetof(chand_opts_t, max_memory) },
+    { OPT_MAX_FRAME, "--max-frame", 1024, 256u << 20, offsetof(chand_opts_t, max_frame), false },
+    { OPT_MAX_CONNS, "--max-conns", 1, 1000000, offsetof(chand_opts_t, max_conns), false },
+    { OPT_MAX_CHANNELS, "--max-channels", 1, UINT64_C(1) << 40, offsetof(chand_opts_t, max_channels), false },
+    { OPT_MAX_PENDING, "--max-pending", 1, UINT64_C(1) << 24, offsetof(chand_opts_t, max_pending), false },
+    { OPT_MAX_OUTPUT, "--max-output", 64 * 1024, UINT64_C(1) << 40, offsetof(chand_opts_t, max_output), false },
+    { OPT_MAX_BATCH, "--max-batch", 1, 1u << 20, offsetof(chand_opts_t, max_batch), false },
+    { OPT_MAX_MEMORY, "--max-memory", 0, UINT64_C(1) << 50, offsetof(chand_opts_t, max_memory), false },
+    { OPT_HELLO_TIMEOUT, "--hello-timeout", 10, 3600000, offsetof(chand_opts_t, hello_timeout_ms),
+      true },
+    { OPT_ACK_WAIT, "--ack-wait", 0, UINT64_C(7) * 24 * 3600000, offsetof(chand_opts_t, ack_wait_ms),
+      true },
 };
+
+/* The decimal number s starts with (no sign, no blanks), and where it
+ * ends.  0, or -1 if s does not start with one or it is too large. */
+static int leading_number(const char *s, unsigned long long *v, char **end)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    *v = strtoull(s, end, 10);
+    return errno ? -1 : 0;
+}
 
 int chand_parse_size(const char *s, uint64_t *out)
 {
-    if (!s || !*s || *s == '-')
-        return -1;
+    unsigned long long v;
     char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
+    if (leading_number(s, &v, &end) < 0)
         return -1;
     unsigned shift = 0;
     switch (*end) {
@@ -105,6 +128,26 @@ int chand_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int chand_parse_duration(const char *s, uint64_t *out)
+{
+    unsigned long long v;
+    char *end;
+    if (leading_number(s, &v, &end) < 0)
+        return -1;
+    static const struct { const char *suffix; uint64_t ms; } units[] = {
+        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) != 0)
+            continue;
+        if (v > UINT64_MAX / 4 / units[i].ms)
+            return -1;
+        *out = v * units[i].ms;
+        return 0;
+    }
+    return -1;
+}
+
 static void defaults(chand_opts_t *o)
 {
     memset(o, 0, sizeof *o);
@@ -115,6 +158,8 @@ static void defaults(chand_opts_t *o)
     o->max_output = 64u << 20;
     o->max_batch = 4096;
     o->max_memory = 1u << 30;
+    o->hello_timeout_ms = 10000;
+    o->ack_wait_ms = 60000;
     o->log_level = LOG_INFO;
 }
 
@@ -124,10 +169,11 @@ static int set_numeric(chand_opts_t *o, int opt, const char *arg)
         if (numeric[i].opt != opt)
             continue;
         uint64_t v;
-        if (chand_parse_size(arg, &v) < 0 || v < numeric[i].min || v > numeric[i].max) {
-            fprintf(stderr, "chand: %s: '%s' is not a number from %llu to %llu\n",
-                    numeric[i].name, arg, (unsigned long long)numeric[i].min,
-                    (unsigned long long)numeric[i].max);
+        int rc = numeric[i].duration ? chand_parse_duration(arg, &v) : chand_parse_size(arg, &v);
+        if (rc < 0 || v < numeric[i].min || v > numeric[i].max) {
+            fprintf(stderr, "chand: %s: '%s' is not a %s from %llu to %llu%s\n", numeric[i].name, arg,
+                    numeric[i].duration ? "time" : "number", (unsigned long long)numeric[i].min,
+                    (unsigned long long)numeric[i].max, numeric[i].duration ? " ms" : "");
             return -1;
         }
         *(uint64_t *)((char *)o + numeric[i].offset) = v;

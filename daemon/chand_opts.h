@@ -24,6 +24,8 @@ typedef struct chand_opts {
     uint64_t max_output;
     uint64_t max_batch;
     uint64_t max_memory;
+    uint64_t hello_timeout_ms;  /* a connection must say Hello within this */
+    uint64_t ack_wait_ms;       /* a delivery's ack deadline; 0: none */
     int log_level;
 } chand_opts_t;
 
@@ -36,5 +38,9 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o);
 /* chand_parse_size - "64", "16k", "1m", "2g" (powers of 1024) into *out.
  * 0, or -1 if not a number or over 2^62. */
 int chand_parse_size(const char *s, uint64_t *out);
+
+/* chand_parse_duration - "250" or "250ms", "30s", "5m", "1h" into *out, in
+ * milliseconds.  0, or -1 if s is not such a duration. */
+int chand_parse_duration(const char *s, uint64_t *out);
 
 #endif /* CHAND_OPTS_H */

@@ -35,11 +35,34 @@
 #include "chand_log.h"
 #include "chand_server.h"
 
-#define HELLO_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_S 3
+
+uint64_t chand_now(void)
+{
+    return chand_now_us() / 1000;
+}
+
+uint64_t chand_busy_begin(chand_server_t *s)
+{
+    uint64_t t0 = chand_now_us();
+    core_set_now(s->core, (int64_t)(t0 / 1000));   /* deliveries' ack deadlines */
+    return t0;
+}
+
+void chand_busy_end(chand_server_t *s, uint64_t t0)
+{
+    chand_stall_since(&s->stall, t0);
+}
+
+/* Values of deleted channels freed per turn of the loop: well under a
+ * millisecond's work, so that a huge delete never stalls the others. */
+#define RECLAIM_SLICE 16384
 
 void chand_server_rearm(chand_server_t *s)
 {
+    static const struct timeval now = { 0, 0 };
+    if (core_reclaim(s->core, 0) && !evtimer_pending(s->reclaim_timer, NULL))
+        evtimer_add(s->reclaim_timer, &now);   /* after the sockets are polled */
     int64_t next = core_next_deadline(s->core);
     if (next < 0) {
         evtimer_del(s->deadline_timer);
@@ -57,9 +80,22 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     chand_server_t *s = arg;
-    core_expire(s->core, (int64_t)chand_now());
+    uint64_t t0 = chand_busy_begin(s);
+    core_expire(s->core, (int64_t)(t0 / 1000));
     chand_conn_flush_pending(s);
     chand_server_rearm(s);
+    chand_busy_end(s, t0);
+}
+
+static void reclaim_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chand_server_t *s = arg;
+    uint64_t t0 = chand_busy_begin(s);
+    core_reclaim(s->core, RECLAIM_SLICE);
+    chand_server_rearm(s);
+    chand_busy_end(s, t0);
 }
 
 static void reaper_cb(evutil_socket_t fd, short what, void *arg)
@@ -67,25 +103,13 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     chand_server_t *s = arg;
+    uint64_t t0 = chand_busy_begin(s);
     chand_conn_reap(s);
     chand_conn_flush_pending(s);
+    chand_server_rearm(s);   /* its temporary channels may have gone */
+    chand_busy_end(s, t0);
     if (s->stopping && s->nconns == 0)
         event_base_loopexit(s->base, NULL);
-}
-
-/* Connections must say Hello soon; an idle socket that never does is
- * closed rather than held forever. */
-static void hello_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    chand_server_t *s = arg;
-    uint64_t now = chand_now();
-    for (qlink_t *l = s->conns.next; l != &s->conns; l = l->next) {
-        chand_conn_t *c = QLIST_ENTRY(l, chand_conn_t, link);
-        if (!c->hello && !c->doomed && now - c->accepted_ms > HELLO_TIMEOUT_MS)
-            chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, "no Hello within 10 s");
-    }
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
@@ -304,16 +328,15 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     }
     core_limits_t lim = chand_core_limits(o);
     s->core = core_new(&lim, chand_core_reply);
+    core_count_outside(s->core, &s->out_bytes);
     seed_hashes(s);
     s->deadline_timer = evtimer_new(s->base, deadline_cb, s);
+    s->reclaim_timer = evtimer_new(s->base, reclaim_cb, s);
     s->reaper = event_new(s->base, -1, 0, reaper_cb, s);
     s->accept_resume = evtimer_new(s->base, resume_cb, s);
     s->stop_timer = evtimer_new(s->base, stop_now_cb, s);
-    s->hello_timer = event_new(s->base, -1, EV_PERSIST, hello_cb, s);
     s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
     s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
-    struct timeval second = { 1, 0 };
-    event_add(s->hello_timer, &second);
     event_add(s->sig_term, NULL);
     event_add(s->sig_int, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -366,10 +389,10 @@ void chand_server_free(chand_server_t *s)
     if (s->http)
         evhttp_free(s->http);
     event_free(s->deadline_timer);
+    event_free(s->reclaim_timer);
     event_free(s->reaper);
     event_free(s->accept_resume);
     event_free(s->stop_timer);
-    event_free(s->hello_timer);
     event_free(s->sig_term);
     event_free(s->sig_int);
     core_free(s->core);

@@ -21,6 +21,7 @@
 #include "chand_core.h"
 #include "chand_list.h"
 #include "chand_opts.h"
+#include "chand_stall.h"
 
 typedef struct chand_server chand_server_t;
 typedef struct chand_conn chand_conn_t;
@@ -29,13 +30,13 @@ struct chand_conn {
     chand_server_t *srv;
     evutil_socket_t fd;
     struct evbuffer *in, *out;
-    struct event *ev_read, *ev_write, *ev_flush;
+    struct event *ev_read, *ev_write;
+    struct event *ev_timer;  /* the Hello deadline, then the last flush's */
     core_sess_t *sess;
     qlink_t link;            /* srv->conns */
     qlink_t doomed_link;     /* srv->doomed, once it must go */
     qlink_t pending_link;    /* srv->pending: replies to write this turn */
     uint64_t num;            /* for log lines */
-    uint64_t accepted_ms;
     char peer[80];
     bool hello;              /* Hello received and accepted */
     bool doomed;             /* closing: no more input, drop further replies */
@@ -50,9 +51,9 @@ struct chand_server {
     size_t nlisteners;
     struct event *sig_term, *sig_int;
     struct event *deadline_timer;
+    struct event *reclaim_timer; /* frees deleted channels' values a slice a turn */
     struct event *reaper;        /* closes doomed connections after callbacks */
     struct event *accept_resume; /* re-enables accepting after EMFILE */
-    struct event *hello_timer;   /* closes connections that never said Hello */
     struct event *stop_timer;    /* bounds the shutdown drain */
     struct evhttp *http;
     core_t *core;
@@ -65,6 +66,9 @@ struct chand_server {
     uint64_t nconns;
     uint64_t next_conn;
     uint64_t started_ms;
+    chand_stall_t stall;         /* how long each loop callback took */
+    uint64_t out_bytes;          /* replies queued to every client (counted
+                                    against --max-memory with the values) */
     bool stopping;
 };
 
@@ -72,12 +76,17 @@ struct chand_server {
 chand_server_t *chand_server_new(const chand_opts_t *o);
 int chand_server_run(chand_server_t *s);
 void chand_server_free(chand_server_t *s);
-/* chand_clock.c: the monotonic clock, in ms */
+/* chand_now - the monotonic clock in ms (chand_now_us, chand_clock.c) */
 uint64_t chand_now(void);
 /* chand_server_stop - begin an orderly shutdown (what SIGTERM does): no new
  * connections, every blocked request answered SHUTTING_DOWN, every
  * connection closed once its output drains; the loop then exits. */
 void chand_server_stop(chand_server_t *s);
+/* Every event-loop callback begins with chand_busy_begin (the core learns
+ * the time) and ends with chand_busy_end (its duration goes into the
+ * loop-stall histogram). */
+uint64_t chand_busy_begin(chand_server_t *s);
+void chand_busy_end(chand_server_t *s, uint64_t t0);
 /* Arm the deadline timer for the core's next deadline. */
 void chand_server_rearm(chand_server_t *s);
 
@@ -99,6 +108,8 @@ void chand_conn_take_output(chand_conn_t *c, struct evbuffer *to);
 void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r);
 /* Send an error reply and close once it is flushed (one log line). */
 void chand_conn_fail(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg);
+/* The connection said Hello: it may stay (its Hello deadline is off). */
+void chand_conn_hello_done(chand_conn_t *c);
 /* Close now (the peer is gone or too slow). */
 void chand_conn_doom(chand_conn_t *c, const char *why);
 void chand_conn_reap(chand_server_t *s);

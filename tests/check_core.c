@@ -31,6 +31,8 @@ typedef struct rec {
     uint64_t dlv[MAXDLV];
     char val[MAXDLV][32];
     uint32_t redelivered[MAXDLV];
+    size_t nver;
+    uint64_t ver[16];
 } rec_t;
 
 typedef struct tsess {
@@ -55,6 +57,10 @@ static void on_reply(void *ctx, const core_reply_t *r)
     x->index = r->index;
     x->value_len = r->value_len;
     x->created = r->created;
+    ck_assert_uint_le(r->nversions, 16);
+    x->nver = r->nversions;
+    for (size_t i = 0; i < r->nversions; i++)
+        x->ver[i] = r->versions[i];
     if (r->kind == CORE_R_OPEN) {
         core_chan_info_t info;
         core_chan_info(r->chan, &info);
@@ -196,6 +202,23 @@ START_TEST(t_open_rules)
     must_reply(A, 7, CHAN__STATUS__BAD_REQUEST);
     send1(A, 8, "nope", "x", -1);
     must_reply(A, 8, CHAN__STATUS__NOT_FOUND);
+    /* a temporary channel is always new */
+    core_open(A->s, 9, B("jobs"), false, 0, true, false);
+    must_reply(A, 9, CHAN__STATUS__EXISTS);
+}
+END_TEST
+
+START_TEST(t_select_without_cases)
+{
+    /* nothing can proceed: TIMEOUT at once, or at its deadline */
+    core_select(A->s, 1, NULL, 0, false, 0, false, 0, 1000);
+    must_reply(A, 1, CHAN__STATUS__TIMEOUT);
+    core_select(A->s, 2, NULL, 0, false, 0, false, 50, 1000);
+    ck_assert_int_eq(core_next_deadline(core), 1050);
+    core_expire(core, 1049);
+    ck_assert_ptr_null(reply_to(A, 2));
+    core_expire(core, 1050);
+    must_reply(A, 2, CHAN__STATUS__TIMEOUT);
 }
 END_TEST
 
@@ -1470,6 +1493,82 @@ END_TEST
 
 /* in_order: of the ready cases, the first in the order given is taken,
  * every time (the client shuffled them); without it, any of them. */
+START_TEST(t_blocked_select_is_queued_in_random_order)
+{
+    /* Go's TestPseudoRandomSend: a select with two cases on one unbuffered
+     * channel blocks, then a partner comes.  Either case may win, about
+     * equally often (case 0 won every time when cases were queued in
+     * index order).  300 rounds: mean 150, sigma 8.7; 5 sigma either way. */
+    enum { ROUNDS = 300 };
+    mk(A, 1, "u", 0);
+    int zero = 0;
+    for (uint64_t k = 0; k < ROUNDS; k++) {
+        uint64_t id = 10 + k;
+        if (_i == 0) {
+            core_case_req_t cs[2] = { SC("u", "0"), SC("u", "1") };
+            core_select(A->s, id, cs, 2, false, 0, false, -1, 0);
+            ck_assert_ptr_null(reply_to(A, id));
+            const char *v = take(Bs, id, "u");
+            ck_assert_int_eq(must_reply(A, id, CHAN__STATUS__OK)->index, v[0] - '0');
+            zero += v[0] == '0';
+        } else {
+            core_case_req_t cs[2] = { RC("u"), RC("u") };
+            core_select(A->s, id, cs, 2, false, 0, false, -1, 0);
+            ck_assert_ptr_null(reply_to(A, id));
+            send1(Bs, id, "u", "v", -1);
+            rec_t *r = must_reply(A, id, CHAN__STATUS__OK);
+            ack_all(A, r);
+            must_reply(Bs, id, CHAN__STATUS__OK);
+            zero += r->index == 0;
+        }
+    }
+    ck_assert_msg(zero >= 150 - 44 && zero <= 150 + 44, "case 0 won %d of %d", zero, ROUNDS);
+    /* with in_order the client's order stands: case 0 is queued first */
+    core_case_req_t cs[2] = { RC("u"), RC("u") };
+    core_select(A->s, 500, cs, 2, false, 0, true, -1, 0);
+    send1(Bs, 500, "u", "v", -1);
+    ck_assert_int_eq(must_reply(A, 500, CHAN__STATUS__OK)->index, 0);
+}
+END_TEST
+
+START_TEST(t_look_reports_versions)
+{
+    /* a select with timeout 0 that finds nothing gives each case's channel
+     * version; any change that could make a case ready moves it, even if
+     * the channel ends as it was; a look that waits, or finds a case,
+     * gives none */
+    mk(A, 1, "x", 1);
+    mk(A, 2, "y", 0);
+    core_case_req_t cs[3] = { RC("x"), RC("y"), RC("x") };
+    core_select(A->s, 3, cs, 3, false, 0, false, 0, 0);
+    rec_t *r = must_reply(A, 3, CHAN__STATUS__TIMEOUT);
+    ck_assert_uint_eq(r->nver, 3);
+    ck_assert_uint_eq(r->ver[0], r->ver[2]);
+    uint64_t x0 = r->ver[0], y0 = r->ver[1];
+    core_select(A->s, 4, cs, 3, false, 0, false, 0, 0);   /* nothing changed */
+    r = must_reply(A, 4, CHAN__STATUS__TIMEOUT);
+    ck_assert_uint_eq(r->ver[0], x0);
+    ck_assert_uint_eq(r->ver[1], y0);
+    send1(Bs, 5, "x", "v", -1);   /* a value comes and goes */
+    ck_assert_str_eq(take(C, 6, "x"), "v");
+    recvn(C, 7, "y", 1, 50);      /* a receiver waits on y, then gives up */
+    core_expire(core, 50);
+    must_reply(C, 7, CHAN__STATUS__TIMEOUT);
+    core_select(A->s, 8, cs, 3, false, 0, false, 0, 0);
+    r = must_reply(A, 8, CHAN__STATUS__TIMEOUT);
+    ck_assert_uint_ne(r->ver[0], x0);
+    ck_assert_uint_ne(r->ver[1], y0);
+    send1(Bs, 9, "x", "w", -1);
+    core_select(A->s, 10, cs, 3, false, 0, false, 0, 0);
+    r = must_reply(A, 10, CHAN__STATUS__OK);
+    ck_assert_uint_eq(r->nver, 0);
+    ack_all(A, r);
+    core_select(A->s, 11, cs, 3, false, 0, false, 20, 100);
+    core_expire(core, 120);
+    ck_assert_uint_eq(must_reply(A, 11, CHAN__STATUS__TIMEOUT)->nver, 0);
+}
+END_TEST
+
 START_TEST(t_select_in_order)
 {
     const char *names[3] = { "o0", "o1", "o2" };
@@ -1768,6 +1867,155 @@ START_TEST(t_dropping_a_reserving_session_marks_nothing)
 }
 END_TEST
 
+/* Start again with a core whose limits are l (the sessions too). */
+static void remake_core(const core_limits_t *l)
+{
+    for (int i = 0; i < 4; i++) {
+        core_sess_drop(sess[i].s);
+        sess[i].n = 0;
+    }
+    core_free(core);
+    core = core_new(l, on_reply);
+    core_seed(core, 12345);
+    for (int i = 0; i < 4; i++)
+        sess[i].s = core_sess_new(core, &sess[i]);
+}
+
+static void remake_with_ack_wait(int64_t ms)
+{
+    core_limits_t l = limits;
+    l.ack_wait = ms;
+    remake_core(&l);
+}
+
+static uint64_t ack_expired(void)
+{
+    core_info_t i;
+    core_info(core, &i);
+    return i.ack_expired;
+}
+
+START_TEST(t_ack_wait_buffered)
+{
+    /* a receiver that never acknowledges: at its deadline the values go
+     * back, in order and marked, to a receiver already waiting; its late
+     * ack is of an unknown delivery */
+    remake_with_ack_wait(100);
+    core_set_now(core, 1000);
+    mk(A, 1, "b", 10);
+    core_bytes_t v[3] = { B("1"), B("2"), B("3") };
+    core_send(A->s, 2, B("b"), v, 3, -1, 1000);
+    recvn(Bs, 3, "b", 3, -1);
+    rec_t *held = must_reply(Bs, 3, CHAN__STATUS__OK);
+    ck_assert_uint_eq(held->ndlv, 3);
+    recvn(C, 4, "b", 1, -1);
+    ck_assert_int_eq(core_next_deadline(core), 1100);
+    core_expire(core, 1099);
+    ck_assert_ptr_null(reply_to(C, 4));
+    core_expire(core, 1100);
+    rec_t *r = must_reply(C, 4, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "1");
+    ck_assert_uint_eq(r->redelivered[0], 1);
+    ck_assert(!core_ack(Bs->s, held->dlv[0]));   /* too late: ignored */
+    ack_all(C, r);
+    expect_next(C, 5, "b", "2");
+    expect_next(C, 6, "b", "3");
+    ck_assert_uint_eq(ack_expired(), 3);
+    ck_assert_int_eq(core_next_deadline(core), -1);
+}
+END_TEST
+
+START_TEST(t_ack_wait_unbuffered)
+{
+    /* the sender of an unbuffered value waits on: the value goes back to
+     * it, and the next receiver's ack completes the send */
+    remake_with_ack_wait(100);
+    mk(A, 1, "u", 0);
+    send1(A, 2, "u", "x", -1);
+    core_set_now(core, 2000);
+    recvn(Bs, 3, "u", 1, -1);
+    ck_assert_uint_eq(must_reply(Bs, 3, CHAN__STATUS__OK)->ndlv, 1);
+    core_expire(core, 2100);
+    ck_assert_ptr_null(reply_to(A, 2));
+    recvn(C, 4, "u", 1, 0);
+    rec_t *r = must_reply(C, 4, CHAN__STATUS__OK);
+    ck_assert_str_eq(r->val[0], "x");
+    ck_assert_uint_eq(r->redelivered[0], 1);
+    ack_all(C, r);
+    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__OK)->accepted, 1);
+}
+END_TEST
+
+START_TEST(t_ack_wait_only_the_late)
+{
+    /* deadlines run from each delivery: an acknowledged value never comes
+     * back, and a later delivery waits for its own deadline */
+    remake_with_ack_wait(100);
+    mk(A, 1, "b", 10);
+    core_bytes_t v[3] = { B("1"), B("2"), B("3") };
+    core_send(A->s, 2, B("b"), v, 3, -1, 1000);
+    core_set_now(core, 1000);
+    recvn(Bs, 3, "b", 1, -1);
+    ack_all(Bs, must_reply(Bs, 3, CHAN__STATUS__OK));
+    core_set_now(core, 1010);
+    recvn(Bs, 4, "b", 1, -1);
+    must_reply(Bs, 4, CHAN__STATUS__OK);
+    core_set_now(core, 1050);
+    recvn(C, 5, "b", 1, -1);
+    rec_t *c = must_reply(C, 5, CHAN__STATUS__OK);
+    ck_assert_int_eq(core_next_deadline(core), 1110);
+    core_expire(core, 1110);
+    ck_assert_uint_eq(ack_expired(), 1);
+    ck_assert_int_eq(core_next_deadline(core), 1150);
+    ack_all(C, c);   /* in time */
+    ck_assert_int_eq(core_next_deadline(core), -1);
+    core_set_now(core, 900);   /* time never goes back */
+    expect_next(C, 6, "b", "2");
+    ck_assert_uint_eq(ack_expired(), 1);
+}
+END_TEST
+
+START_TEST(t_delete_frees_a_slice_at_a_time)
+{
+    /* a large buffer outlives its channel's delete, freed by core_reclaim
+     * in slices; a small one goes at once */
+    core_limits_t l = limits;
+    l.max_batch = 4096;
+    l.max_cap = 10000;
+    remake_core(&l);
+    mk(A, 1, "big", 5000);
+    mk(A, 2, "small", 10);
+    static core_bytes_t v[5000];
+    for (int i = 0; i < 5000; i++)
+        v[i] = B("v");
+    core_send(A->s, 3, B("big"), v, 4096, -1, 0);
+    core_send(A->s, 4, B("big"), v, 904, -1, 0);
+    core_send(A->s, 5, B("small"), v, 10, -1, 0);
+    core_info_t before, after;
+    core_info(core, &before);
+    core_delete(A->s, 6, B("small"));
+    must_reply(A, 6, CHAN__STATUS__OK);
+    ck_assert_uint_eq(core_reclaim(core, 0), 0);
+    core_delete(A->s, 7, B("big"));
+    must_reply(A, 7, CHAN__STATUS__OK);
+    ck_assert_ptr_null(core_find(core, B("big")));
+    ck_assert_uint_eq(core_reclaim(core, 0), 5000);
+    ck_assert_uint_eq(core_reclaim(core, 1500), 3500);
+    ck_assert_uint_eq(core_reclaim(core, 3000), 500);
+    core_info(core, &after);
+    ck_assert_uint_lt(after.value_bytes, before.value_bytes);
+    ck_assert_uint_gt(after.value_bytes, 0);   /* the last 500 still count */
+    ck_assert_uint_eq(core_reclaim(core, SIZE_MAX), 0);
+    core_info(core, &after);
+    ck_assert_uint_eq(after.value_bytes, 0);
+    /* the teardown frees what a core still buries */
+    mk(A, 8, "big", 5000);
+    core_send(A->s, 9, B("big"), v, 2000, -1, 0);
+    core_delete(A->s, 10, B("big"));
+    ck_assert_uint_eq(core_reclaim(core, 0), 2000);
+}
+END_TEST
+
 START_TEST(t_memory_limit)
 {
     /* a core whose values may hold about four 1000-byte values */
@@ -1952,6 +2200,7 @@ END_TEST
 typedef struct scan_node {
     hnode_t h;   /* first: a node's address is the object's */
     int seen;
+    bool gone;   /* removed */
 } scan_node_t;
 
 static void scan_mark(hnode_t *n, void *arg)
@@ -1960,12 +2209,18 @@ static void scan_mark(hnode_t *n, void *arg)
     ((scan_node_t *)n)->seen++;
 }
 
+static bool scan_node_is(const hnode_t *n, const void *key)
+{
+    return n == key;
+}
+
 START_TEST(t_scan_sees_each_once_while_growing)
 {
     /* 100 nodes there throughout; between steps the table grows from 128
-     * to 16384 buckets, and nodes come and go: each of the 100 is seen
-     * exactly once */
+     * to 16384 buckets (a bucket at a time: most steps see it half moved),
+     * and nodes come and go: each of the 100 is seen exactly once */
     enum { OLD = 100, NEW = 10000 };
+    static const int per_step[] = { 40, 7, 1 };
     scan_node_t *nodes = calloc(OLD + NEW, sizeof *nodes);
     htable_t t;
     htable_init(&t);
@@ -1975,18 +2230,32 @@ START_TEST(t_scan_sees_each_once_while_growing)
     }
     uint64_t cur = 0;
     int steps = 0, added = OLD;
+    size_t removed = 0;
+    bool saw_growing = false;
     do {
         cur = htable_scan(&t, cur, scan_mark, NULL);
-        for (int k = 0; k < 40 && added < OLD + NEW; k++, added++) {
+        saw_growing |= t.old != NULL;
+        for (int k = 0; k < per_step[_i] && added < OLD + NEW; k++, added++) {
             nodes[added].h.hash = chand_hash_u64((uint64_t)added);
             htable_insert(&t, &nodes[added].h);
         }
-        if (added % 3 == 0)
+        if (added % 3 == 0 && added > OLD) {
             htable_remove(&t, &nodes[added - 1].h);
+            nodes[added - 1].gone = true;
+            removed++;
+        }
         steps++;
     } while (cur && steps < 1000000);
     ck_assert_uint_eq(cur, 0);
-    ck_assert_uint_ge(t.nbuckets, 8192);
+    ck_assert(saw_growing);
+    ck_assert_uint_ge(t.nbuckets, _i == 0 ? 8192 : 256);
+    /* every node present is found, every one removed is not; the count */
+    ck_assert_uint_eq(t.count, (size_t)added - removed);
+    for (int i = 0; i < added; i++) {
+        uint64_t h = chand_hash_u64((uint64_t)i);
+        hnode_t *f = htable_find(&t, h, scan_node_is, &nodes[i].h);
+        ck_assert_msg((f != NULL) == !nodes[i].gone, "node %d", i);
+    }
     for (int i = 0; i < OLD; i++)
         ck_assert_msg(nodes[i].seen == 1, "node %d seen %d times", i, nodes[i].seen);
     /* an empty table, and an invented cursor, end at once or in time */
@@ -2084,6 +2353,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_no_reservation_past_capacity);
     tcase_add_test(tc, t_select_in_order);
     tcase_add_test(tc, t_given_back_ahead_of_buffered_when_slots_reserved);
+    tcase_add_test(tc, t_look_reports_versions);
+    tcase_add_loop_test(tc, t_blocked_select_is_queued_in_random_order, 0, 2);
     tcase_add_test(tc, t_commit_takes_the_callers_deadline);
     tcase_add_loop_test(tc, t_look_receive_leads_a_reserving_sender, 0, 2);
     tcase_add_test(tc, t_dropped_reservations_leave_no_trace);
@@ -2096,7 +2367,12 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_dropping_a_reserving_session_marks_nothing);
     tcase_add_test(tc, t_detached_sender_freed_at_shutdown);
     tcase_add_test(tc, t_memory_limit);
-    tcase_add_test(tc, t_scan_sees_each_once_while_growing);
+    tcase_add_loop_test(tc, t_scan_sees_each_once_while_growing, 0, 3);
+    tcase_add_test(tc, t_select_without_cases);
+    tcase_add_test(tc, t_ack_wait_buffered);
+    tcase_add_test(tc, t_ack_wait_unbuffered);
+    tcase_add_test(tc, t_ack_wait_only_the_late);
+    tcase_add_test(tc, t_delete_frees_a_slice_at_a_time);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -777,6 +778,154 @@ START_TEST(t_bad_before_hello)
 }
 END_TEST
 
+/* A Ping of id with a payload of n bytes (filled with 'p'). */
+static void raw_ping(int fd, uint64_t id, size_t n)
+{
+    static uint8_t payload[4096];
+    ck_assert_uint_le(n, sizeof payload);
+    memset(payload, 'p', n);
+    Chan__Ping p = CHAN__PING__INIT;
+    p.has_payload = true;
+    p.payload.data = payload;
+    p.payload.len = n;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = id;
+    rq.op_case = CHAN__REQUEST__OP_PING;
+    rq.ping = &p;
+    raw_request(fd, &rq);
+}
+
+/* A connected raw socket that said Hello to D. */
+static int raw_session(const chand_proc_t *d)
+{
+    int fd = raw_connect(d->port, 0);
+    raw_hello(fd, 1, NULL);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    return fd;
+}
+
+/* A Recv of id on channel name that will wait (timeout_ms absent). */
+static void raw_blocking_recv(int fd, uint64_t id, const char *name)
+{
+    Chan__Recv r = CHAN__RECV__INIT;
+    r.has_name = true;
+    r.name.data = (uint8_t *)name;
+    r.name.len = strlen(name);
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = id;
+    rq.op_case = CHAN__REQUEST__OP_RECV;
+    rq.recv = &r;
+    raw_request(fd, &rq);
+}
+
+START_TEST(t_bad_reused_id)
+{
+    /* the id of a request still waiting, on any request: one answer for
+     * that id (the error), and the connection closes */
+    chan_client_t *cl = chand_dial(&D);
+    chan_release(chand_open_ch(cl, "reuse", 0));
+    chan_disconnect(cl);
+    int fd = raw_session(&D);
+    raw_blocking_recv(fd, 9, "reuse");
+    switch (_i) {
+    case 0: raw_ping(fd, 9, 0); break;
+    case 1: raw_blocking_recv(fd, 9, "reuse"); break;
+    default: {
+        Chan__Stat st = CHAN__STAT__INIT;
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.has_id = true;
+        rq.id = 9;
+        rq.op_case = CHAN__REQUEST__OP_STAT;
+        rq.stat = &st;
+        raw_request(fd, &rq);
+    }
+    }
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "still waiting");
+}
+END_TEST
+
+START_TEST(t_bad_id_zero)
+{
+    int fd = raw_session(&D);
+    raw_ping(fd, 0, 1);
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "without an id");
+}
+END_TEST
+
+START_TEST(t_no_op_frame_gets_no_reply)
+{
+    /* a frame with an id and no op carries acks only: no reply; the next
+     * request is answered first */
+    int fd = raw_session(&D);
+    uint8_t frame[] = { 2, 0x08, 0x05 };   /* Request{id: 5} */
+    raw_write(fd, frame, sizeof frame);
+    raw_ping(fd, 6, 3);
+    static uint8_t buf[4096];
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Reply *r = raw_reply_decode(fd, buf, sizeof buf, &a);
+    ck_assert_uint_eq(r->id, 6);
+    ck_assert_int_eq(r->result_case, CHAN__REPLY__RESULT_PONG);
+    chan_arena_free(&a);
+    close(fd);
+}
+END_TEST
+
+START_TEST(t_ping_payload_limit)
+{
+    /* max_value = max_frame - 512: a payload of max_value is echoed whole,
+     * one byte more is TOO_LARGE (it was echoed as an empty Pong) */
+    chand_proc_t E;
+    const char *const extra[] = { "--max-frame", "2048", "--max-output", "65536", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    int fd = raw_session(&E);
+    static uint8_t buf[4096];
+    chan_arena_t a;
+    chan_arena_init(&a);
+    raw_ping(fd, 2, 2048 - 512);
+    Chan__Reply *r = raw_reply_decode(fd, buf, sizeof buf, &a);
+    ck_assert_int_eq(r->status, CHAN__STATUS__OK);
+    ck_assert_int_eq(r->result_case, CHAN__REPLY__RESULT_PONG);
+    ck_assert_uint_eq(r->pong->payload.len, 2048 - 512);
+    chan_arena_free(&a);
+    raw_ping(fd, 3, 2048 - 511);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__TOO_LARGE);
+    raw_ping(fd, 4, 0);   /* the connection stays */
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    close(fd);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
+START_TEST(t_hello_deadline)
+{
+    /* a socket that never says Hello hears why and is closed when
+     * --hello-timeout passes, not seconds later */
+    chand_proc_t E;
+    const char *const extra[] = { "--hello-timeout", "300ms", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    int fd = raw_connect(E.port, 0);
+    int64_t t0 = chan_now();
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__BAD_REQUEST);
+    ck_assert_msg(strstr(msg, "no Hello within 300 ms"), "message '%s'", msg);
+    raw_expect_closed(fd);
+    int64_t took = chan_now() - t0;
+    ck_assert_msg(took >= 250 && took < 3000, "closed after %lld ms", (long long)took);
+    /* one that said Hello stays past it */
+    fd = raw_session(&E);
+    chand_sleep_ms(600);
+    raw_ping(fd, 2, 0);
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    close(fd);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
 START_TEST(t_bad_version)
 {
     int fd = raw_connect(D.port, 0);
@@ -1080,6 +1229,314 @@ START_TEST(t_slow_consumer_disconnected)
 }
 END_TEST
 
+/* ---- the session in PROTOCOL.md, replayed ---- */
+
+/* Read exactly one frame (5 s at most) into buf; its whole length. */
+static size_t raw_read_frame(int fd, uint8_t *buf, size_t size)
+{
+    size_t got = 0;
+    uint64_t body;
+    size_t hdr;
+    for (;;) {
+        int h = chan_frame_header(buf, got, size, &body, &hdr);
+        ck_assert_int_ge(h, 0);
+        if (h == CHAN_FRAME_OK && got == hdr + body)
+            return got;
+        size_t want = h == CHAN_FRAME_OK ? hdr + body - got : 1;
+        struct pollfd p = { fd, POLLIN, 0 };
+        ck_assert_int_eq(poll(&p, 1, 5000), 1);
+        ssize_t n = recv(fd, buf + got, want, 0);
+        ck_assert_msg(n > 0, "connection closed before a reply");
+        got += (size_t)n;
+    }
+}
+
+/* The trailing run of two-digit hex tokens of a line, into out; their
+ * count. */
+static size_t doc_hex(const char *line, uint8_t *out, size_t max)
+{
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", line);
+    char *tok[128];
+    size_t nt = 0;
+    for (char *t = strtok(copy, " \t\n"); t && nt < 128; t = strtok(NULL, " \t\n"))
+        tok[nt++] = t;
+    size_t first = nt;
+    while (first > 0 && strlen(tok[first - 1]) == 2 && isxdigit((unsigned char)tok[first - 1][0]) &&
+           isxdigit((unsigned char)tok[first - 1][1]))
+        first--;
+    ck_assert_uint_le(nt - first, max);
+    for (size_t i = first; i < nt; i++)
+        out[i - first] = (uint8_t)strtoul(tok[i], NULL, 16);
+    return nt - first;
+}
+
+static void hex_of(const uint8_t *p, size_t n, char *out, size_t size)
+{
+    out[0] = 0;
+    for (size_t i = 0; i < n && 3 * i + 3 <= size; i++)
+        sprintf(out + (i ? 3 * i - 1 : 0), i ? " %02x" : "%02x", p[i]);
+}
+
+/* One line of the documented session: who sends, and the bytes (none:
+ * bytes the document does not fix). */
+struct doc_step {
+    bool to_server;
+    char text[128];
+    uint8_t hex[256];
+    size_t n;
+};
+
+/* The session block of PROTOCOL.md, parsed into steps; their count.  A
+ * line that begins with blanks continues the previous step's bytes. */
+static int doc_session(struct doc_step *st, int max)
+{
+    char path[512];
+    const char *top = getenv("top_srcdir");
+    snprintf(path, sizeof path, "%s/docs/PROTOCOL.md", top ? top : "..");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    char line[512];
+    bool in_block = false, seen = false;
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (!seen) {
+            seen = strstr(line, "Example: the bytes of a whole session") != NULL;
+            continue;
+        }
+        if (strncmp(line, "```", 3) == 0) {
+            if (in_block)
+                break;
+            in_block = true;
+            continue;
+        }
+        if (!in_block)
+            continue;
+        if (line[0] == ' ') {
+            ck_assert_int_gt(n, 0);
+            struct doc_step *d = &st[n - 1];
+            d->n += doc_hex(line, d->hex + d->n, sizeof d->hex - d->n);
+            continue;
+        }
+        ck_assert_int_lt(n, max);
+        struct doc_step *d = &st[n++];
+        if (strncmp(line, "C→S", strlen("C→S")) == 0)
+            d->to_server = true;
+        else if (strncmp(line, "S→C", strlen("S→C")) == 0)
+            d->to_server = false;
+        else
+            ck_abort_msg("a line of the session is neither C→S nor S→C: %s", line);
+        snprintf(d->text, sizeof d->text, "%.127s", line);
+        d->n = doc_hex(line, d->hex, sizeof d->hex);
+    }
+    fclose(f);
+    return n;
+}
+
+START_TEST(t_protocol_doc_session)
+{
+    static struct doc_step st[32];
+    int n = doc_session(st, 32);
+    ck_assert_int_ge(n, 8);
+    chand_proc_t E;
+    ck_assert_int_eq(chand_start(&E, NULL), 0);
+    int fd = raw_connect(E.port, 0);
+    for (int i = 0; i < n; i++) {
+        if (st[i].to_server) {
+            ck_assert_uint_gt(st[i].n, 0);
+            raw_write(fd, st[i].hex, st[i].n);
+            continue;
+        }
+        uint8_t got[4096];
+        size_t len = raw_read_frame(fd, got, sizeof got);
+        char hex[3 * sizeof got];
+        hex_of(got, len, hex, sizeof hex);
+        if (st[i].n)   /* else: bytes the document does not fix */
+            ck_assert_msg(len == st[i].n && memcmp(got, st[i].hex, len) == 0, "%s: chand sent %s",
+                          st[i].text, hex);
+    }
+    /* nothing more came: the session is answered as written */
+    struct pollfd p = { fd, POLLIN, 0 };
+    ck_assert_int_eq(poll(&p, 1, 200), 0);
+    close(fd);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
+/* ---- a select says when its value is a redelivery ---- */
+
+/* A raw client takes the head of name (waiting for it); its socket. */
+static int raw_take(const char *name)
+{
+    int fd = raw_session(&D);
+    raw_blocking_recv(fd, 2, name);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    return fd;
+}
+
+/* ... and dies without acknowledging it: the value goes back, redelivered
+ * once. */
+static void take_and_die(chan_client_t *cl, const char *name)
+{
+    close(raw_take(name));
+    chan_stat_t st;
+    int64_t until = chan_now() + 5000;
+    do {
+        ck_assert_int_eq(chan_stat(cl, name, &st, chan_now() + 5000), 0);
+    } while (st.inflight && chan_now() < until);
+    ck_assert_uint_eq(st.inflight, 0);
+}
+
+/* Takes the value of rd-late, holds it 300 ms, dies. */
+static void *take_hold_die(void *arg)
+{
+    (void)arg;
+    int fd = raw_take("rd-late");
+    chand_sleep_ms(300);
+    close(fd);
+    return NULL;
+}
+
+START_TEST(t_select_reports_redelivery)
+{
+    chan_client_t *cl = chand_dial(&D);
+    chan_t *r = chand_open_ch(cl, "rd", 4), *late = chand_open_ch(cl, "rd-late", 0);
+    chan_t *local = chan_make(0);
+    char buf[8];
+    /* one daemon: the select is one request */
+    ck_assert_int_eq(chan_send(r, "a", 1, -1), 0);
+    take_and_die(cl, "rd");
+    chan_case_t one[1] = { CHAN_CASE_RECV(r, buf, sizeof buf) };
+    ck_assert_int_eq(chan_select(one, 1, chan_now() + 5000), 0);
+    ck_assert_uint_eq(one[0].redelivered, 1);
+    ck_assert_int_eq(chan_send(r, "b", 1, -1), 0);   /* a fresh one */
+    ck_assert_int_eq(chan_select(one, 1, chan_now() + 5000), 0);
+    ck_assert_uint_eq(one[0].redelivered, 0);
+    /* with a local case: the first look finds it ready */
+    ck_assert_int_eq(chan_send(r, "c", 1, -1), 0);
+    take_and_die(cl, "rd");
+    chan_case_t mixed[2] = { CHAN_CASE_RECV(local, buf, sizeof buf), CHAN_CASE_RECV(r, buf, sizeof buf) };
+    ck_assert_int_eq(chan_select(mixed, 2, chan_now() + 5000), 1);
+    ck_assert_uint_eq(mixed[1].redelivered, 1);
+    /* with a local case, blocked: the value comes back while it waits (an
+     * unbuffered sender offers it, a raw receiver dies holding it) */
+    struct delayed d = { late, "d" };
+    pthread_t s, t;
+    pthread_create(&t, NULL, take_hold_die, NULL);
+    pthread_create(&s, NULL, send_later, &d);
+    chand_sleep_ms(150);   /* the raw receiver holds it now */
+    chan_stat_t st;
+    ck_assert_int_eq(chan_stat(cl, "rd-late", &st, chan_now() + 5000), 0);
+    ck_assert_uint_eq(st.inflight, 1);
+    chan_case_t blocked[2] = { CHAN_CASE_RECV(local, buf, sizeof buf), CHAN_CASE_RECV(late, buf, sizeof buf) };
+    ck_assert_int_eq(chan_select(blocked, 2, chan_now() + 5000), 1);
+    ck_assert_uint_eq(blocked[1].redelivered, 1);
+    pthread_join(t, NULL);
+    pthread_join(s, NULL);
+    chan_release(r);
+    chan_release(late);
+    chan_release(local);
+    chan_disconnect(cl);
+}
+END_TEST
+
+/* ---- --ack-wait ---- */
+
+START_TEST(t_ack_wait)
+{
+    chand_proc_t E;
+    const char *const extra[] = { "--ack-wait", "300ms", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    unsetenv("CHAN_ACK_DELAY_MS");
+    chan_client_t *cl = chand_dial(&E);
+    chan_t *ch = chand_open_ch(cl, "aw", 4);
+    ck_assert_int_eq(chan_send(ch, "v", 1, -1), 0);
+    /* a raw receiver takes it and never acknowledges, reading on */
+    int fd = raw_session(&E);
+    raw_blocking_recv(fd, 2, "aw");
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    int64_t t0 = chan_now();
+    chan_val_t v[1] = { { NULL, 0, 0 } };
+    char buf[8];
+    ck_assert_int_eq(chan_recv_many(ch, v, 1, chan_now() + 5000), 1);
+    int64_t took = chan_now() - t0;
+    ck_assert_msg(took >= 250 && took < 3000, "back after %lld ms", (long long)took);
+    ck_assert_uint_eq(v[0].redelivered, 1);
+    free(v[0].data);
+    /* its late ack is of nothing: the connection goes on */
+    uint8_t ack[] = { 3, 0x12, 0x01, 0x01 };
+    raw_write(fd, ack, sizeof ack);
+    raw_ping(fd, 3, 0);
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    close(fd);
+    chan_server_stat_t ss;
+    ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    ck_assert_uint_eq(ss.ack_expired, 1);
+    chan_release(ch);
+    chan_disconnect(cl);
+    /* libchan holds acks for at most a tenth of the daemon's ack wait,
+     * whatever CHAN_ACK_DELAY_MS says: what it took stays taken */
+    setenv("CHAN_ACK_DELAY_MS", "5000", 1);
+    cl = chand_dial(&E);
+    unsetenv("CHAN_ACK_DELAY_MS");
+    ch = chand_open_ch(cl, "aw", 4);
+    ck_assert_int_eq(chan_send(ch, "w", 1, -1), 0);
+    ck_assert_int_eq(chan_recv(ch, buf, sizeof buf, chan_now() + 5000), 1);
+    chand_sleep_ms(600);
+    chan_stat_t st;
+    ck_assert_int_eq(chan_stat(cl, "aw", &st, chan_now() + 5000), 0);
+    ck_assert_uint_eq(st.len, 0);
+    ck_assert_uint_eq(st.inflight, 0);
+    ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    ck_assert_uint_eq(ss.ack_expired, 1);
+    chan_release(ch);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
+/* ---- --max-memory counts replies queued to clients ---- */
+
+START_TEST(t_max_memory_counts_queued_replies)
+{
+    /* a client that asks and never reads makes chand hold its replies:
+     * they count against --max-memory like values, so sends are refused
+     * (BUSY) until it goes (chand held 314 MB under --max-memory 200m) */
+    chand_proc_t E;
+    const char *const extra[] = { "--max-memory", "1m", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    chan_client_t *cl = chand_dial(&E);
+    chan_t *ch = chand_open_ch(cl, "mm", 100);
+    char v[1000] = { 0 };
+    ck_assert_int_eq(chan_send(ch, v, sizeof v, chan_now() + 5000), 0);
+    int fd = raw_connect(E.port, 4096);
+    raw_hello(fd, 1, NULL);
+    for (uint64_t id = 2; id < 2 + 2000; id++)   /* 8 MB of Pongs asked for */
+        raw_ping(fd, id, 4000);
+    chan_server_stat_t ss;
+    int64_t until = chan_now() + 5000;
+    do {
+        ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    } while (ss.output_bytes < (2u << 20) && chan_now() < until);
+    ck_assert_uint_ge(ss.output_bytes, 2u << 20);
+    ck_assert_int_eq(chan_send(ch, v, sizeof v, chan_now() + 5000), -1);
+    ck_assert_int_eq(errno, EBUSY);
+    close(fd);   /* its replies go with it */
+    until = chan_now() + 5000;
+    do {
+        ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    } while (ss.output_bytes > 0 && chan_now() < until);
+    ck_assert_uint_eq(ss.output_bytes, 0);
+    ck_assert_int_eq(chan_send(ch, v, sizeof v, chan_now() + 5000), 0);
+    chan_release(ch);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
 /* ---- tokens ---- */
 
 START_TEST(t_auth_token)
@@ -1097,9 +1554,14 @@ START_TEST(t_auth_token)
     unsetenv("CHAN_TOKEN");
     ck_assert_ptr_null(chan_connect(d2.addr, NULL, chan_now() + 5000));
     ck_assert_int_eq(errno, EACCES);
+    /* before Hello, a server with a token answers as any other */
     int fd = raw_connect(d2.port, 0);
-    raw_hello(fd, 1, "s3cre");   /* a prefix is not the token */
+    raw_ping(fd, 3, 0);
     char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__BAD_REQUEST);
+    raw_expect_closed(fd);
+    fd = raw_connect(d2.port, 0);
+    raw_hello(fd, 1, "s3cre");   /* a prefix is not the token */
     ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__UNAUTHORIZED);
     raw_expect_closed(fd);
     chan_client_t *cl = chan_connect(d2.addr, "s3cret", chan_now() + 5000);
@@ -1212,6 +1674,26 @@ START_TEST(t_metrics)
     ck_assert_msg(strstr(body, "chand_channel_len{channel=\"measured\"} 2\n"), "%s", body);
     ck_assert_msg(strstr(body, "chand_channel_capacity{channel=\"measured\"} 5\n"), "%s", body);
     ck_assert_msg(strstr(body, "chand_values_sent_total 2\n"), "%s", body);
+    /* the loop-stall histogram: cumulative buckets ending in +Inf = count */
+    ck_assert_msg(strstr(body, "chand_loop_callback_seconds_bucket{le=\"0.0001\"} "), "%s", body);
+    const char *inf = strstr(body, "chand_loop_callback_seconds_bucket{le=\"+Inf\"} ");
+    const char *cnt = strstr(body, "chand_loop_callback_seconds_count ");
+    ck_assert_msg(inf && cnt, "%s", body);
+    long ninf = strtol(inf + strlen("chand_loop_callback_seconds_bucket{le=\"+Inf\"} "), NULL, 10);
+    ck_assert_int_gt(ninf, 3);   /* the connection's requests at least */
+    ck_assert_int_eq(ninf, strtol(cnt + strlen("chand_loop_callback_seconds_count "), NULL, 10));
+    /* and through Stat: the same buckets, the counts adding up */
+    chan_server_stat_t ss;
+    ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    ck_assert_uint_eq(ss.loop_buckets, 14);
+    ck_assert_uint_eq(ss.loop_bounds_us[0], 100);
+    ck_assert_uint_eq(ss.loop_bounds_us[12], 1000000);
+    ck_assert_uint_eq(ss.loop_bounds_us[13], UINT64_MAX);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < ss.loop_buckets; i++)
+        sum += ss.loop_counts[i];
+    ck_assert_uint_ge(sum, (uint64_t)ninf);
+    ck_assert_uint_gt(ss.loop_max_us, 0);
     chan_release(ch);
     chan_disconnect(cl);
     ck_assert_int_eq(chand_stop(&d2), 0);
@@ -1247,6 +1729,15 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_bad_version);
     tcase_add_test(tc, t_bad_unknown_request);
     tcase_add_test(tc, t_stat_pages);
+    tcase_add_loop_test(tc, t_bad_reused_id, 0, 3);
+    tcase_add_test(tc, t_bad_id_zero);
+    tcase_add_test(tc, t_no_op_frame_gets_no_reply);
+    tcase_add_test(tc, t_ping_payload_limit);
+    tcase_add_test(tc, t_hello_deadline);
+    tcase_add_test(tc, t_protocol_doc_session);
+    tcase_add_test(tc, t_select_reports_redelivery);
+    tcase_add_test(tc, t_ack_wait);
+    tcase_add_test(tc, t_max_memory_counts_queued_replies);
     tcase_add_test(tc, t_bad_names);
     tcase_add_test(tc, t_bad_select_case);
     tcase_add_test(tc, t_two_phase_fields_any_value);

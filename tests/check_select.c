@@ -1,7 +1,8 @@
 /*
  * check_select.c - select: readiness, default, deadlines, closed and nil
  * channels, EMSGSIZE, exactly-once under races with close, and ports of Go's
- * runtime tests TestSelectFairness and TestSelfSelect.
+ * runtime tests TestSelectFairness, TestSelfSelect, TestPseudoRandomSend and
+ * TestNonblockSelectRace.
  *
  * Channels come from rt_make(): make check runs this binary with local
  * channels, with every channel on one chand (each select one request,
@@ -212,6 +213,121 @@ static void fair_selector(void *p)
         if (chan_select(out, 2, -1) == 1)
             return;
     }
+}
+
+/* Go's TestNonblockSelectRace: c1 holds a value; while a select polls
+ * c1 and c2 with default, the main context puts a value in c2 and then
+ * takes c1's.  At every instant one of them holds a value, so default is
+ * wrong every time.  Split over places the select polls them one after
+ * the other (the value could move behind its back): it must look again
+ * before it takes default (20 to 600 of 10,000 took it before). */
+struct nbr {
+    chan_t *c1, *c2, *done;
+};
+
+static void nbr_selector(void *p)
+{
+    struct nbr *x = p;
+    long v;
+    chan_case_t cs[2] = { CHAN_CASE_RECV(x->c1, &v, sizeof v), CHAN_CASE_RECV(x->c2, &v, sizeof v) };
+    int k = chan_select(cs, 2, 0);
+    ck_assert_msg(k >= 0 || errno == ETIMEDOUT, "select: %s", strerror(errno));
+    rt_send_long(x->done, k >= 0);
+}
+
+RT_TEST(nonblock_select_race)
+{
+    const long n = rt_count(5000, 2000);
+    long defaults = 0;
+    struct nbr x = { NULL, NULL, chan_make(1) };
+    for (long i = 0; i < n; i++) {
+        x.c1 = rt_make(1);
+        x.c2 = rt_make(1);
+        rt_send_long(x.c1, 1);
+        rt_group_t g;
+        rt_group_init(&g);
+        rt_spawn(&g, mode, nbr_selector, &x);
+        rt_send_long(x.c2, 1);
+        long v;
+        chan_recv(x.c1, &v, sizeof v, 0);
+        defaults += rt_recv_long(x.done) == 0;
+        rt_join(&g);
+        chan_release(x.c1);
+        chan_release(x.c2);
+    }
+    chan_release(x.done);
+    ck_assert_msg(defaults == 0, "%ld of %ld selects took default while a case was ready", defaults, n);
+}
+
+/* Go's TestPseudoRandomSend, made sharp: a select with two cases on one
+ * channel c (and one on d, which never proceeds: split, that puts the
+ * select across two places) blocks; only then does a partner come to c.
+ * Each of the two cases must win about half the time: Binomial(n, 1/2),
+ * bound 6.5 sd.  (Queued in case order, case 0 won every time.) */
+struct prs {
+    chan_t *c, *d;
+    long rounds;
+    bool recv;               /* the select's two cases receive (else send) */
+    atomic_long zero;        /* receive cases: rounds case 0 won */
+};
+
+static void prs_selector(void *p)
+{
+    struct prs *x = p;
+    for (long r = 0; r < x->rounds; r++) {
+        long zero = 0, one = 1, got = -1, never = 0;
+        chan_case_t cs[3];
+        if (x->recv) {
+            cs[0] = (chan_case_t)CHAN_CASE_RECV(x->c, &got, sizeof got);
+            cs[1] = (chan_case_t)CHAN_CASE_RECV(x->c, &got, sizeof got);
+        } else {
+            cs[0] = (chan_case_t)CHAN_CASE_SEND(x->c, &zero, sizeof zero);
+            cs[1] = (chan_case_t)CHAN_CASE_SEND(x->c, &one, sizeof one);
+        }
+        cs[2] = (chan_case_t)CHAN_CASE_RECV(x->d, &never, sizeof never);
+        int k = chan_select(cs, 3, -1);
+        ck_assert_msg(k == 0 || k == 1, "select: %d", k);
+        if (x->recv) {
+            ck_assert_int_eq(got, r);
+            if (k == 0)
+                atomic_fetch_add(&x->zero, 1);
+        }
+    }
+}
+
+static void pseudo_random(int mode, bool recv)
+{
+    struct prs x = { rt_make(0), rt_make(0), rt_count(400, 200), recv, 0 };
+    rt_group_t g;
+    rt_group_init(&g);
+    rt_spawn(&g, mode, prs_selector, &x);
+    long zeros = 0;
+    for (long r = 0; r < x.rounds; r++) {
+        if (recv) {
+            rt_wait_receivers(x.c, 2);
+            rt_send_long(x.c, r);
+        } else {
+            rt_wait_senders(x.c, 2);
+            zeros += rt_recv_long(x.c) == 0;
+        }
+    }
+    rt_join(&g);
+    if (recv)
+        zeros = atomic_load(&x.zero);
+    double bound = 6.5 * sqrt((double)x.rounds) / 2;
+    ck_assert_msg(fabs(zeros - x.rounds / 2.0) <= bound, "case 0 won %ld of %ld", zeros, x.rounds);
+    chan_release(x.c);
+    chan_release(x.d);
+}
+
+RT_TEST(pseudo_random_send)
+{
+    pseudo_random(mode, false);
+}
+
+RT_TEST(pseudo_random_recv)
+{
+    pseudo_random(mode, true);
 }
 
 /* With two always-ready cases, each is chosen with probability 1/2; over
@@ -442,6 +558,9 @@ static Suite *select_suite(void)
     tcase_add_loop_test(tc, blocked_select_woken_once, 0, MODES);
     tcase_add_loop_test(tc, select_fairness, 0, MODES);
     tcase_add_loop_test(tc, select_uniform_among_four, 0, MODES);
+    tcase_add_loop_test(tc, pseudo_random_send, 0, MODES);
+    tcase_add_loop_test(tc, pseudo_random_recv, 0, MODES);
+    tcase_add_loop_test(tc, nonblock_select_race, 0, MODES);
     tcase_add_loop_test(tc, self_select, 0, MODES);
     tcase_add_loop_test(tc, close_races_selects, 0, MODES);
     suite_add_tcase(s, tc);

@@ -42,6 +42,10 @@ grep -q -- "--max-output" "$tmp/out" || fail "chand --help lists --max-output"
 expect 0 "chand --version" -- "$CHAND" --version
 expect 2 "chand bad flag" -- "$CHAND" --no-such-flag
 expect 2 "chand bad number" -- "$CHAND" --max-frame lots
+for t in 5x 10d -1s s 1.5s 5000h; do
+    expect 2 "chand bad time $t" -- "$CHAND" --hello-timeout "$t"
+done
+grep -q "hello-timeout" "$tmp/err" || fail "the error names --hello-timeout"
 expect 1 "chand bad address" -- "$CHAND" --listen nowhere
 expect 0 "chan --help" -- "$CHAN" --help
 grep -q "Exit status" "$tmp/out" || fail "chan --help documents exit codes"

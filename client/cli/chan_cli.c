@@ -364,13 +364,24 @@ static int cmd_stat(struct cli *c, int argc, char **argv)
         return fail("stat", errno);
     printf("uptime_ms: %llu\nconnections: %llu\nchannels: %llu\npending: %llu\n"
            "inflight: %llu\nvalues_sent: %llu\nvalues_received: %llu\n"
-           "value_bytes: %llu\nmax_frame: %llu\nmax_value: %llu\n",
+           "value_bytes: %llu\noutput_bytes: %llu\nmax_frame: %llu\nmax_value: %llu\n"
+           "ack_expired: %llu\n",
            (unsigned long long)s.uptime_ms, (unsigned long long)s.connections,
            (unsigned long long)s.channels, (unsigned long long)s.pending,
            (unsigned long long)s.inflight, (unsigned long long)s.values_sent,
            (unsigned long long)s.values_received, (unsigned long long)s.value_bytes,
+           (unsigned long long)s.output_bytes,
            (unsigned long long)s.max_frame,
-           (unsigned long long)s.max_value);
+           (unsigned long long)s.max_value, (unsigned long long)s.ack_expired);
+    printf("loop_max_us: %llu\nloop_callbacks:", (unsigned long long)s.loop_max_us);
+    for (size_t i = 0; i < s.loop_buckets; i++) {
+        if (s.loop_bounds_us[i] == UINT64_MAX)
+            printf(" more:%llu", (unsigned long long)s.loop_counts[i]);
+        else
+            printf(" le%lluus:%llu", (unsigned long long)s.loop_bounds_us[i],
+                   (unsigned long long)s.loop_counts[i]);
+    }
+    printf("\n");
     return EXIT_OK;
 }
 

@@ -275,6 +275,9 @@ typedef struct chan_case {
     size_t n;       /* recv: the value's length */
     void *val;      /* recv with buf == NULL: the malloc()ed value, the
                        caller frees it */
+    uint32_t redelivered;   /* recv: as chan_val_t's: how many times the
+                               value went back to its remote channel
+                               unacknowledged before; 0 for local ones */
 } chan_case_t;
 
 #define CHAN_CASE_SEND(c, v, l) \
@@ -301,7 +304,11 @@ typedef struct chan_case {
  * order makes it: local cases ahead of every remote one in that order are
  * polled first, then each daemon in turn is asked for its first ready case
  * in that order (a round trip each, fewer when an early offer cannot be
- * beaten), and the first in the order wins.  If nothing is ready, each
+ * beaten), and the first in the order wins.  With deadline 0 it takes
+ * default only if at one instant no case was ready, as Go promises: when
+ * a look finds nothing it looks again, one more round trip per daemon, and
+ * gives up only if no channel changed in between (after 8 looks that all
+ * saw change, it gives up all the same).  If nothing is ready, each
  * daemon reserves the first case that becomes ready and the first
  * reservation to arrive wins.  Offers not taken are given back as
  * they were (a value returns to the head of its channel, in order).  Two
@@ -484,6 +491,7 @@ int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t dead
 ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline);
 
 /* What chand reports about itself. */
+#define CHAN_LOOP_BUCKETS 32
 typedef struct chan_server_stat {
     uint64_t uptime_ms;
     uint64_t connections;
@@ -493,8 +501,19 @@ typedef struct chan_server_stat {
     uint64_t values_sent;     /* since start */
     uint64_t values_received;
     uint64_t value_bytes;     /* memory values hold now (--max-memory) */
+    uint64_t output_bytes;    /* replies queued to clients (--max-memory) */
     uint64_t max_frame;       /* the daemon's limits */
     uint64_t max_value;
+    uint64_t ack_expired;     /* values given back unacknowledged after
+                                 --ack-wait, since start */
+    /* How long the daemon's loop was busy with one callback (a batch of a
+     * connection's requests, a timer), since start: loop_counts[i]
+     * callbacks took up to loop_bounds_us[i] µs (and more than the bound
+     * before); the last of the loop_buckets has bound UINT64_MAX. */
+    uint64_t loop_max_us;
+    size_t loop_buckets;
+    uint64_t loop_bounds_us[CHAN_LOOP_BUCKETS];
+    uint64_t loop_counts[CHAN_LOOP_BUCKETS];
 } chan_server_stat_t;
 
 /* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET. */

@@ -25,12 +25,15 @@
  *     count it (accepted <= its place in the batch, and no OK);
  *   - dropped with its channel: it was buffered in a channel deleted in
  *     this step (PROTOCOL.md: Delete, temporary channels);
- *   - dropped when given back: its receiver gave it back in this step (nack
- *     or disconnect) to a deleted channel or to a sender that can take no
- *     more (PROTOCOL.md section 6), which must then not count it either.
+ *   - dropped when given back: its receiver gave it back in this step (nack,
+ *     disconnect, or its ack deadline passed) to a deleted channel or to a
+ *     sender that can take no more (PROTOCOL.md section 6), which must then
+ *     not count it either.
  * A value never comes back once gone, is never in two places, is only ever
- * delivered from the channel it was sent to, and carries a redelivered
- * count equal to the disconnects of sessions that held it.
+ * delivered from the channel it was sent to, carries a redelivered count
+ * equal to the disconnects and ack deadlines it went through, and a batch
+ * is first delivered in order; values given back together lead their
+ * queue (buffer or sender) in the order they were delivered.
  *
  * Replies are checked too: each request is answered exactly once (besides
  * a reservation's RESERVED), a receive never carries more than it asked
@@ -60,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const core_limits_t fz_limits = {
     .max_value = 48, .max_reply = 160, .max_batch = 6, .max_pending = 6, .max_cases = 4,
-    .max_channels = 6, .max_cap = 3, .max_memory = 1200,
+    .max_channels = 6, .max_cap = 3, .max_memory = 1200, .ack_wait = 200,
 };
 
 /* FUZZ_TRACE=1 in the environment: each step and reply on stderr, to
@@ -128,6 +131,9 @@ typedef struct fz_val {
     uint32_t seq;                /* its place in the batch */
     uint32_t batch;              /* the serial of its batch's first value */
     bool delivered;              /* delivered at least once */
+    int64_t dlv_at;              /* when it was last delivered */
+    uint64_t dlv_seq;            /* the core-wide order of that delivery */
+    bool expired;                /* its ack deadline passed in this step */
     uint32_t len;
     uint32_t redelivered;        /* expected */
     /* where the audit found it last: */
@@ -165,7 +171,8 @@ static struct {
     uint32_t walk_pos, walk_head, walk_queue;
     /* values given back in this step that are buffered again */
     uint32_t back[MAXVALS];
-    uint64_t back_dlv[MAXVALS];
+    uint64_t back_dlv[MAXVALS];  /* their delivery order */
+    uint64_t dlv_seq;            /* deliveries so far */
     uint32_t nback;
     fz_reply_t replies[MAXREPLIES];
     size_t nreplies;
@@ -268,6 +275,8 @@ static void check_delivery(fz_reply_t *x, size_t i, const fz_req_t *q, int ci)
     fz_val_t *v = &fz.val[x->serial[i]];
     must(!v->gone, "a value delivered after it was gone");
     check_first_delivery(v, x->serial[i]);
+    v->dlv_at = fz.now;   /* its ack deadline is ack_wait from now */
+    v->dlv_seq = ++fz.dlv_seq;
     must(v->chan == q->chan[ci], "a value delivered from another channel than it was sent to");
     must(v->len <= q->max_bytes[ci], "a value over the receiver's max_bytes");
     must(x->redelivered[i] == v->redelivered, "a redelivered count that is not the disconnects");
@@ -398,6 +407,8 @@ static void on_value(const core_value_at_t *at, void *arg)
     (void)arg;
     uint32_t serial = value_serial(at->val);
     fz_val_t *v = &fz.val[serial];
+    if (at->place == CORE_IN_GRAVE)
+        return;   /* dropped with its channel (left a buffer): gone already */
     must(v->now_place == AT_NONE, "a value in two places at once");
     must(!v->gone, "a value came back after it was gone");
     must(at->chan == v->chan, "a value in another channel than it was sent to");
@@ -465,6 +476,14 @@ static void lost_unsent(fz_val_t *v)
              "a select's send case answered OK, its value dropped");
 }
 
+/* Was v, delivered before this step, given back in it? */
+static bool given_back_now(const fz_val_t *v)
+{
+    return v->place == CORE_IN_DELIVERY &&
+           (v->expired || (v->at_sess == fz.step_sess &&
+                            (fz.step_dropped || in_list(fz.step_given, fz.nstep_given, v->at_id))));
+}
+
 /* v was somewhere after the last step and is nowhere now: why? */
 static enum gone_how value_left(fz_val_t *v)
 {
@@ -481,9 +500,7 @@ static enum gone_how value_left(fz_val_t *v)
     case CORE_IN_DELIVERY:
         if (v->at_sess == fz.step_sess && in_list(fz.step_acked, fz.nstep_acked, v->at_id))
             return ACKED;
-        must(v->at_sess == fz.step_sess &&
-                 (fz.step_dropped || in_list(fz.step_given, fz.nstep_given, v->at_id)),
-             "a delivered value vanished: neither acknowledged nor given back");
+        must(given_back_now(v), "a delivered value vanished: neither acknowledged nor given back");
         if (chan_gone(v->at_chan))
             return WITH_CHAN;
         lost_unsent(v);   /* its sender could take it back no more */
@@ -513,13 +530,6 @@ static void check_given_back_order(void)
     }
 }
 
-/* Was v, delivered before this step, given back in it? */
-static bool given_back_now(const fz_val_t *v)
-{
-    return v->place == CORE_IN_DELIVERY && v->at_sess == fz.step_sess &&
-           (fz.step_dropped || in_list(fz.step_given, fz.nstep_given, v->at_id));
-}
-
 static void audit(void)
 {
     memset(&fz.walk_last, 0, sizeof fz.walk_last);
@@ -545,7 +555,7 @@ static void audit(void)
                  "a value went back to its sender from a buffer");
         if (v->now_place != CORE_IN_DELIVERY && given_back_now(v)) {
             fz.back[fz.nback] = fz.live[k];
-            fz.back_dlv[fz.nback++] = v->at_id;
+            fz.back_dlv[fz.nback++] = v->dlv_seq;
         }
         v->place = v->now_place;
         v->at_chan = v->now_chan;
@@ -555,6 +565,8 @@ static void audit(void)
     }
     fz.nlive = live;
     check_given_back_order();
+    for (uint32_t k = 0; k < fz.nlive; k++)
+        fz.val[fz.live[k]].expired = false;
     must(fz.nval == live + fz.ledger[ACKED] + fz.ledger[NOT_TAKEN] + fz.ledger[WITH_CHAN] +
                         fz.ledger[GIVEN_BACK],
          "the ledger does not balance");
@@ -625,6 +637,7 @@ static uint32_t val_new(fz_sess_t *t, uint64_t id, uint32_t seq, const core_chan
     v->seq = seq;
     v->batch = serial - seq;
     v->len = len;
+    v->expired = false;
     fz.live[fz.nlive++] = serial;
     return serial;
 }
@@ -824,10 +837,19 @@ static void step_drop(fz_sess_t *t)
     sess_open(t->slot);
 }
 
+/* Time passes: deadlines expire, and deliveries unacknowledged for
+ * ack_wait go back, marked redelivered, as if their receivers had gone. */
 static void step_time(fz_in_t *in)
 {
     uint8_t b = fz_u8(in);
     fz.now += b < 128 ? b : (int64_t)(b - 127) * 100;
+    for (uint32_t k = 0; k < fz.nlive; k++) {
+        fz_val_t *v = &fz.val[fz.live[k]];
+        if (v->place == CORE_IN_DELIVERY && v->dlv_at + fz_limits.ack_wait <= fz.now) {
+            v->expired = true;
+            v->redelivered++;
+        }
+    }
     core_expire(fz.core, fz.now);
 }
 
@@ -922,6 +944,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* the big tables are set entry by entry as they are used */
     fz.nval = fz.nlive = 0;
+    fz.dlv_seq = 0;
     fz.ntemps = 0;
     fz.now = 0;
     memset(fz.ledger, 0, sizeof fz.ledger);

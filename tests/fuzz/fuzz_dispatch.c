@@ -12,7 +12,8 @@
  *   a frame       feed a length prefix and N bytes of body (N: one byte, or
  *                 two for frames past the limit): a frame the fuzzer does
  *                 not have to measure
- *   time          move the clock on and expire deadlines, as the timer does
+ *   time          move the clock on, as the loop's timers do: deadlines and
+ *                 ack deadlines expire, deleted channels' values are freed
  *   hang up       the peer closes: the connection is doomed and reaped
  * A connection is opened when a record first names it (and greeted with a
  * Hello frame unless flag bit 0 says not to).
@@ -44,11 +45,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NCONN 4
 
 /* The daemon's clock, moved by the input (chand_clock.c is not linked). */
-static uint64_t fz_now = 1000000;
+static uint64_t fz_now_us = 1000000000;
 
-uint64_t chand_now(void)
+uint64_t chand_now_us(void)
 {
-    return fz_now;
+    return fz_now_us;
 }
 
 static void fail(const char *what)
@@ -249,6 +250,19 @@ static void conn_get(int i)
     }
 }
 
+/* What the loop's timers do when time has passed: deadlines and ack
+ * deadlines expire (deadline_cb), deleted channels' values are freed a
+ * slice at a time (reclaim_cb). */
+static void time_passes(chand_server_t *s)
+{
+    uint64_t t0 = chand_busy_begin(s);
+    core_expire(s->core, (int64_t)(t0 / 1000));
+    core_reclaim(s->core, 64);
+    chand_conn_flush_pending(s);
+    chand_server_rearm(s);
+    chand_busy_end(s, t0);
+}
+
 enum { ACT_RAW, ACT_FRAME = 3, ACT_BIG_FRAME = 5, ACT_TIME = 6, ACT_HANGUP = 7, ACT_KINDS = 8 };
 
 static void record(fz_in_t *in)
@@ -271,9 +285,8 @@ static void record(fz_in_t *in)
         feed_frame(i, p, got);
     } else if (act == ACT_TIME) {
         uint8_t b = fz_u8(in);
-        fz_now += b < 128 ? b : (uint64_t)(b - 127) * 100;
-        core_expire(fz.srv->core, (int64_t)fz_now);   /* as deadline_cb */
-        chand_conn_flush_pending(fz.srv);
+        fz_now_us += (b < 128 ? b : (uint64_t)(b - 127) * 100) * 1000;
+        time_passes(fz.srv);
     } else if (fz.conn[i]) {
         chand_conn_doom(fz.conn[i], NULL);   /* the peer hung up */
     }
@@ -292,6 +305,8 @@ static chand_opts_t opts_for(uint8_t flags)
     o.max_output = 64 * 1024;
     o.max_batch = 8;
     o.max_memory = 4096;
+    o.hello_timeout_ms = 10000;
+    o.ack_wait_ms = 500;
     o.log_level = -1;
     return o;
 }
