@@ -96,7 +96,7 @@ enum rq_state { RQ_FREE, RQ_OUT, RQ_RESERVED, RQ_DONE };
 typedef struct fz_req {
     enum rq_state state;
     int kind;                    /* STEP_SEND, STEP_RECV, STEP_SELECT, ... */
-    uint32_t first, n;           /* send: serials first..first+n-1 */
+    uint32_t n;                  /* send: values, then the prefix it claims */
     uint32_t lowest_lost;        /* lowest batch place dropped unsent */
     uint32_t max;                /* recv */
     uint64_t max_bytes[MAXCASES];
@@ -670,7 +670,6 @@ static void step_send(fz_sess_t *t, fz_in_t *in)
     const core_chan_t *ch = core_find(fz.core, name);
     core_bytes_t vals[8];
     uint8_t bytes[8][64];
-    q->first = fz.nval;
     q->n = (uint32_t)n;
     q->chan[0] = ch;
     for (size_t i = 0; i < n; i++) {
