@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -182,6 +183,8 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 /* Write what the socket takes; arm the write event for the rest. */
 static void conn_write(chand_conn_t *c)
 {
+    if (c->fd < 0)
+        return;   /* in-process: its owner takes the output */
     while (evbuffer_get_length(c->out)) {
         int n = evbuffer_write(c->out, c->fd);
         if (n > 0)
@@ -265,6 +268,11 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     evutil_make_socket_nonblocking(fd);
+    chand_conn_new(s, fd, peer);
+}
+
+chand_conn_t *chand_conn_new(chand_server_t *s, int fd, const char *peer)
+{
     chand_conn_t *c = xcalloc(1, sizeof *c);
     c->srv = s;
     c->fd = fd;
@@ -276,20 +284,44 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
     if (!c->in || !c->out || !c->ev_read || !c->ev_write || !c->ev_timer) {
         log_err("cannot set up connection from %s", peer);
         conn_release(c);
-        return;
+        return NULL;
     }
     c->num = ++s->next_conn;
-    memcpy(c->peer, peer, sizeof c->peer);
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->sess = core_sess_new(s->core, c);
     qlist_init(&c->doomed_link);
     qlist_init(&c->pending_link);
     qlist_push_back(&s->conns, &c->link);
     s->nconns++;
-    event_add(c->ev_read, NULL);
+    if (fd >= 0)
+        event_add(c->ev_read, NULL);
     uint64_t ms = s->opts.hello_timeout_ms;
     struct timeval hello = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
     evtimer_add(c->ev_timer, &hello);
     log_debug("conn %llu from %s", (unsigned long long)c->num, c->peer);
+    return c;
+}
+
+void chand_conn_feed(chand_conn_t *c, const void *data, size_t len)
+{
+    chand_server_t *s = c->srv;
+    if (c->doomed || c->flushing)
+        return;   /* as read_cb: no more input */
+    uint64_t t0 = chand_busy_begin(s);
+    if (evbuffer_add(c->in, data, len) != 0)
+        chand_conn_doom(c, "out of memory for its input");
+    else
+        conn_read(c);
+    after_io(s);
+    chand_busy_end(s, t0);
+}
+
+void chand_conn_take_output(chand_conn_t *c, struct evbuffer *to)
+{
+    c->srv->out_bytes -= evbuffer_get_length(c->out);   /* as if written */
+    evbuffer_add_buffer(to, c->out);
+    if (c->flushing && !c->doomed)
+        chand_conn_doom(c, NULL);   /* as conn_write: the last reply is out */
 }
 
 void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
@@ -369,7 +401,8 @@ static void conn_release(chand_conn_t *c)
         c->srv->out_bytes -= evbuffer_get_length(c->out);
         evbuffer_free(c->out);
     }
-    evutil_closesocket(c->fd);
+    if (c->fd >= 0)
+        evutil_closesocket(c->fd);
     free(c);
 }
 

@@ -817,6 +817,17 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
             if (owner->fail == CHAN__STATUS__OK)
                 owner->fail = CHAN__STATUS__CLOSED;
             send_maybe_finish(owner);
+        } else if (ch->cap) {
+            /* a buffered channel hands values straight from a sender only
+             * while reservations hold its free slots; back, the value is
+             * the channel's oldest: it goes to the head of the buffer, ahead
+             * of what was buffered meanwhile (its sender's queue is behind
+             * that), and the send has it there */
+            pdeque_push_front(&ch->buf, v);
+            ch->sent++;
+            ch->core->values_sent++;
+            owner->accepted++;
+            send_maybe_finish(owner);
         } else {
             pdeque_push_front(&cs->vals, v);
             case_enqueue(cs, true);   /* it was first in line */
@@ -1947,4 +1958,205 @@ void core_info(const core_t *c, core_info_t *out)
     out->values_received = c->values_received;
     out->value_bytes = c->value_bytes;
     out->ack_expired = c->ack_expired;
+}
+
+/* ------------------------------------------------------------------------
+ * Audit: the invariants at the top of this file, checked by a walk of
+ * everything (tests and fuzzers call it after each step)
+ * ------------------------------------------------------------------------ */
+
+struct audit {
+    const core_t *c;
+    void (*fn)(const core_value_at_t *at, void *arg);
+    void *arg;
+    const char *bad;         /* the first invariant found broken */
+    pdeque_t ops, dlvs;      /* every op and delivery */
+    uint64_t bytes;          /* of the values found */
+    uint64_t queued;         /* cases queued on named channels, as the ops
+                                count them less as the channels do: 0 */
+};
+
+static void audit_check(struct audit *a, bool ok, const char *what)
+{
+    if (!ok && !a->bad)
+        a->bad = what;
+}
+
+static void audit_value(struct audit *a, const core_val_t *v, enum core_place place,
+                        const core_chan_t *ch, void *ctx, uint64_t id, int index)
+{
+    a->bytes += sizeof *v + v->len;
+    if (a->fn) {
+        core_value_at_t at = { v, place, ch, ctx, id, index };
+        a->fn(&at, a->arg);
+    }
+}
+
+static bool audit_has(const pdeque_t *d, const void *p)
+{
+    for (size_t i = 0; i < d->len; i++)
+        if (d->buf[i] == p)
+            return true;
+    return false;
+}
+
+/* The cases of queue q: all queued, of this channel, of known ops. */
+static uint64_t audit_queue(struct audit *a, const core_chan_t *ch, const qlink_t *q, bool send)
+{
+    uint64_t n = 0;
+    for (const qlink_t *l = q->next; l != q; l = l->next, n++) {
+        const core_case_t *cs = QLIST_ENTRY(l, core_case_t, link);
+        audit_check(a, cs->queued && cs->send == send && cs->ch == ch,
+                    "a queue holds a case that is not queued there");
+        audit_check(a, audit_has(&a->ops, cs->op), "a queue holds a case of an unknown op");
+    }
+    return n;
+}
+
+/* pump()'s promise: no active waiting receiver has a partner on ch. */
+static void audit_no_partner(struct audit *a, core_chan_t *ch)
+{
+    core_case_t *s = first_active(&ch->sendq, NULL);
+    audit_check(a, !s || !chan_space(ch), "a sender waits while the buffer has room");
+    audit_check(a, !s || !ch->closed, "a sender waits on a closed channel");
+    for (qlink_t *l = ch->recvq.next; l != &ch->recvq; l = l->next) {
+        core_case_t *r = QLIST_ENTRY(l, core_case_t, link);
+        if (!case_active(r))
+            continue;
+        audit_check(a, !ch->buf.len, "a receiver waits while values are buffered");
+        audit_check(a, !ch->closed, "a receiver waits on a closed, drained channel");
+        core_case_t *p = first_active(&ch->sendq, r->op);
+        audit_check(a, !p || (reserving(p) && r->op->nonblocking),
+                    "a receiver waits while a sender of another op waits");
+    }
+}
+
+static void audit_chan(hnode_t *n, void *arg)
+{
+    struct audit *a = arg;
+    core_chan_t *ch = (core_chan_t *)n;
+    audit_check(a, !ch->deleted && ch->refs >= 1, "a deleted channel is still named");
+    audit_check(a, audit_queue(a, ch, &ch->sendq, true) == ch->nsend &&
+                   audit_queue(a, ch, &ch->recvq, false) == ch->nrecv,
+                "a queue's length differs from its count");
+    a->queued -= ch->nsend + ch->nrecv;   /* counted up from the ops' side */
+    for (size_t i = 0; i < ch->buf.len; i++)
+        audit_value(a, ch->buf.buf[(ch->buf.head + i) % ch->buf.cap], CORE_IN_BUFFER, ch, NULL,
+                    0, -1);
+    uint64_t inflight = 0, reserved = 0;
+    for (size_t i = 0; i < a->dlvs.len; i++)
+        inflight += ((core_dlv_t *)a->dlvs.buf[i])->ch == ch;
+    for (size_t i = 0; i < a->ops.len; i++)
+        reserved += ((core_op_t *)a->ops.buf[i])->slot == ch;
+    audit_check(a, inflight == ch->inflight, "a channel's inflight differs from its deliveries");
+    audit_check(a, reserved == ch->reserved, "a channel's reserved slots differ from its holders");
+    audit_no_partner(a, ch);
+}
+
+static void audit_op(struct audit *a, core_op_t *op)
+{
+    const core_t *c = a->c;
+    audit_check(a, op->heap_i == NO_HEAP || (op->heap_i < c->heap_len && c->heap[op->heap_i] == op),
+                "an op's place in the deadline heap is wrong");
+    audit_check(a, op->state != OP_RESERVED || (op->heap_i == NO_HEAP && op->chosen >= 0),
+                "a reservation is in the deadline heap, or has no case");
+    audit_check(a, !op->slot || op->state == OP_RESERVED, "an op holds a slot, not reserved");
+    audit_check(a, op->frozen == (op->holder != NULL), "a freeze without a holder");
+    audit_check(a, !op->holder || (op->holder->held && op->holder->held->op == op),
+                "a frozen op's holder does not hold it");
+    audit_check(a, !op->held || op->held->op->holder == op, "a held op is not frozen by us");
+    uint64_t inflight = 0;
+    for (size_t i = 0; i < a->dlvs.len; i++)
+        inflight += ((core_dlv_t *)a->dlvs.buf[i])->owner == op;
+    audit_check(a, inflight == op->inflight, "an op's inflight differs from its deliveries");
+    audit_check(a, op->sess || op->inflight, "a detached op lives on with nothing out");
+    void *ctx = op->sess ? op->sess->ctx : NULL;
+    for (size_t i = 0; i < op->ncase; i++) {
+        core_case_t *cs = &op->cases[i];
+        audit_check(a, cs->op == op && cs->index == (int)i, "a case does not know its op");
+        audit_check(a, cs->send || !cs->vals.len, "a receive case holds values");
+        audit_check(a, op->sess || !cs->queued, "a detached op still waits");
+        if (cs->queued && cs->ch->deleted)
+            audit_check(a, op->frozen, "an active case waits on a deleted channel");
+        else if (cs->queued)
+            a->queued++;
+        for (size_t k = 0; k < cs->vals.len; k++)
+            audit_value(a, cs->vals.buf[(cs->vals.head + k) % cs->vals.cap], CORE_IN_SENDER,
+                        cs->ch, ctx, op->id, (int)i);
+    }
+}
+
+static void audit_sess(struct audit *a, const core_sess_t *s)
+{
+    size_t nops = a->ops.len;
+    htable_each(&s->ops, collect_node, &a->ops);
+    audit_check(a, a->ops.len - nops == s->pending, "a session's pending differs from its ops");
+    size_t n = 0;
+    for (const qlink_t *l = s->dlv_order.next; l != &s->dlv_order; l = l->next, n++) {
+        core_dlv_t *d = QLIST_ENTRY(l, core_dlv_t, order);
+        audit_check(a, d->sess == s && d->id <= s->next_dlv, "a delivery of another session");
+        pdeque_push_back(&a->dlvs, d);
+    }
+    audit_check(a, n == s->dlvs.count, "a session's deliveries differ from its list");
+}
+
+/* Every delivery is on the core's list, oldest first (ack deadlines). */
+static void audit_dlv_all(struct audit *a)
+{
+    size_t n = 0;
+    const core_dlv_t *prev = NULL;
+    for (const qlink_t *l = a->c->dlv_all.next; l != &a->c->dlv_all; l = l->next, n++) {
+        const core_dlv_t *d = QLIST_ENTRY(l, core_dlv_t, by_time);
+        audit_check(a, !prev || (prev->seq < d->seq && prev->expires <= d->expires),
+                    "the deliveries are not in the order they were made");
+        prev = d;
+    }
+    audit_check(a, n == a->dlvs.len, "the list of all deliveries differs from the sessions'");
+}
+
+/* Buffers of deleted channels not freed yet. */
+static void audit_graves(struct audit *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->c->graves.len; i++) {
+        const pdeque_t *g = a->c->graves.buf[(a->c->graves.head + i) % a->c->graves.cap];
+        for (size_t k = 0; k < g->len; k++, n++)
+            audit_value(a, g->buf[(g->head + k) % g->cap], CORE_IN_GRAVE, NULL, NULL, 0, -1);
+    }
+    audit_check(a, n == a->c->graves_vals, "graves_vals differs from the values buried");
+}
+
+const char *core_audit(const core_t *c, void (*fn)(const core_value_at_t *at, void *arg),
+                       void *arg)
+{
+    struct audit a = { .c = c, .fn = fn, .arg = arg };
+    pdeque_init(&a.ops);
+    pdeque_init(&a.dlvs);
+    uint64_t nsess = 0;
+    for (const qlink_t *l = c->sessions.next; l != &c->sessions; l = l->next, nsess++)
+        audit_sess(&a, QLIST_ENTRY(l, core_sess_t, all));
+    for (const qlink_t *l = c->detached.next; l != &c->detached; l = l->next)
+        pdeque_push_back(&a.ops, QLIST_ENTRY(l, core_op_t, dlink));
+    audit_check(&a, nsess == c->nsessions, "the session count is wrong");
+    audit_check(&a, a.ops.len == c->pending, "the pending count differs from the ops");
+    audit_check(&a, a.dlvs.len == c->inflight, "the inflight count differs from the deliveries");
+    audit_dlv_all(&a);
+    audit_graves(&a);
+    for (size_t i = 0; i < a.ops.len; i++)
+        audit_op(&a, a.ops.buf[i]);
+    for (size_t i = 0; i < a.dlvs.len; i++) {
+        core_dlv_t *d = a.dlvs.buf[i];
+        audit_check(&a, !d->owner || audit_has(&a.ops, d->owner), "a delivery of an unknown op");
+        audit_value(&a, d->val, CORE_IN_DELIVERY, d->ch, d->sess->ctx, d->id, -1);
+    }
+    htable_each(&c->chans, audit_chan, &a);
+    audit_check(&a, a.queued == 0, "queued cases differ from the channels' queues");
+    for (size_t i = 0; i < c->heap_len; i++)
+        audit_check(&a, c->heap[i]->heap_i == i && audit_has(&a.ops, c->heap[i]) &&
+                        (i == 0 || c->heap[(i - 1) / 2]->deadline <= c->heap[i]->deadline),
+                    "the deadline heap is broken");
+    audit_check(&a, a.bytes == c->value_bytes, "value_bytes differs from the values held");
+    pdeque_free(&a.ops);
+    pdeque_free(&a.dlvs);
+    return a.bad;
 }

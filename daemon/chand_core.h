@@ -253,4 +253,39 @@ typedef struct core_info {
 } core_info_t;
 void core_info(const core_t *c, core_info_t *out);
 
+/* ---- checking (tests and fuzzers) ---- */
+
+/* Where a value is: every value the core holds is in exactly one place. */
+enum core_place {
+    CORE_IN_BUFFER,      /* a channel's buffer */
+    CORE_IN_SENDER,      /* a send or select case that has not handed it on
+                            (waiting, or held by a reservation) */
+    CORE_IN_DELIVERY,    /* handed to a receiver, not yet acknowledged */
+    CORE_IN_GRAVE,       /* dropped with its deleted channel, waiting for
+                            core_reclaim to free it (chan is NULL) */
+};
+
+typedef struct core_value_at {
+    const core_val_t *val;
+    enum core_place place;
+    const core_chan_t *chan;     /* its channel (perhaps deleted) */
+    void *sess_ctx;              /* the sender's or receiver's session ctx;
+                                    NULL for a buffer or a detached op */
+    uint64_t id;                 /* SENDER: the op's request id;
+                                    DELIVERY: the delivery id */
+    int index;                   /* SENDER: its case's index */
+} core_value_at_t;
+
+/* core_audit - walk every channel, session, op and delivery, and check the
+ * core's invariants (chand_core.c states them): every count agrees with
+ * what is there (pending ops, deliveries in flight per channel, session and
+ * op, reserved slots, queue lengths, value bytes), the deadline heap is a
+ * heap of the ops it names, freezes pair a holder with what it holds, and
+ * no channel is left with a partner for a waiting case.  fn, if not NULL,
+ * is called for each value with where it is.  Returns NULL if everything
+ * holds, else a description of the first thing that does not.  Costs a
+ * walk of everything (quadratic in places): for tests only. */
+const char *core_audit(const core_t *c, void (*fn)(const core_value_at_t *at, void *arg),
+                       void *arg);
+
 #endif /* CHAND_CORE_H */

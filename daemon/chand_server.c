@@ -173,9 +173,16 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     chand_server_t *s = arg;
     if (s->stopping)
         return;
-    s->stopping = true;
     log_info("%s: shutting down (%llu connections)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
              (unsigned long long)s->nconns);
+    chand_server_stop(s);
+}
+
+void chand_server_stop(chand_server_t *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
     close_listeners(s);
     core_shutdown(s->core);
     chand_conn_flush_pending(s);

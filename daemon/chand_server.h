@@ -76,7 +76,12 @@ struct chand_server {
 chand_server_t *chand_server_new(const chand_opts_t *o);
 int chand_server_run(chand_server_t *s);
 void chand_server_free(chand_server_t *s);
+/* chand_now - the monotonic clock in ms (chand_now_us, chand_clock.c) */
 uint64_t chand_now(void);
+/* chand_server_stop - begin an orderly shutdown (what SIGTERM does): no new
+ * connections, every blocked request answered SHUTTING_DOWN, every
+ * connection closed once its output drains; the loop then exits. */
+void chand_server_stop(chand_server_t *s);
 /* Every event-loop callback begins with chand_busy_begin (the core learns
  * the time) and ends with chand_busy_end (its duration goes into the
  * loop-stall histogram). */
@@ -87,6 +92,18 @@ void chand_server_rearm(chand_server_t *s);
 
 /* chand_conn.c */
 void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, int len);
+/* chand_conn_new - a connection on socket fd (non-blocking), its session
+ * open; NULL if it could not be set up (fd is then closed).  fd -1 makes an
+ * in-process connection, with no socket: its owner feeds it input with
+ * chand_conn_feed and takes its replies with chand_conn_take_output (the
+ * fuzz target tests/fuzz/fuzz_dispatch.c drives the daemon this way). */
+chand_conn_t *chand_conn_new(chand_server_t *s, int fd, const char *peer);
+/* chand_conn_feed - bytes from the peer: handled as read_cb handles what it
+ * reads (every whole frame, then this turn's replies are flushed). */
+void chand_conn_feed(chand_conn_t *c, const void *data, size_t len);
+/* chand_conn_take_output - move the replies written so far to `to`; a
+ * connection closing once its output drains is then doomed (reap it). */
+void chand_conn_take_output(chand_conn_t *c, struct evbuffer *to);
 /* Encode a reply into the connection's output buffer. */
 void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r);
 /* Send an error reply and close once it is flushed (one log line). */

@@ -3,7 +3,7 @@
  */
 #include "config.h"
 
-#include <time.h>
+#include <stddef.h>
 
 #include "chand_stall.h"
 
@@ -12,13 +12,6 @@
 const uint64_t chand_stall_bounds_us[CHAND_STALL_BUCKETS - 1] = {
     100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
 };
-
-uint64_t chand_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 void chand_stall_record(chand_stall_t *h, uint64_t us)
 {

@@ -24,7 +24,8 @@ typedef struct chand_stall {
     uint64_t max_us;
 } chand_stall_t;
 
-/* chand_now_us - a monotonic clock in microseconds. */
+/* chand_now_us - a monotonic clock in microseconds: chand's only clock
+ * (chand_clock.c). */
 uint64_t chand_now_us(void);
 /* chand_stall_record - one callback took us microseconds. */
 void chand_stall_record(chand_stall_t *h, uint64_t us);

@@ -95,6 +95,9 @@ static void setup(void)
 
 static void teardown(void)
 {
+    /* whatever a test did, the core's invariants hold at its end */
+    const char *bad = core_audit(core, NULL, NULL);
+    ck_assert_msg(!bad, "core_audit: %s", bad ? bad : "");
     for (int i = 0; i < 4; i++) {
         if (sess[i].s)
             core_sess_drop(sess[i].s);
@@ -1454,6 +1457,40 @@ START_TEST(t_no_reservation_past_capacity)
 }
 END_TEST
 
+/* A buffered channel whose free slots are all reserved hands a waiting
+ * sender's values straight to a receiver.  Given back, they are the
+ * channel's oldest: they must come again before a value of the same batch
+ * that was buffered meanwhile (they went back behind it, to their sender,
+ * as on an unbuffered channel). */
+START_TEST(t_given_back_ahead_of_buffered_when_slots_reserved)
+{
+    mk(A, 1, "r", 2);
+    core_case_req_t s1[1] = { SC("r", "s1") }, s2[1] = { SC("r", "s2") };
+    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
+    must_reply(A, 2, CHAN__STATUS__RESERVED);
+    core_select(A->s, 3, s2, 1, true, 0, false, -1, 0);
+    must_reply(A, 3, CHAN__STATUS__RESERVED);                 /* both slots held */
+    core_bytes_t vals[3] = { B("x"), B("y"), B("z") };
+    core_send(Bs->s, 4, B("r"), vals, 3, -1, 0);               /* waits */
+    recvn(C, 5, "r", 2, 0);
+    rec_t *r = must_reply(C, 5, CHAN__STATUS__OK);            /* x, y from the sender */
+    ck_assert_uint_eq(r->ndlv, 2);
+    core_release(A->s, 6, 2);
+    core_release(A->s, 7, 3);                                 /* z goes into the buffer */
+    uint64_t back[2] = { r->dlv[0], r->dlv[1] };
+    ck_assert_uint_eq(core_nack_all(C->s, back, 2), 2);
+    recvn(&sess[3], 8, "r", 3, 0);
+    r = must_reply(&sess[3], 8, CHAN__STATUS__OK);
+    ck_assert_uint_eq(r->ndlv, 3);
+    ck_assert_str_eq(r->val[0], "x");
+    ck_assert_str_eq(r->val[1], "y");
+    ck_assert_str_eq(r->val[2], "z");
+    ack_all(&sess[3], r);
+    must_reply(Bs, 4, CHAN__STATUS__OK);
+    ck_assert_uint_eq(must_reply(Bs, 4, CHAN__STATUS__OK)->accepted, 3);
+}
+END_TEST
+
 /* in_order: of the ready cases, the first in the order given is taken,
  * every time (the client shuffled them); without it, any of them. */
 START_TEST(t_blocked_select_is_queued_in_random_order)
@@ -2315,6 +2352,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_select_never_meets_itself_across_connections);
     tcase_add_test(tc, t_no_reservation_past_capacity);
     tcase_add_test(tc, t_select_in_order);
+    tcase_add_test(tc, t_given_back_ahead_of_buffered_when_slots_reserved);
     tcase_add_test(tc, t_look_reports_versions);
     tcase_add_loop_test(tc, t_blocked_select_is_queued_in_random_order, 0, 2);
     tcase_add_test(tc, t_commit_takes_the_callers_deadline);

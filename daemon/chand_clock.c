@@ -1,0 +1,20 @@
+/*
+ * chand_clock.c - chand's only clock: microseconds of CLOCK_MONOTONIC
+ * (chand_now, in ms, and the loop-stall histogram read it).
+ *
+ * It is a file of its own so that a program linking the rest of the
+ * daemon in-process (the fuzz target tests/fuzz/fuzz_dispatch.c) can link
+ * a clock of its own instead and move time as it pleases.
+ */
+#include "config.h"
+
+#include <time.h>
+
+#include "chand_stall.h"
+
+uint64_t chand_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
