@@ -6,7 +6,7 @@
 # "chand vs Redis").  Run by `make bench-compare`:
 #   compare.sh CHAND CHANBENCH REDISBENCH WORK_DIR RESULTS_MD [BENCH_REMOTE]
 # With BENCH_REMOTE (bench/bench_remote.c) it also measures remote channels
-# from goroutines against the raw TCP floor and Redis (issue 4's goals).
+# from goroutines against the raw TCP floor and Redis (the goals for remote channels from goroutines).
 # Each measurement runs REPS times (default 5), chand and Redis alternating
 # so that both see the same machine; the table shows the medians.  The
 # machine may be shared: the load average at the start is recorded with
@@ -173,7 +173,7 @@ row "one client's ping to the server, median (chan_ping / PING)" "$cp50 µs" "$r
 row "raw TCP round trip over loopback, 64 B, median (no server: the floor for both)" "$tp50 µs" "$tp50 µs" \
     "" "(a request/reply through any server is ≥ 2 of these)"
 
-# ---- from goroutines (issue 4): bench_remote interleaves its own rounds ----
+# ---- from goroutines: bench_remote interleaves its own rounds ----
 gtable=$(mktemp)
 if [ -n "$gbench" ]; then
     g=$("$gbench" "$chand_addr" "$reps") || { echo "compare: $gbench failed" >&2; exit 1; }
@@ -232,7 +232,7 @@ section=$(mktemp)
     echo "is about two raw TCP round trips (last row). That row moves with the machine: on these"
     echo "VMs a wake-up is slow when the vCPUs are idle and fast when they are busy (we saw 17-22"
     echo "µs idle, 6 µs busy). Redis's variadic RPUSH row is the closest analogue of chand's"
-    echo "one-request batches; the goal is stated against the pipelined form, as in issue 2."
+    echo "one-request batches; the goal is stated against the pipelined form."
     echo "On a shared machine separate runs of this command differ by tens of percent: compare"
     echo "the ratios within one run."
     echo
@@ -243,7 +243,7 @@ section=$(mktemp)
     cat "$table"
     if [ -s "$gtable" ]; then
         echo
-        echo "### Remote channels from goroutines (issue 4)"
+        echo "### Remote channels from goroutines"
         echo
         echo "bench/bench_remote.c in the same run, median of $reps interleaved rounds: one remote"
         echo "operation (a request to chand and its reply) from a goroutine and from a thread, against a"
