@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "rt_test.h"
+#include "test_size.h"
 
 /* a ready receive and a ready send are taken without blocking */
 RT_TEST(ready_cases)
@@ -237,7 +238,10 @@ static void nbr_selector(void *p)
 
 RT_TEST(nonblock_select_race)
 {
-    const long n = rt_count(5000, 2000);
+    /* under sanitizers every round trip is several times slower: fewer
+     * rounds there (the plain build is the one that catches the race) */
+    const long n = rt_count(test_size("nonblock_select_race rounds, local", 5000, 500),
+                            test_size("nonblock_select_race rounds, remote", 2000, 200));
     long defaults = 0;
     struct nbr x = { NULL, NULL, chan_make(1) };
     for (long i = 0; i < n; i++) {
@@ -297,7 +301,9 @@ static void prs_selector(void *p)
 
 static void pseudo_random(int mode, bool recv)
 {
-    struct prs x = { rt_make(0), rt_make(0), rt_count(400, 200), recv, 0 };
+    long rounds = rt_count(test_size("pseudo_random rounds, local", 400, 100),
+                           test_size("pseudo_random rounds, remote", 200, 100));
+    struct prs x = { rt_make(0), rt_make(0), rounds, recv, 0 };
     rt_group_t g;
     rt_group_init(&g);
     rt_spawn(&g, mode, prs_selector, &x);
