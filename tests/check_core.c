@@ -2019,16 +2019,9 @@ END_TEST
 START_TEST(t_memory_limit)
 {
     /* a core whose values may hold about four 1000-byte values */
-    for (int i = 0; i < 4; i++) {
-        core_sess_drop(sess[i].s);
-        sess[i].n = 0;
-    }
-    core_free(core);
     core_limits_t l = limits;
     l.max_memory = 4 * (1000 + sizeof(core_val_t));
-    core = core_new(&l, on_reply);
-    for (int i = 0; i < 4; i++)
-        sess[i].s = core_sess_new(core, &sess[i]);
+    remake_core(&l);
     mk(A, 1, "m", 100);
     static char v[1001];
     memset(v, 'm', 1000);
