@@ -87,7 +87,7 @@ static void refuse(int fd, const char *msg)
     close(fd);
 }
 
-void chand_conn_flush_pending(chand_server_t *s)
+static void flush_all(chand_server_t *s)
 {
     while (!qlist_empty(&s->pending)) {
         chand_conn_t *c = QLIST_ENTRY(s->pending.next, chand_conn_t, pending_link);
@@ -95,6 +95,19 @@ void chand_conn_flush_pending(chand_server_t *s)
         if (!c->doomed)
             conn_write(c);   /* what the socket does not take, the write event sends */
     }
+}
+
+void chand_conn_flush_pending(chand_server_t *s)
+{
+    if (!s->journal)
+        flush_all(s);
+}
+
+void chand_conn_flush_turn(chand_server_t *s)
+{
+    if (s->journal)
+        chand_journal_commit(s->journal);
+    flush_all(s);
 }
 
 
@@ -185,6 +198,11 @@ static void conn_write(chand_conn_t *c)
 {
     if (c->fd < 0)
         return;   /* in-process: its owner takes the output */
+    /* nothing leaves before the records it depends on are written (a
+     * reply made in this turn for a connection whose socket became
+     * writable in this turn too) */
+    if (c->srv->journal && chand_journal_pending(c->srv->journal))
+        chand_journal_commit(c->srv->journal);
     while (evbuffer_get_length(c->out)) {
         int n = evbuffer_write(c->out, c->fd);
         if (n > 0)

@@ -61,6 +61,7 @@ struct core_chan {
     uint64_t inflight;       /* deliveries not yet acknowledged */
     uint64_t sent, received;
     uint64_t refs;           /* the name table + cases + deliveries */
+    uint64_t no;             /* its journal number; 0: not journaled */
     uint64_t version;        /* bumped by every change that can make a
                                 case on it ready or not (chan_touch) */
 };
@@ -182,6 +183,10 @@ struct core {
     size_t graves_vals;      /* values in them */
     const uint64_t *outside; /* bytes held for clients outside the core
                                 (queued replies), against lim.max_memory */
+    const core_journal_t *jr;/* told every change a restart restores */
+    void *jr_ctx;
+    uint64_t last_no, last_vid;
+    const char *refuse_puts; /* why sends to journaled channels are refused */
 };
 
 static void pump(core_chan_t *ch);
@@ -206,6 +211,7 @@ static core_val_t *val_new(core_t *c, core_bytes_t b)
 {
     core_val_t *v = xsmall_alloc(sizeof *v + b.len);
     c->value_bytes += sizeof *v + b.len;
+    v->vid = 0;
     v->redelivered = 0;
     v->seq = 0;
     v->len = (uint32_t)b.len;
@@ -270,6 +276,66 @@ static void reply_plain(core_sess_t *s, uint64_t id, Chan__Status st, const char
 {
     core_reply_t r = { .id = id, .status = st, .message = msg, .kind = CORE_R_PLAIN };
     s->core->reply(s->ctx, &r);
+}
+
+/* ------------------------------------------------------------------------
+ * The journal: what a restart must restore, reported as it happens
+ * ------------------------------------------------------------------------ */
+
+static bool journaled_values(const core_chan_t *ch)
+{
+    return ch->no && ch->cap && ch->core->jr;
+}
+
+/* v is now channel ch's: buffered (or back in the buffer) for good. */
+static void jr_put(core_chan_t *ch, core_val_t *v)
+{
+    core_t *c = ch->core;
+    if (!journaled_values(ch) || v->vid)
+        return;
+    v->vid = ++c->last_vid;
+    c->jr->put(c->jr_ctx, ch->no, v);
+}
+
+static void jr_delivered(core_t *c, const core_val_t *v)
+{
+    if (v->vid && c->jr)
+        c->jr->delivered(c->jr_ctx, v->vid);
+}
+
+static void jr_acked(core_t *c, const core_val_t *v)
+{
+    if (v->vid && c->jr)
+        c->jr->acked(c->jr_ctx, v->vid);
+}
+
+static void jr_made(core_chan_t *ch)
+{
+    core_t *c = ch->core;
+    if (!c->jr || ch->temp)
+        return;
+    ch->no = ++c->last_no;
+    c->jr->made(c->jr_ctx, ch->no, (core_bytes_t){ ch->name, ch->name_len }, ch->cap);
+}
+
+/* A send to ch cannot be made durable now: answered BUSY. */
+static bool puts_refused(core_sess_t *s, uint64_t id, const core_chan_t *ch)
+{
+    if (!s->core->refuse_puts || !journaled_values(ch))
+        return false;
+    reply_plain(s, id, CHAN__STATUS__BUSY, s->core->refuse_puts);
+    return true;
+}
+
+void core_set_journal(core_t *c, const core_journal_t *j, void *ctx)
+{
+    c->jr = j;
+    c->jr_ctx = ctx;
+}
+
+void core_refuse_puts(core_t *c, const char *why)
+{
+    c->refuse_puts = why;
 }
 
 /* ------------------------------------------------------------------------
@@ -756,6 +822,7 @@ static void deliver(core_case_t *r, core_val_t *v, core_op_t *owner, int owner_c
     ch->core->inflight++;
     if (owner)
         owner->inflight++;
+    jr_delivered(ch->core, v);
     case_collect(r, d->id, v);
 }
 
@@ -777,6 +844,7 @@ static void dlv_ack(core_dlv_t *d)
     core_op_t *owner = d->owner;
     ch->received++;
     ch->core->values_received++;
+    jr_acked(ch->core, d->val);
     val_free(ch->core, d->val);
     if (owner) {
         ch->sent++;
@@ -824,6 +892,7 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
              * of what was buffered meanwhile (its sender's queue is behind
              * that), and the send has it there */
             pdeque_push_front(&ch->buf, v);
+            jr_put(ch, v);
             ch->sent++;
             ch->core->values_sent++;
             owner->accepted++;
@@ -989,6 +1058,7 @@ static void buffer_from_sender(core_case_t *s)
     core_chan_t *ch = s->ch;
     core_val_t *v = pdeque_pop_front(&s->vals);
     pdeque_push_back(&ch->buf, v);
+    jr_put(ch, v);
     chan_touch(ch);
     ch->sent++;
     ch->core->values_sent++;
@@ -1200,6 +1270,8 @@ static void chan_delete(core_chan_t *ch)
 {
     if (ch->deleted)
         return;
+    if (ch->no && ch->core->jr)
+        ch->core->jr->deleted(ch->core->jr_ctx, ch->no);
     ch->deleted = true;
     ch->closed = true;
     chan_touch(ch);
@@ -1346,6 +1418,7 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
             ch->temp = true;
             qlist_push_back(&s->temps, &ch->owner_link);
         }
+        jr_made(ch);
     }
     core_reply_t r = { .id = id, .status = CHAN__STATUS__OK, .kind = CORE_R_OPEN,
                        .chan = ch, .created = created };
@@ -1419,6 +1492,8 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
         c->reply(s->ctx, &r);
         return;
     }
+    if (puts_refused(s, id, ch))
+        return;
     core_op_t *op = op_new(s, id, OP_SEND, 1, timeout_ms, now);
     op->total = op->first_lost = (uint32_t)n;
     core_case_t *cs = &op->cases[0];
@@ -1483,6 +1558,8 @@ void core_close(core_sess_t *s, uint64_t id, core_bytes_t name)
         return;
     }
     ch->closed = true;
+    if (ch->no && ch->core->jr)
+        ch->core->jr->closed(ch->core->jr_ctx, ch->no);
     chan_touch(ch);
     pump(ch);
     reply_plain(s, id, CHAN__STATUS__OK, NULL);
@@ -1580,9 +1657,11 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
     }
     if (!admit(s, id) || !memory_ok(s, id, bytes))
         return;
-    for (size_t i = 0; i < n; i++)
-        if (!find_or_answer(s, id, cases[i].name))
+    for (size_t i = 0; i < n; i++) {
+        const core_chan_t *ch = find_or_answer(s, id, cases[i].name);
+        if (!ch || (cases[i].send && puts_refused(s, id, ch)))
             return;
+    }
     core_op_t *op = op_new(s, id, OP_SELECT, n, timeout_ms, now);
     op->reserve = reserve;
     op->in_order = in_order;
@@ -1885,6 +1964,7 @@ void core_shutdown(core_t *c)
 
 void core_free(core_t *c)
 {
+    c->jr = NULL;   /* the daemon stops: nothing is deleted for good */
     while (!qlist_empty(&c->sessions))
         core_sess_drop(QLIST_ENTRY(c->sessions.next, core_sess_t, all));
     pdeque_t chans;
@@ -1898,6 +1978,87 @@ void core_free(core_t *c)
     htable_free(&c->chans);
     free(c->heap);
     free(c);
+}
+
+/* ------------------------------------------------------------------------
+ * Restoring and dumping the journaled state
+ * ------------------------------------------------------------------------ */
+
+core_chan_t *core_restore_chan(core_t *c, core_bytes_t name, uint64_t no, uint64_t cap,
+                               bool closed)
+{
+    if (!no || chan_lookup(c, name))
+        return NULL;
+    core_chan_t *ch = chan_create(c, name, cap);
+    ch->no = no;
+    ch->closed = closed;
+    if (no > c->last_no)
+        c->last_no = no;
+    return ch;
+}
+
+void core_restore_val(core_chan_t *ch, uint64_t vid, uint32_t redelivered, core_bytes_t data)
+{
+    core_val_t *v = val_new(ch->core, data);
+    v->vid = vid;
+    v->redelivered = redelivered;
+    pdeque_push_back(&ch->buf, v);
+    if (vid > ch->core->last_vid)
+        ch->core->last_vid = vid;
+}
+
+void core_restore_numbers(core_t *c, uint64_t last_no, uint64_t last_vid)
+{
+    if (last_no > c->last_no)
+        c->last_no = last_no;
+    if (last_vid > c->last_vid)
+        c->last_vid = last_vid;
+}
+
+struct dump_arg {
+    void (*fn_chan)(void *, uint64_t, core_bytes_t, uint64_t, bool);
+    void (*fn_val)(void *, uint64_t, uint64_t, uint32_t, core_bytes_t);
+    void *arg;
+};
+
+static void dump_chan(hnode_t *n, void *arg)
+{
+    const struct dump_arg *a = arg;
+    const core_chan_t *ch = (const core_chan_t *)n;
+    if (ch->no)
+        a->fn_chan(a->arg, ch->no, (core_bytes_t){ ch->name, ch->name_len }, ch->cap, ch->closed);
+}
+
+static void dump_buffer(hnode_t *n, void *arg)
+{
+    const struct dump_arg *a = arg;
+    const core_chan_t *ch = (const core_chan_t *)n;
+    if (!ch->no)
+        return;
+    for (size_t i = 0; i < ch->buf.len; i++) {
+        const core_val_t *v = pdeque_at(&ch->buf, i);
+        if (v->vid)
+            a->fn_val(a->arg, ch->no, v->vid, v->redelivered, (core_bytes_t){ v->data, v->len });
+    }
+}
+
+void core_dump(const core_t *c,
+               void (*fn_chan)(void *arg, uint64_t no, core_bytes_t name, uint64_t cap, bool closed),
+               void (*fn_val)(void *arg, uint64_t no, uint64_t vid, uint32_t redelivered,
+                              core_bytes_t data),
+               void *arg, uint64_t *last_no, uint64_t *last_vid)
+{
+    struct dump_arg a = { fn_chan, fn_val, arg };
+    htable_each(&c->chans, dump_chan, &a);
+    htable_each(&c->chans, dump_buffer, &a);
+    for (const qlink_t *l = c->dlv_all.next; l != &c->dlv_all; l = l->next) {
+        const core_dlv_t *d = QLIST_ENTRY(l, core_dlv_t, by_time);
+        const core_val_t *v = d->val;
+        if (v->vid && d->ch->no && !d->ch->deleted)
+            fn_val(arg, d->ch->no, v->vid, v->redelivered + 1, (core_bytes_t){ v->data, v->len });
+    }
+    *last_no = c->last_no;
+    *last_vid = c->last_vid;
 }
 
 /* ------------------------------------------------------------------------

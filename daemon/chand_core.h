@@ -51,11 +51,20 @@ typedef struct core_chan core_chan_t;
 
 /* A value: a byte string with its redelivery count. */
 typedef struct core_val {
+    uint64_t vid;                /* its number in the journal; 0: not
+                                    journaled (temporary or unbuffered
+                                    channel, or not yet accepted) */
     uint32_t redelivered;
     uint32_t len;
     uint32_t seq;                /* its place in its send's batch */
     uint8_t data[];
 } core_val_t;
+
+/* A byte string the caller owns. */
+typedef struct core_bytes {
+    const uint8_t *data;
+    size_t len;
+} core_bytes_t;
 
 /* One value handed to a receiver, as it appears in a reply. */
 typedef struct core_out_dlv {
@@ -129,6 +138,55 @@ void core_seed(core_t *c, uint64_t seed);
  * soon while it is not 0. */
 size_t core_reclaim(core_t *c, size_t budget);
 
+/* ---- the journal (durability: chand_journal.c) ----
+ * With a journal set, the core reports every change a restart must
+ * restore, as it happens, so that the records of one loop turn can be made
+ * durable before its replies go out.  Channels that are not temporary get
+ * a number (`no`, never reused); a value gets a number (`vid`, never
+ * reused) when a buffered channel accepts it.  Values of unbuffered
+ * channels are never journaled: their sends complete only on the
+ * receiver's acknowledgement. */
+typedef struct core_journal {
+    void (*made)(void *ctx, uint64_t no, core_bytes_t name, uint64_t cap);
+    void (*closed)(void *ctx, uint64_t no);
+    void (*deleted)(void *ctx, uint64_t no);
+    /* v was accepted by channel no (v->vid is set) */
+    void (*put)(void *ctx, uint64_t no, const core_val_t *v);
+    /* the value numbered vid was handed to a receiver / acknowledged */
+    void (*delivered)(void *ctx, uint64_t vid);
+    void (*acked)(void *ctx, uint64_t vid);
+} core_journal_t;
+
+/* core_set_journal - report to j (NULL: stop reporting).  j must outlive
+ * the core or the next call. */
+void core_set_journal(core_t *c, const core_journal_t *j, void *ctx);
+/* core_refuse_puts - while why is not NULL, a send or a select's send case
+ * to a journaled buffered channel is answered BUSY with why as its message
+ * (the journal cannot take more: the disk is full).  Receives, acks and
+ * sends on unbuffered channels go on.  why must stay valid until the next
+ * call. */
+void core_refuse_puts(core_t *c, const char *why);
+/* Restoring what the journal holds, before any session exists: */
+/* core_restore_chan - make channel `name` with number no (not temporary);
+ * NULL if the name is taken or the number is 0. */
+core_chan_t *core_restore_chan(core_t *c, core_bytes_t name, uint64_t no, uint64_t cap,
+                               bool closed);
+/* core_restore_val - append a value to ch's buffer, as journaled. */
+void core_restore_val(core_chan_t *ch, uint64_t vid, uint32_t redelivered, core_bytes_t data);
+/* core_restore_numbers - the next channel and value numbers will be above
+ * these. */
+void core_restore_numbers(core_t *c, uint64_t last_no, uint64_t last_vid);
+/* core_dump - what a snapshot of the journal holds: fn_chan once for every
+ * journaled channel, then fn_val for every journaled value (buffered, or
+ * delivered and not yet acknowledged: those count one more redelivery,
+ * since they come back redelivered if the daemon stops now), in no
+ * particular order; then *last_no and *last_vid. */
+void core_dump(const core_t *c,
+               void (*fn_chan)(void *arg, uint64_t no, core_bytes_t name, uint64_t cap, bool closed),
+               void (*fn_val)(void *arg, uint64_t no, uint64_t vid, uint32_t redelivered,
+                              core_bytes_t data),
+               void *arg, uint64_t *last_no, uint64_t *last_vid);
+
 /* ---- sessions ---- */
 
 core_sess_t *core_sess_new(core_t *c, void *ctx);
@@ -148,11 +206,6 @@ bool core_sess_waiting(const core_sess_t *s, uint64_t id);
  * Each answers through the reply callback, now or later (blocked ops).
  * timeout_ms is relative to `now` (the server's monotonic clock, in ms):
  * < 0 forever, 0 don't block.  Names were validated by the caller. */
-
-typedef struct core_bytes {
-    const uint8_t *data;
-    size_t len;
-} core_bytes_t;
 
 void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
                uint64_t cap, bool temp, bool no_create);

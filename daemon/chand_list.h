@@ -63,6 +63,8 @@ static inline void pdeque_reserve(pdeque_t *d, size_t want)
 }
 
 static inline void *pdeque_front(const pdeque_t *d) { return d->len ? d->buf[d->head] : NULL; }
+/* The i-th pointer from the front (i < len). */
+static inline void *pdeque_at(const pdeque_t *d, size_t i) { return d->buf[(d->head + i) % d->cap]; }
 
 static inline void *pdeque_pop_front(pdeque_t *d)
 {

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include "chand_journal.h"
 #include "chand_log.h"
 #include "chand_opts.h"
 #include "chand_server.h"
@@ -22,6 +23,8 @@ int main(int argc, char **argv)
         return 2;
     }
     chand_log_level = opts.log_level;
+    if (opts.check)
+        return chand_journal_check(opts.data_dir);
     chand_server_t *s = chand_server_new(&opts);
     if (!s)
         return 1;

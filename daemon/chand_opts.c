@@ -41,6 +41,19 @@ CHAND_DEFAULT_LISTEN ")\n"
 "      --ack-wait T      a value delivered and not acknowledged within T goes\n"
 "                        back to its channel, marked redelivered (default 60s;\n"
 "                        0: never)\n"
+"      --data-dir DIR    keep channels and buffered values in an append-only\n"
+"                        log in DIR, loaded at start: they survive a restart,\n"
+"                        a crash and kill -9.  Without it chand keeps\n"
+"                        everything in memory only: a restart loses it all\n"
+"      --fsync WHEN      with --data-dir: always (a send is answered once on\n"
+"                        disk), everysec (fdatasync once a second: a power\n"
+"                        cut loses at most a second) or no (default everysec)\n"
+"      --rewrite-size N  rewrite the log into a snapshot once it is this large\n"
+"                        and has doubled since the last one (default 64m)\n"
+"      --prealloc N      disk space reserved ahead of the log; when it cannot\n"
+"                        be reserved, sends are refused BUSY (default 8m)\n"
+"      --check           with --data-dir: check the data dir, print what it\n"
+"                        holds and exit (0 good, 1 corrupt)\n"
 "      --log-level L     error, warn, info or debug (default info)\n"
 "  -h, --help            print this help and exit\n"
 "  -V, --version         print the version and exit\n"
@@ -53,7 +66,7 @@ CHAND_DEFAULT_LISTEN ")\n"
 enum {
     OPT_MAX_FRAME = 256, OPT_MAX_CONNS, OPT_MAX_CHANNELS, OPT_MAX_PENDING,
     OPT_MAX_OUTPUT, OPT_MAX_BATCH, OPT_MAX_MEMORY, OPT_HELLO_TIMEOUT, OPT_ACK_WAIT,
-    OPT_LOG_LEVEL,
+    OPT_LOG_LEVEL, OPT_DATA_DIR, OPT_FSYNC, OPT_REWRITE_SIZE, OPT_PREALLOC, OPT_CHECK,
 };
 
 static const struct option longopts[] = {
@@ -71,6 +84,11 @@ static const struct option longopts[] = {
     { "hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT },
     { "ack-wait", required_argument, NULL, OPT_ACK_WAIT },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "data-dir", required_argument, NULL, OPT_DATA_DIR },
+    { "fsync", required_argument, NULL, OPT_FSYNC },
+    { "rewrite-size", required_argument, NULL, OPT_REWRITE_SIZE },
+    { "prealloc", required_argument, NULL, OPT_PREALLOC },
+    { "check", no_argument, NULL, OPT_CHECK },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -95,6 +113,10 @@ static const struct {
       true },
     { OPT_ACK_WAIT, "--ack-wait", 0, UINT64_C(7) * 24 * 3600000, offsetof(chand_opts_t, ack_wait_ms),
       true },
+    { OPT_REWRITE_SIZE, "--rewrite-size", 4096, UINT64_C(1) << 40, offsetof(chand_opts_t, rewrite_size),
+      false },
+    { OPT_PREALLOC, "--prealloc", 64 * 1024, UINT64_C(1) << 34, offsetof(chand_opts_t, prealloc),
+      false },
 };
 
 /* The decimal number s starts with (no sign, no blanks), and where it
@@ -161,6 +183,9 @@ static void defaults(chand_opts_t *o)
     o->hello_timeout_ms = 10000;
     o->ack_wait_ms = 60000;
     o->log_level = LOG_INFO;
+    o->fsync = "everysec";
+    o->rewrite_size = 64u << 20;
+    o->prealloc = 8u << 20;
 }
 
 static int set_numeric(chand_opts_t *o, int opt, const char *arg)
@@ -205,6 +230,15 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
                 return OPTS_USAGE;
             }
             break;
+        case OPT_DATA_DIR: o->data_dir = optarg; break;
+        case OPT_CHECK: o->check = true; break;
+        case OPT_FSYNC:
+            if (strcmp(optarg, "always") && strcmp(optarg, "everysec") && strcmp(optarg, "no")) {
+                fprintf(stderr, "chand: --fsync: '%s' is not always, everysec or no\n", optarg);
+                return OPTS_USAGE;
+            }
+            o->fsync = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             return OPTS_EXIT_OK;
@@ -225,6 +259,10 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
     }
     if (o->nlisten == 0)
         o->listen[o->nlisten++] = CHAND_DEFAULT_LISTEN;
+    if (o->check && !o->data_dir) {
+        fprintf(stderr, "chand: --check needs --data-dir\n");
+        return OPTS_USAGE;
+    }
     if (o->max_output < o->max_frame * 2) {
         fprintf(stderr, "chand: --max-output must be at least twice --max-frame\n");
         return OPTS_USAGE;

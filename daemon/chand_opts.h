@@ -27,6 +27,11 @@ typedef struct chand_opts {
     uint64_t hello_timeout_ms;  /* a connection must say Hello within this */
     uint64_t ack_wait_ms;       /* a delivery's ack deadline; 0: none */
     int log_level;
+    const char *data_dir;       /* durability on, or NULL: memory only */
+    const char *fsync;          /* "always", "everysec" or "no" */
+    uint64_t rewrite_size;
+    uint64_t prealloc;
+    int check;                  /* --check: verify data_dir and exit */
 } chand_opts_t;
 
 enum { OPTS_RUN = 0, OPTS_EXIT_OK = 1, OPTS_USAGE = 2 };

@@ -8,7 +8,12 @@
  *
  * Shutdown (SIGTERM/SIGINT): close the listeners, let the core answer every
  * blocked request "shutting down", stop reading, and exit once every
- * connection has flushed its output (or after a bound, for stuck peers).
+ * connection has flushed its output (or after a bound, for stuck peers);
+ * then the journal, if any, is written and fdatasync'd.
+ *
+ * With --data-dir the loop runs a turn at a time (EVLOOP_ONCE): after each
+ * turn the journal writes the turn's records, and only then do the turn's
+ * replies go out (chand_conn_flush_turn).
  */
 #include "config.h"
 
@@ -110,6 +115,25 @@ static void reaper_cb(evutil_socket_t fd, short what, void *arg)
     chand_busy_end(s, t0);
     if (s->stopping && s->nconns == 0)
         event_base_loopexit(s->base, NULL);
+}
+
+static void journal_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chand_server_t *s = arg;
+    uint64_t t0 = chand_busy_begin(s);
+    chand_journal_tick(s->journal);
+    chand_busy_end(s, t0);
+}
+
+static void hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    /* chand logs to stderr, which its supervisor owns: nothing to reopen */
+    log_info("SIGHUP: ignored (chand has no log file to reopen; SIGTERM stops it)");
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
@@ -297,6 +321,26 @@ static int write_port_file(chand_server_t *s, const char *path)
     return 0;
 }
 
+static int open_journal(chand_server_t *s)
+{
+    const chand_opts_t *o = &s->opts;
+    jr_opts_t jo = {
+        .dir = o->data_dir,
+        .fsync = !strcmp(o->fsync, "always") ? JR_FSYNC_ALWAYS
+                 : !strcmp(o->fsync, "no")   ? JR_FSYNC_NO
+                                             : JR_FSYNC_EVERYSEC,
+        .prealloc = o->prealloc,
+        .rewrite_size = o->rewrite_size,
+    };
+    s->journal = chand_journal_open(&jo, s->core);
+    if (!s->journal)
+        return -1;
+    s->journal_timer = event_new(s->base, -1, EV_PERSIST, journal_cb, s);
+    struct timeval tv = { 0, 100000 };
+    event_add(s->journal_timer, &tv);
+    return 0;
+}
+
 static void seed_hashes(chand_server_t *s)
 {
     uint8_t key[16];
@@ -337,9 +381,19 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     s->stop_timer = evtimer_new(s->base, stop_now_cb, s);
     s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
     s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
+    s->sig_hup = evsignal_new(s->base, SIGHUP, hup_cb, s);
     event_add(s->sig_term, NULL);
     event_add(s->sig_int, NULL);
+    event_add(s->sig_hup, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);   /* a file size limit is an error to report (EFBIG) */
+    if (o->data_dir) {
+        if (open_journal(s) < 0)
+            goto fail;
+    } else {
+        log_info("no --data-dir: channels and values are kept in memory only; a restart "
+                 "loses them");
+    }
     if (o->auth_file && load_token(s, o->auth_file) < 0)
         goto fail;
     for (size_t i = 0; i < o->nlisten; i++)
@@ -358,7 +412,17 @@ fail:
 int chand_server_run(chand_server_t *s)
 {
     log_info("chand %s ready (pid %d)", PACKAGE_VERSION, (int)getpid());
-    int rc = event_base_dispatch(s->base);
+    int rc;
+    if (!s->journal) {
+        rc = event_base_dispatch(s->base);
+    } else {
+        do {
+            rc = event_base_loop(s->base, EVLOOP_ONCE);
+            uint64_t t0 = chand_busy_begin(s);
+            chand_conn_flush_turn(s);
+            chand_busy_end(s, t0);
+        } while (rc == 0 && !event_base_got_exit(s->base) && !event_base_got_break(s->base));
+    }
     /* A second SIGTERM (process managers and timeout(1) send one to the
      * whole group) must not kill us while we tear down: block them (freeing
      * the signal events puts the default action back). */
@@ -388,6 +452,9 @@ void chand_server_free(chand_server_t *s)
     }
     if (s->http)
         evhttp_free(s->http);
+    chand_journal_close(s->journal);   /* written and on disk before exit */
+    if (s->journal_timer)
+        event_free(s->journal_timer);
     event_free(s->deadline_timer);
     event_free(s->reclaim_timer);
     event_free(s->reaper);
@@ -395,6 +462,7 @@ void chand_server_free(chand_server_t *s)
     event_free(s->stop_timer);
     event_free(s->sig_term);
     event_free(s->sig_int);
+    event_free(s->sig_hup);
     core_free(s->core);
     chan_arena_free(&s->arena);
     free(s->token);

@@ -19,6 +19,7 @@
 
 #include "chan_frame.h"
 #include "chand_core.h"
+#include "chand_journal.h"
 #include "chand_list.h"
 #include "chand_opts.h"
 #include "chand_stall.h"
@@ -55,6 +56,9 @@ struct chand_server {
     struct event *reaper;        /* closes doomed connections after callbacks */
     struct event *accept_resume; /* re-enables accepting after EMFILE */
     struct event *stop_timer;    /* bounds the shutdown drain */
+    struct event *sig_hup;
+    struct event *journal_timer; /* the journal's housekeeping */
+    chand_journal_t *journal;    /* --data-dir, or NULL: memory only */
     struct evhttp *http;
     core_t *core;
     chan_arena_t arena;          /* per-frame decoding */
@@ -113,9 +117,14 @@ void chand_conn_hello_done(chand_conn_t *c);
 /* Close now (the peer is gone or too slow). */
 void chand_conn_doom(chand_conn_t *c, const char *why);
 void chand_conn_reap(chand_server_t *s);
-/* Write the replies of this loop turn now, before the loop sleeps (Redis's
- * beforeSleep): a reply does not wait for another turn of the loop. */
+/* The end of a callback: write the replies it made now (Redis's
+ * beforeSleep), so that a reply does not wait for another turn of the
+ * loop.  With a journal, replies wait for the end of the loop's turn
+ * instead (chand_conn_flush_turn), when the turn's records are written. */
 void chand_conn_flush_pending(chand_server_t *s);
+/* The end of the loop's turn: the journal's records first, then every
+ * reply. */
+void chand_conn_flush_turn(chand_server_t *s);
 void chand_conn_free(chand_conn_t *c);
 /* Shut down gracefully: no more input; close once output drains. */
 void chand_conn_drain(chand_conn_t *c);

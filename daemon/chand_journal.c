@@ -1,0 +1,729 @@
+/*
+ * chand_journal.c - the append-only log of --data-dir (design in
+ * chand_journal.h; the record format in chand_record.h; reading it back in
+ * chand_recover.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chand_alloc.h"
+#include "chand_journal.h"
+#include "chand_log.h"
+#include "chand_record.h"
+#include "chand_stall.h"
+
+/* A record still growing is closed past this many bytes. */
+#define OPEN_MAX (1u << 20)
+#define NONE ((size_t)-1)
+
+/* Records being built, with the last one left open so that a run of puts
+ * to one channel (or of deliveries, or of acks) is one record. */
+typedef struct jr_writer {
+    rec_buf_t buf;
+    size_t open;             /* where the open record starts, or NONE */
+    uint8_t type;            /* its type */
+    uint64_t no;             /* a PUT's channel */
+    uint64_t records;
+} jr_writer_t;
+
+struct chand_journal {
+    jr_opts_t o;
+    int dir_fd, lock_fd;
+    core_t *core;
+    jr_writer_t w;
+    /* the log being appended */
+    int fd;
+    uint64_t gen, off;
+    uint64_t alloc_end;      /* disk space reserved up to here */
+    bool can_alloc;
+    /* since the snapshot */
+    uint64_t snap_gen, snap_bytes, log_bytes;
+    /* --fsync everysec: the thread and what it shares with the loop */
+    pthread_t thr;
+    bool thr_on;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop, syncing;
+    uint64_t unsynced;       /* bytes written since the last fdatasync */
+    int sync_err;            /* errno of a failed fdatasync, else 0 */
+    /* a rewrite in progress */
+    pid_t child;
+    uint64_t child_gen, child_t0;
+    uint64_t next_try_us;
+    char why[256];           /* sends are refused for this, when refusing */
+    jr_stats_t st;           /* fsync figures under mu */
+};
+
+/* ------------------------------------------------------------------------
+ * Building records
+ * ------------------------------------------------------------------------ */
+
+static void w_close(jr_writer_t *w)
+{
+    if (w->open == NONE)
+        return;
+    rec_finish(&w->buf, w->open);
+    w->open = NONE;
+    w->type = 0;
+    w->records++;
+}
+
+static void w_open(jr_writer_t *w, enum rec_type t)
+{
+    w_close(w);
+    w->open = rec_begin(&w->buf, t);
+    w->type = (uint8_t)t;
+}
+
+static void w_chan(jr_writer_t *w, enum rec_type t, uint64_t no)
+{
+    w_open(w, t);
+    rec_put_varint(&w->buf, no);
+    w_close(w);
+}
+
+static void w_make(jr_writer_t *w, uint64_t no, core_bytes_t name, uint64_t cap)
+{
+    w_open(w, REC_MAKE);
+    rec_put_varint(&w->buf, no);
+    rec_put_varint(&w->buf, cap);
+    rec_put_bytes(&w->buf, name.data, name.len);
+    w_close(w);
+}
+
+static void w_put(jr_writer_t *w, uint64_t no, uint64_t vid, uint32_t redelivered,
+                  core_bytes_t data)
+{
+    if (w->type != REC_PUT || w->no != no || w->buf.len - w->open > OPEN_MAX) {
+        w_open(w, REC_PUT);
+        rec_put_varint(&w->buf, no);
+        w->no = no;
+    }
+    rec_put_varint(&w->buf, vid);
+    rec_put_varint(&w->buf, redelivered);
+    rec_put_varint(&w->buf, data.len);
+    rec_put_bytes(&w->buf, data.data, data.len);
+}
+
+static void w_id(jr_writer_t *w, enum rec_type t, uint64_t vid)
+{
+    if (w->type != t || w->buf.len - w->open > OPEN_MAX)
+        w_open(w, t);
+    rec_put_varint(&w->buf, vid);
+}
+
+static void w_file(jr_writer_t *w, enum rec_file_kind kind, uint64_t gen)
+{
+    w_open(w, REC_FILE);
+    rec_put_varint(&w->buf, REC_VERSION);
+    rec_put_varint(&w->buf, kind);
+    rec_put_varint(&w->buf, gen);
+    w_close(w);
+}
+
+/* ------------------------------------------------------------------------
+ * What the core reports
+ * ------------------------------------------------------------------------ */
+
+static void on_made(void *ctx, uint64_t no, core_bytes_t name, uint64_t cap)
+{
+    w_make(&((chand_journal_t *)ctx)->w, no, name, cap);
+}
+
+static void on_closed(void *ctx, uint64_t no)
+{
+    w_chan(&((chand_journal_t *)ctx)->w, REC_CLOSE, no);
+}
+
+static void on_deleted(void *ctx, uint64_t no)
+{
+    w_chan(&((chand_journal_t *)ctx)->w, REC_DELETE, no);
+}
+
+static void on_put(void *ctx, uint64_t no, const core_val_t *v)
+{
+    w_put(&((chand_journal_t *)ctx)->w, no, v->vid, v->redelivered,
+          (core_bytes_t){ v->data, v->len });
+}
+
+static void on_delivered(void *ctx, uint64_t vid)
+{
+    w_id(&((chand_journal_t *)ctx)->w, REC_DLV, vid);
+}
+
+static void on_acked(void *ctx, uint64_t vid)
+{
+    w_id(&((chand_journal_t *)ctx)->w, REC_ACK, vid);
+}
+
+static const core_journal_t journal_ops = {
+    on_made, on_closed, on_deleted, on_put, on_delivered, on_acked,
+};
+
+/* ------------------------------------------------------------------------
+ * Writing
+ * ------------------------------------------------------------------------ */
+
+static void file_name(char *out, bool snap, uint64_t gen, const char *suffix)
+{
+    snprintf(out, JR_NAME_MAX, snap ? JR_SNAP_FMT "%s" : JR_LOG_FMT "%s",
+             (unsigned long long)gen, suffix);
+}
+
+/* An I/O error on the log: the replies of this turn have not gone out, and
+ * the kernel's view of the file after a failed write or fsync cannot be
+ * trusted (what PostgreSQL learned in 2018): stop, and let the restart
+ * read what is on disk. */
+static void die(const chand_journal_t *j, const char *what, int err)
+{
+    log_err("%s: %s of log." "%020" PRIu64 " failed: %s; stopping (no reply of this turn was "
+            "sent; a restart recovers what is on disk)", j->o.dir, what, j->gen, strerror(err));
+    _exit(1);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static void refuse(chand_journal_t *j, int err)
+{
+    if (j->st.refusing)
+        return;
+    snprintf(j->why, sizeof j->why, "the disk is full: %s in %s (sends to buffered channels "
+             "are refused until there is space)", strerror(err), j->o.dir);
+    log_warn("%s", j->why);
+    j->st.refusing = true;
+    core_refuse_puts(j->core, j->why);
+}
+
+/* Keep o.prealloc bytes reserved ahead of the log's end, so that a full disk
+ * shows up here - sends refused while acknowledgements still have room -
+ * and not in the middle of a turn's write. */
+static void reserve_space(chand_journal_t *j)
+{
+    if (!j->can_alloc || j->alloc_end >= j->off + j->o.prealloc / 2)
+        return;
+    uint64_t from = j->alloc_end > j->off ? j->alloc_end : j->off;
+    if (fallocate(j->fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)j->o.prealloc) == 0) {
+        j->alloc_end = from + j->o.prealloc;
+        if (j->st.refusing) {
+            log_info("%s: disk space is back; sends are accepted again", j->o.dir);
+            j->st.refusing = false;
+            core_refuse_puts(j->core, NULL);
+        }
+        return;
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS) {
+        log_info("%s: the file system cannot reserve space (fallocate); a full disk will stop "
+                 "chand instead of refusing sends", j->o.dir);
+        j->can_alloc = false;
+        return;
+    }
+    refuse(j, errno);
+}
+
+static void fsync_stats(chand_journal_t *j, uint64_t us)
+{
+    j->st.fsyncs++;
+    j->st.fsync_us_total += us;
+    if (us > j->st.fsync_us_max)
+        j->st.fsync_us_max = us;
+}
+
+void chand_journal_commit(chand_journal_t *j)
+{
+    w_close(&j->w);
+    size_t n = j->w.buf.len;
+    if (!n)
+        return;
+    if (write_all(j->fd, j->w.buf.p, n) < 0)
+        die(j, "write", errno);
+    j->w.buf.len = 0;
+    j->off += n;
+    j->log_bytes += n;
+    j->st.bytes_written += n;
+    j->st.writes++;
+    if (j->o.fsync == JR_FSYNC_ALWAYS) {
+        uint64_t t0 = chand_now_us();
+        if (fdatasync(j->fd) < 0)
+            die(j, "fdatasync", errno);
+        pthread_mutex_lock(&j->mu);
+        fsync_stats(j, chand_now_us() - t0);
+        pthread_mutex_unlock(&j->mu);
+    } else if (j->o.fsync == JR_FSYNC_EVERYSEC) {
+        pthread_mutex_lock(&j->mu);
+        j->unsynced += n;
+        pthread_mutex_unlock(&j->mu);
+    }
+    reserve_space(j);
+}
+
+bool chand_journal_pending(const chand_journal_t *j)
+{
+    return j->w.buf.len > 0 || j->w.open != NONE;
+}
+
+/* --fsync everysec: once a second, fdatasync what was written. */
+static void *sync_main(void *arg)
+{
+    chand_journal_t *j = arg;
+    pthread_mutex_lock(&j->mu);
+    while (!j->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        while (!j->stop && pthread_cond_timedwait(&j->cv, &j->mu, &until) == 0)
+            ;
+        if (j->stop || !j->unsynced)
+            continue;
+        j->unsynced = 0;
+        j->syncing = true;
+        int fd = j->fd;
+        pthread_mutex_unlock(&j->mu);
+        uint64_t t0 = chand_now_us();
+        int rc = fdatasync(fd);
+        int err = errno;
+        uint64_t us = chand_now_us() - t0;
+        pthread_mutex_lock(&j->mu);
+        j->syncing = false;
+        fsync_stats(j, us);
+        if (rc < 0 && !j->sync_err)
+            j->sync_err = err;
+        pthread_cond_broadcast(&j->cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* Append from now on to fd (the loop's fd swap waits for a running
+ * fdatasync of the old one). */
+static int swap_fd(chand_journal_t *j, int fd)
+{
+    pthread_mutex_lock(&j->mu);
+    while (j->syncing)
+        pthread_cond_wait(&j->cv, &j->mu);
+    int old = j->fd;
+    j->fd = fd;
+    j->unsynced = 0;
+    pthread_mutex_unlock(&j->mu);
+    return old;
+}
+
+/* ------------------------------------------------------------------------
+ * Opening a log file
+ * ------------------------------------------------------------------------ */
+
+static int open_log(chand_journal_t *j, uint64_t gen, uint64_t len, bool create)
+{
+    char name[JR_NAME_MAX];
+    file_name(name, false, gen, "");
+    int flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
+    int fd = openat(j->dir_fd, name, flags, 0600);
+    if (fd < 0) {
+        log_err("%s/%s: %s", j->o.dir, name, strerror(errno));
+        return -1;
+    }
+    if (len == 0) {
+        jr_writer_t w = { .open = NONE };
+        w_file(&w, REC_KIND_LOG, gen);
+        int rc = write_all(fd, w.buf.p, w.buf.len);
+        if (rc == 0 && (fdatasync(fd) < 0 || fsync(j->dir_fd) < 0))
+            rc = -1;
+        len = w.buf.len;
+        rec_buf_free(&w.buf);
+        if (rc < 0) {
+            log_err("%s/%s: %s", j->o.dir, name, strerror(errno));
+            close(fd);
+            if (create)
+                unlinkat(j->dir_fd, name, 0);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+/* ------------------------------------------------------------------------
+ * Rewriting: a child writes the live state; the loop goes on
+ * ------------------------------------------------------------------------ */
+
+static void snap_chan(void *arg, uint64_t no, core_bytes_t name, uint64_t cap, bool closed)
+{
+    jr_writer_t *w = arg;
+    w_make(w, no, name, cap);
+    if (closed)
+        w_chan(w, REC_CLOSE, no);
+}
+
+struct snap_out {
+    jr_writer_t w;
+    int fd;
+    bool failed;
+};
+
+static void snap_flush(struct snap_out *s)
+{
+    if (!s->failed && write_all(s->fd, s->w.buf.p, s->w.buf.len) < 0)
+        s->failed = true;
+    s->w.buf.len = 0;
+}
+
+static void snap_val(void *arg, uint64_t no, uint64_t vid, uint32_t redelivered, core_bytes_t data)
+{
+    struct snap_out *s = arg;
+    w_put(&s->w, no, vid, redelivered, data);
+    if (s->w.buf.len >= OPEN_MAX) {
+        w_close(&s->w);
+        snap_flush(s);
+    }
+}
+
+static void snap_chan_out(void *arg, uint64_t no, core_bytes_t name, uint64_t cap, bool closed)
+{
+    struct snap_out *s = arg;
+    snap_chan(&s->w, no, name, cap, closed);
+    if (s->w.buf.len >= OPEN_MAX)
+        snap_flush(s);
+}
+
+/* In the child: write snap.gen from the memory fork() gave us. */
+static void __attribute__((noreturn)) snapshot_child(chand_journal_t *j, uint64_t gen,
+                                                       pid_t parent)
+{
+    /* die with the daemon: a rewrite must not outlive it and race the
+     * next chand on the same dir */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(2);
+    /* hold nothing of the daemon's: sockets, its log, its lock */
+    if (dup2(j->dir_fd, 3) < 0)
+        _exit(3);
+    close_range(4, ~0u, 0);
+    char tmp[JR_NAME_MAX], name[JR_NAME_MAX];
+    file_name(tmp, true, gen, ".tmp");
+    file_name(name, true, gen, "");
+    struct snap_out s = { .w = { .open = NONE } };
+    s.fd = openat(3, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (s.fd < 0)
+        _exit(4);
+    w_file(&s.w, REC_KIND_SNAP, gen);
+    uint64_t last_no, last_vid;
+    core_dump(j->core, snap_chan_out, snap_val, &s, &last_no, &last_vid);
+    w_open(&s.w, REC_END);
+    rec_put_varint(&s.w.buf, last_no);
+    rec_put_varint(&s.w.buf, last_vid);
+    w_close(&s.w);
+    snap_flush(&s);
+    if (s.failed || fsync(s.fd) < 0 || close(s.fd) < 0 || renameat(3, tmp, 3, name) < 0 ||
+        fsync(3) < 0) {
+        int err = errno;
+        unlinkat(3, tmp, 0);
+        fprintf(stderr, "chand: writing the snapshot %s failed: %s\n", name, strerror(err));
+        _exit(5);
+    }
+    _exit(0);
+}
+
+static void rewrite_start(chand_journal_t *j)
+{
+    chand_journal_commit(j);
+    uint64_t gen = j->gen + 1;
+    int fd = open_log(j, gen, 0, true);
+    if (fd < 0) {
+        j->next_try_us = chand_now_us() + 10000000;
+        return;
+    }
+    uint64_t t0 = chand_now_us();
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        snapshot_child(j, gen, parent);
+    j->st.last_fork_us = chand_now_us() - t0;
+    if (pid < 0) {
+        log_warn("%s: cannot start a rewrite: fork: %s", j->o.dir, strerror(errno));
+        char name[JR_NAME_MAX];
+        file_name(name, false, gen, "");
+        close(fd);
+        unlinkat(j->dir_fd, name, 0);
+        j->next_try_us = chand_now_us() + 10000000;
+        return;
+    }
+    /* what the child dumps is everything up to here: the rest goes to the
+     * new log.  The old one is made durable first: it is no longer the
+     * newest, and only the newest may end torn. */
+    int old = swap_fd(j, fd);
+    if (fdatasync(old) < 0)
+        die(j, "fdatasync", errno);
+    close(old);
+    j->gen = gen;
+    j->off = 0;
+    j->alloc_end = 0;
+    struct stat sb;
+    if (fstat(fd, &sb) == 0)
+        j->off = (uint64_t)sb.st_size;
+    j->log_bytes += j->off;
+    reserve_space(j);
+    j->child = pid;
+    j->child_gen = gen;
+    j->child_t0 = t0;
+    log_info("%s: rewriting the log (snapshot %" PRIu64 ", child %d; fork took %" PRIu64 " us)",
+             j->o.dir, gen, (int)pid, j->st.last_fork_us);
+}
+
+/* Remove every file older than generation gen. */
+static void remove_before(chand_journal_t *j, uint64_t gen)
+{
+    char name[JR_NAME_MAX];
+    for (uint64_t g = j->snap_gen ? j->snap_gen : 1; g < gen; g++) {
+        file_name(name, false, g, "");
+        unlinkat(j->dir_fd, name, 0);
+        file_name(name, true, g, "");
+        unlinkat(j->dir_fd, name, 0);
+    }
+    fsync(j->dir_fd);
+}
+
+static void rewrite_finish(chand_journal_t *j, int status)
+{
+    pid_t pid = j->child;
+    j->child = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        j->st.rewrite_failures++;
+        log_warn("%s: the rewrite (child %d) failed (%s %d); the log is kept, retrying in 10 s",
+                 j->o.dir, (int)pid, WIFEXITED(status) ? "exit" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        char tmp[JR_NAME_MAX];
+        file_name(tmp, true, j->child_gen, ".tmp");
+        unlinkat(j->dir_fd, tmp, 0);
+        j->next_try_us = chand_now_us() + 10000000;
+        return;
+    }
+    char name[JR_NAME_MAX];
+    file_name(name, true, j->child_gen, "");
+    struct stat sb;
+    uint64_t size = fstatat(j->dir_fd, name, &sb, 0) == 0 ? (uint64_t)sb.st_size : 0;
+    remove_before(j, j->child_gen);
+    j->snap_gen = j->child_gen;
+    j->snap_bytes = size;
+    j->log_bytes = j->off;
+    j->st.rewrites++;
+    j->st.last_rewrite_unix = (uint64_t)time(NULL);
+    j->st.last_rewrite_us = chand_now_us() - j->child_t0;
+    log_info("%s: rewrite done: snapshot %" PRIu64 " holds %" PRIu64 " bytes (%" PRIu64 " ms)",
+             j->o.dir, j->snap_gen, size, j->st.last_rewrite_us / 1000);
+}
+
+void chand_journal_tick(chand_journal_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int err = j->sync_err;
+    pthread_mutex_unlock(&j->mu);
+    if (err)
+        die(j, "fdatasync (everysec)", err);
+    if (j->child) {
+        int status;
+        if (waitpid(j->child, &status, WNOHANG) == j->child)
+            rewrite_finish(j, status);
+    } else if (j->log_bytes >= j->o.rewrite_size && j->log_bytes >= j->snap_bytes &&
+               chand_now_us() >= j->next_try_us) {
+        rewrite_start(j);
+    }
+    if (j->st.refusing)
+        reserve_space(j);
+}
+
+/* ------------------------------------------------------------------------
+ * Open, close, inspect
+ * ------------------------------------------------------------------------ */
+
+static int lock_dir(chand_journal_t *j)
+{
+    j->lock_fd = openat(j->dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (j->lock_fd < 0) {
+        log_err("%s/LOCK: %s", j->o.dir, strerror(errno));
+        return -1;
+    }
+    if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        char pid[32] = "?";
+        ssize_t n = pread(j->lock_fd, pid, sizeof pid - 1, 0);
+        if (n > 0) {
+            pid[n] = 0;
+            pid[strcspn(pid, "\n")] = 0;
+        }
+        log_err("data dir %s is in use by another chand (pid %s)", j->o.dir, pid);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(j->lock_fd, 0) < 0 || pwrite(j->lock_fd, pid, (size_t)n, 0) != n)
+        log_warn("%s/LOCK: cannot write our pid: %s", j->o.dir, strerror(errno));
+    return 0;
+}
+
+static int open_dir(chand_journal_t *j)
+{
+    if (mkdir(j->o.dir, 0700) < 0 && errno != EEXIST) {
+        log_err("--data-dir %s: %s", j->o.dir, strerror(errno));
+        return -1;
+    }
+    j->dir_fd = open(j->o.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (j->dir_fd < 0) {
+        log_err("--data-dir %s: %s", j->o.dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void journal_free(chand_journal_t *j)
+{
+    if (j->fd >= 0)
+        close(j->fd);
+    if (j->lock_fd >= 0)
+        close(j->lock_fd);   /* and the lock with it */
+    if (j->dir_fd >= 0)
+        close(j->dir_fd);
+    rec_buf_free(&j->w.buf);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}
+
+chand_journal_t *chand_journal_open(const jr_opts_t *o, core_t *core)
+{
+    chand_journal_t *j = xcalloc(1, sizeof *j);
+    j->o = *o;
+    j->core = core;
+    j->dir_fd = j->lock_fd = j->fd = -1;
+    j->w.open = NONE;
+    j->can_alloc = true;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    if (open_dir(j) < 0 || lock_dir(j) < 0)
+        goto fail;
+    char err[512];
+    jr_recovery_t *r = &j->st.recovery;
+    if (chand_recover(j->dir_fd, o->dir, core, true, r, err, sizeof err) < 0) {
+        log_err("cannot load the data dir: %s", err);
+        goto fail;
+    }
+    j->snap_gen = r->snap_gen;
+    j->snap_bytes = r->snap_bytes;
+    j->log_bytes = r->log_bytes;
+    j->gen = r->last_gen ? r->last_gen : r->snap_gen ? r->snap_gen : 1;
+    j->off = r->last_gen ? r->last_len : 0;
+    j->fd = open_log(j, j->gen, j->off, r->last_gen == 0);
+    if (j->fd < 0)
+        goto fail;
+    if (!j->off) {
+        struct stat sb;
+        fstat(j->fd, &sb);
+        j->off = (uint64_t)sb.st_size;
+        j->log_bytes += j->off;
+    }
+    log_info("data dir %s: %" PRIu64 " channels and %" PRIu64 " values (%" PRIu64 " bytes) "
+             "loaded in %" PRIu64 " ms from %" PRIu64 " files; fsync %s",
+             o->dir, r->channels, r->values, r->value_bytes, r->us / 1000, r->files,
+             o->fsync == JR_FSYNC_ALWAYS ? "always" : o->fsync == JR_FSYNC_EVERYSEC ? "everysec"
+                                                                                   : "no");
+    if (o->fsync == JR_FSYNC_EVERYSEC) {
+        if (pthread_create(&j->thr, NULL, sync_main, j) != 0) {
+            log_err("cannot start the fsync thread");
+            goto fail;
+        }
+        j->thr_on = true;
+    }
+    reserve_space(j);
+    core_set_journal(core, &journal_ops, j);
+    return j;
+fail:
+    journal_free(j);
+    return NULL;
+}
+
+void chand_journal_close(chand_journal_t *j)
+{
+    if (!j)
+        return;
+    core_set_journal(j->core, NULL, NULL);
+    core_refuse_puts(j->core, NULL);
+    chand_journal_commit(j);
+    if (j->child) {
+        /* a rewrite in progress is abandoned: the logs still hold it all */
+        kill(j->child, SIGKILL);
+        waitpid(j->child, NULL, 0);
+        char tmp[JR_NAME_MAX];
+        file_name(tmp, true, j->child_gen, ".tmp");
+        unlinkat(j->dir_fd, tmp, 0);
+    }
+    if (j->thr_on) {
+        pthread_mutex_lock(&j->mu);
+        j->stop = true;
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+        pthread_join(j->thr, NULL);
+    }
+    if (fdatasync(j->fd) < 0)
+        log_err("%s: fdatasync at shutdown: %s", j->o.dir, strerror(errno));
+    journal_free(j);
+}
+
+void chand_journal_stats(const chand_journal_t *j, jr_stats_t *out)
+{
+    chand_journal_t *m = (chand_journal_t *)j;
+    pthread_mutex_lock(&m->mu);
+    *out = j->st;
+    pthread_mutex_unlock(&m->mu);
+    out->records = j->w.records;
+    out->disk_bytes = j->snap_bytes + j->log_bytes;
+}
+
+int chand_journal_check(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "chand --check: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    jr_recovery_t r;
+    char err[512];
+    int rc = chand_recover(fd, dir, NULL, false, &r, err, sizeof err);
+    close(fd);
+    if (rc < 0) {
+        printf("%s: CORRUPT: %s\n", dir, err);
+        return 1;
+    }
+    printf("%s: ok: %" PRIu64 " files, %" PRIu64 " records; snapshot %" PRIu64
+           ", logs up to %" PRIu64 "; %" PRIu64 " channels, %" PRIu64 " values (%" PRIu64
+           " bytes); checked in %" PRIu64 " ms\n",
+           dir, r.files, r.records, r.snap_gen, r.last_gen, r.channels, r.values, r.value_bytes,
+           r.us / 1000);
+    if (r.last_size > r.last_len)
+        printf("%s: the newest log has a torn tail of %" PRIu64 " bytes at offset %" PRIu64
+               " (a crash mid-write); chand cuts it off at start\n",
+               dir, r.last_size - r.last_len, r.last_len);
+    return 0;
+}

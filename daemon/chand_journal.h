@@ -1,0 +1,79 @@
+/*
+ * chand_journal.h - durability: chand's append-only log in --data-dir.
+ *
+ * The core reports every change a restart must restore (channels made,
+ * closed, deleted; values put, delivered, acknowledged: core_journal_t).
+ * The journal encodes them into one buffer per loop turn, and at the end of
+ * the turn - before any reply of that turn is written to a socket - writes
+ * the buffer with one write(2) and, under --fsync always, one fdatasync: a
+ * group commit of every request of the turn (Redis's AOF in beforeSleep).
+ * Under everysec a thread runs fdatasync once a second; under no, the
+ * kernel writes back when it likes.  Since the write comes before the
+ * replies, a client that heard OK has its value in the kernel at least:
+ * kill -9 loses nothing under any policy; a power cut loses at most the
+ * last second under everysec.
+ *
+ * The log does not grow forever: past --rewrite-size, and once it has
+ * grown as large as the last snapshot, a child process (fork, as Redis's
+ * BGREWRITEAOF) writes the live state to a new snapshot while the loop
+ * appends to a new log; then the old files are removed.
+ *
+ * Files (chand_recover.c reads them): log.G and snap.G, G a generation of
+ * 20 digits; LOCK holds the data dir for one chand.
+ */
+#ifndef CHAND_JOURNAL_H
+#define CHAND_JOURNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chand_core.h"
+#include "chand_recover.h"
+
+enum jr_fsync { JR_FSYNC_ALWAYS, JR_FSYNC_EVERYSEC, JR_FSYNC_NO };
+
+typedef struct jr_opts {
+    const char *dir;
+    enum jr_fsync fsync;
+    uint64_t prealloc;         /* bytes reserved ahead on disk (fallocate) */
+    uint64_t rewrite_size;     /* the log is rewritten past this size */
+} jr_opts_t;
+
+typedef struct jr_stats {
+    uint64_t disk_bytes;       /* the data dir's snapshot and logs */
+    uint64_t records, bytes_written, writes;
+    uint64_t fsyncs, fsync_us_total, fsync_us_max;
+    uint64_t rewrites, rewrite_failures;
+    uint64_t last_rewrite_unix;   /* seconds since 1970 of the last one, 0: none */
+    uint64_t last_rewrite_us;     /* how long it took, fork to files removed */
+    uint64_t last_fork_us;        /* how long fork() stalled the loop */
+    bool refusing;                /* sends refused: the disk is full */
+    jr_recovery_t recovery;       /* what the start found */
+} jr_stats_t;
+
+typedef struct chand_journal chand_journal_t;
+
+/* chand_journal_open - lock dir (a second chand on it is refused), load it
+ * into core, and report to it from now on.  NULL on error (logged). */
+chand_journal_t *chand_journal_open(const jr_opts_t *o, core_t *core);
+/* chand_journal_commit - the end of a loop turn: write this turn's records
+ * (and fdatasync under --fsync always).  On an I/O error it logs and
+ * exits: no reply of the turn has gone out, and what is on disk is whole
+ * records up to the last good write (a torn tail at worst). */
+void chand_journal_commit(chand_journal_t *j);
+/* chand_journal_pending - records wait for the end of the turn. */
+bool chand_journal_pending(const chand_journal_t *j);
+/* chand_journal_tick - housekeeping, a few times a second: start or finish
+ * a rewrite, retry reserving disk space, pick up the fsync thread's
+ * failure. */
+void chand_journal_tick(chand_journal_t *j);
+/* chand_journal_close - commit, fdatasync, stop the fsync thread, wait
+ * for a rewrite in progress, unlock, free. */
+void chand_journal_close(chand_journal_t *j);
+void chand_journal_stats(const chand_journal_t *j, jr_stats_t *out);
+
+/* chand_journal_check - --check: verify dir, print what it holds; the
+ * exit status (0 whole, or with a torn tail a restart cuts; 1 corrupt). */
+int chand_journal_check(const char *dir);
+
+#endif /* CHAND_JOURNAL_H */

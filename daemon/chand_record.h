@@ -1,0 +1,78 @@
+/*
+ * chand_record.h - the records of chand's journal (chand_journal.c writes
+ * them, chand_recover.c reads them), and the byte buffer they are built in.
+ *
+ * A record is a 12-byte header and a body:
+ *     u32 len     body length (little-endian)
+ *     u32 hcrc    CRC-32C of the 4 bytes of len
+ *     u32 bcrc    CRC-32C of the body
+ *     body        u8 type, then the type's fields (varints, bytes)
+ * The header has its own checksum so that a flipped bit in a length cannot
+ * pass for a record cut short by a crash (which would discard the good
+ * records after it as a torn tail): a torn tail is a record whose header
+ * is whole and good and whose body runs past the end of the file, or a
+ * tail of zero bytes, or a last record that fails its checksum.  Anything
+ * else that does not check is corruption.  docs/DURABILITY.md has the
+ * format of each type.
+ */
+#ifndef CHAND_RECORD_H
+#define CHAND_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define REC_HDR 12
+/* No record is longer (a PUT holds one batch of values, bounded by the
+ * frame limit, itself bounded at 1 GiB). */
+#define REC_MAX_BODY (1u << 30)
+#define REC_VERSION 1
+
+enum rec_type {
+    REC_FILE = 1,     /* first in every file: version, kind, generation */
+    REC_MAKE = 2,     /* no, cap, name */
+    REC_CLOSE = 3,    /* no */
+    REC_DELETE = 4,   /* no */
+    REC_PUT = 5,      /* no, then (vid, redelivered, len, bytes)... */
+    REC_DLV = 6,      /* vid... : handed to a receiver */
+    REC_ACK = 7,      /* vid... : acknowledged, gone */
+    REC_END = 8,      /* last in a snapshot: last_no, last_vid */
+};
+
+enum rec_file_kind { REC_KIND_LOG = 0, REC_KIND_SNAP = 1 };
+
+/* A growable byte buffer. */
+typedef struct rec_buf {
+    uint8_t *p;
+    size_t len, cap;
+} rec_buf_t;
+
+void rec_buf_reserve(rec_buf_t *b, size_t more);
+void rec_buf_free(rec_buf_t *b);
+void rec_put_varint(rec_buf_t *b, uint64_t v);
+void rec_put_bytes(rec_buf_t *b, const void *p, size_t n);
+
+/* rec_begin - start a record of type t at the end of b; returns where it
+ * starts, for rec_finish (which fills in its header). */
+size_t rec_begin(rec_buf_t *b, enum rec_type t);
+void rec_finish(rec_buf_t *b, size_t start);
+
+/* Reading: walk the records of one file's bytes. */
+enum rec_rc {
+    REC_OK = 0,      /* *type, *body, *blen set; off advanced */
+    REC_EOF = 1,     /* off is at the end */
+    REC_TORN = 2,    /* from off on: what a crash leaves (see above) */
+    REC_BAD = 3,     /* the record at off is corrupt */
+};
+
+typedef struct rec_reader {
+    const uint8_t *p;
+    size_t len, off;
+} rec_reader_t;
+
+enum rec_rc rec_next(rec_reader_t *r, uint8_t *type, const uint8_t **body, size_t *blen);
+
+/* Decoding a body's fields; false if they run past end. */
+bool rec_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
+
+#endif /* CHAND_RECORD_H */
