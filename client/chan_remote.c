@@ -614,6 +614,27 @@ struct stat_ctx {
     int err;
 };
 
+static void copy_durability(chan_server_stat_t *o, const Chan__Durability *d)
+{
+    o->durable = 1;
+    snprintf(o->fsync, sizeof o->fsync, "%s", d->fsync ? d->fsync : "");
+    o->disk_bytes = d->disk_bytes;
+    o->journal_records = d->records;
+    o->journal_bytes = d->bytes_written;
+    o->fsyncs = d->fsyncs;
+    o->fsync_us_total = d->fsync_us_total;
+    o->fsync_us_max = d->fsync_us_max;
+    o->rewrites = d->rewrites;
+    o->rewrite_failures = d->rewrite_failures;
+    o->last_rewrite_unix = d->last_rewrite_unix;
+    o->last_rewrite_us = d->last_rewrite_us;
+    o->last_fork_us = d->last_fork_us;
+    o->refusing_sends = d->refusing_sends;
+    o->recovery_us = d->recovery_us;
+    o->recovered_channels = d->recovered_channels;
+    o->recovered_values = d->recovered_values;
+}
+
 static void copy_stat(chan_stat_t *out, const Chan__ChannelStat *s)
 {
     memset(out, 0, sizeof *out);
@@ -685,6 +706,8 @@ static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
             o->max_frame = s->limits->max_frame;
             o->max_value = s->limits->max_value;
         }
+        if (s->durability)
+            copy_durability(o, s->durability);
         x->n = 1;
     }
     return true;

@@ -361,7 +361,36 @@ static uint64_t stat_page(chand_server_t *s, uint64_t cursor, uint32_t limit,
     return cursor;
 }
 
-static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limits *lim)
+static void fill_durability(chand_server_t *s, Chan__Durability *d)
+{
+    jr_stats_t js;
+    chand_journal_stats(s->journal, &js);
+    chan__durability__init(d);
+    d->fsync = (char *)s->opts.fsync;
+    d->has_disk_bytes = d->has_records = d->has_bytes_written = d->has_fsyncs = true;
+    d->has_fsync_us_total = d->has_fsync_us_max = d->has_rewrites = true;
+    d->has_rewrite_failures = d->has_last_rewrite_unix = d->has_last_rewrite_us = true;
+    d->has_last_fork_us = d->has_refusing_sends = d->has_recovery_us = true;
+    d->has_recovered_channels = d->has_recovered_values = true;
+    d->disk_bytes = js.disk_bytes;
+    d->records = js.records;
+    d->bytes_written = js.bytes_written;
+    d->fsyncs = js.fsyncs;
+    d->fsync_us_total = js.fsync_us_total;
+    d->fsync_us_max = js.fsync_us_max;
+    d->rewrites = js.rewrites;
+    d->rewrite_failures = js.rewrite_failures;
+    d->last_rewrite_unix = js.last_rewrite_unix;
+    d->last_rewrite_us = js.last_rewrite_us;
+    d->last_fork_us = js.last_fork_us;
+    d->refusing_sends = js.refusing;
+    d->recovery_us = js.recovery.us;
+    d->recovered_channels = js.recovery.channels;
+    d->recovered_values = js.recovery.values;
+}
+
+static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limits *lim,
+                             Chan__Durability *dur)
 {
     core_info_t ci;
     core_info(s->core, &ci);
@@ -387,6 +416,10 @@ static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limi
     ss->output_bytes = s->out_bytes;
     fill_limits(s, lim);
     ss->limits = lim;
+    if (s->journal) {
+        fill_durability(s, dur);
+        ss->durability = dur;
+    }
 }
 
 static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
@@ -396,6 +429,7 @@ static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     Chan__StatReply sr = CHAN__STAT_REPLY__INIT;
     Chan__ServerStat ss;
     Chan__Limits lim = CHAN__LIMITS__INIT;
+    Chan__Durability dur;
     Chan__ChannelStat one;
     Chan__ChannelStat *onep = &one;
     Chan__ChannelStat *stats = NULL, **ptrs = NULL;
@@ -434,7 +468,7 @@ static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         sr.n_channels = l.n;
         sr.channels = ptrs;
     } else {
-        fill_server_stat(s, &ss, &lim);
+        fill_server_stat(s, &ss, &lim, &dur);
         sr.server = &ss;
     }
     chand_conn_reply(c, &r);

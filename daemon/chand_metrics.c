@@ -67,6 +67,36 @@ static void stall_metrics(struct evbuffer *out, const chand_stall_t *h)
         (double)h->max_us / 1e6);
 }
 
+static void journal_metrics(struct evbuffer *out, const chand_journal_t *j)
+{
+    jr_stats_t js;
+    chand_journal_stats(j, &js);
+    evbuffer_add_printf(out,
+        "# TYPE chand_data_dir_bytes gauge\nchand_data_dir_bytes %llu\n"
+        "# TYPE chand_journal_records_total counter\nchand_journal_records_total %llu\n"
+        "# TYPE chand_journal_bytes_total counter\nchand_journal_bytes_total %llu\n"
+        "# TYPE chand_journal_fsyncs_total counter\nchand_journal_fsyncs_total %llu\n"
+        "# TYPE chand_journal_fsync_seconds_total counter\nchand_journal_fsync_seconds_total %.6f\n"
+        "# TYPE chand_journal_fsync_max_seconds gauge\nchand_journal_fsync_max_seconds %.6f\n"
+        "# TYPE chand_journal_rewrites_total counter\nchand_journal_rewrites_total %llu\n"
+        "# TYPE chand_journal_rewrite_failures_total counter\n"
+        "chand_journal_rewrite_failures_total %llu\n"
+        "# TYPE chand_journal_last_rewrite_timestamp_seconds gauge\n"
+        "chand_journal_last_rewrite_timestamp_seconds %llu\n"
+        "# TYPE chand_journal_last_rewrite_seconds gauge\nchand_journal_last_rewrite_seconds %.6f\n"
+        "# TYPE chand_journal_last_fork_seconds gauge\nchand_journal_last_fork_seconds %.6f\n"
+        "# TYPE chand_journal_refusing_sends gauge\nchand_journal_refusing_sends %d\n"
+        "# TYPE chand_recovery_seconds gauge\nchand_recovery_seconds %.6f\n"
+        "# TYPE chand_recovered_values gauge\nchand_recovered_values %llu\n",
+        (unsigned long long)js.disk_bytes, (unsigned long long)js.records,
+        (unsigned long long)js.bytes_written, (unsigned long long)js.fsyncs,
+        (double)js.fsync_us_total / 1e6, (double)js.fsync_us_max / 1e6,
+        (unsigned long long)js.rewrites, (unsigned long long)js.rewrite_failures,
+        (unsigned long long)js.last_rewrite_unix, (double)js.last_rewrite_us / 1e6,
+        (double)js.last_fork_us / 1e6, js.refusing ? 1 : 0, (double)js.recovery.us / 1e6,
+        (unsigned long long)js.recovery.values);
+}
+
 static void metrics_cb(struct evhttp_request *req, void *arg)
 {
     chand_server_t *s = arg;
@@ -99,6 +129,8 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
         (unsigned long long)ci.values_received, (unsigned long long)ci.value_bytes,
         (unsigned long long)ci.ack_expired, (unsigned long long)s->out_bytes);
     stall_metrics(out, &s->stall);
+    if (s->journal)
+        journal_metrics(out, s->journal);
     struct scrape sc = { out, 0 };
     core_each_chan(s->core, chan_metrics, &sc);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

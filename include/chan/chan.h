@@ -514,6 +514,18 @@ typedef struct chan_server_stat {
     size_t loop_buckets;
     uint64_t loop_bounds_us[CHAN_LOOP_BUCKETS];
     uint64_t loop_counts[CHAN_LOOP_BUCKETS];
+    /* The daemon's journal (chand --data-dir); durable is false for a
+     * daemon that keeps memory only, and the rest is then 0. */
+    int durable;                /* 1 or 0 */
+    char fsync[16];            /* "always", "everysec" or "no" */
+    uint64_t disk_bytes;       /* the data dir's snapshot and logs */
+    uint64_t journal_records, journal_bytes;   /* written since start */
+    uint64_t fsyncs, fsync_us_total, fsync_us_max;
+    uint64_t rewrites, rewrite_failures;
+    uint64_t last_rewrite_unix;   /* when the last one ended; 0: none */
+    uint64_t last_rewrite_us, last_fork_us;
+    int refusing_sends;        /* 1: the disk is full, sends answered EBUSY */
+    uint64_t recovery_us, recovered_channels, recovered_values;
 } chan_server_stat_t;
 
 /* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET. */
