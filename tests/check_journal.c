@@ -1,0 +1,611 @@
+/*
+ * check_journal.c - unit tests of chand's journal (daemon/chand_journal.c,
+ * chand_recover.c, chand_record.c), in-process: a core is driven through
+ * its API with a journal attached, the journal is closed, and the data dir
+ * is loaded into a fresh core and compared - whole, cut at every byte of
+ * its tail, with bits flipped, after a rewrite.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chand_core.h"
+#include "chand_journal.h"
+#include "chand_log.h"
+#include "chand_record.h"
+#include "chand_recover.h"
+
+/* ---- a core with one session that remembers its last answer ---- */
+
+typedef struct tsess {
+    core_sess_t *s;
+    Chan__Status st;
+    size_t ndlv;
+    uint64_t dlv[64];
+    char val[64][16];
+    uint32_t red[64];
+} tsess_t;
+
+static void on_reply(void *ctx, const core_reply_t *r)
+{
+    tsess_t *t = ctx;
+    t->st = r->status;
+    t->ndlv = r->ndlv < 64 ? r->ndlv : 64;
+    for (size_t i = 0; i < t->ndlv; i++) {
+        t->dlv[i] = r->dlv[i].id;
+        snprintf(t->val[i], sizeof t->val[i], "%.*s", (int)r->dlv[i].val->len,
+                 r->dlv[i].val->data);
+        t->red[i] = r->dlv[i].val->redelivered;
+    }
+}
+
+static const core_limits_t limits = {
+    .max_value = 1024, .max_reply = 1 << 20, .max_batch = 64, .max_pending = 100,
+    .max_cases = 16, .max_channels = 1000, .max_cap = 1000000,
+};
+
+static core_bytes_t B(const char *s)
+{
+    return (core_bytes_t){ (const uint8_t *)s, strlen(s) };
+}
+
+static uint64_t next_id;
+
+static void mk(tsess_t *t, const char *name, uint64_t cap)
+{
+    core_open(t->s, ++next_id, B(name), true, cap, false, false);
+    ck_assert_int_eq(t->st, CHAN__STATUS__OK);
+}
+
+static void snd(tsess_t *t, const char *name, const char *v)
+{
+    core_bytes_t b = B(v);
+    core_send(t->s, ++next_id, B(name), &b, 1, 0, 0);
+}
+
+static size_t rcv(tsess_t *t, const char *name, uint32_t max)
+{
+    core_recv(t->s, ++next_id, B(name), max, UINT64_MAX, 0, 0);
+    return t->st == CHAN__STATUS__OK ? t->ndlv : 0;
+}
+
+/* ---- data dirs ---- */
+
+static char dir[64], dir2[64];
+
+static void rm_dir(const char *d)
+{
+    DIR *dp = opendir(d);
+    if (!dp)
+        return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(dp)))
+        if (e->d_name[0] != '.') {
+            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+            unlink(p);
+        }
+    closedir(dp);
+    rmdir(d);
+}
+
+static void setup(void)
+{
+    chand_log_level = LOG_ERR;
+    next_id = 0;
+    strcpy(dir, "/tmp/check_journal.XXXXXX");
+    strcpy(dir2, "/tmp/check_journal.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_ptr_nonnull(mkdtemp(dir2));
+}
+
+static void teardown(void)
+{
+    rm_dir(dir);
+    rm_dir(dir2);
+}
+
+static chand_journal_t *jopen(const char *d, core_t *c, uint64_t rewrite)
+{
+    jr_opts_t o = { .dir = d, .fsync = JR_FSYNC_NO, .prealloc = 1 << 16,
+                    .rewrite_size = rewrite ? rewrite : UINT64_C(1) << 40 };
+    return chand_journal_open(&o, c);
+}
+
+static void log_path(char *out, const char *d, uint64_t gen)
+{
+    char name[JR_NAME_MAX];
+    snprintf(name, sizeof name, JR_LOG_FMT, (unsigned long long)gen);
+    snprintf(out, 512, "%s/%s", d, name);
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc(*len ? *len : 1);
+    ck_assert_uint_eq(fread(p, 1, *len, f), *len);
+    fclose(f);
+    return p;
+}
+
+static void spill(const char *path, const uint8_t *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(p, 1, len, f), len);
+    fclose(f);
+}
+
+/* ---- the state of a core, as one canonical string ---- */
+
+typedef struct dstate {
+    char chans[64][128];
+    size_t nchans;
+    struct { uint64_t no, vid; uint32_t red; char data[40]; } vals[512];
+    size_t nvals;
+} dstate_t;
+
+static void d_chan(void *arg, uint64_t no, core_bytes_t name, uint64_t cap, bool closed)
+{
+    dstate_t *d = arg;
+    ck_assert_uint_lt(d->nchans, 64);
+    snprintf(d->chans[d->nchans++], 128, "%03llu %.*s cap=%llu%s", (unsigned long long)no,
+             (int)name.len, name.data, (unsigned long long)cap, closed ? " closed" : "");
+}
+
+static void d_val(void *arg, uint64_t no, uint64_t vid, uint32_t red, core_bytes_t data)
+{
+    dstate_t *d = arg;
+    ck_assert_uint_lt(d->nvals, 512);
+    d->vals[d->nvals].no = no;
+    d->vals[d->nvals].vid = vid;
+    d->vals[d->nvals].red = red;
+    snprintf(d->vals[d->nvals].data, 40, "%.*s", (int)data.len, data.data);
+    d->nvals++;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* A value as a restart restores it: the held-back ones first. */
+static int cmp_val(const void *a, const void *b)
+{
+    const typeof(((dstate_t *)0)->vals[0]) *x = a, *y = b;
+    if (x->no != y->no)
+        return x->no < y->no ? -1 : 1;
+    if ((x->red > 0) != (y->red > 0))
+        return x->red > 0 ? -1 : 1;
+    return (x->vid > y->vid) - (x->vid < y->vid);
+}
+
+/* Every channel and value of c in a string; sorted: the order of values
+ * in a channel is checked by the tests that receive them. */
+static char *state_of(const core_t *c)
+{
+    static dstate_t d;
+    memset(&d, 0, sizeof d);
+    uint64_t ln, lv;
+    core_dump(c, d_chan, d_val, &d, &ln, &lv);
+    qsort(d.chans, d.nchans, sizeof d.chans[0], cmp_str);
+    qsort(d.vals, d.nvals, sizeof d.vals[0], cmp_val);
+    size_t cap = 256 + d.nchans * 130 + d.nvals * 80, n = 0;
+    char *s = malloc(cap);
+    s[0] = 0;
+    for (size_t i = 0; i < d.nchans; i++)
+        n += (size_t)snprintf(s + n, cap - n, "%s\n", d.chans[i]);
+    for (size_t i = 0; i < d.nvals; i++)
+        n += (size_t)snprintf(s + n, cap - n, "%llu:%llu r%u %s\n",
+                              (unsigned long long)d.vals[i].no,
+                              (unsigned long long)d.vals[i].vid, d.vals[i].red, d.vals[i].data);
+    return s;
+}
+
+/* Load data dir d into a fresh core: its state, or NULL (err filled). */
+static char *load(const char *d, bool cleanup, char *err, size_t errlen)
+{
+    core_t *c = core_new(&limits, on_reply);
+    int fd = open(d, O_RDONLY | O_DIRECTORY);
+    ck_assert_int_ge(fd, 0);
+    jr_recovery_t r;
+    int rc = chand_recover(fd, d, c, cleanup, &r, err, errlen);
+    close(fd);
+    char *s = rc == 0 ? state_of(c) : NULL;
+    core_free(c);
+    return s;
+}
+
+/* ---- a workload: every kind of record, a commit (one write) each ---- */
+
+static char *workload(const char *d, bool ack_all)
+{
+    core_t *c = core_new(&limits, on_reply);
+    tsess_t t = { 0 };
+    t.s = core_sess_new(c, &t);
+    chand_journal_t *j = jopen(d, c, 0);
+    ck_assert_ptr_nonnull(j);
+    mk(&t, "a", 10);
+    chand_journal_commit(j);
+    mk(&t, "rendezvous", 0);
+    mk(&t, "c", 5);
+    mk(&t, "gone", 5);
+    core_open(t.s, ++next_id, B(""), false, 0, true, false);   /* temporary: never written */
+    chand_journal_commit(j);
+    char v[16];
+    for (int i = 0; i < 8; i++) {
+        snprintf(v, sizeof v, "a%d", i);
+        snd(&t, "a", v);
+        chand_journal_commit(j);
+    }
+    snd(&t, "c", "c0");
+    snd(&t, "c", "c1");
+    snd(&t, "gone", "g0");
+    chand_journal_commit(j);
+    ck_assert_uint_eq(rcv(&t, "a", 3), 3);   /* a0 a1 a2 delivered */
+    chand_journal_commit(j);
+    core_ack(t.s, t.dlv[0]);                  /* a0 gone; a1, a2 held back */
+    if (ack_all) {
+        core_ack(t.s, t.dlv[1]);
+        core_ack(t.s, t.dlv[2]);
+    }
+    chand_journal_commit(j);
+    core_close(t.s, ++next_id, B("c"));
+    chand_journal_commit(j);
+    core_delete(t.s, ++next_id, B("gone"));
+    chand_journal_commit(j);
+    snd(&t, "a", "a8");
+    chand_journal_commit(j);
+    char *s = state_of(c);
+    chand_journal_close(j);
+    core_sess_drop(t.s);
+    core_free(c);
+    return s;
+}
+
+START_TEST(t_round_trip)
+{
+    char *before = workload(dir, false);
+    char err[512];
+    char *after = load(dir, true, err, sizeof err);
+    ck_assert_msg(after, "%s", err);
+    ck_assert_str_eq(after, before);
+    /* the contents, by hand: temporary and deleted channels gone, the
+     * closed one closed, a1 and a2 back at the head marked redelivered */
+    ck_assert_ptr_nonnull(strstr(after, "001 a cap=10\n"));
+    ck_assert_ptr_nonnull(strstr(after, "002 rendezvous cap=0\n"));
+    ck_assert_ptr_nonnull(strstr(after, "003 c cap=5 closed\n"));
+    ck_assert_ptr_null(strstr(after, "gone"));
+    ck_assert_ptr_null(strstr(after, "tmp."));
+    ck_assert_ptr_null(strstr(after, " a0\n"));
+    ck_assert_ptr_nonnull(strstr(after, "r1 a1\n1:3 r1 a2\n1:4 r0 a3\n"));
+    free(before);
+    free(after);
+
+    /* and served in that order by a core that loaded it */
+    core_t *c = core_new(&limits, on_reply);
+    tsess_t t = { 0 };
+    t.s = core_sess_new(c, &t);
+    chand_journal_t *j = jopen(dir, c, 0);
+    ck_assert_ptr_nonnull(j);
+    core_recv(t.s, ++next_id, B("a"), 64, UINT64_MAX, 0, 0);
+    ck_assert_uint_eq(t.ndlv, 8);
+    for (int i = 0; i < 8; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "a%d", i + 1);
+        ck_assert_str_eq(t.val[i], want);
+        ck_assert_uint_eq(t.red[i], i < 2 ? 1 : 0);
+    }
+    core_sess_drop(t.s);
+    chand_journal_close(j);
+    core_free(c);
+}
+END_TEST
+
+/* Where the records of a file end. */
+static size_t record_ends(const uint8_t *p, size_t len, size_t *ends, size_t max)
+{
+    rec_reader_t r = { p, len, 0 };
+    uint8_t type;
+    const uint8_t *body;
+    size_t blen, n = 0;
+    while (rec_next(&r, &type, &body, &blen) == REC_OK) {
+        ck_assert_uint_lt(n, max);
+        ends[n++] = r.off;
+    }
+    ck_assert_uint_eq(r.off, len);
+    return n;
+}
+
+START_TEST(t_torn_tail_every_offset)
+{
+    free(workload(dir, true));
+    char path[512], path2[512], err[512];
+    log_path(path, dir, 1);
+    log_path(path2, dir2, 1);
+    size_t len;
+    uint8_t *log = slurp(path, &len);
+    size_t ends[256];
+    size_t n = record_ends(log, len, ends, 256);
+    ck_assert_uint_ge(n, 12);
+    /* the state at each whole-record boundary of the last six records */
+    size_t first = ends[n - 7];
+    char *at[8];
+    for (size_t k = 0; k < 7; k++) {
+        spill(path2, log, ends[n - 7 + k]);
+        at[k] = load(dir2, false, err, sizeof err);
+        ck_assert_msg(at[k], "%s", err);
+        if (k)
+            ck_assert_str_ne(at[k], at[k - 1]);   /* each record changes something */
+    }
+    for (size_t cut = first; cut < len; cut++) {
+        size_t k = 0;
+        while (k + 1 < 7 && ends[n - 7 + k + 1] <= cut)
+            k++;
+        spill(path2, log, cut);
+        char *s = load(dir2, true, err, sizeof err);
+        ck_assert_msg(s, "cut at %zu: %s", cut, err);
+        ck_assert_msg(!strcmp(s, at[k]), "cut at %zu: state differs from the last whole record's", cut);
+        struct stat sb;
+        ck_assert_int_eq(stat(path2, &sb), 0);
+        ck_assert_uint_eq((size_t)sb.st_size, ends[n - 7 + k]);   /* the torn tail is cut off */
+        free(s);
+    }
+    for (size_t k = 0; k < 7; k++)
+        free(at[k]);
+    free(log);
+}
+END_TEST
+
+START_TEST(t_flipped_bit_is_refused)
+{
+    free(workload(dir, true));
+    char path[512], path2[512], err[512];
+    log_path(path, dir, 1);
+    log_path(path2, dir2, 1);
+    size_t len;
+    uint8_t *log = slurp(path, &len);
+    size_t ends[256];
+    size_t n = record_ends(log, len, ends, 256);
+    uint8_t *bad = malloc(len);
+    /* every byte of every record but the last (whose damage is a torn tail) */
+    for (size_t off = 0; off < ends[n - 2]; off++) {
+        size_t start = 0;
+        for (size_t k = 0; k < n && ends[k] <= off; k++)
+            start = ends[k];
+        memcpy(bad, log, len);
+        bad[off] ^= (uint8_t)(1u << (off % 8));
+        spill(path2, bad, len);
+        char *s = load(dir2, true, err, sizeof err);
+        ck_assert_msg(!s, "a flipped bit at %zu was loaded", off);
+        char want[64];
+        snprintf(want, sizeof want, "at offset %zu:", start);
+        ck_assert_msg(strstr(err, want) && strstr(err, "log.00000000000000000001"),
+                      "flip at %zu: '%s' does not name the file and offset %zu", off, err, start);
+        struct stat sb;
+        ck_assert_int_eq(stat(path2, &sb), 0);
+        ck_assert_uint_eq((size_t)sb.st_size, len);   /* nothing was cut */
+    }
+    free(bad);
+    free(log);
+}
+END_TEST
+
+START_TEST(t_zero_tail_is_torn)
+{
+    char *before = workload(dir, false);
+    char path[512], err[512];
+    log_path(path, dir, 1);
+    size_t len;
+    uint8_t *log = slurp(path, &len);
+    uint8_t *z = calloc(1, len + 4096);
+    memcpy(z, log, len);
+    spill(path, z, len + 4096);   /* a crash after the size grew, before the data */
+    char *after = load(dir, true, err, sizeof err);
+    ck_assert_msg(after, "%s", err);
+    ck_assert_str_eq(after, before);
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_uint_eq((size_t)sb.st_size, len);
+    free(z);
+    free(log);
+    free(before);
+    free(after);
+}
+END_TEST
+
+START_TEST(t_rewrite_keeps_state)
+{
+    core_t *c = core_new(&limits, on_reply);
+    tsess_t t = { 0 };
+    t.s = core_sess_new(c, &t);
+    chand_journal_t *j = jopen(dir, c, 4096);
+    ck_assert_ptr_nonnull(j);
+    mk(&t, "q", 100000);
+    mk(&t, "r", 3);
+    char v[32];
+    jr_stats_t js;
+    int i = 0;
+    /* produce and consume until two rewrites are done */
+    for (chand_journal_stats(j, &js); js.rewrites < 2; chand_journal_stats(j, &js), i++) {
+        ck_assert_int_lt(i, 200000);
+        snprintf(v, sizeof v, "value-%d", i);
+        snd(&t, "q", v);
+        if (i % 3 == 0 && rcv(&t, "q", 2) == 2)
+            core_ack(t.s, t.dlv[0]);   /* the other stays held back */
+        chand_journal_commit(j);
+        chand_journal_tick(j);
+        if (i % 64 == 0)
+            usleep(1000);
+    }
+    snd(&t, "r", "after");
+    core_close(t.s, ++next_id, B("r"));
+    chand_journal_commit(j);
+    ck_assert_uint_eq(js.rewrite_failures, 0);
+    char *before = state_of(c);
+    chand_journal_close(j);
+    core_sess_drop(t.s);
+    core_free(c);
+    /* a snapshot, and no log older than it */
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    int snaps = 0, logs = 0;
+    while ((e = readdir(dp))) {
+        snaps += !strncmp(e->d_name, "snap.", 5);
+        logs += !strncmp(e->d_name, "log.", 4);
+    }
+    closedir(dp);
+    ck_assert_int_eq(snaps, 1);
+    ck_assert_int_le(logs, 2);
+    char err[512];
+    char *after = load(dir, true, err, sizeof err);
+    ck_assert_msg(after, "%s", err);
+    ck_assert_str_eq(after, before);
+    free(before);
+    free(after);
+}
+END_TEST
+
+/* A log written by hand: a header, then records. */
+static void write_log(const char *d, uint64_t gen, void (*body)(rec_buf_t *b))
+{
+    rec_buf_t b = { 0 };
+    size_t s = rec_begin(&b, REC_FILE);
+    rec_put_varint(&b, REC_VERSION);
+    rec_put_varint(&b, REC_KIND_LOG);
+    rec_put_varint(&b, gen);
+    rec_finish(&b, s);
+    if (body)
+        body(&b);
+    char path[512];
+    log_path(path, d, gen);
+    spill(path, b.p, b.len);
+    rec_buf_free(&b);
+}
+
+static void put_to_unknown(rec_buf_t *b)
+{
+    size_t s = rec_begin(b, REC_PUT);
+    rec_put_varint(b, 7);   /* never made */
+    rec_put_varint(b, 1);
+    rec_put_varint(b, 0);
+    rec_put_varint(b, 1);
+    rec_put_bytes(b, "x", 1);
+    rec_finish(b, s);
+}
+
+START_TEST(t_bad_contents_are_refused)
+{
+    char err[512];
+    write_log(dir, 1, put_to_unknown);
+    write_log(dir, 2, NULL);
+    ck_assert_ptr_null(load(dir, true, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "channel 7, which was never made"));
+    /* a generation missing in the middle */
+    rm_dir(dir);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    write_log(dir, 1, NULL);
+    write_log(dir, 3, NULL);
+    ck_assert_ptr_null(load(dir, true, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "missing"));
+    /* a log that says it is another generation */
+    rm_dir(dir);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    write_log(dir, 1, NULL);
+    char a[512], b[512];
+    log_path(a, dir, 1);
+    log_path(b, dir, 2);
+    ck_assert_int_eq(rename(a, b), 0);
+    write_log(dir, 1, NULL);
+    ck_assert_ptr_null(load(dir, true, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "another file"));
+}
+END_TEST
+
+START_TEST(t_one_daemon_per_dir)
+{
+    core_t *c1 = core_new(&limits, on_reply), *c2 = core_new(&limits, on_reply);
+    chand_journal_t *j1 = jopen(dir, c1, 0);
+    ck_assert_ptr_nonnull(j1);
+    ck_assert_ptr_null(jopen(dir, c2, 0));
+    chand_journal_close(j1);
+    chand_journal_t *j2 = jopen(dir, c2, 0);   /* free again */
+    ck_assert_ptr_nonnull(j2);
+    chand_journal_close(j2);
+    core_free(c1);
+    core_free(c2);
+}
+END_TEST
+
+START_TEST(t_refused_puts)
+{
+    core_t *c = core_new(&limits, on_reply);
+    tsess_t t = { 0 }, u = { 0 };
+    t.s = core_sess_new(c, &t);
+    u.s = core_sess_new(c, &u);
+    chand_journal_t *j = jopen(dir, c, 0);
+    ck_assert_ptr_nonnull(j);
+    mk(&t, "buf", 4);
+    mk(&t, "rv", 0);
+    snd(&t, "buf", "kept");
+    ck_assert_int_eq(t.st, CHAN__STATUS__OK);
+    core_refuse_puts(c, "the disk is full");
+    snd(&t, "buf", "refused");
+    ck_assert_int_eq(t.st, CHAN__STATUS__BUSY);
+    core_case_req_t cs = { .name = B("buf"), .send = true, .value = B("x"),
+                           .max_bytes = UINT64_MAX };
+    core_select(t.s, ++next_id, &cs, 1, false, 0, false, 0, 0);
+    ck_assert_int_eq(t.st, CHAN__STATUS__BUSY);
+    /* receives and acks go on, and unbuffered sends store nothing */
+    ck_assert_uint_eq(rcv(&u, "buf", 4), 1);
+    ck_assert(core_ack(u.s, u.dlv[0]));
+    core_recv(u.s, ++next_id, B("rv"), 1, UINT64_MAX, -1, 0);
+    snd(&t, "rv", "direct");
+    ck_assert_uint_eq(u.ndlv, 1);
+    core_refuse_puts(c, NULL);
+    snd(&t, "buf", "again");
+    ck_assert_int_eq(t.st, CHAN__STATUS__OK);
+    core_sess_drop(t.s);
+    core_sess_drop(u.s);
+    chand_journal_close(j);
+    core_free(c);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("journal");
+    TCase *tc = tcase_create("journal");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, t_round_trip);
+    tcase_add_test(tc, t_torn_tail_every_offset);
+    tcase_add_test(tc, t_flipped_bit_is_refused);
+    tcase_add_test(tc, t_zero_tail_is_torn);
+    tcase_add_test(tc, t_rewrite_keeps_state);
+    tcase_add_test(tc, t_bad_contents_are_refused);
+    tcase_add_test(tc, t_one_daemon_per_dir);
+    tcase_add_test(tc, t_refused_puts);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
