@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,6 @@ typedef struct rchan {
 } rchan_t;
 
 typedef struct rval {
-    hnode_t node;            /* by vid, while live */
     uint64_t vid;
     rchan_t *chan;
     const uint8_t *data;     /* in a mapped file */
@@ -55,12 +55,15 @@ typedef struct rval {
     bool live;
 } rval_t;
 
-#define CHUNK 65536
-
+/* Values are kept in one array in the order of their numbers (a snapshot's
+ * part is sorted once it is read; logs put them in that order), so that a
+ * delivery or an acknowledgement finds its value by binary search - most
+ * often at once, next to the last one found - with no per-value index. */
 typedef struct rstate {
-    htable_t chans, vals;
-    rval_t **chunks;
-    size_t nvals;
+    htable_t chans;
+    rval_t *vals;
+    size_t nvals, capvals;
+    size_t finger;           /* where the last value was found */
     struct { void *p; size_t len; } *maps;
     size_t nmaps;
     jr_recovery_t *out;
@@ -88,11 +91,6 @@ static bool no_eq(const hnode_t *n, const void *key)
     return ((const rchan_t *)n)->no == *(const uint64_t *)key;
 }
 
-static bool vid_eq(const hnode_t *n, const void *key)
-{
-    return ((const rval_t *)n)->vid == *(const uint64_t *)key;
-}
-
 static rchan_t *chan_find(rstate_t *st, uint64_t no)
 {
     return (rchan_t *)htable_find(&st->chans, chand_hash_u64(no), no_eq, &no);
@@ -100,18 +98,52 @@ static rchan_t *chan_find(rstate_t *st, uint64_t no)
 
 static rval_t *val_find(rstate_t *st, uint64_t vid)
 {
-    return (rval_t *)htable_find(&st->vals, chand_hash_u64(vid), vid_eq, &vid);
+    size_t f = st->finger;
+    if (f < st->nvals && st->vals[f].vid == vid)
+        return &st->vals[f];
+    if (f + 1 < st->nvals && st->vals[f + 1].vid == vid)
+        return &st->vals[st->finger = f + 1];
+    size_t lo = 0, hi = st->nvals;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->vals[mid].vid < vid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < st->nvals && st->vals[lo].vid == vid)
+        return &st->vals[st->finger = lo];
+    return NULL;
 }
 
 static rval_t *val_add(rstate_t *st)
 {
-    if (st->nvals % CHUNK == 0) {
-        st->chunks = xrealloc(st->chunks, (st->nvals / CHUNK + 1) * sizeof *st->chunks);
-        st->chunks[st->nvals / CHUNK] = xmalloc(CHUNK * sizeof(rval_t));
+    if (st->nvals == st->capvals) {
+        st->capvals = st->capvals ? st->capvals * 2 : 4096;
+        st->vals = xrealloc(st->vals, st->capvals * sizeof *st->vals);
     }
-    rval_t *v = &st->chunks[st->nvals / CHUNK][st->nvals % CHUNK];
-    st->nvals++;
-    return v;
+    return &st->vals[st->nvals++];
+}
+
+static int by_vid(const void *a, const void *b)
+{
+    uint64_t x = ((const rval_t *)a)->vid, y = ((const rval_t *)b)->vid;
+    return (x > y) - (x < y);
+}
+
+/* A snapshot lists values channel by channel: put them in number order. */
+static int sort_vals(rstate_t *st)
+{
+    size_t i = 1;
+    while (i < st->nvals && st->vals[i].vid > st->vals[i - 1].vid)
+        i++;
+    if (i >= st->nvals)
+        return 0;   /* one channel, nothing held back: sorted already */
+    qsort(st->vals, st->nvals, sizeof *st->vals, by_vid);
+    for (i = 1; i < st->nvals; i++)
+        if (st->vals[i].vid == st->vals[i - 1].vid)
+            return fail(st, "value %" PRIu64 " appears twice", st->vals[i].vid);
+    return 0;
 }
 
 /* ---- one record ---- */
@@ -153,7 +185,7 @@ static rchan_t *live_chan(rstate_t *st, const uint8_t **p, const uint8_t *end, c
     return c;
 }
 
-static int apply_put(rstate_t *st, const uint8_t *p, const uint8_t *end)
+static int apply_put(rstate_t *st, const uint8_t *p, const uint8_t *end, bool snap)
 {
     rchan_t *c = live_chan(st, &p, end, "PUT");
     if (!c)
@@ -164,8 +196,10 @@ static int apply_put(rstate_t *st, const uint8_t *p, const uint8_t *end)
             !rec_get_varint(&p, end, &len) || len > (uint64_t)(end - p) || !vid ||
             redelivered > UINT32_MAX || len > UINT32_MAX)
             return fail(st, "malformed PUT record");
-        if (val_find(st, vid))
-            return fail(st, "value %" PRIu64 " put twice", vid);
+        /* numbers only grow along a log (a snapshot is sorted after) */
+        if (!snap && vid <= st->out->last_vid)
+            return fail(st, "value %" PRIu64 " is not numbered after value %" PRIu64, vid,
+                        st->out->last_vid);
         rval_t *v = val_add(st);
         v->vid = vid;
         v->chan = c;
@@ -173,8 +207,6 @@ static int apply_put(rstate_t *st, const uint8_t *p, const uint8_t *end)
         v->len = (uint32_t)len;
         v->redelivered = (uint32_t)redelivered;
         v->live = true;
-        v->node.hash = chand_hash_u64(vid);
-        htable_insert(&st->vals, &v->node);
         if (vid > st->out->last_vid)
             st->out->last_vid = vid;
         p += len;
@@ -190,13 +222,12 @@ static int apply_ids(rstate_t *st, const uint8_t *p, const uint8_t *end, bool ac
         if (!rec_get_varint(&p, end, &vid))
             return fail(st, "malformed %s record", ack ? "ACK" : "DLV");
         rval_t *v = val_find(st, vid);
-        if (!v) {
+        if (!v || !v->live) {
             /* its channel was deleted, or it was acknowledged before a
              * snapshot that kept its delivery's record's log */
             st->out->unknown_ids++;
         } else if (ack) {
             v->live = false;
-            htable_remove(&st->vals, &v->node);
         } else if (v->redelivered < UINT32_MAX) {
             v->redelivered++;
         }
@@ -222,7 +253,7 @@ static int apply(rstate_t *st, uint8_t type, const uint8_t *p, size_t len, bool 
             c->deleted = true;   /* its values are dropped at the end */
         return 0;
     case REC_PUT:
-        return apply_put(st, p, end);
+        return apply_put(st, p, end, snap);
     case REC_DLV:
     case REC_ACK:
         return apply_ids(st, p, end, type == REC_ACK);
@@ -441,11 +472,20 @@ static int restore(rstate_t *st, core_t *core)
     rval_t **live = xmalloc((st->nvals ? st->nvals : 1) * sizeof *live);
     size_t n = 0;
     for (size_t i = 0; i < st->nvals; i++) {
-        rval_t *v = &st->chunks[i / CHUNK][i % CHUNK];
+        rval_t *v = &st->vals[i];
         if (v->live && !v->chan->deleted)
             live[n++] = v;
     }
-    qsort(live, n, sizeof *live, held_back_first);
+    size_t sorted = 1;
+    while (sorted < n && held_back_first(&live[sorted - 1], &live[sorted]) < 0)
+        sorted++;
+    if (sorted < n)
+        qsort(live, n, sizeof *live, held_back_first);
+    /* a million values are a million small allocations: let the heap grow
+     * in large steps meanwhile, not 128 KiB at a time (measured: about a
+     * third of the load time went to growing it) */
+    if (core && n > 65536)
+        mallopt(M_TOP_PAD, 64 << 20);
     for (size_t i = 0; i < n; i++) {
         st->out->values++;
         st->out->value_bytes += live[i]->len;
@@ -454,6 +494,8 @@ static int restore(rstate_t *st, core_t *core)
                              (core_bytes_t){ live[i]->data, live[i]->len });
     }
     free(live);
+    if (core && n > 65536)
+        mallopt(M_TOP_PAD, 128 * 1024);   /* glibc's default */
     if (core)
         core_restore_numbers(core, st->out->last_no, st->out->last_vid);
     return 0;
@@ -468,10 +510,7 @@ static void state_free(rstate_t *st)
         free(chans.buf[i]);
     pdeque_free(&chans);
     htable_free(&st->chans);
-    htable_free(&st->vals);
-    for (size_t i = 0; i < (st->nvals + CHUNK - 1) / CHUNK; i++)
-        free(st->chunks[i]);
-    free(st->chunks);
+    free(st->vals);
     for (size_t i = 0; i < st->nmaps; i++)
         munmap(st->maps[i].p, st->maps[i].len);
     free(st->maps);
@@ -518,6 +557,8 @@ static int recover_files(rstate_t *st, int dir_fd, const char *dir, bool cleanup
         snprintf(name, sizeof name, JR_SNAP_FMT, (unsigned long long)from);
         uint64_t good;
         rc = read_file(st, dir_fd, name, from, true, false, &good, &out->snap_bytes);
+        if (rc == 0)
+            rc = sort_vals(st);
         out->files++;
     }
     uint64_t expect = from;
@@ -565,7 +606,6 @@ int chand_recover(int dir_fd, const char *dir, core_t *core, bool cleanup, jr_re
     memset(out, 0, sizeof *out);
     rstate_t st = { .out = out, .err = err, .errlen = errlen };
     htable_init(&st.chans);
-    htable_init(&st.vals);
     int rc = recover_files(&st, dir_fd, dir, cleanup, core);
     if (rc < 0 && st.file && strncmp(err, dir, strlen(dir)) != 0) {
         char tmp[512];
