@@ -152,7 +152,7 @@ static void spill(const char *path, const uint8_t *p, size_t len)
 typedef struct dstate {
     char chans[64][128];
     size_t nchans;
-    struct { uint64_t no, vid; uint32_t red; char data[40]; } vals[512];
+    struct { uint64_t no, vid; uint32_t red; char data[40]; } vals[65536];
     size_t nvals;
 } dstate_t;
 
@@ -167,7 +167,7 @@ static void d_chan(void *arg, uint64_t no, core_bytes_t name, uint64_t cap, bool
 static void d_val(void *arg, uint64_t no, uint64_t vid, uint32_t red, core_bytes_t data)
 {
     dstate_t *d = arg;
-    ck_assert_uint_lt(d->nvals, 512);
+    ck_assert_uint_lt(d->nvals, 65536);
     d->vals[d->nvals].no = no;
     d->vals[d->nvals].vid = vid;
     d->vals[d->nvals].red = red;
