@@ -60,8 +60,8 @@ CHAND_DEFAULT_LISTEN ")\n"
 "\n"
 "Sizes take k, m or g suffixes (powers of 1024); times are milliseconds, or\n"
 "take ms, s, m or h.  SIGTERM or SIGINT stops\n"
-"chand: it stops accepting, answers pending requests \"shutting down\" and\n"
-"exits 0.  See chand(8).\n";
+"chand: it stops accepting, answers pending requests \"shutting down\", writes\n"
+"and syncs its log (--data-dir) and exits 0.  SIGHUP is ignored.  See chand(8).\n";
 
 enum {
     OPT_MAX_FRAME = 256, OPT_MAX_CONNS, OPT_MAX_CHANNELS, OPT_MAX_PENDING,

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "chand_core.h"
+#include "chand_crc32c.h"
 #include "chand_journal.h"
 #include "chand_log.h"
 #include "chand_record.h"
@@ -583,12 +584,42 @@ START_TEST(t_refused_puts)
 }
 END_TEST
 
+/* The checksum against its definition, one bit at a time. */
+static uint32_t crc_bitwise(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    while (n--) {
+        c ^= *p++;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+    }
+    return ~c;
+}
+
+START_TEST(t_crc32c)
+{
+    ck_assert_uint_eq(chand_crc32c(0, "123456789", 9), 0xe3069283u);
+    uint8_t buf[300];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)(i * 37 + 11);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n + off <= sizeof buf; n += 7) {
+            ck_assert_uint_eq(chand_crc32c(0, buf + off, n), crc_bitwise(buf + off, n));
+            /* in two pieces, as a running checksum */
+            uint32_t c = chand_crc32c(chand_crc32c(0, buf + off, n / 3), buf + off + n / 3,
+                                      n - n / 3);
+            ck_assert_uint_eq(c, crc_bitwise(buf + off, n));
+        }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("journal");
     TCase *tc = tcase_create("journal");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, t_crc32c);
     tcase_add_test(tc, t_round_trip);
     tcase_add_test(tc, t_torn_tail_every_offset);
     tcase_add_test(tc, t_flipped_bit_is_refused);

@@ -16,7 +16,9 @@
  *                EEXIST      the remote channel exists with another capacity
  *                EINVAL      a bad argument (bad name, NULL channel, ...)
  *                EACCES      chand refused the auth token
- *                EBUSY       chand hit a limit (connections, channels, ...)
+ *                EBUSY       chand hit a limit (connections, channels, ...),
+ *                            or its disk is full (a send to a buffered
+ *                            channel of a chand --data-dir)
  *                ESHUTDOWN   chand is shutting down
  *                EPROTO      chand sent something this library cannot read
  *                ENOMEM      out of memory
