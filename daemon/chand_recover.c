@@ -404,6 +404,7 @@ static int list_dir(rstate_t *st, int dir_fd, const char *dir, bool cleanup, gen
         snprintf(st->err, st->errlen, "%s: cannot list: %s", dir, strerror(errno));
         return -1;
     }
+    rewinddir(d);   /* the dup shares dir_fd's offset: a listing before left it at the end */
     struct dirent *e;
     uint64_t g;
     while ((e = readdir(d))) {

@@ -393,6 +393,46 @@ static void dispatch_seeds(void)
     write_seed("fuzz_dispatch", "errors", sc.buf, sc.len);
 }
 
+/* ---- fuzz_journal: logs as records ----
+ * flags, two 2-byte damage positions, then [type][len][body] records
+ * (fuzz_journal.c).  Bodies are varints (all below 128 here) and bytes. */
+static void journal_seeds(void)
+{
+    static const uint8_t make_a[] = { 2, 4, 1, 10, 'a', 'b' };                 /* MAKE 1 cap 10 "ab" */
+    static const uint8_t put_a[] = { 5, 9, 1, 1, 0, 2, 'v', '1', 2, 1, 0 };    /* PUT 1: v1, then an empty value */
+    static const uint8_t dlv[] = { 6, 1, 1 };                                  /* DLV 1 */
+    static const uint8_t ack[] = { 7, 1, 2 };                                  /* ACK 2 */
+    static const uint8_t close_a[] = { 3, 1, 1 };                              /* CLOSE 1 */
+    static const uint8_t del_a[] = { 4, 1, 1 };                                /* DELETE 1 */
+    static const uint8_t make_b[] = { 2, 4, 2, 0, 'a', 'b' };                  /* MAKE 2 cap 0 "ab" */
+    static const uint8_t end[] = { 8, 2, 2, 9 };                               /* END (not in a log) */
+    const struct { const char *name; uint8_t flags; uint16_t flip, cut; const uint8_t *r[6];
+                   size_t n[6]; } seeds[] = {
+        { "basic", 0, 0, 0, { make_a, put_a, dlv, ack, close_a }, { 6, 11, 3, 3, 3 } },
+        { "reuse-name", 0, 0, 0, { make_a, put_a, del_a, make_b, ack }, { 6, 11, 3, 6, 3 } },
+        { "torn", 4, 0, 70, { make_a, put_a, dlv, ack, close_a }, { 6, 11, 3, 3, 3 } },
+        { "flipped", 2, 300, 0, { make_a, put_a, dlv, ack, close_a }, { 6, 11, 3, 3, 3 } },
+        { "two-logs", 8, 0, 0, { make_a, put_a, dlv, ack, close_a }, { 6, 11, 3, 3, 3 } },
+        { "zero-tail", 16, 0, 0, { make_a, put_a, dlv }, { 6, 11, 3 } },
+        { "no-header", 1, 0, 0, { make_a, put_a }, { 6, 11 } },
+        { "misplaced-end", 0, 0, 0, { make_a, end }, { 6, 4 } },
+    };
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        uint8_t buf[256];
+        size_t n = 0;
+        buf[n++] = seeds[i].flags;
+        buf[n++] = (uint8_t)seeds[i].flip;
+        buf[n++] = (uint8_t)(seeds[i].flip >> 8);
+        buf[n++] = (uint8_t)seeds[i].cut;
+        buf[n++] = (uint8_t)(seeds[i].cut >> 8);
+        for (size_t k = 0; k < 6 && seeds[i].r[k]; k++) {
+            memcpy(buf + n, seeds[i].r[k], seeds[i].n[k]);
+            n += seeds[i].n[k];
+        }
+        write_seed("fuzz_journal", seeds[i].name, buf, n);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -404,5 +444,6 @@ int main(int argc, char **argv)
     frame_seeds();
     core_seeds();
     dispatch_seeds();
+    journal_seeds();
     return 0;
 }

@@ -7,7 +7,7 @@
 set -u
 : "${top_builddir:?}" "${top_srcdir:?}"
 rc=0
-for t in fuzz_frame fuzz_core fuzz_dispatch; do
+for t in fuzz_frame fuzz_core fuzz_dispatch fuzz_journal; do
     bin=$top_builddir/tests/fuzz/$t
     dir=$top_srcdir/tests/fuzz/corpus/$t
     [ -x "$bin" ] || continue
