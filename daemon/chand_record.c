@@ -86,9 +86,9 @@ static bool all_zero(const uint8_t *p, size_t n)
 enum rec_rc rec_next(rec_reader_t *r, uint8_t *type, const uint8_t **body, size_t *blen)
 {
     size_t left = r->len - r->off;
-    const uint8_t *h = r->p + r->off;
     if (!left)
-        return REC_EOF;
+        return REC_EOF;   /* (an empty file has no mapping: p is NULL) */
+    const uint8_t *h = r->p + r->off;
     if (left < REC_HDR)
         return REC_TORN;   /* a header cut short */
     uint32_t len = get_u32(h);

@@ -40,6 +40,7 @@
 
 typedef struct rchan {
     hnode_t node;            /* by no */
+    hnode_t by_name;         /* in names, while not deleted */
     uint64_t no, cap;
     const uint8_t *name;     /* in a mapped file */
     size_t name_len;
@@ -60,7 +61,7 @@ typedef struct rval {
  * delivery or an acknowledgement finds its value by binary search - most
  * often at once, next to the last one found - with no per-value index. */
 typedef struct rstate {
-    htable_t chans;
+    htable_t chans, names;
     rval_t *vals;
     size_t nvals, capvals;
     size_t finger;           /* where the last value was found */
@@ -89,6 +90,19 @@ static int fail(rstate_t *st, const char *fmt, ...)
 static bool no_eq(const hnode_t *n, const void *key)
 {
     return ((const rchan_t *)n)->no == *(const uint64_t *)key;
+}
+
+static bool name_eq(const hnode_t *n, const void *key)
+{
+    const rchan_t *c = QLIST_ENTRY(n, rchan_t, by_name);
+    const core_bytes_t *k = key;
+    return c->name_len == k->len && memcmp(c->name, k->data, k->len) == 0;
+}
+
+static rchan_t *chan_named(rstate_t *st, core_bytes_t name)
+{
+    hnode_t *n = htable_find(&st->names, chand_hash_bytes(name.data, name.len), name_eq, &name);
+    return n ? QLIST_ENTRY(n, rchan_t, by_name) : NULL;
 }
 
 static rchan_t *chan_find(rstate_t *st, uint64_t no)
@@ -157,6 +171,11 @@ static int apply_make(rstate_t *st, const uint8_t *p, const uint8_t *end)
         return fail(st, "MAKE record with an invalid channel name");
     if (chan_find(st, no))
         return fail(st, "channel %" PRIu64 " made twice", no);
+    core_bytes_t name = { p, (size_t)(end - p) };
+    rchan_t *other = chan_named(st, name);
+    if (other)
+        return fail(st, "channel %" PRIu64 " takes the name of live channel %" PRIu64, no,
+                    other->no);
     rchan_t *c = xcalloc(1, sizeof *c);
     c->no = no;
     c->cap = cap;
@@ -164,6 +183,8 @@ static int apply_make(rstate_t *st, const uint8_t *p, const uint8_t *end)
     c->name_len = (size_t)(end - p);
     c->node.hash = chand_hash_u64(no);
     htable_insert(&st->chans, &c->node);
+    c->by_name.hash = chand_hash_bytes(name.data, name.len);
+    htable_insert(&st->names, &c->by_name);
     if (no > st->out->last_no)
         st->out->last_no = no;
     return 0;
@@ -249,8 +270,10 @@ static int apply(rstate_t *st, uint8_t type, const uint8_t *p, size_t len, bool 
             return -1;
         if (type == REC_CLOSE)
             c->closed = true;
-        else
+        else {
             c->deleted = true;   /* its values are dropped at the end */
+            htable_remove(&st->names, &c->by_name);
+        }
         return 0;
     case REC_PUT:
         return apply_put(st, p, end, snap);
@@ -416,8 +439,10 @@ static int list_dir(rstate_t *st, int dir_fd, const char *dir, bool cleanup, gen
             unlinkat(dir_fd, e->d_name, 0);   /* a rewrite that did not finish */
     }
     closedir(d);
-    qsort(logs->v, logs->n, sizeof *logs->v, cmp_u64);
-    qsort(snaps->v, snaps->n, sizeof *snaps->v, cmp_u64);
+    if (logs->n)
+        qsort(logs->v, logs->n, sizeof *logs->v, cmp_u64);
+    if (snaps->n)
+        qsort(snaps->v, snaps->n, sizeof *snaps->v, cmp_u64);
     return 0;
 }
 
@@ -450,7 +475,8 @@ static int restore(rstate_t *st, core_t *core)
     pdeque_t chans;
     pdeque_init(&chans);
     htable_each(&st->chans, collect_chan, &chans);
-    qsort(chans.buf, chans.len, sizeof *chans.buf, by_no);
+    if (chans.len)
+        qsort(chans.buf, chans.len, sizeof *chans.buf, by_no);
     int rc = 0;
     for (size_t i = 0; i < chans.len && rc == 0; i++) {
         rchan_t *c = chans.buf[i];
@@ -511,6 +537,7 @@ static void state_free(rstate_t *st)
         free(chans.buf[i]);
     pdeque_free(&chans);
     htable_free(&st->chans);
+    htable_free(&st->names);
     free(st->vals);
     for (size_t i = 0; i < st->nmaps; i++)
         munmap(st->maps[i].p, st->maps[i].len);
@@ -607,6 +634,7 @@ int chand_recover(int dir_fd, const char *dir, core_t *core, bool cleanup, jr_re
     memset(out, 0, sizeof *out);
     rstate_t st = { .out = out, .err = err, .errlen = errlen };
     htable_init(&st.chans);
+    htable_init(&st.names);
     int rc = recover_files(&st, dir_fd, dir, cleanup, core);
     if (rc < 0 && st.file && strncmp(err, dir, strlen(dir)) != 0) {
         char tmp[512];
