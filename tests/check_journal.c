@@ -584,6 +584,36 @@ START_TEST(t_refused_puts)
 }
 END_TEST
 
+START_TEST(t_everysec_syncs)
+{
+    core_t *c = core_new(&limits, on_reply);
+    tsess_t t = { 0 };
+    t.s = core_sess_new(c, &t);
+    jr_opts_t o = { .dir = dir, .fsync = JR_FSYNC_EVERYSEC, .prealloc = 1 << 16,
+                    .rewrite_size = UINT64_C(1) << 40 };
+    chand_journal_t *j = chand_journal_open(&o, c);
+    ck_assert_ptr_nonnull(j);
+    mk(&t, "q", 10);
+    jr_stats_t js;
+    /* the thread syncs what the loop wrote, once a second, while the loop
+     * goes on writing */
+    for (int i = 0; i < 300; i++) {
+        snd(&t, "q", "v");
+        if (rcv(&t, "q", 1))
+            core_ack(t.s, t.dlv[0]);
+        chand_journal_commit(j);
+        chand_journal_tick(j);
+        usleep(5000);
+    }
+    chand_journal_stats(j, &js);
+    ck_assert_uint_ge(js.fsyncs, 1);
+    ck_assert_uint_ge(js.writes, 300);
+    core_sess_drop(t.s);
+    chand_journal_close(j);
+    core_free(c);
+}
+END_TEST
+
 /* The checksum against its definition, one bit at a time. */
 static uint32_t crc_bitwise(const uint8_t *p, size_t n)
 {
@@ -628,6 +658,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_bad_contents_are_refused);
     tcase_add_test(tc, t_one_daemon_per_dir);
     tcase_add_test(tc, t_refused_puts);
+    tcase_add_test(tc, t_everysec_syncs);
     suite_add_tcase(s, tc);
     return s;
 }
