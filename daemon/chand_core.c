@@ -2202,7 +2202,7 @@ static void audit_chan(hnode_t *n, void *arg)
                 "a queue's length differs from its count");
     a->queued -= ch->nsend + ch->nrecv;   /* counted up from the ops' side */
     for (size_t i = 0; i < ch->buf.len; i++)
-        audit_value(a, ch->buf.buf[(ch->buf.head + i) % ch->buf.cap], CORE_IN_BUFFER, ch, NULL,
+        audit_value(a, pdeque_at(&ch->buf, i), CORE_IN_BUFFER, ch, NULL,
                     0, -1);
     uint64_t inflight = 0, reserved = 0;
     for (size_t i = 0; i < a->dlvs.len; i++)
@@ -2242,7 +2242,7 @@ static void audit_op(struct audit *a, core_op_t *op)
         else if (cs->queued)
             a->queued++;
         for (size_t k = 0; k < cs->vals.len; k++)
-            audit_value(a, cs->vals.buf[(cs->vals.head + k) % cs->vals.cap], CORE_IN_SENDER,
+            audit_value(a, pdeque_at(&cs->vals, k), CORE_IN_SENDER,
                         cs->ch, ctx, op->id, (int)i);
     }
 }
@@ -2280,9 +2280,9 @@ static void audit_graves(struct audit *a)
 {
     size_t n = 0;
     for (size_t i = 0; i < a->c->graves.len; i++) {
-        const pdeque_t *g = a->c->graves.buf[(a->c->graves.head + i) % a->c->graves.cap];
+        const pdeque_t *g = pdeque_at(&a->c->graves, i);
         for (size_t k = 0; k < g->len; k++, n++)
-            audit_value(a, g->buf[(g->head + k) % g->cap], CORE_IN_GRAVE, NULL, NULL, 0, -1);
+            audit_value(a, pdeque_at(g, k), CORE_IN_GRAVE, NULL, NULL, 0, -1);
     }
     audit_check(a, n == a->c->graves_vals, "graves_vals differs from the values buried");
 }

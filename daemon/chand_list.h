@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "chand_alloc.h"
 
@@ -38,7 +39,9 @@ static inline void qlist_remove(qlink_t *l)
 
 #define QLIST_ENTRY(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* A growable ring of pointers: push and pop at both ends in O(1). */
+/* A growable ring of pointers: push and pop at both ends in O(1).  Its
+ * capacity is a power of two, so a place in the ring is a mask away (no
+ * division per push or pop), and growing copies the ring in two pieces. */
 typedef struct pdeque {
     void **buf;
     size_t cap, head, len;
@@ -54,8 +57,11 @@ static inline void pdeque_reserve(pdeque_t *d, size_t want)
     while (ncap < want)
         ncap *= 2;
     void **nb = xmalloc(ncap * sizeof *nb);
-    for (size_t i = 0; i < d->len; i++)
-        nb[i] = d->buf[(d->head + i) % d->cap];
+    if (d->len) {
+        size_t first = d->cap - d->head < d->len ? d->cap - d->head : d->len;
+        memcpy(nb, d->buf + d->head, first * sizeof *nb);
+        memcpy(nb + first, d->buf, (d->len - first) * sizeof *nb);
+    }
     free(d->buf);
     d->buf = nb;
     d->cap = ncap;
@@ -64,14 +70,14 @@ static inline void pdeque_reserve(pdeque_t *d, size_t want)
 
 static inline void *pdeque_front(const pdeque_t *d) { return d->len ? d->buf[d->head] : NULL; }
 /* The i-th pointer from the front (i < len). */
-static inline void *pdeque_at(const pdeque_t *d, size_t i) { return d->buf[(d->head + i) % d->cap]; }
+static inline void *pdeque_at(const pdeque_t *d, size_t i) { return d->buf[(d->head + i) & (d->cap - 1)]; }
 
 static inline void *pdeque_pop_front(pdeque_t *d)
 {
     if (!d->len)
         return NULL;
     void *p = d->buf[d->head];
-    d->head = (d->head + 1) % d->cap;
+    d->head = (d->head + 1) & (d->cap - 1);
     d->len--;
     return p;
 }
@@ -79,14 +85,14 @@ static inline void *pdeque_pop_front(pdeque_t *d)
 static inline void pdeque_push_back(pdeque_t *d, void *p)
 {
     pdeque_reserve(d, d->len + 1);
-    d->buf[(d->head + d->len) % d->cap] = p;
+    d->buf[(d->head + d->len) & (d->cap - 1)] = p;
     d->len++;
 }
 
 static inline void pdeque_push_front(pdeque_t *d, void *p)
 {
     pdeque_reserve(d, d->len + 1);
-    d->head = (d->head + d->cap - 1) % d->cap;
+    d->head = (d->head + d->cap - 1) & (d->cap - 1);
     d->buf[d->head] = p;
     d->len++;
 }
