@@ -628,7 +628,7 @@ static void copy_durability(chan_server_stat_t *o, const Chan__Durability *d)
     o->rewrite_failures = d->rewrite_failures;
     o->last_rewrite_unix = d->last_rewrite_unix;
     o->last_rewrite_us = d->last_rewrite_us;
-    o->last_fork_us = d->last_fork_us;
+    o->last_rewrite_stall_us = d->last_rewrite_stall_us;
     o->refusing_sends = d->refusing_sends;
     o->recovery_us = d->recovery_us;
     o->recovered_channels = d->recovered_channels;

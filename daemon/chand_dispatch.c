@@ -370,7 +370,7 @@ static void fill_durability(chand_server_t *s, Chan__Durability *d)
     d->has_disk_bytes = d->has_records = d->has_bytes_written = d->has_fsyncs = true;
     d->has_fsync_us_total = d->has_fsync_us_max = d->has_rewrites = true;
     d->has_rewrite_failures = d->has_last_rewrite_unix = d->has_last_rewrite_us = true;
-    d->has_last_fork_us = d->has_refusing_sends = d->has_recovery_us = true;
+    d->has_last_rewrite_stall_us = d->has_refusing_sends = d->has_recovery_us = true;
     d->has_recovered_channels = d->has_recovered_values = true;
     d->disk_bytes = js.disk_bytes;
     d->records = js.records;
@@ -382,7 +382,7 @@ static void fill_durability(chand_server_t *s, Chan__Durability *d)
     d->rewrite_failures = js.rewrite_failures;
     d->last_rewrite_unix = js.last_rewrite_unix;
     d->last_rewrite_us = js.last_rewrite_us;
-    d->last_fork_us = js.last_fork_us;
+    d->last_rewrite_stall_us = js.last_rewrite_stall_us;
     d->refusing_sends = js.refusing;
     d->recovery_us = js.recovery.us;
     d->recovered_channels = js.recovery.channels;

@@ -462,7 +462,6 @@ static void rewrite_start(chand_journal_t *j)
     pid_t pid = fork();
     if (pid == 0)
         snapshot_child(j, gen, parent);
-    j->st.last_fork_us = chand_now_us() - t0;
     if (pid < 0) {
         log_warn("%s: cannot start a rewrite: fork: %s", j->o.dir, strerror(errno));
         char name[JR_NAME_MAX];
@@ -479,6 +478,7 @@ static void rewrite_start(chand_journal_t *j)
     if (fdatasync(old) < 0)
         die(j, "fdatasync", errno);
     close(old);
+    j->st.last_rewrite_stall_us = chand_now_us() - t0;
     j->gen = gen;
     j->off = 0;
     j->alloc_end = 0;
@@ -490,8 +490,9 @@ static void rewrite_start(chand_journal_t *j)
     j->child = pid;
     j->child_gen = gen;
     j->child_t0 = t0;
-    log_info("%s: rewriting the log (snapshot %" PRIu64 ", child %d; fork took %" PRIu64 " us)",
-             j->o.dir, gen, (int)pid, j->st.last_fork_us);
+    log_info("%s: rewriting the log (snapshot %" PRIu64 ", child %d; the loop paused %" PRIu64
+             " us)",
+             j->o.dir, gen, (int)pid, j->st.last_rewrite_stall_us);
 }
 
 /* Remove every file older than generation gen. */

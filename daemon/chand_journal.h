@@ -46,7 +46,8 @@ typedef struct jr_stats {
     uint64_t rewrites, rewrite_failures;
     uint64_t last_rewrite_unix;   /* seconds since 1970 of the last one, 0: none */
     uint64_t last_rewrite_us;     /* how long it took, fork to files removed */
-    uint64_t last_fork_us;        /* how long fork() stalled the loop */
+    uint64_t last_rewrite_stall_us; /* how long starting it held the loop: fork,
+                                       and syncing the log it closes */
     bool refusing;                /* sends refused: the disk is full */
     jr_recovery_t recovery;       /* what the start found */
 } jr_stats_t;

@@ -84,7 +84,7 @@ static void journal_metrics(struct evbuffer *out, const chand_journal_t *j)
         "# TYPE chand_journal_last_rewrite_timestamp_seconds gauge\n"
         "chand_journal_last_rewrite_timestamp_seconds %llu\n"
         "# TYPE chand_journal_last_rewrite_seconds gauge\nchand_journal_last_rewrite_seconds %.6f\n"
-        "# TYPE chand_journal_last_fork_seconds gauge\nchand_journal_last_fork_seconds %.6f\n"
+        "# TYPE chand_journal_last_rewrite_stall_seconds gauge\nchand_journal_last_rewrite_stall_seconds %.6f\n"
         "# TYPE chand_journal_refusing_sends gauge\nchand_journal_refusing_sends %d\n"
         "# TYPE chand_recovery_seconds gauge\nchand_recovery_seconds %.6f\n"
         "# TYPE chand_recovered_values gauge\nchand_recovered_values %llu\n",
@@ -93,7 +93,7 @@ static void journal_metrics(struct evbuffer *out, const chand_journal_t *j)
         (double)js.fsync_us_total / 1e6, (double)js.fsync_us_max / 1e6,
         (unsigned long long)js.rewrites, (unsigned long long)js.rewrite_failures,
         (unsigned long long)js.last_rewrite_unix, (double)js.last_rewrite_us / 1e6,
-        (double)js.last_fork_us / 1e6, js.refusing ? 1 : 0, (double)js.recovery.us / 1e6,
+        (double)js.last_rewrite_stall_us / 1e6, js.refusing ? 1 : 0, (double)js.recovery.us / 1e6,
         (unsigned long long)js.recovery.values);
 }
 

@@ -355,14 +355,14 @@ static void print_durability(const chan_server_stat_t *s)
     printf("durable: yes\nfsync: %s\ndisk_bytes: %llu\njournal_records: %llu\n"
            "journal_bytes: %llu\nfsyncs: %llu\nfsync_us_total: %llu\nfsync_us_max: %llu\n"
            "rewrites: %llu\nrewrite_failures: %llu\nlast_rewrite_unix: %llu\n"
-           "last_rewrite_us: %llu\nlast_fork_us: %llu\nrefusing_sends: %s\n"
+           "last_rewrite_us: %llu\nlast_rewrite_stall_us: %llu\nrefusing_sends: %s\n"
            "recovery_us: %llu\nrecovered_channels: %llu\nrecovered_values: %llu\n",
            s->fsync, (unsigned long long)s->disk_bytes, (unsigned long long)s->journal_records,
            (unsigned long long)s->journal_bytes, (unsigned long long)s->fsyncs,
            (unsigned long long)s->fsync_us_total, (unsigned long long)s->fsync_us_max,
            (unsigned long long)s->rewrites, (unsigned long long)s->rewrite_failures,
            (unsigned long long)s->last_rewrite_unix, (unsigned long long)s->last_rewrite_us,
-           (unsigned long long)s->last_fork_us, s->refusing_sends ? "yes" : "no",
+           (unsigned long long)s->last_rewrite_stall_us, s->refusing_sends ? "yes" : "no",
            (unsigned long long)s->recovery_us, (unsigned long long)s->recovered_channels,
            (unsigned long long)s->recovered_values);
 }

@@ -525,7 +525,7 @@ typedef struct chan_server_stat {
     uint64_t fsyncs, fsync_us_total, fsync_us_max;
     uint64_t rewrites, rewrite_failures;
     uint64_t last_rewrite_unix;   /* when the last one ended; 0: none */
-    uint64_t last_rewrite_us, last_fork_us;
+    uint64_t last_rewrite_us, last_rewrite_stall_us;
     int refusing_sends;        /* 1: the disk is full, sends answered EBUSY */
     uint64_t recovery_us, recovered_channels, recovered_values;
 } chan_server_stat_t;
