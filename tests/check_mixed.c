@@ -1297,8 +1297,8 @@ START_TEST(t_conservation_with_a_killed_selector)
         pthread_join(ct[i], NULL);
     /* before joining the producer, which waits forever on a value nobody
      * takes if one was lost: a loss is reported, not a timeout */
-    ck_assert_msg(distinct == KV, "%ld of %d values seen after %d ms: lost", distinct, KV,
-                  test_wait_ms(60000));
+    ck_assert_msg(distinct == KV, "%ld of %d values seen after %lld ms: lost", distinct, KV,
+                  (long long)test_wait_ms(60000));
     pthread_join(pt, NULL);
     ck_assert_int_eq(p.rc, 0);
     long twice = 0;
