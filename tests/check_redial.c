@@ -119,6 +119,41 @@ START_TEST(t_capacity_kept)
 }
 END_TEST
 
+/* A durable chand has the channel back, values and all: the redial's Open
+ * only confirms it, for the handle made with a capacity and for one opened
+ * with CHAN_NOCREATE alike.  (The code before re-opening passes this too:
+ * it guards against a re-open that would disturb a recovered channel.) */
+START_TEST(t_durable_confirmed)
+{
+    char dir[] = "/tmp/chand-redial-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *args[] = { "--data-dir", dir, "--fsync", "always", NULL };
+    chand_proc_t d;
+    ck_assert_int_eq(chand_start(&d, args), 0);
+    chan_client_t *cl = chand_dial(&d);
+    chan_t *ch = chand_open_ch(cl, "dur", 4);
+    chan_t *nc = chan_open(cl, "dur", CHAN_CAP_ANY, CHAN_NOCREATE, chan_now() + WAIT_MS);
+    ck_assert_ptr_nonnull(nc);
+    ck_assert_int_eq(chan_send(ch, "a", 1, chan_now() + WAIT_MS), 0);
+    ck_assert_int_eq(chan_send(ch, "b", 1, chan_now() + WAIT_MS), 0);
+    ck_assert_int_eq(chand_restart(&d, args), 0);
+    ck_assert_msg(send_retry(ch, "c") == 0, "send after the restart: %s", strerror(errno));
+    expect_value(nc, "a");
+    expect_value(ch, "b");
+    expect_value(nc, "c");
+    chan_stat_t st;
+    ck_assert_int_eq(chan_stat(cl, "dur", &st, chan_now() + WAIT_MS), 0);
+    ck_assert_uint_eq(st.cap, 4);
+    chan_release(ch);
+    chan_release(nc);
+    chan_disconnect(cl);
+    chand_stop(&d);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ---- callers blocked when chand dies ---- */
 
 struct blocked {
@@ -640,6 +675,7 @@ static Suite *redial_suite(void)
     TCase *tc = tcase_create("restart");
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, t_capacity_kept);
+    tcase_add_test(tc, t_durable_confirmed);
     tcase_add_test(tc, t_blocked_receivers_reset);
     tcase_add_test(tc, t_temp_handle_gone);
     tcase_add_test(tc, t_nocreate_not_made);
