@@ -287,7 +287,10 @@ static void apply_hello(chan_client_t *cl, const struct hello_info *hi)
  * Called and returns with cl->lock held; released while dialling.  The new
  * connection starts clean: calls in flight on the old one have failed,
  * unacknowledged values there are chand's to redeliver, and temporary
- * channels made on it are gone.  0, or -1 with errno ECONNRESET. */
+ * channels made on it are gone.  Its first requests open the handles'
+ * channels again (chan_reopen.c): the daemon may have restarted without
+ * them, and the handles must go on naming the same channels.  0, or -1
+ * with errno ECONNRESET. */
 static int redial_locked(chan_client_t *cl)
 {
     int64_t now = chan_now();
@@ -304,6 +307,10 @@ static int redial_locked(chan_client_t *cl)
         fd = -1;
     }
     pthread_mutex_lock(&cl->lock);
+    if (fd >= 0 && !cl->closing && chan_reopen_locked(cl, fd, hi.max_frame) < 0) {
+        close(fd);
+        fd = -1;
+    }
     cl->reconnecting = false;
     if (fd < 0 || cl->closing) {
         if (fd >= 0)
@@ -379,14 +386,26 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
     }
     uint8_t stack[1024];
     size_t len;
+    rpc->handle_failed = false;
     pthread_mutex_lock(&cl->lock);
     if (rpc->need_gen && (cl->dead || cl->gen != rpc->need_gen)) {
         pthread_mutex_unlock(&cl->lock);
         errno = ESTALE;
         return -1;
     }
-    if (cl->dead && redial_locked(cl) < 0) {
+    /* A handle known to be unusable fails without dialling; one that the
+     * redial finds unusable fails after it. */
+    int herr = chan_client_handles_err_locked(cl, rpc->handles, rpc->nhandles);
+    if (!herr && cl->dead && redial_locked(cl) < 0) {
         pthread_mutex_unlock(&cl->lock);
+        return -1;
+    }
+    if (!herr)
+        herr = chan_client_handles_err_locked(cl, rpc->handles, rpc->nhandles);
+    if (herr) {
+        rpc->handle_failed = true;
+        pthread_mutex_unlock(&cl->lock);
+        errno = herr;
         return -1;
     }
     uint64_t gen = cl->gen;
@@ -484,10 +503,10 @@ int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
     return start_rpc(cl, rq, rpc, false, &took);
 }
 
-void chan_client_oneway(chan_client_t *cl, Chan__Request *rq)
+void chan_client_oneway(chan_client_t *cl, uint64_t gen, Chan__Request *rq)
 {
     pthread_mutex_lock(&cl->lock);
-    if (!cl->dead) {
+    if (!cl->dead && (!gen || cl->gen == gen)) {
         rq->has_id = true;
         rq->id = ++cl->next_id;
         send_locked(cl, rq);
@@ -1285,6 +1304,7 @@ static void client_free(chan_client_t *cl)
     if (cl->wake_fd >= 0)
         close(cl->wake_fd);
     idmap_free(&cl->rpcs);
+    idmap_free(&cl->handles);   /* empty: each handle holds a reference */
     free(cl->obuf);
     free(cl->acks.v);
     free(cl->nacks.v);

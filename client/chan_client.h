@@ -51,6 +51,7 @@
 #include "chan_wait.h"
 
 typedef struct chan_rpc chan_rpc_t;
+typedef struct chan_remote chan_remote_t;
 
 /* One select spanning several sources (chan_select_mixed.c): requests to
  * several daemons and local channels share one waiter.  A request that ends
@@ -95,6 +96,14 @@ struct chan_rpc {
     chan_waiter_t *settled;      /* chan_client_cancel: woken once the
                                     reply (or the connection's end) is dealt
                                     with */
+    /* The handles whose channels the request names: checked under the
+     * lock as it goes out, so that it never reaches another channel of the
+     * name (a temporary channel's handle once its connection is gone, a
+     * handle that a redial found unusable: see chan_remote_t). */
+    chan_remote_t *const *handles;
+    size_t nhandles;
+    bool handle_failed;          /* a handle was unusable (errno says why):
+                                    nothing went out */
     /* Results */
     int err;                     /* 0: a reply came; else ECONNRESET etc. */
     Chan__Status status;
@@ -158,6 +167,11 @@ struct chan_client {
     _Atomic uint64_t max_frame, max_value;
     _Atomic uint32_t max_batch, max_cases;
     char server[64];             /* under lock */
+    /* The live remote handles of this client, by serial number (1, 2,
+     * ...: registration order), under lock: a redial opens them all again
+     * (chan_reopen.c). */
+    chan_idmap_t handles;
+    uint64_t handle_serial;      /* the last one given */
 };
 
 static inline uint64_t chan_client_max_frame(chan_client_t *cl)
@@ -198,8 +212,10 @@ int64_t chan_grace(int64_t deadline);
 
 void chan_client_unref(chan_client_t *cl);
 
-/* Send a request whose answer nobody waits for (it is dropped). */
-void chan_client_oneway(chan_client_t *cl, Chan__Request *rq);
+/* Send a request whose answer nobody waits for (it is dropped), on
+ * connection gen only (0: whichever is up; a name that lived on gen alone
+ * must not reach a channel of the same name on the next). */
+void chan_client_oneway(chan_client_t *cl, uint64_t gen, Chan__Request *rq);
 
 /* The application has these values, delivered on connection gen (an
  * rpc's gen): acknowledge them (soon).  Nothing if that connection is gone:
@@ -227,15 +243,43 @@ static inline void chan_set_timeout(protobuf_c_boolean *has, int64_t *ms, int64_
     *ms = left > 0 ? left : 0;
 }
 
-/* The remote channel handle. */
-typedef struct chan_remote {
+/* The remote channel handle.  It names its channel: after a redial the
+ * same name must mean the same channel, which chan_reopen.c sees to. */
+struct chan_remote {
     struct chan hdr;
     chan_client_t *cl;
-    uint64_t cap;
-    bool temp;
+    uint64_t cap;                /* as chand reported it */
+    bool temp;                   /* chand reported a temporary channel */
     bool owned;                  /* made by chan_open_temp on this client */
     size_t name_len;
     char name[CHAN_NAME_MAX + 1];
-} chan_remote_t;
+    /* How it was opened, to open it again the same way after a redial. */
+    long want_cap;               /* the capacity asked for, or CHAN_CAP_ANY */
+    bool no_create;              /* CHAN_NOCREATE */
+    /* Under cl->lock: */
+    uint64_t serial;             /* its key in cl->handles */
+    uint64_t gen;                /* the connection it was opened on: an owned
+                                    temporary channel dies with it */
+    int err;                     /* set by a redial that found the name taken
+                                    by another channel (EEXIST, or ENOENT for
+                                    a temporary one): every call fails so */
+};
+
+/* Register a handle opened on connection gen, for redials to open again
+ * (chan_reopen.c).  0, or -1 with ESTALE (a redial came between the Open's
+ * reply and this, and did not open the handle: open it again) or ENOMEM. */
+int chan_client_track(chan_client_t *cl, chan_remote_t *r, uint64_t gen);
+/* Forget a handle that is being freed. */
+void chan_client_untrack(chan_client_t *cl, chan_remote_t *r);
+/* Why the handles cannot be used now (errno), or 0.  Under cl->lock. */
+int chan_client_handles_err_locked(chan_client_t *cl, chan_remote_t *const *hs, size_t n);
+/* The same, taking the lock. */
+int chan_client_handles_err(chan_client_t *cl, chan_remote_t *const *hs, size_t n);
+/* Open every registered handle again on a fresh connection fd (Hello done,
+ * not yet in use), in one pipelined round trip, before it carries anything
+ * else; note in each handle what chand answered.  Called with cl->lock held
+ * and returns with it held; released meanwhile.  0, or -1 with errno (the
+ * connection is unusable). */
+int chan_reopen_locked(chan_client_t *cl, int fd, uint64_t max_frame);
 
 #endif /* CHAN_CLIENT_H */

@@ -60,6 +60,46 @@ static bool open_reply(chan_rpc_t *rpc, const Chan__Reply *r)
     return true;
 }
 
+static void fill_delete(Chan__Delete *m, Chan__Request *rq, const char *name, size_t len)
+{
+    m->has_name = true;
+    m->name.data = (uint8_t *)name;
+    m->name.len = len;
+    rq->op_case = CHAN__REQUEST__OP_DELETE;
+    rq->delete_ = m;
+}
+
+/* One Open round trip: *o gets chand's answer, *gen the connection it came
+ * on.  0, or -1 with errno. */
+static int open_call(chan_client_t *cl, Chan__Open *m, struct open_ctx *o, uint64_t *gen,
+                     int64_t deadline)
+{
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.op_case = CHAN__REQUEST__OP_OPEN;
+    rq.open = m;
+    *o = (struct open_ctx){ .name_len = 0 };
+    chan_rpc_t rpc = { .on_reply = open_reply, .ctx = o };
+    if (chan_client_call(cl, &rq, &rpc, deadline) < 0)
+        return -1;
+    if (rpc.status != CHAN__STATUS__OK || !o->name_len) {
+        errno = rpc.status == CHAN__STATUS__OK ? EPROTO : chan_status_errno(rpc.status);
+        return -1;
+    }
+    *gen = rpc.gen;
+    return 0;
+}
+
+/* Delete the temporary channel r made, if the connection it lives on is
+ * still up: once that is gone, so is the channel, and its name may be
+ * another channel's. */
+static void delete_temp(chan_remote_t *r)
+{
+    Chan__Delete m = CHAN__DELETE__INIT;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    fill_delete(&m, &rq, r->name, r->name_len);
+    chan_client_oneway(r->cl, r->gen, &rq);
+}
+
 static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len, long cap,
                            bool temp, int flags, int64_t deadline)
 {
@@ -82,17 +122,6 @@ static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len,
     m.temp = temp;
     m.has_no_create = (flags & CHAN_NOCREATE) != 0;
     m.no_create = m.has_no_create;
-    Chan__Request rq = CHAN__REQUEST__INIT;
-    rq.op_case = CHAN__REQUEST__OP_OPEN;
-    rq.open = &m;
-    struct open_ctx o = { .name_len = 0 };
-    chan_rpc_t rpc = { .on_reply = open_reply, .ctx = &o };
-    if (chan_client_call(cl, &rq, &rpc, deadline) < 0)
-        return NULL;
-    if (rpc.status != CHAN__STATUS__OK || !o.name_len) {
-        errno = rpc.status == CHAN__STATUS__OK ? EPROTO : chan_status_errno(rpc.status);
-        return NULL;
-    }
     chan_remote_t *r = calloc(1, sizeof *r);
     if (!r) {
         errno = ENOMEM;
@@ -100,13 +129,40 @@ static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len,
     }
     atomic_init(&r->hdr.refs, 1);
     r->hdr.kind = CHAN_KIND_REMOTE;
-    atomic_fetch_add(&cl->refs, 1);
     r->cl = cl;
-    r->cap = o.cap;
-    r->temp = o.temp;
-    r->name_len = o.name_len;
-    memcpy(r->name, o.name, o.name_len + 1);
-    return &r->hdr;
+    r->owned = temp;
+    r->want_cap = cap;
+    r->no_create = m.no_create;
+    /* The handle is registered, for redials to open it again, once the
+     * Open's reply is in.  A redial that came in between did not open it
+     * on the new connection: open it there now (a temporary channel died
+     * with the old one: this makes a new one). */
+    for (;;) {
+        struct open_ctx o;
+        uint64_t gen;
+        if (open_call(cl, &m, &o, &gen, deadline) < 0)
+            break;
+        r->cap = o.cap;
+        r->temp = o.temp;
+        r->name_len = o.name_len;
+        memcpy(r->name, o.name, o.name_len + 1);
+        if (chan_client_track(cl, r, gen) == 0) {
+            atomic_fetch_add(&cl->refs, 1);
+            return &r->hdr;
+        }
+        if (errno != ESTALE) {
+            int err = errno;
+            r->gen = gen;
+            if (temp)
+                delete_temp(r);
+            errno = err;
+            break;
+        }
+    }
+    int err = errno;
+    free(r);
+    errno = err;
+    return NULL;
 }
 
 chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags, int64_t deadline)
@@ -124,15 +180,6 @@ chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline)
     if (ch)
         ((chan_remote_t *)ch)->owned = true;
     return ch;
-}
-
-static void fill_delete(Chan__Delete *m, Chan__Request *rq, const char *name, size_t len)
-{
-    m->has_name = true;
-    m->name.data = (uint8_t *)name;
-    m->name.len = len;
-    rq->op_case = CHAN__REQUEST__OP_DELETE;
-    rq->delete_ = m;
 }
 
 int chan_delete(chan_client_t *cl, const char *name, int64_t deadline)
@@ -213,14 +260,11 @@ const char *chan_name(const chan_t *ch)
 void chan_remote_free(chan_t *ch)
 {
     chan_remote_t *r = remote_of(ch);
-    if (r->owned) {
-        /* a temporary channel lives while its maker holds it: the last
-         * handle going deletes it (peers waiting on it see it closed) */
-        Chan__Delete m = CHAN__DELETE__INIT;
-        Chan__Request rq = CHAN__REQUEST__INIT;
-        fill_delete(&m, &rq, r->name, r->name_len);
-        chan_client_oneway(r->cl, &rq);
-    }
+    chan_client_untrack(r->cl, r);
+    /* a temporary channel lives while its maker holds it: the last handle
+     * going deletes it (peers waiting on it see it closed) */
+    if (r->owned)
+        delete_temp(r);
     chan_client_unref(r->cl);
     free(r);
 }
@@ -228,15 +272,6 @@ void chan_remote_free(chan_t *ch)
 ssize_t chan_remote_cap(chan_t *ch)
 {
     return (ssize_t)remote_of(ch)->cap;
-}
-
-ssize_t chan_remote_len(chan_t *ch)
-{
-    chan_remote_t *r = remote_of(ch);
-    chan_stat_t st;
-    if (chan_stat(r->cl, r->name, &st, chan_now() + 5000) < 0)
-        return -1;
-    return (ssize_t)st.len;
 }
 
 /* ---- send ---- */
@@ -302,7 +337,8 @@ int chan_remote_send_many(chan_t *ch, const chan_val_t *vals, size_t n, size_t *
         rq.op_case = CHAN__REQUEST__OP_SEND;
         rq.send = &m;
         uint32_t accepted = 0;
-        chan_rpc_t rpc = { .on_reply = send_reply, .ctx = &accepted };
+        chan_rpc_t rpc = { .on_reply = send_reply, .ctx = &accepted, .handles = &r,
+                           .nhandles = 1 };
         if (chan_client_call(cl, &rq, &rpc, chan_grace(deadline)) < 0) {
             rc = -1;
             break;
@@ -409,7 +445,8 @@ static int recv_call(chan_remote_t *r, uint32_t max, uint64_t max_bytes, struct 
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_RECV;
     rq.recv = &m;
-    chan_rpc_t rpc = { .on_reply = on_reply, .ctx = x, .dlv = ids, .dlv_cap = ids ? max : 0 };
+    chan_rpc_t rpc = { .on_reply = on_reply, .ctx = x, .dlv = ids, .dlv_cap = ids ? max : 0,
+                       .handles = &r, .nhandles = 1 };
     if (chan_client_call(r->cl, &rq, &rpc, chan_grace(deadline)) < 0)
         return -1;
     if (x->err) {
@@ -463,7 +500,7 @@ int chan_remote_close(chan_t *ch)
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_CLOSE;
     rq.close = &m;
-    chan_rpc_t rpc = { 0 };
+    chan_rpc_t rpc = { .handles = &r, .nhandles = 1 };
     if (chan_client_call(r->cl, &rq, &rpc, -1) < 0)
         return -1;
     return rpc.status == CHAN__STATUS__OK ? 0 : fail_status(&rpc);
@@ -534,10 +571,12 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
     Chan__Case *pc = calloc(live, sizeof *pc);
     Chan__Case **pp = calloc(live, sizeof *pp);
     size_t *map = calloc(live, sizeof *map);   /* wire case -> caller's case */
-    if (!pc || !pp || !map) {
+    chan_remote_t **hs = calloc(live, sizeof *hs);
+    if (!pc || !pp || !map || !hs) {
         free(pc);
         free(pp);
         free(map);
+        free(hs);
         errno = ENOMEM;
         return -1;
     }
@@ -559,6 +598,7 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
             pc[k].max_bytes = cases[i].buf ? cases[i].len : chan_client_max_value(cl);
         }
         pp[k] = &pc[k];
+        hs[k] = r;
         map[k++] = i;
     }
     /* The reply's index names a wire case; the ctx sees the wire order. */
@@ -567,6 +607,7 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
         free(pc);
         free(pp);
         free(map);
+        free(hs);
         errno = ENOMEM;
         return -1;
     }
@@ -580,7 +621,8 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
     rq.op_case = CHAN__REQUEST__OP_SELECT;
     rq.select = &m;
     struct select_ctx x = { wire, live, 0 };
-    chan_rpc_t rpc = { .on_reply = select_reply, .ctx = &x, .index = -1 };
+    chan_rpc_t rpc = { .on_reply = select_reply, .ctx = &x, .index = -1, .handles = hs,
+                       .nhandles = live };
     int rc = chan_client_call(cl, &rq, &rpc, chan_grace(deadline));
     if (rc == 0 && x.err) {
         errno = x.err;
@@ -600,6 +642,7 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
     free(pc);
     free(pp);
     free(map);
+    free(hs);
     return rc;
 }
 
@@ -713,7 +756,9 @@ static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
     return true;
 }
 
-static int stat_call(chan_client_t *cl, Chan__Stat *m, struct stat_ctx *x, int64_t deadline)
+/* h: the handle whose channel m names, or NULL. */
+static int stat_call(chan_client_t *cl, Chan__Stat *m, struct stat_ctx *x,
+                     chan_remote_t *const *h, int64_t deadline)
 {
     if (!cl) {
         errno = EINVAL;
@@ -722,7 +767,7 @@ static int stat_call(chan_client_t *cl, Chan__Stat *m, struct stat_ctx *x, int64
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_STAT;
     rq.stat = m;
-    chan_rpc_t rpc = { .on_reply = stat_reply, .ctx = x };
+    chan_rpc_t rpc = { .on_reply = stat_reply, .ctx = x, .handles = h, .nhandles = h ? 1 : 0 };
     int rc = chan_client_call(cl, &rq, &rpc, deadline);
     if (rc == 0 && rpc.status != CHAN__STATUS__OK)
         rc = fail_status(&rpc);
@@ -750,13 +795,29 @@ int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t dead
     m.name.data = (uint8_t *)name;
     m.name.len = strlen(name);
     struct stat_ctx x = { .one = st };
-    if (stat_call(cl, &m, &x, deadline) < 0)
+    if (stat_call(cl, &m, &x, NULL, deadline) < 0)
         return -1;
     if (x.n != 1) {
         errno = EPROTO;
         return -1;
     }
     return 0;
+}
+
+ssize_t chan_remote_len(chan_t *ch)
+{
+    chan_remote_t *r = remote_of(ch);
+    Chan__Stat m = CHAN__STAT__INIT;
+    set_name(&m.name, &m.has_name, r);
+    chan_stat_t st;
+    struct stat_ctx x = { .one = &st };
+    if (stat_call(r->cl, &m, &x, &r, chan_now() + 5000) < 0)
+        return -1;
+    if (x.n != 1) {
+        errno = EPROTO;
+        return -1;
+    }
+    return (ssize_t)st.len;
 }
 
 static int stat_by_name(const void *a, const void *b)
@@ -778,7 +839,7 @@ ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline)
     struct stat_ctx x = { 0 };
     do {
         m.cursor = x.next_cursor;
-        if (stat_call(cl, &m, &x, deadline) < 0)
+        if (stat_call(cl, &m, &x, NULL, deadline) < 0)
             return -1;   /* stat_call freed x.list */
     } while (x.next_cursor);
     qsort(x.list, x.n, sizeof *x.list, stat_by_name);
@@ -804,7 +865,7 @@ int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline
     }
     Chan__Stat m = CHAN__STAT__INIT;
     struct stat_ctx x = { .server = st };
-    if (stat_call(cl, &m, &x, deadline) < 0)
+    if (stat_call(cl, &m, &x, NULL, deadline) < 0)
         return -1;
     if (x.n != 1) {
         errno = EPROTO;

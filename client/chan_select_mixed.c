@@ -59,6 +59,7 @@ struct group {
     size_t *map;                 /* wire case -> caller's case index */
     Chan__Case *wire;
     Chan__Case **ptrs;
+    chan_remote_t **handles;     /* wire case -> its handle */
     chan_rpc_t rpc;
     bool started;                /* the request went out */
     bool reserved;               /* it won with a send reservation */
@@ -154,6 +155,7 @@ static void groups_free(struct group *gs, size_t ng)
         free(gs[k].map);
         free(gs[k].wire);
         free(gs[k].ptrs);
+        free(gs[k].handles);
     }
     free(gs);
 }
@@ -188,7 +190,8 @@ static struct group *groups_make(chan_case_t *cases, size_t n, const size_t *ord
         g->map = calloc(g->n, sizeof *g->map);
         g->wire = calloc(g->n, sizeof *g->wire);
         g->ptrs = calloc(g->n, sizeof *g->ptrs);
-        if (!g->map || !g->wire || !g->ptrs) {
+        g->handles = calloc(g->n, sizeof *g->handles);
+        if (!g->map || !g->wire || !g->ptrs || !g->handles) {
             groups_free(gs, *ng);
             *ng = 0;
             errno = ENOMEM;
@@ -204,7 +207,8 @@ static struct group *groups_make(chan_case_t *cases, size_t n, const size_t *ord
         struct group *g = gs;
         while (g->cl != cl)
             g++;
-        const chan_remote_t *r = (const chan_remote_t *)cases[i].ch;
+        chan_remote_t *r = (chan_remote_t *)cases[i].ch;
+        g->handles[g->n] = r;
         Chan__Case *w = &g->wire[g->n];
         chan__case__init(w);
         w->has_name = true;
@@ -249,7 +253,8 @@ static void group_select(const struct group *g, int64_t deadline, uint64_t prio,
 static int group_start(struct group *g, chan_waiter_t *w, chan_multi_t *m, int64_t deadline,
                        uint64_t prio)
 {
-    g->rpc = (chan_rpc_t){ .w = w, .index = -2, .on_reply = group_reply, .ctx = g, .multi = m };
+    g->rpc = (chan_rpc_t){ .w = w, .index = -2, .on_reply = group_reply, .ctx = g, .multi = m,
+                           .handles = g->handles, .nhandles = g->n };
     Chan__Select sel;
     Chan__Request rq;
     group_select(g, deadline, prio, &sel, &rq);
@@ -454,7 +459,8 @@ static void look_at(struct group *g, uint64_t prio, int64_t deadline)
     Chan__Select sel;
     Chan__Request rq;
     group_select(g, 0, prio, &sel, &rq);
-    g->rpc = (chan_rpc_t){ .on_reply = look_reply, .ctx = g, .keep = true };
+    g->rpc = (chan_rpc_t){ .on_reply = look_reply, .ctx = g, .keep = true,
+                           .handles = g->handles, .nhandles = g->n };
     /* chand answers at once; a daemon that does not is passed over, at the
      * caller's deadline if that is still ahead (a poll, deadline 0 or past,
      * still waits for the answers) */
@@ -462,7 +468,10 @@ static void look_at(struct group *g, uint64_t prio, int64_t deadline)
     if (deadline > chan_now() && deadline < local)
         local = deadline;
     if (chan_client_call(g->cl, &rq, &g->rpc, local) < 0) {
-        g->lost = true;   /* no answer: out of this look */
+        if (g->rpc.handle_failed)
+            g->lerr = errno;   /* a case's channel is not there (as NOT_FOUND) */
+        else
+            g->lost = true;    /* no answer: out of this look */
         g->lidx = -1;
     }
 }
@@ -754,9 +763,30 @@ static int select_once(chan_case_t *cases, size_t n, int64_t deadline)
     return rc;
 }
 
+/* Why a remote case's handle cannot be used (see chan_reopen.c), or 0.  A
+ * look might not ask its daemon, and a select must not succeed elsewhere
+ * while one of its channels is not there (one daemon would answer
+ * NOT_FOUND for the whole select). */
+static int handles_err(chan_case_t *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!cases[i].ch || cases[i].ch->kind != CHAN_KIND_REMOTE)
+            continue;
+        chan_remote_t *r = (chan_remote_t *)cases[i].ch;
+        int err = chan_client_handles_err(r->cl, &r, 1);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
 int chan_mixed_select(chan_case_t *cases, size_t n, int64_t deadline)
 {
-    int rc;
+    int rc = handles_err(cases, n);
+    if (rc) {
+        errno = rc;
+        return -1;
+    }
     /* A RETRY means the other side of an exchange left it (it chose another
      * case, timed out or went away): something happened elsewhere. */
     while ((rc = select_once(cases, n, deadline)) == SELECT_AGAIN)

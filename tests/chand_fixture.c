@@ -39,7 +39,8 @@ chan_t *chand_open_ch(chan_client_t *cl, const char *name, long cap)
     return ch;
 }
 
-int chand_start(chand_proc_t *d, const char *const *extra)
+/* Start chand listening on `listen` (and no other address). */
+static int start_on(chand_proc_t *d, const char *listen, const char *const *extra)
 {
     memset(d, 0, sizeof *d);
     const char *bin = getenv("CHAND");
@@ -55,7 +56,7 @@ int chand_start(chand_proc_t *d, const char *const *extra)
     char portfile[128], logfile[128];
     snprintf(portfile, sizeof portfile, "%s/port", d->dir);
     snprintf(logfile, sizeof logfile, "%s/chand.log", d->dir);
-    const char *argv[32] = { bin, "--listen", "127.0.0.1:0", "--port-file", portfile,
+    const char *argv[32] = { bin, "--listen", listen, "--port-file", portfile,
                              "--log-level", "info" };
     int argc = 7;
     for (int i = 0; extra && extra[i] && argc < 31; i++)
@@ -104,6 +105,58 @@ int chand_start(chand_proc_t *d, const char *const *extra)
     return -1;
 }
 
+int chand_start(chand_proc_t *d, const char *const *extra)
+{
+    return start_on(d, "127.0.0.1:0", extra);
+}
+
+/* Remove the daemon's directory (its port file and log). */
+static void remove_dir(chand_proc_t *d)
+{
+    if (!d->dir[0])
+        return;
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fixture: could not remove %s\n", d->dir);
+    d->dir[0] = 0;
+}
+
+int chand_kill(chand_proc_t *d)
+{
+    if (d->pid <= 0)
+        return -1;
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, NULL, 0);
+    d->pid = 0;
+    return 0;
+}
+
+int chand_start_again(chand_proc_t *d, const char *const *extra)
+{
+    int port = d->port;
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    remove_dir(d);
+    /* The port is free once the old daemon is dead (chand binds with
+     * SO_REUSEADDR, so its connections in TIME_WAIT do not hold it); a
+     * start that fails is tried again, briefly, all the same. */
+    for (int i = 0; i < 20; i++) {
+        if (start_on(d, listen, extra) == 0 && d->port == port)
+            return 0;
+        chand_stop(d);   /* and its directory */
+        chand_sleep_ms(50);
+    }
+    fprintf(stderr, "fixture: could not start chand again on port %d\n", port);
+    return -1;
+}
+
+int chand_restart(chand_proc_t *d, const char *const *extra)
+{
+    chand_kill(d);
+    return chand_start_again(d, extra);
+}
+
 void chand_dump_log(const chand_proc_t *d)
 {
     char path[128], line[512];
@@ -136,12 +189,6 @@ int chand_stop(chand_proc_t *d)
         }
         d->pid = 0;
     }
-    if (d->dir[0]) {
-        char cmd[160];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "fixture: could not remove %s\n", d->dir);
-        d->dir[0] = 0;
-    }
+    remove_dir(d);
     return rc;
 }

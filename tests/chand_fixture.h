@@ -28,6 +28,19 @@ int chand_start(chand_proc_t *d, const char *const *extra);
  * it had to be killed or was already gone.  Removes the directory. */
 int chand_stop(chand_proc_t *d);
 
+/* chand_kill - kill chand by its PID with SIGKILL (a crash: it says nothing
+ * to its clients, whose connections just end) and reap it.  d->port and
+ * d->addr stay, for chand_start_again().  0, or -1 if it was not running. */
+int chand_kill(chand_proc_t *d);
+
+/* chand_start_again - start chand again, with extra arguments, on the port
+ * it had (after chand_kill): clients that dial d->addr again reach the new
+ * daemon.  0, or -1 (and the reason on stderr). */
+int chand_start_again(chand_proc_t *d, const char *const *extra);
+
+/* chand_restart - chand_kill(), then chand_start_again(). */
+int chand_restart(chand_proc_t *d, const char *const *extra);
+
 /* Print the daemon's log (for a failing test). */
 void chand_dump_log(const chand_proc_t *d);
 

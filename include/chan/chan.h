@@ -12,8 +12,10 @@
  *                EMSGSIZE    a value is larger than the buffer or the limit;
  *                            the value stays in the channel
  *                ECONNRESET  the connection to chand was lost
- *                ENOENT      no such remote channel
+ *                ENOENT      no such remote channel (also: a temporary
+ *                            channel whose connection was lost)
  *                EEXIST      the remote channel exists with another capacity
+ *                            (also: found so when the client reconnected)
  *                EINVAL      a bad argument (bad name, NULL channel, ...)
  *                EACCES      chand refused the auth token
  *                EBUSY       chand hit a limit (connections, channels, ...),
@@ -189,14 +191,20 @@ chan_t *chan_make(size_t cap);
  * whose buffer is too small for the value fails with EMSGSIZE and the value
  * goes to the next receiver (or waits).
  * Returns 0, or -1 with EPIPE (closed, or closed while blocked), ETIMEDOUT,
- * EMSGSIZE (over the daemon's value limit), EINVAL, ENOMEM, ECONNRESET. */
+ * EMSGSIZE (over the daemon's value limit), EINVAL, ENOMEM, ECONNRESET, and
+ * for a remote channel ENOENT (it does not exist: deleted, gone with a
+ * restart of chand and opened with CHAN_NOCREATE, or a temporary channel
+ * whose connection was lost) or EEXIST (the name holds a channel of another
+ * capacity since the client reconnected); see "Losing the connection" at
+ * chan_connect(). */
 int chan_send(chan_t *ch, const void *val, size_t len, int64_t deadline);
 
 /* chan_recv - receive one value into buf (size bytes; buf may be NULL if
  * size is 0).  Returns the value's length (0 is a valid, empty value), or
  * -1 with EPIPE (closed and drained), ETIMEDOUT, EMSGSIZE (the value at the
  * head is longer than size: it stays there, untouched; a blocked call fails
- * the same way when a sender offers it such a value), EINVAL, ECONNRESET. */
+ * the same way when a sender offers it such a value), EINVAL, ECONNRESET,
+ * and for a remote channel ENOENT or EEXIST as chan_send(). */
 ssize_t chan_recv(chan_t *ch, void *buf, size_t size, int64_t deadline);
 
 /* chan_recv_alloc - receive one value of any size into a new malloc()ed
@@ -234,8 +242,9 @@ ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadlin
 /* chan_close - close the channel (Go's close).  Blocked receivers get
  * EPIPE once the queued values are gone, blocked senders get EPIPE and
  * their values are dropped; so do blocked select cases on the channel.
- * Returns 0, or -1 with EPIPE if it was already closed (ECONNRESET,
- * ETIMEDOUT, ... for a remote channel).  Does not release the handle. */
+ * Returns 0, or -1 with EPIPE if it was already closed (for a remote
+ * channel also ECONNRESET, ENOENT, EEXIST as chan_send()).  Does not release
+ * the handle. */
 int chan_close(chan_t *ch);
 
 /* chan_retain - add a reference to ch; returns ch. */
@@ -249,7 +258,8 @@ void chan_release(chan_t *ch);
 /* chan_len, chan_cap - the number of queued values and the capacity of a
  * channel, as Go's len() and cap().  For a remote channel chan_cap() is the
  * capacity chand reported when it was opened, and chan_len() asks chand (a
- * round trip, at most 5 s; -1 with ETIMEDOUT, ECONNRESET, ENOENT). */
+ * round trip, at most 5 s; -1 with ETIMEDOUT, ECONNRESET, ENOENT, EEXIST as
+ * chan_send()). */
 ssize_t chan_len(chan_t *ch);
 ssize_t chan_cap(chan_t *ch);
 
@@ -323,7 +333,9 @@ typedef struct chan_case {
  * (bad case), ENOMEM (nothing happened), ECONNRESET (every remote case's
  * connection was lost and no other case could proceed; or a committed send
  * whose connection dropped: it may or may not have happened), ENOENT (a
- * remote channel no longer exists). */
+ * remote channel no longer exists, as for chan_send(): a temporary channel
+ * whose connection was lost is one), EEXIST (a remote case's handle found
+ * its name holding a channel of another capacity, as for chan_send()). */
 int chan_select(chan_case_t *cases, size_t n, int64_t deadline);
 
 /* ------------------------------------------------------------------------
@@ -387,13 +399,38 @@ typedef struct chan_client chan_client_t;
  * ETIMEDOUT, EACCES (bad token), EBUSY (too many connections), EINVAL (bad
  * address), EPROTO, ENOMEM.
  *
- * Losing the connection: calls in flight fail with ECONNRESET, and the next
- * call dials again (at most 5 s).  After a failed dial, calls fail at once
- * with ECONNRESET until a backoff has passed (50 ms, doubling to 5 s).
- * Values this process had received but not yet acknowledged go to other
- * receivers (marked redelivered); temporary channels made on the lost
- * connection are gone.  Channel handles stay valid and name their channels
- * on the new connection. */
+ * Losing the connection: calls in flight, blocked ones included (in threads
+ * and goroutines alike), fail with ECONNRESET, unless their answer came
+ * first; the next call dials again (at most 5 s).  After a failed dial,
+ * calls fail at once with ECONNRESET until a backoff has passed (50 ms,
+ * doubling to 5 s).  Values this process had received but not yet
+ * acknowledged go to other receivers (marked redelivered).
+ *
+ * Channel handles stay valid across a reconnection, to the same daemon or
+ * to one restarted on that address: before anything else goes out on the
+ * new connection, the client opens each live handle's channel again, by
+ * name, all in one round trip (the dial fails, with ECONNRESET, if that
+ * does):
+ *   - a handle from chan_open() without CHAN_NOCREATE: with the capacity it
+ *     was opened with (for CHAN_CAP_ANY, its chan_cap()).  A daemon that
+ *     lost the channel makes it again, empty; one that has it keeps it as
+ *     it is.  If the name holds a channel of another capacity, that is not
+ *     the handle's channel: every call on the handle fails with EEXIST from
+ *     then on (release it; the client's other handles are not affected).
+ *   - a handle opened with CHAN_NOCREATE (and chan_open_ref()): opened with
+ *     CHAN_NOCREATE again, never made.  If the channel is gone, calls on
+ *     the handle fail with ENOENT until someone makes it again.
+ *   - a handle from chan_open_temp(): its channel died with the connection
+ *     that made it.  Every call on it fails with ENOENT, at once, from the
+ *     moment the client knows that connection is lost (even before a
+ *     redial, and for good; chan_release() still frees it): its name is
+ *     never used again, since another channel may have it by then.  A
+ *     handle from chan_open_ref() to another client's temporary channel
+ *     fails so too, for good, once a reconnection finds that channel gone
+ *     (or its name held by a channel that is not temporary).
+ * chand refusing to make a channel again (EBUSY: too many channels) is not
+ * for good: calls on the handle get chand's answers (ENOENT), and the next
+ * reconnection tries again. */
 chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline);
 
 /* chan_disconnect - close the connection.  Calls blocked on it fail with
@@ -412,7 +449,9 @@ enum chan_open_flags {
 
 /* chan_open - make the channel called name with capacity cap (Go's make)
  * if it is missing, or open it if it exists with the same capacity.
- * Names are 1 to 255 bytes of [A-Za-z0-9._:/-].
+ * Names are 1 to 255 bytes of [A-Za-z0-9._:/-].  The handle keeps working
+ * when the client reconnects, to chand restarted too: it opens the channel
+ * again the same way (see chan_connect()).
  * Returns a handle the caller owns, or NULL with EINVAL (bad name or cap),
  * EEXIST (exists with another capacity), ENOENT (CHAN_NOCREATE), EBUSY
  * (too many channels), ETIMEDOUT, ECONNRESET, ENOMEM. */
@@ -426,6 +465,10 @@ chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags,
  * connection goes away; its blocked peers then see it closed, and its name
  * is unknown from then on.  Send chan_ref() of it in a message to give
  * another process a reply channel.
+ * Once that connection is lost (chand restarted, the network failed, ...),
+ * every call on the handle fails with ENOENT, even after the client has
+ * connected again: the channel is gone, and its name is never sent again
+ * (see chan_connect()).  Make a new one.
  * Returns a handle, or NULL with errno as chan_open(). */
 chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline);
 
