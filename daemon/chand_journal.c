@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -229,6 +230,15 @@ static void reserve_space(chand_journal_t *j)
     if (!j->can_alloc || j->alloc_end >= j->off + j->o.prealloc / 2)
         return;
     uint64_t from = j->alloc_end > j->off ? j->alloc_end : j->off;
+    /* fallocate with KEEP_SIZE does not check RLIMIT_FSIZE (the size does
+     * not change), yet every write past it fails with EFBIG: the limit is
+     * where this file's disk ends */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        from + j->o.prealloc > (uint64_t)rl.rlim_cur) {
+        refuse(j, EFBIG);
+        return;
+    }
     if (fallocate(j->fd, FALLOC_FL_KEEP_SIZE, (off_t)from, (off_t)j->o.prealloc) == 0) {
         j->alloc_end = from + j->o.prealloc;
         if (j->st.refusing) {
