@@ -578,12 +578,28 @@ static int lock_dir(chand_journal_t *j)
         log_err("%s/LOCK: %s", j->o.dir, strerror(errno));
         return -1;
     }
-    if (flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    /* A chand killed just after forking a rewrite leaves the lock (and its
+     * listeners) with the child until the child runs: it holds copies of
+     * every descriptor from fork to its first lines, and dies with its
+     * parent.  A restart at once finds the lock held and the chand named
+     * in LOCK gone: wait for the child (it goes as soon as it is
+     * scheduled; 5 s at most); a chand that is alive is refused at once. */
+    for (int tries = 0; flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0; tries++) {
+        int err = errno;
         char pid[32] = "?";
         ssize_t n = pread(j->lock_fd, pid, sizeof pid - 1, 0);
         if (n > 0) {
             pid[n] = 0;
             pid[strcspn(pid, "\n")] = 0;
+        }
+        long owner = strtol(pid, NULL, 10);
+        if (err == EWOULDBLOCK && owner > 0 && kill((pid_t)owner, 0) < 0 && errno == ESRCH &&
+            tries < 500) {
+            if (!tries)
+                log_info("data dir %s: locked, and chand %s is gone: waiting for its rewrite "
+                         "child to exit", j->o.dir, pid);
+            usleep(10000);
+            continue;
         }
         log_err("data dir %s is in use by another chand (pid %s)", j->o.dir, pid);
         return -1;
