@@ -5,11 +5,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,27 +42,57 @@ chan_t *chand_open_ch(chan_client_t *cl, const char *name, long cap)
     return ch;
 }
 
-/* Start chand listening on `listen` (and no other address). */
-static int start_on(chand_proc_t *d, const char *listen, const char *const *extra)
+static const char *tmp_root = "/tmp";
+
+void chand_set_tmp_root(const char *dir)
+{
+    tmp_root = dir ? dir : "/tmp";
+}
+
+static void rm_dir(const char *dir)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "fixture: could not remove %s\n", dir);
+}
+
+/* ---- starting ---- */
+
+static int make_dir(chand_proc_t *d)
 {
     memset(d, 0, sizeof *d);
+    int n = snprintf(d->dir, sizeof d->dir, "%s/chand-test-XXXXXX", tmp_root);
+    if (n < 0 || (size_t)n >= sizeof d->dir || !mkdtemp(d->dir)) {
+        perror("fixture: mkdtemp");
+        d->dir[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* Run chand in d->dir, listening on d->port (0: any); a restart appends to
+ * the log of the earlier runs. */
+static int launch(chand_proc_t *d, const char *const *extra, long long fsize_limit, bool restart)
+{
     const char *bin = getenv("CHAND");
     if (!bin) {
         fprintf(stderr, "fixture: $CHAND is not set (run through make check)\n");
         return -1;
     }
-    strcpy(d->dir, "/tmp/chand-test-XXXXXX");
-    if (!mkdtemp(d->dir)) {
-        perror("fixture: mkdtemp");
-        return -1;
-    }
-    char portfile[128], logfile[128];
+    char portfile[128], logfile[128], listen[64];
     snprintf(portfile, sizeof portfile, "%s/port", d->dir);
     snprintf(logfile, sizeof logfile, "%s/chand.log", d->dir);
-    const char *argv[32] = { bin, "--listen", listen, "--port-file", portfile,
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
+    unlink(portfile);   /* a restart must not read the last run's */
+    const char *argv[40] = { bin, "--listen", listen, "--port-file", portfile,
                              "--log-level", "info" };
     int argc = 7;
-    for (int i = 0; extra && extra[i] && argc < 31; i++)
+    if (d->durable) {
+        argv[argc++] = "--data-dir";
+        argv[argc++] = d->data;
+    }
+    for (int i = 0; extra && extra[i] && argc < 39; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
     pid_t parent = getpid();
@@ -72,10 +105,15 @@ static int start_on(chand_proc_t *d, const char *listen, const char *const *extr
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(127);
-        int fd = open(logfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | (restart ? 0 : O_TRUNC), 0600);
         if (fd >= 0) {
             dup2(fd, 2);
             close(fd);
+        }
+        if (fsize_limit > 0) {
+            struct rlimit rl = { (rlim_t)fsize_limit, (rlim_t)fsize_limit };
+            if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+                _exit(126);
         }
         execv(bin, (char *const *)argv);
         _exit(127);
@@ -84,9 +122,11 @@ static int start_on(chand_proc_t *d, const char *listen, const char *const *extr
     for (int i = 0; i < 1000; i++) {   /* up to 10 s */
         FILE *f = fopen(portfile, "r");
         if (f) {
-            int ok = fscanf(f, "%d", &d->port);
+            int port = 0;
+            int ok = fscanf(f, "%d", &port);
             fclose(f);
-            if (ok == 1 && d->port > 0) {
+            if (ok == 1 && port > 0) {
+                d->port = port;
                 snprintf(d->addr, sizeof d->addr, "127.0.0.1:%d", d->port);
                 return 0;
             }
@@ -101,53 +141,49 @@ static int start_on(chand_proc_t *d, const char *listen, const char *const *extr
         chand_sleep_ms(10);
     }
     fprintf(stderr, "fixture: chand did not write its port file in 10 s\n");
-    chand_stop(d);
+    if (restart)
+        chand_signal(d, SIGKILL);   /* its data dir stays, for a look */
+    else
+        chand_stop(d);
     return -1;
 }
 
 int chand_start(chand_proc_t *d, const char *const *extra)
 {
-    return start_on(d, "127.0.0.1:0", extra);
-}
-
-/* Remove the daemon's directory (its port file and log). */
-static void remove_dir(chand_proc_t *d)
-{
-    if (!d->dir[0])
-        return;
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "fixture: could not remove %s\n", d->dir);
-    d->dir[0] = 0;
-}
-
-int chand_kill(chand_proc_t *d)
-{
-    if (d->pid <= 0)
+    if (make_dir(d) < 0)
         return -1;
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, NULL, 0);
-    d->pid = 0;
-    return 0;
+    return launch(d, extra, 0, false);
+}
+
+int chand_start_data(chand_proc_t *d, const char *const *extra, long long fsize_limit)
+{
+    if (make_dir(d) < 0)
+        return -1;
+    snprintf(d->data, sizeof d->data, "%s/data", d->dir);
+    d->durable = 1;
+    return launch(d, extra, fsize_limit, false);
+}
+
+int chand_start_again_once(chand_proc_t *d, const char *const *extra, long long fsize_limit)
+{
+    if (d->pid > 0 || !d->dir[0] || !d->port) {
+        fprintf(stderr, "fixture: starting chand again needs one stopped by chand_kill\n");
+        return -1;
+    }
+    return launch(d, extra, fsize_limit, true);
 }
 
 int chand_start_again(chand_proc_t *d, const char *const *extra)
 {
-    int port = d->port;
-    char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-    remove_dir(d);
     /* The port is free once the old daemon is dead (chand binds with
      * SO_REUSEADDR, so its connections in TIME_WAIT do not hold it); a
      * start that fails is tried again, briefly, all the same. */
     for (int i = 0; i < 20; i++) {
-        if (start_on(d, listen, extra) == 0 && d->port == port)
+        if (chand_start_again_once(d, extra, 0) == 0)
             return 0;
-        chand_stop(d);   /* and its directory */
         chand_sleep_ms(50);
     }
-    fprintf(stderr, "fixture: could not start chand again on port %d\n", port);
+    fprintf(stderr, "fixture: could not start chand again on port %d\n", d->port);
     return -1;
 }
 
@@ -169,26 +205,118 @@ void chand_dump_log(const chand_proc_t *d)
     fclose(f);
 }
 
+/* ---- stopping ---- */
+
+enum { RUNNING = -1, GONE = -2 };
+
+/* Wait up to ms for child pid: its wait status, RUNNING, or GONE (not
+ * our child, or already waited for: never signal that pid again). */
+static int wait_exit(pid_t pid, long ms)
+{
+    int st = 0;
+    for (long i = 0; i <= ms / 10; i++) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            return st;
+        if (w < 0)
+            return GONE;
+        chand_sleep_ms(10);
+    }
+    return RUNNING;
+}
+
+int chand_signal(chand_proc_t *d, int sig)
+{
+    if (d->pid <= 0)
+        return -1;
+    kill(d->pid, sig);
+    int st = wait_exit(d->pid, 10000);
+    if (st == RUNNING) {
+        kill(d->pid, SIGKILL);
+        waitpid(d->pid, &st, 0);
+    }
+    d->pid = 0;
+    return st == GONE ? -1 : st;
+}
+
+int chand_kill(chand_proc_t *d)
+{
+    return chand_signal(d, SIGKILL) == -1 ? -1 : 0;
+}
+
 int chand_stop(chand_proc_t *d)
 {
     int rc = -1;
     if (d->pid > 0) {
         kill(d->pid, SIGTERM);
-        int st = 0;
-        pid_t w = 0;
-        for (int i = 0; i < 500 && w == 0; i++) {   /* up to 5 s */
-            w = waitpid(d->pid, &st, WNOHANG);
-            if (w == 0)
-                chand_sleep_ms(10);
-        }
-        if (w == 0) {
+        int st = wait_exit(d->pid, 5000);
+        if (st == RUNNING) {
             kill(d->pid, SIGKILL);
             waitpid(d->pid, &st, 0);
-        } else if (w == d->pid && WIFEXITED(st)) {
+        } else if (st != GONE && WIFEXITED(st)) {
             rc = WEXITSTATUS(st);
         }
         d->pid = 0;
     }
-    remove_dir(d);
+    if (d->dir[0]) {
+        rm_dir(d->dir);
+        d->dir[0] = 0;
+    }
     return rc;
+}
+
+int chand_run(const char *const *args, char *out, size_t size, long timeout_ms)
+{
+    const char *bin = getenv("CHAND");
+    int p[2];
+    if (!bin || size == 0 || pipe(p) < 0)
+        return -1;
+    const char *argv[40] = { bin };
+    int argc = 1;
+    for (int i = 0; args && args[i] && argc < 39; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t got = 0;
+    int64_t until = chan_now() + timeout_ms;
+    for (;;) {
+        int64_t left = until - chan_now();
+        struct pollfd pf = { p[0], POLLIN, 0 };
+        if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+            break;
+        char buf[512];
+        ssize_t n = read(p[0], buf, sizeof buf);
+        if (n <= 0)
+            break;   /* it closed its output: it has ended */
+        size_t take = (size_t)n < size - 1 - got ? (size_t)n : size - 1 - got;
+        memcpy(out + got, buf, take);
+        got += take;
+    }
+    out[got] = 0;
+    close(p[0]);
+    int64_t left = until - chan_now();
+    int st = wait_exit(pid, left > 0 ? (long)left : 0);
+    if (st == RUNNING) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    return st < 0 ? -1 : st;
 }
