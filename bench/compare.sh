@@ -31,73 +31,22 @@ table=$(mktemp)
 runs="$work/compare.runs"
 : >"$runs"
 
+. "$(dirname "$0")/servers.sh"
+. "$(dirname "$0")/table.sh"
 stop() {
-    for pid in $chand_pid $redis_pid; do
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    server_stop "$chand_pid"
+    server_stop "$redis_pid"
     chand_pid=""
     redis_pid=""
 }
 trap 'stop; rm -f "$table"' EXIT
 trap 'exit 130' INT TERM
 
-# ---- start chand: port 0, the port comes back in the port file ----
-. "$(dirname "$0")/chand_up.sh"
+# ---- start chand (port 0) and redis-server (free-looking ports) ----
 chand_up "$chand" "$work" || exit 1
-
-# ---- start redis-server: it has no port 0, so try free-looking ports ----
-start_redis() {
-    port=$1
-    "$redis_server" --save '' --appendonly no --port "$port" --bind 127.0.0.1 \
-        --daemonize no --logfile "$work/redis.log" &
-    redis_pid=$!
-    i=0
-    while [ $i -lt 100 ]; do
-        kill -0 "$redis_pid" 2>/dev/null || { wait "$redis_pid" 2>/dev/null || true; redis_pid=""; return 1; }
-        "$rbench" -a "127.0.0.1:$port" --mode ping -n 10 >/dev/null 2>&1 && return 0
-        i=$((i + 1))
-        sleep 0.05
-    done
-    return 1
-}
-redis_addr=""
-for try in 1 2 3 4 5 6 7 8; do
-    port=$(( 20000 + ($$ * 7919 + try * 104729) % 40000 ))
-    if command -v ss >/dev/null 2>&1 && ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then
-        continue
-    fi
-    if start_redis "$port"; then
-        redis_addr="127.0.0.1:$port"
-        break
-    fi
-    [ -n "$redis_pid" ] && { kill -TERM "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=""; }
-done
-if [ -z "$redis_addr" ]; then
-    echo "compare: redis-server did not start ($redis_server):" >&2
-    tail -n 5 "$work/redis.log" >&2 2>/dev/null || true
-    exit 1
-fi
+redis_up "$redis_server" "$rbench" "$work" --save '' --appendonly no || exit 1
 
 # ---- helpers ----
-# run BINARY ARGS... -> its result line (abort the comparison on failure)
-run() {
-    line=$("$@" --timeout 60) || { echo "compare: failed: $*" >&2; exit 1; }
-    case $line in
-    *check=FAILED*) echo "compare: check failed: $line" >&2; exit 1 ;;
-    esac
-    echo "$line" >>"$runs"
-    echo "$line"
-}
-field() {   # field NAME LINE
-    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
-}
-median() {
-    sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'
-}
-ratio() {   # ratio A B -> A / B with 2 decimals
-    awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'
-}
 verdict() {   # verdict RATIO OP LIMIT -> met / not met
     awk -v r="$1" -v op="$2" -v l="$3" 'BEGIN {
         if (r == "-") { print "-"; exit }
@@ -106,9 +55,6 @@ verdict() {   # verdict RATIO OP LIMIT -> met / not met
 }
 row() {   # row LABEL CHAND REDIS RATIO GOAL
     printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" "$5" >>"$table"
-}
-fmt_rate() {   # values/s as "1.23 M values/s"
-    awk -v v="$1" 'BEGIN { if (v == "-") print "-"; else printf "%.2f M values/s", v / 1e6 }'
 }
 
 echo "compare: chand on $chand_addr, redis-server on $redis_addr; $reps runs of each, alternating" >&2
@@ -142,9 +88,6 @@ $(run "$rbench" -a "$redis_addr" --mode ping-pong -n "$rt_count")"
     c0="$c0
 $(run "$cbench" -a "$chand_addr" --mode ping-pong --cap 0 -n "$rt_count")"
 done
-med() {   # med FIELD LINES
-    echo "$2" | grep . | while read -r l; do field "$1" "$l"; done | median
-}
 c1_50=$(med rtt_p50_us "$c1") c1_99=$(med rtt_p99_us "$c1")
 c0_50=$(med rtt_p50_us "$c0") c0_99=$(med rtt_p99_us "$c0")
 r_50=$(med rtt_p50_us "$rr") r_99=$(med rtt_p99_us "$rr")
@@ -211,7 +154,7 @@ if [ -s "$gtable" ]; then
     cat "$gtable"
 fi
 
-machine="$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
+machine=$(machine)
 rver=$("$redis_server" --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
 hver=$(pkg-config --modversion hiredis 2>/dev/null || echo "?")
 section=$(mktemp)

@@ -19,13 +19,14 @@ work=$(cd "$work" && pwd)
 chand_pid=""
 out=$(mktemp)
 section=$(mktemp)
-trap '[ -n "$chand_pid" ] && { kill -TERM "$chand_pid" 2>/dev/null; wait "$chand_pid" 2>/dev/null; }; rm -f "$out" "$section"' EXIT
+. "$(dirname "$0")/servers.sh"
+. "$(dirname "$0")/table.sh"
+trap 'server_stop "$chand_pid"; rm -f "$out" "$section"' EXIT
 trap 'exit 130' INT TERM
-. "$(dirname "$0")/chand_up.sh"
 chand_up "$chand" "$work" --max-channels 2000000 || exit 1
 "$bench" "$chand_addr" "$channels" "$secs" >"$out"
 cat "$out"
-machine="$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
+machine=$(machine)
 {
     echo "## No request stalls chand"
     echo

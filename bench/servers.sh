@@ -1,0 +1,125 @@
+# bench/servers.sh - sourced by the bench scripts: start chand and
+# redis-server on loopback, wait until they serve, stop them by PID.
+#
+#   chand_up CHAND WORK [ARGS...]
+#       starts chand on a loopback ephemeral port (the port comes back
+#       through its port file), logging to WORK/chand.log, and sets
+#       chand_pid and chand_addr.  $chand_listen, if set, is the address
+#       instead (a restart on the port chand had before).
+#   chand_start CHAND WORK [ARGS...] / chand_wait
+#       the two halves of chand_up: exec it (sets chand_pid) / wait for its
+#       port file (sets chand_addr).  Between them a client can be started
+#       that times the server from its exec.
+#   redis_up REDIS_SERVER REDISBENCH WORK [ARGS...]
+#       starts redis-server on a free-looking loopback port (Redis has no
+#       port 0) with ARGS (e.g. --save '' --appendonly no), logging to
+#       WORK/redis.log, waits until it answers PING, and sets redis_pid,
+#       redis_port and redis_addr.
+#   redis_start REDIS_SERVER WORK PORT [ARGS...] / redis_wait REDISBENCH
+#       the two halves of one try of redis_up, on a known port.
+#   server_stop PID
+#       SIGTERM, then wait for the exit (SIGKILL after 60 s); sets stop_rc
+#       (the exit status) and stop_ms (SIGTERM to exit, 10 ms steps).
+#       Only a child of this shell is signalled: a PID that has gone, and
+#       may have been reused, is left alone.
+# Each returns 1 (after saying why on stderr) if the server does not start.
+
+chand_start() {
+    _chand=$1
+    _work=$2
+    shift 2
+    rm -f "$_work/chand.port"
+    "$_chand" --listen "${chand_listen:-127.0.0.1:0}" --port-file "$_work/chand.port" \
+        --log-level warn "$@" >"$_work/chand.log" 2>&1 &
+    chand_pid=$!
+    chand_work=$_work
+}
+
+chand_wait() {
+    _i=0
+    while [ ! -s "$chand_work/chand.port" ]; do
+        _i=$((_i + 1))
+        if [ $_i -gt 100 ] || ! kill -0 "$chand_pid" 2>/dev/null; then
+            echo "chand did not start:" >&2
+            cat "$chand_work/chand.log" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
+    chand_addr="127.0.0.1:$(cat "$chand_work/chand.port")"
+}
+
+chand_up() {
+    chand_start "$@"
+    chand_wait
+}
+
+redis_start() {
+    _server=$1
+    _work=$2
+    redis_port=$3
+    shift 3
+    "$_server" --port "$redis_port" --bind 127.0.0.1 --daemonize no \
+        --logfile "$_work/redis.log" "$@" &
+    redis_pid=$!
+    redis_addr="127.0.0.1:$redis_port"
+}
+
+redis_wait() {
+    _i=0
+    while [ $_i -lt 100 ]; do
+        kill -0 "$redis_pid" 2>/dev/null || return 1
+        "$1" -a "$redis_addr" --mode ping -n 10 >/dev/null 2>&1 && return 0
+        _i=$((_i + 1))
+        sleep 0.05
+    done
+    return 1
+}
+
+redis_up() {
+    _rserver=$1
+    _rbench=$2
+    _rwork=$3
+    shift 3
+    for _try in 1 2 3 4 5 6 7 8; do
+        _port=$(( 20000 + ($$ * 7919 + _try * 104729) % 40000 ))
+        if command -v ss >/dev/null 2>&1 && ss -Htln "sport = :$_port" 2>/dev/null | grep -q .; then
+            continue
+        fi
+        redis_start "$_rserver" "$_rwork" "$_port" "$@"
+        redis_wait "$_rbench" && return 0
+        server_stop "$redis_pid"
+        redis_pid=""
+    done
+    echo "redis-server did not start ($_rserver):" >&2
+    tail -n 5 "$_rwork/redis.log" >&2 2>/dev/null || true
+    return 1
+}
+
+# The state letter of process $1 if it is a child of this shell, else "".
+# /proc/PID/stat: "pid (name) state ppid ..."; the name may hold spaces and
+# parentheses (redis-server retitles itself), so match after the last ") ".
+child_state() {
+    sed -n "s/.*) \([A-Za-z]\) $$ .*/\1/p" "/proc/$1/stat" 2>/dev/null || true
+}
+
+server_stop() {
+    stop_rc=0
+    stop_ms=0
+    [ -n "$1" ] || return 0
+    _t0=$(date +%s%N)
+    [ -n "$(child_state "$1")" ] && kill -TERM "$1" 2>/dev/null || true
+    _i=0
+    while :; do
+        _s=$(child_state "$1")
+        [ -z "$_s" ] || [ "$_s" = Z ] && break
+        _i=$((_i + 1))
+        if [ $_i -eq 6000 ]; then
+            echo "pid $1 still running 60 s after SIGTERM: SIGKILL" >&2
+            kill -KILL "$1" 2>/dev/null || true
+        fi
+        sleep 0.01
+    done
+    stop_ms=$(( ($(date +%s%N) - _t0) / 1000000 ))
+    wait "$1" 2>/dev/null || stop_rc=$?
+}

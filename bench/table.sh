@@ -1,0 +1,39 @@
+# bench/table.sh - sourced by the bench scripts: running the load
+# generators and the arithmetic of their tables, on the key=value result
+# lines of chanbench, redisbench and fsync_lat.
+#   run PROGRAM ARGS...  run a load generator (--timeout 60 added): its result
+#                        line, also appended to the file $runs; a failure or
+#                        check=FAILED ends the calling script (under set -e)
+#   field NAME LINE      the value of NAME= in LINE
+#   median               the median of the numbers on stdin, one a line ("-" if none)
+#   med NAME LINES       the median of NAME= over result lines (one a line)
+#   ratio A B            A / B with 2 decimals ("-" unless both are positive)
+#   fmt_rate V           values/s as "1.23 M values/s"
+#   machine              "N cores, CPU model, kernel" for a results section
+
+run() {
+    line=$("$@" --timeout 60) || { echo "$(basename "$0"): failed: $*" >&2; exit 1; }
+    case $line in
+    *check=FAILED*) echo "$(basename "$0"): check failed: $line" >&2; exit 1 ;;
+    esac
+    echo "$line" >>"$runs"
+    echo "$line"
+}
+field() {
+    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+median() {
+    sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "-" }'
+}
+med() {
+    echo "$2" | grep . | while read -r l; do field "$1" "$l"; done | median
+}
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'
+}
+fmt_rate() {
+    awk -v v="$1" 'BEGIN { if (v == "-" || v == "") print "-"; else printf "%.2f M values/s", v / 1e6 }'
+}
+machine() {
+    echo "$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
+}
