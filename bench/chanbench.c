@@ -7,6 +7,7 @@
  * A batch is one chan_send_many() request; a receive is one
  * chan_recv_many() request for up to --recv-max values (chan_send and
  * chan_recv for single values, as an application would write a ping-pong).
+ * A channel's length (drain --await-len) is chan_stat()'s.
  * Acknowledgements are libchan's own: they ride on the next request, or go
  * alone after CHAN_ACK_DELAY_MS.
  *
@@ -32,12 +33,13 @@ struct handle {
     size_t size;        /* single receives copy into buf */
     uint8_t *buf;
     bool allocated;     /* the last receive returned malloc()ed values */
+    const int *quiet;   /* say nothing on failure (lg_opts_t.quiet) */
 };
 
 static void *cb_connect(const lg_opts_t *o)
 {
     chan_client_t *cl = chan_connect(o->addr, NULL, chan_now() + CALL_MS);
-    if (!cl)
+    if (!cl && !o->quiet)
         fprintf(stderr, "chanbench: connect %s: %s\n", o->addr ? o->addr : "(default)",
                 strerror(errno));
     return cl;
@@ -87,10 +89,12 @@ static void *cb_attach(void *conn, const char *name, const lg_opts_t *o)
     if (!h)
         return NULL;
     h->size = o->size;
+    h->quiet = &o->quiet;
     h->buf = malloc(o->size);
     h->ch = chan_open(conn, name, CHAN_CAP_ANY, CHAN_NOCREATE, chan_now() + CALL_MS);
     if (!h->ch || !h->buf) {
-        fprintf(stderr, "chanbench: open %s: %s\n", name, strerror(errno));
+        if (!o->quiet)
+            fprintf(stderr, "chanbench: open %s: %s\n", name, strerror(errno));
         chan_release(h->ch);
         free(h->buf);
         free(h);
@@ -165,7 +169,8 @@ static ssize_t cb_recv(void *hp, lg_val_t *vals, size_t max, int timeout_ms)
 fail:
     if (errno == ETIMEDOUT)
         return 0;
-    fprintf(stderr, "chanbench: receive: %s\n", strerror(errno));
+    if (!*h->quiet)
+        fprintf(stderr, "chanbench: receive: %s\n", strerror(errno));
     return -1;
 }
 
@@ -182,6 +187,14 @@ static int cb_ping(void *conn)
     return chan_ping(conn, chan_now() + CALL_MS);
 }
 
+static int64_t cb_length(void *conn, const char *name)
+{
+    chan_stat_t st;
+    if (chan_stat(conn, name, &st, chan_now() + CALL_MS) < 0)
+        return -1;
+    return (int64_t)st.len;
+}
+
 int main(int argc, char **argv)
 {
     static const lg_backend_t chand = {
@@ -196,6 +209,7 @@ int main(int argc, char **argv)
         .recv = cb_recv,
         .release = cb_release,
         .ping = cb_ping,
+        .length = cb_length,
         .shared_conns = 1,
     };
     lg_opts_t o;

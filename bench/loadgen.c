@@ -29,6 +29,7 @@
 
 #define RECV_POLL_MS 100         /* consumers look at `done` this often */
 #define WARMUP_MAX 1000          /* untimed round trips before a latency run */
+#define RETRY_US 2000            /* drain: a server still starting is asked this often */
 
 uint64_t lg_now_ns(void)
 {
@@ -46,6 +47,8 @@ static const char *const mode_names[] = {
     [LG_PING_PONG] = "ping-pong",
     [LG_PING] = "ping",
     [LG_TCP] = "tcp",
+    [LG_FILL] = "fill",
+    [LG_DRAIN] = "drain",
 };
 
 static void usage(FILE *f, const char *prog, const lg_backend_t *b)
@@ -55,7 +58,9 @@ static void usage(FILE *f, const char *prog, const lg_backend_t *b)
 "Load generator for %s, in the style of redis-benchmark.\n"
 "\n"
 "  -a, --addr ADDR        server address (%s)\n"
-"      --mode MODE        producer-consumer (default), ping-pong, ping or tcp\n"
+"      --mode MODE        producer-consumer (default), ping-pong, ping, tcp,\n"
+"                         fill (leave the values buffered) or drain (take\n"
+"                         what a fill left, from a server still starting)\n"
 "  -p, --producers N      producer threads (default 1)\n"
 "  -m, --consumers N      consumer threads (default 1)\n"
 "  -c, --connections N    connections, threads take them round robin\n"
@@ -69,7 +74,11 @@ static void usage(FILE *f, const char *prog, const lg_backend_t *b)
 "                         ping-pong; 0 is unbuffered)\n"
 "      --multi-push       Redis: push a batch with one variadic RPUSH instead\n"
 "                         of a pipeline of single-value RPUSHes\n"
-"      --prefix NAME      channel/key names start with NAME (default: unique)\n"
+"      --prefix NAME      channel/key names start with NAME (default: unique;\n"
+"                         fill and drain need it)\n"
+"      --since NS         drain: report times from this CLOCK_REALTIME instant\n"
+"                         in ns (`date +%%s%%N` before the server started)\n"
+"      --await-len        drain: first wait until the channel holds N values\n"
 "      --timeout S        give up after S seconds (default 120; exit 2)\n"
 "  -h, --help             this help\n"
 "\n"
@@ -108,6 +117,8 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
         { "multi-push", no_argument, NULL, 'U' },
         { "prefix", required_argument, NULL, 'X' },
         { "timeout", required_argument, NULL, 'T' },
+        { "since", required_argument, NULL, 'S' },
+        { "await-len", no_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -145,8 +156,13 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
         case 'n': count = num_arg(prog, "--count", optarg, 1); break;
         case 'C': o->cap = (long)num_arg(prog, "--cap", optarg, 0); break;
         case 'U': o->multi_push = 1; break;
-        case 'X': snprintf(o->prefix, sizeof o->prefix, "%s", optarg); break;
+        case 'X':
+            snprintf(o->prefix, sizeof o->prefix, "%s", optarg);
+            o->prefix_given = 1;
+            break;
         case 'T': o->timeout_s = (int)num_arg(prog, "--timeout", optarg, 1); break;
+        case 'S': o->since_ns = (int64_t)num_arg(prog, "--since", optarg, 1); break;
+        case 'L': o->await_len = 1; break;
         case 'h': usage(stdout, prog, b); exit(0);
         default: usage(stderr, prog, b); exit(64);
         }
@@ -155,7 +171,14 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
         usage(stderr, prog, b);
         exit(64);
     }
-    bool round_trips = o->mode != LG_PRODUCER_CONSUMER;
+    if ((o->mode == LG_FILL || o->mode == LG_DRAIN) && !o->prefix_given) {
+        fprintf(stderr, "%s: --mode %s needs --prefix (the same for the fill and the drain)\n",
+                prog, mode_names[o->mode]);
+        exit(64);
+    }
+    if (o->mode == LG_DRAIN)
+        o->consumers = 1;
+    bool round_trips = o->mode == LG_PING_PONG || o->mode == LG_PING || o->mode == LG_TCP;
     o->count = count ? (uint64_t)count : round_trips ? 20000 : 2000000;
     if (!o->recv_max)
         o->recv_max = o->pipeline;
@@ -180,7 +203,18 @@ typedef struct run {
     _Atomic int failed;
     _Atomic uint64_t progress;    /* bumped by every operation (watchdog) */
     uint64_t t_end;               /* ns, set by the consumer of the last value */
+    _Atomic uint64_t sent;        /* values the producers have sent */
+    _Atomic int producers_left;   /* fill: the last one to finish sets t_end */
+    _Atomic uint64_t t_first;     /* ns, when the first value was received */
+    int *quiet;                   /* drain: the backends' quiet flag, cleared by
+                                     the consumer once the first value is in */
+    _Atomic int drain_step;       /* drain: what it waits for (drain_steps) */
 } run_t;
+
+static const char *const drain_steps[] = {
+    "", "connecting", "waiting for the channel's length", "opening the channel",
+    "receiving",
+};
 
 typedef struct worker {
     run_t *run;
@@ -207,8 +241,9 @@ static void *watchdog_main(void *arg)
         sleep((unsigned)r->o->timeout_s);
         uint64_t now = atomic_load(&r->progress);
         if (now == last) {
-            fprintf(stderr, "%s: no progress for %d s; giving up\n", r->b->name,
-                    r->o->timeout_s);
+            int step = atomic_load(&r->drain_step);
+            fprintf(stderr, "%s: no progress for %d s%s%s; giving up\n", r->b->name,
+                    r->o->timeout_s, step ? " while " : "", drain_steps[step]);
             fflush(stderr);
             _exit(2);
         }
@@ -235,10 +270,18 @@ static void *producer_main(void *arg)
         free(vals);
         return NULL;
     }
+    /* pseudo-random bytes (xorshift64), so that no log or snapshot can
+     * compress the values; the sequence number goes over the first 8 */
+    uint64_t x = 0x9E3779B97F4A7C15u + w->first;
+    for (size_t j = 0; j < batch * size; j++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        mem[j] = (uint8_t)(x >> 24);
+    }
     for (size_t i = 0; i < batch; i++) {
         vals[i].data = mem + i * size;
         vals[i].len = size;
-        memset(vals[i].data, 'v', size);
     }
     pthread_barrier_wait(&r->start);
     uint64_t seq = w->first, end = w->first + w->n;
@@ -254,8 +297,11 @@ static void *producer_main(void *arg)
             break;
         }
         seq += k;
+        atomic_fetch_add(&r->sent, (uint64_t)k);
         atomic_fetch_add_explicit(&r->progress, 1, memory_order_relaxed);
     }
+    if (r->o->mode == LG_FILL && atomic_fetch_sub(&r->producers_left, 1) == 1)
+        r->t_end = lg_now_ns();
     free(mem);
     free(vals);
     return NULL;
@@ -273,12 +319,22 @@ static void *consumer_main(void *arg)
     uint64_t sum = 0;
     while (vals && !atomic_load_explicit(&r->done, memory_order_relaxed)) {
         ssize_t n = r->b->recv(w->h, vals, o->recv_max, RECV_POLL_MS);
+        if (n < 0 && r->quiet && *r->quiet) {
+            usleep(RETRY_US);   /* drain: the server may not serve yet */
+            continue;
+        }
         if (n < 0) {
             fail(r, "receive");
             break;
         }
         if (n == 0)
             continue;
+        if (atomic_load_explicit(&r->t_first, memory_order_relaxed) == 0) {
+            uint64_t zero = 0;
+            atomic_compare_exchange_strong(&r->t_first, &zero, lg_now_ns());
+            if (r->quiet)
+                *r->quiet = 0;   /* from now on a failure is one */
+        }
         for (ssize_t i = 0; i < n; i++) {
             uint64_t s = 0;
             if (vals[i].len >= sizeof s)
@@ -485,8 +541,12 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The nearest-rank percentile p (0..1] of sorted v[0..n), in µs. */
-static double pct_us(const uint64_t *v, uint64_t n, double p)
+void lg_sort_u64(uint64_t *v, uint64_t n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_u64);
+}
+
+double lg_pct_us(const uint64_t *v, uint64_t n, double p)
 {
     uint64_t rank = (uint64_t)(p * (double)n + 0.999999);
     if (rank < 1)
@@ -499,7 +559,7 @@ static double pct_us(const uint64_t *v, uint64_t n, double p)
 static void print_latency(const lg_opts_t *o, const lg_backend_t *b, uint64_t *lat, int conns,
                           double secs)
 {
-    qsort(lat, o->count, sizeof *lat, cmp_u64);
+    lg_sort_u64(lat, o->count);
     double sum = 0;
     for (uint64_t i = 0; i < o->count; i++)
         sum += (double)lat[i];
@@ -510,31 +570,90 @@ static void print_latency(const lg_opts_t *o, const lg_backend_t *b, uint64_t *l
     printf(" count=%llu secs=%.3f rtt_mean_us=%.1f rtt_p50_us=%.1f rtt_p99_us=%.1f"
            " rtt_p999_us=%.1f rtt_max_us=%.1f\n",
            (unsigned long long)o->count, secs, sum / (double)o->count / 1000.0,
-           pct_us(lat, o->count, 0.50), pct_us(lat, o->count, 0.99), pct_us(lat, o->count, 0.999),
+           lg_pct_us(lat, o->count, 0.50), lg_pct_us(lat, o->count, 0.99),
+           lg_pct_us(lat, o->count, 0.999),
            (double)lat[o->count - 1] / 1000.0);
 }
 
 static void print_throughput(const lg_opts_t *o, const lg_backend_t *b, run_t *r, int conns,
                              double secs)
 {
-    uint64_t got = atomic_load(&r->received);
+    bool fill = o->mode == LG_FILL;
+    uint64_t got = fill ? atomic_load(&r->sent) : atomic_load(&r->received);
     bool exact = got == o->count;
-    bool sums = o->size < 8 || atomic_load(&r->seq_sum) == (o->count * (o->count - 1)) / 2;
+    bool sums = fill || o->size < 8 ||
+                atomic_load(&r->seq_sum) == (o->count * (o->count - 1)) / 2;
     printf("backend=%s mode=%s producers=%d consumers=%d connections=%d pipeline=%zu"
-           " recv_max=%zu size=%zu", b->name, mode_names[o->mode], o->producers, o->consumers,
-           conns, o->pipeline, o->recv_max, o->size);
+           " recv_max=%zu size=%zu", b->name, mode_names[o->mode], o->producers,
+           fill ? 0 : o->consumers, conns, o->pipeline, o->recv_max, o->size);
     if (b->shared_conns)
         printf(" cap=%ld", o->cap);
     else
         printf(" push=%s", o->multi_push ? "variadic" : "pipelined");
-    printf(" count=%llu received=%llu secs=%.3f values_per_s=%.0f check=%s\n",
-           (unsigned long long)o->count, (unsigned long long)got, secs,
-           (double)got / secs, exact && sums ? "ok" : "FAILED");
+    printf(" count=%llu %s=%llu secs=%.3f values_per_s=%.0f check=%s\n",
+           (unsigned long long)o->count, fill ? "sent" : "received", (unsigned long long)got,
+           secs, (double)got / secs, exact && sums ? "ok" : "FAILED");
+}
+
+/* drain: milliseconds from the origin (--since, or the start) to each step. */
+static void print_drain(const lg_opts_t *o, const lg_backend_t *b, run_t *r, uint64_t origin,
+                        uint64_t t_conn, uint64_t t_len)
+{
+    uint64_t got = atomic_load(&r->received);
+    bool sums = o->size < 8 || atomic_load(&r->seq_sum) == (o->count * (o->count - 1)) / 2;
+#define MS(t) ((double)((t) - origin) / 1e6)
+    printf("backend=%s mode=drain size=%zu recv_max=%zu count=%llu received=%llu from=%s"
+           " connect_ms=%.1f", b->name, o->size, o->recv_max, (unsigned long long)o->count,
+           (unsigned long long)got, o->since_ns ? "since" : "start", MS(t_conn));
+    if (o->await_len)
+        printf(" len_ms=%.1f", MS(t_len));
+    printf(" first_ms=%.1f all_ms=%.1f values_per_s=%.0f check=%s\n",
+           MS(atomic_load(&r->t_first)), MS(r->t_end),
+           (double)got / ((double)(r->t_end - atomic_load(&r->t_first)) / 1e9),
+           got == o->count && sums ? "ok" : "FAILED");
+#undef MS
 }
 
 /* ------------------------------------------------------------------------
  * The run
  * ------------------------------------------------------------------------ */
+
+/* The instant --since names, on the monotonic clock (now if none). */
+static uint64_t origin_ns(const lg_opts_t *o)
+{
+    uint64_t mono = lg_now_ns();
+    if (!o->since_ns)
+        return mono;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ago = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - o->since_ns;
+    return ago > 0 && (uint64_t)ago < mono ? mono - (uint64_t)ago : mono;
+}
+
+/* drain: connect to a server that may still be starting, then wait until
+ * the channel holds o->count values (--await-len), then open it; each step
+ * retried quietly (the watchdog ends a server that never comes).  Sets
+ * *conn, *h, *t_conn, *t_len. */
+static void drain_open(const lg_opts_t *quiet, const lg_backend_t *b, run_t *r, const char *name,
+                       void **conn, void **h, uint64_t *t_conn, uint64_t *t_len)
+{
+    atomic_store(&r->drain_step, 1);
+    while (!(*conn = b->connect(quiet)))
+        usleep(RETRY_US);
+    *t_conn = *t_len = lg_now_ns();
+    if (quiet->await_len) {
+        atomic_store(&r->drain_step, 2);
+        int64_t len;
+        while ((len = b->length(*conn, name)) < (int64_t)quiet->count)
+            usleep(RETRY_US);
+        *t_len = lg_now_ns();
+    }
+    atomic_fetch_add(&r->progress, 1);
+    atomic_store(&r->drain_step, 3);
+    while (!(*h = b->attach(*conn, name, quiet)))
+        usleep(RETRY_US);
+    atomic_store(&r->drain_step, 4);
+}
 
 /* Connect `n` connections into conns[]; 0, or -1 (the made ones closed). */
 static int connect_all(const lg_opts_t *o, const lg_backend_t *b, void **conns, int n)
@@ -575,13 +694,18 @@ static int run_tcp(const lg_opts_t *o, const lg_backend_t *b, run_t *r)
 
 int lg_run(const lg_opts_t *o, const lg_backend_t *b)
 {
+    uint64_t origin = origin_ns(o);
     run_t r = { .o = o, .b = b };
     pthread_t dog;
     pthread_create(&dog, NULL, watchdog_main, &r);
     pthread_detach(dog);
 
-    int nthreads = o->mode == LG_PRODUCER_CONSUMER ? o->producers + o->consumers
-                 : o->mode == LG_PING_PONG ? 2 : 1;
+    bool fill = o->mode == LG_FILL, drain = o->mode == LG_DRAIN;
+    bool values = o->mode == LG_PRODUCER_CONSUMER || fill || drain;
+    int nprod = o->mode == LG_PRODUCER_CONSUMER || fill ? o->producers : 0;
+    int ncons = o->mode == LG_PRODUCER_CONSUMER || drain ? o->consumers : 0;
+    int nthreads = values ? nprod + ncons : o->mode == LG_PING_PONG ? 2 : 1;
+    atomic_store(&r.producers_left, nprod);
     pthread_barrier_init(&r.start, NULL, (unsigned)nthreads + 1);
     if (o->mode == LG_TCP)
         return run_tcp(o, b, &r);
@@ -601,13 +725,23 @@ int lg_run(const lg_opts_t *o, const lg_backend_t *b)
     const char *const *names = o->mode == LG_PING_PONG ? pp_names : pc_names;
     size_t nnames = o->mode == LG_PING_PONG ? 2 : o->mode == LG_PING ? 0 : 1;
 
-    if (nnames && b->setup(o, names, nnames) < 0)
+    /* a drain takes the channel a fill made and left */
+    if (nnames && !drain && b->setup(o, names, nnames) < 0)
         return 1;
     void **conns = calloc((size_t)nconns, sizeof *conns);
     worker_t *w = calloc((size_t)nthreads, sizeof *w);
+    lg_opts_t quiet = *o;   /* drain: the backends' options while the server starts */
+    quiet.quiet = 1;
+    uint64_t t_conn = 0, t_len = 0;
     int rc = 1;
-    if (!conns || !w || connect_all(o, b, conns, nconns) < 0)
+    if (!conns || !w)
         goto out;
+    if (drain) {
+        r.quiet = &quiet.quiet;
+        drain_open(&quiet, b, &r, q, &conns[0], &w[0].h, &t_conn, &t_len);
+    } else if (connect_all(o, b, conns, nconns) < 0) {
+        goto out;
+    }
     for (int i = 0; i < nthreads; i++) {
         w[i].run = &r;
         w[i].conn = conns[i % nconns];
@@ -615,14 +749,16 @@ int lg_run(const lg_opts_t *o, const lg_backend_t *b)
 
     void *(*fn[2])(void *) = { NULL, NULL };
     bool ok = true;
-    if (o->mode == LG_PRODUCER_CONSUMER) {
+    if (values) {
         fn[0] = producer_main;
         fn[1] = consumer_main;
-        uint64_t per = o->count / (uint64_t)o->producers, extra = o->count % (uint64_t)o->producers;
+        uint64_t per = nprod ? o->count / (uint64_t)nprod : 0;
+        uint64_t extra = nprod ? o->count % (uint64_t)nprod : 0;
         uint64_t next = 0;
         for (int i = 0; i < nthreads && ok; i++) {
-            ok = (w[i].h = b->attach(w[i].conn, q, o)) != NULL;
-            if (i < o->producers) {
+            if (!w[i].h)
+                ok = (w[i].h = b->attach(w[i].conn, q, o)) != NULL;
+            if (i < nprod) {
                 w[i].first = next;
                 w[i].n = per + ((uint64_t)i < extra);
                 next += w[i].n;
@@ -645,7 +781,7 @@ int lg_run(const lg_opts_t *o, const lg_backend_t *b)
         fprintf(stderr, "%s: cannot attach to the channels\n", b->name);
         goto detach;
     }
-    int first_kind1 = o->mode == LG_PRODUCER_CONSUMER ? o->producers : 1;
+    int first_kind1 = values ? nprod : 1;
     for (int i = 0; i < nthreads; i++)
         pthread_create(&w[i].tid, NULL, fn[i >= first_kind1], &w[i]);
     pthread_barrier_wait(&r.start);
@@ -654,9 +790,12 @@ int lg_run(const lg_opts_t *o, const lg_backend_t *b)
         pthread_join(w[i].tid, NULL);
     double secs = (double)(r.t_end - t0) / 1e9;
     rc = atomic_load(&r.failed);
-    if (!rc && o->mode == LG_PRODUCER_CONSUMER) {
-        print_throughput(o, b, &r, nconns, secs);
+    if (!rc && drain) {
+        print_drain(o, b, &r, origin, t_conn, t_len);
         rc = atomic_load(&r.received) != o->count;
+    } else if (!rc && values) {
+        print_throughput(o, b, &r, nconns, secs);
+        rc = (fill ? atomic_load(&r.sent) : atomic_load(&r.received)) != o->count;
     } else if (!rc) {
         print_latency(o, b, w[0].lat, nconns, secs);
     }
@@ -669,9 +808,11 @@ detach:
         free(w[i].lat);
     }
     for (int i = 0; i < nconns; i++)
-        b->disconnect(conns[i]);
+        if (conns[i])
+            b->disconnect(conns[i]);
 out:
-    if (nnames)
+    /* a fill leaves its values for the drain */
+    if (nnames && !fill)
         b->teardown(o, names, nnames);
     free(conns);
     free(w);

@@ -11,8 +11,10 @@
  *                      consumer threads receive up to --recv-max at a time.
  *                      Measured from the start barrier until the last value
  *                      is received: values/s.  Every value carries a
- *                      sequence number; the consumers check the total count
- *                      and the sum (check=ok: each value exactly once).
+ *                      sequence number (its first 8 bytes; the rest are
+ *                      pseudo-random, which no log or snapshot compresses);
+ *                      the consumers check the total count and the sum
+ *                      (check=ok: each value exactly once).
  *   ping-pong          two clients on their own connections: the requester
  *                      sends one value on "req" and waits for the answer on
  *                      "rep"; the responder echoes.  Round-trip percentiles.
@@ -20,6 +22,17 @@
  *   tcp                no server: a TCP echo over loopback between two
  *                      threads of this process (blocking sockets, 1 byte
  *                      header + payload), the floor for any round trip.
+ *   fill               the producers of producer-consumer alone: `count`
+ *                      values are left buffered in the channel (the list)
+ *                      named by --prefix, for a later drain.
+ *   drain              one consumer takes `count` values from the channel
+ *                      a fill left, through a server that may still be
+ *                      starting: it connects, (with --await-len) waits until
+ *                      the channel's length is `count`, opens the channel
+ *                      and receives, retrying quietly until the first value
+ *                      comes.  Times are from --since (a CLOCK_REALTIME
+ *                      instant in ns, e.g. `date +%s%N` taken just before
+ *                      the server was started), else from its own start.
  */
 #ifndef BENCH_LOADGEN_H
 #define BENCH_LOADGEN_H
@@ -28,7 +41,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum lg_mode { LG_PRODUCER_CONSUMER, LG_PING_PONG, LG_PING, LG_TCP };
+enum lg_mode { LG_PRODUCER_CONSUMER, LG_PING_PONG, LG_PING, LG_TCP, LG_FILL, LG_DRAIN };
 
 typedef struct lg_opts {
     const char *addr;         /* server address (backend's syntax) */
@@ -43,6 +56,10 @@ typedef struct lg_opts {
     int multi_push;           /* Redis: one variadic RPUSH per batch, not a pipeline */
     int timeout_s;            /* give up (exit 2) after this long */
     char prefix[96];          /* channel / key names of this run */
+    int prefix_given;         /* --prefix was given (fill and drain need it) */
+    int64_t since_ns;         /* drain: times from this CLOCK_REALTIME ns (0: start) */
+    int await_len;            /* drain: wait until the length is count first */
+    int quiet;                /* backends: say nothing on failure (the caller retries) */
 } lg_opts_t;
 
 /* A value handed over by a backend's recv: valid until its release. */
@@ -70,6 +87,9 @@ typedef struct lg_backend {
     void (*release)(void *h, lg_val_t *vals, size_t n);
     /* One round trip to the server: 0, or -1. */
     int (*ping)(void *conn);
+    /* Values buffered in the channel `name`, or -1 (not known yet: the
+     * server is loading, the channel is missing); quiet. */
+    int64_t (*length)(void *conn, const char *name);
     /* Connections may be shared by threads (chand's client is thread-safe). */
     int shared_conns;
 } lg_backend_t;
@@ -83,5 +103,11 @@ int lg_run(const lg_opts_t *o, const lg_backend_t *b);
 
 /* The monotonic clock in nanoseconds. */
 uint64_t lg_now_ns(void);
+
+/* Sort v[0..n) in place, ascending: once, before lg_pct_us. */
+void lg_sort_u64(uint64_t *v, uint64_t n);
+
+/* The nearest-rank percentile p (0..1] of sorted nanoseconds v[0..n), in µs. */
+double lg_pct_us(const uint64_t *v, uint64_t n, double p);
 
 #endif /* BENCH_LOADGEN_H */

@@ -7,8 +7,10 @@
  * single-value RPUSHes, written at once and then answered (redis-benchmark's
  * -P); with --multi-push it is one variadic RPUSH.  A consumer pops up to
  * --recv-max values with LPOP key COUNT and, when the list is empty, blocks
- * in BLPOP for one.  A single receive (ping-pong) is BLPOP.  hiredis
- * contexts are not thread-safe: one connection per thread.
+ * in BLPOP for one.  A single receive (ping-pong) is BLPOP.  A channel's
+ * length (drain --await-len) is LLEN, which Redis refuses with LOADING
+ * until it has loaded its AOF.  hiredis contexts are not thread-safe: one
+ * connection per thread.
  *
  *   redisbench -a 127.0.0.1:6379 -p 1 -m 1 -P 256 -r 256 -s 64 -n 2000000
  *   redisbench -a 127.0.0.1:6379 --mode ping-pong
@@ -31,6 +33,7 @@ struct handle {
     redisContext *c;
     char key[128];
     redisReply *held;    /* the reply whose strings recv handed out */
+    const int *quiet;    /* say nothing on failure (lg_opts_t.quiet) */
 };
 
 static void *rb_connect(const lg_opts_t *o)
@@ -47,7 +50,9 @@ static void *rb_connect(const lg_opts_t *o)
     struct timeval tv = { 10, 0 };
     redisContext *c = redisConnectWithTimeout(host, atoi(colon + 1), tv);
     if (!c || c->err) {
-        fprintf(stderr, "redisbench: connect %s: %s\n", addr, c ? c->errstr : "out of memory");
+        if (!o->quiet)
+            fprintf(stderr, "redisbench: connect %s: %s\n", addr,
+                    c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
         return NULL;
@@ -60,15 +65,21 @@ static void rb_disconnect(void *conn)
     redisFree(conn);
 }
 
-/* Run a command and check that its reply is not an error: 0, or -1. */
-static int simple(redisContext *c, const char *what, redisReply *rp)
+/* Check that a command's reply is not an error, and free it: 0, or -1
+ * (said on stderr unless quiet). */
+static int checked(redisContext *c, const char *what, redisReply *rp, int quiet)
 {
     int ok = rp && rp->type != REDIS_REPLY_ERROR;
-    if (!ok)
+    if (!ok && !quiet)
         fprintf(stderr, "redisbench: %s: %s\n", what, rp ? rp->str : c->errstr);
     if (rp)
         freeReplyObject(rp);
     return ok ? 0 : -1;
+}
+
+static int simple(redisContext *c, const char *what, redisReply *rp)
+{
+    return checked(c, what, rp, 0);
 }
 
 static int rb_setup(const lg_opts_t *o, const char *const *names, size_t n)
@@ -90,11 +101,11 @@ static void rb_teardown(const lg_opts_t *o, const char *const *names, size_t n)
 
 static void *rb_attach(void *conn, const char *name, const lg_opts_t *o)
 {
-    (void)o;
     struct handle *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     h->c = conn;
+    h->quiet = &o->quiet;
     snprintf(h->key, sizeof h->key, "%s", name);
     return h;
 }
@@ -190,7 +201,7 @@ static ssize_t blpop(struct handle *h, lg_val_t *vals, int timeout_ms)
         return 0;
     }
     if (!rp || rp->type != REDIS_REPLY_ARRAY || rp->elements != 2) {
-        simple(h->c, "BLPOP", rp);
+        checked(h->c, "BLPOP", rp, *h->quiet);
         return -1;
     }
     h->held = rp;
@@ -211,7 +222,7 @@ static ssize_t rb_recv(void *hp, lg_val_t *vals, size_t max, int timeout_ms)
         return blpop(h, vals, timeout_ms);   /* empty: wait for one */
     }
     if (!rp || rp->type != REDIS_REPLY_ARRAY || rp->elements == 0 || rp->elements > max) {
-        simple(h->c, "LPOP", rp);
+        checked(h->c, "LPOP", rp, *h->quiet);
         return -1;
     }
     h->held = rp;
@@ -235,6 +246,15 @@ static int rb_ping(void *conn)
     return simple(conn, "PING", redisCommand(conn, "PING"));
 }
 
+static int64_t rb_length(void *conn, const char *name)
+{
+    redisReply *rp = redisCommand(conn, "LLEN %s", name);
+    int64_t len = rp && rp->type == REDIS_REPLY_INTEGER ? (int64_t)rp->integer : -1;
+    if (rp)
+        freeReplyObject(rp);
+    return len;
+}
+
 int main(int argc, char **argv)
 {
     static const lg_backend_t redis = {
@@ -249,6 +269,7 @@ int main(int argc, char **argv)
         .recv = rb_recv,
         .release = rb_release,
         .ping = rb_ping,
+        .length = rb_length,
         .shared_conns = 0,
     };
     lg_opts_t o;
