@@ -8,7 +8,7 @@
 # on the same data, and the time from exec until the values can be received.
 # Writes the section "Durable: chand's log against Redis's AOF" of
 # bench/RESULTS.md.  Run by `make bench-durable` (and `make bench-compare`):
-#   durable.sh CHAND CHANBENCH REDISBENCH FSYNC_LAT WORK_DIR RESULTS_MD
+#   durable.sh CHAND CHANBENCH REDISBENCH FSYNC_LAT CHAN_CLI WORK_DIR RESULTS_MD
 # The logs live in a fresh directory under WORK_DIR (or $DURABLE_DIR), which
 # must be on a disk, not tmpfs; it is removed at the end.  Servers are
 # started fresh for every run, on an empty data directory, and stopped by
@@ -25,8 +25,9 @@ chand=$1
 cbench=$2
 rbench=$3
 fsync_lat=$4
-work=$5
-results=$6
+chan_cli=$5
+work=$6
+results=$7
 reps=${REPS:-3}
 pc_count=${DUR_COUNT:-1000000}
 rec_count=${REC_COUNT:-1000000}
@@ -156,36 +157,60 @@ drain_wait() {
     echo "$line" >>"$runs"
 }
 
+# Each recovery runs in one of two forms, the same for both servers:
+#   log       the log as the load wrote it, replayed whole (automatic
+#             rewrites off: chand --rewrite-size 1024g, Redis
+#             --auto-aof-rewrite-percentage 0);
+#   snapshot  the log compacted into a snapshot first: Redis BGREWRITEAOF
+#             (its base is then an RDB file, aof-use-rdb-preamble being the
+#             default); chand, which rewrites by itself only, is started once
+#             more with --rewrite-size 4096, which rewrites at its first
+#             tick, and stopped when `chan stat` counts the rewrite.
+# FILES DIR: the files of DIR as "`name` (N B), ..." into the file $2.
+files() {
+    (cd "$1" && ls -l | awk 'NR > 1 { printf "%s`%s` (%d B)", s, $NF, $5; s = ", " }') >"$2"
+}
+chand_norw="--rewrite-size 1024g"
 rec_chand() {
     d="$data/rec"
     rm -rf "$d"
     mkdir -p "$d"
-    chand_up "$chand" "$d" --data-dir "$d/data" --fsync no || exit 1
+    chand_up "$chand" "$d" --data-dir "$d/data" --fsync no $chand_norw || exit 1
     port=${chand_addr##*:}
     run "$cbench" -a "$chand_addr" --mode fill $rec --cap "$rec_count" >>"$data/rc_fill"
     server_stop "$chand_pid"
     chand_pid=""
     [ "$stop_rc" = 0 ] || { echo "durable: chand exited $stop_rc on SIGTERM" >&2; exit 1; }
-    echo "stop_ms=$stop_ms bytes=$(du -sb "$d/data" | cut -f1)" >>"$data/rc_stop"
+    echo "stop_ms=$stop_ms" >>"$data/rc_${1}_stop"
+    chand_listen="127.0.0.1:$port"
+    if [ "$1" = snapshot ]; then
+        chand_up "$chand" "$d" --data-dir "$d/data" --fsync no --rewrite-size 4096 || exit 1
+        i=0
+        until "$chan_cli" -a "$chand_addr" stat | grep -q '^rewrites: [1-9]'; do
+            i=$((i + 1))
+            [ $i -lt 1200 ] || { echo "durable: chand did not rewrite its log" >&2; exit 1; }
+            sleep 0.1
+        done
+        server_stop "$chand_pid"
+        chand_pid=""
+    fi
+    echo "bytes=$(du -sb "$d/data" | cut -f1)" >>"$data/rc_${1}_stop"
+    files "$d/data" "$data/rc_${1}_files"
     t=$(date +%s%N)
     "$chand" --data-dir "$d/data" --check >"$d/check.log" 2>&1 ||
         { echo "durable: chand --check failed on the log:" >&2; cat "$d/check.log" >&2; exit 1; }
-    echo "check_ms=$(( ($(date +%s%N) - t) / 1000000 ))" >>"$data/rc_check"
-    chand_listen="127.0.0.1:$port"
+    echo "check_ms=$(( ($(date +%s%N) - t) / 1000000 ))" >>"$data/rc_${1}_check"
     t0=$(date +%s%N)
-    chand_start "$chand" "$d" --data-dir "$d/data" --fsync no
+    chand_start "$chand" "$d" --data-dir "$d/data" --fsync no $chand_norw
     chand_listen=""
     drain_from "$t0" "$cbench" "127.0.0.1:$port"
     chand_wait || exit 1
     drain_wait "$chand_pid"
-    echo "$line" >>"$data/rc_drain"
+    echo "$line" >>"$data/rc_${1}_drain"
     server_stop "$chand_pid"
     chand_pid=""
 }
 
-# rec_redis FORM: FORM "log" restarts on the AOF as the RPUSHes wrote it
-# (automatic rewrites off); "rewritten" after BGREWRITEAOF, whose base is
-# an RDB snapshot (aof-use-rdb-preamble, the default).
 rec_redis() {
     d="$data/rec"
     rm -rf "$d"
@@ -193,11 +218,14 @@ rec_redis() {
     redis_up "$redis_server" "$rbench" "$d" --save '' --appendonly yes --appendfsync no \
         --auto-aof-rewrite-percentage 0 --dir "$d/data" || exit 1
     run "$rbench" -a "$redis_addr" --mode fill $rec --multi-push >>"$data/rr_fill"
-    if [ "$1" = rewritten ]; then
+    if [ "$1" = snapshot ]; then
         "$redis_cli" -h 127.0.0.1 -p "$redis_port" BGREWRITEAOF >/dev/null
+        i=0
         while "$redis_cli" -h 127.0.0.1 -p "$redis_port" INFO persistence |
             grep -Eq '^aof_rewrite_(in_progress|scheduled):1'; do
-            sleep 0.05
+            i=$((i + 1))
+            [ $i -lt 1200 ] || { echo "durable: Redis's BGREWRITEAOF did not end" >&2; exit 1; }
+            sleep 0.1
         done
         "$redis_cli" -h 127.0.0.1 -p "$redis_port" INFO persistence |
             grep -q '^aof_last_bgrewrite_status:ok' ||
@@ -207,8 +235,7 @@ rec_redis() {
     redis_pid=""
     [ "$stop_rc" = 0 ] || { echo "durable: redis-server exited $stop_rc on SIGTERM" >&2; exit 1; }
     echo "stop_ms=$stop_ms bytes=$(du -sb "$d/data" | cut -f1)" >>"$data/rr_${1}_stop"
-    (cd "$d/data/appendonlydir" && ls -l | awk 'NR > 1 { printf "%s`%s` (%d B)", s, $NF, $5; s = ", " }') \
-        >"$data/rr_${1}_files"
+    files "$d/data/appendonlydir" "$data/rr_${1}_files"
     t0=$(date +%s%N)
     redis_start "$redis_server" "$d" "$redis_port" --save '' --appendonly yes --appendfsync no \
         --auto-aof-rewrite-percentage 0 --dir "$d/data"
@@ -221,9 +248,10 @@ rec_redis() {
 
 echo "durable: recovery of $rec_count values, $rec_reps times each" >&2
 for i in $(seq "$rec_reps"); do
-    [ $chand_durable = yes ] && rec_chand
-    rec_redis log
-    rec_redis rewritten
+    for form in log snapshot; do
+        [ $chand_durable = no ] || rec_chand $form
+        rec_redis $form
+    done
 done
 
 # ---- the tables ----
@@ -271,28 +299,35 @@ table=$data/table
             "$(fmt_rate "$(awk -v s="$s" 'BEGIN { print s * 256 }')")"
     done
     echo
-    echo "| recovery of $rec_count buffered 64 B values | chand | Redis, AOF as written | Redis, after BGREWRITEAOF |"
-    echo "|---|---|---|---|"
-    printf '| load (fsync no; batches of 256) | %s | %s | %s |\n' "$(rate_cell rc_fill)" \
-        "$(rate_cell rr_fill)" "(the same load)"
-    printf '| log on disk after the load | %s | %s | %s |\n' "$(mb_cell rc_stop)" \
-        "$(mb_cell rr_log_stop)" "$(mb_cell rr_rewritten_stop)"
-    printf '| stop: SIGTERM to exit | %s | %s | %s |\n' "$(ms_cell stop_ms rc_stop)" \
-        "$(ms_cell stop_ms rr_log_stop)" "$(ms_cell stop_ms rr_rewritten_stop)"
-    printf '| offline check (chand --check) | %s | | |\n' "$(ms_cell check_ms rc_check)"
-    printf '| exec → first connection accepted | %s | %s | %s |\n' "$(ms_cell connect_ms rc_drain)" \
-        "$(ms_cell connect_ms rr_log_drain)" "$(ms_cell connect_ms rr_rewritten_drain)"
-    printf '| exec → LLEN answers %s | | %s | %s |\n' "$rec_count" \
-        "$(ms_cell len_ms rr_log_drain)" "$(ms_cell len_ms rr_rewritten_drain)"
-    printf '| exec → first value received | %s | %s | %s |\n' "$(ms_cell first_ms rc_drain)" \
-        "$(ms_cell first_ms rr_log_drain)" "$(ms_cell first_ms rr_rewritten_drain)"
-    printf '| exec → all %s received | %s | %s | %s |\n' "$rec_count" "$(ms_cell all_ms rc_drain)" \
-        "$(ms_cell all_ms rr_log_drain)" "$(ms_cell all_ms rr_rewritten_drain)"
+    echo "| recovery of $rec_count buffered 64 B values | chand, log | Redis, AOF as written | chand, snapshot | Redis, after BGREWRITEAOF |"
+    echo "|---|---|---|---|---|"
+    printf '| load (fsync no; batches of 256) | %s | %s | (the same load) | (the same load) |\n' \
+        "$(rate_cell rc_fill)" "$(rate_cell rr_fill)"
+    printf '| stop after the load: SIGTERM to exit | %s | %s | %s | %s |\n' \
+        "$(ms_cell stop_ms rc_log_stop)" "$(ms_cell stop_ms rr_log_stop)" \
+        "$(ms_cell stop_ms rc_snapshot_stop)" "$(ms_cell stop_ms rr_snapshot_stop)"
+    printf '| on disk at the restart | %s | %s | %s | %s |\n' "$(mb_cell rc_log_stop)" \
+        "$(mb_cell rr_log_stop)" "$(mb_cell rc_snapshot_stop)" "$(mb_cell rr_snapshot_stop)"
+    printf '| offline check (chand --check) | %s | | %s | |\n' "$(ms_cell check_ms rc_log_check)" \
+        "$(ms_cell check_ms rc_snapshot_check)"
+    for f in connect_ms len_ms first_ms all_ms; do
+        case $f in
+        connect_ms) label="exec → first connection accepted" ;;
+        len_ms) label="exec → LLEN answers $rec_count" ;;
+        first_ms) label="exec → first value received" ;;
+        all_ms) label="exec → all $rec_count received" ;;
+        esac
+        printf '| %s | %s | %s | %s | %s |\n' "$label" "$(ms_cell $f rc_log_drain)" \
+            "$(ms_cell $f rr_log_drain)" "$(ms_cell $f rc_snapshot_drain)" \
+            "$(ms_cell $f rr_snapshot_drain)"
+    done
 } >"$table"
 echo
 cat "$table"
 
 rver=$("$redis_server" --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
+commit=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || true)
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 section=$data/section
 {
     echo "## Durable: chand's log against Redis's AOF"
@@ -303,10 +338,11 @@ section=$data/section
     echo "producer and 1 consumer on their own connections, $pc_count values of 64 bytes (a"
     echo "sequence number and pseudo-random bytes), batches of 256, acknowledgements on (chand:"
     echo "channel capacity 65536). chand runs with \`--data-dir\` and \`--fsync always|everysec|no\`;"
-    echo "redis-server $rver with \`--appendonly yes --appendfsync always|everysec|no\` and its other"
-    echo "settings at their defaults (so an automatic AOF rewrite may fork during a run), driven"
-    echo "in its best form: one variadic RPUSH of 256 values per batch, LPOP 256 (BLPOP when"
-    echo "empty). Every run gets a fresh server on an empty data directory on $disk, the"
+    echo "redis-server $rver with \`--appendonly yes --appendfsync always|everysec|no\`; the other"
+    echo "settings are both servers' defaults, so either may fork a rewrite of its log during a run"
+    echo "(chand past \`--rewrite-size\` 64 MiB, Redis past auto-aof-rewrite-min-size 64 MB). Redis"
+    echo "is driven in its best form: one variadic RPUSH of 256 values per batch, LPOP 256 (BLPOP"
+    echo "when empty). Every run gets a fresh server on an empty data directory on $disk, the"
     echo "repository's disk (not tmpfs); the directories are removed afterwards. Medians of $reps"
     echo "runs, chand and Redis alternating. Ratios above 1: chand is faster."
     echo
@@ -319,24 +355,40 @@ section=$data/section
     echo "own halve it). The disk is a virtual one: how the host honours a flush is not visible"
     echo "from inside."
     echo
+    echo "Reading it: chand's log holds three records per batch (its values put, their delivery,"
+    echo "their acknowledgement: a delivered value goes back to its channel if the receiver dies"
+    echo "unacknowledged, so a restart must know which were acknowledged), Redis's AOF two commands"
+    echo "(RPUSH, LPOP: a popped value is gone). Under \`fsync always\` every loop turn that wrote"
+    echo "to the log ends with an fdatasync in both servers, so the disk's fdatasync rate, not the"
+    echo "CPU, sets those rows, and other jobs' fdatasyncs on the same disk drag them down."
+    echo
     echo "Recovery: $rec_count values of 64 bytes are sent in batches of 256 into one channel"
-    echo "(chand: capacity $rec_count, \`--fsync no\`) or one list (Redis: \`appendfsync no\`,"
-    echo "automatic rewrites off); the server is stopped with SIGTERM (the time it takes to exit"
-    echo "is shown), chand's log is verified offline with \`chand --check\`, and the server is"
+    echo "(chand: capacity $rec_count, \`--fsync no\`) or one list (Redis: \`appendfsync no\`),"
+    echo "and the server is stopped with SIGTERM (the time it takes to exit is shown). Two forms,"
+    echo "each with automatic rewrites off during the load (chand \`--rewrite-size 1024g\`, Redis"
+    echo "\`--auto-aof-rewrite-percentage 0\`), so that both are the same every time:"
+    echo
+    echo "- log: the log as the load wrote it, replayed whole. chand: $(lines rc_log_files);"
+    echo "  Redis's appendonlydir: $(lines rr_log_files)."
+    echo "- snapshot: the log compacted first. Redis: BGREWRITEAOF, whose base is an RDB file"
+    echo "  (aof-use-rdb-preamble, the default): $(lines rr_snapshot_files). chand rewrites by"
+    echo "  itself only, so it is started once more with \`--rewrite-size 4096\`, which rewrites at"
+    echo "  once, and stopped when \`chan stat\` counts the rewrite: $(lines rc_snapshot_files)."
+    echo
+    echo "chand's data dir is then verified offline (\`chand --check\`, timed), and the server is"
     echo "started again on the same data directory and port. The times run from \`date +%s%N\`"
     echo "just before that exec: a drain client (loadgen \`--mode drain\`) started right after it"
     echo "retries every 2 ms until it connects, then (Redis) asks LLEN until it answers"
-    echo "$rec_count (Redis answers LOADING until it has loaded the whole AOF), then receives"
-    echo "256 at a time until all $rec_count are in and checked. The log was just written, so it"
-    echo "is read from the page cache: a restart, not a cold boot. Redis twice, medians of"
-    echo "$rec_reps recoveries each:"
+    echo "$rec_count (Redis answers LOADING until it has loaded everything), then receives 256"
+    echo "at a time until all $rec_count are in and checked. chand loads its data dir before it"
+    echo "listens, so its first connection comes when the load is done. The files were just"
+    echo "written, so they are read from the page cache: a restart, not a cold boot. Medians of"
+    echo "$rec_reps recoveries in each form."
     echo
-    echo "- on the AOF as the RPUSHes wrote it: $(lines rr_log_files);"
-    echo "- after BGREWRITEAOF, whose base is an RDB snapshot (aof-use-rdb-preamble, the"
-    echo "  default): $(lines rr_rewritten_files)."
-    echo
-    echo "Machine: $(machine); load average $load at the start (the machine is shared)."
-    echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo "Machine: $(machine); load average $load at the start and $load_end at the end (the"
+    echo "machine is shared: other jobs' CPU and fdatasyncs on the same disk move these figures;"
+    echo "every run's line is in the build tree's bench/work/durable.runs)."
+    echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')${commit:+; chand at commit $commit}."
     echo
     cat "$table"
 } >"$section"
