@@ -261,13 +261,22 @@ m() {   # m FIELD FILE: the median of FIELD over the file's lines, "-" if none
 }
 na="not measured"
 [ $chand_durable = yes ] || na="not measured: no --data-dir in this chand"
-rate_cell() {   # rate_cell FILE
+rate_cell() {   # rate_cell FILE: the median values/s, and the runs' range in M
     v=$(m values_per_s "$1")
-    [ "$v" = - ] && echo "$na" || fmt_rate "$v"
+    r=$(spread values_per_s "$(lines "$1")" |
+        awk -F– '{ if (NF == 2) printf " (%.2f–%.2f)", $1 / 1e6, $2 / 1e6 }')
+    [ "$v" = - ] && echo "$na" || echo "$(fmt_rate "$v")$r"
 }
-ms_cell() {   # ms_cell FIELD FILE
+ms_cell() {   # ms_cell FIELD FILE: the median, and the runs' range
     v=$(m "$1" "$2")
-    [ "$v" = - ] && echo "-" || echo "$v ms"
+    r=$(spread "$1" "$(lines "$2")")
+    [ "$v" = - ] && echo "-" || echo "$v ms${r:+ ($r)}"
+}
+pair_ratio() {   # pair_ratio FILE_A FILE_B: the median of the runs' A / B values/s
+    lines "$1" | while read -r a && read -r b <&3; do
+        ratio "$(field values_per_s "$a")" "$(field values_per_s "$b")"
+        echo
+    done 3<"$data/$2" | grep -E '^[0-9.]+$' | median
 }
 mb_cell() {   # mb_cell FILE: the median of bytes=, in MB
     v=$(m bytes "$1")
@@ -285,9 +294,9 @@ table=$data/table
         no) label="no: no fdatasync, the kernel writes back when it likes" ;;
         none) label="memory only, for reference (chand without --data-dir; Redis appendonly no)" ;;
         esac
-        c=$(m values_per_s "c_$p") r=$(m values_per_s "r_$p")
-        printf '| %s | %s | %s | %s |\n' "$label" "$(rate_cell "c_$p")" "$(rate_cell "r_$p")" \
-            "$(ratio "$c" "$r")"
+        x=-
+        [ -s "$data/c_$p" ] && x=$(pair_ratio "c_$p" "r_$p")
+        printf '| %s | %s | %s | %s |\n' "$label" "$(rate_cell "c_$p")" "$(rate_cell "r_$p")" "$x"
     done
     echo
     echo "| write + fdatasync, appended to one file | p50 | p99 | max | per second | 256 values per fdatasync |"
@@ -344,7 +353,9 @@ section=$data/section
     echo "is driven in its best form: one variadic RPUSH of 256 values per batch, LPOP 256 (BLPOP"
     echo "when empty). Every run gets a fresh server on an empty data directory on $disk, the"
     echo "repository's disk (not tmpfs); the directories are removed afterwards. Medians of $reps"
-    echo "runs, chand and Redis alternating. Ratios above 1: chand is faster."
+    echo "runs, chand and Redis alternating, with the range of the runs in brackets; the ratio is the"
+    echo "median of the runs' own ratios (each chand run against the Redis run next to it), above"
+    echo "1 when chand is faster."
     echo
     echo "The disk's bound: bench/fsync_lat.c appends 64 or 4096 bytes to a file with write()"
     echo "and makes them durable with fdatasync(), $fsync_count times after a warm-up (medians of"

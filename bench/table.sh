@@ -7,6 +7,7 @@
 #   field NAME LINE      the value of NAME= in LINE
 #   median               the median of the numbers on stdin, one a line ("-" if none)
 #   med NAME LINES       the median of NAME= over result lines (one a line)
+#   spread NAME LINES    "min–max" of NAME= over the lines ("" if fewer than 2)
 #   ratio A B            A / B with 2 decimals ("-" unless both are positive)
 #   fmt_rate V           values/s as "1.23 M values/s"
 #   machine              "N cores, CPU model, kernel" for a results section
@@ -27,6 +28,11 @@ median() {
 }
 med() {
     echo "$2" | grep . | while read -r l; do field "$1" "$l"; done | median
+}
+spread() {
+    echo "$2" | grep . | while read -r l; do field "$1" "$l"; done |
+        awk 'NR == 1 || $1 < lo { lo = $1 } NR == 1 || $1 > hi { hi = $1 }
+             END { if (NR > 1) printf "%s–%s", lo, hi }'
 }
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'
