@@ -396,9 +396,9 @@ section=$data/section
     echo "written, so they are read from the page cache: a restart, not a cold boot. Medians of"
     echo "$rec_reps recoveries in each form."
     echo
-    echo "Machine: $(machine); load average $load at the start and $load_end at the end (the"
-    echo "machine is shared: other jobs' CPU and fdatasyncs on the same disk move these figures;"
-    echo "every run's line is in the build tree's bench/work/durable.runs)."
+    echo "Machine: $(machine); load average $load at the start and $load_end at the end."
+    echo "The machine is shared: other jobs' CPU and fdatasyncs on the same disk move these"
+    echo "figures (every run's line is in the build tree's bench/work/durable.runs)."
     echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')${commit:+; chand at commit $commit}."
     echo
     cat "$table"
