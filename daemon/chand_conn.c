@@ -103,10 +103,19 @@ void chand_conn_flush_pending(chand_server_t *s)
         flush_all(s);
 }
 
+/* The turn's records go to the journal; synced (--fsync always) if a reply
+ * was made since the last commit: it may depend on them. */
+static void journal_commit(chand_server_t *s)
+{
+    bool answered = s->replies != s->replies_committed;
+    s->replies_committed = s->replies;
+    chand_journal_commit(s->journal, answered);
+}
+
 void chand_conn_flush_turn(chand_server_t *s)
 {
     if (s->journal)
-        chand_journal_commit(s->journal);
+        journal_commit(s);
     flush_all(s);
 }
 
@@ -201,8 +210,9 @@ static void conn_write(chand_conn_t *c)
     /* nothing leaves before the records it depends on are written (a
      * reply made in this turn for a connection whose socket became
      * writable in this turn too) */
-    if (c->srv->journal && chand_journal_pending(c->srv->journal))
-        chand_journal_commit(c->srv->journal);
+    if (c->srv->journal && (chand_journal_pending(c->srv->journal) ||
+                            c->srv->replies != c->srv->replies_committed))
+        journal_commit(c->srv);
     while (evbuffer_get_length(c->out)) {
         int n = evbuffer_write(c->out, c->fd);
         if (n > 0)
@@ -357,6 +367,7 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
     evbuffer_commit_space(out, &iov, 1);
     c->srv->out_bytes += iov.iov_len;
     c->frames_out++;
+    c->srv->replies++;
     if (qlist_empty(&c->pending_link))
         qlist_push_back(&c->srv->pending, &c->pending_link);
     if (evbuffer_get_length(out) > c->srv->opts.max_output)

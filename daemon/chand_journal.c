@@ -27,6 +27,10 @@
 #include "chand_record.h"
 #include "chand_stall.h"
 
+/* --fsync no: start the kernel's writeback of every this many bytes, so
+ * that syncing the log when a rewrite closes it (the loop waits for that)
+ * has little left to do. */
+#define KICK_BYTES (8u << 20)
 /* A record still growing is closed past this many bytes. */
 #define OPEN_MAX (1u << 20)
 #define NONE ((size_t)-1)
@@ -51,6 +55,8 @@ struct chand_journal {
     uint64_t gen, off;
     uint64_t alloc_end;      /* disk space reserved up to here */
     bool can_alloc;
+    bool dirty;              /* --fsync always: written since the last sync */
+    uint64_t kicked;         /* --fsync no: writeback started up to here */
     /* since the snapshot */
     uint64_t snap_gen, snap_bytes, log_bytes;
     /* --fsync everysec: the thread and what it shares with the loop */
@@ -265,32 +271,45 @@ static void fsync_stats(chand_journal_t *j, uint64_t us)
         j->st.fsync_us_max = us;
 }
 
-void chand_journal_commit(chand_journal_t *j)
+/* --fsync always: what was written is on stable storage before replies go. */
+static void sync_now(chand_journal_t *j)
+{
+    uint64_t t0 = chand_now_us();
+    if (fdatasync(j->fd) < 0)
+        die(j, "fdatasync", errno);
+    j->dirty = false;
+    pthread_mutex_lock(&j->mu);
+    fsync_stats(j, chand_now_us() - t0);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void chand_journal_commit(chand_journal_t *j, bool answered)
 {
     w_close(&j->w);
     size_t n = j->w.buf.len;
-    if (!n)
-        return;
-    if (write_all(j->fd, j->w.buf.p, n) < 0)
-        die(j, "write", errno);
-    j->w.buf.len = 0;
-    j->off += n;
-    j->log_bytes += n;
-    j->st.bytes_written += n;
-    j->st.writes++;
-    if (j->o.fsync == JR_FSYNC_ALWAYS) {
-        uint64_t t0 = chand_now_us();
-        if (fdatasync(j->fd) < 0)
-            die(j, "fdatasync", errno);
-        pthread_mutex_lock(&j->mu);
-        fsync_stats(j, chand_now_us() - t0);
-        pthread_mutex_unlock(&j->mu);
-    } else if (j->o.fsync == JR_FSYNC_EVERYSEC) {
-        pthread_mutex_lock(&j->mu);
-        j->unsynced += n;
-        pthread_mutex_unlock(&j->mu);
+    if (n) {
+        if (write_all(j->fd, j->w.buf.p, n) < 0)
+            die(j, "write", errno);
+        j->w.buf.len = 0;
+        j->off += n;
+        j->log_bytes += n;
+        j->st.bytes_written += n;
+        j->st.writes++;
+        if (j->o.fsync == JR_FSYNC_ALWAYS) {
+            j->dirty = true;
+        } else if (j->o.fsync == JR_FSYNC_EVERYSEC) {
+            pthread_mutex_lock(&j->mu);
+            j->unsynced += n;
+            pthread_mutex_unlock(&j->mu);
+        } else if (j->off - j->kicked >= KICK_BYTES) {
+            sync_file_range(j->fd, (off_t)j->kicked, (off_t)(j->off - j->kicked),
+                            SYNC_FILE_RANGE_WRITE);
+            j->kicked = j->off;
+        }
+        reserve_space(j);
     }
-    reserve_space(j);
+    if (j->dirty && answered)
+        sync_now(j);
 }
 
 bool chand_journal_pending(const chand_journal_t *j)
@@ -460,7 +479,7 @@ static void __attribute__((noreturn)) snapshot_child(chand_journal_t *j, uint64_
 
 static void rewrite_start(chand_journal_t *j)
 {
-    chand_journal_commit(j);
+    chand_journal_commit(j, false);
     uint64_t gen = j->gen + 1;
     int fd = open_log(j, gen, 0, true);
     if (fd < 0) {
@@ -491,6 +510,7 @@ static void rewrite_start(chand_journal_t *j)
     j->st.last_rewrite_stall_us = chand_now_us() - t0;
     j->gen = gen;
     j->off = 0;
+    j->kicked = 0;
     j->alloc_end = 0;
     struct stat sb;
     if (fstat(fd, &sb) == 0)
@@ -555,6 +575,8 @@ void chand_journal_tick(chand_journal_t *j)
     pthread_mutex_unlock(&j->mu);
     if (err)
         die(j, "fdatasync (everysec)", err);
+    if (j->dirty)
+        sync_now(j);   /* acknowledgements no reply waited for */
     if (j->child) {
         int status;
         if (waitpid(j->child, &status, WNOHANG) == j->child)
@@ -697,7 +719,7 @@ void chand_journal_close(chand_journal_t *j)
         return;
     core_set_journal(j->core, NULL, NULL);
     core_refuse_puts(j->core, NULL);
-    chand_journal_commit(j);
+    chand_journal_commit(j, false);
     if (j->child) {
         /* a rewrite in progress is abandoned: the logs still hold it all */
         kill(j->child, SIGKILL);

@@ -57,11 +57,15 @@ typedef struct chand_journal chand_journal_t;
 /* chand_journal_open - lock dir (a second chand on it is refused), load it
  * into core, and report to it from now on.  NULL on error (logged). */
 chand_journal_t *chand_journal_open(const jr_opts_t *o, core_t *core);
-/* chand_journal_commit - the end of a loop turn: write this turn's records
- * (and fdatasync under --fsync always).  On an I/O error it logs and
+/* chand_journal_commit - the end of a loop turn: write this turn's records,
+ * and under --fsync always, if replies wait (answered), fdatasync what was
+ * written since the last one.  A turn that answered nobody - acknowledgements
+ * only - is written but not synced then: no client was told anything that
+ * depends on it (a lost ack means a redelivery, marked), and the next turn
+ * with replies, or the next tick, syncs it.  On an I/O error it logs and
  * exits: no reply of the turn has gone out, and what is on disk is whole
  * records up to the last good write (a torn tail at worst). */
-void chand_journal_commit(chand_journal_t *j);
+void chand_journal_commit(chand_journal_t *j, bool answered);
 /* chand_journal_pending - records wait for the end of the turn. */
 bool chand_journal_pending(const chand_journal_t *j);
 /* chand_journal_tick - housekeeping, a few times a second: start or finish

@@ -73,6 +73,8 @@ struct chand_server {
     chand_stall_t stall;         /* how long each loop callback took */
     uint64_t out_bytes;          /* replies queued to every client (counted
                                     against --max-memory with the values) */
+    uint64_t replies;            /* encoded since start */
+    uint64_t replies_committed;  /* ... as of the journal's last commit */
     bool stopping;
 };
 

@@ -238,36 +238,36 @@ static char *workload(const char *d, bool ack_all)
     chand_journal_t *j = jopen(d, c, 0);
     ck_assert_ptr_nonnull(j);
     mk(&t, "a", 10);
-    chand_journal_commit(j);
+    chand_journal_commit(j, true);
     mk(&t, "rendezvous", 0);
     mk(&t, "c", 5);
     mk(&t, "gone", 5);
     core_open(t.s, ++next_id, B(""), false, 0, true, false);   /* temporary: never written */
-    chand_journal_commit(j);
+    chand_journal_commit(j, true);
     char v[16];
     for (int i = 0; i < 8; i++) {
         snprintf(v, sizeof v, "a%d", i);
         snd(&t, "a", v);
-        chand_journal_commit(j);
+        chand_journal_commit(j, true);
     }
     snd(&t, "c", "c0");
     snd(&t, "c", "c1");
     snd(&t, "gone", "g0");
-    chand_journal_commit(j);
+    chand_journal_commit(j, true);
     ck_assert_uint_eq(rcv(&t, "a", 3), 3);   /* a0 a1 a2 delivered */
-    chand_journal_commit(j);
+    chand_journal_commit(j, true);
     core_ack(t.s, t.dlv[0]);                  /* a0 gone; a1, a2 held back */
     if (ack_all) {
         core_ack(t.s, t.dlv[1]);
         core_ack(t.s, t.dlv[2]);
     }
-    chand_journal_commit(j);
+    chand_journal_commit(j, true);
     core_close(t.s, ++next_id, B("c"));
-    chand_journal_commit(j);
+    chand_journal_commit(j, true);
     core_delete(t.s, ++next_id, B("gone"));
-    chand_journal_commit(j);
+    chand_journal_commit(j, true);
     snd(&t, "a", "a8");
-    chand_journal_commit(j);
+    chand_journal_commit(j, true);
     char *s = state_of(c);
     chand_journal_close(j);
     core_sess_drop(t.s);
@@ -445,14 +445,14 @@ START_TEST(t_rewrite_keeps_state)
         snd(&t, "q", v);
         if (i % 3 == 0 && rcv(&t, "q", 2) == 2)
             core_ack(t.s, t.dlv[0]);   /* the other stays held back */
-        chand_journal_commit(j);
+        chand_journal_commit(j, true);
         chand_journal_tick(j);
         if (i % 64 == 0)
             usleep(1000);
     }
     snd(&t, "r", "after");
     core_close(t.s, ++next_id, B("r"));
-    chand_journal_commit(j);
+    chand_journal_commit(j, true);
     ck_assert_uint_eq(js.rewrite_failures, 0);
     char *before = state_of(c);
     chand_journal_close(j);
@@ -584,6 +584,47 @@ START_TEST(t_refused_puts)
 }
 END_TEST
 
+/* --fsync always syncs before replies that may depend on the records, and
+ * only then: a turn of acknowledgements alone answers nobody. */
+START_TEST(t_always_syncs_before_replies)
+{
+    core_t *c = core_new(&limits, on_reply);
+    tsess_t t = { 0 };
+    t.s = core_sess_new(c, &t);
+    jr_opts_t o = { .dir = dir, .fsync = JR_FSYNC_ALWAYS, .prealloc = 1 << 16,
+                    .rewrite_size = UINT64_C(1) << 40 };
+    chand_journal_t *j = chand_journal_open(&o, c);
+    ck_assert_ptr_nonnull(j);
+    jr_stats_t js;
+    mk(&t, "q", 10);
+    snd(&t, "q", "v");
+    chand_journal_commit(j, true);
+    chand_journal_stats(j, &js);
+    ck_assert_uint_eq(js.fsyncs, 1);
+    ck_assert_uint_eq(rcv(&t, "q", 1), 1);
+    chand_journal_commit(j, true);
+    chand_journal_stats(j, &js);
+    ck_assert_uint_eq(js.fsyncs, 2);
+    ck_assert(core_ack(t.s, t.dlv[0]));
+    chand_journal_commit(j, false);             /* written, not synced */
+    chand_journal_stats(j, &js);
+    ck_assert_uint_eq(js.fsyncs, 2);
+    ck_assert_uint_eq(js.writes, 3);
+    chand_journal_commit(j, true);              /* a reply: the ack is synced first */
+    chand_journal_stats(j, &js);
+    ck_assert_uint_eq(js.fsyncs, 3);
+    chand_journal_commit(j, true);              /* nothing new: nothing to sync */
+    snd(&t, "q", "w");
+    chand_journal_commit(j, false);
+    chand_journal_tick(j);                      /* left unsynced no longer than a tick */
+    chand_journal_stats(j, &js);
+    ck_assert_uint_eq(js.fsyncs, 4);
+    core_sess_drop(t.s);
+    chand_journal_close(j);
+    core_free(c);
+}
+END_TEST
+
 START_TEST(t_everysec_syncs)
 {
     core_t *c = core_new(&limits, on_reply);
@@ -601,7 +642,7 @@ START_TEST(t_everysec_syncs)
         snd(&t, "q", "v");
         if (rcv(&t, "q", 1))
             core_ack(t.s, t.dlv[0]);
-        chand_journal_commit(j);
+        chand_journal_commit(j, true);
         chand_journal_tick(j);
         usleep(5000);
     }
@@ -659,6 +700,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_one_daemon_per_dir);
     tcase_add_test(tc, t_refused_puts);
     tcase_add_test(tc, t_everysec_syncs);
+    tcase_add_test(tc, t_always_syncs_before_replies);
     suite_add_tcase(s, tc);
     return s;
 }
