@@ -4,8 +4,11 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "chand_alloc.h"
@@ -103,4 +106,65 @@ void xsmall_free(void *p, size_t size)
         }
     }
     free(p);
+}
+
+/* ---- bulk blocks ---- */
+
+#define XBULK_RUN ((size_t)2 << 20)
+#define XBULK_MAX (XBULK_RUN / 64)
+
+struct xbulk_run {
+    size_t used;     /* bytes carved, this header included */
+    size_t live;     /* blocks not yet freed */
+    bool open;       /* still being carved: not freed at live 0 */
+};
+
+#define XBULK_HDR ((sizeof(struct xbulk_run) + 15) & ~(size_t)15)
+
+void *xbulk_alloc(xbulk_t *b, size_t size)
+{
+#ifdef CHAN_SANITIZERS
+    (void)b;
+    (void)size;
+    return NULL;
+#else
+    size = (size + 15) & ~(size_t)15;
+    if (size == 0 || size > XBULK_MAX)
+        return NULL;
+    struct xbulk_run *r = b->cur;
+    if (!r || r->used + size > XBULK_RUN) {
+        xbulk_done(b);
+        void *m = NULL;
+        if (posix_memalign(&m, XBULK_RUN, XBULK_RUN) != 0)
+            oom(XBULK_RUN);
+        madvise(m, XBULK_RUN, MADV_HUGEPAGE);   /* a hint: fewer page faults */
+        r = m;
+        r->used = XBULK_HDR;
+        r->live = 0;
+        r->open = true;
+        b->cur = r;
+    }
+    void *p = (char *)r + r->used;
+    r->used += size;
+    r->live++;
+    return p;
+#endif
+}
+
+void xbulk_done(xbulk_t *b)
+{
+    struct xbulk_run *r = b->cur;
+    b->cur = NULL;
+    if (!r)
+        return;
+    r->open = false;
+    if (!r->live)
+        free(r);
+}
+
+void xbulk_free(void *p)
+{
+    struct xbulk_run *r = (struct xbulk_run *)((uintptr_t)p & ~(uintptr_t)(XBULK_RUN - 1));
+    if (--r->live == 0 && !r->open)
+        free(r);
 }

@@ -187,6 +187,7 @@ struct core {
     void *jr_ctx;
     uint64_t last_no, last_vid;
     const char *refuse_puts; /* why sends to journaled channels are refused */
+    xbulk_t bulk;            /* values being restored are carved from it */
 };
 
 static void pump(core_chan_t *ch);
@@ -212,6 +213,7 @@ static core_val_t *val_new(core_t *c, core_bytes_t b)
     core_val_t *v = xsmall_alloc(sizeof *v + b.len);
     c->value_bytes += sizeof *v + b.len;
     v->vid = 0;
+    v->bulk = 0;
     v->redelivered = 0;
     v->seq = 0;
     v->len = (uint32_t)b.len;
@@ -225,7 +227,10 @@ static void val_free(core_t *c, core_val_t *v)
     if (!v)
         return;
     c->value_bytes -= sizeof *v + v->len;
-    xsmall_free(v, sizeof *v + v->len);
+    if (v->bulk)
+        xbulk_free(v);
+    else
+        xsmall_free(v, sizeof *v + v->len);
 }
 
 static void vals_free(core_t *c, pdeque_t *d)
@@ -1965,6 +1970,7 @@ void core_shutdown(core_t *c)
 void core_free(core_t *c)
 {
     c->jr = NULL;   /* the daemon stops: nothing is deleted for good */
+    xbulk_done(&c->bulk);   /* a restore that failed half-way */
     while (!qlist_empty(&c->sessions))
         core_sess_drop(QLIST_ENTRY(c->sessions.next, core_sess_t, all));
     pdeque_t chans;
@@ -1999,7 +2005,18 @@ core_chan_t *core_restore_chan(core_t *c, core_bytes_t name, uint64_t no, uint64
 
 void core_restore_val(core_chan_t *ch, uint64_t vid, uint32_t redelivered, core_bytes_t data)
 {
-    core_val_t *v = val_new(ch->core, data);
+    core_t *c = ch->core;
+    core_val_t *v = xbulk_alloc(&c->bulk, sizeof *v + data.len);
+    if (v) {
+        c->value_bytes += sizeof *v + data.len;
+        v->len = (uint32_t)data.len;
+        v->seq = 0;
+        if (data.len)
+            memcpy(v->data, data.data, data.len);
+        v->bulk = 1;
+    } else {
+        v = val_new(c, data);
+    }
     v->vid = vid;
     v->redelivered = redelivered;
     pdeque_push_back(&ch->buf, v);
@@ -2007,8 +2024,9 @@ void core_restore_val(core_chan_t *ch, uint64_t vid, uint32_t redelivered, core_
         ch->core->last_vid = vid;
 }
 
-void core_restore_numbers(core_t *c, uint64_t last_no, uint64_t last_vid)
+void core_restore_done(core_t *c, uint64_t last_no, uint64_t last_vid)
 {
+    xbulk_done(&c->bulk);
     if (last_no > c->last_no)
         c->last_no = last_no;
     if (last_vid > c->last_vid)

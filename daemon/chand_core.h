@@ -57,6 +57,7 @@ typedef struct core_val {
     uint32_t redelivered;
     uint32_t len;
     uint32_t seq;                /* its place in its send's batch */
+    uint8_t bulk;                /* allocated with xbulk_alloc (loaded) */
     uint8_t data[];
 } core_val_t;
 
@@ -173,9 +174,9 @@ core_chan_t *core_restore_chan(core_t *c, core_bytes_t name, uint64_t no, uint64
                                bool closed);
 /* core_restore_val - append a value to ch's buffer, as journaled. */
 void core_restore_val(core_chan_t *ch, uint64_t vid, uint32_t redelivered, core_bytes_t data);
-/* core_restore_numbers - the next channel and value numbers will be above
- * these. */
-void core_restore_numbers(core_t *c, uint64_t last_no, uint64_t last_vid);
+/* core_restore_done - the last call of a restore: the next channel and
+ * value numbers will be above these. */
+void core_restore_done(core_t *c, uint64_t last_no, uint64_t last_vid);
 /* core_dump - what a snapshot of the journal holds: fn_chan once for every
  * journaled channel, then fn_val for every journaled value (buffered, or
  * delivered and not yet acknowledged: those count one more redelivery,

@@ -524,7 +524,7 @@ static int restore(rstate_t *st, core_t *core)
     if (core && n > 65536)
         mallopt(M_TOP_PAD, 128 * 1024);   /* glibc's default */
     if (core)
-        core_restore_numbers(core, st->out->last_no, st->out->last_vid);
+        core_restore_done(core, st->out->last_no, st->out->last_vid);
     return 0;
 }
 
