@@ -479,6 +479,7 @@ static void __attribute__((noreturn)) snapshot_child(chand_journal_t *j, uint64_
 
 static void rewrite_start(chand_journal_t *j)
 {
+    uint64_t t0 = chand_now_us();
     chand_journal_commit(j, false);
     uint64_t gen = j->gen + 1;
     int fd = open_log(j, gen, 0, true);
@@ -486,7 +487,6 @@ static void rewrite_start(chand_journal_t *j)
         j->next_try_us = chand_now_us() + 10000000;
         return;
     }
-    uint64_t t0 = chand_now_us();
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
