@@ -1735,17 +1735,12 @@ static int metrics_port(const chand_proc_t *d)
     return -1;
 }
 
-START_TEST(t_metrics)
+/* GET /metrics from the endpoint of d: the whole response, in a static
+ * buffer. */
+static const char *scrape(const chand_proc_t *d)
 {
-    chand_proc_t d2;
-    const char *args[] = { "--metrics", "127.0.0.1:0", NULL };
-    ck_assert_int_eq(chand_start(&d2, args), 0);
-    int port = metrics_port(&d2);
+    int port = metrics_port(d);
     ck_assert_int_gt(port, 0);
-    chan_client_t *cl = chan_connect(d2.addr, NULL, chan_now() + 5000);
-    chan_t *ch = chan_open(cl, "measured", 5, 0, chan_now() + 5000);
-    ck_assert_int_eq(chan_send(ch, "x", 1, -1), 0);
-    ck_assert_int_eq(chan_send(ch, "y", 1, -1), 0);
     int fd = raw_connect(port, 0);
     const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
     raw_write(fd, req, sizeof req - 1);
@@ -1763,6 +1758,20 @@ START_TEST(t_metrics)
     body[got] = 0;
     close(fd);
     ck_assert_msg(strstr(body, "200 OK"), "%s", body);
+    return body;
+}
+
+START_TEST(t_metrics)
+{
+    chand_proc_t d2;
+    const char *args[] = { "--metrics", "127.0.0.1:0", NULL };
+    ck_assert_int_eq(chand_start(&d2, args), 0);
+    chan_client_t *cl = chan_connect(d2.addr, NULL, chan_now() + 5000);
+    chan_t *ch = chan_open(cl, "measured", 5, 0, chan_now() + 5000);
+    ck_assert_int_eq(chan_send(ch, "x", 1, -1), 0);
+    ck_assert_int_eq(chan_send(ch, "y", 1, -1), 0);
+    const char *body = scrape(&d2);
+    ck_assert_msg(!strstr(body, "chand_journal"), "a memory-only chand has no journal: %s", body);
     ck_assert_msg(strstr(body, "chand_channels 1\n"), "%s", body);
     ck_assert_msg(strstr(body, "chand_connections 1\n"), "%s", body);
     ck_assert_msg(strstr(body, "chand_channel_len{channel=\"measured\"} 2\n"), "%s", body);
@@ -1788,6 +1797,37 @@ START_TEST(t_metrics)
         sum += ss.loop_counts[i];
     ck_assert_uint_ge(sum, (uint64_t)ninf);
     ck_assert_uint_gt(ss.loop_max_us, 0);
+    ck_assert_int_eq(ss.durable, 0);
+    chan_release(ch);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&d2), 0);
+}
+END_TEST
+
+/* A durable chand's journal, in Stat and in /metrics. */
+START_TEST(t_metrics_durable)
+{
+    chand_proc_t d2;
+    const char *args[] = { "--metrics", "127.0.0.1:0", "--fsync", "always", NULL };
+    ck_assert_int_eq(chand_start_data(&d2, args, 0), 0);
+    chan_client_t *cl = chan_connect(d2.addr, NULL, chan_now() + 5000);
+    chan_t *ch = chan_open(cl, "kept", 5, 0, chan_now() + 5000);
+    ck_assert_int_eq(chan_send(ch, "x", 1, -1), 0);
+    chan_server_stat_t ss;
+    ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + 5000), 0);
+    ck_assert_int_eq(ss.durable, 1);
+    ck_assert_str_eq(ss.fsync, "always");
+    ck_assert_uint_ge(ss.journal_records, 2);   /* the channel made, the value put */
+    ck_assert_uint_ge(ss.fsyncs, 2);            /* before each of their replies */
+    ck_assert_uint_gt(ss.disk_bytes, 0);
+    ck_assert_int_eq(ss.refusing_sends, 0);
+    const char *body = scrape(&d2);
+    ck_assert_msg(strstr(body, "chand_journal_records_total "), "%s", body);
+    ck_assert_msg(strstr(body, "chand_journal_fsyncs_total "), "%s", body);
+    ck_assert_msg(strstr(body, "chand_journal_refusing_sends 0\n"), "%s", body);
+    ck_assert_msg(strstr(body, "chand_recovery_seconds "), "%s", body);
+    const char *db = strstr(body, "chand_data_dir_bytes ");
+    ck_assert_msg(db && strtoull(db + strlen("chand_data_dir_bytes "), NULL, 10) > 0, "%s", body);
     chan_release(ch);
     chan_disconnect(cl);
     ck_assert_int_eq(chand_stop(&d2), 0);
@@ -1845,6 +1885,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_sigterm);
     tcase_add_test(tc, t_unix_listener);
     tcase_add_test(tc, t_metrics);
+    tcase_add_test(tc, t_metrics_durable);
     suite_add_tcase(s, tc);
     return s;
 }
