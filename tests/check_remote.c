@@ -1826,8 +1826,8 @@ START_TEST(t_metrics_durable)
     ck_assert_msg(strstr(body, "chand_journal_fsyncs_total "), "%s", body);
     ck_assert_msg(strstr(body, "chand_journal_refusing_sends 0\n"), "%s", body);
     ck_assert_msg(strstr(body, "chand_recovery_seconds "), "%s", body);
-    const char *db = strstr(body, "chand_data_dir_bytes ");
-    ck_assert_msg(db && strtoull(db + strlen("chand_data_dir_bytes "), NULL, 10) > 0, "%s", body);
+    const char *db = strstr(body, "\nchand_data_dir_bytes ");
+    ck_assert_msg(db && strtoull(db + strlen("\nchand_data_dir_bytes "), NULL, 10) > 0, "%s", body);
     chan_release(ch);
     chan_disconnect(cl);
     ck_assert_int_eq(chand_stop(&d2), 0);
