@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -167,4 +168,34 @@ void xbulk_free(void *p)
     struct xbulk_run *r = (struct xbulk_run *)((uintptr_t)p & ~(uintptr_t)(XBULK_RUN - 1));
     if (--r->live == 0 && !r->open)
         free(r);
+}
+
+/* ---- arrays that grow ---- */
+
+void *xgrow(void *p, size_t old_size, size_t new_size)
+{
+    if (new_size < XGROW_MAP)
+        return xrealloc(p, new_size);
+    void *q;
+    if (old_size >= XGROW_MAP) {
+        q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+    } else {
+        q = mmap(NULL, new_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (q != MAP_FAILED && old_size) {
+            memcpy(q, p, old_size);
+        }
+        if (q != MAP_FAILED)
+            free(p);
+    }
+    if (q == MAP_FAILED)
+        oom(new_size);
+    return q;
+}
+
+void xgrow_free(void *p, size_t size)
+{
+    if (size >= XGROW_MAP)
+        munmap(p, size);
+    else
+        free(p);
 }

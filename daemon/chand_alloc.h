@@ -30,6 +30,18 @@ void *xsmall_alloc(size_t size);
 /* size: the size it was allocated with. */
 void xsmall_free(void *p, size_t size);
 
+/* Arrays that grow by doubling (a channel's ring of values): from
+ * XGROW_MAP bytes up they are pages mapped for them alone, grown with
+ * mremap, which moves pages instead of copying them.  (Left to malloc, a
+ * ring of a million pointers doubling in a heap that large chunks had
+ * fragmented meant 16 MiB of memcpy and page faults in one request: 10 ms
+ * of a stalled loop.)  Sizes past XGROW_MAP are multiples of the page size
+ * (powers of two).  xgrow(NULL, 0, n) allocates; the caller remembers the
+ * size, for xgrow and xgrow_free. */
+#define XGROW_MAP ((size_t)1 << 20)
+void *xgrow(void *p, size_t old_size, size_t new_size);
+void xgrow_free(void *p, size_t size);
+
 /* Bulk blocks, for a million small allocations made at once and freed one
  * by one over time (the values loaded from a data dir at start): carved in
  * order from 2 MiB runs (one huge page where the kernel gives them), each

@@ -46,6 +46,10 @@
  * or this many reads were done (then the loop lets others have a turn). */
 #define READ_CHUNK 65536
 #define READS_PER_TURN 16
+/* ... or until this much time went into them: sixteen chunks of pipelined
+ * requests could otherwise hold the loop for ~10 ms; the rest of the input
+ * waits in the socket for the next turn (the read event is level-triggered). */
+#define READ_BUDGET_US 1000
 
 static void conn_release(chand_conn_t *c);
 static void conn_write(chand_conn_t *c);
@@ -195,8 +199,8 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
             break;
         }
         conn_read(c);
-        if (n < READ_CHUNK)
-            break;   /* the socket is empty for now */
+        if (n < READ_CHUNK || chand_now_us() - t0 > READ_BUDGET_US)
+            break;   /* the socket is empty for now, or others get a turn */
     }
     after_io(s);
     chand_busy_end(s, t0);

@@ -41,7 +41,9 @@ static inline void qlist_remove(qlink_t *l)
 
 /* A growable ring of pointers: push and pop at both ends in O(1).  Its
  * capacity is a power of two, so a place in the ring is a mask away (no
- * division per push or pop), and growing copies the ring in two pieces. */
+ * division per push or pop).  It grows with xgrow, which moves a large
+ * ring's pages (mremap) instead of copying them, and then moves only the
+ * part that had wrapped around. */
 typedef struct pdeque {
     void **buf;
     size_t cap, head, len;
@@ -56,16 +58,14 @@ static inline void pdeque_reserve(pdeque_t *d, size_t want)
     size_t ncap = d->cap ? d->cap : 4;
     while (ncap < want)
         ncap *= 2;
-    void **nb = xmalloc(ncap * sizeof *nb);
-    if (d->len) {
-        size_t first = d->cap - d->head < d->len ? d->cap - d->head : d->len;
-        memcpy(nb, d->buf + d->head, first * sizeof *nb);
-        memcpy(nb + first, d->buf, (d->len - first) * sizeof *nb);
-    }
-    free(d->buf);
-    d->buf = nb;
+    size_t ocap = d->cap;
+    d->buf = xgrow(d->buf, ocap * sizeof *d->buf, ncap * sizeof *d->buf);
     d->cap = ncap;
-    d->head = 0;
+    if (d->head + d->len > ocap) {
+        /* the wrapped part, [0, head + len - ocap), now goes after the old end */
+        size_t wrapped = d->head + d->len - ocap;
+        memcpy(d->buf + ocap, d->buf, wrapped * sizeof *d->buf);
+    }
 }
 
 static inline void *pdeque_front(const pdeque_t *d) { return d->len ? d->buf[d->head] : NULL; }
@@ -100,7 +100,7 @@ static inline void pdeque_push_front(pdeque_t *d, void *p)
 /* Free the ring (not what its pointers point to). */
 static inline void pdeque_free(pdeque_t *d)
 {
-    free(d->buf);
+    xgrow_free(d->buf, d->cap * sizeof *d->buf);
     pdeque_init(d);
 }
 

@@ -655,6 +655,44 @@ START_TEST(t_everysec_syncs)
 }
 END_TEST
 
+/* A buffer past a million bytes of pointers (the size where its ring moves
+ * to pages of its own, grown with mremap) keeps every value in order,
+ * also when it grows while wrapped around - as a big restore fills one. */
+START_TEST(t_large_ring_keeps_order)
+{
+    core_t *c = core_new(&limits, on_reply);
+    tsess_t t = { 0 };
+    t.s = core_sess_new(c, &t);
+    mk(&t, "big", 1000000);
+    char v[16];
+    int sent = 0, got = 0;
+    /* fill, take part of it (the ring's head moves on), fill past two
+     * doublings, then take everything */
+    int plan[][2] = { { 200000, 0 }, { 0, 150000 }, { 400000, 0 }, { 0, 450000 } };
+    for (size_t k = 0; k < 4; k++) {
+        for (int i = 0; i < plan[k][0]; i++) {
+            snprintf(v, sizeof v, "%d", sent++);
+            snd(&t, "big", v);
+            ck_assert_int_eq(t.st, CHAN__STATUS__OK);
+        }
+        while (got < sent && plan[k][1]) {
+            size_t n = rcv(&t, "big", 64);
+            ck_assert_uint_gt(n, 0);
+            for (size_t i = 0; i < n; i++) {
+                snprintf(v, sizeof v, "%d", got++);
+                ck_assert_str_eq(t.val[i], v);
+                ck_assert(core_ack(t.s, t.dlv[i]));
+            }
+            if (k == 1 && got >= 150000)
+                break;
+        }
+    }
+    ck_assert_int_eq(got, sent);
+    core_sess_drop(t.s);
+    core_free(c);
+}
+END_TEST
+
 /* The checksum against its definition, one bit at a time. */
 static uint32_t crc_bitwise(const uint8_t *p, size_t n)
 {
@@ -691,6 +729,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, t_crc32c);
+    tcase_add_test(tc, t_large_ring_keeps_order);
     tcase_add_test(tc, t_round_trip);
     tcase_add_test(tc, t_torn_tail_every_offset);
     tcase_add_test(tc, t_flipped_bit_is_refused);
