@@ -116,11 +116,68 @@ static void journal_commit(chand_server_t *s)
     chand_journal_commit(s->journal, answered);
 }
 
+/* The replies c made up to now need the log synced up to pos. */
+static void hold_mark(chand_conn_t *c, uint64_t pos, uint64_t synced)
+{
+    if (c->out_total == c->out_marked)
+        return;
+    c->out_marked = c->out_total;
+    if (pos <= synced && c->hold_head == c->nholds) {
+        c->out_free = c->out_total;   /* nothing it depends on waits */
+        return;
+    }
+    if (c->nholds == c->capholds) {
+        c->capholds = c->capholds ? c->capholds * 2 : 4;
+        c->holds = xrealloc(c->holds, c->capholds * sizeof *c->holds);
+    }
+    c->holds[c->nholds].pos = pos;
+    c->holds[c->nholds++].end = c->out_total;
+    if (qlist_empty(&c->held_link))
+        qlist_push_back(&c->srv->held, &c->held_link);
+}
+
+/* The log is on disk up to synced: what c held for it may go. */
+static void hold_release(chand_conn_t *c, uint64_t synced)
+{
+    while (c->hold_head < c->nholds && c->holds[c->hold_head].pos <= synced)
+        c->out_free = c->holds[c->hold_head++].end;
+    if (c->hold_head == c->nholds) {
+        c->hold_head = c->nholds = 0;
+        qlist_remove(&c->held_link);
+    }
+}
+
 void chand_conn_flush_turn(chand_server_t *s)
 {
-    if (s->journal)
+    if (s->journal) {
         journal_commit(s);
+        if (chand_journal_holds(s->journal)) {
+            uint64_t pos = chand_journal_needed(s->journal);
+            uint64_t synced = chand_journal_synced(s->journal);
+            for (qlink_t *l = s->pending.next; l != &s->pending; l = l->next)
+                hold_mark(QLIST_ENTRY(l, chand_conn_t, pending_link), pos, synced);
+        }
+    }
     flush_all(s);
+}
+
+void chand_conn_release_held(chand_server_t *s, uint64_t synced)
+{
+    for (qlink_t *l = s->held.next, *next; l != &s->held; l = next) {
+        next = l->next;
+        chand_conn_t *c = QLIST_ENTRY(l, chand_conn_t, held_link);
+        hold_release(c, synced);
+        if (!c->doomed)
+            conn_write(c);
+    }
+}
+
+/* Bytes of c's output that may be written now. */
+static uint64_t conn_sendable(const chand_conn_t *c)
+{
+    if (!c->srv->journal || !chand_journal_holds(c->srv->journal))
+        return UINT64_MAX;
+    return c->out_free - c->out_sent;
 }
 
 
@@ -213,14 +270,22 @@ static void conn_write(chand_conn_t *c)
         return;   /* in-process: its owner takes the output */
     /* nothing leaves before the records it depends on are written (a
      * reply made in this turn for a connection whose socket became
-     * writable in this turn too) */
-    if (c->srv->journal && (chand_journal_pending(c->srv->journal) ||
-                            c->srv->replies != c->srv->replies_committed))
+     * writable in this turn too); under --fsync always, before they are
+     * synced (conn_sendable) */
+    chand_journal_t *j = c->srv->journal;
+    if (j && !chand_journal_holds(j) &&
+        (chand_journal_pending(j) || c->srv->replies != c->srv->replies_committed))
         journal_commit(c->srv);
-    while (evbuffer_get_length(c->out)) {
-        int n = evbuffer_write(c->out, c->fd);
-        if (n > 0)
+    uint64_t may = conn_sendable(c);
+    while (evbuffer_get_length(c->out) && may) {
+        int n = evbuffer_write_atmost(c->out, c->fd,
+                                      may < (uint64_t)INT32_MAX ? (ev_ssize_t)may : -1);
+        if (n > 0) {
             c->srv->out_bytes -= (uint64_t)n;
+            c->out_sent += (uint64_t)n;
+            if (may != UINT64_MAX)
+                may -= (uint64_t)n;
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -232,7 +297,10 @@ static void conn_write(chand_conn_t *c)
     if (c->doomed)
         return;
     if (evbuffer_get_length(c->out)) {
-        event_add(c->ev_write, NULL);
+        if (may)
+            event_add(c->ev_write, NULL);   /* the socket is full */
+        else
+            event_del(c->ev_write);         /* the rest waits for a sync */
     } else {
         event_del(c->ev_write);
         if (c->flushing)
@@ -323,6 +391,7 @@ chand_conn_t *chand_conn_new(chand_server_t *s, int fd, const char *peer)
     c->sess = core_sess_new(s->core, c);
     qlist_init(&c->doomed_link);
     qlist_init(&c->pending_link);
+    qlist_init(&c->held_link);
     qlist_push_back(&s->conns, &c->link);
     s->nconns++;
     if (fd >= 0)
@@ -371,6 +440,7 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
     evbuffer_commit_space(out, &iov, 1);
     c->srv->out_bytes += iov.iov_len;
     c->frames_out++;
+    c->out_total += iov.iov_len;
     c->srv->replies++;
     if (qlist_empty(&c->pending_link))
         qlist_push_back(&c->srv->pending, &c->pending_link);
@@ -436,6 +506,7 @@ static void conn_release(chand_conn_t *c)
     }
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
+    free(c->holds);
     free(c);
 }
 
@@ -446,6 +517,7 @@ void chand_conn_free(chand_conn_t *c)
     qlist_remove(&c->link);
     qlist_remove(&c->doomed_link);
     qlist_remove(&c->pending_link);
+    qlist_remove(&c->held_link);
     s->nconns--;
     log_debug("conn %llu closed (%llu frames in, %llu out)", (unsigned long long)c->num,
               (unsigned long long)c->frames_in, (unsigned long long)c->frames_out);

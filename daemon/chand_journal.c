@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -55,7 +56,6 @@ struct chand_journal {
     uint64_t gen, off;
     uint64_t alloc_end;      /* disk space reserved up to here */
     bool can_alloc;
-    bool dirty;              /* --fsync always: written since the last sync */
     uint64_t kicked;         /* --fsync no: writeback started up to here */
     /* since the snapshot */
     uint64_t snap_gen, snap_bytes, log_bytes;
@@ -65,7 +65,12 @@ struct chand_journal {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop, syncing;
-    uint64_t unsynced;       /* bytes written since the last fdatasync */
+    uint64_t unsynced;       /* everysec: bytes written since the last fdatasync */
+    uint64_t want, synced;   /* always: positions (bytes written since start)
+                                asked to be on disk, and on disk */
+    bool turn_must;          /* this turn wrote a record replies wait for */
+    uint64_t must;           /* the position after the last such turn */
+    int notify;              /* always: an eventfd the thread bumps after each sync */
     int sync_err;            /* errno of a failed fdatasync, else 0 */
     /* a rewrite in progress */
     pid_t child;
@@ -146,25 +151,36 @@ static void w_file(jr_writer_t *w, enum rec_file_kind kind, uint64_t gen)
  * What the core reports
  * ------------------------------------------------------------------------ */
 
+/* Channels made, closed and deleted, and values put, are what replies
+ * promise (OK to a send means on disk under --fsync always); deliveries and
+ * acknowledgements only keep the redelivered marks exact, and ride with the
+ * next sync (see chand_journal_commit). */
 static void on_made(void *ctx, uint64_t no, core_bytes_t name, uint64_t cap)
 {
-    w_make(&((chand_journal_t *)ctx)->w, no, name, cap);
+    chand_journal_t *j = ctx;
+    j->turn_must = true;
+    w_make(&j->w, no, name, cap);
 }
 
 static void on_closed(void *ctx, uint64_t no)
 {
-    w_chan(&((chand_journal_t *)ctx)->w, REC_CLOSE, no);
+    chand_journal_t *j = ctx;
+    j->turn_must = true;
+    w_chan(&j->w, REC_CLOSE, no);
 }
 
 static void on_deleted(void *ctx, uint64_t no)
 {
-    w_chan(&((chand_journal_t *)ctx)->w, REC_DELETE, no);
+    chand_journal_t *j = ctx;
+    j->turn_must = true;
+    w_chan(&j->w, REC_DELETE, no);
 }
 
 static void on_put(void *ctx, uint64_t no, const core_val_t *v)
 {
-    w_put(&((chand_journal_t *)ctx)->w, no, v->vid, v->redelivered,
-          (core_bytes_t){ v->data, v->len });
+    chand_journal_t *j = ctx;
+    j->turn_must = true;
+    w_put(&j->w, no, v->vid, v->redelivered, (core_bytes_t){ v->data, v->len });
 }
 
 static void on_delivered(void *ctx, uint64_t vid)
@@ -271,16 +287,37 @@ static void fsync_stats(chand_journal_t *j, uint64_t us)
         j->st.fsync_us_max = us;
 }
 
-/* --fsync always: what was written is on stable storage before replies go. */
-static void sync_now(chand_journal_t *j)
+bool chand_journal_holds(const chand_journal_t *j)
 {
-    uint64_t t0 = chand_now_us();
-    if (fdatasync(j->fd) < 0)
-        die(j, "fdatasync", errno);
-    j->dirty = false;
+    return j->o.fsync == JR_FSYNC_ALWAYS;
+}
+
+uint64_t chand_journal_needed(const chand_journal_t *j)
+{
+    return j->must;
+}
+
+uint64_t chand_journal_synced(chand_journal_t *j)
+{
     pthread_mutex_lock(&j->mu);
-    fsync_stats(j, chand_now_us() - t0);
+    uint64_t s = j->synced;
     pthread_mutex_unlock(&j->mu);
+    return s;
+}
+
+void chand_journal_sync_to(chand_journal_t *j, uint64_t pos)
+{
+    pthread_mutex_lock(&j->mu);
+    if (pos > j->want) {
+        j->want = pos;
+        pthread_cond_broadcast(&j->cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+int chand_journal_notify_fd(const chand_journal_t *j)
+{
+    return j->notify;
 }
 
 void chand_journal_commit(chand_journal_t *j, bool answered)
@@ -295,9 +332,7 @@ void chand_journal_commit(chand_journal_t *j, bool answered)
         j->log_bytes += n;
         j->st.bytes_written += n;
         j->st.writes++;
-        if (j->o.fsync == JR_FSYNC_ALWAYS) {
-            j->dirty = true;
-        } else if (j->o.fsync == JR_FSYNC_EVERYSEC) {
+        if (j->o.fsync == JR_FSYNC_EVERYSEC) {
             pthread_mutex_lock(&j->mu);
             j->unsynced += n;
             pthread_mutex_unlock(&j->mu);
@@ -308,8 +343,12 @@ void chand_journal_commit(chand_journal_t *j, bool answered)
         }
         reserve_space(j);
     }
-    if (j->dirty && answered)
-        sync_now(j);
+    if (j->turn_must) {
+        j->must = j->st.bytes_written;
+        j->turn_must = false;
+    }
+    if (answered && j->o.fsync == JR_FSYNC_ALWAYS)
+        chand_journal_sync_to(j, j->must);
 }
 
 bool chand_journal_pending(const chand_journal_t *j)
@@ -344,6 +383,43 @@ static void *sync_main(void *arg)
         if (rc < 0 && !j->sync_err)
             j->sync_err = err;
         pthread_cond_broadcast(&j->cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* --fsync always: fdatasync whenever the loop asks for more than is on
+ * disk, taking in one go everything written by then (group commit across
+ * turns: what the loop writes while a sync runs waits for the next). */
+static void *sync_always_main(void *arg)
+{
+    chand_journal_t *j = arg;
+    pthread_mutex_lock(&j->mu);
+    while (!j->stop) {
+        if (j->want <= j->synced) {
+            pthread_cond_wait(&j->cv, &j->mu);
+            continue;
+        }
+        uint64_t target = j->want;
+        int fd = j->fd;
+        j->syncing = true;
+        pthread_mutex_unlock(&j->mu);
+        uint64_t t0 = chand_now_us();
+        int rc = fdatasync(fd);
+        int err = errno;
+        uint64_t us = chand_now_us() - t0;
+        pthread_mutex_lock(&j->mu);
+        j->syncing = false;
+        fsync_stats(j, us);
+        if (rc < 0 && !j->sync_err)
+            j->sync_err = err;
+        if (rc == 0 && target > j->synced)
+            j->synced = target;
+        pthread_cond_broadcast(&j->cv);
+        uint64_t one = 1;
+        (void)!write(j->notify, &one, sizeof one);   /* the loop releases replies */
+        if (rc < 0)
+            break;   /* nothing is released any more: the loop stops */
     }
     pthread_mutex_unlock(&j->mu);
     return NULL;
@@ -507,6 +583,13 @@ static void rewrite_start(chand_journal_t *j)
     if (fdatasync(old) < 0)
         die(j, "fdatasync", errno);
     close(old);
+    pthread_mutex_lock(&j->mu);
+    j->synced = j->st.bytes_written;   /* all of it, with the old log */
+    pthread_mutex_unlock(&j->mu);
+    if (j->notify >= 0) {
+        uint64_t one = 1;
+        (void)!write(j->notify, &one, sizeof one);
+    }
     j->st.last_rewrite_stall_us = chand_now_us() - t0;
     j->gen = gen;
     j->off = 0;
@@ -574,9 +657,9 @@ void chand_journal_tick(chand_journal_t *j)
     int err = j->sync_err;
     pthread_mutex_unlock(&j->mu);
     if (err)
-        die(j, "fdatasync (everysec)", err);
-    if (j->dirty)
-        sync_now(j);   /* acknowledgements no reply waited for */
+        die(j, "fdatasync", err);
+    if (j->o.fsync == JR_FSYNC_ALWAYS)
+        chand_journal_sync_to(j, j->st.bytes_written);   /* acks no reply waited for */
     if (j->child) {
         int status;
         if (waitpid(j->child, &status, WNOHANG) == j->child)
@@ -655,6 +738,8 @@ static void journal_free(chand_journal_t *j)
         close(j->lock_fd);   /* and the lock with it */
     if (j->dir_fd >= 0)
         close(j->dir_fd);
+    if (j->notify >= 0)
+        close(j->notify);
     rec_buf_free(&j->w.buf);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
@@ -666,7 +751,7 @@ chand_journal_t *chand_journal_open(const jr_opts_t *o, core_t *core)
     chand_journal_t *j = xcalloc(1, sizeof *j);
     j->o = *o;
     j->core = core;
-    j->dir_fd = j->lock_fd = j->fd = -1;
+    j->dir_fd = j->lock_fd = j->fd = j->notify = -1;
     j->w.open = NONE;
     j->can_alloc = true;
     pthread_mutex_init(&j->mu, NULL);
@@ -698,8 +783,14 @@ chand_journal_t *chand_journal_open(const jr_opts_t *o, core_t *core)
              o->dir, r->channels, r->values, r->value_bytes, r->us / 1000, r->files,
              o->fsync == JR_FSYNC_ALWAYS ? "always" : o->fsync == JR_FSYNC_EVERYSEC ? "everysec"
                                                                                    : "no");
-    if (o->fsync == JR_FSYNC_EVERYSEC) {
-        if (pthread_create(&j->thr, NULL, sync_main, j) != 0) {
+    if (o->fsync == JR_FSYNC_ALWAYS &&
+        (j->notify = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        log_err("eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    if (o->fsync != JR_FSYNC_NO) {
+        if (pthread_create(&j->thr, NULL, o->fsync == JR_FSYNC_ALWAYS ? sync_always_main
+                                                                    : sync_main, j) != 0) {
             log_err("cannot start the fsync thread");
             goto fail;
         }

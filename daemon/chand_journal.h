@@ -58,14 +58,31 @@ typedef struct chand_journal chand_journal_t;
  * into core, and report to it from now on.  NULL on error (logged). */
 chand_journal_t *chand_journal_open(const jr_opts_t *o, core_t *core);
 /* chand_journal_commit - the end of a loop turn: write this turn's records,
- * and under --fsync always, if replies wait (answered), fdatasync what was
- * written since the last one.  A turn that answered nobody - acknowledgements
- * only - is written but not synced then: no client was told anything that
- * depends on it (a lost ack means a redelivery, marked), and the next turn
- * with replies, or the next tick, syncs it.  On an I/O error it logs and
- * exits: no reply of the turn has gone out, and what is on disk is whole
- * records up to the last good write (a torn tail at worst). */
+ * and under --fsync always, if replies wait (answered), ask the sync thread
+ * to make durable everything up to the last record a reply promises:
+ * channels made, closed, deleted, values put.  Deliveries and
+ * acknowledgements promise nobody anything and are synced with the next
+ * such record, or at the next tick (100 ms): a power cut (not a crash of
+ * chand, which loses nothing written) may lose a value's redelivered mark
+ * or its acknowledgement in that window - the value comes back, unmarked.
+ * On a write error it logs and exits: no reply of the turn has gone out,
+ * and what is on disk is whole records up to the last good write (a torn
+ * tail at worst). */
 void chand_journal_commit(chand_journal_t *j, bool answered);
+
+/* --fsync always: replies wait for the sync that covers what they promise,
+ * and the loop goes on meanwhile.  A position is a count of bytes written
+ * to the log since start.  holds: true under --fsync always.  needed: the
+ * position replies made so far wait for.  synced: everything before it is
+ * on disk.  sync_to: have everything before pos synced (the thread does
+ * it).  notify_fd: readable (an eventfd: read 8 bytes to clear) after each
+ * sync the thread finishes - or fails: then synced stops moving and the
+ * next tick stops chand. */
+bool chand_journal_holds(const chand_journal_t *j);
+uint64_t chand_journal_needed(const chand_journal_t *j);
+uint64_t chand_journal_synced(chand_journal_t *j);
+void chand_journal_sync_to(chand_journal_t *j, uint64_t pos);
+int chand_journal_notify_fd(const chand_journal_t *j);
 /* chand_journal_pending - records wait for the end of the turn. */
 bool chand_journal_pending(const chand_journal_t *j);
 /* chand_journal_tick - housekeeping, a few times a second: start or finish

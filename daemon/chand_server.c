@@ -127,6 +127,18 @@ static void journal_cb(evutil_socket_t fd, short what, void *arg)
     chand_busy_end(s, t0);
 }
 
+/* --fsync always: the sync thread finished one: send what waited for it. */
+static void synced_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    chand_server_t *s = arg;
+    uint64_t t0 = chand_busy_begin(s);
+    uint64_t n;
+    (void)!read(fd, &n, sizeof n);
+    chand_conn_release_held(s, chand_journal_synced(s->journal));
+    chand_busy_end(s, t0);
+}
+
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
@@ -338,6 +350,11 @@ static int open_journal(chand_server_t *s)
     s->journal_timer = event_new(s->base, -1, EV_PERSIST, journal_cb, s);
     struct timeval tv = { 0, 100000 };
     event_add(s->journal_timer, &tv);
+    if (chand_journal_holds(s->journal)) {
+        s->journal_notify = event_new(s->base, chand_journal_notify_fd(s->journal),
+                                      EV_READ | EV_PERSIST, synced_cb, s);
+        event_add(s->journal_notify, NULL);
+    }
     return 0;
 }
 
@@ -362,6 +379,7 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     qlist_init(&s->conns);
     qlist_init(&s->doomed);
     qlist_init(&s->pending);
+    qlist_init(&s->held);
     chan_arena_init(&s->arena);
     s->started_ms = chand_now();
     s->base = event_base_new();
@@ -452,6 +470,8 @@ void chand_server_free(chand_server_t *s)
     }
     if (s->http)
         evhttp_free(s->http);
+    if (s->journal_notify)
+        event_free(s->journal_notify);
     chand_journal_close(s->journal);   /* written and on disk before exit */
     if (s->journal_timer)
         event_free(s->journal_timer);

@@ -43,6 +43,14 @@ struct chand_conn {
     bool doomed;             /* closing: no more input, drop further replies */
     bool flushing;           /* closing after the output drains */
     uint64_t frames_in, frames_out;
+    /* --fsync always: replies wait until the records before them are on
+     * disk.  Counts of reply bytes since the connection began: made, sent,
+     * and free to send; holds lists what the rest waits for, oldest first:
+     * up to `end`, the log up to `pos` must be synced. */
+    uint64_t out_total, out_sent, out_free, out_marked;
+    struct chand_hold { uint64_t pos, end; } *holds;
+    size_t hold_head, nholds, capholds;
+    qlink_t held_link;       /* srv->held, while it holds replies */
 };
 
 struct chand_server {
@@ -67,6 +75,8 @@ struct chand_server {
     qlink_t conns;
     qlink_t doomed;
     qlink_t pending;             /* connections with replies not yet written */
+    qlink_t held;                /* connections with replies waiting for a sync */
+    struct event *journal_notify;/* --fsync always: a sync finished */
     uint64_t nconns;
     uint64_t next_conn;
     uint64_t started_ms;
@@ -125,8 +135,10 @@ void chand_conn_reap(chand_server_t *s);
  * instead (chand_conn_flush_turn), when the turn's records are written. */
 void chand_conn_flush_pending(chand_server_t *s);
 /* The end of the loop's turn: the journal's records first, then every
- * reply. */
+ * reply (under --fsync always, each once its records are on disk). */
 void chand_conn_flush_turn(chand_server_t *s);
+/* --fsync always: the log is on disk up to synced: send what waited. */
+void chand_conn_release_held(chand_server_t *s, uint64_t synced);
 void chand_conn_free(chand_conn_t *c);
 /* Shut down gracefully: no more input; close once output drains. */
 void chand_conn_drain(chand_conn_t *c);

@@ -1413,6 +1413,87 @@ END_TEST
 
 /* ---- one data dir, one chand ---- */
 
+/* --fsync always: a send is answered only once its value is on disk.  A
+ * shim (tests/fsync_gate.c, preloaded into chand) holds fdatasync back
+ * while a file exists: meanwhile the send gets no answer; once the sync
+ * goes through, the answer comes. */
+START_TEST(t_always_answers_after_the_sync)
+{
+    const char *chand = getenv("CHAND");
+    ck_assert_ptr_nonnull(chand);
+    char so[4096];
+    snprintf(so, sizeof so, "%s", chand);
+    char *slash = strrchr(so, '/');
+    ck_assert_ptr_nonnull(slash);
+    snprintf(slash, sizeof so - (size_t)(slash - so), "/../tests/.libs/libfsyncgate.so");
+    ck_assert_msg(access(so, R_OK) == 0, "%s: build it with make check", so);
+    chand_proc_t d;
+    memset(&d, 0, sizeof d);
+    char gate[256];
+    /* the environment chand inherits: the shim, where its gate is, and an
+     * ASan chand told that a preloaded library may come before its runtime */
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *asan_was = asan ? strdup(asan) : NULL;
+    char asan_now[1024];
+    snprintf(asan_now, sizeof asan_now, "%s%sverify_asan_link_order=0", asan ? asan : "",
+             asan && *asan ? ":" : "");
+    snprintf(gate, sizeof gate, "%s/fsync-gate.%d", P_tmpdir, (int)getpid());
+    setenv("LD_PRELOAD", so, 1);
+    setenv("CHAND_TEST_FSYNC_GATE", gate, 1);
+    setenv("ASAN_OPTIONS", asan_now, 1);
+    const char *args[] = { "--fsync", "always", NULL };
+    int rc = chand_start_data(&d, args, 0);
+    unsetenv("LD_PRELOAD");
+    unsetenv("CHAND_TEST_FSYNC_GATE");
+    if (asan_was)
+        setenv("ASAN_OPTIONS", asan_was, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(asan_was);
+    ck_assert_int_eq(rc, 0);
+    chan_client_t *cl = chan_connect(d.addr, NULL, chan_now() + 5000);
+    ck_assert_ptr_nonnull(cl);
+    chan_t *ch = chan_open(cl, "held", 8, 0, chan_now() + 5000);
+    ck_assert_ptr_nonnull(ch);
+    int fd = raw_session(&d);
+    /* the disk stalls: the send is taken, and not answered */
+    FILE *g = fopen(gate, "w");
+    ck_assert_ptr_nonnull(g);
+    fclose(g);
+    ProtobufCBinaryData value = { 3, (uint8_t *)"abc" };
+    Chan__Send s = CHAN__SEND__INIT;
+    s.has_name = true;
+    s.name.data = (uint8_t *)"held";
+    s.name.len = 4;
+    s.n_values = 1;
+    s.values = &value;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = 7;
+    rq.op_case = CHAN__REQUEST__OP_SEND;
+    rq.send = &s;
+    raw_request(fd, &rq);
+    struct pollfd p = { fd, POLLIN, 0 };
+    int ready = poll(&p, 1, 400);
+    unlink(gate);
+    ck_assert_msg(ready == 0, "the send was answered before its value was on disk");
+    /* the sync goes through: the answer comes */
+    static uint8_t buf[4096];
+    chan_arena_t ar;
+    chan_arena_init(&ar);
+    Chan__Reply *r = raw_reply(fd, buf, sizeof buf, &ar);
+    ck_assert_uint_eq(r->id, 7);
+    ck_assert(!r->has_status || r->status == CHAN__STATUS__OK);
+    chan_arena_free(&ar);
+    close(fd);
+    char v[8];
+    ck_assert_int_eq(chan_recv(ch, v, sizeof v, chan_now() + 5000), 3);
+    chan_release(ch);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(t_second_chand_refused)
 {
     const char *const extra[] = { "--fsync", "no", NULL };
@@ -1453,6 +1534,7 @@ static Suite *durable_suite(void)
     tcase_add_test(tc, t_disk_full);
     tcase_add_test(tc, t_sighup_sigterm);
     tcase_add_test(tc, t_second_chand_refused);
+    tcase_add_test(tc, t_always_answers_after_the_sync);
     tcase_add_loop_test(tc, t_torn_tail_cut, 0, 2);
     tcase_add_test(tc, t_corrupt_log_refused);
     suite_add_tcase(s, tc);
