@@ -5,13 +5,15 @@
  * closed, deleted; values put, delivered, acknowledged: core_journal_t).
  * The journal encodes them into one buffer per loop turn, and at the end of
  * the turn - before any reply of that turn is written to a socket - writes
- * the buffer with one write(2) and, under --fsync always, one fdatasync: a
- * group commit of every request of the turn (Redis's AOF in beforeSleep).
- * Under everysec a thread runs fdatasync once a second; under no, the
- * kernel writes back when it likes.  Since the write comes before the
- * replies, a client that heard OK has its value in the kernel at least:
- * kill -9 loses nothing under any policy; a power cut loses at most the
- * last second under everysec.
+ * the buffer with one write(2).  Under --fsync always a thread then runs
+ * fdatasync, and the replies that depend on the turn's records wait for it
+ * (chand_conn.c holds them) while the loop serves everyone else; what is
+ * written while a sync runs goes with the next one: a group commit across
+ * turns and connections.  Under everysec a thread runs fdatasync once a
+ * second; under no, the kernel writes back when it likes.  Since the write
+ * comes before the replies, a client that heard OK has its value in the
+ * kernel at least: kill -9 loses nothing under any policy; a power cut
+ * loses at most the last second under everysec.
  *
  * The log does not grow forever: past --rewrite-size, and once it has
  * grown as large as the last snapshot, a child process (fork, as Redis's
