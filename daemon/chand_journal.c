@@ -358,6 +358,34 @@ bool chand_journal_pending(const chand_journal_t *j)
     return j->w.buf.len > 0 || j->w.open != NONE;
 }
 
+/* With j->mu held: fdatasync the log with the lock let go meanwhile (the
+ * loop's swap_fd waits while syncing), and record how it went.  0 or -1. */
+static int sync_log_locked(chand_journal_t *j)
+{
+    j->syncing = true;
+    int fd = j->fd;
+    pthread_mutex_unlock(&j->mu);
+    uint64_t t0 = chand_now_us();
+    int rc = fdatasync(fd);
+    int err = errno;
+    uint64_t us = chand_now_us() - t0;
+    pthread_mutex_lock(&j->mu);
+    j->syncing = false;
+    fsync_stats(j, us);
+    if (rc < 0 && !j->sync_err)
+        j->sync_err = err;
+    pthread_cond_broadcast(&j->cv);
+    return rc;
+}
+
+/* --fsync always: tell the loop the log is durable further (or that a sync
+ * failed): it releases the replies that waited. */
+static void notify_loop(const chand_journal_t *j)
+{
+    uint64_t one = 1;
+    (void)!write(j->notify, &one, sizeof one);
+}
+
 /* --fsync everysec: once a second, fdatasync what was written. */
 static void *sync_main(void *arg)
 {
@@ -372,19 +400,7 @@ static void *sync_main(void *arg)
         if (j->stop || !j->unsynced)
             continue;
         j->unsynced = 0;
-        j->syncing = true;
-        int fd = j->fd;
-        pthread_mutex_unlock(&j->mu);
-        uint64_t t0 = chand_now_us();
-        int rc = fdatasync(fd);
-        int err = errno;
-        uint64_t us = chand_now_us() - t0;
-        pthread_mutex_lock(&j->mu);
-        j->syncing = false;
-        fsync_stats(j, us);
-        if (rc < 0 && !j->sync_err)
-            j->sync_err = err;
-        pthread_cond_broadcast(&j->cv);
+        sync_log_locked(j);
     }
     pthread_mutex_unlock(&j->mu);
     return NULL;
@@ -403,23 +419,10 @@ static void *sync_always_main(void *arg)
             continue;
         }
         uint64_t target = j->want;
-        int fd = j->fd;
-        j->syncing = true;
-        pthread_mutex_unlock(&j->mu);
-        uint64_t t0 = chand_now_us();
-        int rc = fdatasync(fd);
-        int err = errno;
-        uint64_t us = chand_now_us() - t0;
-        pthread_mutex_lock(&j->mu);
-        j->syncing = false;
-        fsync_stats(j, us);
-        if (rc < 0 && !j->sync_err)
-            j->sync_err = err;
+        int rc = sync_log_locked(j);
         if (rc == 0 && target > j->synced)
             j->synced = target;
-        pthread_cond_broadcast(&j->cv);
-        uint64_t one = 1;
-        (void)!write(j->notify, &one, sizeof one);   /* the loop releases replies */
+        notify_loop(j);
         if (rc < 0)
             break;   /* nothing is released any more: the loop stops */
     }
@@ -588,10 +591,8 @@ static void rewrite_start(chand_journal_t *j)
     pthread_mutex_lock(&j->mu);
     j->synced = j->st.bytes_written;   /* all of it, with the old log */
     pthread_mutex_unlock(&j->mu);
-    if (j->notify >= 0) {
-        uint64_t one = 1;
-        (void)!write(j->notify, &one, sizeof one);
-    }
+    if (j->notify >= 0)
+        notify_loop(j);
     j->st.last_rewrite_stall_us = chand_now_us() - t0;
     j->gen = gen;
     j->off = 0;
