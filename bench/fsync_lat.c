@@ -75,18 +75,6 @@ static void usage(FILE *f, const char *prog)
             prog, WARMUP_MAX);
 }
 
-static long long num_arg(const char *prog, const char *opt, const char *s, long long min)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < min) {
-        fprintf(stderr, "%s: bad value for %s: %s\n", prog, opt, s);
-        exit(64);
-    }
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -105,9 +93,9 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "d:s:n:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
-        case 's': size = (size_t)num_arg(prog, "--size", optarg, 1); break;
-        case 'n': count = (uint64_t)num_arg(prog, "--count", optarg, 1); break;
-        case 'T': timeout_s = (unsigned)num_arg(prog, "--timeout", optarg, 1); break;
+        case 's': size = (size_t)lg_num_arg(prog, "--size", optarg, 1); break;
+        case 'n': count = (uint64_t)lg_num_arg(prog, "--count", optarg, 1); break;
+        case 'T': timeout_s = (unsigned)lg_num_arg(prog, "--timeout", optarg, 1); break;
         case 'h': usage(stdout, prog); return 0;
         default: usage(stderr, prog); return 64;
         }

@@ -89,7 +89,7 @@ static void usage(FILE *f, const char *prog, const lg_backend_t *b)
             b->shared_conns ? "" : "; must be one per thread");
 }
 
-static long long num_arg(const char *prog, const char *opt, const char *s, long long min)
+long long lg_num_arg(const char *prog, const char *opt, const char *s, long long min)
 {
     char *end;
     errno = 0;
@@ -147,21 +147,21 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
             o->mode = (enum lg_mode)i;
             break;
         }
-        case 'p': o->producers = (int)num_arg(prog, "--producers", optarg, 1); break;
-        case 'm': o->consumers = (int)num_arg(prog, "--consumers", optarg, 1); break;
-        case 'c': o->connections = (int)num_arg(prog, "--connections", optarg, 1); break;
-        case 'P': o->pipeline = (size_t)num_arg(prog, "--pipeline", optarg, 1); break;
-        case 'r': o->recv_max = (size_t)num_arg(prog, "--recv-max", optarg, 1); break;
-        case 's': o->size = (size_t)num_arg(prog, "--size", optarg, 1); break;
-        case 'n': count = num_arg(prog, "--count", optarg, 1); break;
-        case 'C': o->cap = (long)num_arg(prog, "--cap", optarg, 0); break;
+        case 'p': o->producers = (int)lg_num_arg(prog, "--producers", optarg, 1); break;
+        case 'm': o->consumers = (int)lg_num_arg(prog, "--consumers", optarg, 1); break;
+        case 'c': o->connections = (int)lg_num_arg(prog, "--connections", optarg, 1); break;
+        case 'P': o->pipeline = (size_t)lg_num_arg(prog, "--pipeline", optarg, 1); break;
+        case 'r': o->recv_max = (size_t)lg_num_arg(prog, "--recv-max", optarg, 1); break;
+        case 's': o->size = (size_t)lg_num_arg(prog, "--size", optarg, 1); break;
+        case 'n': count = lg_num_arg(prog, "--count", optarg, 1); break;
+        case 'C': o->cap = (long)lg_num_arg(prog, "--cap", optarg, 0); break;
         case 'U': o->multi_push = 1; break;
         case 'X':
             snprintf(o->prefix, sizeof o->prefix, "%s", optarg);
             o->prefix_given = 1;
             break;
-        case 'T': o->timeout_s = (int)num_arg(prog, "--timeout", optarg, 1); break;
-        case 'S': o->since_ns = (int64_t)num_arg(prog, "--since", optarg, 1); break;
+        case 'T': o->timeout_s = (int)lg_num_arg(prog, "--timeout", optarg, 1); break;
+        case 'S': o->since_ns = (int64_t)lg_num_arg(prog, "--since", optarg, 1); break;
         case 'L': o->await_len = 1; break;
         case 'h': usage(stdout, prog, b); exit(0);
         default: usage(stderr, prog, b); exit(64);

@@ -110,4 +110,8 @@ void lg_sort_u64(uint64_t *v, uint64_t n);
 /* The nearest-rank percentile p (0..1] of sorted nanoseconds v[0..n), in µs. */
 double lg_pct_us(const uint64_t *v, uint64_t n, double p);
 
+/* The integer value s of option opt, at least min; exit 64 with a message
+ * naming prog and opt if it is not one. */
+long long lg_num_arg(const char *prog, const char *opt, const char *s, long long min);
+
 #endif /* BENCH_LOADGEN_H */
