@@ -57,9 +57,12 @@ struct hello_info {
     uint32_t max_batch, max_cases;
     uint64_t ack_wait_ms;
     char server[64];
+    bool not_primary;          /* a cluster node that is not its group's primary */
+    char primary[128];         /* ... and where the primary is ("": none yet) */
 };
 
 static int connect_fd(const char *addr, int64_t deadline);
+static int dial(const char *addrs, const char *token, int64_t deadline, struct hello_info *hi);
 static int handshake(int fd, const char *token, int64_t deadline, struct hello_info *hi);
 static void fail_all(chan_client_t *cl, int err, uint64_t gen, bool reading);
 
@@ -78,6 +81,7 @@ int chan_status_errno(Chan__Status st)
     case CHAN__STATUS__SHUTTING_DOWN: return ESHUTDOWN;
     case CHAN__STATUS__CANCELED: return ECANCELED;
     case CHAN__STATUS__RETRY: return EAGAIN;
+    case CHAN__STATUS__NOT_PRIMARY: return ECONNRESET;   /* a failover: dial again */
     default: return EPROTO;
     }
 }
@@ -301,11 +305,7 @@ static int redial_locked(chan_client_t *cl)
     cl->reconnecting = true;
     pthread_mutex_unlock(&cl->lock);
     struct hello_info hi;
-    int fd = connect_fd(cl->addr, now + DIAL_TIMEOUT_MS);
-    if (fd >= 0 && handshake(fd, cl->token, now + DIAL_TIMEOUT_MS, &hi) < 0) {
-        close(fd);
-        fd = -1;
-    }
+    int fd = dial(cl->addr, cl->token, now + DIAL_TIMEOUT_MS, &hi);
     pthread_mutex_lock(&cl->lock);
     if (fd >= 0 && !cl->closing && chan_reopen_locked(cl, fd, hi.max_frame) < 0) {
         close(fd);
@@ -1268,6 +1268,9 @@ static int handshake(int fd, const char *token, int64_t deadline, struct hello_i
                 hi->ack_wait_ms = l->has_ack_wait_ms ? l->ack_wait_ms : 0;
                 snprintf(hi->server, sizeof hi->server, "%s",
                          r->hello->server ? r->hello->server : "?");
+                hi->not_primary = r->hello->role && strcmp(r->hello->role, "primary") != 0;
+                snprintf(hi->primary, sizeof hi->primary, "%s",
+                         r->hello->primary ? r->hello->primary : "");
             }
             chan_arena_free(&a);
             if (err) {
@@ -1291,6 +1294,61 @@ static int handshake(int fd, const char *token, int64_t deadline, struct hello_i
         if (r > 0)
             got += (size_t)r;
     }
+}
+
+/* Dial addrs - one address, or a cluster's seeds separated by commas - and
+ * say Hello.  A cluster node that is not its group's primary names the
+ * primary in its Hello reply: the dial goes there instead; while no primary
+ * is elected (a failover), the seeds are tried again until the deadline. */
+static int dial(const char *addrs, const char *token, int64_t deadline, struct hello_info *hi)
+{
+    int err = ECONNREFUSED;
+    for (;;) {
+        bool electing = false;
+        const char *p = addrs;
+        char target[256] = "";
+        int hops = 0;
+        for (;;) {
+            char a[256];
+            if (*target) {
+                snprintf(a, sizeof a, "%s", target);
+                target[0] = 0;
+            } else {
+                if (!*p)
+                    break;
+                size_t n = strcspn(p, ",");
+                snprintf(a, sizeof a, "%.*s", (int)(n < sizeof a ? n : sizeof a - 1), p);
+                p += n + (p[n] == ',');
+                if (!n)
+                    continue;
+            }
+            int fd = connect_fd(a, deadline);
+            if (fd < 0) {
+                err = errno;
+                continue;
+            }
+            if (handshake(fd, token, deadline, hi) < 0) {
+                err = errno;
+                close(fd);
+                continue;
+            }
+            if (!hi->not_primary)
+                return fd;
+            close(fd);
+            err = ECONNREFUSED;
+            if (!*hi->primary)
+                electing = true;
+            if (*hi->primary && hops++ < 4)
+                snprintf(target, sizeof target, "%s", hi->primary);
+        }
+        /* nodes that do not answer: say so at once; nodes that answer
+         * while their group elects: wait for the election */
+        if (!electing || (deadline >= 0 && chan_now() + 100 >= deadline))
+            break;
+        usleep(100000);
+    }
+    errno = err;
+    return -1;
 }
 
 static void client_free(chan_client_t *cl)
@@ -1363,9 +1421,7 @@ chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadlin
     int err = 0;
     if (!cl->addr || (token && !cl->token) || !cl->rbuf)
         err = ENOMEM;
-    else if ((cl->fd = connect_fd(addr, deadline)) < 0)
-        err = errno;
-    else if (handshake(cl->fd, token, deadline, &hi) < 0)
+    else if ((cl->fd = dial(addr, token, deadline, &hi)) < 0)
         err = errno;
     else if ((cl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
         err = errno;

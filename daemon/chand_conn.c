@@ -151,13 +151,19 @@ void chand_conn_flush_turn(chand_server_t *s)
 {
     if (s->journal) {
         journal_commit(s);
-        if (chand_journal_holds(s->journal)) {
+        if (s->holds) {
             uint64_t pos = chand_journal_needed(s->journal);
-            uint64_t synced = chand_journal_synced(s->journal);
-            for (qlink_t *l = s->pending.next; l != &s->pending; l = l->next)
-                hold_mark(QLIST_ENTRY(l, chand_conn_t, pending_link), pos, synced);
+            uint64_t durable = chand_server_durable(s);
+            for (qlink_t *l = s->pending.next; l != &s->pending; l = l->next) {
+                chand_conn_t *c = QLIST_ENTRY(l, chand_conn_t, pending_link);
+                if (!c->feed)   /* a replica takes the log as it is written */
+                    hold_mark(c, pos, durable);
+            }
         }
     }
+    if (s->cluster)
+        chand_cluster_check(s->cluster);   /* a primary whose lease lapsed says nothing */
+    chand_repl_pump(s);
     flush_all(s);
 }
 
@@ -175,7 +181,7 @@ void chand_conn_release_held(chand_server_t *s, uint64_t synced)
 /* Bytes of c's output that may be written now. */
 static uint64_t conn_sendable(const chand_conn_t *c)
 {
-    if (!c->srv->journal || !chand_journal_holds(c->srv->journal))
+    if (!c->srv->holds || c->feed)
         return UINT64_MAX;
     return c->out_free - c->out_sent;
 }
@@ -273,7 +279,7 @@ static void conn_write(chand_conn_t *c)
      * writable in this turn too); under --fsync always, before they are
      * synced (conn_sendable) */
     chand_journal_t *j = c->srv->journal;
-    if (j && !chand_journal_holds(j) &&
+    if (j && !c->srv->holds &&
         (chand_journal_pending(j) || c->srv->replies != c->srv->replies_committed))
         journal_commit(c->srv);
     uint64_t may = conn_sendable(c);
@@ -518,6 +524,7 @@ void chand_conn_free(chand_conn_t *c)
     qlist_remove(&c->doomed_link);
     qlist_remove(&c->pending_link);
     qlist_remove(&c->held_link);
+    chand_repl_feed_free(c->feed);
     s->nconns--;
     log_debug("conn %llu closed (%llu frames in, %llu out)", (unsigned long long)c->num,
               (unsigned long long)c->frames_in, (unsigned long long)c->frames_out);

@@ -134,6 +134,12 @@ static void h_hello(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     hr.version = CHAN_PROTOCOL_VERSION;
     hr.server = "chand " PACKAGE_VERSION;
     hr.limits = &lim;
+    if (c->srv->cluster) {
+        enum cl_role role = chand_cluster_role(c->srv->cluster);
+        hr.role = (char *)chand_cluster_role_name(role);
+        if (!chand_server_may_serve(c->srv))
+            hr.primary = (char *)chand_cluster_primary(c->srv->cluster);
+    }
     Chan__Reply r = CHAN__REPLY__INIT;
     r.has_id = r.has_status = true;
     r.id = id;
@@ -477,6 +483,48 @@ static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     free(l.v);
 }
 
+static void h_replicate(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    chand_repl_feed_start(c, id, rq->replicate);
+}
+
+static void h_repl_ack(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    (void)id;
+    chand_repl_ack(c, rq->repl_ack);   /* no reply: acknowledgements flow one way */
+}
+
+/* A cluster node that is not its group's primary serves nothing but Hello,
+ * Ping and the server's Stat, and says where the primary is. */
+static bool served_anywhere(const Chan__Request *rq)
+{
+    switch (rq->op_case) {
+    case CHAN__REQUEST__OP_PING:
+    case CHAN__REQUEST__OP_REPLICATE:
+    case CHAN__REQUEST__OP_REPL_ACK:
+        return true;
+    case CHAN__REQUEST__OP_STAT:
+        return !rq->stat->has_name && !(rq->stat->has_all && rq->stat->all);
+    default:
+        return false;
+    }
+}
+
+static void not_primary(chand_conn_t *c, uint64_t id)
+{
+    const char *p = chand_cluster_primary(c->srv->cluster);
+    char msg[200];
+    snprintf(msg, sizeof msg, "not the primary of group %s; %s%s", c->srv->opts.group,
+             *p ? "the primary is at " : "no primary is elected yet", p);
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = id;
+    r.status = CHAN__STATUS__NOT_PRIMARY;
+    r.message = msg;
+    r.primary = (char *)p;
+    chand_conn_reply(c, &r);
+}
+
 /* ---- dispatch ---- */
 
 typedef void (*handler_fn)(chand_conn_t *c, uint64_t id, const Chan__Request *rq);
@@ -494,6 +542,8 @@ static const handler_fn handlers[] = {
     [CHAN__REQUEST__OP_COMMIT] = h_commit,
     [CHAN__REQUEST__OP_RELEASE] = h_release,
     [CHAN__REQUEST__OP_DELETE] = h_delete,
+    [CHAN__REQUEST__OP_REPLICATE] = h_replicate,
+    [CHAN__REQUEST__OP_REPL_ACK] = h_repl_ack,
 };
 
 void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
@@ -530,6 +580,11 @@ void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
     }
     log_debug("conn %llu: request %llu op %d", (unsigned long long)c->num,
               (unsigned long long)id, op);
+    if (op != CHAN__REQUEST__OP_HELLO && !chand_server_may_serve(c->srv) &&
+        !served_anywhere(rq)) {
+        not_primary(c, id);
+        return;
+    }
     handlers[op](c, id, rq);
 }
 

@@ -78,6 +78,10 @@ struct chand_journal {
     uint64_t child_gen, child_t0;
     uint64_t next_try_us;
     char why[256];           /* sends are refused for this, when refusing */
+    /* Where each log started in positions (bytes written since start), for
+     * replicas' acknowledgements of (generation, offset): the newest few. */
+    struct jr_hist { uint64_t gen, off, pos; } hist[8];
+    size_t nhist;
     jr_stats_t st;           /* fsync figures under mu */
 };
 
@@ -139,12 +143,16 @@ static void w_id(jr_writer_t *w, enum rec_type t, uint64_t vid)
     rec_put_varint(&w->buf, vid);
 }
 
-static void w_file(jr_writer_t *w, enum rec_file_kind kind, uint64_t gen)
+/* A log names the log before it (prev): generations need not be
+ * consecutive (chand_recover.c checks the chain). */
+static void w_file(jr_writer_t *w, enum rec_file_kind kind, uint64_t gen, uint64_t prev)
 {
     w_open(w, REC_FILE);
     rec_put_varint(&w->buf, REC_VERSION);
     rec_put_varint(&w->buf, kind);
     rec_put_varint(&w->buf, gen);
+    if (kind == REC_KIND_LOG)
+        rec_put_varint(&w->buf, prev);
     w_close(w);
 }
 
@@ -448,7 +456,7 @@ static int swap_fd(chand_journal_t *j, int fd)
  * Opening a log file
  * ------------------------------------------------------------------------ */
 
-static int open_log(chand_journal_t *j, uint64_t gen, uint64_t len, bool create)
+static int open_log(chand_journal_t *j, uint64_t gen, uint64_t len, bool create, uint64_t prev)
 {
     char name[JR_NAME_MAX];
     file_name(name, false, gen, "");
@@ -460,7 +468,7 @@ static int open_log(chand_journal_t *j, uint64_t gen, uint64_t len, bool create)
     }
     if (len == 0) {
         jr_writer_t w = { .open = NONE };
-        w_file(&w, REC_KIND_LOG, gen);
+        w_file(&w, REC_KIND_LOG, gen, prev);
         int rc = write_all(fd, w.buf.p, w.buf.len);
         if (rc == 0 && (fdatasync(fd) < 0 || fsync(j->dir_fd) < 0))
             rc = -1;
@@ -540,7 +548,7 @@ static void __attribute__((noreturn)) snapshot_child(chand_journal_t *j, uint64_
     s.fd = openat(3, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (s.fd < 0)
         _exit(4);
-    w_file(&s.w, REC_KIND_SNAP, gen);
+    w_file(&s.w, REC_KIND_SNAP, gen, 0);
     uint64_t last_no, last_vid;
     core_dump(j->core, snap_chan_out, snap_val, &s, &last_no, &last_vid);
     w_open(&s.w, REC_END);
@@ -558,12 +566,48 @@ static void __attribute__((noreturn)) snapshot_child(chand_journal_t *j, uint64_
     _exit(0);
 }
 
+static void hist_add(chand_journal_t *j)
+{
+    size_t n = sizeof j->hist / sizeof j->hist[0];
+    if (j->nhist == n) {
+        memmove(j->hist, j->hist + 1, (n - 1) * sizeof j->hist[0]);
+        j->nhist--;
+    }
+    j->hist[j->nhist++] = (struct jr_hist){ j->gen, j->off, j->st.bytes_written };
+}
+
+/* Append from now on to log fd, generation gen, which follows the current
+ * one.  The old one is made durable first: it is no longer the newest, and
+ * only the newest may end torn. */
+static void switch_log(chand_journal_t *j, int fd, uint64_t gen)
+{
+    int old = swap_fd(j, fd);
+    if (fdatasync(old) < 0)
+        die(j, "fdatasync", errno);
+    close(old);
+    pthread_mutex_lock(&j->mu);
+    j->synced = j->st.bytes_written;   /* all of it, with the old log */
+    pthread_mutex_unlock(&j->mu);
+    if (j->notify >= 0)
+        notify_loop(j);
+    j->gen = gen;
+    j->off = 0;
+    j->kicked = 0;
+    j->alloc_end = 0;
+    struct stat sb;
+    if (fstat(fd, &sb) == 0)
+        j->off = (uint64_t)sb.st_size;
+    j->log_bytes += j->off;
+    hist_add(j);
+    reserve_space(j);
+}
+
 static void rewrite_start(chand_journal_t *j)
 {
     uint64_t t0 = chand_now_us();
     chand_journal_commit(j, false);
     uint64_t gen = j->gen + 1;
-    int fd = open_log(j, gen, 0, true);
+    int fd = open_log(j, gen, 0, true, j->gen);
     if (fd < 0) {
         j->next_try_us = chand_now_us() + 10000000;
         return;
@@ -582,27 +626,9 @@ static void rewrite_start(chand_journal_t *j)
         return;
     }
     /* what the child dumps is everything up to here: the rest goes to the
-     * new log.  The old one is made durable first: it is no longer the
-     * newest, and only the newest may end torn. */
-    int old = swap_fd(j, fd);
-    if (fdatasync(old) < 0)
-        die(j, "fdatasync", errno);
-    close(old);
-    pthread_mutex_lock(&j->mu);
-    j->synced = j->st.bytes_written;   /* all of it, with the old log */
-    pthread_mutex_unlock(&j->mu);
-    if (j->notify >= 0)
-        notify_loop(j);
+     * new log */
+    switch_log(j, fd, gen);
     j->st.last_rewrite_stall_us = chand_now_us() - t0;
-    j->gen = gen;
-    j->off = 0;
-    j->kicked = 0;
-    j->alloc_end = 0;
-    struct stat sb;
-    if (fstat(fd, &sb) == 0)
-        j->off = (uint64_t)sb.st_size;
-    j->log_bytes += j->off;
-    reserve_space(j);
     j->child = pid;
     j->child_gen = gen;
     j->child_t0 = t0;
@@ -611,17 +637,24 @@ static void rewrite_start(chand_journal_t *j)
              j->o.dir, gen, (int)pid, j->st.last_rewrite_stall_us);
 }
 
-/* Remove every file older than generation gen. */
-static void remove_before(chand_journal_t *j, uint64_t gen)
+void chand_journal_remove_before(int dir_fd, uint64_t gen)
 {
+    uint64_t *logs, *snaps;
+    size_t nlogs, nsnaps;
     char name[JR_NAME_MAX];
-    for (uint64_t g = j->snap_gen ? j->snap_gen : 1; g < gen; g++) {
-        file_name(name, false, g, "");
-        unlinkat(j->dir_fd, name, 0);
-        file_name(name, true, g, "");
-        unlinkat(j->dir_fd, name, 0);
+    if (chand_recover_list(dir_fd, &logs, &nlogs, &snaps, &nsnaps) == 0) {
+        for (size_t i = 0; i < nlogs && logs[i] < gen; i++) {
+            file_name(name, false, logs[i], "");
+            unlinkat(dir_fd, name, 0);
+        }
+        for (size_t i = 0; i < nsnaps && snaps[i] < gen; i++) {
+            file_name(name, true, snaps[i], "");
+            unlinkat(dir_fd, name, 0);
+        }
     }
-    fsync(j->dir_fd);
+    free(logs);
+    free(snaps);
+    fsync(dir_fd);
 }
 
 static void rewrite_finish(chand_journal_t *j, int status)
@@ -643,7 +676,7 @@ static void rewrite_finish(chand_journal_t *j, int status)
     file_name(name, true, j->child_gen, "");
     struct stat sb;
     uint64_t size = fstatat(j->dir_fd, name, &sb, 0) == 0 ? (uint64_t)sb.st_size : 0;
-    remove_before(j, j->child_gen);
+    chand_journal_remove_before(j->dir_fd, j->child_gen);
     j->snap_gen = j->child_gen;
     j->snap_bytes = size;
     j->log_bytes = j->off;
@@ -652,6 +685,49 @@ static void rewrite_finish(chand_journal_t *j, int status)
     j->st.last_rewrite_us = chand_now_us() - j->child_t0;
     log_info("%s: rewrite done: snapshot %" PRIu64 " holds %" PRIu64 " bytes (%" PRIu64 " ms)",
              j->o.dir, j->snap_gen, size, j->st.last_rewrite_us / 1000);
+}
+
+int chand_journal_rotate(chand_journal_t *j, uint64_t gen)
+{
+    if (gen <= j->gen)
+        gen = j->gen + 1;
+    chand_journal_commit(j, false);
+    int fd = open_log(j, gen, 0, true, j->gen);
+    if (fd < 0)
+        return -1;
+    switch_log(j, fd, gen);
+    log_info("%s: appending to log %" PRIu64 " from now on", j->o.dir, gen);
+    return 0;
+}
+
+void chand_journal_where(const chand_journal_t *j, uint64_t *gen, uint64_t *off,
+                         uint64_t *snap_gen)
+{
+    *gen = j->gen;
+    *off = j->off;
+    *snap_gen = j->snap_gen;
+}
+
+int chand_journal_dir_fd(const chand_journal_t *j)
+{
+    return j->dir_fd;
+}
+
+uint64_t chand_journal_pos_of(const chand_journal_t *j, uint64_t gen, uint64_t off)
+{
+    for (size_t i = j->nhist; i-- > 0;) {
+        const struct jr_hist *h = &j->hist[i];
+        if (h->gen == gen)
+            return off > h->off ? h->pos + (off - h->off) : h->pos;
+        if (h->gen < gen)
+            return i + 1 < j->nhist ? j->hist[i + 1].pos : h->pos;   /* a gap: all before */
+    }
+    return 0;
+}
+
+uint64_t chand_journal_written(const chand_journal_t *j)
+{
+    return j->st.bytes_written;
 }
 
 void chand_journal_tick(chand_journal_t *j)
@@ -679,11 +755,13 @@ void chand_journal_tick(chand_journal_t *j)
  * Open, close, inspect
  * ------------------------------------------------------------------------ */
 
-static int lock_dir(chand_journal_t *j)
+/* Hold dir (open as dir_fd) for this chand: the lock's descriptor, or -1
+ * (logged). */
+static int lock_dir_fd(int dir_fd, const char *dir)
 {
-    j->lock_fd = openat(j->dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (j->lock_fd < 0) {
-        log_err("%s/LOCK: %s", j->o.dir, strerror(errno));
+    int lock_fd = openat(dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0) {
+        log_err("%s/LOCK: %s", dir, strerror(errno));
         return -1;
     }
     /* A chand killed just after forking a rewrite leaves the lock (and its
@@ -692,10 +770,10 @@ static int lock_dir(chand_journal_t *j)
      * parent.  A restart at once finds the lock held and the chand named
      * in LOCK gone: wait for the child (it goes as soon as it is
      * scheduled; 5 s at most); a chand that is alive is refused at once. */
-    for (int tries = 0; flock(j->lock_fd, LOCK_EX | LOCK_NB) < 0; tries++) {
+    for (int tries = 0; flock(lock_fd, LOCK_EX | LOCK_NB) < 0; tries++) {
         int err = errno;
         char pid[32] = "?";
-        ssize_t n = pread(j->lock_fd, pid, sizeof pid - 1, 0);
+        ssize_t n = pread(lock_fd, pid, sizeof pid - 1, 0);
         if (n > 0) {
             pid[n] = 0;
             pid[strcspn(pid, "\n")] = 0;
@@ -705,32 +783,56 @@ static int lock_dir(chand_journal_t *j)
             tries < 500) {
             if (!tries)
                 log_info("data dir %s: locked, and chand %s is gone: waiting for its rewrite "
-                         "child to exit", j->o.dir, pid);
+                         "child to exit", dir, pid);
             usleep(10000);
             continue;
         }
-        log_err("data dir %s is in use by another chand (pid %s)", j->o.dir, pid);
+        log_err("data dir %s is in use by another chand (pid %s)", dir, pid);
+        close(lock_fd);
         return -1;
     }
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-    if (ftruncate(j->lock_fd, 0) < 0 || pwrite(j->lock_fd, pid, (size_t)n, 0) != n)
-        log_warn("%s/LOCK: cannot write our pid: %s", j->o.dir, strerror(errno));
-    return 0;
+    if (ftruncate(lock_fd, 0) < 0 || pwrite(lock_fd, pid, (size_t)n, 0) != n)
+        log_warn("%s/LOCK: cannot write our pid: %s", dir, strerror(errno));
+    return lock_fd;
+}
+
+static int lock_dir(chand_journal_t *j)
+{
+    j->lock_fd = j->o.locked ? j->o.lock_fd : lock_dir_fd(j->dir_fd, j->o.dir);
+    return j->lock_fd < 0 ? -1 : 0;
+}
+
+static int open_dir_path(const char *dir)
+{
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        log_err("--data-dir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        log_err("--data-dir %s: %s", dir, strerror(errno));
+    return fd;
 }
 
 static int open_dir(chand_journal_t *j)
 {
-    if (mkdir(j->o.dir, 0700) < 0 && errno != EEXIST) {
-        log_err("--data-dir %s: %s", j->o.dir, strerror(errno));
+    j->dir_fd = open_dir_path(j->o.dir);
+    return j->dir_fd < 0 ? -1 : 0;
+}
+
+int chand_journal_lock(const char *dir, int *dir_fd)
+{
+    *dir_fd = open_dir_path(dir);
+    if (*dir_fd < 0)
         return -1;
+    int fd = lock_dir_fd(*dir_fd, dir);
+    if (fd < 0) {
+        close(*dir_fd);
+        *dir_fd = -1;
     }
-    j->dir_fd = open(j->o.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (j->dir_fd < 0) {
-        log_err("--data-dir %s: %s", j->o.dir, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return fd;
 }
 
 static void journal_free(chand_journal_t *j)
@@ -772,7 +874,7 @@ chand_journal_t *chand_journal_open(const jr_opts_t *o, core_t *core)
     j->log_bytes = r->log_bytes;
     j->gen = r->last_gen ? r->last_gen : r->snap_gen ? r->snap_gen : 1;
     j->off = r->last_gen ? r->last_len : 0;
-    j->fd = open_log(j, j->gen, j->off, r->last_gen == 0);
+    j->fd = open_log(j, j->gen, j->off, r->last_gen == 0, 0);
     if (j->fd < 0)
         goto fail;
     if (!j->off) {
@@ -781,6 +883,7 @@ chand_journal_t *chand_journal_open(const jr_opts_t *o, core_t *core)
         j->off = (uint64_t)sb.st_size;
         j->log_bytes += j->off;
     }
+    hist_add(j);
     log_info("data dir %s: %" PRIu64 " channels and %" PRIu64 " values (%" PRIu64 " bytes) "
              "loaded in %" PRIu64 " ms from %" PRIu64 " files; fsync %s",
              o->dir, r->channels, r->values, r->value_bytes, r->us / 1000, r->files,

@@ -39,6 +39,9 @@ typedef struct jr_opts {
     enum jr_fsync fsync;
     uint64_t prealloc;         /* bytes reserved ahead on disk (fallocate) */
     uint64_t rewrite_size;     /* the log is rewritten past this size */
+    bool locked;               /* the caller holds the dir's LOCK as lock_fd
+                                  (the cluster takes it at start) */
+    int lock_fd;
 } jr_opts_t;
 
 typedef struct jr_stats {
@@ -95,6 +98,28 @@ void chand_journal_tick(chand_journal_t *j);
  * for a rewrite in progress, unlock, free. */
 void chand_journal_close(chand_journal_t *j);
 void chand_journal_stats(const chand_journal_t *j, jr_stats_t *out);
+
+/* For replication (chand_repl.c): the log being appended (generation,
+ * length) and the newest snapshot's generation (0: none); the data dir. */
+void chand_journal_where(const chand_journal_t *j, uint64_t *gen, uint64_t *off,
+                         uint64_t *snap_gen);
+int chand_journal_dir_fd(const chand_journal_t *j);
+/* chand_journal_rotate - append to a new log from now on, of generation
+ * gen (or the next one, if gen is not past the current): a cluster's new
+ * primary starts its term in a log no other node has written. */
+int chand_journal_rotate(chand_journal_t *j, uint64_t gen);
+/* chand_journal_pos_of - the position (as chand_journal_needed) of offset
+ * off in log gen: what a replica acknowledging (gen, off) has. */
+uint64_t chand_journal_pos_of(const chand_journal_t *j, uint64_t gen, uint64_t off);
+/* chand_journal_written - the position after the last record written. */
+uint64_t chand_journal_written(const chand_journal_t *j);
+/* chand_journal_lock - create dir if need be, open it (*dir_fd) and take
+ * its LOCK: the lock's descriptor (pass it in jr_opts_t), or -1 (logged:
+ * another chand holds it, or an I/O error). */
+int chand_journal_lock(const char *dir, int *dir_fd);
+/* chand_journal_remove_before - remove the logs and snapshots of dir_fd
+ * older than generation gen. */
+void chand_journal_remove_before(int dir_fd, uint64_t gen);
 
 /* chand_journal_check - --check: verify dir, print what it holds; the
  * exit status (0 whole, or with a torn tail a restart cuts; 1 corrupt). */

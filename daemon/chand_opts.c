@@ -54,6 +54,21 @@ CHAND_DEFAULT_LISTEN ")\n"
 "                        be reserved, sends are refused BUSY (default 8m)\n"
 "      --check           with --data-dir: check the data dir, print what it\n"
 "                        holds and exit (0 good, 1 corrupt)\n"
+"      --cluster NAME    join cluster NAME (needs --data-dir, --etcd and\n"
+"                        --advertise): etcd elects each group's primary, which\n"
+"                        streams its log to the group's replicas\n"
+"      --etcd URLS       etcd endpoints, HOST:PORT or http://HOST:PORT, comma-\n"
+"                        separated\n"
+"      --group G         this node's shard group (default g1)\n"
+"      --advertise H:P   the address clients and other nodes reach this node at\n"
+"                        (default: the first TCP --listen, if not a wildcard)\n"
+"      --node NAME       this node's name in the cluster (default: --advertise)\n"
+"      --lease-ttl T     the etcd lease's time to live: a primary that cannot\n"
+"                        renew it stops answering well before, and a replica\n"
+"                        takes over after it (default 5s, at least 2s)\n"
+"      --replication M   sync (a send is answered once a replica has it, per\n"
+"                        the replica's --fsync) or async (on the primary's own\n"
+"                        durability) (default sync)\n"
 "      --log-level L     error, warn, info or debug (default info)\n"
 "  -h, --help            print this help and exit\n"
 "  -V, --version         print the version and exit\n"
@@ -67,6 +82,7 @@ enum {
     OPT_MAX_FRAME = 256, OPT_MAX_CONNS, OPT_MAX_CHANNELS, OPT_MAX_PENDING,
     OPT_MAX_OUTPUT, OPT_MAX_BATCH, OPT_MAX_MEMORY, OPT_HELLO_TIMEOUT, OPT_ACK_WAIT,
     OPT_LOG_LEVEL, OPT_DATA_DIR, OPT_FSYNC, OPT_REWRITE_SIZE, OPT_PREALLOC, OPT_CHECK,
+    OPT_CLUSTER, OPT_ETCD, OPT_GROUP, OPT_ADVERTISE, OPT_NODE, OPT_LEASE_TTL, OPT_REPLICATION,
 };
 
 static const struct option longopts[] = {
@@ -89,6 +105,13 @@ static const struct option longopts[] = {
     { "rewrite-size", required_argument, NULL, OPT_REWRITE_SIZE },
     { "prealloc", required_argument, NULL, OPT_PREALLOC },
     { "check", no_argument, NULL, OPT_CHECK },
+    { "cluster", required_argument, NULL, OPT_CLUSTER },
+    { "etcd", required_argument, NULL, OPT_ETCD },
+    { "group", required_argument, NULL, OPT_GROUP },
+    { "advertise", required_argument, NULL, OPT_ADVERTISE },
+    { "node", required_argument, NULL, OPT_NODE },
+    { "lease-ttl", required_argument, NULL, OPT_LEASE_TTL },
+    { "replication", required_argument, NULL, OPT_REPLICATION },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -117,6 +140,7 @@ static const struct {
       false },
     { OPT_PREALLOC, "--prealloc", 64 * 1024, UINT64_C(1) << 34, offsetof(chand_opts_t, prealloc),
       false },
+    { OPT_LEASE_TTL, "--lease-ttl", 2000, 3600000, offsetof(chand_opts_t, lease_ttl_ms), true },
 };
 
 /* The decimal number s starts with (no sign, no blanks), and where it
@@ -186,6 +210,22 @@ static void defaults(chand_opts_t *o)
     o->fsync = "everysec";
     o->rewrite_size = 64u << 20;
     o->prealloc = 8u << 20;
+    o->group = "g1";
+    o->lease_ttl_ms = 5000;
+    o->replication = "sync";
+}
+
+/* A cluster name, group or node: used in etcd keys, so no '/'. */
+static bool cluster_word(const char *flag, const char *v)
+{
+    size_t n = strlen(v);
+    bool ok = n >= 1 && n <= 100;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+             (v[i] >= '0' && v[i] <= '9') || strchr("._:-[]", v[i]);
+    if (!ok)
+        fprintf(stderr, "chand: %s: '%s' must be 1-100 of [A-Za-z0-9._:-[]]\n", flag, v);
+    return ok;
 }
 
 static int set_numeric(chand_opts_t *o, int opt, const char *arg)
@@ -210,6 +250,7 @@ static int set_numeric(chand_opts_t *o, int opt, const char *arg)
 int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
 {
     defaults(o);
+    o->argv = argv;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "l:p:a:m:hV", longopts, NULL)) != -1) {
@@ -231,6 +272,18 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
             }
             break;
         case OPT_DATA_DIR: o->data_dir = optarg; break;
+        case OPT_CLUSTER: o->cluster = optarg; break;
+        case OPT_ETCD: o->etcd = optarg; break;
+        case OPT_GROUP: o->group = optarg; break;
+        case OPT_ADVERTISE: o->advertise = optarg; break;
+        case OPT_NODE: o->node = optarg; break;
+        case OPT_REPLICATION:
+            if (strcmp(optarg, "sync") && strcmp(optarg, "async")) {
+                fprintf(stderr, "chand: --replication: '%s' is not sync or async\n", optarg);
+                return OPTS_USAGE;
+            }
+            o->replication = optarg;
+            break;
         case OPT_CHECK: o->check = true; break;
         case OPT_FSYNC:
             if (strcmp(optarg, "always") && strcmp(optarg, "everysec") && strcmp(optarg, "no")) {
@@ -262,6 +315,27 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
     if (o->check && !o->data_dir) {
         fprintf(stderr, "chand: --check needs --data-dir\n");
         return OPTS_USAGE;
+    }
+    if (o->cluster) {
+        if (!o->data_dir || !o->etcd) {
+            fprintf(stderr, "chand: --cluster needs --data-dir and --etcd\n");
+            return OPTS_USAGE;
+        }
+        if (!o->advertise) {
+            const char *l = o->listen[0];
+            if (!strncmp(l, "unix:", 5) || !strncmp(l, "0.0.0.0:", 8) || !strncmp(l, "[::]:", 5) ||
+                !strcmp(l + strlen(l) - 2, ":0")) {
+                fprintf(stderr, "chand: --cluster needs --advertise HOST:PORT (the first --listen "
+                        "is %s)\n", l);
+                return OPTS_USAGE;
+            }
+            o->advertise = l;
+        }
+        if (!o->node)
+            o->node = o->advertise;
+        if (!cluster_word("--cluster", o->cluster) || !cluster_word("--group", o->group) ||
+            !cluster_word("--node", o->node))
+            return OPTS_USAGE;
     }
     if (o->max_output < o->max_frame * 2) {
         fprintf(stderr, "chand: --max-output must be at least twice --max-frame\n");

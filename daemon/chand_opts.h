@@ -32,6 +32,11 @@ typedef struct chand_opts {
     uint64_t rewrite_size;
     uint64_t prealloc;
     int check;                  /* --check: verify data_dir and exit */
+    const char *cluster;        /* the cluster's name, or NULL: a single chand */
+    const char *etcd, *group, *advertise, *node;
+    uint64_t lease_ttl_ms;
+    const char *replication;    /* "sync" or "async" */
+    char **argv;                /* as started: a fenced primary starts again */
 } chand_opts_t;
 
 enum { OPTS_RUN = 0, OPTS_EXIT_OK = 1, OPTS_USAGE = 2 };

@@ -327,8 +327,9 @@ static int map_file(rstate_t *st, int dir_fd, const char *name, const uint8_t **
 /* Read file `name` of generation gen.  last: the newest log, where a torn
  * tail is allowed (*good gets where whole records end). */
 static int read_file(rstate_t *st, int dir_fd, const char *name, uint64_t gen, bool snap,
-                     bool last, uint64_t *good, uint64_t *size)
+                     bool last, uint64_t *good, uint64_t *size, uint64_t *prev)
 {
+    *prev = gen - 1;   /* files written before logs named the one before them */
     const uint8_t *p = NULL;
     size_t len = 0;
     st->file = name;
@@ -367,6 +368,8 @@ static int read_file(rstate_t *st, int dir_fd, const char *name, uint64_t gen, b
             if (kind != (snap ? REC_KIND_SNAP : REC_KIND_LOG) || g != gen)
                 return fail(st, "header names another file (kind %" PRIu64 ", generation %"
                             PRIu64 ")", kind, g);
+            if (q < end && (!rec_get_varint(&q, end, prev) || *prev >= gen))
+                return fail(st, "header names a bad previous generation");
             first = false;
             continue;
         }
@@ -444,6 +447,20 @@ static int list_dir(rstate_t *st, int dir_fd, const char *dir, bool cleanup, gen
     if (snaps->n)
         qsort(snaps->v, snaps->n, sizeof *snaps->v, cmp_u64);
     return 0;
+}
+
+int chand_recover_list(int dir_fd, uint64_t **logs, size_t *nlogs, uint64_t **snaps,
+                       size_t *nsnaps)
+{
+    gens_t l = { 0 }, sn = { 0 };
+    char err[256];
+    rstate_t st = { .err = err, .errlen = sizeof err };
+    int rc = list_dir(&st, dir_fd, ".", false, &l, &sn);
+    *logs = l.v;
+    *nlogs = l.n;
+    *snaps = sn.v;
+    *nsnaps = sn.n;
+    return rc;
 }
 
 /* ---- handing the state to the core ---- */
@@ -584,26 +601,37 @@ static int recover_files(rstate_t *st, int dir_fd, const char *dir, bool cleanup
         out->snap_gen = from = snaps.v[snaps.n - 1];
         snprintf(name, sizeof name, JR_SNAP_FMT, (unsigned long long)from);
         uint64_t good;
-        rc = read_file(st, dir_fd, name, from, true, false, &good, &out->snap_bytes);
+        uint64_t prev;
+        rc = read_file(st, dir_fd, name, from, true, false, &good, &out->snap_bytes, &prev);
         if (rc == 0)
             rc = sort_vals(st);
         out->files++;
     }
-    uint64_t expect = from;
+    /* The logs form a chain: each names the one before it (a cluster's
+     * new primary starts its log at a generation of its term, far from the
+     * last), and the first is the snapshot's or generation 1. */
+    uint64_t before = 0;
     for (size_t i = 0; rc == 0 && i < logs.n; i++) {
         uint64_t g = logs.v[i];
         if (g < from)
             continue;   /* the snapshot holds it */
         snprintf(name, sizeof name, JR_LOG_FMT, (unsigned long long)g);
-        if (g != expect) {
+        if (!before && g != from) {
             snprintf(st->err, st->errlen, "%s/%s: the log of generation %llu is missing", dir,
-                     name, (unsigned long long)expect);
+                     name, (unsigned long long)from);
             rc = -1;
             break;
         }
         bool last = i == logs.n - 1;
-        uint64_t good, size;
-        rc = read_file(st, dir_fd, name, g, false, last, &good, &size);
+        uint64_t good, size, prev;
+        rc = read_file(st, dir_fd, name, g, false, last, &good, &size, &prev);
+        if (rc == 0 && before && prev != before) {
+            snprintf(st->err, st->errlen, "%s/%s: follows the log of generation %llu, which is "
+                     "missing", dir, name, (unsigned long long)prev);
+            rc = -1;
+            break;
+        }
+        before = g;
         out->files++;
         out->log_bytes += good;
         if (last) {
@@ -611,7 +639,6 @@ static int recover_files(rstate_t *st, int dir_fd, const char *dir, bool cleanup
             out->last_len = good;
             out->last_size = size;
         }
-        expect++;
     }
     if (rc == 0)
         rc = restore(st, core);

@@ -36,6 +36,11 @@ typedef struct jr_recovery {
 int chand_recover(int dir_fd, const char *dir, core_t *core, bool cleanup, jr_recovery_t *out,
                   char *err, size_t errlen);
 
+/* chand_recover_list - the generations of the logs and snapshots in the
+ * dir, each sorted (free both).  0, or -1 if it cannot be listed. */
+int chand_recover_list(int dir_fd, uint64_t **logs, size_t *nlogs, uint64_t **snaps,
+                       size_t *nsnaps);
+
 /* File names in a data dir. */
 #define JR_LOG_FMT "log.%020llu"
 #define JR_SNAP_FMT "snap.%020llu"

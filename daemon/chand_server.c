@@ -135,7 +135,38 @@ static void synced_cb(evutil_socket_t fd, short what, void *arg)
     uint64_t t0 = chand_busy_begin(s);
     uint64_t n;
     (void)!read(fd, &n, sizeof n);
-    chand_conn_release_held(s, chand_journal_synced(s->journal));
+    chand_server_release(s);
+    chand_busy_end(s, t0);
+}
+
+uint64_t chand_server_durable(chand_server_t *s)
+{
+    uint64_t pos = UINT64_MAX;
+    if (s->journal && s->journal_always)
+        pos = chand_journal_synced(s->journal);
+    if (s->cluster && s->repl_sync && s->repl_acked < pos)
+        pos = s->repl_acked;
+    return pos;
+}
+
+void chand_server_release(chand_server_t *s)
+{
+    chand_conn_release_held(s, chand_server_durable(s));
+}
+
+bool chand_server_may_serve(const chand_server_t *s)
+{
+    return !s->cluster || (chand_cluster_role(s->cluster) == CL_PRIMARY && s->journal);
+}
+
+/* Feeds with more to send than their sockets took: another turn. */
+static void pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chand_server_t *s = arg;
+    uint64_t t0 = chand_busy_begin(s);
+    chand_repl_pump(s);
     chand_busy_end(s, t0);
 }
 
@@ -343,10 +374,15 @@ static int open_journal(chand_server_t *s)
                                              : JR_FSYNC_EVERYSEC,
         .prealloc = o->prealloc,
         .rewrite_size = o->rewrite_size,
+        .locked = s->cluster != NULL,
+        .lock_fd = s->lock_fd,
     };
     s->journal = chand_journal_open(&jo, s->core);
     if (!s->journal)
         return -1;
+    s->lock_fd = -1;   /* the journal's now */
+    s->journal_always = jo.fsync == JR_FSYNC_ALWAYS;
+    s->holds = chand_journal_holds(s->journal) || (s->cluster && s->repl_sync);
     s->journal_timer = event_new(s->base, -1, EV_PERSIST, journal_cb, s);
     struct timeval tv = { 0, 100000 };
     event_add(s->journal_timer, &tv);
@@ -356,6 +392,93 @@ static int open_journal(chand_server_t *s)
         event_add(s->journal_notify, NULL);
     }
     return 0;
+}
+
+/* ---- the cluster's decisions ---- */
+
+static void cl_promote(void *ctx, uint64_t term)
+{
+    chand_server_t *s = ctx;
+    chand_repl_follower_free(s->follower);
+    s->follower = NULL;
+    if (open_journal(s) < 0) {
+        log_err("cannot load the data dir to serve as primary; stopping");
+        exit(1);
+    }
+    /* a log of our own for the term: no other node ever wrote one of
+     * this generation (chand_repl.h) */
+    if (chand_journal_rotate(s->journal, term << 24) < 0) {
+        log_err("cannot start the term's log; stopping");
+        exit(1);
+    }
+    s->repl_acked = chand_journal_written(s->journal);   /* nothing waits yet */
+    log_info("serving as primary of group %s (term %llu)", s->opts.group,
+             (unsigned long long)term);
+}
+
+static void cl_follow(void *ctx, const char *addr, uint64_t term)
+{
+    chand_server_t *s = ctx;
+    if (s->follower)
+        chand_repl_follow(s->follower, addr, term);
+}
+
+static void cl_unfollow(void *ctx)
+{
+    chand_server_t *s = ctx;
+    if (s->follower)
+        chand_repl_unfollow(s->follower);
+}
+
+/* A primary that lost its lease answers nothing more: it starts again,
+ * as a replica, from what its data dir holds (a new primary cuts what it
+ * wrote that no replica had).  exec keeps the pid a supervisor knows. */
+static void cl_fence(void *ctx, const char *why)
+{
+    chand_server_t *s = ctx;
+    log_err("no longer primary: %s; restarting as a replica (no reply of this turn was sent)",
+            why);
+    if (s->journal) {
+        chand_journal_close(s->journal);
+        s->journal = NULL;
+    }
+    close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
+    execv("/proc/self/exe", s->opts.argv);
+    log_err("exec: %s; exiting", strerror(errno));
+    _exit(1);
+}
+
+static void cl_position(void *ctx, uint64_t *gen, uint64_t *off, bool *consistent)
+{
+    chand_server_t *s = ctx;
+    uint64_t snap;
+    *gen = *off = 0;
+    *consistent = true;
+    if (s->journal)
+        chand_journal_where(s->journal, gen, off, &snap);
+    else if (s->follower)
+        chand_repl_follower_where(s->follower, gen, off, consistent);
+}
+
+static const cl_hooks_t cl_hooks = { cl_promote, cl_follow, cl_unfollow, cl_fence, cl_position };
+
+static int join_cluster(chand_server_t *s)
+{
+    const chand_opts_t *o = &s->opts;
+    s->repl_sync = !strcmp(o->replication, "sync");
+    s->journal_always = !strcmp(o->fsync, "always");   /* the replica's acks wait for fdatasync */
+    s->lock_fd = chand_journal_lock(o->data_dir, &s->dir_fd);
+    if (s->lock_fd < 0)
+        return -1;
+    s->follower = chand_repl_follower_new(s, s->dir_fd);
+    if (!s->follower)
+        return -1;
+    cl_opts_t co = {
+        .cluster = o->cluster, .etcd = o->etcd, .group = o->group, .node = o->node,
+        .advertise = o->advertise, .lease_ttl_ms = o->lease_ttl_ms,
+    };
+    s->cluster = chand_cluster_new(s->base, &co, &cl_hooks, s);
+    return s->cluster ? 0 : -1;
 }
 
 static void seed_hashes(chand_server_t *s)
@@ -380,6 +503,8 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     qlist_init(&s->doomed);
     qlist_init(&s->pending);
     qlist_init(&s->held);
+    qlist_init(&s->feeds);
+    s->dir_fd = s->lock_fd = -1;
     chan_arena_init(&s->arena);
     s->started_ms = chand_now();
     s->base = event_base_new();
@@ -397,6 +522,7 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     s->reaper = event_new(s->base, -1, 0, reaper_cb, s);
     s->accept_resume = evtimer_new(s->base, resume_cb, s);
     s->stop_timer = evtimer_new(s->base, stop_now_cb, s);
+    s->pump_ev = event_new(s->base, -1, 0, pump_cb, s);
     s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
     s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
     s->sig_hup = evsignal_new(s->base, SIGHUP, hup_cb, s);
@@ -405,15 +531,18 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     event_add(s->sig_hup, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);   /* a file size limit is an error to report (EFBIG) */
-    if (o->data_dir) {
+    if (o->auth_file && load_token(s, o->auth_file) < 0)
+        goto fail;
+    if (o->cluster) {
+        if (join_cluster(s) < 0)
+            goto fail;
+    } else if (o->data_dir) {
         if (open_journal(s) < 0)
             goto fail;
     } else {
         log_info("no --data-dir: channels and values are kept in memory only; a restart "
                  "loses them");
     }
-    if (o->auth_file && load_token(s, o->auth_file) < 0)
-        goto fail;
     for (size_t i = 0; i < o->nlisten; i++)
         if (open_listener(s, o->listen[i]) < 0)
             goto fail;
@@ -431,7 +560,7 @@ int chand_server_run(chand_server_t *s)
 {
     log_info("chand %s ready (pid %d)", PACKAGE_VERSION, (int)getpid());
     int rc;
-    if (!s->journal) {
+    if (!s->journal && !s->cluster) {
         rc = event_base_dispatch(s->base);
     } else {
         do {
@@ -470,6 +599,14 @@ void chand_server_free(chand_server_t *s)
     }
     if (s->http)
         evhttp_free(s->http);
+    chand_cluster_free(s->cluster);
+    chand_repl_follower_free(s->follower);
+    if (s->pump_ev)
+        event_free(s->pump_ev);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    if (s->dir_fd >= 0)
+        close(s->dir_fd);
     if (s->journal_notify)
         event_free(s->journal_notify);
     chand_journal_close(s->journal);   /* written and on disk before exit */

@@ -18,10 +18,12 @@
 #include <event2/event.h>
 
 #include "chan_frame.h"
+#include "chand_cluster.h"
 #include "chand_core.h"
 #include "chand_journal.h"
 #include "chand_list.h"
 #include "chand_opts.h"
+#include "chand_repl.h"
 #include "chand_stall.h"
 
 typedef struct chand_server chand_server_t;
@@ -51,6 +53,7 @@ struct chand_conn {
     struct chand_hold { uint64_t pos, end; } *holds;
     size_t hold_head, nholds, capholds;
     qlink_t held_link;       /* srv->held, while it holds replies */
+    repl_feed_t *feed;       /* a replica's connection: its feed */
 };
 
 struct chand_server {
@@ -86,6 +89,19 @@ struct chand_server {
     uint64_t replies;            /* encoded since start */
     uint64_t replies_committed;  /* ... as of the journal's last commit */
     bool stopping;
+    /* replies wait for what they promise to be durable (chand_conn.c's
+     * holds): under --fsync always, and on a primary under --replication
+     * sync */
+    bool holds;
+    bool journal_always;         /* --fsync always */
+    /* --cluster */
+    chand_cluster_t *cluster;
+    repl_follower_t *follower;   /* while not primary */
+    int dir_fd, lock_fd;         /* the data dir, held from start */
+    qlink_t feeds;               /* replicas' feeds, as primary */
+    uint64_t repl_acked;         /* the furthest position a replica has */
+    bool repl_sync;              /* --replication sync */
+    struct event *pump_ev;       /* feeds that still have more to send */
 };
 
 /* chand_server.c */
@@ -94,6 +110,16 @@ int chand_server_run(chand_server_t *s);
 void chand_server_free(chand_server_t *s);
 /* chand_now - the monotonic clock in ms (chand_now_us, chand_clock.c) */
 uint64_t chand_now(void);
+/* chand_server_release - what the journal (--fsync always) and the
+ * replicas (--replication sync) hold durable grew: send the replies that
+ * waited for it. */
+void chand_server_release(chand_server_t *s);
+/* chand_server_durable - the position up to which replies may go. */
+uint64_t chand_server_durable(chand_server_t *s);
+/* chand_server_may_serve - false on a cluster node that is not primary:
+ * channel operations are answered NOT_PRIMARY. */
+bool chand_server_may_serve(const chand_server_t *s);
+
 /* chand_server_stop - begin an orderly shutdown (what SIGTERM does): no new
  * connections, every blocked request answered SHUTTING_DOWN, every
  * connection closed once its output drains; the loop then exits. */

@@ -1,0 +1,824 @@
+/*
+ * chand_repl.c - a primary's feeds to its replicas, and a replica's copy of
+ * its primary's journal (design in chand_repl.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "chan_addr.h"
+#include "chand_alloc.h"
+#include "chand_log.h"
+#include "chand_record.h"
+#include "chand_recover.h"
+#include "chand_repl.h"
+#include "chand_server.h"
+
+/* Bytes of file in one ReplData frame. */
+#define CHUNK (256u << 10)
+/* A feed fills its connection's output up to this much per turn. */
+#define FEED_HIGH (1u << 20)
+/* A replica reconnects to its primary after this long. */
+#define RETRY_MS 300
+/* Frames from a primary are at most a chunk and a little. */
+#define FOLLOW_MAX_FRAME (CHUNK + 4096)
+
+/* ========================================================================
+ * The primary's side
+ * ======================================================================== */
+
+struct repl_feed {
+    qlink_t link;             /* s->feeds */
+    chand_conn_t *conn;
+    uint64_t id, term;
+    bool reset;               /* the first frame tells the replica to start afresh */
+    bool has_trunc;
+    uint64_t trunc;           /* ... or to cut its newest log to this length */
+    bool snap;                /* the cursor is in a snapshot */
+    uint64_t gen, off;        /* the cursor */
+    int fd;                   /* its file, or -1 */
+    uint64_t log_gen, log_off;/* where the log cursor resumes after a snapshot */
+    uint64_t rsnap;           /* the replica's snapshot */
+    uint64_t acked;           /* position the replica has */
+};
+
+static void feed_close_file(repl_feed_t *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+}
+
+static int feed_open(repl_feed_t *f, chand_journal_t *j)
+{
+    char name[JR_NAME_MAX];
+    snprintf(name, sizeof name, f->snap ? JR_SNAP_FMT : JR_LOG_FMT, (unsigned long long)f->gen);
+    feed_close_file(f);
+    f->fd = openat(chand_journal_dir_fd(j), name, O_RDONLY | O_CLOEXEC);
+    return f->fd < 0 ? -1 : 0;
+}
+
+static uint64_t file_size(int fd)
+{
+    struct stat sb;
+    return fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+/* The logs of the primary's dir, sorted; the snapshot's generation. */
+typedef struct files {
+    uint64_t *logs, *snaps;
+    size_t nlogs, nsnaps;
+} files_t;
+
+static void files_free(files_t *fs)
+{
+    free(fs->logs);
+    free(fs->snaps);
+}
+
+static bool has_log(const files_t *fs, uint64_t gen)
+{
+    for (size_t i = 0; i < fs->nlogs; i++)
+        if (fs->logs[i] == gen)
+            return true;
+    return false;
+}
+
+/* The first log after gen, or 0. */
+static uint64_t next_log(const files_t *fs, uint64_t gen)
+{
+    for (size_t i = 0; i < fs->nlogs; i++)
+        if (fs->logs[i] > gen)
+            return fs->logs[i];
+    return 0;
+}
+
+/* Where a full copy starts: the snapshot, then the logs from it on. */
+static void feed_full(repl_feed_t *f, const files_t *fs, uint64_t snap_gen)
+{
+    f->reset = true;
+    f->has_trunc = false;
+    f->rsnap = 0;
+    if (snap_gen) {
+        f->snap = true;
+        f->gen = snap_gen;
+        f->log_gen = snap_gen;
+    } else {
+        f->snap = false;
+        f->gen = fs->nlogs ? fs->logs[0] : 1;
+        f->log_gen = f->gen;
+    }
+    f->off = f->log_off = 0;
+}
+
+/* Decide where the copy starts from what the replica holds. */
+static void feed_place(repl_feed_t *f, chand_journal_t *j, const Chan__Replicate *rq)
+{
+    uint64_t gen, off, snap_gen;
+    chand_journal_where(j, &gen, &off, &snap_gen);
+    files_t fs = { 0 };
+    chand_recover_list(chand_journal_dir_fd(j), &fs.logs, &fs.nlogs, &fs.snaps, &fs.nsnaps);
+    uint64_t rg = rq->has_log_gen ? rq->log_gen : 0, rl = rq->has_log_len ? rq->log_len : 0;
+    f->rsnap = rq->has_snap_gen ? rq->snap_gen : 0;
+    f->snap = false;
+    bool partial = false;
+    if (rg && rg >= snap_gen && rg <= gen && has_log(&fs, rg)) {
+        f->gen = rg;
+        uint64_t size = off;
+        if (rg != gen) {
+            f->snap = false;
+            size = feed_open(f, j) == 0 ? file_size(f->fd) : 0;
+            feed_close_file(f);
+        }
+        if (rl <= size) {
+            f->off = rl;
+            partial = true;
+        } else if (rg < gen && size) {
+            f->has_trunc = true;   /* the replica wrote past our history */
+            f->trunc = f->off = size;
+            partial = true;
+        }
+    }
+    if (!partial)
+        feed_full(f, &fs, snap_gen);
+    files_free(&fs);
+}
+
+static void feed_send(repl_feed_t *f, const uint8_t *data, size_t n, bool done)
+{
+    Chan__ReplData d = CHAN__REPL_DATA__INIT;
+    d.has_term = true;
+    d.term = f->term;
+    if (f->reset) {
+        d.has_reset = d.reset = true;
+        f->reset = false;
+    }
+    if (f->has_trunc && !f->snap) {
+        d.has_truncate = true;
+        d.truncate = f->trunc;
+        f->has_trunc = false;
+    }
+    d.has_snap = true;
+    d.snap = f->snap;
+    d.has_gen = d.has_offset = true;
+    d.gen = f->gen;
+    d.offset = f->off;
+    d.has_data = n > 0;
+    d.data.data = (uint8_t *)data;
+    d.data.len = n;
+    if (done)
+        d.has_done = d.done = true;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = f->id;
+    r.status = CHAN__STATUS__OK;
+    r.result_case = CHAN__REPLY__RESULT_REPL;
+    r.repl = &d;
+    chand_conn_reply(f->conn, &r);
+}
+
+/* Start over with a full copy (a file the cursor needs is gone). */
+static void feed_restart(repl_feed_t *f, chand_journal_t *j)
+{
+    log_warn("replica %s: the files its copy needs are gone (a rewrite removed them); "
+             "sending a full copy", f->conn->peer);
+    uint64_t gen, off, snap_gen;
+    chand_journal_where(j, &gen, &off, &snap_gen);
+    files_t fs = { 0 };
+    chand_recover_list(chand_journal_dir_fd(j), &fs.logs, &fs.nlogs, &fs.snaps, &fs.nsnaps);
+    feed_close_file(f);
+    feed_full(f, &fs, snap_gen);
+    files_free(&fs);
+}
+
+/* Send f what it lacks while its connection takes it; true if more waits. */
+static bool feed_pump(repl_feed_t *f, chand_journal_t *j, uint8_t *buf)
+{
+    uint64_t jgen, joff, jsnap;
+    chand_journal_where(j, &jgen, &joff, &jsnap);
+    for (int guard = 0; guard < 64; guard++) {
+        if (f->conn->doomed)
+            return false;
+        if (evbuffer_get_length(f->conn->out) >= FEED_HIGH)
+            return true;
+        if (f->fd < 0 && feed_open(f, j) < 0) {
+            feed_restart(f, j);
+            continue;
+        }
+        uint64_t end = !f->snap && f->gen == jgen ? joff : file_size(f->fd);
+        if (f->off < end) {
+            size_t want = end - f->off < CHUNK ? (size_t)(end - f->off) : CHUNK;
+            ssize_t n = pread(f->fd, buf, want, (off_t)f->off);
+            if (n <= 0) {
+                feed_restart(f, j);
+                continue;
+            }
+            feed_send(f, buf, (size_t)n, false);
+            f->off += (uint64_t)n;
+            continue;
+        }
+        if (f->snap) {   /* whole: the replica renames it into place */
+            feed_send(f, NULL, 0, true);
+            f->rsnap = f->gen;
+            f->snap = false;
+            f->gen = f->log_gen;
+            f->off = f->log_off;
+            feed_close_file(f);
+            continue;
+        }
+        if (f->gen == jgen) {
+            if (f->reset || f->has_trunc) {
+                feed_send(f, NULL, 0, false);   /* say it even with nothing new */
+                continue;
+            }
+            if (jsnap > f->rsnap && f->gen >= jsnap) {
+                /* a rewrite made a snapshot: the replica can drop its old
+                 * logs once it has it */
+                f->log_gen = f->gen;
+                f->log_off = f->off;
+                f->snap = true;
+                f->gen = jsnap;
+                f->off = 0;
+                feed_close_file(f);
+                continue;
+            }
+            return false;   /* caught up */
+        }
+        files_t fs = { 0 };
+        chand_recover_list(chand_journal_dir_fd(j), &fs.logs, &fs.nlogs, &fs.snaps, &fs.nsnaps);
+        uint64_t next = next_log(&fs, f->gen);
+        files_free(&fs);
+        feed_close_file(f);
+        if (!next) {
+            feed_restart(f, j);
+            continue;
+        }
+        f->gen = next;
+        f->off = 0;
+    }
+    return true;
+}
+
+void chand_repl_feed_start(chand_conn_t *c, uint64_t id, const Chan__Replicate *rq)
+{
+    chand_server_t *s = c->srv;
+    if (c->feed) {
+        chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, "Replicate sent twice");
+        return;
+    }
+    uint64_t term = s->cluster ? chand_cluster_term(s->cluster) : 0;
+    if (!s->journal || !s->cluster || chand_cluster_role(s->cluster) != CL_PRIMARY ||
+        !rq->has_term || rq->term != term) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "not the primary of term %" PRIu64 " (this node's term is %"
+                 PRIu64 ")", rq->has_term ? rq->term : 0, term);
+        Chan__Reply r = CHAN__REPLY__INIT;
+        r.has_id = r.has_status = true;
+        r.id = id;
+        r.status = CHAN__STATUS__NOT_PRIMARY;
+        r.message = msg;
+        r.primary = (char *)(s->cluster ? chand_cluster_primary(s->cluster) : "");
+        chand_conn_reply(c, &r);
+        return;
+    }
+    repl_feed_t *f = xcalloc(1, sizeof *f);
+    f->conn = c;
+    f->id = id;
+    f->term = term;
+    f->fd = -1;
+    feed_place(f, s->journal, rq);
+    c->feed = f;
+    qlist_push_back(&s->feeds, &f->link);
+    log_info("replica %s (%s) joined: %s from %s %" PRIu64 " at %" PRIu64, rq->node ? rq->node : "?",
+             c->peer, f->reset ? "a full copy" : f->has_trunc ? "a cut, then the logs" : "the logs",
+             f->snap ? "snapshot" : "log", f->gen, f->off);
+    chand_repl_pump(s);
+}
+
+void chand_repl_ack(chand_conn_t *c, const Chan__ReplAck *a)
+{
+    chand_server_t *s = c->srv;
+    repl_feed_t *f = c->feed;
+    if (!f || !s->journal || !a->has_gen || !a->has_off)
+        return;
+    uint64_t pos = chand_journal_pos_of(s->journal, a->gen, a->off);
+    if (pos <= f->acked)
+        return;
+    f->acked = pos;
+    if (pos > s->repl_acked) {
+        s->repl_acked = pos;
+        chand_server_release(s);
+    }
+}
+
+void chand_repl_pump(chand_server_t *s)
+{
+    if (!s->journal || qlist_empty(&s->feeds))
+        return;
+    static uint8_t *buf;
+    if (!buf)
+        buf = xmalloc(CHUNK);
+    bool more = false;
+    for (qlink_t *l = s->feeds.next; l != &s->feeds; l = l->next) {
+        repl_feed_t *f = QLIST_ENTRY(l, repl_feed_t, link);
+        if (feed_pump(f, s->journal, buf) && evbuffer_get_length(f->conn->out) < FEED_HIGH)
+            more = true;
+    }
+    if (more)   /* the socket took it all at once: come back next turn */
+        event_active(s->pump_ev, EV_TIMEOUT, 1);
+}
+
+void chand_repl_feed_free(repl_feed_t *f)
+{
+    if (!f)
+        return;
+    log_info("replica %s left", f->conn->peer);
+    qlist_remove(&f->link);
+    feed_close_file(f);
+    free(f);
+}
+
+uint64_t chand_repl_acked(const chand_server_t *s)
+{
+    return s->repl_acked;
+}
+
+unsigned chand_repl_replicas(const chand_server_t *s)
+{
+    unsigned n = 0;
+    for (const qlink_t *l = s->feeds.next; l != &s->feeds; l = l->next)
+        n++;
+    return n;
+}
+
+/* ========================================================================
+ * The replica's side
+ * ======================================================================== */
+
+struct repl_follower {
+    chand_server_t *s;
+    int dir_fd;
+    char addr[128];
+    uint64_t term;
+    bool following;
+    struct bufferevent *bev;
+    bool connected;
+    struct event *retry;
+    chan_arena_t arena;
+    uint64_t next_id, replicate_id;
+    /* the copy */
+    int log_fd;
+    uint64_t log_gen, log_len;
+    uint64_t snap_gen;
+    int snap_fd;               /* a snapshot being received, as snap.G.tmp */
+    uint64_t snap_tmp_gen, snap_tmp_len;
+    bool consistent;
+    rec_buf_t pend;            /* the start of a record not yet whole */
+    bool dirty;                /* written since the last acknowledgement */
+    repl_stats_t st;
+    uint64_t last_log_us;
+};
+
+static void follower_disconnect(repl_follower_t *f, bool retry);
+
+static void file_sync_close(int *fd)
+{
+    if (*fd >= 0) {
+        fdatasync(*fd);
+        close(*fd);
+    }
+    *fd = -1;
+}
+
+static void fol_send(repl_follower_t *f, Chan__Request *rq)
+{
+    rq->has_id = true;
+    rq->id = ++f->next_id;
+    size_t n = chan_frame_size_request(rq);
+    uint8_t *buf = xmalloc(n);
+    n = chan_frame_encode_request(rq, buf);
+    bufferevent_write(f->bev, buf, n);
+    free(buf);
+}
+
+static void fol_ack(repl_follower_t *f)
+{
+    if (!f->dirty || !f->bev)
+        return;
+    f->dirty = false;
+    if (f->s->journal_always && f->log_fd >= 0 && fdatasync(f->log_fd) < 0) {
+        log_err("replica: fdatasync of log %" PRIu64 ": %s; stopping", f->log_gen,
+                strerror(errno));
+        _exit(1);
+    }
+    Chan__ReplAck a = CHAN__REPL_ACK__INIT;
+    a.has_gen = a.has_off = true;
+    a.gen = f->log_gen;
+    a.off = f->log_len;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.op_case = CHAN__REQUEST__OP_REPL_ACK;
+    rq.repl_ack = &a;
+    fol_send(f, &rq);
+}
+
+static int fail_copy(repl_follower_t *f, const char *what)
+{
+    uint64_t t = chand_now_us();
+    if (t - f->last_log_us > 2000000) {
+        log_warn("replica: %s; reconnecting to %s", what, f->addr);
+        f->last_log_us = t;
+    }
+    return -1;
+}
+
+static int write_fd(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Take data for the file fd (of kind snap, generation gen) whose whole
+ * records end at *len: write the records it completes, keep the rest. */
+static int take_records(repl_follower_t *f, int fd, bool snap, uint64_t gen, uint64_t *len,
+                        const uint8_t *data, size_t n)
+{
+    rec_buf_reserve(&f->pend, n);
+    memcpy(f->pend.p + f->pend.len, data, n);
+    f->pend.len += n;
+    rec_reader_t r = { f->pend.p, f->pend.len, 0 };
+    for (;;) {
+        size_t at = r.off;
+        uint8_t type;
+        const uint8_t *body;
+        size_t blen;
+        enum rec_rc rc = rec_next(&r, &type, &body, &blen);
+        if (rc == REC_EOF || rc == REC_TORN) {
+            r.off = at;
+            break;
+        }
+        if (rc == REC_BAD)
+            return fail_copy(f, "a record from the primary fails its checksum");
+        if (*len == 0 && at == 0) {   /* a file begins with its header */
+            const uint8_t *q = body, *end = body + blen;
+            uint64_t ver, kind, g;
+            if (type != REC_FILE || !rec_get_varint(&q, end, &ver) ||
+                !rec_get_varint(&q, end, &kind) || !rec_get_varint(&q, end, &g) ||
+                ver != REC_VERSION || kind != (snap ? REC_KIND_SNAP : REC_KIND_LOG) || g != gen)
+                return fail_copy(f, "a file from the primary does not start with its header");
+        }
+    }
+    if (r.off) {
+        if (write_fd(fd, f->pend.p, r.off) < 0) {
+            log_err("replica: writing %s %" PRIu64 ": %s; stopping", snap ? "snapshot" : "log",
+                    gen, strerror(errno));
+            _exit(1);   /* as the journal: the kernel's view of the file is lost */
+        }
+        *len += r.off;
+        f->st.bytes += r.off;
+        memmove(f->pend.p, f->pend.p + r.off, f->pend.len - r.off);
+        f->pend.len -= r.off;
+        f->dirty = true;
+    }
+    return 0;
+}
+
+static void reset_copy(repl_follower_t *f)
+{
+    file_sync_close(&f->log_fd);
+    if (f->snap_fd >= 0) {
+        close(f->snap_fd);
+        f->snap_fd = -1;
+    }
+    chand_journal_remove_before(f->dir_fd, UINT64_MAX);
+    f->log_gen = f->log_len = f->snap_gen = 0;
+    f->snap_tmp_gen = f->snap_tmp_len = 0;
+    f->pend.len = 0;
+    f->consistent = false;
+    f->st.full_copies++;
+    log_info("replica: taking a full copy from %s", f->addr);
+}
+
+static int apply_snap(repl_follower_t *f, const Chan__ReplData *d)
+{
+    char tmp[JR_NAME_MAX], name[JR_NAME_MAX];
+    snprintf(tmp, sizeof tmp, JR_SNAP_FMT ".tmp", (unsigned long long)d->gen);
+    if (d->offset == 0 && (f->snap_fd < 0 || f->snap_tmp_gen != d->gen)) {
+        if (f->snap_fd >= 0)
+            close(f->snap_fd);
+        f->snap_fd = openat(f->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (f->snap_fd < 0)
+            return fail_copy(f, "cannot create a snapshot file");
+        f->snap_tmp_gen = d->gen;
+        f->snap_tmp_len = 0;
+        f->pend.len = 0;
+    }
+    if (f->snap_fd < 0 || d->gen != f->snap_tmp_gen || d->offset != f->snap_tmp_len + f->pend.len)
+        return fail_copy(f, "snapshot bytes out of order");
+    if (d->has_data && take_records(f, f->snap_fd, true, d->gen, &f->snap_tmp_len, d->data.data,
+                                    d->data.len) < 0)
+        return -1;
+    if (!d->done)
+        return 0;
+    if (f->pend.len)
+        return fail_copy(f, "a snapshot ends inside a record");
+    snprintf(name, sizeof name, JR_SNAP_FMT, (unsigned long long)d->gen);
+    if (fsync(f->snap_fd) < 0 || close(f->snap_fd) < 0 ||
+        renameat(f->dir_fd, tmp, f->dir_fd, name) < 0 || fsync(f->dir_fd) < 0) {
+        log_err("replica: keeping snapshot %" PRIu64 ": %s; stopping", d->gen, strerror(errno));
+        _exit(1);
+    }
+    f->snap_fd = -1;
+    f->snap_gen = d->gen;
+    if (f->log_gen < d->gen) {   /* a full copy: its logs come next */
+        file_sync_close(&f->log_fd);
+        f->log_gen = f->log_len = 0;
+    }
+    chand_journal_remove_before(f->dir_fd, d->gen);
+    f->consistent = true;
+    return 0;
+}
+
+static int apply_log(repl_follower_t *f, const Chan__ReplData *d)
+{
+    if (d->has_truncate) {
+        if (d->gen != f->log_gen || f->log_fd < 0 || d->truncate > f->log_len)
+            return fail_copy(f, "a cut of a log we do not hold");
+        if (ftruncate(f->log_fd, (off_t)d->truncate) < 0 || fdatasync(f->log_fd) < 0) {
+            log_err("replica: cutting log %" PRIu64 ": %s; stopping", d->gen, strerror(errno));
+            _exit(1);
+        }
+        log_warn("replica: cut log %" PRIu64 " from %" PRIu64 " to %" PRIu64 " bytes: records "
+                 "this node wrote as primary that the new primary never had", d->gen, f->log_len,
+                 d->truncate);
+        f->log_len = d->truncate;
+        f->pend.len = 0;
+    }
+    if (d->gen != f->log_gen) {
+        if (d->offset != 0 || f->pend.len || d->gen < f->log_gen)
+            return fail_copy(f, "log bytes out of order");
+        file_sync_close(&f->log_fd);
+        char name[JR_NAME_MAX];
+        snprintf(name, sizeof name, JR_LOG_FMT, (unsigned long long)d->gen);
+        f->log_fd = openat(f->dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+                           0600);
+        if (f->log_fd < 0)
+            return fail_copy(f, "cannot create a log file");
+        fsync(f->dir_fd);
+        f->log_gen = d->gen;
+        f->log_len = 0;
+        if (!f->consistent && !f->snap_gen)
+            f->consistent = true;   /* a copy of every log from the first */
+    }
+    if (d->offset != f->log_len + f->pend.len)
+        return fail_copy(f, "log bytes out of order");
+    if (d->has_data &&
+        take_records(f, f->log_fd, false, d->gen, &f->log_len, d->data.data, d->data.len) < 0)
+        return -1;
+    return 0;
+}
+
+static int apply_data(repl_follower_t *f, const Chan__ReplData *d)
+{
+    if (!d->has_term || d->term != f->term)
+        return fail_copy(f, "data of another term");
+    if (!d->has_gen || !d->has_offset)
+        return fail_copy(f, "data without a place");
+    if (d->has_reset && d->reset)
+        reset_copy(f);
+    return d->has_snap && d->snap ? apply_snap(f, d) : apply_log(f, d);
+}
+
+static void fol_read_cb(struct bufferevent *bev, void *arg)
+{
+    repl_follower_t *f = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    uint64_t t0 = chand_busy_begin(f->s);
+    for (;;) {
+        uint8_t hdr[CHAN_FRAME_HDR_MAX];
+        ev_ssize_t got = evbuffer_copyout(in, hdr, sizeof hdr);
+        if (got <= 0)
+            break;
+        uint64_t blen;
+        size_t hlen;
+        int rc = chan_frame_header(hdr, (size_t)got, FOLLOW_MAX_FRAME, &blen, &hlen);
+        if (rc == CHAN_FRAME_MORE)
+            break;
+        if (rc != CHAN_FRAME_OK) {
+            fail_copy(f, "garbage from the primary");
+            follower_disconnect(f, true);
+            goto out;
+        }
+        if (evbuffer_get_length(in) < hlen + blen)
+            break;
+        evbuffer_drain(in, hlen);
+        Chan__Reply *r = chan_frame_decode_reply(&f->arena, evbuffer_pullup(in, (ev_ssize_t)blen),
+                                                 blen);
+        int bad = 0;
+        if (!r || !r->has_id) {
+            bad = fail_copy(f, "a frame from the primary is not a Reply");
+        } else if (!r->has_status || r->status != CHAN__STATUS__OK) {
+            char why[320];
+            snprintf(why, sizeof why, "the primary refused: %s", r->message ? r->message : "?");
+            bad = fail_copy(f, why);
+        } else if (r->id == f->replicate_id) {
+            if (r->result_case != CHAN__REPLY__RESULT_REPL)
+                bad = fail_copy(f, "an answer to Replicate without data");
+            else
+                bad = apply_data(f, r->repl);
+        }
+        chan_arena_reset(&f->arena);
+        evbuffer_drain(in, blen);
+        if (bad) {
+            follower_disconnect(f, true);
+            goto out;
+        }
+    }
+    fol_ack(f);
+out:
+    chand_busy_end(f->s, t0);
+}
+
+static void fol_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    repl_follower_t *f = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        f->connected = true;
+        Chan__Hello h = CHAN__HELLO__INIT;
+        h.has_version = true;
+        h.version = CHAN_PROTOCOL_VERSION;
+        if (f->s->token) {
+            h.has_token = true;
+            h.token.data = f->s->token;
+            h.token.len = f->s->token_len;
+        }
+        h.client_name = "chand replica";
+        Chan__Request rq = CHAN__REQUEST__INIT;
+        rq.op_case = CHAN__REQUEST__OP_HELLO;
+        rq.hello = &h;
+        fol_send(f, &rq);
+        Chan__Replicate rp = CHAN__REPLICATE__INIT;
+        rp.node = (char *)f->s->opts.node;
+        rp.has_term = rp.has_snap_gen = rp.has_log_gen = rp.has_log_len = true;
+        rp.term = f->term;
+        rp.snap_gen = f->consistent ? f->snap_gen : 0;
+        rp.log_gen = f->consistent ? f->log_gen : 0;
+        rp.log_len = f->log_len;
+        Chan__Request rq2 = CHAN__REQUEST__INIT;
+        rq2.op_case = CHAN__REQUEST__OP_REPLICATE;
+        rq2.replicate = &rp;
+        fol_send(f, &rq2);
+        f->replicate_id = f->next_id;
+        f->pend.len = 0;
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (f->connected)
+            fail_copy(f, "the primary closed the connection");
+        follower_disconnect(f, true);
+    }
+}
+
+static void fol_connect(repl_follower_t *f)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (chan_addr_parse(f->addr, 0, &ss, &len) < 0) {
+        fail_copy(f, "the primary's address does not parse");
+        follower_disconnect(f, true);
+        return;
+    }
+    f->bev = bufferevent_socket_new(f->s->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(f->bev, fol_read_cb, NULL, fol_event_cb, f);
+    bufferevent_enable(f->bev, EV_READ | EV_WRITE);
+    f->connected = false;
+    if (bufferevent_socket_connect(f->bev, (struct sockaddr *)&ss, (int)len) < 0)
+        follower_disconnect(f, true);
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    repl_follower_t *f = arg;
+    if (f->following && !f->bev) {
+        f->st.reconnects++;
+        fol_connect(f);
+    }
+}
+
+static void follower_disconnect(repl_follower_t *f, bool retry)
+{
+    if (f->bev) {
+        bufferevent_free(f->bev);
+        f->bev = NULL;
+    }
+    f->connected = false;
+    f->pend.len = 0;   /* a record cut by the end of a connection comes again */
+    if (f->log_fd >= 0)
+        fdatasync(f->log_fd);
+    if (retry && f->following) {
+        struct timeval tv = { 0, RETRY_MS * 1000 };
+        evtimer_add(f->retry, &tv);
+    }
+}
+
+repl_follower_t *chand_repl_follower_new(chand_server_t *s, int dir_fd)
+{
+    jr_recovery_t r;
+    char err[512];
+    if (chand_recover(dir_fd, s->opts.data_dir, NULL, true, &r, err, sizeof err) < 0) {
+        log_err("cannot load the data dir: %s", err);
+        return NULL;
+    }
+    repl_follower_t *f = xcalloc(1, sizeof *f);
+    f->s = s;
+    f->dir_fd = dir_fd;
+    f->log_fd = f->snap_fd = -1;
+    f->snap_gen = r.snap_gen;
+    f->log_gen = r.last_gen;
+    f->log_len = r.last_len;
+    f->consistent = true;
+    chan_arena_init(&f->arena);
+    f->retry = evtimer_new(s->base, retry_cb, f);
+    if (f->log_gen) {
+        char name[JR_NAME_MAX];
+        snprintf(name, sizeof name, JR_LOG_FMT, (unsigned long long)f->log_gen);
+        f->log_fd = openat(dir_fd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (f->log_fd < 0) {
+            log_err("%s/%s: %s", s->opts.data_dir, name, strerror(errno));
+            chand_repl_follower_free(f);
+            return NULL;
+        }
+    }
+    log_info("data dir %s: %" PRIu64 " channels and %" PRIu64 " values; log %" PRIu64
+             " at %" PRIu64 " (a replica until elected)", s->opts.data_dir, r.channels, r.values,
+             f->log_gen, f->log_len);
+    return f;
+}
+
+void chand_repl_follow(repl_follower_t *f, const char *addr, uint64_t term)
+{
+    chand_repl_unfollow(f);
+    snprintf(f->addr, sizeof f->addr, "%s", addr);
+    f->term = term;
+    f->following = true;
+    fol_connect(f);
+}
+
+void chand_repl_unfollow(repl_follower_t *f)
+{
+    f->following = false;
+    evtimer_del(f->retry);
+    follower_disconnect(f, false);
+}
+
+void chand_repl_follower_where(const repl_follower_t *f, uint64_t *gen, uint64_t *off,
+                               bool *consistent)
+{
+    *gen = f->log_gen;
+    *off = f->log_len;
+    *consistent = f->consistent;
+}
+
+void chand_repl_follower_stats(const repl_follower_t *f, repl_stats_t *out)
+{
+    *out = f->st;
+    out->following = f->following;
+    out->connected = f->connected;
+    out->gen = f->log_gen;
+    out->off = f->log_len;
+}
+
+void chand_repl_follower_free(repl_follower_t *f)
+{
+    if (!f)
+        return;
+    chand_repl_unfollow(f);
+    event_free(f->retry);
+    file_sync_close(&f->log_fd);
+    if (f->snap_fd >= 0)
+        close(f->snap_fd);
+    rec_buf_free(&f->pend);
+    chan_arena_free(&f->arena);
+    free(f);
+}
