@@ -39,6 +39,8 @@
 #include "chan_sched.h"
 
 #define DEFAULT_ADDR "127.0.0.1:7070"
+/* A dial through a cluster's seeds gives each seed this long. */
+#define SEED_TIMEOUT_MS 1000
 #define READ_CHUNK (64 * 1024)
 #define OBUF_MAX (64u << 20)      /* callers wait while more is unwritten */
 #define GRACE_MS 2000             /* for chand to answer its own timeout */
@@ -1322,12 +1324,17 @@ static int dial(const char *addrs, const char *token, int64_t deadline, struct h
                 if (!n)
                     continue;
             }
-            int fd = connect_fd(a, deadline);
+            /* one stuck node (stopped, partitioned) must not use up the
+             * whole deadline: each of several gets a second */
+            int64_t until = deadline;
+            if (strchr(addrs, ',') && (until < 0 || until > chan_now() + SEED_TIMEOUT_MS))
+                until = chan_now() + SEED_TIMEOUT_MS;
+            int fd = connect_fd(a, until);
             if (fd < 0) {
                 err = errno;
                 continue;
             }
-            if (handshake(fd, token, deadline, hi) < 0) {
+            if (handshake(fd, token, until, hi) < 0) {
                 err = errno;
                 close(fd);
                 continue;

@@ -1,0 +1,258 @@
+#!/bin/sh
+# tests/cluster.sh - a chand cluster against a real etcd: three etcd members
+# and one group of two chands (a primary and a replica) on loopback ports.
+# Failover under load with sync replication (no acknowledged value lost),
+# the killed node rejoining and catching up (then a second failover onto
+# it), one etcd member down changing nothing, and no split brain: a primary
+# stopped (SIGSTOP) past its lease refuses to answer when it resumes.
+# Run by make check ($CHAND and $CHAN set there); every process it starts
+# is stopped by PID.
+set -u
+
+CHAND=${CHAND:?set by make check}
+CHAN=${CHAN:?set by make check}
+if ! command -v etcd >/dev/null 2>&1; then
+    echo "SKIP: etcd is not installed (Debian: etcd-server; ./test.sh installs it)"
+    exit 77
+fi
+tmp=$(mktemp -d /tmp/chan-cluster-XXXXXX)
+pids=""
+failures=0
+TTL=2
+
+stop_pid() {
+    [ -n "$1" ] || return 0
+    kill -CONT "$1" 2>/dev/null
+    kill -TERM "$1" 2>/dev/null
+    i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+cleanup() {
+    for p in $pids; do stop_pid "$p"; done
+    if [ "$failures" -gt 0 ]; then
+        for f in "$tmp"/*.log; do
+            echo "---- $f"
+            tail -n 40 "$f"
+        done
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 99' HUP INT TERM
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+
+# A loopback port nothing listens on (random, checked; the few ports this
+# test needs are taken within a second of being picked).
+port_used=" "
+free_port() {
+    while :; do
+        p=$(( (($(od -An -N2 -tu2 /dev/urandom) % 20000)) + 30000 ))
+        case "$port_used" in *" $p "*) continue ;; esac
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            port_used="$port_used$p "
+            echo "$p"
+            return
+        fi
+    done
+}
+
+# ---- etcd: three members ----
+E1=$(free_port); E2=$(free_port); E3=$(free_port)
+P1=$(free_port); P2=$(free_port); P3=$(free_port)
+members="e1=http://127.0.0.1:$P1,e2=http://127.0.0.1:$P2,e3=http://127.0.0.1:$P3"
+start_etcd() {   # start_etcd N CLIENT_PORT PEER_PORT
+    etcd --name "e$1" --data-dir "$tmp/etcd$1" \
+        --listen-client-urls "http://127.0.0.1:$2" --advertise-client-urls "http://127.0.0.1:$2" \
+        --listen-peer-urls "http://127.0.0.1:$3" --initial-advertise-peer-urls "http://127.0.0.1:$3" \
+        --initial-cluster "$members" --initial-cluster-token "t$$" \
+        --heartbeat-interval 50 --election-timeout 500 >"$tmp/etcd$1.log" 2>&1 &
+    eval "etcd$1=$!"
+    pids="$pids $!"
+}
+start_etcd 1 "$E1" "$P1"
+start_etcd 2 "$E2" "$P2"
+start_etcd 3 "$E3" "$P3"
+ETCD="127.0.0.1:$E1,127.0.0.1:$E2,127.0.0.1:$E3"
+i=0
+until ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then fail "etcd did not come up"; exit 1; fi
+    sleep 0.1
+done
+pass "three etcd members up"
+
+# ---- two chands, one group ----
+C1=$(free_port); C2=$(free_port)
+SEEDS="127.0.0.1:$C1,127.0.0.1:$C2"
+start_node() {   # start_node N PORT
+    "$CHAND" --listen "127.0.0.1:$2" --data-dir "$tmp/d$1" --cluster t --etcd "$ETCD" \
+        --lease-ttl ${TTL}s --replication sync >>"$tmp/n$1.log" 2>&1 &
+    eval "node$1=$!"
+    pids="$pids $!"
+}
+start_node 1 "$C1"
+start_node 2 "$C2"
+
+# The node that serves as primary now, by its log ("" if none yet).
+primary_of() {   # primary_of: prints 1 or 2
+    best=""; bt=0
+    for n in 1 2; do
+        t=$(grep -o "serving as primary of group g1 (term [0-9]*)" "$tmp/n$n.log" 2>/dev/null |
+            tail -n 1 | sed 's/.*term \([0-9]*\))/\1/')
+        f=$(grep -c "no longer primary" "$tmp/n$n.log" 2>/dev/null)
+        if [ -n "$t" ] && [ "$t" -gt "$bt" ]; then best=$n; bt=$t; fi
+    done
+    echo "$best"
+}
+wait_primary() {   # wait_primary NOT_N TIMEOUT_TENTHS: a primary other than NOT_N
+    i=0
+    while [ $i -lt "$2" ]; do
+        p=$(primary_of)
+        if [ -n "$p" ] && [ "$p" != "$1" ]; then echo "$p"; return 0; fi
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
+first=$(wait_primary none 100) || { fail "no primary elected in 10 s"; exit 1; }
+pass "node $first elected primary"
+other=$((3 - first))
+i=0
+until grep -q "replica .* joined" "$tmp/n$first.log"; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then fail "the replica did not join"; exit 1; fi
+    sleep 0.1
+done
+pass "node $other replicates from node $first"
+
+# Clients go through the seeds and land on the primary.
+timeout 20 "$CHAN" --addr "$SEEDS" make jobs --cap 100000 || fail "make through the seeds"
+seq 1 1000 | timeout 20 "$CHAN" --addr "$SEEDS" send jobs || fail "send 1000 through the seeds"
+
+# ---- failover under load ----
+# A producer sends one value per command, retrying each until it is
+# answered OK; what was answered OK is in acked.  The primary is killed
+# while it runs.
+producer() {
+    v=1001
+    end=$(( $(date +%s) + 30 ))
+    while [ ! -f "$tmp/stop" ] && [ "$(date +%s)" -lt "$end" ]; do
+        if timeout 10 "$CHAN" --addr "$SEEDS" send jobs "$v" 2>>"$tmp/producer.err"; then
+            echo "$v" >>"$tmp/acked"
+            v=$((v + 1))
+        else
+            sleep 0.05
+        fi
+    done
+}
+: >"$tmp/acked"
+producer &
+prod=$!
+pids="$pids $prod"
+sleep 1
+eval "victim=\$node$first"
+t0=$(date +%s%N)
+kill -KILL "$victim"
+wait "$victim" 2>/dev/null
+second=$(wait_primary "$first" $(( (TTL + 4) * 10 ))) || { fail "no failover"; exit 1; }
+t1=$(date +%s%N)
+ms=$(( (t1 - t0) / 1000000 ))
+if [ "$ms" -le $(( (TTL + 2) * 1000 )) ]; then
+    pass "node $second took over ${ms} ms after the kill (lease TTL ${TTL} s)"
+else
+    fail "failover took ${ms} ms, over the lease TTL + 2 s"
+fi
+sleep 1
+# ---- the killed node rejoins as a replica and catches up ----
+start_node "$first" "$(eval echo "\$C$first")"
+i=0
+until [ "$(grep -c "replica .* joined" "$tmp/n$second.log")" -ge 1 ]; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then fail "the killed node did not rejoin"; break; fi
+    sleep 0.1
+done
+pass "node $first rejoined as a replica"
+sleep 1
+touch "$tmp/stop"
+wait "$prod" 2>/dev/null
+nacked=$(wc -l <"$tmp/acked")
+[ "$nacked" -gt 0 ] || fail "the producer got no send through"
+
+# ---- a second failover, onto the node that rejoined ----
+eval "victim=\$node$second"
+kill -KILL "$victim"
+wait "$victim" 2>/dev/null
+third=$(wait_primary "$second" $(( (TTL + 4) * 10 ))) || { fail "no second failover"; exit 1; }
+pass "node $third took over again"
+
+# Every value answered OK is there: 1..1000, then each acked one.
+total=$(timeout 20 "$CHAN" --addr "$SEEDS" stat jobs | sed -n 's/^len: //p')
+timeout 30 "$CHAN" --addr "$SEEDS" recv jobs -n "$total" >"$tmp/got" ||
+    fail "receive the $total values"
+seq 1 1000 >"$tmp/want"
+cat "$tmp/acked" >>"$tmp/want"
+missing=$(sort -n "$tmp/want" | comm -23 - "$(sort -n "$tmp/got" >"$tmp/got.s"; echo "$tmp/got.s")" | head -n 5)
+if [ -z "$missing" ]; then
+    pass "all 1000 + $nacked values answered OK are there after two failovers ($total held)"
+else
+    fail "values answered OK and lost: $missing"
+fi
+# in order: the first 1000 as sent
+head -n 1000 "$tmp/got" | cmp -s - "$(seq 1 1000 >"$tmp/s1000"; echo "$tmp/s1000")" ||
+    fail "the first 1000 values are out of order"
+
+# ---- no split brain, with one etcd member down ----
+eval "e=\$etcd3"
+kill -KILL "$e"
+wait "$e" 2>/dev/null
+restarted=$((3 - third))
+start_node "$restarted" "$(eval echo "\$C$restarted")"
+i=0
+until [ "$(grep -c "replica .* joined" "$tmp/n$third.log")" -ge 2 ]; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then fail "no replica rejoined with an etcd member down"; break; fi
+    sleep 0.1
+done
+eval "stopped=\$node$third"
+kill -STOP "$stopped"
+fourth=$(wait_primary "$third" $(( (TTL + 4) * 10 ))) ||
+    { fail "no failover while the primary is stopped"; exit 1; }
+pass "node $fourth elected while node $third is stopped (one etcd member down)"
+# Under sync replication the new primary answers a send only once a
+# replica has it: the only other node is the stopped one, so this send
+# waits until it has stepped down and caught up.  A client talking to the
+# stopped primary directly: its request waits in the socket.
+timeout 30 "$CHAN" --addr "$SEEDS" send jobs after-failover 2>"$tmp/after.err" &
+after=$!
+timeout 20 "$CHAN" --addr "127.0.0.1:$(eval echo "\$C$third")" send jobs from-the-past \
+    >"$tmp/past.out" 2>&1 &
+past=$!
+sleep 0.5
+kill -CONT "$stopped"
+wait "$past"
+past_rc=$?
+wait "$after" || fail "send to the new primary: $(cat "$tmp/after.err")"
+i=0
+until grep -q "no longer primary" "$tmp/n$third.log"; do
+    i=$((i + 1))
+    if [ $i -gt 50 ]; then fail "the resumed primary did not step down"; break; fi
+    sleep 0.1
+done
+pass "the resumed primary stepped down"
+sleep 1
+timeout 20 "$CHAN" --addr "$SEEDS" recv jobs -n 1000000 -t 1000 >"$tmp/rest" 2>/dev/null
+grep -qx "after-failover" "$tmp/rest" || fail "the new primary lost the value sent to it"
+if [ "$past_rc" -eq 0 ]; then
+    grep -qx "from-the-past" "$tmp/rest" ||
+        fail "a send answered OK by the stale primary is not on the new one"
+    pass "the send to the stale primary was answered only once the new primary had it"
+else
+    pass "the send to the stale primary was refused (exit $past_rc)"
+fi
+
+[ "$failures" -eq 0 ] || exit 1
+echo "all cluster tests passed"
