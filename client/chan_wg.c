@@ -59,9 +59,9 @@ int chan_wg_add(chan_wg_t *wg, long n)
         errno = EINVAL;
         return -1;
     }
-    chan_mutex_lock(&wg->lock);
+    chani_mutex_lock(&wg->lock);
     if ((n < 0 && wg->count < -n) || (n > 0 && wg->count > __LONG_MAX__ - n)) {
-        chan_mutex_unlock(&wg->lock);
+        chani_mutex_unlock(&wg->lock);
         errno = EINVAL;
         return -1;
     }
@@ -71,17 +71,17 @@ int chan_wg_add(chan_wg_t *wg, long n)
         struct wg_waiter *ww;
         while ((ww = wg->head)) {
             unlink_waiter(wg, ww);
-            if (chan_waiter_claim(&ww->w)) {
+            if (chani_waiter_claim(&ww->w)) {
                 ww->w.index = 0;
                 ww->next = wake;
                 wake = ww;
             }
         }
     }
-    chan_mutex_unlock(&wg->lock);
+    chani_mutex_unlock(&wg->lock);
     while (wake) {
         struct wg_waiter *next = wake->next;   /* before the owner returns */
-        chan_waiter_wake(&wake->w);
+        chani_waiter_wake(&wake->w);
         wake = next;
     }
     return 0;
@@ -98,26 +98,26 @@ int chan_wg_wait(chan_wg_t *wg, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
-    chan_mutex_lock(&wg->lock);
+    chani_mutex_lock(&wg->lock);
     if (wg->count == 0) {
-        chan_mutex_unlock(&wg->lock);
+        chani_mutex_unlock(&wg->lock);
         return 0;
     }
     if (deadline == 0) {
-        chan_mutex_unlock(&wg->lock);
+        chani_mutex_unlock(&wg->lock);
         errno = ETIMEDOUT;
         return -1;
     }
     struct wg_waiter ww = { .next = wg->head, .queued = true };
-    chan_waiter_init(&ww.w);
+    chani_waiter_init(&ww.w);
     if (wg->head)
         wg->head->prev = &ww;
     wg->head = &ww;
-    if (chan_waiter_park(&ww.w, deadline, chan_mutex_unlock_cb, &wg->lock) == CHAN_WAIT_TIMEOUT) {
-        chan_mutex_lock(&wg->lock);
+    if (chani_waiter_park(&ww.w, deadline, chani_mutex_unlock_cb, &wg->lock) == CHAN_WAIT_TIMEOUT) {
+        chani_mutex_lock(&wg->lock);
         if (ww.queued)
             unlink_waiter(wg, &ww);
-        chan_mutex_unlock(&wg->lock);
+        chani_mutex_unlock(&wg->lock);
         errno = ETIMEDOUT;
         return -1;
     }
