@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "chan_errmsg.h"
 #include "chan_handle.h"
 
 static bool chan_ok(const chan_t *ch)
@@ -21,6 +22,7 @@ static bool chan_ok(const chan_t *ch)
 
 ssize_t chan_send_many(chan_t *ch, const chan_val_t *vals, size_t n, int64_t deadline)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     if (n == 0)
         return 0;
@@ -51,6 +53,7 @@ int chan_send(chan_t *ch, const void *val, size_t len, int64_t deadline)
 
 ssize_t chan_recv(chan_t *ch, void *buf, size_t size, int64_t deadline)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     if (!buf && size) {
         errno = EINVAL;
@@ -62,6 +65,7 @@ ssize_t chan_recv(chan_t *ch, void *buf, size_t size, int64_t deadline)
 
 ssize_t chan_recv_alloc(chan_t *ch, void **val, int64_t deadline)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     if (!val) {
         errno = EINVAL;
@@ -74,6 +78,7 @@ ssize_t chan_recv_alloc(chan_t *ch, void **val, int64_t deadline)
 
 ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     if (!vals || max == 0) {
         errno = EINVAL;
@@ -85,6 +90,7 @@ ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadlin
 
 int chan_close(chan_t *ch)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     return ch->kind == CHAN_KIND_LOCAL ? chani_local_close(ch) : chani_remote_close(ch);
 }
@@ -110,12 +116,14 @@ void chan_release(chan_t *ch)
 
 ssize_t chan_len(chan_t *ch)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     return ch->kind == CHAN_KIND_LOCAL ? chani_local_len(ch) : chani_remote_len(ch);
 }
 
 ssize_t chan_cap(chan_t *ch)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     return ch->kind == CHAN_KIND_LOCAL ? chani_local_cap(ch) : chani_remote_cap(ch);
 }
@@ -138,6 +146,7 @@ static int select_kinds(const chan_case_t *cases, size_t n)
 
 int chan_select(chan_case_t *cases, size_t n, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!cases && n) {
         errno = EINVAL;
         return -1;

@@ -36,6 +36,7 @@
 
 #include "chan_addr.h"
 #include "chan_client.h"
+#include "chan_errmsg.h"
 #include "chan_sched.h"
 
 #define DEFAULT_ADDR "127.0.0.1:7070"
@@ -80,6 +81,14 @@ int chani_status_errno(Chan__Status st)
     case CHAN__STATUS__RETRY: return EAGAIN;
     default: return EPROTO;
     }
+}
+
+int chani_rpc_fail(const chan_rpc_t *rpc)
+{
+    if (rpc->message[0])
+        chani_errmsg_set("%s", rpc->message);
+    errno = chani_status_errno(rpc->status);
+    return -1;
 }
 
 /* ---- small helpers ---- */
@@ -1255,9 +1264,11 @@ static int handshake(int fd, const char *token, int64_t deadline, struct hello_i
             int err = 0;
             if (!r)
                 err = EPROTO;
-            else if (r->has_status && r->status != CHAN__STATUS__OK)
+            else if (r->has_status && r->status != CHAN__STATUS__OK) {
                 err = r->status == CHAN__STATUS__BAD_REQUEST ? EPROTO : chani_status_errno(r->status);
-            else if (r->result_case != CHAN__REPLY__RESULT_HELLO || !r->hello->limits)
+                if (r->message && *r->message)
+                    chani_errmsg_set("%s", r->message);   /* "too many connections (...)" */
+            } else if (r->result_case != CHAN__REPLY__RESULT_HELLO || !r->hello->limits)
                 err = EPROTO;
             if (!err) {
                 const Chan__Limits *l = r->hello->limits;
@@ -1329,6 +1340,7 @@ void chani_client_unref(chan_client_t *cl)
 
 chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!addr)
         addr = getenv("CHAN_ADDR");
     if (!addr || !*addr)
@@ -1442,6 +1454,7 @@ void chan_disconnect(chan_client_t *cl)
 
 int chan_ping(chan_client_t *cl, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!cl) {
         errno = EINVAL;
         return -1;
@@ -1453,9 +1466,7 @@ int chan_ping(chan_client_t *cl, int64_t deadline)
     chan_rpc_t rpc = { 0 };
     if (chani_client_call(cl, &rq, &rpc, deadline) < 0)
         return -1;
-    if (rpc.status != CHAN__STATUS__OK) {
-        errno = chani_status_errno(rpc.status);
-        return -1;
-    }
+    if (rpc.status != CHAN__STATUS__OK)
+        return chani_rpc_fail(&rpc);
     return 0;
 }

@@ -107,7 +107,7 @@ struct chan_rpc {
     /* Results */
     int err;                     /* 0: a reply came; else ECONNRESET etc. */
     Chan__Status status;
-    char message[160];
+    char message[384];           /* chand's words (the reply's message) */
 };
 
 struct chan_client {
@@ -230,6 +230,11 @@ void chani_client_release(chan_client_t *cl, uint64_t gen, uint64_t target);
 
 /* Map a reply status to an errno (0 for OK). */
 int chani_status_errno(Chan__Status st);
+
+/* A call that chand answered with a status other than OK: set errno from
+ * the status and this thread's chan_errmsg() to chand's message (if it
+ * sent one).  Only on the caller's thread, after the call.  Returns -1. */
+int chani_rpc_fail(const chan_rpc_t *rpc);
 
 /* The relative timeout a request carries for an absolute deadline. */
 static inline void chani_set_timeout(protobuf_c_boolean *has, int64_t *ms, int64_t deadline)

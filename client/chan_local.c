@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan_errmsg.h"
 #include "chan_local.h"
 
 /* ------------------------------------------------------------------------
@@ -414,6 +415,7 @@ int chani_local_close(chan_t *ch)
 
 chan_t *chan_make(size_t cap)
 {
+    chani_errmsg_clear();
     if (cap > SIZE_MAX / sizeof(struct chan_value) / 2) {
         errno = ENOMEM;
         return NULL;

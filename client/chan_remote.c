@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "chan_client.h"
+#include "chan_errmsg.h"
 
 static chan_remote_t *remote_of(chan_t *ch)
 {
@@ -26,13 +27,6 @@ static void set_name(ProtobufCBinaryData *b, protobuf_c_boolean *has, const chan
     *has = true;
     b->data = (uint8_t *)r->name;
     b->len = r->name_len;
-}
-
-/* errno for a finished call whose status is not OK; returns -1. */
-static int fail_status(const chan_rpc_t *rpc)
-{
-    errno = chani_status_errno(rpc->status);
-    return -1;
 }
 
 /* ---- open ---- */
@@ -81,8 +75,12 @@ static int open_call(chan_client_t *cl, Chan__Open *m, struct open_ctx *o, uint6
     chan_rpc_t rpc = { .on_reply = open_reply, .ctx = o };
     if (chani_client_call(cl, &rq, &rpc, deadline) < 0)
         return -1;
-    if (rpc.status != CHAN__STATUS__OK || !o->name_len) {
-        errno = rpc.status == CHAN__STATUS__OK ? EPROTO : chani_status_errno(rpc.status);
+    if (rpc.status != CHAN__STATUS__OK) {
+        chani_rpc_fail(&rpc);
+        return -1;
+    }
+    if (!o->name_len) {
+        errno = EPROTO;
         return -1;
     }
     *gen = rpc.gen;
@@ -100,11 +98,22 @@ static void delete_temp(chan_remote_t *r)
     chani_client_oneway(r->cl, r->gen, &rq);
 }
 
+/* Whether name (len bytes) is a channel name; if not, says why in
+ * chan_errmsg(). */
+static bool name_ok(const char *name, size_t len)
+{
+    if (chan_name_valid((const uint8_t *)name, len))
+        return true;
+    chani_errmsg_set("'%.*s' is not a channel name: 1 to 255 bytes of [A-Za-z0-9._:/-]",
+                     len > 300 ? 300 : (int)len, name);
+    return false;
+}
+
 static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len, long cap,
                            bool temp, int flags, int64_t deadline)
 {
     if (!cl || cap < CHAN_CAP_ANY || (flags & ~CHAN_NOCREATE) ||
-        (name && !chan_name_valid((const uint8_t *)name, name_len))) {
+        (name && !name_ok(name, name_len))) {
         errno = EINVAL;
         return NULL;
     }
@@ -167,6 +176,7 @@ static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len,
 
 chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!name) {
         errno = EINVAL;
         return NULL;
@@ -176,6 +186,7 @@ chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags, int6
 
 chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline)
 {
+    chani_errmsg_clear();
     chan_t *ch = open_common(cl, NULL, 0, cap == CHAN_CAP_ANY ? 0 : cap, true, 0, deadline);
     if (ch)
         ((chan_remote_t *)ch)->owned = true;
@@ -184,7 +195,8 @@ chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline)
 
 int chan_delete(chan_client_t *cl, const char *name, int64_t deadline)
 {
-    if (!cl || !name || !chan_name_valid((const uint8_t *)name, strlen(name))) {
+    chani_errmsg_clear();
+    if (!cl || !name || !name_ok(name, strlen(name))) {
         errno = EINVAL;
         return -1;
     }
@@ -194,13 +206,14 @@ int chan_delete(chan_client_t *cl, const char *name, int64_t deadline)
     chan_rpc_t rpc = { 0 };
     if (chani_client_call(cl, &rq, &rpc, deadline) < 0)
         return -1;
-    return rpc.status == CHAN__STATUS__OK ? 0 : fail_status(&rpc);
+    return rpc.status == CHAN__STATUS__OK ? 0 : chani_rpc_fail(&rpc);
 }
 
 /* ---- channels over channels ---- */
 
 ssize_t chan_ref(const chan_t *ch, char *buf, size_t size)
 {
+    chani_errmsg_clear();
     if (!ch || ch->kind != CHAN_KIND_REMOTE || !buf) {
         errno = EINVAL;
         return -1;
@@ -216,6 +229,7 @@ ssize_t chan_ref(const chan_t *ch, char *buf, size_t size)
 
 chan_t *chan_open_ref(chan_client_t *cl, const void *ref, size_t len, int64_t deadline)
 {
+    chani_errmsg_clear();
     const char *p = ref;
     if (!p) {
         errno = EINVAL;
@@ -307,6 +321,8 @@ int chani_remote_send_many(chan_t *ch, const chan_val_t *vals, size_t n, size_t 
     uint64_t max_value = chani_client_max_value(cl);
     for (size_t i = 0; i < n; i++) {
         if (vals[i].len > max_value) {
+            chani_errmsg_set("value of %zu bytes over chand's limit of %llu bytes",
+                             vals[i].len, (unsigned long long)max_value);
             errno = EMSGSIZE;
             return -1;
         }
@@ -345,7 +361,7 @@ int chani_remote_send_many(chan_t *ch, const chan_val_t *vals, size_t n, size_t 
         }
         *sent += accepted < k ? accepted : k;
         if (rpc.status != CHAN__STATUS__OK) {
-            rc = fail_status(&rpc);
+            rc = chani_rpc_fail(&rpc);
             break;
         }
     }
@@ -454,7 +470,7 @@ static int recv_call(chan_remote_t *r, uint32_t max, uint64_t max_bytes, struct 
         return -1;
     }
     if (rpc.status != CHAN__STATUS__OK)
-        return fail_status(&rpc);
+        return chani_rpc_fail(&rpc);
     if (x->n == 0) {
         errno = EPROTO;
         return -1;
@@ -503,7 +519,7 @@ int chani_remote_close(chan_t *ch)
     chan_rpc_t rpc = { .handles = &r, .nhandles = 1 };
     if (chani_client_call(r->cl, &rq, &rpc, -1) < 0)
         return -1;
-    return rpc.status == CHAN__STATUS__OK ? 0 : fail_status(&rpc);
+    return rpc.status == CHAN__STATUS__OK ? 0 : chani_rpc_fail(&rpc);
 }
 
 /* ---- select, every case on one daemon ---- */
@@ -628,8 +644,9 @@ int chani_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
         errno = x.err;
         rc = -1;
     } else if (rc == 0 && rpc.index < 0) {
-        errno = chani_status_errno(rpc.status ? rpc.status : CHAN__STATUS__BAD_REQUEST);
-        rc = -1;
+        if (rpc.status == CHAN__STATUS__OK)
+            rpc.status = CHAN__STATUS__BAD_REQUEST;
+        rc = chani_rpc_fail(&rpc);
     } else if (rc == 0) {
         size_t i = map[rpc.index];
         cases[i].err = wire[rpc.index].err;
@@ -770,7 +787,7 @@ static int stat_call(chan_client_t *cl, Chan__Stat *m, struct stat_ctx *x,
     chan_rpc_t rpc = { .on_reply = stat_reply, .ctx = x, .handles = h, .nhandles = h ? 1 : 0 };
     int rc = chani_client_call(cl, &rq, &rpc, deadline);
     if (rc == 0 && rpc.status != CHAN__STATUS__OK)
-        rc = fail_status(&rpc);
+        rc = chani_rpc_fail(&rpc);
     else if (rc == 0 && x->err) {
         errno = x->err;
         rc = -1;
@@ -786,7 +803,8 @@ static int stat_call(chan_client_t *cl, Chan__Stat *m, struct stat_ctx *x,
 
 int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline)
 {
-    if (!name || !st || !chan_name_valid((const uint8_t *)name, strlen(name))) {
+    chani_errmsg_clear();
+    if (!name || !st || !name_ok(name, strlen(name))) {
         errno = EINVAL;
         return -1;
     }
@@ -827,6 +845,7 @@ static int stat_by_name(const void *a, const void *b)
 
 ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!out) {
         errno = EINVAL;
         return -1;
@@ -859,6 +878,7 @@ ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline)
 
 int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!st) {
         errno = EINVAL;
         return -1;

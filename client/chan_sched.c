@@ -61,6 +61,7 @@
 #endif
 
 #include "chan/chan.h"
+#include "chan_errmsg.h"
 #include "chan_lock.h"
 #include "chan_sched.h"
 
@@ -1022,6 +1023,7 @@ static void run_fresh(struct chan_worker *w)
 
 int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size)
 {
+    chani_errmsg_clear();
     if (!fn || (stack_size && stack_size < 16 * 1024)) {
         errno = EINVAL;
         return -1;
@@ -1082,6 +1084,7 @@ void chan_yield(void)
 
 int chan_procs(void)
 {
+    chani_errmsg_clear();
     if (sched_ensure() < 0)
         return -1;
     return procs();

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "chan_client.h"
+#include "chan_errmsg.h"
 #include "chan_local.h"
 #include "chan_sched.h"
 
@@ -336,8 +337,7 @@ static int commit(struct group *g, chan_case_t *c, int64_t deadline)
     case CHAN__STATUS__NOT_FOUND:   /* the reservation is gone with its session */
         return SELECT_AGAIN;
     default:
-        errno = chani_status_errno(rpc.status);
-        return -1;
+        return chani_rpc_fail(&rpc);
     }
 }
 
@@ -353,6 +353,8 @@ static int settle(chan_case_t *cases, struct group *gs, size_t ng, chan_waiter_t
     if (idx == -2) {   /* a daemon answered with an error */
         for (size_t k = 0; k < ng; k++)
             if (gs[k].err) {
+                if (gs[k].rpc.message[0])
+                    chani_errmsg_set("%s", gs[k].rpc.message);
                 errno = gs[k].err;
                 return -1;
             }
@@ -614,6 +616,8 @@ static int look(chan_case_t *cases, size_t n, const size_t *rank, struct group *
             nlost++;
         } else if (next->lerr) {
             fail = next->lerr;   /* chand said no (a channel deleted, ...) */
+            if (next->rpc.message[0])
+                chani_errmsg_set("%s", next->rpc.message);
         }
         if (next->lidx >= 0 && (!best || rank[next->lidx] < rank[best->lidx]))
             best = next;

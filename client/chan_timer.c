@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "chan_errmsg.h"
 #include "chan_local.h"
 
 struct chan_timer {
@@ -245,11 +246,13 @@ static chan_t *timer_make(int64_t ms, int64_t period)
 
 chan_t *chan_after(int64_t ms)
 {
+    chani_errmsg_clear();
     return timer_make(ms, 0);
 }
 
 chan_t *chan_tick(int64_t ms)
 {
+    chani_errmsg_clear();
     if (ms <= 0) {
         errno = EINVAL;
         return NULL;
@@ -259,6 +262,7 @@ chan_t *chan_tick(int64_t ms)
 
 int chan_timer_stop(chan_t *ch)
 {
+    chani_errmsg_clear();
     if (!ch || ch->kind != CHAN_KIND_LOCAL || !chani_local_of(ch)->timer) {
         errno = EINVAL;
         return -1;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "chan/chan.h"
+#include "chan_errmsg.h"
 #include "chan_lock.h"
 #include "chan_wait.h"
 
@@ -31,6 +32,7 @@ struct chan_wg {
 
 chan_wg_t *chan_wg_make(void)
 {
+    chani_errmsg_clear();
     chan_wg_t *wg = calloc(1, sizeof *wg);
     if (!wg)
         errno = ENOMEM;
@@ -55,6 +57,7 @@ static void unlink_waiter(chan_wg_t *wg, struct wg_waiter *ww)
 
 int chan_wg_add(chan_wg_t *wg, long n)
 {
+    chani_errmsg_clear();
     if (!wg) {
         errno = EINVAL;
         return -1;
@@ -94,6 +97,7 @@ int chan_wg_done(chan_wg_t *wg)
 
 int chan_wg_wait(chan_wg_t *wg, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!wg) {
         errno = EINVAL;
         return -1;

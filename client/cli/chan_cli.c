@@ -26,6 +26,7 @@ enum exit_code {
     EXIT_USAGE = 2,
     EXIT_TIMEOUT = 3,
     EXIT_CLOSED = 4,
+    EXIT_NOCHAN = 5,
 };
 
 static const char usage[] =
@@ -61,7 +62,8 @@ static const char usage[] =
 "  -h, --help            print this help\n"
 "  -V, --version         print the version\n"
 "\n"
-"Exit status: 0 success, 1 error, 2 usage, 3 timeout, 4 channel closed.\n";
+"Exit status: 0 success, 1 error, 2 usage, 3 timeout, 4 channel closed,\n"
+"5 no such channel.  Errors are chand's own words where it gave any.\n";
 
 struct cli {
     const char *addr;
@@ -78,12 +80,22 @@ static int code_of(int err)
     switch (err) {
     case ETIMEDOUT: return EXIT_TIMEOUT;
     case EPIPE: return EXIT_CLOSED;
+    case ENOENT: return EXIT_NOCHAN;
     default: return EXIT_ERROR;
     }
 }
 
+/* Report a failed libchan call: chand's message (or libchan's) when there
+ * is one, else what errno says; for a closed channel and a deadline ours
+ * say as much, with what failed.  Call it right after the failure, before
+ * another libchan call clears the message. */
 static int fail(const char *what, int err)
 {
+    const char *msg = chan_errmsg();
+    if (*msg && err != EPIPE && err != ETIMEDOUT) {
+        fprintf(stderr, "chan: %s\n", msg);
+        return code_of(err);
+    }
     const char *why = err == EPIPE ? "channel closed" : err == ETIMEDOUT ? "timed out" : strerror(err);
     fprintf(stderr, "chan: %s: %s\n", what, why);
     return code_of(err);
@@ -94,17 +106,19 @@ static int64_t deadline_of(const struct cli *c)
     return c->timeout < 0 ? -1 : chan_now() + c->timeout;
 }
 
-static chan_t *open_named(struct cli *c, const char *name)
+/* Open (or make) the channel; NULL with the exit code in *rc. */
+static chan_t *open_named(struct cli *c, const char *name, int *rc)
 {
     chan_t *ch = chan_open(c->cl, name, c->cap, 0, chan_now() + 10000);
     if (!ch) {
         int e = errno;
-        if (e == EEXIST)
+        if (e == EEXIST && !*chan_errmsg())
             fprintf(stderr, "chan: %s exists with another capacity\n", name);
-        else if (e == EINVAL)
+        else if (e == EINVAL && !*chan_errmsg())
             fprintf(stderr, "chan: '%s' is not a channel name: 1-255 bytes of [A-Za-z0-9._:/-]\n", name);
         else
             fail(name, e);
+        *rc = code_of(e);
     }
     return ch;
 }
@@ -227,11 +241,11 @@ static int cmd_send(struct cli *c, int argc, char **argv)
         fprintf(stderr, "chan: send needs a channel name\n");
         return EXIT_USAGE;
     }
-    chan_t *ch = open_named(c, argv[0]);
-    if (!ch)
-        return EXIT_ERROR;
-    int64_t deadline = deadline_of(c);
     int rc;
+    chan_t *ch = open_named(c, argv[0], &rc);
+    if (!ch)
+        return rc;
+    int64_t deadline = deadline_of(c);
     if (argc > 1) {
         chan_val_t *v = calloc((size_t)argc - 1, sizeof *v);
         if (!v) {
@@ -259,13 +273,14 @@ static int cmd_recv(struct cli *c, int argc, char **argv)
         fprintf(stderr, "chan: recv needs exactly one channel name\n");
         return EXIT_USAGE;
     }
-    chan_t *ch = open_named(c, argv[0]);
+    int rc;
+    chan_t *ch = open_named(c, argv[0], &rc);
     if (!ch)
-        return EXIT_ERROR;
+        return rc;
     enum { BATCH = 4096 };
     chan_val_t v[BATCH];
     long got = 0;
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     while (c->count == 0 || got < c->count) {
         size_t want = BATCH;
         if (c->count && (size_t)(c->count - got) < want)
@@ -303,9 +318,10 @@ static int cmd_make(struct cli *c, int argc, char **argv)
         fprintf(stderr, "chan: make needs exactly one channel name\n");
         return EXIT_USAGE;
     }
-    chan_t *ch = open_named(c, argv[0]);
+    int rc;
+    chan_t *ch = open_named(c, argv[0], &rc);
     if (!ch)
-        return EXIT_ERROR;
+        return rc;
     chan_release(ch);
     return EXIT_OK;
 }
@@ -551,7 +567,7 @@ int main(int argc, char **argv)
             int e = errno;
             fprintf(stderr, "chan: cannot connect to %s: %s\n",
                     c.addr ? c.addr : getenv("CHAN_ADDR") ? getenv("CHAN_ADDR") : "127.0.0.1:7070",
-                    e == EACCES ? "token refused" : strerror(e));
+                    *chan_errmsg() ? chan_errmsg() : e == EACCES ? "token refused" : strerror(e));
             free(c.token);
             return EXIT_ERROR;
         }

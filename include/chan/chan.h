@@ -24,6 +24,8 @@
  *                ESHUTDOWN   chand is shutting down
  *                EPROTO      chand sent something this library cannot read
  *                ENOMEM      out of memory
+ *              chan_errmsg() words the failure when chand said why (or
+ *              the library can add what errno cannot: sizes, names).
  *
  *   Deadlines  Every call that can block takes an absolute deadline in
  *              milliseconds on the monotonic clock of chan_now():
@@ -69,6 +71,33 @@ extern "C" {
 #else
 #define CHAN_API
 #endif
+
+/* ------------------------------------------------------------------------
+ * Error messages
+ * ------------------------------------------------------------------------ */
+
+/* chan_errmsg - what went wrong in this thread's last failed call, in words.
+ *
+ * When chand refuses a request it says why, and a call failing on that
+ * answer keeps chand's message here: "no such channel 'jobs'", "too many
+ * channels (--max-channels 10)", "channel 'jobs' exists with capacity 4,
+ * not 8", "too many connections (--max-conns 100)".  A few failures the
+ * library finds itself have a message of its own: a value over chand's
+ * size limit ("value of 2000000 bytes over chand's limit of 1048064
+ * bytes"), a bad channel name.  Otherwise (a closed channel, a deadline,
+ * a lost connection, ...) there is nothing to add to errno, and the
+ * message is empty.
+ *
+ * Lifetime: every libchan function that can fail clears the message as it
+ * starts, so read it right after the call that failed, as errno.  The
+ * string belongs to the calling thread and stays valid and unchanged until
+ * that thread's next libchan call.  A goroutine owns it the same way until
+ * its own next libchan call: no other goroutine of its worker runs before.
+ *
+ * Returns the message, never NULL: the empty string when there is none.
+ * The words are for people and may change between versions; programs
+ * decide on errno.  Never fails, and does not clear the message. */
+CHAN_API const char *chan_errmsg(void);
 
 /* ------------------------------------------------------------------------
  * Time
