@@ -125,6 +125,30 @@ timeout 20 "$CHAN" send raw --raw <"$tmp/blob" || fail "send --raw"
 timeout 20 "$CHAN" recv raw --raw >"$tmp/blob2" || fail "recv --raw"
 cmp -s "$tmp/blob" "$tmp/blob2" && pass "raw value round trip" || fail "raw value differs"
 
+# ---- --no-create: send and recv only to a channel that exists ----
+expect 5 "send --no-create to a missing channel" -- "$CHAN" send absent x --no-create
+says "chan: no such channel 'absent'"
+expect 5 "recv --no-create from a missing channel" -- "$CHAN" recv absent --no-create --timeout 100
+says "chan: no such channel 'absent'"
+expect 5 "and neither made it" -- "$CHAN" stat absent
+expect 2 "make --no-create is a usage error" -- "$CHAN" make absent --no-create
+expect 0 "make present" -- "$CHAN" make present --cap 2
+expect 0 "send --no-create to a channel that exists" -- "$CHAN" send present x --no-create
+expect 0 "recv --no-create from it" -- "$CHAN" recv present --no-create
+[ "$(cat "$tmp/out")" = "x" ] || fail "recv --no-create printed '$(cat "$tmp/out")'"
+
+# ---- -0/--null: values end with NUL, so they may hold newlines ----
+printf 'one\ntwo\000three\000\000last' >"$tmp/nul.in"
+expect 0 "make nul" -- "$CHAN" make nul --cap 10
+expect 0 "send --null" -- sh -c '"$1" send nul --null <"$2"' sh "$CHAN" "$tmp/nul.in"
+expect 0 "stat nul" -- "$CHAN" stat nul
+grep -q "^len: 4$" "$tmp/out" && pass "--null sent four values (one empty)" ||
+    fail "--null sent: $(grep '^len' "$tmp/out")"
+expect 0 "recv -0" -- "$CHAN" recv nul -n 4 -0
+printf 'one\ntwo\000three\000\000last\000' | cmp -s - "$tmp/out" &&
+    pass "--null round trip, each value ended by a NUL" || fail "recv -0 printed $(od -c "$tmp/out")"
+expect 2 "--raw with --null" -- "$CHAN" recv nul --raw --null
+
 # ---- a value over chand's limit (--max-frame 1m less 512 bytes) ----
 expect 0 "make big" -- "$CHAN" make big --cap 1
 head -c 2000000 /dev/zero >"$tmp/big"
