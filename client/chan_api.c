@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "chan_errmsg.h"
 #include "chan_handle.h"
 
 static bool chan_ok(const chan_t *ch)
@@ -21,6 +22,7 @@ static bool chan_ok(const chan_t *ch)
 
 ssize_t chan_send_many(chan_t *ch, const chan_val_t *vals, size_t n, int64_t deadline)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     if (n == 0)
         return 0;
@@ -36,8 +38,8 @@ ssize_t chan_send_many(chan_t *ch, const chan_val_t *vals, size_t n, int64_t dea
     }
     size_t sent = 0;
     int rc = ch->kind == CHAN_KIND_LOCAL
-           ? chan_local_send_many(ch, vals, n, &sent, deadline)
-           : chan_remote_send_many(ch, vals, n, &sent, deadline);
+           ? chani_local_send_many(ch, vals, n, &sent, deadline)
+           : chani_remote_send_many(ch, vals, n, &sent, deadline);
     if (sent > 0)
         return (ssize_t)sent;
     return rc < 0 ? -1 : 0;
@@ -51,42 +53,46 @@ int chan_send(chan_t *ch, const void *val, size_t len, int64_t deadline)
 
 ssize_t chan_recv(chan_t *ch, void *buf, size_t size, int64_t deadline)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     if (!buf && size) {
         errno = EINVAL;
         return -1;
     }
-    return ch->kind == CHAN_KIND_LOCAL ? chan_local_recv(ch, buf, size, NULL, deadline)
-                                       : chan_remote_recv(ch, buf, size, NULL, deadline);
+    return ch->kind == CHAN_KIND_LOCAL ? chani_local_recv(ch, buf, size, NULL, deadline)
+                                       : chani_remote_recv(ch, buf, size, NULL, deadline);
 }
 
 ssize_t chan_recv_alloc(chan_t *ch, void **val, int64_t deadline)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     if (!val) {
         errno = EINVAL;
         return -1;
     }
     *val = NULL;
-    return ch->kind == CHAN_KIND_LOCAL ? chan_local_recv(ch, NULL, 0, val, deadline)
-                                       : chan_remote_recv(ch, NULL, 0, val, deadline);
+    return ch->kind == CHAN_KIND_LOCAL ? chani_local_recv(ch, NULL, 0, val, deadline)
+                                       : chani_remote_recv(ch, NULL, 0, val, deadline);
 }
 
 ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
     if (!vals || max == 0) {
         errno = EINVAL;
         return -1;
     }
-    return ch->kind == CHAN_KIND_LOCAL ? chan_local_recv_many(ch, vals, max, deadline)
-                                       : chan_remote_recv_many(ch, vals, max, deadline);
+    return ch->kind == CHAN_KIND_LOCAL ? chani_local_recv_many(ch, vals, max, deadline)
+                                       : chani_remote_recv_many(ch, vals, max, deadline);
 }
 
 int chan_close(chan_t *ch)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
-    return ch->kind == CHAN_KIND_LOCAL ? chan_local_close(ch) : chan_remote_close(ch);
+    return ch->kind == CHAN_KIND_LOCAL ? chani_local_close(ch) : chani_remote_close(ch);
 }
 
 chan_t *chan_retain(chan_t *ch)
@@ -103,21 +109,23 @@ void chan_release(chan_t *ch)
     if (atomic_fetch_sub_explicit(&ch->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (ch->kind == CHAN_KIND_LOCAL)
-        chan_local_free(ch);
+        chani_local_free(ch);
     else
-        chan_remote_free(ch);
+        chani_remote_free(ch);
 }
 
 ssize_t chan_len(chan_t *ch)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
-    return ch->kind == CHAN_KIND_LOCAL ? chan_local_len(ch) : chan_remote_len(ch);
+    return ch->kind == CHAN_KIND_LOCAL ? chani_local_len(ch) : chani_remote_len(ch);
 }
 
 ssize_t chan_cap(chan_t *ch)
 {
+    chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
-    return ch->kind == CHAN_KIND_LOCAL ? chan_local_cap(ch) : chan_remote_cap(ch);
+    return ch->kind == CHAN_KIND_LOCAL ? chani_local_cap(ch) : chani_remote_cap(ch);
 }
 
 /* Which implementations a select's cases need. */
@@ -138,6 +146,7 @@ static int select_kinds(const chan_case_t *cases, size_t n)
 
 int chan_select(chan_case_t *cases, size_t n, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!cases && n) {
         errno = EINVAL;
         return -1;
@@ -154,8 +163,8 @@ int chan_select(chan_case_t *cases, size_t n, int64_t deadline)
         cases[i].redelivered = 0;
     }
     if (kinds == CHAN_KIND_REMOTE)
-        return chan_remote_select(cases, n, deadline);   /* one daemon, or several */
+        return chani_remote_select(cases, n, deadline);   /* one daemon, or several */
     if (kinds == (CHAN_KIND_LOCAL | CHAN_KIND_REMOTE))
-        return chan_mixed_select(cases, n, deadline);
-    return chan_local_select(cases, n, deadline);
+        return chani_mixed_select(cases, n, deadline);
+    return chani_local_select(cases, n, deadline);
 }

@@ -36,6 +36,7 @@
 
 #include "chan_addr.h"
 #include "chan_client.h"
+#include "chan_errmsg.h"
 #include "chan_sched.h"
 
 #define DEFAULT_ADDR "127.0.0.1:7070"
@@ -68,7 +69,7 @@ static int dial(const char *addrs, const char *token, int64_t deadline, struct h
 static int handshake(int fd, const char *token, int64_t deadline, struct hello_info *hi);
 static void fail_all(chan_client_t *cl, int err, uint64_t gen, bool reading);
 
-int chan_status_errno(Chan__Status st)
+int chani_status_errno(Chan__Status st)
 {
     switch (st) {
     case CHAN__STATUS__OK: return 0;
@@ -86,6 +87,14 @@ int chan_status_errno(Chan__Status st)
     case CHAN__STATUS__NOT_PRIMARY: return ECONNRESET;   /* a failover: dial again */
     default: return EPROTO;
     }
+}
+
+int chani_rpc_fail(const chan_rpc_t *rpc)
+{
+    if (rpc->message[0])
+        chani_errmsg_set("%s", rpc->message);
+    errno = chani_status_errno(rpc->status);
+    return -1;
 }
 
 /* ---- small helpers ---- */
@@ -237,7 +246,7 @@ static void role_release(chan_client_t *cl)
         cl->reader = RD_FREE;
     }
     pthread_mutex_unlock(&cl->lock);
-    chan_client_unref(cl);
+    chani_client_unref(cl);
 }
 
 /* Send a request nobody waits on (cancel, acknowledgements); lock held.
@@ -309,7 +318,7 @@ static int redial_locked(chan_client_t *cl)
     struct hello_info hi;
     int fd = dial(cl->addr, cl->token, now + DIAL_TIMEOUT_MS, &hi);
     pthread_mutex_lock(&cl->lock);
-    if (fd >= 0 && !cl->closing && chan_reopen_locked(cl, fd, hi.max_frame) < 0) {
+    if (fd >= 0 && !cl->closing && chani_reopen_locked(cl, fd, hi.max_frame) < 0) {
         close(fd);
         fd = -1;
     }
@@ -372,7 +381,7 @@ static void ids_recycle(chan_idlist_t *l, chan_idlist_t *mine)
     }
 }
 
-/* chan_client_start, and with `want_role` also take the reader role if
+/* chani_client_start, and with `want_role` also take the reader role if
  * nobody holds it (*took says whether it did). */
 static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool want_role,
                      bool *took)
@@ -397,13 +406,13 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
     }
     /* A handle known to be unusable fails without dialling; one that the
      * redial finds unusable fails after it. */
-    int herr = chan_client_handles_err_locked(cl, rpc->handles, rpc->nhandles);
+    int herr = chani_client_handles_err_locked(cl, rpc->handles, rpc->nhandles);
     if (!herr && cl->dead && redial_locked(cl) < 0) {
         pthread_mutex_unlock(&cl->lock);
         return -1;
     }
     if (!herr)
-        herr = chan_client_handles_err_locked(cl, rpc->handles, rpc->nhandles);
+        herr = chani_client_handles_err_locked(cl, rpc->handles, rpc->nhandles);
     if (herr) {
         rpc->handle_failed = true;
         pthread_mutex_unlock(&cl->lock);
@@ -427,7 +436,7 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
     uint8_t *buf = NULL;
     int err = 0;
     size_t size = chan_frame_size_request(rq);
-    if (size > chan_client_max_frame(cl)) {
+    if (size > chani_client_max_frame(cl)) {
         /* too big with the ids: send them later, alone */
         rq->n_ack = 0;
         pthread_mutex_lock(&cl->lock);
@@ -438,7 +447,7 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
         pthread_mutex_unlock(&cl->lock);
         mine = (chan_idlist_t){ NULL, 0, 0 };
         size = chan_frame_size_request(rq);
-        if (size > chan_client_max_frame(cl))
+        if (size > chani_client_max_frame(cl))
             err = EMSGSIZE;
     }
     if (!err && !(buf = pack(rq, size, stack, sizeof stack, &len)))
@@ -499,13 +508,13 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
     return 0;
 }
 
-int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
+int chani_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
 {
     bool took;
     return start_rpc(cl, rq, rpc, false, &took);
 }
 
-void chan_client_oneway(chan_client_t *cl, uint64_t gen, Chan__Request *rq)
+void chani_client_oneway(chan_client_t *cl, uint64_t gen, Chan__Request *rq)
 {
     pthread_mutex_lock(&cl->lock);
     if (!cl->dead && (!gen || cl->gen == gen)) {
@@ -516,7 +525,7 @@ void chan_client_oneway(chan_client_t *cl, uint64_t gen, Chan__Request *rq)
     pthread_mutex_unlock(&cl->lock);
 }
 
-void chan_client_nack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n)
+void chani_client_nack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n)
 {
     if (!n)
         return;
@@ -530,7 +539,7 @@ void chan_client_nack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size
     pthread_mutex_unlock(&cl->lock);
 }
 
-void chan_client_ack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n)
+void chani_client_ack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n)
 {
     if (!n)
         return;
@@ -565,7 +574,7 @@ void chan_client_ack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_
         wake_io(cl);
 }
 
-void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
+void chani_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
 {
     pthread_mutex_lock(&cl->lock);
     if (idmap_del(&cl->rpcs, rpc->id) && !cl->dead)
@@ -573,10 +582,10 @@ void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
     pthread_mutex_unlock(&cl->lock);
 }
 
-void chan_client_cancel(chan_client_t *cl, chan_rpc_t *rpc)
+void chani_client_cancel(chan_client_t *cl, chan_rpc_t *rpc)
 {
     chan_waiter_t settled;
-    chan_waiter_init(&settled);
+    chani_waiter_init(&settled);
     pthread_mutex_lock(&cl->lock);
     bool pending = idmap_get(&cl->rpcs, rpc->id) == rpc && !cl->dead;
     if (pending) {
@@ -587,11 +596,11 @@ void chan_client_cancel(chan_client_t *cl, chan_rpc_t *rpc)
     if (!pending)
         return;
     /* chand answers the request before the cancel (or instead of it) */
-    if (chan_waiter_park(&settled, chan_grace(0), NULL, NULL) == CHAN_WAIT_TIMEOUT)
-        chan_client_abandon(cl, rpc);   /* a stuck connection: stop waiting */
+    if (chani_waiter_park(&settled, chani_grace(0), NULL, NULL) == CHAN_WAIT_TIMEOUT)
+        chani_client_abandon(cl, rpc);   /* a stuck connection: stop waiting */
 }
 
-int64_t chan_grace(int64_t deadline)
+int64_t chani_grace(int64_t deadline)
 {
     if (deadline < 0)
         return -1;
@@ -654,7 +663,7 @@ static void lead(chan_client_t *cl, chan_waiter_t *w, int64_t deadline)
      * rpc registered) for good. */
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
-    chan_waiter_reading(w);   /* our own wake needs no futex call */
+    chani_waiter_reading(w);   /* our own wake needs no futex call */
     int64_t spin_end = mono_ns() + read_spin_ns();
     while (!atomic_load_explicit(&w->woken, memory_order_acquire)) {
         if (spin_end) {
@@ -693,13 +702,13 @@ static void lead(chan_client_t *cl, chan_waiter_t *w, int64_t deadline)
             break;
         }
     }
-    chan_waiter_reading(NULL);
+    chani_waiter_reading(NULL);
     role_release(cl);
     pthread_setcancelstate(cancel_state, NULL);
 }
 
 /* The worker of a goroutine that holds the role calls these from its
- * scheduler loop, on its own stack (see chan_sched_set_poll): read what the
+ * scheduler loop, on its own stack (see chani_sched_set_poll): read what the
  * socket has without waiting (true if anything came), and let the role go. */
 static bool worker_read(void *ctx)
 {
@@ -721,23 +730,23 @@ static void worker_done(void *ctx)
 
 static const chan_poll_ops_t worker_poll = { worker_read, worker_done, read_spin_ns };
 
-int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local)
+int chani_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local)
 {
     chan_waiter_t w;
-    chan_waiter_init(&w);
+    chani_waiter_init(&w);
     w.far = true;   /* the reply is a network round trip away */
     rpc->w = &w;
     /* A thread may always read for itself; a goroutine's worker only if it
      * would otherwise have nothing to do. */
     bool took;
-    if (start_rpc(cl, rq, rpc, !w.g || chan_sched_can_poll(), &took) < 0)
+    if (start_rpc(cl, rq, rpc, !w.g || chani_sched_can_poll(), &took) < 0)
         return -1;
     if (took && !w.g)
         lead(cl, &w, local);
     else if (took)
-        chan_sched_set_poll(cl->reader_fd, &worker_poll, cl);
-    if (chan_waiter_park(&w, local, NULL, NULL) == CHAN_WAIT_TIMEOUT) {
-        chan_client_abandon(cl, rpc);
+        chani_sched_set_poll(cl->reader_fd, &worker_poll, cl);
+    if (chani_waiter_park(&w, local, NULL, NULL) == CHAN_WAIT_TIMEOUT) {
+        chani_client_abandon(cl, rpc);
         errno = ETIMEDOUT;
         return -1;
     }
@@ -746,7 +755,7 @@ int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int6
         return -1;
     }
     if (!rpc->keep)
-        chan_client_ack(cl, rpc->gen, rpc->dlv, rpc->ndlv);   /* the caller has them now */
+        chani_client_ack(cl, rpc->gen, rpc->dlv, rpc->ndlv);   /* the caller has them now */
     return 0;
 }
 
@@ -760,7 +769,7 @@ static chan_waiter_t *multi_pass(chan_multi_t *m, int err)
 {
     if (err)
         atomic_store(&m->lost, err);
-    if (atomic_fetch_sub(&m->left, 1) != 1 || !m->give_up_at_zero || !chan_waiter_claim(m->w))
+    if (atomic_fetch_sub(&m->left, 1) != 1 || !m->give_up_at_zero || !chani_waiter_claim(m->w))
         return NULL;
     m->w->index = CHAN_WAIT_TIMEOUT;
     m->w->err = atomic_load(&m->lost);
@@ -805,14 +814,14 @@ static void fail_all(chan_client_t *cl, int err, uint64_t gen, bool reading)
         if (!cl->rpcs.keys[i])
             continue;
         if (rpc->settled) {
-            if (chan_waiter_claim(rpc->settled))
+            if (chani_waiter_claim(rpc->settled))
                 wake[n++] = rpc->settled;
         } else if (rpc->multi) {
             /* one source of a select is lost: the others go on */
             chan_waiter_t *w = multi_pass(rpc->multi, cl->dead_err);
             if (w)
                 wake[n++] = w;
-        } else if (chan_waiter_claim(rpc->w)) {
+        } else if (chani_waiter_claim(rpc->w)) {
             rpc->err = cl->dead_err;
             rpc->w->index = 0;
             wake[n++] = rpc->w;
@@ -822,7 +831,7 @@ static void fail_all(chan_client_t *cl, int err, uint64_t gen, bool reading)
     pthread_cond_broadcast(&cl->drained);
     pthread_mutex_unlock(&cl->lock);
     for (size_t i = 0; i < n; i++)
-        chan_waiter_wake(wake[i]);
+        chani_waiter_wake(wake[i]);
     free(wake);
 }
 
@@ -854,7 +863,7 @@ static void release_locked(chan_client_t *cl, uint64_t target)
     send_locked(cl, &rq);
 }
 
-void chan_client_release(chan_client_t *cl, uint64_t gen, uint64_t target)
+void chani_client_release(chan_client_t *cl, uint64_t gen, uint64_t target)
 {
     pthread_mutex_lock(&cl->lock);
     if (!cl->dead && cl->gen == gen)
@@ -881,7 +890,7 @@ static void handle_reply(chan_client_t *cl, uint64_t gen, const Chan__Reply *r)
         if (st != CHAN__STATUS__OK) {
             pthread_mutex_lock(&cl->lock);
             if (!cl->dead && cl->gen == gen)
-                cl->dead_err = chan_status_errno(st);
+                cl->dead_err = chani_status_errno(st);
             pthread_mutex_unlock(&cl->lock);
         }
         return;
@@ -904,20 +913,20 @@ static void handle_reply(chan_client_t *cl, uint64_t gen, const Chan__Reply *r)
             release_locked(cl, r->id);
         for (size_t i = 0; i < ndv; i++)
             idlist_add(&cl->nacks, dv[i]->id);
-        chan_waiter_t *w = chan_waiter_claim(rpc->settled) ? rpc->settled : NULL;
+        chan_waiter_t *w = chani_waiter_claim(rpc->settled) ? rpc->settled : NULL;
         pthread_mutex_unlock(&cl->lock);
         if (w)
-            chan_waiter_wake(w);
+            chani_waiter_wake(w);
         return;
     }
     if (rpc && rpc->multi && st == CHAN__STATUS__TIMEOUT) {
         chan_waiter_t *w = multi_pass(rpc->multi, 0);
         pthread_mutex_unlock(&cl->lock);
         if (w)
-            chan_waiter_wake(w);
+            chani_waiter_wake(w);
         return;
     }
-    bool won = rpc && chan_waiter_claim(rpc->w);
+    bool won = rpc && chani_waiter_claim(rpc->w);
     if (!won) {
         /* Nobody takes them.  Queue them for return before letting go of the
          * lock: the loser's owner, seeing its request gone, may send its
@@ -947,7 +956,7 @@ static void handle_reply(chan_client_t *cl, uint64_t gen, const Chan__Reply *r)
     }
     chan_waiter_t *w = rpc->w;
     w->index = rpc->multi ? rpc->index : 0;   /* not CHAN_WAIT_TIMEOUT: a reply came */
-    chan_waiter_wake(w);
+    chani_waiter_wake(w);
 }
 
 /* Send what must go now: every nack, and the acks if they have waited
@@ -975,7 +984,7 @@ static int flush_acks(chan_client_t *cl, bool all)
     else if (atomic_load_explicit(&cl->handed, memory_order_relaxed))
         timeout = (int)cl->ack_delay;   /* the caller is about to queue them */
     atomic_store_explicit(&cl->handed, false, memory_order_relaxed);
-    cl->io_idle = timeout == -1;       /* chan_client_ack must wake us */
+    cl->io_idle = timeout == -1;       /* chani_client_ack must wake us */
     pthread_mutex_unlock(&cl->lock);
     return timeout < 0 ? (timeout == -1 ? -1 : 0) : timeout;
 }
@@ -1004,7 +1013,7 @@ static int read_frames(chan_client_t *cl, uint64_t gen, chan_arena_t *arena, uin
     while (off < *len) {
         uint64_t body;
         size_t hdr;
-        int h = chan_frame_header(buf + off, *len - off, chan_client_max_frame(cl), &body, &hdr);
+        int h = chan_frame_header(buf + off, *len - off, chani_client_max_frame(cl), &body, &hdr);
         if (h == CHAN_FRAME_MORE)
             break;
         if (h < 0) {
@@ -1035,7 +1044,7 @@ static int read_some(chan_client_t *cl, int fd, uint64_t gen, chan_arena_t *aren
     for (;;) {
         if (*len == *cap) {
             /* a frame bigger than the buffer: grow, up to the limit */
-            size_t ncap = *cap * 2, most = chan_client_max_frame(cl) + CHAN_FRAME_HDR_MAX;
+            size_t ncap = *cap * 2, most = chani_client_max_frame(cl) + CHAN_FRAME_HDR_MAX;
             if (ncap > most)
                 ncap = most;
             uint8_t *nb = ncap > *cap ? realloc(*bufp, ncap) : NULL;
@@ -1257,9 +1266,11 @@ static int handshake(int fd, const char *token, int64_t deadline, struct hello_i
             int err = 0;
             if (!r)
                 err = EPROTO;
-            else if (r->has_status && r->status != CHAN__STATUS__OK)
-                err = r->status == CHAN__STATUS__BAD_REQUEST ? EPROTO : chan_status_errno(r->status);
-            else if (r->result_case != CHAN__REPLY__RESULT_HELLO || !r->hello->limits)
+            else if (r->has_status && r->status != CHAN__STATUS__OK) {
+                err = r->status == CHAN__STATUS__BAD_REQUEST ? EPROTO : chani_status_errno(r->status);
+                if (r->message && *r->message)
+                    chani_errmsg_set("%s", r->message);   /* "too many connections (...)" */
+            } else if (r->result_case != CHAN__REPLY__RESULT_HELLO || !r->hello->limits)
                 err = EPROTO;
             if (!err) {
                 const Chan__Limits *l = r->hello->limits;
@@ -1384,7 +1395,7 @@ static void client_close(chan_client_t *cl);
 
 /* The last reference closes the connection if chan_disconnect() did not
  * (a connection made by chan_open_ref() for its handle). */
-void chan_client_unref(chan_client_t *cl)
+void chani_client_unref(chan_client_t *cl)
 {
     if (!cl || atomic_fetch_sub_explicit(&cl->refs, 1, memory_order_acq_rel) != 1)
         return;
@@ -1394,6 +1405,7 @@ void chan_client_unref(chan_client_t *cl)
 
 chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!addr)
         addr = getenv("CHAN_ADDR");
     if (!addr || !*addr)
@@ -1498,13 +1510,14 @@ void chan_disconnect(chan_client_t *cl)
     if (!cl)
         return;
     client_close(cl);
-    chan_client_unref(cl);
+    chani_client_unref(cl);
 }
 
 /* ---- ping ---- */
 
 int chan_ping(chan_client_t *cl, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!cl) {
         errno = EINVAL;
         return -1;
@@ -1514,11 +1527,9 @@ int chan_ping(chan_client_t *cl, int64_t deadline)
     rq.op_case = CHAN__REQUEST__OP_PING;
     rq.ping = &p;
     chan_rpc_t rpc = { 0 };
-    if (chan_client_call(cl, &rq, &rpc, deadline) < 0)
+    if (chani_client_call(cl, &rq, &rpc, deadline) < 0)
         return -1;
-    if (rpc.status != CHAN__STATUS__OK) {
-        errno = chan_status_errno(rpc.status);
-        return -1;
-    }
+    if (rpc.status != CHAN__STATUS__OK)
+        return chani_rpc_fail(&rpc);
     return 0;
 }

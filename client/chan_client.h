@@ -18,7 +18,7 @@
  *     its own has (leader/follower; one wake-up per reply, as with hiredis);
  *   - a worker whose goroutine parks on a reply and that has nothing else
  *     to run: it waits on the socket instead of sleeping, and readies the
- *     goroutine on its own run queue (chan_sched_set_poll);
+ *     goroutine on its own run queue (chani_sched_set_poll);
  *   - else the client's I/O thread, the fallback: whenever a reply is
  *     awaited (cl->outstanding) and the role is free, the one who lets go
  *     of the role, or writes a request it will not read the answer of,
@@ -71,7 +71,7 @@ typedef struct chan_idlist {
 } chan_idlist_t;
 
 struct chan_rpc {
-    uint64_t id;                 /* set by chan_client_start */
+    uint64_t id;                 /* set by chani_client_start */
     chan_waiter_t *w;            /* claimed and woken by the reply */
     int index;                   /* stored in w->index when the reply wins */
     /* Called on the I/O thread once the reply has won the waiter: copy out
@@ -84,16 +84,16 @@ struct chan_rpc {
     uint64_t *dlv;
     size_t dlv_cap, ndlv;
     uint64_t dlv_one;
-    bool keep;                   /* chan_client_call leaves them unacknowledged:
+    bool keep;                   /* chani_client_call leaves them unacknowledged:
                                     the caller acks or nacks them */
     uint64_t gen;                /* the connection the reply came on: delivery
                                     ids and reservations mean nothing on
                                     another (ids restart with each one) */
-    uint64_t need_gen;           /* chan_client_start: fail with ESTALE rather
+    uint64_t need_gen;           /* chani_client_start: fail with ESTALE rather
                                     than send on any other connection (a
                                     Commit of that connection's reservation) */
     chan_multi_t *multi;         /* part of a select across sources */
-    chan_waiter_t *settled;      /* chan_client_cancel: woken once the
+    chan_waiter_t *settled;      /* chani_client_cancel: woken once the
                                     reply (or the connection's end) is dealt
                                     with */
     /* The handles whose channels the request names: checked under the
@@ -107,7 +107,7 @@ struct chan_rpc {
     /* Results */
     int err;                     /* 0: a reply came; else ECONNRESET etc. */
     Chan__Status status;
-    char message[160];
+    char message[384];           /* chand's words (the reply's message) */
 };
 
 struct chan_client {
@@ -174,65 +174,70 @@ struct chan_client {
     uint64_t handle_serial;      /* the last one given */
 };
 
-static inline uint64_t chan_client_max_frame(chan_client_t *cl)
+static inline uint64_t chani_client_max_frame(chan_client_t *cl)
 {
     return atomic_load_explicit(&cl->max_frame, memory_order_relaxed);
 }
 
-static inline uint64_t chan_client_max_value(chan_client_t *cl)
+static inline uint64_t chani_client_max_value(chan_client_t *cl)
 {
     return atomic_load_explicit(&cl->max_value, memory_order_relaxed);
 }
 
-static inline uint32_t chan_client_max_batch(chan_client_t *cl)
+static inline uint32_t chani_client_max_batch(chan_client_t *cl)
 {
     return atomic_load_explicit(&cl->max_batch, memory_order_relaxed);
 }
 
 /* Start an rpc: id, register, write.  0, or -1 with errno (ECONNRESET,
  * EMSGSIZE if the frame is over the server's limit, ENOMEM). */
-int chan_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc);
+int chani_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc);
 /* Stop waiting for rpc (its waiter was claimed elsewhere): forget it and ask
  * chand to cancel it.  A reply that still comes is discarded: its values
  * are given back (nack), its reservation released. */
-void chan_client_abandon(chan_client_t *cl, chan_rpc_t *rpc);
+void chani_client_abandon(chan_client_t *cl, chan_rpc_t *rpc);
 /* Cancel rpc, whose waiter was claimed elsewhere, and wait until chand's
  * answer to it has been dealt with: its values given back, its reservation
  * released, before the caller's next request.  That keeps a channel's order
  * for a caller that goes on receiving from it (a select that lost there). */
-void chan_client_cancel(chan_client_t *cl, chan_rpc_t *rpc);
+void chani_client_cancel(chan_client_t *cl, chan_rpc_t *rpc);
 /* start + park until the reply or the local deadline, then queue the
  * acknowledgements of the values taken.  0 with rpc->status set, or -1 with
  * errno (ETIMEDOUT: no reply by the local deadline). */
-int chan_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local);
+int chani_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local);
 /* The local deadline of a request that carries `deadline` to chand: a little
  * later, so that chand's own TIMEOUT answer (which may carry values taken
  * just in time) normally arrives first. */
-int64_t chan_grace(int64_t deadline);
+int64_t chani_grace(int64_t deadline);
 
-void chan_client_unref(chan_client_t *cl);
+void chani_client_unref(chan_client_t *cl);
 
 /* Send a request whose answer nobody waits for (it is dropped), on
  * connection gen only (0: whichever is up; a name that lived on gen alone
  * must not reach a channel of the same name on the next). */
-void chan_client_oneway(chan_client_t *cl, uint64_t gen, Chan__Request *rq);
+void chani_client_oneway(chan_client_t *cl, uint64_t gen, Chan__Request *rq);
 
 /* The application has these values, delivered on connection gen (an
  * rpc's gen): acknowledge them (soon).  Nothing if that connection is gone:
  * chand has taken them back. */
-void chan_client_ack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n);
+void chani_client_ack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n);
 /* Give these values back at once (they return to the heads of their
  * channels before any later request of this client is seen); as above for
  * gen. */
-void chan_client_nack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n);
+void chani_client_nack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size_t n);
 /* Release the reservation of request target, made on connection gen. */
-void chan_client_release(chan_client_t *cl, uint64_t gen, uint64_t target);
+void chani_client_release(chan_client_t *cl, uint64_t gen, uint64_t target);
 
 /* Map a reply status to an errno (0 for OK). */
-int chan_status_errno(Chan__Status st);
+int chani_status_errno(Chan__Status st);
+
+/* A call that chand answered with a status other than OK: set errno from
+ * the status and this thread's chan_errmsg() to chand's message (if it
+ * sent one).  Only on the caller's thread, after the call.  Returns -1. */
+int chani_rpc_fail(const chan_rpc_t *rpc);
 
 /* The relative timeout a request carries for an absolute deadline. */
-static inline void chan_set_timeout(protobuf_c_boolean *has, int64_t *ms, int64_t deadline)
+static inline void chani_set_timeout(protobuf_c_boolean *has, int64_t *ms, int64_t deadline)
 {
     if (deadline < 0) {
         *has = false;
@@ -268,18 +273,18 @@ struct chan_remote {
 /* Register a handle opened on connection gen, for redials to open again
  * (chan_reopen.c).  0, or -1 with ESTALE (a redial came between the Open's
  * reply and this, and did not open the handle: open it again) or ENOMEM. */
-int chan_client_track(chan_client_t *cl, chan_remote_t *r, uint64_t gen);
+int chani_client_track(chan_client_t *cl, chan_remote_t *r, uint64_t gen);
 /* Forget a handle that is being freed. */
-void chan_client_untrack(chan_client_t *cl, chan_remote_t *r);
+void chani_client_untrack(chan_client_t *cl, chan_remote_t *r);
 /* Why the handles cannot be used now (errno), or 0.  Under cl->lock. */
-int chan_client_handles_err_locked(chan_client_t *cl, chan_remote_t *const *hs, size_t n);
+int chani_client_handles_err_locked(chan_client_t *cl, chan_remote_t *const *hs, size_t n);
 /* The same, taking the lock. */
-int chan_client_handles_err(chan_client_t *cl, chan_remote_t *const *hs, size_t n);
+int chani_client_handles_err(chan_client_t *cl, chan_remote_t *const *hs, size_t n);
 /* Open every registered handle again on a fresh connection fd (Hello done,
  * not yet in use), in one pipelined round trip, before it carries anything
  * else; note in each handle what chand answered.  Called with cl->lock held
  * and returns with it held; released meanwhile.  0, or -1 with errno (the
  * connection is unusable). */
-int chan_reopen_locked(chan_client_t *cl, int fd, uint64_t max_frame);
+int chani_reopen_locked(chan_client_t *cl, int fd, uint64_t max_frame);
 
 #endif /* CHAN_CLIENT_H */

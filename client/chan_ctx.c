@@ -2,10 +2,10 @@
  * chan_ctx.c - building the first frame of a fresh context for the
  * assembly switches (chan_ctx_x86_64.S, chan_ctx_aarch64.S).
  *
- * chan_ctx_switch resumes a context by popping its saved registers and
+ * chani_ctx_switch resumes a context by popping its saved registers and
  * returning; a fresh context is therefore a stack whose top looks exactly
- * like one saved by chan_ctx_switch, with chan_ctx_entry as the return
- * address and fn/arg in two callee-saved registers that chan_ctx_entry
+ * like one saved by chani_ctx_switch, with chani_ctx_entry as the return
+ * address and fn/arg in two callee-saved registers that chani_ctx_entry
  * moves into place.
  */
 #include "config.h"
@@ -15,15 +15,15 @@
 
 #include "chan_ctx.h"
 
-void chan_ctx_entry(void);   /* in the .S file: calls fn(arg) */
+void chani_ctx_entry(void);   /* in the .S file: calls fn(arg) */
 
 #if defined(__x86_64__)
 
 /* Saved frame, low to high: control words, r15, r14, r13, r12, rbx, rbp,
- * return address.  After the ret into chan_ctx_entry the stack pointer must
+ * return address.  After the ret into chani_ctx_entry the stack pointer must
  * be 16-byte aligned so that its call into fn sees the ABI's alignment. */
-void chan_ctx_make(chan_ctx_t *c, void *lo, size_t size,
-                   void (*fn)(void *), void *arg)
+void chani_ctx_make(chan_ctx_t *c, void *lo, size_t size,
+                    void (*fn)(void *), void *arg)
 {
     uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
     uint64_t *sp = (uint64_t *)(top - 16 - 8 * 8);   /* 16 zero bytes above */
@@ -35,7 +35,7 @@ void chan_ctx_make(chan_ctx_t *c, void *lo, size_t size,
     sp[0] = (uint64_t)mxcsr | ((uint64_t)fpucw << 32);
     sp[3] = (uint64_t)(uintptr_t)arg;   /* r13 */
     sp[4] = (uint64_t)(uintptr_t)fn;    /* r12 */
-    sp[7] = (uint64_t)(uintptr_t)chan_ctx_entry;
+    sp[7] = (uint64_t)(uintptr_t)chani_ctx_entry;
     c->sp = sp;
 }
 
@@ -43,8 +43,8 @@ void chan_ctx_make(chan_ctx_t *c, void *lo, size_t size,
 
 /* Saved frame: x19..x28 at 0..72, x29/x30 at 80/88, d8..d15 at 96..152,
  * FPCR at 160; 176 bytes in all. */
-void chan_ctx_make(chan_ctx_t *c, void *lo, size_t size,
-                   void (*fn)(void *), void *arg)
+void chani_ctx_make(chan_ctx_t *c, void *lo, size_t size,
+                    void (*fn)(void *), void *arg)
 {
     uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
     uint64_t *sp = (uint64_t *)(top - 16 - 176);
@@ -53,7 +53,7 @@ void chan_ctx_make(chan_ctx_t *c, void *lo, size_t size,
     __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
     sp[0] = (uint64_t)(uintptr_t)fn;              /* x19 */
     sp[1] = (uint64_t)(uintptr_t)arg;             /* x20 */
-    sp[11] = (uint64_t)(uintptr_t)chan_ctx_entry; /* x30 */
+    sp[11] = (uint64_t)(uintptr_t)chani_ctx_entry; /* x30 */
     sp[20] = fpcr;
     c->sp = sp;
 }

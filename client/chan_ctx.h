@@ -11,7 +11,7 @@
  * fallback (chan_ctx_ucontext.c) does the same with swapcontext(3), which
  * is slower (it also saves the signal mask, a system call).
  *
- * chan_ctx_make() prepares a context that, on its first switch, calls
+ * chani_ctx_make() prepares a context that, on its first switch, calls
  * fn(arg) on the given stack.  fn must never return: a goroutine ends by
  * switching away for good.
  */
@@ -31,16 +31,16 @@ typedef struct chan_ctx {
 } chan_ctx_t;
 #endif
 
-/* chan_ctx_switch - save the running context in *from and resume *to.
+/* chani_ctx_switch - save the running context in *from and resume *to.
  * Returns when something switches back to *from. */
-void chan_ctx_switch(chan_ctx_t *from, chan_ctx_t *to);
+void chani_ctx_switch(chan_ctx_t *from, chan_ctx_t *to);
 
-/* chan_ctx_make - make *c start fn(arg) on the stack [lo, lo + size).
+/* chani_ctx_make - make *c start fn(arg) on the stack [lo, lo + size).
  * The floating-point control state (MXCSR and x87 control word, FPCR) is
  * the calling thread's (with ucontext, so is the signal mask): a context
  * starts in the environment of its creator, as a pthread_create()d thread
  * does. */
-void chan_ctx_make(chan_ctx_t *c, void *lo, size_t size,
-                   void (*fn)(void *), void *arg);
+void chani_ctx_make(chan_ctx_t *c, void *lo, size_t size,
+                    void (*fn)(void *), void *arg);
 
 #endif /* CHAN_CTX_H */

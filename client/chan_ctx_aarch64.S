@@ -6,15 +6,15 @@
  * where the switch returns to), the low halves d8-d15 of v8-v15, and FPCR
  * (rounding mode and traps, callee-saved in practice: a goroutine must not
  * change them for the next one on its thread).  176 keeps sp 16-aligned.
- * A fresh context (built by chan_ctx_make in C) has x19 = fn, x20 = arg and
- * x30 = chan_ctx_entry.
+ * A fresh context (built by chani_ctx_make in C) has x19 = fn, x20 = arg and
+ * x30 = chani_ctx_entry.
  */
     .text
-    .globl  chan_ctx_switch
-    .hidden chan_ctx_switch
-    .type   chan_ctx_switch, %function
+    .globl  chani_ctx_switch
+    .hidden chani_ctx_switch
+    .type   chani_ctx_switch, %function
     .p2align 4
-chan_ctx_switch:                /* x0 = from, x1 = to */
+chani_ctx_switch:                /* x0 = from, x1 = to */
     .cfi_startproc
     hint    #34                 /* bti c */
     sub     sp, sp, #176
@@ -49,15 +49,15 @@ chan_ctx_switch:                /* x0 = from, x1 = to */
     add     sp, sp, #176
     ret
     .cfi_endproc
-    .size   chan_ctx_switch, .-chan_ctx_switch
+    .size   chani_ctx_switch, .-chani_ctx_switch
 
-/* The first instruction of a fresh context (chan_ctx_switch returns here
+/* The first instruction of a fresh context (chani_ctx_switch returns here
  * through x30).  Nothing to unwind to above it. */
-    .globl  chan_ctx_entry
-    .hidden chan_ctx_entry
-    .type   chan_ctx_entry, %function
+    .globl  chani_ctx_entry
+    .hidden chani_ctx_entry
+    .type   chani_ctx_entry, %function
     .p2align 4
-chan_ctx_entry:
+chani_ctx_entry:
     .cfi_startproc
     .cfi_undefined x30
     hint    #34                 /* bti c */
@@ -65,6 +65,6 @@ chan_ctx_entry:
     blr     x19
     brk     #0                  /* fn must not return */
     .cfi_endproc
-    .size   chan_ctx_entry, .-chan_ctx_entry
+    .size   chani_ctx_entry, .-chani_ctx_entry
 
     .section .note.GNU-stack,"",%progbits

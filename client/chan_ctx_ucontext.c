@@ -30,8 +30,8 @@ static void ctx_trampoline(unsigned int hi, unsigned int lo)
     abort();   /* fn must not return */
 }
 
-void chan_ctx_make(chan_ctx_t *c, void *lo, size_t size,
-                   void (*fn)(void *), void *arg)
+void chani_ctx_make(chan_ctx_t *c, void *lo, size_t size,
+                    void (*fn)(void *), void *arg)
 {
     /* The start record lives at the top of the new stack itself, so it
      * needs no allocation and is gone when the stack is reused. */
@@ -48,7 +48,7 @@ void chan_ctx_make(chan_ctx_t *c, void *lo, size_t size,
                 (unsigned int)(p >> 32), (unsigned int)(p & 0xffffffffu));
 }
 
-void chan_ctx_switch(chan_ctx_t *from, chan_ctx_t *to)
+void chani_ctx_switch(chan_ctx_t *from, chan_ctx_t *to)
 {
     swapcontext(&from->uc, &to->uc);
 }

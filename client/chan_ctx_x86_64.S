@@ -6,8 +6,8 @@
  * 8-byte slot with MXCSR (low 4 bytes) and the x87 control word (next 2).
  * Those control words are callee-saved in the ABI: a goroutine that changes
  * the rounding mode must not change it for the next goroutine on its thread.
- * chan_ctx_make (chan_ctx.c) builds the same picture for a fresh context,
- * with chan_ctx_entry as the return address, fn in r12 and arg in r13.
+ * chani_ctx_make (chan_ctx.c) builds the same picture for a fresh context,
+ * with chani_ctx_entry as the return address, fn in r12 and arg in r13.
  */
 #ifdef __CET__
 #define ENDBR endbr64
@@ -16,11 +16,11 @@
 #endif
 
     .text
-    .globl  chan_ctx_switch
-    .hidden chan_ctx_switch
-    .type   chan_ctx_switch, @function
+    .globl  chani_ctx_switch
+    .hidden chani_ctx_switch
+    .type   chani_ctx_switch, @function
     .p2align 4
-chan_ctx_switch:                /* rdi = from, rsi = to */
+chani_ctx_switch:                /* rdi = from, rsi = to */
     .cfi_startproc
     ENDBR
     pushq   %rbp
@@ -45,16 +45,16 @@ chan_ctx_switch:                /* rdi = from, rsi = to */
     popq    %rbp
     ret
     .cfi_endproc
-    .size   chan_ctx_switch, .-chan_ctx_switch
+    .size   chani_ctx_switch, .-chani_ctx_switch
 
-/* The first instruction a fresh context runs (reached by chan_ctx_switch's
+/* The first instruction a fresh context runs (reached by chani_ctx_switch's
  * ret).  The stack is 16-byte aligned here, as a call requires.  There is
  * no caller to unwind to: say so, for debuggers. */
-    .globl  chan_ctx_entry
-    .hidden chan_ctx_entry
-    .type   chan_ctx_entry, @function
+    .globl  chani_ctx_entry
+    .hidden chani_ctx_entry
+    .type   chani_ctx_entry, @function
     .p2align 4
-chan_ctx_entry:
+chani_ctx_entry:
     .cfi_startproc
     .cfi_undefined rip
     ENDBR
@@ -62,6 +62,6 @@ chan_ctx_entry:
     callq   *%r12
     ud2                         /* fn must not return */
     .cfi_endproc
-    .size   chan_ctx_entry, .-chan_ctx_entry
+    .size   chani_ctx_entry, .-chani_ctx_entry
 
     .section .note.GNU-stack,"",@progbits

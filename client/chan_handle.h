@@ -27,31 +27,31 @@ struct chan {
 };
 
 /* Local channels (chan_local.c): the implementation behind chan_api.c. */
-int chan_local_send_many(chan_t *ch, const chan_val_t *vals, size_t n,
-                         size_t *sent, int64_t deadline);
-ssize_t chan_local_recv(chan_t *ch, void *buf, size_t size, void **alloc,
-                        int64_t deadline);
-ssize_t chan_local_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline);
-int chan_local_close(chan_t *ch);
-void chan_local_free(chan_t *ch);
-ssize_t chan_local_len(chan_t *ch);
-ssize_t chan_local_cap(chan_t *ch);
-int chan_local_select(chan_case_t *cases, size_t n, int64_t deadline);
+int chani_local_send_many(chan_t *ch, const chan_val_t *vals, size_t n,
+                          size_t *sent, int64_t deadline);
+ssize_t chani_local_recv(chan_t *ch, void *buf, size_t size, void **alloc,
+                         int64_t deadline);
+ssize_t chani_local_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline);
+int chani_local_close(chan_t *ch);
+void chani_local_free(chan_t *ch);
+ssize_t chani_local_len(chan_t *ch);
+ssize_t chani_local_cap(chan_t *ch);
+int chani_local_select(chan_case_t *cases, size_t n, int64_t deadline);
 
 /* Remote channels (chan_remote.c). */
-int chan_remote_send_many(chan_t *ch, const chan_val_t *vals, size_t n,
-                          size_t *sent, int64_t deadline);
-ssize_t chan_remote_recv(chan_t *ch, void *buf, size_t size, void **alloc,
-                         int64_t deadline);
-ssize_t chan_remote_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline);
-int chan_remote_close(chan_t *ch);
-void chan_remote_free(chan_t *ch);
-ssize_t chan_remote_cap(chan_t *ch);
-ssize_t chan_remote_len(chan_t *ch);
-int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline);
+int chani_remote_send_many(chan_t *ch, const chan_val_t *vals, size_t n,
+                           size_t *sent, int64_t deadline);
+ssize_t chani_remote_recv(chan_t *ch, void *buf, size_t size, void **alloc,
+                          int64_t deadline);
+ssize_t chani_remote_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline);
+int chani_remote_close(chan_t *ch);
+void chani_remote_free(chan_t *ch);
+ssize_t chani_remote_cap(chan_t *ch);
+ssize_t chani_remote_len(chan_t *ch);
+int chani_remote_select(chan_case_t *cases, size_t n, int64_t deadline);
 
 /* Cases on several daemons, or local and remote together
  * (chan_select_mixed.c). */
-int chan_mixed_select(chan_case_t *cases, size_t n, int64_t deadline);
+int chani_mixed_select(chan_case_t *cases, size_t n, int64_t deadline);
 
 #endif /* CHAN_HANDLE_H */

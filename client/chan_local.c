@@ -4,14 +4,14 @@
  * A channel is a lock, a ring of `cap` buffered values and two FIFO queues
  * of blocked callers (struct chan_sudog, one per blocked call, on the
  * caller's stack).  Every operation has the same shape (libdill's, Go's):
- * lock; try to complete at once (chan_local_try_send/try_recv, shared with
+ * lock; try to complete at once (chani_local_try_send/try_recv, shared with
  * select); otherwise, unless the deadline is 0, enqueue a sudog and park on
  * its waiter, whose unlock callback releases the channel lock and wakes
  * whoever the attempt served.  A party that completes a blocked call claims
  * its waiter first (one compare-and-swap: a select or a deadline may race
  * for the same waiter), writes the results, and wakes it after unlocking.
  *
- * Values are byte strings, copied at send (chan_value_make) into the sender's
+ * Values are byte strings, copied at send (chani_value_make) into the sender's
  * record, which then moves unchanged into the ring or to a receiver: small
  * values inline, larger ones as one malloc()ed buffer that a receiver using
  * chan_recv_alloc() simply takes over.  A receiver with a buffer too small
@@ -26,12 +26,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan_errmsg.h"
 #include "chan_local.h"
 
 /* ------------------------------------------------------------------------
  * Values */
 
-int chan_value_make(struct chan_value *v, const void *data, size_t len)
+int chani_value_make(struct chan_value *v, const void *data, size_t len)
 {
     v->len = len;
     if (len <= CHAN_INLINE) {
@@ -48,7 +49,7 @@ int chan_value_make(struct chan_value *v, const void *data, size_t len)
     return 0;
 }
 
-void chan_value_free(struct chan_value *v)
+void chani_value_free(struct chan_value *v)
 {
     if (v->len > CHAN_INLINE)
         free(v->u.ptr);
@@ -90,7 +91,7 @@ static void take_value(struct chan_value *v, void *buf, void **alloc, void *p)
 /* ------------------------------------------------------------------------
  * Queues */
 
-void chan_waitq_push(struct chan_waitq *q, struct chan_sudog *s)
+void chani_waitq_push(struct chan_waitq *q, struct chan_sudog *s)
 {
     s->next = NULL;
     s->prev = q->tail;
@@ -102,7 +103,7 @@ void chan_waitq_push(struct chan_waitq *q, struct chan_sudog *s)
     s->queued = true;
 }
 
-void chan_waitq_remove(struct chan_waitq *q, struct chan_sudog *s)
+void chani_waitq_remove(struct chan_waitq *q, struct chan_sudog *s)
 {
     if (s->prev)
         s->prev->next = s->next;
@@ -130,12 +131,12 @@ static void finish(struct chan_sudog *s, int err, size_t len, struct chan_sudog 
     *wake = s;
 }
 
-void chan_local_wake(struct chan_sudog *wake)
+void chani_local_wake(struct chan_sudog *wake)
 {
     while (wake) {
         /* Read the link first: once woken, the sudog's owner may return. */
         struct chan_sudog *next = wake->next;
-        chan_waiter_wake(wake->w);
+        chani_waiter_wake(wake->w);
         wake = next;
     }
 }
@@ -156,28 +157,28 @@ static void ring_put(struct chan_local *c, struct chan_value *v)
 /* ------------------------------------------------------------------------
  * Non-blocking attempts (channel locked) */
 
-int chan_local_try_send(struct chan_local *c, struct chan_value *v,
-                        struct chan_sudog **wake)
+int chani_local_try_send(struct chan_local *c, struct chan_value *v,
+                         struct chan_sudog **wake)
 {
     if (c->closed)
         return -EPIPE;
     struct chan_sudog *r;
     while ((r = c->recvq.head)) {
         if (stale(r)) {
-            chan_waitq_remove(&c->recvq, r);
+            chani_waitq_remove(&c->recvq, r);
             continue;
         }
         if (!r->alloc && v->len > r->size) {
-            chan_waitq_remove(&c->recvq, r);
-            if (chan_waiter_claim(r->w))
+            chani_waitq_remove(&c->recvq, r);
+            if (chani_waiter_claim(r->w))
                 finish(r, EMSGSIZE, v->len, wake);
             continue;
         }
         void *p;
         if (alloc_for(v, r->alloc, &p) < 0)
             return -ENOMEM;
-        chan_waitq_remove(&c->recvq, r);
-        if (!chan_waiter_claim(r->w)) {
+        chani_waitq_remove(&c->recvq, r);
+        if (!chani_waiter_claim(r->w)) {
             free(p);
             continue;
         }
@@ -198,8 +199,8 @@ static void refill(struct chan_local *c, struct chan_sudog **wake)
 {
     struct chan_sudog *s;
     while ((s = c->sendq.head)) {
-        chan_waitq_remove(&c->sendq, s);
-        if (!chan_waiter_claim(s->w))
+        chani_waitq_remove(&c->sendq, s);
+        if (!chani_waiter_claim(s->w))
             continue;
         ring_put(c, s->val);
         finish(s, 0, 0, wake);
@@ -218,7 +219,7 @@ static int recv_buffered(struct chan_local *c, void *buf, size_t size, void **al
     if (alloc_for(h, alloc, &p) < 0)
         return -ENOMEM;
     take_value(h, buf, alloc, p);
-    chan_value_free(h);
+    chani_value_free(h);
     c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
     c->count--;
     c->version++;
@@ -226,15 +227,15 @@ static int recv_buffered(struct chan_local *c, void *buf, size_t size, void **al
     return 1;
 }
 
-int chan_local_try_recv(struct chan_local *c, void *buf, size_t size, void **alloc,
-                        size_t *len, struct chan_sudog **wake)
+int chani_local_try_recv(struct chan_local *c, void *buf, size_t size, void **alloc,
+                         size_t *len, struct chan_sudog **wake)
 {
     if (c->count)
         return recv_buffered(c, buf, size, alloc, len, wake);
     struct chan_sudog *s;
     while ((s = c->sendq.head)) {
         if (stale(s)) {
-            chan_waitq_remove(&c->sendq, s);
+            chani_waitq_remove(&c->sendq, s);
             continue;
         }
         *len = s->val->len;
@@ -243,8 +244,8 @@ int chan_local_try_recv(struct chan_local *c, void *buf, size_t size, void **all
         void *p;
         if (alloc_for(s->val, alloc, &p) < 0)
             return -ENOMEM;
-        chan_waitq_remove(&c->sendq, s);
-        if (!chan_waiter_claim(s->w)) {
+        chani_waitq_remove(&c->sendq, s);
+        if (!chani_waiter_claim(s->w)) {
             free(p);
             continue;
         }
@@ -269,8 +270,8 @@ static void unlock_and_wake(void *arg)
 {
     struct unlock_arg *a = arg;
     struct chan_sudog *wake = a->wake;
-    chan_mutex_unlock(a->lock);
-    chan_local_wake(wake);
+    chani_mutex_unlock(a->lock);
+    chani_local_wake(wake);
 }
 
 static int fail(int err)
@@ -283,15 +284,15 @@ static int fail(int err)
 static int wait_on(struct chan_local *c, struct chan_waitq *q, struct chan_sudog *s,
                    struct chan_sudog *wake, int64_t deadline)
 {
-    chan_waitq_push(q, s);
+    chani_waitq_push(q, s);
     c->version++;
     struct unlock_arg ua = { &c->lock, wake };
-    int idx = chan_waiter_park(s->w, deadline, unlock_and_wake, &ua);
+    int idx = chani_waiter_park(s->w, deadline, unlock_and_wake, &ua);
     if (idx == CHAN_WAIT_TIMEOUT) {
-        chan_mutex_lock(&c->lock);
+        chani_mutex_lock(&c->lock);
         if (s->queued)
-            chan_waitq_remove(q, s);
-        chan_mutex_unlock(&c->lock);
+            chani_waitq_remove(q, s);
+        chani_mutex_unlock(&c->lock);
     }
     return idx;
 }
@@ -299,31 +300,31 @@ static int wait_on(struct chan_local *c, struct chan_waitq *q, struct chan_sudog
 static int send_one(struct chan_local *c, const void *data, size_t len, int64_t deadline)
 {
     struct chan_value v;
-    if (chan_value_make(&v, data, len) < 0)
+    if (chani_value_make(&v, data, len) < 0)
         return -1;
     struct chan_sudog *wake = NULL;
-    chan_mutex_lock(&c->lock);
-    int rc = chan_local_try_send(c, &v, &wake);
+    chani_mutex_lock(&c->lock);
+    int rc = chani_local_try_send(c, &v, &wake);
     if (rc != 0 || deadline == 0) {
-        chan_mutex_unlock(&c->lock);
-        chan_local_wake(wake);
-        chan_value_free(&v);
+        chani_mutex_unlock(&c->lock);
+        chani_local_wake(wake);
+        chani_value_free(&v);
         return rc > 0 ? 0 : fail(rc == 0 ? ETIMEDOUT : -rc);
     }
     chan_waiter_t w;
-    chan_waiter_init(&w);
+    chani_waiter_init(&w);
     struct chan_sudog s = { .w = &w, .val = &v };
     int idx = wait_on(c, &c->sendq, &s, wake, deadline);
-    chan_value_free(&v);
+    chani_value_free(&v);
     if (idx == CHAN_WAIT_TIMEOUT)
         return fail(ETIMEDOUT);
     return w.err ? fail(w.err) : 0;
 }
 
-int chan_local_send_many(chan_t *ch, const chan_val_t *vals, size_t n,
-                         size_t *sent, int64_t deadline)
+int chani_local_send_many(chan_t *ch, const chan_val_t *vals, size_t n,
+                          size_t *sent, int64_t deadline)
 {
-    struct chan_local *c = chan_local_of(ch);
+    struct chan_local *c = chani_local_of(ch);
     for (size_t i = 0; i < n; i++) {
         if (send_one(c, vals[i].data, vals[i].len, deadline) < 0) {
             *sent = i;
@@ -334,31 +335,31 @@ int chan_local_send_many(chan_t *ch, const chan_val_t *vals, size_t n,
     return 0;
 }
 
-ssize_t chan_local_recv(chan_t *ch, void *buf, size_t size, void **alloc,
-                        int64_t deadline)
+ssize_t chani_local_recv(chan_t *ch, void *buf, size_t size, void **alloc,
+                         int64_t deadline)
 {
-    struct chan_local *c = chan_local_of(ch);
+    struct chan_local *c = chani_local_of(ch);
     struct chan_sudog *wake = NULL;
     size_t len = 0;
-    chan_mutex_lock(&c->lock);
-    int rc = chan_local_try_recv(c, buf, size, alloc, &len, &wake);
+    chani_mutex_lock(&c->lock);
+    int rc = chani_local_try_recv(c, buf, size, alloc, &len, &wake);
     if (rc != 0 || deadline == 0) {
-        chan_mutex_unlock(&c->lock);
-        chan_local_wake(wake);
+        chani_mutex_unlock(&c->lock);
+        chani_local_wake(wake);
         return rc > 0 ? (ssize_t)len : fail(rc == 0 ? ETIMEDOUT : -rc);
     }
     chan_waiter_t w;
-    chan_waiter_init(&w);
+    chani_waiter_init(&w);
     struct chan_sudog s = { .w = &w, .buf = buf, .size = size, .alloc = alloc };
     if (wait_on(c, &c->recvq, &s, wake, deadline) == CHAN_WAIT_TIMEOUT)
         return fail(ETIMEDOUT);
     return w.err ? fail(w.err) : (ssize_t)w.len;
 }
 
-ssize_t chan_local_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline)
+ssize_t chani_local_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline)
 {
-    struct chan_local *c = chan_local_of(ch);
-    ssize_t len = chan_local_recv(ch, NULL, 0, &vals[0].data, deadline);
+    struct chan_local *c = chani_local_of(ch);
+    ssize_t len = chani_local_recv(ch, NULL, 0, &vals[0].data, deadline);
     if (len < 0)
         return -1;
     vals[0].len = (size_t)len;
@@ -366,16 +367,16 @@ ssize_t chan_local_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t d
     size_t n = 1;
     if (n < max) {
         struct chan_sudog *wake = NULL;
-        chan_mutex_lock(&c->lock);
+        chani_mutex_lock(&c->lock);
         while (n < max) {
             size_t l;
-            if (chan_local_try_recv(c, NULL, 0, &vals[n].data, &l, &wake) <= 0)
+            if (chani_local_try_recv(c, NULL, 0, &vals[n].data, &l, &wake) <= 0)
                 break;
             vals[n].redelivered = 0;
             vals[n++].len = l;
         }
-        chan_mutex_unlock(&c->lock);
-        chan_local_wake(wake);
+        chani_mutex_unlock(&c->lock);
+        chani_local_wake(wake);
     }
     return (ssize_t)n;
 }
@@ -385,27 +386,27 @@ static void fail_all(struct chan_waitq *q, struct chan_sudog **wake)
 {
     struct chan_sudog *s;
     while ((s = q->head)) {
-        chan_waitq_remove(q, s);
-        if (chan_waiter_claim(s->w))
+        chani_waitq_remove(q, s);
+        if (chani_waiter_claim(s->w))
             finish(s, EPIPE, 0, wake);
     }
 }
 
-int chan_local_close(chan_t *ch)
+int chani_local_close(chan_t *ch)
 {
-    struct chan_local *c = chan_local_of(ch);
+    struct chan_local *c = chani_local_of(ch);
     struct chan_sudog *wake = NULL;
-    chan_mutex_lock(&c->lock);
+    chani_mutex_lock(&c->lock);
     if (c->closed) {
-        chan_mutex_unlock(&c->lock);
+        chani_mutex_unlock(&c->lock);
         return fail(EPIPE);
     }
     c->closed = true;
     c->version++;
     fail_all(&c->recvq, &wake);
     fail_all(&c->sendq, &wake);
-    chan_mutex_unlock(&c->lock);
-    chan_local_wake(wake);
+    chani_mutex_unlock(&c->lock);
+    chani_local_wake(wake);
     return 0;
 }
 
@@ -414,6 +415,7 @@ int chan_local_close(chan_t *ch)
 
 chan_t *chan_make(size_t cap)
 {
+    chani_errmsg_clear();
     if (cap > SIZE_MAX / sizeof(struct chan_value) / 2) {
         errno = ENOMEM;
         return NULL;
@@ -431,34 +433,34 @@ chan_t *chan_make(size_t cap)
     }
     atomic_init(&c->hdr.refs, 1);
     c->hdr.kind = CHAN_KIND_LOCAL;
-    chan_mutex_init(&c->lock);
+    chani_mutex_init(&c->lock);
     c->cap = cap;
     return &c->hdr;
 }
 
-void chan_local_free(chan_t *ch)
+void chani_local_free(chan_t *ch)
 {
-    struct chan_local *c = chan_local_of(ch);
+    struct chan_local *c = chani_local_of(ch);
     if (c->timer)
-        chan_timer_detach(c->timer);   /* waits out a firing in progress */
+        chani_timer_detach(c->timer);   /* waits out a firing in progress */
     for (size_t i = 0; i < c->count; i++) {
         size_t j = c->head + i;
-        chan_value_free(&c->ring[j >= c->cap ? j - c->cap : j]);
+        chani_value_free(&c->ring[j >= c->cap ? j - c->cap : j]);
     }
     free(c->ring);
     free(c);
 }
 
-ssize_t chan_local_len(chan_t *ch)
+ssize_t chani_local_len(chan_t *ch)
 {
-    struct chan_local *c = chan_local_of(ch);
-    chan_mutex_lock(&c->lock);
+    struct chan_local *c = chani_local_of(ch);
+    chani_mutex_lock(&c->lock);
     size_t n = c->count;
-    chan_mutex_unlock(&c->lock);
+    chani_mutex_unlock(&c->lock);
     return (ssize_t)n;
 }
 
-ssize_t chan_local_cap(chan_t *ch)
+ssize_t chani_local_cap(chan_t *ch)
 {
-    return (ssize_t)chan_local_of(ch)->cap;
+    return (ssize_t)chani_local_of(ch)->cap;
 }

@@ -30,7 +30,7 @@ struct chan_value {
  * blocked caller's stack; a select has one per case, all sharing a waiter.
  * Only code holding the channel's lock reads or changes it, until the
  * caller's waiter has been claimed: then the claimer owns it until it has
- * written the results and called chan_waiter_wake(). */
+ * written the results and called chani_waiter_wake(). */
 struct chan_sudog {
     struct chan_sudog *next, *prev;   /* queue links; `next` also links a
                                          wake list once dequeued */
@@ -75,54 +75,54 @@ struct chan_local {
                                    made, a waiter queued, the close */
 };
 
-static inline struct chan_local *chan_local_of(chan_t *ch)
+static inline struct chan_local *chani_local_of(chan_t *ch)
 {
     return (struct chan_local *)ch;
 }
 
-/* chan_value_make - copy len bytes into v.  -1 with ENOMEM. */
-int chan_value_make(struct chan_value *v, const void *data, size_t len);
-/* chan_value_free - free what v still owns. */
-void chan_value_free(struct chan_value *v);
+/* chani_value_make - copy len bytes into v.  -1 with ENOMEM. */
+int chani_value_make(struct chan_value *v, const void *data, size_t len);
+/* chani_value_free - free what v still owns. */
+void chani_value_free(struct chan_value *v);
 
-void chan_waitq_push(struct chan_waitq *q, struct chan_sudog *s);
-void chan_waitq_remove(struct chan_waitq *q, struct chan_sudog *s);
+void chani_waitq_push(struct chan_waitq *q, struct chan_sudog *s);
+void chani_waitq_remove(struct chan_waitq *q, struct chan_sudog *s);
 
-/* chan_local_try_send - with c locked, send *v without blocking.
+/* chani_local_try_send - with c locked, send *v without blocking.
  * Returns 1 if sent (to a waiting receiver or into the buffer), 0 if it
  * would block, -EPIPE if closed, -ENOMEM.  Receivers whose waiters were
  * claimed (the one served, and any that failed with EMSGSIZE on the way)
- * are pushed on *wake: call chan_local_wake() after unlocking. */
-int chan_local_try_send(struct chan_local *c, struct chan_value *v,
-                        struct chan_sudog **wake);
+ * are pushed on *wake: call chani_local_wake() after unlocking. */
+int chani_local_try_send(struct chan_local *c, struct chan_value *v,
+                         struct chan_sudog **wake);
 
-/* chan_local_try_recv - with c locked, receive without blocking, into
+/* chani_local_try_recv - with c locked, receive without blocking, into
  * buf/size, or as a malloc()ed copy in *alloc if alloc is set.
  * Returns 1 with the length in *len, 0 if it would block, -EPIPE if closed
  * and drained, -EMSGSIZE (length in *len, the value stays), -ENOMEM.
  * A sender served or moved into the buffer goes on *wake. */
-int chan_local_try_recv(struct chan_local *c, void *buf, size_t size, void **alloc,
-                        size_t *len, struct chan_sudog **wake);
+int chani_local_try_recv(struct chan_local *c, void *buf, size_t size, void **alloc,
+                         size_t *len, struct chan_sudog **wake);
 
-/* chan_local_wake - wake every waiter on a wake list (no lock held). */
-void chan_local_wake(struct chan_sudog *wake);
+/* chani_local_wake - wake every waiter on a wake list (no lock held). */
+void chani_local_wake(struct chan_sudog *wake);
 
 /* The local half of a select that also names remote channels
- * (chan_select_mixed.c).  chan_lsel_start polls the local cases of `cases`
+ * (chan_select_mixed.c).  chani_lsel_start polls the local cases of `cases`
  * (others are skipped) in random order and runs one that is ready (its
  * index in *chosen, results in the case); otherwise, if w is set, it queues
  * w on every local channel, so that a peer claims it.  NULL with errno
  * (ENOMEM) on failure.  If none is ready and versions is set, versions[i]
  * is the version of local case i's channel, read under the same locks as
- * the poll (see chan_select_mixed.c's look).  chan_lsel_finish dequeues
+ * the poll (see chan_select_mixed.c's look).  chani_lsel_finish dequeues
  * what is still queued, copies the results of case idx from w if idx is a
  * local case, and frees. */
 typedef struct chan_lsel chan_lsel_t;
-chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t n, chan_waiter_t *w, int *chosen,
-                             uint64_t *versions);
-void chan_lsel_finish(chan_lsel_t *ls, chan_case_t *cases, chan_waiter_t *w, int idx);
+chan_lsel_t *chani_lsel_start(chan_case_t *cases, size_t n, chan_waiter_t *w, int *chosen,
+                              uint64_t *versions);
+void chani_lsel_finish(chan_lsel_t *ls, chan_case_t *cases, chan_waiter_t *w, int idx);
 
-/* For chan_timer.c: called by chan_local_free() for a timer channel. */
-void chan_timer_detach(struct chan_timer *t);
+/* For chan_timer.c: called by chani_local_free() for a timer channel. */
+void chani_timer_detach(struct chan_timer *t);
 
 #endif /* CHAN_LOCAL_H */

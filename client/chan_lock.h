@@ -35,18 +35,18 @@
 #define CHAN_TSAN_MUTEX(call) ((void)0)
 #endif
 
-static inline int chan_futex_wait(_Atomic uint32_t *word, uint32_t val,
-                                  const struct timespec *rel)
+static inline int chani_futex_wait(_Atomic uint32_t *word, uint32_t val,
+                                   const struct timespec *rel)
 {
     return (int)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, rel, NULL, 0);
 }
 
-static inline void chan_futex_wake(_Atomic uint32_t *word, int n)
+static inline void chani_futex_wake(_Atomic uint32_t *word, int n)
 {
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
-static inline void chan_cpu_relax(void)
+static inline void chani_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -61,33 +61,33 @@ typedef struct chan_mutex {
 
 #define CHAN_MUTEX_INIT { 0 }
 
-void chan_mutex_lock_slow(chan_mutex_t *m);
+void chani_mutex_lock_slow(chan_mutex_t *m);
 
-static inline void chan_mutex_init(chan_mutex_t *m)
+static inline void chani_mutex_init(chan_mutex_t *m)
 {
     atomic_init(&m->v, 0);
     CHAN_TSAN_MUTEX(__tsan_mutex_create(m, 0));
 }
 
-static inline void chan_mutex_lock(chan_mutex_t *m)
+static inline void chani_mutex_lock(chan_mutex_t *m)
 {
     uint32_t expect = 0;
     CHAN_TSAN_MUTEX(__tsan_mutex_pre_lock(m, 0));
     if (!__builtin_expect(atomic_compare_exchange_strong_explicit(
             &m->v, &expect, 1, memory_order_acquire, memory_order_relaxed), 1))
-        chan_mutex_lock_slow(m);
+        chani_mutex_lock_slow(m);
     CHAN_TSAN_MUTEX(__tsan_mutex_post_lock(m, 0, 0));
 }
 
-static inline void chan_mutex_unlock(chan_mutex_t *m)
+static inline void chani_mutex_unlock(chan_mutex_t *m)
 {
     CHAN_TSAN_MUTEX(__tsan_mutex_pre_unlock(m, 0));
     if (__builtin_expect(atomic_exchange_explicit(&m->v, 0, memory_order_release) == 2, 0))
-        chan_futex_wake(&m->v, 1);
+        chani_futex_wake(&m->v, 1);
     CHAN_TSAN_MUTEX(__tsan_mutex_post_unlock(m, 0));
 }
 
 /* For park's unlock callback. */
-void chan_mutex_unlock_cb(void *m);
+void chani_mutex_unlock_cb(void *m);
 
 #endif /* CHAN_LOCK_H */

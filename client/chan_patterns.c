@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "chan/chan.h"
+#include "chan_errmsg.h"
 
 struct gen {
     void (*fn)(chan_t *out, void *arg);
@@ -34,6 +35,7 @@ static void gen_main(void *arg)
 
 chan_t *chan_generator(void (*fn)(chan_t *out, void *arg), void *arg, size_t cap)
 {
+    chani_errmsg_clear();
     if (!fn) {
         errno = EINVAL;
         return NULL;
@@ -118,6 +120,7 @@ static void fanin_abort(struct fanin *f, size_t missing)
 
 chan_t *chan_fanin(chan_t *const *inputs, size_t n)
 {
+    chani_errmsg_clear();
     if (!inputs || n == 0) {
         errno = EINVAL;
         return NULL;

@@ -4,7 +4,7 @@
  * connection (chan_client.c).
  *
  * Deadlines travel to chand as the time left; chand enforces them.  The
- * caller also waits locally, a little longer (chan_grace), so a connection
+ * caller also waits locally, a little longer (chani_grace), so a connection
  * that stops answering cannot block it forever.
  */
 #include "config.h"
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "chan_client.h"
+#include "chan_errmsg.h"
 
 static chan_remote_t *remote_of(chan_t *ch)
 {
@@ -26,13 +27,6 @@ static void set_name(ProtobufCBinaryData *b, protobuf_c_boolean *has, const chan
     *has = true;
     b->data = (uint8_t *)r->name;
     b->len = r->name_len;
-}
-
-/* errno for a finished call whose status is not OK; returns -1. */
-static int fail_status(const chan_rpc_t *rpc)
-{
-    errno = chan_status_errno(rpc->status);
-    return -1;
 }
 
 /* ---- open ---- */
@@ -79,10 +73,14 @@ static int open_call(chan_client_t *cl, Chan__Open *m, struct open_ctx *o, uint6
     rq.open = m;
     *o = (struct open_ctx){ .name_len = 0 };
     chan_rpc_t rpc = { .on_reply = open_reply, .ctx = o };
-    if (chan_client_call(cl, &rq, &rpc, deadline) < 0)
+    if (chani_client_call(cl, &rq, &rpc, deadline) < 0)
         return -1;
-    if (rpc.status != CHAN__STATUS__OK || !o->name_len) {
-        errno = rpc.status == CHAN__STATUS__OK ? EPROTO : chan_status_errno(rpc.status);
+    if (rpc.status != CHAN__STATUS__OK) {
+        chani_rpc_fail(&rpc);
+        return -1;
+    }
+    if (!o->name_len) {
+        errno = EPROTO;
         return -1;
     }
     *gen = rpc.gen;
@@ -97,14 +95,25 @@ static void delete_temp(chan_remote_t *r)
     Chan__Delete m = CHAN__DELETE__INIT;
     Chan__Request rq = CHAN__REQUEST__INIT;
     fill_delete(&m, &rq, r->name, r->name_len);
-    chan_client_oneway(r->cl, r->gen, &rq);
+    chani_client_oneway(r->cl, r->gen, &rq);
+}
+
+/* Whether name (len bytes) is a channel name; if not, says why in
+ * chan_errmsg(). */
+static bool name_ok(const char *name, size_t len)
+{
+    if (chan_name_valid((const uint8_t *)name, len))
+        return true;
+    chani_errmsg_set("'%.*s' is not a channel name: 1 to 255 bytes of [A-Za-z0-9._:/-]",
+                     len > 300 ? 300 : (int)len, name);
+    return false;
 }
 
 static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len, long cap,
                            bool temp, int flags, int64_t deadline)
 {
     if (!cl || cap < CHAN_CAP_ANY || (flags & ~CHAN_NOCREATE) ||
-        (name && !chan_name_valid((const uint8_t *)name, name_len))) {
+        (name && !name_ok(name, name_len))) {
         errno = EINVAL;
         return NULL;
     }
@@ -146,7 +155,7 @@ static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len,
         r->temp = o.temp;
         r->name_len = o.name_len;
         memcpy(r->name, o.name, o.name_len + 1);
-        if (chan_client_track(cl, r, gen) == 0) {
+        if (chani_client_track(cl, r, gen) == 0) {
             atomic_fetch_add(&cl->refs, 1);
             return &r->hdr;
         }
@@ -167,6 +176,7 @@ static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len,
 
 chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!name) {
         errno = EINVAL;
         return NULL;
@@ -176,6 +186,7 @@ chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags, int6
 
 chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline)
 {
+    chani_errmsg_clear();
     chan_t *ch = open_common(cl, NULL, 0, cap == CHAN_CAP_ANY ? 0 : cap, true, 0, deadline);
     if (ch)
         ((chan_remote_t *)ch)->owned = true;
@@ -184,7 +195,8 @@ chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline)
 
 int chan_delete(chan_client_t *cl, const char *name, int64_t deadline)
 {
-    if (!cl || !name || !chan_name_valid((const uint8_t *)name, strlen(name))) {
+    chani_errmsg_clear();
+    if (!cl || !name || !name_ok(name, strlen(name))) {
         errno = EINVAL;
         return -1;
     }
@@ -192,15 +204,16 @@ int chan_delete(chan_client_t *cl, const char *name, int64_t deadline)
     Chan__Request rq = CHAN__REQUEST__INIT;
     fill_delete(&m, &rq, name, strlen(name));
     chan_rpc_t rpc = { 0 };
-    if (chan_client_call(cl, &rq, &rpc, deadline) < 0)
+    if (chani_client_call(cl, &rq, &rpc, deadline) < 0)
         return -1;
-    return rpc.status == CHAN__STATUS__OK ? 0 : fail_status(&rpc);
+    return rpc.status == CHAN__STATUS__OK ? 0 : chani_rpc_fail(&rpc);
 }
 
 /* ---- channels over channels ---- */
 
 ssize_t chan_ref(const chan_t *ch, char *buf, size_t size)
 {
+    chani_errmsg_clear();
     if (!ch || ch->kind != CHAN_KIND_REMOTE || !buf) {
         errno = EINVAL;
         return -1;
@@ -216,6 +229,7 @@ ssize_t chan_ref(const chan_t *ch, char *buf, size_t size)
 
 chan_t *chan_open_ref(chan_client_t *cl, const void *ref, size_t len, int64_t deadline)
 {
+    chani_errmsg_clear();
     const char *p = ref;
     if (!p) {
         errno = EINVAL;
@@ -245,7 +259,7 @@ chan_t *chan_open_ref(chan_client_t *cl, const void *ref, size_t len, int64_t de
         return NULL;
     chan_t *ch = open_common(own, p, name_len, CHAN_CAP_ANY, false, CHAN_NOCREATE, deadline);
     int saved = errno;
-    chan_client_unref(own);   /* the handle holds it now (or nothing does) */
+    chani_client_unref(own);   /* the handle holds it now (or nothing does) */
     errno = saved;
     return ch;
 }
@@ -257,19 +271,19 @@ const char *chan_name(const chan_t *ch)
     return ((const chan_remote_t *)ch)->name;
 }
 
-void chan_remote_free(chan_t *ch)
+void chani_remote_free(chan_t *ch)
 {
     chan_remote_t *r = remote_of(ch);
-    chan_client_untrack(r->cl, r);
+    chani_client_untrack(r->cl, r);
     /* a temporary channel lives while its maker holds it: the last handle
      * going deletes it (peers waiting on it see it closed) */
     if (r->owned)
         delete_temp(r);
-    chan_client_unref(r->cl);
+    chani_client_unref(r->cl);
     free(r);
 }
 
-ssize_t chan_remote_cap(chan_t *ch)
+ssize_t chani_remote_cap(chan_t *ch)
 {
     return (ssize_t)remote_of(ch)->cap;
 }
@@ -288,7 +302,7 @@ static bool send_reply(chan_rpc_t *rpc, const Chan__Reply *r)
 static size_t chunk_of(chan_client_t *cl, const chan_remote_t *r, const chan_val_t *vals,
                        size_t n, size_t batch)
 {
-    size_t budget = chan_client_max_frame(cl) - 64 - r->name_len, used = 0, k = 0;
+    size_t budget = chani_client_max_frame(cl) - 64 - r->name_len, used = 0, k = 0;
     while (k < n && k < batch) {
         size_t cost = vals[k].len + 11;   /* tag + length varint, at most */
         if (k > 0 && used + cost > budget)
@@ -299,21 +313,23 @@ static size_t chunk_of(chan_client_t *cl, const chan_remote_t *r, const chan_val
     return k;
 }
 
-int chan_remote_send_many(chan_t *ch, const chan_val_t *vals, size_t n, size_t *sent,
-                          int64_t deadline)
+int chani_remote_send_many(chan_t *ch, const chan_val_t *vals, size_t n, size_t *sent,
+                           int64_t deadline)
 {
     chan_remote_t *r = remote_of(ch);
     chan_client_t *cl = r->cl;
-    uint64_t max_value = chan_client_max_value(cl);
+    uint64_t max_value = chani_client_max_value(cl);
     for (size_t i = 0; i < n; i++) {
         if (vals[i].len > max_value) {
+            chani_errmsg_set("value of %zu bytes over chand's limit of %llu bytes",
+                             vals[i].len, (unsigned long long)max_value);
             errno = EMSGSIZE;
             return -1;
         }
     }
     /* One batch size for the array and every chunk: a reconnection
      * between chunks may bring a server with a larger one. */
-    size_t batch = chan_client_max_batch(cl);
+    size_t batch = chani_client_max_batch(cl);
     if (batch > n)
         batch = n;
     ProtobufCBinaryData *bin = malloc(batch * sizeof *bin);
@@ -332,20 +348,20 @@ int chan_remote_send_many(chan_t *ch, const chan_val_t *vals, size_t n, size_t *
         set_name(&m.name, &m.has_name, r);
         m.n_values = k;
         m.values = bin;
-        chan_set_timeout(&m.has_timeout_ms, &m.timeout_ms, deadline);
+        chani_set_timeout(&m.has_timeout_ms, &m.timeout_ms, deadline);
         Chan__Request rq = CHAN__REQUEST__INIT;
         rq.op_case = CHAN__REQUEST__OP_SEND;
         rq.send = &m;
         uint32_t accepted = 0;
         chan_rpc_t rpc = { .on_reply = send_reply, .ctx = &accepted, .handles = &r,
                            .nhandles = 1 };
-        if (chan_client_call(cl, &rq, &rpc, chan_grace(deadline)) < 0) {
+        if (chani_client_call(cl, &rq, &rpc, chani_grace(deadline)) < 0) {
             rc = -1;
             break;
         }
         *sent += accepted < k ? accepted : k;
         if (rpc.status != CHAN__STATUS__OK) {
-            rc = fail_status(&rpc);
+            rc = chani_rpc_fail(&rpc);
             break;
         }
     }
@@ -441,20 +457,20 @@ static int recv_call(chan_remote_t *r, uint32_t max, uint64_t max_bytes, struct 
     m.max = max;
     m.has_max_bytes = true;
     m.max_bytes = max_bytes;
-    chan_set_timeout(&m.has_timeout_ms, &m.timeout_ms, deadline);
+    chani_set_timeout(&m.has_timeout_ms, &m.timeout_ms, deadline);
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_RECV;
     rq.recv = &m;
     chan_rpc_t rpc = { .on_reply = on_reply, .ctx = x, .dlv = ids, .dlv_cap = ids ? max : 0,
                        .handles = &r, .nhandles = 1 };
-    if (chan_client_call(r->cl, &rq, &rpc, chan_grace(deadline)) < 0)
+    if (chani_client_call(r->cl, &rq, &rpc, chani_grace(deadline)) < 0)
         return -1;
     if (x->err) {
         errno = x->err;
         return -1;
     }
     if (rpc.status != CHAN__STATUS__OK)
-        return fail_status(&rpc);
+        return chani_rpc_fail(&rpc);
     if (x->n == 0) {
         errno = EPROTO;
         return -1;
@@ -462,20 +478,20 @@ static int recv_call(chan_remote_t *r, uint32_t max, uint64_t max_bytes, struct 
     return 0;
 }
 
-ssize_t chan_remote_recv(chan_t *ch, void *buf, size_t size, void **alloc, int64_t deadline)
+ssize_t chani_remote_recv(chan_t *ch, void *buf, size_t size, void **alloc, int64_t deadline)
 {
     chan_remote_t *r = remote_of(ch);
     struct recv_ctx x = { .buf = buf, .size = size, .alloc = alloc };
-    uint64_t max_bytes = alloc ? chan_client_max_value(r->cl) : size;
+    uint64_t max_bytes = alloc ? chani_client_max_value(r->cl) : size;
     if (recv_call(r, 1, max_bytes, &x, recv_reply, deadline, NULL) < 0)
         return -1;
     return (ssize_t)x.len;
 }
 
-ssize_t chan_remote_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline)
+ssize_t chani_remote_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline)
 {
     chan_remote_t *r = remote_of(ch);
-    uint32_t batch = chan_client_max_batch(r->cl);
+    uint32_t batch = chani_client_max_batch(r->cl);
     if (max > batch)
         max = batch;
     struct recv_ctx x = { .vals = vals, .max = max };
@@ -484,7 +500,7 @@ ssize_t chan_remote_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t 
         errno = ENOMEM;
         return -1;
     }
-    int rc = recv_call(r, (uint32_t)max, chan_client_max_value(r->cl), &x, recv_many_reply,
+    int rc = recv_call(r, (uint32_t)max, chani_client_max_value(r->cl), &x, recv_many_reply,
                        deadline, ids);
     free(ids);
     return rc < 0 ? -1 : (ssize_t)x.n;
@@ -492,7 +508,7 @@ ssize_t chan_remote_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t 
 
 /* ---- close ---- */
 
-int chan_remote_close(chan_t *ch)
+int chani_remote_close(chan_t *ch)
 {
     chan_remote_t *r = remote_of(ch);
     Chan__Close m = CHAN__CLOSE__INIT;
@@ -501,9 +517,9 @@ int chan_remote_close(chan_t *ch)
     rq.op_case = CHAN__REQUEST__OP_CLOSE;
     rq.close = &m;
     chan_rpc_t rpc = { .handles = &r, .nhandles = 1 };
-    if (chan_client_call(r->cl, &rq, &rpc, -1) < 0)
+    if (chani_client_call(r->cl, &rq, &rpc, -1) < 0)
         return -1;
-    return rpc.status == CHAN__STATUS__OK ? 0 : fail_status(&rpc);
+    return rpc.status == CHAN__STATUS__OK ? 0 : chani_rpc_fail(&rpc);
 }
 
 /* ---- select, every case on one daemon ---- */
@@ -553,7 +569,7 @@ static bool select_reply(chan_rpc_t *rpc, const Chan__Reply *r)
     return true;
 }
 
-int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
+int chani_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
 {
     chan_client_t *cl = NULL;
     size_t live = 0;
@@ -562,12 +578,12 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
             continue;
         chan_client_t *c = remote_of(cases[i].ch)->cl;
         if (cl && c != cl)
-            return chan_mixed_select(cases, n, deadline);   /* several daemons */
+            return chani_mixed_select(cases, n, deadline);   /* several daemons */
         cl = c;
         live++;
     }
     if (!cl)
-        return chan_local_select(cases, n, deadline);   /* only nil cases */
+        return chani_local_select(cases, n, deadline);   /* only nil cases */
     Chan__Case *pc = calloc(live, sizeof *pc);
     Chan__Case **pp = calloc(live, sizeof *pp);
     size_t *map = calloc(live, sizeof *map);   /* wire case -> caller's case */
@@ -595,7 +611,7 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
             pc[k].value.len = cases[i].len;
         } else {
             pc[k].has_max_bytes = true;
-            pc[k].max_bytes = cases[i].buf ? cases[i].len : chan_client_max_value(cl);
+            pc[k].max_bytes = cases[i].buf ? cases[i].len : chani_client_max_value(cl);
         }
         pp[k] = &pc[k];
         hs[k] = r;
@@ -616,20 +632,21 @@ int chan_remote_select(chan_case_t *cases, size_t n, int64_t deadline)
     Chan__Select m = CHAN__SELECT__INIT;
     m.n_cases = live;
     m.cases = pp;
-    chan_set_timeout(&m.has_timeout_ms, &m.timeout_ms, deadline);
+    chani_set_timeout(&m.has_timeout_ms, &m.timeout_ms, deadline);
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_SELECT;
     rq.select = &m;
     struct select_ctx x = { wire, live, 0 };
     chan_rpc_t rpc = { .on_reply = select_reply, .ctx = &x, .index = -1, .handles = hs,
                        .nhandles = live };
-    int rc = chan_client_call(cl, &rq, &rpc, chan_grace(deadline));
+    int rc = chani_client_call(cl, &rq, &rpc, chani_grace(deadline));
     if (rc == 0 && x.err) {
         errno = x.err;
         rc = -1;
     } else if (rc == 0 && rpc.index < 0) {
-        errno = chan_status_errno(rpc.status ? rpc.status : CHAN__STATUS__BAD_REQUEST);
-        rc = -1;
+        if (rpc.status == CHAN__STATUS__OK)
+            rpc.status = CHAN__STATUS__BAD_REQUEST;
+        rc = chani_rpc_fail(&rpc);
     } else if (rc == 0) {
         size_t i = map[rpc.index];
         cases[i].err = wire[rpc.index].err;
@@ -768,9 +785,9 @@ static int stat_call(chan_client_t *cl, Chan__Stat *m, struct stat_ctx *x,
     rq.op_case = CHAN__REQUEST__OP_STAT;
     rq.stat = m;
     chan_rpc_t rpc = { .on_reply = stat_reply, .ctx = x, .handles = h, .nhandles = h ? 1 : 0 };
-    int rc = chan_client_call(cl, &rq, &rpc, deadline);
+    int rc = chani_client_call(cl, &rq, &rpc, deadline);
     if (rc == 0 && rpc.status != CHAN__STATUS__OK)
-        rc = fail_status(&rpc);
+        rc = chani_rpc_fail(&rpc);
     else if (rc == 0 && x->err) {
         errno = x->err;
         rc = -1;
@@ -786,7 +803,8 @@ static int stat_call(chan_client_t *cl, Chan__Stat *m, struct stat_ctx *x,
 
 int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline)
 {
-    if (!name || !st || !chan_name_valid((const uint8_t *)name, strlen(name))) {
+    chani_errmsg_clear();
+    if (!name || !st || !name_ok(name, strlen(name))) {
         errno = EINVAL;
         return -1;
     }
@@ -804,7 +822,7 @@ int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t dead
     return 0;
 }
 
-ssize_t chan_remote_len(chan_t *ch)
+ssize_t chani_remote_len(chan_t *ch)
 {
     chan_remote_t *r = remote_of(ch);
     Chan__Stat m = CHAN__STAT__INIT;
@@ -827,6 +845,7 @@ static int stat_by_name(const void *a, const void *b)
 
 ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!out) {
         errno = EINVAL;
         return -1;
@@ -859,6 +878,7 @@ ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline)
 
 int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!st) {
         errno = EINVAL;
         return -1;

@@ -19,7 +19,7 @@
  *     someone makes it, as for a channel deleted under a handle.
  *   - a temporary channel this client made died with the connection that
  *     made it (chand deletes it): not opened; its calls fail with ENOENT
- *     (chan_client_handles_err_locked), and its name never goes out again,
+ *     (chani_client_handles_err_locked), and its name never goes out again,
  *     since another channel may take it.
  *   - a temporary channel of another client (chan_open_ref): opened with
  *     no_create; gone, or the name now holding a channel that is not
@@ -46,7 +46,7 @@
 
 /* ---- the registry ---- */
 
-int chan_client_track(chan_client_t *cl, chan_remote_t *r, uint64_t gen)
+int chani_client_track(chan_client_t *cl, chan_remote_t *r, uint64_t gen)
 {
     int err = 0;
     pthread_mutex_lock(&cl->lock);
@@ -68,7 +68,7 @@ int chan_client_track(chan_client_t *cl, chan_remote_t *r, uint64_t gen)
     return 0;
 }
 
-void chan_client_untrack(chan_client_t *cl, chan_remote_t *r)
+void chani_client_untrack(chan_client_t *cl, chan_remote_t *r)
 {
     if (!r->serial)
         return;
@@ -77,7 +77,7 @@ void chan_client_untrack(chan_client_t *cl, chan_remote_t *r)
     pthread_mutex_unlock(&cl->lock);
 }
 
-int chan_client_handles_err_locked(chan_client_t *cl, chan_remote_t *const *hs, size_t n)
+int chani_client_handles_err_locked(chan_client_t *cl, chan_remote_t *const *hs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const chan_remote_t *r = hs[i];
@@ -94,10 +94,10 @@ int chan_client_handles_err_locked(chan_client_t *cl, chan_remote_t *const *hs, 
     return 0;
 }
 
-int chan_client_handles_err(chan_client_t *cl, chan_remote_t *const *hs, size_t n)
+int chani_client_handles_err(chan_client_t *cl, chan_remote_t *const *hs, size_t n)
 {
     pthread_mutex_lock(&cl->lock);
-    int err = chan_client_handles_err_locked(cl, hs, n);
+    int err = chani_client_handles_err_locked(cl, hs, n);
     pthread_mutex_unlock(&cl->lock);
     return err;
 }
@@ -221,7 +221,7 @@ static int take_answers(struct reopen *ro)
         if (!rp || !rp->has_id || rp->id < REOPEN_FIRST_ID || i >= ro->next) {
             /* id 0: about the connection, which chand closes next */
             bool why = rp && rp->has_status && rp->status != CHAN__STATUS__OK;
-            errno = why ? chan_status_errno(rp->status) : EPROTO;
+            errno = why ? chani_status_errno(rp->status) : EPROTO;
             rc = -1;
             break;
         }
@@ -295,7 +295,7 @@ static int exchange(struct reopen *ro)
     return 0;
 }
 
-int chan_reopen_locked(chan_client_t *cl, int fd, uint64_t max_frame)
+int chani_reopen_locked(chan_client_t *cl, int fd, uint64_t max_frame)
 {
     /* Handles registered while the Opens were out (their Open's reply came
      * on the lost connection) are opened in another round. */

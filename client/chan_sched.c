@@ -33,7 +33,7 @@
  *  - Deadlines of parked goroutines live in their worker's binary heap
  *    (owner only).  Expiry claims the waiter; a failed claim means a source
  *    won and will ready the goroutine, which removes nothing itself.
- *  - A worker may hold a remote client's reader role (chan_sched_set_poll):
+ *  - A worker may hold a remote client's reader role (chani_sched_set_poll):
  *    then it waits on that socket and its eventfd instead of the futex
  *    (sleeping = 2), and a waker writes the eventfd.  The role is given up
  *    (the `done` callback) in the scheduler loop before any goroutine runs,
@@ -61,6 +61,7 @@
 #endif
 
 #include "chan/chan.h"
+#include "chan_errmsg.h"
 #include "chan_lock.h"
 #include "chan_sched.h"
 
@@ -94,7 +95,7 @@ struct chan_worker {
     unsigned long *seen;         /* others' progress when we saw their
                                     fresh goroutines (see idle) */
     /* A socket to wait on when idle, set by a goroutine that parks on a
-     * reply from it (chan_sched_set_poll); done is NULL when none. */
+     * reply from it (chani_sched_set_poll); done is NULL when none. */
     int poll_fd;
     const chan_poll_ops_t *poll_ops;
     void *poll_ctx;
@@ -136,7 +137,7 @@ static inline int procs(void)
 
 static __thread uint64_t rng_state;
 
-uint64_t chan_rand(void)
+uint64_t chani_rand(void)
 {
     if (__builtin_expect(rng_state == 0, 0)) {
         struct timespec ts;
@@ -208,21 +209,21 @@ static void inbox_drain(struct chan_worker *w)
 static void fresh_push(struct chan_worker *w, chan_g *g)
 {
     g->next = NULL;
-    chan_mutex_lock(&w->fresh_lock);
+    chani_mutex_lock(&w->fresh_lock);
     if (w->fresh_tail)
         w->fresh_tail->next = g;
     else
         w->fresh_head = g;
     w->fresh_tail = g;
     atomic_fetch_add_explicit(&w->nfresh, 1, memory_order_seq_cst);
-    chan_mutex_unlock(&w->fresh_lock);
+    chani_mutex_unlock(&w->fresh_lock);
 }
 
 static chan_g *fresh_pop(struct chan_worker *w)
 {
     if (!atomic_load_explicit(&w->nfresh, memory_order_relaxed))
         return NULL;
-    chan_mutex_lock(&w->fresh_lock);
+    chani_mutex_lock(&w->fresh_lock);
     chan_g *g = w->fresh_head;
     if (g) {
         w->fresh_head = g->next;
@@ -230,7 +231,7 @@ static chan_g *fresh_pop(struct chan_worker *w)
             w->fresh_tail = NULL;
         atomic_fetch_sub_explicit(&w->nfresh, 1, memory_order_relaxed);
     }
-    chan_mutex_unlock(&w->fresh_lock);
+    chani_mutex_unlock(&w->fresh_lock);
     return g;
 }
 
@@ -240,12 +241,12 @@ static chan_g *steal_from(struct chan_worker *w, struct chan_worker *v)
 {
     if (!atomic_load_explicit(&v->nfresh, memory_order_relaxed))
         return NULL;
-    chan_mutex_lock(&v->fresh_lock);
+    chani_mutex_lock(&v->fresh_lock);
     size_t n = atomic_load_explicit(&v->nfresh, memory_order_relaxed);
     size_t take = (n + 1) / 2;
     chan_g *first = v->fresh_head, *last = first;
     if (!first) {
-        chan_mutex_unlock(&v->fresh_lock);
+        chani_mutex_unlock(&v->fresh_lock);
         return NULL;
     }
     for (size_t i = 1; i < take; i++)
@@ -254,7 +255,7 @@ static chan_g *steal_from(struct chan_worker *w, struct chan_worker *v)
     if (!v->fresh_head)
         v->fresh_tail = NULL;
     atomic_fetch_sub_explicit(&v->nfresh, take, memory_order_relaxed);
-    chan_mutex_unlock(&v->fresh_lock);
+    chani_mutex_unlock(&v->fresh_lock);
     last->next = NULL;
     chan_g *g = first->next;
     while (g) {
@@ -274,7 +275,7 @@ static chan_g *steal(struct chan_worker *w)
     int n = procs();
     if (n < 2)
         return NULL;
-    int start = (int)chan_rand_below((uint32_t)n);
+    int start = (int)chani_rand_below((uint32_t)n);
     for (int i = 0; i < n; i++) {
         int k = (start + i) % n;
         struct chan_worker *v = &workers[k];
@@ -311,7 +312,7 @@ static void wake_sleeper(struct chan_worker *w, uint32_t how)
         uint64_t one = 1;
         (void)!write(w->evfd, &one, sizeof one);
     } else {
-        chan_futex_wake(&w->sleeping, 1);
+        chani_futex_wake(&w->sleeping, 1);
     }
 }
 
@@ -396,7 +397,7 @@ static void heap_remove(struct chan_worker *w, chan_deadline_t *d)
     heap_down(w, last->idx);
 }
 
-void chan_sched_deadline_add(chan_deadline_t *d)
+void chani_sched_deadline_add(chan_deadline_t *d)
 {
     struct chan_worker *w = tls_worker;
     if (w->nheap == w->heap_cap) {
@@ -407,7 +408,7 @@ void chan_sched_deadline_add(chan_deadline_t *d)
              * callers treat an early timeout like any other. */
             d->idx = SIZE_MAX;
             d->when = 0;
-            if (chan_waiter_claim(d->w)) {
+            if (chani_waiter_claim(d->w)) {
                 d->w->index = CHAN_WAIT_TIMEOUT;
                 rq_push(w, w->cur);
             }
@@ -421,7 +422,7 @@ void chan_sched_deadline_add(chan_deadline_t *d)
     heap_up(w, d->idx);
 }
 
-void chan_sched_deadline_del(chan_deadline_t *d)
+void chani_sched_deadline_del(chan_deadline_t *d)
 {
     if (d->idx != SIZE_MAX)
         heap_remove(tls_worker, d);
@@ -436,7 +437,7 @@ static void timers_run(struct chan_worker *w)
     while (w->nheap && w->heap[0]->when <= now) {
         chan_deadline_t *d = w->heap[0];
         heap_remove(w, d);
-        if (chan_waiter_claim(d->w)) {
+        if (chani_waiter_claim(d->w)) {
             d->w->index = CHAN_WAIT_TIMEOUT;
             rq_push(w, d->w->g);
         }
@@ -540,7 +541,7 @@ static void fiber_switch(struct chan_worker *w, struct chan_fiber *from,
     (void)dying;
 #endif
     tsan_fiber_enter(to);
-    chan_ctx_switch(&from->ctx, &to->ctx);
+    chani_ctx_switch(&from->ctx, &to->ctx);
 #ifdef CHAN_SANITIZERS
     __sanitizer_finish_switch_fiber(from->fake, NULL, NULL);
 #endif
@@ -586,7 +587,7 @@ static void switch_away(struct chan_worker *w, chan_g *g, bool dying)
 
 /* errno is per thread, and a worker's goroutines share their thread: each
  * keeps its own errno across the switches it makes. */
-void chan_sched_park(void (*unlock)(void *), void *arg)
+void chani_sched_park(void (*unlock)(void *), void *arg)
 {
     struct chan_worker *w = tls_worker;
     int saved = errno;
@@ -597,7 +598,7 @@ void chan_sched_park(void (*unlock)(void *), void *arg)
     errno = saved;
 }
 
-void chan_sched_ready(chan_g *g)
+void chani_sched_ready(chan_g *g)
 {
     struct chan_worker *w = g->w;
     if (w == tls_worker) {
@@ -608,13 +609,13 @@ void chan_sched_ready(chan_g *g)
     worker_wake(w);
 }
 
-chan_g *chan_sched_self(void)
+chan_g *chani_sched_self(void)
 {
     struct chan_worker *w = tls_worker;
     return w ? w->cur : NULL;
 }
 
-bool chan_sched_can_poll(void)
+bool chani_sched_can_poll(void)
 {
     struct chan_worker *w = tls_worker;
     return w && w->cur && !w->poll_ops && w->evfd >= 0 && !w->rq_head &&
@@ -622,7 +623,7 @@ bool chan_sched_can_poll(void)
            !atomic_load_explicit(&w->nfresh, memory_order_relaxed);
 }
 
-void chan_sched_set_poll(int fd, const chan_poll_ops_t *ops, void *ctx)
+void chani_sched_set_poll(int fd, const chan_poll_ops_t *ops, void *ctx)
 {
     struct chan_worker *w = tls_worker;
     w->poll_fd = fd;
@@ -700,7 +701,7 @@ static void g_free(void *arg)
 {
     chan_g *g = arg;
     tsan_fiber_free(&g->f);
-    chan_stack_put(g->stack);
+    chani_stack_put(g->stack);
 }
 
 static void g_main(void *arg)
@@ -778,7 +779,7 @@ static bool idle(struct chan_worker *w, bool steal_failed)
             }
         }
         for (int j = 0; j < 16; j++)
-            chan_cpu_relax();
+            chani_cpu_relax();
     }
     atomic_fetch_sub_explicit(&nspinning, 1, memory_order_seq_cst);
 
@@ -798,7 +799,7 @@ static bool idle(struct chan_worker *w, bool steal_failed)
             left = STEAL_RECHECK_MS;
         struct timespec rel = { .tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000L };
         if (left != 0)
-            chan_futex_wait(&w->sleeping, 1, left < 0 ? NULL : &rel);
+            chani_futex_wait(&w->sleeping, 1, left < 0 ? NULL : &rel);
     }
     atomic_store_explicit(&w->sleeping, 0, memory_order_seq_cst);
     atomic_fetch_sub_explicit(&nidle, 1, memory_order_seq_cst);
@@ -842,7 +843,7 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx)
 {
     struct chan_worker *w = tls_worker;
     chan_g *g = w ? w->cur : NULL;
-    if (g && chan_stack_guard_hit(g->stack, si->si_addr)) {
+    if (g && chani_stack_guard_hit(g->stack, si->si_addr)) {
         static const char msg[] = "goroutine stack overflow\n";
         ssize_t rc = write(2, msg, sizeof msg - 1);
         (void)rc;
@@ -919,7 +920,7 @@ static void sched_start(void)
             return;
         }
     }
-    chan_stack_default_size();
+    chani_stack_default_size();
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -986,7 +987,7 @@ static struct chan_worker *place(struct chan_worker *self)
     if (n == 1)
         return &workers[0];
     if (self) {
-        uint32_t r = chan_rand_below((uint32_t)n - 1);
+        uint32_t r = chani_rand_below((uint32_t)n - 1);
         struct chan_worker *other = &workers[r >= (uint32_t)self->id ? r + 1 : r];
         return worker_load(self) <= worker_load(other) + PLACE_SLACK ? self : other;
     }
@@ -1022,13 +1023,14 @@ static void run_fresh(struct chan_worker *w)
 
 int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size)
 {
+    chani_errmsg_clear();
     if (!fn || (stack_size && stack_size < 16 * 1024)) {
         errno = EINVAL;
         return -1;
     }
     if (sched_ensure() < 0)
         return -1;
-    chan_stack_t *s = chan_stack_get(stack_size);
+    chan_stack_t *s = chani_stack_get(stack_size);
     if (!s)
         return -1;
     uintptr_t top = ((uintptr_t)s - sizeof(chan_g)) & ~(uintptr_t)63;
@@ -1045,7 +1047,7 @@ int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size)
     tsan_fiber_make(&g->f);
     /* Made here, so that the goroutine starts with the floating-point
      * environment of its creator, as a thread from pthread_create does. */
-    chan_ctx_make(&g->f.ctx, s->lo, g->f.size, g_main, g);
+    chani_ctx_make(&g->f.ctx, s->lo, g->f.size, g_main, g);
 
     struct chan_worker *self = tls_worker;
     struct chan_worker *target = place(self);
@@ -1082,6 +1084,7 @@ void chan_yield(void)
 
 int chan_procs(void)
 {
+    chani_errmsg_clear();
     if (sched_ensure() < 0)
         return -1;
     return procs();

@@ -59,24 +59,24 @@ typedef struct chan_deadline {
     chan_waiter_t *w;            /* claimed with CHAN_WAIT_TIMEOUT on expiry */
 } chan_deadline_t;
 
-/* chan_sched_self - the calling goroutine, or NULL on a plain thread. */
-chan_g *chan_sched_self(void);
+/* chani_sched_self - the calling goroutine, or NULL on a plain thread. */
+chan_g *chani_sched_self(void);
 
-/* chan_sched_park - suspend the calling goroutine until chan_sched_ready().
+/* chani_sched_park - suspend the calling goroutine until chani_sched_ready().
  * unlock(arg), if set, runs on the next context this worker switches to,
  * after this goroutine's registers are saved.  Goroutines only. */
-void chan_sched_park(void (*unlock)(void *), void *arg);
+void chani_sched_park(void (*unlock)(void *), void *arg);
 
-/* chan_sched_ready - make a parked goroutine runnable again, from any
+/* chani_sched_ready - make a parked goroutine runnable again, from any
  * thread.  Exactly once per park (the waiter's claim guarantees it).  It
  * may also come before the goroutine has finished parking: the goroutine
  * can only run on its own worker, which is busy parking it. */
-void chan_sched_ready(chan_g *g);
+void chani_sched_ready(chan_g *g);
 
-/* chan_sched_can_poll - true if the calling goroutine's worker could wait on
+/* chani_sched_can_poll - true if the calling goroutine's worker could wait on
  * a socket for it when it parks: a goroutine, whose worker holds no socket
  * yet and has nothing else to run.
- * chan_sched_set_poll - then hand the worker the socket (the remote client's,
+ * chani_sched_set_poll - then hand the worker the socket (the remote client's,
  * whose reader role the caller has taken).  When the goroutine parks and
  * nothing else is ready, the worker sleeps in poll() on fd and its own
  * eventfd instead of its futex (after polling it for spin_ns()), calling
@@ -90,26 +90,26 @@ typedef struct chan_poll_ops {
     void (*done)(void *ctx);     /* give the role up: called exactly once */
     int64_t (*spin_ns)(void);    /* how long to poll before sleeping */
 } chan_poll_ops_t;
-bool chan_sched_can_poll(void);
-void chan_sched_set_poll(int fd, const chan_poll_ops_t *ops, void *ctx);
+bool chani_sched_can_poll(void);
+void chani_sched_set_poll(int fd, const chan_poll_ops_t *ops, void *ctx);
 
-/* chan_sched_deadline_add/del - arm and disarm a deadline for the calling
+/* chani_sched_deadline_add/del - arm and disarm a deadline for the calling
  * goroutine's next park; del is a no-op if the deadline has fired. */
-void chan_sched_deadline_add(chan_deadline_t *d);
-void chan_sched_deadline_del(chan_deadline_t *d);
+void chani_sched_deadline_add(chan_deadline_t *d);
+void chani_sched_deadline_del(chan_deadline_t *d);
 
-/* chan_rand - a fast per-thread pseudo-random number (wyrand). */
-uint64_t chan_rand(void);
+/* chani_rand - a fast per-thread pseudo-random number (wyrand). */
+uint64_t chani_rand(void);
 
-/* chan_rand_below - exactly uniform in [0, n) for 0 < n < 2^32 (Lemire's
+/* chani_rand_below - exactly uniform in [0, n) for 0 < n < 2^32 (Lemire's
  * multiply-shift with rejection of the few biased values). */
-static inline uint32_t chan_rand_below(uint32_t n)
+static inline uint32_t chani_rand_below(uint32_t n)
 {
-    uint64_t m = (chan_rand() & 0xffffffffu) * (uint64_t)n;
+    uint64_t m = (chani_rand() & 0xffffffffu) * (uint64_t)n;
     if ((uint32_t)m < n) {
         uint32_t t = (uint32_t)-n % n;
         while ((uint32_t)m < t)
-            m = (chan_rand() & 0xffffffffu) * (uint64_t)n;
+            m = (chani_rand() & 0xffffffffu) * (uint64_t)n;
     }
     return (uint32_t)(m >> 32);
 }

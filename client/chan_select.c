@@ -20,9 +20,9 @@
  *     queued (the losers).  The winner's results are already in the waiter.
  *
  * A select that also names remote channels (chan_select_mixed.c) runs steps
- * 1-4 here with chan_lsel_start(), minus the park: the waiter it enqueues is
+ * 1-4 here with chani_lsel_start(), minus the park: the waiter it enqueues is
  * shared with the remote cases' requests, and the first source to claim it
- * wins, local or remote.  chan_lsel_finish() is step 5.
+ * wins, local or remote.  chani_lsel_finish() is step 5.
  */
 #include "config.h"
 
@@ -46,7 +46,7 @@ struct sel {
 
 static struct chan_local *chan_at(const chan_case_t *cases, size_t i)
 {
-    return chan_local_of(cases[i].ch);
+    return chani_local_of(cases[i].ch);
 }
 
 /* The cases this file handles: local channels (NULL and remote ones are
@@ -62,7 +62,7 @@ static void lock_all(const chan_case_t *cases, const struct sel *s)
     for (size_t k = 0; k < s->n; k++) {
         struct chan_local *c = chan_at(cases, s->lock[k]);
         if (c != prev)
-            chan_mutex_lock(&c->lock);
+            chani_mutex_lock(&c->lock);
         prev = c;
     }
 }
@@ -73,7 +73,7 @@ static void unlock_all(const chan_case_t *cases, const struct sel *s)
     for (size_t k = 0; k < s->n; k++) {
         struct chan_local *c = chan_at(cases, s->lock[k]);
         if (c != prev)
-            chan_mutex_unlock(&c->lock);
+            chani_mutex_unlock(&c->lock);
         prev = c;
     }
 }
@@ -88,7 +88,7 @@ static void unlock_all_cb(void *arg)
     struct park_arg *a = arg;
     struct chan_sudog *wake = a->sel->wake;
     unlock_all(a->cases, a->sel);
-    chan_local_wake(wake);
+    chani_local_wake(wake);
 }
 
 /* Fill the orders: Fisher-Yates for the poll order, insertion sort by
@@ -99,7 +99,7 @@ static void make_orders(const chan_case_t *cases, size_t ncases, struct sel *s)
     for (size_t i = 0; i < ncases; i++) {
         if (!is_local(&cases[i]))
             continue;
-        size_t j = chan_rand_below((uint32_t)(n + 1));
+        size_t j = chani_rand_below((uint32_t)(n + 1));
         s->poll[n] = s->poll[j];
         s->poll[j] = i;
         uintptr_t a = (uintptr_t)cases[i].ch;
@@ -122,10 +122,10 @@ static int try_case(chan_case_t *cases, size_t i, struct sel *s)
     struct chan_local *c = chan_at(cases, i);
     int rc;
     if (cs->op == CHAN_SEND) {
-        rc = chan_local_try_send(c, &s->vals[i], &s->wake);
+        rc = chani_local_try_send(c, &s->vals[i], &s->wake);
     } else {
         size_t len = 0;
-        rc = chan_local_try_recv(c, cs->buf, cs->len, cs->buf ? NULL : &cs->val, &len, &s->wake);
+        rc = chani_local_try_recv(c, cs->buf, cs->len, cs->buf ? NULL : &cs->val, &len, &s->wake);
         cs->n = len;
     }
     if (rc == 0 || rc == -ENOMEM)
@@ -140,10 +140,10 @@ static int make_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
 {
     for (size_t i = 0; i < ncases; i++) {
         if (is_local(&cases[i]) && cases[i].op == CHAN_SEND &&
-            chan_value_make(&s->vals[i], cases[i].buf, cases[i].len) < 0) {
+            chani_value_make(&s->vals[i], cases[i].buf, cases[i].len) < 0) {
             while (i-- > 0)
                 if (is_local(&cases[i]) && cases[i].op == CHAN_SEND)
-                    chan_value_free(&s->vals[i]);
+                    chani_value_free(&s->vals[i]);
             return -1;
         }
     }
@@ -154,7 +154,7 @@ static void free_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
 {
     for (size_t i = 0; i < ncases; i++)
         if (is_local(&cases[i]) && cases[i].op == CHAN_SEND)
-            chan_value_free(&s->vals[i]);
+            chani_value_free(&s->vals[i]);
 }
 
 /* Step 4 without the park: one sudog per case, all sharing w (channels
@@ -170,12 +170,12 @@ static void enqueue_all(chan_case_t *cases, struct sel *s, chan_waiter_t *w)
         c->version++;
         if (cases[i].op == CHAN_SEND) {
             sg->val = &s->vals[i];
-            chan_waitq_push(&c->sendq, sg);
+            chani_waitq_push(&c->sendq, sg);
         } else {
             sg->buf = cases[i].buf;
             sg->size = cases[i].len;
             sg->alloc = cases[i].buf ? NULL : &cases[i].val;
-            chan_waitq_push(&c->recvq, sg);
+            chani_waitq_push(&c->recvq, sg);
         }
     }
 }
@@ -191,10 +191,10 @@ static void dequeue_all(chan_case_t *cases, struct sel *s, chan_waiter_t *w, int
         /* queued is only ever cleared under c's lock, and only the winner
          * and this loop touch a sudog whose waiter is claimed: if it reads
          * false here it stays false. */
-        chan_mutex_lock(&c->lock);
+        chani_mutex_lock(&c->lock);
         if (sg->queued)
-            chan_waitq_remove(cases[i].op == CHAN_SEND ? &c->sendq : &c->recvq, sg);
-        chan_mutex_unlock(&c->lock);
+            chani_waitq_remove(cases[i].op == CHAN_SEND ? &c->sendq : &c->recvq, sg);
+        chani_mutex_unlock(&c->lock);
     }
     if (idx < 0 || !is_local(&cases[idx]))
         return;
@@ -211,10 +211,10 @@ static void dequeue_all(chan_case_t *cases, struct sel *s, chan_waiter_t *w, int
 static int wait_cases(chan_case_t *cases, struct sel *s, int64_t deadline)
 {
     chan_waiter_t w;
-    chan_waiter_init(&w);
+    chani_waiter_init(&w);
     enqueue_all(cases, s, &w);
     struct park_arg pa = { cases, s };
-    int idx = chan_waiter_park(&w, deadline, unlock_all_cb, &pa);
+    int idx = chani_waiter_park(&w, deadline, unlock_all_cb, &pa);
     dequeue_all(cases, s, &w, idx);
     return idx == CHAN_WAIT_TIMEOUT ? -1 : idx;
 }
@@ -225,8 +225,8 @@ static int select_nothing(int64_t deadline)
 {
     if (deadline != 0) {
         chan_waiter_t w;
-        chan_waiter_init(&w);
-        chan_waiter_park(&w, deadline, NULL, NULL);
+        chani_waiter_init(&w);
+        chani_waiter_park(&w, deadline, NULL, NULL);
     }
     errno = ETIMEDOUT;
     return -1;
@@ -265,7 +265,7 @@ static int run_select(chan_case_t *cases, size_t ncases, struct sel *s, int64_t 
     int chosen = poll_locked(cases, s, &err);
     if (chosen >= 0 || err != ETIMEDOUT || deadline == 0) {
         unlock_all(cases, s);
-        chan_local_wake(s->wake);
+        chani_local_wake(s->wake);
     } else {
         chosen = wait_cases(cases, s, deadline);
     }
@@ -275,7 +275,7 @@ static int run_select(chan_case_t *cases, size_t ncases, struct sel *s, int64_t 
     return chosen;
 }
 
-int chan_local_select(chan_case_t *cases, size_t n, int64_t deadline)
+int chani_local_select(chan_case_t *cases, size_t n, int64_t deadline)
 {
     if (n > UINT32_MAX) {
         errno = EINVAL;
@@ -316,8 +316,8 @@ struct chan_lsel {
     bool enqueued;              /* sudogs wait on the channels */
 };
 
-chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w, int *chosen,
-                             uint64_t *versions)
+chan_lsel_t *chani_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w, int *chosen,
+                              uint64_t *versions)
 {
     *chosen = -1;
     chan_lsel_t *ls = calloc(1, sizeof *ls);
@@ -350,8 +350,8 @@ chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w
     *chosen = poll_locked(cases, s, &err);
     if (*chosen < 0 && err != ETIMEDOUT) {
         unlock_all(cases, s);
-        chan_local_wake(s->wake);
-        chan_lsel_finish(ls, cases, NULL, -1);
+        chani_local_wake(s->wake);
+        chani_lsel_finish(ls, cases, NULL, -1);
         errno = err;
         return NULL;
     }
@@ -363,11 +363,11 @@ chan_lsel_t *chan_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *w
         ls->enqueued = true;
     }
     unlock_all(cases, s);
-    chan_local_wake(s->wake);
+    chani_local_wake(s->wake);
     return ls;
 }
 
-void chan_lsel_finish(chan_lsel_t *ls, chan_case_t *cases, chan_waiter_t *w, int idx)
+void chani_lsel_finish(chan_lsel_t *ls, chan_case_t *cases, chan_waiter_t *w, int idx)
 {
     if (!ls)
         return;

@@ -9,7 +9,7 @@
  * by the one thing all sources share: the caller's waiter.  Whoever claims
  * it first wins, and every other source undoes what it had prepared:
  *
- *   1. Local cases are polled again, under their locks (chan_lsel_start).
+ *   1. Local cases are polled again, under their locks (chani_lsel_start).
  *      A ready one is done at once and the select is over.  Otherwise the
  *      waiter is queued on every local channel.
  *   2. Each daemon gets one Select request with its cases and reserve set.
@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "chan_client.h"
+#include "chan_errmsg.h"
 #include "chan_local.h"
 #include "chan_sched.h"
 
@@ -117,7 +118,7 @@ static bool group_reply(chan_rpc_t *rpc, const Chan__Reply *r)
     struct group *g = rpc->ctx;
     if (r->result_case != CHAN__REPLY__RESULT_SELECT || !r->select->has_index ||
         r->select->index >= g->n) {
-        g->err = rpc->status ? chan_status_errno(rpc->status) : EPROTO;
+        g->err = rpc->status ? chani_status_errno(rpc->status) : EPROTO;
         rpc->index = -2;   /* won with an error: the select fails */
         return false;
     }
@@ -141,7 +142,7 @@ static bool group_reply(chan_rpc_t *rpc, const Chan__Reply *r)
                    (rpc->index = -2, false);
         return true;
     default:
-        g->err = chan_status_errno(rpc->status);
+        g->err = chani_status_errno(rpc->status);
         rpc->index = -2;
         return false;
     }
@@ -222,7 +223,7 @@ static struct group *groups_make(chan_case_t *cases, size_t n, const size_t *ord
             w->value.len = cases[i].len;
         } else {
             w->has_max_bytes = true;
-            w->max_bytes = cases[i].buf ? cases[i].len : chan_client_max_value(cl);
+            w->max_bytes = cases[i].buf ? cases[i].len : chani_client_max_value(cl);
         }
         g->ptrs[g->n] = w;
         g->map[g->n++] = i;
@@ -243,7 +244,7 @@ static void group_select(const struct group *g, int64_t deadline, uint64_t prio,
     sel->has_priority = true;
     sel->priority = prio;
     sel->has_in_order = sel->in_order = deadline == 0;
-    chan_set_timeout(&sel->has_timeout_ms, &sel->timeout_ms, deadline);
+    chani_set_timeout(&sel->has_timeout_ms, &sel->timeout_ms, deadline);
     *rq = (Chan__Request)CHAN__REQUEST__INIT;
     rq->op_case = CHAN__REQUEST__OP_SELECT;
     rq->select = sel;
@@ -258,7 +259,7 @@ static int group_start(struct group *g, chan_waiter_t *w, chan_multi_t *m, int64
     Chan__Select sel;
     Chan__Request rq;
     group_select(g, deadline, prio, &sel, &rq);
-    if (chan_client_start(g->cl, &rq, &g->rpc) < 0)
+    if (chani_client_start(g->cl, &rq, &g->rpc) < 0)
         return -1;
     g->started = true;
     return 0;
@@ -312,7 +313,7 @@ static int commit(struct group *g, chan_case_t *c, int64_t deadline)
     struct commit_ctx x = { c, 0 };
     /* need_gen: the reservation lives on that connection only */
     chan_rpc_t rpc = { .on_reply = commit_reply, .ctx = &x, .need_gen = g->rpc.gen };
-    if (chan_client_call(g->cl, &rq, &rpc, chan_grace(deadline)) < 0) {
+    if (chani_client_call(g->cl, &rq, &rpc, chani_grace(deadline)) < 0) {
         /* Not sent, or a receive lost with its connection (chand gives the
          * value back): nothing happened.  A send may have: say so. */
         if (errno == ESTALE || (errno == ECONNRESET && c->op == CHAN_RECV))
@@ -336,8 +337,7 @@ static int commit(struct group *g, chan_case_t *c, int64_t deadline)
     case CHAN__STATUS__NOT_FOUND:   /* the reservation is gone with its session */
         return SELECT_AGAIN;
     default:
-        errno = chan_status_errno(rpc.status);
-        return -1;
+        return chani_rpc_fail(&rpc);
     }
 }
 
@@ -349,10 +349,12 @@ static int settle(chan_case_t *cases, struct group *gs, size_t ng, chan_waiter_t
 {
     for (size_t k = 0; k < ng; k++)
         if (gs[k].started)
-            chan_client_cancel(gs[k].cl, &gs[k].rpc);   /* no-op for one that answered */
+            chani_client_cancel(gs[k].cl, &gs[k].rpc);   /* no-op for one that answered */
     if (idx == -2) {   /* a daemon answered with an error */
         for (size_t k = 0; k < ng; k++)
             if (gs[k].err) {
+                if (gs[k].rpc.message[0])
+                    chani_errmsg_set("%s", gs[k].rpc.message);
                 errno = gs[k].err;
                 return -1;
             }
@@ -375,7 +377,7 @@ static int settle(chan_case_t *cases, struct group *gs, size_t ng, chan_waiter_t
         if (rc < 0)
             return rc;
     }
-    chan_client_ack(won->cl, won->rpc.gen, won->rpc.dlv, won->rpc.ndlv);   /* the caller has it now */
+    chani_client_ack(won->cl, won->rpc.gen, won->rpc.dlv, won->rpc.ndlv);   /* the caller has it now */
     return idx;
 }
 
@@ -386,7 +388,7 @@ static int settle(chan_case_t *cases, struct group *gs, size_t ng, chan_waiter_t
 static uint64_t select_priority(void)
 {
     static _Atomic uint64_t seq;
-    uint64_t x = chan_rand() ^ ((uint64_t)getpid() << 40) ^
+    uint64_t x = chani_rand() ^ ((uint64_t)getpid() << 40) ^
                  (atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed) * 0x9E3779B97F4A7C15ULL);
     x ^= x >> 31;   /* a splitmix64 finish, so that the parts mix */
     x *= 0xBF58476D1CE4E5B9ULL;
@@ -413,7 +415,7 @@ static bool look_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         return true;
     }
     if (!sr || !sr->has_index || sr->index >= g->n) {
-        g->lerr = rpc->status ? chan_status_errno(rpc->status) : EPROTO;
+        g->lerr = rpc->status ? chani_status_errno(rpc->status) : EPROTO;
         return false;
     }
     size_t i = g->map[sr->index];
@@ -439,7 +441,7 @@ static bool look_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         }
         break;
     default:
-        g->lerr = chan_status_errno(rpc->status);
+        g->lerr = chani_status_errno(rpc->status);
         return false;
     }
     g->lidx = (int)i;
@@ -464,10 +466,10 @@ static void look_at(struct group *g, uint64_t prio, int64_t deadline)
     /* chand answers at once; a daemon that does not is passed over, at the
      * caller's deadline if that is still ahead (a poll, deadline 0 or past,
      * still waits for the answers) */
-    int64_t local = chan_grace(0);
+    int64_t local = chani_grace(0);
     if (deadline > chan_now() && deadline < local)
         local = deadline;
-    if (chan_client_call(g->cl, &rq, &g->rpc, local) < 0) {
+    if (chani_client_call(g->cl, &rq, &g->rpc, local) < 0) {
         if (g->rpc.handle_failed)
             g->lerr = errno;   /* a case's channel is not there (as NOT_FOUND) */
         else
@@ -482,8 +484,8 @@ static void look_undo(struct group *g)
     if (g->lidx < 0)
         return;
     if (g->lst == CHAN__STATUS__RESERVED)
-        chan_client_release(g->cl, g->rpc.gen, g->rpc.id);
-    chan_client_nack(g->cl, g->rpc.gen, g->rpc.dlv, g->rpc.ndlv);
+        chani_client_release(g->cl, g->rpc.gen, g->rpc.id);
+    chani_client_nack(g->cl, g->rpc.gen, g->rpc.dlv, g->rpc.ndlv);
     free(g->lval);
     g->lval = NULL;
     g->lidx = -1;
@@ -524,7 +526,7 @@ static int look_take(struct group *g, int64_t deadline)
             c->redelivered = g->lredelivered;
             g->lval = NULL;
         }
-        chan_client_ack(g->cl, g->rpc.gen, g->rpc.dlv, g->rpc.ndlv);
+        chani_client_ack(g->cl, g->rpc.gen, g->rpc.dlv, g->rpc.ndlv);
         break;
     }
     g->lidx = -1;
@@ -552,12 +554,12 @@ static int poll_local(chan_case_t *cases, size_t n, const size_t *rank, size_t l
     }
     int chosen = -1;
     if (any) {
-        chan_lsel_t *ls = chan_lsel_start(sub, n, NULL, &chosen, vers);
+        chan_lsel_t *ls = chani_lsel_start(sub, n, NULL, &chosen, vers);
         if (!ls) {
             free(sub);
             return -2;
         }
-        chan_lsel_finish(ls, sub, NULL, chosen);
+        chani_lsel_finish(ls, sub, NULL, chosen);
         if (chosen >= 0)
             cases[chosen] = sub[chosen];   /* its results */
     }
@@ -614,6 +616,8 @@ static int look(chan_case_t *cases, size_t n, const size_t *rank, struct group *
             nlost++;
         } else if (next->lerr) {
             fail = next->lerr;   /* chand said no (a channel deleted, ...) */
+            if (next->rpc.message[0])
+                chani_errmsg_set("%s", next->rpc.message);
         }
         if (next->lidx >= 0 && (!best || rank[next->lidx] < rank[best->lidx]))
             best = next;
@@ -684,13 +688,13 @@ static int wait_once(chan_case_t *cases, size_t n, int64_t deadline, struct grou
                      uint64_t prio)
 {
     chan_waiter_t w;
-    chan_waiter_init(&w);
+    chani_waiter_init(&w);
     int chosen;
-    chan_lsel_t *ls = chan_lsel_start(cases, n, &w, &chosen, NULL);
+    chan_lsel_t *ls = chani_lsel_start(cases, n, &w, &chosen, NULL);
     if (!ls)
         return -1;
     if (chosen >= 0) {   /* a local case became ready meanwhile */
-        chan_lsel_finish(ls, cases, &w, chosen);
+        chani_lsel_finish(ls, cases, &w, chosen);
         return chosen;
     }
     bool locals = false;
@@ -707,18 +711,18 @@ static int wait_once(chan_case_t *cases, size_t n, int64_t deadline, struct grou
     }
     /* Drop our own count; if every request has already passed (or none went
      * out) and nothing else can win, the wait ends now. */
-    if (atomic_fetch_sub(&m.left, 1) == 1 && m.give_up_at_zero && chan_waiter_claim(&w)) {
+    if (atomic_fetch_sub(&m.left, 1) == 1 && m.give_up_at_zero && chani_waiter_claim(&w)) {
         w.index = CHAN_WAIT_TIMEOUT;
         w.err = atomic_load(&m.lost);
-        chan_waiter_wake(&w);
+        chani_waiter_wake(&w);
     }
     /* Without local cases, the daemons' own timeouts end the wait; the local
      * deadline is only a safety net.  With local cases it is exact. */
-    int64_t local = deadline == 0 ? chan_grace(0) : locals ? deadline : chan_grace(deadline);
-    int idx = chan_waiter_park(&w, local, NULL, NULL);
+    int64_t local = deadline == 0 ? chani_grace(0) : locals ? deadline : chani_grace(deadline);
+    int idx = chani_waiter_park(&w, local, NULL, NULL);
     if (idx == CHAN_WAIT_TIMEOUT && !w.err)
         w.err = ETIMEDOUT;
-    chan_lsel_finish(ls, cases, &w, idx);   /* leave the local queues first */
+    chani_lsel_finish(ls, cases, &w, idx);   /* leave the local queues first */
     return settle(cases, gs, ng, &w, idx, deadline);
 }
 
@@ -733,7 +737,7 @@ static int select_once(chan_case_t *cases, size_t n, int64_t deadline)
     for (size_t k = 0; k < n; k++)   /* a random poll order (Fisher-Yates) */
         order[k] = k;
     for (size_t k = n; k > 1; k--) {
-        size_t j = chan_rand_below((uint32_t)k), t = order[k - 1];
+        size_t j = chani_rand_below((uint32_t)k), t = order[k - 1];
         order[k - 1] = order[j];
         order[j] = t;
     }
@@ -773,14 +777,14 @@ static int handles_err(chan_case_t *cases, size_t n)
         if (!cases[i].ch || cases[i].ch->kind != CHAN_KIND_REMOTE)
             continue;
         chan_remote_t *r = (chan_remote_t *)cases[i].ch;
-        int err = chan_client_handles_err(r->cl, &r, 1);
+        int err = chani_client_handles_err(r->cl, &r, 1);
         if (err)
             return err;
     }
     return 0;
 }
 
-int chan_mixed_select(chan_case_t *cases, size_t n, int64_t deadline)
+int chani_mixed_select(chan_case_t *cases, size_t n, int64_t deadline)
 {
     int rc = handles_err(cases, n);
     if (rc) {

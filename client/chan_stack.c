@@ -56,7 +56,7 @@ static __thread chan_stack_t *thread_cache;
 static __thread size_t thread_cached;
 
 /* The shared list is read and written under shared_lock.  Its head is
- * atomic only for chan_stack_get's peek without the lock (relaxed: a stale
+ * atomic only for chani_stack_get's peek without the lock (relaxed: a stale
  * answer costs a lock round or a fresh mmap, never a wrong stack), which
  * as a plain read would be a data race. */
 static chan_mutex_t shared_lock;
@@ -101,7 +101,7 @@ static void size_init(void)
     default_size = round_pages(env >= 16 * 1024 ? env : dflt);
 }
 
-size_t chan_stack_default_size(void)
+size_t chani_stack_default_size(void)
 {
     pthread_once(&size_once, size_init);
     return default_size;
@@ -177,9 +177,9 @@ static void lsan_root(chan_stack_t *s, bool on)
 #endif
 }
 
-chan_stack_t *chan_stack_get(size_t size)
+chan_stack_t *chani_stack_get(size_t size)
 {
-    size_t dflt = chan_stack_default_size();
+    size_t dflt = chani_stack_default_size();
     size = size ? round_pages(size) : dflt;
     if (size == dflt) {
         chan_stack_t *s = thread_cache;
@@ -189,13 +189,13 @@ chan_stack_t *chan_stack_get(size_t size)
             return s;
         }
         if (atomic_load_explicit(&shared_cache, memory_order_relaxed)) {
-            chan_mutex_lock(&shared_lock);
+            chani_mutex_lock(&shared_lock);
             s = atomic_load_explicit(&shared_cache, memory_order_relaxed);
             if (s) {
                 atomic_store_explicit(&shared_cache, s->next, memory_order_relaxed);
                 shared_cached--;
             }
-            chan_mutex_unlock(&shared_lock);
+            chani_mutex_unlock(&shared_lock);
             if (s) {
                 lsan_root(s, true);
                 return s;
@@ -205,7 +205,7 @@ chan_stack_t *chan_stack_get(size_t size)
     return stack_map(size);
 }
 
-void chan_stack_put(chan_stack_t *s)
+void chani_stack_put(chan_stack_t *s)
 {
 #ifdef CHAN_SANITIZERS
     /* The goroutine's last frames never returned: clear their redzones so
@@ -220,14 +220,14 @@ void chan_stack_put(chan_stack_t *s)
             return;
         }
         lsan_root(s, false);
-        chan_mutex_lock(&shared_lock);
+        chani_mutex_lock(&shared_lock);
         if (shared_cached < SHARED_CACHE_MAX) {
             s->next = atomic_load_explicit(&shared_cache, memory_order_relaxed);
             atomic_store_explicit(&shared_cache, s, memory_order_relaxed);
             shared_cached++;
             s = NULL;
         }
-        chan_mutex_unlock(&shared_lock);
+        chani_mutex_unlock(&shared_lock);
         if (!s)
             return;
         lsan_root(s, true);   /* stack_unmap unregisters it */
@@ -235,7 +235,7 @@ void chan_stack_put(chan_stack_t *s)
     stack_unmap(s);
 }
 
-bool chan_stack_guard_hit(const chan_stack_t *s, const void *addr)
+bool chani_stack_guard_hit(const chan_stack_t *s, const void *addr)
 {
     uintptr_t a = (uintptr_t)addr, lo = (uintptr_t)s->lo;
     /* A frame larger than the guard page can fault below it (in another

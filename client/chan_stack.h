@@ -26,21 +26,21 @@ typedef struct chan_stack {
     unsigned vg_id;            /* Valgrind's stack id (0 without Valgrind) */
 } chan_stack_t;
 
-/* chan_stack_default_size - the default usable size: CHAN_STACK from the
+/* chani_stack_default_size - the default usable size: CHAN_STACK from the
  * environment (bytes, or with a k/m suffix), else 64 KiB; at least 16 KiB. */
-size_t chan_stack_default_size(void);
+size_t chani_stack_default_size(void);
 
-/* chan_stack_get - a stack of at least size usable bytes (rounded up to
+/* chani_stack_get - a stack of at least size usable bytes (rounded up to
  * pages), from this thread's cache when it has one of that size.
  * NULL with ENOMEM. */
-chan_stack_t *chan_stack_get(size_t size);
+chan_stack_t *chani_stack_get(size_t size);
 
-/* chan_stack_put - give a stack back (to the calling thread's cache, then
+/* chani_stack_put - give a stack back (to the calling thread's cache, then
  * a shared one, then the kernel). */
-void chan_stack_put(chan_stack_t *s);
+void chani_stack_put(chan_stack_t *s);
 
-/* chan_stack_guard_hit - true if addr lies in the guard area of s (or so
+/* chani_stack_guard_hit - true if addr lies in the guard area of s (or so
  * close below it that an overflow is the only sane reading). */
-bool chan_stack_guard_hit(const chan_stack_t *s, const void *addr);
+bool chani_stack_guard_hit(const chan_stack_t *s, const void *addr);
 
 #endif /* CHAN_STACK_H */

@@ -11,7 +11,7 @@
  * that finds the buffer full is dropped, as in Go).
  *
  * The timer holds no reference on its channel: then the user's last
- * chan_release() reaches chan_local_free(), which calls chan_timer_detach()
+ * chan_release() reaches chani_local_free(), which calls chani_timer_detach()
  * to disarm the timer and free it.  The one race left is a firing already
  * in progress (the thread has popped the timer and is sending, without the
  * lock): `firing` marks it, and detach waits on `fired` until it is over,
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "chan_errmsg.h"
 #include "chan_local.h"
 
 struct chan_timer {
@@ -58,8 +59,8 @@ int chan_sleep(int64_t deadline)
         return 0;
     }
     chan_waiter_t w;
-    chan_waiter_init(&w);
-    chan_waiter_park(&w, deadline, NULL, NULL);
+    chani_waiter_init(&w);
+    chani_waiter_park(&w, deadline, NULL, NULL);
     return 0;
 }
 
@@ -133,12 +134,12 @@ static void fire(struct chan_timer *t)
 {
     int64_t now = chan_now();
     struct chan_value v;
-    chan_value_make(&v, &now, sizeof now);   /* inline: cannot fail */
+    chani_value_make(&v, &now, sizeof now);   /* inline: cannot fail */
     struct chan_sudog *wake = NULL;
-    chan_mutex_lock(&t->c->lock);
-    int rc = chan_local_try_send(t->c, &v, &wake);
-    chan_mutex_unlock(&t->c->lock);
-    chan_local_wake(wake);
+    chani_mutex_lock(&t->c->lock);
+    int rc = chani_local_try_send(t->c, &v, &wake);
+    chani_mutex_unlock(&t->c->lock);
+    chani_local_wake(wake);
     (void)rc;   /* full (a slow ticker's receiver) or closed: dropped */
 }
 
@@ -224,7 +225,7 @@ static chan_t *timer_make(int64_t ms, int64_t period)
         errno = ENOMEM;
         return NULL;
     }
-    struct chan_local *c = chan_local_of(ch);
+    struct chan_local *c = chani_local_of(ch);
     t->c = c;
     t->idx = SIZE_MAX;
     t->period = period;
@@ -245,11 +246,13 @@ static chan_t *timer_make(int64_t ms, int64_t period)
 
 chan_t *chan_after(int64_t ms)
 {
+    chani_errmsg_clear();
     return timer_make(ms, 0);
 }
 
 chan_t *chan_tick(int64_t ms)
 {
+    chani_errmsg_clear();
     if (ms <= 0) {
         errno = EINVAL;
         return NULL;
@@ -259,11 +262,12 @@ chan_t *chan_tick(int64_t ms)
 
 int chan_timer_stop(chan_t *ch)
 {
-    if (!ch || ch->kind != CHAN_KIND_LOCAL || !chan_local_of(ch)->timer) {
+    chani_errmsg_clear();
+    if (!ch || ch->kind != CHAN_KIND_LOCAL || !chani_local_of(ch)->timer) {
         errno = EINVAL;
         return -1;
     }
-    struct chan_timer *t = chan_local_of(ch)->timer;
+    struct chan_timer *t = chani_local_of(ch)->timer;
     pthread_mutex_lock(&timers_lock);
     /* Armed: this stop prevents a firing.  A ticker being fired right now
      * would have been re-armed: stopping it prevents the next one. */
@@ -275,7 +279,7 @@ int chan_timer_stop(chan_t *ch)
     return prevented;
 }
 
-void chan_timer_detach(struct chan_timer *t)
+void chani_timer_detach(struct chan_timer *t)
 {
     pthread_mutex_lock(&timers_lock);
     t->stopped = true;

@@ -2,7 +2,7 @@
  * chan_wait.c - parking and waking a waiter (see chan_wait.h).
  *
  * A thread parks on a futex (the waiter's `woken` word).  A goroutine parks
- * through the scheduler (chan_sched_park): it switches away, and the unlock
+ * through the scheduler (chani_sched_park): it switches away, and the unlock
  * callback runs on the next context of its worker.  Its deadline goes into
  * the worker's timer heap, whose expiry self-claims the waiter.  Waking a
  * goroutine makes it ready on its own worker, from whatever thread the
@@ -20,7 +20,7 @@
 #include "chan_sched.h"
 #include "chan_wait.h"
 
-void chan_waiter_init(chan_waiter_t *w)
+void chani_waiter_init(chan_waiter_t *w)
 {
     atomic_store_explicit(&w->claimed, 0, memory_order_relaxed);
     atomic_store_explicit(&w->woken, 0, memory_order_relaxed);
@@ -28,19 +28,19 @@ void chan_waiter_init(chan_waiter_t *w)
     w->err = 0;
     w->data = NULL;
     w->len = 0;
-    w->g = chan_sched_self();
+    w->g = chani_sched_self();
     w->far = false;
 }
 
 /* The waiter whose replies this thread reads itself, if any. */
 static __thread chan_waiter_t *tls_reading;
 
-void chan_waiter_reading(chan_waiter_t *w)
+void chani_waiter_reading(chan_waiter_t *w)
 {
     tls_reading = w;
 }
 
-void chan_waiter_wake(chan_waiter_t *w)
+void chani_waiter_wake(chan_waiter_t *w)
 {
     struct chan_g *g = w->g;
     if (!g && w == tls_reading) {
@@ -51,12 +51,12 @@ void chan_waiter_wake(chan_waiter_t *w)
     atomic_store_explicit(&w->woken, 1, memory_order_release);
     if (g) {
         /* The goroutine cannot run (and end w's life) before this. */
-        chan_sched_ready(g);
+        chani_sched_ready(g);
         return;
     }
     /* The thread may return as soon as it sees woken; futex_wake on the
      * address afterwards is harmless even if the memory is reused. */
-    chan_futex_wake(&w->woken, INT_MAX);
+    chani_futex_wake(&w->woken, INT_MAX);
 }
 
 /* Polls of `woken` before a thread goes to the kernel: a wake from a
@@ -86,7 +86,7 @@ static bool thread_poll(chan_waiter_t *w)
         for (int i = 0; i < THREAD_SPIN; i++) {
             if (atomic_load_explicit(&w->woken, memory_order_acquire))
                 return true;
-            chan_cpu_relax();
+            chani_cpu_relax();
         }
         return false;
     }
@@ -108,14 +108,14 @@ static bool thread_sleep(chan_waiter_t *w, int64_t deadline)
         if (atomic_load_explicit(&w->woken, memory_order_acquire))
             return true;
         if (deadline < 0) {
-            chan_futex_wait(&w->woken, 0, NULL);
+            chani_futex_wait(&w->woken, 0, NULL);
             continue;
         }
         int64_t left = deadline - chan_now();
         if (left <= 0)
             return false;
         struct timespec rel = { .tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000L };
-        chan_futex_wait(&w->woken, 0, &rel);
+        chani_futex_wait(&w->woken, 0, &rel);
     }
 }
 
@@ -125,7 +125,7 @@ static int thread_park(chan_waiter_t *w, int64_t deadline,
     if (unlock)
         unlock(arg);
     if (!thread_sleep(w, deadline)) {
-        if (chan_waiter_claim(w)) {
+        if (chani_waiter_claim(w)) {
             w->index = CHAN_WAIT_TIMEOUT;
             return CHAN_WAIT_TIMEOUT;
         }
@@ -142,11 +142,11 @@ static int goroutine_park(chan_waiter_t *w, int64_t deadline,
     if (deadline >= 0) {
         d.when = deadline;
         d.w = w;
-        chan_sched_deadline_add(&d);
+        chani_sched_deadline_add(&d);
     }
-    chan_sched_park(unlock, arg);
+    chani_sched_park(unlock, arg);
     if (deadline >= 0)
-        chan_sched_deadline_del(&d);
+        chani_sched_deadline_del(&d);
     /* Pairs with the waker's release store: the results are visible.  (A
      * deadline that fired leaves `woken` at 0, but its worker, which is
      * ours, wrote the result.)  An acquire load, not a fence: it costs the
@@ -155,8 +155,8 @@ static int goroutine_park(chan_waiter_t *w, int64_t deadline,
     return w->index;
 }
 
-int chan_waiter_park(chan_waiter_t *w, int64_t deadline,
-                     void (*unlock)(void *arg), void *arg)
+int chani_waiter_park(chan_waiter_t *w, int64_t deadline,
+                      void (*unlock)(void *arg), void *arg)
 {
     int saved = errno;
     int rc = w->g ? goroutine_park(w, deadline, unlock, arg)

@@ -41,15 +41,15 @@ typedef struct chan_waiter {
                                    (a reply from chand); see thread_sleep */
 } chan_waiter_t;
 
-/* chan_waiter_init - prepare w for one wait by the calling goroutine or
+/* chani_waiter_init - prepare w for one wait by the calling goroutine or
  * thread.  A waiter is used once.  A caller whose wake comes from the
  * network sets w->far afterwards: a waiting thread then polls by giving its
  * core away instead of spinning on it (goroutines are not affected). */
-void chan_waiter_init(chan_waiter_t *w);
+void chani_waiter_init(chan_waiter_t *w);
 
-/* chan_waiter_claim - try to become the one source that fires w.
+/* chani_waiter_claim - try to become the one source that fires w.
  * True for exactly one caller over the waiter's life. */
-static inline bool chan_waiter_claim(chan_waiter_t *w)
+static inline bool chani_waiter_claim(chan_waiter_t *w)
 {
     uint32_t expect = 0;
     return atomic_compare_exchange_strong_explicit(&w->claimed, &expect, 1,
@@ -57,18 +57,18 @@ static inline bool chan_waiter_claim(chan_waiter_t *w)
                                                    memory_order_acquire);
 }
 
-/* chan_waiter_wake - called once, by the source whose claim succeeded, after
+/* chani_waiter_wake - called once, by the source whose claim succeeded, after
  * it has written the result: make the waiter's owner run again.  Never call
  * it while holding a lock the owner may take when it resumes. */
-void chan_waiter_wake(chan_waiter_t *w);
+void chani_waiter_wake(chan_waiter_t *w);
 
-/* chan_waiter_reading - the calling thread reads the replies for w itself
+/* chani_waiter_reading - the calling thread reads the replies for w itself
  * (the remote client's leader, chan_client.c): its own wake then only sets
  * `woken`, without the futex call a sleeping thread would need.  NULL when
  * it stops.  Plain threads only. */
-void chan_waiter_reading(chan_waiter_t *w);
+void chani_waiter_reading(chan_waiter_t *w);
 
-/* chan_waiter_park - block the calling goroutine or thread until a source has
+/* chani_waiter_park - block the calling goroutine or thread until a source has
  * claimed and woken w, or until the deadline.  unlock(arg), if not NULL, is
  * called once the caller is safely parked (for a goroutine: after its
  * registers are saved), never before: it releases the lock that guarded the
@@ -76,7 +76,7 @@ void chan_waiter_reading(chan_waiter_t *w);
  * At the deadline the waiter tries to claim itself; if that succeeds the
  * result is CHAN_WAIT_TIMEOUT, otherwise a source won the race and park
  * waits for its wake.  Returns w->index. */
-int chan_waiter_park(chan_waiter_t *w, int64_t deadline,
-                     void (*unlock)(void *arg), void *arg);
+int chani_waiter_park(chan_waiter_t *w, int64_t deadline,
+                      void (*unlock)(void *arg), void *arg);
 
 #endif /* CHAN_WAIT_H */

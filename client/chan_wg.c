@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "chan/chan.h"
+#include "chan_errmsg.h"
 #include "chan_lock.h"
 #include "chan_wait.h"
 
@@ -31,6 +32,7 @@ struct chan_wg {
 
 chan_wg_t *chan_wg_make(void)
 {
+    chani_errmsg_clear();
     chan_wg_t *wg = calloc(1, sizeof *wg);
     if (!wg)
         errno = ENOMEM;
@@ -55,13 +57,14 @@ static void unlink_waiter(chan_wg_t *wg, struct wg_waiter *ww)
 
 int chan_wg_add(chan_wg_t *wg, long n)
 {
+    chani_errmsg_clear();
     if (!wg) {
         errno = EINVAL;
         return -1;
     }
-    chan_mutex_lock(&wg->lock);
+    chani_mutex_lock(&wg->lock);
     if ((n < 0 && wg->count < -n) || (n > 0 && wg->count > __LONG_MAX__ - n)) {
-        chan_mutex_unlock(&wg->lock);
+        chani_mutex_unlock(&wg->lock);
         errno = EINVAL;
         return -1;
     }
@@ -71,17 +74,17 @@ int chan_wg_add(chan_wg_t *wg, long n)
         struct wg_waiter *ww;
         while ((ww = wg->head)) {
             unlink_waiter(wg, ww);
-            if (chan_waiter_claim(&ww->w)) {
+            if (chani_waiter_claim(&ww->w)) {
                 ww->w.index = 0;
                 ww->next = wake;
                 wake = ww;
             }
         }
     }
-    chan_mutex_unlock(&wg->lock);
+    chani_mutex_unlock(&wg->lock);
     while (wake) {
         struct wg_waiter *next = wake->next;   /* before the owner returns */
-        chan_waiter_wake(&wake->w);
+        chani_waiter_wake(&wake->w);
         wake = next;
     }
     return 0;
@@ -94,30 +97,31 @@ int chan_wg_done(chan_wg_t *wg)
 
 int chan_wg_wait(chan_wg_t *wg, int64_t deadline)
 {
+    chani_errmsg_clear();
     if (!wg) {
         errno = EINVAL;
         return -1;
     }
-    chan_mutex_lock(&wg->lock);
+    chani_mutex_lock(&wg->lock);
     if (wg->count == 0) {
-        chan_mutex_unlock(&wg->lock);
+        chani_mutex_unlock(&wg->lock);
         return 0;
     }
     if (deadline == 0) {
-        chan_mutex_unlock(&wg->lock);
+        chani_mutex_unlock(&wg->lock);
         errno = ETIMEDOUT;
         return -1;
     }
     struct wg_waiter ww = { .next = wg->head, .queued = true };
-    chan_waiter_init(&ww.w);
+    chani_waiter_init(&ww.w);
     if (wg->head)
         wg->head->prev = &ww;
     wg->head = &ww;
-    if (chan_waiter_park(&ww.w, deadline, chan_mutex_unlock_cb, &wg->lock) == CHAN_WAIT_TIMEOUT) {
-        chan_mutex_lock(&wg->lock);
+    if (chani_waiter_park(&ww.w, deadline, chani_mutex_unlock_cb, &wg->lock) == CHAN_WAIT_TIMEOUT) {
+        chani_mutex_lock(&wg->lock);
         if (ww.queued)
             unlink_waiter(wg, &ww);
-        chan_mutex_unlock(&wg->lock);
+        chani_mutex_unlock(&wg->lock);
         errno = ETIMEDOUT;
         return -1;
     }

@@ -366,7 +366,10 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
     if (s->nconns >= s->opts.max_conns) {
         log_warn("refused %s: too many connections (--max-conns %llu)", peer,
                  (unsigned long long)s->opts.max_conns);
-        refuse(fd, "too many connections");
+        char msg[64];
+        snprintf(msg, sizeof msg, "too many connections (--max-conns %llu)",
+                 (unsigned long long)s->opts.max_conns);
+        refuse(fd, msg);
         return;
     }
     if (addr->sa_family != AF_UNIX) {

@@ -30,6 +30,7 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -281,6 +282,19 @@ static void reply_plain(core_sess_t *s, uint64_t id, Chan__Status st, const char
 {
     core_reply_t r = { .id = id, .status = st, .message = msg, .kind = CORE_R_PLAIN };
     s->core->reply(s->ctx, &r);
+}
+
+/* reply_plain with a message that names what it is about (the channel,
+ * the limit and its option): clients show it to people as it is. */
+__attribute__((format(printf, 4, 5)))
+static void reply_fmt(core_sess_t *s, uint64_t id, Chan__Status st, const char *fmt, ...)
+{
+    char msg[384];   /* a 255-byte name and the words around it */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply_plain(s, id, st, msg);
 }
 
 /* ------------------------------------------------------------------------
@@ -1116,7 +1130,11 @@ static void serve_receiver(core_case_t *r)
             if (r->nout)
                 break;
             r->op->refused_len = v->len;   /* a select reports it (EMSGSIZE's n) */
-            recv_finish(r, CHAN__STATUS__TOO_LARGE, "value larger than max_bytes");
+            char msg[128];   /* the reply goes out before recv_finish returns */
+            snprintf(msg, sizeof msg,
+                     "value of %u bytes larger than the receiver's buffer of %llu bytes",
+                     (unsigned)v->len, (unsigned long long)r->max_bytes);
+            recv_finish(r, CHAN__STATUS__TOO_LARGE, msg);
             if (s && two_phase_send(s->op))
                 send_retry(s->op);
             return;
@@ -1371,7 +1389,8 @@ static core_chan_t *find_or_answer(core_sess_t *s, uint64_t id, core_bytes_t nam
 {
     core_chan_t *ch = chan_lookup(s->core, name);
     if (!ch)
-        reply_plain(s, id, CHAN__STATUS__NOT_FOUND, "no such channel");
+        reply_fmt(s, id, CHAN__STATUS__NOT_FOUND, "no such channel '%.*s'", (int)name.len,
+                  (const char *)name.data);
     return ch;
 }
 
@@ -1394,7 +1413,8 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
         name.len = strlen(tname);
     }
     if (has_cap && cap > c->lim.max_cap) {
-        reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "capacity over the limit");
+        reply_fmt(s, id, CHAN__STATUS__BAD_REQUEST, "capacity %llu over the limit of %llu",
+                  (unsigned long long)cap, (unsigned long long)c->lim.max_cap);
         return;
     }
     core_chan_t *ch = chan_lookup(c, name);
@@ -1405,16 +1425,21 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
             return;
         }
         if (has_cap && cap != ch->cap) {
-            reply_plain(s, id, CHAN__STATUS__EXISTS, "channel exists with another capacity");
+            reply_fmt(s, id, CHAN__STATUS__EXISTS,
+                      "channel '%.*s' exists with capacity %llu, not %llu", (int)name.len,
+                      (const char *)name.data, (unsigned long long)ch->cap,
+                      (unsigned long long)cap);
             return;
         }
     } else {
         if (no_create) {
-            reply_plain(s, id, CHAN__STATUS__NOT_FOUND, "no such channel");
+            reply_fmt(s, id, CHAN__STATUS__NOT_FOUND, "no such channel '%.*s'", (int)name.len,
+                      (const char *)name.data);
             return;
         }
         if (c->chans.count >= c->lim.max_channels) {
-            reply_plain(s, id, CHAN__STATUS__BUSY, "too many channels");
+            reply_fmt(s, id, CHAN__STATUS__BUSY, "too many channels (--max-channels %llu)",
+                      (unsigned long long)c->lim.max_channels);
             return;
         }
         ch = chan_create(c, name, has_cap ? cap : 0);
@@ -1481,7 +1506,9 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if (vals[i].len > c->lim.max_value) {
-            reply_plain(s, id, CHAN__STATUS__TOO_LARGE, "value larger than max_value");
+            reply_fmt(s, id, CHAN__STATUS__TOO_LARGE,
+                      "value of %zu bytes over the limit of %llu bytes", vals[i].len,
+                      (unsigned long long)c->lim.max_value);
             return;
         }
         bytes += vals[i].len + sizeof(core_val_t);
@@ -1654,7 +1681,9 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if (cases[i].send && cases[i].value.len > c->lim.max_value) {
-            reply_plain(s, id, CHAN__STATUS__TOO_LARGE, "value larger than max_value");
+            reply_fmt(s, id, CHAN__STATUS__TOO_LARGE,
+                      "value of %zu bytes over the limit of %llu bytes", cases[i].value.len,
+                      (unsigned long long)c->lim.max_value);
             return;
         }
         if (cases[i].send)

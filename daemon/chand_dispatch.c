@@ -452,7 +452,10 @@ static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
             return;
         const core_chan_t *ch = core_find(s->core, name);
         if (!ch) {
-            reply_status(c, id, CHAN__STATUS__NOT_FOUND, "no such channel");
+            char msg[300];
+            snprintf(msg, sizeof msg, "no such channel '%.*s'", (int)name.len,
+                     (const char *)name.data);
+            reply_status(c, id, CHAN__STATUS__NOT_FOUND, msg);
             return;
         }
         fill_chan_stat(ch, &one);

@@ -13,7 +13,7 @@
 
 #include "chand_log.h"
 
-int chand_log_level = LOG_INFO;
+int chand_log_level = CHAND_LOG_INFO;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 

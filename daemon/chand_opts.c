@@ -206,7 +206,7 @@ static void defaults(chand_opts_t *o)
     o->max_memory = 1u << 30;
     o->hello_timeout_ms = 10000;
     o->ack_wait_ms = 60000;
-    o->log_level = LOG_INFO;
+    o->log_level = CHAND_LOG_INFO;
     o->fsync = "everysec";
     o->rewrite_size = 64u << 20;
     o->prealloc = 8u << 20;

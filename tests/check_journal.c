@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>   /* before chand_log.h: its levels must not clash with syslog's */
 #include <unistd.h>
 
 #include "chand_core.h"
@@ -99,7 +100,7 @@ static void rm_dir(const char *d)
 
 static void setup(void)
 {
-    chand_log_level = LOG_ERR;
+    chand_log_level = CHAND_LOG_ERR;
     next_id = 0;
     strcpy(dir, "/tmp/check_journal.XXXXXX");
     strcpy(dir2, "/tmp/check_journal.XXXXXX");

@@ -1834,6 +1834,88 @@ START_TEST(t_metrics_durable)
 }
 END_TEST
 
+static void *errmsg_other_thread(void *arg)
+{
+    chan_client_t *cl = arg;
+    chan_stat_t st;
+    if (chan_stat(cl, "other", &st, chan_now() + 5000) == 0 ||
+        strcmp(chan_errmsg(), "no such channel 'other'") != 0)
+        abort();
+    return NULL;
+}
+
+START_TEST(t_errmsg)
+{
+    /* chan_errmsg(): chand's words for a refusal, naming the channel and
+     * the limit; the library's for what it refuses itself; empty for a
+     * failure nobody explained, and after a call that did not fail */
+    chand_proc_t E;
+    const char *const extra[] = { "--max-channels", "2", "--max-frame", "2048",
+                                  "--max-conns", "1", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    chan_client_t *cl = chand_dial(&E);
+    ck_assert_str_eq(chan_errmsg(), "");
+    /* ENOENT, from three calls */
+    ck_assert_ptr_null(chan_open(cl, "nosuch", CHAN_CAP_ANY, CHAN_NOCREATE, chan_now() + 5000));
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_str_eq(chan_errmsg(), "no such channel 'nosuch'");
+    ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
+    ck_assert_str_eq(chan_errmsg(), "");
+    chan_stat_t st;
+    ck_assert_int_eq(chan_stat(cl, "gone", &st, chan_now() + 5000), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_str_eq(chan_errmsg(), "no such channel 'gone'");
+    ck_assert_int_eq(chan_delete(cl, "gone.too", chan_now() + 5000), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_str_eq(chan_errmsg(), "no such channel 'gone.too'");
+    /* EEXIST */
+    chan_t *a = chand_open_ch(cl, "a", 1);
+    ck_assert_ptr_null(chan_open(cl, "a", 4, 0, chan_now() + 5000));
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_str_eq(chan_errmsg(), "channel 'a' exists with capacity 1, not 4");
+    /* EBUSY: the limit, and the option that sets it */
+    chan_t *b = chand_open_ch(cl, "b", 0);
+    ck_assert_ptr_null(chan_open(cl, "c", 0, 0, chan_now() + 5000));
+    ck_assert_int_eq(errno, EBUSY);
+    ck_assert_str_eq(chan_errmsg(), "too many channels (--max-channels 2)");
+    /* EMSGSIZE from chand: longer than the receiver's buffer */
+    ck_assert_int_eq(chan_send(a, "0123456789", 10, -1), 0);
+    char buf[4];
+    ck_assert_int_eq(chan_recv(a, buf, sizeof buf, -1), -1);
+    ck_assert_int_eq(errno, EMSGSIZE);
+    ck_assert_str_eq(chan_errmsg(), "value of 10 bytes larger than the receiver's buffer of 4 bytes");
+    /* EMSGSIZE found by the library: over chand's limit (max_frame - 512) */
+    static char big[2048];
+    ck_assert_int_eq(chan_send(b, big, 1537, -1), -1);
+    ck_assert_int_eq(errno, EMSGSIZE);
+    ck_assert_str_eq(chan_errmsg(), "value of 1537 bytes over chand's limit of 1536 bytes");
+    /* EINVAL: the library names the bad name */
+    ck_assert_ptr_null(chan_open(cl, "no spaces", 0, 0, chan_now() + 5000));
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_msg(strstr(chan_errmsg(), "'no spaces' is not a channel name"), "'%s'", chan_errmsg());
+    /* a local failure has no words: the message is cleared, not kept */
+    chan_t *l = chan_make(0);
+    ck_assert_int_eq(chan_recv(l, buf, sizeof buf, 0), -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_str_eq(chan_errmsg(), "");
+    chan_release(l);
+    /* EBUSY at connect: chand says which limit */
+    ck_assert_ptr_null(chan_connect(E.addr, NULL, chan_now() + 5000));
+    ck_assert_int_eq(errno, EBUSY);
+    ck_assert_str_eq(chan_errmsg(), "too many connections (--max-conns 1)");
+    /* per thread: another thread's failure leaves this one's alone */
+    ck_assert_ptr_null(chan_open(cl, "nosuch", CHAN_CAP_ANY, CHAN_NOCREATE, chan_now() + 5000));
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, errmsg_other_thread, cl), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_str_eq(chan_errmsg(), "no such channel 'nosuch'");
+    chan_release(a);
+    chan_release(b);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
 static Suite *remote_suite(void)
 {
     Suite *s = suite_create("remote");
@@ -1886,6 +1968,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_unix_listener);
     tcase_add_test(tc, t_metrics);
     tcase_add_test(tc, t_metrics_durable);
+    tcase_add_test(tc, t_errmsg);
     suite_add_tcase(s, tc);
     return s;
 }

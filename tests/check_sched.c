@@ -454,15 +454,15 @@ static void box_park(void *p)
 {
     struct waitbox *b = p;
     chan_waiter_t w;
-    chan_waiter_init(&w);
+    chani_waiter_init(&w);
     if (b->early) {
-        ck_assert(chan_waiter_claim(&w));
+        ck_assert(chani_waiter_claim(&w));
         w.index = 7;
-        chan_waiter_wake(&w);
+        chani_waiter_wake(&w);
     } else {
         atomic_store(&b->w, &w);
     }
-    b->result = chan_waiter_park(&w, b->deadline, box_unlock, b);
+    b->result = chani_waiter_park(&w, b->deadline, box_unlock, b);
     ck_assert_int_eq(atomic_load(&b->unlocked), 1);
 }
 
@@ -473,9 +473,9 @@ static void *waker_thread(void *p)
     while (!(w = atomic_load(&b->w)) || !atomic_load(&b->unlocked))
         usleep(100);
     /* a plain thread (not a worker) fires the waiter */
-    if (chan_waiter_claim(w)) {
+    if (chani_waiter_claim(w)) {
         w->index = 3;
-        chan_waiter_wake(w);
+        chani_waiter_wake(w);
     }
     return NULL;
 }

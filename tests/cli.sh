@@ -28,6 +28,11 @@ trap 'exit 99' HUP INT TERM
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
 
+# says TEXT: the last expect's command printed exactly TEXT on stderr
+says() {
+    if [ "$(cat "$tmp/err")" = "$1" ]; then pass "says: $1"; else fail "said '$(cat "$tmp/err")', wanted '$1'"; fi
+}
+
 # expect CODE DESCRIPTION -- CMD...: run CMD (bounded), check its exit code
 expect() {
     want=$1; what=$2; shift 3
@@ -49,6 +54,7 @@ grep -q "hello-timeout" "$tmp/err" || fail "the error names --hello-timeout"
 expect 1 "chand bad address" -- "$CHAND" --listen nowhere
 expect 0 "chan --help" -- "$CHAN" --help
 grep -q "Exit status" "$tmp/out" || fail "chan --help documents exit codes"
+grep -q "5 no such channel" "$tmp/out" || fail "chan --help documents exit code 5"
 expect 2 "chan without a command" -- "$CHAN"
 expect 2 "chan unknown command" -- "$CHAN" frobnicate
 
@@ -78,7 +84,9 @@ expect 1 "connection refused" -- "$CHAN" --addr 127.0.0.1:1 ping
 # ---- make, send, recv, stat, ls ----
 expect 0 "make buffered" -- "$CHAN" make jobs --cap 3
 expect 1 "make with another capacity" -- "$CHAN" make jobs --cap 4
+says "chan: channel 'jobs' exists with capacity 3, not 4"
 expect 1 "bad channel name" -- "$CHAN" make "no spaces"
+says "chan: 'no spaces' is not a channel name: 1 to 255 bytes of [A-Za-z0-9._:/-]"
 expect 0 "send three values" -- "$CHAN" send jobs one two three
 expect 0 "stat a channel" -- "$CHAN" stat jobs
 grep -q "^len: 3$" "$tmp/out" || fail "stat shows len 3"
@@ -88,7 +96,10 @@ expect 0 "ls" -- "$CHAN" ls
 grep -q "^jobs " "$tmp/out" || fail "ls lists jobs"
 expect 0 "daemon stat" -- "$CHAN" stat
 grep -q "^channels: 1$" "$tmp/out" || fail "daemon stat counts one channel"
-expect 1 "stat of a missing channel" -- "$CHAN" stat nosuch
+expect 5 "stat of a missing channel" -- "$CHAN" stat nosuch
+says "chan: no such channel 'nosuch'"
+expect 5 "close of a missing channel" -- "$CHAN" close nosuch
+says "chan: no such channel 'nosuch'"
 
 # ---- timeouts and close ----
 expect 3 "recv times out" -- "$CHAN" recv empty --timeout 100
@@ -104,7 +115,8 @@ expect 0 "recv -n 0 stops at close" -- "$CHAN" recv jobs -n 0
 # ---- rm ----
 expect 0 "make one to remove" -- "$CHAN" make doomed --cap 2
 expect 0 "rm" -- "$CHAN" rm doomed
-expect 1 "rm again: no such channel" -- "$CHAN" rm doomed
+expect 5 "rm again: no such channel" -- "$CHAN" rm doomed
+says "chan: no such channel 'doomed'"
 
 # ---- raw values ----
 printf 'line one\nline two\n\001\002' >"$tmp/blob"
@@ -112,6 +124,36 @@ expect 0 "make raw" -- "$CHAN" make raw --cap 1
 timeout 20 "$CHAN" send raw --raw <"$tmp/blob" || fail "send --raw"
 timeout 20 "$CHAN" recv raw --raw >"$tmp/blob2" || fail "recv --raw"
 cmp -s "$tmp/blob" "$tmp/blob2" && pass "raw value round trip" || fail "raw value differs"
+
+# ---- --no-create: send and recv only to a channel that exists ----
+expect 5 "send --no-create to a missing channel" -- "$CHAN" send absent x --no-create
+says "chan: no such channel 'absent'"
+expect 5 "recv --no-create from a missing channel" -- "$CHAN" recv absent --no-create --timeout 100
+says "chan: no such channel 'absent'"
+expect 5 "and neither made it" -- "$CHAN" stat absent
+expect 2 "make --no-create is a usage error" -- "$CHAN" make absent --no-create
+expect 0 "make present" -- "$CHAN" make present --cap 2
+expect 0 "send --no-create to a channel that exists" -- "$CHAN" send present x --no-create
+expect 0 "recv --no-create from it" -- "$CHAN" recv present --no-create
+[ "$(cat "$tmp/out")" = "x" ] || fail "recv --no-create printed '$(cat "$tmp/out")'"
+
+# ---- -0/--null: values end with NUL, so they may hold newlines ----
+printf 'one\ntwo\000three\000\000last' >"$tmp/nul.in"
+expect 0 "make nul" -- "$CHAN" make nul --cap 10
+expect 0 "send --null" -- sh -c '"$1" send nul --null <"$2"' sh "$CHAN" "$tmp/nul.in"
+expect 0 "stat nul" -- "$CHAN" stat nul
+grep -q "^len: 4$" "$tmp/out" && pass "--null sent four values (one empty)" ||
+    fail "--null sent: $(grep '^len' "$tmp/out")"
+expect 0 "recv -0" -- "$CHAN" recv nul -n 4 -0
+printf 'one\ntwo\000three\000\000last\000' | cmp -s - "$tmp/out" &&
+    pass "--null round trip, each value ended by a NUL" || fail "recv -0 printed $(od -c "$tmp/out")"
+expect 2 "--raw with --null" -- "$CHAN" recv nul --raw --null
+
+# ---- a value over chand's limit (--max-frame 1m less 512 bytes) ----
+expect 0 "make big" -- "$CHAN" make big --cap 1
+head -c 2000000 /dev/zero >"$tmp/big"
+expect 1 "send a value over the limit" -- sh -c '"$1" send big --raw <"$2"' sh "$CHAN" "$tmp/big"
+says "chan: value of 2000000 bytes over chand's limit of 1048064 bytes"
 
 # ---- values a reader could not print go back to the channel ----
 expect 0 "make buffered for a broken pipe" -- "$CHAN" make broken --cap 10
@@ -159,6 +201,24 @@ rc=$?
 pid=""
 [ $rc -eq 0 ] && pass "SIGTERM exits 0" || fail "SIGTERM exit $rc"
 [ ! -e "$tmp/sock" ] && pass "unix socket removed" || fail "unix socket left behind"
+
+# ---- a chand with few channels says which limit it hit ----
+rm -f "$tmp/port"
+timeout --foreground -k 120 300 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" \
+    --max-channels 2 2>>"$tmp/chand.log" &
+pid=$!
+i=0
+while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+CHAN_ADDR=127.0.0.1:$(cat "$tmp/port")
+expect 0 "make one" -- "$CHAN" make one
+expect 0 "make two" -- "$CHAN" make two
+expect 1 "make a third over --max-channels 2" -- "$CHAN" make three
+says "chan: too many channels (--max-channels 2)"
+expect 1 "send makes a third too" -- "$CHAN" send four x
+says "chan: too many channels (--max-channels 2)"
+kill -TERM "$pid"
+wait "$pid"
+pid=""
 
 echo "cli.sh: $failures failure(s)"
 [ $failures -eq 0 ]

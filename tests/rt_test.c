@@ -232,10 +232,10 @@ size_t rt_senders(chan_t *ch)
 {
     if (chan_name(ch))
         return (size_t)remote_stat(ch).senders;
-    struct chan_local *c = chan_local_of(ch);
-    chan_mutex_lock(&c->lock);
+    struct chan_local *c = chani_local_of(ch);
+    chani_mutex_lock(&c->lock);
     size_t n = count_live(&c->sendq);
-    chan_mutex_unlock(&c->lock);
+    chani_mutex_unlock(&c->lock);
     return n;
 }
 
@@ -243,10 +243,10 @@ size_t rt_receivers(chan_t *ch)
 {
     if (chan_name(ch))
         return (size_t)remote_stat(ch).receivers;
-    struct chan_local *c = chan_local_of(ch);
-    chan_mutex_lock(&c->lock);
+    struct chan_local *c = chani_local_of(ch);
+    chani_mutex_lock(&c->lock);
     size_t n = count_live(&c->recvq);
-    chan_mutex_unlock(&c->lock);
+    chani_mutex_unlock(&c->lock);
     return n;
 }
 

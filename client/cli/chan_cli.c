@@ -26,6 +26,7 @@ enum exit_code {
     EXIT_USAGE = 2,
     EXIT_TIMEOUT = 3,
     EXIT_CLOSED = 4,
+    EXIT_NOCHAN = 5,
 };
 
 static const char usage[] =
@@ -34,11 +35,13 @@ static const char usage[] =
 "\n"
 "Commands:\n"
 "  send NAME [MSG...]  send each MSG as one value; with no MSG, each line of\n"
-"                      standard input is one value (--raw: all of it is one).\n"
+"                      standard input is one value (--null: each string\n"
+"                      ended by a NUL; --raw: all of it is one).\n"
 "                      Returns once chand has taken every value: for an\n"
 "                      unbuffered channel, once receivers have them.\n"
-"  recv NAME           receive values and print one per line (--raw: the\n"
-"                      bytes as they are, nothing added)\n"
+"  recv NAME           receive values and print one per line (--null: each\n"
+"                      ended by a NUL; --raw: the bytes as they are, nothing\n"
+"                      added)\n"
 "      -n, --count N     how many values (default 1; 0: until closed)\n"
 "  make NAME           make the channel (unbuffered unless --cap)\n"
 "  close NAME          close the channel\n"
@@ -55,13 +58,18 @@ static const char usage[] =
 "  -c, --cap N           capacity when send, recv or make creates the channel;\n"
 "                        an existing channel must have this capacity.  Without\n"
 "                        it an existing channel is used as it is.\n"
+"      --no-create       send, recv: the channel must exist (exit 5 if not)\n"
 "  -t, --timeout MS      give up after MS milliseconds: for recv, waiting for\n"
 "                        each value; for send, the whole send\n"
 "  -r, --raw             see send and recv\n"
+"  -0, --null            values are separated by NUL bytes, not newlines, on\n"
+"                        send's input and recv's output (for values that\n"
+"                        hold newlines; xargs -0, find -print0)\n"
 "  -h, --help            print this help\n"
 "  -V, --version         print the version\n"
 "\n"
-"Exit status: 0 success, 1 error, 2 usage, 3 timeout, 4 channel closed.\n";
+"Exit status: 0 success, 1 error, 2 usage, 3 timeout, 4 channel closed,\n"
+"5 no such channel.  Errors are chand's own words where it gave any.\n";
 
 struct cli {
     const char *addr;
@@ -70,6 +78,8 @@ struct cli {
     long timeout;
     long count;
     bool raw;
+    bool no_create;   /* send, recv: CHAN_NOCREATE */
+    char sep;         /* what ends a value on send's stdin and recv's stdout */
     chan_client_t *cl;
 };
 
@@ -78,12 +88,22 @@ static int code_of(int err)
     switch (err) {
     case ETIMEDOUT: return EXIT_TIMEOUT;
     case EPIPE: return EXIT_CLOSED;
+    case ENOENT: return EXIT_NOCHAN;
     default: return EXIT_ERROR;
     }
 }
 
+/* Report a failed libchan call: chand's message (or libchan's) when there
+ * is one, else what errno says; for a closed channel and a deadline ours
+ * say as much, with what failed.  Call it right after the failure, before
+ * another libchan call clears the message. */
 static int fail(const char *what, int err)
 {
+    const char *msg = chan_errmsg();
+    if (*msg && err != EPIPE && err != ETIMEDOUT) {
+        fprintf(stderr, "chan: %s\n", msg);
+        return code_of(err);
+    }
     const char *why = err == EPIPE ? "channel closed" : err == ETIMEDOUT ? "timed out" : strerror(err);
     fprintf(stderr, "chan: %s: %s\n", what, why);
     return code_of(err);
@@ -94,17 +114,20 @@ static int64_t deadline_of(const struct cli *c)
     return c->timeout < 0 ? -1 : chan_now() + c->timeout;
 }
 
-static chan_t *open_named(struct cli *c, const char *name)
+/* Open (or make) the channel; NULL with the exit code in *rc. */
+static chan_t *open_named(struct cli *c, const char *name, int *rc)
 {
-    chan_t *ch = chan_open(c->cl, name, c->cap, 0, chan_now() + 10000);
+    chan_t *ch = chan_open(c->cl, name, c->cap, c->no_create ? CHAN_NOCREATE : 0,
+                           chan_now() + 10000);
     if (!ch) {
         int e = errno;
-        if (e == EEXIST)
+        if (e == EEXIST && !*chan_errmsg())
             fprintf(stderr, "chan: %s exists with another capacity\n", name);
-        else if (e == EINVAL)
+        else if (e == EINVAL && !*chan_errmsg())
             fprintf(stderr, "chan: '%s' is not a channel name: 1-255 bytes of [A-Za-z0-9._:/-]\n", name);
         else
             fail(name, e);
+        *rc = code_of(e);
     }
     return ch;
 }
@@ -157,9 +180,10 @@ static int send_raw(chan_t *ch, int64_t deadline)
     return rc;
 }
 
-/* Each line of stdin is one value; send whatever lines each read brings
- * as one batch, so a pipe moves thousands of values per round trip. */
-static int send_lines(chan_t *ch, int64_t deadline)
+/* Each line of stdin (each string ended by sep) is one value; send
+ * whatever lines each read brings as one batch, so a pipe moves thousands
+ * of values per round trip. */
+static int send_lines(chan_t *ch, char sep, int64_t deadline)
 {
     size_t cap = 1 << 20, len = 0, vcap = 4096;
     char *buf = malloc(cap);
@@ -190,13 +214,13 @@ static int send_lines(chan_t *ch, int64_t deadline)
         }
         if (n == 0) {
             eof = true;
-            if (len && buf[len - 1] != '\n')
-                buf[len++] = '\n';   /* a last line without its newline (room: len < cap) */
+            if (len && buf[len - 1] != sep)
+                buf[len++] = sep;   /* a last line without its end (room: len < cap) */
         }
         len += (size_t)(n > 0 ? n : 0);
         size_t nv = 0, start = 0;
         for (size_t i = 0; i < len; i++) {
-            if (buf[i] != '\n')
+            if (buf[i] != sep)
                 continue;
             if (nv == vcap) {
                 chan_val_t *nvp = realloc(v, (vcap *= 2) * sizeof *v);
@@ -227,11 +251,11 @@ static int cmd_send(struct cli *c, int argc, char **argv)
         fprintf(stderr, "chan: send needs a channel name\n");
         return EXIT_USAGE;
     }
-    chan_t *ch = open_named(c, argv[0]);
-    if (!ch)
-        return EXIT_ERROR;
-    int64_t deadline = deadline_of(c);
     int rc;
+    chan_t *ch = open_named(c, argv[0], &rc);
+    if (!ch)
+        return rc;
+    int64_t deadline = deadline_of(c);
     if (argc > 1) {
         chan_val_t *v = calloc((size_t)argc - 1, sizeof *v);
         if (!v) {
@@ -245,7 +269,7 @@ static int cmd_send(struct cli *c, int argc, char **argv)
         rc = send_vals(ch, v, (size_t)argc - 1, deadline);
         free(v);
     } else {
-        rc = c->raw ? send_raw(ch, deadline) : send_lines(ch, deadline);
+        rc = c->raw ? send_raw(ch, deadline) : send_lines(ch, c->sep, deadline);
     }
     chan_release(ch);
     return rc;
@@ -259,13 +283,14 @@ static int cmd_recv(struct cli *c, int argc, char **argv)
         fprintf(stderr, "chan: recv needs exactly one channel name\n");
         return EXIT_USAGE;
     }
-    chan_t *ch = open_named(c, argv[0]);
+    int rc;
+    chan_t *ch = open_named(c, argv[0], &rc);
     if (!ch)
-        return EXIT_ERROR;
+        return rc;
     enum { BATCH = 4096 };
     chan_val_t v[BATCH];
     long got = 0;
-    int rc = EXIT_OK;
+    rc = EXIT_OK;
     while (c->count == 0 || got < c->count) {
         size_t want = BATCH;
         if (c->count && (size_t)(c->count - got) < want)
@@ -280,7 +305,7 @@ static int cmd_recv(struct cli *c, int argc, char **argv)
         for (ssize_t i = 0; i < n; i++) {
             fwrite(v[i].data, 1, v[i].len, stdout);
             if (!c->raw)
-                putchar('\n');
+                putchar(c->sep);
             free(v[i].data);
         }
         got += n;
@@ -303,9 +328,10 @@ static int cmd_make(struct cli *c, int argc, char **argv)
         fprintf(stderr, "chan: make needs exactly one channel name\n");
         return EXIT_USAGE;
     }
-    chan_t *ch = open_named(c, argv[0]);
+    int rc;
+    chan_t *ch = open_named(c, argv[0], &rc);
     if (!ch)
-        return EXIT_ERROR;
+        return rc;
     chan_release(ch);
     return EXIT_OK;
 }
@@ -491,14 +517,16 @@ int main(int argc, char **argv)
         { "count", required_argument, NULL, 'n' },
         { "timeout", required_argument, NULL, 't' },
         { "raw", no_argument, NULL, 'r' },
+        { "null", no_argument, NULL, '0' },
+        { "no-create", no_argument, NULL, 'N' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    struct cli c = { .cap = CHAN_CAP_ANY, .timeout = -1, .count = 1 };
+    struct cli c = { .cap = CHAN_CAP_ANY, .timeout = -1, .count = 1, .sep = '\n' };
     int o;
     /* options may come before or after the command and its arguments */
-    while ((o = getopt_long(argc, argv, "a:c:n:t:rhV", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "a:c:n:t:r0hV", opts, NULL)) != -1) {
         switch (o) {
         case 'a': c.addr = optarg; break;
         case 'T':
@@ -526,6 +554,8 @@ int main(int argc, char **argv)
             }
             break;
         case 'r': c.raw = true; break;
+        case '0': c.sep = '\0'; break;
+        case 'N': c.no_create = true; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         case 'V': printf("chan %s\n", PACKAGE_VERSION); return EXIT_OK;
         default:
@@ -538,6 +568,14 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[optind];
+    if (c.raw && c.sep != '\n') {
+        fprintf(stderr, "chan: --raw and --null exclude each other\n");
+        return EXIT_USAGE;
+    }
+    if (c.no_create && strcmp(cmd, "send") != 0 && strcmp(cmd, "recv") != 0) {
+        fprintf(stderr, "chan: --no-create is for send and recv\n");
+        return EXIT_USAGE;
+    }
     /* A value counts as received once it is printed: acknowledgements wait
      * for the next request (or the final disconnect), never a timer, so
      * values lost with a broken stdout go back to their channel. */
@@ -551,7 +589,7 @@ int main(int argc, char **argv)
             int e = errno;
             fprintf(stderr, "chan: cannot connect to %s: %s\n",
                     c.addr ? c.addr : getenv("CHAN_ADDR") ? getenv("CHAN_ADDR") : "127.0.0.1:7070",
-                    e == EACCES ? "token refused" : strerror(e));
+                    *chan_errmsg() ? chan_errmsg() : e == EACCES ? "token refused" : strerror(e));
             free(c.token);
             return EXIT_ERROR;
         }

@@ -24,6 +24,8 @@
  *                ESHUTDOWN   chand is shutting down
  *                EPROTO      chand sent something this library cannot read
  *                ENOMEM      out of memory
+ *              chan_errmsg() words the failure when chand said why (or
+ *              the library can add what errno cannot: sizes, names).
  *
  *   Deadlines  Every call that can block takes an absolute deadline in
  *              milliseconds on the monotonic clock of chan_now():
@@ -61,6 +63,42 @@ extern "C" {
 
 #define CHAN_VERSION "0.1.0"
 
+/* CHAN_API marks the functions libchan.so exports.  The library is built
+ * with -fvisibility=hidden, so its internals (and the protocol code it
+ * carries) stay out of the applications' symbol namespace. */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define CHAN_API __attribute__((visibility("default")))
+#else
+#define CHAN_API
+#endif
+
+/* ------------------------------------------------------------------------
+ * Error messages
+ * ------------------------------------------------------------------------ */
+
+/* chan_errmsg - what went wrong in this thread's last failed call, in words.
+ *
+ * When chand refuses a request it says why, and a call failing on that
+ * answer keeps chand's message here: "no such channel 'jobs'", "too many
+ * channels (--max-channels 10)", "channel 'jobs' exists with capacity 4,
+ * not 8", "too many connections (--max-conns 100)".  A few failures the
+ * library finds itself have a message of its own: a value over chand's
+ * size limit ("value of 2000000 bytes over chand's limit of 1048064
+ * bytes"), a bad channel name.  Otherwise (a closed channel, a deadline,
+ * a lost connection, ...) there is nothing to add to errno, and the
+ * message is empty.
+ *
+ * Lifetime: every libchan function that can fail clears the message as it
+ * starts, so read it right after the call that failed, as errno.  The
+ * string belongs to the calling thread and stays valid and unchanged until
+ * that thread's next libchan call.  A goroutine owns it the same way until
+ * its own next libchan call: no other goroutine of its worker runs before.
+ *
+ * Returns the message, never NULL: the empty string when there is none.
+ * The words are for people and may change between versions; programs
+ * decide on errno.  Never fails, and does not clear the message. */
+CHAN_API const char *chan_errmsg(void);
+
 /* ------------------------------------------------------------------------
  * Time
  * ------------------------------------------------------------------------ */
@@ -68,7 +106,7 @@ extern "C" {
 /* chan_now - the monotonic clock in milliseconds.
  * The origin is arbitrary (boot time); only differences and deadlines built
  * from it (chan_now() + ms) mean anything.  Never fails. */
-int64_t chan_now(void);
+CHAN_API int64_t chan_now(void);
 
 /* ------------------------------------------------------------------------
  * Goroutines
@@ -112,28 +150,28 @@ int64_t chan_now(void);
  * which keeps the backlog of not yet started goroutines bounded.
  * Returns 0, or -1 with errno EINVAL (fn is NULL), ENOMEM (no memory for a
  * stack) or EAGAIN (the runtime could not start its worker threads). */
-int chan_go(void (*fn)(void *arg), void *arg);
+CHAN_API int chan_go(void (*fn)(void *arg), void *arg);
 
 /* chan_go_stack - chan_go() with a stack of at least stack_size bytes
  * (rounded up to whole pages; 0 means the default).  EINVAL if stack_size
  * is below 16 KiB, or as chan_go().  Stacks of the default size are reused;
  * others are unmapped when their goroutine ends. */
-int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size);
+CHAN_API int chan_go_stack(void (*fn)(void *arg), void *arg, size_t stack_size);
 
 /* chan_yield - let the other goroutines of this worker run, then go on.
  * From an ordinary thread it is sched_yield().  A goroutine that computes
  * for long without a channel operation should call it now and then: the
  * scheduler never preempts. */
-void chan_yield(void);
+CHAN_API void chan_yield(void);
 
 /* chan_sleep - sleep until the deadline; a goroutine parks (its worker runs
  * others), a thread sleeps.  -1 sleeps forever.  A deadline already past
  * yields (chan_yield()) and returns.  Always returns 0. */
-int chan_sleep(int64_t deadline);
+CHAN_API int chan_sleep(int64_t deadline);
 
 /* chan_procs - the number of worker threads (starts the runtime), or -1
  * with EAGAIN if it could not be started. */
-int chan_procs(void);
+CHAN_API int chan_procs(void);
 
 /* Wait groups: Go's sync.WaitGroup.  Add before starting the goroutines,
  * each calls chan_wg_done() when finished, and chan_wg_wait() returns when
@@ -142,19 +180,19 @@ typedef struct chan_wg chan_wg_t;
 
 /* chan_wg_make - a new wait group with count 0, or NULL (ENOMEM).  Free it
  * with chan_wg_free(). */
-chan_wg_t *chan_wg_make(void);
+CHAN_API chan_wg_t *chan_wg_make(void);
 /* chan_wg_add - add n (may be negative) to the count; reaching zero wakes
  * every waiter.  0, or -1 with EINVAL if wg is NULL or the count would go
  * below zero or overflow (the count is left unchanged). */
-int chan_wg_add(chan_wg_t *wg, long n);
+CHAN_API int chan_wg_add(chan_wg_t *wg, long n);
 /* chan_wg_done - chan_wg_add(wg, -1). */
-int chan_wg_done(chan_wg_t *wg);
+CHAN_API int chan_wg_done(chan_wg_t *wg);
 /* chan_wg_wait - block until the count is zero (at once if it is).
  * 0, or -1 with ETIMEDOUT (deadline; 0 means "do not wait") or EINVAL. */
-int chan_wg_wait(chan_wg_t *wg, int64_t deadline);
+CHAN_API int chan_wg_wait(chan_wg_t *wg, int64_t deadline);
 /* chan_wg_free - free a wait group nobody uses any more (a waiter that has
  * returned from chan_wg_wait no longer uses it).  NULL is ignored. */
-void chan_wg_free(chan_wg_t *wg);
+CHAN_API void chan_wg_free(chan_wg_t *wg);
 
 /* ------------------------------------------------------------------------
  * Channels
@@ -184,7 +222,7 @@ typedef struct chan chan_t;
 /* chan_make - a new local channel holding up to cap values (0: unbuffered,
  * a rendezvous).  Memory for cap slots of 24 bytes is allocated at once.
  * Returns a handle the caller owns, or NULL with ENOMEM. */
-chan_t *chan_make(size_t cap);
+CHAN_API chan_t *chan_make(size_t cap);
 
 /* chan_send - send len bytes from val (copied; val may be NULL if len is 0).
  * Blocks as the table above says, until the deadline.  A blocked receiver
@@ -197,7 +235,7 @@ chan_t *chan_make(size_t cap);
  * whose connection was lost) or EEXIST (the name holds a channel of another
  * capacity since the client reconnected); see "Losing the connection" at
  * chan_connect(). */
-int chan_send(chan_t *ch, const void *val, size_t len, int64_t deadline);
+CHAN_API int chan_send(chan_t *ch, const void *val, size_t len, int64_t deadline);
 
 /* chan_recv - receive one value into buf (size bytes; buf may be NULL if
  * size is 0).  Returns the value's length (0 is a valid, empty value), or
@@ -205,13 +243,13 @@ int chan_send(chan_t *ch, const void *val, size_t len, int64_t deadline);
  * head is longer than size: it stays there, untouched; a blocked call fails
  * the same way when a sender offers it such a value), EINVAL, ECONNRESET,
  * and for a remote channel ENOENT or EEXIST as chan_send(). */
-ssize_t chan_recv(chan_t *ch, void *buf, size_t size, int64_t deadline);
+CHAN_API ssize_t chan_recv(chan_t *ch, void *buf, size_t size, int64_t deadline);
 
 /* chan_recv_alloc - receive one value of any size into a new malloc()ed
  * buffer stored in *val (never NULL on success, even for an empty value;
  * the caller frees it; *val is NULL on failure).  Returns the length, or -1
  * as chan_recv(), or with ENOMEM (the value stays in the channel). */
-ssize_t chan_recv_alloc(chan_t *ch, void **val, int64_t deadline);
+CHAN_API ssize_t chan_recv_alloc(chan_t *ch, void **val, int64_t deadline);
 
 /* A value as a (pointer, length) pair, for the batch calls. */
 typedef struct chan_val {
@@ -229,7 +267,7 @@ typedef struct chan_val {
  * Returns the number of values sent: n, or fewer if the deadline passed or
  * the channel was closed part way (call again to learn why); -1 with errno
  * as chan_send() if none was sent. */
-ssize_t chan_send_many(chan_t *ch, const chan_val_t *vals, size_t n, int64_t deadline);
+CHAN_API ssize_t chan_send_many(chan_t *ch, const chan_val_t *vals, size_t n, int64_t deadline);
 
 /* chan_recv_many - receive at least one and at most max values: it blocks
  * until one is available, then takes whatever else is available at once.
@@ -237,7 +275,7 @@ ssize_t chan_send_many(chan_t *ch, const chan_val_t *vals, size_t n, int64_t dea
  * Returns the count (an error after the first value ends the batch early;
  * the next call reports it), or -1 with errno as chan_recv_alloc() or
  * EINVAL (vals NULL or max 0). */
-ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline);
+CHAN_API ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline);
 
 /* chan_close - close the channel (Go's close).  Blocked receivers get
  * EPIPE once the queued values are gone, blocked senders get EPIPE and
@@ -245,23 +283,23 @@ ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadlin
  * Returns 0, or -1 with EPIPE if it was already closed (for a remote
  * channel also ECONNRESET, ENOENT, EEXIST as chan_send()).  Does not release
  * the handle. */
-int chan_close(chan_t *ch);
+CHAN_API int chan_close(chan_t *ch);
 
 /* chan_retain - add a reference to ch; returns ch. */
-chan_t *chan_retain(chan_t *ch);
+CHAN_API chan_t *chan_retain(chan_t *ch);
 
 /* chan_release - drop a reference; the last one frees the handle (for a
  * local channel: the channel and any values still queued).  A remote
  * channel lives on in chand.  NULL is ignored. */
-void chan_release(chan_t *ch);
+CHAN_API void chan_release(chan_t *ch);
 
 /* chan_len, chan_cap - the number of queued values and the capacity of a
  * channel, as Go's len() and cap().  For a remote channel chan_cap() is the
  * capacity chand reported when it was opened, and chan_len() asks chand (a
  * round trip, at most 5 s; -1 with ETIMEDOUT, ECONNRESET, ENOENT, EEXIST as
  * chan_send()). */
-ssize_t chan_len(chan_t *ch);
-ssize_t chan_cap(chan_t *ch);
+CHAN_API ssize_t chan_len(chan_t *ch);
+CHAN_API ssize_t chan_cap(chan_t *ch);
 
 /* ------------------------------------------------------------------------
  * Select
@@ -336,7 +374,7 @@ typedef struct chan_case {
  * remote channel no longer exists, as for chan_send(): a temporary channel
  * whose connection was lost is one), EEXIST (a remote case's handle found
  * its name holding a channel of another capacity, as for chan_send()). */
-int chan_select(chan_case_t *cases, size_t n, int64_t deadline);
+CHAN_API int chan_select(chan_case_t *cases, size_t n, int64_t deadline);
 
 /* ------------------------------------------------------------------------
  * Timers as channels (Go's time.After and time.Tick)
@@ -348,19 +386,19 @@ int chan_select(chan_case_t *cases, size_t n, int64_t deadline);
  * never blocks.  Releasing the last reference stops the timer and frees it,
  * also while it is firing (the release waits for that firing to finish).
  * NULL with ENOMEM, or EAGAIN (no timer thread). */
-chan_t *chan_after(int64_t ms);
+CHAN_API chan_t *chan_after(int64_t ms);
 
 /* chan_tick - a channel that receives chan_now() every ms milliseconds
  * (buffer of one: ticks are dropped for a slow receiver, as in Go; ticks
  * stay on the grid start + k * ms, skipping missed ones).
  * Stop it with chan_timer_stop() or by releasing the handle.
  * NULL with EINVAL (ms <= 0), ENOMEM or EAGAIN. */
-chan_t *chan_tick(int64_t ms);
+CHAN_API chan_t *chan_tick(int64_t ms);
 
 /* chan_timer_stop - stop a chan_after()/chan_tick() channel.  Returns 1 if
  * that prevented a timer from firing, 0 if it had fired (chan_after) or was
  * already stopped, -1 with EINVAL if ch is not a timer channel. */
-int chan_timer_stop(chan_t *ch);
+CHAN_API int chan_timer_stop(chan_t *ch);
 
 /* ------------------------------------------------------------------------
  * Patterns from "Go Concurrency Patterns"
@@ -372,7 +410,7 @@ int chan_timer_stop(chan_t *ch);
  * handle; the goroutine holds its own reference.  A consumer that wants to
  * stop early closes out: fn's next send fails with EPIPE.
  * NULL with EINVAL (fn NULL), ENOMEM, or errno as chan_go(). */
-chan_t *chan_generator(void (*fn)(chan_t *out, void *arg), void *arg, size_t cap);
+CHAN_API chan_t *chan_generator(void (*fn)(chan_t *out, void *arg), void *arg, size_t cap);
 
 /* chan_fanin - one unbuffered channel fed by every input until all of them
  * are closed; then it is closed.  Inputs may be local or remote; the fan-in
@@ -381,7 +419,7 @@ chan_t *chan_generator(void (*fn)(chan_t *out, void *arg), void *arg, size_t cap
  * interleave).  Closing the output stops the forwarders at their next
  * value.  NULL with ENOMEM, EINVAL (inputs NULL, n == 0 or an input NULL),
  * or errno as chan_go(). */
-chan_t *chan_fanin(chan_t *const *inputs, size_t n);
+CHAN_API chan_t *chan_fanin(chan_t *const *inputs, size_t n);
 
 /* ------------------------------------------------------------------------
  * Remote channels in chand
@@ -431,12 +469,12 @@ typedef struct chan_client chan_client_t;
  * chand refusing to make a channel again (EBUSY: too many channels) is not
  * for good: calls on the handle get chand's answers (ENOENT), and the next
  * reconnection tries again. */
-chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline);
+CHAN_API chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline);
 
 /* chan_disconnect - close the connection.  Calls blocked on it fail with
  * ECONNRESET; channel handles opened through it stay valid until released
  * but their operations fail with ECONNRESET.  NULL is ignored. */
-void chan_disconnect(chan_client_t *cl);
+CHAN_API void chan_disconnect(chan_client_t *cl);
 
 /* Flags for chan_open(). */
 enum chan_open_flags {
@@ -455,8 +493,8 @@ enum chan_open_flags {
  * Returns a handle the caller owns, or NULL with EINVAL (bad name or cap),
  * EEXIST (exists with another capacity), ENOENT (CHAN_NOCREATE), EBUSY
  * (too many channels), ETIMEDOUT, ECONNRESET, ENOMEM. */
-chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags,
-                  int64_t deadline);
+CHAN_API chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags,
+                           int64_t deadline);
 
 /* chan_open_temp - make a temporary channel with capacity cap and a unique,
  * unguessable name chosen by chand (read it with chan_name()).  It is
@@ -470,13 +508,13 @@ chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags,
  * connected again: the channel is gone, and its name is never sent again
  * (see chan_connect()).  Make a new one.
  * Returns a handle, or NULL with errno as chan_open(). */
-chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline);
+CHAN_API chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline);
 
 /* chan_delete - delete the channel called name from chand: its buffered
  * values are dropped, every sender and receiver blocked on it is answered as
  * if it were closed (EPIPE), and the name is free again.  Any client may
  * delete any channel.  0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET. */
-int chan_delete(chan_client_t *cl, const char *name, int64_t deadline);
+CHAN_API int chan_delete(chan_client_t *cl, const char *name, int64_t deadline);
 
 /* Longest reference chan_ref() writes, with its NUL. */
 #define CHAN_REF_MAX 512
@@ -488,7 +526,7 @@ int chan_delete(chan_client_t *cl, const char *name, int64_t deadline);
  * chan_open_ref(): this is how a request carries its reply channel.
  * Returns the length (without the NUL), or -1 with EINVAL (ch is local: in
  * one process, send the chan_t pointer itself, retained) or ENOSPC. */
-ssize_t chan_ref(const chan_t *ch, char *buf, size_t size);
+CHAN_API ssize_t chan_ref(const chan_t *ch, char *buf, size_t size);
 
 /* chan_open_ref - open the channel a reference names (ref: len bytes, as
  * received; a trailing NUL is allowed).  The channel must exist.  If the
@@ -498,14 +536,14 @@ ssize_t chan_ref(const chan_t *ch, char *buf, size_t size);
  * released.  Returns a handle the caller owns, or NULL with EINVAL (not a
  * reference), ENOENT (no such channel: a temporary channel whose owner has
  * gone), or the errors of chan_connect() and chan_open(). */
-chan_t *chan_open_ref(chan_client_t *cl, const void *ref, size_t len, int64_t deadline);
+CHAN_API chan_t *chan_open_ref(chan_client_t *cl, const void *ref, size_t len, int64_t deadline);
 
 /* chan_name - the name of a remote channel, or NULL for a local one.  The
  * string lives as long as the handle. */
-const char *chan_name(const chan_t *ch);
+CHAN_API const char *chan_name(const chan_t *ch);
 
 /* chan_ping - one round trip to chand.  0, or -1 with ETIMEDOUT, ECONNRESET. */
-int chan_ping(chan_client_t *cl, int64_t deadline);
+CHAN_API int chan_ping(chan_client_t *cl, int64_t deadline);
 
 /* What chand reports about one channel. */
 typedef struct chan_stat {
@@ -523,7 +561,7 @@ typedef struct chan_stat {
 
 /* chan_stat - fill *st with chand's view of the channel called name.
  * 0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET. */
-int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline);
+CHAN_API int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline);
 
 /* chan_list - every channel of the daemon, in name order (bytewise), as a
  * malloc()ed array in *out (the caller frees it; NULL when there are
@@ -533,7 +571,7 @@ int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t dead
  * one made or deleted during the call may or may not be.  deadline bounds
  * the whole listing.  Returns the count, or -1 with ETIMEDOUT,
  * ECONNRESET, ENOMEM (*out is then untouched). */
-ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline);
+CHAN_API ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline);
 
 /* What chand reports about itself. */
 #define CHAN_LOOP_BUCKETS 32
@@ -574,7 +612,7 @@ typedef struct chan_server_stat {
 } chan_server_stat_t;
 
 /* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET. */
-int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline);
+CHAN_API int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline);
 
 #ifdef __cplusplus
 }
