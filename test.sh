@@ -7,8 +7,9 @@
 #   ./test.sh --tsan check-threads   only the suites where threads meet (CI)
 set -e
 top=$(cd "$(dirname "$0")" && pwd)
-# etcd-server: the cluster tests start etcd members of their own
-"$top/scripts/deps.sh" etcd-server
+# etcd-server and etcd-client (etcdctl): the cluster tests start etcd
+# members of their own
+"$top/scripts/deps.sh" etcd-server etcd-client
 jobs=$(nproc)
 case "$1" in
 --sanitizers)

@@ -11,8 +11,8 @@ set -u
 
 CHAND=${CHAND:?set by make check}
 CHAN=${CHAN:?set by make check}
-if ! command -v etcd >/dev/null 2>&1; then
-    echo "SKIP: etcd is not installed (Debian: etcd-server; ./test.sh installs it)"
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+    echo "SKIP: etcd is not installed (Debian: etcd-server, etcd-client; ./test.sh installs them)"
     exit 77
 fi
 tmp=$(mktemp -d /tmp/chan-cluster-XXXXXX)
