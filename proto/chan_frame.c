@@ -530,7 +530,7 @@ size_t chan_frame_encode_request(const Chan__Request *m, uint8_t *out)
 
 static bool fast_encodable(const Chan__Reply *m)
 {
-    if (m->result_case != CHAN__REPLY__RESULT_RECV || !m->recv || m->message ||
+    if (m->result_case != CHAN__REPLY__RESULT_RECV || !m->recv || m->message || m->primary ||
         m->base.n_unknown_fields || m->recv->base.n_unknown_fields ||
         (m->has_status && (int)m->status < 0))
         return false;

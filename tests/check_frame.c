@@ -344,10 +344,14 @@ START_TEST(t_recv_reply_encodes_as_protobuf_c)
             assert_encodes_as_protobuf_c(&r);
         }
     }
-    /* a message, or another result: protobuf-c's own path */
+    /* a message, a primary's address, or another result: protobuf-c's own
+     * path */
     r.message = "why";
     assert_encodes_as_protobuf_c(&r);
     r.message = NULL;
+    r.primary = "127.0.0.1:7071";
+    assert_encodes_as_protobuf_c(&r);
+    r.primary = NULL;
     Chan__SendReply sr = CHAN__SEND_REPLY__INIT;
     sr.has_accepted = 1;
     r.result_case = CHAN__REPLY__RESULT_SEND;
