@@ -671,8 +671,41 @@ struct stat_ctx {
     size_t n, cap;
     uint64_t next_cursor;
     chan_server_stat_t *server;
+    chan_cluster_stat_t *cluster;
     int err;
 };
+
+#define COPY_STR(dst, src) snprintf((dst), sizeof(dst), "%s", (src) ? (src) : "")
+
+static void copy_cluster(chan_cluster_stat_t *o, const Chan__ClusterStat *c)
+{
+    memset(o, 0, sizeof *o);
+    o->member = 1;
+    COPY_STR(o->cluster, c->cluster);
+    COPY_STR(o->group, c->group);
+    COPY_STR(o->node, c->node);
+    COPY_STR(o->role, c->role);
+    COPY_STR(o->primary, c->primary);
+    COPY_STR(o->etcd, c->etcd);
+    COPY_STR(o->replication, c->replication);
+    o->term = c->term;
+    o->etcd_ok = c->etcd_ok;
+    o->lease_left_ms = c->lease_left_ms;
+    o->elections_won = c->elections_won;
+    o->fences = c->fences;
+    o->etcd_errors = c->etcd_errors;
+    o->replicas = c->replicas;
+    o->replica_lag_bytes = c->replica_lag_bytes;
+    for (size_t i = 0; i < c->n_nodes && o->nnodes < CHAN_CLUSTER_MAX_NODES; i++) {
+        chan_cluster_node_t *n = &o->nodes[o->nnodes++];
+        COPY_STR(n->node, c->nodes[i]->node);
+        COPY_STR(n->group, c->nodes[i]->group);
+        COPY_STR(n->addr, c->nodes[i]->addr);
+        COPY_STR(n->role, c->nodes[i]->role);
+        n->gen = c->nodes[i]->gen;
+        n->off = c->nodes[i]->off;
+    }
+}
 
 static void copy_durability(chan_server_stat_t *o, const Chan__Durability *d)
 {
@@ -768,6 +801,12 @@ static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         }
         if (s->durability)
             copy_durability(o, s->durability);
+        if (x->cluster) {
+            if (s->cluster)
+                copy_cluster(x->cluster, s->cluster);
+            else
+                memset(x->cluster, 0, sizeof *x->cluster);
+        }
         x->n = 1;
     }
     return true;
@@ -886,6 +925,27 @@ int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline
     Chan__Stat m = CHAN__STAT__INIT;
     struct stat_ctx x = { .server = st };
     if (stat_call(cl, &m, &x, NULL, deadline) < 0)
+        return -1;
+    if (x.n != 1) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
+int chan_cluster_stat(chan_client_t *cl, chan_cluster_stat_t *st, int64_t deadline)
+{
+    chani_errmsg_clear();
+    chan_server_stat_t *server = st ? malloc(sizeof *server) : NULL;
+    if (!server) {
+        errno = st ? ENOMEM : EINVAL;
+        return -1;
+    }
+    Chan__Stat m = CHAN__STAT__INIT;
+    struct stat_ctx x = { .server = server, .cluster = st };
+    int rc = stat_call(cl, &m, &x, NULL, deadline);
+    free(server);
+    if (rc < 0)
         return -1;
     if (x.n != 1) {
         errno = EPROTO;

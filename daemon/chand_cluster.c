@@ -44,6 +44,8 @@ struct chand_cluster {
     bool etcd_ok;
     uint64_t won, lost, fences, errors;
     uint64_t last_err_log_us;
+    cl_node_t nodes[CL_MAX_NODES];
+    size_t nnodes;
 };
 
 const char *chand_cluster_role_name(enum cl_role r)
@@ -282,7 +284,7 @@ static void campaign(chand_cluster_t *c)
 
 /* A node's published position, read back from its key. */
 typedef struct cl_peer {
-    char node[128];
+    char node[104];   /* names are at most 100 bytes */
     uint64_t gen, off;
 } cl_peer_t;
 
@@ -333,6 +335,7 @@ static void read_done(void *arg, int err, const char *msg, json_object *r)
     uint64_t pterm = 0;
     cl_peer_t best = { "", 0, 0 };
     bool any = false;
+    c->nnodes = 0;
     size_t nodes_len = strlen(c->prefix) + 6;   /* "nodes/" */
     for (size_t i = 0; i < n; i++) {
         json_object *kv = json_object_array_get_idx(kvs, i);
@@ -340,21 +343,31 @@ static void read_done(void *arg, int err, const char *msg, json_object *r)
         json_object *v = kv_json(kv, key, sizeof key);
         if (!v)
             continue;
+        size_t plen = strlen(c->prefix);
+        bool is_node = !strncmp(key, c->prefix, plen) && !strncmp(key + plen, "nodes/", 6);
         if (!strcmp(key, c->primary_key)) {
             have_primary = true;
             snprintf(pnode, sizeof pnode, "%s", jstr(v, "node"));
             snprintf(paddr, sizeof paddr, "%s", jstr(v, "addr"));
             pterm = (uint64_t)etcd_int(kv, "create_revision", 0);
-        } else if (!strncmp(key, c->prefix, strlen(c->prefix)) &&
-                   !strncmp(key + strlen(c->prefix), "nodes/", 6) &&
-                   !strcmp(jstr(v, "group"), c->o.group)) {
+        } else if (is_node) {
             cl_peer_t p;
             snprintf(p.node, sizeof p.node, "%s", key + nodes_len);
             p.gen = (uint64_t)etcd_int(v, "gen", 0);
             p.off = (uint64_t)etcd_int(v, "off", 0);
-            if (!any || better(&p, &best))
+            if (c->nnodes < CL_MAX_NODES) {   /* etcd returns keys sorted */
+                cl_node_t *nd = &c->nodes[c->nnodes++];
+                snprintf(nd->node, sizeof nd->node, "%s", p.node);
+                snprintf(nd->group, sizeof nd->group, "%s", jstr(v, "group"));
+                snprintf(nd->addr, sizeof nd->addr, "%s", jstr(v, "addr"));
+                snprintf(nd->role, sizeof nd->role, "%s", jstr(v, "role"));
+                nd->gen = p.gen;
+                nd->off = p.off;
+            }
+            if (!strcmp(jstr(v, "group"), c->o.group) && (!any || better(&p, &best))) {
                 best = p;
-            any = true;
+                any = true;
+            }
         }
         json_object_put(v);
     }
@@ -479,6 +492,12 @@ void chand_cluster_free(chand_cluster_t *c)
     event_free(c->tick);
     etcd_free(c->etcd);   /* answers calls in flight: renewals' c is gone then */
     free(c);
+}
+
+size_t chand_cluster_nodes(const chand_cluster_t *c, const cl_node_t **out)
+{
+    *out = c->nodes;
+    return c->nnodes;
 }
 
 enum cl_role chand_cluster_role(const chand_cluster_t *c)

@@ -57,6 +57,13 @@ typedef struct cl_hooks {
 
 typedef struct chand_cluster chand_cluster_t;
 
+/* A node of the cluster, as last read from etcd. */
+#define CL_MAX_NODES 64
+typedef struct cl_node {
+    char node[104], group[104], addr[128], role[16];
+    uint64_t gen, off;
+} cl_node_t;
+
 typedef struct cl_stats {
     enum cl_role role;
     uint64_t term;            /* of the primary we are or follow; 0: none */
@@ -87,5 +94,8 @@ void chand_cluster_check(chand_cluster_t *c);
 void chand_cluster_stats(const chand_cluster_t *c, cl_stats_t *out);
 
 const char *chand_cluster_role_name(enum cl_role r);
+/* chand_cluster_nodes - the nodes of the last read of etcd (*out, the
+ * count returned), sorted by name; valid until the next loop turn. */
+size_t chand_cluster_nodes(const chand_cluster_t *c, const cl_node_t **out);
 
 #endif /* CHAND_CLUSTER_H */

@@ -395,6 +395,54 @@ static void fill_durability(chand_server_t *s, Chan__Durability *d)
     d->recovered_values = js.recovery.values;
 }
 
+/* The cluster part of the server's Stat: this node, and every node as it
+ * last read them from etcd (static: chand answers one request at a time). */
+static void fill_cluster(chand_server_t *s, Chan__ClusterStat *cs)
+{
+    static Chan__ClusterNode nodes[CL_MAX_NODES];
+    static Chan__ClusterNode *nodep[CL_MAX_NODES];
+    static char role[16];
+    cl_stats_t st;
+    chand_cluster_stats(s->cluster, &st);
+    chan__cluster_stat__init(cs);
+    snprintf(role, sizeof role, "%s", chand_cluster_role_name(st.role));
+    cs->cluster = (char *)s->opts.cluster;
+    cs->group = (char *)s->opts.group;
+    cs->node = (char *)s->opts.node;
+    cs->role = role;
+    cs->replication = (char *)s->opts.replication;
+    cs->has_term = cs->has_etcd_ok = cs->has_lease_left_ms = cs->has_elections_won = true;
+    cs->has_fences = cs->has_etcd_errors = cs->has_replicas = cs->has_replica_lag_bytes = true;
+    cs->term = st.term;
+    cs->primary = (char *)chand_cluster_primary(s->cluster);
+    static char etcd[sizeof st.etcd];
+    memcpy(etcd, st.etcd, sizeof etcd);
+    cs->etcd = etcd;
+    cs->etcd_ok = st.etcd_ok;
+    cs->lease_left_ms = st.lease_left_ms;
+    cs->elections_won = st.elections_won;
+    cs->fences = st.fences;
+    cs->etcd_errors = st.etcd_errors;
+    cs->replicas = chand_repl_replicas(s);
+    cs->replica_lag_bytes = chand_repl_lag_max(s);
+    const cl_node_t *ns;
+    size_t n = chand_cluster_nodes(s->cluster, &ns);
+    for (size_t i = 0; i < n; i++) {
+        Chan__ClusterNode *o = &nodes[i];
+        chan__cluster_node__init(o);
+        o->node = (char *)ns[i].node;
+        o->group = (char *)ns[i].group;
+        o->addr = (char *)ns[i].addr;
+        o->role = (char *)ns[i].role;
+        o->has_gen = o->has_off = true;
+        o->gen = ns[i].gen;
+        o->off = ns[i].off;
+        nodep[i] = o;
+    }
+    cs->n_nodes = n;
+    cs->nodes = nodep;
+}
+
 static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limits *lim,
                              Chan__Durability *dur)
 {
@@ -425,6 +473,11 @@ static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limi
     if (s->journal) {
         fill_durability(s, dur);
         ss->durability = dur;
+    }
+    static Chan__ClusterStat cs;
+    if (s->cluster) {
+        fill_cluster(s, &cs);
+        ss->cluster = &cs;
     }
 }
 

@@ -97,6 +97,26 @@ static void journal_metrics(struct evbuffer *out, const chand_journal_t *j)
         (unsigned long long)js.recovery.values);
 }
 
+static void cluster_metrics(struct evbuffer *out, chand_server_t *s)
+{
+    cl_stats_t st;
+    chand_cluster_stats(s->cluster, &st);
+    evbuffer_add_printf(out,
+        "# TYPE chand_cluster_role gauge\nchand_cluster_role{role=\"%s\"} 1\n"
+        "# TYPE chand_cluster_term gauge\nchand_cluster_term %llu\n"
+        "# TYPE chand_cluster_etcd_up gauge\nchand_cluster_etcd_up %d\n"
+        "# TYPE chand_cluster_etcd_errors_total counter\nchand_cluster_etcd_errors_total %llu\n"
+        "# TYPE chand_cluster_lease_left_seconds gauge\nchand_cluster_lease_left_seconds %.3f\n"
+        "# TYPE chand_cluster_elections_won_total counter\n"
+        "chand_cluster_elections_won_total %llu\n"
+        "# TYPE chand_cluster_replicas gauge\nchand_cluster_replicas %u\n"
+        "# TYPE chand_cluster_replica_lag_bytes gauge\nchand_cluster_replica_lag_bytes %llu\n",
+        chand_cluster_role_name(st.role), (unsigned long long)st.term, st.etcd_ok ? 1 : 0,
+        (unsigned long long)st.etcd_errors, (double)st.lease_left_ms / 1000.0,
+        (unsigned long long)st.elections_won, chand_repl_replicas(s),
+        (unsigned long long)chand_repl_lag_max(s));
+}
+
 static void metrics_cb(struct evhttp_request *req, void *arg)
 {
     chand_server_t *s = arg;
@@ -131,6 +151,8 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     stall_metrics(out, &s->stall);
     if (s->journal)
         journal_metrics(out, s->journal);
+    if (s->cluster)
+        cluster_metrics(out, s);
     struct scrape sc = { out, 0 };
     core_each_chan(s->core, chan_metrics, &sc);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

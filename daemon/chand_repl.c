@@ -353,6 +353,17 @@ uint64_t chand_repl_acked(const chand_server_t *s)
     return s->repl_acked;
 }
 
+uint64_t chand_repl_lag_max(const chand_server_t *s)
+{
+    uint64_t written = s->journal ? chand_journal_written(s->journal) : 0, lag = 0;
+    for (const qlink_t *l = s->feeds.next; l != &s->feeds; l = l->next) {
+        const repl_feed_t *f = QLIST_ENTRY(l, repl_feed_t, link);
+        if (written > f->acked && written - f->acked > lag)
+            lag = written - f->acked;
+    }
+    return lag;
+}
+
 unsigned chand_repl_replicas(const chand_server_t *s)
 {
     unsigned n = 0;

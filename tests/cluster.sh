@@ -81,7 +81,7 @@ ETCD="127.0.0.1:$E1,127.0.0.1:$E2,127.0.0.1:$E3"
 i=0
 until ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health >/dev/null 2>&1; do
     i=$((i + 1))
-    if [ $i -gt 100 ]; then fail "etcd did not come up"; exit 1; fi
+    if [ $i -gt 300 ]; then fail "etcd did not come up in 30 s"; exit 1; fi
     sleep 0.1
 done
 pass "three etcd members up"
@@ -128,6 +128,21 @@ until grep -q "replica .* joined" "$tmp/n$first.log"; do
     sleep 0.1
 done
 pass "node $other replicates from node $first"
+
+# chan cluster status, through the seeds: the primary's view (nodes publish
+# their role and position in etcd a few times a second).
+i=0
+while :; do
+    timeout 20 "$CHAN" --addr "$SEEDS" cluster status >"$tmp/status" 2>&1
+    if grep -q "^replicas: 1$" "$tmp/status" && grep -q "^role: primary$" "$tmp/status" &&
+        [ "$(grep -c " g1 .* \(primary\|replica\) " "$tmp/status")" -eq 2 ]; then
+        pass "chan cluster status shows the primary, its replica and both nodes"
+        break
+    fi
+    i=$((i + 1))
+    if [ $i -gt 50 ]; then fail "cluster status: $(cat "$tmp/status")"; break; fi
+    sleep 0.1
+done
 
 # Clients go through the seeds and land on the primary.
 timeout 20 "$CHAN" --addr "$SEEDS" make jobs --cap 100000 || fail "make through the seeds"
@@ -253,6 +268,32 @@ if [ "$past_rc" -eq 0 ]; then
 else
     pass "the send to the stale primary was refused (exit $past_rc)"
 fi
+
+# ---- etcd loses its quorum: the primary stops answering ----
+# (etcd member 3 is down already; member 1 goes too)
+eval "e=\$etcd1"
+kill -KILL "$e"
+wait "$e" 2>/dev/null
+eval "np=\$node$fourth"
+before=$(grep -c "no longer primary" "$tmp/n$fourth.log")
+i=0
+until [ "$(grep -c "no longer primary" "$tmp/n$fourth.log")" -gt "$before" ]; do
+    i=$((i + 1))
+    if [ $i -gt $(( (TTL + 3) * 10 )) ]; then fail "the primary kept serving without etcd"; break; fi
+    sleep 0.1
+done
+pass "with etcd's quorum lost the primary stopped answering (within the lease TTL)"
+timeout 10 "$CHAN" --addr "$SEEDS" send jobs no-quorum -t 1000 2>/dev/null &&
+    fail "a send was answered with etcd's quorum lost"
+# etcd back: a primary again, and every value still there
+start_etcd 1 "$E1" "$P1"
+start_etcd 3 "$E3" "$P3"
+wait_primary none $(( (TTL + 20) * 10 )) >/dev/null || fail "no primary once etcd is back"
+timeout 20 "$CHAN" --addr "$SEEDS" send jobs after-quorum ||
+    fail "send once etcd is back"
+timeout 20 "$CHAN" --addr "$SEEDS" recv jobs -n 1 -t 5000 >"$tmp/last" 2>&1
+grep -qx "after-quorum" "$tmp/last" && pass "served again once etcd's quorum is back" ||
+    fail "the value sent once etcd is back: $(cat "$tmp/last")"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "all cluster tests passed"

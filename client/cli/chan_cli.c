@@ -50,6 +50,9 @@ static const char usage[] =
 "  stat [NAME]         show one channel, or the daemon\n"
 "  ls                  list every channel\n"
 "  ping                one round trip to chand\n"
+"  cluster status      the cluster as the primary sees it: every node, its\n"
+"                      group, role and journal position; this node's term,\n"
+"                      lease, etcd and replicas (--addr: the seeds)\n"
 "\n"
 "Options:\n"
 "  -a, --addr ADDR       chand's address: HOST:PORT, [IPV6]:PORT or unix:/PATH\n"
@@ -473,6 +476,54 @@ static int cmd_ping(struct cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int cmd_cluster(struct cli *c, int argc, char **argv)
+{
+    if (argc != 1 || strcmp(argv[0], "status")) {
+        fprintf(stderr, "chan: cluster takes one subcommand: status\n");
+        return EXIT_USAGE;
+    }
+    chan_cluster_stat_t *s = malloc(sizeof *s);
+    if (!s)
+        return fail("cluster", ENOMEM);
+    if (chan_cluster_stat(c->cl, s, chan_now() + 10000) < 0) {
+        free(s);
+        return fail("cluster", errno);
+    }
+    if (!s->member) {
+        free(s);
+        fprintf(stderr, "chan: this chand is not a cluster node (no --cluster)\n");
+        return EXIT_ERROR;
+    }
+    printf("cluster: %s\nnode: %s\ngroup: %s\nrole: %s\nterm: %llu\n", s->cluster, s->node,
+           s->group, s->role, (unsigned long long)s->term);
+    if (*s->primary)
+        printf("primary: %s\n", s->primary);
+    printf("replication: %s\netcd: %s (%s)\nlease_left_ms: %lld\nreplicas: %u\n"
+           "replica_lag_bytes: %llu\nelections_won: %llu\netcd_errors: %llu\n",
+           s->replication, s->etcd, s->etcd_ok ? "ok" : "failing", (long long)s->lease_left_ms,
+           s->replicas, (unsigned long long)s->replica_lag_bytes,
+           (unsigned long long)s->elections_won, (unsigned long long)s->etcd_errors);
+    printf("%-24s %-12s %-24s %-10s %22s %12s %s\n", "NODE", "GROUP", "ADDRESS", "ROLE", "LOG",
+           "LENGTH", "LAG");
+    for (size_t i = 0; i < s->nnodes; i++) {
+        const chan_cluster_node_t *n = &s->nodes[i];
+        /* lag: bytes behind its group's primary, when both are in one log */
+        const chan_cluster_node_t *p = NULL;
+        for (size_t k = 0; k < s->nnodes; k++)
+            if (!strcmp(s->nodes[k].group, n->group) && !strcmp(s->nodes[k].role, "primary"))
+                p = &s->nodes[k];
+        char lag[32] = "-";
+        if (p && p != n && p->gen == n->gen && p->off >= n->off)
+            snprintf(lag, sizeof lag, "%llu", (unsigned long long)(p->off - n->off));
+        else if (p && p != n)
+            snprintf(lag, sizeof lag, "?");
+        printf("%-24s %-12s %-24s %-10s %22llu %12llu %s\n", n->node, n->group, n->addr, n->role,
+               (unsigned long long)n->gen, (unsigned long long)n->off, lag);
+    }
+    free(s);
+    return EXIT_OK;
+}
+
 /* ---- main ---- */
 
 static const struct {
@@ -481,6 +532,7 @@ static const struct {
 } commands[] = {
     { "send", cmd_send }, { "recv", cmd_recv }, { "make", cmd_make }, { "close", cmd_close },
     { "stat", cmd_stat }, { "ls", cmd_ls }, { "ping", cmd_ping }, { "rm", cmd_rm },
+    { "cluster", cmd_cluster },
 };
 
 static int parse_long(const char *s, long min, long *out)

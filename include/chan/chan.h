@@ -614,6 +614,42 @@ typedef struct chan_server_stat {
 /* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET. */
 CHAN_API int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline);
 
+/* ---- A cluster (chand --cluster) ---- */
+
+#define CHAN_CLUSTER_MAX_NODES 64
+
+/* A node of the cluster, as the answering node last read it from etcd
+ * (a few times a second). */
+typedef struct chan_cluster_node {
+    char node[104], group[104], addr[128];
+    char role[16];            /* "primary", "replica" or "candidate" */
+    uint64_t gen, off;        /* how far its journal reaches (log generation,
+                                 length): a replica's lag to its primary */
+} chan_cluster_node_t;
+
+typedef struct chan_cluster_stat {
+    int member;               /* 1: a cluster node; 0: a single chand (the rest
+                                 is then empty) */
+    char cluster[104], group[104], node[104];
+    char role[16];            /* this node's */
+    uint64_t term;            /* of the primary it is or follows; 0: none */
+    char primary[128];        /* the primary's address, when not this node */
+    char etcd[272];           /* the etcd endpoint it uses */
+    int etcd_ok;              /* 1: its last call to etcd succeeded */
+    int64_t lease_left_ms;    /* until its view of its etcd lease ends */
+    char replication[8];      /* "sync" or "async" */
+    uint64_t elections_won, fences, etcd_errors;
+    uint32_t replicas;        /* connected to it, as primary */
+    uint64_t replica_lag_bytes; /* as primary: log bytes the furthest-behind
+                                   replica has not acknowledged */
+    size_t nnodes;
+    chan_cluster_node_t nodes[CHAN_CLUSTER_MAX_NODES];
+} chan_cluster_stat_t;
+
+/* chan_cluster_stat - fill *st from the node cl is connected to (through
+ * a list of seeds: the primary).  0, or -1 with ETIMEDOUT, ECONNRESET. */
+CHAN_API int chan_cluster_stat(chan_client_t *cl, chan_cluster_stat_t *st, int64_t deadline);
+
 #ifdef __cplusplus
 }
 #endif
