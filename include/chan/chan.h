@@ -468,7 +468,17 @@ typedef struct chan_client chan_client_t;
  *     (or its name held by a channel that is not temporary).
  * chand refusing to make a channel again (EBUSY: too many channels) is not
  * for good: calls on the handle get chand's answers (ENOENT), and the next
- * reconnection tries again. */
+ * reconnection tries again.
+ *
+ * A cluster (chand --cluster): addr may list several nodes, the seeds,
+ * separated by commas ("h1:7071,h2:7072").  The client dials them in order,
+ * giving each at most a second, and settles on its group's primary: a node
+ * that is not names the primary in its Hello reply and the client connects
+ * there; while the group elects one, the client tries the seeds again
+ * every 100 ms until the deadline.  Every redial (after a failover: the
+ * old primary's connections are closed) goes through the seeds again, and
+ * handles are opened again as above.  A call answered by a node that is no
+ * longer primary fails with ECONNRESET. */
 CHAN_API chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline);
 
 /* chan_disconnect - close the connection.  Calls blocked on it fail with
