@@ -411,7 +411,7 @@ static void read_done(void *arg, int err, const char *msg, json_object *r)
     bool consistent = true;
     c->h.position(c->ctx, &me.gen, &me.off, &consistent);
     if (!consistent)
-        me.gen = me.off = 0;
+        return;   /* half a copy: the group waits for a node with a whole one */
     if (any && strcmp(best.node, me.node) && better(&best, &me))
         return;   /* a node with more of the journal lives: it campaigns */
     campaign(c);

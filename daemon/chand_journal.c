@@ -863,6 +863,12 @@ chand_journal_t *chand_journal_open(const jr_opts_t *o, core_t *core)
     pthread_cond_init(&j->cv, NULL);
     if (open_dir(j) < 0 || lock_dir(j) < 0)
         goto fail;
+    if (faccessat(j->dir_fd, JR_COPYING, F_OK, 0) == 0) {
+        log_err("data dir %s holds an unfinished copy from a cluster primary (%s/%s): it "
+                "is not a whole journal; start it as a cluster node to finish the copy",
+                o->dir, o->dir, JR_COPYING);
+        goto fail;
+    }
     char err[512];
     jr_recovery_t *r = &j->st.recovery;
     if (chand_recover(j->dir_fd, o->dir, core, true, r, err, sizeof err) < 0) {

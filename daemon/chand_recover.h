@@ -45,5 +45,7 @@ int chand_recover_list(int dir_fd, uint64_t **logs, size_t *nlogs, uint64_t **sn
 #define JR_LOG_FMT "log.%020llu"
 #define JR_SNAP_FMT "snap.%020llu"
 #define JR_NAME_MAX 64
+/* Present while a cluster replica's full copy is unfinished. */
+#define JR_COPYING "COPYING"
 
 #endif /* CHAND_RECOVER_H */

@@ -512,6 +512,28 @@ static int take_records(repl_follower_t *f, int fd, bool snap, uint64_t gen, uin
     return 0;
 }
 
+/* While a full copy is under way the dir holds the start of one: a
+ * marker file says so, across a crash too, and such a node never runs for
+ * primary (chand_cluster.c) nor starts as a single chand (the journal
+ * refuses the dir). */
+static void set_consistent(repl_follower_t *f, bool yes)
+{
+    if (yes == f->consistent)
+        return;
+    f->consistent = yes;
+    if (yes) {
+        unlinkat(f->dir_fd, JR_COPYING, 0);
+    } else {
+        int fd = openat(f->dir_fd, JR_COPYING, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            log_err("replica: cannot create %s: %s; stopping", JR_COPYING, strerror(errno));
+            _exit(1);
+        }
+        close(fd);
+    }
+    fsync(f->dir_fd);
+}
+
 static void reset_copy(repl_follower_t *f)
 {
     file_sync_close(&f->log_fd);
@@ -523,7 +545,7 @@ static void reset_copy(repl_follower_t *f)
     f->log_gen = f->log_len = f->snap_gen = 0;
     f->snap_tmp_gen = f->snap_tmp_len = 0;
     f->pend.len = 0;
-    f->consistent = false;
+    set_consistent(f, false);
     f->st.full_copies++;
     log_info("replica: taking a full copy from %s", f->addr);
 }
@@ -564,7 +586,7 @@ static int apply_snap(repl_follower_t *f, const Chan__ReplData *d)
         f->log_gen = f->log_len = 0;
     }
     chand_journal_remove_before(f->dir_fd, d->gen);
-    f->consistent = true;
+    set_consistent(f, true);
     return 0;
 }
 
@@ -597,7 +619,7 @@ static int apply_log(repl_follower_t *f, const Chan__ReplData *d)
         f->log_gen = d->gen;
         f->log_len = 0;
         if (!f->consistent && !f->snap_gen)
-            f->consistent = true;   /* a copy of every log from the first */
+            set_consistent(f, true);   /* a copy of every log from the first */
     }
     if (d->offset != f->log_len + f->pend.len)
         return fail_copy(f, "log bytes out of order");
@@ -757,6 +779,14 @@ repl_follower_t *chand_repl_follower_new(chand_server_t *s, int dir_fd)
 {
     jr_recovery_t r;
     char err[512];
+    bool copying = faccessat(dir_fd, JR_COPYING, F_OK, 0) == 0;
+    if (copying) {
+        /* a full copy was cut short (a crash): what it left is no state at
+         * all; the primary sends it all again */
+        log_warn("data dir %s: an unfinished copy from a primary; removing it, a full copy "
+                 "follows", s->opts.data_dir);
+        chand_journal_remove_before(dir_fd, UINT64_MAX);
+    }
     if (chand_recover(dir_fd, s->opts.data_dir, NULL, true, &r, err, sizeof err) < 0) {
         log_err("cannot load the data dir: %s", err);
         return NULL;
@@ -768,7 +798,7 @@ repl_follower_t *chand_repl_follower_new(chand_server_t *s, int dir_fd)
     f->snap_gen = r.snap_gen;
     f->log_gen = r.last_gen;
     f->log_len = r.last_len;
-    f->consistent = true;
+    f->consistent = !copying;
     chan_arena_init(&f->arena);
     f->retry = evtimer_new(s->base, retry_cb, f);
     if (f->log_gen) {

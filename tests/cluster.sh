@@ -129,6 +129,24 @@ until grep -q "replica .* joined" "$tmp/n$first.log"; do
 done
 pass "node $other replicates from node $first"
 
+# ---- half a copy: a replica killed in the middle of a full copy ----
+# leaves the marker COPYING in its dir.  A single chand refuses the dir; a
+# cluster node alone in its group with it never runs for primary.
+mkdir -p "$tmp/d9"
+: >"$tmp/d9/COPYING"
+timeout 20 "$CHAND" --listen 127.0.0.1:0 --data-dir "$tmp/d9" >"$tmp/single9.out" 2>&1
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "unfinished copy" "$tmp/single9.out"; then
+    pass "a single chand refuses a dir holding half a copy"
+else
+    fail "a single chand on half a copy: exit $rc: $(cat "$tmp/single9.out")"
+fi
+C9=$(free_port)
+"$CHAND" --listen "127.0.0.1:$C9" --data-dir "$tmp/d9" --cluster t --group g9 --etcd "$ETCD" \
+    --lease-ttl ${TTL}s >"$tmp/n9.log" 2>&1 &
+node9=$!
+pids="$pids $node9"
+
 # chan cluster status, through the seeds: the primary's view (nodes publish
 # their role and position in etcd a few times a second).
 i=0
@@ -268,6 +286,15 @@ if [ "$past_rc" -eq 0 ]; then
 else
     pass "the send to the stale primary was refused (exit $past_rc)"
 fi
+
+if grep -q "elected primary" "$tmp/n9.log"; then
+    fail "a node holding half a copy was elected"
+elif ! grep -q "unfinished copy" "$tmp/n9.log"; then
+    fail "the node holding half a copy did not say so: $(cat "$tmp/n9.log")"
+else
+    pass "a node holding half a copy was never elected (alone in its group for the whole test)"
+fi
+stop_pid "$node9"
 
 # ---- etcd loses its quorum: the primary stops answering ----
 # (etcd member 3 is down already; member 1 goes too)
