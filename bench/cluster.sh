@@ -45,7 +45,7 @@ command -v etcd >/dev/null || { echo "cluster: etcd is not installed (etcd-serve
 port_used=" "
 free_port() {
     while :; do
-        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 20000) + 30000 ))
+        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 12000) + 20000 ))
         case "$port_used" in *" $p "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             port_used="$port_used$p "
@@ -201,7 +201,7 @@ section="$data/section.md"
     echo "primary\" (its lease expired on etcd, it was elected, and it loaded its copy), with"
     echo "\`--lease-ttl 2s\`; the killed node then restarts and catches up before the next kill."
     echo "Median **$fo_med ms**, min $fo_min ms, max $fo_max ms. Most of it is the lease: the"
-    echo "replica sees the primary key go on its next read of etcd (every 200 ms), waits two"
+    echo "replica sees the primary key go on its next read of etcd (every 100 ms), waits two"
     echo "reads so every node has published its position, and campaigns."
     echo
     echo "Machine: $(machine); load average $load at the start and $load_end at the end."

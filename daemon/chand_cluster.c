@@ -16,7 +16,7 @@
 #include "chand_stall.h"
 
 /* How often the cluster's keys are read (and the lease looked after). */
-#define TICK_MS 200
+#define TICK_MS 100
 /* Reads with the group's primary key gone before the best node campaigns. */
 #define QUIET_TICKS 2
 #define MAX_KEY 512
@@ -483,6 +483,35 @@ chand_cluster_t *chand_cluster_new(struct event_base *base, const cl_opts_t *o,
     log_info("cluster %s: node %s of group %s at %s; etcd %s", o->cluster, o->node, o->group,
              o->advertise, o->etcd);
     return c;
+}
+
+static void revoked(void *arg, int err, const char *msg, json_object *r)
+{
+    (void)r;
+    chand_cluster_t *c = arg;
+    if (err)
+        log_warn("cluster %s: revoking the lease: %s (it expires in its TTL)", c->o.cluster, msg);
+    else
+        log_info("cluster %s: left: lease revoked, another node can be elected at once",
+                 c->o.cluster);
+    event_base_loopbreak(c->base);
+}
+
+void chand_cluster_leave(chand_cluster_t *c)
+{
+    if (!c || !c->lease)
+        return;
+    event_del(c->tick);
+    json_object *b = json_object_new_object();
+    char id[32];
+    snprintf(id, sizeof id, "%" PRIu64, c->lease);
+    json_object_object_add(b, "ID", json_object_new_string(id));
+    c->lease = 0;
+    etcd_call(c->etcd, "/v3/lease/revoke", b, 1000, revoked, c);
+    /* the server's loop has ended: run it for this one call */
+    struct timeval tv = { 1, 500000 };
+    event_base_loopexit(c->base, &tv);
+    event_base_dispatch(c->base);
 }
 
 void chand_cluster_free(chand_cluster_t *c)

@@ -80,6 +80,11 @@ typedef struct cl_stats {
 chand_cluster_t *chand_cluster_new(struct event_base *base, const cl_opts_t *o,
                                    const cl_hooks_t *hooks, void *ctx);
 void chand_cluster_free(chand_cluster_t *c);
+/* chand_cluster_leave - at shutdown, once every connection is closed:
+ * revoke the lease (its keys go with it), so that a replica is elected at
+ * once rather than after the TTL.  Runs base (whose loop has ended) until
+ * etcd answers, 1.5 s at most. */
+void chand_cluster_leave(chand_cluster_t *c);
 
 enum cl_role chand_cluster_role(const chand_cluster_t *c);
 /* The primary's address while this node is not it ("" when none). */

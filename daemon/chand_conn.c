@@ -165,6 +165,7 @@ void chand_conn_flush_turn(chand_server_t *s)
         chand_cluster_check(s->cluster);   /* a primary whose lease lapsed says nothing */
     chand_repl_pump(s);
     flush_all(s);
+    chand_server_stop_check(s);
 }
 
 void chand_conn_release_held(chand_server_t *s, uint64_t synced)

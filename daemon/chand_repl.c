@@ -364,6 +364,15 @@ uint64_t chand_repl_lag_max(const chand_server_t *s)
     return lag;
 }
 
+bool chand_repl_caught_up(const chand_server_t *s)
+{
+    uint64_t written = s->journal ? chand_journal_written(s->journal) : 0;
+    for (const qlink_t *l = s->feeds.next; l != &s->feeds; l = l->next)
+        if (QLIST_ENTRY(l, repl_feed_t, link)->acked < written)
+            return false;
+    return true;
+}
+
 unsigned chand_repl_replicas(const chand_server_t *s)
 {
     unsigned n = 0;

@@ -58,6 +58,8 @@ void chand_repl_feed_free(repl_feed_t *f);
  * replica acknowledged; chand_repl_replicas - how many are connected. */
 uint64_t chand_repl_acked(const chand_server_t *s);
 unsigned chand_repl_replicas(const chand_server_t *s);
+/* chand_repl_caught_up - every replica acknowledged all that was written. */
+bool chand_repl_caught_up(const chand_server_t *s);
 /* chand_repl_lag_max - bytes of log the furthest-behind replica has not
  * acknowledged (0: none connected, or all caught up). */
 uint64_t chand_repl_lag_max(const chand_server_t *s);

@@ -253,11 +253,28 @@ void chand_server_stop(chand_server_t *s)
     close_listeners(s);
     core_shutdown(s->core);
     chand_conn_flush_pending(s);
-    for (qlink_t *l = s->conns.next; l != &s->conns; l = l->next)
-        chand_conn_drain(QLIST_ENTRY(l, chand_conn_t, link));
+    /* replicas stay until they have everything (chand_server_stop_check):
+     * a clean stop of a primary loses nothing it answered, under async
+     * replication too */
+    for (qlink_t *l = s->conns.next; l != &s->conns; l = l->next) {
+        chand_conn_t *c = QLIST_ENTRY(l, chand_conn_t, link);
+        if (!c->feed)
+            chand_conn_drain(c);
+    }
     struct timeval tv = { STOP_TIMEOUT_S, 0 };
     evtimer_add(s->stop_timer, &tv);
     event_active(s->reaper, EV_TIMEOUT, 1);
+}
+
+void chand_server_stop_check(chand_server_t *s)
+{
+    if (!s->stopping || qlist_empty(&s->feeds))
+        return;
+    uint64_t feeds = chand_repl_replicas(s);
+    if (s->nconns > feeds || !chand_repl_caught_up(s))
+        return;
+    for (qlink_t *l = s->conns.next; l != &s->conns; l = l->next)
+        chand_conn_drain(QLIST_ENTRY(l, chand_conn_t, link));
 }
 
 /* ---- setup ---- */
@@ -581,6 +598,13 @@ int chand_server_run(chand_server_t *s)
     if (rc < 0) {
         log_err("event loop failed");
         return 1;
+    }
+    if (s->cluster && s->stopping) {
+        /* replies held for replicas are out, connections closed: hand
+         * over now (a journal's last records are synced at free) */
+        if (s->journal)
+            chand_journal_commit(s->journal, false);
+        chand_cluster_leave(s->cluster);
     }
     log_info("stopped");
     return 0;

@@ -120,6 +120,9 @@ uint64_t chand_server_durable(chand_server_t *s);
  * channel operations are answered NOT_PRIMARY. */
 bool chand_server_may_serve(const chand_server_t *s);
 
+/* chand_server_stop_check - while stopping: once only replicas' feeds are
+ * left and each has acknowledged everything, close them too. */
+void chand_server_stop_check(chand_server_t *s);
 /* chand_server_stop - begin an orderly shutdown (what SIGTERM does): no new
  * connections, every blocked request answered SHUTTING_DOWN, every
  * connection closed once its output drains; the loop then exits. */

@@ -47,11 +47,12 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
 
 # A loopback port nothing listens on (random, checked; the few ports this
-# test needs are taken within a second of being picked).
+# test needs are taken within a second of being picked), below the range
+# the kernel picks outgoing connections' ports from.
 port_used=" "
 free_port() {
     while :; do
-        p=$(( (($(od -An -N2 -tu2 /dev/urandom) % 20000)) + 30000 ))
+        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 12000) + 20000 ))
         case "$port_used" in *" $p "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             port_used="$port_used$p "
@@ -62,28 +63,44 @@ free_port() {
 }
 
 # ---- etcd: three members ----
-E1=$(free_port); E2=$(free_port); E3=$(free_port)
-P1=$(free_port); P2=$(free_port); P3=$(free_port)
-members="e1=http://127.0.0.1:$P1,e2=http://127.0.0.1:$P2,e3=http://127.0.0.1:$P3"
 start_etcd() {   # start_etcd N CLIENT_PORT PEER_PORT
     etcd --name "e$1" --data-dir "$tmp/etcd$1" \
         --listen-client-urls "http://127.0.0.1:$2" --advertise-client-urls "http://127.0.0.1:$2" \
         --listen-peer-urls "http://127.0.0.1:$3" --initial-advertise-peer-urls "http://127.0.0.1:$3" \
         --initial-cluster "$members" --initial-cluster-token "t$$" \
-        --heartbeat-interval 50 --election-timeout 500 >"$tmp/etcd$1.log" 2>&1 &
+        --heartbeat-interval 50 --election-timeout 500 >>"$tmp/etcd$1.log" 2>&1 &
     eval "etcd$1=$!"
     pids="$pids $!"
 }
-start_etcd 1 "$E1" "$P1"
-start_etcd 2 "$E2" "$P2"
-start_etcd 3 "$E3" "$P3"
-ETCD="127.0.0.1:$E1,127.0.0.1:$E2,127.0.0.1:$E3"
-i=0
-until ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health >/dev/null 2>&1; do
-    i=$((i + 1))
-    if [ $i -gt 300 ]; then fail "etcd did not come up in 30 s"; exit 1; fi
-    sleep 0.1
+# A port picked may be taken before etcd binds it: then the members are
+# started again on other ports (three tries).
+etcd_up=no
+for try in 1 2 3; do
+    E1=$(free_port); E2=$(free_port); E3=$(free_port)
+    P1=$(free_port); P2=$(free_port); P3=$(free_port)
+    members="e1=http://127.0.0.1:$P1,e2=http://127.0.0.1:$P2,e3=http://127.0.0.1:$P3"
+    rm -rf "$tmp"/etcd[123]
+    start_etcd 1 "$E1" "$P1"
+    start_etcd 2 "$E2" "$P2"
+    start_etcd 3 "$E3" "$P3"
+    ETCD="127.0.0.1:$E1,127.0.0.1:$E2,127.0.0.1:$E3"
+    end=$(( $(date +%s) + 30 ))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        if ETCDCTL_API=3 etcdctl --endpoints "$ETCD" --dial-timeout 1s --command-timeout 2s \
+            endpoint health >/dev/null 2>&1; then
+            etcd_up=yes
+            break
+        fi
+        dead=no
+        for e in "$etcd1" "$etcd2" "$etcd3"; do kill -0 "$e" 2>/dev/null || dead=yes; done
+        [ $dead = no ] || break
+        sleep 0.1
+    done
+    [ $etcd_up = yes ] && break
+    for e in "$etcd1" "$etcd2" "$etcd3"; do stop_pid "$e"; done
+    echo "etcd did not come up (try $try): $(grep -h "address already in use" "$tmp"/etcd*.log | head -n 1)"
 done
+[ $etcd_up = yes ] || { fail "etcd did not come up"; exit 1; }
 pass "three etcd members up"
 
 # ---- two chands, one group ----
@@ -97,6 +114,10 @@ start_node() {   # start_node N PORT
 }
 start_node 1 "$C1"
 start_node 2 "$C2"
+
+joined_count() {   # joined_count N: replicas that joined node N so far
+    grep -c "replica .* joined" "$tmp/n$1.log" 2>/dev/null || true
+}
 
 # The node that serves as primary now, by its log ("" if none yet).
 primary_of() {   # primary_of: prints 1 or 2
@@ -321,6 +342,30 @@ timeout 20 "$CHAN" --addr "$SEEDS" send jobs after-quorum ||
 timeout 20 "$CHAN" --addr "$SEEDS" recv jobs -n 1 -t 5000 >"$tmp/last" 2>&1
 grep -qx "after-quorum" "$tmp/last" && pass "served again once etcd's quorum is back" ||
     fail "the value sent once etcd is back: $(cat "$tmp/last")"
+
+# ---- a clean stop hands over at once ----
+# SIGTERM: the primary waits until its replica has everything, revokes its
+# lease (no waiting for the TTL), and exits 0.
+p=$(primary_of)
+eval "pp=\$node$p"
+i=0
+until [ "$(joined_count "$p")" -ge 1 ] && timeout 10 "$CHAN" --addr "$SEEDS" cluster status 2>/dev/null |
+    grep -q "^replicas: 1$"; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then fail "no replica before the clean stop"; break; fi
+    sleep 0.1
+done
+timeout 20 "$CHAN" --addr "$SEEDS" send jobs before-term || fail "send before the clean stop"
+kill -TERM "$pp"
+wait "$pp"
+term_rc=$?
+[ "$term_rc" -eq 0 ] || fail "the primary stopped by SIGTERM exited $term_rc"
+grep -q "lease revoked" "$tmp/n$p.log" && pass "the stopped primary revoked its lease" ||
+    fail "the stopped primary did not revoke its lease"
+wait_primary "$p" $(( (TTL + 4) * 10 )) >/dev/null || fail "no primary after the clean stop"
+timeout 20 "$CHAN" --addr "$SEEDS" recv jobs -n 1 -t 5000 >"$tmp/term" 2>&1
+grep -qx "before-term" "$tmp/term" && pass "the value sent before the clean stop is on the new primary" ||
+    fail "after the clean stop: $(cat "$tmp/term")"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "all cluster tests passed"
