@@ -175,7 +175,7 @@ static void renewed(void *arg, int err, const char *msg, json_object *r)
     /* the lease lives at least ttl from when etcd renewed it, which is after
      * we sent the request: count from the sending */
     c->lease_until_us = sent + (uint64_t)ttl * 1000000;
-    c->next_keepalive_us = sent + (uint64_t)ttl * 1000000 / 3;
+    c->next_keepalive_us = sent + (uint64_t)ttl * 1000000 / 4;
 }
 
 static void renew(chand_cluster_t *c)
@@ -187,7 +187,10 @@ static void renew(chand_cluster_t *c)
     snprintf(id, sizeof id, "%" PRIu64, c->lease);
     json_object_object_add(b, "ID", json_object_new_string(id));
     c->renewing = true;
-    etcd_call(c->etcd, "/v3/lease/keepalive", b, (int)(c->ttl_ms / 3), renewed, rn);
+    /* a short timeout: a renewal stuck on a hung etcd member is tried on the
+     * next one well before the fence */
+    etcd_call(c->etcd, ETCD_LANE_LEASE, "/v3/lease/keepalive", b, (int)(c->ttl_ms / 8), renewed,
+              rn);
 }
 
 /* ---- our node key ---- */
@@ -223,7 +226,8 @@ static void publish(chand_cluster_t *c)
         return;
     snprintf(c->published, sizeof c->published, "%s", v);
     c->putting = true;
-    etcd_call(c->etcd, "/v3/kv/put", kv_body(c->node_key, v, c->lease), 2000, published, c);
+    etcd_call(c->etcd, ETCD_LANE_KV, "/v3/kv/put", kv_body(c->node_key, v, c->lease), 2000,
+              published, c);
 }
 
 /* ---- the election ---- */
@@ -279,7 +283,7 @@ static void campaign(chand_cluster_t *c)
     json_object_array_add(succ, put);
     json_object_object_add(b, "success", succ);
     c->campaigning = true;
-    etcd_call(c->etcd, "/v3/kv/txn", b, 2000, campaigned, c);
+    etcd_call(c->etcd, ETCD_LANE_KV, "/v3/kv/txn", b, 2000, campaigned, c);
 }
 
 /* A node's published position, read back from its key. */
@@ -435,8 +439,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
             c->granting = true;
             /* counted from before the call, as renewals are */
             c->lease_until_us = t + c->o.lease_ttl_ms * 1000;
-            c->next_keepalive_us = t + c->o.lease_ttl_ms * 1000 / 3;
-            etcd_call(c->etcd, "/v3/lease/grant", b, 2000, granted, c);
+            c->next_keepalive_us = t + c->o.lease_ttl_ms * 1000 / 4;
+            etcd_call(c->etcd, ETCD_LANE_LEASE, "/v3/lease/grant", b, 2000, granted, c);
         }
         return;
     }
@@ -453,7 +457,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         json_object_object_add(b, "range_end", json_object_new_string(e));
         free(e);
         c->reading = true;
-        etcd_call(c->etcd, "/v3/kv/range", b, 2000, read_done, c);
+        etcd_call(c->etcd, ETCD_LANE_KV, "/v3/kv/range", b, 1000, read_done, c);
     }
 }
 
@@ -507,7 +511,7 @@ void chand_cluster_leave(chand_cluster_t *c)
     snprintf(id, sizeof id, "%" PRIu64, c->lease);
     json_object_object_add(b, "ID", json_object_new_string(id));
     c->lease = 0;
-    etcd_call(c->etcd, "/v3/lease/revoke", b, 1000, revoked, c);
+    etcd_call(c->etcd, ETCD_LANE_LEASE, "/v3/lease/revoke", b, 1000, revoked, c);
     /* the server's loop has ended: run it for this one call */
     struct timeval tv = { 1, 500000 };
     event_base_loopexit(c->base, &tv);

@@ -9,7 +9,8 @@
  * The primary key is created by a transaction that succeeds only if the key
  * does not exist, bound to the winner's lease: at most one holder while the
  * lease lives.  The etcd revision of that creation is the term.  A primary
- * renews its lease every third of the TTL and stops answering (and restarts
+ * renews its lease every quarter of the TTL (a renewal that takes more than
+ * an eighth is tried again on the next etcd member) and stops answering (and restarts
  * itself as a replica: chand_server_fence) once a renewal has not succeeded
  * for TTL minus a margin, measured from when the last successful renewal was
  * sent - before etcd can expire the lease and let another node win.

@@ -24,7 +24,7 @@ typedef struct etcd_endpoint {
     char host[256];
     uint16_t port;
     char shown[272];
-    struct evhttp_connection *conn;
+    struct evhttp_connection *conn[ETCD_LANES];
 } etcd_endpoint_t;
 
 typedef struct etcd_call {
@@ -126,8 +126,9 @@ void etcd_free(chand_etcd_t *e)
     for (qlink_t *l = e->calls.next; l != &e->calls; l = l->next)
         call_answer(QLIST_ENTRY(l, etcd_call_t, link), ECANCELED, "shutting down", NULL);
     for (size_t i = 0; i < e->neps; i++)
-        if (e->eps[i].conn)
-            evhttp_connection_free(e->eps[i].conn);   /* may finish calls: they are answered */
+        for (int k = 0; k < ETCD_LANES; k++)
+            if (e->eps[i].conn[k])
+                evhttp_connection_free(e->eps[i].conn[k]);   /* may finish calls: answered */
     while (!qlist_empty(&e->calls)) {
         etcd_call_t *c = QLIST_ENTRY(e->calls.next, etcd_call_t, link);
         qlist_remove(&c->link);
@@ -187,7 +188,7 @@ static void done_cb(struct evhttp_request *req, void *arg)
     free(c);
 }
 
-void etcd_call(chand_etcd_t *e, const char *path, json_object *body, int timeout_ms,
+void etcd_call(chand_etcd_t *e, int lane, const char *path, json_object *body, int timeout_ms,
                etcd_cb cb, void *arg)
 {
     etcd_call_t *c = xcalloc(1, sizeof *c);
@@ -197,12 +198,13 @@ void etcd_call(chand_etcd_t *e, const char *path, json_object *body, int timeout
     c->ep = e->cur;
     qlist_push_back(&e->calls, &c->link);
     etcd_endpoint_t *ep = &e->eps[e->cur];
-    if (!ep->conn) {
-        ep->conn = evhttp_connection_base_new(e->base, NULL, ep->host, ep->port);
-        if (ep->conn)
-            evhttp_connection_set_retries(ep->conn, 0);
+    struct evhttp_connection **conn = &ep->conn[lane == ETCD_LANE_LEASE ? 0 : 1];
+    if (!*conn) {
+        *conn = evhttp_connection_base_new(e->base, NULL, ep->host, ep->port);
+        if (*conn)
+            evhttp_connection_set_retries(*conn, 0);
     }
-    struct evhttp_request *req = ep->conn ? evhttp_request_new(done_cb, c) : NULL;
+    struct evhttp_request *req = *conn ? evhttp_request_new(done_cb, c) : NULL;
     if (!req) {
         json_object_put(body);
         qlist_remove(&c->link);
@@ -211,7 +213,7 @@ void etcd_call(chand_etcd_t *e, const char *path, json_object *body, int timeout
         return;
     }
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-    evhttp_connection_set_timeout_tv(ep->conn, &tv);
+    evhttp_connection_set_timeout_tv(*conn, &tv);
     evhttp_request_set_error_cb(req, error_cb);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Host", ep->shown);
@@ -220,7 +222,7 @@ void etcd_call(chand_etcd_t *e, const char *path, json_object *body, int timeout
     const char *text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &n);
     evbuffer_add(evhttp_request_get_output_buffer(req), text, n);
     json_object_put(body);
-    if (evhttp_make_request(ep->conn, req, EVHTTP_REQ_POST, path) < 0) {
+    if (evhttp_make_request(*conn, req, EVHTTP_REQ_POST, path) < 0) {
         /* evhttp freed req and did not call done_cb */
         qlist_remove(&c->link);
         call_answer(c, ECONNREFUSED, "etcd: cannot send the request", NULL);

@@ -39,10 +39,16 @@ typedef void (*etcd_cb)(void *arg, int err, const char *msg, json_object *reply)
 chand_etcd_t *etcd_new(struct event_base *base, const char *endpoints, char *err, size_t errlen);
 void etcd_free(chand_etcd_t *e);
 
+/* Calls go over one of two HTTP/1.1 connections per endpoint (HTTP/1.1
+ * answers one request at a time): the lease's renewals never wait behind a
+ * read that a slow etcd member holds up. */
+enum { ETCD_LANE_LEASE = 0, ETCD_LANE_KV = 1, ETCD_LANES = 2 };
+
 /* etcd_call - POST body (taken: freed here) to path ("/v3/kv/range", ...)
- * and call cb(arg, ...) once with the answer, within timeout_ms.  Calls in
- * flight when etcd_free runs are answered ECANCELED. */
-void etcd_call(chand_etcd_t *e, const char *path, json_object *body, int timeout_ms,
+ * over lane's connection, and call cb(arg, ...) once with the answer,
+ * within timeout_ms.  Calls in flight when etcd_free runs are answered
+ * ECANCELED. */
+void etcd_call(chand_etcd_t *e, int lane, const char *path, json_object *body, int timeout_ms,
                etcd_cb cb, void *arg);
 
 /* The endpoint calls go to now, for logs and the stat ("host:port"). */
