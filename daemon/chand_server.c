@@ -524,6 +524,7 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     s->dir_fd = s->lock_fd = -1;
     chan_arena_init(&s->arena);
     s->started_ms = chand_now();
+    s->started_unix = (uint64_t)time(NULL);
     s->base = event_base_new();
     if (!s->base) {
         log_err("cannot create the event loop");

@@ -83,6 +83,7 @@ struct chand_server {
     uint64_t nconns;
     uint64_t next_conn;
     uint64_t started_ms;
+    uint64_t started_unix;       /* wall clock at start (process_start_time_seconds) */
     chand_stall_t stall;         /* how long each loop callback took */
     uint64_t out_bytes;          /* replies queued to every client (counted
                                     against --max-memory with the values) */

@@ -1735,15 +1735,16 @@ static int metrics_port(const chand_proc_t *d)
     return -1;
 }
 
-/* GET /metrics from the endpoint of d: the whole response, in a static
+/* GET path from the metrics endpoint of d: the whole response, in a static
  * buffer. */
-static const char *scrape(const chand_proc_t *d)
+static const char *http_get(const chand_proc_t *d, const char *path)
 {
     int port = metrics_port(d);
     ck_assert_int_gt(port, 0);
     int fd = raw_connect(port, 0);
-    const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
-    raw_write(fd, req, sizeof req - 1);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+    raw_write(fd, req, (size_t)n);
     static char body[65536];
     size_t got = 0;
     for (;;) {
@@ -1757,7 +1758,51 @@ static const char *scrape(const chand_proc_t *d)
     }
     body[got] = 0;
     close(fd);
+    return body;
+}
+
+/* The text format's rules: every sample's family is announced by one HELP
+ * and one TYPE line before it, and a family's samples come together. */
+static void assert_exposition(const char *body)
+{
+    const char *p = strstr(body, "\r\n\r\n");
+    ck_assert(p);
+    p += 4;
+    char cur[128] = "", seen[8192] = " ";
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        ck_assert_msg(eol, "an unterminated line: %s", p);
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)(eol - p), p);
+        char name[128];
+        if (sscanf(line, "# TYPE %127s", name) == 1) {
+            char key[132];
+            snprintf(key, sizeof key, " %s ", name);
+            ck_assert_msg(!strstr(seen, key), "family %s announced twice", name);
+            ck_assert_msg(strlen(seen) + strlen(key) < sizeof seen, "too many families");
+            strcat(seen, key + 1);
+            snprintf(cur, sizeof cur, "%s", name);
+        } else if (line[0] != '#') {
+            size_t n = strcspn(line, "{ ");
+            snprintf(name, sizeof name, "%.*s", (int)n, line);
+            size_t cl = strlen(cur);
+            bool ok = !strcmp(name, cur) ||
+                      (!strncmp(name, cur, cl) && (!strcmp(name + cl, "_bucket") ||
+                                                   !strcmp(name + cl, "_sum") ||
+                                                   !strcmp(name + cl, "_count")));
+            ck_assert_msg(ok, "sample %s outside its family (the last TYPE was %s)", line, cur);
+        } else {
+            ck_assert_msg(!strncmp(line, "# HELP ", 7), "a comment that is not HELP: %s", line);
+        }
+        p = eol + 1;
+    }
+}
+
+static const char *scrape(const chand_proc_t *d)
+{
+    const char *body = http_get(d, "/metrics");
     ck_assert_msg(strstr(body, "200 OK"), "%s", body);
+    assert_exposition(body);
     return body;
 }
 
@@ -1768,11 +1813,26 @@ START_TEST(t_metrics)
     ck_assert_int_eq(chand_start(&d2, args), 0);
     chan_client_t *cl = chan_connect(d2.addr, NULL, chan_now() + 5000);
     chan_t *ch = chan_open(cl, "measured", 5, 0, chan_now() + 5000);
+    chan_t *other = chan_open(cl, "second", 3, 0, chan_now() + 5000);
+    chan_t *tmp = chan_open_temp(cl, 1, chan_now() + 5000);
+    ck_assert_ptr_nonnull(tmp);
     ck_assert_int_eq(chan_send(ch, "x", 1, -1), 0);
     ck_assert_int_eq(chan_send(ch, "y", 1, -1), 0);
     const char *body = scrape(&d2);
+    /* a temporary channel is never a series */
+    ck_assert_msg(!strstr(body, chan_name(tmp)), "%s", body);
+    ck_assert_msg(strstr(body, "chand_channel_capacity{channel=\"second\"} 3\n"), "%s", body);
+    ck_assert_msg(strstr(body, "# HELP chand_channels "), "%s", body);
+    ck_assert_msg(strstr(body, "chand_build_info{version=\""), "%s", body);
+    ck_assert_msg(strstr(body, "\nprocess_open_fds "), "%s", body);
+    ck_assert_msg(strstr(body, "\nprocess_start_time_seconds "), "%s", body);
+    ck_assert_msg(strstr(http_get(&d2, "/healthz"), "200 OK"), "healthz");
+    const char *ready = http_get(&d2, "/readyz");
+    ck_assert_msg(strstr(ready, "200 OK") && strstr(ready, "ready"), "%s", ready);
+    ck_assert_msg(strstr(http_get(&d2, "/nothing"), "404"), "an unknown path");
+    body = scrape(&d2);
     ck_assert_msg(!strstr(body, "chand_journal"), "a memory-only chand has no journal: %s", body);
-    ck_assert_msg(strstr(body, "chand_channels 1\n"), "%s", body);
+    ck_assert_msg(strstr(body, "chand_channels 3\n"), "%.2000s", body);   /* temp counted */
     ck_assert_msg(strstr(body, "chand_connections 1\n"), "%s", body);
     ck_assert_msg(strstr(body, "chand_channel_len{channel=\"measured\"} 2\n"), "%s", body);
     ck_assert_msg(strstr(body, "chand_channel_capacity{channel=\"measured\"} 5\n"), "%s", body);
@@ -1798,6 +1858,8 @@ START_TEST(t_metrics)
     ck_assert_uint_ge(sum, (uint64_t)ninf);
     ck_assert_uint_gt(ss.loop_max_us, 0);
     ck_assert_int_eq(ss.durable, 0);
+    chan_release(tmp);
+    chan_release(other);
     chan_release(ch);
     chan_disconnect(cl);
     ck_assert_int_eq(chand_stop(&d2), 0);
