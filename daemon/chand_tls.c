@@ -126,7 +126,11 @@ int chand_tls_setup(chand_server_t *s)
         return -1;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
-        log_err("--tls-key %s: %s", o->tls_key, ssl_reason(why, sizeof why));
+        if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH)
+            log_err("--tls-key %s is not the key of --tls-cert %s", o->tls_key, o->tls_cert);
+        else
+            log_err("--tls-key %s: %s", o->tls_key, ssl_reason(why, sizeof why));
+        ERR_clear_error();
         return -1;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
