@@ -581,8 +581,9 @@ CHAN_API ssize_t chan_ref(const chan_t *ch, char *buf, size_t size);
  * received; a trailing NUL is allowed).  The channel must exist.  If the
  * reference names the daemon cl is connected to (the same address string),
  * cl is used; otherwise (or if cl is NULL) a connection to that daemon is
- * made for the handle, with $CHAN_TOKEN, and closed when the handle is
- * released.  Returns a handle the caller owns, or NULL with EINVAL (not a
+ * made for the handle, with $CHAN_TOKEN (and cl's TLS CA and client
+ * certificate files, if cl has them; the name checked is the reference's
+ * host), and closed when the handle is released.  Returns a handle the caller owns, or NULL with EINVAL (not a
  * reference), ENOENT (no such channel: a temporary channel whose owner has
  * gone), or the errors of chan_connect() and chan_open(). */
 CHAN_API chan_t *chan_open_ref(chan_client_t *cl, const void *ref, size_t len, int64_t deadline);
