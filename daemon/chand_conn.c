@@ -258,9 +258,9 @@ static void conn_read(chand_conn_t *c)
     }
 }
 
-/* A plain client on a TLS port: tell it so in a frame it can read.  What
- * it sent is read and dropped first: closing a socket with unread input
- * would reset the connection, and the reply could be lost with it. */
+/* Read and drop what the peer sent: closing a socket with unread input
+ * resets the connection, and what we sent last (a reply, a TLS alert)
+ * could be lost with it. */
 static void drop_input(chand_conn_t *c)
 {
     char junk[4096];
@@ -268,6 +268,7 @@ static void drop_input(chand_conn_t *c)
         ;
 }
 
+/* A plain client on a TLS port: tell it so in a frame it can read. */
 static void tls_tell_plain(chand_conn_t *c)
 {
     drop_input(c);
@@ -421,11 +422,12 @@ static void conn_write(chand_conn_t *c)
         else
             event_del(c->ev_write);         /* the rest waits for a sync */
     } else {
-        if (!c->tls_read_wants_write)
-            event_del(c->ev_write);
+        event_del(c->ev_write);
         if (c->flushing)
             chand_conn_doom(c, NULL);   /* the last reply is out */
     }
+    if (c->tls_read_wants_write && !c->doomed)
+        event_add(c->ev_write, NULL);   /* write_cb reads again */
 }
 
 static void write_cb(evutil_socket_t fd, short what, void *arg)
