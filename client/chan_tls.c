@@ -341,14 +341,26 @@ ssize_t chani_io_send(int fd, SSL *ssl, const void *p, size_t n)
     }
     if (n > INT_MAX)
         n = INT_MAX;
-    ERR_clear_error();
-    int rc = SSL_write(ssl, p, (int)n);
-    if (rc > 0)
-        return rc;
-    int err = SSL_get_error(ssl, rc);
-    ERR_clear_error();
-    errno = err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ ? EAGAIN : ECONNRESET;
-    return -1;
+    /* With partial writes SSL_write() returns after each record (16 KiB):
+     * go on while the socket takes them, as one send() would.  Bytes a
+     * WANT_WRITE left inside OpenSSL are not counted: the caller offers
+     * them again, first, on its next call. */
+    size_t done = 0;
+    while (done < n) {
+        ERR_clear_error();
+        int rc = SSL_write(ssl, (const char *)p + done, (int)(n - done));
+        if (rc > 0) {
+            done += (size_t)rc;
+            continue;
+        }
+        int err = SSL_get_error(ssl, rc);
+        ERR_clear_error();
+        if (done)
+            break;   /* what went; the error (if lasting) comes again */
+        errno = err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ ? EAGAIN : ECONNRESET;
+        return -1;
+    }
+    return (ssize_t)done;
 }
 
 ssize_t chani_io_recv(int fd, SSL *ssl, void *p, size_t n)

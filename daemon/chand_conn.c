@@ -328,7 +328,7 @@ static void tls_read(chand_conn_t *c)
             if (n == 0)
                 chand_conn_doom(c, NULL);   /* closed by the peer: the normal end */
             else if (err != EAGAIN)
-                chand_conn_doom(c, err == EPROTO ? "TLS error" : "socket error");
+                chand_conn_doom(c, err == EPROTO ? "TLS error" : strerror(err));
             break;   /* else OpenSSL has read all the socket had */
         }
         if (chand_now_us() - t0 > READ_BUDGET_US)

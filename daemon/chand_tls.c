@@ -328,6 +328,11 @@ int chand_tls_write(chand_conn_t *c, size_t most)
         return -1;
     }
     c->tls_failed = true;
+    if (err == SSL_ERROR_SSL) {
+        char why[256];
+        chand_tls_log_peer(c->srv, "conn %llu (%s): TLS write failed: %s; closing",
+                           (unsigned long long)c->num, c->peer, ssl_reason(why, sizeof why));
+    }
     ERR_clear_error();
     errno = EPIPE;
     return -1;
