@@ -22,11 +22,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "chan/chan.h"
+#include "chan_frame.h"
 #include "chand_fixture.h"
 #include "test_size.h"
 
@@ -545,6 +549,213 @@ START_TEST(redial)
 }
 END_TEST
 
+/* ---- large values under back-pressure ---- */
+
+enum { BIG = 256 * 1024 };
+
+static void big_fill(uint8_t *v, uint32_t k)
+{
+    memcpy(v, &k, sizeof k);
+    for (size_t i = sizeof k; i < BIG; i++)
+        v[i] = (uint8_t)(k * 131 + i * 7);
+}
+
+struct big_sender {
+    chan_t *ch;
+    uint32_t first, n;
+};
+
+/* Sends its values three to a request (768 KiB frames). */
+static void *big_send(void *p)
+{
+    struct big_sender *b = p;
+    uint8_t *v = malloc(3 * BIG);
+    void *rv = NULL;
+    for (uint32_t k = b->first; k < b->first + b->n && !rv; k += 3) {
+        chan_val_t vals[3];
+        size_t nv = 0;
+        for (uint32_t j = k; j < k + 3 && j < b->first + b->n; j++, nv++) {
+            big_fill(v + nv * BIG, j);
+            vals[nv] = (chan_val_t){ .data = v + nv * BIG, .len = BIG };
+        }
+        for (size_t done = 0; done < nv && !rv;) {
+            ssize_t m = chan_send_many(b->ch, vals + done, nv - done, chan_now() + 30000);
+            if (m < 0) {
+                fprintf(stderr, "big_send: %s\n", strerror(errno));
+                rv = (void *)1;
+            }
+            else
+                done += (size_t)m;
+        }
+    }
+    free(v);
+    return rv;
+}
+
+/* Senders write while chand is stopped (SIGSTOP): their socket fills (6
+ * MiB in flight against the kernel's 4 MiB), and libchan's TLS writes that
+ * could not finish wait in its output buffer and are offered again from
+ * there; every byte must survive. */
+enum { BIG_SENDERS = 8 };
+
+START_TEST(large_values)
+{
+    long per = test_size("large values per sender thread", 12, 6);
+    chand_proc_t d;
+    start_tls(&d, "server", NULL);
+    chan_client_t *cl = dial_ok(&d), *rcl = dial_ok(&d);
+    chan_t *ch = chand_open_ch(cl, "tls.big", 64), *rch = chand_open_ch(rcl, "tls.big", 64);
+    struct big_sender b[BIG_SENDERS];
+    pthread_t t[BIG_SENDERS];
+    ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+    for (int i = 0; i < BIG_SENDERS; i++) {
+        b[i] = (struct big_sender){ ch, (uint32_t)(i * per), (uint32_t)per };
+        ck_assert_int_eq(pthread_create(&t[i], NULL, big_send, &b[i]), 0);
+    }
+    chand_sleep_ms(300);
+    ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+    uint8_t *got = malloc(BIG), *want = malloc(BIG);
+    unsigned char *seen = calloc((size_t)(BIG_SENDERS * per), 1);
+    for (long i = 0; i < BIG_SENDERS * per; i++) {
+        if (i % 16 == 0)
+            chand_sleep_ms(20);   /* let the senders run ahead */
+        ssize_t n = chan_recv(rch, got, BIG, chan_now() + 30000);
+        ck_assert_msg(n == BIG, "recv %ld: %zd (%s)", i, n, strerror(errno));
+        uint32_t k;
+        memcpy(&k, got, sizeof k);
+        ck_assert_msg(k < BIG_SENDERS * per && !seen[k], "value %u", k);
+        seen[k] = 1;
+        big_fill(want, k);
+        ck_assert_msg(memcmp(got, want, BIG) == 0, "value %u corrupted", k);
+    }
+    for (int i = 0; i < BIG_SENDERS; i++) {
+        void *rv;
+        pthread_join(t[i], &rv);
+        ck_assert_ptr_null(rv);
+    }
+    free(got);
+    free(want);
+    free(seen);
+    chan_release(ch);
+    chan_release(rch);
+    chan_disconnect(cl);
+    chan_disconnect(rcl);
+    ck_assert_int_eq(chand_stop(&d), 0);
+}
+END_TEST
+
+/* A TLS client of the test's own asks for many large values, then reads
+ * nothing for a while: chand's TLS writes fill the socket and wait, to be
+ * offered again from its output buffer when the socket drains.  Every
+ * reply must arrive whole, and nobody else waits meanwhile. */
+static void raw_write(SSL *ssl, const Chan__Request *rq)
+{
+    uint8_t buf[256];
+    ck_assert_uint_le(chan_frame_size_request(rq), sizeof buf);
+    size_t n = chan_frame_encode_request(rq, buf);
+    ck_assert_int_eq(SSL_write(ssl, buf, (int)n), (int)n);
+}
+
+START_TEST(server_backpressure)
+{
+    enum { N = 16 };
+    chand_proc_t d;
+    start_tls(&d, "server", NULL);
+    chan_client_t *cl = dial_ok(&d);
+    chan_t *ch = chand_open_ch(cl, "tls.slow", N);
+    uint8_t *v = malloc(BIG), *want = malloc(BIG);
+    for (uint32_t k = 0; k < N; k++) {
+        big_fill(v, k);
+        ck_assert_int_eq(chan_send(ch, v, BIG, chan_now() + WAIT_MS), 0);
+    }
+    int fd = raw_connect(&d);
+    struct timeval tv = { 10, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    ck_assert_int_eq(SSL_CTX_load_verify_locations(ctx, cert("ca.crt"), NULL), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    ck_assert_int_eq(SSL_connect(ssl), 1);
+    Chan__Hello h = CHAN__HELLO__INIT;
+    h.has_version = true;
+    h.version = 1;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = 1;
+    rq.op_case = CHAN__REQUEST__OP_HELLO;
+    rq.hello = &h;
+    raw_write(ssl, &rq);
+    Chan__Recv r = CHAN__RECV__INIT;
+    r.has_name = true;
+    r.name.data = (uint8_t *)"tls.slow";
+    r.name.len = 8;
+    for (uint64_t i = 0; i < N; i++) {
+        Chan__Request q = CHAN__REQUEST__INIT;
+        q.has_id = true;
+        q.id = 2 + i;
+        q.op_case = CHAN__REQUEST__OP_RECV;
+        q.recv = &r;
+        raw_write(ssl, &q);
+    }
+    /* chand has 4 MiB to write and this end reads nothing: meanwhile it
+     * answers others at once */
+    for (int i = 0; i < 5; i++) {
+        int64_t t0 = chan_now();
+        ck_assert_int_eq(chan_ping(cl, chan_now() + WAIT_MS), 0);
+        ck_assert_int_lt(chan_now() - t0, 200);
+        chand_sleep_ms(60);
+    }
+    size_t cap = 2 * BIG, len = 0;
+    uint8_t *in = malloc(cap);
+    int replies = 0, values = 0;
+    chan_arena_t arena;
+    chan_arena_init(&arena);
+    while (replies < N + 1) {
+        int n = SSL_read(ssl, in + len, (int)(cap - len));
+        ck_assert_msg(n > 0, "read: %d after %d replies", SSL_get_error(ssl, n), replies);
+        len += (size_t)n;
+        for (;;) {
+            uint64_t body;
+            size_t hdr;
+            int hr = chan_frame_header(in, len, 2 * BIG, &body, &hdr);
+            if (hr == CHAN_FRAME_MORE || (hr == CHAN_FRAME_OK && len < hdr + body))
+                break;
+            ck_assert_int_eq(hr, CHAN_FRAME_OK);
+            Chan__Reply *rp = chan_frame_decode_reply(&arena, in + hdr, body);
+            ck_assert_ptr_nonnull(rp);
+            ck_assert(!rp->has_status || rp->status == CHAN__STATUS__OK);
+            if (rp->result_case == CHAN__REPLY__RESULT_RECV) {
+                ck_assert_uint_eq(rp->recv->n_deliveries, 1);
+                ProtobufCBinaryData val = rp->recv->deliveries[0]->value;
+                ck_assert_uint_eq(val.len, BIG);
+                uint32_t k;
+                memcpy(&k, val.data, sizeof k);
+                ck_assert_uint_eq(k, (uint32_t)values);   /* in order */
+                big_fill(want, k);
+                ck_assert_msg(memcmp(val.data, want, BIG) == 0, "value %u corrupted", k);
+                values++;
+            }
+            replies++;
+            chan_arena_reset(&arena);
+            memmove(in, in + hdr + body, len - hdr - body);
+            len -= hdr + body;
+        }
+    }
+    ck_assert_int_eq(values, N);
+    chan_arena_free(&arena);
+    free(in);
+    free(v);
+    free(want);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    chan_release(ch);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&d), 0);
+}
+END_TEST
+
 /* ---- threads ---- */
 
 enum { SENDERS = 4, RECEIVERS = 4 };
@@ -710,6 +921,8 @@ static Suite *tls_suite(void)
     TCase *mt = tcase_create("threads");
     tcase_set_timeout(mt, 120);
     tcase_add_test(mt, threads);
+    tcase_add_test(mt, large_values);
+    tcase_add_test(mt, server_backpressure);
     tcase_add_test(mt, goroutines);
     suite_add_tcase(s, mt);
     return s;
