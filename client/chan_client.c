@@ -1510,8 +1510,8 @@ static int dial(chan_client_t *cl, int64_t deadline, SSL **sslp, struct hello_in
             close(fd);
             err = ECONNREFUSED;
             chani_errmsg_set("%s is not its group's primary%s%s", hp,
-                            *hi->primary ? ", which is " : ", and none is elected yet",
-                            hi->primary);
+                             *hi->primary ? ", which is " : ", and none is elected yet",
+                             hi->primary);
             if (!*hi->primary)
                 electing = true;
             if (*hi->primary && hops++ < 4) {

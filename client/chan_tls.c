@@ -178,7 +178,7 @@ chan_tls_t *chani_tls_new(const char *ca, const char *cert, const char *key,
                    : SSL_CTX_set_default_verify_paths(ctx);
     if (ok != 1) {
         chani_errmsg_set("TLS CA file %s: %s", t->ca ? t->ca : "(the system's)",
-                        ssl_reason(why, sizeof why));
+                         ssl_reason(why, sizeof why));
         goto bad;
     }
     if (t->cert) {
@@ -243,25 +243,25 @@ static void handshake_failed(SSL *ssl, int rc, const char *name)
         ERR_clear_error();
         bool name_wrong = v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH;
         chani_errmsg_set("TLS: the server's certificate is not trusted: %s%s%s",
-                        X509_verify_cert_error_string(v), name_wrong ? ": it is not for " : "",
-                        name_wrong ? name : "");
+                         X509_verify_cert_error_string(v), name_wrong ? ": it is not for " : "",
+                         name_wrong ? name : "");
         return;
     }
     if ((err == SSL_ERROR_SYSCALL && !e) || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
         ERR_clear_error();
         chani_errmsg_set("TLS: the server closed the connection during the handshake "
-                        "(does it speak TLS on this port? chand needs --tls-cert)");
+                         "(does it speak TLS on this port? chand needs --tls-cert)");
         return;
     }
     ssl_reason(why, sizeof why);
     if (reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE || reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA ||
         reason == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE)
         chani_errmsg_set("TLS handshake failed: %s (does the server want a client certificate "
-                        "it trusts? CHAN_TLS_CERT, CHAN_TLS_KEY)", why);
+                         "it trusts? CHAN_TLS_CERT, CHAN_TLS_KEY)", why);
     else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
         reason == SSL_R_UNEXPECTED_RECORD)
         chani_errmsg_set("TLS handshake failed: %s (the server does not seem to speak TLS on "
-                        "this port)", why);
+                         "this port)", why);
     else
         chani_errmsg_set("TLS handshake failed: %s", why);
 }
@@ -311,10 +311,11 @@ SSL *chani_tls_connect(chan_tls_t *t, int fd, const char *host, int64_t deadline
         }
         int ready = wait_fd(fd, ev, deadline);
         if (ready <= 0) {
+            int e = ready == 0 ? ETIMEDOUT : errno;
             SSL_free(ssl);
             ERR_clear_error();
             chani_errmsg_set("TLS: no handshake with the server before the deadline");
-            errno = ready == 0 ? ETIMEDOUT : errno;
+            errno = e;
             return NULL;
         }
     }
@@ -408,7 +409,7 @@ ssize_t chani_io_recv(int fd, SSL *ssl, void *p, size_t n)
          * the handshake is done: the alert comes with the first read */
         if (reason == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED)
             chani_errmsg_set("TLS: the server requires a client certificate (%s): set "
-                            "CHAN_TLS_CERT and CHAN_TLS_KEY", why);
+                             "CHAN_TLS_CERT and CHAN_TLS_KEY", why);
         else if (reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA || reason == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
                  reason == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED ||
                  reason == SSL_R_TLSV1_ALERT_DECRYPT_ERROR)
