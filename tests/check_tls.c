@@ -762,6 +762,60 @@ START_TEST(server_backpressure)
 }
 END_TEST
 
+/* A raw TLS handshake with the test's own settings: 1 if it succeeds. */
+static int raw_handshake(const chand_proc_t *d, int max_version, const unsigned char *alpn,
+                         unsigned alpn_len, char *proto, size_t proto_size)
+{
+    int fd = raw_connect(d);
+    struct timeval tv = { 5, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_security_level(ctx, 0);   /* let it offer what chand must refuse */
+    if (max_version) {
+        SSL_CTX_set_min_proto_version(ctx, 0);
+        SSL_CTX_set_max_proto_version(ctx, max_version);
+    }
+    SSL_CTX_load_verify_locations(ctx, cert("ca.crt"), NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (alpn)
+        ck_assert_int_eq(SSL_CTX_set_alpn_protos(ctx, alpn, alpn_len), 0);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    int ok = SSL_connect(ssl) == 1;
+    if (ok && proto) {
+        const unsigned char *p;
+        unsigned n;
+        SSL_get0_alpn_selected(ssl, &p, &n);
+        snprintf(proto, proto_size, "%.*s", (int)n, (const char *)p);
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    return ok;
+}
+
+/* What chand refuses in the handshake itself: TLS before 1.2, and a
+ * client that wants another application protocol. */
+START_TEST(protocol_limits)
+{
+    chand_proc_t d;
+    start_tls(&d, "server", NULL);
+    char proto[16] = "";
+    ck_assert(raw_handshake(&d, 0, (const unsigned char *)"\x06" "chan/1", 7, proto, sizeof proto));
+    ck_assert_str_eq(proto, "chan/1");
+    ck_assert(raw_handshake(&d, 0, (const unsigned char *)"\x02" "h2" "\x06" "chan/1", 10, proto,
+                            sizeof proto));
+    ck_assert_str_eq(proto, "chan/1");
+    ck_assert(raw_handshake(&d, TLS1_2_VERSION, NULL, 0, NULL, 0));    /* 1.2: fine */
+    ck_assert(!raw_handshake(&d, TLS1_1_VERSION, NULL, 0, NULL, 0));   /* 1.1: refused */
+    ck_assert(!raw_handshake(&d, 0, (const unsigned char *)"\x02" "h2", 3, NULL, 0));
+    chan_client_t *cl = dial_ok(&d);   /* and chand is fine */
+    ck_assert_int_eq(chan_ping(cl, chan_now() + WAIT_MS), 0);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&d), 0);
+}
+END_TEST
+
 /* ---- threads ---- */
 
 enum { SENDERS = 4, RECEIVERS = 4 };
@@ -921,6 +975,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, client_cert_required);
     tcase_add_test(tc, client_cert_optional);
     tcase_add_test(tc, daemon_flags);
+    tcase_add_test(tc, protocol_limits);
     tcase_add_test(tc, cli);
     tcase_add_test(tc, redial);
     suite_add_tcase(s, tc);
