@@ -502,7 +502,8 @@ CHAN_API chan_client_t *chan_connect(const char *addr, const char *token, int64_
 /* chan_connect_opts - chan_connect() with its settings in a struct.  A
  * field left NULL (or 0) means what chan_connect() does without it: the
  * environment variable, then the default.  Zero the struct first (= { 0 }
- * or a designated initializer): fields may be added at its end. */
+ * or a designated initializer), so that the code stays right when fields
+ * are added. */
 typedef struct chan_connect_opts {
     const char *addr;           /* as chan_connect(); NULL: $CHAN_ADDR */
     const char *token;          /* NULL: $CHAN_TOKEN */
