@@ -17,6 +17,21 @@
  *
  * Lock order: cl->lock is the only lock here; a waiter is woken only after
  * it is released.  The role's holder reads without the lock.
+ *
+ * TLS (tls://, chan_tls.c): an SSL object must not see SSL_read() and
+ * SSL_write() from two threads at once (both change its state: sequence
+ * numbers, buffers, alerts), and here writers and the reader are different
+ * threads by design.  So every call on cl->ssl is made under cl->lock:
+ * writers hold it already (write_locked, flush_out, drain_out), and the
+ * role's holder takes it around each SSL_read() only (conn_recv), never
+ * while it decodes or dispatches.  That costs the reader one uncontended
+ * lock per read of up to a record, and keeps the reader role as it is.
+ * The reader also checks, under the lock, that the connection it reads is
+ * still the live one: fail_all frees the SSL object under the lock, so a
+ * reader woken from poll() on a failed connection finds it gone instead of
+ * using freed memory.  A record holds at most 16 KiB, so one SSL_read()
+ * does not empty the socket as one recv() may: a TLS reader reads until
+ * OpenSSL says it wants more (nothing is left inside it unseen by poll).
  */
 #include "config.h"
 
@@ -26,6 +41,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +54,7 @@
 #include "chan_client.h"
 #include "chan_errmsg.h"
 #include "chan_sched.h"
+#include "chan_tls.h"
 
 #define DEFAULT_ADDR "127.0.0.1:7070"
 /* A dial through a cluster's seeds gives each seed this long. */
@@ -65,8 +82,7 @@ struct hello_info {
 };
 
 static int connect_fd(const char *addr, int64_t deadline);
-static int dial(const char *addrs, const char *token, int64_t deadline, struct hello_info *hi);
-static int handshake(int fd, const char *token, int64_t deadline, struct hello_info *hi);
+static int dial(chan_client_t *cl, int64_t deadline, SSL **sslp, struct hello_info *hi);
 static void fail_all(chan_client_t *cl, int err, uint64_t gen, bool reading);
 
 int chani_status_errno(Chan__Status st)
@@ -153,7 +169,9 @@ static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n, bool wait
         return -1;
     }
     if (cl->olen == 0) {
-        ssize_t w = send(cl->fd, p, n, MSG_NOSIGNAL);
+        /* TLS: bytes SSL_write() did not take (EAGAIN) go to obuf's head,
+         * from where flush_out offers them again, as OpenSSL requires */
+        ssize_t w = chani_io_send(cl->fd, cl->ssl, p, n);
         if (w < 0 && errno != EAGAIN && errno != EINTR) {
             errno = ECONNRESET;   /* the I/O thread sees it too and fails everyone */
             return -1;
@@ -316,14 +334,18 @@ static int redial_locked(chan_client_t *cl)
     cl->reconnecting = true;
     pthread_mutex_unlock(&cl->lock);
     struct hello_info hi;
-    int fd = dial(cl->addr, cl->token, now + DIAL_TIMEOUT_MS, &hi);
+    SSL *ssl = NULL;
+    int fd = dial(cl, now + DIAL_TIMEOUT_MS, &ssl, &hi);
     pthread_mutex_lock(&cl->lock);
-    if (fd >= 0 && !cl->closing && chani_reopen_locked(cl, fd, hi.max_frame) < 0) {
+    if (fd >= 0 && !cl->closing && chani_reopen_locked(cl, fd, ssl, hi.max_frame) < 0) {
+        chani_tls_free_ssl(ssl);
+        ssl = NULL;
         close(fd);
         fd = -1;
     }
     cl->reconnecting = false;
     if (fd < 0 || cl->closing) {
+        chani_tls_free_ssl(ssl);
         if (fd >= 0)
             close(fd);
         cl->backoff = cl->backoff ? cl->backoff * 2 : BACKOFF_MIN_MS;
@@ -335,6 +357,7 @@ static int redial_locked(chan_client_t *cl)
     }
     apply_hello(cl, &hi);
     cl->fd = fd;
+    cl->ssl = ssl;
     cl->gen++;
     cl->dead = false;
     cl->dead_err = 0;
@@ -790,6 +813,10 @@ static void fail_all(chan_client_t *cl, int err, uint64_t gen, bool reading)
         cl->dead = true;
         cl->dead_err = err;
     }
+    /* a reader of this connection checks for it under the lock before
+     * each SSL_read (conn_recv): it finds it gone */
+    chani_tls_free_ssl(cl->ssl);
+    cl->ssl = NULL;
     if (cl->fd >= 0) {
         if (!reading && cl->reader == RD_CALLER && cl->reader_gen == gen) {
             /* A caller waits on this socket: closing it would not wake it
@@ -992,8 +1019,8 @@ static int flush_acks(chan_client_t *cl, bool all)
 static void flush_out(chan_client_t *cl)
 {
     pthread_mutex_lock(&cl->lock);
-    while (cl->olen) {
-        ssize_t w = send(cl->fd, cl->obuf, cl->olen, MSG_NOSIGNAL);
+    while (cl->olen && cl->fd >= 0) {
+        ssize_t w = chani_io_send(cl->fd, cl->ssl, cl->obuf, cl->olen);
         if (w <= 0)
             break;
         memmove(cl->obuf, cl->obuf + w, cl->olen - (size_t)w);
@@ -1036,6 +1063,27 @@ static int read_frames(chan_client_t *cl, uint64_t gen, chan_arena_t *arena, uin
     return rc;
 }
 
+/* recv() for the reader of connection gen on fd; TLS under the lock, on
+ * the SSL object of that connection if it is still the live one (see the
+ * top of this file). */
+static ssize_t conn_recv(chan_client_t *cl, int fd, uint64_t gen, void *p, size_t n)
+{
+    if (!cl->tls)
+        return recv(fd, p, n, 0);
+    pthread_mutex_lock(&cl->lock);
+    ssize_t r;
+    if (cl->gen != gen || !cl->ssl) {
+        errno = ECONNRESET;
+        r = -1;
+    } else {
+        r = chani_io_recv(fd, cl->ssl, p, n);
+    }
+    int e = errno;
+    pthread_mutex_unlock(&cl->lock);
+    errno = e;
+    return r;
+}
+
 /* Read what the socket has and handle every whole frame.  0, or an errno
  * that ends the connection. */
 static int read_some(chan_client_t *cl, int fd, uint64_t gen, chan_arena_t *arena,
@@ -1053,7 +1101,7 @@ static int read_some(chan_client_t *cl, int fd, uint64_t gen, chan_arena_t *aren
             *bufp = nb;
             *cap = ncap;
         }
-        ssize_t n = recv(fd, *bufp + *len, *cap - *len, 0);
+        ssize_t n = conn_recv(cl, fd, gen, *bufp + *len, *cap - *len);
         if (n == 0)
             return ECONNRESET;
         if (n < 0) {
@@ -1063,7 +1111,8 @@ static int read_some(chan_client_t *cl, int fd, uint64_t gen, chan_arena_t *aren
                 continue;
             return ECONNRESET;
         }
-        bool drained = (size_t)n < *cap - *len;
+        /* (TLS: a record at a time, never "drained": read to EAGAIN) */
+        bool drained = !cl->tls && (size_t)n < *cap - *len;
         *got = true;
         *len += (size_t)n;
         if (read_frames(cl, gen, arena, *bufp, len) < 0)
@@ -1215,8 +1264,9 @@ static int connect_fd(const char *addr, int64_t deadline)
     return fd;
 }
 
-/* Exchange Hellos on a fresh connection, before the I/O thread uses it. */
-static int handshake(int fd, const char *token, int64_t deadline, struct hello_info *hi)
+/* Exchange Hellos on a fresh connection (through ssl, if not NULL),
+ * before the I/O thread uses it. */
+static int handshake(int fd, SSL *ssl, const char *token, int64_t deadline, struct hello_info *hi)
 {
     Chan__Hello h = CHAN__HELLO__INIT;
     h.has_version = true;
@@ -1239,12 +1289,21 @@ static int handshake(int fd, const char *token, int64_t deadline, struct hello_i
     }
     size_t n = chan_frame_encode_request(&rq, out), off = 0;
     while (off < n) {
-        ssize_t w = send(fd, out + off, n - off, MSG_NOSIGNAL);
+        ssize_t w = chani_io_send(fd, ssl, out + off, n - off);
         if (w > 0) {
             off += (size_t)w;
         } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            int e = errno;
+            chani_errmsg_set("sending the Hello: %s", strerror(e));
+            /* TLS: the server may have said why before it closed (an alert
+             * still readable after the reset): that is the reason */
+            uint8_t why[512];
+            if (ssl && chani_io_recv(fd, ssl, why, sizeof why) < 0 && errno == EPROTO)
+                return -1;
+            errno = e;
             return -1;
         } else if (wait_fd(fd, POLLOUT, deadline) <= 0) {
+            chani_errmsg_set("sending the Hello: timed out");
             errno = ETIMEDOUT;
             return -1;
         }
@@ -1272,6 +1331,8 @@ static int handshake(int fd, const char *token, int64_t deadline, struct hello_i
                     chani_errmsg_set("%s", r->message);   /* "too many connections (...)" */
             } else if (r->result_case != CHAN__REPLY__RESULT_HELLO || !r->hello->limits)
                 err = EPROTO;
+            if (err == EPROTO && !(r && r->message && *r->message))
+                chani_errmsg_set("the server's answer to Hello is not chand's");
             if (!err) {
                 const Chan__Limits *l = r->hello->limits;
                 hi->max_frame = l->has_max_frame ? l->max_frame : 1u << 20;
@@ -1291,41 +1352,126 @@ static int handshake(int fd, const char *token, int64_t deadline, struct hello_i
                 return -1;
             }
             /* anything after the Hello reply would be a reply to nothing */
-            return got == hdr + body ? 0 : (errno = EPROTO, -1);
+            if (got != hdr + body || chani_io_pending(ssl)) {
+                chani_errmsg_set("the server sent more than its Hello reply");
+                errno = EPROTO;
+                return -1;
+            }
+            return 0;
         }
-        if (wait_fd(fd, POLLIN, deadline) <= 0) {
+        /* (TLS: a record may wait inside OpenSSL, unseen by poll) */
+        if (!chani_io_pending(ssl) && wait_fd(fd, POLLIN, deadline) <= 0) {
+            chani_errmsg_set("no Hello reply: timed out");
             errno = ETIMEDOUT;
             return -1;
         }
-        ssize_t r = recv(fd, in + got, sizeof in - got, 0);
+        ssize_t r = chani_io_recv(fd, ssl, in + got, sizeof in - got);
         if (r == 0) {
+            chani_errmsg_set("the server closed the connection before its Hello reply");
             errno = ECONNRESET;
             return -1;
         }
-        if (r < 0 && errno != EAGAIN && errno != EINTR)
+        if (r < 0 && errno != EAGAIN && errno != EINTR) {
+            if (errno != EPROTO)   /* (a TLS error is described already) */
+                chani_errmsg_set("no Hello reply: %s", strerror(errno));
             return -1;
+        }
         if (r > 0)
             got += (size_t)r;
     }
 }
 
-/* Dial addrs - one address, or a cluster's seeds separated by commas - and
+/* The host of "host:port" or "[v6]:port", malloc()ed; NULL with EINVAL. */
+static char *host_of(const char *addr)
+{
+    const char *b = addr, *e;
+    if (*addr == '[') {
+        b = addr + 1;
+        e = strchr(b, ']');
+    } else {
+        e = strrchr(addr, ':');
+    }
+    if (!e || e == b || strncmp(addr, "unix:", 5) == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    char *h = strndup(b, (size_t)(e - b));
+    if (!h)
+        errno = ENOMEM;
+    return h;
+}
+
+/* One address (no scheme): connect, TLS if tls, Hello.  The socket, or
+ * -1 with errno (and chan_errmsg() says why, when errno cannot). */
+static int dial_one(chan_client_t *cl, const char *a, bool tls, int64_t deadline, SSL **sslp,
+                    struct hello_info *hi)
+{
+    chani_errmsg_clear();   /* (what an earlier seed said is not about this one) */
+    int fd = connect_fd(a, deadline);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EINVAL || e == ENOENT)
+            chani_errmsg_set("%s", e == EINVAL ? "not HOST:PORT, [IPV6]:PORT or unix:/PATH"
+                                               : "no such host");
+        errno = e;
+        return -1;
+    }
+    SSL *ssl = NULL;
+    if (tls) {
+        char *host = host_of(a);
+        if (!host) {
+            int e = errno;
+            chani_errmsg_set("TLS needs HOST:PORT or [IPV6]:PORT");
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        ssl = chani_tls_connect(cl->tls, fd, host, deadline);
+        int e = errno;
+        free(host);
+        if (!ssl) {
+            close(fd);
+            errno = e;
+            return -1;
+        }
+    }
+    if (handshake(fd, ssl, cl->token, deadline, hi) < 0) {
+        int e = errno;
+        chani_tls_free_ssl(ssl);
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    *sslp = ssl;
+    return fd;
+}
+
+/* Dial cl->addr - one address, or a cluster's seeds separated by commas - and
  * say Hello.  A cluster node that is not its group's primary names the
  * primary in its Hello reply: the dial goes there instead; while no primary
- * is elected (a failover), the seeds are tried again until the deadline. */
-static int dial(const char *addrs, const char *token, int64_t deadline, struct hello_info *hi)
+ * is elected (a failover), the seeds are tried again until the deadline.
+ * An address with tls:// (every one, with chan_connect_opts()'s tls) speaks
+ * TLS, and so does the primary it names.  The socket and *sslp (TLS, else
+ * NULL), or -1 with errno. */
+static int dial(chan_client_t *cl, int64_t deadline, SSL **sslp, struct hello_info *hi)
 {
+    const char *addrs = cl->addr;
+    bool many = strchr(addrs, ',') != NULL;
     int err = ECONNREFUSED;
+    *sslp = NULL;
     for (;;) {
         bool electing = false;
         const char *p = addrs;
         char target[256] = "";
+        bool target_tls = false;
         int hops = 0;
         for (;;) {
             char a[256];
+            bool tls = cl->tls_all;
             if (*target) {
                 snprintf(a, sizeof a, "%s", target);
                 target[0] = 0;
+                tls = tls || target_tls;
             } else {
                 if (!*p)
                     break;
@@ -1335,29 +1481,43 @@ static int dial(const char *addrs, const char *token, int64_t deadline, struct h
                 if (!n)
                     continue;
             }
+            const char *hp = a;
+            if (strncmp(a, "tls://", 6) == 0) {
+                tls = true;
+                hp = a + 6;
+            }
             /* one stuck node (stopped, partitioned) must not use up the
              * whole deadline: each of several gets a second */
             int64_t until = deadline;
-            if (strchr(addrs, ',') && (until < 0 || until > chan_now() + SEED_TIMEOUT_MS))
+            if (many && (until < 0 || until > chan_now() + SEED_TIMEOUT_MS))
                 until = chan_now() + SEED_TIMEOUT_MS;
-            int fd = connect_fd(a, until);
+            SSL *ssl = NULL;
+            int fd = dial_one(cl, hp, tls, until, &ssl, hi);
             if (fd < 0) {
                 err = errno;
+                if (many) {
+                    char why[256];
+                    snprintf(why, sizeof why, "%s", *chan_errmsg() ? chan_errmsg() : strerror(err));
+                    chani_errmsg_set("%s: %s", hp, why);
+                }
                 continue;
             }
-            if (handshake(fd, token, until, hi) < 0) {
-                err = errno;
-                close(fd);
-                continue;
-            }
-            if (!hi->not_primary)
+            if (!hi->not_primary) {
+                *sslp = ssl;
                 return fd;
+            }
+            chani_tls_free_ssl(ssl);
             close(fd);
             err = ECONNREFUSED;
+            chani_errmsg_set("%s is not its group's primary%s%s", hp,
+                             *hi->primary ? ", which is " : ", and none is elected yet",
+                             hi->primary);
             if (!*hi->primary)
                 electing = true;
-            if (*hi->primary && hops++ < 4)
+            if (*hi->primary && hops++ < 4) {
                 snprintf(target, sizeof target, "%s", hi->primary);
+                target_tls = tls;
+            }
         }
         /* nodes that do not answer: say so at once; nodes that answer
          * while their group elects: wait for the election */
@@ -1371,6 +1531,8 @@ static int dial(const char *addrs, const char *token, int64_t deadline, struct h
 
 static void client_free(chan_client_t *cl)
 {
+    chani_tls_free_ssl(cl->ssl);
+    chani_tls_free(cl->tls);
     if (cl->fd >= 0)
         close(cl->fd);
     if (cl->zombie_fd >= 0)
@@ -1403,15 +1565,24 @@ void chani_client_unref(chan_client_t *cl)
     client_free(cl);
 }
 
-chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline)
+/* An option, else the environment variable, else NULL ("" counts as unset). */
+static const char *opt_env(const char *v, const char *env)
 {
+    if (!v || !*v)
+        v = getenv(env);
+    return v && *v ? v : NULL;
+}
+
+chan_client_t *chan_connect_opts(const chan_connect_opts_t *o, int64_t deadline)
+{
+    static const chan_connect_opts_t none;
     chani_errmsg_clear();
-    if (!addr)
-        addr = getenv("CHAN_ADDR");
+    if (!o)
+        o = &none;
+    const char *addr = o->addr ? o->addr : getenv("CHAN_ADDR");
     if (!addr || !*addr)
         addr = DEFAULT_ADDR;
-    if (!token)
-        token = getenv("CHAN_TOKEN");
+    const char *token = o->token ? o->token : getenv("CHAN_TOKEN");
     if (token && !*token)
         token = NULL;
     chan_client_t *cl = calloc(1, sizeof *cl);
@@ -1438,12 +1609,21 @@ chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadlin
     cl->gen = 1;
     struct hello_info hi;
     int err = 0;
-    if (!cl->addr || (token && !cl->token) || !cl->rbuf)
+    if (!cl->addr || (token && !cl->token) || !cl->rbuf) {
         err = ENOMEM;
-    else if ((cl->fd = dial(addr, token, deadline, &hi)) < 0)
-        err = errno;
-    else if ((cl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-        err = errno;
+    } else {
+        cl->tls_all = o->tls;
+        if ((o->tls || strstr(cl->addr, "tls://")) &&
+            !(cl->tls = chani_tls_new(opt_env(o->tls_ca, "CHAN_TLS_CA"),
+                                     opt_env(o->tls_cert, "CHAN_TLS_CERT"),
+                                     opt_env(o->tls_key, "CHAN_TLS_KEY"),
+                                     opt_env(o->tls_servername, "CHAN_TLS_SERVERNAME"))))
+            err = errno;
+        else if ((cl->fd = dial(cl, deadline, &cl->ssl, &hi)) < 0)
+            err = errno;
+        else if ((cl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+            err = errno;
+    }
     if (!err) {
         apply_hello(cl, &hi);   /* before the I/O thread reads frames */
         if ((err = pthread_create(&cl->io, NULL, io_main, cl)) == 0)
@@ -1455,6 +1635,24 @@ chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadlin
         return NULL;
     }
     return cl;
+}
+
+chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline)
+{
+    chan_connect_opts_t o = { .addr = addr, .token = token };
+    return chan_connect_opts(&o, deadline);
+}
+
+chan_client_t *chani_client_connect_like(chan_client_t *cl, const char *addr, int64_t deadline)
+{
+    chan_connect_opts_t o = { .addr = addr };
+    if (cl && cl->tls) {
+        o.tls = cl->tls_all;
+        o.tls_ca = cl->tls->ca;
+        o.tls_cert = cl->tls->cert;
+        o.tls_key = cl->tls->key;
+    }
+    return chan_connect_opts(&o, deadline);
 }
 
 /* Write out what is queued, for up to a second: the last acknowledgements
@@ -1477,7 +1675,7 @@ static void drain_out(chan_client_t *cl)
             break;
         if (ready == 0)
             continue;
-        ssize_t w = send(cl->fd, cl->obuf, cl->olen, MSG_NOSIGNAL);
+        ssize_t w = chani_io_send(cl->fd, cl->ssl, cl->obuf, cl->olen);
         if (w < 0 && errno != EAGAIN && errno != EINTR)
             break;
         if (w > 0) {

@@ -52,6 +52,8 @@
 
 typedef struct chan_rpc chan_rpc_t;
 typedef struct chan_remote chan_remote_t;
+struct chan_tls;     /* chan_tls.h */
+struct ssl_st;       /* OpenSSL's SSL */
 
 /* One select spanning several sources (chan_select_mixed.c): requests to
  * several daemons and local channels share one waiter.  A request that ends
@@ -125,7 +127,13 @@ struct chan_client {
     bool reconnecting;           /* a caller is dialling */
     int64_t retry_at;            /* no dialling before (backoff) */
     int64_t backoff;             /* ms, doubles per failure up to a bound */
-    char *addr;
+    char *addr;                  /* as given (chan_ref() writes it): one
+                                    address, or a cluster's seeds */
+    struct chan_tls *tls;        /* TLS settings each dial uses, if any
+                                    address has tls:// (or tls_all) */
+    bool tls_all;                /* chan_connect_opts()'s tls: every address */
+    struct ssl_st *ssl;          /* the connection's TLS, or NULL; every call
+                                    on it under lock (chan_client.c) */
     char *token;
     uint64_t next_id;
     chan_idmap_t rpcs;
@@ -285,6 +293,10 @@ int chani_client_handles_err(chan_client_t *cl, chan_remote_t *const *hs, size_t
  * else; note in each handle what chand answered.  Called with cl->lock held
  * and returns with it held; released meanwhile.  0, or -1 with errno (the
  * connection is unusable). */
-int chani_reopen_locked(chan_client_t *cl, int fd, uint64_t max_frame);
+int chani_reopen_locked(chan_client_t *cl, int fd, struct ssl_st *ssl, uint64_t max_frame);
+
+/* A connection to addr for a handle of another daemon (chan_open_ref),
+ * with cl's TLS files if cl has any (the name checked is addr's host). */
+chan_client_t *chani_client_connect_like(chan_client_t *cl, const char *addr, int64_t deadline);
 
 #endif /* CHAN_CLIENT_H */

@@ -254,7 +254,7 @@ chan_t *chan_open_ref(chan_client_t *cl, const void *ref, size_t len, int64_t de
     if (cl && strcmp(cl->addr, addr) == 0)
         return open_common(cl, p, name_len, CHAN_CAP_ANY, false, CHAN_NOCREATE, deadline);
     /* another daemon: a connection of the handle's own */
-    chan_client_t *own = chan_connect(addr, NULL, deadline);
+    chan_client_t *own = chani_client_connect_like(cl, addr, deadline);
     if (!own)
         return NULL;
     chan_t *ch = open_common(own, p, name_len, CHAN_CAP_ANY, false, CHAN_NOCREATE, deadline);

@@ -39,6 +39,7 @@
 #include <sys/socket.h>
 
 #include "chan_client.h"
+#include "chan_tls.h"
 
 #define REOPEN_IDLE_MS 5000       /* give up after this long without progress */
 #define REOPEN_CHUNK (64 * 1024)  /* Opens encoded at a time */
@@ -107,6 +108,8 @@ int chani_client_handles_err(chan_client_t *cl, chan_remote_t *const *hs, size_t
 struct reopen {
     chan_client_t *cl;
     int fd;
+    SSL *ssl;                /* TLS, or NULL: the connection is not yet
+                                published, so only this thread uses it */
     uint64_t max_frame;
     uint64_t *serials;       /* request REOPEN_FIRST_ID + i opens serials[i] */
     size_t n;
@@ -235,8 +238,8 @@ static int take_answers(struct reopen *ro)
     return rc;
 }
 
-/* Read what the socket has.  0, or -1 with errno. */
-static int read_answers(struct reopen *ro)
+/* One read: 1 if bytes came, 0 if none, or -1 with errno. */
+static int read_more(struct reopen *ro)
 {
     if (ro->ilen == ro->icap) {
         size_t ncap = ro->icap ? ro->icap * 2 : 16384;
@@ -248,18 +251,29 @@ static int read_answers(struct reopen *ro)
         ro->in = b;
         ro->icap = ncap;
     }
-    ssize_t n = recv(ro->fd, ro->in + ro->ilen, ro->icap - ro->ilen, 0);
+    ssize_t n = chani_io_recv(ro->fd, ro->ssl, ro->in + ro->ilen, ro->icap - ro->ilen);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
         return errno = ECONNRESET, -1;
     if (n < 0)
         return 0;
     ro->ilen += (size_t)n;
-    return take_answers(ro);
+    return take_answers(ro) < 0 ? -1 : 1;
+}
+
+/* Read what the socket has (TLS: and what OpenSSL holds of it, which
+ * poll() does not see).  0, or -1 with errno. */
+static int read_answers(struct reopen *ro)
+{
+    int rc;
+    do
+        rc = read_more(ro);
+    while (rc > 0 && chani_io_pending(ro->ssl));
+    return rc < 0 ? -1 : 0;
 }
 
 static int write_opens(struct reopen *ro)
 {
-    ssize_t w = send(ro->fd, ro->out + ro->ooff, ro->olen - ro->ooff, MSG_NOSIGNAL);
+    ssize_t w = chani_io_send(ro->fd, ro->ssl, ro->out + ro->ooff, ro->olen - ro->ooff);
     if (w < 0 && errno != EAGAIN && errno != EINTR)
         return errno = ECONNRESET, -1;
     if (w > 0)
@@ -295,13 +309,13 @@ static int exchange(struct reopen *ro)
     return 0;
 }
 
-int chani_reopen_locked(chan_client_t *cl, int fd, uint64_t max_frame)
+int chani_reopen_locked(chan_client_t *cl, int fd, SSL *ssl, uint64_t max_frame)
 {
     /* Handles registered while the Opens were out (their Open's reply came
      * on the lost connection) are opened in another round. */
     uint64_t done = 0;
     while (done < cl->handle_serial) {
-        struct reopen ro = { .cl = cl, .fd = fd, .max_frame = max_frame };
+        struct reopen ro = { .cl = cl, .fd = fd, .ssl = ssl, .max_frame = max_frame };
         if (snapshot_locked(cl, done, &ro) < 0)
             return -1;
         done = cl->handle_serial;

@@ -14,6 +14,14 @@
  * it is disconnected and its unacknowledged values go back to their
  * channels (Redis's client-output-buffer-limit).
  *
+ * TLS (chand_tls.c): a connection on a TCP listener of a chand with
+ * --tls-cert first runs its handshake from its read and write events (its
+ * Hello deadline covers it), then reads and writes exactly as above, each
+ * recv() and write an SSL_read() and SSL_write() instead.  One difference:
+ * OpenSSL may hold a decrypted record the socket no longer shows as
+ * readable, so a read turn cut short by its budget activates the read
+ * event itself.
+ *
  * Ending: a connection is never freed in the middle of a callback, because
  * the core may be answering it from inside another connection's request.
  * It is marked doomed instead, and the reaper event frees it once the
@@ -39,6 +47,7 @@
 #include "chand_alloc.h"
 #include "chand_log.h"
 #include "chand_server.h"
+#include "chand_tls.h"
 
 /* Seconds a stalled peer gets to take its final error reply. */
 #define FLUSH_TIMEOUT_S 5
@@ -196,11 +205,27 @@ static void after_io(chand_server_t *s)
         event_active(s->reaper, EV_TIMEOUT, 1);
 }
 
+/* A TLS ClientHello's first bytes (chand_tls.c says why no frame starts
+ * so), as a first frame: a TLS client on a plain port. */
+static bool tls_on_plain(chand_conn_t *c)
+{
+    uint8_t b[2];
+    return !c->hello && c->frames_in == 0 && evbuffer_copyout(c->in, b, 2) == 2 && b[0] == 22 &&
+           b[1] == 3;
+}
+
 static void conn_read(chand_conn_t *c)
 {
     chand_server_t *s = c->srv;
     struct evbuffer *in = c->in;
     static const uint8_t empty[1];
+    if (tls_on_plain(c)) {
+        /* no reply: it could not read one; the close fails its handshake */
+        chand_tls_log_peer(s, "conn %llu (%s): a TLS handshake on a plain port; closing",
+                           (unsigned long long)c->num, c->peer);
+        chand_conn_doom(c, NULL);
+        return;
+    }
     while (!c->doomed && !c->flushing) {
         uint8_t hdr[CHAN_FRAME_HDR_MAX];
         ev_ssize_t got = evbuffer_copyout(in, hdr, sizeof hdr);
@@ -234,12 +259,98 @@ static void conn_read(chand_conn_t *c)
     }
 }
 
+/* Read and drop what the peer sent: closing a socket with unread input
+ * resets the connection, and what we sent last (a reply, a TLS alert)
+ * could be lost with it. */
+static void drop_input(chand_conn_t *c)
+{
+    char junk[4096];
+    while (recv(c->fd, junk, sizeof junk, 0) == (ssize_t)sizeof junk)
+        ;
+}
+
+/* A plain client on a TLS port: tell it so in a frame it can read. */
+static void tls_tell_plain(chand_conn_t *c)
+{
+    drop_input(c);
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = true;
+    r.has_status = true;
+    r.status = CHAN__STATUS__BAD_REQUEST;
+    r.message = "this chand port speaks TLS: connect with tls://HOST:PORT";
+    chand_conn_reply(c, &r);
+    chand_conn_drain(c);
+}
+
+/* read_cb for a TLS connection: the handshake, then plaintext as read_cb
+ * reads the socket, a chunk filled by as many records as it takes. */
+static void tls_read(chand_conn_t *c)
+{
+    if (!c->tls_ready) {
+        switch (chand_tls_handshake(c)) {
+        case TLS_STEP_DONE:
+            break;   /* a first request may have come with the last flight */
+        case TLS_STEP_WAIT:
+            return;
+        case TLS_STEP_PLAIN:
+            tls_tell_plain(c);
+            return;
+        case TLS_STEP_FAILED:
+            /* (logged) its alert must not be lost to a reset: a close
+             * with unread input resets the connection */
+            drop_input(c);
+            chand_conn_doom(c, NULL);
+            return;
+        default:   /* closed before a byte */
+            chand_conn_doom(c, NULL);
+            return;
+        }
+    }
+    uint64_t t0 = chand_now_us();
+    for (int i = 0; i < READS_PER_TURN && !c->doomed && !c->flushing; i++) {
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(c->in, READ_CHUNK, &v, 1) < 1) {
+            chand_conn_doom(c, "out of memory for its input");
+            break;
+        }
+        size_t got = 0;
+        ssize_t n = 0;
+        while (got < READ_CHUNK &&
+               (n = chand_tls_read(c, (uint8_t *)v.iov_base + got, READ_CHUNK - got)) > 0)
+            got += (size_t)n;
+        bool full = got == READ_CHUNK;
+        int err = n < 0 ? errno : 0;
+        if (got) {
+            v.iov_len = got;
+            evbuffer_commit_space(c->in, &v, 1);
+            conn_read(c);
+        }
+        if (!full) {
+            if (n == 0)
+                chand_conn_doom(c, NULL);   /* closed by the peer: the normal end */
+            else if (err != EAGAIN)
+                chand_conn_doom(c, err == EPROTO ? "TLS error" : strerror(err));
+            break;   /* else OpenSSL has read all the socket had */
+        }
+        if (chand_now_us() - t0 > READ_BUDGET_US)
+            break;
+    }
+    if (!c->doomed && !c->flushing && chand_tls_pending(c))
+        event_active(c->ev_read, EV_READ, 1);   /* no socket event would say so */
+}
+
 static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     chand_conn_t *c = arg;
     chand_server_t *s = c->srv;
     uint64_t t0 = chand_busy_begin(s);
+    if (c->ssl) {
+        tls_read(c);
+        after_io(s);
+        chand_busy_end(s, t0);
+        return;
+    }
     for (int i = 0; i < READS_PER_TURN && !c->doomed && !c->flushing; i++) {
         /* read into reserved space: evbuffer_read would ask the kernel how
          * much is there first, one more system call per request */
@@ -275,6 +386,8 @@ static void conn_write(chand_conn_t *c)
 {
     if (c->fd < 0)
         return;   /* in-process: its owner takes the output */
+    if (c->ssl && !c->tls_ready)
+        return;   /* nothing goes out before the handshake is done */
     /* nothing leaves before the records it depends on are written (a
      * reply made in this turn for a connection whose socket became
      * writable in this turn too); under --fsync always, before they are
@@ -285,8 +398,9 @@ static void conn_write(chand_conn_t *c)
         journal_commit(c->srv);
     uint64_t may = conn_sendable(c);
     while (evbuffer_get_length(c->out) && may) {
-        int n = evbuffer_write_atmost(c->out, c->fd,
-                                      may < (uint64_t)INT32_MAX ? (ev_ssize_t)may : -1);
+        int n = c->ssl ? chand_tls_write(c, may < (uint64_t)INT32_MAX ? (size_t)may : INT32_MAX)
+                       : evbuffer_write_atmost(c->out, c->fd,
+                                               may < (uint64_t)INT32_MAX ? (ev_ssize_t)may : -1);
         if (n > 0) {
             c->srv->out_bytes -= (uint64_t)n;
             c->out_sent += (uint64_t)n;
@@ -313,6 +427,8 @@ static void conn_write(chand_conn_t *c)
         if (c->flushing)
             chand_conn_doom(c, NULL);   /* the last reply is out */
     }
+    if (c->tls_read_wants_write && !c->doomed)
+        event_add(c->ev_write, NULL);   /* write_cb reads again */
 }
 
 static void write_cb(evutil_socket_t fd, short what, void *arg)
@@ -322,7 +438,12 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
     chand_conn_t *c = arg;
     chand_server_t *s = c->srv;
     uint64_t t0 = chand_busy_begin(s);
-    conn_write(c);
+    if (c->ssl && (!c->tls_ready || c->tls_read_wants_write)) {
+        c->tls_read_wants_write = false;
+        tls_read(c);   /* the handshake, or a read, waited to write */
+    }
+    if (!c->doomed)
+        conn_write(c);
     after_io(s);
     chand_busy_end(s, t0);
 }
@@ -339,6 +460,11 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     uint64_t t0 = chand_busy_begin(s);
     if (c->flushing) {
         chand_conn_doom(c, "timed out flushing its last replies");
+    } else if (c->ssl && !c->tls_ready) {
+        chand_tls_log_peer(s, "conn %llu (%s): no TLS handshake within %llu ms; closing",
+                           (unsigned long long)c->num, c->peer,
+                           (unsigned long long)s->opts.hello_timeout_ms);
+        chand_conn_doom(c, NULL);
     } else if (!c->hello) {
         char msg[64];
         snprintf(msg, sizeof msg, "no Hello within %llu ms",
@@ -364,13 +490,18 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
         close(fd);
         return;
     }
+    bool tls = s->tls_ctx && addr->sa_family != AF_UNIX;
     if (s->nconns >= s->opts.max_conns) {
         log_warn("refused %s: too many connections (--max-conns %llu)", peer,
                  (unsigned long long)s->opts.max_conns);
-        char msg[64];
-        snprintf(msg, sizeof msg, "too many connections (--max-conns %llu)",
-                 (unsigned long long)s->opts.max_conns);
-        refuse(fd, msg);
+        if (tls) {
+            close(fd);   /* a plain frame would only garble its handshake */
+        } else {
+            char msg[64];
+            snprintf(msg, sizeof msg, "too many connections (--max-conns %llu)",
+                     (unsigned long long)s->opts.max_conns);
+            refuse(fd, msg);
+        }
         return;
     }
     if (addr->sa_family != AF_UNIX) {
@@ -378,7 +509,9 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     evutil_make_socket_nonblocking(fd);
-    chand_conn_new(s, fd, peer);
+    chand_conn_t *c = chand_conn_new(s, fd, peer);
+    if (c && tls && chand_tls_attach(c) < 0)
+        chand_conn_doom(c, "out of memory for its TLS state");
 }
 
 chand_conn_t *chand_conn_new(chand_server_t *s, int fd, const char *peer)
@@ -514,6 +647,7 @@ static void conn_release(chand_conn_t *c)
         c->srv->out_bytes -= evbuffer_get_length(c->out);
         evbuffer_free(c->out);
     }
+    chand_tls_close(c);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
     free(c->holds);

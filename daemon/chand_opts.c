@@ -69,6 +69,16 @@ CHAND_DEFAULT_LISTEN ")\n"
 "      --replication M   sync (a send is answered once a replica has it, per\n"
 "                        the replica's --fsync) or async (on the primary's own\n"
 "                        durability) (default sync)\n"
+"      --tls-cert FILE   speak TLS (1.2 or later) on every TCP listener, with\n"
+"                        the certificate chain in FILE (PEM, the server's own\n"
+"                        first); Unix sockets stay plain.  Needs --tls-key\n"
+"      --tls-key FILE    the private key of --tls-cert (PEM)\n"
+"      --tls-ca FILE     CA certificates (PEM) that client certificates must\n"
+"                        chain to; implies --tls-client-auth require\n"
+"      --tls-client-auth none|optional|require\n"
+"                        ask clients for a certificate: none (default without\n"
+"                        --tls-ca), optional (one presented must verify) or\n"
+"                        require (a client without one is refused)\n"
 "      --log-level L     error, warn, info or debug (default info)\n"
 "  -h, --help            print this help and exit\n"
 "  -V, --version         print the version and exit\n"
@@ -83,6 +93,7 @@ enum {
     OPT_MAX_OUTPUT, OPT_MAX_BATCH, OPT_MAX_MEMORY, OPT_HELLO_TIMEOUT, OPT_ACK_WAIT,
     OPT_LOG_LEVEL, OPT_DATA_DIR, OPT_FSYNC, OPT_REWRITE_SIZE, OPT_PREALLOC, OPT_CHECK,
     OPT_CLUSTER, OPT_ETCD, OPT_GROUP, OPT_ADVERTISE, OPT_NODE, OPT_LEASE_TTL, OPT_REPLICATION,
+    OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TLS_CLIENT_AUTH,
 };
 
 static const struct option longopts[] = {
@@ -112,6 +123,10 @@ static const struct option longopts[] = {
     { "node", required_argument, NULL, OPT_NODE },
     { "lease-ttl", required_argument, NULL, OPT_LEASE_TTL },
     { "replication", required_argument, NULL, OPT_REPLICATION },
+    { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+    { "tls-key", required_argument, NULL, OPT_TLS_KEY },
+    { "tls-ca", required_argument, NULL, OPT_TLS_CA },
+    { "tls-client-auth", required_argument, NULL, OPT_TLS_CLIENT_AUTH },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -253,6 +268,7 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
     o->argv = argv;
     optind = 1;
     int c;
+    const char *client_auth = NULL;
     while ((c = getopt_long(argc, argv, "l:p:a:m:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'l':
@@ -285,6 +301,23 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
             o->replication = optarg;
             break;
         case OPT_CHECK: o->check = true; break;
+        case OPT_TLS_CERT: o->tls_cert = optarg; break;
+        case OPT_TLS_KEY: o->tls_key = optarg; break;
+        case OPT_TLS_CA: o->tls_ca = optarg; break;
+        case OPT_TLS_CLIENT_AUTH:
+            if (!strcmp(optarg, "none"))
+                o->tls_client_auth = CHAND_TLS_AUTH_NONE;
+            else if (!strcmp(optarg, "optional"))
+                o->tls_client_auth = CHAND_TLS_AUTH_OPTIONAL;
+            else if (!strcmp(optarg, "require"))
+                o->tls_client_auth = CHAND_TLS_AUTH_REQUIRE;
+            else {
+                fprintf(stderr, "chand: --tls-client-auth: '%s' is not none, optional or require\n",
+                        optarg);
+                return OPTS_USAGE;
+            }
+            client_auth = optarg;
+            break;
         case OPT_FSYNC:
             if (strcmp(optarg, "always") && strcmp(optarg, "everysec") && strcmp(optarg, "no")) {
                 fprintf(stderr, "chand: --fsync: '%s' is not always, everysec or no\n", optarg);
@@ -336,6 +369,26 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
         if (!cluster_word("--cluster", o->cluster) || !cluster_word("--group", o->group) ||
             !cluster_word("--node", o->node))
             return OPTS_USAGE;
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "chand: --tls-cert and --tls-key go together\n");
+        return OPTS_USAGE;
+    }
+    if (!o->tls_cert && (o->tls_ca || client_auth)) {
+        fprintf(stderr, "chand: --tls-ca and --tls-client-auth need --tls-cert and --tls-key\n");
+        return OPTS_USAGE;
+    }
+    if (o->tls_ca && !client_auth)
+        o->tls_client_auth = CHAND_TLS_AUTH_REQUIRE;   /* a CA given is meant to be used */
+    if (!o->tls_ca && o->tls_client_auth != CHAND_TLS_AUTH_NONE) {
+        fprintf(stderr, "chand: --tls-client-auth %s needs --tls-ca\n", client_auth);
+        return OPTS_USAGE;
+    }
+    if (o->tls_cert && o->cluster) {
+        /* a replica dials its primary's TCP listener in plain frames */
+        fprintf(stderr, "chand: --tls-cert does not work with --cluster yet (replicas "
+                "copy their primary's log over plain TCP)\n");
+        return OPTS_USAGE;
     }
     if (o->max_output < o->max_frame * 2) {
         fprintf(stderr, "chand: --max-output must be at least twice --max-frame\n");

@@ -37,7 +37,15 @@ typedef struct chand_opts {
     uint64_t lease_ttl_ms;
     const char *replication;    /* "sync" or "async" */
     char **argv;                /* as started: a fenced primary starts again */
+    const char *tls_cert;       /* TLS on the TCP listeners, or NULL: plain */
+    const char *tls_key;
+    const char *tls_ca;         /* CA file for client certificates, or NULL */
+    int tls_client_auth;        /* CHAND_TLS_AUTH_* */
 } chand_opts_t;
+
+/* --tls-client-auth: whether a client must present a certificate that
+ * --tls-ca vouches for. */
+enum { CHAND_TLS_AUTH_NONE, CHAND_TLS_AUTH_OPTIONAL, CHAND_TLS_AUTH_REQUIRE };
 
 enum { OPTS_RUN = 0, OPTS_EXIT_OK = 1, OPTS_USAGE = 2 };
 

@@ -39,6 +39,7 @@
 #include "chand_hash.h"
 #include "chand_log.h"
 #include "chand_server.h"
+#include "chand_tls.h"
 
 #define STOP_TIMEOUT_S 3
 
@@ -551,6 +552,8 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     signal(SIGXFSZ, SIG_IGN);   /* a file size limit is an error to report (EFBIG) */
     if (o->auth_file && load_token(s, o->auth_file) < 0)
         goto fail;
+    if (chand_tls_setup(s) < 0)
+        goto fail;
     if (o->cluster) {
         if (join_cluster(s) < 0)
             goto fail;
@@ -645,6 +648,7 @@ void chand_server_free(chand_server_t *s)
     event_free(s->sig_term);
     event_free(s->sig_int);
     event_free(s->sig_hup);
+    chand_tls_teardown(s);
     core_free(s->core);
     chan_arena_free(&s->arena);
     free(s->token);

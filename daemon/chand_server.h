@@ -28,6 +28,8 @@
 
 typedef struct chand_server chand_server_t;
 typedef struct chand_conn chand_conn_t;
+struct ssl_st;       /* OpenSSL's SSL and SSL_CTX (chand_tls.c) */
+struct ssl_ctx_st;
 
 struct chand_conn {
     chand_server_t *srv;
@@ -54,6 +56,12 @@ struct chand_conn {
     size_t hold_head, nholds, capholds;
     qlink_t held_link;       /* srv->held, while it holds replies */
     repl_feed_t *feed;       /* a replica's connection: its feed */
+    /* TLS (chand_tls.c): NULL for a plain connection */
+    struct ssl_st *ssl;
+    bool tls_ready;          /* handshake done: frames flow */
+    bool tls_failed;         /* a fatal TLS error: no close_notify */
+    bool tls_read_wants_write; /* SSL_read must write first: the write
+                                  event reads again */
 };
 
 struct chand_server {
@@ -103,6 +111,9 @@ struct chand_server {
     uint64_t repl_acked;         /* the furthest position a replica has */
     bool repl_sync;              /* --replication sync */
     struct event *pump_ev;       /* feeds that still have more to send */
+    struct ssl_ctx_st *tls_ctx;  /* --tls-cert: TCP connections speak TLS */
+    uint64_t peer_log_ms;        /* chand_tls_log_peer's last line, */
+    uint64_t peer_log_dropped;   /* and how many it left out since */
 };
 
 /* chand_server.c */

@@ -5,7 +5,7 @@
 # benchmarks: redis-server golang-go).
 set -e
 pkgs="autoconf automake libtool pkg-config make gcc libc6-dev libevent-dev
-      libprotobuf-c-dev protobuf-c-compiler libjson-c-dev check $*"
+      libprotobuf-c-dev protobuf-c-compiler libjson-c-dev check libssl-dev openssl $*"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

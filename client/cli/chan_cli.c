@@ -55,9 +55,20 @@ static const char usage[] =
 "                      lease, etcd and replicas (--addr: the seeds)\n"
 "\n"
 "Options:\n"
-"  -a, --addr ADDR       chand's address: HOST:PORT, [IPV6]:PORT or unix:/PATH\n"
-"                        (default $CHAN_ADDR, then 127.0.0.1:7070)\n"
+"  -a, --addr ADDR       chand's address: HOST:PORT, [IPV6]:PORT or unix:/PATH,\n"
+"                        or tls://HOST:PORT over TLS (default $CHAN_ADDR,\n"
+"                        then 127.0.0.1:7070)\n"
 "      --token-file FILE present the token in FILE (default $CHAN_TOKEN)\n"
+"      --tls-ca FILE     TLS: CA certificates (PEM) the server's certificate\n"
+"                        must chain to (default $CHAN_TLS_CA, then the\n"
+"                        system's store); TLS also without tls://\n"
+"      --tls-cert FILE   TLS: present this client certificate (PEM; default\n"
+"                        $CHAN_TLS_CERT)\n"
+"      --tls-key FILE    its private key (default $CHAN_TLS_KEY, then the\n"
+"                        --tls-cert file)\n"
+"      --tls-servername NAME\n"
+"                        the name the server's certificate must have (and\n"
+"                        SNI; default $CHAN_TLS_SERVERNAME, then the host)\n"
 "  -c, --cap N           capacity when send, recv or make creates the channel;\n"
 "                        an existing channel must have this capacity.  Without\n"
 "                        it an existing channel is used as it is.\n"
@@ -77,6 +88,7 @@ static const char usage[] =
 struct cli {
     const char *addr;
     char *token;
+    chan_connect_opts_t tls;    /* its tls_* fields and tls */
     long cap;
     long timeout;
     long count;
@@ -565,6 +577,10 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "addr", required_argument, NULL, 'a' },
         { "token-file", required_argument, NULL, 'T' },
+        { "tls-ca", required_argument, NULL, 'C' },
+        { "tls-cert", required_argument, NULL, 'E' },
+        { "tls-key", required_argument, NULL, 'K' },
+        { "tls-servername", required_argument, NULL, 'S' },
         { "cap", required_argument, NULL, 'c' },
         { "count", required_argument, NULL, 'n' },
         { "timeout", required_argument, NULL, 't' },
@@ -608,6 +624,10 @@ int main(int argc, char **argv)
         case 'r': c.raw = true; break;
         case '0': c.sep = '\0'; break;
         case 'N': c.no_create = true; break;
+        case 'C': c.tls.tls_ca = optarg; c.tls.tls = 1; break;
+        case 'E': c.tls.tls_cert = optarg; c.tls.tls = 1; break;
+        case 'K': c.tls.tls_key = optarg; c.tls.tls = 1; break;
+        case 'S': c.tls.tls_servername = optarg; c.tls.tls = 1; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         case 'V': printf("chan %s\n", PACKAGE_VERSION); return EXIT_OK;
         default:
@@ -636,7 +656,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) != 0)
             continue;
-        c.cl = chan_connect(c.addr, c.token, chan_now() + 10000);
+        chan_connect_opts_t co = c.tls;
+        co.addr = c.addr;
+        co.token = c.token;
+        c.cl = chan_connect_opts(&co, chan_now() + 10000);
         if (!c.cl) {
             int e = errno;
             fprintf(stderr, "chan: cannot connect to %s: %s\n",

@@ -22,7 +22,9 @@
  *                            or its disk is full (a send to a buffered
  *                            channel of a chand --data-dir)
  *                ESHUTDOWN   chand is shutting down
- *                EPROTO      chand sent something this library cannot read
+ *                EPROTO      chand sent something this library cannot read,
+ *                            or a TLS handshake failed (chan_errmsg() says
+ *                            why)
  *                ENOMEM      out of memory
  *              chan_errmsg() words the failure when chand said why (or
  *              the library can add what errno cannot: sizes, names).
@@ -431,11 +433,26 @@ CHAN_API chan_t *chan_fanin(chan_t *const *inputs, size_t n);
 typedef struct chan_client chan_client_t;
 
 /* chan_connect - connect to chand at addr: "host:port", "[v6addr]:port"
- * or "unix:/path".  addr NULL means $CHAN_ADDR, then "127.0.0.1:7070".
+ * or "unix:/path", or over TLS: "tls://host:port", "tls://[v6addr]:port".
+ * addr NULL means $CHAN_ADDR, then "127.0.0.1:7070".
  * token NULL means $CHAN_TOKEN, then no token.
  * Returns a client, or NULL with ECONNREFUSED (or another connect errno),
  * ETIMEDOUT, EACCES (bad token), EBUSY (too many connections), EINVAL (bad
- * address), EPROTO, ENOMEM.
+ * address, or a TLS file that does not load), EPROTO (not chand, or the
+ * TLS handshake failed), ENOMEM.  chan_errmsg() says why in words when
+ * errno cannot: "TLS: the server's certificate is not trusted: certificate
+ * has expired", "TLS: the server requires a client certificate ...", chand's
+ * reason for refusing the connection; after a failed redial, the calls
+ * failing with ECONNRESET leave it there too.
+ *
+ * TLS (tls://): the server's certificate must chain to a CA of $CHAN_TLS_CA
+ * (a PEM file; unset: the system's trust store), be valid now, and name
+ * the host of the address (a DNS name, or an IP address among its IP
+ * addresses), or $CHAN_TLS_SERVERNAME if set, which is also sent as SNI
+ * (an IP address is not).  $CHAN_TLS_CERT and $CHAN_TLS_KEY (PEM; the key
+ * defaults to the certificate's file) present a client certificate, for a
+ * chand run with --tls-ca.  TLS 1.2 or later; ALPN "chan/1".  Every
+ * redial checks the same way.  chan_connect_opts() sets these per client.
  *
  * Losing the connection: calls in flight, blocked ones included (in threads
  * and goroutines alike), fail with ECONNRESET, unless their answer came
@@ -471,7 +488,8 @@ typedef struct chan_client chan_client_t;
  * reconnection tries again.
  *
  * A cluster (chand --cluster): addr may list several nodes, the seeds,
- * separated by commas ("h1:7071,h2:7072").  The client dials them in order,
+ * separated by commas ("h1:7071,h2:7072"; a seed with tls:// speaks TLS,
+ * and so does the primary it names).  The client dials them in order,
  * giving each at most a second, and settles on its group's primary: a node
  * that is not names the primary in its Hello reply and the client connects
  * there; while the group elects one, the client tries the seeds again
@@ -480,6 +498,28 @@ typedef struct chan_client chan_client_t;
  * handles are opened again as above.  A call answered by a node that is no
  * longer primary fails with ECONNRESET. */
 CHAN_API chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline);
+
+/* chan_connect_opts - chan_connect() with its settings in a struct.  A
+ * field left NULL (or 0) means what chan_connect() does without it: the
+ * environment variable, then the default.  Zero the struct first (= { 0 }
+ * or a designated initializer), so that the code stays right when fields
+ * are added. */
+typedef struct chan_connect_opts {
+    const char *addr;           /* as chan_connect(); NULL: $CHAN_ADDR */
+    const char *token;          /* NULL: $CHAN_TOKEN */
+    const char *tls_ca;         /* CA file; NULL: $CHAN_TLS_CA, then the
+                                   system's store */
+    const char *tls_cert;       /* client certificate; NULL: $CHAN_TLS_CERT */
+    const char *tls_key;        /* its key; NULL: $CHAN_TLS_KEY, then the
+                                   certificate's file */
+    const char *tls_servername; /* name to check and send as SNI; NULL:
+                                   $CHAN_TLS_SERVERNAME, then addr's host */
+    int tls;                    /* nonzero: TLS even without tls:// */
+} chan_connect_opts_t;
+
+/* opts NULL: as chan_connect(NULL, NULL, deadline).  Returns as
+ * chan_connect(). */
+CHAN_API chan_client_t *chan_connect_opts(const chan_connect_opts_t *opts, int64_t deadline);
 
 /* chan_disconnect - close the connection.  Calls blocked on it fail with
  * ECONNRESET; channel handles opened through it stay valid until released
@@ -542,8 +582,9 @@ CHAN_API ssize_t chan_ref(const chan_t *ch, char *buf, size_t size);
  * received; a trailing NUL is allowed).  The channel must exist.  If the
  * reference names the daemon cl is connected to (the same address string),
  * cl is used; otherwise (or if cl is NULL) a connection to that daemon is
- * made for the handle, with $CHAN_TOKEN, and closed when the handle is
- * released.  Returns a handle the caller owns, or NULL with EINVAL (not a
+ * made for the handle, with $CHAN_TOKEN (and cl's TLS CA and client
+ * certificate files, if cl has them; the name checked is the reference's
+ * host), and closed when the handle is released.  Returns a handle the caller owns, or NULL with EINVAL (not a
  * reference), ENOENT (no such channel: a temporary channel whose owner has
  * gone), or the errors of chan_connect() and chan_open(). */
 CHAN_API chan_t *chan_open_ref(chan_client_t *cl, const void *ref, size_t len, int64_t deadline);
