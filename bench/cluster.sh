@@ -43,20 +43,26 @@ trap 'exit 130' INT TERM
 command -v etcd >/dev/null || { echo "cluster: etcd is not installed (etcd-server)" >&2; exit 1; }
 
 port_used=" "
-free_port() {
+# in_use PORT: some socket has it (any address, any state: /proc/net/tcp*)
+in_use() {
+    hex=$(printf '%04X' "$1")
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+        awk -v h=":$hex" '{ if (substr($2, length($2) - 4) == h) f = 1 } END { exit !f }'
+}
+free_port() {   # free_port VAR: VAR=a port no socket has, not handed out before
     while :; do
         p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 12000) + 20000 ))
         case "$port_used" in *" $p "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        if ! in_use "$p"; then
             port_used="$port_used$p "
-            echo "$p"
+            eval "$1=$p"
             return
         fi
     done
 }
 
-EC=$(free_port)
-EP=$(free_port)
+free_port EC
+free_port EP
 etcd --name e1 --data-dir "$data/etcd" \
     --listen-client-urls "http://127.0.0.1:$EC" --advertise-client-urls "http://127.0.0.1:$EC" \
     --listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
@@ -124,8 +130,8 @@ run_single() {
 }
 run_cluster() {   # run_cluster MODE
     c="c$1$i"
-    P1=$(free_port)
-    P2=$(free_port)
+    free_port P1
+    free_port P2
     start_node 1 "$P1" "$1" "$c"
     wait_serving "$c" 0
     start_node 2 "$P2" "$1" "$c"
@@ -150,8 +156,8 @@ done
 # ---- failover ----
 echo "cluster: $kills failovers" >&2
 c=fail
-P1=$(free_port)
-P2=$(free_port)
+free_port P1
+free_port P2
 start_node 1 "$P1" sync "$c"
 wait_serving "$c" 0
 start_node 2 "$P2" sync "$c"

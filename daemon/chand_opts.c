@@ -384,10 +384,10 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
         fprintf(stderr, "chand: --tls-client-auth %s needs --tls-ca\n", client_auth);
         return OPTS_USAGE;
     }
-    if (o->tls_cert && o->cluster) {
-        /* a replica dials its primary's TCP listener in plain frames */
-        fprintf(stderr, "chand: --tls-cert does not work with --cluster yet (replicas "
-                "copy their primary's log over plain TCP)\n");
+    if (o->tls_cert && o->cluster && !o->tls_ca) {
+        /* a replica dials its primary over TLS and must check whom it reached */
+        fprintf(stderr, "chand: --tls-cert with --cluster needs --tls-ca (the CA that vouches "
+                "for the other nodes)\n");
         return OPTS_USAGE;
     }
     if (o->max_output < o->max_frame * 2) {

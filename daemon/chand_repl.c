@@ -15,6 +15,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "chan_addr.h"
 #include "chand_alloc.h"
@@ -407,6 +411,7 @@ struct repl_follower {
     bool dirty;                /* written since the last acknowledgement */
     repl_stats_t st;
     uint64_t last_log_us;
+    SSL_CTX *tls;              /* the node's listeners speak TLS: so does its dial */
 };
 
 static void follower_disconnect(repl_follower_t *f, bool retry);
@@ -701,7 +706,6 @@ out:
 
 static void fol_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
     repl_follower_t *f = arg;
     if (what & BEV_EVENT_CONNECTED) {
         f->connected = true;
@@ -734,22 +738,100 @@ static void fol_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (f->connected)
+        unsigned long e = f->tls ? bufferevent_get_openssl_error(bev) : 0;
+        if (e) {
+            char why[256], msg[320];
+            ERR_error_string_n(e, why, sizeof why);
+            snprintf(msg, sizeof msg, "TLS to the primary failed: %s", why);
+            fail_copy(f, msg);
+        } else if (f->connected) {
             fail_copy(f, "the primary closed the connection");
+        }
         follower_disconnect(f, true);
     }
+}
+
+/* A node whose listeners speak TLS dials its primary with TLS too: it
+ * checks the primary's certificate against --tls-ca and the address's
+ * host, and shows its own (a primary requiring client certificates takes
+ * its replicas as it takes clients).  Nodes of one cluster share their TLS
+ * settings. */
+static SSL_CTX *fol_tls_ctx(const chand_opts_t *o)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    static const unsigned char alpn[] = "\x06" "chan/1";
+    if (SSL_CTX_load_verify_locations(ctx, o->tls_ca, NULL) != 1 ||
+        SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0) {
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof why);
+        log_err("replica: cannot set up TLS to the primary: %s", why);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* The SSL object for a dial to addr (host:port, [v6]:port): host checked. */
+static SSL *fol_tls_ssl(repl_follower_t *f)
+{
+    char host[128];
+    const char *a = f->addr;
+    if (!strncmp(a, "tls://", 6))
+        a += 6;
+    const char *colon = strrchr(a, ':');
+    size_t n = colon ? (size_t)(colon - a) : strlen(a);
+    if (n && a[0] == '[' && a[n - 1] == ']') {
+        a++;
+        n -= 2;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)n, a);
+    SSL *ssl = SSL_new(f->tls);
+    if (!ssl)
+        return NULL;
+    X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    int ok = X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1 ||
+             (SSL_set1_host(ssl, host) == 1 && SSL_set_tlsext_host_name(ssl, host) == 1);
+    if (!ok) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    return ssl;
 }
 
 static void fol_connect(repl_follower_t *f)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (chan_addr_parse(f->addr, 0, &ss, &len) < 0) {
+    const char *addr = !strncmp(f->addr, "tls://", 6) ? f->addr + 6 : f->addr;
+    if (chan_addr_parse(addr, 0, &ss, &len) < 0) {
         fail_copy(f, "the primary's address does not parse");
         follower_disconnect(f, true);
         return;
     }
-    f->bev = bufferevent_socket_new(f->s->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (f->tls) {
+        SSL *ssl = fol_tls_ssl(f);
+        f->bev = ssl ? bufferevent_openssl_socket_new(f->s->base, -1, ssl,
+                                                      BUFFEREVENT_SSL_CONNECTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (!f->bev) {
+            if (ssl)
+                SSL_free(ssl);
+            fail_copy(f, "cannot set up TLS to the primary");
+            follower_disconnect(f, true);
+            return;
+        }
+    } else {
+        f->bev = bufferevent_socket_new(f->s->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     bufferevent_setcb(f->bev, fol_read_cb, NULL, fol_event_cb, f);
     bufferevent_enable(f->bev, EV_READ | EV_WRITE);
     f->connected = false;
@@ -808,6 +890,10 @@ repl_follower_t *chand_repl_follower_new(chand_server_t *s, int dir_fd)
     f->log_gen = r.last_gen;
     f->log_len = r.last_len;
     f->consistent = !copying;
+    if (s->opts.tls_cert && !(f->tls = fol_tls_ctx(&s->opts))) {
+        free(f);
+        return NULL;
+    }
     chan_arena_init(&f->arena);
     f->retry = evtimer_new(s->base, retry_cb, f);
     if (f->log_gen) {
@@ -870,5 +956,7 @@ void chand_repl_follower_free(repl_follower_t *f)
         close(f->snap_fd);
     rec_buf_free(&f->pend);
     chan_arena_free(&f->arena);
+    if (f->tls)
+        SSL_CTX_free(f->tls);
     free(f);
 }

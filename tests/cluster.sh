@@ -50,13 +50,19 @@ pass() { echo "ok: $*"; }
 # test needs are taken within a second of being picked), below the range
 # the kernel picks outgoing connections' ports from.
 port_used=" "
-free_port() {
+# in_use PORT: some socket has it (any address, any state: /proc/net/tcp*)
+in_use() {
+    hex=$(printf '%04X' "$1")
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+        awk -v h=":$hex" '{ if (substr($2, length($2) - 4) == h) f = 1 } END { exit !f }'
+}
+free_port() {   # free_port VAR: VAR=a port no socket has, not handed out before
     while :; do
         p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 12000) + 20000 ))
         case "$port_used" in *" $p "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        if ! in_use "$p"; then
             port_used="$port_used$p "
-            echo "$p"
+            eval "$1=$p"
             return
         fi
     done
@@ -76,8 +82,8 @@ start_etcd() {   # start_etcd N CLIENT_PORT PEER_PORT
 # started again on other ports (three tries).
 etcd_up=no
 for try in 1 2 3; do
-    E1=$(free_port); E2=$(free_port); E3=$(free_port)
-    P1=$(free_port); P2=$(free_port); P3=$(free_port)
+    free_port E1; free_port E2; free_port E3
+    free_port P1; free_port P2; free_port P3
     members="e1=http://127.0.0.1:$P1,e2=http://127.0.0.1:$P2,e3=http://127.0.0.1:$P3"
     rm -rf "$tmp"/etcd[123]
     start_etcd 1 "$E1" "$P1"
@@ -104,7 +110,7 @@ done
 pass "three etcd members up"
 
 # ---- two chands, one group ----
-C1=$(free_port); C2=$(free_port)
+free_port C1; free_port C2
 SEEDS="127.0.0.1:$C1,127.0.0.1:$C2"
 start_node() {   # start_node N PORT
     "$CHAND" --listen "127.0.0.1:$2" --data-dir "$tmp/d$1" --cluster t --etcd "$ETCD" \
@@ -162,7 +168,7 @@ if [ "$rc" -eq 1 ] && grep -q "unfinished copy" "$tmp/single9.out"; then
 else
     fail "a single chand on half a copy: exit $rc: $(cat "$tmp/single9.out")"
 fi
-C9=$(free_port)
+free_port C9
 "$CHAND" --listen "127.0.0.1:$C9" --data-dir "$tmp/d9" --cluster t --group g9 --etcd "$ETCD" \
     --lease-ttl ${TTL}s >"$tmp/n9.log" 2>&1 &
 node9=$!
@@ -331,6 +337,62 @@ else
     pass "a node holding half a copy was never elected (alone in its group for the whole test)"
 fi
 stop_pid "$node9"
+
+# ---- TLS: nodes whose listeners speak TLS replicate over TLS ----
+# Certificates made here (a CA, one certificate for 127.0.0.1 that every
+# node shows, as server and as replica dialling its primary).
+mkdir -p "$tmp/tls"
+(
+    cd "$tmp/tls" &&
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+            -out ca.pem -days 2 -subj /CN=cluster-test-ca &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout node.key \
+            -out node.csr -subj /CN=127.0.0.1 &&
+        printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >ext &&
+        openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem \
+            -days 2 -extfile ext
+) >"$tmp/tls/openssl.log" 2>&1 || fail "making certificates: $(cat "$tmp/tls/openssl.log")"
+free_port T1; free_port T2
+for n in 1 2; do
+    eval "tp=\$T$n"
+    "$CHAND" --listen "127.0.0.1:$tp" --data-dir "$tmp/dt$n" --cluster t --group gt \
+        --etcd "$ETCD" --lease-ttl ${TTL}s --tls-cert "$tmp/tls/node.pem" \
+        --tls-key "$tmp/tls/node.key" --tls-ca "$tmp/tls/ca.pem" >"$tmp/nt$n.log" 2>&1 &
+    eval "tnode$n=$!"
+    pids="$pids $!"
+done
+TSEEDS="tls://127.0.0.1:$T1,tls://127.0.0.1:$T2"
+# --tls-ca makes the nodes ask clients for a certificate too: the CLI shows
+# the same one
+export CHAN_TLS_CERT="$tmp/tls/node.pem" CHAN_TLS_KEY="$tmp/tls/node.key"
+i=0
+until grep -q "replica .* joined" "$tmp/nt1.log" "$tmp/nt2.log"; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then fail "no replica joined over TLS"; break; fi
+    sleep 0.1
+done
+tp=1
+grep -q "replica .* joined" "$tmp/nt2.log" && tp=2
+pass "a replica copies its primary over TLS"
+CHAN_TLS_CA="$tmp/tls/ca.pem" timeout 20 "$CHAN" --addr "$TSEEDS" make secure --cap 10 &&
+    CHAN_TLS_CA="$tmp/tls/ca.pem" timeout 20 "$CHAN" --addr "$TSEEDS" send secure sealed ||
+    fail "send over TLS through the seeds"
+eval "tv=\$tnode$tp"
+kill -KILL "$tv"
+wait "$tv" 2>/dev/null
+to=$((3 - tp))
+i=0
+until grep -q "serving as primary" "$tmp/nt$to.log"; do
+    i=$((i + 1))
+    if [ $i -gt $(( (TTL + 4) * 10 )) ]; then fail "no TLS failover"; break; fi
+    sleep 0.1
+done
+got=$(CHAN_TLS_CA="$tmp/tls/ca.pem" timeout 20 "$CHAN" --addr "$TSEEDS" recv secure -t 5000 2>&1)
+[ "$got" = sealed ] && pass "the value sent over TLS survives the failover" ||
+    fail "after the TLS failover: $got"
+eval "tv=\$tnode$to"
+stop_pid "$tv"
+unset CHAN_TLS_CERT CHAN_TLS_KEY
 
 # ---- etcd loses its quorum: the primary stops answering ----
 # (etcd member 3 is down already; member 1 goes too)
