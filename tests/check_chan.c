@@ -1,6 +1,6 @@
 /*
- * check_chan.c - channels: every cell of the semantics table (chan.h,
- * DESIGN.md), FIFO order, values, sizes, errors and references.
+ * check_chan.c - channels: Go's rules for send, receive and close in every
+ * state (chan.h), FIFO order, values, sizes, errors and references.
  * Each test runs its actors as plain threads and as goroutines (the loop
  * index is the mode) and the binary runs with 1 and with 2 workers.
  *
