@@ -564,13 +564,27 @@ static void reset_copy(repl_follower_t *f)
     log_info("replica: taking a full copy from %s", f->addr);
 }
 
+/* Close and remove the snapshot being received, if any. */
+static void drop_snap_tmp(repl_follower_t *f)
+{
+    if (f->snap_fd < 0)
+        return;
+    close(f->snap_fd);
+    f->snap_fd = -1;
+    char tmp[JR_NAME_MAX];
+    snprintf(tmp, sizeof tmp, JR_SNAP_FMT ".tmp", (unsigned long long)f->snap_tmp_gen);
+    unlinkat(f->dir_fd, tmp, 0);
+    f->snap_tmp_gen = f->snap_tmp_len = 0;
+}
+
 static int apply_snap(repl_follower_t *f, const Chan__ReplData *d)
 {
     char tmp[JR_NAME_MAX], name[JR_NAME_MAX];
     snprintf(tmp, sizeof tmp, JR_SNAP_FMT ".tmp", (unsigned long long)d->gen);
-    if (d->offset == 0 && (f->snap_fd < 0 || f->snap_tmp_gen != d->gen)) {
-        if (f->snap_fd >= 0)
-            close(f->snap_fd);
+    if (d->offset == 0) {
+        /* a snapshot always comes whole from its start, also the one a
+         * lost connection cut short: what was written of it goes */
+        drop_snap_tmp(f);
         f->snap_fd = openat(f->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (f->snap_fd < 0)
             return fail_copy(f, "cannot create a snapshot file");
@@ -858,6 +872,7 @@ static void follower_disconnect(repl_follower_t *f, bool retry)
     }
     f->connected = false;
     f->pend.len = 0;   /* a record cut by the end of a connection comes again */
+    drop_snap_tmp(f);  /* ... and a snapshot, from its start */
     if (f->log_fd >= 0)
         fdatasync(f->log_fd);
     if (retry && f->following) {
