@@ -273,6 +273,8 @@ static bool feed_pump(repl_feed_t *f, chand_journal_t *j, uint8_t *buf)
     return true;
 }
 
+static void feed_acked(chand_server_t *s, repl_feed_t *f, uint64_t pos);
+
 void chand_repl_feed_start(chand_conn_t *c, uint64_t id, const Chan__Replicate *rq)
 {
     chand_server_t *s = c->srv;
@@ -303,10 +305,28 @@ void chand_repl_feed_start(chand_conn_t *c, uint64_t id, const Chan__Replicate *
     feed_place(f, s->journal, rq);
     c->feed = f;
     qlist_push_back(&s->feeds, &f->link);
+    if (!f->reset && !f->has_trunc && !f->snap)
+        /* it holds our log up to where the copy resumes (durably: it syncs
+         * before it asks).  Its acknowledgement of that may have been lost
+         * with its last connection, and a replica with nothing new to write
+         * sends none: what waits for it would wait forever. */
+        feed_acked(s, f, chand_journal_pos_of(s->journal, f->gen, f->off));
     log_info("replica %s (%s) joined: %s from %s %" PRIu64 " at %" PRIu64, rq->node ? rq->node : "?",
              c->peer, f->reset ? "a full copy" : f->has_trunc ? "a cut, then the logs" : "the logs",
              f->snap ? "snapshot" : "log", f->gen, f->off);
     chand_repl_pump(s);
+}
+
+/* f's replica has our journal up to pos (as chand_journal_needed). */
+static void feed_acked(chand_server_t *s, repl_feed_t *f, uint64_t pos)
+{
+    if (pos <= f->acked)
+        return;
+    f->acked = pos;
+    if (pos > s->repl_acked) {
+        s->repl_acked = pos;
+        chand_server_release(s);
+    }
 }
 
 void chand_repl_ack(chand_conn_t *c, const Chan__ReplAck *a)
@@ -315,14 +335,7 @@ void chand_repl_ack(chand_conn_t *c, const Chan__ReplAck *a)
     repl_feed_t *f = c->feed;
     if (!f || !s->journal || !a->has_gen || !a->has_off)
         return;
-    uint64_t pos = chand_journal_pos_of(s->journal, a->gen, a->off);
-    if (pos <= f->acked)
-        return;
-    f->acked = pos;
-    if (pos > s->repl_acked) {
-        s->repl_acked = pos;
-        chand_server_release(s);
-    }
+    feed_acked(s, f, chand_journal_pos_of(s->journal, a->gen, a->off));
 }
 
 void chand_repl_pump(chand_server_t *s)
@@ -915,7 +928,10 @@ repl_follower_t *chand_repl_follower_new(chand_server_t *s, int dir_fd)
         char name[JR_NAME_MAX];
         snprintf(name, sizeof name, JR_LOG_FMT, (unsigned long long)f->log_gen);
         f->log_fd = openat(dir_fd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (f->log_fd < 0) {
+        /* what it holds counts as acknowledged once a primary hears of
+         * it: on disk first (a previous run may have been killed before
+         * its sync) */
+        if (f->log_fd < 0 || (s->journal_always && fdatasync(f->log_fd) < 0)) {
             log_err("%s/%s: %s", s->opts.data_dir, name, strerror(errno));
             chand_repl_follower_free(f);
             return NULL;

@@ -4,7 +4,9 @@
 # relay that slows the stream down, holds back acknowledgements on SIGUSR2
 # and cuts the stream on SIGUSR1:
 #   - a snapshot sent to a replica live, its connection cut in the middle:
-#     the replica takes it whole once it reconnects.
+#     the replica takes it whole once it reconnects;
+#   - a replica's acknowledgement lost with its connection: once it
+#     reconnects holding everything, what waited for it is answered.
 # Run by make check ($CHAND, $CHAN and $TCP_RELAY set there); every process
 # it starts is stopped by PID.
 set -u
@@ -145,6 +147,27 @@ elif [ "$i" -le 100 ]; then
     pass "a snapshot cut in the middle is taken whole after the reconnection"
 fi
 ls "$tmp/d2" | grep -q '\.tmp$' && fail "a part of a snapshot was left: $(ls "$tmp/d2")"
+
+# ---- an acknowledgement lost with the connection ----
+# The replica writes the value; its acknowledgement waits in the relay,
+# which then drops it with the connection.  The replica reconnects with
+# nothing to copy: the send must be answered all the same.
+kill -USR2 "$relay1"
+sleep 0.2
+timeout 20 "$CHAN" --addr "127.0.0.1:$C1" send big ack-lost >"$tmp/acklost.out" 2>&1 &
+acklost=$!
+sleep 1
+kill -USR1 "$relay1"
+i=0
+while kill -0 "$acklost" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 "$acklost" 2>/dev/null; then
+    fail "a send waits for an acknowledgement lost with the replica's connection"
+elif wait "$acklost"; then
+    pass "a send whose acknowledgement was lost is answered once the replica reconnects"
+else
+    fail "send ack-lost: $(cat "$tmp/acklost.out")"
+fi
+wait "$acklost" 2>/dev/null
 
 [ "$failures" -eq 0 ] || exit 1
 echo "all cluster copy tests passed"
