@@ -54,6 +54,7 @@ struct repl_feed {
     uint64_t log_gen, log_off;/* where the log cursor resumes after a snapshot */
     uint64_t rsnap;           /* the replica's snapshot */
     uint64_t acked;           /* position the replica has */
+    uint64_t until_gen, until_off;  /* a full copy: our log's end when it began */
 };
 
 static void feed_close_file(repl_feed_t *f)
@@ -108,8 +109,10 @@ static uint64_t next_log(const files_t *fs, uint64_t gen)
 }
 
 /* Where a full copy starts: the snapshot, then the logs from it on. */
-static void feed_full(repl_feed_t *f, const files_t *fs, uint64_t snap_gen)
+static void feed_full(repl_feed_t *f, chand_journal_t *j, const files_t *fs, uint64_t snap_gen)
 {
+    uint64_t jsnap;
+    chand_journal_where(j, &f->until_gen, &f->until_off, &jsnap);
     f->reset = true;
     f->has_trunc = false;
     f->rsnap = 0;
@@ -154,7 +157,7 @@ static void feed_place(repl_feed_t *f, chand_journal_t *j, const Chan__Replicate
         }
     }
     if (!partial)
-        feed_full(f, &fs, snap_gen);
+        feed_full(f, j, &fs, snap_gen);
     files_free(&fs);
 }
 
@@ -165,6 +168,9 @@ static void feed_send(repl_feed_t *f, const uint8_t *data, size_t n, bool done)
     d.term = f->term;
     if (f->reset) {
         d.has_reset = d.reset = true;
+        d.has_until_gen = d.has_until_off = true;
+        d.until_gen = f->until_gen;
+        d.until_off = f->until_off;
         f->reset = false;
     }
     if (f->has_trunc && !f->snap) {
@@ -201,7 +207,7 @@ static void feed_restart(repl_feed_t *f, chand_journal_t *j)
     files_t fs = { 0 };
     chand_recover_list(chand_journal_dir_fd(j), &fs.logs, &fs.nlogs, &fs.snaps, &fs.nsnaps);
     feed_close_file(f);
-    feed_full(f, &fs, snap_gen);
+    feed_full(f, j, &fs, snap_gen);
     files_free(&fs);
 }
 
@@ -273,6 +279,8 @@ static bool feed_pump(repl_feed_t *f, chand_journal_t *j, uint8_t *buf)
     return true;
 }
 
+static void feed_acked(chand_server_t *s, repl_feed_t *f, uint64_t pos);
+
 void chand_repl_feed_start(chand_conn_t *c, uint64_t id, const Chan__Replicate *rq)
 {
     chand_server_t *s = c->srv;
@@ -303,10 +311,28 @@ void chand_repl_feed_start(chand_conn_t *c, uint64_t id, const Chan__Replicate *
     feed_place(f, s->journal, rq);
     c->feed = f;
     qlist_push_back(&s->feeds, &f->link);
+    if (!f->reset && !f->has_trunc && !f->snap)
+        /* it holds our log up to where the copy resumes (durably: it syncs
+         * before it asks).  Its acknowledgement of that may have been lost
+         * with its last connection, and a replica with nothing new to write
+         * sends none: what waits for it would wait forever. */
+        feed_acked(s, f, chand_journal_pos_of(s->journal, f->gen, f->off));
     log_info("replica %s (%s) joined: %s from %s %" PRIu64 " at %" PRIu64, rq->node ? rq->node : "?",
              c->peer, f->reset ? "a full copy" : f->has_trunc ? "a cut, then the logs" : "the logs",
              f->snap ? "snapshot" : "log", f->gen, f->off);
     chand_repl_pump(s);
+}
+
+/* f's replica has our journal up to pos (as chand_journal_needed). */
+static void feed_acked(chand_server_t *s, repl_feed_t *f, uint64_t pos)
+{
+    if (pos <= f->acked)
+        return;
+    f->acked = pos;
+    if (pos > s->repl_acked) {
+        s->repl_acked = pos;
+        chand_server_release(s);
+    }
 }
 
 void chand_repl_ack(chand_conn_t *c, const Chan__ReplAck *a)
@@ -315,14 +341,7 @@ void chand_repl_ack(chand_conn_t *c, const Chan__ReplAck *a)
     repl_feed_t *f = c->feed;
     if (!f || !s->journal || !a->has_gen || !a->has_off)
         return;
-    uint64_t pos = chand_journal_pos_of(s->journal, a->gen, a->off);
-    if (pos <= f->acked)
-        return;
-    f->acked = pos;
-    if (pos > s->repl_acked) {
-        s->repl_acked = pos;
-        chand_server_release(s);
-    }
+    feed_acked(s, f, chand_journal_pos_of(s->journal, a->gen, a->off));
 }
 
 void chand_repl_pump(chand_server_t *s)
@@ -407,6 +426,11 @@ struct repl_follower {
     int snap_fd;               /* a snapshot being received, as snap.G.tmp */
     uint64_t snap_tmp_gen, snap_tmp_len;
     bool consistent;
+    /* a full copy not yet whole (JR_COPYING says so across restarts): it
+     * lacks what the primary had when it began, until_gen/until_off, even
+     * once it is consistent (a snapshot, the logs after it still coming) */
+    bool copying;
+    uint64_t until_gen, until_off;
     rec_buf_t pend;            /* the start of a record not yet whole */
     bool dirty;                /* written since the last acknowledgement */
     repl_stats_t st;
@@ -535,21 +559,41 @@ static void set_consistent(repl_follower_t *f, bool yes)
     if (yes == f->consistent)
         return;
     f->consistent = yes;
-    if (yes) {
-        unlinkat(f->dir_fd, JR_COPYING, 0);
-    } else {
-        int fd = openat(f->dir_fd, JR_COPYING, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            log_err("replica: cannot create %s: %s; stopping", JR_COPYING, strerror(errno));
-            _exit(1);
-        }
-        close(fd);
+    if (yes || f->copying)
+        return;   /* the marker goes once the copy is whole (copy_check) */
+    int fd = openat(f->dir_fd, JR_COPYING, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || fsync(f->dir_fd) < 0) {
+        log_err("replica: cannot create %s: %s; stopping", JR_COPYING, strerror(errno));
+        _exit(1);
     }
-    fsync(f->dir_fd);
+    close(fd);
+    f->copying = true;
 }
 
-static void reset_copy(repl_follower_t *f)
+/* A full copy that reached where the primary was when it began holds
+ * every value answered OK then: whole, its node may be elected. */
+static void copy_check(repl_follower_t *f)
 {
+    if (!f->copying || !f->consistent || f->log_gen < f->until_gen ||
+        (f->log_gen == f->until_gen && f->log_len < f->until_off))
+        return;
+    if ((f->log_fd >= 0 && fdatasync(f->log_fd) < 0) || unlinkat(f->dir_fd, JR_COPYING, 0) < 0 ||
+        fsync(f->dir_fd) < 0) {
+        log_err("replica: removing %s: %s; stopping", JR_COPYING, strerror(errno));
+        _exit(1);
+    }
+    f->copying = false;
+    log_info("replica: the full copy is whole (log %" PRIu64 " at %" PRIu64 ")", f->log_gen,
+             f->log_len);
+}
+
+static void reset_copy(repl_follower_t *f, const Chan__ReplData *d)
+{
+    /* the marker before the files go: a crash in between must not leave
+     * an empty dir that could be elected */
+    set_consistent(f, false);
+    f->until_gen = d->has_until_gen ? d->until_gen : 0;
+    f->until_off = d->has_until_off ? d->until_off : 0;
     file_sync_close(&f->log_fd);
     if (f->snap_fd >= 0) {
         close(f->snap_fd);
@@ -559,18 +603,31 @@ static void reset_copy(repl_follower_t *f)
     f->log_gen = f->log_len = f->snap_gen = 0;
     f->snap_tmp_gen = f->snap_tmp_len = 0;
     f->pend.len = 0;
-    set_consistent(f, false);
     f->st.full_copies++;
     log_info("replica: taking a full copy from %s", f->addr);
+}
+
+/* Close and remove the snapshot being received, if any. */
+static void drop_snap_tmp(repl_follower_t *f)
+{
+    if (f->snap_fd < 0)
+        return;
+    close(f->snap_fd);
+    f->snap_fd = -1;
+    char tmp[JR_NAME_MAX];
+    snprintf(tmp, sizeof tmp, JR_SNAP_FMT ".tmp", (unsigned long long)f->snap_tmp_gen);
+    unlinkat(f->dir_fd, tmp, 0);
+    f->snap_tmp_gen = f->snap_tmp_len = 0;
 }
 
 static int apply_snap(repl_follower_t *f, const Chan__ReplData *d)
 {
     char tmp[JR_NAME_MAX], name[JR_NAME_MAX];
     snprintf(tmp, sizeof tmp, JR_SNAP_FMT ".tmp", (unsigned long long)d->gen);
-    if (d->offset == 0 && (f->snap_fd < 0 || f->snap_tmp_gen != d->gen)) {
-        if (f->snap_fd >= 0)
-            close(f->snap_fd);
+    if (d->offset == 0) {
+        /* a snapshot always comes whole from its start, also the one a
+         * lost connection cut short: what was written of it goes */
+        drop_snap_tmp(f);
         f->snap_fd = openat(f->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (f->snap_fd < 0)
             return fail_copy(f, "cannot create a snapshot file");
@@ -650,7 +707,7 @@ static int apply_data(repl_follower_t *f, const Chan__ReplData *d)
     if (!d->has_gen || !d->has_offset)
         return fail_copy(f, "data without a place");
     if (d->has_reset && d->reset)
-        reset_copy(f);
+        reset_copy(f, d);
     return d->has_snap && d->snap ? apply_snap(f, d) : apply_log(f, d);
 }
 
@@ -699,6 +756,7 @@ static void fol_read_cb(struct bufferevent *bev, void *arg)
             goto out;
         }
     }
+    copy_check(f);
     fol_ack(f);
 out:
     chand_busy_end(f->s, t0);
@@ -858,6 +916,7 @@ static void follower_disconnect(repl_follower_t *f, bool retry)
     }
     f->connected = false;
     f->pend.len = 0;   /* a record cut by the end of a connection comes again */
+    drop_snap_tmp(f);  /* ... and a snapshot, from its start */
     if (f->log_fd >= 0)
         fdatasync(f->log_fd);
     if (retry && f->following) {
@@ -890,6 +949,7 @@ repl_follower_t *chand_repl_follower_new(chand_server_t *s, int dir_fd)
     f->log_gen = r.last_gen;
     f->log_len = r.last_len;
     f->consistent = !copying;
+    f->copying = copying;
     if (s->opts.tls_cert && !(f->tls = fol_tls_ctx(&s->opts))) {
         free(f);
         return NULL;
@@ -900,7 +960,10 @@ repl_follower_t *chand_repl_follower_new(chand_server_t *s, int dir_fd)
         char name[JR_NAME_MAX];
         snprintf(name, sizeof name, JR_LOG_FMT, (unsigned long long)f->log_gen);
         f->log_fd = openat(dir_fd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (f->log_fd < 0) {
+        /* what it holds counts as acknowledged once a primary hears of
+         * it: on disk first (a previous run may have been killed before
+         * its sync) */
+        if (f->log_fd < 0 || (s->journal_always && fdatasync(f->log_fd) < 0)) {
             log_err("%s/%s: %s", s->opts.data_dir, name, strerror(errno));
             chand_repl_follower_free(f);
             return NULL;
@@ -933,7 +996,7 @@ void chand_repl_follower_where(const repl_follower_t *f, uint64_t *gen, uint64_t
 {
     *gen = f->log_gen;
     *off = f->log_len;
-    *consistent = f->consistent;
+    *consistent = f->consistent && !f->copying;
 }
 
 void chand_repl_follower_stats(const repl_follower_t *f, repl_stats_t *out)
