@@ -108,6 +108,34 @@ static uint64_t next_log(const files_t *fs, uint64_t gen)
     return 0;
 }
 
+/* Whether log gen of the primary's dir names prev as the log before it (a
+ * log without that field follows gen - 1). */
+static bool log_follows(chand_journal_t *j, uint64_t gen, uint64_t prev)
+{
+    char name[JR_NAME_MAX];
+    snprintf(name, sizeof name, JR_LOG_FMT, (unsigned long long)gen);
+    int fd = openat(chand_journal_dir_fd(j), name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    uint8_t buf[128];
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    close(fd);
+    rec_reader_t r = { buf, n > 0 ? (size_t)n : 0, 0 };
+    uint8_t type;
+    const uint8_t *body;
+    size_t blen;
+    if (rec_next(&r, &type, &body, &blen) != REC_OK || type != REC_FILE)
+        return false;
+    const uint8_t *q = body, *end = body + blen;
+    uint64_t ver, kind, g, p;
+    if (!rec_get_varint(&q, end, &ver) || !rec_get_varint(&q, end, &kind) ||
+        !rec_get_varint(&q, end, &g))
+        return false;
+    if (!rec_get_varint(&q, end, &p))
+        p = g - 1;
+    return p == prev;
+}
+
 /* Where a full copy starts: the snapshot, then the logs from it on. */
 static void feed_full(repl_feed_t *f, chand_journal_t *j, const files_t *fs, uint64_t snap_gen)
 {
@@ -269,6 +297,18 @@ static bool feed_pump(repl_feed_t *f, chand_journal_t *j, uint8_t *buf)
         uint64_t next = next_log(&fs, f->gen);
         files_free(&fs);
         feed_close_file(f);
+        if (next && !log_follows(j, next, f->gen)) {
+            /* rewrites removed the logs between: a copy must never skip
+             * one.  The newest snapshot holds them all, and its log
+             * follows it. */
+            if (jsnap > f->gen && jsnap > f->rsnap) {
+                f->snap = true;
+                f->gen = f->log_gen = jsnap;
+                f->off = f->log_off = 0;
+                continue;
+            }
+            next = 0;
+        }
         if (!next) {
             feed_restart(f, j);
             continue;
@@ -661,6 +701,28 @@ static int apply_snap(repl_follower_t *f, const Chan__ReplData *d)
     return 0;
 }
 
+/* Whether the log that d starts names prev as the log before it (its
+ * header: FILE, version, kind, generation, previous generation).  A header
+ * without that field, or not whole in d, is given the benefit of the doubt:
+ * the chain is checked again when the copy is loaded. */
+static bool follows(const Chan__ReplData *d, uint64_t prev)
+{
+    if (!d->has_data)
+        return true;
+    rec_reader_t r = { d->data.data, d->data.len, 0 };
+    uint8_t type;
+    const uint8_t *body;
+    size_t blen;
+    if (rec_next(&r, &type, &body, &blen) != REC_OK || type != REC_FILE)
+        return true;
+    const uint8_t *q = body, *end = body + blen;
+    uint64_t ver, kind, g, p;
+    if (!rec_get_varint(&q, end, &ver) || !rec_get_varint(&q, end, &kind) ||
+        !rec_get_varint(&q, end, &g) || !rec_get_varint(&q, end, &p))
+        return true;
+    return p == prev;
+}
+
 static int apply_log(repl_follower_t *f, const Chan__ReplData *d)
 {
     if (d->has_truncate) {
@@ -679,6 +741,8 @@ static int apply_log(repl_follower_t *f, const Chan__ReplData *d)
     if (d->gen != f->log_gen) {
         if (d->offset != 0 || f->pend.len || d->gen < f->log_gen)
             return fail_copy(f, "log bytes out of order");
+        if (f->log_gen && !follows(d, f->log_gen))
+            return fail_copy(f, "a log that does not follow the one this copy ends with");
         file_sync_close(&f->log_fd);
         char name[JR_NAME_MAX];
         snprintf(name, sizeof name, JR_LOG_FMT, (unsigned long long)d->gen);

@@ -9,7 +9,9 @@
 #     reconnects holding everything, what waited for it is answered;
 #   - a node whose full copy is not whole (a new disk, copying from the
 #     primary) when the primary dies: it is not elected (it lacks values
-#     answered OK), and once the old primary is back every value is there.
+#     answered OK), and once the old primary is back every value is there;
+#   - under async replication, a replica left behind by several rewrites
+#     (the logs it lacks removed): its copy goes on through the snapshot.
 # Run by make check ($CHAND, $CHAN and $TCP_RELAY set there); every process
 # it starts is stopped by PID.
 set -u
@@ -55,15 +57,22 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
 
 port_used=" "
+# in_use PORT: some socket has it (any address, any state: /proc/net/tcp*)
+in_use() {
+    hex=$(printf '%04X' "$1")
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+        awk -v h=":$hex" '{ if (substr($2, length($2) - 4) == h) f = 1 } END { exit !f }'
+}
+# free_port VAR: VAR=a port no socket has, not handed out before; below
+# Linux's ephemeral ports (32768-60999), so that no outgoing connection
+# holds it while a listener binds it
 free_port() {
     while :; do
-        # below Linux's ephemeral ports (32768-60999): no outgoing
-        # connection holds it while a listener binds it
-        p=$(( (($(od -An -N2 -tu2 /dev/urandom) % 12000)) + 20000 ))
+        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 12000) + 20000 ))
         case "$port_used" in *" $p "*) continue ;; esac
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        if ! in_use "$p"; then
             port_used="$port_used$p "
-            echo "$p"
+            eval "$1=$p"
             return
         fi
     done
@@ -79,7 +88,7 @@ wait_log() {
     done
 }
 
-E=$(free_port); EP=$(free_port)
+free_port E; free_port EP
 etcd --name e1 --data-dir "$tmp/etcd" \
     --listen-client-urls "http://127.0.0.1:$E" --advertise-client-urls "http://127.0.0.1:$E" \
     --listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
@@ -95,7 +104,7 @@ until ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health >/dev/null 2>&1;
 done
 
 # Node N listens on C$N; the others reach it through its relay R$N (4 MB/s).
-C1=$(free_port); C2=$(free_port); R1=$(free_port); R2=$(free_port)
+free_port C1; free_port C2; free_port R1; free_port R2
 for n in 1 2; do
     eval "\"$RELAY\" \$R$n \$C$n 4000000 &"
     eval "relay$n=$!"
@@ -150,6 +159,14 @@ elif [ "$i" -le 100 ]; then
     pass "a snapshot cut in the middle is taken whole after the reconnection"
 fi
 ls "$tmp/d2" | grep -q '\.tmp$' && fail "a part of a snapshot was left: $(ls "$tmp/d2")"
+# rewrites every 1 MiB while the replica lags: the primary removes logs its
+# copy has not reached, and must send the snapshot instead, never a log
+# whose predecessor the replica lacks
+if grep -q "does not follow" "$tmp/n2.log"; then
+    fail "the primary skipped logs its replica lacked"
+else
+    pass "the replica's copy never skipped a log across $(grep -c "rewrite done" "$tmp/n1.log") rewrites"
+fi
 
 # ---- an acknowledgement lost with the connection ----
 # The replica writes the value; its acknowledgement waits in the relay,
@@ -210,6 +227,67 @@ else
 fi
 [ "$waited" = yes ] &&
     { wait_log "$tmp/n1.log" "the full copy is whole" 200 || fail "node 1's copy never became whole"; }
+
+# ---- async: a replica left behind by rewrites ----
+# Under --replication async nothing waits for the replica: with its stream
+# stopped (the relay in front of the primary, SIGSTOP) the primary rewrites
+# eight times (more than the sockets between hold), removing logs the
+# replica's copy had not reached.  Resumed, the copy must go on through the
+# snapshot, never by skipping to a log whose predecessor it lacks.
+free_port C3; free_port C4; free_port R3; free_port R4
+for n in 3 4; do
+    eval "\"$RELAY\" \$R$n \$C$n 4000000 &"
+    eval "relay$n=$!"
+    pids="$pids $!"
+done
+start_async() {   # start_async N
+    eval "c=\$C$1 r=\$R$1"
+    "$CHAND" --listen "127.0.0.1:$c" --advertise "127.0.0.1:$r" --data-dir "$tmp/d$1" \
+        --cluster t --group ga --etcd "$ETCD" --lease-ttl ${TTL}s --replication async \
+        --rewrite-size 1m >>"$tmp/n$1.log" 2>&1 &
+    eval "node$1=$!"
+    pids="$pids $!"
+}
+start_async 3
+wait_log "$tmp/n3.log" "serving as primary" 100 || { fail "node 3 not elected"; exit 1; }
+start_async 4
+wait_log "$tmp/n3.log" "replica .* joined" 100 || { fail "node 4 did not join"; exit 1; }
+timeout 20 "$CHAN" --addr "127.0.0.1:$C3" make lag --cap 1000000 || fail "make lag"
+sleep 0.5
+kill -STOP "$relay3"
+# Each round's values are received again, so that the snapshots stay
+# small and the logs reach --rewrite-size (1 MiB) round after round.
+for round in 1 2 3 4 5 6 7 8; do
+    seq -f "%.0f-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+        1 12000 | timeout 120 "$CHAN" --addr "127.0.0.1:$C3" send lag >"$tmp/lag.out" 2>&1 ||
+        fail "the async load: $(cat "$tmp/lag.out")"
+    timeout 60 "$CHAN" --addr "127.0.0.1:$C3" recv lag -n 12000 >/dev/null 2>"$tmp/lag.out" ||
+        fail "receiving the round: $(cat "$tmp/lag.out")"
+    wait_log "$tmp/n3.log" "rewrite done" 100 "$round" || fail "node 3 did not rewrite ($round)"
+done
+seq 1 100 | timeout 20 "$CHAN" --addr "127.0.0.1:$C3" send lag || fail "the last 100 values"
+kill -CONT "$relay3"
+i=0
+while :; do
+    s3=$(ls "$tmp/d3" | grep '^snap\.[0-9]*$' | tail -n 1)
+    s4=$(ls "$tmp/d4" | grep '^snap\.[0-9]*$' | tail -n 1)
+    [ -n "$s3" ] && [ "$s3" = "$s4" ] && break
+    i=$((i + 1))
+    if [ $i -gt 300 ]; then fail "the replica left behind never caught up ($s3 / $s4)"; break; fi
+    sleep 0.1
+done
+if grep -q "does not follow" "$tmp/n4.log"; then
+    fail "the primary skipped logs its replica lacked"
+else
+    pass "a replica left behind by $(grep -c "rewrite done" "$tmp/n3.log") rewrites went on through the snapshot"
+fi
+sleep 1   # the last records after the snapshot
+kill -KILL "$node3"
+wait "$node3" 2>/dev/null
+wait_log "$tmp/n4.log" "serving as primary" $(( (TTL + 4) * 10 )) || fail "node 4 not elected"
+len=$(timeout 30 "$CHAN" --addr "127.0.0.1:$C4" stat lag | sed -n 's/^len: //p')
+[ "$len" = 100 ] && pass "the copy that went on through the snapshot holds the 100 values left" ||
+    fail "node 4 holds $len of the 100 values left"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "all cluster copy tests passed"
