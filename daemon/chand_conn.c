@@ -131,8 +131,13 @@ static void hold_mark(chand_conn_t *c, uint64_t pos, uint64_t synced)
     if (c->out_total == c->out_marked)
         return;
     c->out_marked = c->out_total;
-    if (pos <= synced && c->hold_head == c->nholds) {
-        c->out_free = c->out_total;   /* nothing it depends on waits */
+    bool informs = c->turn_informs_only;
+    c->turn_informs_only = true;
+    if ((pos <= synced || informs) && c->hold_head == c->nholds) {
+        /* nothing it depends on waits, or it said only Hello, Pong and Stat,
+         * which promise nothing: an operator's `chan stat` must answer while
+         * a replica or the disk is slow */
+        c->out_free = c->out_total;
         return;
     }
     if (c->nholds == c->capholds) {
@@ -530,6 +535,7 @@ chand_conn_t *chand_conn_new(chand_server_t *s, int fd, const char *peer)
         return NULL;
     }
     c->num = ++s->next_conn;
+    c->turn_informs_only = true;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->sess = core_sess_new(s->core, c);
     qlist_init(&c->doomed_link);
@@ -585,6 +591,9 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
     c->frames_out++;
     c->out_total += iov.iov_len;
     c->srv->replies++;
+    if (r->result_case != CHAN__REPLY__RESULT_HELLO && r->result_case != CHAN__REPLY__RESULT_PONG &&
+        r->result_case != CHAN__REPLY__RESULT_STAT)
+        c->turn_informs_only = false;
     if (qlist_empty(&c->pending_link))
         qlist_push_back(&c->srv->pending, &c->pending_link);
     if (evbuffer_get_length(out) > c->srv->opts.max_output)

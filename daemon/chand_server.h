@@ -52,6 +52,8 @@ struct chand_conn {
      * and free to send; holds lists what the rest waits for, oldest first:
      * up to `end`, the log up to `pos` must be synced. */
     uint64_t out_total, out_sent, out_free, out_marked;
+    bool turn_informs_only;  /* the replies since the last mark are Hello,
+                                Pong and Stat answers only */
     struct chand_hold { uint64_t pos, end; } *holds;
     size_t hold_head, nholds, capholds;
     qlink_t held_link;       /* srv->held, while it holds replies */

@@ -177,6 +177,13 @@ sleep 0.2
 timeout 20 "$CHAN" --addr "127.0.0.1:$C1" send big ack-lost >"$tmp/acklost.out" 2>&1 &
 acklost=$!
 sleep 1
+# meanwhile the primary still answers what promises nothing: Hello, Stat
+if timeout 5 "$CHAN" --addr "127.0.0.1:$C1" stat >/dev/null 2>"$tmp/stat.err" &&
+    timeout 5 "$CHAN" --addr "127.0.0.1:$C1" cluster status >/dev/null 2>>"$tmp/stat.err"; then
+    pass "stat and cluster status answer while a send waits for its replica"
+else
+    fail "stat while a send waits for its replica: $(cat "$tmp/stat.err")"
+fi
 kill -USR1 "$relay1"
 i=0
 while kill -0 "$acklost" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
