@@ -1468,7 +1468,8 @@ static int dial(chan_client_t *cl, int64_t deadline, SSL **sslp, struct hello_in
         for (;;) {
             char a[256];
             bool tls = cl->tls_all;
-            if (*target) {
+            bool named = *target != 0;   /* a primary some node named */
+            if (named) {
                 snprintf(a, sizeof a, "%s", target);
                 target[0] = 0;
                 tls = tls || target_tls;
@@ -1495,6 +1496,10 @@ static int dial(chan_client_t *cl, int64_t deadline, SSL **sslp, struct hello_in
             int fd = dial_one(cl, hp, tls, until, &ssl, hi);
             if (fd < 0) {
                 err = errno;
+                /* a primary that died is named until its lease runs out and
+                 * another is elected: wait for that, as for an election */
+                if (named)
+                    electing = true;
                 if (many) {
                     char why[256];
                     snprintf(why, sizeof why, "%s", *chan_errmsg() ? chan_errmsg() : strerror(err));

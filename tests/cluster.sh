@@ -233,6 +233,11 @@ eval "victim=\$node$first"
 t0=$(date +%s%N)
 kill -KILL "$victim"
 wait "$victim" 2>/dev/null
+# A client dialling now is told of the dead primary until its lease runs
+# out: it waits for the election instead of giving up (the send is
+# answered once the new primary has a replica again: below)
+timeout 30 "$CHAN" --addr "$SEEDS" send jobs 999999 2>"$tmp/during.err" &
+during=$!
 second=$(wait_primary "$first" $(( (TTL + 4) * 10 ))) || { fail "no failover"; exit 1; }
 t1=$(date +%s%N)
 ms=$(( (t1 - t0) / 1000000 ))
@@ -251,6 +256,12 @@ until [ "$(grep -c "replica .* joined" "$tmp/n$second.log")" -ge 1 ]; do
     sleep 0.1
 done
 pass "node $first rejoined as a replica"
+if wait "$during"; then
+    echo 999999 >>"$tmp/acked"
+    pass "a send dialled while the primary was dead waited for the new one"
+else
+    fail "a send dialled while the primary was dead: $(cat "$tmp/during.err")"
+fi
 sleep 1
 touch "$tmp/stop"
 wait "$prod" 2>/dev/null

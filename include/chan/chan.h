@@ -492,8 +492,9 @@ typedef struct chan_client chan_client_t;
  * and so does the primary it names).  The client dials them in order,
  * giving each at most a second, and settles on its group's primary: a node
  * that is not names the primary in its Hello reply and the client connects
- * there; while the group elects one, the client tries the seeds again
- * every 100 ms until the deadline.  Every redial (after a failover: the
+ * there; while the group elects one (or the primary named does not
+ * answer: it died, and its lease has not run out yet), the client tries
+ * the seeds again every 100 ms until the deadline.  Every redial (after a failover: the
  * old primary's connections are closed) goes through the seeds again, and
  * handles are opened again as above.  A call answered by a node that is no
  * longer primary fails with ECONNRESET. */
