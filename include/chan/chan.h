@@ -17,7 +17,10 @@
  *                EEXIST      the remote channel exists with another capacity
  *                            (also: found so when the client reconnected)
  *                EINVAL      a bad argument (bad name, NULL channel, ...)
- *                EACCES      chand refused the auth token
+ *                EACCES      chand refused the auth token (or user and
+ *                            secret); or, for a call on a channel, the
+ *                            user may not do that there (chand's
+ *                            --acl-file; the connection stays)
  *                EBUSY       chand hit a limit (connections, channels, ...),
  *                            or its disk is full (a send to a buffered
  *                            channel of a chand --data-dir)
@@ -435,9 +438,11 @@ typedef struct chan_client chan_client_t;
 /* chan_connect - connect to chand at addr: "host:port", "[v6addr]:port"
  * or "unix:/path", or over TLS: "tls://host:port", "tls://[v6addr]:port".
  * addr NULL means $CHAN_ADDR, then "127.0.0.1:7070".
- * token NULL means $CHAN_TOKEN, then no token.
+ * token NULL means $CHAN_TOKEN, then no token.  With $CHAN_USER set, the
+ * client says Hello as that user of chand's --acl-file, and the token is
+ * its secret (chan_connect_opts() sets the user per client).
  * Returns a client, or NULL with ECONNREFUSED (or another connect errno),
- * ETIMEDOUT, EACCES (bad token), EBUSY (too many connections), EINVAL (bad
+ * ETIMEDOUT, EACCES (bad token, or user and secret), EBUSY (too many connections), EINVAL (bad
  * address, or a TLS file that does not load), EPROTO (not chand, or the
  * TLS handshake failed), ENOMEM.  chan_errmsg() says why in words when
  * errno cannot: "TLS: the server's certificate is not trusted: certificate
@@ -515,6 +520,9 @@ typedef struct chan_connect_opts {
     const char *tls_servername; /* name to check and send as SNI; NULL:
                                    $CHAN_TLS_SERVERNAME, then addr's host */
     int tls;                    /* nonzero: TLS even without tls:// */
+    const char *user;           /* the user of chand's --acl-file to say
+                                   Hello as, token being its secret;
+                                   NULL: $CHAN_USER, then none */
 } chan_connect_opts_t;
 
 /* opts NULL: as chan_connect(NULL, NULL, deadline).  Returns as
@@ -582,7 +590,7 @@ CHAN_API ssize_t chan_ref(const chan_t *ch, char *buf, size_t size);
  * received; a trailing NUL is allowed).  The channel must exist.  If the
  * reference names the daemon cl is connected to (the same address string),
  * cl is used; otherwise (or if cl is NULL) a connection to that daemon is
- * made for the handle, with $CHAN_TOKEN (and cl's TLS CA and client
+ * made for the handle, with $CHAN_USER and $CHAN_TOKEN (and cl's TLS CA and client
  * certificate files, if cl has them; the name checked is the reference's
  * host), and closed when the handle is released.  Returns a handle the caller owns, or NULL with EINVAL (not a
  * reference), ENOENT (no such channel: a temporary channel whose owner has
