@@ -571,7 +571,8 @@ CHAN_API chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline);
 /* chan_delete - delete the channel called name from chand: its buffered
  * values are dropped, every sender and receiver blocked on it is answered as
  * if it were closed (EPIPE), and the name is free again.  Any client may
- * delete any channel.  0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET. */
+ * delete any channel.  0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET,
+ * EACCES (chand's --acl-file: the user may not delete it). */
 CHAN_API int chan_delete(chan_client_t *cl, const char *name, int64_t deadline);
 
 /* Longest reference chan_ref() writes, with its NUL. */
@@ -619,7 +620,8 @@ typedef struct chan_stat {
 } chan_stat_t;
 
 /* chan_stat - fill *st with chand's view of the channel called name.
- * 0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET. */
+ * 0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET, EACCES (chand's
+ * --acl-file: the user may neither send to nor receive from it). */
 CHAN_API int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline);
 
 /* chan_list - every channel of the daemon, in name order (bytewise), as a
@@ -629,7 +631,8 @@ CHAN_API int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int
  * not one snapshot: a channel that exists throughout is there once, and
  * one made or deleted during the call may or may not be.  deadline bounds
  * the whole listing.  Returns the count, or -1 with ETIMEDOUT,
- * ECONNRESET, ENOMEM (*out is then untouched). */
+ * ECONNRESET, ENOMEM, EACCES (chand's --acl-file: the user lacks the list
+ * permission) (*out is then untouched). */
 CHAN_API ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline);
 
 /* What chand reports about itself. */
@@ -670,7 +673,8 @@ typedef struct chan_server_stat {
     uint64_t recovery_us, recovered_channels, recovered_values;
 } chan_server_stat_t;
 
-/* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET. */
+/* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET, EACCES
+ * (chand's --acl-file: the user lacks the stat permission). */
 CHAN_API int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline);
 
 /* ---- A cluster (chand --cluster) ---- */
