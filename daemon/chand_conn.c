@@ -537,6 +537,10 @@ void chand_conn_refuse(chand_conn_t *c, uint64_t id, const char *msg, uint64_t d
 {
     if (c->doomed || c->flushing || c->refusing)
         return;
+    if (!delay_ms) {
+        chand_conn_fail(c, id, CHAN__STATUS__UNAUTHORIZED, msg);
+        return;
+    }
     c->refusing = true;
     c->refuse_id = id;
     snprintf(c->refuse_msg, sizeof c->refuse_msg, "%s", msg);

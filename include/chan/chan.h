@@ -571,7 +571,8 @@ CHAN_API chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline);
 /* chan_delete - delete the channel called name from chand: its buffered
  * values are dropped, every sender and receiver blocked on it is answered as
  * if it were closed (EPIPE), and the name is free again.  Any client may
- * delete any channel.  0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET,
+ * delete any channel (unless chand's --acl-file says otherwise).  0, or -1
+ * with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET,
  * EACCES (chand's --acl-file: the user may not delete it). */
 CHAN_API int chan_delete(chan_client_t *cl, const char *name, int64_t deadline);
 
