@@ -222,7 +222,7 @@ static void conn_read(chand_conn_t *c)
     if (tls_on_plain(c)) {
         /* no reply: it could not read one; the close fails its handshake */
         chand_log_peer(s, "conn %llu (%s): a TLS handshake on a plain port; closing",
-                           (unsigned long long)c->num, c->peer);
+                       (unsigned long long)c->num, c->peer);
         chand_conn_doom(c, NULL);
         return;
     }
@@ -508,8 +508,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         chand_conn_doom(c, "timed out flushing its last replies");
     } else if (c->ssl && !c->tls_ready) {
         chand_log_peer(s, "conn %llu (%s): no TLS handshake within %llu ms; closing",
-                           (unsigned long long)c->num, c->peer,
-                           (unsigned long long)s->opts.hello_timeout_ms);
+                       (unsigned long long)c->num, c->peer,
+                       (unsigned long long)s->opts.hello_timeout_ms);
         chand_conn_doom(c, NULL);
     } else if (!c->hello) {
         char msg[64];

@@ -191,7 +191,7 @@ static void handshake_failure(chand_conn_t *c, int rc)
         ssl_reason(why, sizeof why);
     }
     chand_log_peer(c->srv, "conn %llu (%s): TLS handshake failed: %s; closing",
-                       (unsigned long long)c->num, c->peer, why);
+                   (unsigned long long)c->num, c->peer, why);
 }
 
 int chand_tls_handshake(chand_conn_t *c)
@@ -206,7 +206,7 @@ int chand_tls_handshake(chand_conn_t *c)
             SSL_free(c->ssl);
             c->ssl = NULL;
             chand_log_peer(c->srv, "conn %llu (%s): plain frames on a TLS port; closing",
-                               (unsigned long long)c->num, c->peer);
+                           (unsigned long long)c->num, c->peer);
             return TLS_STEP_PLAIN;
         }
     }
@@ -269,7 +269,7 @@ ssize_t chand_tls_read(chand_conn_t *c, void *buf, size_t n)
         char why[256];
         c->tls_failed = true;
         chand_log_peer(c->srv, "conn %llu (%s): TLS error: %s; closing",
-                           (unsigned long long)c->num, c->peer, ssl_reason(why, sizeof why));
+                       (unsigned long long)c->num, c->peer, ssl_reason(why, sizeof why));
         errno = EPROTO;
         return -1;
     }
@@ -307,7 +307,7 @@ int chand_tls_write(chand_conn_t *c, size_t most)
     if (err == SSL_ERROR_SSL) {
         char why[256];
         chand_log_peer(c->srv, "conn %llu (%s): TLS write failed: %s; closing",
-                           (unsigned long long)c->num, c->peer, ssl_reason(why, sizeof why));
+                       (unsigned long long)c->num, c->peer, ssl_reason(why, sizeof why));
     }
     ERR_clear_error();
     errno = EPIPE;
