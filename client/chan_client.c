@@ -1266,11 +1266,13 @@ static int connect_fd(const char *addr, int64_t deadline)
 
 /* Exchange Hellos on a fresh connection (through ssl, if not NULL),
  * before the I/O thread uses it. */
-static int handshake(int fd, SSL *ssl, const char *token, int64_t deadline, struct hello_info *hi)
+static int handshake(int fd, SSL *ssl, const char *user, const char *token, int64_t deadline,
+                     struct hello_info *hi)
 {
     Chan__Hello h = CHAN__HELLO__INIT;
     h.has_version = true;
     h.version = CHAN_PROTOCOL_VERSION;
+    h.user = (char *)user;
     if (token) {
         h.has_token = true;
         h.token.data = (uint8_t *)token;
@@ -1284,7 +1286,7 @@ static int handshake(int fd, SSL *ssl, const char *token, int64_t deadline, stru
     rq.hello = &h;
     uint8_t out[2048];
     if (chan_frame_size_request(&rq) > sizeof out) {
-        errno = EINVAL;   /* a token over 2 KiB */
+        errno = EINVAL;   /* a token (and user name) over 2 KiB */
         return -1;
     }
     size_t n = chan_frame_encode_request(&rq, out), off = 0;
@@ -1435,7 +1437,7 @@ static int dial_one(chan_client_t *cl, const char *a, bool tls, int64_t deadline
             return -1;
         }
     }
-    if (handshake(fd, ssl, cl->token, deadline, hi) < 0) {
+    if (handshake(fd, ssl, cl->user, cl->token, deadline, hi) < 0) {
         int e = errno;
         chani_tls_free_ssl(ssl);
         close(fd);
@@ -1553,6 +1555,7 @@ static void client_free(chan_client_t *cl)
     free(cl->nacks.v);
     free(cl->addr);
     free(cl->token);
+    free(cl->user);
     pthread_mutex_destroy(&cl->lock);
     pthread_cond_destroy(&cl->drained);
     free(cl);
@@ -1590,6 +1593,7 @@ chan_client_t *chan_connect_opts(const chan_connect_opts_t *o, int64_t deadline)
     const char *token = o->token ? o->token : getenv("CHAN_TOKEN");
     if (token && !*token)
         token = NULL;
+    const char *user = opt_env(o->user, "CHAN_USER");
     chan_client_t *cl = calloc(1, sizeof *cl);
     if (!cl) {
         errno = ENOMEM;
@@ -1611,10 +1615,11 @@ chan_client_t *chan_connect_opts(const chan_connect_opts_t *o, int64_t deadline)
         cl->ack_delay = cl->ack_delay_wanted = strtol(delay, NULL, 10) > 0 ? strtol(delay, NULL, 10) : 0;
     cl->addr = strdup(addr);
     cl->token = token ? strdup(token) : NULL;
+    cl->user = user ? strdup(user) : NULL;
     cl->gen = 1;
     struct hello_info hi;
     int err = 0;
-    if (!cl->addr || (token && !cl->token) || !cl->rbuf) {
+    if (!cl->addr || (token && !cl->token) || (user && !cl->user) || !cl->rbuf) {
         err = ENOMEM;
     } else {
         cl->tls_all = o->tls;

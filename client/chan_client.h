@@ -135,6 +135,7 @@ struct chan_client {
     struct ssl_st *ssl;          /* the connection's TLS, or NULL; every call
                                     on it under lock (chan_client.c) */
     char *token;
+    char *user;                  /* chand's --acl-file user, or NULL */
     uint64_t next_id;
     chan_idmap_t rpcs;
     uint8_t *obuf;               /* bytes not yet written */

@@ -226,12 +226,14 @@ static void conn_read(chand_conn_t *c)
     static const uint8_t empty[1];
     if (tls_on_plain(c)) {
         /* no reply: it could not read one; the close fails its handshake */
-        chand_tls_log_peer(s, "conn %llu (%s): a TLS handshake on a plain port; closing",
-                           (unsigned long long)c->num, c->peer);
+        chand_log_peer(s, "conn %llu (%s): a TLS handshake on a plain port; closing",
+                       (unsigned long long)c->num, c->peer);
         chand_conn_doom(c, NULL);
         return;
     }
-    while (!c->doomed && !c->flushing) {
+    if (s->opts.idle_timeout_ms)
+        c->active_ms = chand_now();
+    while (!c->doomed && !c->flushing && !c->refusing) {
         uint8_t hdr[CHAN_FRAME_HDR_MAX];
         ev_ssize_t got = evbuffer_copyout(in, hdr, sizeof hdr);
         if (got <= 0)
@@ -453,8 +455,43 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
     chand_busy_end(s, t0);
 }
 
+static void timer_in(chand_conn_t *c, uint64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(c->ev_timer, &tv);
+}
+
+/* --idle-timeout: close c if nothing is going on, else look again when it
+ * could be idle long enough.  A blocked request or a value not yet
+ * acknowledged is something going on, however quiet the socket. */
+static void idle_check(chand_conn_t *c)
+{
+    uint64_t limit = c->srv->opts.idle_timeout_ms, now = chand_now();
+    uint64_t quiet = now - c->active_ms;
+    bool busy = core_sess_pending(c->sess) || core_sess_inflight(c->sess) ||
+                evbuffer_get_length(c->out) || c->feed;
+    if (busy || quiet < limit) {
+        timer_in(c, busy ? limit : limit - quiet);
+        return;
+    }
+    log_info("conn %llu (%s): idle for %llu ms (--idle-timeout); closing",
+             (unsigned long long)c->num, c->peer, (unsigned long long)quiet);
+    /* a frame saying why, for the client's error message; it cannot be
+     * waiting for any other answer */
+    char msg[80];
+    snprintf(msg, sizeof msg, "idle for %llu ms (--idle-timeout): closed",
+             (unsigned long long)quiet);
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.status = CHAN__STATUS__TIMEOUT;
+    r.message = msg;
+    chand_conn_reply(c, &r);
+    chand_conn_drain(c);
+}
+
 /* A connection's one timer: first the Hello deadline (a socket that never
- * says Hello is not held forever), then, once it is closing, the time its
+ * says Hello is not held forever), or the delay of its refused Hello's
+ * answer; then its --idle-timeout; then, once it is closing, the time its
  * last replies have to drain. */
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -463,18 +500,29 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     chand_conn_t *c = arg;
     chand_server_t *s = c->srv;
     uint64_t t0 = chand_busy_begin(s);
-    if (c->flushing) {
+    if (c->refusing) {
+        c->refusing = false;
+        Chan__Reply r = CHAN__REPLY__INIT;
+        r.has_id = r.has_status = true;
+        r.id = c->refuse_id;
+        r.status = CHAN__STATUS__UNAUTHORIZED;
+        r.message = c->refuse_msg;
+        chand_conn_reply(c, &r);
+        chand_conn_drain(c);
+    } else if (c->flushing) {
         chand_conn_doom(c, "timed out flushing its last replies");
     } else if (c->ssl && !c->tls_ready) {
-        chand_tls_log_peer(s, "conn %llu (%s): no TLS handshake within %llu ms; closing",
-                           (unsigned long long)c->num, c->peer,
-                           (unsigned long long)s->opts.hello_timeout_ms);
+        chand_log_peer(s, "conn %llu (%s): no TLS handshake within %llu ms; closing",
+                       (unsigned long long)c->num, c->peer,
+                       (unsigned long long)s->opts.hello_timeout_ms);
         chand_conn_doom(c, NULL);
     } else if (!c->hello) {
         char msg[64];
         snprintf(msg, sizeof msg, "no Hello within %llu ms",
                  (unsigned long long)c->srv->opts.hello_timeout_ms);
         chand_conn_fail(c, 0, CHAN__STATUS__BAD_REQUEST, msg);
+    } else if (s->opts.idle_timeout_ms) {
+        idle_check(c);
     }
     after_io(s);
     chand_busy_end(s, t0);
@@ -484,6 +532,26 @@ void chand_conn_hello_done(chand_conn_t *c)
 {
     c->hello = true;
     evtimer_del(c->ev_timer);
+    if (c->srv->opts.idle_timeout_ms) {
+        c->active_ms = chand_now();
+        timer_in(c, c->srv->opts.idle_timeout_ms);
+    }
+}
+
+void chand_conn_refuse(chand_conn_t *c, uint64_t id, const char *msg, uint64_t delay_ms)
+{
+    if (c->doomed || c->flushing || c->refusing)
+        return;
+    if (!delay_ms) {
+        chand_conn_fail(c, id, CHAN__STATUS__UNAUTHORIZED, msg);
+        return;
+    }
+    c->refusing = true;
+    c->refuse_id = id;
+    snprintf(c->refuse_msg, sizeof c->refuse_msg, "%s", msg);
+    /* nothing more is read: what else it sent is dropped with the close */
+    event_del(c->ev_read);
+    timer_in(c, delay_ms);   /* in place of the Hello deadline */
 }
 
 void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, int len)
@@ -496,7 +564,23 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
         return;
     }
     bool tls = s->tls_ctx && addr->sa_family != AF_UNIX;
+    guard_addr_t *ga = chand_guard_conn(&s->guard, addr, chand_now());
+    if (s->opts.max_conns_per_ip && !ga->unix_socket && ga->conns > s->opts.max_conns_per_ip) {
+        chand_log_peer(s, "refused %s: too many connections from %s (--max-conns-per-ip %llu)",
+                       peer, ga->key, (unsigned long long)s->opts.max_conns_per_ip);
+        chand_guard_conn_gone(&s->guard, ga, chand_now());
+        if (tls) {
+            close(fd);
+        } else {
+            char msg[96];
+            snprintf(msg, sizeof msg, "too many connections from your address "
+                     "(--max-conns-per-ip %llu)", (unsigned long long)s->opts.max_conns_per_ip);
+            refuse(fd, msg);
+        }
+        return;
+    }
     if (s->nconns >= s->opts.max_conns) {
+        chand_guard_conn_gone(&s->guard, ga, chand_now());
         log_warn("refused %s: too many connections (--max-conns %llu)", peer,
                  (unsigned long long)s->opts.max_conns);
         if (tls) {
@@ -515,7 +599,12 @@ void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, i
     }
     evutil_make_socket_nonblocking(fd);
     chand_conn_t *c = chand_conn_new(s, fd, peer);
-    if (c && tls && chand_tls_attach(c) < 0)
+    if (!c) {
+        chand_guard_conn_gone(&s->guard, ga, chand_now());
+        return;
+    }
+    c->addr = ga;
+    if (tls && chand_tls_attach(c) < 0)
         chand_conn_doom(c, "out of memory for its TLS state");
 }
 
@@ -594,6 +683,8 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
     if (r->result_case != CHAN__REPLY__RESULT_HELLO && r->result_case != CHAN__REPLY__RESULT_PONG &&
         r->result_case != CHAN__REPLY__RESULT_STAT)
         c->turn_informs_only = false;
+    if (c->srv->opts.idle_timeout_ms)
+        c->active_ms = chand_now();
     if (qlist_empty(&c->pending_link))
         qlist_push_back(&c->srv->pending, &c->pending_link);
     if (evbuffer_get_length(out) > c->srv->opts.max_output)
@@ -672,6 +763,7 @@ void chand_conn_free(chand_conn_t *c)
     qlist_remove(&c->pending_link);
     qlist_remove(&c->held_link);
     chand_repl_feed_free(c->feed);
+    chand_guard_conn_gone(&s->guard, c->addr, chand_now());
     s->nconns--;
     log_debug("conn %llu closed (%llu frames in, %llu out)", (unsigned long long)c->num,
               (unsigned long long)c->frames_in, (unsigned long long)c->frames_out);

@@ -55,6 +55,7 @@ struct core_chan {
     uint64_t cap;
     bool closed, temp, deleted;
     qlink_t owner_link;      /* the owner session's temps */
+    core_sess_t *owner;      /* temporary: the session that made it */
     pdeque_t buf;            /* core_val_t *, oldest first */
     uint64_t reserved;       /* buffer slots held by reservations */
     qlink_t sendq, recvq;    /* waiting cases, FIFO */
@@ -1300,6 +1301,7 @@ static void chan_delete(core_chan_t *ch)
     chan_touch(ch);
     htable_remove(&ch->core->chans, &ch->node);
     qlist_remove(&ch->owner_link);
+    ch->owner = NULL;
     vals_bury(ch->core, &ch->buf);
     pump(ch);
     chan_unref(ch);   /* the name table's reference */
@@ -1446,6 +1448,7 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
         created = true;
         if (temp) {
             ch->temp = true;
+            ch->owner = s;
             qlist_push_back(&s->temps, &ch->owner_link);
         }
         jr_made(ch);
@@ -2111,6 +2114,11 @@ void core_dump(const core_t *c,
 /* ------------------------------------------------------------------------
  * Inspection
  * ------------------------------------------------------------------------ */
+
+void *core_chan_owner(const core_chan_t *ch)
+{
+    return ch->temp && ch->owner && !ch->deleted ? ch->owner->ctx : NULL;
+}
 
 const core_chan_t *core_find(const core_t *c, core_bytes_t name)
 {

@@ -288,6 +288,9 @@ typedef struct core_chan_info {
 } core_chan_info_t;
 
 const core_chan_t *core_find(const core_t *c, core_bytes_t name);
+/* core_chan_owner - a temporary channel's maker: its session's ctx (NULL
+ * for a channel that is not temporary). */
+void *core_chan_owner(const core_chan_t *ch);
 void core_chan_info(const core_chan_t *ch, core_chan_info_t *out);
 /* core_each_chan - call fn for every channel (any order). */
 void core_each_chan(const core_t *c, void (*fn)(const core_chan_t *ch, void *arg), void *arg);

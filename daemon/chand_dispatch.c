@@ -89,12 +89,81 @@ static bool name_of(chand_conn_t *c, uint64_t id, bool has, ProtobufCBinaryData 
     return true;
 }
 
+/* ---- users and permissions (--acl-file) ---- */
+
+/* c's user as of the ACL in force: after a SIGHUP loaded another, found
+ * again by name.  False if the user is gone from the file: the connection
+ * is then closed (its next request is the first to learn of it). */
+static bool user_current(chand_conn_t *c, uint64_t id)
+{
+    chand_server_t *s = c->srv;
+    if (!c->user_name[0] || c->user_gen == s->acl_gen)
+        return true;
+    c->user = chand_acl_find(s->acl, c->user_name);
+    c->user_gen = s->acl_gen;
+    if (c->user)
+        return true;
+    char msg[160];
+    snprintf(msg, sizeof msg, "user %s is no longer in the --acl-file", c->user_name);
+    chand_conn_fail(c, id, CHAN__STATUS__UNAUTHORIZED, msg);
+    return false;
+}
+
+/* Whether the owner of temporary channel ch said Hello as the same user as
+ * c: a temporary channel is its maker's user's, whatever the patterns. */
+static bool owns_temp(const chand_conn_t *c, const core_chan_t *ch)
+{
+    const chand_conn_t *owner = ch ? core_chan_owner(ch) : NULL;
+    return owner && !strcmp(owner->user_name, c->user_name);
+}
+
+static void deny(chand_conn_t *c, uint64_t id, const char *what, core_bytes_t name)
+{
+    char msg[400];
+    if (name.len)
+        snprintf(msg, sizeof msg, "user %s may not %s '%.*s'", c->user_name, what,
+                 (int)name.len, (const char *)name.data);
+    else
+        snprintf(msg, sizeof msg, "user %s may not %s", c->user_name, what);
+    log_debug("conn %llu (%s): %s", (unsigned long long)c->num, c->peer, msg);
+    reply_status(c, id, CHAN__STATUS__UNAUTHORIZED, msg);
+}
+
+/* Whether c may do one of ops on channel name.  No user: every permission
+ * (no ACL, or the --auth-file token). */
+static bool allowed(const chand_conn_t *c, unsigned ops, core_bytes_t name)
+{
+    if (!c->user_name[0])
+        return true;
+    if (chand_acl_allows(c->user, ops, name.data, name.len))
+        return true;
+    return owns_temp(c, core_find(c->srv->core, name));
+}
+
+/* allowed, or a refusal answered (the connection stays). */
+static bool may(chand_conn_t *c, uint64_t id, unsigned ops, const char *what, core_bytes_t name)
+{
+    if (allowed(c, ops, name))
+        return true;
+    deny(c, id, what, name);
+    return false;
+}
+
+static bool may_flag(chand_conn_t *c, uint64_t id, unsigned flag, const char *what)
+{
+    if (!c->user_name[0] || (c->user->flags & flag))
+        return true;
+    core_bytes_t none = { NULL, 0 };
+    deny(c, id, what, none);
+    return false;
+}
+
 /* ---- handlers, one per request kind ---- */
 
 static bool token_ok(const chand_server_t *s, const Chan__Hello *h)
 {
     if (!s->token)
-        return true;
+        return !s->acl;   /* with users, a Hello must name one */
     if (!h->has_token)
         return false;
     /* constant time in the token's contents: no early exit */
@@ -106,6 +175,54 @@ static bool token_ok(const chand_server_t *s, const Chan__Hello *h)
         diff |= (unsigned)(a ^ b);
     }
     return diff == 0;
+}
+
+/* A refused Hello: its answer waits, longer after each failure from its
+ * address (chand_guard.h); the log line is rate-limited. */
+static void refuse_hello(chand_conn_t *c, uint64_t id, const char *why, const char *msg)
+{
+    chand_server_t *s = c->srv;
+    uint64_t delay = c->addr ? chand_guard_failed(c->addr, chand_now()) : 0;
+    chand_log_peer(s, "conn %llu (%s): Hello refused: %s (failure %u from %s; answered in "
+                   "%llu ms)", (unsigned long long)c->num, c->peer, why,
+                   c->addr ? c->addr->fails : 0, c->addr ? c->addr->key : "?",
+                   (unsigned long long)delay);
+    chand_conn_refuse(c, id, msg, delay);
+}
+
+/* Who the Hello says it is: a user of the --acl-file with its secret, or
+ * the --auth-file token (every permission), or anyone if chand has
+ * neither.  A user name given to a chand without an ACL is ignored. */
+static bool hello_auth(chand_conn_t *c, uint64_t id, const Chan__Hello *h)
+{
+    chand_server_t *s = c->srv;
+    size_t ulen = h->user ? strlen(h->user) : 0;
+    if (!s->acl || !ulen) {
+        if (token_ok(s, h))
+            return true;
+        if (s->acl && !s->token)
+            refuse_hello(c, id, "no user name", "this chand needs a user name (and its secret)");
+        else
+            refuse_hello(c, id, "bad or missing token", "bad or missing token");
+        return false;
+    }
+    if (!chand_acl_user_valid(h->user, ulen)) {
+        refuse_hello(c, id, "an invalid user name", "bad user name or secret");
+        return false;
+    }
+    const acl_user_t *u = chand_acl_check(s->acl, h->user, h->has_token ? h->token.data : NULL,
+                                          h->has_token ? h->token.len : 0);
+    if (!u) {
+        char why[120];
+        snprintf(why, sizeof why, "user %s: %s", h->user,
+                 chand_acl_find(s->acl, h->user) ? "wrong secret" : "no such user");
+        refuse_hello(c, id, why, "bad user name or secret");
+        return false;
+    }
+    memcpy(c->user_name, h->user, ulen + 1);
+    c->user = u;
+    c->user_gen = s->acl_gen;
+    return true;
 }
 
 static void h_hello(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
@@ -122,10 +239,8 @@ static void h_hello(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         chand_conn_fail(c, id, CHAN__STATUS__BAD_REQUEST, msg);
         return;
     }
-    if (!token_ok(c->srv, h)) {
-        chand_conn_fail(c, id, CHAN__STATUS__UNAUTHORIZED, "bad or missing token");
+    if (!hello_auth(c, id, h))
         return;
-    }
     chand_conn_hello_done(c);
     Chan__Limits lim = CHAN__LIMITS__INIT;
     fill_limits(c->srv, &lim);
@@ -147,8 +262,9 @@ static void h_hello(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     r.result_case = CHAN__REPLY__RESULT_HELLO;
     r.hello = &hr;
     chand_conn_reply(c, &r);
-    log_debug("conn %llu: hello from %s", (unsigned long long)c->num,
-              h->client_name ? h->client_name : "?");
+    log_debug("conn %llu: hello from %s%s%s", (unsigned long long)c->num,
+              h->client_name ? h->client_name : "?", c->user_name[0] ? " as user " : "",
+              c->user_name);
 }
 
 static void h_open(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
@@ -158,6 +274,17 @@ static void h_open(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     bool temp = o->has_temp && o->temp;
     if (!(temp && !o->has_name) && !name_of(c, id, o->has_name, o->name, &name))
         return;
+    /* a temporary channel with a name chand picks is every user's right:
+     * it is private to the user and dies with the connection.  Else:
+     * making one needs make; opening one that exists (or asking only if
+     * it does) needs some permission on it. */
+    bool no_create = o->has_no_create && o->no_create;
+    if (name.len) {
+        bool makes = temp || (!no_create && !core_find(c->srv->core, name));
+        if (makes ? !may(c, id, ACL_MAKE, "make", name)
+                  : !may(c, id, ACL_CHAN_OPS, "open", name))
+            return;
+    }
     core_open(c->sess, id, name, o->has_capacity, o->capacity, temp,
               o->has_no_create && o->no_create);
 }
@@ -166,7 +293,8 @@ static void h_send(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
     const Chan__Send *m = rq->send;
     core_bytes_t name;
-    if (!name_of(c, id, m->has_name, m->name, &name))
+    if (!name_of(c, id, m->has_name, m->name, &name) ||
+        !may(c, id, ACL_SEND, "send to", name))
         return;
     size_t n = m->n_values;
     core_bytes_t *vals = chan_arena_alloc(&c->srv->arena, (n ? n : 1) * sizeof *vals);
@@ -186,7 +314,8 @@ static void h_recv(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
     const Chan__Recv *m = rq->recv;
     core_bytes_t name;
-    if (!name_of(c, id, m->has_name, m->name, &name))
+    if (!name_of(c, id, m->has_name, m->name, &name) ||
+        !may(c, id, ACL_RECV, "receive from", name))
         return;
     core_recv(c->sess, id, name, m->has_max ? m->max : 1,
               m->has_max_bytes ? m->max_bytes : UINT64_MAX,
@@ -196,14 +325,16 @@ static void h_recv(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 static void h_close(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
     core_bytes_t name;
-    if (name_of(c, id, rq->close->has_name, rq->close->name, &name))
+    if (name_of(c, id, rq->close->has_name, rq->close->name, &name) &&
+        may(c, id, ACL_CLOSE, "close", name))
         core_close(c->sess, id, name);
 }
 
 static void h_delete(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
     core_bytes_t name;
-    if (name_of(c, id, rq->delete_->has_name, rq->delete_->name, &name))
+    if (name_of(c, id, rq->delete_->has_name, rq->delete_->name, &name) &&
+        may(c, id, ACL_DELETE, "delete", name))
         core_delete(c->sess, id, name);
 }
 
@@ -229,6 +360,11 @@ static void h_select(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         cases[i].value.len = k->has_value ? k->value.len : 0;
         cases[i].max_bytes = k->has_max_bytes ? k->max_bytes : UINT64_MAX;
     }
+    /* a forbidden case refuses the whole select: none of it may happen */
+    for (size_t i = 0; i < n; i++)
+        if (!may(c, id, cases[i].send ? ACL_SEND : ACL_RECV,
+                 cases[i].send ? "send to" : "receive from", cases[i].name))
+            return;
     core_select(c->sess, id, cases, n, m->has_reserve && m->reserve,
                 m->has_priority ? m->priority : 0, m->has_in_order && m->in_order, timeout_of(m->has_timeout_ms, m->timeout_ms), (int64_t)chand_now());
 }
@@ -501,7 +637,8 @@ static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     r.stat = &sr;
     if (m->has_name) {
         core_bytes_t name;
-        if (!name_of(c, id, true, m->name, &name))
+        if (!name_of(c, id, true, m->name, &name) ||
+            !may(c, id, ACL_SEND | ACL_RECV, "stat", name))
             return;
         const core_chan_t *ch = core_find(s->core, name);
         if (!ch) {
@@ -515,6 +652,8 @@ static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         sr.n_channels = 1;
         sr.channels = &onep;
     } else if (m->has_all && m->all) {
+        if (!may_flag(c, id, ACL_LIST, "list the channels"))
+            return;
         bool cut;
         sr.has_next_cursor = true;
         sr.next_cursor = stat_page(s, m->has_cursor ? m->cursor : 0, m->has_limit ? m->limit : 0,
@@ -530,6 +669,8 @@ static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
         sr.n_channels = l.n;
         sr.channels = ptrs;
     } else {
+        if (!may_flag(c, id, ACL_STAT, "stat the server"))
+            return;
         fill_server_stat(s, &ss, &lim, &dur);
         sr.server = &ss;
     }
@@ -541,6 +682,8 @@ static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 
 static void h_replicate(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
 {
+    if (!may_flag(c, id, ACL_CLUSTER, "replicate"))
+        return;
     chand_repl_feed_start(c, id, rq->replicate);
 }
 
@@ -636,6 +779,8 @@ void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
     }
     log_debug("conn %llu: request %llu op %d", (unsigned long long)c->num,
               (unsigned long long)id, op);
+    if (op != CHAN__REQUEST__OP_HELLO && !user_current(c, id))
+        return;
     if (op != CHAN__REQUEST__OP_HELLO && !chand_server_may_serve(c->srv) &&
         !served_anywhere(rq)) {
         not_primary(c, id);

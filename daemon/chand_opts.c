@@ -24,10 +24,18 @@ CHAND_DEFAULT_LISTEN ")\n"
 "  -p, --port-file FILE  once listening, write the first TCP port to FILE\n"
 "                        (atomically: written aside, then renamed)\n"
 "  -a, --auth-file FILE  require clients to present the token in FILE\n"
-"                        (first line; compared in constant time)\n"
+"                        (first line; compared in constant time); a client\n"
+"                        presenting it may do everything\n"
+"      --acl-file FILE   users, their secrets' hashes and what each may do on\n"
+"                        which channels (see chand(8)); a Hello must name a\n"
+"                        user of FILE (or bring the --auth-file token).\n"
+"                        SIGHUP reads FILE again\n"
 "  -m, --metrics ADDR    serve Prometheus metrics over HTTP on HOST:PORT\n"
 "      --max-frame N     largest frame either way, bytes (default 1m)\n"
 "      --max-conns N     most connections at once (default 10000)\n"
+"      --max-conns-per-ip N\n"
+"                        most connections at once from one address (an IPv6\n"
+"                        address's /64) (default 0: no limit)\n"
 "      --max-channels N  most channels at once (default 1000000)\n"
 "      --max-pending N   most blocked requests per connection (default 65536)\n"
 "      --max-output N    bytes queued to a client that is not reading before it\n"
@@ -38,6 +46,9 @@ CHAND_DEFAULT_LISTEN ")\n"
 "                        sends are refused with BUSY (default 1g; 0: no limit)\n"
 "      --hello-timeout T a connection that has not said Hello after T is closed\n"
 "                        (default 10s)\n"
+"      --idle-timeout T  close a connection with no request waiting, no value\n"
+"                        unacknowledged and no traffic either way for T\n"
+"                        (default 0: never)\n"
 "      --ack-wait T      a value delivered and not acknowledged within T goes\n"
 "                        back to its channel, marked redelivered (default 60s;\n"
 "                        0: never)\n"
@@ -86,7 +97,9 @@ CHAND_DEFAULT_LISTEN ")\n"
 "Sizes take k, m or g suffixes (powers of 1024); times are milliseconds, or\n"
 "take ms, s, m or h.  SIGTERM or SIGINT stops\n"
 "chand: it stops accepting, answers pending requests \"shutting down\", writes\n"
-"and syncs its log (--data-dir) and exits 0.  SIGHUP is ignored.  See chand(8).\n";
+"and syncs its log (--data-dir) and exits 0.  SIGHUP reads --acl-file and\n"
+"--auth-file again (a file that does not load is logged, and the old one\n"
+"stays).  See chand(8).\n";
 
 enum {
     OPT_MAX_FRAME = 256, OPT_MAX_CONNS, OPT_MAX_CHANNELS, OPT_MAX_PENDING,
@@ -94,6 +107,7 @@ enum {
     OPT_LOG_LEVEL, OPT_DATA_DIR, OPT_FSYNC, OPT_REWRITE_SIZE, OPT_PREALLOC, OPT_CHECK,
     OPT_CLUSTER, OPT_ETCD, OPT_GROUP, OPT_ADVERTISE, OPT_NODE, OPT_LEASE_TTL, OPT_REPLICATION,
     OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TLS_CLIENT_AUTH,
+    OPT_ACL_FILE, OPT_MAX_CONNS_PER_IP, OPT_IDLE_TIMEOUT,
 };
 
 static const struct option longopts[] = {
@@ -127,6 +141,9 @@ static const struct option longopts[] = {
     { "tls-key", required_argument, NULL, OPT_TLS_KEY },
     { "tls-ca", required_argument, NULL, OPT_TLS_CA },
     { "tls-client-auth", required_argument, NULL, OPT_TLS_CLIENT_AUTH },
+    { "acl-file", required_argument, NULL, OPT_ACL_FILE },
+    { "max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP },
+    { "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { NULL, 0, NULL, 0 },
@@ -142,6 +159,10 @@ static const struct {
 } numeric[] = {
     { OPT_MAX_FRAME, "--max-frame", 1024, 256u << 20, offsetof(chand_opts_t, max_frame), false },
     { OPT_MAX_CONNS, "--max-conns", 1, 1000000, offsetof(chand_opts_t, max_conns), false },
+    { OPT_MAX_CONNS_PER_IP, "--max-conns-per-ip", 0, 1000000,
+      offsetof(chand_opts_t, max_conns_per_ip), false },
+    { OPT_IDLE_TIMEOUT, "--idle-timeout", 0, UINT64_C(7) * 24 * 3600000,
+      offsetof(chand_opts_t, idle_timeout_ms), true },
     { OPT_MAX_CHANNELS, "--max-channels", 1, UINT64_C(1) << 40, offsetof(chand_opts_t, max_channels), false },
     { OPT_MAX_PENDING, "--max-pending", 1, UINT64_C(1) << 24, offsetof(chand_opts_t, max_pending), false },
     { OPT_MAX_OUTPUT, "--max-output", 64 * 1024, UINT64_C(1) << 40, offsetof(chand_opts_t, max_output), false },
@@ -280,6 +301,7 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
             break;
         case 'p': o->port_file = optarg; break;
         case 'a': o->auth_file = optarg; break;
+        case OPT_ACL_FILE: o->acl_file = optarg; break;
         case 'm': o->metrics = optarg; break;
         case OPT_LOG_LEVEL:
             if ((o->log_level = chand_log_parse(optarg)) < 0) {

@@ -16,15 +16,18 @@ typedef struct chand_opts {
     size_t nlisten;
     const char *port_file;
     const char *auth_file;
+    const char *acl_file;       /* users and permissions, or NULL */
     const char *metrics;        /* host:port of the Prometheus endpoint, or NULL */
     uint64_t max_frame;
     uint64_t max_conns;
+    uint64_t max_conns_per_ip;  /* 0: no limit */
     uint64_t max_channels;
     uint64_t max_pending;
     uint64_t max_output;
     uint64_t max_batch;
     uint64_t max_memory;
     uint64_t hello_timeout_ms;  /* a connection must say Hello within this */
+    uint64_t idle_timeout_ms;   /* close idle connections after this; 0: never */
     uint64_t ack_wait_ms;       /* a delivery's ack deadline; 0: none */
     int log_level;
     const char *data_dir;       /* durability on, or NULL: memory only */

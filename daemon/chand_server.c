@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include <event2/listener.h>
 #include <event2/http.h>
 #include <event2/util.h>
+#include <openssl/crypto.h>
 
 #include "chan_addr.h"
 #include "chand_alloc.h"
@@ -42,10 +44,33 @@
 #include "chand_tls.h"
 
 #define STOP_TIMEOUT_S 3
+#define PEER_LOG_EVERY_MS 1000
 
 uint64_t chand_now(void)
 {
     return chand_now_us() / 1000;
+}
+
+void chand_log_peer(chand_server_t *s, const char *fmt, ...)
+{
+    uint64_t now = chand_now();
+    if (s->peer_log_ms && now - s->peer_log_ms < PEER_LOG_EVERY_MS) {
+        s->peer_log_dropped++;
+        return;
+    }
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (s->peer_log_dropped)
+        log_warn("%s (and %llu like it in the last %llu ms, not logged)", line,
+                 (unsigned long long)s->peer_log_dropped,
+                 (unsigned long long)(now - s->peer_log_ms));
+    else
+        log_warn("%s", line);
+    s->peer_log_ms = now ? now : 1;
+    s->peer_log_dropped = 0;
 }
 
 uint64_t chand_busy_begin(chand_server_t *s)
@@ -171,13 +196,32 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
     chand_busy_end(s, t0);
 }
 
+static int load_token(chand_server_t *s, const char *path);
+static int load_acl(chand_server_t *s, const char *path);
+
+/* SIGHUP: read the --acl-file and the --auth-file again.  Connections
+ * stay; each finds its user again in the new ACL at its next request
+ * (chand_dispatch.c).  A file that does not load changes nothing. */
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
-    (void)arg;
-    /* chand logs to stderr, which its supervisor owns: nothing to reopen */
-    log_info("SIGHUP: ignored (chand has no log file to reopen; SIGTERM stops it)");
+    chand_server_t *s = arg;
+    uint64_t t0 = chand_busy_begin(s);
+    if (!s->opts.acl_file && !s->opts.auth_file)
+        log_info("SIGHUP: no --acl-file or --auth-file to read again");
+    if (s->opts.acl_file && load_acl(s, s->opts.acl_file) == 0)
+        log_info("SIGHUP: read --acl-file %s again: %zu users", s->opts.acl_file,
+                 s->acl->nusers);
+    else if (s->opts.acl_file)
+        log_err("SIGHUP: --acl-file %s did not load; the users and permissions loaded before "
+                "stay in force", s->opts.acl_file);
+    if (s->opts.auth_file && load_token(s, s->opts.auth_file) == 0)
+        log_info("SIGHUP: read --auth-file %s again", s->opts.auth_file);
+    else if (s->opts.auth_file)
+        log_err("SIGHUP: --auth-file %s did not load; the token loaded before stays",
+                s->opts.auth_file);
+    chand_busy_end(s, t0);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
@@ -297,9 +341,30 @@ static int load_token(chand_server_t *s, const char *path)
         log_err("--auth-file %s: the first line must hold a token of 1 to 1023 bytes", path);
         return -1;
     }
+    if (s->token) {
+        OPENSSL_cleanse(s->token, s->token_len);
+        free(s->token);
+    }
     s->token = xmalloc(len);
     memcpy(s->token, buf, len);
     s->token_len = len;
+    OPENSSL_cleanse(buf, sizeof buf);
+    return 0;
+}
+
+/* Load the ACL in place of the one in force; connections holding users of
+ * the old one find them again by name (their user_gen is behind). */
+static int load_acl(chand_server_t *s, const char *path)
+{
+    char err[700];
+    acl_t *a = chand_acl_load(path, err, sizeof err);
+    if (!a) {
+        log_err("--acl-file %s", err);
+        return -1;
+    }
+    chand_acl_free(s->acl);
+    s->acl = a;
+    s->acl_gen++;
     return 0;
 }
 
@@ -522,6 +587,7 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     qlist_init(&s->pending);
     qlist_init(&s->held);
     qlist_init(&s->feeds);
+    chand_guard_init(&s->guard);
     s->dir_fd = s->lock_fd = -1;
     chan_arena_init(&s->arena);
     s->started_ms = chand_now();
@@ -551,6 +617,8 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);   /* a file size limit is an error to report (EFBIG) */
     if (o->auth_file && load_token(s, o->auth_file) < 0)
+        goto fail;
+    if (o->acl_file && load_acl(s, o->acl_file) < 0)
         goto fail;
     if (chand_tls_setup(s) < 0)
         goto fail;
@@ -651,7 +719,11 @@ void chand_server_free(chand_server_t *s)
     chand_tls_teardown(s);
     core_free(s->core);
     chan_arena_free(&s->arena);
+    if (s->token)
+        OPENSSL_cleanse(s->token, s->token_len);
     free(s->token);
+    chand_acl_free(s->acl);
+    chand_guard_free(&s->guard);
     event_base_free(s->base);
     free(s);
 }

@@ -18,8 +18,10 @@
 #include <event2/event.h>
 
 #include "chan_frame.h"
+#include "chand_acl.h"
 #include "chand_cluster.h"
 #include "chand_core.h"
+#include "chand_guard.h"
 #include "chand_journal.h"
 #include "chand_list.h"
 #include "chand_opts.h"
@@ -64,6 +66,19 @@ struct chand_conn {
     bool tls_failed;         /* a fatal TLS error: no close_notify */
     bool tls_read_wants_write; /* SSL_read must write first: the write
                                   event reads again */
+    /* --acl-file: the user this connection said Hello as ("" for the
+     * --auth-file token, or without an ACL: every permission), and its
+     * record in the ACL of generation user_gen (found again by name when
+     * a SIGHUP loaded another) */
+    char user_name[ACL_USER_MAX + 1];
+    const acl_user_t *user;
+    uint64_t user_gen;
+    guard_addr_t *addr;      /* its address's record (NULL: in-process) */
+    uint64_t active_ms;      /* --idle-timeout: its last traffic */
+    /* a refused Hello, answered once its delay has passed (ev_timer) */
+    bool refusing;
+    uint64_t refuse_id;
+    char refuse_msg[128];
 };
 
 struct chand_server {
@@ -85,6 +100,9 @@ struct chand_server {
     chan_arena_t arena;          /* per-frame decoding */
     uint8_t *token;              /* --auth-file contents, or NULL */
     size_t token_len;
+    acl_t *acl;                  /* --acl-file, or NULL: no users */
+    uint64_t acl_gen;            /* loads of it so far (SIGHUP) */
+    chand_guard_t guard;         /* per client address */
     qlink_t conns;
     qlink_t doomed;
     qlink_t pending;             /* connections with replies not yet written */
@@ -114,7 +132,7 @@ struct chand_server {
     bool repl_sync;              /* --replication sync */
     struct event *pump_ev;       /* feeds that still have more to send */
     struct ssl_ctx_st *tls_ctx;  /* --tls-cert: TCP connections speak TLS */
-    uint64_t peer_log_ms;        /* chand_tls_log_peer's last line, */
+    uint64_t peer_log_ms;        /* chand_log_peer's last line, */
     uint64_t peer_log_dropped;   /* and how many it left out since */
 };
 
@@ -133,6 +151,12 @@ uint64_t chand_server_durable(chand_server_t *s);
 /* chand_server_may_serve - false on a cluster node that is not primary:
  * channel operations are answered NOT_PRIMARY. */
 bool chand_server_may_serve(const chand_server_t *s);
+
+/* chand_log_peer - log a warning about a peer (a failed TLS handshake, a
+ * refused Hello) at most once a second, counting the ones left out: a port
+ * scanner, a password guesser or a misconfigured fleet must not flood the
+ * log. */
+void chand_log_peer(chand_server_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* chand_server_stop_check - while stopping: once only replicas' feeds are
  * left and each has acknowledged everything, close them too. */
@@ -167,8 +191,13 @@ void chand_conn_take_output(chand_conn_t *c, struct evbuffer *to);
 void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r);
 /* Send an error reply and close once it is flushed (one log line). */
 void chand_conn_fail(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg);
-/* The connection said Hello: it may stay (its Hello deadline is off). */
+/* The connection said Hello: it may stay (its Hello deadline is off; its
+ * --idle-timeout starts). */
 void chand_conn_hello_done(chand_conn_t *c);
+/* chand_conn_refuse - a Hello that failed to authenticate: answer it
+ * UNAUTHORIZED with msg after delay_ms (reading nothing more meanwhile),
+ * then close. */
+void chand_conn_refuse(chand_conn_t *c, uint64_t id, const char *msg, uint64_t delay_ms);
 /* Close now (the peer is gone or too slow). */
 void chand_conn_doom(chand_conn_t *c, const char *why);
 void chand_conn_reap(chand_server_t *s);

@@ -18,7 +18,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -32,29 +31,6 @@
 #include "chand_tls.h"
 
 #define ALPN "chan/1"
-#define PEER_LOG_EVERY_MS 1000
-
-void chand_tls_log_peer(chand_server_t *s, const char *fmt, ...)
-{
-    uint64_t now = chand_now();
-    if (s->peer_log_ms && now - s->peer_log_ms < PEER_LOG_EVERY_MS) {
-        s->peer_log_dropped++;
-        return;
-    }
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (s->peer_log_dropped)
-        log_warn("%s (and %llu like it in the last %llu ms, not logged)", line,
-                 (unsigned long long)s->peer_log_dropped,
-                 (unsigned long long)(now - s->peer_log_ms));
-    else
-        log_warn("%s", line);
-    s->peer_log_ms = now ? now : 1;
-    s->peer_log_dropped = 0;
-}
 
 /* OpenSSL's first queued error, in words, and the queue emptied. */
 static const char *ssl_reason(char *buf, size_t size)
@@ -214,8 +190,8 @@ static void handshake_failure(chand_conn_t *c, int rc)
     } else {
         ssl_reason(why, sizeof why);
     }
-    chand_tls_log_peer(c->srv, "conn %llu (%s): TLS handshake failed: %s; closing",
-                       (unsigned long long)c->num, c->peer, why);
+    chand_log_peer(c->srv, "conn %llu (%s): TLS handshake failed: %s; closing",
+                   (unsigned long long)c->num, c->peer, why);
 }
 
 int chand_tls_handshake(chand_conn_t *c)
@@ -229,8 +205,8 @@ int chand_tls_handshake(chand_conn_t *c)
         if (kind == 0) {
             SSL_free(c->ssl);
             c->ssl = NULL;
-            chand_tls_log_peer(c->srv, "conn %llu (%s): plain frames on a TLS port; closing",
-                               (unsigned long long)c->num, c->peer);
+            chand_log_peer(c->srv, "conn %llu (%s): plain frames on a TLS port; closing",
+                           (unsigned long long)c->num, c->peer);
             return TLS_STEP_PLAIN;
         }
     }
@@ -292,8 +268,8 @@ ssize_t chand_tls_read(chand_conn_t *c, void *buf, size_t n)
     default: {
         char why[256];
         c->tls_failed = true;
-        chand_tls_log_peer(c->srv, "conn %llu (%s): TLS error: %s; closing",
-                           (unsigned long long)c->num, c->peer, ssl_reason(why, sizeof why));
+        chand_log_peer(c->srv, "conn %llu (%s): TLS error: %s; closing",
+                       (unsigned long long)c->num, c->peer, ssl_reason(why, sizeof why));
         errno = EPROTO;
         return -1;
     }
@@ -330,8 +306,8 @@ int chand_tls_write(chand_conn_t *c, size_t most)
     c->tls_failed = true;
     if (err == SSL_ERROR_SSL) {
         char why[256];
-        chand_tls_log_peer(c->srv, "conn %llu (%s): TLS write failed: %s; closing",
-                           (unsigned long long)c->num, c->peer, ssl_reason(why, sizeof why));
+        chand_log_peer(c->srv, "conn %llu (%s): TLS write failed: %s; closing",
+                       (unsigned long long)c->num, c->peer, ssl_reason(why, sizeof why));
     }
     ERR_clear_error();
     errno = EPIPE;

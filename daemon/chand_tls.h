@@ -60,10 +60,4 @@ int chand_tls_write(chand_conn_t *c, size_t most);
  * c's SSL object. */
 void chand_tls_close(chand_conn_t *c);
 
-/* chand_tls_log_peer - log a warning about a peer at most once a second,
- * counting the ones left out (a port scanner or a misconfigured fleet must
- * not flood the log). */
-void chand_tls_log_peer(chand_server_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 #endif /* CHAND_TLS_H */

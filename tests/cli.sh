@@ -220,5 +220,42 @@ kill -TERM "$pid"
 wait "$pid"
 pid=""
 
+# ---- users: chan acl hash, --user, a refusal, chand refusing a bad file ----
+printf 'alice-secret\n' | "$CHAN" acl hash alice >"$tmp/acl" 2>"$tmp/err"
+grep -Eq '^user alice pbkdf2-sha256\$10000\$[0-9a-f]{32}\$[0-9a-f]{64}$' "$tmp/acl" &&
+    pass "chan acl hash prints a user line" || fail "chan acl hash printed '$(cat "$tmp/acl")'"
+printf 'x\n' | "$CHAN" acl hash --iterations 2000 >"$tmp/out" 2>"$tmp/err"
+grep -Eq '^pbkdf2-sha256\$2000\$' "$tmp/out" && pass "chan acl hash --iterations" ||
+    fail "chan acl hash --iterations printed '$(cat "$tmp/out")'"
+expect 1 "chan acl hash without a secret" -- "$CHAN" acl hash </dev/null
+expect 2 "chan acl hash bad user name" -- "$CHAN" acl hash 'a b' </dev/null
+expect 2 "chan acl frobnicate" -- "$CHAN" acl frobnicate
+echo 'allow alice send,make jobs.*' >>"$tmp/acl"
+printf 'alice-secret\n' >"$tmp/alice.token"
+printf 'wrong\n' >"$tmp/wrong.token"
+echo 'allow alice fly' >"$tmp/bad.acl"
+expect 1 "chand refuses a bad --acl-file" -- "$CHAND" --listen 127.0.0.1:0 --acl-file "$tmp/bad.acl"
+grep -q "bad.acl:1: allow: no user alice" "$tmp/err" && pass "it names the line" ||
+    fail "chand said '$(cat "$tmp/err")'"
+rm -f "$tmp/port"
+timeout --foreground -k 120 300 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" \
+    --acl-file "$tmp/acl" 2>>"$tmp/chand.log" &
+pid=$!
+i=0
+while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+CHAN_ADDR=127.0.0.1:$(cat "$tmp/port")
+expect 0 "alice sends to jobs.1" -- "$CHAN" --user alice --token-file "$tmp/alice.token" send jobs.1 --cap 5 x
+expect 1 "alice may not send to other" -- "$CHAN" --user alice --token-file "$tmp/alice.token" send other x
+says "chan: user alice may not make 'other'"
+expect 1 "alice may not stat the server" -- env CHAN_USER=alice CHAN_TOKEN=alice-secret "$CHAN" stat
+says "chan: user alice may not stat the server"
+expect 1 "a wrong secret" -- "$CHAN" --user alice --token-file "$tmp/wrong.token" ping
+says "chan: cannot connect to $CHAN_ADDR: bad user name or secret"
+expect 1 "no user" -- "$CHAN" ping
+says "chan: cannot connect to $CHAN_ADDR: this chand needs a user name (and its secret)"
+kill -TERM "$pid"
+wait "$pid"
+pid=""
+
 echo "cli.sh: $failures failure(s)"
 [ $failures -eq 0 ]

@@ -15,8 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "chan/chan.h"
 
@@ -30,7 +35,7 @@ enum exit_code {
 };
 
 static const char usage[] =
-"Usage: chan [--addr ADDR] [--token-file FILE] COMMAND [ARGS]\n"
+"Usage: chan [--addr ADDR] [--user NAME] [--token-file FILE] COMMAND [ARGS]\n"
 "Send to, receive from and inspect the channels of a chand daemon.\n"
 "\n"
 "Commands:\n"
@@ -53,12 +58,20 @@ static const char usage[] =
 "  cluster status      the cluster as the primary sees it: every node, its\n"
 "                      group, role and journal position; this node's term,\n"
 "                      lease, etcd and replicas (--addr: the seeds)\n"
+"  acl hash [NAME]     read a secret from standard input (not echoed on a\n"
+"                      terminal) and print its hash for chand's --acl-file:\n"
+"                      with NAME, the whole `user NAME HASH` line.  Connects\n"
+"                      to nothing\n"
+"      --iterations N    PBKDF2 iterations (default 10000, 1000 to 1000000)\n"
 "\n"
 "Options:\n"
 "  -a, --addr ADDR       chand's address: HOST:PORT, [IPV6]:PORT or unix:/PATH,\n"
 "                        or tls://HOST:PORT over TLS (default $CHAN_ADDR,\n"
 "                        then 127.0.0.1:7070)\n"
-"      --token-file FILE present the token in FILE (default $CHAN_TOKEN)\n"
+"      --token-file FILE present the token in FILE (default $CHAN_TOKEN); with\n"
+"                        --user, that user's secret\n"
+"  -u, --user NAME       say Hello as user NAME of chand's --acl-file (default\n"
+"                        $CHAN_USER)\n"
 "      --tls-ca FILE     TLS: CA certificates (PEM) the server's certificate\n"
 "                        must chain to (default $CHAN_TLS_CA, then the\n"
 "                        system's store); TLS also without tls://\n"
@@ -558,6 +571,88 @@ static int parse_long(const char *s, long min, long *out)
     return 0;
 }
 
+/* ---- chan acl hash: the format of chand's --acl-file (chand_acl.h) ---- */
+
+#define ACL_SALT_BYTES 16
+#define ACL_HASH_BYTES 32
+
+/* One line of standard input, without its newline; not echoed if it is a
+ * terminal.  NULL if there is none. */
+static char *read_secret(void)
+{
+    struct termios old, quiet;
+    bool tty = isatty(0) && tcgetattr(0, &old) == 0;
+    if (tty) {
+        fputs("Secret: ", stderr);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(0, TCSAFLUSH, &quiet);
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, stdin);
+    if (tty) {
+        tcsetattr(0, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    if (n < 0) {
+        free(line);
+        return NULL;
+    }
+    line[strcspn(line, "\r\n")] = 0;
+    return line;
+}
+
+static void put_hex(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        printf("%02x", p[i]);
+}
+
+static int cmd_acl(int argc, char **argv, long iterations)
+{
+    if (argc < 1 || strcmp(argv[0], "hash") || argc > 2) {
+        fprintf(stderr, "chan: acl: expected `chan acl hash [NAME]`\n");
+        return EXIT_USAGE;
+    }
+    const char *name = argc == 2 ? argv[1] : NULL;
+    if (name) {
+        size_t n = strlen(name);
+        bool ok = n >= 1 && n <= 64;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+                 (name[i] >= '0' && name[i] <= '9') || strchr("._@-", name[i]);
+        if (!ok) {
+            fprintf(stderr, "chan: acl hash: a user name is 1 to 64 of [A-Za-z0-9._@-]\n");
+            return EXIT_USAGE;
+        }
+    }
+    char *secret = read_secret();
+    if (!secret || !*secret) {
+        fprintf(stderr, "chan: acl hash: no secret on standard input\n");
+        free(secret);
+        return EXIT_ERROR;
+    }
+    unsigned char salt[ACL_SALT_BYTES], hash[ACL_HASH_BYTES];
+    int ok = RAND_bytes(salt, sizeof salt) == 1 &&
+             PKCS5_PBKDF2_HMAC(secret, (int)strlen(secret), salt, sizeof salt, (int)iterations,
+                               EVP_sha256(), sizeof hash, hash) == 1;
+    OPENSSL_cleanse(secret, strlen(secret));
+    free(secret);
+    if (!ok) {
+        fprintf(stderr, "chan: acl hash: OpenSSL failed\n");
+        return EXIT_ERROR;
+    }
+    if (name)
+        printf("user %s ", name);
+    printf("pbkdf2-sha256$%ld$", iterations);
+    put_hex(salt, sizeof salt);
+    putchar('$');
+    put_hex(hash, sizeof hash);
+    putchar('\n');
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
+}
+
 static char *read_token(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -577,6 +672,8 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "addr", required_argument, NULL, 'a' },
         { "token-file", required_argument, NULL, 'T' },
+        { "user", required_argument, NULL, 'u' },
+        { "iterations", required_argument, NULL, 'I' },
         { "tls-ca", required_argument, NULL, 'C' },
         { "tls-cert", required_argument, NULL, 'E' },
         { "tls-key", required_argument, NULL, 'K' },
@@ -592,11 +689,20 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct cli c = { .cap = CHAN_CAP_ANY, .timeout = -1, .count = 1, .sep = '\n' };
+    const char *user = NULL;
+    long iterations = 10000;
     int o;
     /* options may come before or after the command and its arguments */
-    while ((o = getopt_long(argc, argv, "a:c:n:t:r0hV", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "a:c:n:t:u:r0hV", opts, NULL)) != -1) {
         switch (o) {
         case 'a': c.addr = optarg; break;
+        case 'u': user = optarg; break;
+        case 'I':
+            if (parse_long(optarg, 1000, &iterations) < 0 || iterations > 1000000) {
+                fprintf(stderr, "chan: --iterations: '%s' is not from 1000 to 1000000\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'T':
             if (!(c.token = read_token(optarg))) {
                 fprintf(stderr, "chan: --token-file %s: cannot read a token\n", optarg);
@@ -640,6 +746,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[optind];
+    if (!strcmp(cmd, "acl")) {
+        free(c.token);
+        return cmd_acl(argc - optind - 1, argv + optind + 1, iterations);
+    }
     if (c.raw && c.sep != '\n') {
         fprintf(stderr, "chan: --raw and --null exclude each other\n");
         return EXIT_USAGE;
@@ -659,12 +769,13 @@ int main(int argc, char **argv)
         chan_connect_opts_t co = c.tls;
         co.addr = c.addr;
         co.token = c.token;
+        co.user = user;
         c.cl = chan_connect_opts(&co, chan_now() + 10000);
         if (!c.cl) {
             int e = errno;
             fprintf(stderr, "chan: cannot connect to %s: %s\n",
                     c.addr ? c.addr : getenv("CHAN_ADDR") ? getenv("CHAN_ADDR") : "127.0.0.1:7070",
-                    *chan_errmsg() ? chan_errmsg() : e == EACCES ? "token refused" : strerror(e));
+                    *chan_errmsg() ? chan_errmsg() : e == EACCES ? "token (or user and secret) refused" : strerror(e));
             free(c.token);
             return EXIT_ERROR;
         }

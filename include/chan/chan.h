@@ -17,7 +17,10 @@
  *                EEXIST      the remote channel exists with another capacity
  *                            (also: found so when the client reconnected)
  *                EINVAL      a bad argument (bad name, NULL channel, ...)
- *                EACCES      chand refused the auth token
+ *                EACCES      chand refused the auth token (or user and
+ *                            secret); or, for a call on a channel, the
+ *                            user may not do that there (chand's
+ *                            --acl-file; the connection stays)
  *                EBUSY       chand hit a limit (connections, channels, ...),
  *                            or its disk is full (a send to a buffered
  *                            channel of a chand --data-dir)
@@ -435,9 +438,11 @@ typedef struct chan_client chan_client_t;
 /* chan_connect - connect to chand at addr: "host:port", "[v6addr]:port"
  * or "unix:/path", or over TLS: "tls://host:port", "tls://[v6addr]:port".
  * addr NULL means $CHAN_ADDR, then "127.0.0.1:7070".
- * token NULL means $CHAN_TOKEN, then no token.
+ * token NULL means $CHAN_TOKEN, then no token.  With $CHAN_USER set, the
+ * client says Hello as that user of chand's --acl-file, and the token is
+ * its secret (chan_connect_opts() sets the user per client).
  * Returns a client, or NULL with ECONNREFUSED (or another connect errno),
- * ETIMEDOUT, EACCES (bad token), EBUSY (too many connections), EINVAL (bad
+ * ETIMEDOUT, EACCES (bad token, or user and secret), EBUSY (too many connections), EINVAL (bad
  * address, or a TLS file that does not load), EPROTO (not chand, or the
  * TLS handshake failed), ENOMEM.  chan_errmsg() says why in words when
  * errno cannot: "TLS: the server's certificate is not trusted: certificate
@@ -516,6 +521,9 @@ typedef struct chan_connect_opts {
     const char *tls_servername; /* name to check and send as SNI; NULL:
                                    $CHAN_TLS_SERVERNAME, then addr's host */
     int tls;                    /* nonzero: TLS even without tls:// */
+    const char *user;           /* the user of chand's --acl-file to say
+                                   Hello as, token being its secret;
+                                   NULL: $CHAN_USER, then none */
 } chan_connect_opts_t;
 
 /* opts NULL: as chan_connect(NULL, NULL, deadline).  Returns as
@@ -564,7 +572,9 @@ CHAN_API chan_t *chan_open_temp(chan_client_t *cl, long cap, int64_t deadline);
 /* chan_delete - delete the channel called name from chand: its buffered
  * values are dropped, every sender and receiver blocked on it is answered as
  * if it were closed (EPIPE), and the name is free again.  Any client may
- * delete any channel.  0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET. */
+ * delete any channel (unless chand's --acl-file says otherwise).  0, or -1
+ * with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET,
+ * EACCES (chand's --acl-file: the user may not delete it). */
 CHAN_API int chan_delete(chan_client_t *cl, const char *name, int64_t deadline);
 
 /* Longest reference chan_ref() writes, with its NUL. */
@@ -583,7 +593,7 @@ CHAN_API ssize_t chan_ref(const chan_t *ch, char *buf, size_t size);
  * received; a trailing NUL is allowed).  The channel must exist.  If the
  * reference names the daemon cl is connected to (the same address string),
  * cl is used; otherwise (or if cl is NULL) a connection to that daemon is
- * made for the handle, with $CHAN_TOKEN (and cl's TLS CA and client
+ * made for the handle, with $CHAN_USER and $CHAN_TOKEN (and cl's TLS CA and client
  * certificate files, if cl has them; the name checked is the reference's
  * host), and closed when the handle is released.  Returns a handle the caller owns, or NULL with EINVAL (not a
  * reference), ENOENT (no such channel: a temporary channel whose owner has
@@ -612,7 +622,8 @@ typedef struct chan_stat {
 } chan_stat_t;
 
 /* chan_stat - fill *st with chand's view of the channel called name.
- * 0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET. */
+ * 0, or -1 with ENOENT, EINVAL, ETIMEDOUT, ECONNRESET, EACCES (chand's
+ * --acl-file: the user may neither send to nor receive from it). */
 CHAN_API int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline);
 
 /* chan_list - every channel of the daemon, in name order (bytewise), as a
@@ -622,7 +633,8 @@ CHAN_API int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int
  * not one snapshot: a channel that exists throughout is there once, and
  * one made or deleted during the call may or may not be.  deadline bounds
  * the whole listing.  Returns the count, or -1 with ETIMEDOUT,
- * ECONNRESET, ENOMEM (*out is then untouched). */
+ * ECONNRESET, ENOMEM, EACCES (chand's --acl-file: the user lacks the list
+ * permission) (*out is then untouched). */
 CHAN_API ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline);
 
 /* What chand reports about itself. */
@@ -663,7 +675,8 @@ typedef struct chan_server_stat {
     uint64_t recovery_us, recovered_channels, recovered_values;
 } chan_server_stat_t;
 
-/* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET. */
+/* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET, EACCES
+ * (chand's --acl-file: the user lacks the stat permission). */
 CHAN_API int chan_server_stat(chan_client_t *cl, chan_server_stat_t *st, int64_t deadline);
 
 /* ---- A cluster (chand --cluster) ---- */
