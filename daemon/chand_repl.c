@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -831,6 +833,10 @@ static void fol_event_cb(struct bufferevent *bev, short what, void *arg)
     repl_follower_t *f = arg;
     if (what & BEV_EVENT_CONNECTED) {
         f->connected = true;
+        /* acknowledgements are small and a primary under --replication sync
+         * holds replies until they come: never let Nagle sit on one */
+        int one = 1;
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         Chan__Hello h = CHAN__HELLO__INIT;
         h.has_version = true;
         h.version = CHAN_PROTOCOL_VERSION;
