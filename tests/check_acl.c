@@ -597,6 +597,78 @@ START_TEST(t_wrong_secret_delayed)
 }
 END_TEST
 
+/* ---- 10,000 wrong secrets from one address ---- */
+
+/* Lines of the daemon's log holding `what`. */
+static int log_lines(const char *what)
+{
+    char path[128], line[1024];
+    snprintf(path, sizeof path, "%s/chand.log", D.dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, what) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* An attacker sends 10,000 Hellos with wrong secrets (closing each
+ * connection without waiting, as a guesser would, and waiting on a few):
+ * those it waits on are answered late, the log holds a few lines with
+ * counts, and a legitimate client's pings go on answering promptly. */
+START_TEST(t_ten_thousand_wrong_secrets)
+{
+    enum { ATTEMPTS = 10000, WATCHED = 8 };
+    start("allow alice send jobs.*\n", NULL);
+    chan_client_t *ok = user_client("bob");
+    int watched[WATCHED];
+    int64_t sent_at[WATCHED];
+    int64_t worst_ping = 0, t_start = chan_now();
+    for (int i = 0; i < ATTEMPTS; i++) {
+        int fd = raw_connect(D.port);
+        raw_hello(fd, i % 2 ? "alice" : "mallory", "guess");
+        if (i >= ATTEMPTS - WATCHED) {
+            watched[i - (ATTEMPTS - WATCHED)] = fd;
+            sent_at[i - (ATTEMPTS - WATCHED)] = chan_now();
+        } else {
+            close(fd);
+        }
+        if (i % 250 == 0) {
+            int64_t t0 = chan_now();
+            ck_assert_int_eq(chan_ping(ok, chan_now() + 5000), 0);
+            if (chan_now() - t0 > worst_ping)
+                worst_ping = chan_now() - t0;
+        }
+    }
+    /* the last guesses are answered only after the longest delay (3 s):
+     * at most one guess per few seconds can learn its answer */
+    for (int k = 0; k < WATCHED; k++) {
+        char msg[256];
+        ck_assert_int_eq(raw_reply(watched[k], 10000, msg, sizeof msg, NULL), 7);
+        long took = (long)(chan_now() - sent_at[k]);
+        ck_assert_msg(took >= 2000, "guess %d answered after %ld ms", k, took);
+        close(watched[k]);
+    }
+    /* the legitimate client: every ping during the attack, and one after */
+    int64_t t0 = chan_now();
+    ck_assert_int_eq(chan_ping(ok, chan_now() + 5000), 0);
+    ck_assert_msg(chan_now() - t0 < 200, "a ping after the attack took %lld ms",
+                  (long long)(chan_now() - t0));
+    ck_assert_msg(worst_ping < 1000, "a ping during the attack took %lld ms",
+                  (long long)worst_ping);
+    /* a few lines, each with a count of those not logged: about one a
+     * second of the attack */
+    long secs = (long)((chan_now() - t_start) / 1000) + 2;
+    int lines = log_lines("Hello refused");
+    ck_assert_msg(lines >= 1 && lines <= secs, "%d log lines about refused Hellos in %ld s", lines,
+                  secs);
+    ck_assert_msg(log_lines("not logged") >= 1, "no line counts the refusals it left out");
+    chan_disconnect(ok);
+    stop();
+}
+END_TEST
+
 /* ---- --max-conns-per-ip ---- */
 
 START_TEST(t_max_conns_per_ip)
@@ -777,6 +849,7 @@ static Suite *acl_suite(void)
     tc = tcase_create("attacks");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, t_wrong_secret_delayed);
+    tcase_add_test(tc, t_ten_thousand_wrong_secrets);
     tcase_add_test(tc, t_max_conns_per_ip);
     tcase_add_test(tc, t_hello_timeout_trickle);
     tcase_add_test(tc, t_idle_timeout);

@@ -264,6 +264,53 @@ START_TEST(send_recv_select)
 }
 END_TEST
 
+/* A select across two TLS daemons (the two-phase select: reserve on each,
+ * commit one, release the other): every value is taken exactly once. */
+START_TEST(select_two_daemons)
+{
+    chand_proc_t d1, d2;
+    start_tls(&d1, "server", NULL);
+    start_tls(&d2, "server", NULL);
+    chan_client_t *c1 = dial_ok(&d1), *c2 = dial_ok(&d2);
+    chan_t *a = chand_open_ch(c1, "tls.two.a", 256), *b = chand_open_ch(c2, "tls.two.b", 256);
+    enum { N = 200 };
+    for (uint32_t i = 0; i < N; i++)
+        ck_assert_int_eq(chan_send(i % 3 ? a : b, &i, sizeof i, chan_now() + WAIT_MS), 0);
+    static uint8_t seen[N];
+    memset(seen, 0, sizeof seen);
+    int from[2] = { 0, 0 };
+    for (int k = 0; k < N; k++) {
+        uint32_t va = 0, vb = 0;
+        chan_case_t cs[2] = {
+            { .ch = a, .op = CHAN_RECV, .buf = &va, .len = sizeof va },
+            { .ch = b, .op = CHAN_RECV, .buf = &vb, .len = sizeof vb },
+        };
+        int i = chan_select(cs, 2, chan_now() + WAIT_MS);
+        ck_assert_msg(i == 0 || i == 1, "select: %d %s", i, strerror(errno));
+        uint32_t v = i == 0 ? va : vb;
+        ck_assert_uint_eq(cs[i].n, sizeof v);
+        ck_assert_uint_lt(v, N);
+        ck_assert_msg(seen[v]++ == 0, "value %u taken twice", v);
+        ck_assert_int_eq(i, v % 3 ? 0 : 1);
+        from[i]++;
+    }
+    ck_assert_int_gt(from[0], 0);
+    ck_assert_int_gt(from[1], 0);
+    /* nothing left, and nothing reserved and lost: both channels empty */
+    chan_stat_t st;
+    ck_assert_int_eq(chan_stat(c1, "tls.two.a", &st, chan_now() + WAIT_MS), 0);
+    ck_assert_uint_eq(st.len, 0);
+    ck_assert_int_eq(chan_stat(c2, "tls.two.b", &st, chan_now() + WAIT_MS), 0);
+    ck_assert_uint_eq(st.len, 0);
+    chan_release(a);
+    chan_release(b);
+    chan_disconnect(c1);
+    chan_disconnect(c2);
+    ck_assert_int_eq(chand_stop(&d1), 0);
+    ck_assert_int_eq(chand_stop(&d2), 0);
+}
+END_TEST
+
 /* The environment variables, a DNS name, and its override.  The name is
  * checked through CHAN_TLS_SERVERNAME on 127.0.0.1: a minimal system may
  * not resolve "localhost" at all, and resolving is not what is tested. */
@@ -827,7 +874,7 @@ END_TEST
 
 /* ---- threads ---- */
 
-enum { SENDERS = 4, RECEIVERS = 4 };
+enum { SENDERS = 8, RECEIVERS = 8 };
 
 struct mt {
     chan_t *ch;
@@ -869,11 +916,12 @@ static void *mt_receiver(void *p)
     return n < 0 && errno == EPIPE ? NULL : (void *)1;   /* closed and drained */
 }
 
-/* Four sender and four receiver threads share one TLS client (its writers
- * and its reader role meet on one SSL object): every value arrives once. */
+/* Eight sender and eight receiver threads share one TLS client (its
+ * writers and its reader role meet on one SSL object): every value arrives
+ * once. */
 START_TEST(threads)
 {
-    long per = test_size("values per sender thread", 5000, 500);
+    long per = test_size("values per sender thread", 20000, 500);
     chand_proc_t d;
     start_tls(&d, "server", NULL);
     chan_client_t *cl = dial_ok(&d);
@@ -974,6 +1022,7 @@ static Suite *tls_suite(void)
     TCase *tc = tcase_create("tls");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, send_recv_select);
+    tcase_add_test(tc, select_two_daemons);
     tcase_add_test(tc, environment);
     tcase_add_test(tc, wrong_ca);
     tcase_add_test(tc, expired);
