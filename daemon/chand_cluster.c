@@ -30,7 +30,7 @@ struct chand_cluster {
     struct event *tick;
     chand_etcd_t *etcd;
     char prefix[128];         /* /chand/NAME/ (names are at most 100 bytes) */
-    char node_key[MAX_KEY], primary_key[MAX_KEY];
+    char node_key[MAX_KEY], primary_key[MAX_KEY], acked_key[MAX_KEY];
     int64_t ttl_ms;           /* as etcd granted it */
     uint64_t lease;           /* 0: none */
     uint64_t lease_until_us;  /* our lease is good until then, on our clock */
@@ -46,6 +46,10 @@ struct chand_cluster {
     uint64_t last_err_log_us;
     cl_node_t nodes[CL_MAX_NODES];
     size_t nnodes;
+    uint64_t floor_gen, floor_off;   /* the group's acknowledged floor (etcd) */
+    uint64_t put_gen, put_off;       /* ... as this primary last put it */
+    bool putting_floor;
+    bool said_floor;                 /* logged that our copy is below it */
 };
 
 const char *chand_cluster_role_name(enum cl_role r)
@@ -230,6 +234,38 @@ static void publish(chand_cluster_t *c)
               published, c);
 }
 
+/* ---- the group's acknowledged floor ---- */
+
+static void floor_put(void *arg, int err, const char *msg, json_object *r)
+{
+    (void)r;
+    chand_cluster_t *c = arg;
+    c->putting_floor = false;
+    if (err) {
+        c->put_gen = c->put_off = 0;   /* again at the next tick */
+        etcd_failed(c, "recording the acknowledged position", msg);
+    }
+}
+
+static void put_floor(chand_cluster_t *c)
+{
+    uint64_t gen = 0, off = 0;
+    c->h.acked(c->ctx, &gen, &off);
+    if (!gen || (gen == c->put_gen && off == c->put_off))
+        return;
+    c->put_gen = gen;
+    c->put_off = off;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "gen", json_object_new_int64((int64_t)gen));
+    json_object_object_add(o, "off", json_object_new_int64((int64_t)off));
+    char v[128];
+    snprintf(v, sizeof v, "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    c->putting_floor = true;
+    etcd_call(c->etcd, ETCD_LANE_KV, "/v3/kv/put", kv_body(c->acked_key, v, 0), 2000, floor_put,
+              c);
+}
+
 /* ---- the election ---- */
 
 static void campaigned(void *arg, int err, const char *msg, json_object *r)
@@ -349,7 +385,10 @@ static void read_done(void *arg, int err, const char *msg, json_object *r)
             continue;
         size_t plen = strlen(c->prefix);
         bool is_node = !strncmp(key, c->prefix, plen) && !strncmp(key + plen, "nodes/", 6);
-        if (!strcmp(key, c->primary_key)) {
+        if (!strcmp(key, c->acked_key)) {
+            c->floor_gen = (uint64_t)etcd_int(v, "gen", 0);
+            c->floor_off = (uint64_t)etcd_int(v, "off", 0);
+        } else if (!strcmp(key, c->primary_key)) {
             have_primary = true;
             snprintf(pnode, sizeof pnode, "%s", jstr(v, "node"));
             snprintf(paddr, sizeof paddr, "%s", jstr(v, "addr"));
@@ -416,6 +455,15 @@ static void read_done(void *arg, int err, const char *msg, json_object *r)
     c->h.position(c->ctx, &me.gen, &me.off, &consistent);
     if (!consistent)
         return;   /* half a copy: the group waits for a node with a whole one */
+    if (me.gen < c->floor_gen || (me.gen == c->floor_gen && me.off < c->floor_off)) {
+        if (!c->said_floor)
+            log_warn("cluster %s: this node's copy (log %" PRIu64 " at %" PRIu64 ") falls short "
+                     "of what group %s acknowledged (log %" PRIu64 " at %" PRIu64 "): waiting for "
+                     "a node that has it", c->o.cluster, me.gen, me.off, c->o.group,
+                     c->floor_gen, c->floor_off);
+        c->said_floor = true;
+        return;
+    }
     if (any && strcmp(best.node, me.node) && better(&best, &me))
         return;   /* a node with more of the journal lives: it campaigns */
     campaign(c);
@@ -448,6 +496,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         renew(c);
     if (!c->putting)
         publish(c);
+    if (c->role == CL_PRIMARY && !c->putting_floor)
+        put_floor(c);
     if (!c->reading) {
         json_object *b = kv_body(c->prefix, NULL, 0);
         char end[MAX_KEY];
@@ -480,6 +530,7 @@ chand_cluster_t *chand_cluster_new(struct event_base *base, const cl_opts_t *o,
     snprintf(c->prefix, sizeof c->prefix, "/chand/%s/", o->cluster);
     snprintf(c->node_key, sizeof c->node_key, "%snodes/%s", c->prefix, o->node);
     snprintf(c->primary_key, sizeof c->primary_key, "%sgroups/%s/primary", c->prefix, o->group);
+    snprintf(c->acked_key, sizeof c->acked_key, "%sgroups/%s/acked", c->prefix, o->group);
     c->tick = event_new(base, -1, EV_PERSIST, tick_cb, c);
     struct timeval tv = { 0, TICK_MS * 1000 };
     event_add(c->tick, &tv);

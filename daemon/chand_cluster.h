@@ -20,7 +20,11 @@
  * published its final position), and the one whose journal reaches furthest
  * (log generation, then offset; then the smallest node name) campaigns: a
  * node that would lose acknowledged writes never wins while a better one
- * lives.
+ * lives.  Nor when none does: under --replication sync the primary keeps
+ *     groups/GROUP/acked    {"gen","off"}                        (no lease)
+ * at what its replicas acknowledged (a put a read at most), and a node
+ * whose copy falls short of it does not campaign - a replaced disk, or a
+ * node that was down, is not elected while the node with the data is away.
  */
 #ifndef CHAND_CLUSTER_H
 #define CHAND_CLUSTER_H
@@ -54,6 +58,9 @@ typedef struct cl_hooks {
     /* how far this node's journal reaches; consistent: false while a full
      * copy from a primary is under way (such a node must not win) */
     void (*position)(void *ctx, uint64_t *gen, uint64_t *off, bool *consistent);
+    /* as primary under --replication sync: how far a replica has
+     * acknowledged the journal (0, 0: nothing yet) */
+    void (*acked)(void *ctx, uint64_t *gen, uint64_t *off);
 } cl_hooks_t;
 
 typedef struct chand_cluster chand_cluster_t;

@@ -321,7 +321,7 @@ static bool feed_pump(repl_feed_t *f, chand_journal_t *j, uint8_t *buf)
     return true;
 }
 
-static void feed_acked(chand_server_t *s, repl_feed_t *f, uint64_t pos);
+static void feed_acked(chand_server_t *s, repl_feed_t *f, uint64_t gen, uint64_t off);
 
 void chand_repl_feed_start(chand_conn_t *c, uint64_t id, const Chan__Replicate *rq)
 {
@@ -358,21 +358,24 @@ void chand_repl_feed_start(chand_conn_t *c, uint64_t id, const Chan__Replicate *
          * before it asks).  Its acknowledgement of that may have been lost
          * with its last connection, and a replica with nothing new to write
          * sends none: what waits for it would wait forever. */
-        feed_acked(s, f, chand_journal_pos_of(s->journal, f->gen, f->off));
+        feed_acked(s, f, f->gen, f->off);
     log_info("replica %s (%s) joined: %s from %s %" PRIu64 " at %" PRIu64, rq->node ? rq->node : "?",
              c->peer, f->reset ? "a full copy" : f->has_trunc ? "a cut, then the logs" : "the logs",
              f->snap ? "snapshot" : "log", f->gen, f->off);
     chand_repl_pump(s);
 }
 
-/* f's replica has our journal up to pos (as chand_journal_needed). */
-static void feed_acked(chand_server_t *s, repl_feed_t *f, uint64_t pos)
+/* f's replica has our log gen up to off. */
+static void feed_acked(chand_server_t *s, repl_feed_t *f, uint64_t gen, uint64_t off)
 {
+    uint64_t pos = chand_journal_pos_of(s->journal, gen, off);
     if (pos <= f->acked)
         return;
     f->acked = pos;
     if (pos > s->repl_acked) {
         s->repl_acked = pos;
+        s->repl_acked_gen = gen;   /* the cluster records it in etcd */
+        s->repl_acked_off = off;
         chand_server_release(s);
     }
 }
@@ -383,7 +386,7 @@ void chand_repl_ack(chand_conn_t *c, const Chan__ReplAck *a)
     repl_feed_t *f = c->feed;
     if (!f || !s->journal || !a->has_gen || !a->has_off)
         return;
-    feed_acked(s, f, chand_journal_pos_of(s->journal, a->gen, a->off));
+    feed_acked(s, f, a->gen, a->off);
 }
 
 void chand_repl_pump(chand_server_t *s)

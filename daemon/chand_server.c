@@ -543,7 +543,18 @@ static void cl_position(void *ctx, uint64_t *gen, uint64_t *off, bool *consisten
         chand_repl_follower_where(s->follower, gen, off, consistent);
 }
 
-static const cl_hooks_t cl_hooks = { cl_promote, cl_follow, cl_unfollow, cl_fence, cl_position };
+static void cl_acked(void *ctx, uint64_t *gen, uint64_t *off)
+{
+    chand_server_t *s = ctx;
+    *gen = *off = 0;
+    if (s->repl_sync && s->journal) {   /* async promises nothing of replicas */
+        *gen = s->repl_acked_gen;
+        *off = s->repl_acked_off;
+    }
+}
+
+static const cl_hooks_t cl_hooks = { cl_promote, cl_follow, cl_unfollow, cl_fence, cl_position,
+                                     cl_acked };
 
 static int join_cluster(chand_server_t *s)
 {

@@ -129,6 +129,7 @@ struct chand_server {
     int dir_fd, lock_fd;         /* the data dir, held from start */
     qlink_t feeds;               /* replicas' feeds, as primary */
     uint64_t repl_acked;         /* the furthest position a replica has */
+    uint64_t repl_acked_gen, repl_acked_off;   /* ... as (log, offset) */
     bool repl_sync;              /* --replication sync */
     struct event *pump_ev;       /* feeds that still have more to send */
     struct ssl_ctx_st *tls_ctx;  /* --tls-cert: TCP connections speak TLS */

@@ -455,5 +455,47 @@ timeout 20 "$CHAN" --addr "$SEEDS" recv jobs -n 1 -t 5000 >"$tmp/term" 2>&1
 grep -qx "before-term" "$tmp/term" && pass "the value sent before the clean stop is on the new primary" ||
     fail "after the clean stop: $(cat "$tmp/term")"
 
+# ---- a node with an empty disk is not elected while the data is away ----
+# The node stopped above comes back as a replica, takes a value, and is
+# killed; its disk is replaced (the dir removed); then the primary is
+# killed.  Started alone, the empty node finds the group's acknowledged
+# position in etcd beyond its copy: it waits.  Once the old primary is
+# back, it is elected and the value is there.
+paddr=$(timeout 20 "$CHAN" --addr "$SEEDS" cluster status 2>/dev/null | sed -n 's/^node: //p')
+p=1
+[ "$paddr" = "127.0.0.1:$C2" ] && p=2
+q=$((3 - p))
+eval "vq=\$node$q"
+kill -0 "$vq" 2>/dev/null || start_node "$q" "$(eval echo "\$C$q")"
+i=0
+until timeout 10 "$CHAN" --addr "$SEEDS" cluster status 2>/dev/null | grep -q "^replicas: 1$"; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then fail "node $q did not rejoin"; break; fi
+    sleep 0.1
+done
+timeout 20 "$CHAN" --addr "$SEEDS" send jobs on-one-disk || fail "send before the disk is replaced"
+sleep 0.5   # the primary records what its replica acknowledged
+eval "vq=\$node$q"
+kill -KILL "$vq"
+wait "$vq" 2>/dev/null
+rm -rf "$tmp/d$q"
+eval "vp=\$node$p"
+kill -KILL "$vp"
+wait "$vp" 2>/dev/null
+served=$(grep -c "serving as primary" "$tmp/n$q.log")
+start_node "$q" "$(eval echo "\$C$q")"
+sleep $((TTL * 3))
+if [ "$(grep -c "serving as primary" "$tmp/n$q.log")" -gt "$served" ]; then
+    fail "a node with an empty disk was elected while the data was away"
+elif grep -q "falls short of what group g1 acknowledged" "$tmp/n$q.log"; then
+    pass "a node with an empty disk waits: its copy falls short of what the group acknowledged"
+else
+    fail "the empty node neither served nor said why it waits"
+fi
+start_node "$p" "$(eval echo "\$C$p")"
+got=$(timeout 30 "$CHAN" --addr "$SEEDS" recv jobs -n 1 -t 20000 2>&1)
+[ "$got" = on-one-disk ] && pass "once the node with the data is back, the value is there" ||
+    fail "after the disk was replaced: $got"
+
 [ "$failures" -eq 0 ] || exit 1
 echo "all cluster tests passed"

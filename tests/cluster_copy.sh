@@ -79,9 +79,14 @@ free_port() {
 }
 
 # wait_log FILE PATTERN TENTHS [COUNT]: until FILE has COUNT (1) lines matching
+count_lines() {   # count_lines FILE PATTERN: 0 for a file not created yet
+    n=$(grep -c "$2" "$1" 2>/dev/null)
+    echo "${n:-0}"
+}
 wait_log() {
     i=0
-    while [ "$(grep -c "$2" "$1" 2>/dev/null)" -lt "${4:-1}" ]; do
+    # (the node's shell may not have created its log at the first look)
+    while [ "$(count_lines "$1" "$2")" -lt "${4:-1}" ]; do
         i=$((i + 1))
         [ $i -gt "$3" ] && return 1
         sleep 0.1
