@@ -96,6 +96,17 @@ expect 0 "ls" -- "$CHAN" ls
 grep -q "^jobs " "$tmp/out" || fail "ls lists jobs"
 expect 0 "daemon stat" -- "$CHAN" stat
 grep -q "^channels: 1$" "$tmp/out" || fail "daemon stat counts one channel"
+# --json: one object per line, the same figures
+expect 0 "stat a channel as JSON" -- "$CHAN" --json stat jobs
+grep -q '^{"name":"jobs","len":1,"cap":3,.*"closed":false,"temp":false}$' "$tmp/out" ||
+    fail "stat --json: $(cat "$tmp/out")"
+expect 0 "daemon stat as JSON" -- "$CHAN" stat --json
+grep -q '^{"uptime_ms":[0-9]*,"connections":[0-9]*,"channels":1,.*"loop_callbacks":\[\[100,[0-9]*\],.*\[null,[0-9]*\]\],"durable":false}$' \
+    "$tmp/out" || fail "daemon stat --json: $(cat "$tmp/out")"
+[ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "daemon stat --json is one line"
+expect 0 "ls as JSON" -- "$CHAN" ls --json
+[ "$(grep -c '^{"name":"[^"]*","len":' "$tmp/out")" -eq "$(wc -l <"$tmp/out")" ] &&
+    grep -q '^{"name":"jobs",' "$tmp/out" || fail "ls --json: $(cat "$tmp/out")"
 expect 5 "stat of a missing channel" -- "$CHAN" stat nosuch
 says "chan: no such channel 'nosuch'"
 expect 5 "close of a missing channel" -- "$CHAN" close nosuch

@@ -182,6 +182,11 @@ while :; do
     if grep -q "^replicas: 1$" "$tmp/status" && grep -q "^role: primary$" "$tmp/status" &&
         [ "$(grep -c " g1 .* \(primary\|replica\) " "$tmp/status")" -eq 2 ]; then
         pass "chan cluster status shows the primary, its replica and both nodes"
+        timeout 20 "$CHAN" --addr "$SEEDS" cluster status --json >"$tmp/status.json" 2>&1
+        [ "$(grep -c '^{"cluster":"t","node":"127.0.0.1:[0-9]*","group":"g1","role":"primary",' \
+            "$tmp/status.json")" -eq 1 ] &&
+            [ "$(grep -c '^{"member":"[^"]*","group":"g1",.*"lag_bytes":' "$tmp/status.json")" -eq 2 ] ||
+            fail "cluster status --json: $(cat "$tmp/status.json")"
         break
     fi
     i=$((i + 1))

@@ -92,6 +92,8 @@ static const char usage[] =
 "  -0, --null            values are separated by NUL bytes, not newlines, on\n"
 "                        send's input and recv's output (for values that\n"
 "                        hold newlines; xargs -0, find -print0)\n"
+"      --json            stat, ls and cluster status print one JSON object\n"
+"                        per line (a channel, the daemon, a node)\n"
 "  -h, --help            print this help\n"
 "  -V, --version         print the version\n"
 "\n"
@@ -108,6 +110,7 @@ struct cli {
     bool raw;
     bool no_create;   /* send, recv: CHAN_NOCREATE */
     char sep;         /* what ends a value on send's stdin and recv's stdout */
+    bool json;        /* stat, ls, cluster status: one JSON object per line */
     chan_client_t *cl;
 };
 
@@ -390,6 +393,125 @@ static int cmd_rm(struct cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- --json: one object per line ---- */
+
+/* s as a JSON string: quoted, with quotes, backslashes and control bytes
+ * escaped (names are plain, but a daemon's messages and addresses are not
+ * ours to trust). */
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            printf("\\%c", *p);
+        else if (*p < 0x20)
+            printf("\\u%04x", *p);
+        else
+            putchar(*p);
+    }
+    putchar('"');
+}
+
+static void json_key(bool *first, const char *key)
+{
+    printf("%s\"%s\":", *first ? "{" : ",", key);
+    *first = false;
+}
+
+static void json_u64(bool *first, const char *key, unsigned long long v)
+{
+    json_key(first, key);
+    printf("%llu", v);
+}
+
+static void json_i64(bool *first, const char *key, long long v)
+{
+    json_key(first, key);
+    printf("%lld", v);
+}
+
+static void json_bool(bool *first, const char *key, bool v)
+{
+    json_key(first, key);
+    fputs(v ? "true" : "false", stdout);
+}
+
+static void json_text(bool *first, const char *key, const char *v)
+{
+    json_key(first, key);
+    json_str(v);
+}
+
+static void json_end(bool first)
+{
+    puts(first ? "{}" : "}");
+}
+
+static void json_stat(const chan_stat_t *s)
+{
+    bool f = true;
+    json_text(&f, "name", s->name);
+    json_u64(&f, "len", s->len);
+    json_u64(&f, "cap", s->cap);
+    json_u64(&f, "blocked_senders", s->senders);
+    json_u64(&f, "blocked_receivers", s->receivers);
+    json_u64(&f, "inflight", s->inflight);
+    json_u64(&f, "sent", s->sent);
+    json_u64(&f, "received", s->received);
+    json_bool(&f, "closed", s->closed);
+    json_bool(&f, "temp", s->temp);
+    json_end(f);
+}
+
+static void json_server(const chan_server_stat_t *s)
+{
+    bool f = true;
+    json_u64(&f, "uptime_ms", s->uptime_ms);
+    json_u64(&f, "connections", s->connections);
+    json_u64(&f, "channels", s->channels);
+    json_u64(&f, "pending", s->pending);
+    json_u64(&f, "inflight", s->inflight);
+    json_u64(&f, "values_sent", s->values_sent);
+    json_u64(&f, "values_received", s->values_received);
+    json_u64(&f, "value_bytes", s->value_bytes);
+    json_u64(&f, "output_bytes", s->output_bytes);
+    json_u64(&f, "max_frame", s->max_frame);
+    json_u64(&f, "max_value", s->max_value);
+    json_u64(&f, "ack_expired", s->ack_expired);
+    json_u64(&f, "loop_max_us", s->loop_max_us);
+    /* [[bound in us (null: the last, unbounded), callbacks], ...] */
+    json_key(&f, "loop_callbacks");
+    putchar('[');
+    for (size_t i = 0; i < s->loop_buckets; i++) {
+        if (s->loop_bounds_us[i] == UINT64_MAX)
+            printf("%s[null,%llu]", i ? "," : "", (unsigned long long)s->loop_counts[i]);
+        else
+            printf("%s[%llu,%llu]", i ? "," : "", (unsigned long long)s->loop_bounds_us[i],
+                   (unsigned long long)s->loop_counts[i]);
+    }
+    putchar(']');
+    json_bool(&f, "durable", s->durable);
+    if (s->durable) {
+        json_text(&f, "fsync", s->fsync);
+        json_u64(&f, "disk_bytes", s->disk_bytes);
+        json_u64(&f, "journal_records", s->journal_records);
+        json_u64(&f, "journal_bytes", s->journal_bytes);
+        json_u64(&f, "fsyncs", s->fsyncs);
+        json_u64(&f, "fsync_us_total", s->fsync_us_total);
+        json_u64(&f, "fsync_us_max", s->fsync_us_max);
+        json_u64(&f, "rewrites", s->rewrites);
+        json_u64(&f, "rewrite_failures", s->rewrite_failures);
+        json_u64(&f, "last_rewrite_unix", s->last_rewrite_unix);
+        json_u64(&f, "last_rewrite_us", s->last_rewrite_us);
+        json_u64(&f, "last_rewrite_stall_us", s->last_rewrite_stall_us);
+        json_bool(&f, "refusing_sends", s->refusing_sends);
+        json_u64(&f, "recovery_us", s->recovery_us);
+        json_u64(&f, "recovered_channels", s->recovered_channels);
+        json_u64(&f, "recovered_values", s->recovered_values);
+    }
+    json_end(f);
+}
+
 static void print_stat(const chan_stat_t *s)
 {
     printf("name: %s\nlen: %llu\ncap: %llu\nblocked_senders: %llu\nblocked_receivers: %llu\n"
@@ -431,12 +553,19 @@ static int cmd_stat(struct cli *c, int argc, char **argv)
         chan_stat_t s;
         if (chan_stat(c->cl, argv[0], &s, chan_now() + 10000) < 0)
             return fail(argv[0], errno == ENOENT ? ENOENT : errno);
-        print_stat(&s);
+        if (c->json)
+            json_stat(&s);
+        else
+            print_stat(&s);
         return EXIT_OK;
     }
     chan_server_stat_t s;
     if (chan_server_stat(c->cl, &s, chan_now() + 10000) < 0)
         return fail("stat", errno);
+    if (c->json) {
+        json_server(&s);
+        return EXIT_OK;
+    }
     printf("uptime_ms: %llu\nconnections: %llu\nchannels: %llu\npending: %llu\n"
            "inflight: %llu\nvalues_sent: %llu\nvalues_received: %llu\n"
            "value_bytes: %llu\noutput_bytes: %llu\nmax_frame: %llu\nmax_value: %llu\n"
@@ -472,6 +601,12 @@ static int cmd_ls(struct cli *c, int argc, char **argv)
     ssize_t n = chan_list(c->cl, &list, chan_now() + 10000);
     if (n < 0)
         return fail("ls", errno);
+    if (c->json) {
+        for (ssize_t i = 0; i < n; i++)
+            json_stat(&list[i]);
+        free(list);
+        return EXIT_OK;
+    }
     printf("%-32s %10s %10s %8s %8s %8s %s\n", "NAME", "LEN", "CAP", "SENDERS", "RECVRS",
            "INFLIGHT", "FLAGS");
     for (ssize_t i = 0; i < n; i++)
@@ -501,6 +636,57 @@ static int cmd_ping(struct cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* How far node n is behind its group's primary, in bytes, when both are in
+ * one log (-1: unknown, or n is the primary). */
+static long long cluster_lag(const chan_cluster_stat_t *s, const chan_cluster_node_t *n)
+{
+    const chan_cluster_node_t *p = NULL;
+    for (size_t k = 0; k < s->nnodes; k++)
+        if (!strcmp(s->nodes[k].group, n->group) && !strcmp(s->nodes[k].role, "primary"))
+            p = &s->nodes[k];
+    if (p && p != n && p->gen == n->gen && p->off >= n->off)
+        return (long long)(p->off - n->off);
+    return -1;
+}
+
+/* The node asked, then each node of the cluster, an object a line. */
+static void json_cluster(const chan_cluster_stat_t *s)
+{
+    bool f = true;
+    json_text(&f, "cluster", s->cluster);
+    json_text(&f, "node", s->node);
+    json_text(&f, "group", s->group);
+    json_text(&f, "role", s->role);
+    json_u64(&f, "term", s->term);
+    json_text(&f, "primary", s->primary);
+    json_text(&f, "replication", s->replication);
+    json_text(&f, "etcd", s->etcd);
+    json_bool(&f, "etcd_ok", s->etcd_ok);
+    json_i64(&f, "lease_left_ms", s->lease_left_ms);
+    json_u64(&f, "replicas", s->replicas);
+    json_u64(&f, "replica_lag_bytes", s->replica_lag_bytes);
+    json_u64(&f, "elections_won", s->elections_won);
+    json_u64(&f, "etcd_errors", s->etcd_errors);
+    json_end(f);
+    for (size_t i = 0; i < s->nnodes; i++) {
+        const chan_cluster_node_t *n = &s->nodes[i];
+        f = true;
+        json_text(&f, "member", n->node);
+        json_text(&f, "group", n->group);
+        json_text(&f, "addr", n->addr);
+        json_text(&f, "role", n->role);
+        json_u64(&f, "log", n->gen);
+        json_u64(&f, "length", n->off);
+        long long lag = cluster_lag(s, n);
+        json_key(&f, "lag_bytes");
+        if (lag < 0)
+            fputs("null", stdout);
+        else
+            printf("%lld", lag);
+        json_end(f);
+    }
+}
+
 static int cmd_cluster(struct cli *c, int argc, char **argv)
 {
     if (argc != 1 || strcmp(argv[0], "status")) {
@@ -519,6 +705,11 @@ static int cmd_cluster(struct cli *c, int argc, char **argv)
         fprintf(stderr, "chan: this chand is not a cluster node (no --cluster)\n");
         return EXIT_ERROR;
     }
+    if (c->json) {
+        json_cluster(s);
+        free(s);
+        return EXIT_OK;
+    }
     printf("cluster: %s\nnode: %s\ngroup: %s\nrole: %s\nterm: %llu\n", s->cluster, s->node,
            s->group, s->role, (unsigned long long)s->term);
     if (*s->primary)
@@ -533,14 +724,11 @@ static int cmd_cluster(struct cli *c, int argc, char **argv)
     for (size_t i = 0; i < s->nnodes; i++) {
         const chan_cluster_node_t *n = &s->nodes[i];
         /* lag: bytes behind its group's primary, when both are in one log */
-        const chan_cluster_node_t *p = NULL;
-        for (size_t k = 0; k < s->nnodes; k++)
-            if (!strcmp(s->nodes[k].group, n->group) && !strcmp(s->nodes[k].role, "primary"))
-                p = &s->nodes[k];
         char lag[32] = "-";
-        if (p && p != n && p->gen == n->gen && p->off >= n->off)
-            snprintf(lag, sizeof lag, "%llu", (unsigned long long)(p->off - n->off));
-        else if (p && p != n)
+        long long l = cluster_lag(s, n);
+        if (l >= 0)
+            snprintf(lag, sizeof lag, "%lld", l);
+        else if (strcmp(n->role, "primary"))
             snprintf(lag, sizeof lag, "?");
         printf("%-24s %-12s %-24s %-10s %22llu %12llu %s\n", n->node, n->group, n->addr, n->role,
                (unsigned long long)n->gen, (unsigned long long)n->off, lag);
@@ -684,6 +872,7 @@ int main(int argc, char **argv)
         { "raw", no_argument, NULL, 'r' },
         { "null", no_argument, NULL, '0' },
         { "no-create", no_argument, NULL, 'N' },
+        { "json", no_argument, NULL, 'J' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -730,6 +919,7 @@ int main(int argc, char **argv)
         case 'r': c.raw = true; break;
         case '0': c.sep = '\0'; break;
         case 'N': c.no_create = true; break;
+        case 'J': c.json = true; break;
         case 'C': c.tls.tls_ca = optarg; c.tls.tls = 1; break;
         case 'E': c.tls.tls_cert = optarg; c.tls.tls = 1; break;
         case 'K': c.tls.tls_key = optarg; c.tls.tls = 1; break;
