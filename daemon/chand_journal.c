@@ -227,21 +227,6 @@ static void die(const chand_journal_t *j, const char *what, int err)
     _exit(1);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static void refuse(chand_journal_t *j, int err)
 {
     if (j->st.refusing)
@@ -334,7 +319,7 @@ void chand_journal_commit(chand_journal_t *j, bool answered)
     w_close(&j->w);
     size_t n = j->w.buf.len;
     if (n) {
-        if (write_all(j->fd, j->w.buf.p, n) < 0)
+        if (rec_write_all(j->fd, j->w.buf.p, n) < 0)
             die(j, "write", errno);
         j->w.buf.len = 0;
         j->off += n;
@@ -469,7 +454,7 @@ static int open_log(chand_journal_t *j, uint64_t gen, uint64_t len, bool create,
     if (len == 0) {
         jr_writer_t w = { .open = NONE };
         w_file(&w, REC_KIND_LOG, gen, prev);
-        int rc = write_all(fd, w.buf.p, w.buf.len);
+        int rc = rec_write_all(fd, w.buf.p, w.buf.len);
         if (rc == 0 && (fdatasync(fd) < 0 || fsync(j->dir_fd) < 0))
             rc = -1;
         len = w.buf.len;
@@ -505,7 +490,7 @@ struct snap_out {
 
 static void snap_flush(struct snap_out *s)
 {
-    if (!s->failed && write_all(s->fd, s->w.buf.p, s->w.buf.len) < 0)
+    if (!s->failed && rec_write_all(s->fd, s->w.buf.p, s->w.buf.len) < 0)
         s->failed = true;
     s->w.buf.len = 0;
 }

@@ -4,8 +4,10 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chan_frame.h"
 #include "chand_alloc.h"
@@ -116,4 +118,40 @@ bool rec_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
         return false;
     *p += n;
     return true;
+}
+
+bool rec_file_header(uint8_t type, const uint8_t *body, size_t blen, rec_file_hdr_t *h)
+{
+    const uint8_t *q = body, *end = body + blen;
+    if (type != REC_FILE || !rec_get_varint(&q, end, &h->version) ||
+        !rec_get_varint(&q, end, &h->kind) || !rec_get_varint(&q, end, &h->gen))
+        return false;
+    h->has_prev = q < end;
+    h->prev = 0;
+    return !h->has_prev || rec_get_varint(&q, end, &h->prev);
+}
+
+bool rec_first_header(const uint8_t *p, size_t n, rec_file_hdr_t *h)
+{
+    rec_reader_t r = { p, n, 0 };
+    uint8_t type;
+    const uint8_t *body;
+    size_t blen;
+    return rec_next(&r, &type, &body, &blen) == REC_OK && rec_file_header(type, body, blen, h);
+}
+
+int rec_write_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t k = write(fd, b, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        b += k;
+        n -= (size_t)k;
+    }
+    return 0;
 }

@@ -75,4 +75,21 @@ enum rec_rc rec_next(rec_reader_t *r, uint8_t *type, const uint8_t **body, size_
 /* Decoding a body's fields; false if they run past end. */
 bool rec_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
 
+/* A file's header: the body of its first record, of type FILE. */
+typedef struct rec_file_hdr {
+    uint64_t version, kind, gen;
+    bool has_prev;           /* a log naming the log before it */
+    uint64_t prev;
+} rec_file_hdr_t;
+/* rec_file_header - decode a FILE record's body into *h; false if the
+ * record is not one or its fields do not decode. */
+bool rec_file_header(uint8_t type, const uint8_t *body, size_t blen, rec_file_hdr_t *h);
+/* rec_first_header - the header of the file whose first n bytes are p;
+ * false if they do not start with a whole, good FILE record. */
+bool rec_first_header(const uint8_t *p, size_t n, rec_file_hdr_t *h);
+
+/* rec_write_all - write all n bytes to fd (retrying short writes and
+ * EINTR).  0, or -1 with errno. */
+int rec_write_all(int fd, const void *p, size_t n);
+
 #endif /* CHAND_RECORD_H */

@@ -357,19 +357,19 @@ static int read_file(rstate_t *st, int dir_fd, const char *name, uint64_t gen, b
             return fail(st, "corrupt record (checksum or length does not match)");
         st->out->records++;
         if (first) {
-            const uint8_t *q = body, *end = body + blen;
-            uint64_t ver, kind, g;
-            if (type != REC_FILE || !rec_get_varint(&q, end, &ver) ||
-                !rec_get_varint(&q, end, &kind) || !rec_get_varint(&q, end, &g))
+            rec_file_hdr_t h;
+            if (!rec_file_header(type, body, blen, &h))
                 return fail(st, "not a chand journal file (no header record)");
-            if (ver != REC_VERSION)
-                return fail(st, "journal format %" PRIu64 ", this chand reads %d", ver,
+            if (h.version != REC_VERSION)
+                return fail(st, "journal format %" PRIu64 ", this chand reads %d", h.version,
                             REC_VERSION);
-            if (kind != (snap ? REC_KIND_SNAP : REC_KIND_LOG) || g != gen)
+            if (h.kind != (snap ? REC_KIND_SNAP : REC_KIND_LOG) || h.gen != gen)
                 return fail(st, "header names another file (kind %" PRIu64 ", generation %"
-                            PRIu64 ")", kind, g);
-            if (q < end && (!rec_get_varint(&q, end, prev) || *prev >= gen))
+                            PRIu64 ")", h.kind, h.gen);
+            if (h.has_prev && h.prev >= gen)
                 return fail(st, "header names a bad previous generation");
+            if (h.has_prev)
+                *prev = h.prev;
             first = false;
             continue;
         }

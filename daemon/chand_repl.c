@@ -122,20 +122,10 @@ static bool log_follows(chand_journal_t *j, uint64_t gen, uint64_t prev)
     uint8_t buf[128];
     ssize_t n = pread(fd, buf, sizeof buf, 0);
     close(fd);
-    rec_reader_t r = { buf, n > 0 ? (size_t)n : 0, 0 };
-    uint8_t type;
-    const uint8_t *body;
-    size_t blen;
-    if (rec_next(&r, &type, &body, &blen) != REC_OK || type != REC_FILE)
+    rec_file_hdr_t h;
+    if (!rec_first_header(buf, n > 0 ? (size_t)n : 0, &h))
         return false;
-    const uint8_t *q = body, *end = body + blen;
-    uint64_t ver, kind, g, p;
-    if (!rec_get_varint(&q, end, &ver) || !rec_get_varint(&q, end, &kind) ||
-        !rec_get_varint(&q, end, &g))
-        return false;
-    if (!rec_get_varint(&q, end, &p))
-        p = g - 1;
-    return p == prev;
+    return (h.has_prev ? h.prev : h.gen - 1) == prev;
 }
 
 /* Where a full copy starts: the snapshot, then the logs from it on. */
@@ -535,21 +525,6 @@ static int fail_copy(repl_follower_t *f, const char *what)
     return -1;
 }
 
-static int write_fd(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Take data for the file fd (of kind snap, generation gen) whose whole
  * records end at *len: write the records it completes, keep the rest. */
 static int take_records(repl_follower_t *f, int fd, bool snap, uint64_t gen, uint64_t *len,
@@ -571,17 +546,14 @@ static int take_records(repl_follower_t *f, int fd, bool snap, uint64_t gen, uin
         }
         if (rc == REC_BAD)
             return fail_copy(f, "a record from the primary fails its checksum");
-        if (*len == 0 && at == 0) {   /* a file begins with its header */
-            const uint8_t *q = body, *end = body + blen;
-            uint64_t ver, kind, g;
-            if (type != REC_FILE || !rec_get_varint(&q, end, &ver) ||
-                !rec_get_varint(&q, end, &kind) || !rec_get_varint(&q, end, &g) ||
-                ver != REC_VERSION || kind != (snap ? REC_KIND_SNAP : REC_KIND_LOG) || g != gen)
-                return fail_copy(f, "a file from the primary does not start with its header");
-        }
+        rec_file_hdr_t h;
+        if (*len == 0 && at == 0 &&   /* a file begins with its header */
+            (!rec_file_header(type, body, blen, &h) || h.version != REC_VERSION ||
+             h.kind != (snap ? REC_KIND_SNAP : REC_KIND_LOG) || h.gen != gen))
+            return fail_copy(f, "a file from the primary does not start with its header");
     }
     if (r.off) {
-        if (write_fd(fd, f->pend.p, r.off) < 0) {
+        if (rec_write_all(fd, f->pend.p, r.off) < 0) {
             log_err("replica: writing %s %" PRIu64 ": %s; stopping", snap ? "snapshot" : "log",
                     gen, strerror(errno));
             _exit(1);   /* as the journal: the kernel's view of the file is lost */
@@ -712,20 +684,10 @@ static int apply_snap(repl_follower_t *f, const Chan__ReplData *d)
  * the chain is checked again when the copy is loaded. */
 static bool follows(const Chan__ReplData *d, uint64_t prev)
 {
-    if (!d->has_data)
+    rec_file_hdr_t h;
+    if (!d->has_data || !rec_first_header(d->data.data, d->data.len, &h) || !h.has_prev)
         return true;
-    rec_reader_t r = { d->data.data, d->data.len, 0 };
-    uint8_t type;
-    const uint8_t *body;
-    size_t blen;
-    if (rec_next(&r, &type, &body, &blen) != REC_OK || type != REC_FILE)
-        return true;
-    const uint8_t *q = body, *end = body + blen;
-    uint64_t ver, kind, g, p;
-    if (!rec_get_varint(&q, end, &ver) || !rec_get_varint(&q, end, &kind) ||
-        !rec_get_varint(&q, end, &g) || !rec_get_varint(&q, end, &p))
-        return true;
-    return p == prev;
+    return h.prev == prev;
 }
 
 static int apply_log(repl_follower_t *f, const Chan__ReplData *d)
