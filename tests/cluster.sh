@@ -16,57 +16,8 @@ if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; th
     exit 77
 fi
 tmp=$(mktemp -d /tmp/chan-cluster-XXXXXX)
-pids=""
-failures=0
+. "$(dirname "$0")/cluster_lib.sh"
 TTL=2
-
-stop_pid() {
-    [ -n "$1" ] || return 0
-    kill -CONT "$1" 2>/dev/null
-    kill -TERM "$1" 2>/dev/null
-    i=0
-    while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
-
-cleanup() {
-    for p in $pids; do stop_pid "$p"; done
-    if [ "$failures" -gt 0 ]; then
-        for f in "$tmp"/*.log; do
-            echo "---- $f"
-            tail -n 40 "$f"
-        done
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 99' HUP INT TERM
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-
-# A loopback port nothing listens on (random, checked; the few ports this
-# test needs are taken within a second of being picked), below the range
-# the kernel picks outgoing connections' ports from.
-port_used=" "
-# in_use PORT: some socket has it (any address, any state: /proc/net/tcp*)
-in_use() {
-    hex=$(printf '%04X' "$1")
-    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-        awk -v h=":$hex" '{ if (substr($2, length($2) - 4) == h) f = 1 } END { exit !f }'
-}
-free_port() {   # free_port VAR: VAR=a port no socket has, not handed out before
-    while :; do
-        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 12000) + 20000 ))
-        case "$port_used" in *" $p "*) continue ;; esac
-        if ! in_use "$p"; then
-            port_used="$port_used$p "
-            eval "$1=$p"
-            return
-        fi
-    done
-}
 
 # ---- etcd: three members ----
 start_etcd() {   # start_etcd N CLIENT_PORT PEER_PORT
