@@ -136,7 +136,7 @@ static void wake_io(chan_client_t *cl)
 }
 
 /* Wait for fd to be ready for events until the deadline. 1 ready, 0 timeout. */
-static int wait_fd(int fd, short events, int64_t deadline)
+int chani_wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
         int ms = -1;
@@ -1248,7 +1248,7 @@ static int connect_fd(const char *addr, int64_t deadline)
             errno = e;
             return -1;
         }
-        int ready = wait_fd(fd, POLLOUT, deadline);
+        int ready = chani_wait_fd(fd, POLLOUT, deadline);
         int soerr = 0;
         socklen_t sl = sizeof soerr;
         if (ready <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
@@ -1304,7 +1304,7 @@ static int handshake(int fd, SSL *ssl, const char *user, const char *token, int6
                 return -1;
             errno = e;
             return -1;
-        } else if (wait_fd(fd, POLLOUT, deadline) <= 0) {
+        } else if (chani_wait_fd(fd, POLLOUT, deadline) <= 0) {
             chani_errmsg_set("sending the Hello: timed out");
             errno = ETIMEDOUT;
             return -1;
@@ -1362,7 +1362,7 @@ static int handshake(int fd, SSL *ssl, const char *user, const char *token, int6
             return 0;
         }
         /* (TLS: a record may wait inside OpenSSL, unseen by poll) */
-        if (!chani_io_pending(ssl) && wait_fd(fd, POLLIN, deadline) <= 0) {
+        if (!chani_io_pending(ssl) && chani_wait_fd(fd, POLLIN, deadline) <= 0) {
             chani_errmsg_set("no Hello reply: timed out");
             errno = ETIMEDOUT;
             return -1;
@@ -1677,7 +1677,7 @@ static void drain_out(chan_client_t *cl)
         int fd = cl->fd;
         pthread_mutex_unlock(&cl->lock);
         int64_t now = chan_now();
-        int ready = now >= deadline ? 0 : wait_fd(fd, POLLOUT, now + 10 < deadline ? now + 10 : deadline);
+        int ready = now >= deadline ? 0 : chani_wait_fd(fd, POLLOUT, now + 10 < deadline ? now + 10 : deadline);
         pthread_mutex_lock(&cl->lock);
         if (cl->dead || cl->fd != fd)
             break;

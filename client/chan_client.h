@@ -300,4 +300,8 @@ int chani_reopen_locked(chan_client_t *cl, int fd, struct ssl_st *ssl, uint64_t 
  * with cl's TLS files if cl has any (the name checked is addr's host). */
 chan_client_t *chani_client_connect_like(chan_client_t *cl, const char *addr, int64_t deadline);
 
+/* chani_wait_fd - poll fd for events until deadline (chan_now() ms, -1:
+ * none): 1 ready, 0 timed out, -1 error. */
+int chani_wait_fd(int fd, short events, int64_t deadline);
+
 #endif /* CHAN_CLIENT_H */

@@ -30,6 +30,7 @@
 #include <openssl/x509v3.h>
 
 #include "chan/chan.h"
+#include "chan_client.h"
 #include "chan_errmsg.h"
 #include "chan_tls.h"
 
@@ -205,26 +206,6 @@ bad:
 
 /* ---- a connection ---- */
 
-/* Wait for fd until the deadline: 1 ready, 0 timed out, -1 error. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int ms = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - chan_now();
-            if (left <= 0)
-                return 0;
-            ms = left > 1000000 ? 1000000 : (int)left;
-        }
-        struct pollfd p = { fd, events, 0 };
-        int n = poll(&p, 1, ms);
-        if (n > 0)
-            return 1;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
 static int is_ip(const char *s)
 {
     unsigned char b[16];
@@ -309,7 +290,7 @@ SSL *chani_tls_connect(chan_tls_t *t, int fd, const char *host, int64_t deadline
             errno = EPROTO;
             return NULL;
         }
-        int ready = wait_fd(fd, ev, deadline);
+        int ready = chani_wait_fd(fd, ev, deadline);
         if (ready <= 0) {
             int e = ready == 0 ? ETIMEDOUT : errno;
             SSL_free(ssl);
