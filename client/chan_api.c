@@ -3,15 +3,19 @@
  * counting, and dispatch to the local or remote implementation.
  *
  * Keeping the dispatch here lets chan_local.c and chan_remote.c each stay
- * about one kind of channel, while callers see one chan_t.
+ * about one kind of channel, while callers see one chan_t.  In a cluster, a
+ * remote call answered MOVED (EREMCHG) took no effect: it is made again
+ * where the slot map says (chan_route.c), here, once for every kind of call.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
+#include "chan_client.h"
 #include "chan_errmsg.h"
 #include "chan_handle.h"
+#include "chan_route.h"
 
 static bool chan_ok(const chan_t *ch)
 {
@@ -19,6 +23,16 @@ static bool chan_ok(const chan_t *ch)
 }
 
 #define CHECK_CHAN(ch, fail) do { if (!chan_ok(ch)) { errno = EINVAL; return (fail); } } while (0)
+
+/* A remote call on ch failed (rc < 0): true if it was MOVED and ch now
+ * names its channel where the call should be made again. */
+static bool again(chan_t *ch, ssize_t rc, chani_moves_t *mv, int64_t deadline)
+{
+    if (rc >= 0 || errno != EREMCHG)
+        return false;
+    chan_remote_t *r = (chan_remote_t *)ch;
+    return chani_route_moved(&r, 1, mv, deadline) == 0;
+}
 
 ssize_t chan_send_many(chan_t *ch, const chan_val_t *vals, size_t n, int64_t deadline)
 {
@@ -37,9 +51,18 @@ ssize_t chan_send_many(chan_t *ch, const chan_val_t *vals, size_t n, int64_t dea
         }
     }
     size_t sent = 0;
-    int rc = ch->kind == CHAN_KIND_LOCAL
-           ? chani_local_send_many(ch, vals, n, &sent, deadline)
-           : chani_remote_send_many(ch, vals, n, &sent, deadline);
+    int rc;
+    if (ch->kind == CHAN_KIND_LOCAL) {
+        rc = chani_local_send_many(ch, vals, n, &sent, deadline);
+    } else {
+        chani_moves_t mv = { 0 };
+        size_t k;
+        do {   /* values taken before a MOVED stay taken: the rest go again */
+            k = 0;
+            rc = chani_remote_send_many(ch, vals + sent, n - sent, &k, deadline);
+            sent += k;
+        } while (sent < n && again(ch, rc, &mv, deadline));
+    }
     if (sent > 0)
         return (ssize_t)sent;
     return rc < 0 ? -1 : 0;
@@ -59,8 +82,14 @@ ssize_t chan_recv(chan_t *ch, void *buf, size_t size, int64_t deadline)
         errno = EINVAL;
         return -1;
     }
-    return ch->kind == CHAN_KIND_LOCAL ? chani_local_recv(ch, buf, size, NULL, deadline)
-                                       : chani_remote_recv(ch, buf, size, NULL, deadline);
+    if (ch->kind == CHAN_KIND_LOCAL)
+        return chani_local_recv(ch, buf, size, NULL, deadline);
+    chani_moves_t mv = { 0 };
+    ssize_t rc;
+    do
+        rc = chani_remote_recv(ch, buf, size, NULL, deadline);
+    while (again(ch, rc, &mv, deadline));
+    return rc;
 }
 
 ssize_t chan_recv_alloc(chan_t *ch, void **val, int64_t deadline)
@@ -72,8 +101,14 @@ ssize_t chan_recv_alloc(chan_t *ch, void **val, int64_t deadline)
         return -1;
     }
     *val = NULL;
-    return ch->kind == CHAN_KIND_LOCAL ? chani_local_recv(ch, NULL, 0, val, deadline)
-                                       : chani_remote_recv(ch, NULL, 0, val, deadline);
+    if (ch->kind == CHAN_KIND_LOCAL)
+        return chani_local_recv(ch, NULL, 0, val, deadline);
+    chani_moves_t mv = { 0 };
+    ssize_t rc;
+    do
+        rc = chani_remote_recv(ch, NULL, 0, val, deadline);
+    while (again(ch, rc, &mv, deadline));
+    return rc;
 }
 
 ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadline)
@@ -84,15 +119,28 @@ ssize_t chan_recv_many(chan_t *ch, chan_val_t *vals, size_t max, int64_t deadlin
         errno = EINVAL;
         return -1;
     }
-    return ch->kind == CHAN_KIND_LOCAL ? chani_local_recv_many(ch, vals, max, deadline)
-                                       : chani_remote_recv_many(ch, vals, max, deadline);
+    if (ch->kind == CHAN_KIND_LOCAL)
+        return chani_local_recv_many(ch, vals, max, deadline);
+    chani_moves_t mv = { 0 };
+    ssize_t rc;
+    do
+        rc = chani_remote_recv_many(ch, vals, max, deadline);
+    while (again(ch, rc, &mv, deadline));
+    return rc;
 }
 
 int chan_close(chan_t *ch)
 {
     chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
-    return ch->kind == CHAN_KIND_LOCAL ? chani_local_close(ch) : chani_remote_close(ch);
+    if (ch->kind == CHAN_KIND_LOCAL)
+        return chani_local_close(ch);
+    chani_moves_t mv = { 0 };
+    int rc;
+    do
+        rc = chani_remote_close(ch);
+    while (again(ch, rc, &mv, -1));
+    return rc;
 }
 
 chan_t *chan_retain(chan_t *ch)
@@ -118,7 +166,14 @@ ssize_t chan_len(chan_t *ch)
 {
     chani_errmsg_clear();
     CHECK_CHAN(ch, -1);
-    return ch->kind == CHAN_KIND_LOCAL ? chani_local_len(ch) : chani_remote_len(ch);
+    if (ch->kind == CHAN_KIND_LOCAL)
+        return chani_local_len(ch);
+    chani_moves_t mv = { 0 };
+    ssize_t rc;
+    do
+        rc = chani_remote_len(ch);
+    while (again(ch, rc, &mv, chan_now() + 5000));
+    return rc;
 }
 
 ssize_t chan_cap(chan_t *ch)
@@ -144,6 +199,27 @@ static int select_kinds(const chan_case_t *cases, size_t n)
     return kinds;
 }
 
+/* A select whose cases' daemons answered MOVED: move the handles. */
+static int select_moved(chan_case_t *cases, size_t n, chani_moves_t *mv, int64_t deadline)
+{
+    chan_remote_t *stack[16], **hs = n <= 16 ? stack : malloc(n * sizeof *hs);
+    if (!hs) {
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].ch && cases[i].ch->kind == CHAN_KIND_REMOTE)
+            hs[k++] = (chan_remote_t *)cases[i].ch;
+    int rc = chani_route_moved(hs, k, mv, deadline);
+    if (hs != stack) {
+        int e = errno;
+        free(hs);
+        errno = e;
+    }
+    return rc;
+}
+
 int chan_select(chan_case_t *cases, size_t n, int64_t deadline)
 {
     chani_errmsg_clear();
@@ -162,9 +238,20 @@ int chan_select(chan_case_t *cases, size_t n, int64_t deadline)
         cases[i].val = NULL;
         cases[i].redelivered = 0;
     }
-    if (kinds == CHAN_KIND_REMOTE)
-        return chani_remote_select(cases, n, deadline);   /* one daemon, or several */
-    if (kinds == (CHAN_KIND_LOCAL | CHAN_KIND_REMOTE))
-        return chani_mixed_select(cases, n, deadline);
-    return chani_local_select(cases, n, deadline);
+    if (kinds == CHAN_KIND_LOCAL)
+        return chani_local_select(cases, n, deadline);
+    chani_moves_t mv = { 0 };
+    int rc;
+    for (;;) {
+        rc = kinds == CHAN_KIND_REMOTE ? chani_remote_select(cases, n, deadline)   /* one daemon, or several */
+                                       : chani_mixed_select(cases, n, deadline);
+        if (rc >= 0 || errno != EREMCHG || select_moved(cases, n, &mv, deadline) < 0)
+            return rc;
+        for (size_t i = 0; i < n; i++) {
+            cases[i].err = 0;
+            cases[i].n = 0;
+            cases[i].val = NULL;
+            cases[i].redelivered = 0;
+        }
+    }
 }

@@ -52,6 +52,7 @@
 
 #include "chan_addr.h"
 #include "chan_client.h"
+#include "chan_route.h"
 #include "chan_errmsg.h"
 #include "chan_sched.h"
 #include "chan_tls.h"
@@ -77,6 +78,7 @@ struct hello_info {
     uint32_t max_batch, max_cases;
     uint64_t ack_wait_ms;
     char server[64];
+    bool cluster;              /* a cluster node (its Hello has a role) */
     bool not_primary;          /* a cluster node that is not its group's primary */
     char primary[128];         /* ... and where the primary is ("": none yet) */
 };
@@ -101,6 +103,7 @@ int chani_status_errno(Chan__Status st)
     case CHAN__STATUS__CANCELED: return ECANCELED;
     case CHAN__STATUS__RETRY: return EAGAIN;
     case CHAN__STATUS__NOT_PRIMARY: return ECONNRESET;   /* a failover: dial again */
+    case CHAN__STATUS__MOVED: return EREMCHG;   /* chan_route.c: ask the map, go there */
     default: return EPROTO;
     }
 }
@@ -308,6 +311,7 @@ static void apply_hello(chan_client_t *cl, const struct hello_info *hi)
     atomic_store_explicit(&cl->max_batch, hi->max_batch, memory_order_relaxed);
     atomic_store_explicit(&cl->max_cases, hi->max_cases, memory_order_relaxed);
     memcpy(cl->server, hi->server, sizeof cl->server);
+    atomic_store_explicit(&cl->cluster, hi->cluster, memory_order_relaxed);
     /* Held acks must never come near the daemon's ack deadline, else it
      * would give back values the application has taken. */
     cl->ack_delay = cl->ack_delay_wanted;
@@ -1344,6 +1348,7 @@ static int handshake(int fd, SSL *ssl, const char *user, const char *token, int6
                 hi->ack_wait_ms = l->has_ack_wait_ms ? l->ack_wait_ms : 0;
                 snprintf(hi->server, sizeof hi->server, "%s",
                          r->hello->server ? r->hello->server : "?");
+                hi->cluster = r->hello->role != NULL;
                 hi->not_primary = r->hello->role && strcmp(r->hello->role, "primary") != 0;
                 snprintf(hi->primary, sizeof hi->primary, "%s",
                          r->hello->primary ? r->hello->primary : "");
@@ -1538,6 +1543,7 @@ static int dial(chan_client_t *cl, int64_t deadline, SSL **sslp, struct hello_in
 
 static void client_free(chan_client_t *cl)
 {
+    chani_route_free(cl);
     chani_tls_free_ssl(cl->ssl);
     chani_tls_free(cl->tls);
     if (cl->fd >= 0)

@@ -181,6 +181,13 @@ struct chan_client {
      * (chan_reopen.c). */
     chan_idmap_t handles;
     uint64_t handle_serial;      /* the last one given */
+    /* A cluster (chan_route.c): the node answered Hello with a role.  The
+     * application's client routes each channel to its group's primary, on
+     * a connection per group (its own connection serves the rest); those
+     * connections are `direct`: they route nothing themselves. */
+    atomic_bool cluster;
+    bool direct;
+    struct chani_route *route;   /* made at the first routed call */
 };
 
 static inline uint64_t chani_client_max_frame(chan_client_t *cl)
@@ -261,7 +268,14 @@ static inline void chani_set_timeout(protobuf_c_boolean *has, int64_t *ms, int64
  * same name must mean the same channel, which chan_reopen.c sees to. */
 struct chan_remote {
     struct chan hdr;
-    chan_client_t *cl;
+    /* The connection its requests go on: in a cluster, its group's (a move
+     * of its slot changes it: chan_route.c), so read it once per call. */
+    chan_client_t *_Atomic cl;
+    /* The application's client it was opened with (its ref names that
+     * client's address); a reference is held.  routed: in a cluster, a
+     * named channel that follows its slot. */
+    chan_client_t *top;
+    bool routed;
     uint64_t cap;                /* as chand reported it */
     bool temp;                   /* chand reported a temporary channel */
     bool owned;                  /* made by chan_open_temp on this client */

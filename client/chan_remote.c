@@ -16,6 +16,7 @@
 
 #include "chan_client.h"
 #include "chan_errmsg.h"
+#include "chan_route.h"
 
 static chan_remote_t *remote_of(chan_t *ch)
 {
@@ -109,28 +110,67 @@ static bool name_ok(const char *name, size_t len)
     return false;
 }
 
-static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len, long cap,
+/* The Open of r's channel as r was opened, on cl. */
+static void fill_open(Chan__Open *m, const char *name, size_t name_len, long cap, bool temp,
+                      bool no_create)
+{
+    if (name) {
+        m->has_name = true;
+        m->name.data = (uint8_t *)name;
+        m->name.len = name_len;
+    }
+    if (cap != CHAN_CAP_ANY) {
+        m->has_capacity = true;
+        m->capacity = (uint64_t)cap;
+    }
+    m->has_temp = temp;
+    m->temp = temp;
+    m->has_no_create = no_create;
+    m->no_create = no_create;
+}
+
+/* Open r's channel on cl and register r there; r->cl is cl once this
+ * returns 0.  A redial between the Open's reply and the registration did
+ * not open it on the new connection: open it there now (a temporary
+ * channel died with the old one: this makes a new one).  -1 with errno. */
+static int open_on(chan_client_t *cl, chan_remote_t *r, Chan__Open *m, int64_t deadline)
+{
+    for (;;) {
+        struct open_ctx o;
+        uint64_t gen;
+        if (open_call(cl, m, &o, &gen, deadline) < 0)
+            return -1;
+        r->cap = o.cap;
+        r->temp = o.temp;
+        r->name_len = o.name_len;
+        memcpy(r->name, o.name, o.name_len + 1);
+        r->cl = cl;
+        if (chani_client_track(cl, r, gen) == 0)
+            return 0;
+        if (errno != ESTALE) {
+            int err = errno;
+            r->gen = gen;
+            if (r->owned)
+                delete_temp(r);
+            errno = err;
+            return -1;
+        }
+    }
+}
+
+/* top: the application's client.  In a cluster a named channel's requests
+ * go to its group's connection (chan_route.c); a temporary channel is made
+ * on top's own connection, in a slot of that node's group. */
+static chan_t *open_common(chan_client_t *top, const char *name, size_t name_len, long cap,
                            bool temp, int flags, int64_t deadline)
 {
-    if (!cl || cap < CHAN_CAP_ANY || (flags & ~CHAN_NOCREATE) ||
+    if (!top || cap < CHAN_CAP_ANY || (flags & ~CHAN_NOCREATE) ||
         (name && !name_ok(name, name_len))) {
         errno = EINVAL;
         return NULL;
     }
     Chan__Open m = CHAN__OPEN__INIT;
-    if (name) {
-        m.has_name = true;
-        m.name.data = (uint8_t *)name;
-        m.name.len = name_len;
-    }
-    if (cap != CHAN_CAP_ANY) {
-        m.has_capacity = true;
-        m.capacity = (uint64_t)cap;
-    }
-    m.has_temp = temp;
-    m.temp = temp;
-    m.has_no_create = (flags & CHAN_NOCREATE) != 0;
-    m.no_create = m.has_no_create;
+    fill_open(&m, name, name_len, cap, temp, (flags & CHAN_NOCREATE) != 0);
     chan_remote_t *r = calloc(1, sizeof *r);
     if (!r) {
         errno = ENOMEM;
@@ -138,40 +178,72 @@ static chan_t *open_common(chan_client_t *cl, const char *name, size_t name_len,
     }
     atomic_init(&r->hdr.refs, 1);
     r->hdr.kind = CHAN_KIND_REMOTE;
-    r->cl = cl;
+    r->top = top;
     r->owned = temp;
     r->want_cap = cap;
     r->no_create = m.no_create;
-    /* The handle is registered, for redials to open it again, once the
-     * Open's reply is in.  A redial that came in between did not open it
-     * on the new connection: open it there now (a temporary channel died
-     * with the old one: this makes a new one). */
+    chani_moves_t moves = { 0 };
     for (;;) {
-        struct open_ctx o;
-        uint64_t gen;
-        if (open_call(cl, &m, &o, &gen, deadline) < 0)
-            break;
-        r->cap = o.cap;
-        r->temp = o.temp;
-        r->name_len = o.name_len;
-        memcpy(r->name, o.name, o.name_len + 1);
-        if (chani_client_track(cl, r, gen) == 0) {
+        chan_client_t *cl = temp ? top : chani_route(top, name, name_len, deadline);
+        if (cl && open_on(cl, r, &m, deadline) == 0) {
+            r->routed = cl != top || (!temp && top->route);
             atomic_fetch_add(&cl->refs, 1);
+            atomic_fetch_add(&top->refs, 1);
             return &r->hdr;
         }
-        if (errno != ESTALE) {
-            int err = errno;
-            r->gen = gen;
-            if (temp)
-                delete_temp(r);
-            errno = err;
+        if (!cl || errno != EREMCHG || chani_route_moved_name(top, &moves, deadline) < 0)
             break;
-        }
     }
     int err = errno;
     free(r);
     errno = err;
     return NULL;
+}
+
+int chani_remote_rehome(chan_remote_t *r, chan_client_t *to, int64_t deadline)
+{
+    chan_client_t *from = r->cl;
+    Chan__Open m = CHAN__OPEN__INIT;
+    fill_open(&m, r->name, r->name_len, r->want_cap, false, r->no_create);
+    for (;;) {
+        struct open_ctx o;
+        uint64_t gen;
+        if (open_call(to, &m, &o, &gen, deadline) < 0)
+            return -1;
+        /* the registration moves with the handle, under both locks (one
+         * rehome at a time: the route's lock), so that a call on either
+         * connection sees it in one place */
+        int err = 0;
+        pthread_mutex_lock(&from->lock);
+        pthread_mutex_lock(&to->lock);
+        bool fresh = to->gen == gen;   /* else a redial came between: again */
+        if (fresh) {
+            uint64_t serial = to->handle_serial + 1;
+            if (idmap_put(&to->handles, serial, r) < 0) {
+                err = ENOMEM;
+            } else {
+                to->handle_serial = serial;
+                if (r->serial)
+                    idmap_del(&from->handles, r->serial);
+                r->serial = serial;
+                r->gen = gen;
+                r->err = 0;
+                r->cap = o.cap;
+            }
+        }
+        pthread_mutex_unlock(&to->lock);
+        pthread_mutex_unlock(&from->lock);
+        if (err) {
+            errno = err;
+            return -1;
+        }
+        if (fresh)
+            break;
+    }
+    atomic_fetch_add(&to->refs, 1);
+    r->cl = to;
+    chani_client_unref(from);
+    return 0;
 }
 
 chan_t *chan_open(chan_client_t *cl, const char *name, long cap, int flags, int64_t deadline)
@@ -203,10 +275,18 @@ int chan_delete(chan_client_t *cl, const char *name, int64_t deadline)
     Chan__Delete m = CHAN__DELETE__INIT;
     Chan__Request rq = CHAN__REQUEST__INIT;
     fill_delete(&m, &rq, name, strlen(name));
-    chan_rpc_t rpc = { 0 };
-    if (chani_client_call(cl, &rq, &rpc, deadline) < 0)
-        return -1;
-    return rpc.status == CHAN__STATUS__OK ? 0 : chani_rpc_fail(&rpc);
+    chani_moves_t moves = { 0 };
+    for (;;) {
+        chan_client_t *c = chani_route(cl, name, strlen(name), deadline);
+        chan_rpc_t rpc = { 0 };
+        if (!c || chani_client_call(c, &rq, &rpc, deadline) < 0)
+            return -1;
+        if (rpc.status == CHAN__STATUS__OK)
+            return 0;
+        chani_rpc_fail(&rpc);
+        if (errno != EREMCHG || chani_route_moved_name(cl, &moves, deadline) < 0)
+            return -1;
+    }
 }
 
 /* ---- channels over channels ---- */
@@ -219,7 +299,7 @@ ssize_t chan_ref(const chan_t *ch, char *buf, size_t size)
         return -1;
     }
     const chan_remote_t *r = (const chan_remote_t *)ch;
-    int n = snprintf(buf, size, "%s@%s", r->name, r->cl->addr);
+    int n = snprintf(buf, size, "%s@%s", r->name, r->top->addr);
     if (n < 0 || (size_t)n >= size) {
         errno = ENOSPC;
         return -1;
@@ -280,6 +360,7 @@ void chani_remote_free(chan_t *ch)
     if (r->owned)
         delete_temp(r);
     chani_client_unref(r->cl);
+    chani_client_unref(r->top);
     free(r);
 }
 
@@ -843,7 +924,7 @@ static int stat_call(chan_client_t *cl, Chan__Stat *m, struct stat_ctx *x,
 int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t deadline)
 {
     chani_errmsg_clear();
-    if (!name || !st || !name_ok(name, strlen(name))) {
+    if (!cl || !name || !st || !name_ok(name, strlen(name))) {
         errno = EINVAL;
         return -1;
     }
@@ -852,8 +933,14 @@ int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t dead
     m.name.data = (uint8_t *)name;
     m.name.len = strlen(name);
     struct stat_ctx x = { .one = st };
-    if (stat_call(cl, &m, &x, NULL, deadline) < 0)
-        return -1;
+    chani_moves_t moves = { 0 };
+    for (;;) {
+        chan_client_t *c = cl ? chani_route(cl, name, m.name.len, deadline) : NULL;
+        if (c && stat_call(c, &m, &x, NULL, deadline) == 0)
+            break;
+        if (!c || errno != EREMCHG || chani_route_moved_name(cl, &moves, deadline) < 0)
+            return -1;
+    }
     if (x.n != 1) {
         errno = EPROTO;
         return -1;
@@ -895,11 +982,19 @@ ssize_t chan_list(chan_client_t *cl, chan_stat_t **out, int64_t deadline)
     m.has_all = m.all = true;
     m.has_cursor = true;
     struct stat_ctx x = { 0 };
-    do {
-        m.cursor = x.next_cursor;
-        if (stat_call(cl, &m, &x, NULL, deadline) < 0)
-            return -1;   /* stat_call freed x.list */
-    } while (x.next_cursor);
+    /* in a cluster, every group's primary in turn */
+    chan_client_t *conns[64];
+    ssize_t nconns = cl ? chani_route_all(cl, conns, 64, deadline) : 1;
+    if (nconns < 0)
+        return -1;
+    for (ssize_t i = 0; i < nconns; i++) {
+        x.next_cursor = 0;
+        do {
+            m.cursor = x.next_cursor;
+            if (stat_call(cl ? conns[i] : NULL, &m, &x, NULL, deadline) < 0)
+                return -1;   /* stat_call freed x.list */
+        } while (x.next_cursor);
+    }
     qsort(x.list, x.n, sizeof *x.list, stat_by_name);
     /* A channel deleted and made again during the listing may come
      * twice: list it once. */

@@ -15,6 +15,7 @@
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
 
 /* Small blocks, for the values and deliveries the channel core makes and
  * frees by the hundred per request.  Each size class (16-byte steps up to

@@ -13,6 +13,7 @@
 #include "chand_cluster.h"
 #include "chand_etcd.h"
 #include "chand_log.h"
+#include "chand_slotmap.h"
 #include "chand_stall.h"
 
 /* How often the cluster's keys are read (and the lease looked after). */
@@ -20,7 +21,7 @@
 /* Reads with the group's primary key gone before the best node campaigns. */
 #define QUIET_TICKS 2
 #define MAX_KEY 512
-#define MAX_VALUE 4096
+#define MAX_VALUE (64u << 10)   /* the slot map's JSON, at its longest, fits */
 
 struct chand_cluster {
     cl_opts_t o;
@@ -30,7 +31,7 @@ struct chand_cluster {
     struct event *tick;
     chand_etcd_t *etcd;
     char prefix[128];         /* /chand/NAME/ (names are at most 100 bytes) */
-    char node_key[MAX_KEY], primary_key[MAX_KEY], acked_key[MAX_KEY];
+    char node_key[MAX_KEY], primary_key[MAX_KEY], acked_key[MAX_KEY], slots_key[MAX_KEY];
     int64_t ttl_ms;           /* as etcd granted it */
     uint64_t lease;           /* 0: none */
     uint64_t lease_until_us;  /* our lease is good until then, on our clock */
@@ -50,6 +51,12 @@ struct chand_cluster {
     uint64_t put_gen, put_off;       /* ... as this primary last put it */
     bool putting_floor;
     bool said_floor;                 /* logged that our copy is below it */
+    /* placement */
+    slot_map_t map;                  /* map.version 0: none read yet */
+    bool making_map, putting_map;
+    uint64_t bad_map_version;        /* a map that did not parse, logged once */
+    cl_gprim_t gprim[CL_MAX_NODES];  /* each group's primary, from etcd */
+    size_t ngprim;
 };
 
 const char *chand_cluster_role_name(enum cl_role r)
@@ -345,12 +352,149 @@ static json_object *kv_json(json_object *kv, char *key, size_t keylen)
     if (n < 0)
         return NULL;
     key[n] = 0;
-    char val[MAX_VALUE];
-    long m = v ? etcd_unb64(v, val, sizeof val - 1) : -1;
-    if (m < 0)
-        return NULL;
-    val[m] = 0;
-    return json_tokener_parse(val);
+    char *val = xmalloc(MAX_VALUE);
+    long m = v ? etcd_unb64(v, val, MAX_VALUE - 1) : -1;
+    json_object *o = NULL;
+    if (m >= 0) {
+        val[m] = 0;
+        o = json_tokener_parse(val);
+    }
+    free(val);
+    return o;
+}
+
+/* The slot map's key, read: keep it if it parses (a bad one is logged
+ * once and the last good one kept). */
+static void take_map(chand_cluster_t *c, json_object *kv, json_object *v)
+{
+    uint64_t ver = (uint64_t)etcd_int(kv, "mod_revision", 0);
+    if (ver == c->map.version || ver == c->bad_map_version)
+        return;
+    const char *js = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+    slot_map_t m;
+    char err[256];
+    if (slotmap_parse(&m, js, strlen(js), err, sizeof err) < 0) {
+        log_err("cluster %s: the slot map in etcd (%s, revision %" PRIu64 ") is not valid: %s; "
+                "keeping the last good one", c->o.cluster, c->slots_key, ver, err);
+        c->bad_map_version = ver;
+        return;
+    }
+    m.version = ver;
+    c->map = m;
+    c->h.map_changed(c->ctx);
+}
+
+static void map_made(void *arg, int err, const char *msg, json_object *r)
+{
+    chand_cluster_t *c = arg;
+    c->making_map = false;
+    if (err)
+        etcd_failed(c, "making the slot map", msg);
+    else if (json_object_get_boolean(json_object_object_get(r, "succeeded")))
+        log_info("cluster %s: made the slot map: every slot to group %s", c->o.cluster,
+                 c->o.group);
+}
+
+/* The first primary of a cluster without a slot map makes one: every slot
+ * its own group's, if the key is still absent. */
+static void make_map(chand_cluster_t *c)
+{
+    slot_map_t m;
+    slotmap_all(&m, c->o.group);
+    char *js = slotmap_format(&m);
+    json_object *b = json_object_new_object();
+    json_object *cmp = json_object_new_object();
+    char *k = etcd_b64(c->slots_key, strlen(c->slots_key));
+    json_object_object_add(cmp, "key", json_object_new_string(k));
+    free(k);
+    json_object_object_add(cmp, "target", json_object_new_string("CREATE"));
+    json_object_object_add(cmp, "create_revision", json_object_new_string("0"));
+    json_object *cmps = json_object_new_array();
+    json_object_array_add(cmps, cmp);
+    json_object_object_add(b, "compare", cmps);
+    json_object *put = json_object_new_object();
+    json_object_object_add(put, "request_put", kv_body(c->slots_key, js, 0));
+    json_object *succ = json_object_new_array();
+    json_object_array_add(succ, put);
+    json_object_object_add(b, "success", succ);
+    free(js);
+    c->making_map = true;
+    etcd_call(c->etcd, ETCD_LANE_KV, "/v3/kv/txn", b, 2000, map_made, c);
+}
+
+struct map_put {
+    chand_cluster_t *c;
+    void (*done)(void *arg, int result, const char *msg);
+    void *arg;
+};
+
+static void map_put_done(void *arg, int err, const char *msg, json_object *r)
+{
+    struct map_put *mp = arg;
+    mp->c->putting_map = false;
+    if (err) {
+        etcd_failed(mp->c, "changing the slot map", msg);
+        mp->done(mp->arg, -1, msg ? msg : "etcd failed");
+    } else if (!json_object_get_boolean(json_object_object_get(r, "succeeded"))) {
+        mp->done(mp->arg, 1, "the slot map changed meanwhile");
+    } else {
+        mp->done(mp->arg, 0, NULL);
+    }
+    free(mp);
+}
+
+int chand_cluster_put_map(chand_cluster_t *c, const slot_map_t *m,
+                          void (*done)(void *arg, int result, const char *msg), void *arg)
+{
+    if (c->putting_map || !c->map.version)
+        return -1;
+    char *js = slotmap_format(m);
+    json_object *b = json_object_new_object();
+    json_object *cmp = json_object_new_object();
+    char *k = etcd_b64(c->slots_key, strlen(c->slots_key));
+    json_object_object_add(cmp, "key", json_object_new_string(k));
+    free(k);
+    char rev[32];
+    snprintf(rev, sizeof rev, "%" PRIu64, m->version);
+    json_object_object_add(cmp, "target", json_object_new_string("MOD"));
+    json_object_object_add(cmp, "mod_revision", json_object_new_string(rev));
+    json_object *cmps = json_object_new_array();
+    json_object_array_add(cmps, cmp);
+    json_object_object_add(b, "compare", cmps);
+    json_object *put = json_object_new_object();
+    json_object_object_add(put, "request_put", kv_body(c->slots_key, js, 0));
+    json_object *succ = json_object_new_array();
+    json_object_array_add(succ, put);
+    json_object_object_add(b, "success", succ);
+    free(js);
+    struct map_put *mp = xcalloc(1, sizeof *mp);
+    mp->c = c;
+    mp->done = done;
+    mp->arg = arg;
+    c->putting_map = true;
+    etcd_call(c->etcd, ETCD_LANE_KV, "/v3/kv/txn", b, 2000, map_put_done, mp);
+    return 0;
+}
+
+const slot_map_t *chand_cluster_map(const chand_cluster_t *c)
+{
+    return c->map.version ? &c->map : NULL;
+}
+
+const char *chand_cluster_group_primary(const chand_cluster_t *c, const char *group)
+{
+    if (!strcmp(group, c->o.group) && c->role == CL_PRIMARY)
+        return c->o.advertise;
+    for (size_t i = 0; i < c->ngprim; i++)
+        if (!strcmp(c->gprim[i].group, group))
+            return c->gprim[i].addr;
+    return "";
+}
+
+size_t chand_cluster_group_primaries(const chand_cluster_t *c, const cl_gprim_t **out)
+{
+    *out = c->gprim;
+    return c->ngprim;
 }
 
 static const char *jstr(json_object *o, const char *f)
@@ -376,7 +520,10 @@ static void read_done(void *arg, int err, const char *msg, json_object *r)
     cl_peer_t best = { "", 0, 0 };
     bool any = false;
     c->nnodes = 0;
+    c->ngprim = 0;
+    bool have_map = false;
     size_t nodes_len = strlen(c->prefix) + 6;   /* "nodes/" */
+    size_t groups_len = strlen(c->prefix) + 7;  /* "groups/" */
     for (size_t i = 0; i < n; i++) {
         json_object *kv = json_object_array_get_idx(kvs, i);
         char key[MAX_KEY];
@@ -385,7 +532,19 @@ static void read_done(void *arg, int err, const char *msg, json_object *r)
             continue;
         size_t plen = strlen(c->prefix);
         bool is_node = !strncmp(key, c->prefix, plen) && !strncmp(key + plen, "nodes/", 6);
-        if (!strcmp(key, c->acked_key)) {
+        bool is_group = !strncmp(key, c->prefix, plen) && !strncmp(key + plen, "groups/", 7);
+        size_t klen = strlen(key);
+        if (is_group && klen > groups_len + 8 && !strcmp(key + klen - 8, "/primary") &&
+            c->ngprim < CL_MAX_NODES) {
+            cl_gprim_t *g = &c->gprim[c->ngprim++];
+            snprintf(g->group, sizeof g->group, "%.*s", (int)(klen - groups_len - 8),
+                     key + groups_len);
+            snprintf(g->addr, sizeof g->addr, "%s", jstr(v, "addr"));
+        }
+        if (!strcmp(key, c->slots_key)) {
+            have_map = true;
+            take_map(c, kv, v);
+        } else if (!strcmp(key, c->acked_key)) {
             c->floor_gen = (uint64_t)etcd_int(v, "gen", 0);
             c->floor_off = (uint64_t)etcd_int(v, "off", 0);
         } else if (!strcmp(key, c->primary_key)) {
@@ -414,6 +573,8 @@ static void read_done(void *arg, int err, const char *msg, json_object *r)
         }
         json_object_put(v);
     }
+    if (!have_map && c->role == CL_PRIMARY && !c->making_map)
+        make_map(c);
     if (have_primary) {
         c->quiet = 0;
         if (!strcmp(pnode, c->o.node)) {
@@ -531,6 +692,7 @@ chand_cluster_t *chand_cluster_new(struct event_base *base, const cl_opts_t *o,
     snprintf(c->node_key, sizeof c->node_key, "%snodes/%s", c->prefix, o->node);
     snprintf(c->primary_key, sizeof c->primary_key, "%sgroups/%s/primary", c->prefix, o->group);
     snprintf(c->acked_key, sizeof c->acked_key, "%sgroups/%s/acked", c->prefix, o->group);
+    snprintf(c->slots_key, sizeof c->slots_key, "%sslots", c->prefix);
     c->tick = event_new(base, -1, EV_PERSIST, tick_cb, c);
     struct timeval tv = { 0, TICK_MS * 1000 };
     event_add(c->tick, &tv);

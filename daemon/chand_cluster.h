@@ -61,6 +61,8 @@ typedef struct cl_hooks {
     /* as primary under --replication sync: how far a replica has
      * acknowledged the journal (0, 0: nothing yet) */
     void (*acked)(void *ctx, uint64_t *gen, uint64_t *off);
+    /* a new slot map was read (chand_cluster_map) */
+    void (*map_changed)(void *ctx);
 } cl_hooks_t;
 
 typedef struct chand_cluster chand_cluster_t;
@@ -71,6 +73,11 @@ typedef struct cl_node {
     char node[104], group[104], addr[128], role[16];
     uint64_t gen, off;
 } cl_node_t;
+
+/* A group's primary, as its key in etcd names it. */
+typedef struct cl_gprim {
+    char group[104], addr[128];
+} cl_gprim_t;
 
 typedef struct cl_stats {
     enum cl_role role;
@@ -110,5 +117,23 @@ const char *chand_cluster_role_name(enum cl_role r);
 /* chand_cluster_nodes - the nodes of the last read of etcd (*out, the
  * count returned), sorted by name; valid until the next loop turn. */
 size_t chand_cluster_nodes(const chand_cluster_t *c, const cl_node_t **out);
+
+/* ---- placement (chand_slotmap.h) ----
+ *     slots                 the slot map (no lease)
+ * The first primary elected in a cluster without one makes it: every slot
+ * its own group's. */
+struct slot_map;
+/* chand_cluster_map - the slot map as last read (NULL: none yet). */
+const struct slot_map *chand_cluster_map(const chand_cluster_t *c);
+/* chand_cluster_put_map - replace the map with m if etcd's is still of
+ * version m->version; done(arg, 0) when it is, (arg, 1, why) if the map
+ * changed meanwhile, (arg, -1, why) if etcd failed.  -1 (nothing done) if
+ * a change is under way already or no map was read yet. */
+int chand_cluster_put_map(chand_cluster_t *c, const struct slot_map *m,
+                          void (*done)(void *arg, int result, const char *msg), void *arg);
+/* chand_cluster_group_primary - the address of group's primary ("":
+ * none now); chand_cluster_group_primaries - every group's. */
+const char *chand_cluster_group_primary(const chand_cluster_t *c, const char *group);
+size_t chand_cluster_group_primaries(const chand_cluster_t *c, const cl_gprim_t **out);
 
 #endif /* CHAND_CLUSTER_H */

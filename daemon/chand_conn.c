@@ -691,6 +691,23 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
         chand_conn_doom(c, "output over --max-output: the client is not reading");
 }
 
+void chand_conn_redirect(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg,
+                         const char *primary)
+{
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = id;
+    r.status = st;
+    r.message = (char *)msg;
+    r.primary = (char *)primary;
+    chand_conn_reply(c, &r);
+}
+
+void chand_conn_answer(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg)
+{
+    chand_conn_redirect(c, id, st, msg, NULL);
+}
+
 void chand_conn_fail(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg)
 {
     if (c->doomed || c->flushing)

@@ -173,6 +173,8 @@ struct core {
     size_t heap_len, heap_cap;
     uint64_t rng;
     uint64_t temp_seq;
+    bool (*temp_ok)(void *ctx, const char *name, size_t len);   /* temporary names */
+    void *temp_ctx;
     uint64_t pending, inflight, values_sent, values_received;
     uint64_t value_bytes;    /* held in values, against lim.max_memory */
     int64_t now;             /* the latest time the core was given */
@@ -713,6 +715,7 @@ static const char *status_text(Chan__Status st)
     case CHAN__STATUS__CANCELED: return "canceled";
     case CHAN__STATUS__SHUTTING_DOWN: return "server shutting down";
     case CHAN__STATUS__RETRY: return "the other side went away: select again";
+    case CHAN__STATUS__MOVED: return "the channel's slot is moving to another group";
     default: return NULL;
     }
 }
@@ -1398,10 +1401,21 @@ static core_chan_t *find_or_answer(core_sess_t *s, uint64_t id, core_bytes_t nam
 
 static void temp_name(core_t *c, core_sess_t *s, char *out, size_t size)
 {
-    /* unguessable enough that only those told the name use it */
-    uint64_t r = rng_next(c) ^ chand_hash_u64((uintptr_t)s ^ ++c->temp_seq);
-    snprintf(out, size, "tmp.%016llx.%llu", (unsigned long long)r,
-             (unsigned long long)c->temp_seq);
+    for (int tries = 0;; tries++) {
+        /* unguessable enough that only those told the name use it */
+        uint64_t r = rng_next(c) ^ chand_hash_u64((uintptr_t)s ^ ++c->temp_seq);
+        snprintf(out, size, "tmp.%016llx.%llu", (unsigned long long)r,
+                 (unsigned long long)c->temp_seq);
+        if (!c->temp_ok || tries == 1 << 16 || c->temp_ok(c->temp_ctx, out, strlen(out)))
+            return;
+    }
+}
+
+void core_set_temp_filter(core_t *c, bool (*ok)(void *ctx, const char *name, size_t len),
+                          void *ctx)
+{
+    c->temp_ok = ok;
+    c->temp_ctx = ctx;
 }
 
 void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
@@ -2109,6 +2123,102 @@ void core_dump(const core_t *c,
     }
     *last_no = c->last_no;
     *last_vid = c->last_vid;
+}
+
+/* ------------------------------------------------------------------------
+ * Moving channels to another group of a cluster (chand_slots.c)
+ * ------------------------------------------------------------------------ */
+
+/* The first op waiting on ch (not reserved, not failing already), or NULL. */
+static core_op_t *first_waiting(const qlink_t *q)
+{
+    for (const qlink_t *l = q->next; l != q; l = l->next) {
+        core_op_t *op = QLIST_ENTRY(l, core_case_t, link)->op;
+        if (op->state == OP_WAITING && op->fail == CHAN__STATUS__OK)
+            return op;
+    }
+    return NULL;
+}
+
+size_t core_evict(core_t *c, core_bytes_t name, Chan__Status st)
+{
+    core_chan_t *ch = chan_lookup(c, name);
+    size_t n = 0;
+    if (!ch)
+        return 0;
+    /* one at a time: failing an op may settle others on the channel */
+    for (;;) {
+        core_op_t *op = first_waiting(&ch->sendq);
+        if (!op)
+            op = first_waiting(&ch->recvq);
+        if (!op)
+            return n;
+        unhold(op);   /* its holder's commit will be answered RETRY */
+        op_fail(op, st);
+        n++;
+    }
+}
+
+bool core_chan_settled(const core_chan_t *ch)
+{
+    return !ch->reserved && !ch->nsend && !ch->nrecv && (ch->cap || !ch->inflight);
+}
+
+void core_chan_values(const core_chan_t *ch,
+                      void (*fn)(void *arg, core_bytes_t data, uint32_t redelivered), void *arg)
+{
+    const core_t *c = ch->core;
+    if (ch->inflight) {
+        for (const qlink_t *l = c->dlv_all.next; l != &c->dlv_all; l = l->next) {
+            const core_dlv_t *d = QLIST_ENTRY(l, core_dlv_t, by_time);
+            if (d->ch == ch)
+                fn(arg, (core_bytes_t){ d->val->data, d->val->len }, d->val->redelivered + 1);
+        }
+    }
+    for (size_t i = 0; i < ch->buf.len; i++) {
+        const core_val_t *v = pdeque_at(&ch->buf, i);
+        fn(arg, (core_bytes_t){ v->data, v->len }, v->redelivered);
+    }
+}
+
+core_chan_t *core_adopt_chan(core_t *c, core_bytes_t name, uint64_t cap)
+{
+    core_chan_t *ch = chan_lookup(c, name);
+    if (ch)
+        return ch->temp ? NULL : ch;
+    ch = chan_create(c, name, cap);
+    jr_made(ch);
+    return ch;
+}
+
+void core_adopt_val(core_chan_t *ch, core_bytes_t data, uint32_t redelivered)
+{
+    core_val_t *v = val_new(ch->core, data);
+    v->redelivered = redelivered;
+    pdeque_push_back(&ch->buf, v);
+    jr_put(ch, v);
+    chan_touch(ch);
+}
+
+void core_adopt_end(core_chan_t *ch, bool closed)
+{
+    if (closed && !ch->closed) {
+        ch->closed = true;
+        if (ch->no && ch->core->jr)
+            ch->core->jr->closed(ch->core->jr_ctx, ch->no);
+        chan_touch(ch);
+    }
+    pump(ch);
+}
+
+bool core_drop(core_t *c, core_bytes_t name, Chan__Status st)
+{
+    core_chan_t *ch = chan_lookup(c, name);
+    if (!ch || ch->temp)
+        return false;
+    core_evict(c, name, st);
+    chan_delete(ch);
+    return true;
 }
 
 /* ------------------------------------------------------------------------

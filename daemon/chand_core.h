@@ -188,6 +188,44 @@ void core_dump(const core_t *c,
                               core_bytes_t data),
                void *arg, uint64_t *last_no, uint64_t *last_vid);
 
+/* ---- moving channels to another group of a cluster ----
+ * A group's primary hands the channels of moving slots to the next group
+ * (chand_slots.c): it stops taking requests for them, evicts what waits on
+ * them, waits until they are settled, copies their values and finally
+ * drops them; the next group adopts them. */
+
+/* core_evict - answer st to every op waiting on channel name (blocked
+ * sends and receives, select cases); reservations and deliveries stay, to
+ * be resolved by their clients.  Returns how many ops were answered. */
+size_t core_evict(core_t *c, core_bytes_t name, Chan__Status st);
+/* core_chan_settled - nothing waits on ch, no reservation holds a slot or a
+ * partner on it, and (unbuffered) no value is out awaiting its ack: its
+ * whole state is its buffer and its unacknowledged deliveries. */
+bool core_chan_settled(const core_chan_t *ch);
+/* core_chan_values - fn for every value of ch, in the order a receiver
+ * would get them: deliveries not yet acknowledged first (with one more
+ * redelivery: they come back if their receiver never acks), then the
+ * buffer. */
+void core_chan_values(const core_chan_t *ch,
+                      void (*fn)(void *arg, core_bytes_t data, uint32_t redelivered), void *arg);
+/* core_adopt_chan - the channel name, made now (journaled) with capacity
+ * cap if absent; NULL if a temporary channel has the name. */
+core_chan_t *core_adopt_chan(core_t *c, core_bytes_t name, uint64_t cap);
+/* core_adopt_val - append a value to ch's buffer (journaled), whatever its
+ * capacity: a moved channel keeps every value it had. */
+void core_adopt_val(core_chan_t *ch, core_bytes_t data, uint32_t redelivered);
+/* core_adopt_end - the values of ch are in: close it if closed. */
+void core_adopt_end(core_chan_t *ch, bool closed);
+/* core_drop - delete channel name (not temporary; journaled), answering
+ * st to what waits on it.  false if there is no such channel. */
+bool core_drop(core_t *c, core_bytes_t name, Chan__Status st);
+
+/* core_set_temp_filter - the names chand picks for temporary channels
+ * pass ok (in a cluster: a slot of this node's group, so that clients
+ * routing by slot find them here); NULL: any. */
+void core_set_temp_filter(core_t *c, bool (*ok)(void *ctx, const char *name, size_t len),
+                          void *ctx);
+
 /* ---- sessions ---- */
 
 core_sess_t *core_sess_new(core_t *c, void *ctx);

@@ -16,6 +16,7 @@
 #include "chand_alloc.h"
 #include "chand_log.h"
 #include "chand_server.h"
+#include "chand_slots.h"
 
 /* A timeout longer than this (about 100 years) is "forever". */
 #define TIMEOUT_MAX_MS INT64_C(3153600000000)
@@ -56,17 +57,6 @@ static void fill_limits(const chand_server_t *s, Chan__Limits *l)
     l->max_batch = (uint32_t)s->opts.max_batch;
     l->max_pending = (uint32_t)s->opts.max_pending;
     l->max_cases = 1024;
-}
-
-static void reply_status(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg)
-{
-    Chan__Reply r = CHAN__REPLY__INIT;
-    r.has_id = true;
-    r.id = id;
-    r.has_status = true;
-    r.status = st;
-    r.message = (char *)msg;
-    chand_conn_reply(c, &r);
 }
 
 static int64_t timeout_of(bool has, int64_t ms)
@@ -126,7 +116,7 @@ static void deny(chand_conn_t *c, uint64_t id, const char *what, core_bytes_t na
     else
         snprintf(msg, sizeof msg, "user %s may not %s", c->user_name, what);
     log_debug("conn %llu (%s): %s", (unsigned long long)c->num, c->peer, msg);
-    reply_status(c, id, CHAN__STATUS__UNAUTHORIZED, msg);
+    chand_conn_answer(c, id, CHAN__STATUS__UNAUTHORIZED, msg);
 }
 
 /* Whether c may do one of ops on channel name.  No user: every permission
@@ -252,6 +242,7 @@ static void h_hello(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     if (c->srv->cluster) {
         enum cl_role role = chand_cluster_role(c->srv->cluster);
         hr.role = (char *)chand_cluster_role_name(role);
+        hr.group = (char *)c->srv->opts.group;
         if (!chand_server_may_serve(c->srv))
             hr.primary = (char *)chand_cluster_primary(c->srv->cluster);
     }
@@ -299,7 +290,7 @@ static void h_send(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     size_t n = m->n_values;
     core_bytes_t *vals = chan_arena_alloc(&c->srv->arena, (n ? n : 1) * sizeof *vals);
     if (!vals) {
-        reply_status(c, id, CHAN__STATUS__BUSY, "out of memory");
+        chand_conn_answer(c, id, CHAN__STATUS__BUSY, "out of memory");
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -344,7 +335,7 @@ static void h_select(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     size_t n = m->n_cases;
     core_case_req_t *cases = chan_arena_alloc(&c->srv->arena, (n ? n : 1) * sizeof *cases);
     if (!cases) {
-        reply_status(c, id, CHAN__STATUS__BUSY, "out of memory");
+        chand_conn_answer(c, id, CHAN__STATUS__BUSY, "out of memory");
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -407,7 +398,7 @@ static void h_ping(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     Chan__Pong p = CHAN__PONG__INIT;
     /* the echo must fit in a frame, as a value does */
     if (rq->ping->has_payload && rq->ping->payload.len > chand_max_value(&c->srv->opts)) {
-        reply_status(c, id, CHAN__STATUS__TOO_LARGE, "ping payload over max_value");
+        chand_conn_answer(c, id, CHAN__STATUS__TOO_LARGE, "ping payload over max_value");
         return;
     }
     p.has_payload = rq->ping->has_payload;
@@ -645,7 +636,7 @@ static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
             char msg[300];
             snprintf(msg, sizeof msg, "no such channel '%.*s'", (int)name.len,
                      (const char *)name.data);
-            reply_status(c, id, CHAN__STATUS__NOT_FOUND, msg);
+            chand_conn_answer(c, id, CHAN__STATUS__NOT_FOUND, msg);
             return;
         }
         fill_chan_stat(ch, &one);
@@ -693,14 +684,35 @@ static void h_repl_ack(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
     chand_repl_ack(c, rq->repl_ack);   /* no reply: acknowledgements flow one way */
 }
 
+static void h_map(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    (void)rq;
+    chand_slots_map(c, id);   /* what a client needs to route: any user's */
+}
+
+static void h_move_slots(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    if (may_flag(c, id, ACL_CLUSTER, "move slots"))
+        chand_slots_move(c, id, rq->move_slots);
+}
+
+static void h_adopt(chand_conn_t *c, uint64_t id, const Chan__Request *rq)
+{
+    if (may_flag(c, id, ACL_CLUSTER, "adopt channels"))
+        chand_slots_adopt(c, id, rq->adopt);
+}
+
 /* A cluster node that is not its group's primary serves nothing but Hello,
- * Ping and the server's Stat, and says where the primary is. */
+ * Ping, the server's Stat, the slot map and a move's record, and says
+ * where the primary is. */
 static bool served_anywhere(const Chan__Request *rq)
 {
     switch (rq->op_case) {
     case CHAN__REQUEST__OP_PING:
     case CHAN__REQUEST__OP_REPLICATE:
     case CHAN__REQUEST__OP_REPL_ACK:
+    case CHAN__REQUEST__OP_MAP:
+    case CHAN__REQUEST__OP_MOVE_SLOTS:
         return true;
     case CHAN__REQUEST__OP_STAT:
         return !rq->stat->has_name && !(rq->stat->has_all && rq->stat->all);
@@ -715,13 +727,7 @@ static void not_primary(chand_conn_t *c, uint64_t id)
     char msg[200];
     snprintf(msg, sizeof msg, "not the primary of group %s; %s%s", c->srv->opts.group,
              *p ? "the primary is at " : "no primary is elected yet", p);
-    Chan__Reply r = CHAN__REPLY__INIT;
-    r.has_id = r.has_status = true;
-    r.id = id;
-    r.status = CHAN__STATUS__NOT_PRIMARY;
-    r.message = msg;
-    r.primary = (char *)p;
-    chand_conn_reply(c, &r);
+    chand_conn_redirect(c, id, CHAN__STATUS__NOT_PRIMARY, msg, p);
 }
 
 /* ---- dispatch ---- */
@@ -743,6 +749,9 @@ static const handler_fn handlers[] = {
     [CHAN__REQUEST__OP_DELETE] = h_delete,
     [CHAN__REQUEST__OP_REPLICATE] = h_replicate,
     [CHAN__REQUEST__OP_REPL_ACK] = h_repl_ack,
+    [CHAN__REQUEST__OP_MAP] = h_map,
+    [CHAN__REQUEST__OP_MOVE_SLOTS] = h_move_slots,
+    [CHAN__REQUEST__OP_ADOPT] = h_adopt,
 };
 
 void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
@@ -786,6 +795,8 @@ void chand_dispatch(chand_conn_t *c, const Chan__Request *rq)
         not_primary(c, id);
         return;
     }
+    if (c->srv->cluster && !chand_slots_gate(c, id, rq))
+        return;
     handlers[op](c, id, rq);
 }
 

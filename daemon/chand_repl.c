@@ -25,6 +25,7 @@
 #include "chan_addr.h"
 #include "chand_alloc.h"
 #include "chand_log.h"
+#include "chand_peer.h"
 #include "chand_record.h"
 #include "chand_recover.h"
 #include "chand_repl.h"
@@ -449,11 +450,10 @@ struct repl_follower {
     char addr[128];
     uint64_t term;
     bool following;
-    struct bufferevent *bev;
+    chand_peer_t *peer;        /* the connection to the primary */
     bool connected;
     struct event *retry;
-    chan_arena_t arena;
-    uint64_t next_id, replicate_id;
+    uint64_t replicate_id;
     /* the copy */
     int log_fd;
     uint64_t log_gen, log_len;
@@ -470,7 +470,6 @@ struct repl_follower {
     bool dirty;                /* written since the last acknowledgement */
     repl_stats_t st;
     uint64_t last_log_us;
-    SSL_CTX *tls;              /* the node's listeners speak TLS: so does its dial */
 };
 
 static void follower_disconnect(repl_follower_t *f, bool retry);
@@ -484,20 +483,9 @@ static void file_sync_close(int *fd)
     *fd = -1;
 }
 
-static void fol_send(repl_follower_t *f, Chan__Request *rq)
-{
-    rq->has_id = true;
-    rq->id = ++f->next_id;
-    size_t n = chan_frame_size_request(rq);
-    uint8_t *buf = xmalloc(n);
-    n = chan_frame_encode_request(rq, buf);
-    bufferevent_write(f->bev, buf, n);
-    free(buf);
-}
-
 static void fol_ack(repl_follower_t *f)
 {
-    if (!f->dirty || !f->bev)
+    if (!f->dirty || !chand_peer_up(f->peer))
         return;
     f->dirty = false;
     if (f->s->journal_always && f->log_fd >= 0 && fdatasync(f->log_fd) < 0) {
@@ -512,7 +500,7 @@ static void fol_ack(repl_follower_t *f)
     Chan__Request rq = CHAN__REQUEST__INIT;
     rq.op_case = CHAN__REQUEST__OP_REPL_ACK;
     rq.repl_ack = &a;
-    fol_send(f, &rq);
+    chand_peer_send(f->peer, &rq);
 }
 
 static int fail_copy(repl_follower_t *f, const char *what)
@@ -742,213 +730,71 @@ static int apply_data(repl_follower_t *f, const Chan__ReplData *d)
     return d->has_snap && d->snap ? apply_snap(f, d) : apply_log(f, d);
 }
 
-static void fol_read_cb(struct bufferevent *bev, void *arg)
+/* A reply from the primary: the data of the copy. */
+static bool fol_reply(void *arg, const Chan__Reply *r)
 {
     repl_follower_t *f = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    uint64_t t0 = chand_busy_begin(f->s);
-    for (;;) {
-        uint8_t hdr[CHAN_FRAME_HDR_MAX];
-        ev_ssize_t got = evbuffer_copyout(in, hdr, sizeof hdr);
-        if (got <= 0)
-            break;
-        uint64_t blen;
-        size_t hlen;
-        int rc = chan_frame_header(hdr, (size_t)got, FOLLOW_MAX_FRAME, &blen, &hlen);
-        if (rc == CHAN_FRAME_MORE)
-            break;
-        if (rc != CHAN_FRAME_OK) {
-            fail_copy(f, "garbage from the primary");
-            follower_disconnect(f, true);
-            goto out;
-        }
-        if (evbuffer_get_length(in) < hlen + blen)
-            break;
-        evbuffer_drain(in, hlen);
-        Chan__Reply *r = chan_frame_decode_reply(&f->arena, evbuffer_pullup(in, (ev_ssize_t)blen),
-                                                 blen);
-        int bad = 0;
-        if (!r || !r->has_id) {
-            bad = fail_copy(f, "a frame from the primary is not a Reply");
-        } else if (!r->has_status || r->status != CHAN__STATUS__OK) {
-            char why[320];
-            snprintf(why, sizeof why, "the primary refused: %s", r->message ? r->message : "?");
-            bad = fail_copy(f, why);
-        } else if (r->id == f->replicate_id) {
-            if (r->result_case != CHAN__REPLY__RESULT_REPL)
-                bad = fail_copy(f, "an answer to Replicate without data");
-            else
-                bad = apply_data(f, r->repl);
-        }
-        chan_arena_reset(&f->arena);
-        evbuffer_drain(in, blen);
-        if (bad) {
-            follower_disconnect(f, true);
-            goto out;
-        }
+    if (!r->has_status || r->status != CHAN__STATUS__OK) {
+        char why[320];
+        snprintf(why, sizeof why, "the primary refused: %s", r->message ? r->message : "?");
+        return fail_copy(f, why) == 0;
     }
+    if (r->id != f->replicate_id)
+        return true;   /* Hello's answer */
+    if (r->result_case != CHAN__REPLY__RESULT_REPL)
+        return fail_copy(f, "an answer to Replicate without data") == 0;
+    return apply_data(f, r->repl) == 0;
+}
+
+static void fol_read_done(void *arg)
+{
+    repl_follower_t *f = arg;
     copy_check(f);
     fol_ack(f);
-out:
-    chand_busy_end(f->s, t0);
 }
 
-static void fol_event_cb(struct bufferevent *bev, short what, void *arg)
+static void fol_connected(void *arg)
 {
     repl_follower_t *f = arg;
-    if (what & BEV_EVENT_CONNECTED) {
-        f->connected = true;
-        /* acknowledgements are small and a primary under --replication sync
-         * holds replies until they come: never let Nagle sit on one */
-        int one = 1;
-        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        Chan__Hello h = CHAN__HELLO__INIT;
-        h.has_version = true;
-        h.version = CHAN_PROTOCOL_VERSION;
-        if (f->s->token) {
-            h.has_token = true;
-            h.token.data = f->s->token;
-            h.token.len = f->s->token_len;
-        }
-        h.client_name = "chand replica";
-        Chan__Request rq = CHAN__REQUEST__INIT;
-        rq.op_case = CHAN__REQUEST__OP_HELLO;
-        rq.hello = &h;
-        fol_send(f, &rq);
-        Chan__Replicate rp = CHAN__REPLICATE__INIT;
-        rp.node = (char *)f->s->opts.node;
-        rp.has_term = rp.has_snap_gen = rp.has_log_gen = rp.has_log_len = true;
-        rp.term = f->term;
-        rp.snap_gen = f->consistent ? f->snap_gen : 0;
-        rp.log_gen = f->consistent ? f->log_gen : 0;
-        rp.log_len = f->log_len;
-        Chan__Request rq2 = CHAN__REQUEST__INIT;
-        rq2.op_case = CHAN__REQUEST__OP_REPLICATE;
-        rq2.replicate = &rp;
-        fol_send(f, &rq2);
-        f->replicate_id = f->next_id;
-        f->pend.len = 0;
-        return;
-    }
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        unsigned long e = f->tls ? bufferevent_get_openssl_error(bev) : 0;
-        if (e) {
-            char why[256], msg[320];
-            ERR_error_string_n(e, why, sizeof why);
-            snprintf(msg, sizeof msg, "TLS to the primary failed: %s", why);
-            fail_copy(f, msg);
-        } else if (f->connected) {
-            fail_copy(f, "the primary closed the connection");
-        }
-        follower_disconnect(f, true);
-    }
+    f->connected = true;
+    Chan__Replicate rp = CHAN__REPLICATE__INIT;
+    rp.node = (char *)f->s->opts.node;
+    rp.has_term = rp.has_snap_gen = rp.has_log_gen = rp.has_log_len = true;
+    rp.term = f->term;
+    rp.snap_gen = f->consistent ? f->snap_gen : 0;
+    rp.log_gen = f->consistent ? f->log_gen : 0;
+    rp.log_len = f->log_len;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.op_case = CHAN__REQUEST__OP_REPLICATE;
+    rq.replicate = &rp;
+    f->replicate_id = chand_peer_send(f->peer, &rq);
+    f->pend.len = 0;
 }
 
-/* A node whose listeners speak TLS dials its primary with TLS too: it
- * checks the primary's certificate against --tls-ca and the address's
- * host, and shows its own (a primary requiring client certificates takes
- * its replicas as it takes clients).  Nodes of one cluster share their TLS
- * settings. */
-static SSL_CTX *fol_tls_ctx(const chand_opts_t *o)
+static void fol_down(void *arg, const char *why)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    static const unsigned char alpn[] = "\x06" "chan/1";
-    if (SSL_CTX_load_verify_locations(ctx, o->tls_ca, NULL) != 1 ||
-        SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0) {
-        char why[256];
-        ERR_error_string_n(ERR_get_error(), why, sizeof why);
-        log_err("replica: cannot set up TLS to the primary: %s", why);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
+    repl_follower_t *f = arg;
+    if (why)
+        fail_copy(f, why);
+    follower_disconnect(f, true);
 }
 
-/* The SSL object for a dial to addr (host:port, [v6]:port): host checked. */
-static SSL *fol_tls_ssl(repl_follower_t *f)
-{
-    char host[128];
-    const char *a = f->addr;
-    if (!strncmp(a, "tls://", 6))
-        a += 6;
-    const char *colon = strrchr(a, ':');
-    size_t n = colon ? (size_t)(colon - a) : strlen(a);
-    if (n && a[0] == '[' && a[n - 1] == ']') {
-        a++;
-        n -= 2;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)n, a);
-    SSL *ssl = SSL_new(f->tls);
-    if (!ssl)
-        return NULL;
-    X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
-    X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    int ok = X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1 ||
-             (SSL_set1_host(ssl, host) == 1 && SSL_set_tlsext_host_name(ssl, host) == 1);
-    if (!ok) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    return ssl;
-}
-
-static void fol_connect(repl_follower_t *f)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    const char *addr = !strncmp(f->addr, "tls://", 6) ? f->addr + 6 : f->addr;
-    if (chan_addr_parse(addr, 0, &ss, &len) < 0) {
-        fail_copy(f, "the primary's address does not parse");
-        follower_disconnect(f, true);
-        return;
-    }
-    if (f->tls) {
-        SSL *ssl = fol_tls_ssl(f);
-        f->bev = ssl ? bufferevent_openssl_socket_new(f->s->base, -1, ssl,
-                                                      BUFFEREVENT_SSL_CONNECTING,
-                                                      BEV_OPT_CLOSE_ON_FREE)
-                     : NULL;
-        if (!f->bev) {
-            if (ssl)
-                SSL_free(ssl);
-            fail_copy(f, "cannot set up TLS to the primary");
-            follower_disconnect(f, true);
-            return;
-        }
-    } else {
-        f->bev = bufferevent_socket_new(f->s->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    }
-    bufferevent_setcb(f->bev, fol_read_cb, NULL, fol_event_cb, f);
-    bufferevent_enable(f->bev, EV_READ | EV_WRITE);
-    f->connected = false;
-    if (bufferevent_socket_connect(f->bev, (struct sockaddr *)&ss, (int)len) < 0)
-        follower_disconnect(f, true);
-}
+static const peer_cbs_t fol_cbs = { fol_connected, fol_reply, fol_read_done, fol_down };
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     repl_follower_t *f = arg;
-    if (f->following && !f->bev) {
+    if (f->following && !chand_peer_up(f->peer)) {
         f->st.reconnects++;
-        fol_connect(f);
+        chand_peer_connect(f->peer, f->addr);
     }
 }
 
 static void follower_disconnect(repl_follower_t *f, bool retry)
 {
-    if (f->bev) {
-        bufferevent_free(f->bev);
-        f->bev = NULL;
-    }
+    chand_peer_close(f->peer);
     f->connected = false;
     f->pend.len = 0;   /* a record cut by the end of a connection comes again */
     drop_snap_tmp(f);  /* ... and a snapshot, from its start */
@@ -985,11 +831,10 @@ repl_follower_t *chand_repl_follower_new(chand_server_t *s, int dir_fd)
     f->log_len = r.last_len;
     f->consistent = !copying;
     f->copying = copying;
-    if (s->opts.tls_cert && !(f->tls = fol_tls_ctx(&s->opts))) {
+    if (!(f->peer = chand_peer_new(s, "replica", FOLLOW_MAX_FRAME, &fol_cbs, f))) {
         free(f);
         return NULL;
     }
-    chan_arena_init(&f->arena);
     f->retry = evtimer_new(s->base, retry_cb, f);
     if (f->log_gen) {
         char name[JR_NAME_MAX];
@@ -1016,7 +861,7 @@ void chand_repl_follow(repl_follower_t *f, const char *addr, uint64_t term)
     snprintf(f->addr, sizeof f->addr, "%s", addr);
     f->term = term;
     f->following = true;
-    fol_connect(f);
+    chand_peer_connect(f->peer, f->addr);
 }
 
 void chand_repl_unfollow(repl_follower_t *f)
@@ -1053,8 +898,6 @@ void chand_repl_follower_free(repl_follower_t *f)
     if (f->snap_fd >= 0)
         close(f->snap_fd);
     rec_buf_free(&f->pend);
-    chan_arena_free(&f->arena);
-    if (f->tls)
-        SSL_CTX_free(f->tls);
+    chand_peer_free(f->peer);
     free(f);
 }

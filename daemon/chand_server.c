@@ -41,6 +41,7 @@
 #include "chand_hash.h"
 #include "chand_log.h"
 #include "chand_server.h"
+#include "chand_slots.h"
 #include "chand_tls.h"
 
 #define STOP_TIMEOUT_S 3
@@ -497,6 +498,7 @@ static void cl_promote(void *ctx, uint64_t term)
     s->repl_acked = chand_journal_written(s->journal);   /* nothing waits yet */
     log_info("serving as primary of group %s (term %llu)", s->opts.group,
              (unsigned long long)term);
+    chand_slots_update(s);   /* a move its group had under way goes on here */
 }
 
 static void cl_follow(void *ctx, const char *addr, uint64_t term)
@@ -553,8 +555,13 @@ static void cl_acked(void *ctx, uint64_t *gen, uint64_t *off)
     }
 }
 
+static void cl_map_changed(void *ctx)
+{
+    chand_slots_update(ctx);
+}
+
 static const cl_hooks_t cl_hooks = { cl_promote, cl_follow, cl_unfollow, cl_fence, cl_position,
-                                     cl_acked };
+                                     cl_acked, cl_map_changed };
 
 static int join_cluster(chand_server_t *s)
 {
@@ -706,6 +713,7 @@ void chand_server_free(chand_server_t *s)
     }
     if (s->http)
         evhttp_free(s->http);
+    chand_slots_free(s);
     chand_cluster_free(s->cluster);
     chand_repl_follower_free(s->follower);
     if (s->pump_ev)

@@ -133,6 +133,8 @@ struct chand_server {
     bool repl_sync;              /* --replication sync */
     struct event *pump_ev;       /* feeds that still have more to send */
     struct ssl_ctx_st *tls_ctx;  /* --tls-cert: TCP connections speak TLS */
+    struct slots_mover *mover;   /* moving slots to another group (chand_slots.c) */
+    uint64_t adopt_attempt;      /* the attempt of the last first Adopt taken */
     uint64_t peer_log_ms;        /* chand_log_peer's last line, */
     uint64_t peer_log_dropped;   /* and how many it left out since */
 };
@@ -190,6 +192,12 @@ void chand_conn_feed(chand_conn_t *c, const void *data, size_t len);
 void chand_conn_take_output(chand_conn_t *c, struct evbuffer *to);
 /* Encode a reply into the connection's output buffer. */
 void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r);
+/* chand_conn_answer - a reply of status st (and msg, if not NULL) to
+ * request id, without a result; chand_conn_redirect - the same naming
+ * where to go instead (NOT_PRIMARY, MOVED: Reply.primary). */
+void chand_conn_answer(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg);
+void chand_conn_redirect(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg,
+                         const char *primary);
 /* Send an error reply and close once it is flushed (one log line). */
 void chand_conn_fail(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg);
 /* The connection said Hello: it may stay (its Hello deadline is off; its

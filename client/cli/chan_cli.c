@@ -58,6 +58,12 @@ static const char usage[] =
 "  cluster status      the cluster as the primary sees it: every node, its\n"
 "                      group, role and journal position; this node's term,\n"
 "                      lease, etcd and replicas (--addr: the seeds)\n"
+"  cluster slots       the slot map: each run of slots, its group and the\n"
+"                      group's primary, and a move under way\n"
+"  cluster move LO[-HI] GROUP\n"
+"                      give slots LO..HI to GROUP, with their channels and\n"
+"                      values, and wait until the move is over\n"
+"  cluster slot NAME   the slot of channel NAME (connects to nothing)\n"
 "  acl hash [NAME]     read a secret from standard input (not echoed on a\n"
 "                      terminal) and print its hash for chand's --acl-file:\n"
 "                      with NAME, the whole `user NAME HASH` line.  Connects\n"
@@ -687,10 +693,95 @@ static void json_cluster(const chan_cluster_stat_t *s)
     }
 }
 
+static void print_ranges(const struct cli *c, const chan_slot_range_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (c->json) {
+            bool f = true;
+            json_u64(&f, "lo", v[i].lo);
+            json_u64(&f, "hi", v[i].hi);
+            json_text(&f, "group", v[i].group);
+            json_text(&f, "primary", v[i].primary);
+            if (v[i].moving)
+                json_text(&f, "moving_to", v[i].to);
+            json_end(f);
+        } else {
+            printf("%u-%u %s %s%s%s\n", v[i].lo, v[i].hi, v[i].group,
+                   *v[i].primary ? v[i].primary : "(no primary)",
+                   v[i].moving ? " moving to " : "", v[i].moving ? v[i].to : "");
+        }
+    }
+}
+
+static int cluster_slots(struct cli *c)
+{
+    chan_slot_range_t *v;
+    ssize_t n = chan_cluster_slots(c->cl, &v, chan_now() + 10000);
+    if (n < 0)
+        return fail("cluster slots", errno);
+    print_ranges(c, v, (size_t)n);
+    free(v);
+    return EXIT_OK;
+}
+
+/* Whether the map still shows slots lo..hi moving; -1: cannot tell. */
+static int still_moving(struct cli *c, unsigned lo, unsigned hi)
+{
+    chan_slot_range_t *v;
+    ssize_t n = chan_cluster_slots(c->cl, &v, chan_now() + 10000);
+    if (n < 0)
+        return -1;
+    int moving = 0;
+    for (ssize_t i = 0; i < n; i++)
+        if (v[i].moving && v[i].lo <= hi && v[i].hi >= lo)
+            moving = 1;
+    free(v);
+    return moving;
+}
+
+static int cluster_move(struct cli *c, const char *range, const char *group)
+{
+    char *end;
+    errno = 0;
+    unsigned long lo = strtoul(range, &end, 10), hi = lo;
+    if (!errno && *end == '-' && end[1])
+        hi = strtoul(end + 1, &end, 10);
+    if (errno || end == range || *end || lo > hi || hi >= CHAN_SLOTS) {
+        fprintf(stderr, "chan: cluster move: '%s' is not LO or LO-HI with 0 <= LO <= HI < %d\n",
+                range, CHAN_SLOTS);
+        return EXIT_USAGE;
+    }
+    int64_t t0 = chan_now();
+    int64_t deadline = c->timeout < 0 ? -1 : t0 + c->timeout;
+    if (chan_cluster_move(c->cl, (unsigned)lo, (unsigned)hi, group, chan_now() + 10000) < 0)
+        return fail("cluster move", errno);
+    for (;;) {
+        int m = still_moving(c, (unsigned)lo, (unsigned)hi);
+        if (m < 0)
+            return fail("cluster move", errno);
+        if (!m)
+            break;
+        if (deadline >= 0 && chan_now() >= deadline) {
+            fprintf(stderr, "chan: cluster move: slots %lu-%lu are still moving to %s\n", lo, hi,
+                    group);
+            return code_of(ETIMEDOUT);
+        }
+        chan_sleep(chan_now() + 50);
+    }
+    printf("moved slots %lu-%lu to group %s in %lld ms\n", lo, hi, group,
+           (long long)(chan_now() - t0));
+    return EXIT_OK;
+}
+
 static int cmd_cluster(struct cli *c, int argc, char **argv)
 {
+    if (argc == 1 && !strcmp(argv[0], "slots"))
+        return cluster_slots(c);
+    if (argc == 3 && !strcmp(argv[0], "move"))
+        return cluster_move(c, argv[1], argv[2]);
     if (argc != 1 || strcmp(argv[0], "status")) {
-        fprintf(stderr, "chan: cluster takes one subcommand: status\n");
+        fprintf(stderr, "chan: cluster takes a subcommand: status, slots, move LO[-HI] GROUP, "
+                "slot NAME\n");
         return EXIT_USAGE;
     }
     chan_cluster_stat_t *s = malloc(sizeof *s);
@@ -939,6 +1030,11 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "acl")) {
         free(c.token);
         return cmd_acl(argc - optind - 1, argv + optind + 1, iterations);
+    }
+    if (!strcmp(cmd, "cluster") && argc - optind == 3 && !strcmp(argv[optind + 1], "slot")) {
+        free(c.token);   /* the slot of a name: no daemon needed */
+        printf("%u\n", chan_slot_of(argv[optind + 2]));
+        return EXIT_OK;
     }
     if (c.raw && c.sep != '\n') {
         fprintf(stderr, "chan: --raw and --null exclude each other\n");

@@ -715,6 +715,42 @@ typedef struct chan_cluster_stat {
  * a list of seeds: the primary).  0, or -1 with ETIMEDOUT, ECONNRESET. */
 CHAN_API int chan_cluster_stat(chan_client_t *cl, chan_cluster_stat_t *st, int64_t deadline);
 
+/* Placement: a channel's name belongs to one of CHAN_SLOTS hash slots
+ * (the 32-bit FNV-1a hash of the name, modulo CHAN_SLOTS), and each slot
+ * to one group of the cluster; libchan sends each channel's requests to the
+ * primary of its group (docs/PROTOCOL.md, Cluster). */
+#define CHAN_SLOTS 1024
+
+/* chan_slot_of - the slot of channel name.  Needs no daemon. */
+CHAN_API unsigned chan_slot_of(const char *name);
+
+/* A run of slots lo..hi served by one group. */
+typedef struct chan_slot_range {
+    unsigned lo, hi;
+    char group[104];
+    char primary[128];        /* its primary's HOST:PORT, "" while none */
+    int moving;               /* 1: these slots are moving to group `to` */
+    char to[104];
+} chan_slot_range_t;
+
+/* chan_cluster_slots - the slot map, as the node cl is connected to last
+ * read it: *out gets a malloc'd array (the caller frees it) of the runs,
+ * in order, covering every slot; a run that is moving is one of its own.
+ * Returns the count, or -1 with ETIMEDOUT, ECONNRESET, EINVAL (not a
+ * cluster), EAGAIN (the cluster has no map yet). */
+CHAN_API ssize_t chan_cluster_slots(chan_client_t *cl, chan_slot_range_t **out, int64_t deadline);
+
+/* chan_cluster_move - give slots lo..hi (served by one group now) to
+ * group: their channels, with their values, move there while clients go on
+ * (a request for them waits meanwhile and then goes to the new group).
+ * Returns 0 once the move is recorded in etcd (chan_cluster_slots shows it
+ * under way, and its end); -1 with EINVAL (a range of several groups, a
+ * group without a primary, a move already under way: chan_errmsg() says
+ * which), EBUSY (etcd did not take it), EACCES (the user lacks the cluster
+ * permission), ETIMEDOUT, ECONNRESET. */
+CHAN_API int chan_cluster_move(chan_client_t *cl, unsigned lo, unsigned hi, const char *group,
+                               int64_t deadline);
+
 #ifdef __cplusplus
 }
 #endif

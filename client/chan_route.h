@@ -1,0 +1,55 @@
+/*
+ * chan_route.h - libchan in a cluster: which connection a channel's
+ * requests go on.
+ *
+ * A client whose daemon answered Hello with a role is a cluster's.  It asks
+ * its node for the slot map (the Map request) and sends each channel's
+ * requests to the primary of the group serving the channel's slot
+ * (chan_slot.h), on a connection per group, made at first use; temporary
+ * channels stay on the connection that made them (chand names them in a
+ * slot of its own group).  A request answered MOVED (errno EREMCHG inside
+ * the library) took no effect: the map is read again, the handles whose
+ * slot went to another group are opened there, and the call is made again;
+ * while a slot is moving, after a pause.  The application never sees
+ * EREMCHG, only how long a call took.
+ */
+#ifndef CHAN_ROUTE_H
+#define CHAN_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct chan_client chan_client_t;
+typedef struct chan_remote chan_remote_t;
+
+/* The tries of one call (zero it before the first). */
+typedef struct chani_moves {
+    int tries;
+    int64_t started;
+} chani_moves_t;
+
+/* chani_route - the connection for channel name (len bytes) of the
+ * application's client cl: cl itself unless cl is a cluster's.  It lives
+ * as long as cl.  NULL with errno if the map cannot be read or the group's
+ * primary cannot be reached by deadline. */
+chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, int64_t deadline);
+/* chani_route_moved - a call on handles hs[0..n) was answered MOVED (errno
+ * EREMCHG): read the map again and move to their group's connection the
+ * handles whose slot changed hands; pause if none did (the slot is still
+ * moving).  *mv counts the tries of the call.  0: make the call again;
+ * -1 with errno (ETIMEDOUT once deadline has passed, or after 30 s without
+ * one; or why a handle cannot be moved). */
+int chani_route_moved(chan_remote_t *const *hs, size_t n, chani_moves_t *mv, int64_t deadline);
+/* The same for a call by name on cl (Open, Delete, Stat). */
+int chani_route_moved_name(chan_client_t *cl, chani_moves_t *mv, int64_t deadline);
+/* chani_remote_rehome - open handle r's channel on connection to and make
+ * it r's (chan_remote.c).  0, or -1 with errno. */
+int chani_remote_rehome(chan_remote_t *r, chan_client_t *to, int64_t deadline);
+/* chani_route_all - the connections of every group that serves slots
+ * (just cl, unless cl is a cluster's), at most max of them, in out.  The
+ * count, or -1 with errno. */
+ssize_t chani_route_all(chan_client_t *cl, chan_client_t **out, size_t max, int64_t deadline);
+void chani_route_free(chan_client_t *cl);
+
+#endif /* CHAN_ROUTE_H */
