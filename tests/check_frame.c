@@ -13,6 +13,7 @@
 
 #include "chan_addr.h"
 #include "chan_frame.h"
+#include "chan_slot.h"
 
 /* ---- length prefix ---- */
 
@@ -635,6 +636,27 @@ START_TEST(t_names)
 }
 END_TEST
 
+/* The slot function is part of the protocol: PROTOCOL.md's vectors, and
+ * every slot reachable. */
+START_TEST(t_slots)
+{
+    ck_assert_uint_eq(chan_slot("jobs", 4), 125);
+    ck_assert_uint_eq(chan_slot("a", 1), 300);
+    ck_assert_uint_eq(chan_slot("pre.0", 5), 568);
+    ck_assert_uint_eq(chan_slot("load.7", 6), 886);
+    static unsigned hits[CHAN_SLOTS];
+    char name[32];
+    for (int i = 0; i < 100000; i++) {
+        int n = snprintf(name, sizeof name, "c.%d", i);
+        unsigned s = chan_slot(name, (size_t)n);
+        ck_assert_uint_lt(s, CHAN_SLOTS);
+        hits[s]++;
+    }
+    for (unsigned s = 0; s < CHAN_SLOTS; s++)
+        ck_assert_uint_gt(hits[s], 30);   /* about 98 each: spread */
+}
+END_TEST
+
 START_TEST(t_addresses)
 {
     struct sockaddr_storage ss;
@@ -676,6 +698,7 @@ int main(void)
     tc = tcase_create("names");
     tcase_set_timeout(tc, 30);   /* catches hangs: the slowest test takes < 1 s */
     tcase_add_test(tc, t_names);
+    tcase_add_test(tc, t_slots);
     tcase_add_test(tc, t_addresses);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

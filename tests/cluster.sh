@@ -20,44 +20,7 @@ tmp=$(mktemp -d /tmp/chan-cluster-XXXXXX)
 TTL=2
 
 # ---- etcd: three members ----
-start_etcd() {   # start_etcd N CLIENT_PORT PEER_PORT
-    etcd --name "e$1" --data-dir "$tmp/etcd$1" \
-        --listen-client-urls "http://127.0.0.1:$2" --advertise-client-urls "http://127.0.0.1:$2" \
-        --listen-peer-urls "http://127.0.0.1:$3" --initial-advertise-peer-urls "http://127.0.0.1:$3" \
-        --initial-cluster "$members" --initial-cluster-token "t$$" \
-        --heartbeat-interval 50 --election-timeout 500 >>"$tmp/etcd$1.log" 2>&1 &
-    eval "etcd$1=$!"
-    pids="$pids $!"
-}
-# A port picked may be taken before etcd binds it: then the members are
-# started again on other ports (three tries).
-etcd_up=no
-for try in 1 2 3; do
-    free_port E1; free_port E2; free_port E3
-    free_port P1; free_port P2; free_port P3
-    members="e1=http://127.0.0.1:$P1,e2=http://127.0.0.1:$P2,e3=http://127.0.0.1:$P3"
-    rm -rf "$tmp"/etcd[123]
-    start_etcd 1 "$E1" "$P1"
-    start_etcd 2 "$E2" "$P2"
-    start_etcd 3 "$E3" "$P3"
-    ETCD="127.0.0.1:$E1,127.0.0.1:$E2,127.0.0.1:$E3"
-    end=$(( $(date +%s) + 30 ))
-    while [ "$(date +%s)" -lt "$end" ]; do
-        if ETCDCTL_API=3 etcdctl --endpoints "$ETCD" --dial-timeout 1s --command-timeout 2s \
-            endpoint health >/dev/null 2>&1; then
-            etcd_up=yes
-            break
-        fi
-        dead=no
-        for e in "$etcd1" "$etcd2" "$etcd3"; do kill -0 "$e" 2>/dev/null || dead=yes; done
-        [ $dead = no ] || break
-        sleep 0.1
-    done
-    [ $etcd_up = yes ] && break
-    for e in "$etcd1" "$etcd2" "$etcd3"; do stop_pid "$e"; done
-    echo "etcd did not come up (try $try): $(grep -h "address already in use" "$tmp"/etcd*.log | head -n 1)"
-done
-[ $etcd_up = yes ] || { fail "etcd did not come up"; exit 1; }
+start_etcd3 || exit 1
 pass "three etcd members up"
 
 # ---- two chands, one group ----

@@ -98,8 +98,9 @@ static const char usage[] =
 "  -0, --null            values are separated by NUL bytes, not newlines, on\n"
 "                        send's input and recv's output (for values that\n"
 "                        hold newlines; xargs -0, find -print0)\n"
-"      --json            stat, ls and cluster status print one JSON object\n"
-"                        per line (a channel, the daemon, a node)\n"
+"      --json            stat, ls, cluster status and slots print one JSON\n"
+"                        object per line (a channel, the daemon, a node, a\n"
+"                        run of slots)\n"
 "  -h, --help            print this help\n"
 "  -V, --version         print the version\n"
 "\n"
@@ -724,8 +725,10 @@ static int cluster_slots(struct cli *c)
     return EXIT_OK;
 }
 
-/* Whether the map still shows slots lo..hi moving; -1: cannot tell. */
-static int still_moving(struct cli *c, unsigned lo, unsigned hi)
+/* Whether the map does not yet give slots lo..hi to group, done (the node
+ * asked reads etcd a few times a second: right after the move is recorded
+ * it may not show it yet); -1: cannot tell. */
+static int still_moving(struct cli *c, unsigned lo, unsigned hi, const char *group)
 {
     chan_slot_range_t *v;
     ssize_t n = chan_cluster_slots(c->cl, &v, chan_now() + 10000);
@@ -733,7 +736,7 @@ static int still_moving(struct cli *c, unsigned lo, unsigned hi)
         return -1;
     int moving = 0;
     for (ssize_t i = 0; i < n; i++)
-        if (v[i].moving && v[i].lo <= hi && v[i].hi >= lo)
+        if (v[i].lo <= hi && v[i].hi >= lo && (v[i].moving || strcmp(v[i].group, group)))
             moving = 1;
     free(v);
     return moving;
@@ -756,10 +759,11 @@ static int cluster_move(struct cli *c, const char *range, const char *group)
     if (chan_cluster_move(c->cl, (unsigned)lo, (unsigned)hi, group, chan_now() + 10000) < 0)
         return fail("cluster move", errno);
     for (;;) {
-        int m = still_moving(c, (unsigned)lo, (unsigned)hi);
-        if (m < 0)
+        int m = still_moving(c, (unsigned)lo, (unsigned)hi, group);
+        if (m < 0 && errno != ECONNRESET && errno != ECONNREFUSED && errno != EAGAIN)
             return fail("cluster move", errno);
-        if (!m)
+        /* the node asked went away (a failover): the next call redials */
+        if (m == 0)
             break;
         if (deadline >= 0 && chan_now() >= deadline) {
             fprintf(stderr, "chan: cluster move: slots %lu-%lu are still moving to %s\n", lo, hi,

@@ -1,0 +1,183 @@
+#!/bin/sh
+# tests/cluster_slots.sh - one namespace over two groups: three etcd members,
+# groups g1 and g2 of a primary and a replica each (sync replication), on
+# loopback ports.  The slot map in etcd; a move of half the slots with
+# their channels and values; every operation and a select across groups
+# through one client; slots moved back and forth while producers and
+# consumers run (nothing lost, nothing repeated unmarked, order kept); a
+# move that outlives the old group's primary (killed in the middle) ends
+# under its successor.  Run by make check ($CHAND, $CHAN and
+# $CLUSTER_CLIENT set there); every process it starts is stopped by PID.
+set -u
+
+CHAND=${CHAND:?set by make check}
+CHAN=${CHAN:?set by make check}
+CLIENT=${CLUSTER_CLIENT:?set by make check}
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+    echo "SKIP: etcd is not installed (Debian: etcd-server, etcd-client; ./test.sh installs them)"
+    exit 77
+fi
+tmp=$(mktemp -d /tmp/chan-slots-XXXXXX)
+. "$(dirname "$0")/cluster_lib.sh"
+TTL=3
+
+start_etcd3 || exit 1
+pass "three etcd members up"
+
+# ---- two groups of two ----
+free_port C1; free_port C2; free_port C3; free_port C4
+SEEDS="127.0.0.1:$C1,127.0.0.1:$C2,127.0.0.1:$C3,127.0.0.1:$C4"
+start_node() {   # start_node N: nodes 1, 2 are group g1; 3, 4 group g2
+    g=g$(( ($1 + 1) / 2 ))
+    "$CHAND" --listen "127.0.0.1:$(eval echo "\$C$1")" --data-dir "$tmp/d$1" --cluster s \
+        --group "$g" --etcd "$ETCD" --lease-ttl ${TTL}s --replication sync >>"$tmp/n$1.log" 2>&1 &
+    eval "node$1=$!"
+    pids="$pids $!"
+}
+for n in 1 2 3 4; do start_node $n; done
+
+# the node serving as primary of group G now, by the logs ("" if none)
+primary_of() {   # primary_of G
+    best=""; bt=0
+    for n in 1 2 3 4; do
+        t=$(grep -o "serving as primary of group $1 (term [0-9]*)" "$tmp/n$n.log" 2>/dev/null |
+            tail -n 1 | sed 's/.*term \([0-9]*\))/\1/')
+        if [ -n "$t" ] && [ "$t" -gt "$bt" ]; then best=$n; bt=$t; fi
+    done
+    echo "$best"
+}
+wait_for() {   # wait_for TENTHS COMMAND...: until COMMAND succeeds
+    w=$1; shift
+    i=0
+    until "$@"; do
+        i=$((i + 1))
+        [ $i -lt "$w" ] || return 1
+        sleep 0.1
+    done
+}
+have_primaries() { [ -n "$(primary_of g1)" ] && [ -n "$(primary_of g2)" ]; }
+wait_for 150 have_primaries || { fail "no primary in each group in 15 s"; exit 1; }
+p1=$(primary_of g1); p2=$(primary_of g2)
+pass "node $p1 is primary of g1, node $p2 of g2"
+joined() { grep -q "replica .* joined" "$tmp/n$p1.log" && grep -q "replica .* joined" "$tmp/n$p2.log"; }
+wait_for 150 joined || fail "the replicas did not join"
+
+# ---- the map: made by the first primary, every slot its group's ----
+slots_ok() {
+    timeout 20 "$CHAN" --addr "$SEEDS" cluster slots >"$tmp/slots" 2>&1 &&
+        grep -q "^0-1023 g[12] 127.0.0.1:" "$tmp/slots"
+}
+wait_for 100 slots_ok || { fail "no slot map: $(cat "$tmp/slots")"; exit 1; }
+first=$(sed -n 's/^0-1023 \(g[12]\) .*/\1/p' "$tmp/slots")
+if [ "$first" = g1 ]; then second=g2; else second=g1; fi
+pass "the slot map gives every slot to $first"
+[ "$("$CHAN" cluster slot jobs)" = "$("$CHAN" cluster slot jobs)" ] &&
+    [ "$("$CHAN" cluster slot jobs)" -lt 1024 ] || fail "chan cluster slot"
+
+# channels and values before the move
+for i in $(seq 0 39); do
+    timeout 20 "$CHAN" --addr "$SEEDS" make "pre.$i" --cap 10 >/dev/null &&
+        timeout 20 "$CHAN" --addr "$SEEDS" send "pre.$i" "a$i" "b$i" ||
+        fail "make and send pre.$i"
+done
+if timeout 60 "$CHAN" --addr "$SEEDS" cluster move 512-1023 "$second" >"$tmp/move1" 2>&1; then
+    pass "$(cat "$tmp/move1")"
+else
+    fail "cluster move 512-1023 $second: $(cat "$tmp/move1")"
+fi
+timeout 20 "$CHAN" --addr "$SEEDS" cluster slots >"$tmp/slots2" 2>&1
+grep -q "^0-511 $first " "$tmp/slots2" && grep -q "^512-1023 $second " "$tmp/slots2" ||
+    fail "the map after the move: $(cat "$tmp/slots2")"
+# each group's primary holds the channels of its slots, and only those
+count_on() {   # count_on NODE: channels its server stat counts
+    timeout 20 "$CHAN" --addr "127.0.0.1:$(eval echo "\$C$1")" stat | sed -n 's/^channels: //p'
+}
+n1=$(count_on "$p1"); n2=$(count_on "$p2")
+if [ "$n1" -gt 0 ] && [ "$n2" -gt 0 ] && [ $((n1 + n2)) -eq 40 ]; then
+    pass "the 40 channels are spread: $n1 on g1, $n2 on g2"
+else
+    fail "channels per group after the move: $n1 and $n2"
+fi
+bad=0
+for i in $(seq 0 39); do
+    got=$(timeout 20 "$CHAN" --addr "$SEEDS" recv "pre.$i" -n 2 | tr '\n' ' ')
+    [ "$got" = "a$i b$i " ] || { bad=$((bad + 1)); echo "pre.$i: '$got'"; }
+done
+[ $bad -eq 0 ] && pass "every value sent before the move is received after it, in order" ||
+    fail "$bad channels lost values in the move"
+# a moved channel's values are in the new group's replica too: its journal
+# took them (Adopt is answered once durable)
+grep -q "slots 512-1023: adopted" "$tmp/n$(primary_of "$second").log" ||
+    fail "the new group's primary did not log the adoption"
+timeout 10 "$CHAN" --addr "$SEEDS" cluster move 0-1023 "$first" >"$tmp/bad" 2>&1 &&
+    fail "a move across two groups' slots was taken"
+grep -q "more than one group" "$tmp/bad" && pass "a move across two groups is refused: $(cat "$tmp/bad")" ||
+    fail "a move across groups: $(cat "$tmp/bad")"
+
+# ---- every operation, across groups, through one client ----
+if timeout 60 "$CLIENT" ops "$SEEDS" >"$tmp/ops" 2>&1; then
+    pass "operations across groups: $(grep -c '^ok:' "$tmp/ops") checks"
+else
+    fail "operations across groups:"
+    cat "$tmp/ops"
+fi
+
+# ---- moves under traffic ----
+timeout 120 "$CLIENT" load "$SEEDS" 12 8 >"$tmp/load" 2>&1 &
+load=$!
+pids="$pids $load"
+sleep 1
+moves=0
+for r in 1 2 3; do
+    timeout 60 "$CHAN" --addr "$SEEDS" cluster move 512-1023 "$first" >>"$tmp/moves" 2>&1 &&
+        moves=$((moves + 1))
+    sleep 0.5
+    timeout 60 "$CHAN" --addr "$SEEDS" cluster move 512-1023 "$second" >>"$tmp/moves" 2>&1 &&
+        moves=$((moves + 1))
+    sleep 0.5
+done
+[ $moves -eq 6 ] && pass "six moves while values flow: $(tr '\n' ';' <"$tmp/moves")" ||
+    fail "moves under traffic: $(cat "$tmp/moves")"
+if wait "$load"; then
+    pass "$(grep '^load:' "$tmp/load")"
+else
+    fail "under moves: $(cat "$tmp/load")"
+fi
+
+# ---- a move whose old primary dies in the middle ----
+# The new group's primary is stopped (SIGSTOP, for less than its lease) so
+# that the move cannot end; the old group's primary is killed once it has
+# started the move; its replica, elected, carries the move through.
+timeout 20 "$CHAN" --addr "$SEEDS" make big.0 --cap 100000 &&
+    seq 1 20000 | timeout 60 "$CHAN" --addr "$SEEDS" send big.0 ||
+    fail "20000 values to big.0"
+slot=$("$CHAN" cluster slot big.0)
+owner=$(timeout 20 "$CHAN" --addr "$SEEDS" cluster slots |
+    awk -v s="$slot" '{ split($1, r, "-"); if (s >= r[1] && s <= r[2]) print $2 }')
+[ "$owner" = g1 ] && other=g2 || other=g1
+victim=$(primary_of "$owner")
+target=$(primary_of "$other")
+heir=$(( victim % 2 == 1 ? victim + 1 : victim - 1 ))
+eval "kill -STOP \$node$target"
+timeout 60 "$CHAN" --addr "$SEEDS" cluster move "$slot" "$other" >"$tmp/move_kill" 2>&1 &
+mover=$!
+wait_for 50 grep -q "moving slots $slot-$slot" "$tmp/n$victim.log" ||
+    fail "node $victim did not start the move"
+eval "kill -KILL \$node$victim"
+sleep 1
+eval "kill -CONT \$node$target"
+if wait "$mover"; then
+    pass "a move whose old primary was killed in the middle ended: $(cat "$tmp/move_kill")"
+else
+    fail "the move after its primary died: $(cat "$tmp/move_kill")"
+fi
+grep -q "moved slots $slot-$slot to group $other" "$tmp/n$heir.log" &&
+    pass "node $heir, elected in its place, ended it" ||
+    fail "node $heir did not end the move"
+got=$(timeout 60 "$CHAN" --addr "$SEEDS" recv big.0 -n 20000 2>"$tmp/big.err" | sort -n | uniq |
+    wc -l)
+[ "$got" -eq 20000 ] && pass "big.0's 20000 values are all in group $other" ||
+    fail "big.0 after the move: $got of 20000 values: $(cat "$tmp/big.err"); $(timeout 10 \
+        "$CHAN" --addr "$SEEDS" stat big.0 2>&1 | tr '\n' ' ')"
+
+[ "$failures" -eq 0 ]
