@@ -42,25 +42,6 @@ trap 'exit 130' INT TERM
 
 command -v etcd >/dev/null || { echo "cluster: etcd is not installed (etcd-server)" >&2; exit 1; }
 
-port_used=" "
-# in_use PORT: some socket has it (any address, any state: /proc/net/tcp*)
-in_use() {
-    hex=$(printf '%04X' "$1")
-    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-        awk -v h=":$hex" '{ if (substr($2, length($2) - 4) == h) f = 1 } END { exit !f }'
-}
-free_port() {   # free_port VAR: VAR=a port no socket has, not handed out before
-    while :; do
-        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 12000) + 20000 ))
-        case "$port_used" in *" $p "*) continue ;; esac
-        if ! in_use "$p"; then
-            port_used="$port_used$p "
-            eval "$1=$p"
-            return
-        fi
-    done
-}
-
 free_port EC
 free_port EP
 etcd --name e1 --data-dir "$data/etcd" \

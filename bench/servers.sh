@@ -22,6 +22,9 @@
 #       (the exit status) and stop_ms (SIGTERM to exit, 10 ms steps).
 #       Only a child of this shell is signalled: a PID that has gone, and
 #       may have been reused, is left alone.
+#   free_port VAR
+#       sets VAR to a loopback port no socket has (below the ephemeral
+#       range), not handed out before by this shell.
 # Each returns 1 (after saying why on stderr) if the server does not start.
 
 chand_start() {
@@ -122,4 +125,23 @@ server_stop() {
     done
     stop_ms=$(( ($(date +%s%N) - _t0) / 1000000 ))
     wait "$1" 2>/dev/null || stop_rc=$?
+}
+
+port_used=" "
+# in_use PORT: some socket has it (any address, any state: /proc/net/tcp*)
+in_use() {
+    hex=$(printf '%04X' "$1")
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+        awk -v h=":$hex" '{ if (substr($2, length($2) - 4) == h) f = 1 } END { exit !f }'
+}
+free_port() {   # free_port VAR: VAR=a port no socket has, not handed out before
+    while :; do
+        p=$(( ($(od -An -N2 -tu2 /dev/urandom) % 12000) + 20000 ))
+        case "$port_used" in *" $p "*) continue ;; esac
+        if ! in_use "$p"; then
+            port_used="$port_used$p "
+            eval "$1=$p"
+            return
+        fi
+    done
 }

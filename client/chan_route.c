@@ -238,7 +238,8 @@ int chani_route_moved(chan_remote_t *const *hs, size_t n, chani_moves_t *mv, int
             moved = moved || rc == 0;
         }
         pthread_mutex_unlock(&rt->lock);
-        if (rc < 0 && errno != EAGAIN)
+        /* no map yet, or the new group has not read it yet (MOVED): pause */
+        if (rc < 0 && errno != EAGAIN && errno != EREMCHG)
             return -1;
     }
     if (!any) {

@@ -663,7 +663,44 @@ void chand_conn_take_output(chand_conn_t *c, struct evbuffer *to)
         chand_conn_doom(c, NULL);   /* as conn_write: the last reply is out */
 }
 
+/* Whether reply r promises nothing a crash could take back: an answer
+ * about the server, or a redirection (MOVED from the gate, NOT_PRIMARY:
+ * nothing took effect, so they carry no result).  Such replies never wait
+ * for a sync: clients must find the primary and the map while a replica
+ * or the disk is slow. */
+static bool informs(const Chan__Reply *r)
+{
+    switch (r->result_case) {
+    case CHAN__REPLY__RESULT_HELLO:
+    case CHAN__REPLY__RESULT_PONG:
+    case CHAN__REPLY__RESULT_STAT:
+    case CHAN__REPLY__RESULT_MAP:
+        return true;
+    case CHAN__REPLY__RESULT__NOT_SET:
+        return r->status == CHAN__STATUS__MOVED || r->status == CHAN__STATUS__NOT_PRIMARY;
+    default:
+        return false;
+    }
+}
+
+static void conn_reply(chand_conn_t *c, const Chan__Reply *r, bool promises);
+
 void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
+{
+    conn_reply(c, r, !informs(r));
+}
+
+void chand_conn_inform(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg)
+{
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = id;
+    r.status = st;
+    r.message = (char *)msg;
+    conn_reply(c, &r, false);
+}
+
+static void conn_reply(chand_conn_t *c, const Chan__Reply *r, bool promises)
 {
     if (c->doomed)
         return;
@@ -680,8 +717,7 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r)
     c->frames_out++;
     c->out_total += iov.iov_len;
     c->srv->replies++;
-    if (r->result_case != CHAN__REPLY__RESULT_HELLO && r->result_case != CHAN__REPLY__RESULT_PONG &&
-        r->result_case != CHAN__REPLY__RESULT_STAT)
+    if (promises)
         c->turn_informs_only = false;
     if (c->srv->opts.idle_timeout_ms)
         c->active_ms = chand_now();

@@ -19,6 +19,7 @@
 
 #include "chand_log.h"
 #include "chand_server.h"
+#include "chand_slots.h"
 
 /* Per-channel series stop here: a scrape must stay small. */
 #define METRICS_MAX_CHANNELS 10000
@@ -166,6 +167,16 @@ static void cluster_metrics(struct evbuffer *o, chand_server_t *s)
           chand_repl_replicas(s));
     fam_u(o, "chand_cluster_replica_lag_bytes", "gauge",
           "Log bytes the furthest-behind replica has not acknowledged.", chand_repl_lag_max(s));
+    slots_stats_t ss;
+    chand_slots_stats(s, &ss);
+    fam_u(o, "chand_cluster_slots", "gauge", "Hash slots the slot map gives this node's group.",
+          ss.served);
+    fam_u(o, "chand_cluster_slots_moving", "gauge",
+          "1 while this node moves slots of its group to another.", ss.moving ? 1 : 0);
+    fam_u(o, "chand_cluster_slot_moves_total", "counter", "Moves of slots this node ended.",
+          ss.moves);
+    fam_u(o, "chand_cluster_slot_moved_values_total", "counter",
+          "Values those moves carried to other groups.", ss.values);
 }
 
 /* The process_* families every Prometheus client library exports. */

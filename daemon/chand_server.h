@@ -196,6 +196,9 @@ void chand_conn_reply(chand_conn_t *c, const Chan__Reply *r);
  * request id, without a result; chand_conn_redirect - the same naming
  * where to go instead (NOT_PRIMARY, MOVED: Reply.primary). */
 void chand_conn_answer(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg);
+/* chand_conn_inform - the same for an answer that promises nothing of the
+ * journal (it never waits for a sync: see chand_conn.c's holds). */
+void chand_conn_inform(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg);
 void chand_conn_redirect(chand_conn_t *c, uint64_t id, Chan__Status st, const char *msg,
                          const char *primary);
 /* Send an error reply and close once it is flushed (one log line). */

@@ -45,7 +45,8 @@ typedef struct slots_mover {
                                   read of it that comes late starts nothing */
     struct event *timer;
     uint64_t started_us, retry_at_us, said_us;
-    uint64_t channels, values;
+    uint64_t channels, values;     /* of the attempt under way */
+    uint64_t moves, moved_channels, moved_values;   /* since start */
 } slots_mover_t;
 
 /* ---- the gate ---- */
@@ -195,7 +196,7 @@ void chand_slots_map(chand_conn_t *c, uint64_t id)
 {
     chand_server_t *s = c->srv;
     if (!s->cluster) {
-        chand_conn_answer(c, id, CHAN__STATUS__BAD_REQUEST, "not a cluster node: no slot map");
+        chand_conn_inform(c, id, CHAN__STATUS__BAD_REQUEST, "not a cluster node: no slot map");
         return;
     }
     const slot_map_t *m = chand_cluster_map(s->cluster);
@@ -272,12 +273,13 @@ static void move_recorded(void *arg, int result, const char *msg)
         log_info("cluster %s: slots %u-%u move to group %s", s->opts.cluster, mr->lo, mr->hi,
                  mr->group);
     if (c) {
+        /* what it promises is in etcd, not in the journal: never held */
         char why[300];
         snprintf(why, sizeof why, "the move was not recorded: %s", msg ? msg : "?");
         if (result == 0)
-            chand_conn_answer(c, mr->id, CHAN__STATUS__OK, NULL);
+            chand_conn_inform(c, mr->id, CHAN__STATUS__OK, NULL);
         else
-            chand_conn_answer(c, mr->id, CHAN__STATUS__BUSY, why);
+            chand_conn_inform(c, mr->id, CHAN__STATUS__BUSY, why);
         chand_conn_flush_pending(s);
     }
     free(mr);
@@ -288,23 +290,23 @@ void chand_slots_move(chand_conn_t *c, uint64_t id, const Chan__MoveSlots *mv)
 {
     chand_server_t *s = c->srv;
     if (!s->cluster) {
-        chand_conn_answer(c, id, CHAN__STATUS__BAD_REQUEST, "not a cluster node: no slots");
+        chand_conn_inform(c, id, CHAN__STATUS__BAD_REQUEST, "not a cluster node: no slots");
         return;
     }
     const slot_map_t *cur = chand_cluster_map(s->cluster);
     if (!cur) {
-        chand_conn_answer(c, id, CHAN__STATUS__BUSY, "the slot map is not read yet: try again");
+        chand_conn_inform(c, id, CHAN__STATUS__BUSY, "the slot map is not read yet: try again");
         return;
     }
     if (!mv->has_lo || !mv->has_hi || !mv->group) {
-        chand_conn_answer(c, id, CHAN__STATUS__BAD_REQUEST, "MoveSlots needs lo, hi and group");
+        chand_conn_inform(c, id, CHAN__STATUS__BAD_REQUEST, "MoveSlots needs lo, hi and group");
         return;
     }
     if (!*chand_cluster_group_primary(s->cluster, mv->group)) {
         char msg[200];
         snprintf(msg, sizeof msg, "group %.100s has no primary now: start its nodes first",
                  mv->group);
-        chand_conn_answer(c, id, CHAN__STATUS__BAD_REQUEST, msg);
+        chand_conn_inform(c, id, CHAN__STATUS__BAD_REQUEST, msg);
         return;
     }
     slot_map_t *next = xmalloc(sizeof *next);
@@ -312,7 +314,7 @@ void chand_slots_move(chand_conn_t *c, uint64_t id, const Chan__MoveSlots *mv)
     char err[300];
     if (slotmap_start_move(next, mv->lo, mv->hi, mv->group, err, sizeof err) < 0) {
         free(next);
-        chand_conn_answer(c, id, CHAN__STATUS__BAD_REQUEST, err);
+        chand_conn_inform(c, id, CHAN__STATUS__BAD_REQUEST, err);
         return;
     }
     struct move_req *mr = xcalloc(1, sizeof *mr);
@@ -324,7 +326,7 @@ void chand_slots_move(chand_conn_t *c, uint64_t id, const Chan__MoveSlots *mv)
     snprintf(mr->group, sizeof mr->group, "%s", mv->group);
     if (chand_cluster_put_map(s->cluster, next, move_recorded, mr) < 0) {
         free(mr);
-        chand_conn_answer(c, id, CHAN__STATUS__BUSY, "another change of the slot map is under way: "
+        chand_conn_inform(c, id, CHAN__STATUS__BUSY, "another change of the slot map is under way: "
                         "try again");
     }
     free(next);
@@ -400,23 +402,23 @@ void chand_slots_adopt(chand_conn_t *c, uint64_t id, const Chan__Adopt *a)
 {
     chand_server_t *s = c->srv;
     if (!s->cluster) {
-        chand_conn_answer(c, id, CHAN__STATUS__BAD_REQUEST, "not a cluster node");
+        chand_conn_inform(c, id, CHAN__STATUS__BAD_REQUEST, "not a cluster node");
         return;
     }
     const char *bad = adopt_check(s, a);
     if (!bad) {
-        chand_conn_answer(c, id, CHAN__STATUS__RETRY,
+        chand_conn_inform(c, id, CHAN__STATUS__RETRY,
                         "this node has not read that move of slots to its group yet");
         return;
     }
     if (*bad) {
-        chand_conn_answer(c, id, CHAN__STATUS__BAD_REQUEST, bad);
+        chand_conn_inform(c, id, CHAN__STATUS__BAD_REQUEST, bad);
         return;
     }
     if (!a->has_attempt || (!(a->has_first && a->first) && a->attempt != s->adopt_attempt)) {
         /* a part of an attempt given up (its connection closed, a new one
          * began): what it brings is in the new attempt's parts */
-        chand_conn_answer(c, id, CHAN__STATUS__BAD_REQUEST, "an Adopt of an attempt given up");
+        chand_conn_inform(c, id, CHAN__STATUS__BAD_REQUEST, "an Adopt of an attempt given up");
         return;
     }
     if (a->has_first && a->first) {
@@ -652,6 +654,9 @@ static void flipped(void *arg, int result, const char *msg)
         core_drop(s->core, ns.v[i], CHAN__STATUS__MOVED);
     names_free(&ns);
     mv->done_version = mv->version;
+    mv->moves++;
+    mv->moved_channels += mv->channels;
+    mv->moved_values += mv->values;
     log_info("moved slots %u-%u to group %s: %" PRIu64 " channels, %" PRIu64 " values in %" PRIu64
              " ms", mv->lo, mv->hi, mv->to, mv->channels, mv->values,
              (chand_now_us() - mv->started_us) / 1000);
@@ -808,4 +813,19 @@ void chand_slots_free(chand_server_t *s)
     event_free(mv->timer);
     free(mv);
     s->mover = NULL;
+}
+
+void chand_slots_stats(const chand_server_t *s, slots_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const slot_map_t *m = s->cluster ? chand_cluster_map(s->cluster) : NULL;
+    for (uint32_t slot = 0; m && slot < CHAN_SLOTS; slot++)
+        out->served += !strcmp(slotmap_owner(m, slot), s->opts.group);
+    const slots_mover_t *mv = s->mover;
+    if (mv) {
+        out->moving = mv->state != MV_IDLE;
+        out->moves = mv->moves;
+        out->channels = mv->moved_channels;
+        out->values = mv->moved_values;
+    }
 }

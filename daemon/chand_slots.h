@@ -54,4 +54,11 @@ void chand_slots_adopt(chand_conn_t *c, uint64_t id, const Chan__Adopt *a);
 void chand_slots_update(chand_server_t *s);
 void chand_slots_free(chand_server_t *s);
 
+typedef struct slots_stats {
+    uint64_t served;           /* slots the map gives this node's group */
+    bool moving;               /* a move of them is under way here */
+    uint64_t moves, channels, values;   /* moves this node ended, and what they carried */
+} slots_stats_t;
+void chand_slots_stats(const chand_server_t *s, slots_stats_t *out);
+
 #endif /* CHAND_SLOTS_H */

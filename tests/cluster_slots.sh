@@ -176,8 +176,14 @@ grep -q "moved slots $slot-$slot to group $other" "$tmp/n$heir.log" &&
     fail "node $heir did not end the move"
 got=$(timeout 60 "$CHAN" --addr "$SEEDS" recv big.0 -n 20000 2>"$tmp/big.err" | sort -n | uniq |
     wc -l)
-[ "$got" -eq 20000 ] && pass "big.0's 20000 values are all in group $other" ||
-    fail "big.0 after the move: $got of 20000 values: $(cat "$tmp/big.err"); $(timeout 10 \
-        "$CHAN" --addr "$SEEDS" stat big.0 2>&1 | tr '\n' ' ')"
+if [ "$got" -eq 20000 ]; then
+    pass "big.0's 20000 values are all in group $other"
+else
+    fail "big.0 after the move: $got of 20000 values: $(cat "$tmp/big.err")"
+    for n in 1 2 3 4; do   # each node's view of the map
+        echo "node $n: $(timeout 5 "$CHAN" --addr "127.0.0.1:$(eval echo "\$C$n")" cluster slots 2>&1 |
+            tr '\n' ' ')"
+    done
+fi
 
 [ "$failures" -eq 0 ]

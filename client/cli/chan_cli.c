@@ -57,7 +57,8 @@ static const char usage[] =
 "  ping                one round trip to chand\n"
 "  cluster status      the cluster as the primary sees it: every node, its\n"
 "                      group, role and journal position; this node's term,\n"
-"                      lease, etcd and replicas (--addr: the seeds)\n"
+"                      lease, etcd and replicas; the slot map (--addr: the\n"
+"                      seeds)\n"
 "  cluster slots       the slot map: each run of slots, its group and the\n"
 "                      group's primary, and a move under way\n"
 "  cluster move LO[-HI] GROUP\n"
@@ -803,6 +804,12 @@ static int cmd_cluster(struct cli *c, int argc, char **argv)
     if (c->json) {
         json_cluster(s);
         free(s);
+        chan_slot_range_t *v;
+        ssize_t nr = chan_cluster_slots(c->cl, &v, chan_now() + 10000);
+        if (nr > 0) {
+            print_ranges(c, v, (size_t)nr);
+            free(v);
+        }
         return EXIT_OK;
     }
     printf("cluster: %s\nnode: %s\ngroup: %s\nrole: %s\nterm: %llu\n", s->cluster, s->node,
@@ -829,6 +836,13 @@ static int cmd_cluster(struct cli *c, int argc, char **argv)
                (unsigned long long)n->gen, (unsigned long long)n->off, lag);
     }
     free(s);
+    chan_slot_range_t *v;
+    ssize_t nr = chan_cluster_slots(c->cl, &v, chan_now() + 10000);
+    if (nr > 0) {
+        printf("SLOTS\n");
+        print_ranges(c, v, (size_t)nr);
+        free(v);
+    }
     return EXIT_OK;
 }
 
