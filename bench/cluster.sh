@@ -42,20 +42,7 @@ trap 'exit 130' INT TERM
 
 command -v etcd >/dev/null || { echo "cluster: etcd is not installed (etcd-server)" >&2; exit 1; }
 
-free_port EC
-free_port EP
-etcd --name e1 --data-dir "$data/etcd" \
-    --listen-client-urls "http://127.0.0.1:$EC" --advertise-client-urls "http://127.0.0.1:$EC" \
-    --listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
-    --initial-cluster "e1=http://127.0.0.1:$EP" >"$data/etcd.log" 2>&1 &
-etcd_pid=$!
-ETCD="127.0.0.1:$EC"
-i=0
-until ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -lt 300 ] || { echo "cluster: etcd did not start" >&2; exit 1; }
-    sleep 0.1
-done
+etcd_up "$data" || exit 1
 
 # start_node N PORT MODE CLUSTER: node N of CLUSTER (sets nN)
 start_node() {

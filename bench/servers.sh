@@ -22,6 +22,10 @@
 #       (the exit status) and stop_ms (SIGTERM to exit, 10 ms steps).
 #       Only a child of this shell is signalled: a PID that has gone, and
 #       may have been reused, is left alone.
+#   etcd_up DIR
+#       starts one etcd member on loopback ports with its data in DIR/etcd,
+#       waits until it is healthy, and sets etcd_pid and ETCD (its client
+#       endpoint).
 #   free_port VAR
 #       sets VAR to a loopback port no socket has (below the ephemeral
 #       range), not handed out before by this shell.
@@ -143,5 +147,22 @@ free_port() {   # free_port VAR: VAR=a port no socket has, not handed out before
             eval "$1=$p"
             return
         fi
+    done
+}
+
+etcd_up() {
+    free_port EC
+    free_port EP
+    etcd --name e1 --data-dir "$1/etcd" \
+        --listen-client-urls "http://127.0.0.1:$EC" --advertise-client-urls "http://127.0.0.1:$EC" \
+        --listen-peer-urls "http://127.0.0.1:$EP" --initial-advertise-peer-urls "http://127.0.0.1:$EP" \
+        --initial-cluster "e1=http://127.0.0.1:$EP" >"$1/etcd.log" 2>&1 &
+    etcd_pid=$!
+    ETCD="127.0.0.1:$EC"
+    _i=0
+    until ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health >/dev/null 2>&1; do
+        _i=$((_i + 1))
+        [ $_i -lt 300 ] || { echo "etcd did not start (see $1/etcd.log)" >&2; return 1; }
+        sleep 0.1
     done
 }

@@ -160,7 +160,9 @@ static int open_on(chan_client_t *cl, chan_remote_t *r, Chan__Open *m, int64_t d
 
 /* top: the application's client.  In a cluster a named channel's requests
  * go to its group's connection (chan_route.c); a temporary channel is made
- * on top's own connection, in a slot of that node's group. */
+ * on the connection of the group serving the empty name's slot (a group
+ * with slots: chand names it in one of them, so that a client routing its
+ * reference by slot finds it), and stays there. */
 static chan_t *open_common(chan_client_t *top, const char *name, size_t name_len, long cap,
                            bool temp, int flags, int64_t deadline)
 {
@@ -184,9 +186,9 @@ static chan_t *open_common(chan_client_t *top, const char *name, size_t name_len
     r->no_create = m.no_create;
     chani_moves_t moves = { 0 };
     for (;;) {
-        chan_client_t *cl = temp ? top : chani_route(top, name, name_len, deadline);
+        chan_client_t *cl = chani_route(top, temp ? "" : name, temp ? 0 : name_len, deadline);
         if (cl && open_on(cl, r, &m, deadline) == 0) {
-            r->routed = cl != top;   /* a group's connection: follows its slot */
+            r->routed = !temp && cl != top;   /* a group's connection: follows its slot */
             atomic_fetch_add(&cl->refs, 1);
             atomic_fetch_add(&top->refs, 1);
             return &r->hdr;

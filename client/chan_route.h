@@ -5,9 +5,10 @@
  * A client whose daemon answered Hello with a role is a cluster's.  It asks
  * its node for the slot map (the Map request) and sends each channel's
  * requests to the primary of the group serving the channel's slot
- * (chan_slot.h), on a connection per group, made at first use; temporary
- * channels stay on the connection that made them (chand names them in a
- * slot of its own group).  A request answered MOVED (errno EREMCHG inside
+ * (chan_slot.h), on a connection per group, made at first use.  A
+ * temporary channel is made on the connection of the group serving the
+ * empty name's slot (a group that has slots: chand names the channel in
+ * one of its own) and stays there.  A request answered MOVED (errno EREMCHG inside
  * the library) took no effect: the map is read again, the handles whose
  * slot went to another group are opened there, and the call is made again;
  * while a slot is moving, after a pause.  The application never sees

@@ -302,6 +302,32 @@ static void campaigned(void *arg, int err, const char *msg, json_object *r)
     c->h.promote(c->ctx, c->term);
 }
 
+/* A txn body: put key = value (bound to lease, 0: none) if the key's
+ * `field` (create_revision or mod_revision) equals rev. */
+static json_object *put_if(const char *key, const char *field, uint64_t rev, const char *value,
+                           uint64_t lease)
+{
+    json_object *b = json_object_new_object();
+    json_object *cmp = json_object_new_object();
+    char *k = etcd_b64(key, strlen(key));
+    json_object_object_add(cmp, "key", json_object_new_string(k));
+    free(k);
+    char r[32];
+    snprintf(r, sizeof r, "%" PRIu64, rev);
+    json_object_object_add(cmp, "target",
+                           json_object_new_string(!strcmp(field, "mod_revision") ? "MOD" : "CREATE"));
+    json_object_object_add(cmp, field, json_object_new_string(r));
+    json_object *cmps = json_object_new_array();
+    json_object_array_add(cmps, cmp);
+    json_object_object_add(b, "compare", cmps);
+    json_object *put = json_object_new_object();
+    json_object_object_add(put, "request_put", kv_body(key, value, lease));
+    json_object *succ = json_object_new_array();
+    json_object_array_add(succ, put);
+    json_object_object_add(b, "success", succ);
+    return b;
+}
+
 static void campaign(chand_cluster_t *c)
 {
     json_object *o = json_object_new_object();
@@ -310,21 +336,7 @@ static void campaign(chand_cluster_t *c)
     char v[MAX_VALUE];
     snprintf(v, sizeof v, "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
-    json_object *b = json_object_new_object();
-    json_object *cmp = json_object_new_object();
-    char *k = etcd_b64(c->primary_key, strlen(c->primary_key));
-    json_object_object_add(cmp, "key", json_object_new_string(k));
-    free(k);
-    json_object_object_add(cmp, "target", json_object_new_string("CREATE"));
-    json_object_object_add(cmp, "create_revision", json_object_new_string("0"));
-    json_object *cmps = json_object_new_array();
-    json_object_array_add(cmps, cmp);
-    json_object_object_add(b, "compare", cmps);
-    json_object *put = json_object_new_object();
-    json_object_object_add(put, "request_put", kv_body(c->primary_key, v, c->lease));
-    json_object *succ = json_object_new_array();
-    json_object_array_add(succ, put);
-    json_object_object_add(b, "success", succ);
+    json_object *b = put_if(c->primary_key, "create_revision", 0, v, c->lease);
     c->campaigning = true;
     etcd_call(c->etcd, ETCD_LANE_KV, "/v3/kv/txn", b, 2000, campaigned, c);
 }
@@ -402,21 +414,7 @@ static void make_map(chand_cluster_t *c)
     slot_map_t m;
     slotmap_all(&m, c->o.group);
     char *js = slotmap_format(&m);
-    json_object *b = json_object_new_object();
-    json_object *cmp = json_object_new_object();
-    char *k = etcd_b64(c->slots_key, strlen(c->slots_key));
-    json_object_object_add(cmp, "key", json_object_new_string(k));
-    free(k);
-    json_object_object_add(cmp, "target", json_object_new_string("CREATE"));
-    json_object_object_add(cmp, "create_revision", json_object_new_string("0"));
-    json_object *cmps = json_object_new_array();
-    json_object_array_add(cmps, cmp);
-    json_object_object_add(b, "compare", cmps);
-    json_object *put = json_object_new_object();
-    json_object_object_add(put, "request_put", kv_body(c->slots_key, js, 0));
-    json_object *succ = json_object_new_array();
-    json_object_array_add(succ, put);
-    json_object_object_add(b, "success", succ);
+    json_object *b = put_if(c->slots_key, "create_revision", 0, js, 0);
     free(js);
     c->making_map = true;
     etcd_call(c->etcd, ETCD_LANE_KV, "/v3/kv/txn", b, 2000, map_made, c);
@@ -449,23 +447,7 @@ int chand_cluster_put_map(chand_cluster_t *c, const slot_map_t *m,
     if (c->putting_map || !c->map.version)
         return -1;
     char *js = slotmap_format(m);
-    json_object *b = json_object_new_object();
-    json_object *cmp = json_object_new_object();
-    char *k = etcd_b64(c->slots_key, strlen(c->slots_key));
-    json_object_object_add(cmp, "key", json_object_new_string(k));
-    free(k);
-    char rev[32];
-    snprintf(rev, sizeof rev, "%" PRIu64, m->version);
-    json_object_object_add(cmp, "target", json_object_new_string("MOD"));
-    json_object_object_add(cmp, "mod_revision", json_object_new_string(rev));
-    json_object *cmps = json_object_new_array();
-    json_object_array_add(cmps, cmp);
-    json_object_object_add(b, "compare", cmps);
-    json_object *put = json_object_new_object();
-    json_object_object_add(put, "request_put", kv_body(c->slots_key, js, 0));
-    json_object *succ = json_object_new_array();
-    json_object_array_add(succ, put);
-    json_object_object_add(b, "success", succ);
+    json_object *b = put_if(c->slots_key, "mod_revision", m->version, js, 0);
     free(js);
     struct map_put *mp = xcalloc(1, sizeof *mp);
     mp->c = c;
