@@ -140,7 +140,7 @@ static int goroutine_park(chan_waiter_t *w, int64_t deadline,
 {
     chan_deadline_t d;
     if (deadline >= 0) {
-        d.when = deadline;
+        d.node.key = deadline;
         d.w = w;
         chani_sched_deadline_add(&d);
     }
