@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan_units.h"
 #include "chand_log.h"
 #include "chand_opts.h"
 
@@ -179,57 +180,6 @@ static const struct {
     { OPT_LEASE_TTL, "--lease-ttl", 2000, 3600000, offsetof(chand_opts_t, lease_ttl_ms), true },
 };
 
-/* The decimal number s starts with (no sign, no blanks), and where it
- * ends.  0, or -1 if s does not start with one or it is too large. */
-static int leading_number(const char *s, unsigned long long *v, char **end)
-{
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    *v = strtoull(s, end, 10);
-    return errno ? -1 : 0;
-}
-
-int chand_parse_size(const char *s, uint64_t *out)
-{
-    unsigned long long v;
-    char *end;
-    if (leading_number(s, &v, &end) < 0)
-        return -1;
-    unsigned shift = 0;
-    switch (*end) {
-    case 0: break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: return -1;
-    }
-    if (*end || v > (UINT64_C(1) << (62 - shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
-int chand_parse_duration(const char *s, uint64_t *out)
-{
-    unsigned long long v;
-    char *end;
-    if (leading_number(s, &v, &end) < 0)
-        return -1;
-    static const struct { const char *suffix; uint64_t ms; } units[] = {
-        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-    };
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].suffix) != 0)
-            continue;
-        if (v > UINT64_MAX / 4 / units[i].ms)
-            return -1;
-        *out = v * units[i].ms;
-        return 0;
-    }
-    return -1;
-}
-
 static void defaults(chand_opts_t *o)
 {
     memset(o, 0, sizeof *o);
@@ -270,7 +220,7 @@ static int set_numeric(chand_opts_t *o, int opt, const char *arg)
         if (numeric[i].opt != opt)
             continue;
         uint64_t v;
-        int rc = numeric[i].duration ? chand_parse_duration(arg, &v) : chand_parse_size(arg, &v);
+        int rc = numeric[i].duration ? chan_parse_duration(arg, &v) : chan_parse_size(arg, &v);
         if (rc < 0 || v < numeric[i].min || v > numeric[i].max) {
             fprintf(stderr, "chand: %s: '%s' is not a %s from %llu to %llu%s\n", numeric[i].name, arg,
                     numeric[i].duration ? "time" : "number", (unsigned long long)numeric[i].min,

@@ -1,14 +1,17 @@
 /*
  * check_common.c - unit tests of the helpers chand and libchan share
- * (common/): the deadline heap.
+ * (common/): the deadline heap, sizes and durations.
  */
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "chan_heap.h"
+#include "chan_units.h"
 
 /* ---- the heap ---- */
 
@@ -178,6 +181,83 @@ START_TEST(t_heap_random_vs_reference)
 }
 END_TEST
 
+/* ---- sizes and durations ---- */
+
+struct good {
+    const char *s;
+    uint64_t v;
+};
+
+struct bad {
+    const char *s;
+    int err;
+};
+
+static void check_parser(int (*parse)(const char *, uint64_t *), const struct good *good,
+                         size_t ngood, const struct bad *bad, size_t nbad)
+{
+    for (size_t i = 0; i < ngood; i++) {
+        uint64_t v = 12345;
+        errno = 0;
+        ck_assert_msg(parse(good[i].s, &v) == 0, "refused '%s' (%s)", good[i].s, strerror(errno));
+        ck_assert_msg(v == good[i].v, "'%s' is %llu, not %llu", good[i].s, (unsigned long long)v,
+                      (unsigned long long)good[i].v);
+    }
+    for (size_t i = 0; i < nbad; i++) {
+        uint64_t v = 12345;
+        errno = 0;
+        ck_assert_msg(parse(bad[i].s, &v) < 0, "accepted '%s' as %llu", bad[i].s ? bad[i].s : "(null)",
+                      (unsigned long long)v);
+        ck_assert_msg(errno == bad[i].err, "'%s': errno %d, not %d", bad[i].s ? bad[i].s : "(null)",
+                      errno, bad[i].err);
+        ck_assert_uint_eq(v, 12345);   /* untouched */
+    }
+}
+
+START_TEST(t_sizes)
+{
+    static const struct good good[] = {
+        { "0", 0 }, { "64", 64 }, { "16k", 16384 }, { "16K", 16384 }, { "1m", 1u << 20 },
+        { "3M", 3u << 20 }, { "2g", UINT64_C(2) << 30 }, { "2G", UINT64_C(2) << 30 },
+        { "007", 7 }, { "0k", 0 },
+        { "4611686018427387904", UINT64_C(1) << 62 },   /* the largest */
+        { "4294967296g", UINT64_C(1) << 62 }, { "4398046511104m", UINT64_C(1) << 62 },
+        { "4503599627370496k", UINT64_C(1) << 62 },
+    };
+    static const struct bad bad[] = {
+        { NULL, EINVAL }, { "", EINVAL }, { "-1", EINVAL }, { "+1", EINVAL }, { " 1", EINVAL },
+        { "1 ", EINVAL }, { "1kb", EINVAL }, { "1x", EINVAL }, { "k", EINVAL }, { "1.5k", EINVAL },
+        { "0x10", EINVAL }, { "1t", EINVAL }, { "1kk", EINVAL }, { "1\n", EINVAL },
+        { "4611686018427387905", ERANGE }, { "4294967297g", ERANGE }, { "4503599627370497k", ERANGE },
+        { "18446744073709551615", ERANGE }, { "18446744073709551616", ERANGE },
+        { "99999999999999999999999k", ERANGE },
+    };
+    check_parser(chan_parse_size, good, sizeof good / sizeof good[0], bad, sizeof bad / sizeof bad[0]);
+}
+END_TEST
+
+START_TEST(t_durations)
+{
+    static const struct good good[] = {
+        { "0", 0 }, { "250", 250 }, { "250ms", 250 }, { "30s", 30000 }, { "5m", 300000 },
+        { "1h", 3600000 }, { "0h", 0 }, { "0010s", 10000 },
+        { "4611686018427387903", UINT64_MAX / 4 },   /* the largest */
+        { "4611686018427387s", UINT64_C(4611686018427387000) },
+        { "1281023894007h", UINT64_C(1281023894007) * 3600000 },
+    };
+    static const struct bad bad[] = {
+        { NULL, EINVAL }, { "", EINVAL }, { "-5", EINVAL }, { "+5", EINVAL }, { " 5", EINVAL },
+        { "5 s", EINVAL }, { "5s ", EINVAL }, { "5sec", EINVAL }, { "5S", EINVAL }, { "5H", EINVAL },
+        { "1d", EINVAL }, { "ms", EINVAL }, { "s", EINVAL }, { "1.5s", EINVAL }, { "5mss", EINVAL },
+        { "1k", EINVAL },
+        { "4611686018427387904", ERANGE }, { "4611686018427388s", ERANGE },
+        { "1281023894008h", ERANGE }, { "18446744073709551616ms", ERANGE },
+    };
+    check_parser(chan_parse_duration, good, sizeof good / sizeof good[0], bad,
+                 sizeof bad / sizeof bad[0]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common");
@@ -186,6 +266,11 @@ int main(void)
     tcase_add_test(tc, t_heap_pop_order);
     tcase_add_test(tc, t_heap_remove_anywhere);
     tcase_add_test(tc, t_heap_random_vs_reference);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("units");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, t_sizes);
+    tcase_add_test(tc, t_durations);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
