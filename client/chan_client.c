@@ -52,6 +52,7 @@
 
 #include "chan_addr.h"
 #include "chan_client.h"
+#include "chan_clock.h"
 #include "chan_errmsg.h"
 #include "chan_sched.h"
 #include "chan_tls.h"
@@ -655,13 +656,6 @@ static int64_t read_spin_ns(void)
     return v;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The connection the reader reads ended with err (a read error, EOF, a
  * protocol error): fail everything in flight on it. */
 static void reader_failed(chan_client_t *cl, int err, uint64_t gen)
@@ -687,7 +681,7 @@ static void lead(chan_client_t *cl, chan_waiter_t *w, int64_t deadline)
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     chani_waiter_reading(w);   /* our own wake needs no futex call */
-    int64_t spin_end = mono_ns() + read_spin_ns();
+    int64_t spin_end = chan_mono_ns() + read_spin_ns();
     while (!atomic_load_explicit(&w->woken, memory_order_acquire)) {
         if (spin_end) {
             if (deadline >= 0 && chan_now() >= deadline)
@@ -700,7 +694,7 @@ static void lead(chan_client_t *cl, chan_waiter_t *w, int64_t deadline)
             }
             if (got)
                 continue;
-            if (mono_ns() < spin_end) {
+            if (chan_mono_ns() < spin_end) {
                 sched_yield();
                 continue;
             }

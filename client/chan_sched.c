@@ -61,6 +61,7 @@
 #endif
 
 #include "chan/chan.h"
+#include "chan_clock.h"
 #include "chan_errmsg.h"
 #include "chan_lock.h"
 #include "chan_sched.h"
@@ -593,13 +594,6 @@ static void poll_finish(struct chan_worker *w, bool read)
     ops->done(w->poll_ctx);
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Nothing to run and a socket to wait on: sleep in poll() on it and on the
  * eventfd, until a reply comes, a waker writes the eventfd, or the next
  * deadline.  The reply is read right here, on the worker's stack, and the
@@ -613,7 +607,7 @@ static void idle_poll(struct chan_worker *w)
 {
     /* First poll without sleeping (see the client's read_spin_ns), giving
      * the core to whoever wants it between looks. */
-    int64_t end = mono_ns() + w->poll_ops->spin_ns();
+    int64_t end = chan_mono_ns() + w->poll_ops->spin_ns();
     do {
         /* Other workers' fresh goroutines too: idle() steals them if their
          * worker stays busy, and a worker asleep on a socket would not. */
@@ -624,7 +618,7 @@ static void idle_poll(struct chan_worker *w)
             return;
         }
         sched_yield();
-    } while (mono_ns() < end);
+    } while (chan_mono_ns() < end);
     struct pollfd p[2] = { { w->poll_fd, POLLIN, 0 }, { w->evfd, POLLIN, 0 } };
     atomic_store_explicit(&w->sleeping, 2, memory_order_seq_cst);
     atomic_fetch_add_explicit(&nidle, 1, memory_order_seq_cst);

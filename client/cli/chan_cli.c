@@ -24,6 +24,7 @@
 #include <openssl/rand.h>
 
 #include "chan/chan.h"
+#include "chan_clock.h"
 
 enum exit_code {
     EXIT_OK = 0,
@@ -626,13 +627,10 @@ static int cmd_ping(struct cli *c, int argc, char **argv)
         fprintf(stderr, "chan: ping takes no arguments\n");
         return EXIT_USAGE;
     }
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    int64_t t0 = chan_mono_ns();
     if (chan_ping(c->cl, c->timeout < 0 ? chan_now() + 10000 : deadline_of(c)) < 0)
         return fail("ping", errno);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    long us = (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
-    printf("PONG %ld us\n", us);
+    printf("PONG %ld us\n", (long)((chan_mono_ns() - t0) / 1000));
     return EXIT_OK;
 }
 
