@@ -57,7 +57,6 @@
 #include "chan_sched.h"
 #include "chan_tls.h"
 
-#define DEFAULT_ADDR "127.0.0.1:7070"
 /* A dial through a cluster's seeds gives each seed this long. */
 #define SEED_TIMEOUT_MS 1000
 #define READ_CHUNK (64 * 1024)
@@ -1583,7 +1582,7 @@ chan_client_t *chan_connect_opts(const chan_connect_opts_t *o, int64_t deadline)
         o = &none;
     const char *addr = o->addr ? o->addr : getenv("CHAN_ADDR");
     if (!addr || !*addr)
-        addr = DEFAULT_ADDR;
+        addr = CHAN_DEFAULT_ADDR;
     const char *token = o->token ? o->token : getenv("CHAN_TOKEN");
     if (token && !*token)
         token = NULL;

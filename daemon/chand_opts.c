@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan_addr.h"
 #include "chan_units.h"
 #include "chand_log.h"
 #include "chand_opts.h"
@@ -21,7 +22,7 @@ static const char usage[] =
 "\n"
 "  -l, --listen ADDR     listen on ADDR: HOST:PORT, [IPV6]:PORT or unix:/PATH;\n"
 "                        repeatable; PORT 0 picks a free port (default "
-CHAND_DEFAULT_LISTEN ")\n"
+CHAN_DEFAULT_ADDR ")\n"
 "  -p, --port-file FILE  once listening, write the first TCP port to FILE\n"
 "                        (atomically: written aside, then renamed)\n"
 "  -a, --auth-file FILE  require clients to present the token in FILE\n"
@@ -317,7 +318,7 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
         return OPTS_USAGE;
     }
     if (o->nlisten == 0)
-        o->listen[o->nlisten++] = CHAND_DEFAULT_LISTEN;
+        o->listen[o->nlisten++] = CHAN_DEFAULT_ADDR;
     if (o->check && !o->data_dir) {
         fprintf(stderr, "chand: --check needs --data-dir\n");
         return OPTS_USAGE;

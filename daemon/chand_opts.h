@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHAND_DEFAULT_LISTEN "127.0.0.1:7070"
 #define CHAND_MAX_LISTEN 16
 
 typedef struct chand_opts {

@@ -24,6 +24,7 @@
 #include <openssl/rand.h>
 
 #include "chan/chan.h"
+#include "chan_addr.h"
 #include "chan_clock.h"
 
 enum exit_code {
@@ -68,7 +69,7 @@ static const char usage[] =
 "Options:\n"
 "  -a, --addr ADDR       chand's address: HOST:PORT, [IPV6]:PORT or unix:/PATH,\n"
 "                        or tls://HOST:PORT over TLS (default $CHAN_ADDR,\n"
-"                        then 127.0.0.1:7070)\n"
+"                        then " CHAN_DEFAULT_ADDR ")\n"
 "      --token-file FILE present the token in FILE (default $CHAN_TOKEN); with\n"
 "                        --user, that user's secret\n"
 "  -u, --user NAME       say Hello as user NAME of chand's --acl-file (default\n"
@@ -962,7 +963,7 @@ int main(int argc, char **argv)
         if (!c.cl) {
             int e = errno;
             fprintf(stderr, "chan: cannot connect to %s: %s\n",
-                    c.addr ? c.addr : getenv("CHAN_ADDR") ? getenv("CHAN_ADDR") : "127.0.0.1:7070",
+                    c.addr ? c.addr : getenv("CHAN_ADDR") ? getenv("CHAN_ADDR") : CHAN_DEFAULT_ADDR,
                     *chan_errmsg() ? chan_errmsg() : e == EACCES ? "token (or user and secret) refused" : strerror(e));
             free(c.token);
             return EXIT_ERROR;
