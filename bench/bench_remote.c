@@ -35,15 +35,9 @@
 #include <unistd.h>
 
 #include "chan/chan.h"
+#include "chan_clock.h"
 
 enum { SAMPLES = 5000, PP_ROUNDS = 2000, TPUT_G = 64, TPUT_N = 100000 };
-
-static int64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
 
 static int cmp64(const void *a, const void *b)
 {
@@ -99,10 +93,10 @@ static void raw_round(int64_t *lat)
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     char b[32] = { 0 };
     for (int i = 0; i < SAMPLES; i++) {
-        int64_t t = now_ns();
+        int64_t t = chan_mono_ns();
         if (write(s, b, sizeof b) != sizeof b || read(s, b, sizeof b) != sizeof b)
             die("echo");
-        lat[i] = now_ns() - t;
+        lat[i] = chan_mono_ns() - t;
     }
     close(s);
     waitpid(pid, NULL, 0);
@@ -117,10 +111,10 @@ static chan_wg_t *wg;
 static void ping_samples(int64_t *lat)
 {
     for (int i = 0; i < SAMPLES; i++) {
-        int64_t t = now_ns();
+        int64_t t = chan_mono_ns();
         if (chan_ping(cl, -1) < 0)
             die("ping");
-        lat[i] = now_ns() - t;
+        lat[i] = chan_mono_ns() - t;
     }
 }
 
@@ -187,10 +181,10 @@ static void pinger(void *arg)
     struct pp_arg *p = arg;
     char v[16] = "ping";
     for (int i = 0; i < PP_ROUNDS; i++) {
-        int64_t t = now_ns();
+        int64_t t = chan_mono_ns();
         if (chan_send(p->ping, v, 4, -1) < 0 || chan_recv(p->pong, v, sizeof v, -1) < 0)
             die("ping-pong");
-        p->lat[i] = now_ns() - t;
+        p->lat[i] = chan_mono_ns() - t;
     }
     chan_wg_done(wg);
 }
@@ -250,14 +244,14 @@ static double throughput_round(const char *addr)
         die("connect");
     chan_t *in = chan_open(cl, name, 0, 0, -1), *out = chan_open(rc, name, 0, 0, -1);
     atomic_store(&tput_left, (TPUT_N / TPUT_G) * TPUT_G);
-    int64_t t = now_ns();
+    int64_t t = chan_mono_ns();
     chan_wg_add(wg, 2 * TPUT_G);
     for (int i = 0; i < TPUT_G; i++) {
         chan_go(tput_recv, out);
         chan_go(tput_send, in);
     }
     chan_wg_wait(wg, -1);
-    double secs = (double)(now_ns() - t) / 1e9;
+    double secs = (double)(chan_mono_ns() - t) / 1e9;
     chan_release(in);
     chan_release(out);
     chan_disconnect(rc);

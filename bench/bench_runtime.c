@@ -24,12 +24,11 @@
 #include <time.h>
 
 #include "chan/chan.h"
+#include "chan_clock.h"
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return (double)chan_mono_ns() * 1e-9;
 }
 
 static long n_arg;

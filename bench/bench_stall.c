@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "chan/chan.h"
+#include "chan_clock.h"
 
 #define OPENERS 32          /* threads making channels, pipelined */
 #define PING_EVERY_US 1000
@@ -39,9 +40,7 @@ static const char *addr;
 
 static uint64_t now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+    return (uint64_t)chan_mono_ns() / 1000;
 }
 
 static chan_client_t *dial(void)

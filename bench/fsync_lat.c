@@ -140,8 +140,8 @@ int main(int argc, char **argv)
     uint64_t t_start = 0;
     for (uint64_t i = 0; i < warm + count; i++) {
         if (i == warm)
-            t_start = lg_now_ns();
-        uint64_t t0 = lg_now_ns();
+            t_start = chan_mono_ns();
+        uint64_t t0 = chan_mono_ns();
         ssize_t k = write(fd, buf, size);
         if (k != (ssize_t)size) {
             fprintf(stderr, "%s: write %s: %s\n", prog, file, k < 0 ? strerror(errno) : "short");
@@ -152,9 +152,9 @@ int main(int argc, char **argv)
             goto out;
         }
         if (i >= warm)
-            lat[i - warm] = lg_now_ns() - t0;
+            lat[i - warm] = chan_mono_ns() - t0;
     }
-    double secs = (double)(lg_now_ns() - t_start) / 1e9;
+    double secs = (double)(chan_mono_ns() - t_start) / 1e9;
     lg_sort_u64(lat, count);
     double sum = 0;
     for (uint64_t i = 0; i < count; i++)

@@ -31,13 +31,6 @@
 #define WARMUP_MAX 1000          /* untimed round trips before a latency run */
 #define RETRY_US 2000            /* drain: a server still starting is asked this often */
 
-uint64_t lg_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------------------
  * Options
  * ------------------------------------------------------------------------ */
@@ -186,7 +179,7 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
         o->cap = o->mode == LG_PING_PONG ? 1 : 65536;
     if (!o->prefix[0])
         snprintf(o->prefix, sizeof o->prefix, "bench.%ld.%llu", (long)getpid(),
-                 (unsigned long long)(lg_now_ns() / 1000));
+                 (unsigned long long)(chan_mono_ns() / 1000));
 }
 
 /* ------------------------------------------------------------------------
@@ -301,7 +294,7 @@ static void *producer_main(void *arg)
         atomic_fetch_add_explicit(&r->progress, 1, memory_order_relaxed);
     }
     if (r->o->mode == LG_FILL && atomic_fetch_sub(&r->producers_left, 1) == 1)
-        r->t_end = lg_now_ns();
+        r->t_end = chan_mono_ns();
     free(mem);
     free(vals);
     return NULL;
@@ -331,7 +324,7 @@ static void *consumer_main(void *arg)
             continue;
         if (atomic_load_explicit(&r->t_first, memory_order_relaxed) == 0) {
             uint64_t zero = 0;
-            atomic_compare_exchange_strong(&r->t_first, &zero, lg_now_ns());
+            atomic_compare_exchange_strong(&r->t_first, &zero, chan_mono_ns());
             if (r->quiet)
                 *r->quiet = 0;   /* from now on a failure is one */
         }
@@ -345,7 +338,7 @@ static void *consumer_main(void *arg)
         uint64_t total = atomic_fetch_add(&r->received, (uint64_t)n) + (uint64_t)n;
         atomic_fetch_add_explicit(&r->progress, 1, memory_order_relaxed);
         if (total >= o->count && total - (uint64_t)n < o->count) {
-            r->t_end = lg_now_ns();
+            r->t_end = chan_mono_ns();
             atomic_store(&r->done, 1);
         }
     }
@@ -368,7 +361,7 @@ static void *requester_main(void *arg)
     uint64_t warm = o->count / 10 < WARMUP_MAX ? o->count / 10 : WARMUP_MAX;
     pthread_barrier_wait(&r->start);
     for (uint64_t i = 0; buf && i < warm + o->count && !atomic_load(&r->done); i++) {
-        uint64_t t0 = lg_now_ns();
+        uint64_t t0 = chan_mono_ns();
         if (o->size >= sizeof i)
             memcpy(buf, &i, sizeof i);
         if (r->b->send(w->h, &out, 1) < 0) {
@@ -385,12 +378,12 @@ static void *requester_main(void *arg)
             break;
         }
         r->b->release(w->h2, &in, 1);
-        uint64_t t1 = lg_now_ns();
+        uint64_t t1 = chan_mono_ns();
         if (i >= warm)
             w->lat[i - warm] = t1 - t0;
         atomic_fetch_add_explicit(&r->progress, 1, memory_order_relaxed);
     }
-    r->t_end = lg_now_ns();
+    r->t_end = chan_mono_ns();
     lg_val_t stop = { buf, 0 };   /* an empty request ends the responder */
     if (!atomic_load(&r->failed) && r->b->send(w->h, &stop, 1) < 0)
         fail(r, "stop send");
@@ -436,16 +429,16 @@ static void *pinger_main(void *arg)
     uint64_t warm = r->o->count / 10 < WARMUP_MAX ? r->o->count / 10 : WARMUP_MAX;
     pthread_barrier_wait(&r->start);
     for (uint64_t i = 0; i < warm + r->o->count; i++) {
-        uint64_t t0 = lg_now_ns();
+        uint64_t t0 = chan_mono_ns();
         if (r->b->ping(w->conn) < 0) {
             fail(r, "ping");
             break;
         }
         if (i >= warm)
-            w->lat[i - warm] = lg_now_ns() - t0;
+            w->lat[i - warm] = chan_mono_ns() - t0;
         atomic_fetch_add_explicit(&r->progress, 1, memory_order_relaxed);
     }
-    r->t_end = lg_now_ns();
+    r->t_end = chan_mono_ns();
     return NULL;
 }
 
@@ -516,16 +509,16 @@ static void *tcp_client_main(void *arg)
     uint64_t warm = r->o->count / 10 < WARMUP_MAX ? r->o->count / 10 : WARMUP_MAX;
     pthread_barrier_wait(&r->start);
     for (uint64_t i = 0; buf && i < warm + r->o->count; i++) {
-        uint64_t t0 = lg_now_ns();
+        uint64_t t0 = chan_mono_ns();
         if (full_io(fd, buf, r->o->size, true) < 0 || full_io(fd, buf, r->o->size, false) < 0) {
             fail(r, "tcp echo");
             break;
         }
         if (i >= warm)
-            w->lat[i - warm] = lg_now_ns() - t0;
+            w->lat[i - warm] = chan_mono_ns() - t0;
         atomic_fetch_add_explicit(&r->progress, 1, memory_order_relaxed);
     }
-    r->t_end = lg_now_ns();
+    r->t_end = chan_mono_ns();
     shutdown(fd, SHUT_WR);   /* the echo thread sees EOF */
     free(buf);
     return NULL;
@@ -621,7 +614,7 @@ static void print_drain(const lg_opts_t *o, const lg_backend_t *b, run_t *r, uin
 /* The instant --since names, on the monotonic clock (now if none). */
 static uint64_t origin_ns(const lg_opts_t *o)
 {
-    uint64_t mono = lg_now_ns();
+    uint64_t mono = chan_mono_ns();
     if (!o->since_ns)
         return mono;
     struct timespec ts;
@@ -640,13 +633,13 @@ static void drain_open(const lg_opts_t *quiet, const lg_backend_t *b, run_t *r, 
     atomic_store(&r->drain_step, 1);
     while (!(*conn = b->connect(quiet)))
         usleep(RETRY_US);
-    *t_conn = *t_len = lg_now_ns();
+    *t_conn = *t_len = chan_mono_ns();
     if (quiet->await_len) {
         atomic_store(&r->drain_step, 2);
         int64_t len;
         while ((len = b->length(*conn, name)) < (int64_t)quiet->count)
             usleep(RETRY_US);
-        *t_len = lg_now_ns();
+        *t_len = chan_mono_ns();
     }
     atomic_fetch_add(&r->progress, 1);
     atomic_store(&r->drain_step, 3);
@@ -680,7 +673,7 @@ static int run_tcp(const lg_opts_t *o, const lg_backend_t *b, run_t *r)
     pthread_create(&echo, NULL, echo_main, &e);
     pthread_create(&w.tid, NULL, tcp_client_main, &w);
     pthread_barrier_wait(&r->start);
-    uint64_t t0 = lg_now_ns();
+    uint64_t t0 = chan_mono_ns();
     pthread_join(w.tid, NULL);
     pthread_join(echo, NULL);
     close(fds[0]);
@@ -785,7 +778,7 @@ int lg_run(const lg_opts_t *o, const lg_backend_t *b)
     for (int i = 0; i < nthreads; i++)
         pthread_create(&w[i].tid, NULL, fn[i >= first_kind1], &w[i]);
     pthread_barrier_wait(&r.start);
-    uint64_t t0 = lg_now_ns();
+    uint64_t t0 = chan_mono_ns();
     for (int i = 0; i < nthreads; i++)
         pthread_join(w[i].tid, NULL);
     double secs = (double)(r.t_end - t0) / 1e9;

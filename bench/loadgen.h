@@ -41,6 +41,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "chan_clock.h"   /* chan_mono_ns: the clock every figure is timed on */
+
 enum lg_mode { LG_PRODUCER_CONSUMER, LG_PING_PONG, LG_PING, LG_TCP, LG_FILL, LG_DRAIN };
 
 typedef struct lg_opts {
@@ -100,9 +102,6 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b);
 /* Run the workload and print its result line.  Returns the exit status:
  * 0, 1 (an error or a failed check). */
 int lg_run(const lg_opts_t *o, const lg_backend_t *b);
-
-/* The monotonic clock in nanoseconds. */
-uint64_t lg_now_ns(void);
 
 /* Sort v[0..n) in place, ascending: once, before lg_pct_us. */
 void lg_sort_u64(uint64_t *v, uint64_t n);

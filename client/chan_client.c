@@ -52,12 +52,12 @@
 
 #include "chan_addr.h"
 #include "chan_client.h"
+#include "chan_clock.h"
 #include "chan_route.h"
 #include "chan_errmsg.h"
 #include "chan_sched.h"
 #include "chan_tls.h"
 
-#define DEFAULT_ADDR "127.0.0.1:7070"
 /* A dial through a cluster's seeds gives each seed this long. */
 #define SEED_TIMEOUT_MS 1000
 #define READ_CHUNK (64 * 1024)
@@ -659,13 +659,6 @@ static int64_t read_spin_ns(void)
     return v;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* The connection the reader reads ended with err (a read error, EOF, a
  * protocol error): fail everything in flight on it. */
 static void reader_failed(chan_client_t *cl, int err, uint64_t gen)
@@ -691,7 +684,7 @@ static void lead(chan_client_t *cl, chan_waiter_t *w, int64_t deadline)
     int cancel_state;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     chani_waiter_reading(w);   /* our own wake needs no futex call */
-    int64_t spin_end = mono_ns() + read_spin_ns();
+    int64_t spin_end = chan_mono_ns() + read_spin_ns();
     while (!atomic_load_explicit(&w->woken, memory_order_acquire)) {
         if (spin_end) {
             if (deadline >= 0 && chan_now() >= deadline)
@@ -704,7 +697,7 @@ static void lead(chan_client_t *cl, chan_waiter_t *w, int64_t deadline)
             }
             if (got)
                 continue;
-            if (mono_ns() < spin_end) {
+            if (chan_mono_ns() < spin_end) {
                 sched_yield();
                 continue;
             }
@@ -1595,7 +1588,7 @@ chan_client_t *chan_connect_opts(const chan_connect_opts_t *o, int64_t deadline)
         o = &none;
     const char *addr = o->addr ? o->addr : getenv("CHAN_ADDR");
     if (!addr || !*addr)
-        addr = DEFAULT_ADDR;
+        addr = CHAN_DEFAULT_ADDR;
     const char *token = o->token ? o->token : getenv("CHAN_TOKEN");
     if (token && !*token)
         token = NULL;

@@ -61,6 +61,7 @@
 #endif
 
 #include "chan/chan.h"
+#include "chan_clock.h"
 #include "chan_errmsg.h"
 #include "chan_lock.h"
 #include "chan_sched.h"
@@ -86,8 +87,7 @@ struct chan_worker {
 #ifdef CHAN_TSAN
     void *after_tsan;            /* TSan fiber to run `after` as, or NULL */
 #endif
-    chan_deadline_t **heap;      /* deadlines, a binary min-heap */
-    size_t nheap, heap_cap;
+    struct chan_heap deadlines;  /* of parked goroutines (chan_deadline_t) */
     void *altstack;              /* for the SIGSEGV handler */
     int id;
     _Atomic size_t rq_len;       /* written by the owner, read as load */
@@ -347,96 +347,48 @@ static void wake_idle_for(struct chan_worker *self)
 }
 
 /* ------------------------------------------------------------------------
- * Deadlines: a binary min-heap per worker, keyed by `when`. */
-
-static void heap_set(struct chan_worker *w, size_t i, chan_deadline_t *d)
-{
-    w->heap[i] = d;
-    d->idx = i;
-}
-
-static void heap_up(struct chan_worker *w, size_t i)
-{
-    chan_deadline_t *d = w->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (w->heap[p]->when <= d->when)
-            break;
-        heap_set(w, i, w->heap[p]);
-        i = p;
-    }
-    heap_set(w, i, d);
-}
-
-static void heap_down(struct chan_worker *w, size_t i)
-{
-    chan_deadline_t *d = w->heap[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= w->nheap)
-            break;
-        if (c + 1 < w->nheap && w->heap[c + 1]->when < w->heap[c]->when)
-            c++;
-        if (d->when <= w->heap[c]->when)
-            break;
-        heap_set(w, i, w->heap[c]);
-        i = c;
-    }
-    heap_set(w, i, d);
-}
-
-static void heap_remove(struct chan_worker *w, chan_deadline_t *d)
-{
-    size_t i = d->idx;
-    d->idx = SIZE_MAX;
-    chan_deadline_t *last = w->heap[--w->nheap];
-    if (i == w->nheap)
-        return;
-    heap_set(w, i, last);
-    heap_up(w, i);
-    heap_down(w, last->idx);
-}
+ * Deadlines: a binary min-heap per worker (chan_heap.h), keyed by the
+ * chan_now() at which each fires. */
 
 void chani_sched_deadline_add(chan_deadline_t *d)
 {
     struct chan_worker *w = tls_worker;
-    if (w->nheap == w->heap_cap) {
-        size_t cap = w->heap_cap ? 2 * w->heap_cap : 64;
-        chan_deadline_t **h = realloc(w->heap, cap * sizeof *h);
-        if (!h) {
-            /* No memory for the heap: fire at once rather than never;
-             * callers treat an early timeout like any other. */
-            d->idx = SIZE_MAX;
-            d->when = 0;
-            if (chani_waiter_claim(d->w)) {
-                d->w->index = CHAN_WAIT_TIMEOUT;
-                rq_push(w, w->cur);
-            }
-            return;
+    if (chan_heap_push(&w->deadlines, &d->node) < 0) {
+        /* No memory for the heap: fire at once rather than never;
+         * callers treat an early timeout like any other. */
+        chan_heap_node_init(&d->node);
+        if (chani_waiter_claim(d->w)) {
+            d->w->index = CHAN_WAIT_TIMEOUT;
+            rq_push(w, w->cur);
         }
-        w->heap = h;
-        w->heap_cap = cap;
     }
-    w->heap[w->nheap] = d;
-    d->idx = w->nheap++;
-    heap_up(w, d->idx);
 }
 
 void chani_sched_deadline_del(chan_deadline_t *d)
 {
-    if (d->idx != SIZE_MAX)
-        heap_remove(tls_worker, d);
+    chan_heap_remove(&tls_worker->deadlines, &d->node);
+}
+
+/* Milliseconds until w's next deadline: 0 if it has passed, -1 if none. */
+static int64_t next_deadline_ms(struct chan_worker *w)
+{
+    struct chan_heap_node *top = chan_heap_top(&w->deadlines);
+    if (!top)
+        return -1;
+    int64_t left = top->key - chan_now();
+    return left < 0 ? 0 : left;
 }
 
 /* Fire every deadline that has passed. */
 static void timers_run(struct chan_worker *w)
 {
-    if (!w->nheap)
+    if (!chan_heap_top(&w->deadlines))
         return;
     int64_t now = chan_now();
-    while (w->nheap && w->heap[0]->when <= now) {
-        chan_deadline_t *d = w->heap[0];
-        heap_remove(w, d);
+    struct chan_heap_node *top;
+    while ((top = chan_heap_top(&w->deadlines)) && top->key <= now) {
+        chan_deadline_t *d = chan_heap_entry(top, chan_deadline_t, node);
+        chan_heap_remove(&w->deadlines, top);
         if (chani_waiter_claim(d->w)) {
             d->w->index = CHAN_WAIT_TIMEOUT;
             rq_push(w, d->w->g);
@@ -642,13 +594,6 @@ static void poll_finish(struct chan_worker *w, bool read)
     ops->done(w->poll_ctx);
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Nothing to run and a socket to wait on: sleep in poll() on it and on the
  * eventfd, until a reply comes, a waker writes the eventfd, or the next
  * deadline.  The reply is read right here, on the worker's stack, and the
@@ -662,7 +607,7 @@ static void idle_poll(struct chan_worker *w)
 {
     /* First poll without sleeping (see the client's read_spin_ns), giving
      * the core to whoever wants it between looks. */
-    int64_t end = mono_ns() + w->poll_ops->spin_ns();
+    int64_t end = chan_mono_ns() + w->poll_ops->spin_ns();
     do {
         /* Other workers' fresh goroutines too: idle() steals them if their
          * worker stays busy, and a worker asleep on a socket would not. */
@@ -673,16 +618,13 @@ static void idle_poll(struct chan_worker *w)
             return;
         }
         sched_yield();
-    } while (mono_ns() < end);
+    } while (chan_mono_ns() < end);
     struct pollfd p[2] = { { w->poll_fd, POLLIN, 0 }, { w->evfd, POLLIN, 0 } };
     atomic_store_explicit(&w->sleeping, 2, memory_order_seq_cst);
     atomic_fetch_add_explicit(&nidle, 1, memory_order_seq_cst);
     if (!has_work(w)) {
-        int ms = -1;
-        if (w->nheap) {
-            int64_t left = w->heap[0]->when - chan_now();
-            ms = left < 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
-        }
+        int64_t left = next_deadline_ms(w);
+        int ms = left > 1000000 ? 1000000 : (int)left;
         if (poll(p, 2, ms) < 0)
             p[0].revents = p[1].revents = 0;
     }
@@ -789,12 +731,7 @@ static bool idle(struct chan_worker *w, bool steal_failed)
                           atomic_load_explicit(&w->nfresh, memory_order_seq_cst)
                         : has_work(w);
     if (!work) {
-        int64_t left = -1;
-        if (w->nheap) {
-            left = w->heap[0]->when - chan_now();
-            if (left < 0)
-                left = 0;
-        }
+        int64_t left = next_deadline_ms(w);
         if (recheck && (left < 0 || left > STEAL_RECHECK_MS))
             left = STEAL_RECHECK_MS;
         struct timespec rel = { .tv_sec = left / 1000, .tv_nsec = (left % 1000) * 1000000L };

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "chan_ctx.h"
+#include "chan_heap.h"
 #include "chan_stack.h"
 #include "chan_wait.h"
 
@@ -54,8 +55,7 @@ typedef struct chan_g {
 /* A deadline of a parked goroutine, kept in its worker's timer heap.  It
  * lives on the goroutine's stack for the duration of the park. */
 typedef struct chan_deadline {
-    int64_t when;                /* chan_now() at which it fires */
-    size_t idx;                  /* position in the heap, SIZE_MAX if none */
+    struct chan_heap_node node;  /* key: chan_now() at which it fires */
     chan_waiter_t *w;            /* claimed with CHAN_WAIT_TIMEOUT on expiry */
 } chan_deadline_t;
 

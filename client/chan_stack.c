@@ -35,6 +35,7 @@
 
 #include "chan_lock.h"
 #include "chan_stack.h"
+#include "chan_units.h"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
@@ -65,18 +66,15 @@ static size_t shared_cached;
 
 static _Atomic int guard_madvise_ok = 1;   /* cleared if the kernel says no */
 
+/* CHAN_STACK's size, or 0 (the default) if it is not one or over 4 GiB.
+ * errno is left as it was: this runs inside whichever call came first. */
 static size_t parse_size(const char *s)
 {
-    if (!s || !*s)
-        return 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end == 'k' || *end == 'K')
-        v <<= 10, end++;
-    else if (*end == 'm' || *end == 'M')
-        v <<= 20, end++;
-    if (*end || v > (1ULL << 32))
-        return 0;
+    int saved = errno;
+    uint64_t v;
+    if (chan_parse_size(s, &v) < 0 || v > (UINT64_C(1) << 32))
+        v = 0;
+    errno = saved;
     return (size_t)v;
 }
 

@@ -27,7 +27,7 @@ typedef struct chan_stack {
 } chan_stack_t;
 
 /* chani_stack_default_size - the default usable size: CHAN_STACK from the
- * environment (bytes, or with a k/m suffix), else 64 KiB; at least 16 KiB. */
+ * environment (bytes, or with a k/m/g suffix), else 64 KiB; at least 16 KiB. */
 size_t chani_stack_default_size(void);
 
 /* chani_stack_get - a stack of at least size usable bytes (rounded up to

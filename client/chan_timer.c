@@ -28,12 +28,13 @@
 #include <time.h>
 
 #include "chan_errmsg.h"
+#include "chan_heap.h"
 #include "chan_local.h"
 
 struct chan_timer {
-    int64_t when;               /* next firing, chan_now() ms */
+    struct chan_heap_node node; /* key: next firing, chan_now() ms; in
+                                   `timers` while armed */
     int64_t period;             /* 0 for chan_after */
-    size_t idx;                 /* heap position, SIZE_MAX when not armed */
     bool firing;                /* the timer thread is sending right now */
     bool stopped;               /* chan_timer_stop() or detached */
     struct chan_local *c;
@@ -42,8 +43,7 @@ struct chan_timer {
 static pthread_mutex_t timers_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t timers_cond;     /* the heap's top changed */
 static pthread_cond_t fired;           /* a firing has finished */
-static struct chan_timer **heap;
-static size_t nheap, heap_cap;
+static struct chan_heap timers;       /* armed timers, by next firing */
 static pthread_once_t thread_once = PTHREAD_ONCE_INIT;
 static int thread_errno;
 
@@ -62,69 +62,6 @@ int chan_sleep(int64_t deadline)
     chani_waiter_init(&w);
     chani_waiter_park(&w, deadline, NULL, NULL);
     return 0;
-}
-
-/* ------------------------------------------------------------------------
- * The heap (timers_lock held) */
-
-static void heap_set(size_t i, struct chan_timer *t)
-{
-    heap[i] = t;
-    t->idx = i;
-}
-
-static void heap_up(size_t i)
-{
-    struct chan_timer *t = heap[i];
-    while (i > 0 && heap[(i - 1) / 2]->when > t->when) {
-        heap_set(i, heap[(i - 1) / 2]);
-        i = (i - 1) / 2;
-    }
-    heap_set(i, t);
-}
-
-static void heap_down(size_t i)
-{
-    struct chan_timer *t = heap[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= nheap)
-            break;
-        if (c + 1 < nheap && heap[c + 1]->when < heap[c]->when)
-            c++;
-        if (t->when <= heap[c]->when)
-            break;
-        heap_set(i, heap[c]);
-        i = c;
-    }
-    heap_set(i, t);
-}
-
-static int heap_push(struct chan_timer *t)
-{
-    if (nheap == heap_cap) {
-        size_t cap = heap_cap ? 2 * heap_cap : 16;
-        struct chan_timer **h = realloc(heap, cap * sizeof *h);
-        if (!h)
-            return -1;
-        heap = h;
-        heap_cap = cap;
-    }
-    heap_set(nheap++, t);
-    heap_up(t->idx);
-    return 0;
-}
-
-static void heap_remove(struct chan_timer *t)
-{
-    size_t i = t->idx;
-    t->idx = SIZE_MAX;
-    struct chan_timer *last = heap[--nheap];
-    if (i == nheap)
-        return;
-    heap_set(i, last);
-    heap_up(i);
-    heap_down(last->idx);
 }
 
 /* ------------------------------------------------------------------------
@@ -148,16 +85,17 @@ static void *timer_main(void *arg)
     (void)arg;
     pthread_mutex_lock(&timers_lock);
     for (;;) {
-        if (!nheap) {
+        struct chan_heap_node *top = chan_heap_top(&timers);
+        if (!top) {
             pthread_cond_wait(&timers_cond, &timers_lock);
             continue;
         }
-        struct chan_timer *t = heap[0];
+        struct chan_timer *t = chan_heap_entry(top, struct chan_timer, node);
         int64_t now = chan_now();
-        if (t->when > now) {
+        if (t->node.key > now) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
-            int64_t left = t->when - now;
+            int64_t left = t->node.key - now;
             ts.tv_sec += left / 1000;
             ts.tv_nsec += (left % 1000) * 1000000L;
             if (ts.tv_nsec >= 1000000000L) {
@@ -167,7 +105,7 @@ static void *timer_main(void *arg)
             pthread_cond_timedwait(&timers_cond, &timers_lock, &ts);
             continue;
         }
-        heap_remove(t);
+        chan_heap_remove(&timers, &t->node);
         t->firing = true;
         pthread_mutex_unlock(&timers_lock);
         fire(t);
@@ -176,8 +114,8 @@ static void *timer_main(void *arg)
         if (t->period && !t->stopped) {
             /* Next tick on the period's grid, skipping those missed. */
             now = chan_now();
-            t->when += t->period * (1 + (now - t->when) / t->period);
-            if (heap_push(t) < 0)
+            t->node.key += t->period * (1 + (now - t->node.key) / t->period);
+            if (chan_heap_push(&timers, &t->node) < 0)
                 t->stopped = true;
         }
         pthread_cond_broadcast(&fired);
@@ -227,13 +165,13 @@ static chan_t *timer_make(int64_t ms, int64_t period)
     }
     struct chan_local *c = chani_local_of(ch);
     t->c = c;
-    t->idx = SIZE_MAX;
+    chan_heap_node_init(&t->node);
     t->period = period;
-    t->when = chan_now() + (ms > 0 ? ms : 0);
+    t->node.key = chan_now() + (ms > 0 ? ms : 0);
     c->timer = t;
     pthread_mutex_lock(&timers_lock);
-    int rc = heap_push(t);
-    if (rc == 0 && heap[0] == t)
+    int rc = chan_heap_push(&timers, &t->node);
+    if (rc == 0 && chan_heap_top(&timers) == &t->node)
         pthread_cond_signal(&timers_cond);
     pthread_mutex_unlock(&timers_lock);
     if (rc < 0) {
@@ -271,9 +209,8 @@ int chan_timer_stop(chan_t *ch)
     pthread_mutex_lock(&timers_lock);
     /* Armed: this stop prevents a firing.  A ticker being fired right now
      * would have been re-armed: stopping it prevents the next one. */
-    int prevented = !t->stopped && (t->idx != SIZE_MAX || (t->firing && t->period));
-    if (t->idx != SIZE_MAX)
-        heap_remove(t);
+    int prevented = !t->stopped && (chan_heap_linked(&t->node) || (t->firing && t->period));
+    chan_heap_remove(&timers, &t->node);
     t->stopped = true;
     pthread_mutex_unlock(&timers_lock);
     return prevented;
@@ -283,8 +220,7 @@ void chani_timer_detach(struct chan_timer *t)
 {
     pthread_mutex_lock(&timers_lock);
     t->stopped = true;
-    if (t->idx != SIZE_MAX)
-        heap_remove(t);
+    chan_heap_remove(&timers, &t->node);
     while (t->firing)
         pthread_cond_wait(&fired, &timers_lock);
     pthread_mutex_unlock(&timers_lock);

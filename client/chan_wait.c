@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "chan/chan.h"
+#include "chan_clock.h"
 #include "chan_lock.h"
 #include "chan_sched.h"
 #include "chan_wait.h"
@@ -72,13 +73,6 @@ void chani_waiter_wake(chan_waiter_t *w)
  * the reply is waiting for. */
 #define FAR_POLL_NS 50000
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Poll `woken` before sleeping; true if the wake came meanwhile. */
 static bool thread_poll(chan_waiter_t *w)
 {
@@ -90,12 +84,12 @@ static bool thread_poll(chan_waiter_t *w)
         }
         return false;
     }
-    uint64_t end = mono_ns() + FAR_POLL_NS;
+    int64_t end = chan_mono_ns() + FAR_POLL_NS;
     do {
         if (atomic_load_explicit(&w->woken, memory_order_acquire))
             return true;
         sched_yield();
-    } while (mono_ns() < end);
+    } while (chan_mono_ns() < end);
     return false;
 }
 
@@ -140,7 +134,7 @@ static int goroutine_park(chan_waiter_t *w, int64_t deadline,
 {
     chan_deadline_t d;
     if (deadline >= 0) {
-        d.when = deadline;
+        d.node.key = deadline;
         d.w = w;
         chani_sched_deadline_add(&d);
     }

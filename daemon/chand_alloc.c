@@ -14,7 +14,7 @@
 
 #include "chand_alloc.h"
 
-static void oom(size_t size)
+void xoom(size_t size)
 {
     char msg[96];
     int n = snprintf(msg, sizeof msg, "chand: out of memory allocating %zu bytes\n", size);
@@ -27,7 +27,7 @@ void *xmalloc(size_t size)
 {
     void *p = malloc(size ? size : 1);
     if (!p)
-        oom(size);
+        xoom(size);
     return p;
 }
 
@@ -41,7 +41,7 @@ void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p)
-        oom(n * size);
+        xoom(n * size);
     return p;
 }
 
@@ -49,7 +49,7 @@ void *xrealloc(void *p, size_t size)
 {
     void *q = realloc(p, size ? size : 1);
     if (!q)
-        oom(size);
+        xoom(size);
     return q;
 }
 
@@ -143,7 +143,7 @@ void *xbulk_alloc(xbulk_t *b, size_t size)
         xbulk_done(b);
         void *m = NULL;
         if (posix_memalign(&m, XBULK_RUN, XBULK_RUN) != 0)
-            oom(XBULK_RUN);
+            xoom(XBULK_RUN);
         madvise(m, XBULK_RUN, MADV_HUGEPAGE);   /* a hint: fewer page faults */
         r = m;
         r->used = XBULK_HDR;
@@ -194,7 +194,7 @@ void *xgrow(void *p, size_t old_size, size_t new_size)
             free(p);
     }
     if (q == MAP_FAILED)
-        oom(new_size);
+        xoom(new_size);
     return q;
 }
 

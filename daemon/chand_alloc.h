@@ -16,6 +16,9 @@ void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
+/* xoom - say that size bytes could not be had, and abort: for allocations
+ * made elsewhere (chan_heap_push) that failed. */
+void xoom(size_t size) __attribute__((noreturn));
 
 /* Small blocks, for the values and deliveries the channel core makes and
  * frees by the hundred per request.  Each size class (16-byte steps up to

@@ -8,13 +8,10 @@
  */
 #include "config.h"
 
-#include <time.h>
-
+#include "chan_clock.h"
 #include "chand_stall.h"
 
 uint64_t chand_now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+    return (uint64_t)chan_mono_ns() / 1000;
 }

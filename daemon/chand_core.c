@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "chan_heap.h"
 #include "chand_alloc.h"
 #include "chand_core.h"
 #include "chand_hash.h"
@@ -100,8 +101,8 @@ struct core_op {
     uint64_t reply_id;       /* id the answer goes to (a Commit's id) */
     enum op_kind kind;
     enum op_state state;
-    int64_t deadline;        /* absolute ms, -1 for none */
-    size_t heap_i;           /* position in core->heap, or NO_HEAP */
+    struct chan_heap_node dl;  /* key: absolute deadline (ms), -1 for none;
+                                  in core->deadlines while it counts */
     Chan__Status fail;       /* OK, or why no further value is accepted */
     int chosen;              /* select: the decided case, or -1 */
     uint32_t total;          /* send: values to send */
@@ -157,8 +158,6 @@ struct core_sess {
     size_t pending;
 };
 
-#define NO_HEAP ((size_t)-1)
-
 /* Bytes a delivery adds to a reply besides its value: tags, lengths, id. */
 #define DLV_OVERHEAD 32
 
@@ -169,8 +168,7 @@ struct core {
     qlink_t sessions;
     uint64_t nsessions;
     qlink_t detached;        /* ops finishing without a session */
-    core_op_t **heap;        /* min-heap of blocked ops by deadline */
-    size_t heap_len, heap_cap;
+    struct chan_heap deadlines;  /* blocked ops, by deadline (op->dl) */
     uint64_t rng;
     uint64_t temp_seq;
     bool (*temp_ok)(void *ctx, const char *name, size_t len);   /* temporary names */
@@ -431,64 +429,15 @@ static void op_touch(core_op_t *op)
  * The deadline heap
  * ------------------------------------------------------------------------ */
 
-static void heap_set(core_t *c, size_t i, core_op_t *op)
-{
-    c->heap[i] = op;
-    op->heap_i = i;
-}
-
-static void heap_up(core_t *c, size_t i)
-{
-    core_op_t *op = c->heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (c->heap[p]->deadline <= op->deadline)
-            break;
-        heap_set(c, i, c->heap[p]);
-        i = p;
-    }
-    heap_set(c, i, op);
-}
-
-static void heap_down(core_t *c, size_t i)
-{
-    core_op_t *op = c->heap[i];
-    for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        int64_t best = op->deadline;
-        if (l < c->heap_len && c->heap[l]->deadline < best)
-            m = l, best = c->heap[l]->deadline;
-        if (l + 1 < c->heap_len && c->heap[l + 1]->deadline < best)
-            m = l + 1;
-        if (m == i)
-            break;
-        heap_set(c, i, c->heap[m]);
-        i = m;
-    }
-    heap_set(c, i, op);
-}
-
 static void heap_add(core_t *c, core_op_t *op)
 {
-    if (c->heap_len == c->heap_cap) {
-        c->heap_cap = c->heap_cap ? c->heap_cap * 2 : 64;
-        c->heap = xrealloc(c->heap, c->heap_cap * sizeof *c->heap);
-    }
-    heap_set(c, c->heap_len++, op);
-    heap_up(c, op->heap_i);
+    if (chan_heap_push(&c->deadlines, &op->dl) < 0)
+        xoom((c->deadlines.cap ? 2 * c->deadlines.cap : 64) * sizeof *c->deadlines.v);
 }
 
 static void heap_del(core_t *c, core_op_t *op)
 {
-    size_t i = op->heap_i;
-    if (i == NO_HEAP)
-        return;
-    op->heap_i = NO_HEAP;
-    if (i == --c->heap_len)
-        return;
-    heap_set(c, i, c->heap[c->heap_len]);
-    heap_down(c, i);
-    heap_up(c, c->heap[i]->heap_i);
+    chan_heap_remove(&c->deadlines, &op->dl);
 }
 
 /* ------------------------------------------------------------------------
@@ -515,8 +464,8 @@ static core_op_t *op_new(core_sess_t *s, uint64_t id, enum op_kind kind, size_t 
     op->id = op->reply_id = id;
     op->kind = kind;
     op->state = OP_WAITING;
-    op->deadline = timeout_ms < 0 ? -1 : now + timeout_ms;
-    op->heap_i = NO_HEAP;
+    op->dl.key = timeout_ms < 0 ? -1 : now + timeout_ms;
+    chan_heap_node_init(&op->dl);
     op->fail = CHAN__STATUS__OK;
     op->chosen = -1;
     op->nonblocking = timeout_ms == 0;
@@ -636,7 +585,7 @@ static void op_detach(core_op_t *op)
 /* Put a send whose value came back under its deadline again. */
 static void op_rearm(core_op_t *op)
 {
-    if (op->deadline >= 0 && op->heap_i == NO_HEAP)
+    if (op->dl.key >= 0 && !chan_heap_linked(&op->dl))
         heap_add(op->core, op);
 }
 
@@ -1502,7 +1451,7 @@ static void op_wait(core_op_t *op, int64_t timeout_ms)
         chans[k] = op->cases[order[k]].ch;
         chans[k]->refs++;
     }
-    if (op->deadline >= 0)
+    if (op->dl.key >= 0)
         heap_add(op->core, op);
     for (size_t i = 0; i < n; i++) {
         if (op_lookup(s, id) == op && op->state == OP_WAITING && op->chosen < 0)
@@ -1886,7 +1835,7 @@ void core_commit(core_sess_t *s, uint64_t id, uint64_t target, bool has_timeout,
         return;
     op->reply_id = id;
     if (has_timeout) {   /* not in the heap while reserved */
-        op->deadline = timeout_ms < 0 ? -1 : now + timeout_ms;
+        op->dl.key = timeout_ms < 0 ? -1 : now + timeout_ms;
         op->nonblocking = false;
     }
     reservation_resolve(op, true);
@@ -1944,7 +1893,8 @@ void core_set_now(core_t *c, int64_t now)
 
 int64_t core_next_deadline(const core_t *c)
 {
-    int64_t op = c->heap_len ? c->heap[0]->deadline : -1;
+    const struct chan_heap_node *top = chan_heap_top(&c->deadlines);
+    int64_t op = top ? top->key : -1;
     if (!c->lim.ack_wait || qlist_empty(&c->dlv_all))
         return op;
     int64_t ack = QLIST_ENTRY(c->dlv_all.next, core_dlv_t, by_time)->expires;
@@ -1973,8 +1923,9 @@ static void acks_expire(core_t *c, int64_t now)
 void core_expire(core_t *c, int64_t now)
 {
     core_set_now(c, now);
-    while (c->heap_len && c->heap[0]->deadline <= now) {
-        core_op_t *op = c->heap[0];
+    struct chan_heap_node *top;
+    while ((top = chan_heap_top(&c->deadlines)) && top->key <= now) {
+        core_op_t *op = chan_heap_entry(top, core_op_t, dl);
         heap_del(c, op);
         unhold(op);   /* its holder's commit will be answered RETRY */
         op_fail(op, CHAN__STATUS__TIMEOUT);
@@ -2028,7 +1979,7 @@ void core_free(core_t *c)
     core_reclaim(c, SIZE_MAX);
     pdeque_free(&c->graves);
     htable_free(&c->chans);
-    free(c->heap);
+    chan_heap_free(&c->deadlines);
     free(c);
 }
 
@@ -2382,9 +2333,10 @@ static void audit_chan(hnode_t *n, void *arg)
 static void audit_op(struct audit *a, core_op_t *op)
 {
     const core_t *c = a->c;
-    audit_check(a, op->heap_i == NO_HEAP || (op->heap_i < c->heap_len && c->heap[op->heap_i] == op),
+    audit_check(a, !chan_heap_linked(&op->dl) ||
+                       (op->dl.idx < c->deadlines.len && c->deadlines.v[op->dl.idx] == &op->dl),
                 "an op's place in the deadline heap is wrong");
-    audit_check(a, op->state != OP_RESERVED || (op->heap_i == NO_HEAP && op->chosen >= 0),
+    audit_check(a, op->state != OP_RESERVED || (!chan_heap_linked(&op->dl) && op->chosen >= 0),
                 "a reservation is in the deadline heap, or has no case");
     audit_check(a, !op->slot || op->state == OP_RESERVED, "an op holds a slot, not reserved");
     audit_check(a, op->frozen == (op->holder != NULL), "a freeze without a holder");
@@ -2477,10 +2429,10 @@ const char *core_audit(const core_t *c, void (*fn)(const core_value_at_t *at, vo
     }
     htable_each(&c->chans, audit_chan, &a);
     audit_check(&a, a.queued == 0, "queued cases differ from the channels' queues");
-    for (size_t i = 0; i < c->heap_len; i++)
-        audit_check(&a, c->heap[i]->heap_i == i && audit_has(&a.ops, c->heap[i]) &&
-                        (i == 0 || c->heap[(i - 1) / 2]->deadline <= c->heap[i]->deadline),
-                    "the deadline heap is broken");
+    audit_check(&a, chan_heap_valid(&c->deadlines), "the deadline heap is broken");
+    for (size_t i = 0; i < c->deadlines.len; i++)
+        audit_check(&a, audit_has(&a.ops, chan_heap_entry(c->deadlines.v[i], core_op_t, dl)),
+                    "the deadline heap holds an unknown op");
     audit_check(&a, a.bytes == c->value_bytes, "value_bytes differs from the values held");
     pdeque_free(&a.ops);
     pdeque_free(&a.dlvs);

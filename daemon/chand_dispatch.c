@@ -26,6 +26,10 @@
  * of max_value always fits in a Send and in a Recv reply. */
 #define FRAME_OVERHEAD 512
 
+/* Cases in one Select: fixed, not a flag; the core holds requests to it and
+ * Hello tells clients. */
+#define MAX_CASES 1024
+
 uint64_t chand_max_value(const chand_opts_t *o)
 {
     return o->max_frame - FRAME_OVERHEAD;
@@ -38,7 +42,7 @@ core_limits_t chand_core_limits(const chand_opts_t *o)
         .max_reply = o->max_frame - FRAME_OVERHEAD,
         .max_batch = (uint32_t)o->max_batch,
         .max_pending = (uint32_t)o->max_pending,
-        .max_cases = 1024,
+        .max_cases = MAX_CASES,
         .max_channels = o->max_channels,
         .max_cap = UINT64_C(1) << 32,
         .max_memory = o->max_memory,
@@ -56,7 +60,7 @@ static void fill_limits(const chand_server_t *s, Chan__Limits *l)
     l->max_value = chand_max_value(&s->opts);
     l->max_batch = (uint32_t)s->opts.max_batch;
     l->max_pending = (uint32_t)s->opts.max_pending;
-    l->max_cases = 1024;
+    l->max_cases = MAX_CASES;
 }
 
 static int64_t timeout_of(bool has, int64_t ms)

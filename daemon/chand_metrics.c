@@ -301,43 +301,17 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 
 int chand_metrics_start(chand_server_t *s, const char *addr)
 {
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr) {
-        log_err("--metrics %s: not HOST:PORT", addr);
+    char shown[128];
+    struct evconnlistener *l = chand_listen(s, "--metrics", addr, true, NULL, shown, sizeof shown);
+    if (!l)
         return -1;
-    }
-    char host[256];
-    size_t hl = (size_t)(colon - addr);
-    if (hl >= sizeof host)
-        return -1;
-    memcpy(host, addr, hl);
-    host[hl] = 0;
-    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {   /* [::1]:9090 */
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = 0;
-    }
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535) {
-        log_err("--metrics %s: not HOST:PORT", addr);
-        return -1;
-    }
     s->http = evhttp_new(s->base);
-    struct evhttp_bound_socket *bs =
-        s->http ? evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port) : NULL;
-    if (!bs) {
+    if (!s->http || !evhttp_bind_listener(s->http, l)) {
+        evconnlistener_free(l);
         log_err("--metrics %s: cannot listen", addr);
         return -1;
     }
     evhttp_set_gencb(s->http, metrics_cb, s);
-    /* port 0 picks one: say which */
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    int bound = (int)port;
-    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len) == 0)
-        bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                              : ((struct sockaddr_in *)&ss)->sin_port);
-    log_info("metrics on http://%s%s%s:%d/metrics", strchr(host, ':') ? "[" : "", host,
-             strchr(host, ':') ? "]" : "", bound);
+    log_info("metrics on http://%s/metrics", shown);
     return 0;
 }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chan_addr.h"
+#include "chan_units.h"
 #include "chand_log.h"
 #include "chand_opts.h"
 
@@ -20,7 +22,7 @@ static const char usage[] =
 "\n"
 "  -l, --listen ADDR     listen on ADDR: HOST:PORT, [IPV6]:PORT or unix:/PATH;\n"
 "                        repeatable; PORT 0 picks a free port (default "
-CHAND_DEFAULT_LISTEN ")\n"
+CHAN_DEFAULT_ADDR ")\n"
 "  -p, --port-file FILE  once listening, write the first TCP port to FILE\n"
 "                        (atomically: written aside, then renamed)\n"
 "  -a, --auth-file FILE  require clients to present the token in FILE\n"
@@ -30,7 +32,8 @@ CHAND_DEFAULT_LISTEN ")\n"
 "                        which channels (see chand(8)); a Hello must name a\n"
 "                        user of FILE (or bring the --auth-file token).\n"
 "                        SIGHUP reads FILE again\n"
-"  -m, --metrics ADDR    serve Prometheus metrics over HTTP on HOST:PORT\n"
+"  -m, --metrics ADDR    serve Prometheus metrics over HTTP on HOST:PORT or\n"
+"                        [IPV6]:PORT\n"
 "      --max-frame N     largest frame either way, bytes (default 1m)\n"
 "      --max-conns N     most connections at once (default 10000)\n"
 "      --max-conns-per-ip N\n"
@@ -179,57 +182,6 @@ static const struct {
     { OPT_LEASE_TTL, "--lease-ttl", 2000, 3600000, offsetof(chand_opts_t, lease_ttl_ms), true },
 };
 
-/* The decimal number s starts with (no sign, no blanks), and where it
- * ends.  0, or -1 if s does not start with one or it is too large. */
-static int leading_number(const char *s, unsigned long long *v, char **end)
-{
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    *v = strtoull(s, end, 10);
-    return errno ? -1 : 0;
-}
-
-int chand_parse_size(const char *s, uint64_t *out)
-{
-    unsigned long long v;
-    char *end;
-    if (leading_number(s, &v, &end) < 0)
-        return -1;
-    unsigned shift = 0;
-    switch (*end) {
-    case 0: break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    default: return -1;
-    }
-    if (*end || v > (UINT64_C(1) << (62 - shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
-int chand_parse_duration(const char *s, uint64_t *out)
-{
-    unsigned long long v;
-    char *end;
-    if (leading_number(s, &v, &end) < 0)
-        return -1;
-    static const struct { const char *suffix; uint64_t ms; } units[] = {
-        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-    };
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].suffix) != 0)
-            continue;
-        if (v > UINT64_MAX / 4 / units[i].ms)
-            return -1;
-        *out = v * units[i].ms;
-        return 0;
-    }
-    return -1;
-}
-
 static void defaults(chand_opts_t *o)
 {
     memset(o, 0, sizeof *o);
@@ -270,7 +222,7 @@ static int set_numeric(chand_opts_t *o, int opt, const char *arg)
         if (numeric[i].opt != opt)
             continue;
         uint64_t v;
-        int rc = numeric[i].duration ? chand_parse_duration(arg, &v) : chand_parse_size(arg, &v);
+        int rc = numeric[i].duration ? chan_parse_duration(arg, &v) : chan_parse_size(arg, &v);
         if (rc < 0 || v < numeric[i].min || v > numeric[i].max) {
             fprintf(stderr, "chand: %s: '%s' is not a %s from %llu to %llu%s\n", numeric[i].name, arg,
                     numeric[i].duration ? "time" : "number", (unsigned long long)numeric[i].min,
@@ -366,7 +318,7 @@ int chand_opts_parse(int argc, char **argv, chand_opts_t *o)
         return OPTS_USAGE;
     }
     if (o->nlisten == 0)
-        o->listen[o->nlisten++] = CHAND_DEFAULT_LISTEN;
+        o->listen[o->nlisten++] = CHAN_DEFAULT_ADDR;
     if (o->check && !o->data_dir) {
         fprintf(stderr, "chand: --check needs --data-dir\n");
         return OPTS_USAGE;

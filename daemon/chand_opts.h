@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHAND_DEFAULT_LISTEN "127.0.0.1:7070"
 #define CHAND_MAX_LISTEN 16
 
 typedef struct chand_opts {
@@ -55,13 +54,5 @@ enum { OPTS_RUN = 0, OPTS_EXIT_OK = 1, OPTS_USAGE = 2 };
 /* chand_opts_parse - fill *o from argv.  Returns OPTS_RUN, OPTS_EXIT_OK
  * (--help or --version was printed) or OPTS_USAGE (an error was printed). */
 int chand_opts_parse(int argc, char **argv, chand_opts_t *o);
-
-/* chand_parse_size - "64", "16k", "1m", "2g" (powers of 1024) into *out.
- * 0, or -1 if not a number or over 2^62. */
-int chand_parse_size(const char *s, uint64_t *out);
-
-/* chand_parse_duration - "250" or "250ms", "30s", "5m", "1h" into *out, in
- * milliseconds.  0, or -1 if s is not such a duration. */
-int chand_parse_duration(const char *s, uint64_t *out);
 
 #endif /* CHAND_OPTS_H */

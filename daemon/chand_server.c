@@ -369,13 +369,16 @@ static int load_acl(chand_server_t *s, const char *path)
     return 0;
 }
 
-static int open_listener(chand_server_t *s, const char *addr)
+struct evconnlistener *chand_listen(chand_server_t *s, const char *flag, const char *addr,
+                                    bool tcp_only, evconnlistener_cb cb, char *shown,
+                                    size_t shown_size)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (chan_addr_parse(addr, 1, &ss, &len) < 0) {
-        log_err("--listen %s: not HOST:PORT, [IPV6]:PORT or unix:/PATH", addr);
-        return -1;
+    if (chan_addr_parse(addr, 1, &ss, &len) < 0 || (tcp_only && ss.ss_family == AF_UNIX)) {
+        log_err("%s %s: not HOST:PORT, [IPV6]:PORT%s", flag, addr,
+                tcp_only ? " (TCP only)" : " or unix:/PATH");
+        return NULL;
     }
     if (ss.ss_family == AF_UNIX) {
         /* a socket file left by a previous run would make bind fail */
@@ -385,15 +388,12 @@ static int open_listener(chand_server_t *s, const char *addr)
             unlink(path);
     }
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE;
-    struct evconnlistener *l = evconnlistener_new_bind(s->base, accept_cb, s, flags, 511,
+    struct evconnlistener *l = evconnlistener_new_bind(s->base, cb, s, flags, 511,
                                                        (struct sockaddr *)&ss, (int)len);
     if (!l) {
-        log_err("--listen %s: %s", addr, strerror(errno));
-        return -1;
+        log_err("%s %s: %s", flag, addr, strerror(errno));
+        return NULL;
     }
-    evconnlistener_set_error_cb(l, accept_error_cb);
-    s->listeners[s->nlisteners++] = l;
-    char shown[128];
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&bound, &blen);
@@ -404,16 +404,27 @@ static int open_listener(chand_server_t *s, const char *addr)
             struct sockaddr_in *in = (struct sockaddr_in *)&bound;
             evutil_inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
             port = ntohs(in->sin_port);
-            snprintf(shown, sizeof shown, "%s:%u", host, port);
+            snprintf(shown, shown_size, "%s:%u", host, port);
         } else {
             struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&bound;
             evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
             port = ntohs(in6->sin6_port);
-            snprintf(shown, sizeof shown, "[%s]:%u", host, port);
+            snprintf(shown, shown_size, "[%s]:%u", host, port);
         }
     } else {
-        snprintf(shown, sizeof shown, "%s", addr);
+        snprintf(shown, shown_size, "%s", addr);
     }
+    return l;
+}
+
+static int open_listener(chand_server_t *s, const char *addr)
+{
+    char shown[128];
+    struct evconnlistener *l = chand_listen(s, "--listen", addr, false, accept_cb, shown, sizeof shown);
+    if (!l)
+        return -1;
+    evconnlistener_set_error_cb(l, accept_error_cb);
+    s->listeners[s->nlisteners++] = l;
     log_info("listening on %s", shown);
     return 0;
 }

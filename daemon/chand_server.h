@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <event2/listener.h>
 
 #include "chan_frame.h"
 #include "chand_acl.h"
@@ -175,6 +176,14 @@ uint64_t chand_busy_begin(chand_server_t *s);
 void chand_busy_end(chand_server_t *s, uint64_t t0);
 /* Arm the deadline timer for the core's next deadline. */
 void chand_server_rearm(chand_server_t *s);
+/* chand_listen - listen on addr, in --listen's syntax (chan_addr_parse;
+ * tcp_only: no unix:/PATH), with cb (NULL: for evhttp_bind_listener).  A
+ * Unix socket file left by an earlier run is replaced.  shown gets the
+ * address as bound (port 0: the port picked).  NULL, logged with flag's
+ * name, if addr is not such an address or cannot be listened on. */
+struct evconnlistener *chand_listen(chand_server_t *s, const char *flag, const char *addr,
+                                    bool tcp_only, evconnlistener_cb cb, char *shown,
+                                    size_t shown_size);
 
 /* chand_conn.c */
 void chand_conn_accept(chand_server_t *s, int fd, const struct sockaddr *addr, int len);

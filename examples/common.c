@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chan_addr.h"   /* CHAN_DEFAULT_ADDR, for the usage text */
 #include "common.h"
 
 const char *ex_prog = "example";
@@ -34,7 +35,7 @@ void ex_usage(void)
 {
     fputs(usage_text, stderr);
     fputs("common options:\n"
-          "  --remote [ADDR]  channels live in chand at ADDR ($CHAN_ADDR, then 127.0.0.1:7070)\n"
+          "  --remote [ADDR]  channels live in chand at ADDR ($CHAN_ADDR, then " CHAN_DEFAULT_ADDR ")\n"
           "  --scale F        multiply every pause and timeout by F ($CHAN_EXAMPLES_SCALE)\n",
           stderr);
     exit(2);

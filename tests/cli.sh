@@ -52,6 +52,11 @@ for t in 5x 10d -1s s 1.5s 5000h; do
 done
 grep -q "hello-timeout" "$tmp/err" || fail "the error names --hello-timeout"
 expect 1 "chand bad address" -- "$CHAND" --listen nowhere
+# --metrics takes --listen's addresses (chan_addr_parse), TCP only
+for m in nowhere :9090 ::1:9090 127.0.0.1:99999 unix:$tmp/metrics.sock; do
+    expect 1 "chand bad --metrics $m" -- "$CHAND" --listen 127.0.0.1:0 --metrics "$m"
+    grep -q -- "--metrics $m: not HOST:PORT" "$tmp/err" || fail "the error names --metrics $m"
+done
 expect 0 "chan --help" -- "$CHAN" --help
 grep -q "Exit status" "$tmp/out" || fail "chan --help documents exit codes"
 grep -q "5 no such channel" "$tmp/out" || fail "chan --help documents exit code 5"

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chan_clock.h"
+
 #define MAX_PAIRS 64
 #define BUF 16384
 
@@ -42,9 +44,7 @@ static void on_usr2(int sig)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)chan_mono_ns() / 1e9;
 }
 
 struct pair {

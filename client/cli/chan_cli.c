@@ -24,6 +24,8 @@
 #include <openssl/rand.h>
 
 #include "chan/chan.h"
+#include "chan_addr.h"
+#include "chan_clock.h"
 
 enum exit_code {
     EXIT_OK = 0,
@@ -74,7 +76,7 @@ static const char usage[] =
 "Options:\n"
 "  -a, --addr ADDR       chand's address: HOST:PORT, [IPV6]:PORT or unix:/PATH,\n"
 "                        or tls://HOST:PORT over TLS (default $CHAN_ADDR,\n"
-"                        then 127.0.0.1:7070)\n"
+"                        then " CHAN_DEFAULT_ADDR ")\n"
 "      --token-file FILE present the token in FILE (default $CHAN_TOKEN); with\n"
 "                        --user, that user's secret\n"
 "  -u, --user NAME       say Hello as user NAME of chand's --acl-file (default\n"
@@ -634,13 +636,10 @@ static int cmd_ping(struct cli *c, int argc, char **argv)
         fprintf(stderr, "chan: ping takes no arguments\n");
         return EXIT_USAGE;
     }
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    int64_t t0 = chan_mono_ns();
     if (chan_ping(c->cl, c->timeout < 0 ? chan_now() + 10000 : deadline_of(c)) < 0)
         return fail("ping", errno);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    long us = (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
-    printf("PONG %ld us\n", us);
+    printf("PONG %ld us\n", (long)((chan_mono_ns() - t0) / 1000));
     return EXIT_OK;
 }
 
@@ -1078,7 +1077,7 @@ int main(int argc, char **argv)
         if (!c.cl) {
             int e = errno;
             fprintf(stderr, "chan: cannot connect to %s: %s\n",
-                    c.addr ? c.addr : getenv("CHAN_ADDR") ? getenv("CHAN_ADDR") : "127.0.0.1:7070",
+                    c.addr ? c.addr : getenv("CHAN_ADDR") ? getenv("CHAN_ADDR") : CHAN_DEFAULT_ADDR,
                     *chan_errmsg() ? chan_errmsg() : e == EACCES ? "token (or user and secret) refused" : strerror(e));
             free(c.token);
             return EXIT_ERROR;

@@ -125,12 +125,13 @@ CHAN_API int64_t chan_now(void);
  * A goroutine stays on the worker thread it started on.
  *
  * Stacks are mmap()ed with a guard page below them and reused.  Their size
- * is CHAN_STACK bytes from the environment (default 64 KiB; a k or m suffix
- * is accepted; at least 16 KiB), or per call with chan_go_stack().  Running
- * off the end of a stack prints "goroutine stack overflow" and aborts the
- * process instead of corrupting memory.  A frame larger than the guard can
- * jump over it: keep big arrays off goroutine stacks, or give those
- * goroutines big stacks.  Only the pages a goroutine touches use memory.
+ * is CHAN_STACK bytes from the environment (default 64 KiB; a k, m or g
+ * suffix is accepted; at least 16 KiB), or per call with chan_go_stack().
+ * Running off the end of a stack prints "goroutine stack overflow" and
+ * aborts the process instead of corrupting memory.  A frame larger than the
+ * guard can jump over it: keep big arrays off goroutine stacks, or give
+ * those goroutines big stacks.  Only the pages a goroutine touches use
+ * memory.
  *
  * Each goroutine keeps its own errno across the switches it makes, and
  * starts with the floating-point environment (rounding mode, exception
