@@ -238,7 +238,7 @@ int chan_select(chan_case_t *cases, size_t n, int64_t deadline)
         cases[i].val = NULL;
         cases[i].redelivered = 0;
     }
-    if (kinds == CHAN_KIND_LOCAL)
+    if (!(kinds & CHAN_KIND_REMOTE))   /* local, or only nil cases */
         return chani_local_select(cases, n, deadline);
     chani_moves_t mv = { 0 };
     int rc;

@@ -79,6 +79,7 @@ struct hello_info {
     uint64_t ack_wait_ms;
     char server[64];
     bool cluster;              /* a cluster node (its Hello has a role) */
+    char group[104];           /* ... and its group */
     bool not_primary;          /* a cluster node that is not its group's primary */
     char primary[128];         /* ... and where the primary is ("": none yet) */
 };
@@ -312,6 +313,7 @@ static void apply_hello(chan_client_t *cl, const struct hello_info *hi)
     atomic_store_explicit(&cl->max_cases, hi->max_cases, memory_order_relaxed);
     memcpy(cl->server, hi->server, sizeof cl->server);
     atomic_store_explicit(&cl->cluster, hi->cluster, memory_order_relaxed);
+    memcpy(cl->group, hi->group, sizeof cl->group);
     /* Held acks must never come near the daemon's ack deadline, else it
      * would give back values the application has taken. */
     cl->ack_delay = cl->ack_delay_wanted;
@@ -1342,6 +1344,8 @@ static int handshake(int fd, SSL *ssl, const char *user, const char *token, int6
                 snprintf(hi->server, sizeof hi->server, "%s",
                          r->hello->server ? r->hello->server : "?");
                 hi->cluster = r->hello->role != NULL;
+                snprintf(hi->group, sizeof hi->group, "%s",
+                         r->hello->group ? r->hello->group : "");
                 hi->not_primary = r->hello->role && strcmp(r->hello->role, "primary") != 0;
                 snprintf(hi->primary, sizeof hi->primary, "%s",
                          r->hello->primary ? r->hello->primary : "");

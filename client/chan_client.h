@@ -186,6 +186,9 @@ struct chan_client {
      * a connection per group (its own connection serves the rest); those
      * connections are `direct`: they route nothing themselves. */
     atomic_bool cluster;
+    char group[104];             /* the group of the primary it is connected
+                                    to (under lock): its channels go on this
+                                    connection itself */
     bool direct;
     struct chani_route *route;   /* made at the first routed call */
 };

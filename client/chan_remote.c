@@ -188,7 +188,7 @@ static chan_t *open_common(chan_client_t *top, const char *name, size_t name_len
     for (;;) {
         chan_client_t *cl = chani_route(top, temp ? "" : name, temp ? 0 : name_len, deadline);
         if (cl && open_on(cl, r, &m, deadline) == 0) {
-            r->routed = !temp && cl != top;   /* a group's connection: follows its slot */
+            r->routed = !temp && chani_routed(top);   /* follows its slot */
             atomic_fetch_add(&cl->refs, 1);
             atomic_fetch_add(&top->refs, 1);
             return &r->hdr;

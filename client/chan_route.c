@@ -33,7 +33,7 @@ struct chani_route {
     size_t ngroups;
 };
 
-static bool routed(const chan_client_t *cl)
+bool chani_routed(const chan_client_t *cl)
 {
     return !cl->direct && atomic_load_explicit(&cl->cluster, memory_order_relaxed);
 }
@@ -141,11 +141,18 @@ static int refresh_locked(chan_client_t *cl, struct chani_route *rt, int64_t dea
     return 0;
 }
 
-/* The connection of group g, dialled if need be.  Under rt->lock. */
+/* The connection of group g: cl itself if cl is connected to that group's
+ * primary (the address the application gave, and one connection fewer),
+ * else one of its own, dialled if need be.  Under rt->lock. */
 static chan_client_t *group_conn_locked(chan_client_t *cl, struct chani_route *rt, int g,
                                         int64_t deadline)
 {
     route_group_t *gr = &rt->group[g];
+    pthread_mutex_lock(&cl->lock);
+    bool own = !strcmp(cl->group, gr->name);
+    pthread_mutex_unlock(&cl->lock);
+    if (own)
+        return cl;
     if (gr->conn)
         return gr->conn;
     if (!gr->seeds) {
@@ -163,7 +170,7 @@ static chan_client_t *group_conn_locked(chan_client_t *cl, struct chani_route *r
 
 chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, int64_t deadline)
 {
-    if (!routed(cl))
+    if (!chani_routed(cl))
         return cl;
     struct chani_route *rt = route_of(cl);
     if (!rt)
@@ -201,7 +208,7 @@ static int pause_for(chani_moves_t *mv, int64_t deadline)
 
 int chani_route_moved_name(chan_client_t *cl, chani_moves_t *mv, int64_t deadline)
 {
-    if (!routed(cl)) {
+    if (!chani_routed(cl)) {
         errno = EREMCHG;   /* a daemon that is not a cluster's: never */
         return -1;
     }
@@ -253,7 +260,7 @@ int chani_route_moved(chan_remote_t *const *hs, size_t n, chani_moves_t *mv, int
 
 ssize_t chani_route_all(chan_client_t *cl, chan_client_t **out, size_t max, int64_t deadline)
 {
-    if (!routed(cl)) {
+    if (!chani_routed(cl)) {
         out[0] = cl;
         return 1;
     }

@@ -17,6 +17,7 @@
 #ifndef CHAN_ROUTE_H
 #define CHAN_ROUTE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,6 +31,9 @@ typedef struct chani_moves {
     int64_t started;
 } chani_moves_t;
 
+/* chani_routed - whether cl is an application's client of a cluster (its
+ * calls follow the slot map). */
+bool chani_routed(const chan_client_t *cl);
 /* chani_route - the connection for channel name (len bytes) of the
  * application's client cl: cl itself unless cl is a cluster's.  It lives
  * as long as cl.  NULL with errno if the map cannot be read or the group's

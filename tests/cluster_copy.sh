@@ -196,7 +196,8 @@ fi
 # stopped (the relay in front of the primary, SIGSTOP) the primary rewrites
 # eight times (more than the sockets between hold), removing logs the
 # replica's copy had not reached.  Resumed, the copy must go on through the
-# snapshot, never by skipping to a log whose predecessor it lacks.
+# snapshot, never by skipping to a log whose predecessor it lacks.  A
+# cluster of its own (t2): a second group of cluster t would have no slots.
 free_port C3; free_port C4; free_port R3; free_port R4
 for n in 3 4; do
     eval "\"$RELAY\" \$R$n \$C$n 4000000 &"
@@ -206,7 +207,7 @@ done
 start_async() {   # start_async N
     eval "c=\$C$1 r=\$R$1"
     "$CHAND" --listen "127.0.0.1:$c" --advertise "127.0.0.1:$r" --data-dir "$tmp/d$1" \
-        --cluster t --group ga --etcd "$ETCD" --lease-ttl ${TTL}s --replication async \
+        --cluster t2 --group ga --etcd "$ETCD" --lease-ttl ${TTL}s --replication async \
         --rewrite-size 1m >>"$tmp/n$1.log" 2>&1 &
     eval "node$1=$!"
     pids="$pids $!"
