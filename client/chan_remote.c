@@ -212,12 +212,14 @@ int chani_remote_rehome(chan_remote_t *r, chan_client_t *to, int64_t deadline)
         uint64_t gen;
         if (open_call(to, &m, &o, &gen, deadline) < 0)
             return -1;
-        /* the registration moves with the handle, under both locks (one
-         * rehome at a time: the route's lock), so that a call on either
-         * connection sees it in one place */
+        /* the registration moves with the handle, under both locks (taken
+         * in address order), so that a call on either connection sees it
+         * in one place */
         int err = 0;
-        pthread_mutex_lock(&from->lock);
-        pthread_mutex_lock(&to->lock);
+        pthread_mutex_t *first = from < to ? &from->lock : &to->lock;
+        pthread_mutex_t *second = from < to ? &to->lock : &from->lock;
+        pthread_mutex_lock(first);
+        pthread_mutex_lock(second);
         bool fresh = to->gen == gen;   /* else a redial came between: again */
         if (fresh) {
             uint64_t serial = to->handle_serial + 1;
@@ -233,8 +235,8 @@ int chani_remote_rehome(chan_remote_t *r, chan_client_t *to, int64_t deadline)
                 r->cap = o.cap;
             }
         }
-        pthread_mutex_unlock(&to->lock);
-        pthread_mutex_unlock(&from->lock);
+        pthread_mutex_unlock(second);
+        pthread_mutex_unlock(first);
         if (err) {
             errno = err;
             return -1;

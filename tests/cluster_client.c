@@ -198,6 +198,7 @@ struct lane {
     /* consumer */
     uint8_t *seen;
     uint64_t got, dups_marked, dups_unmarked, out_of_order, bogus, last;
+    atomic_bool done;            /* the consumer has every value acked */
     size_t cap;
 };
 
@@ -275,6 +276,7 @@ static void *consume(void *arg)
         if (n <= 0 && atomic_load(&stop_producing) && all_seen(l))
             break;
     }
+    atomic_store(&l->done, true);
     return NULL;
 }
 
@@ -315,7 +317,7 @@ static int load(const char *seeds, int seconds, int nchan)
     for (;;) {
         bool done = true;
         for (int i = 0; i < nchan; i++)
-            done &= all_seen(&ls[i]);
+            done &= atomic_load(&ls[i].done);
         if (done || chan_now() > until)
             break;
         usleep(50000);
