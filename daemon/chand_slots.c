@@ -385,6 +385,11 @@ static const char *adopt_check(chand_server_t *s, const Chan__Adopt *a)
         const Chan__AdoptChannel *ac = a->channels[i];
         if (!ac->has_name || !chan_name_valid(ac->name.data, ac->name.len) || !ac->has_capacity)
             return "an adopted channel without a valid name or a capacity";
+        if (ac->capacity > chand_core_limits(&s->opts).max_cap)
+            return "an adopted channel's capacity is over the limit";
+        for (size_t k = 0; k < ac->n_values; k++)
+            if (ac->values[k].len > chand_max_value(&s->opts))
+                return "an adopted value is over the limit of one value";
         uint32_t slot = chan_slot(ac->name.data, ac->name.len);
         if (slot < a->lo || slot > a->hi)
             return "an adopted channel outside the moving slots";
