@@ -157,7 +157,7 @@ wait \$chand || echo "chand exited \$?" >>"$tmp/syslog.err"
 sleep 0.2
 kill \$listener
 EOF
-if unshare -rm true 2>/dev/null && unshare -rm sh "$tmp/syslog.sh" 2>"$tmp/unshare.err" &&
+if unshare -rm true 2>"$tmp/unshare.err" && unshare -rm sh "$tmp/syslog.sh" 2>"$tmp/unshare.err" &&
     [ -s "$tmp/syslog.got" ]; then
     # "<30>Dec  7 04:42:28 chand[123]: listening on ...": daemon (3) * 8 + info (6)
     grep -qE '^<30>[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} chand\[[0-9]+\]: listening on 127\.0\.0\.1:[0-9]+$' \
