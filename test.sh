@@ -8,8 +8,8 @@
 set -e
 top=$(cd "$(dirname "$0")" && pwd)
 # etcd-server and etcd-client (etcdctl): the cluster tests start etcd
-# members of their own
-"$top/scripts/deps.sh" etcd-server etcd-client
+# members of their own; python3: tests/logformat.sh parses chand's JSON logs
+"$top/scripts/deps.sh" etcd-server etcd-client python3
 jobs=$(nproc)
 case "$1" in
 --sanitizers)

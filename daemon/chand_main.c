@@ -1,12 +1,16 @@
 /*
- * chand_main.c - chand's entry point: parse the flags, start the server,
- * run until SIGTERM/SIGINT.
+ * chand_main.c - chand's entry point: read the configuration (defaults,
+ * config file, CHAND_* environment, flags), set up the log, start the
+ * server, run until SIGTERM/SIGINT.
  *
- * Exit status: 0 after a clean shutdown (and for --help/--version), 1 if the
- * server could not start (an address in use, an unreadable --auth-file),
- * 2 for a bad command line.
+ * Exit status: 0 after a clean shutdown (and for --help, --version and
+ * --print-config), 1 if the server could not start (an address in use, an
+ * unreadable --auth-file, a --log-file that cannot be opened), 2 for a bad
+ * command line, config file or CHAND_* variable.
  */
 #include "config.h"
+
+#include <stdio.h>
 
 #include "chand_journal.h"
 #include "chand_log.h"
@@ -22,10 +26,19 @@ int main(int argc, char **argv)
     case OPTS_USAGE:
         return 2;
     }
-    chand_log_level = opts.log_level;
-    if (opts.check)
-        return chand_journal_check(opts.data_dir);
-    chand_server_t *s = chand_server_new(&opts);
+    char err[512];
+    if (chand_log_setup(opts.log_level, opts.log_format, opts.log_file, err, sizeof err) < 0) {
+        fprintf(stderr, "chand: %s\n", err);
+        chand_opts_free(&opts);
+        return 1;
+    }
+    chand_opts_log_sources(&opts);
+    if (opts.check) {
+        int rc = chand_journal_check(opts.data_dir);
+        chand_opts_free(&opts);
+        return rc;
+    }
+    chand_server_t *s = chand_server_new(&opts);   /* takes opts' strings */
     if (!s)
         return 1;
     int rc = chand_server_run(s);

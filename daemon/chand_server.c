@@ -200,7 +200,32 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 static int load_token(chand_server_t *s, const char *path);
 static int load_acl(chand_server_t *s, const char *path);
 
-/* SIGHUP: read the --acl-file and the --auth-file again.  Connections
+/* Open the log file again (logrotate moved it away), then read the
+ * configuration again and apply what changed of the log's settings; the
+ * other options that changed are logged as needing a restart
+ * (chand_opts_reload). */
+static void chand_server_reconfigure(chand_server_t *s)
+{
+    chand_opts_t *o = &s->opts;
+    char err[512];
+    if (chand_log_setup(chand_log_level, o->log_format, o->log_file, err, sizeof err) < 0)
+        log_err("SIGHUP: %s; logging on as before", err);
+    int format = o->log_format;
+    const char *file = o->log_file;
+    if (chand_opts_reload(o) < 0)
+        return;
+    if (o->log_level == chand_log_level && o->log_format == format && o->log_file == file)
+        return;
+    if (chand_log_setup(o->log_level, o->log_format, o->log_file, err, sizeof err) < 0) {
+        log_err("SIGHUP: %s; logging on as before", err);
+        o->log_format = format;
+        o->log_file = file;
+        chand_log_setup(o->log_level, format, file, err, sizeof err);   /* the level, at least */
+    }
+}
+
+/* SIGHUP: the configuration again (chand_server_reconfigure), then the
+ * --acl-file and the --auth-file again.  Connections
  * stay; each finds its user again in the new ACL at its next request
  * (chand_dispatch.c).  A file that does not load changes nothing. */
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
@@ -209,6 +234,7 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     chand_server_t *s = arg;
     uint64_t t0 = chand_busy_begin(s);
+    chand_server_reconfigure(s);
     if (!s->opts.acl_file && !s->opts.auth_file)
         log_info("SIGHUP: no --acl-file or --auth-file to read again");
     if (s->opts.acl_file && load_acl(s, s->opts.acl_file) == 0)
@@ -624,6 +650,7 @@ chand_server_t *chand_server_new(const chand_opts_t *o)
     s->base = event_base_new();
     if (!s->base) {
         log_err("cannot create the event loop");
+        chand_opts_free(&s->opts);
         free(s);
         return NULL;
     }
@@ -755,5 +782,6 @@ void chand_server_free(chand_server_t *s)
     chand_acl_free(s->acl);
     chand_guard_free(&s->guard);
     event_base_free(s->base);
+    chand_opts_free(&s->opts);
     free(s);
 }

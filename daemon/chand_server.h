@@ -141,6 +141,9 @@ struct chand_server {
 };
 
 /* chand_server.c */
+/* chand_server_new - a server for *o, which it copies, taking the strings
+ * *o owns (chand_server_free frees them); NULL if it cannot start (logged,
+ * and *o's strings freed). */
 chand_server_t *chand_server_new(const chand_opts_t *o);
 int chand_server_run(chand_server_t *s);
 void chand_server_free(chand_server_t *s);

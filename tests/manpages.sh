@@ -1,7 +1,9 @@
 #!/bin/sh
 # tests/manpages.sh - the man pages and --help say the same: every option
 # that `chand --help` (`chan --help`) lists has an entry in chand(8)
-# (chan(1)), exactly one, and the other way round; every chan command too.
+# (chan(1)), exactly one, with the same short option, and the other way
+# round; --help lists each option once; every chan command is in both.
+# The checker is tried on a page with an entry twice, which it must catch.
 # Run by make check ($CHAND and $CHAN set there).
 set -u
 CHAND=${CHAND:?set by make check}
@@ -11,40 +13,66 @@ tmp=$(mktemp -d /tmp/chan-man-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 failures=0
 
-# The long options of a --help text: lines that start (after blanks) with
-# "--opt" or "-x, --opt".
+# The options of a --help text, as "--opt" or "-x --opt": the lines that
+# start, after two to eight blanks, with "--opt" or "-x, --opt" (help text
+# wrapped onto further lines is indented further, and may start with an
+# option's name).
 help_opts() {
-    grep -oE '^[[:space:]]+(-[a-zA-Z0-9], )?--[a-z][a-z0-9-]*' | sed 's/.*--/--/'
+    sed -n 's/^ \{2,8\}\(-[a-zA-Z0-9]\)\{0,1\}\(, \)\{0,1\}\(--[a-z][a-z0-9-]*\).*/\1 \3/p' |
+        sed 's/^ //'
 }
-# The long options a man page gives an entry: the tag line (.B, .BI or .BR)
-# after each .TP (or .TQ), with man's escaped dashes undone.
+# The options a man page gives an entry, the same way: the tag line (.B,
+# .BI or .BR) after each .TP (or .TQ), with man's escaped dashes undone.
 man_opts() {
     sed 's/\\-/-/g' "$1" | awk 'prev == ".TP" || prev == ".TQ" { print } { prev = $0 }' |
-        sed -n 's/^\.B[IR]\{0,1\} \{1,\}\(-[a-zA-Z0-9] ", " \)\{0,1\}\(--[a-z][a-z0-9-]*\).*/\2/p'
+        sed -n 's/^\.B[IR]\{0,1\} \{1,\}\(\(-[a-zA-Z0-9]\) ", " \)\{0,1\}\(--[a-z][a-z0-9-]*\).*/\2 \3/p' |
+        sed 's/^ //'
 }
 
 check() {   # check NAME HELP_FILE MAN_PAGE
-    help_opts <"$2" | sort -u >"$tmp/help"
+    help_opts <"$2" | sort >"$tmp/help.all"
     man_opts "$3" | sort >"$tmp/man.all"
+    sort -u "$tmp/help.all" >"$tmp/help"
     sort -u "$tmp/man.all" >"$tmp/man"
-    dups=$(uniq -d "$tmp/man.all" | tr '\n' ' ')
-    if [ -n "$dups" ]; then
-        echo "FAIL: $3 has more than one entry for: $dups"
-        failures=$((failures + 1))
-    fi
+    ok=yes
+    for side in help man; do
+        dups=$(sed 's/.* //' "$tmp/$side.all" | uniq -d | tr '\n' ' ')
+        if [ -n "$dups" ]; then
+            [ $side = help ] && where="$1 --help" || where=$3
+            echo "FAIL: $where has more than one entry for: $dups"
+            ok=no
+        fi
+    done
     if ! diff -u "$tmp/help" "$tmp/man" >"$tmp/diff"; then
         echo "FAIL: $1 --help (-) and $(basename "$3") (+) list different options:"
         cat "$tmp/diff"
-        failures=$((failures + 1))
-    else
-        echo "ok: $1 --help and $(basename "$3") list the same $(wc -l <"$tmp/help") options"
+        ok=no
     fi
+    if [ $ok = yes ]; then
+        echo "ok: $1 --help and $(basename "$3") list the same $(wc -l <"$tmp/help") options, once each"
+        return 0
+    fi
+    return 1
 }
 
 "$CHAND" --help >"$tmp/chand.help"
-check chand "$tmp/chand.help" "$docs/chand.8"
+check chand "$tmp/chand.help" "$docs/chand.8" || failures=$((failures + 1))
 "$CHAN" --help >"$tmp/chan.help"
-check chan "$tmp/chan.help" "$docs/chan.1"
+check chan "$tmp/chan.help" "$docs/chan.1" || failures=$((failures + 1))
+
+# the checker itself: chand(8) with its --max-frame entry twice must fail
+awk '{ print } /^\.BI \\-\\-max\\-frame / { print "Again."; print ".TP"; print }' \
+    "$docs/chand.8" >"$tmp/dup.8"
+if check chand "$tmp/chand.help" "$tmp/dup.8" >"$tmp/dup.out"; then
+    echo "FAIL: the checker missed --max-frame listed twice in a copy of chand.8"
+    failures=$((failures + 1))
+elif grep -q "more than one entry for: --max-frame" "$tmp/dup.out"; then
+    echo "ok: the checker catches an option listed twice"
+else
+    echo "FAIL: the checker failed on a copy of chand.8 with --max-frame twice, but not for that:"
+    cat "$tmp/dup.out"
+    failures=$((failures + 1))
+fi
 
 # chan's commands: "  send NAME ..." in --help, ".B send" in chan(1)
 sed -n 's/^  \([a-z][a-z]*\) .*/\1/p' "$tmp/chan.help" | grep -v '^-' | sort -u >"$tmp/cmds.help"
