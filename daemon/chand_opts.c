@@ -97,9 +97,10 @@ CHAND_DEFAULT_LISTEN ")\n"
 "Sizes take k, m or g suffixes (powers of 1024); times are milliseconds, or\n"
 "take ms, s, m or h.  SIGTERM or SIGINT stops\n"
 "chand: it stops accepting, answers pending requests \"shutting down\", writes\n"
-"and syncs its log (--data-dir) and exits 0.  SIGHUP reads --acl-file and\n"
-"--auth-file again (a file that does not load is logged, and the old one\n"
-"stays).  See chand(8).\n";
+"and syncs its log (--data-dir) and exits 0.  SIGHUP reads --acl-file,\n"
+"--auth-file and the --tls-* files again (new TLS connections get the new\n"
+"certificate, open ones keep theirs; a file that does not load is logged,\n"
+"and the old one stays).  See chand(8).\n";
 
 enum {
     OPT_MAX_FRAME = 256, OPT_MAX_CONNS, OPT_MAX_CHANNELS, OPT_MAX_PENDING,

@@ -132,7 +132,17 @@ struct chand_server {
     uint64_t repl_acked_gen, repl_acked_off;   /* ... as (log, offset) */
     bool repl_sync;              /* --replication sync */
     struct event *pump_ev;       /* feeds that still have more to send */
-    struct ssl_ctx_st *tls_ctx;  /* --tls-cert: TCP connections speak TLS */
+    struct ssl_ctx_st *tls_ctx;  /* --tls-cert: TCP connections speak TLS
+                                    (a SIGHUP may load another: each SSL
+                                    holds a reference to the one it began
+                                    with) */
+    struct chand_tls_stats {     /* since start (chand_tls.c) */
+        uint64_t handshakes;     /* completed */
+        uint64_t failures;       /* failed, timed out, or plain frames */
+        uint64_t reloads;        /* SIGHUP loads of the files */
+        uint64_t reload_failures;/* ... that failed (the context stayed) */
+        int64_t not_after;       /* the certificate's end (Unix time) */
+    } tls;
     uint64_t peer_log_ms;        /* chand_log_peer's last line, */
     uint64_t peer_log_dropped;   /* and how many it left out since */
 };
