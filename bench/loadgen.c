@@ -57,7 +57,10 @@ static void usage(FILE *f, const char *prog, const lg_backend_t *b)
 "Usage: %s [OPTION]...\n"
 "Load generator for %s, in the style of redis-benchmark.\n"
 "\n"
-"  -a, --addr ADDR        server address (%s)\n"
+"  -a, --addr ADDR        server address (%s, or\n"
+"                         tls://host:port)\n"
+"      --tls-ca FILE      with tls://: the CA certificate(s) the server's\n"
+"                         certificate must chain to (default: %s)\n"
 "      --mode MODE        producer-consumer (default), ping-pong, ping, tcp,\n"
 "                         fill (leave the values buffered) or drain (take\n"
 "                         what a fill left, from a server still starting)\n"
@@ -86,6 +89,7 @@ static void usage(FILE *f, const char *prog, const lg_backend_t *b)
 "1 error or failed check, 2 timeout, 64 usage.\n",
             prog, b->name,
             b->shared_conns ? "host:port or unix:/path" : "host:port",
+            b->shared_conns ? "$CHAN_TLS_CA, then the system's" : "the system's",
             b->shared_conns ? "" : "; must be one per thread");
 }
 
@@ -119,6 +123,7 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
         { "timeout", required_argument, NULL, 'T' },
         { "since", required_argument, NULL, 'S' },
         { "await-len", no_argument, NULL, 'L' },
+        { "tls-ca", required_argument, NULL, 'A' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -163,6 +168,7 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
         case 'T': o->timeout_s = (int)lg_num_arg(prog, "--timeout", optarg, 1); break;
         case 'S': o->since_ns = (int64_t)lg_num_arg(prog, "--since", optarg, 1); break;
         case 'L': o->await_len = 1; break;
+        case 'A': o->tls_ca = optarg; break;
         case 'h': usage(stdout, prog, b); exit(0);
         default: usage(stderr, prog, b); exit(64);
         }
