@@ -66,13 +66,17 @@ redis_up "$redis_server" "$rbench" "$work" --save '' --appendonly no || exit 1
 # ---- and the same two speaking TLS, on certificates made for this run ----
 tls_certs "$certs" || exit 1
 mkdir -p "$work/tls"
+# (servers.sh keeps one chand and one redis-server in its variables: the
+# plain ones' are put back, also when a start fails, so that stop() ends all)
 p_pid=$chand_pid p_addr=$chand_addr
-chand_up "$chand" "$work/tls" --tls-cert "$certs/server.crt" --tls-key "$certs/server.key" || exit 1
+chand_up "$chand" "$work/tls" --tls-cert "$certs/server.crt" --tls-key "$certs/server.key" ||
+    { tchand_pid=$chand_pid chand_pid=$p_pid; exit 1; }
 tchand_pid=$chand_pid tchand_addr="tls://$chand_addr"
 chand_pid=$p_pid chand_addr=$p_addr
 p_pid=$redis_pid p_addr=$redis_addr
 redis_tls=$certs
-redis_up "$redis_server" "$rbench" "$work/tls" --save '' --appendonly no || exit 1
+redis_up "$redis_server" "$rbench" "$work/tls" --save '' --appendonly no ||
+    { redis_pid=$p_pid; exit 1; }
 redis_tls=""
 tredis_pid=$redis_pid tredis_addr=$redis_addr
 redis_pid=$p_pid redis_addr=$p_addr
