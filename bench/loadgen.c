@@ -562,6 +562,12 @@ double lg_pct_us(const uint64_t *v, uint64_t n, double p)
     return (double)v[rank - 1] / 1000.0;
 }
 
+/* " tls=yes" in the result line of a run over TLS (a tls:// address). */
+static const char *tls_tag(const lg_opts_t *o)
+{
+    return o->addr && !strncmp(o->addr, "tls://", 6) ? " tls=yes" : "";
+}
+
 static void print_latency(const lg_opts_t *o, const lg_backend_t *b, uint64_t *lat, int conns,
                           double secs)
 {
@@ -569,8 +575,8 @@ static void print_latency(const lg_opts_t *o, const lg_backend_t *b, uint64_t *l
     double sum = 0;
     for (uint64_t i = 0; i < o->count; i++)
         sum += (double)lat[i];
-    printf("backend=%s mode=%s connections=%d size=%zu", b->name, mode_names[o->mode], conns,
-           o->size);
+    printf("backend=%s%s mode=%s connections=%d size=%zu", b->name, tls_tag(o),
+           mode_names[o->mode], conns, o->size);
     if (o->mode == LG_PING_PONG && b->shared_conns)
         printf(" cap=%ld", o->cap);
     printf(" count=%llu secs=%.3f rtt_mean_us=%.1f rtt_p50_us=%.1f rtt_p99_us=%.1f"
@@ -589,8 +595,8 @@ static void print_throughput(const lg_opts_t *o, const lg_backend_t *b, run_t *r
     bool exact = got == o->count;
     bool sums = fill || o->size < 8 ||
                 atomic_load(&r->seq_sum) == (o->count * (o->count - 1)) / 2;
-    printf("backend=%s mode=%s producers=%d consumers=%d connections=%d pipeline=%zu"
-           " recv_max=%zu size=%zu", b->name, mode_names[o->mode], o->producers,
+    printf("backend=%s%s mode=%s producers=%d consumers=%d connections=%d pipeline=%zu"
+           " recv_max=%zu size=%zu", b->name, tls_tag(o), mode_names[o->mode], o->producers,
            fill ? 0 : o->consumers, conns, o->pipeline, o->recv_max, o->size);
     if (b->shared_conns)
         printf(" cap=%ld", o->cap);
