@@ -36,12 +36,21 @@ struct handle {
     const int *quiet;   /* say nothing on failure (lg_opts_t.quiet) */
 };
 
+/* A connection: tls://host:port speaks TLS, checked against --tls-ca (else
+ * $CHAN_TLS_CA, else the system's store). */
+static chan_client_t *dial(const lg_opts_t *o)
+{
+    chan_connect_opts_t co = { .addr = o->addr, .tls_ca = o->tls_ca };
+    return chan_connect_opts(&co, chan_now() + CALL_MS);
+}
+
 static void *cb_connect(const lg_opts_t *o)
 {
-    chan_client_t *cl = chan_connect(o->addr, NULL, chan_now() + CALL_MS);
+    chan_client_t *cl = dial(o);
     if (!cl && !o->quiet)
-        fprintf(stderr, "chanbench: connect %s: %s\n", o->addr ? o->addr : "(default)",
-                strerror(errno));
+        fprintf(stderr, "chanbench: connect %s: %s%s%s%s\n", o->addr ? o->addr : "(default)",
+                strerror(errno), *chan_errmsg() ? " (" : "", chan_errmsg(),
+                *chan_errmsg() ? ")" : "");
     return cl;
 }
 
@@ -73,7 +82,7 @@ static int cb_setup(const lg_opts_t *o, const char *const *names, size_t n)
  * closed and empty. */
 static void cb_teardown(const lg_opts_t *o, const char *const *names, size_t n)
 {
-    chan_client_t *cl = chan_connect(o->addr, NULL, chan_now() + CALL_MS);
+    chan_client_t *cl = dial(o);
     for (size_t i = 0; cl && i < n; i++) {
         chan_t *ch = chan_open(cl, names[i], CHAN_CAP_ANY, CHAN_NOCREATE, chan_now() + CALL_MS);
         if (ch)

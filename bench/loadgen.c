@@ -50,7 +50,10 @@ static void usage(FILE *f, const char *prog, const lg_backend_t *b)
 "Usage: %s [OPTION]...\n"
 "Load generator for %s, in the style of redis-benchmark.\n"
 "\n"
-"  -a, --addr ADDR        server address (%s)\n"
+"  -a, --addr ADDR        server address (%s, or\n"
+"                         tls://host:port)\n"
+"      --tls-ca FILE      with tls://: the CA certificate(s) the server's\n"
+"                         certificate must chain to (default: %s)\n"
 "      --mode MODE        producer-consumer (default), ping-pong, ping, tcp,\n"
 "                         fill (leave the values buffered) or drain (take\n"
 "                         what a fill left, from a server still starting)\n"
@@ -79,6 +82,7 @@ static void usage(FILE *f, const char *prog, const lg_backend_t *b)
 "1 error or failed check, 2 timeout, 64 usage.\n",
             prog, b->name,
             b->shared_conns ? "host:port or unix:/path" : "host:port",
+            b->shared_conns ? "$CHAN_TLS_CA, then the system's" : "the system's",
             b->shared_conns ? "" : "; must be one per thread");
 }
 
@@ -112,6 +116,7 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
         { "timeout", required_argument, NULL, 'T' },
         { "since", required_argument, NULL, 'S' },
         { "await-len", no_argument, NULL, 'L' },
+        { "tls-ca", required_argument, NULL, 'A' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -156,6 +161,7 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
         case 'T': o->timeout_s = (int)lg_num_arg(prog, "--timeout", optarg, 1); break;
         case 'S': o->since_ns = (int64_t)lg_num_arg(prog, "--since", optarg, 1); break;
         case 'L': o->await_len = 1; break;
+        case 'A': o->tls_ca = optarg; break;
         case 'h': usage(stdout, prog, b); exit(0);
         default: usage(stderr, prog, b); exit(64);
         }
@@ -549,6 +555,12 @@ double lg_pct_us(const uint64_t *v, uint64_t n, double p)
     return (double)v[rank - 1] / 1000.0;
 }
 
+/* " tls=yes" in the result line of a run over TLS (a tls:// address). */
+static const char *tls_tag(const lg_opts_t *o)
+{
+    return o->addr && !strncmp(o->addr, "tls://", 6) ? " tls=yes" : "";
+}
+
 static void print_latency(const lg_opts_t *o, const lg_backend_t *b, uint64_t *lat, int conns,
                           double secs)
 {
@@ -556,8 +568,8 @@ static void print_latency(const lg_opts_t *o, const lg_backend_t *b, uint64_t *l
     double sum = 0;
     for (uint64_t i = 0; i < o->count; i++)
         sum += (double)lat[i];
-    printf("backend=%s mode=%s connections=%d size=%zu", b->name, mode_names[o->mode], conns,
-           o->size);
+    printf("backend=%s%s mode=%s connections=%d size=%zu", b->name, tls_tag(o),
+           mode_names[o->mode], conns, o->size);
     if (o->mode == LG_PING_PONG && b->shared_conns)
         printf(" cap=%ld", o->cap);
     printf(" count=%llu secs=%.3f rtt_mean_us=%.1f rtt_p50_us=%.1f rtt_p99_us=%.1f"
@@ -576,8 +588,8 @@ static void print_throughput(const lg_opts_t *o, const lg_backend_t *b, run_t *r
     bool exact = got == o->count;
     bool sums = fill || o->size < 8 ||
                 atomic_load(&r->seq_sum) == (o->count * (o->count - 1)) / 2;
-    printf("backend=%s mode=%s producers=%d consumers=%d connections=%d pipeline=%zu"
-           " recv_max=%zu size=%zu", b->name, mode_names[o->mode], o->producers,
+    printf("backend=%s%s mode=%s producers=%d consumers=%d connections=%d pipeline=%zu"
+           " recv_max=%zu size=%zu", b->name, tls_tag(o), mode_names[o->mode], o->producers,
            fill ? 0 : o->consumers, conns, o->pipeline, o->recv_max, o->size);
     if (b->shared_conns)
         printf(" cap=%ld", o->cap);

@@ -46,7 +46,9 @@
 enum lg_mode { LG_PRODUCER_CONSUMER, LG_PING_PONG, LG_PING, LG_TCP, LG_FILL, LG_DRAIN };
 
 typedef struct lg_opts {
-    const char *addr;         /* server address (backend's syntax) */
+    const char *addr;         /* server address (backend's syntax; tls://host:port
+                                 for TLS) */
+    const char *tls_ca;       /* --tls-ca: the CA that vouches for the server */
     enum lg_mode mode;
     int producers, consumers; /* producer-consumer threads */
     int connections;          /* 0: one per thread */

@@ -17,6 +17,15 @@
 #       redis_port and redis_addr.
 #   redis_start REDIS_SERVER WORK PORT [ARGS...] / redis_wait REDISBENCH
 #       the two halves of one try of redis_up, on a known port.
+#       With $redis_tls set to a directory of tls_certs, redis-server speaks
+#       TLS only (--port 0 --tls-port PORT, that certificate, clients not
+#       asked for one), redis_addr is tls://127.0.0.1:PORT, and REDISBENCH
+#       is given the CA (--tls-ca).
+#   tls_certs DIR
+#       makes, with openssl ($OPENSSL, else openssl), a CA (DIR/ca.crt) and a
+#       certificate for 127.0.0.1 that it signed (DIR/server.crt and
+#       DIR/server.key), valid for a day: for chand's --tls-cert and
+#       redis-server's --tls-cert-file.  Returns 1 if openssl fails.
 #   server_stop PID
 #       SIGTERM, then wait for the exit (SIGKILL after 60 s); sets stop_rc
 #       (the exit status) and stop_ms (SIGTERM to exit, 10 ms steps).
@@ -66,6 +75,15 @@ redis_start() {
     _work=$2
     redis_port=$3
     shift 3
+    if [ -n "${redis_tls:-}" ]; then
+        "$_server" --port 0 --tls-port "$redis_port" --tls-cert-file "$redis_tls/server.crt" \
+            --tls-key-file "$redis_tls/server.key" --tls-ca-cert-file "$redis_tls/ca.crt" \
+            --tls-auth-clients no --bind 127.0.0.1 --daemonize no \
+            --logfile "$_work/redis.log" "$@" &
+        redis_pid=$!
+        redis_addr="tls://127.0.0.1:$redis_port"
+        return
+    fi
     "$_server" --port "$redis_port" --bind 127.0.0.1 --daemonize no \
         --logfile "$_work/redis.log" "$@" &
     redis_pid=$!
@@ -76,7 +94,8 @@ redis_wait() {
     _i=0
     while [ $_i -lt 100 ]; do
         kill -0 "$redis_pid" 2>/dev/null || return 1
-        "$1" -a "$redis_addr" --mode ping -n 10 >/dev/null 2>&1 && return 0
+        "$1" -a "$redis_addr" ${redis_tls:+--tls-ca "$redis_tls/ca.crt"} --mode ping -n 10 \
+            >/dev/null 2>&1 && return 0
         _i=$((_i + 1))
         sleep 0.05
     done
@@ -101,6 +120,25 @@ redis_up() {
     echo "redis-server did not start ($_rserver):" >&2
     tail -n 5 "$_rwork/redis.log" >&2 2>/dev/null || true
     return 1
+}
+
+tls_certs() {
+    _o=${OPENSSL:-openssl}
+    [ -n "$_o" ] && [ "$_o" != no ] || _o=openssl
+    (
+        set -e
+        cd "$1"
+        "$_o" req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout ca.key -out ca.crt -days 1 -subj "/CN=chand bench CA" \
+            -addext basicConstraints=critical,CA:TRUE \
+            -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+        "$_o" req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
+        printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' \
+            >server.ext
+        "$_o" x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+            -extfile server.ext -out server.crt 2>/dev/null
+    ) || { echo "tls_certs: openssl ($_o) failed" >&2; return 1; }
 }
 
 # The state letter of process $1 if it is a child of this shell, else "".

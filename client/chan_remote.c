@@ -886,6 +886,14 @@ static bool stat_reply(chan_rpc_t *rpc, const Chan__Reply *r)
         }
         if (s->durability)
             copy_durability(o, s->durability);
+        if (s->tls) {
+            o->tls = 1;
+            o->tls_handshakes = s->tls->handshakes;
+            o->tls_handshake_failures = s->tls->handshake_failures;
+            o->tls_reloads = s->tls->reloads;
+            o->tls_reload_failures = s->tls->reload_failures;
+            o->tls_not_after = s->tls->not_after;
+        }
         if (x->cluster) {
             if (s->cluster)
                 copy_cluster(x->cluster, s->cluster);

@@ -512,6 +512,7 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     } else if (c->flushing) {
         chand_conn_doom(c, "timed out flushing its last replies");
     } else if (c->ssl && !c->tls_ready) {
+        s->tls.failures++;
         chand_log_peer(s, "conn %llu (%s): no TLS handshake within %llu ms; closing",
                        (unsigned long long)c->num, c->peer,
                        (unsigned long long)s->opts.hello_timeout_ms);

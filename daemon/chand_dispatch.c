@@ -610,6 +610,18 @@ static void fill_server_stat(chand_server_t *s, Chan__ServerStat *ss, Chan__Limi
         fill_cluster(s, &cs);
         ss->cluster = &cs;
     }
+    static Chan__TlsStat ts;
+    if (s->tls_ctx) {
+        chan__tls_stat__init(&ts);
+        ts.has_handshakes = ts.has_handshake_failures = ts.has_reloads = true;
+        ts.has_reload_failures = ts.has_not_after = true;
+        ts.handshakes = s->tls.handshakes;
+        ts.handshake_failures = s->tls.failures;
+        ts.reloads = s->tls.reloads;
+        ts.reload_failures = s->tls.reload_failures;
+        ts.not_after = s->tls.not_after;
+        ss->tls = &ts;
+    }
 }
 
 static void h_stat(chand_conn_t *c, uint64_t id, const Chan__Request *rq)

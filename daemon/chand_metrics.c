@@ -179,6 +179,27 @@ static void cluster_metrics(struct evbuffer *o, chand_server_t *s)
           "Values those moves carried to other groups.", ss.values);
 }
 
+/* TLS on the listeners (--tls-cert): handshakes, and the certificate in
+ * use for new connections (a SIGHUP may have loaded another). */
+static void tls_metrics(struct evbuffer *o, const chand_server_t *s)
+{
+    fam_u(o, "chand_tls_handshakes_total", "counter", "TLS handshakes completed.",
+          s->tls.handshakes);
+    fam_u(o, "chand_tls_handshake_failures_total", "counter",
+          "TLS handshakes that failed: refused, broken off, plain frames on the TLS port, "
+          "or none before the Hello deadline.",
+          s->tls.failures);
+    fam_u(o, "chand_tls_reloads_total", "counter",
+          "SIGHUP loads of the TLS files that took effect.", s->tls.reloads);
+    fam_u(o, "chand_tls_reload_failures_total", "counter",
+          "SIGHUP loads of the TLS files that failed (the certificate before stayed).",
+          s->tls.reload_failures);
+    fam(o, "chand_tls_certificate_expiry_timestamp_seconds", "gauge",
+        "When the certificate new connections get expires (Unix time).");
+    evbuffer_add_printf(o, "chand_tls_certificate_expiry_timestamp_seconds %lld\n",
+                        (long long)s->tls.not_after);
+}
+
 /* The process_* families every Prometheus client library exports. */
 static void process_metrics(struct evbuffer *o, const chand_server_t *s)
 {
@@ -286,6 +307,8 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     fam_u(o, "chand_output_bytes", "gauge", "Replies queued to clients (see --max-memory).",
           s->out_bytes);
     stall_metrics(o, &s->stall);
+    if (s->tls_ctx)
+        tls_metrics(o, s);
     process_metrics(o, s);
     if (s->journal)
         journal_metrics(o, s->journal);

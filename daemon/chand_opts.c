@@ -202,8 +202,9 @@ static const char epilogue[] =
 "milliseconds, or take ms, s, m or h.  SIGTERM or SIGINT stops chand: it stops "
 "accepting, answers pending requests \"shutting down\", writes and syncs its log "
 "(--data-dir) and exits 0.  SIGHUP reads the configuration again (the log's settings "
-"change; others need a restart), opens --log-file again, and reads --acl-file and "
-"--auth-file again.  See chand(8).";
+"change; others need a restart), opens --log-file again, and reads --acl-file, "
+"--auth-file and the --tls-* files again (new TLS connections get the new certificate, "
+"open ones keep theirs).  See chand(8).";
 
 /* ---- parsing ---- */
 

@@ -225,9 +225,10 @@ static void chand_server_reconfigure(chand_server_t *s)
 }
 
 /* SIGHUP: the configuration again (chand_server_reconfigure), then the
- * --acl-file and the --auth-file again.  Connections
- * stay; each finds its user again in the new ACL at its next request
- * (chand_dispatch.c).  A file that does not load changes nothing. */
+ * --acl-file, the --auth-file and the TLS files again.  Connections stay;
+ * each finds its user again in the new ACL at its next request
+ * (chand_dispatch.c), and keeps the TLS context it began with
+ * (chand_tls_reload).  A file that does not load changes nothing. */
 static void hup_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
@@ -235,8 +236,8 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
     chand_server_t *s = arg;
     uint64_t t0 = chand_busy_begin(s);
     chand_server_reconfigure(s);
-    if (!s->opts.acl_file && !s->opts.auth_file)
-        log_info("SIGHUP: no --acl-file or --auth-file to read again");
+    if (!s->opts.acl_file && !s->opts.auth_file && !s->tls_ctx)
+        log_info("SIGHUP: no --acl-file, --auth-file or --tls-cert to read again");
     if (s->opts.acl_file && load_acl(s, s->opts.acl_file) == 0)
         log_info("SIGHUP: read --acl-file %s again: %zu users", s->opts.acl_file,
                  s->acl->nusers);
@@ -248,6 +249,7 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
     else if (s->opts.auth_file)
         log_err("SIGHUP: --auth-file %s did not load; the token loaded before stays",
                 s->opts.auth_file);
+    chand_tls_reload(s);   /* (logs either way) */
     chand_busy_end(s, t0);
 }
 

@@ -133,7 +133,17 @@ struct chand_server {
     uint64_t repl_acked_gen, repl_acked_off;   /* ... as (log, offset) */
     bool repl_sync;              /* --replication sync */
     struct event *pump_ev;       /* feeds that still have more to send */
-    struct ssl_ctx_st *tls_ctx;  /* --tls-cert: TCP connections speak TLS */
+    struct ssl_ctx_st *tls_ctx;  /* --tls-cert: TCP connections speak TLS
+                                    (a SIGHUP may load another: each SSL
+                                    holds a reference to the one it began
+                                    with) */
+    struct chand_tls_stats {     /* since start (chand_tls.c) */
+        uint64_t handshakes;     /* completed */
+        uint64_t failures;       /* failed, timed out, or plain frames */
+        uint64_t reloads;        /* SIGHUP loads of the files */
+        uint64_t reload_failures;/* ... that failed (the context stayed) */
+        int64_t not_after;       /* the certificate's end (Unix time) */
+    } tls;
     struct slots_mover *mover;   /* moving slots to another group (chand_slots.c) */
     uint64_t adopt_attempt;      /* the attempt of the last first Adopt taken */
     uint64_t peer_log_ms;        /* chand_log_peer's last line, */

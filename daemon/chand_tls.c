@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <openssl/err.h>
@@ -74,18 +75,26 @@ static void log_cert(const char *what, X509 *x)
         log_info("%s: %s", what, subject);
 }
 
-int chand_tls_setup(chand_server_t *s)
+/* The certificate's end, in Unix time (0 if it cannot be read). */
+static int64_t not_after(X509 *x)
 {
-    const chand_opts_t *o = &s->opts;
-    if (!o->tls_cert)
+    struct tm tm;
+    if (!x || ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1)
         return 0;
+    return (int64_t)timegm(&tm);
+}
+
+/* A server context from the files o names, or NULL after logging why (a
+ * file that does not load, a key that is not the certificate's).  The
+ * start and every SIGHUP make one the same way. */
+static SSL_CTX *server_ctx(const chand_opts_t *o)
+{
     char why[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         log_err("TLS: cannot make a context: %s", ssl_reason(why, sizeof why));
-        return -1;
+        return NULL;
     }
-    s->tls_ctx = ctx;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -99,7 +108,7 @@ int chand_tls_setup(chand_server_t *s)
                               SSL_MODE_RELEASE_BUFFERS);
     if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
         log_err("--tls-cert %s: %s", o->tls_cert, ssl_reason(why, sizeof why));
-        return -1;
+        goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
         if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH)
@@ -107,19 +116,18 @@ int chand_tls_setup(chand_server_t *s)
         else
             log_err("--tls-key %s: %s", o->tls_key, ssl_reason(why, sizeof why));
         ERR_clear_error();
-        return -1;
+        goto fail;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         log_err("--tls-key %s is not the key of --tls-cert %s: %s", o->tls_key, o->tls_cert,
                 ssl_reason(why, sizeof why));
-        return -1;
+        goto fail;
     }
-    log_cert("TLS certificate", SSL_CTX_get0_certificate(ctx));
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     if (o->tls_ca) {
         if (SSL_CTX_load_verify_locations(ctx, o->tls_ca, NULL) != 1) {
             log_err("--tls-ca %s: %s", o->tls_ca, ssl_reason(why, sizeof why));
-            return -1;
+            goto fail;
         }
         /* the CAs we accept, named in the CertificateRequest */
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->tls_ca);
@@ -133,9 +141,51 @@ int chand_tls_setup(chand_server_t *s)
     else if (o->tls_client_auth == CHAND_TLS_AUTH_REQUIRE)
         mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_CTX_set_verify(ctx, mode, NULL);
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+int chand_tls_setup(chand_server_t *s)
+{
+    const chand_opts_t *o = &s->opts;
+    if (!o->tls_cert)
+        return 0;
+    if (!(s->tls_ctx = server_ctx(o)))
+        return -1;
+    X509 *x = SSL_CTX_get0_certificate(s->tls_ctx);
+    log_cert("TLS certificate", x);
+    s->tls.not_after = not_after(x);
     static const char *const auth[] = { "none", "optional", "require" };
     log_info("TLS on TCP listeners (1.2 or later; client certificates: %s); Unix sockets "
              "and --metrics stay plain", auth[o->tls_client_auth]);
+    return 0;
+}
+
+int chand_tls_reload(chand_server_t *s)
+{
+    const chand_opts_t *o = &s->opts;
+    if (!s->tls_ctx)
+        return 0;
+    SSL_CTX *ctx = server_ctx(o);
+    if (!ctx) {
+        s->tls.reload_failures++;
+        log_err("SIGHUP: the TLS files (--tls-cert %s, --tls-key %s%s%s) did not load; new "
+                "connections keep the certificate loaded before", o->tls_cert, o->tls_key,
+                o->tls_ca ? ", --tls-ca " : "", o->tls_ca ? o->tls_ca : "");
+        return -1;
+    }
+    /* connections open keep theirs: each SSL holds its context */
+    SSL_CTX_free(s->tls_ctx);
+    s->tls_ctx = ctx;
+    s->tls.reloads++;
+    X509 *x = SSL_CTX_get0_certificate(ctx);
+    log_cert("SIGHUP: TLS certificate for new connections", x);
+    s->tls.not_after = not_after(x);
+    if (o->tls_ca)
+        log_info("SIGHUP: client certificates are checked against --tls-ca %s as read now",
+                 o->tls_ca);
     return 0;
 }
 
@@ -207,6 +257,7 @@ int chand_tls_handshake(chand_conn_t *c)
             c->ssl = NULL;
             chand_log_peer(c->srv, "conn %llu (%s): plain frames on a TLS port; closing",
                            (unsigned long long)c->num, c->peer);
+            c->srv->tls.failures++;
             return TLS_STEP_PLAIN;
         }
     }
@@ -215,6 +266,7 @@ int chand_tls_handshake(chand_conn_t *c)
     if (rc == 1) {
         event_del(c->ev_write);
         c->tls_ready = true;
+        c->srv->tls.handshakes++;
         if (chand_log_level >= CHAND_LOG_DEBUG) {
             X509 *peer = SSL_get0_peer_certificate(c->ssl);
             char subject[256] = "none";
@@ -235,6 +287,7 @@ int chand_tls_handshake(chand_conn_t *c)
     default:
         handshake_failure(c, rc);
         c->tls_failed = true;
+        c->srv->tls.failures++;
         return TLS_STEP_FAILED;
     }
 }

@@ -9,6 +9,11 @@
  * flush, the read budget and the replies held for --fsync always work
  * unchanged on it.  The handshake is driven by the connection's read and
  * write events; its Hello deadline covers the handshake too.
+ *
+ * A SIGHUP makes a new context from the same files (chand_tls_reload): a
+ * renewed certificate, or a new CA for client certificates, takes effect
+ * for new connections without a restart.  s->tls counts handshakes and
+ * reloads for Stat and /metrics.
  */
 #ifndef CHAND_TLS_H
 #define CHAND_TLS_H
@@ -24,6 +29,12 @@
  * load, a key that is not the certificate's). */
 int chand_tls_setup(chand_server_t *s);
 void chand_tls_teardown(chand_server_t *s);
+
+/* chand_tls_reload - SIGHUP: read --tls-cert, --tls-key and --tls-ca again
+ * into a new context for the connections accepted from now on; those open
+ * keep the one they began with.  0 (or nothing to do without TLS), or -1
+ * after logging why: the context loaded before stays in use. */
+int chand_tls_reload(chand_server_t *s);
 
 /* chand_tls_attach - make c, just accepted on a TCP listener, a TLS
  * connection (its handshake not begun).  0, or -1 (out of memory). */

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -191,6 +193,94 @@ int chand_restart(chand_proc_t *d, const char *const *extra)
 {
     chand_kill(d);
     return chand_start_again(d, extra);
+}
+
+/* The --metrics port, from d's log line "metrics on http://127.0.0.1:PORT"
+ * (waited for, 5 s at most): the port, or -1. */
+static int metrics_port(const chand_proc_t *d)
+{
+    char path[128], line[512];
+    snprintf(path, sizeof path, "%s/chand.log", d->dir);
+    for (int i = 0; i < 500; i++) {
+        FILE *f = fopen(path, "r");
+        int port = 0;
+        while (f && fgets(line, sizeof line, f)) {
+            char *p = strstr(line, "metrics on http://127.0.0.1:");
+            if (p)
+                port = atoi(p + strlen("metrics on http://127.0.0.1:"));
+        }
+        if (f)
+            fclose(f);
+        if (port > 0)
+            return port;
+        chand_sleep_ms(10);
+    }
+    return -1;
+}
+
+const char *chand_http_get(const chand_proc_t *d, const char *path)
+{
+    int port = metrics_port(d);
+    ck_assert_msg(port > 0, "no metrics port in %s/chand.log", d->dir);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
+    ck_assert_int_eq(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
+    static char body[65536];
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        ck_assert_int_eq(poll(&p, 1, 5000), 1);
+        ssize_t r = recv(fd, body + got, sizeof body - 1 - got, 0);
+        ck_assert_int_ge(r, 0);
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    body[got] = 0;
+    close(fd);
+    return body;
+}
+
+/* The text format's rules: every sample's family is announced by one HELP
+ * and one TYPE line before it, and a family's samples come together. */
+void chand_assert_exposition(const char *body)
+{
+    const char *p = strstr(body, "\r\n\r\n");
+    ck_assert(p);
+    p += 4;
+    char cur[128] = "", seen[8192] = " ";
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        ck_assert_msg(eol, "an unterminated line: %s", p);
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)(eol - p), p);
+        char name[128];
+        if (sscanf(line, "# TYPE %127s", name) == 1) {
+            char key[132];
+            snprintf(key, sizeof key, " %s ", name);
+            ck_assert_msg(!strstr(seen, key), "family %s announced twice", name);
+            ck_assert_msg(strlen(seen) + strlen(key) < sizeof seen, "too many families");
+            strcat(seen, key + 1);
+            snprintf(cur, sizeof cur, "%s", name);
+        } else if (line[0] != '#') {
+            size_t n = strcspn(line, "{ ");
+            snprintf(name, sizeof name, "%.*s", (int)n, line);
+            size_t cl = strlen(cur);
+            bool ok = !strcmp(name, cur) ||
+                      (!strncmp(name, cur, cl) && (!strcmp(name + cl, "_bucket") ||
+                                                   !strcmp(name + cl, "_sum") ||
+                                                   !strcmp(name + cl, "_count")));
+            ck_assert_msg(ok, "sample %s outside its family (the last TYPE was %s)", line, cur);
+        } else {
+            ck_assert_msg(!strncmp(line, "# HELP ", 7), "a comment that is not HELP: %s", line);
+        }
+        p = eol + 1;
+    }
 }
 
 void chand_dump_log(const chand_proc_t *d)

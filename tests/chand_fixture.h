@@ -81,6 +81,17 @@ int chand_stop(chand_proc_t *d);
  * (NUL-terminated, cut to size).  Returns the wait status, or -1. */
 int chand_run(const char *const *args, char *out, size_t size, long timeout_ms);
 
+/* chand_http_get - GET path (/metrics, /healthz, ...) from the --metrics
+ * endpoint of d, started with --metrics 127.0.0.1:0 (its port comes from
+ * d's log): the whole response, headers too, in a static buffer.  Fails
+ * the Check test if it cannot. */
+const char *chand_http_get(const chand_proc_t *d, const char *path);
+
+/* chand_assert_exposition - check a /metrics response against the
+ * Prometheus text format's rules: every sample's family announced by one
+ * HELP and one TYPE line before it, a family's samples together. */
+void chand_assert_exposition(const char *response);
+
 /* Print the daemon's log (for a failing test). */
 void chand_dump_log(const chand_proc_t *d);
 

@@ -1714,95 +1714,11 @@ END_TEST
 
 /* ---- Prometheus metrics over HTTP ---- */
 
-static int metrics_port(const chand_proc_t *d)
-{
-    char path[128], line[512];
-    snprintf(path, sizeof path, "%s/chand.log", d->dir);
-    for (int i = 0; i < 500; i++) {
-        FILE *f = fopen(path, "r");
-        int port = 0;
-        while (f && fgets(line, sizeof line, f)) {
-            char *p = strstr(line, "metrics on http://127.0.0.1:");
-            if (p)
-                port = atoi(p + strlen("metrics on http://127.0.0.1:"));
-        }
-        if (f)
-            fclose(f);
-        if (port > 0)
-            return port;
-        chand_sleep_ms(10);
-    }
-    return -1;
-}
-
-/* GET path from the metrics endpoint of d: the whole response, in a static
- * buffer. */
-static const char *http_get(const chand_proc_t *d, const char *path)
-{
-    int port = metrics_port(d);
-    ck_assert_int_gt(port, 0);
-    int fd = raw_connect(port, 0);
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\n\r\n", path);
-    raw_write(fd, req, (size_t)n);
-    static char body[65536];
-    size_t got = 0;
-    for (;;) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        ck_assert_int_eq(poll(&p, 1, 5000), 1);
-        ssize_t n = recv(fd, body + got, sizeof body - 1 - got, 0);
-        ck_assert_int_ge(n, 0);
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    body[got] = 0;
-    close(fd);
-    return body;
-}
-
-/* The text format's rules: every sample's family is announced by one HELP
- * and one TYPE line before it, and a family's samples come together. */
-static void assert_exposition(const char *body)
-{
-    const char *p = strstr(body, "\r\n\r\n");
-    ck_assert(p);
-    p += 4;
-    char cur[128] = "", seen[8192] = " ";
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        ck_assert_msg(eol, "an unterminated line: %s", p);
-        char line[512];
-        snprintf(line, sizeof line, "%.*s", (int)(eol - p), p);
-        char name[128];
-        if (sscanf(line, "# TYPE %127s", name) == 1) {
-            char key[132];
-            snprintf(key, sizeof key, " %s ", name);
-            ck_assert_msg(!strstr(seen, key), "family %s announced twice", name);
-            ck_assert_msg(strlen(seen) + strlen(key) < sizeof seen, "too many families");
-            strcat(seen, key + 1);
-            snprintf(cur, sizeof cur, "%s", name);
-        } else if (line[0] != '#') {
-            size_t n = strcspn(line, "{ ");
-            snprintf(name, sizeof name, "%.*s", (int)n, line);
-            size_t cl = strlen(cur);
-            bool ok = !strcmp(name, cur) ||
-                      (!strncmp(name, cur, cl) && (!strcmp(name + cl, "_bucket") ||
-                                                   !strcmp(name + cl, "_sum") ||
-                                                   !strcmp(name + cl, "_count")));
-            ck_assert_msg(ok, "sample %s outside its family (the last TYPE was %s)", line, cur);
-        } else {
-            ck_assert_msg(!strncmp(line, "# HELP ", 7), "a comment that is not HELP: %s", line);
-        }
-        p = eol + 1;
-    }
-}
-
 static const char *scrape(const chand_proc_t *d)
 {
-    const char *body = http_get(d, "/metrics");
+    const char *body = chand_http_get(d, "/metrics");
     ck_assert_msg(strstr(body, "200 OK"), "%s", body);
-    assert_exposition(body);
+    chand_assert_exposition(body);
     return body;
 }
 
@@ -1826,10 +1742,10 @@ START_TEST(t_metrics)
     ck_assert_msg(strstr(body, "chand_build_info{version=\""), "%s", body);
     ck_assert_msg(strstr(body, "\nprocess_open_fds "), "%s", body);
     ck_assert_msg(strstr(body, "\nprocess_start_time_seconds "), "%s", body);
-    ck_assert_msg(strstr(http_get(&d2, "/healthz"), "200 OK"), "healthz");
-    const char *ready = http_get(&d2, "/readyz");
+    ck_assert_msg(strstr(chand_http_get(&d2, "/healthz"), "200 OK"), "healthz");
+    const char *ready = chand_http_get(&d2, "/readyz");
     ck_assert_msg(strstr(ready, "200 OK") && strstr(ready, "ready"), "%s", ready);
-    ck_assert_msg(strstr(http_get(&d2, "/nothing"), "404"), "an unknown path");
+    ck_assert_msg(strstr(chand_http_get(&d2, "/nothing"), "404"), "an unknown path");
     body = scrape(&d2);
     ck_assert_msg(!strstr(body, "chand_journal"), "a memory-only chand has no journal: %s", body);
     ck_assert_msg(strstr(body, "chand_channels 3\n"), "%.2000s", body);   /* temp counted */

@@ -6,8 +6,9 @@
  * from configure, else openssl on the PATH) in a temporary directory,
  * removed at the end: a CA, a second CA nobody trusts, a server
  * certificate for 127.0.0.1 and localhost, one for another name, one that
- * expired in 2020 (openssl ca, which takes explicit dates), and client
- * certificates from each CA.
+ * expired in 2020 (openssl ca, which takes explicit dates), client
+ * certificates from each CA, and a second server certificate from the
+ * other CA (what a SIGHUP swaps in).
  */
 #include "config.h"
 
@@ -25,6 +26,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -98,7 +100,8 @@ static const char gen_script[] =
 "sign wrongname wrong.example ca \"$now\" \"$later\" wrongname\n"
 "sign expired localhost ca 20200101000000Z 20200102000000Z server\n"
 "sign client chan-client ca \"$now\" \"$later\" client\n"
-"sign rogue chan-client other \"$now\" \"$later\" client\n";
+"sign rogue chan-client other \"$now\" \"$later\" client\n"
+"sign server2 localhost other \"$now\" \"$later\" server\n";
 
 static int make_certs(void)
 {
@@ -457,6 +460,200 @@ START_TEST(stalled_handshake)
     close(partial);
     ck_assert_int_ge(log_lines(&d, "no TLS handshake within 400 ms"), 1);
     ck_assert_int_eq(chan_ping(cl, chan_now() + WAIT_MS), 0);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&d), 0);
+}
+END_TEST
+
+/* ---- SIGHUP: new files for new connections ---- */
+
+/* Put src's bytes (or, with src NULL, text) in place of dst as a deploy
+ * would: a new file, renamed over the old one. */
+static void install(const char *src, const char *text, const char *dst)
+{
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.new", dst);
+    FILE *out = fopen(tmp, "wb");
+    ck_assert_ptr_nonnull(out);
+    if (src) {
+        FILE *in = fopen(src, "rb");
+        ck_assert_ptr_nonnull(in);
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+            ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+        fclose(in);
+    } else {
+        fputs(text, out);
+    }
+    ck_assert_int_eq(fclose(out), 0);
+    ck_assert_int_eq(rename(tmp, dst), 0);
+}
+
+/* SIGHUP to d, and wait (5 s at most) until its log has one more line
+ * with `says` in it. */
+static void hup(const chand_proc_t *d, const char *says)
+{
+    int before = log_lines(d, says);
+    ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+    for (int i = 0; i < 500 && log_lines(d, says) <= before; i++)
+        chand_sleep_ms(10);
+    ck_assert_msg(log_lines(d, says) > before, "no log line '%s' after SIGHUP", says);
+}
+
+/* A connection that presents client certificate `who` (client: from ca,
+ * rogue: from other) and trusts server CA `ca`: NULL if refused. */
+static chan_client_t *dial_as(const chand_proc_t *d, const char *ca, const char *who)
+{
+    char crt[32], key[32];
+    snprintf(crt, sizeof crt, "%s.crt", who);
+    snprintf(key, sizeof key, "%s.key", who);
+    return dial_tls(d, "127.0.0.1", cert(ca), cert(crt), cert(key));
+}
+
+/* chand starts with a certificate from ca and checks client certificates
+ * against ca; the files are replaced by ones from other, and a SIGHUP
+ * makes new connections get them, while a connection opened before goes
+ * on.  Files that do not load change nothing. */
+START_TEST(reload_on_sighup)
+{
+    char crt[128], key[128], ca[128];   /* (cert()'s buffers are reused) */
+    snprintf(crt, sizeof crt, "%s", cert("live.crt"));
+    snprintf(key, sizeof key, "%s", cert("live.key"));
+    snprintf(ca, sizeof ca, "%s", cert("live-ca.crt"));
+    install(cert("server.crt"), NULL, crt);
+    install(cert("server.key"), NULL, key);
+    install(cert("ca.crt"), NULL, ca);
+    chand_proc_t d;
+    const char *args[] = { "--tls-cert", crt, "--tls-key", key, "--tls-ca", ca,
+                           "--tls-client-auth", "optional", NULL };
+    ck_assert_int_eq(chand_start(&d, args), 0);
+    chan_client_t *before = dial_as(&d, "ca.crt", "client");
+    ck_assert_msg(before, "before: %s", chan_errmsg());
+    chan_t *ch = chand_open_ch(before, "tls.reload", 4);
+    ck_assert_int_eq(chan_send(ch, "one", 3, chan_now() + WAIT_MS), 0);
+    int64_t t0 = chan_now();
+    expect_refusal(dial_as(&d, "ca.crt", "rogue"), t0, EPROTO, "refused our client certificate");
+
+    /* the other CA's files, and SIGHUP */
+    install(cert("server2.crt"), NULL, crt);
+    install(cert("server2.key"), NULL, key);
+    install(cert("other.crt"), NULL, ca);
+    hup(&d, "SIGHUP: TLS certificate for new connections");
+    /* a client trusting only the new CA connects (and its certificate,
+     * from that CA, is accepted now) */
+    chan_client_t *after = dial_as(&d, "other.crt", "rogue");
+    ck_assert_msg(after, "after: %s", chan_errmsg());
+    ck_assert_int_eq(chan_ping(after, chan_now() + WAIT_MS), 0);
+    /* one trusting only the old CA fails; so does the old client
+     * certificate */
+    t0 = chan_now();
+    expect_refusal(dial_tls(&d, "127.0.0.1", cert("ca.crt"), NULL, NULL), t0, EPROTO,
+                   "certificate is not trusted");
+    t0 = chan_now();
+    expect_refusal(dial_as(&d, "other.crt", "client"), t0, EPROTO,
+                   "refused our client certificate");
+    /* the connection opened before keeps its session */
+    char buf[8];
+    ck_assert_int_eq(chan_recv(ch, buf, sizeof buf, chan_now() + WAIT_MS), 3);
+    ck_assert(memcmp(buf, "one", 3) == 0);
+    ck_assert_int_eq(chan_send(ch, "two", 3, chan_now() + WAIT_MS), 0);
+    chan_t *ch2 = chand_open_ch(after, "tls.reload", 4);
+    ck_assert_int_eq(chan_recv(ch2, buf, sizeof buf, chan_now() + WAIT_MS), 3);
+    ck_assert(memcmp(buf, "two", 3) == 0);
+
+    /* a certificate that is not the key's: logged, the context stays */
+    install(cert("server.crt"), NULL, crt);
+    hup(&d, "did not load");
+    ck_assert_int_ge(log_lines(&d, "is not the key of"), 1);
+    chan_client_t *still = dial_as(&d, "other.crt", "rogue");
+    ck_assert_msg(still, "after a bad reload: %s", chan_errmsg());
+    chan_disconnect(still);
+    /* a file that is not PEM at all: the same */
+    install(NULL, "not a certificate\n", crt);
+    hup(&d, "did not load");
+    still = dial_as(&d, "other.crt", "rogue");
+    ck_assert_msg(still, "after a bad reload: %s", chan_errmsg());
+    chan_disconnect(still);
+
+    chan_server_stat_t ss;
+    ck_assert_int_eq(chan_server_stat(before, &ss, chan_now() + WAIT_MS), 0);
+    ck_assert_int_eq(ss.tls, 1);
+    ck_assert_uint_eq(ss.tls_reloads, 1);
+    ck_assert_uint_eq(ss.tls_reload_failures, 2);
+    ck_assert_int_gt(ss.tls_not_after, (int64_t)time(NULL));
+    chan_release(ch);
+    chan_release(ch2);
+    chan_disconnect(before);
+    chan_disconnect(after);
+    ck_assert_int_eq(chand_stop(&d), 0);
+}
+END_TEST
+
+/* ---- counted: handshakes in Stat and /metrics ---- */
+
+/* The value of sample `name` in a /metrics response, or -1. */
+static long long metric(const char *body, const char *name)
+{
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(body, key);
+    return p ? strtoll(p + strlen(key), NULL, 10) : -1;
+}
+
+START_TEST(handshake_counters)
+{
+    chand_proc_t d;
+    const char *more[] = { "--metrics", "127.0.0.1:0", "--hello-timeout", "300ms", NULL };
+    start_tls(&d, "server", more);
+    const char *body = chand_http_get(&d, "/metrics");
+    chand_assert_exposition(body);
+    ck_assert_msg(strstr(body, "# HELP chand_tls_handshakes_total ") &&
+                      strstr(body, "# TYPE chand_tls_handshakes_total counter\n") &&
+                      strstr(body, "# TYPE chand_tls_handshake_failures_total counter\n") &&
+                      strstr(body, "# TYPE chand_tls_certificate_expiry_timestamp_seconds gauge\n"),
+                  "%s", body);
+    ck_assert_int_eq(metric(body, "chand_tls_handshakes_total"), 0);
+    ck_assert_int_eq(metric(body, "chand_tls_handshake_failures_total"), 0);
+    ck_assert_int_gt(metric(body, "chand_tls_certificate_expiry_timestamp_seconds"),
+                     (long long)time(NULL));
+
+    /* a plain client on the TLS port: a failure */
+    int64_t t0 = chan_now();
+    expect_refusal(chan_connect(d.addr, NULL, chan_now() + WAIT_MS), t0, EPROTO, "speaks TLS");
+    body = chand_http_get(&d, "/metrics");
+    ck_assert_int_eq(metric(body, "chand_tls_handshake_failures_total"), 1);
+    ck_assert_int_eq(metric(body, "chand_tls_handshakes_total"), 0);
+    /* a client that does not trust chand breaks the handshake off */
+    t0 = chan_now();
+    expect_refusal(dial_tls(&d, "127.0.0.1", cert("other.crt"), NULL, NULL), t0, EPROTO,
+                   "unable to get local issuer certificate");
+    /* one that never starts its handshake: at the Hello deadline */
+    int silent = raw_connect(&d);
+    ck_assert_int_ge(wait_closed(silent, 3000), 0);
+    close(silent);
+    /* and one that succeeds */
+    chan_client_t *cl = dial_ok(&d);
+    body = chand_http_get(&d, "/metrics");
+    ck_assert_int_eq(metric(body, "chand_tls_handshakes_total"), 1);
+    ck_assert_int_eq(metric(body, "chand_tls_handshake_failures_total"), 3);
+    ck_assert_int_eq(metric(body, "chand_tls_reloads_total"), 0);
+    chan_server_stat_t ss;
+    ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + WAIT_MS), 0);
+    ck_assert_int_eq(ss.tls, 1);
+    ck_assert_uint_eq(ss.tls_handshakes, 1);
+    ck_assert_uint_eq(ss.tls_handshake_failures, 3);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&d), 0);
+
+    /* a plain chand has no TLS families, and says tls: no */
+    const char *plain[] = { "--metrics", "127.0.0.1:0", NULL };
+    ck_assert_int_eq(chand_start(&d, plain), 0);
+    body = chand_http_get(&d, "/metrics");
+    ck_assert_msg(!strstr(body, "chand_tls_"), "%s", body);
+    cl = chand_dial(&d);
+    ck_assert_int_eq(chan_server_stat(cl, &ss, chan_now() + WAIT_MS), 0);
+    ck_assert_int_eq(ss.tls, 0);
     chan_disconnect(cl);
     ck_assert_int_eq(chand_stop(&d), 0);
 }
@@ -1036,6 +1233,8 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, protocol_limits);
     tcase_add_test(tc, cli);
     tcase_add_test(tc, redial);
+    tcase_add_test(tc, reload_on_sighup);
+    tcase_add_test(tc, handshake_counters);
     suite_add_tcase(s, tc);
     TCase *mt = tcase_create("threads");
     tcase_set_timeout(mt, 120);

@@ -106,7 +106,7 @@ expect 0 "stat a channel as JSON" -- "$CHAN" --json stat jobs
 grep -q '^{"name":"jobs","len":1,"cap":3,.*"closed":false,"temp":false}$' "$tmp/out" ||
     fail "stat --json: $(cat "$tmp/out")"
 expect 0 "daemon stat as JSON" -- "$CHAN" stat --json
-grep -q '^{"uptime_ms":[0-9]*,"connections":[0-9]*,"channels":1,.*"loop_callbacks":\[\[100,[0-9]*\],.*\[null,[0-9]*\]\],"durable":false}$' \
+grep -q '^{"uptime_ms":[0-9]*,"connections":[0-9]*,"channels":1,.*"loop_callbacks":\[\[100,[0-9]*\],.*\[null,[0-9]*\]\],"durable":false,"tls":false}$' \
     "$tmp/out" || fail "daemon stat --json: $(cat "$tmp/out")"
 [ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "daemon stat --json is one line"
 expect 0 "ls as JSON" -- "$CHAN" ls --json

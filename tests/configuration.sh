@@ -190,7 +190,7 @@ wait_for "debug: conn [0-9]* from 127.0.0.1:" "$tmp/chand.log" &&
 # logrotate: the file moved away, SIGHUP makes a new one
 mv "$tmp/chand.log" "$tmp/chand.log.1"
 kill -HUP "$pid"
-wait_for "SIGHUP: no --acl-file or --auth-file" "$tmp/chand.log" &&
+wait_for "SIGHUP: no --acl-file, --auth-file or --tls-cert" "$tmp/chand.log" &&
     pass "SIGHUP opened a new log file" || fail "no new log file after SIGHUP"
 expect 0 "ping after the rotation" -- "$CHAN" ping
 wait_for "debug: conn [0-9]* from" "$tmp/chand.log" && pass "the new log file gets the lines" ||

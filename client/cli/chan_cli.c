@@ -519,6 +519,14 @@ static void json_server(const chan_server_stat_t *s)
         json_u64(&f, "recovered_channels", s->recovered_channels);
         json_u64(&f, "recovered_values", s->recovered_values);
     }
+    json_bool(&f, "tls", s->tls);
+    if (s->tls) {
+        json_u64(&f, "tls_handshakes", s->tls_handshakes);
+        json_u64(&f, "tls_handshake_failures", s->tls_handshake_failures);
+        json_u64(&f, "tls_reloads", s->tls_reloads);
+        json_u64(&f, "tls_reload_failures", s->tls_reload_failures);
+        json_u64(&f, "tls_not_after", (uint64_t)s->tls_not_after);
+    }
     json_end(f);
 }
 
@@ -551,6 +559,19 @@ static void print_durability(const chan_server_stat_t *s)
            (unsigned long long)s->last_rewrite_stall_us, s->refusing_sends ? "yes" : "no",
            (unsigned long long)s->recovery_us, (unsigned long long)s->recovered_channels,
            (unsigned long long)s->recovered_values);
+}
+
+static void print_tls(const chan_server_stat_t *s)
+{
+    if (!s->tls) {
+        printf("tls: no\n");
+        return;
+    }
+    printf("tls: yes\ntls_handshakes: %llu\ntls_handshake_failures: %llu\ntls_reloads: %llu\n"
+           "tls_reload_failures: %llu\ntls_not_after: %lld\n",
+           (unsigned long long)s->tls_handshakes, (unsigned long long)s->tls_handshake_failures,
+           (unsigned long long)s->tls_reloads, (unsigned long long)s->tls_reload_failures,
+           (long long)s->tls_not_after);
 }
 
 static int cmd_stat(struct cli *c, int argc, char **argv)
@@ -597,6 +618,7 @@ static int cmd_stat(struct cli *c, int argc, char **argv)
     }
     printf("\n");
     print_durability(&s);
+    print_tls(&s);
     return EXIT_OK;
 }
 

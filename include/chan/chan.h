@@ -674,6 +674,17 @@ typedef struct chan_server_stat {
     uint64_t last_rewrite_us, last_rewrite_stall_us;
     int refusing_sends;        /* 1: the disk is full, sends answered EBUSY */
     uint64_t recovery_us, recovered_channels, recovered_values;
+    /* TLS on the daemon's TCP listeners (chand --tls-cert); tls is 0
+     * without, and the rest 0. */
+    int tls;                   /* 1 or 0 */
+    uint64_t tls_handshakes;   /* completed since start */
+    uint64_t tls_handshake_failures;   /* refused or broken off, plain
+                                  frames on the TLS port, or no handshake
+                                  before the Hello deadline */
+    uint64_t tls_reloads, tls_reload_failures;   /* SIGHUP loads of the
+                                  TLS files (a failed one changed nothing) */
+    int64_t tls_not_after;     /* when the certificate new connections get
+                                  expires (Unix time) */
 } chan_server_stat_t;
 
 /* chan_server_stat - fill *st.  0, or -1 with ETIMEDOUT, ECONNRESET, EACCES
