@@ -31,6 +31,12 @@
 
 enum mv_state { MV_IDLE, MV_SETTLE, MV_SEND, MV_WAIT, MV_FLIP };
 
+struct names {
+    core_bytes_t *v;
+    size_t n, cap;
+    uint32_t lo, hi;
+};
+
 typedef struct slots_mover {
     chand_server_t *s;
     enum mv_state state;
@@ -43,6 +49,9 @@ typedef struct slots_mover {
     uint64_t attempt;          /* this attempt's Adopt.attempt */
     uint64_t done_version;     /* the map of the last move ended here: a
                                   read of it that comes late starts nothing */
+    struct names ns;           /* the channels of the slots, listed once at
+                                  the start: none is made or deleted while
+                                  the slots take no requests */
     struct event *timer;
     uint64_t started_us, retry_at_us, said_us;
     uint64_t channels, values;     /* of the attempt under way */
@@ -334,11 +343,6 @@ void chand_slots_move(chand_conn_t *c, uint64_t id, const Chan__MoveSlots *mv)
 
 /* ---- Adopt: the new group's side ---- */
 
-struct names {
-    core_bytes_t *v;
-    size_t n, cap;
-    uint32_t lo, hi;
-};
 
 static void collect_in_range(const core_chan_t *ch, void *arg)
 {
@@ -371,6 +375,7 @@ static void names_free(struct names *ns)
     for (size_t i = 0; i < ns->n; i++)
         free((void *)ns->v[i].data);
     free(ns->v);
+    *ns = (struct names){ 0 };
 }
 
 static const char *adopt_check(chand_server_t *s, const Chan__Adopt *a)
@@ -610,25 +615,26 @@ static void out_val(void *arg, core_bytes_t data, uint32_t redelivered)
 static void mover_send(slots_mover_t *mv)
 {
     chand_server_t *s = mv->s;
-    struct names ns;
-    names_in(s, mv->lo, mv->hi, &ns);
+    const struct names *ns = &mv->ns;
     struct adopt_out o = { .mv = mv, .first = true };
     chan__adopt__init(&o.a);
-    mv->channels = ns.n;
+    mv->channels = 0;
     mv->values = 0;
     mv->attempt++;
-    for (size_t i = 0; i < ns.n; i++) {
-        const core_chan_t *ch = core_find(s->core, ns.v[i]);
+    for (size_t i = 0; i < ns->n; i++) {
+        const core_chan_t *ch = core_find(s->core, ns->v[i]);
+        if (!ch)
+            continue;
         core_chan_info_t info;
         core_chan_info(ch, &info);
         if (o.bytes > PART_BYTES)
             out_send(&o, false);
-        out_chan(&o, ns.v[i], info.cap, info.closed);
+        out_chan(&o, ns->v[i], info.cap, info.closed);
         core_chan_values(ch, out_val, &o);
+        mv->channels++;
     }
     out_send(&o, true);
     free(o.chans);
-    names_free(&ns);
     mv->state = MV_WAIT;
 }
 
@@ -653,11 +659,9 @@ static void flipped(void *arg, int result, const char *msg)
         return;
     }
     /* step 5: the slots are the new group's: our copies go */
-    struct names ns;
-    names_in(s, mv->lo, mv->hi, &ns);
-    for (size_t i = 0; i < ns.n; i++)
-        core_drop(s->core, ns.v[i], CHAN__STATUS__MOVED);
-    names_free(&ns);
+    for (size_t i = 0; i < mv->ns.n; i++)
+        core_drop(s->core, mv->ns.v[i], CHAN__STATUS__MOVED);
+    names_free(&mv->ns);
     mv->done_version = mv->version;
     mv->moves++;
     mv->moved_channels += mv->channels;
@@ -686,16 +690,13 @@ static void mover_step(evutil_socket_t fd, short what, void *arg)
         break;
     case MV_SETTLE: {
         /* step 1 and 2: evict what waits, until nothing is held */
-        struct names ns;
-        names_in(s, mv->lo, mv->hi, &ns);
         size_t unsettled = 0;
-        for (size_t i = 0; i < ns.n; i++) {
-            core_evict(s->core, ns.v[i], CHAN__STATUS__MOVED);
-            const core_chan_t *ch = core_find(s->core, ns.v[i]);
+        for (size_t i = 0; i < mv->ns.n; i++) {
+            core_evict(s->core, mv->ns.v[i], CHAN__STATUS__MOVED);
+            const core_chan_t *ch = core_find(s->core, mv->ns.v[i]);
             if (ch && !core_chan_settled(ch))
                 unsettled++;
         }
-        names_free(&ns);
         if (!unsettled) {
             mv->state = MV_SEND;
         } else if (t - mv->said_us > 5000000) {
@@ -782,6 +783,7 @@ void chand_slots_update(chand_server_t *s)
         if (mv && mv->state != MV_IDLE && mv->state != MV_FLIP) {
             chand_peer_close(mv->peer);
             evtimer_del(mv->timer);
+            names_free(&mv->ns);
             mv->state = MV_IDLE;
         }
         return;
@@ -800,6 +802,8 @@ void chand_slots_update(chand_server_t *s)
     mv->lo = m->mlo;
     mv->hi = m->mhi;
     snprintf(mv->to, sizeof mv->to, "%s", slotmap_moving_to(m));
+    names_free(&mv->ns);
+    names_in(s, mv->lo, mv->hi, &mv->ns);
     mv->state = MV_SETTLE;
     mv->started_us = chand_now_us();
     mv->retry_at_us = 0;
@@ -816,6 +820,7 @@ void chand_slots_free(chand_server_t *s)
         return;
     chand_peer_free(mv->peer);
     event_free(mv->timer);
+    names_free(&mv->ns);
     free(mv);
     s->mover = NULL;
 }
