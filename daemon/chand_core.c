@@ -103,7 +103,7 @@ struct core_op {
     enum op_state state;
     struct chan_heap_node dl;  /* key: absolute deadline (ms), -1 for none;
                                   in core->deadlines while it counts */
-    Chan__Status fail;       /* OK, or why no further value is accepted */
+    core_status_t fail;       /* OK, or why no further value is accepted */
     int chosen;              /* select: the decided case, or -1 */
     uint32_t total;          /* send: values to send */
     bool nonblocking;        /* timeout 0: never frozen by a reservation */
@@ -279,7 +279,7 @@ size_t core_reclaim(core_t *c, size_t budget)
     return c->graves_vals;
 }
 
-static void reply_plain(core_sess_t *s, uint64_t id, Chan__Status st, const char *msg)
+static void reply_plain(core_sess_t *s, uint64_t id, core_status_t st, const char *msg)
 {
     core_reply_t r = { .id = id, .status = st, .message = msg, .kind = CORE_R_PLAIN };
     s->core->reply(s->ctx, &r);
@@ -288,7 +288,7 @@ static void reply_plain(core_sess_t *s, uint64_t id, Chan__Status st, const char
 /* reply_plain with a message that names what it is about (the channel,
  * the limit and its option): clients show it to people as it is. */
 __attribute__((format(printf, 4, 5)))
-static void reply_fmt(core_sess_t *s, uint64_t id, Chan__Status st, const char *fmt, ...)
+static void reply_fmt(core_sess_t *s, uint64_t id, core_status_t st, const char *fmt, ...)
 {
     char msg[384];   /* a 255-byte name and the words around it */
     va_list ap;
@@ -343,7 +343,7 @@ static bool puts_refused(core_sess_t *s, uint64_t id, const core_chan_t *ch)
 {
     if (!s->core->refuse_puts || !journaled_values(ch))
         return false;
-    reply_plain(s, id, CHAN__STATUS__BUSY, s->core->refuse_puts);
+    reply_plain(s, id, CORE_ST_BUSY, s->core->refuse_puts);
     return true;
 }
 
@@ -466,7 +466,7 @@ static core_op_t *op_new(core_sess_t *s, uint64_t id, enum op_kind kind, size_t 
     op->state = OP_WAITING;
     op->dl.key = timeout_ms < 0 ? -1 : now + timeout_ms;
     chan_heap_node_init(&op->dl);
-    op->fail = CHAN__STATUS__OK;
+    op->fail = CORE_ST_OK;
     op->chosen = -1;
     op->nonblocking = timeout_ms == 0;
     qlist_init(&op->dlink);
@@ -602,7 +602,7 @@ static void op_decide(core_op_t *op, int index)
 }
 
 /* Answer a finished op and free it. */
-static void op_finish(core_op_t *op, Chan__Status st, const char *msg)
+static void op_finish(core_op_t *op, core_status_t st, const char *msg)
 {
     core_sess_t *s = op->sess;
     if (s) {
@@ -633,7 +633,7 @@ static void op_finish(core_op_t *op, Chan__Status st, const char *msg)
         /* a look that found nothing says what it saw, for the client to
          * check that nothing changed when it looks again */
         uint64_t versions[op->kind == OP_SELECT && op->ncase ? op->ncase : 1];
-        if (op->kind == OP_SELECT && op->nonblocking && st == CHAN__STATUS__TIMEOUT) {
+        if (op->kind == OP_SELECT && op->nonblocking && st == CORE_ST_TIMEOUT) {
             for (size_t i = 0; i < op->ncase; i++)
                 versions[i] = op->cases[i].ch->version;
             r.nversions = op->ncase;
@@ -651,20 +651,20 @@ static bool send_done(const core_op_t *op)
     if (op->inflight || op->state != OP_WAITING)
         return false;
     int i = op->kind == OP_SELECT ? op->chosen : 0;
-    if (op->fail != CHAN__STATUS__OK)
+    if (op->fail != CORE_ST_OK)
         return true;   /* what it had not handed on was dropped */
     return i >= 0 && op->cases[i].vals.len == 0;
 }
 
-static const char *status_text(Chan__Status st)
+static const char *status_text(core_status_t st)
 {
     switch (st) {
-    case CHAN__STATUS__CLOSED: return "channel closed";
-    case CHAN__STATUS__TIMEOUT: return "deadline passed";
-    case CHAN__STATUS__CANCELED: return "canceled";
-    case CHAN__STATUS__SHUTTING_DOWN: return "server shutting down";
-    case CHAN__STATUS__RETRY: return "the other side went away: select again";
-    case CHAN__STATUS__MOVED: return "the channel's slot is moving to another group";
+    case CORE_ST_CLOSED: return "channel closed";
+    case CORE_ST_TIMEOUT: return "deadline passed";
+    case CORE_ST_CANCELED: return "canceled";
+    case CORE_ST_SHUTTING_DOWN: return "server shutting down";
+    case CORE_ST_RETRY: return "the other side went away: select again";
+    case CORE_ST_MOVED: return "the channel's slot is moving to another group";
     default: return NULL;
     }
 }
@@ -674,8 +674,8 @@ static void send_maybe_finish(core_op_t *op)
     if (!send_done(op))
         return;
     /* every value taken: a success, even if the deadline passed meanwhile */
-    Chan__Status st = op->accepted == op->total ? CHAN__STATUS__OK : op->fail;
-    if (op->kind == OP_SELECT && st != CHAN__STATUS__OK && st != CHAN__STATUS__CLOSED)
+    core_status_t st = op->accepted == op->total ? CORE_ST_OK : op->fail;
+    if (op->kind == OP_SELECT && st != CORE_ST_OK && st != CORE_ST_CLOSED)
         op->chosen = -1;   /* no case took effect */
     op_finish(op, st, status_text(st));
 }
@@ -688,8 +688,8 @@ static void send_retry(core_op_t *op)
     core_case_t *cs = &op->cases[op->chosen];
     case_dequeue(cs);
     vals_free(op->core, &cs->vals);
-    if (op->fail == CHAN__STATUS__OK)
-        op->fail = CHAN__STATUS__RETRY;
+    if (op->fail == CORE_ST_OK)
+        op->fail = CORE_ST_RETRY;
     send_maybe_finish(op);
 }
 
@@ -721,9 +721,9 @@ static void send_lose_all(core_op_t *op, core_case_t *cs)
  * session went away): take it out of every queue, drop what it had not
  * handed on, and answer now or once its deliveries are resolved (a value out
  * to a receiver before the deadline may still be taken after it). */
-static void op_fail(core_op_t *op, Chan__Status st)
+static void op_fail(core_op_t *op, core_status_t st)
 {
-    if (op->fail == CHAN__STATUS__OK)
+    if (op->fail == CORE_ST_OK)
         op->fail = st;
     heap_del(op->core, op);
     for (size_t i = 0; i < op->ncase; i++) {
@@ -733,7 +733,7 @@ static void op_fail(core_op_t *op, Chan__Status st)
     }
     if (op->inflight)
         return;   /* answered when the last delivery is resolved */
-    if (op->kind == OP_SELECT && op->fail != CHAN__STATUS__CLOSED)
+    if (op->kind == OP_SELECT && op->fail != CORE_ST_CLOSED)
         op->chosen = -1;
     if (op->kind == OP_SEND || (op->kind == OP_SELECT && op->chosen >= 0 && op->cases[op->chosen].send))
         send_maybe_finish(op);
@@ -846,16 +846,16 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
     if (owner) {
         owner->inflight--;
         core_case_t *cs = &owner->cases[owner_case];
-        if (!redelivered && two_phase_send(owner) && owner->fail == CHAN__STATUS__OK &&
+        if (!redelivered && two_phase_send(owner) && owner->fail == CORE_ST_OK &&
             !ch->closed) {
             /* its receiver gave the value back: it chose another case */
             val_free(ch->core, v);
             send_retry(owner);
-        } else if (owner->fail != CHAN__STATUS__OK || ch->closed) {
+        } else if (owner->fail != CORE_ST_OK || ch->closed) {
             /* the sender can take no more: the value is reported unsent */
             send_lose(owner, v);
-            if (owner->fail == CHAN__STATUS__OK)
-                owner->fail = CHAN__STATUS__CLOSED;
+            if (owner->fail == CORE_ST_OK)
+                owner->fail = CORE_ST_CLOSED;
             send_maybe_finish(owner);
         } else if (ch->cap) {
             /* a buffered channel hands values straight from a sender only
@@ -947,7 +947,7 @@ static bool reserving(const core_case_t *s)
 }
 
 /* The receive case r got what it will get: answer it. */
-static void recv_finish(core_case_t *r, Chan__Status st, const char *msg)
+static void recv_finish(core_case_t *r, core_status_t st, const char *msg)
 {
     core_op_t *op = r->op;
     if (op->kind == OP_SELECT)
@@ -983,7 +983,7 @@ static void reserve_slot(core_case_t *s)
     chan_touch(s->ch);
     op->slot = s->ch;
     op->state = OP_RESERVED;
-    core_reply_t r = { .id = op->id, .status = CHAN__STATUS__RESERVED,
+    core_reply_t r = { .id = op->id, .status = CORE_ST_RESERVED,
                        .kind = CORE_R_SELECT, .index = s->index };
     c->reply(op->sess->ctx, &r);
 }
@@ -1002,7 +1002,7 @@ static void reserve_partner(core_case_t *lead, core_case_t *partner)
     partner->op->frozen = true;
     op_touch(partner->op);
     partner->op->holder = op;
-    core_reply_t rep = { .id = op->id, .status = CHAN__STATUS__RESERVED,
+    core_reply_t rep = { .id = op->id, .status = CORE_ST_RESERVED,
                          .kind = CORE_R_SELECT, .index = lead->index };
     c->reply(op->sess->ctx, &rep);
 }
@@ -1087,7 +1087,7 @@ static void serve_receiver(core_case_t *r)
             snprintf(msg, sizeof msg,
                      "value of %u bytes larger than the receiver's buffer of %llu bytes",
                      (unsigned)v->len, (unsigned long long)r->max_bytes);
-            recv_finish(r, CHAN__STATUS__TOO_LARGE, msg);
+            recv_finish(r, CORE_ST_TOO_LARGE, msg);
             if (s && two_phase_send(s->op))
                 send_retry(s->op);
             return;
@@ -1108,7 +1108,7 @@ static void serve_receiver(core_case_t *r)
                 send_case_empty(s);
         }
     }
-    recv_finish(r, CHAN__STATUS__OK, NULL);
+    recv_finish(r, CORE_ST_OK, NULL);
 }
 
 /* Find a receiver and a sender (of different ops) that can meet now. */
@@ -1143,9 +1143,9 @@ static bool pump_closed(core_chan_t *ch)
             op_decide(cs->op, cs->index);
             case_dequeue(cs);
             vals_free(cs->ch->core, &cs->vals);
-            op_finish(cs->op, CHAN__STATUS__CLOSED, "channel closed");
+            op_finish(cs->op, CORE_ST_CLOSED, "channel closed");
         } else {
-            op_fail(cs->op, CHAN__STATUS__CLOSED);
+            op_fail(cs->op, CORE_ST_CLOSED);
         }
         return true;
     }
@@ -1153,7 +1153,7 @@ static bool pump_closed(core_chan_t *ch)
         return false;
     cs = first_active(&ch->recvq, NULL);
     if (cs) {
-        recv_finish(cs, CHAN__STATUS__CLOSED, "channel closed");
+        recv_finish(cs, CORE_ST_CLOSED, "channel closed");
         return true;
     }
     return false;
@@ -1279,7 +1279,7 @@ void core_sess_drop(core_sess_t *s)
             continue;
         unhold(op);
         op_detach(op);
-        op_fail(op, CHAN__STATUS__CANCELED);
+        op_fail(op, CORE_ST_CANCELED);
     }
     pdeque_free(&ops);
     /* 2. Reservations go back: slots freed, held receivers let go. */
@@ -1315,11 +1315,11 @@ void core_sess_drop(core_sess_t *s)
 static bool admit(core_sess_t *s, uint64_t id)
 {
     if (op_lookup(s, id)) {
-        reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "request id already pending");
+        reply_plain(s, id, CORE_ST_BAD_REQUEST, "request id already pending");
         return false;
     }
     if (s->pending >= s->core->lim.max_pending) {
-        reply_plain(s, id, CHAN__STATUS__BUSY, "too many pending requests on this connection");
+        reply_plain(s, id, CORE_ST_BUSY, "too many pending requests on this connection");
         return false;
     }
     return true;
@@ -1333,7 +1333,7 @@ static bool memory_ok(core_sess_t *s, uint64_t id, uint64_t bytes)
     core_t *c = s->core;
     uint64_t held = c->value_bytes + (c->outside ? *c->outside : 0);
     if (c->lim.max_memory && held + bytes > c->lim.max_memory) {
-        reply_plain(s, id, CHAN__STATUS__BUSY, "memory limit reached (--max-memory)");
+        reply_plain(s, id, CORE_ST_BUSY, "memory limit reached (--max-memory)");
         return false;
     }
     return true;
@@ -1343,7 +1343,7 @@ static core_chan_t *find_or_answer(core_sess_t *s, uint64_t id, core_bytes_t nam
 {
     core_chan_t *ch = chan_lookup(s->core, name);
     if (!ch)
-        reply_fmt(s, id, CHAN__STATUS__NOT_FOUND, "no such channel '%.*s'", (int)name.len,
+        reply_fmt(s, id, CORE_ST_NOT_FOUND, "no such channel '%.*s'", (int)name.len,
                   (const char *)name.data);
     return ch;
 }
@@ -1378,7 +1378,7 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
         name.len = strlen(tname);
     }
     if (has_cap && cap > c->lim.max_cap) {
-        reply_fmt(s, id, CHAN__STATUS__BAD_REQUEST, "capacity %llu over the limit of %llu",
+        reply_fmt(s, id, CORE_ST_BAD_REQUEST, "capacity %llu over the limit of %llu",
                   (unsigned long long)cap, (unsigned long long)c->lim.max_cap);
         return;
     }
@@ -1386,11 +1386,11 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
     bool created = false;
     if (ch) {
         if (temp) {
-            reply_plain(s, id, CHAN__STATUS__EXISTS, "a channel with that name exists");
+            reply_plain(s, id, CORE_ST_EXISTS, "a channel with that name exists");
             return;
         }
         if (has_cap && cap != ch->cap) {
-            reply_fmt(s, id, CHAN__STATUS__EXISTS,
+            reply_fmt(s, id, CORE_ST_EXISTS,
                       "channel '%.*s' exists with capacity %llu, not %llu", (int)name.len,
                       (const char *)name.data, (unsigned long long)ch->cap,
                       (unsigned long long)cap);
@@ -1398,12 +1398,12 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
         }
     } else {
         if (no_create) {
-            reply_fmt(s, id, CHAN__STATUS__NOT_FOUND, "no such channel '%.*s'", (int)name.len,
+            reply_fmt(s, id, CORE_ST_NOT_FOUND, "no such channel '%.*s'", (int)name.len,
                       (const char *)name.data);
             return;
         }
         if (c->chans.count >= c->lim.max_channels) {
-            reply_fmt(s, id, CHAN__STATUS__BUSY, "too many channels (--max-channels %llu)",
+            reply_fmt(s, id, CORE_ST_BUSY, "too many channels (--max-channels %llu)",
                       (unsigned long long)c->lim.max_channels);
             return;
         }
@@ -1416,7 +1416,7 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
         }
         jr_made(ch);
     }
-    core_reply_t r = { .id = id, .status = CHAN__STATUS__OK, .kind = CORE_R_OPEN,
+    core_reply_t r = { .id = id, .status = CORE_ST_OK, .kind = CORE_R_OPEN,
                        .chan = ch, .created = created };
     c->reply(s->ctx, &r);
 }
@@ -1427,7 +1427,7 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
 static void op_wait(core_op_t *op, int64_t timeout_ms)
 {
     if (timeout_ms == 0) {
-        op_fail(op, CHAN__STATUS__TIMEOUT);
+        op_fail(op, CORE_ST_TIMEOUT);
         return;
     }
     core_sess_t *s = op->sess;
@@ -1466,13 +1466,13 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
 {
     core_t *c = s->core;
     if (n == 0 || n > c->lim.max_batch) {
-        reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "a send carries 1 to max_batch values");
+        reply_plain(s, id, CORE_ST_BAD_REQUEST, "a send carries 1 to max_batch values");
         return;
     }
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if (vals[i].len > c->lim.max_value) {
-            reply_fmt(s, id, CHAN__STATUS__TOO_LARGE,
+            reply_fmt(s, id, CORE_ST_TOO_LARGE,
                       "value of %zu bytes over the limit of %llu bytes", vals[i].len,
                       (unsigned long long)c->lim.max_value);
             return;
@@ -1485,7 +1485,7 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
     if (!ch)
         return;
     if (ch->closed) {
-        core_reply_t r = { .id = id, .status = CHAN__STATUS__CLOSED, .message = "channel closed",
+        core_reply_t r = { .id = id, .status = CORE_ST_CLOSED, .message = "channel closed",
                            .kind = CORE_R_SEND };
         c->reply(s->ctx, &r);
         return;
@@ -1507,9 +1507,9 @@ void core_send(core_sess_t *s, uint64_t id, core_bytes_t name,
     pump(ch);
     /* still here with values left: it blocks (or, timeout 0, gives up) */
     op = op_lookup(s, id);
-    if (op && op->state == OP_WAITING && op->fail == CHAN__STATUS__OK && op->cases[0].vals.len) {
+    if (op && op->state == OP_WAITING && op->fail == CORE_ST_OK && op->cases[0].vals.len) {
         if (timeout_ms == 0)
-            op_fail(op, CHAN__STATUS__TIMEOUT);
+            op_fail(op, CORE_ST_TIMEOUT);
         else
             op_rearm(op);
     }
@@ -1522,7 +1522,7 @@ void core_recv(core_sess_t *s, uint64_t id, core_bytes_t name, uint32_t max,
     if (max == 0)
         max = 1;
     if (max > c->lim.max_batch) {
-        reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "max over max_batch");
+        reply_plain(s, id, CORE_ST_BAD_REQUEST, "max over max_batch");
         return;
     }
     if (!admit(s, id))
@@ -1540,7 +1540,7 @@ void core_recv(core_sess_t *s, uint64_t id, core_bytes_t name, uint32_t max,
     op = op_lookup(s, id);
     if (op) {
         if (timeout_ms == 0)
-            op_fail(op, CHAN__STATUS__TIMEOUT);
+            op_fail(op, CORE_ST_TIMEOUT);
         else
             op_rearm(op);
     }
@@ -1552,7 +1552,7 @@ void core_close(core_sess_t *s, uint64_t id, core_bytes_t name)
     if (!ch)
         return;
     if (ch->closed) {
-        reply_plain(s, id, CHAN__STATUS__CLOSED, "channel already closed");
+        reply_plain(s, id, CORE_ST_CLOSED, "channel already closed");
         return;
     }
     ch->closed = true;
@@ -1560,7 +1560,7 @@ void core_close(core_sess_t *s, uint64_t id, core_bytes_t name)
         ch->core->jr->closed(ch->core->jr_ctx, ch->no);
     chan_touch(ch);
     pump(ch);
-    reply_plain(s, id, CHAN__STATUS__OK, NULL);
+    reply_plain(s, id, CORE_ST_OK, NULL);
 }
 
 void core_delete(core_sess_t *s, uint64_t id, core_bytes_t name)
@@ -1569,7 +1569,7 @@ void core_delete(core_sess_t *s, uint64_t id, core_bytes_t name)
     if (!ch)
         return;
     chan_delete(ch);
-    reply_plain(s, id, CHAN__STATUS__OK, NULL);
+    reply_plain(s, id, CORE_ST_OK, NULL);
 }
 
 /* Could case cs proceed now? (Go's select poll.) */
@@ -1595,7 +1595,7 @@ static void select_run(core_op_t *op, core_case_t *cs, int64_t timeout_ms)
     if (ch->closed && (cs->send || !ch->buf.len)) {
         op_decide(op, cs->index);
         vals_free(cs->ch->core, &cs->vals);
-        op_finish(op, CHAN__STATUS__CLOSED, "channel closed");
+        op_finish(op, CORE_ST_CLOSED, "channel closed");
         return;
     }
     if (!cs->send) {
@@ -1641,13 +1641,13 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
 {
     core_t *c = s->core;
     if (n > c->lim.max_cases) {
-        reply_plain(s, id, CHAN__STATUS__BAD_REQUEST, "too many cases");
+        reply_plain(s, id, CORE_ST_BAD_REQUEST, "too many cases");
         return;
     }
     uint64_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if (cases[i].send && cases[i].value.len > c->lim.max_value) {
-            reply_fmt(s, id, CHAN__STATUS__TOO_LARGE,
+            reply_fmt(s, id, CORE_ST_TOO_LARGE,
                       "value of %zu bytes over the limit of %llu bytes", cases[i].value.len,
                       (unsigned long long)c->lim.max_value);
             return;
@@ -1692,13 +1692,13 @@ void core_select(core_sess_t *s, uint64_t id, const core_case_req_t *cases, size
 void core_cancel(core_sess_t *s, uint64_t id, uint64_t target)
 {
     core_op_t *op = op_lookup(s, target);
-    if (!op || op->state != OP_WAITING || op->fail != CHAN__STATUS__OK) {
-        reply_plain(s, id, CHAN__STATUS__NOT_FOUND, "no such pending request");
+    if (!op || op->state != OP_WAITING || op->fail != CORE_ST_OK) {
+        reply_plain(s, id, CORE_ST_NOT_FOUND, "no such pending request");
         return;
     }
     unhold(op);   /* its holder's commit will be answered RETRY */
-    op_fail(op, CHAN__STATUS__CANCELED);
-    reply_plain(s, id, CHAN__STATUS__OK, NULL);
+    op_fail(op, CORE_ST_CANCELED);
+    reply_plain(s, id, CORE_ST_OK, NULL);
 }
 
 /* Let go of the frozen op of case r; returns it. */
@@ -1744,7 +1744,7 @@ static void send_resolve(core_op_t *op, bool commit)
     }
     if (rop && rop->committed && !commit && !ch->closed) {
         /* a receive reservation that committed to us: nothing will come */
-        op_finish(rop, CHAN__STATUS__RETRY, status_text(CHAN__STATUS__RETRY));
+        op_finish(rop, CORE_ST_RETRY, status_text(CORE_ST_RETRY));
         rop = NULL;
     } else if (rop && commit && !ch->closed) {
         case_dequeue(r);
@@ -1754,7 +1754,7 @@ static void send_resolve(core_op_t *op, bool commit)
     if (!commit || ch->closed) {
         vals_free(cs->ch->core, &cs->vals);
         if (commit)
-            op_finish(op, CHAN__STATUS__CLOSED, "channel closed");
+            op_finish(op, CORE_ST_CLOSED, "channel closed");
         else
             op_free(op);
     } else if (had_slot) {
@@ -1794,7 +1794,7 @@ static void recv_resolve(core_op_t *op, bool commit)
     } else if (ch->closed) {
         case_enqueue(rc, true);   /* pump answers it: what is buffered, or CLOSED */
     } else if (!sop) {
-        op_finish(op, CHAN__STATUS__RETRY, status_text(CHAN__STATUS__RETRY));
+        op_finish(op, CORE_ST_RETRY, status_text(CORE_ST_RETRY));
     } else {
         op->committed = true;
         case_enqueue(rc, true);   /* first in line for the sender's value */
@@ -1820,7 +1820,7 @@ static core_op_t *reservation_find(core_sess_t *s, uint64_t id, uint64_t target)
 {
     core_op_t *op = op_lookup(s, target);
     if (!op || op->state != OP_RESERVED) {
-        reply_plain(s, id, CHAN__STATUS__NOT_FOUND, "no such reservation");
+        reply_plain(s, id, CORE_ST_NOT_FOUND, "no such reservation");
         return NULL;
     }
     return op;
@@ -1847,7 +1847,7 @@ void core_release(core_sess_t *s, uint64_t id, uint64_t target)
     if (!op)
         return;
     reservation_resolve(op, false);
-    reply_plain(s, id, CHAN__STATUS__OK, NULL);
+    reply_plain(s, id, CORE_ST_OK, NULL);
 }
 
 static core_dlv_t *dlv_lookup(core_sess_t *s, uint64_t id)
@@ -1928,7 +1928,7 @@ void core_expire(core_t *c, int64_t now)
         core_op_t *op = chan_heap_entry(top, core_op_t, dl);
         heap_del(c, op);
         unhold(op);   /* its holder's commit will be answered RETRY */
-        op_fail(op, CHAN__STATUS__TIMEOUT);
+        op_fail(op, CORE_ST_TIMEOUT);
     }
     if (c->lim.ack_wait)
         acks_expire(c, now);
@@ -1960,7 +1960,7 @@ void core_shutdown(core_t *c)
         op->inflight = 0;
     }
     for (size_t i = 0; i < ops.len; i++)
-        op_fail(ops.buf[i], CHAN__STATUS__SHUTTING_DOWN);
+        op_fail(ops.buf[i], CORE_ST_SHUTTING_DOWN);
     pdeque_free(&ops);
 }
 
@@ -2085,13 +2085,13 @@ static core_op_t *first_waiting(const qlink_t *q)
 {
     for (const qlink_t *l = q->next; l != q; l = l->next) {
         core_op_t *op = QLIST_ENTRY(l, core_case_t, link)->op;
-        if (op->state == OP_WAITING && op->fail == CHAN__STATUS__OK)
+        if (op->state == OP_WAITING && op->fail == CORE_ST_OK)
             return op;
     }
     return NULL;
 }
 
-size_t core_evict(core_t *c, core_bytes_t name, Chan__Status st)
+size_t core_evict(core_t *c, core_bytes_t name, core_status_t st)
 {
     core_chan_t *ch = chan_lookup(c, name);
     size_t n = 0;
@@ -2162,7 +2162,7 @@ void core_adopt_end(core_chan_t *ch, bool closed)
     pump(ch);
 }
 
-bool core_drop(core_t *c, core_bytes_t name, Chan__Status st)
+bool core_drop(core_t *c, core_bytes_t name, core_status_t st)
 {
     core_chan_t *ch = chan_lookup(c, name);
     if (!ch || ch->temp)

@@ -43,7 +43,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chan.pb-c.h"   /* for the Chan__Status codes only */
+
+/* What the core answers a request.  The numbers are the wire protocol's
+ * Status codes (chand_dispatch.c checks that when it compiles), so that a
+ * reply carries them as they are; the core itself knows nothing of the
+ * protocol's messages. */
+typedef enum core_status {
+    CORE_ST_OK = 0,
+    CORE_ST_CLOSED = 1,        /* the channel is closed (and drained) */
+    CORE_ST_TIMEOUT = 2,       /* the deadline passed, or nothing was ready */
+    CORE_ST_NOT_FOUND = 3,     /* no such channel, or pending request */
+    CORE_ST_EXISTS = 4,        /* the channel exists with another capacity */
+    CORE_ST_TOO_LARGE = 5,     /* a value over a limit */
+    CORE_ST_BAD_REQUEST = 6,   /* invalid (the message says why) */
+    CORE_ST_BUSY = 8,          /* a limit was reached */
+    CORE_ST_SHUTTING_DOWN = 9, /* core_shutdown */
+    CORE_ST_CANCELED = 10,     /* core_cancel */
+    CORE_ST_RESERVED = 11,     /* a reserving select holds its case */
+    CORE_ST_RETRY = 12,        /* a commit whose partner went away */
+    CORE_ST_MOVED = 14,        /* core_evict, core_drop: the channel's slot moves */
+} core_status_t;
 
 typedef struct core core_t;
 typedef struct core_sess core_sess_t;
@@ -85,7 +104,7 @@ enum core_reply_kind {
  * (every pointer is valid only during the callback). */
 typedef struct core_reply {
     uint64_t id;
-    Chan__Status status;
+    core_status_t status;
     const char *message;             /* NULL for OK */
     enum core_reply_kind kind;
     /* CORE_R_OPEN */
@@ -197,7 +216,7 @@ void core_dump(const core_t *c,
 /* core_evict - answer st to every op waiting on channel name (blocked
  * sends and receives, select cases); reservations and deliveries stay, to
  * be resolved by their clients.  Returns how many ops were answered. */
-size_t core_evict(core_t *c, core_bytes_t name, Chan__Status st);
+size_t core_evict(core_t *c, core_bytes_t name, core_status_t st);
 /* core_chan_settled - nothing waits on ch, no reservation holds a slot or a
  * partner on it, and (unbuffered) no value is out awaiting its ack: its
  * whole state is its buffer and its unacknowledged deliveries. */
@@ -218,7 +237,7 @@ void core_adopt_val(core_chan_t *ch, core_bytes_t data, uint32_t redelivered);
 void core_adopt_end(core_chan_t *ch, bool closed);
 /* core_drop - delete channel name (not temporary; journaled), answering
  * st to what waits on it.  false if there is no such channel. */
-bool core_drop(core_t *c, core_bytes_t name, Chan__Status st);
+bool core_drop(core_t *c, core_bytes_t name, core_status_t st);
 
 /* core_set_temp_filter - the names chand picks for temporary channels
  * pass ok (in a cluster: a slot of this node's group, so that clients

@@ -838,6 +838,22 @@ static void reply_room(size_t n)
     reply_cap = cap;
 }
 
+/* The core's statuses travel as the protocol's, number for number. */
+#define SAME_STATUS(x) _Static_assert((int)CORE_ST_##x == (int)CHAN__STATUS__##x, #x)
+SAME_STATUS(OK);
+SAME_STATUS(CLOSED);
+SAME_STATUS(TIMEOUT);
+SAME_STATUS(NOT_FOUND);
+SAME_STATUS(EXISTS);
+SAME_STATUS(TOO_LARGE);
+SAME_STATUS(BAD_REQUEST);
+SAME_STATUS(BUSY);
+SAME_STATUS(SHUTTING_DOWN);
+SAME_STATUS(CANCELED);
+SAME_STATUS(RESERVED);
+SAME_STATUS(RETRY);
+SAME_STATUS(MOVED);
+
 void chand_core_reply(void *ctx, const core_reply_t *cr)
 {
     chand_conn_t *c = ctx;
@@ -848,7 +864,7 @@ void chand_core_reply(void *ctx, const core_reply_t *cr)
     Chan__Reply r = CHAN__REPLY__INIT;
     r.has_id = r.has_status = true;
     r.id = cr->id;
-    r.status = cr->status;
+    r.status = (Chan__Status)cr->status;   /* the same numbers: see below */
     r.message = (char *)cr->message;
     Chan__OpenReply open = CHAN__OPEN_REPLY__INIT;
     Chan__SendReply send = CHAN__SEND_REPLY__INIT;
@@ -905,7 +921,7 @@ void chand_core_reply(void *ctx, const core_reply_t *cr)
             sel.index = (uint32_t)cr->index;
         }
         sel.delivery = cr->ndlv ? dp[0] : NULL;
-        if (cr->status == CHAN__STATUS__TOO_LARGE && cr->index >= 0) {
+        if (cr->status == CORE_ST_TOO_LARGE && cr->index >= 0) {
             sel.has_value_len = true;
             sel.value_len = cr->value_len;
         }

@@ -437,7 +437,7 @@ void chand_slots_adopt(chand_conn_t *c, uint64_t id, const Chan__Adopt *a)
         struct names ns;
         names_in(s, a->lo, a->hi, &ns);
         for (size_t i = 0; i < ns.n; i++)
-            core_drop(s->core, ns.v[i], CHAN__STATUS__MOVED);
+            core_drop(s->core, ns.v[i], CORE_ST_MOVED);
         if (ns.n)
             log_info("slots %u-%u: dropped %zu channels an earlier attempt to move them left",
                      a->lo, a->hi, ns.n);
@@ -660,7 +660,7 @@ static void flipped(void *arg, int result, const char *msg)
     }
     /* step 5: the slots are the new group's: our copies go */
     for (size_t i = 0; i < mv->ns.n; i++)
-        core_drop(s->core, mv->ns.v[i], CHAN__STATUS__MOVED);
+        core_drop(s->core, mv->ns.v[i], CORE_ST_MOVED);
     names_free(&mv->ns);
     mv->done_version = mv->version;
     mv->moves++;
@@ -692,7 +692,7 @@ static void mover_step(evutil_socket_t fd, short what, void *arg)
         /* step 1 and 2: evict what waits, until nothing is held */
         size_t unsettled = 0;
         for (size_t i = 0; i < mv->ns.n; i++) {
-            core_evict(s->core, mv->ns.v[i], CHAN__STATUS__MOVED);
+            core_evict(s->core, mv->ns.v[i], CORE_ST_MOVED);
             const core_chan_t *ch = core_find(s->core, mv->ns.v[i]);
             if (ch && !core_chan_settled(ch))
                 unsettled++;

@@ -20,7 +20,7 @@
 
 typedef struct rec {
     uint64_t id;
-    Chan__Status st;
+    core_status_t st;
     enum core_reply_kind kind;
     uint32_t accepted;
     int index;
@@ -123,7 +123,7 @@ static rec_t *reply_to(tsess_t *t, uint64_t id)
     return found;
 }
 
-static rec_t *must_reply(tsess_t *t, uint64_t id, Chan__Status st)
+static rec_t *must_reply(tsess_t *t, uint64_t id, core_status_t st)
 {
     rec_t *r = reply_to(t, id);
     ck_assert_msg(r, "no reply to %llu", (unsigned long long)id);
@@ -135,7 +135,7 @@ static rec_t *must_reply(tsess_t *t, uint64_t id, Chan__Status st)
 static void mk(tsess_t *t, uint64_t id, const char *name, long cap)
 {
     core_open(t->s, id, B(name), cap >= 0, cap >= 0 ? (uint64_t)cap : 0, false, false);
-    must_reply(t, id, CHAN__STATUS__OK);
+    must_reply(t, id, CORE_ST_OK);
 }
 
 static void send1(tsess_t *t, uint64_t id, const char *name, const char *v, int64_t timeout)
@@ -160,7 +160,7 @@ static const char *take(tsess_t *t, uint64_t id, const char *name)
 {
     static char v[32];
     recvn(t, id, name, 1, 0);
-    rec_t *r = must_reply(t, id, CHAN__STATUS__OK);
+    rec_t *r = must_reply(t, id, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 1);
     ack_all(t, r);
     strcpy(v, r->val[0]);
@@ -185,26 +185,26 @@ static core_chan_info_t info_of(const char *name)
 START_TEST(t_open_rules)
 {
     core_open(A->s, 1, B("jobs"), true, 4, false, false);
-    rec_t *r = must_reply(A, 1, CHAN__STATUS__OK);
+    rec_t *r = must_reply(A, 1, CORE_ST_OK);
     ck_assert(r->created);
     ck_assert_uint_eq(r->cap, 4);
     core_open(A->s, 2, B("jobs"), true, 4, false, false);
-    ck_assert(!must_reply(A, 2, CHAN__STATUS__OK)->created);
+    ck_assert(!must_reply(A, 2, CORE_ST_OK)->created);
     core_open(A->s, 3, B("jobs"), true, 5, false, false);
-    must_reply(A, 3, CHAN__STATUS__EXISTS);
+    must_reply(A, 3, CORE_ST_EXISTS);
     core_open(A->s, 4, B("jobs"), false, 0, false, false);   /* as it is */
-    ck_assert_uint_eq(must_reply(A, 4, CHAN__STATUS__OK)->cap, 4);
+    ck_assert_uint_eq(must_reply(A, 4, CORE_ST_OK)->cap, 4);
     core_open(A->s, 5, B("nope"), false, 0, false, true);
-    must_reply(A, 5, CHAN__STATUS__NOT_FOUND);
+    must_reply(A, 5, CORE_ST_NOT_FOUND);
     core_open(A->s, 6, B("fresh"), false, 0, false, false);  /* unbuffered */
-    ck_assert_uint_eq(must_reply(A, 6, CHAN__STATUS__OK)->cap, 0);
+    ck_assert_uint_eq(must_reply(A, 6, CORE_ST_OK)->cap, 0);
     core_open(A->s, 7, B("big"), true, 2000000, false, false);
-    must_reply(A, 7, CHAN__STATUS__BAD_REQUEST);
+    must_reply(A, 7, CORE_ST_BAD_REQUEST);
     send1(A, 8, "nope", "x", -1);
-    must_reply(A, 8, CHAN__STATUS__NOT_FOUND);
+    must_reply(A, 8, CORE_ST_NOT_FOUND);
     /* a temporary channel is always new */
     core_open(A->s, 9, B("jobs"), false, 0, true, false);
-    must_reply(A, 9, CHAN__STATUS__EXISTS);
+    must_reply(A, 9, CORE_ST_EXISTS);
 }
 END_TEST
 
@@ -212,13 +212,13 @@ START_TEST(t_select_without_cases)
 {
     /* nothing can proceed: TIMEOUT at once, or at its deadline */
     core_select(A->s, 1, NULL, 0, false, 0, false, 0, 1000);
-    must_reply(A, 1, CHAN__STATUS__TIMEOUT);
+    must_reply(A, 1, CORE_ST_TIMEOUT);
     core_select(A->s, 2, NULL, 0, false, 0, false, 50, 1000);
     ck_assert_int_eq(core_next_deadline(core), 1050);
     core_expire(core, 1049);
     ck_assert_ptr_null(reply_to(A, 2));
     core_expire(core, 1050);
-    must_reply(A, 2, CHAN__STATUS__TIMEOUT);
+    must_reply(A, 2, CORE_ST_TIMEOUT);
 }
 END_TEST
 
@@ -230,7 +230,7 @@ START_TEST(t_max_channels)
         mk(A, (uint64_t)i + 1, name, 0);
     }
     core_open(A->s, 500, B("one-too-many"), false, 0, false, false);
-    must_reply(A, 500, CHAN__STATUS__BUSY);
+    must_reply(A, 500, CORE_ST_BUSY);
 }
 END_TEST
 
@@ -243,12 +243,12 @@ START_TEST(t_unbuffered_send_blocks_until_received_and_acked)
     ck_assert_ptr_null(reply_to(A, 2));          /* no receiver yet */
     ck_assert_uint_eq(info_of("u").senders, 1);
     recvn(Bs, 3, "u", 1, -1);
-    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 3, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "hello");
     ck_assert_ptr_null(reply_to(A, 2));          /* delivered, not yet acknowledged */
     ck_assert_uint_eq(info_of("u").inflight, 1);
     ack_all(Bs, r);
-    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__OK)->accepted, 1);
+    ck_assert_uint_eq(must_reply(A, 2, CORE_ST_OK)->accepted, 1);
     core_chan_info_t i = info_of("u");
     ck_assert_uint_eq(i.inflight, 0);
     ck_assert_uint_eq(i.sent, 1);
@@ -264,11 +264,11 @@ START_TEST(t_unbuffered_recv_blocks_until_sender)
     ck_assert_ptr_null(reply_to(Bs, 2));
     ck_assert_uint_eq(info_of("u").receivers, 1);
     send1(A, 3, "u", "v", -1);
-    rec_t *r = must_reply(Bs, 2, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 2, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "v");
     ck_assert_ptr_null(reply_to(A, 3));
     ack_all(Bs, r);
-    must_reply(A, 3, CHAN__STATUS__OK);
+    must_reply(A, 3, CORE_ST_OK);
 }
 END_TEST
 
@@ -276,9 +276,9 @@ START_TEST(t_unbuffered_nonblocking)
 {
     mk(A, 1, "u", 0);
     send1(A, 2, "u", "v", 0);
-    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__TIMEOUT)->accepted, 0);
+    ck_assert_uint_eq(must_reply(A, 2, CORE_ST_TIMEOUT)->accepted, 0);
     recvn(A, 3, "u", 1, 0);
-    must_reply(A, 3, CHAN__STATUS__TIMEOUT);
+    must_reply(A, 3, CORE_ST_TIMEOUT);
     ck_assert_uint_eq(info_of("u").senders + info_of("u").receivers, 0);
 }
 END_TEST
@@ -290,19 +290,19 @@ START_TEST(t_buffered_backpressure)
     mk(A, 1, "b", 2);
     send1(A, 2, "b", "1", -1);
     send1(A, 3, "b", "2", -1);
-    must_reply(A, 2, CHAN__STATUS__OK);
-    must_reply(A, 3, CHAN__STATUS__OK);
+    must_reply(A, 2, CORE_ST_OK);
+    must_reply(A, 3, CORE_ST_OK);
     send1(A, 4, "b", "3", -1);                  /* full: blocks */
     ck_assert_ptr_null(reply_to(A, 4));
     ck_assert_uint_eq(info_of("b").len, 2);
     send1(A, 5, "b", "x", 0);                   /* full: would block */
-    must_reply(A, 5, CHAN__STATUS__TIMEOUT);
+    must_reply(A, 5, CORE_ST_TIMEOUT);
     ck_assert_str_eq(take(Bs, 6, "b"), "1");
-    must_reply(A, 4, CHAN__STATUS__OK);          /* room made: it went in */
+    must_reply(A, 4, CORE_ST_OK);          /* room made: it went in */
     ck_assert_str_eq(take(Bs, 7, "b"), "2");
     ck_assert_str_eq(take(Bs, 8, "b"), "3");
     recvn(Bs, 9, "b", 1, 0);
-    must_reply(Bs, 9, CHAN__STATUS__TIMEOUT);
+    must_reply(Bs, 9, CORE_ST_TIMEOUT);
 }
 END_TEST
 
@@ -312,8 +312,8 @@ START_TEST(t_buffered_recv_blocks_while_empty)
     recvn(Bs, 2, "b", 1, -1);
     ck_assert_ptr_null(reply_to(Bs, 2));
     send1(A, 3, "b", "v", -1);
-    must_reply(A, 3, CHAN__STATUS__OK);          /* buffered: done at once */
-    rec_t *r = must_reply(Bs, 2, CHAN__STATUS__OK);
+    must_reply(A, 3, CORE_ST_OK);          /* buffered: done at once */
+    rec_t *r = must_reply(Bs, 2, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "v");
     ack_all(Bs, r);
 }
@@ -324,33 +324,33 @@ START_TEST(t_batches)
     mk(A, 1, "b", 10);
     core_bytes_t v[5] = { B("a"), B("b"), B("c"), B("d"), B("e") };
     core_send(A->s, 2, B("b"), v, 5, -1, 0);
-    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__OK)->accepted, 5);
+    ck_assert_uint_eq(must_reply(A, 2, CORE_ST_OK)->accepted, 5);
     recvn(Bs, 3, "b", 3, -1);
-    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 3, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 3);
     ck_assert_str_eq(r->val[0], "a");
     ck_assert_str_eq(r->val[2], "c");
     ack_all(Bs, r);
     recvn(Bs, 4, "b", 10, -1);                    /* at most what is there */
-    r = must_reply(Bs, 4, CHAN__STATUS__OK);
+    r = must_reply(Bs, 4, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 2);
     ack_all(Bs, r);
     /* unbuffered batch: one receiver takes a batch, acks complete the send */
     mk(A, 5, "u", 0);
     core_send(A->s, 6, B("u"), v, 5, -1, 0);
     recvn(Bs, 7, "u", 2, -1);
-    r = must_reply(Bs, 7, CHAN__STATUS__OK);
+    r = must_reply(Bs, 7, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 2);
     ack_all(Bs, r);
     ck_assert_ptr_null(reply_to(A, 6));
     recvn(Bs, 8, "u", 64, -1);
-    r = must_reply(Bs, 8, CHAN__STATUS__OK);
+    r = must_reply(Bs, 8, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 3);
     ck_assert_str_eq(r->val[0], "c");
     ack_all(Bs, r);
-    ck_assert_uint_eq(must_reply(A, 6, CHAN__STATUS__OK)->accepted, 5);
+    ck_assert_uint_eq(must_reply(A, 6, CORE_ST_OK)->accepted, 5);
     core_send(A->s, 9, B("u"), v, 0, -1, 0);
-    must_reply(A, 9, CHAN__STATUS__BAD_REQUEST);
+    must_reply(A, 9, CORE_ST_BAD_REQUEST);
 }
 END_TEST
 
@@ -364,11 +364,11 @@ START_TEST(t_batch_fits_a_frame)
     for (uint64_t id = 2; id < 7; id++)
         send1(A, id, "big", v, -1);
     recvn(Bs, 10, "big", 10, -1);
-    rec_t *r = must_reply(Bs, 10, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 10, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 3);
     ack_all(Bs, r);
     recvn(Bs, 11, "big", 10, -1);
-    ck_assert_uint_eq(must_reply(Bs, 11, CHAN__STATUS__OK)->ndlv, 2);
+    ck_assert_uint_eq(must_reply(Bs, 11, CORE_ST_OK)->ndlv, 2);
 }
 END_TEST
 
@@ -380,16 +380,16 @@ START_TEST(t_close_semantics)
     send1(A, 2, "b", "1", -1);
     send1(A, 3, "b", "2", -1);
     core_close(A->s, 4, B("b"));
-    must_reply(A, 4, CHAN__STATUS__OK);
+    must_reply(A, 4, CORE_ST_OK);
     core_close(A->s, 5, B("b"));
-    must_reply(A, 5, CHAN__STATUS__CLOSED);      /* twice: an error, not a crash */
+    must_reply(A, 5, CORE_ST_CLOSED);      /* twice: an error, not a crash */
     send1(A, 6, "b", "3", -1);
-    must_reply(A, 6, CHAN__STATUS__CLOSED);      /* send on closed fails at once */
+    must_reply(A, 6, CORE_ST_CLOSED);      /* send on closed fails at once */
     ck_assert_str_eq(take(Bs, 7, "b"), "1");     /* queued values first */
     ck_assert_str_eq(take(Bs, 8, "b"), "2");
     for (uint64_t id = 9; id < 12; id++) {      /* then closed, forever */
         recvn(Bs, id, "b", 1, -1);
-        must_reply(Bs, id, CHAN__STATUS__CLOSED);
+        must_reply(Bs, id, CORE_ST_CLOSED);
     }
 }
 END_TEST
@@ -405,9 +405,9 @@ START_TEST(t_close_wakes_everyone)
     ck_assert_ptr_null(reply_to(Bs, 6));
     core_close(A->s, 7, B("u"));
     core_close(A->s, 8, B("f"));
-    must_reply(Bs, 3, CHAN__STATUS__CLOSED);
-    must_reply(C, 4, CHAN__STATUS__CLOSED);
-    ck_assert_uint_eq(must_reply(Bs, 6, CHAN__STATUS__CLOSED)->accepted, 0);
+    must_reply(Bs, 3, CORE_ST_CLOSED);
+    must_reply(C, 4, CORE_ST_CLOSED);
+    ck_assert_uint_eq(must_reply(Bs, 6, CORE_ST_CLOSED)->accepted, 0);
     ck_assert_str_eq(take(C, 9, "f"), "x");
     core_info_t ci;
     core_info(core, &ci);
@@ -420,11 +420,11 @@ START_TEST(t_close_with_unbuffered_send_in_flight)
     mk(A, 1, "u", 0);
     send1(A, 2, "u", "v", -1);
     recvn(Bs, 3, "u", 1, -1);
-    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 3, CORE_ST_OK);
     core_close(C->s, 4, B("u"));
     ck_assert_ptr_null(reply_to(A, 2));          /* matched before the close */
     ack_all(Bs, r);
-    must_reply(A, 2, CHAN__STATUS__OK);
+    must_reply(A, 2, CORE_ST_OK);
 }
 END_TEST
 
@@ -435,14 +435,14 @@ START_TEST(t_delete)
     mk(A, 3, "u", 0);
     recvn(Bs, 4, "u", 1, -1);
     core_delete(C->s, 5, B("d"));
-    must_reply(C, 5, CHAN__STATUS__OK);
+    must_reply(C, 5, CORE_ST_OK);
     core_delete(C->s, 6, B("u"));
-    must_reply(Bs, 4, CHAN__STATUS__CLOSED);           /* waiters see it closed */
+    must_reply(Bs, 4, CORE_ST_CLOSED);           /* waiters see it closed */
     ck_assert_ptr_null(core_find(core, B("d")));
     send1(A, 7, "d", "x", -1);
-    must_reply(A, 7, CHAN__STATUS__NOT_FOUND);
+    must_reply(A, 7, CORE_ST_NOT_FOUND);
     core_delete(C->s, 8, B("d"));
-    must_reply(C, 8, CHAN__STATUS__NOT_FOUND);
+    must_reply(C, 8, CORE_ST_NOT_FOUND);
     mk(A, 9, "d", 0);                                  /* the name is free again */
     ck_assert_uint_eq(info_of("d").len, 0);
     core_info_t ci;
@@ -468,12 +468,12 @@ START_TEST(t_fifo_values_and_waiters)
     recvn(A, 21, "u", 1, -1);
     recvn(Bs, 22, "u", 1, -1);
     send1(&sess[3], 23, "u", "1", -1);
-    ck_assert_str_eq(must_reply(C, 20, CHAN__STATUS__OK)->val[0], "1");
+    ck_assert_str_eq(must_reply(C, 20, CORE_ST_OK)->val[0], "1");
     ck_assert_ptr_null(reply_to(A, 21));
     send1(&sess[3], 24, "u", "2", -1);
-    ck_assert_str_eq(must_reply(A, 21, CHAN__STATUS__OK)->val[0], "2");
+    ck_assert_str_eq(must_reply(A, 21, CORE_ST_OK)->val[0], "2");
     send1(&sess[3], 25, "u", "3", -1);
-    ck_assert_str_eq(must_reply(Bs, 22, CHAN__STATUS__OK)->val[0], "3");
+    ck_assert_str_eq(must_reply(Bs, 22, CORE_ST_OK)->val[0], "3");
 }
 END_TEST
 
@@ -493,7 +493,7 @@ START_TEST(t_fifo_buffered_many)
         ck_assert_str_eq(take(Bs, id++, "b"), v);
     }
     for (uint64_t k = 100; k < 120; k++)
-        must_reply(A, k, CHAN__STATUS__OK);
+        must_reply(A, k, CORE_ST_OK);
 }
 END_TEST
 
@@ -511,20 +511,20 @@ START_TEST(t_deadlines)
     core_expire(core, 1049);
     ck_assert_ptr_null(reply_to(Bs, 4));
     core_expire(core, 1050);
-    ck_assert_uint_eq(must_reply(Bs, 4, CHAN__STATUS__TIMEOUT)->accepted, 0);
+    ck_assert_uint_eq(must_reply(Bs, 4, CORE_ST_TIMEOUT)->accepted, 0);
     ck_assert_int_eq(core_next_deadline(core), 1100);
     core_expire(core, 1100);
-    must_reply(A, 2, CHAN__STATUS__TIMEOUT);
+    must_reply(A, 2, CORE_ST_TIMEOUT);
     ck_assert_int_eq(core_next_deadline(core), -1);
     ck_assert_uint_eq(info_of("u").receivers, 0);
     /* a value matched before the deadline still completes the send */
     core_send(Bs->s, 5, B("u"), &v, 1, 10, 2000);
     recvn(C, 6, "u", 1, -1);
-    rec_t *r = must_reply(C, 6, CHAN__STATUS__OK);
+    rec_t *r = must_reply(C, 6, CORE_ST_OK);
     core_expire(core, 3000);
     ck_assert_ptr_null(reply_to(Bs, 5));
     ack_all(C, r);
-    must_reply(Bs, 5, CHAN__STATUS__OK);
+    must_reply(Bs, 5, CORE_ST_OK);
 }
 END_TEST
 
@@ -533,12 +533,12 @@ START_TEST(t_cancel)
     mk(A, 1, "u", 0);
     recvn(A, 2, "u", 1, -1);
     core_cancel(A->s, 3, 2);
-    must_reply(A, 3, CHAN__STATUS__OK);
-    must_reply(A, 2, CHAN__STATUS__CANCELED);
+    must_reply(A, 3, CORE_ST_OK);
+    must_reply(A, 2, CORE_ST_CANCELED);
     core_cancel(A->s, 4, 2);                    /* nothing pending now */
-    must_reply(A, 4, CHAN__STATUS__NOT_FOUND);
+    must_reply(A, 4, CORE_ST_NOT_FOUND);
     send1(Bs, 5, "u", "v", 0);
-    must_reply(Bs, 5, CHAN__STATUS__TIMEOUT);   /* the receiver is gone */
+    must_reply(Bs, 5, CORE_ST_TIMEOUT);   /* the receiver is gone */
 }
 END_TEST
 
@@ -548,11 +548,11 @@ START_TEST(t_pending_limit_and_duplicate_id)
     recvn(A, 2, "u", 1, -1);
     recvn(A, 2, "u", 1, -1);
     ck_assert_uint_eq(A->n, 2);
-    ck_assert_int_eq(A->recs[1].st, CHAN__STATUS__BAD_REQUEST);
+    ck_assert_int_eq(A->recs[1].st, CORE_ST_BAD_REQUEST);
     for (uint64_t id = 3; id < 103; id++)       /* 2..101 fill the 100 places */
         recvn(A, id, "u", 1, -1);
     ck_assert_ptr_null(reply_to(A, 101));
-    must_reply(A, 102, CHAN__STATUS__BUSY);
+    must_reply(A, 102, CORE_ST_BUSY);
     ck_assert_uint_eq(core_sess_pending(A->s), 100);
 }
 END_TEST
@@ -562,14 +562,14 @@ START_TEST(t_too_large)
     mk(A, 1, "b", 4);
     send1(A, 2, "b", "0123456789", -1);
     core_recv(Bs->s, 3, B("b"), 1, 4, -1, 0);
-    must_reply(Bs, 3, CHAN__STATUS__TOO_LARGE);
+    must_reply(Bs, 3, CORE_ST_TOO_LARGE);
     ck_assert_uint_eq(info_of("b").len, 1);      /* it stays */
     ck_assert_str_eq(take(Bs, 4, "b"), "0123456789");
     char big[2000];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = 0;
     send1(A, 5, "b", big, -1);
-    must_reply(A, 5, CHAN__STATUS__TOO_LARGE);
+    must_reply(A, 5, CORE_ST_TOO_LARGE);
 }
 END_TEST
 
@@ -581,14 +581,14 @@ START_TEST(t_requeue_buffered_on_disconnect)
     core_bytes_t v[3] = { B("v1"), B("v2"), B("v3") };
     core_send(A->s, 2, B("b"), v, 3, -1, 0);
     recvn(Bs, 3, "b", 2, -1);
-    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 3, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 2);
     ck_assert_uint_eq(info_of("b").inflight, 2);
     core_sess_drop(Bs->s);                         /* without acknowledging */
     Bs->s = NULL;
     ck_assert_uint_eq(info_of("b").len, 3);
     recvn(C, 4, "b", 10, -1);
-    r = must_reply(C, 4, CHAN__STATUS__OK);
+    r = must_reply(C, 4, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 3);
     ck_assert_str_eq(r->val[0], "v1");
     ck_assert_uint_eq(r->redelivered[0], 1);
@@ -606,17 +606,17 @@ START_TEST(t_requeue_unbuffered_on_disconnect)
     mk(A, 1, "u", 0);
     send1(A, 2, "u", "v", -1);
     recvn(Bs, 3, "u", 1, -1);
-    must_reply(Bs, 3, CHAN__STATUS__OK);
+    must_reply(Bs, 3, CORE_ST_OK);
     core_sess_drop(Bs->s);
     Bs->s = NULL;
     ck_assert_ptr_null(reply_to(A, 2));          /* not taken: still sending */
     ck_assert_uint_eq(info_of("u").senders, 1);
     recvn(C, 4, "u", 1, -1);
-    rec_t *r = must_reply(C, 4, CHAN__STATUS__OK);
+    rec_t *r = must_reply(C, 4, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "v");
     ck_assert_uint_eq(r->redelivered[0], 1);
     ack_all(C, r);
-    must_reply(A, 2, CHAN__STATUS__OK);
+    must_reply(A, 2, CORE_ST_OK);
 }
 END_TEST
 
@@ -626,12 +626,12 @@ START_TEST(t_nack_returns_to_head)
     core_bytes_t v[2] = { B("first"), B("second") };
     core_send(A->s, 2, B("b"), v, 2, -1, 0);
     recvn(Bs, 3, "b", 1, -1);
-    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 3, CORE_ST_OK);
     ck_assert(core_nack(Bs->s, r->dlv[0]));
     ck_assert(!core_nack(Bs->s, r->dlv[0]));       /* once only */
     ck_assert(!core_ack(Bs->s, 999));
     recvn(C, 4, "b", 2, -1);
-    r = must_reply(C, 4, CHAN__STATUS__OK);
+    r = must_reply(C, 4, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "first");
     ck_assert_uint_eq(r->redelivered[0], 0);      /* given back, not lost */
     ck_assert_str_eq(r->val[1], "second");
@@ -646,7 +646,7 @@ static rec_t *take_three(const char *name, uint64_t id)
     core_bytes_t v[3] = { B("1"), B("2"), B("3") };
     core_send(A->s, id + 1, B(name), v, 3, -1, 0);
     recvn(Bs, id + 2, name, 3, -1);
-    rec_t *r = must_reply(Bs, id + 2, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, id + 2, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 3);
     return r;
 }
@@ -672,13 +672,13 @@ START_TEST(t_nack_batch_keeps_order)
     expect_next(C, 41, "b2", "2");
     expect_next(C, 42, "b2", "3");
     recvn(C, 43, "b2", 1, 0);
-    must_reply(C, 43, CHAN__STATUS__TIMEOUT);
+    must_reply(C, 43, CORE_ST_TIMEOUT);
     /* a receiver already waiting gets the oldest, not the first given back */
     r = take_three("b3", 50);
     recvn(C, 60, "b3", 1, -1);
     uint64_t all[3] = { r->dlv[0], r->dlv[1], r->dlv[2] };
     core_nack_all(Bs->s, all, 3);
-    ck_assert_str_eq(must_reply(C, 60, CHAN__STATUS__OK)->val[0], "1");
+    ck_assert_str_eq(must_reply(C, 60, CORE_ST_OK)->val[0], "1");
     ack_all(C, reply_to(C, 60));
     expect_next(C, 61, "b3", "2");
     expect_next(C, 62, "b3", "3");
@@ -688,15 +688,15 @@ START_TEST(t_nack_batch_keeps_order)
     send1(A, 71, "u", "a", -1);
     send1(D, 72, "u", "d", -1);
     recvn(Bs, 73, "u", 2, -1);
-    r = must_reply(Bs, 73, CHAN__STATUS__OK);
+    r = must_reply(Bs, 73, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 2);
     ck_assert_str_eq(r->val[0], "a");
     uint64_t two[2] = { r->dlv[0], r->dlv[1] };
     core_nack_all(Bs->s, two, 2);
     expect_next(C, 74, "u", "a");
-    must_reply(A, 71, CHAN__STATUS__OK);
+    must_reply(A, 71, CORE_ST_OK);
     expect_next(C, 75, "u", "d");
-    must_reply(D, 72, CHAN__STATUS__OK);
+    must_reply(D, 72, CORE_ST_OK);
 }
 END_TEST
 
@@ -709,7 +709,7 @@ START_TEST(t_disconnect_keeps_order_for_a_waiting_receiver)
     recvn(C, 20, "b", 1, -1);
     core_sess_drop(Bs->s);
     Bs->s = NULL;
-    rec_t *r = must_reply(C, 20, CHAN__STATUS__OK);
+    rec_t *r = must_reply(C, 20, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "1");
     ck_assert_uint_eq(r->redelivered[0], 1);
     ack_all(C, r);
@@ -723,7 +723,7 @@ START_TEST(t_sender_gone_before_ack)
     mk(A, 1, "u", 0);
     send1(A, 2, "u", "v", -1);
     recvn(Bs, 3, "u", 1, -1);
-    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 3, CORE_ST_OK);
     core_sess_drop(A->s);
     A->s = NULL;
     ack_all(Bs, r);                               /* no crash, no reply */
@@ -755,7 +755,7 @@ static void find_temps(const core_chan_t *ch, void *arg)
 START_TEST(t_temp_channel_cleanup)
 {
     core_open(A->s, 1, (core_bytes_t){ NULL, 0 }, false, 0, true, false);
-    rec_t *r = must_reply(A, 1, CHAN__STATUS__OK);
+    rec_t *r = must_reply(A, 1, CORE_ST_OK);
     ck_assert(r->created);
     core_chan_info_t info;
     struct temps t = { 0, NULL };
@@ -768,17 +768,17 @@ START_TEST(t_temp_channel_cleanup)
     ck_assert(strncmp(name, "tmp.", 4) == 0);
     recvn(Bs, 2, name, 1, -1);                   /* blocked peer */
     send1(C, 3, name, "x", -1);
-    rec_t *got = must_reply(Bs, 2, CHAN__STATUS__OK);
+    rec_t *got = must_reply(Bs, 2, CORE_ST_OK);
     (void)got;                                   /* left unacknowledged */
     recvn(Bs, 4, name, 1, -1);
     core_sess_drop(A->s);
     A->s = NULL;
-    must_reply(Bs, 4, CHAN__STATUS__CLOSED);     /* sees it closed */
+    must_reply(Bs, 4, CORE_ST_CLOSED);     /* sees it closed */
     ck_assert_ptr_null(core_find(core, B(name)));
     send1(C, 5, name, "y", -1);
-    must_reply(C, 5, CHAN__STATUS__NOT_FOUND);
+    must_reply(C, 5, CORE_ST_NOT_FOUND);
     ck_assert(core_ack(Bs->s, got->dlv[0]));     /* late ack: harmless */
-    must_reply(C, 3, CHAN__STATUS__OK);
+    must_reply(C, 3, CORE_ST_OK);
 }
 END_TEST
 
@@ -800,20 +800,20 @@ START_TEST(t_select_default_and_block)
     mk(A, 2, "y", 0);
     core_case_req_t cs[2] = { RC("x"), RC("y") };
     core_select(A->s, 3, cs, 2, false, 0, false, 0, 0);
-    must_reply(A, 3, CHAN__STATUS__TIMEOUT);       /* default */
+    must_reply(A, 3, CORE_ST_TIMEOUT);       /* default */
     core_select(A->s, 4, cs, 2, false, 0, false, -1, 0);
     ck_assert_ptr_null(reply_to(A, 4));
     ck_assert_uint_eq(info_of("x").receivers, 1);
     ck_assert_uint_eq(info_of("y").receivers, 1);
     send1(Bs, 5, "y", "vy", -1);
-    rec_t *r = must_reply(A, 4, CHAN__STATUS__OK);
+    rec_t *r = must_reply(A, 4, CORE_ST_OK);
     ck_assert_int_eq(r->index, 1);
     ck_assert_str_eq(r->val[0], "vy");
     ck_assert_uint_eq(info_of("x").receivers, 0);  /* loser dequeued */
     ack_all(A, r);
-    must_reply(Bs, 5, CHAN__STATUS__OK);
+    must_reply(Bs, 5, CORE_ST_OK);
     send1(Bs, 6, "x", "vx", 0);                    /* nobody waits on x now */
-    must_reply(Bs, 6, CHAN__STATUS__TIMEOUT);
+    must_reply(Bs, 6, CORE_ST_TIMEOUT);
 }
 END_TEST
 
@@ -826,7 +826,7 @@ START_TEST(t_select_send_case)
     core_select(Bs->s, 4, cs, 2, false, 0, false, -1, 0);
     ck_assert_ptr_null(reply_to(Bs, 4));
     ck_assert_str_eq(take(C, 5, "b"), "fill");   /* room in b: select proceeds there */
-    ck_assert_int_eq(must_reply(Bs, 4, CHAN__STATUS__OK)->index, 1);
+    ck_assert_int_eq(must_reply(Bs, 4, CORE_ST_OK)->index, 1);
     ck_assert_uint_eq(info_of("u").senders, 0);
     ck_assert_str_eq(take(C, 6, "b"), "to-b");
 }
@@ -841,7 +841,7 @@ START_TEST(t_select_exactly_one)
     send1(A, 4, "y", "vy", -1);
     core_case_req_t cs[2] = { RC("x"), RC("y") };
     core_select(Bs->s, 5, cs, 2, false, 0, false, -1, 0);
-    rec_t *r = must_reply(Bs, 5, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 5, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 1);
     ack_all(Bs, r);
     ck_assert_uint_eq(info_of("x").len + info_of("y").len, 1);
@@ -866,7 +866,7 @@ START_TEST(t_select_random_choice)
             send1(A, id++, "y", "y", 0);
         sess[1].n = 0;
         core_select(Bs->s, id, cs, 2, false, 0, false, 0, 0);
-        rec_t *r = must_reply(Bs, id, CHAN__STATUS__OK);
+        rec_t *r = must_reply(Bs, id, CORE_ST_OK);
         id++;
         ack_all(Bs, r);
         wins[r->index]++;
@@ -886,12 +886,12 @@ START_TEST(t_select_closed_case)
     core_case_req_t cs[2] = { RC("x"), SC("y", "v") };
     core_select(Bs->s, 3, cs, 2, false, 0, false, -1, 0);
     core_close(A->s, 4, B("y"));
-    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__CLOSED);
+    rec_t *r = must_reply(Bs, 3, CORE_ST_CLOSED);
     ck_assert_int_eq(r->index, 1);
     ck_assert_uint_eq(info_of("x").receivers, 0);
     /* already closed: chosen at once */
     core_select(Bs->s, 5, cs, 2, false, 0, false, -1, 0);
-    ck_assert_int_eq(must_reply(Bs, 5, CHAN__STATUS__CLOSED)->index, 1);
+    ck_assert_int_eq(must_reply(Bs, 5, CORE_ST_CLOSED)->index, 1);
 }
 END_TEST
 
@@ -901,14 +901,14 @@ START_TEST(t_select_self)
     mk(A, 1, "u", 0);
     core_case_req_t cs[2] = { SC("u", "me"), RC("u") };
     core_select(A->s, 2, cs, 2, false, 0, false, 0, 0);
-    must_reply(A, 2, CHAN__STATUS__TIMEOUT);
+    must_reply(A, 2, CORE_ST_TIMEOUT);
     core_select(A->s, 3, cs, 2, false, 0, false, -1, 0);
     ck_assert_ptr_null(reply_to(A, 3));
     recvn(Bs, 4, "u", 1, -1);                     /* another receiver: takes the send */
-    rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 4, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "me");
     ack_all(Bs, r);
-    ck_assert_int_eq(must_reply(A, 3, CHAN__STATUS__OK)->index, 0);
+    ck_assert_int_eq(must_reply(A, 3, CORE_ST_OK)->index, 0);
     ck_assert_uint_eq(info_of("u").receivers, 0);
 }
 END_TEST
@@ -920,17 +920,17 @@ START_TEST(t_select_sequence)
     mk(A, 3, "b", 1);
     core_case_req_t rc[2] = { RC("x"), RC("y") };
     core_select(A->s, 4, rc, 2, false, 0, false, 0, 0);
-    must_reply(A, 4, CHAN__STATUS__TIMEOUT);
+    must_reply(A, 4, CORE_ST_TIMEOUT);
     core_select(A->s, 5, rc, 2, false, 0, false, 5000, 0);
     send1(Bs, 6, "y", "yes", -1);
-    rec_t *r = must_reply(A, 5, CHAN__STATUS__OK);
+    rec_t *r = must_reply(A, 5, CORE_ST_OK);
     ack_all(A, r);
     core_case_req_t sc[2] = { SC("x", "no"), SC("b", "ok") };
     core_select(A->s, 7, sc, 2, false, 0, false, -1, 0);
-    ck_assert_int_eq(must_reply(A, 7, CHAN__STATUS__OK)->index, 1);
+    ck_assert_int_eq(must_reply(A, 7, CORE_ST_OK)->index, 1);
     core_close(A->s, 8, B("x"));
     core_select(A->s, 9, rc, 2, false, 0, false, -1, 0);
-    ck_assert_int_eq(must_reply(A, 9, CHAN__STATUS__CLOSED)->index, 0);
+    ck_assert_int_eq(must_reply(A, 9, CORE_ST_CLOSED)->index, 0);
     ck_assert_str_eq(take(A, 10, "b"), "ok");
 }
 END_TEST
@@ -943,11 +943,11 @@ START_TEST(t_select_timeout)
     core_expire(core, 529);
     ck_assert_ptr_null(reply_to(A, 2));
     core_expire(core, 530);
-    must_reply(A, 2, CHAN__STATUS__TIMEOUT);
+    must_reply(A, 2, CORE_ST_TIMEOUT);
     ck_assert_uint_eq(info_of("x").receivers, 0);
     core_select(A->s, 3, NULL, 0, false, 0, false, 10, 0);   /* select {} with a deadline */
     core_expire(core, 10);
-    must_reply(A, 3, CHAN__STATUS__TIMEOUT);
+    must_reply(A, 3, CORE_ST_TIMEOUT);
 }
 END_TEST
 
@@ -958,22 +958,22 @@ START_TEST(t_reserve_buffered_commit_release)
     mk(A, 1, "b", 1);
     core_case_req_t cs[1] = { SC("b", "r1") };
     core_select(A->s, 2, cs, 1, true, 0, false, -1, 0);
-    rec_t *r = must_reply(A, 2, CHAN__STATUS__RESERVED);
+    rec_t *r = must_reply(A, 2, CORE_ST_RESERVED);
     ck_assert_int_eq(r->index, 0);
     send1(Bs, 3, "b", "other", 0);                /* the slot is held */
-    must_reply(Bs, 3, CHAN__STATUS__TIMEOUT);
+    must_reply(Bs, 3, CORE_ST_TIMEOUT);
     core_release(A->s, 4, 2);
-    must_reply(A, 4, CHAN__STATUS__OK);
+    must_reply(A, 4, CORE_ST_OK);
     send1(Bs, 5, "b", "other", 0);
-    must_reply(Bs, 5, CHAN__STATUS__OK);
+    must_reply(Bs, 5, CORE_ST_OK);
     ck_assert_str_eq(take(C, 6, "b"), "other");
     core_select(A->s, 7, cs, 1, true, 0, false, -1, 0);
-    must_reply(A, 7, CHAN__STATUS__RESERVED);
+    must_reply(A, 7, CORE_ST_RESERVED);
     core_commit(A->s, 8, 7, false, 0, 0);
-    must_reply(A, 8, CHAN__STATUS__OK);
+    must_reply(A, 8, CORE_ST_OK);
     ck_assert_str_eq(take(C, 9, "b"), "r1");
     core_commit(A->s, 10, 7, false, 0, 0);
-    must_reply(A, 10, CHAN__STATUS__NOT_FOUND);
+    must_reply(A, 10, CORE_ST_NOT_FOUND);
 }
 END_TEST
 
@@ -983,24 +983,24 @@ START_TEST(t_reserve_unbuffered_holds_receiver)
     recvn(Bs, 2, "u", 1, -1);
     core_case_req_t cs[1] = { SC("u", "reserved") };
     core_select(A->s, 3, cs, 1, true, 0, false, -1, 0);
-    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    must_reply(A, 3, CORE_ST_RESERVED);
     send1(C, 4, "u", "plain", -1);                /* cannot take the held receiver */
     ck_assert_ptr_null(reply_to(Bs, 2));
     core_release(A->s, 5, 3);
-    rec_t *r = must_reply(Bs, 2, CHAN__STATUS__OK);   /* released: next sender's value */
+    rec_t *r = must_reply(Bs, 2, CORE_ST_OK);   /* released: next sender's value */
     ck_assert_str_eq(r->val[0], "plain");
     ack_all(Bs, r);
-    must_reply(C, 4, CHAN__STATUS__OK);
+    must_reply(C, 4, CORE_ST_OK);
     /* commit: the held receiver gets the value; answered on acknowledgement */
     recvn(Bs, 6, "u", 1, -1);
     core_select(A->s, 7, cs, 1, true, 0, false, -1, 0);
-    must_reply(A, 7, CHAN__STATUS__RESERVED);
+    must_reply(A, 7, CORE_ST_RESERVED);
     core_commit(A->s, 8, 7, false, 0, 0);
-    r = must_reply(Bs, 6, CHAN__STATUS__OK);
+    r = must_reply(Bs, 6, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "reserved");
     ck_assert_ptr_null(reply_to(A, 8));
     ack_all(Bs, r);
-    must_reply(A, 8, CHAN__STATUS__OK);
+    must_reply(A, 8, CORE_ST_OK);
 }
 END_TEST
 
@@ -1009,12 +1009,12 @@ START_TEST(t_reserve_dropped_session_releases)
     mk(A, 1, "b", 1);
     core_case_req_t cs[1] = { SC("b", "r") };
     core_select(A->s, 2, cs, 1, true, 0, false, -1, 0);
-    must_reply(A, 2, CHAN__STATUS__RESERVED);
+    must_reply(A, 2, CORE_ST_RESERVED);
     send1(Bs, 3, "b", "waiting", -1);
     ck_assert_ptr_null(reply_to(Bs, 3));
     core_sess_drop(A->s);
     A->s = NULL;
-    must_reply(Bs, 3, CHAN__STATUS__OK);           /* the slot came free */
+    must_reply(Bs, 3, CORE_ST_OK);           /* the slot came free */
     ck_assert_str_eq(take(C, 4, "b"), "waiting");
 }
 END_TEST
@@ -1026,7 +1026,7 @@ START_TEST(t_reserve_recv_case_is_a_delivery)
     send1(A, 3, "b", "v2", -1);
     core_case_req_t cs[1] = { RC("b") };
     core_select(Bs->s, 4, cs, 1, true, 0, false, -1, 0);
-    rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 4, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "v1");
     ck_assert(core_nack(Bs->s, r->dlv[0]));        /* release: back at the head */
     ck_assert_str_eq(take(C, 5, "b"), "v1");
@@ -1044,11 +1044,11 @@ START_TEST(t_select_recv_closed_with_values)
     core_close(A->s, 3, B("b"));
     core_case_req_t cs[1] = { RC("b") };
     core_select(Bs->s, 4, cs, 1, false, 0, false, -1, 0);
-    rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 4, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "v1");
     ack_all(Bs, r);
     core_select(Bs->s, 5, cs, 1, false, 0, false, -1, 0);
-    must_reply(Bs, 5, CHAN__STATUS__CLOSED);
+    must_reply(Bs, 5, CORE_ST_CLOSED);
 }
 END_TEST
 
@@ -1060,12 +1060,12 @@ START_TEST(t_select_recv_meets_reserving_sender)
     ck_assert_ptr_null(reply_to(A, 2));
     core_case_req_t rc[1] = { RC("u") };
     core_select(Bs->s, 3, rc, 1, false, 0, false, -1, 0);      /* a select receiver comes */
-    must_reply(A, 2, CHAN__STATUS__RESERVED);        /* it is held for the sender */
+    must_reply(A, 2, CORE_ST_RESERVED);        /* it is held for the sender */
     core_commit(A->s, 4, 2, false, 0, 0);
-    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 3, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "r");
     ack_all(Bs, r);
-    must_reply(A, 4, CHAN__STATUS__OK);
+    must_reply(A, 4, CORE_ST_OK);
 }
 END_TEST
 
@@ -1081,7 +1081,7 @@ START_TEST(t_select_too_large_says_length)
     cs[1].max_bytes = 4;
     for (int reserve = 0; reserve < 2; reserve++) {
         core_select(Bs->s, 4 + (uint64_t)reserve, cs, 2, reserve, 0, false, -1, 0);
-        rec_t *r = must_reply(Bs, 4 + (uint64_t)reserve, CHAN__STATUS__TOO_LARGE);
+        rec_t *r = must_reply(Bs, 4 + (uint64_t)reserve, CORE_ST_TOO_LARGE);
         ck_assert_int_eq(r->index, 1);
         ck_assert_uint_eq(r->value_len, 10);
         ck_assert_uint_eq(r->ndlv, 0);
@@ -1102,14 +1102,14 @@ START_TEST(t_commit_without_receiver_retries)
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "r") };
     core_select(Bs->s, 2, rc, 1, true, 0, false, -1, 0);       /* a two-phase receiver */
     core_select(A->s, 3, sc, 1, true, 0, false, 100, 0);       /* a two-phase sender */
-    must_reply(A, 3, CHAN__STATUS__RESERVED);        /* holds the receiver */
+    must_reply(A, 3, CORE_ST_RESERVED);        /* holds the receiver */
     core_cancel(Bs->s, 4, 2);                        /* which goes elsewhere */
     core_commit(A->s, 5, 3, false, 0, 0);
-    must_reply(Bs, 2, CHAN__STATUS__CANCELED);
-    must_reply(A, 5, CHAN__STATUS__RETRY);
+    must_reply(Bs, 2, CORE_ST_CANCELED);
+    must_reply(A, 5, CORE_ST_RETRY);
     ck_assert_uint_eq(info_of("u").senders, 0);
     recvn(C, 6, "u", 1, 0);                          /* nothing was sent */
-    must_reply(C, 6, CHAN__STATUS__TIMEOUT);
+    must_reply(C, 6, CORE_ST_TIMEOUT);
 }
 END_TEST
 
@@ -1124,21 +1124,21 @@ START_TEST(t_higher_priority_receiver_leads)
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
     core_select(Bs->s, 2, rc, 1, true, 9, false, -1, 0);
     core_select(A->s, 3, sc, 1, true, 5, false, -1, 0);
-    ck_assert_int_eq(must_reply(Bs, 2, CHAN__STATUS__RESERVED)->index, 0);
+    ck_assert_int_eq(must_reply(Bs, 2, CORE_ST_RESERVED)->index, 0);
     ck_assert_uint_eq(reply_to(Bs, 2)->ndlv, 0);          /* no value yet */
     ck_assert_ptr_null(reply_to(A, 3));                   /* S is held */
     core_commit(Bs->s, 4, 2, false, 0, 0);
     ck_assert_ptr_null(reply_to(Bs, 4));
-    must_reply(A, 3, CHAN__STATUS__RESERVED);             /* S's turn */
+    must_reply(A, 3, CORE_ST_RESERVED);             /* S's turn */
     core_commit(A->s, 5, 3, false, 0, 0);
-    rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 4, CORE_ST_OK);
     ck_assert_int_eq(r->kind, CORE_R_SELECT);
     ck_assert_int_eq(r->index, 0);
     ck_assert_uint_eq(r->ndlv, 1);
     ck_assert_str_eq(r->val[0], "v");
     ck_assert_ptr_null(reply_to(A, 5));                   /* unbuffered: the ack */
     ack_all(Bs, r);
-    must_reply(A, 5, CHAN__STATUS__OK);
+    must_reply(A, 5, CORE_ST_OK);
     core_chan_info_t i = info_of("u");
     ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
 }
@@ -1152,13 +1152,13 @@ START_TEST(t_higher_priority_sender_leads)
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
     core_select(Bs->s, 2, rc, 1, true, _i ? 0 : 4, false, -1, 0);
     core_select(A->s, 3, sc, 1, true, _i ? 0 : 5, false, -1, 0);
-    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    must_reply(A, 3, CORE_ST_RESERVED);
     ck_assert_ptr_null(reply_to(Bs, 2));
     core_commit(A->s, 4, 3, false, 0, 0);
-    rec_t *r = must_reply(Bs, 2, CHAN__STATUS__OK);       /* a delivery */
+    rec_t *r = must_reply(Bs, 2, CORE_ST_OK);       /* a delivery */
     ck_assert_str_eq(r->val[0], "v");
     ack_all(Bs, r);
-    must_reply(A, 4, CHAN__STATUS__OK);
+    must_reply(A, 4, CORE_ST_OK);
 }
 END_TEST
 
@@ -1173,29 +1173,29 @@ START_TEST(t_receiver_leads_then_sender_declines)
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
     core_select(Bs->s, 2, rc, 1, true, 9, false, -1, 0);
     core_select(t->s, 3, sc, 1, true, 5, false, -1, 0);
-    must_reply(Bs, 2, CHAN__STATUS__RESERVED);
+    must_reply(Bs, 2, CORE_ST_RESERVED);
     if (_i == 1) {
         core_cancel(t->s, 4, 3);
-        must_reply(t, 4, CHAN__STATUS__OK);
+        must_reply(t, 4, CORE_ST_OK);
     } else if (_i == 2) {
         core_sess_drop(t->s);
         t->s = NULL;
     }
     core_commit(Bs->s, 5, 2, false, 0, 0);
     if (_i == 0 || _i == 3) {
-        must_reply(t, 3, CHAN__STATUS__RESERVED);
+        must_reply(t, 3, CORE_ST_RESERVED);
         ck_assert_ptr_null(reply_to(Bs, 5));
         if (_i == 0) {
             core_release(t->s, 6, 3);
-            must_reply(t, 6, CHAN__STATUS__OK);
+            must_reply(t, 6, CORE_ST_OK);
         } else {
             core_sess_drop(t->s);
             t->s = NULL;
         }
     }
     if (_i == 1)
-        must_reply(t, 3, CHAN__STATUS__CANCELED);
-    rec_t *r = must_reply(Bs, 5, CHAN__STATUS__RETRY);
+        must_reply(t, 3, CORE_ST_CANCELED);
+    rec_t *r = must_reply(Bs, 5, CORE_ST_RETRY);
     ck_assert_uint_eq(r->ndlv, 0);
     core_chan_info_t i = info_of("u");
     ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
@@ -1212,18 +1212,18 @@ START_TEST(t_receiver_leads_and_releases)
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
     core_select(Bs->s, 2, rc, 1, true, 9, false, -1, 0);
     core_select(A->s, 3, sc, 1, true, 5, false, -1, 0);
-    must_reply(Bs, 2, CHAN__STATUS__RESERVED);
+    must_reply(Bs, 2, CORE_ST_RESERVED);
     core_release(Bs->s, 4, 2);
-    must_reply(Bs, 4, CHAN__STATUS__OK);
+    must_reply(Bs, 4, CORE_ST_OK);
     ck_assert_ptr_null(reply_to(A, 3));
     ck_assert_uint_eq(info_of("u").senders, 1);
     recvn(C, 5, "u", 1, -1);                              /* a plain receiver */
-    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    must_reply(A, 3, CORE_ST_RESERVED);
     core_commit(A->s, 6, 3, false, 0, 0);
-    rec_t *r = must_reply(C, 5, CHAN__STATUS__OK);
+    rec_t *r = must_reply(C, 5, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "v");
     ack_all(C, r);
-    must_reply(A, 6, CHAN__STATUS__OK);
+    must_reply(A, 6, CORE_ST_OK);
 }
 END_TEST
 
@@ -1236,13 +1236,13 @@ START_TEST(t_sender_commit_refused_retries)
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
     core_select(Bs->s, 2, rc, 1, true, 1, false, -1, 0);
     core_select(A->s, 3, sc, 1, true, 9, false, -1, 0);
-    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    must_reply(A, 3, CORE_ST_RESERVED);
     core_commit(A->s, 4, 3, false, 0, 0);
-    rec_t *r = must_reply(Bs, 2, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 2, CORE_ST_OK);
     ck_assert(core_nack(Bs->s, r->dlv[0]));
-    must_reply(A, 4, CHAN__STATUS__RETRY);
+    must_reply(A, 4, CORE_ST_RETRY);
     recvn(C, 5, "u", 1, 0);
-    must_reply(C, 5, CHAN__STATUS__TIMEOUT);
+    must_reply(C, 5, CORE_ST_TIMEOUT);
     core_chan_info_t i = info_of("u");
     ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
 }
@@ -1257,13 +1257,13 @@ START_TEST(t_receiver_leads_value_too_large)
     rc[0].max_bytes = 4;
     core_select(Bs->s, 2, rc, 1, true, 9, false, -1, 0);
     core_select(A->s, 3, sc, 1, true, 5, false, -1, 0);
-    must_reply(Bs, 2, CHAN__STATUS__RESERVED);
+    must_reply(Bs, 2, CORE_ST_RESERVED);
     core_commit(Bs->s, 4, 2, false, 0, 0);
-    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    must_reply(A, 3, CORE_ST_RESERVED);
     core_commit(A->s, 5, 3, false, 0, 0);
-    rec_t *r = must_reply(Bs, 4, CHAN__STATUS__TOO_LARGE);
+    rec_t *r = must_reply(Bs, 4, CORE_ST_TOO_LARGE);
     ck_assert_uint_eq(r->value_len, 10);
-    must_reply(A, 5, CHAN__STATUS__RETRY);
+    must_reply(A, 5, CORE_ST_RETRY);
     core_chan_info_t i = info_of("u");
     ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
 }
@@ -1281,22 +1281,22 @@ START_TEST(t_crossing_selects_meet_in_priority_order)
     core_case_req_t rcs[2] = { SC("o", "from-R"), RC("c") };
     core_select(A->s, 3, scs, 2, true, 9, false, -1, 0);
     core_select(Bs->s, 4, rcs, 2, true, 5, false, -1, 0);
-    rec_t *s = must_reply(A, 3, CHAN__STATUS__RESERVED);  /* S first */
+    rec_t *s = must_reply(A, 3, CORE_ST_RESERVED);  /* S first */
     ck_assert_ptr_null(reply_to(Bs, 4));
     int si = s->index;
     core_commit(A->s, 5, 3, false, 0, 0);
-    rec_t *r = must_reply(Bs, 4, si == 0 ? CHAN__STATUS__OK : CHAN__STATUS__RESERVED);
+    rec_t *r = must_reply(Bs, 4, si == 0 ? CORE_ST_OK : CORE_ST_RESERVED);
     ck_assert_int_eq(r->index, si == 0 ? 1 : 0);
     if (si == 0) {                                        /* S sends on c */
         ck_assert_str_eq(r->val[0], "from-S");
         ack_all(Bs, r);
-        must_reply(A, 5, CHAN__STATUS__OK);
+        must_reply(A, 5, CORE_ST_OK);
     } else {                                              /* S receives on o */
         core_commit(Bs->s, 6, 4, false, 0, 0);
-        rec_t *v = must_reply(A, 5, CHAN__STATUS__OK);
+        rec_t *v = must_reply(A, 5, CORE_ST_OK);
         ck_assert_str_eq(v->val[0], "from-R");
         ack_all(A, v);
-        must_reply(Bs, 6, CHAN__STATUS__OK);
+        must_reply(Bs, 6, CORE_ST_OK);
     }
     core_chan_info_t i = info_of("c"), j = info_of("o");
     ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
@@ -1316,15 +1316,15 @@ START_TEST(t_held_receiver_served_first)
     core_select(Bs->s, 3, rcs, 2, _i == 1, 1, false, -1, 0);
     core_case_req_t sc[1] = { SC("u", "from-S") };
     core_select(A->s, 4, sc, 1, true, 9, false, -1, 0);
-    must_reply(A, 4, CHAN__STATUS__RESERVED);            /* S holds R */
+    must_reply(A, 4, CORE_ST_RESERVED);            /* S holds R */
     send1(C, 5, "d", "from-P", -1);                      /* R is frozen: P waits */
     ck_assert_ptr_null(reply_to(C, 5));
     core_commit(A->s, 6, 4, false, 0, 0);
-    rec_t *r = must_reply(Bs, 3, CHAN__STATUS__OK);
+    rec_t *r = must_reply(Bs, 3, CORE_ST_OK);
     ck_assert_int_eq(r->index, 1);
     ck_assert_str_eq(r->val[0], "from-S");
     ack_all(Bs, r);
-    must_reply(A, 6, CHAN__STATUS__OK);
+    must_reply(A, 6, CORE_ST_OK);
     ck_assert_uint_eq(info_of("d").senders, 1);          /* P still waits */
     ck_assert_str_eq(take(Bs, 7, "d"), "from-P");
 }
@@ -1341,18 +1341,18 @@ START_TEST(t_committed_send_receiver_dies)
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
     core_select(t->s, 2, rc, 1, true, 1, false, -1, 0);
     core_select(A->s, 3, sc, 1, true, 9, false, -1, 0);
-    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    must_reply(A, 3, CORE_ST_RESERVED);
     core_commit(A->s, 4, 3, false, 0, 0);
-    must_reply(t, 2, CHAN__STATUS__OK);
+    must_reply(t, 2, CORE_ST_OK);
     core_sess_drop(t->s);
     t->s = core_sess_new(core, t);
     ck_assert_ptr_null(reply_to(A, 4));
     recvn(C, 5, "u", 1, 0);
-    rec_t *r = must_reply(C, 5, CHAN__STATUS__OK);
+    rec_t *r = must_reply(C, 5, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "v");
     ck_assert_uint_eq(r->redelivered[0], 1);
     ack_all(C, r);
-    must_reply(A, 4, CHAN__STATUS__OK);
+    must_reply(A, 4, CORE_ST_OK);
 }
 END_TEST
 
@@ -1375,16 +1375,16 @@ START_TEST(t_tie_costs_a_retry)
     core_select(sb[1].s, 10, s_b, 1, true, 0, false, -1, 0);      /* S's receive on B */
     core_select(A->s, 11, s_a, 1, true, 0, false, -1, 0);         /* S's send on A */
     core_select(sb[0].s, 11, r_b, 1, true, 0, false, -1, 0);      /* R's send on B */
-    must_reply(A, 11, CHAN__STATUS__RESERVED);
-    must_reply(&sb[0], 11, CHAN__STATUS__RESERVED);
+    must_reply(A, 11, CORE_ST_RESERVED);
+    must_reply(&sb[0], 11, CORE_ST_RESERVED);
     core_cancel(Bs->s, 12, 10);                            /* R chose B */
     core_cancel(sb[1].s, 12, 10);                          /* S chose A */
-    must_reply(Bs, 10, CHAN__STATUS__CANCELED);            /* at once */
-    must_reply(&sb[1], 10, CHAN__STATUS__CANCELED);
+    must_reply(Bs, 10, CORE_ST_CANCELED);            /* at once */
+    must_reply(&sb[1], 10, CORE_ST_CANCELED);
     core_commit(A->s, 13, 11, false, 0, 0);
     core_commit(sb[0].s, 13, 11, false, 0, 0);
-    must_reply(A, 13, CHAN__STATUS__RETRY);
-    must_reply(&sb[0], 13, CHAN__STATUS__RETRY);
+    must_reply(A, 13, CORE_ST_RETRY);
+    must_reply(&sb[0], 13, CORE_ST_RETRY);
     for (int i = 0; i < 2; i++) {
         core_sess_drop(sb[i].s);
         free(sb[i].recs);
@@ -1401,13 +1401,13 @@ START_TEST(t_committed_recv_keeps_deadline)
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
     core_select(Bs->s, 2, rc, 1, true, 9, false, 100, 0);
     core_select(A->s, 3, sc, 1, true, 5, false, -1, 0);
-    must_reply(Bs, 2, CHAN__STATUS__RESERVED);
+    must_reply(Bs, 2, CORE_ST_RESERVED);
     core_commit(Bs->s, 4, 2, false, 0, 0);
-    must_reply(A, 3, CHAN__STATUS__RESERVED);              /* S's client is slow */
+    must_reply(A, 3, CORE_ST_RESERVED);              /* S's client is slow */
     core_expire(core, 100);
-    must_reply(Bs, 4, CHAN__STATUS__TIMEOUT);
+    must_reply(Bs, 4, CORE_ST_TIMEOUT);
     core_commit(A->s, 5, 3, false, 0, 0);
-    must_reply(A, 5, CHAN__STATUS__RETRY);
+    must_reply(A, 5, CORE_ST_RETRY);
     core_chan_info_t i = info_of("u");
     ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
 }
@@ -1425,12 +1425,12 @@ START_TEST(t_select_never_meets_itself_across_connections)
     ck_assert_ptr_null(reply_to(A, 2));
     ck_assert_ptr_null(reply_to(Bs, 3));
     recvn(C, 4, "u", 1, -1);                               /* another receiver */
-    must_reply(A, 2, CHAN__STATUS__RESERVED);
+    must_reply(A, 2, CORE_ST_RESERVED);
     core_commit(A->s, 5, 2, false, 0, 0);
-    rec_t *r = must_reply(C, 4, CHAN__STATUS__OK);
+    rec_t *r = must_reply(C, 4, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "v");
     ack_all(C, r);
-    must_reply(A, 5, CHAN__STATUS__OK);
+    must_reply(A, 5, CORE_ST_OK);
     ck_assert_uint_eq(info_of("u").receivers, 1);          /* the other op waits on */
 }
 END_TEST
@@ -1443,16 +1443,16 @@ START_TEST(t_no_reservation_past_capacity)
     mk(A, 1, "b", 1);
     core_case_req_t t1[1] = { SC("b", "t") }, s1[1] = { SC("b", "s") };
     core_select(A->s, 2, t1, 1, true, 0, false, -1, 0);
-    must_reply(A, 2, CHAN__STATUS__RESERVED);              /* the only slot */
+    must_reply(A, 2, CORE_ST_RESERVED);              /* the only slot */
     recvn(C, 3, "b", 1, 50);                               /* a receiver waits */
     core_select(Bs->s, 4, s1, 1, true, 0, false, -1, 0);
-    must_reply(Bs, 4, CHAN__STATUS__RESERVED);             /* holds the receiver */
+    must_reply(Bs, 4, CORE_ST_RESERVED);             /* holds the receiver */
     core_expire(core, 50);                                 /* which leaves */
-    must_reply(C, 3, CHAN__STATUS__TIMEOUT);
+    must_reply(C, 3, CORE_ST_TIMEOUT);
     core_commit(A->s, 5, 2, false, 0, 0);
-    must_reply(A, 5, CHAN__STATUS__OK);
+    must_reply(A, 5, CORE_ST_OK);
     core_commit(Bs->s, 6, 4, false, 0, 0);
-    must_reply(Bs, 6, CHAN__STATUS__RETRY);
+    must_reply(Bs, 6, CORE_ST_RETRY);
     ck_assert_uint_eq(info_of("b").len, 1);
 }
 END_TEST
@@ -1467,27 +1467,27 @@ START_TEST(t_given_back_ahead_of_buffered_when_slots_reserved)
     mk(A, 1, "r", 2);
     core_case_req_t s1[1] = { SC("r", "s1") }, s2[1] = { SC("r", "s2") };
     core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
-    must_reply(A, 2, CHAN__STATUS__RESERVED);
+    must_reply(A, 2, CORE_ST_RESERVED);
     core_select(A->s, 3, s2, 1, true, 0, false, -1, 0);
-    must_reply(A, 3, CHAN__STATUS__RESERVED);                 /* both slots held */
+    must_reply(A, 3, CORE_ST_RESERVED);                 /* both slots held */
     core_bytes_t vals[3] = { B("x"), B("y"), B("z") };
     core_send(Bs->s, 4, B("r"), vals, 3, -1, 0);               /* waits */
     recvn(C, 5, "r", 2, 0);
-    rec_t *r = must_reply(C, 5, CHAN__STATUS__OK);            /* x, y from the sender */
+    rec_t *r = must_reply(C, 5, CORE_ST_OK);            /* x, y from the sender */
     ck_assert_uint_eq(r->ndlv, 2);
     core_release(A->s, 6, 2);
     core_release(A->s, 7, 3);                                 /* z goes into the buffer */
     uint64_t back[2] = { r->dlv[0], r->dlv[1] };
     ck_assert_uint_eq(core_nack_all(C->s, back, 2), 2);
     recvn(&sess[3], 8, "r", 3, 0);
-    r = must_reply(&sess[3], 8, CHAN__STATUS__OK);
+    r = must_reply(&sess[3], 8, CORE_ST_OK);
     ck_assert_uint_eq(r->ndlv, 3);
     ck_assert_str_eq(r->val[0], "x");
     ck_assert_str_eq(r->val[1], "y");
     ck_assert_str_eq(r->val[2], "z");
     ack_all(&sess[3], r);
-    must_reply(Bs, 4, CHAN__STATUS__OK);
-    ck_assert_uint_eq(must_reply(Bs, 4, CHAN__STATUS__OK)->accepted, 3);
+    must_reply(Bs, 4, CORE_ST_OK);
+    ck_assert_uint_eq(must_reply(Bs, 4, CORE_ST_OK)->accepted, 3);
 }
 END_TEST
 
@@ -1509,16 +1509,16 @@ START_TEST(t_blocked_select_is_queued_in_random_order)
             core_select(A->s, id, cs, 2, false, 0, false, -1, 0);
             ck_assert_ptr_null(reply_to(A, id));
             const char *v = take(Bs, id, "u");
-            ck_assert_int_eq(must_reply(A, id, CHAN__STATUS__OK)->index, v[0] - '0');
+            ck_assert_int_eq(must_reply(A, id, CORE_ST_OK)->index, v[0] - '0');
             zero += v[0] == '0';
         } else {
             core_case_req_t cs[2] = { RC("u"), RC("u") };
             core_select(A->s, id, cs, 2, false, 0, false, -1, 0);
             ck_assert_ptr_null(reply_to(A, id));
             send1(Bs, id, "u", "v", -1);
-            rec_t *r = must_reply(A, id, CHAN__STATUS__OK);
+            rec_t *r = must_reply(A, id, CORE_ST_OK);
             ack_all(A, r);
-            must_reply(Bs, id, CHAN__STATUS__OK);
+            must_reply(Bs, id, CORE_ST_OK);
             zero += r->index == 0;
         }
     }
@@ -1527,7 +1527,7 @@ START_TEST(t_blocked_select_is_queued_in_random_order)
     core_case_req_t cs[2] = { RC("u"), RC("u") };
     core_select(A->s, 500, cs, 2, false, 0, true, -1, 0);
     send1(Bs, 500, "u", "v", -1);
-    ck_assert_int_eq(must_reply(A, 500, CHAN__STATUS__OK)->index, 0);
+    ck_assert_int_eq(must_reply(A, 500, CORE_ST_OK)->index, 0);
 }
 END_TEST
 
@@ -1541,31 +1541,31 @@ START_TEST(t_look_reports_versions)
     mk(A, 2, "y", 0);
     core_case_req_t cs[3] = { RC("x"), RC("y"), RC("x") };
     core_select(A->s, 3, cs, 3, false, 0, false, 0, 0);
-    rec_t *r = must_reply(A, 3, CHAN__STATUS__TIMEOUT);
+    rec_t *r = must_reply(A, 3, CORE_ST_TIMEOUT);
     ck_assert_uint_eq(r->nver, 3);
     ck_assert_uint_eq(r->ver[0], r->ver[2]);
     uint64_t x0 = r->ver[0], y0 = r->ver[1];
     core_select(A->s, 4, cs, 3, false, 0, false, 0, 0);   /* nothing changed */
-    r = must_reply(A, 4, CHAN__STATUS__TIMEOUT);
+    r = must_reply(A, 4, CORE_ST_TIMEOUT);
     ck_assert_uint_eq(r->ver[0], x0);
     ck_assert_uint_eq(r->ver[1], y0);
     send1(Bs, 5, "x", "v", -1);   /* a value comes and goes */
     ck_assert_str_eq(take(C, 6, "x"), "v");
     recvn(C, 7, "y", 1, 50);      /* a receiver waits on y, then gives up */
     core_expire(core, 50);
-    must_reply(C, 7, CHAN__STATUS__TIMEOUT);
+    must_reply(C, 7, CORE_ST_TIMEOUT);
     core_select(A->s, 8, cs, 3, false, 0, false, 0, 0);
-    r = must_reply(A, 8, CHAN__STATUS__TIMEOUT);
+    r = must_reply(A, 8, CORE_ST_TIMEOUT);
     ck_assert_uint_ne(r->ver[0], x0);
     ck_assert_uint_ne(r->ver[1], y0);
     send1(Bs, 9, "x", "w", -1);
     core_select(A->s, 10, cs, 3, false, 0, false, 0, 0);
-    r = must_reply(A, 10, CHAN__STATUS__OK);
+    r = must_reply(A, 10, CORE_ST_OK);
     ck_assert_uint_eq(r->nver, 0);
     ack_all(A, r);
     core_select(A->s, 11, cs, 3, false, 0, false, 20, 100);
     core_expire(core, 120);
-    ck_assert_uint_eq(must_reply(A, 11, CHAN__STATUS__TIMEOUT)->nver, 0);
+    ck_assert_uint_eq(must_reply(A, 11, CORE_ST_TIMEOUT)->nver, 0);
 }
 END_TEST
 
@@ -1580,7 +1580,7 @@ START_TEST(t_select_in_order)
     mk(A, 20, "empty", 4);
     for (uint64_t t = 0; t < 20; t++) {
         core_select(Bs->s, 100 + t, cs, 4, t % 2 == 0, 0, true, 0, 0);
-        rec_t *r = must_reply(Bs, 100 + t, CHAN__STATUS__OK);
+        rec_t *r = must_reply(Bs, 100 + t, CORE_ST_OK);
         ck_assert_int_eq(r->index, 1);                 /* o2: the first ready */
         ck_assert_str_eq(r->val[0], "o2");
         ck_assert(core_nack(Bs->s, r->dlv[0]));        /* back at the head */
@@ -1599,18 +1599,18 @@ START_TEST(t_commit_takes_the_callers_deadline)
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
     core_select(t->s, 2, rc, 1, true, 1, false, -1, 0);  /* a waiting select */
     core_select(A->s, 3, sc, 1, true, 9, true, 0, 0);    /* a look: timeout 0 */
-    must_reply(A, 3, CHAN__STATUS__RESERVED);
+    must_reply(A, 3, CORE_ST_RESERVED);
     core_commit(A->s, 4, 3, true, -1, 0);                  /* the caller: no deadline */
-    must_reply(t, 2, CHAN__STATUS__OK);
+    must_reply(t, 2, CORE_ST_OK);
     core_sess_drop(t->s);                                  /* dies holding it */
     t->s = core_sess_new(core, t);
     core_expire(core, 100000);
     ck_assert_ptr_null(reply_to(A, 4));                    /* still waiting */
     recvn(C, 5, "u", 1, 0);
-    rec_t *r = must_reply(C, 5, CHAN__STATUS__OK);
+    rec_t *r = must_reply(C, 5, CORE_ST_OK);
     ck_assert_uint_eq(r->redelivered[0], 1);
     ack_all(C, r);
-    must_reply(A, 4, CHAN__STATUS__OK);
+    must_reply(A, 4, CORE_ST_OK);
 }
 END_TEST
 
@@ -1623,21 +1623,21 @@ START_TEST(t_look_receive_leads_a_reserving_sender)
     core_case_req_t rc[1] = { RC("u") }, sc[1] = { SC("u", "v") };
     core_select(A->s, 2, sc, 1, true, 9, false, -1, 0);    /* a waiting select */
     core_select(Bs->s, 3, rc, 1, true, 1, true, 0, 0);     /* a look */
-    ck_assert_int_eq(must_reply(Bs, 3, CHAN__STATUS__RESERVED)->index, 0);
+    ck_assert_int_eq(must_reply(Bs, 3, CORE_ST_RESERVED)->index, 0);
     ck_assert_ptr_null(reply_to(A, 2));
     core_commit(Bs->s, 4, 3, true, 100, 0);
-    must_reply(A, 2, CHAN__STATUS__RESERVED);              /* the sender's turn */
+    must_reply(A, 2, CORE_ST_RESERVED);              /* the sender's turn */
     if (_i == 0) {
         core_commit(A->s, 5, 2, false, 0, 0);
-        rec_t *r = must_reply(Bs, 4, CHAN__STATUS__OK);
+        rec_t *r = must_reply(Bs, 4, CORE_ST_OK);
         ck_assert_str_eq(r->val[0], "v");
         ack_all(Bs, r);
-        must_reply(A, 5, CHAN__STATUS__OK);
+        must_reply(A, 5, CORE_ST_OK);
     } else {                                               /* the sender is slow */
         core_expire(core, 100);
-        must_reply(Bs, 4, CHAN__STATUS__TIMEOUT);
+        must_reply(Bs, 4, CORE_ST_TIMEOUT);
         core_commit(A->s, 5, 2, false, 0, 0);
-        must_reply(A, 5, CHAN__STATUS__RETRY);
+        must_reply(A, 5, CORE_ST_RETRY);
     }
     core_chan_info_t i = info_of("u");
     ck_assert_uint_eq(i.len + i.senders + i.receivers + i.inflight, 0);
@@ -1651,10 +1651,10 @@ START_TEST(t_select_send_refused_keeps_deadline)
     core_recv(Bs->s, 2, B("u"), 1, 1, -1, 0);         /* takes 1 byte at most */
     core_case_req_t sc[1] = { SC("u", "too-long") };
     core_select(A->s, 3, sc, 1, false, 0, false, 100, 0);
-    must_reply(Bs, 2, CHAN__STATUS__TOO_LARGE);
+    must_reply(Bs, 2, CORE_ST_TOO_LARGE);
     ck_assert_ptr_null(reply_to(A, 3));               /* still waiting ... */
     core_expire(core, 100);
-    must_reply(A, 3, CHAN__STATUS__TIMEOUT);          /* ... until its deadline */
+    must_reply(A, 3, CORE_ST_TIMEOUT);          /* ... until its deadline */
     ck_assert_uint_eq(info_of("u").senders, 0);
 }
 END_TEST
@@ -1672,12 +1672,12 @@ START_TEST(t_dropped_reservations_leave_no_trace)
         mk(A, 1000 + (uint64_t)k, name, 1);
         core_case_req_t c1[1] = { SC(name, "1") }, c2[1] = { SC(name, "2") };
         core_select(t->s, 10, c1, 1, true, 0, false, -1, 0);
-        must_reply(t, 10, CHAN__STATUS__RESERVED);
+        must_reply(t, 10, CORE_ST_RESERVED);
         core_select(t->s, 11, c2, 1, true, 0, false, -1, 0);     /* waits for the slot */
         core_sess_drop(t->s);
         t->s = NULL;
         send1(C, 5000 + (uint64_t)k, name, "x", 0);    /* the only slot is free */
-        must_reply(C, 5000 + (uint64_t)k, CHAN__STATUS__OK);
+        must_reply(C, 5000 + (uint64_t)k, CORE_ST_OK);
         ck_assert_uint_eq(info_of(name).len, 1);
     }
     for (int k = 0; k < 20; k++) {
@@ -1691,16 +1691,16 @@ START_TEST(t_dropped_reservations_leave_no_trace)
         recvn(Bs, 100, name, 1, -1);                   /* a receiver */
         core_case_req_t c1[1] = { SC(name, "1") }, c2[1] = { SC(name, "2") };
         core_select(t->s, 10, c1, 1, true, 0, false, -1, 0);     /* holds it */
-        must_reply(t, 10, CHAN__STATUS__RESERVED);
+        must_reply(t, 10, CORE_ST_RESERVED);
         core_select(t->s, 11, c2, 1, true, 0, false, -1, 0);
         send1(C, 200, name, "plain", -1);              /* waits behind */
         core_sess_drop(t->s);
         t->s = NULL;
-        rec_t *r = must_reply(Bs, 100, CHAN__STATUS__OK);   /* the plain value */
+        rec_t *r = must_reply(Bs, 100, CORE_ST_OK);   /* the plain value */
         ck_assert_str_eq(r->val[0], "plain");
         ck_assert_uint_eq(r->redelivered[0], 0);
         ack_all(Bs, r);
-        must_reply(C, 200, CHAN__STATUS__OK);
+        must_reply(C, 200, CORE_ST_OK);
     }
 }
 END_TEST
@@ -1716,10 +1716,10 @@ START_TEST(t_partial_batch_reports_a_prefix)
     core_bytes_t v[2] = { B("a"), B("b") };
     core_send(A->s, 2, B("u"), v, 2, 100, 0);
     recvn(Bs, 3, "u", 1, -1);
-    rec_t *rb = must_reply(Bs, 3, CHAN__STATUS__OK);
+    rec_t *rb = must_reply(Bs, 3, CORE_ST_OK);
     ck_assert_str_eq(rb->val[0], "a");
     recvn(C, 4, "u", 1, -1);
-    rec_t *rc = must_reply(C, 4, CHAN__STATUS__OK);
+    rec_t *rc = must_reply(C, 4, CORE_ST_OK);
     ck_assert_str_eq(rc->val[0], "b");
     ack_all(C, rc);
     core_expire(core, 200);                           /* the deadline passes */
@@ -1727,12 +1727,12 @@ START_TEST(t_partial_batch_reports_a_prefix)
     Bs->s = NULL;
     ck_assert_ptr_null(reply_to(A, 2));
     ck_assert_str_eq(take(C, 5, "u"), "a");
-    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__OK)->accepted, 2);
+    ck_assert_uint_eq(must_reply(A, 2, CORE_ST_OK)->accepted, 2);
     /* a plain tail is still dropped at the deadline: [x, y], nothing taken */
     core_bytes_t w[2] = { B("x"), B("y") };
     core_send(A->s, 6, B("u"), w, 2, 10, 1000);
     core_expire(core, 1010);
-    ck_assert_uint_eq(must_reply(A, 6, CHAN__STATUS__TIMEOUT)->accepted, 0);
+    ck_assert_uint_eq(must_reply(A, 6, CORE_ST_TIMEOUT)->accepted, 0);
 }
 END_TEST
 
@@ -1745,14 +1745,14 @@ START_TEST(t_same_prio_sender_not_stranded)
      * not wait until something else pumps the channel. */
     mk(A, 1, "b", 1);
     send1(C, 2, "b", "x", 0);
-    must_reply(C, 2, CHAN__STATUS__OK);
+    must_reply(C, 2, CORE_ST_OK);
     core_case_req_t sc[1] = { SC("b", "y") };
     core_select(Bs->s, 3, sc, 1, true, 7, false, -1, 0);
     ck_assert_ptr_null(reply_to(Bs, 3));
     core_case_req_t rc[1] = { RC("b") };
     core_select(A->s, 4, rc, 1, true, 7, false, -1, 0);
-    ck_assert_str_eq(must_reply(A, 4, CHAN__STATUS__OK)->val[0], "x");
-    must_reply(Bs, 3, CHAN__STATUS__RESERVED);
+    ck_assert_str_eq(must_reply(A, 4, CORE_ST_OK)->val[0], "x");
+    must_reply(Bs, 3, CORE_ST_RESERVED);
 }
 END_TEST
 
@@ -1767,16 +1767,16 @@ START_TEST(t_timed_out_batch_with_a_hole_is_answered)
     core_bytes_t v[3] = { B("a"), B("b"), B("c") };
     core_send(A->s, 2, B("u"), v, 3, 100, 0);
     recvn(Bs, 3, "u", 1, -1);
-    ck_assert_str_eq(must_reply(Bs, 3, CHAN__STATUS__OK)->val[0], "a");
+    ck_assert_str_eq(must_reply(Bs, 3, CORE_ST_OK)->val[0], "a");
     recvn(C, 4, "u", 1, -1);
-    rec_t *rc = must_reply(C, 4, CHAN__STATUS__OK);
+    rec_t *rc = must_reply(C, 4, CORE_ST_OK);
     ck_assert_str_eq(rc->val[0], "b");
     ack_all(C, rc);
     core_expire(core, 200);
     ck_assert_ptr_null(reply_to(A, 2));               /* a is still out */
     core_sess_drop(Bs->s);
     Bs->s = NULL;
-    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__TIMEOUT)->accepted, 0);
+    ck_assert_uint_eq(must_reply(A, 2, CORE_ST_TIMEOUT)->accepted, 0);
     core_info_t ci;
     core_info(core, &ci);
     ck_assert_uint_eq(ci.pending, 0);
@@ -1794,24 +1794,24 @@ START_TEST(t_accepted_is_a_prefix_when_closed)
     core_bytes_t v[2] = { B("v0"), B("v1") };
     core_send(A->s, 2, B("u"), v, 2, -1, 0);
     recvn(Bs, 3, "u", 1, -1);
-    ck_assert_str_eq(must_reply(Bs, 3, CHAN__STATUS__OK)->val[0], "v0");
+    ck_assert_str_eq(must_reply(Bs, 3, CORE_ST_OK)->val[0], "v0");
     recvn(C, 4, "u", 1, -1);
-    rec_t *rc = must_reply(C, 4, CHAN__STATUS__OK);
+    rec_t *rc = must_reply(C, 4, CORE_ST_OK);
     ck_assert_str_eq(rc->val[0], "v1");
     ack_all(C, rc);
     core_close(C->s, 5, B("u"));
-    must_reply(C, 5, CHAN__STATUS__OK);
+    must_reply(C, 5, CORE_ST_OK);
     ck_assert_ptr_null(reply_to(A, 2));
     core_sess_drop(Bs->s);
     Bs->s = NULL;
-    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__CLOSED)->accepted, 0);
+    ck_assert_uint_eq(must_reply(A, 2, CORE_ST_CLOSED)->accepted, 0);
     /* in order, the prefix is the count: [w0, w1], w0 taken, then closed */
     mk(A, 6, "u2", 0);
     core_bytes_t w[2] = { B("w0"), B("w1") };
     core_send(A->s, 7, B("u2"), w, 2, -1, 0);
     ck_assert_str_eq(take(C, 8, "u2"), "w0");
     core_close(C->s, 9, B("u2"));
-    ck_assert_uint_eq(must_reply(A, 7, CHAN__STATUS__CLOSED)->accepted, 1);
+    ck_assert_uint_eq(must_reply(A, 7, CORE_ST_CLOSED)->accepted, 1);
 }
 END_TEST
 
@@ -1821,10 +1821,10 @@ START_TEST(t_nonblocking_recv_is_never_frozen)
     core_case_req_t sc[1] = { SC("u", "r") };
     core_select(A->s, 2, sc, 1, true, 0, false, -1, 0);          /* reserving sender waits */
     recvn(Bs, 3, "u", 1, 0);                            /* default: don't wait */
-    must_reply(Bs, 3, CHAN__STATUS__TIMEOUT);
+    must_reply(Bs, 3, CORE_ST_TIMEOUT);
     ck_assert_ptr_null(reply_to(A, 2));                 /* nothing reserved for it */
     recvn(Bs, 4, "u", 1, -1);
-    must_reply(A, 2, CHAN__STATUS__RESERVED);
+    must_reply(A, 2, CORE_ST_RESERVED);
 }
 END_TEST
 
@@ -1837,11 +1837,11 @@ START_TEST(t_no_send_after_close_through_a_freeze)
     core_select(Bs->s, 4, bc, 2, false, 0, false, -1, 0);         /* u empty, b full: waits */
     core_case_req_t ac[1] = { SC("u", "r") };
     core_select(A->s, 5, ac, 1, true, 0, false, -1, 0);           /* holds B's receive case */
-    must_reply(A, 5, CHAN__STATUS__RESERVED);
+    must_reply(A, 5, CORE_ST_RESERVED);
     ck_assert_str_eq(take(C, 6, "b"), "f");             /* room in b ... */
     core_close(C->s, 7, B("b"));                         /* ... but b closes */
     core_release(A->s, 8, 5);                            /* B lets go */
-    rec_t *r = must_reply(Bs, 4, CHAN__STATUS__CLOSED);
+    rec_t *r = must_reply(Bs, 4, CORE_ST_CLOSED);
     ck_assert_int_eq(r->index, 1);
     ck_assert_uint_eq(info_of("b").len, 0);             /* nothing slipped in */
 }
@@ -1856,12 +1856,12 @@ START_TEST(t_dropping_a_reserving_session_marks_nothing)
     tsess_t *t = &sess[3];
     core_case_req_t tc[1] = { SC("u", "r") };
     core_select(t->s, 4, tc, 1, true, 0, false, -1, 0);            /* freezes B */
-    must_reply(t, 4, CHAN__STATUS__RESERVED);
+    must_reply(t, 4, CORE_ST_RESERVED);
     recvn(t, 5, "v", 1, -1);                             /* t also waits on v */
     core_sess_drop(t->s);
     t->s = NULL;
     recvn(C, 6, "v", 1, -1);
-    rec_t *r = must_reply(C, 6, CHAN__STATUS__OK);
+    rec_t *r = must_reply(C, 6, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "y");
     ck_assert_uint_eq(r->redelivered[0], 0);            /* never seen by anyone */
 }
@@ -1906,14 +1906,14 @@ START_TEST(t_ack_wait_buffered)
     core_bytes_t v[3] = { B("1"), B("2"), B("3") };
     core_send(A->s, 2, B("b"), v, 3, -1, 1000);
     recvn(Bs, 3, "b", 3, -1);
-    rec_t *held = must_reply(Bs, 3, CHAN__STATUS__OK);
+    rec_t *held = must_reply(Bs, 3, CORE_ST_OK);
     ck_assert_uint_eq(held->ndlv, 3);
     recvn(C, 4, "b", 1, -1);
     ck_assert_int_eq(core_next_deadline(core), 1100);
     core_expire(core, 1099);
     ck_assert_ptr_null(reply_to(C, 4));
     core_expire(core, 1100);
-    rec_t *r = must_reply(C, 4, CHAN__STATUS__OK);
+    rec_t *r = must_reply(C, 4, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "1");
     ck_assert_uint_eq(r->redelivered[0], 1);
     ck_assert(!core_ack(Bs->s, held->dlv[0]));   /* too late: ignored */
@@ -1934,15 +1934,15 @@ START_TEST(t_ack_wait_unbuffered)
     send1(A, 2, "u", "x", -1);
     core_set_now(core, 2000);
     recvn(Bs, 3, "u", 1, -1);
-    ck_assert_uint_eq(must_reply(Bs, 3, CHAN__STATUS__OK)->ndlv, 1);
+    ck_assert_uint_eq(must_reply(Bs, 3, CORE_ST_OK)->ndlv, 1);
     core_expire(core, 2100);
     ck_assert_ptr_null(reply_to(A, 2));
     recvn(C, 4, "u", 1, 0);
-    rec_t *r = must_reply(C, 4, CHAN__STATUS__OK);
+    rec_t *r = must_reply(C, 4, CORE_ST_OK);
     ck_assert_str_eq(r->val[0], "x");
     ck_assert_uint_eq(r->redelivered[0], 1);
     ack_all(C, r);
-    ck_assert_uint_eq(must_reply(A, 2, CHAN__STATUS__OK)->accepted, 1);
+    ck_assert_uint_eq(must_reply(A, 2, CORE_ST_OK)->accepted, 1);
 }
 END_TEST
 
@@ -1956,13 +1956,13 @@ START_TEST(t_ack_wait_only_the_late)
     core_send(A->s, 2, B("b"), v, 3, -1, 1000);
     core_set_now(core, 1000);
     recvn(Bs, 3, "b", 1, -1);
-    ack_all(Bs, must_reply(Bs, 3, CHAN__STATUS__OK));
+    ack_all(Bs, must_reply(Bs, 3, CORE_ST_OK));
     core_set_now(core, 1010);
     recvn(Bs, 4, "b", 1, -1);
-    must_reply(Bs, 4, CHAN__STATUS__OK);
+    must_reply(Bs, 4, CORE_ST_OK);
     core_set_now(core, 1050);
     recvn(C, 5, "b", 1, -1);
-    rec_t *c = must_reply(C, 5, CHAN__STATUS__OK);
+    rec_t *c = must_reply(C, 5, CORE_ST_OK);
     ck_assert_int_eq(core_next_deadline(core), 1110);
     core_expire(core, 1110);
     ck_assert_uint_eq(ack_expired(), 1);
@@ -1994,10 +1994,10 @@ START_TEST(t_delete_frees_a_slice_at_a_time)
     core_info_t before, after;
     core_info(core, &before);
     core_delete(A->s, 6, B("small"));
-    must_reply(A, 6, CHAN__STATUS__OK);
+    must_reply(A, 6, CORE_ST_OK);
     ck_assert_uint_eq(core_reclaim(core, 0), 0);
     core_delete(A->s, 7, B("big"));
-    must_reply(A, 7, CHAN__STATUS__OK);
+    must_reply(A, 7, CORE_ST_OK);
     ck_assert_ptr_null(core_find(core, B("big")));
     ck_assert_uint_eq(core_reclaim(core, 0), 5000);
     ck_assert_uint_eq(core_reclaim(core, 1500), 3500);
@@ -2027,17 +2027,17 @@ START_TEST(t_memory_limit)
     memset(v, 'm', 1000);
     for (uint64_t id = 2; id < 6; id++) {
         send1(A, id, "m", v, -1);
-        must_reply(A, id, CHAN__STATUS__OK);
+        must_reply(A, id, CORE_ST_OK);
     }
     send1(A, 6, "m", v, -1);
-    must_reply(A, 6, CHAN__STATUS__BUSY);              /* refused, nothing taken */
+    must_reply(A, 6, CORE_ST_BUSY);              /* refused, nothing taken */
     ck_assert_uint_eq(info_of("m").len, 4);
     take(Bs, 7, "m");                                  /* room again */
     send1(A, 8, "m", v, -1);
-    must_reply(A, 8, CHAN__STATUS__OK);
+    must_reply(A, 8, CORE_ST_OK);
     core_case_req_t sc[1] = { SC("m", v) };
     core_select(A->s, 9, sc, 1, false, 0, false, 0, 0);
-    must_reply(A, 9, CHAN__STATUS__BUSY);              /* selects too */
+    must_reply(A, 9, CORE_ST_BUSY);              /* selects too */
     for (uint64_t id = 10; id < 14; id++)
         take(Bs, id, "m");
     core_info_t ci;
@@ -2053,7 +2053,7 @@ START_TEST(t_detached_sender_freed_at_shutdown)
     mk(A, 1, "u", 0);
     send1(A, 2, "u", "v", -1);
     recvn(Bs, 3, "u", 1, -1);
-    must_reply(Bs, 3, CHAN__STATUS__OK);
+    must_reply(Bs, 3, CORE_ST_OK);
     core_sess_drop(A->s);
     A->s = NULL;
     core_shutdown(core);
@@ -2072,8 +2072,8 @@ START_TEST(t_shutdown_answers_everyone)
     mk(A, 3, "v", 0);
     send1(Bs, 4, "v", "x", -1);
     core_shutdown(core);
-    must_reply(A, 2, CHAN__STATUS__SHUTTING_DOWN);
-    must_reply(Bs, 4, CHAN__STATUS__SHUTTING_DOWN);
+    must_reply(A, 2, CORE_ST_SHUTTING_DOWN);
+    must_reply(Bs, 4, CORE_ST_SHUTTING_DOWN);
     core_info_t ci;
     core_info(core, &ci);
     ck_assert_uint_eq(ci.pending, 0);
@@ -2088,13 +2088,13 @@ START_TEST(t_shutdown_with_a_reserved_slot)
     mk(A, 1, "b", 1);
     core_case_req_t cs[1] = { SC("b", "r") };
     core_select(A->s, 2, cs, 1, true, 0, false, -1, 0);
-    must_reply(A, 2, CHAN__STATUS__RESERVED);
+    must_reply(A, 2, CORE_ST_RESERVED);
     core_shutdown(core);
     core_info_t ci;
     core_info(core, &ci);
     ck_assert_uint_eq(ci.pending, 0);
     send1(Bs, 3, "b", "after", 0);                 /* the slot is free again */
-    must_reply(Bs, 3, CHAN__STATUS__OK);
+    must_reply(Bs, 3, CORE_ST_OK);
 }
 END_TEST
 
@@ -2140,7 +2140,7 @@ START_TEST(t_random_conservation)
                 continue;
             for (size_t i = 0; i < u->n; i++) {
                 rec_t *r = &u->recs[i];
-                if (r->kind == CORE_R_RECV && r->st == CHAN__STATUS__OK) {
+                if (r->kind == CORE_R_RECV && r->st == CORE_ST_OK) {
                     for (size_t j = 0; j < r->ndlv; j++) {
                         if ((rnd >> (j + 5)) % 7 == 0) {
                             core_nack(u->s, r->dlv[j]);
@@ -2166,7 +2166,7 @@ START_TEST(t_random_conservation)
         ck_assert_uint_eq(info.inflight, 0);
         for (uint64_t k = 0; k < info.len; k++) {
             recvn(A, id, names[i], 1, 0);
-            rec_t *r = must_reply(A, id, CHAN__STATUS__OK);
+            rec_t *r = must_reply(A, id, CORE_ST_OK);
             id++;
             ck_assert(core_ack(A->s, r->dlv[0]));
             seen[atoi(r->val[0])]++;

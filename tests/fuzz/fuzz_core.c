@@ -236,7 +236,7 @@ static void on_reply(void *ctx, const core_reply_t *r)
         x->len[i] = r->dlv[i].val->len;
         x->redelivered[i] = r->dlv[i].val->redelivered;
     }
-    if (r->kind == CORE_R_OPEN && r->status == CHAN__STATUS__OK) {
+    if (r->kind == CORE_R_OPEN && r->status == CORE_ST_OK) {
         core_chan_info_t info;
         core_chan_info(r->chan, &info);
         if (info.temp && info.name.len < sizeof fz.temps[0]) {
@@ -289,7 +289,7 @@ static void check_recv_reply(fz_reply_t *x, const fz_req_t *q)
         return;   /* refused before it waited */
     must(r->kind == CORE_R_RECV, "a receive answered with another kind");
     must(x->ndlv <= (q->max ? q->max : 1), "a receive got more values than its max");
-    must((r->status == CHAN__STATUS__OK) == (x->ndlv > 0),
+    must((r->status == CORE_ST_OK) == (x->ndlv > 0),
          "a receive answered OK without a value, or with values and an error");
     uint64_t bytes = 0;
     for (size_t i = 0; i < x->ndlv; i++) {
@@ -303,13 +303,13 @@ static void check_send_reply(fz_reply_t *x, fz_req_t *q)
 {
     const core_reply_t *r = &x->r;
     if (r->kind == CORE_R_PLAIN) {
-        must(r->status != CHAN__STATUS__OK, "a send answered OK without a count");
+        must(r->status != CORE_ST_OK, "a send answered OK without a count");
         q->n = 0;   /* refused: nothing taken */
         return;
     }
     must(r->kind == CORE_R_SEND, "a send answered with another kind");
     must(r->accepted <= q->n, "a send accepted more than it carried");
-    must(r->status != CHAN__STATUS__OK || r->accepted == q->n, "a send OK without all accepted");
+    must(r->status != CORE_ST_OK || r->accepted == q->n, "a send OK without all accepted");
     q->n = r->accepted;   /* from now on: the prefix it claims */
     must(q->lowest_lost >= q->n, "a send claims a value that was dropped");
 }
@@ -322,16 +322,16 @@ static void check_select_reply(fz_reply_t *x, const fz_req_t *q)
     must(r->kind == CORE_R_SELECT, "a select answered with another kind");
     must(x->ndlv <= 1, "a select with more than one delivery");
     if (r->index < 0) {
-        must(x->ndlv == 0 && r->status != CHAN__STATUS__OK, "no case chosen, yet an answer");
+        must(x->ndlv == 0 && r->status != CORE_ST_OK, "no case chosen, yet an answer");
         return;
     }
     must((size_t)r->index < q->ncases, "a select chose a case it does not have");
     if (x->ndlv) {
-        must(!q->send_case[r->index] && r->status == CHAN__STATUS__OK,
+        must(!q->send_case[r->index] && r->status == CORE_ST_OK,
              "a delivery for a send case, or with an error");
         check_delivery(x, 0, q, r->index);
     } else {
-        must(q->send_case[r->index] || r->status != CHAN__STATUS__OK,
+        must(q->send_case[r->index] || r->status != CORE_ST_OK,
              "a receive case chosen OK without a value");
     }
 }
@@ -348,7 +348,7 @@ static void claim_select_send(fz_req_t *q, int index)
 
 static void note_select_send(const fz_reply_t *x, fz_req_t *q)
 {
-    if (x->r.kind == CORE_R_SELECT && x->r.status == CHAN__STATUS__OK && x->r.index >= 0 &&
+    if (x->r.kind == CORE_R_SELECT && x->r.status == CORE_ST_OK && x->r.index >= 0 &&
         (size_t)x->r.index < q->ncases && q->send_case[x->r.index])
         claim_select_send(q, x->r.index);
 }
@@ -371,7 +371,7 @@ static void reply_to_commit(fz_reply_t *x, fz_req_t *q)
     if (sel && sel->state == RQ_DONE && sel->kind == STEP_SELECT && x->r.kind == CORE_R_SELECT) {
         check_select_reply(x, sel);
     } else if (sel && sel->kind == STEP_SELECT && x->r.kind == CORE_R_PLAIN &&
-               x->r.status == CHAN__STATUS__OK) {
+               x->r.status == CORE_ST_OK) {
         /* a send reservation committed: its value went */
         if (sel->reserved_index >= 0 && sel->send_case[sel->reserved_index])
             claim_select_send(sel, sel->reserved_index);
@@ -385,7 +385,7 @@ static void reply_seen(fz_reply_t *x)
 {
     fz_req_t *q = req_of(x->sess, x->r.id);
     must(q && q->state != RQ_FREE, "an answer to a request never made");
-    if (x->r.status == CHAN__STATUS__RESERVED) {
+    if (x->r.status == CORE_ST_RESERVED) {
         must(q->kind == STEP_SELECT && q->state == RQ_OUT, "RESERVED for no waiting select");
         must(x->r.kind == CORE_R_SELECT && x->r.index >= 0 && (size_t)x->r.index < q->ncases,
              "RESERVED without a case");
@@ -808,7 +808,7 @@ static void step_target(fz_sess_t *t, fz_in_t *in, int kind)
         core_release(t->s, id, target);
     for (size_t k = before; k < fz.nreplies; k++) {
         const core_reply_t *r = &fz.replies[k].r;
-        if (fz.replies[k].sess == t->slot && r->id == id && r->status == CHAN__STATUS__NOT_FOUND)
+        if (fz.replies[k].sess == t->slot && r->id == id && r->status == CORE_ST_NOT_FOUND)
             must(!reserved, "a reservation the core had answered RESERVED is not found");
     }
 }
