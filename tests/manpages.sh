@@ -4,6 +4,8 @@
 # (chan(1)), exactly one, with the same short option, and the other way
 # round; --help lists each option once; every chan command is in both.
 # The checker is tried on a page with an entry twice, which it must catch.
+# Every public function of libchan (client/libchan.sym) is in libchan(3)
+# and has a page of its own (a .so of libchan(3)) for make install.
 # Run by make check ($CHAND and $CHAN set there).
 set -u
 CHAND=${CHAND:?set by make check}
@@ -83,6 +85,29 @@ if diff -u "$tmp/cmds.help" "$tmp/cmds.man" >"$tmp/diff"; then
 else
     echo "FAIL: chan's commands in --help (-) and chan(1) (+):"
     cat "$tmp/diff"
+    failures=$((failures + 1))
+fi
+# libchan's functions: each named in libchan(3), each with its page
+top=${top_srcdir:-$(dirname "$0")/..}
+builddir=${top_builddir:-.}
+missing=""
+for f in $(cat "$top/client/libchan.sym"); do
+    grep -q "$f\([^a-z_]\|\$\)" "$docs/libchan.3" || missing="$missing $f(libchan.3)"
+    grep -q "docs/man3/$f\.3" "$top/Makefile.am" || missing="$missing $f(Makefile.am)"
+done
+extra=$(sed -n 's|.*docs/man3/\([a-z_]*\)\.3.*|\1|p' "$top/Makefile.am" | sort -u |
+    grep -vxF -f "$top/client/libchan.sym")
+if [ -z "$missing" ] && [ -z "$extra" ]; then
+    echo "ok: every public function of libchan ($(wc -l <"$top/client/libchan.sym")) is in libchan(3) and has a page"
+else
+    echo "FAIL: libchan's pages: missing$missing; pages of no public function: $extra"
+    failures=$((failures + 1))
+fi
+(cd "$builddir" && make -s docs/man3/chan_select.3 >/dev/null 2>&1)
+if [ "$(cat "$builddir/docs/man3/chan_select.3" 2>/dev/null)" = ".so man3/libchan.3" ]; then
+    echo "ok: docs/man3/chan_select.3 names libchan(3)"
+else
+    echo "FAIL: make docs/man3/chan_select.3 did not make a .so of libchan(3)"
     failures=$((failures + 1))
 fi
 [ "$failures" -eq 0 ]
