@@ -506,6 +506,20 @@ END_TEST
 
 /* ---- a late answer to a look keeps FIFO order ---- */
 
+struct delayed_signal {
+    pid_t pid;
+    int sig;
+    long ms;
+};
+
+static void *signal_later(void *arg)
+{
+    struct delayed_signal *d = arg;
+    chand_sleep_ms(d->ms);
+    kill(d->pid, d->sig);
+    return NULL;
+}
+
 /* A select's look asks each daemon with timeout 0 and waits for its answer
  * until the select's deadline.  A daemon that answers later still hands
  * its value to that request; the value must be back at the head of its
@@ -598,6 +612,54 @@ START_TEST(t_late_look_answer_keeps_fifo)
         chan_release(l->q);
         chan_release(l->idle);
     }
+    chan_disconnect(a);
+    chan_disconnect(b);
+}
+END_TEST
+
+/* A daemon that answers neither a look nor its cancel (stopped for longer
+ * than the grace libchan gives it) is hung up on: it takes back the value
+ * it handed to the look, marked redelivered, instead of having it given
+ * back behind the values that later requests take.  Every value arrives;
+ * those not marked redelivered arrive in order. */
+START_TEST(t_stuck_daemon_is_hung_up)
+{
+    enum { N = 3 };
+    chan_client_t *a = chand_dial(&DA), *b = chand_dial(&DB);
+    chan_t *q = chand_open_ch(a, "stuck-q", N), *idle = chand_open_ch(b, "stuck-idle", 1);
+    for (uint32_t k = 0; k < N; k++)
+        ck_assert_int_eq(chan_send(q, &k, sizeof k, chan_now() + 5000), 0);
+    ck_assert_int_eq(kill(DA.pid, SIGSTOP), 0);
+    struct delayed_signal ds = { DA.pid, SIGCONT, 3000 };   /* past 100 ms + 2 s of grace */
+    pthread_t t;
+    pthread_create(&t, NULL, signal_later, &ds);
+    uint32_t seen = 0, redelivered = 0, last = 0;
+    bool any = false;
+    int64_t until = chan_now() + test_wait_ms(15000);
+    while (seen != (1u << N) - 1 && chan_now() < until) {
+        uint32_t v, x;
+        chan_case_t cs[2] = { CHAN_CASE_RECV(idle, &x, sizeof x), CHAN_CASE_RECV(q, &v, sizeof v) };
+        int i = chan_select(cs, 2, chan_now() + 100);
+        if (i < 0) {
+            ck_assert_msg(errno == ETIMEDOUT || errno == ECONNRESET, "select: %s", strerror(errno));
+            continue;
+        }
+        ck_assert_int_eq(i, 1);
+        ck_assert_uint_lt(v, N);
+        seen |= 1u << v;
+        if (cs[1].redelivered) {
+            redelivered |= 1u << v;
+            continue;
+        }
+        ck_assert_msg(!any || v > last, "value %u came after %u, not marked redelivered", v, last);
+        any = true;
+        last = v;
+    }
+    pthread_join(t, NULL);
+    ck_assert_uint_eq(seen, (1u << N) - 1);
+    ck_assert_uint_eq(redelivered, 1u);   /* value 0, which the look was handed */
+    chan_release(q);
+    chan_release(idle);
     chan_disconnect(a);
     chan_disconnect(b);
 }
@@ -1450,6 +1512,7 @@ static Suite *mixed_suite(void)
     tcase_add_unchecked_fixture(tc, daemons_up, daemons_down);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, t_late_look_answer_keeps_fifo);
+    tcase_add_test(tc, t_stuck_daemon_is_hung_up);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("processes");
