@@ -611,22 +611,42 @@ void chani_client_abandon(chan_client_t *cl, chan_rpc_t *rpc)
     pthread_mutex_unlock(&cl->lock);
 }
 
+/* If rpc still waits for its answer, have `settled` woken once the answer
+ * (or the connection's end) has been dealt with, and either cancel it or
+ * hang up (lock held).  False if there is nothing to wait for. */
+static bool settle_locked(chan_client_t *cl, chan_rpc_t *rpc, chan_waiter_t *settled, bool hang_up)
+{
+    chani_waiter_init(settled);
+    if (idmap_get(&cl->rpcs, rpc->id) != rpc || cl->dead)
+        return false;   /* answered and dealt with (or failed) already */
+    rpc->settled = settled;
+    if (!hang_up)
+        cancel_locked(cl, rpc->id);
+    else if (cl->fd >= 0)
+        shutdown(cl->fd, SHUT_RDWR);   /* the reader sees the end, fails the
+                                          connection and wakes `settled` */
+    return true;
+}
+
 void chani_client_cancel(chan_client_t *cl, chan_rpc_t *rpc)
 {
-    chan_waiter_t settled;
-    chani_waiter_init(&settled);
+    chan_waiter_t answered, ended;
     pthread_mutex_lock(&cl->lock);
-    bool pending = idmap_get(&cl->rpcs, rpc->id) == rpc && !cl->dead;
-    if (pending) {
-        rpc->settled = &settled;
-        cancel_locked(cl, rpc->id);
-    }
+    bool pending = settle_locked(cl, rpc, &answered, false);
     pthread_mutex_unlock(&cl->lock);
-    if (!pending)
-        return;
     /* chand answers the request before the cancel (or instead of it) */
-    if (chani_waiter_park(&settled, chani_grace(0), NULL, NULL) == CHAN_WAIT_TIMEOUT)
-        chani_client_abandon(cl, rpc);   /* a stuck connection: stop waiting */
+    if (!pending || chani_waiter_park(&answered, chani_grace(0), NULL, NULL) != CHAN_WAIT_TIMEOUT)
+        return;
+    /* A stuck connection.  Its answer may yet come with a value, and giving
+     * that back then would put it behind values that our later requests
+     * take meanwhile.  Hang up instead: chand takes back what it handed
+     * out, marked redelivered, and nothing more of ours reaches it on this
+     * connection. */
+    pthread_mutex_lock(&cl->lock);
+    pending = settle_locked(cl, rpc, &ended, true);
+    pthread_mutex_unlock(&cl->lock);
+    if (pending && chani_waiter_park(&ended, chani_grace(0), NULL, NULL) == CHAN_WAIT_TIMEOUT)
+        chani_client_abandon(cl, rpc);   /* (the reader is stuck too) */
 }
 
 int64_t chani_grace(int64_t deadline)
@@ -752,6 +772,20 @@ static void worker_done(void *ctx)
 
 static const chan_poll_ops_t worker_poll = { worker_read, worker_done, read_spin_ns };
 
+/* Whether chand's answer to rq may hand over a value or hold a place (a
+ * reservation).  A caller whose deadline passes before such an answer
+ * comes must not leave until the answer has come and its value is queued
+ * for return: chand serves a connection's requests in order, so a late
+ * answer has the head of the channel, and any request the caller sends
+ * next would be given the value behind it.  Given back only after that,
+ * the head value would reach the caller after its successor, not marked
+ * redelivered. */
+static bool answer_may_hand_over(const Chan__Request *rq)
+{
+    return rq->op_case == CHAN__REQUEST__OP_RECV || rq->op_case == CHAN__REQUEST__OP_SELECT ||
+           rq->op_case == CHAN__REQUEST__OP_COMMIT;
+}
+
 int chani_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local)
 {
     chan_waiter_t w;
@@ -768,7 +802,10 @@ int chani_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int
     else if (took)
         chani_sched_set_poll(cl->reader_fd, &worker_poll, cl);
     if (chani_waiter_park(&w, local, NULL, NULL) == CHAN_WAIT_TIMEOUT) {
-        chani_client_abandon(cl, rpc);
+        if (answer_may_hand_over(rq))
+            chani_client_cancel(cl, rpc);
+        else
+            chani_client_abandon(cl, rpc);
         errno = ETIMEDOUT;
         return -1;
     }

@@ -9,7 +9,10 @@
  * (one compare-and-swap: the reply may lose to a deadline or, in a select,
  * to another case), lets the rpc copy out what it needs, and wakes the
  * waiter.  Values in a reply whose rpc lost are given back to chand at once
- * (nack): nothing is lost.
+ * (nack): nothing is lost.  They go back ahead of any later request of the
+ * connection, and a caller that stops waiting for an answer that may carry
+ * values waits for it to come (chani_client_cancel), so a channel's values
+ * reach the caller's next requests in order.
  *
  * The reader: one party at a time holds the reader role (cl->reader) and is
  * the only one to read the socket or wait for it to be readable:
@@ -218,11 +221,18 @@ void chani_client_abandon(chan_client_t *cl, chan_rpc_t *rpc);
 /* Cancel rpc, whose waiter was claimed elsewhere, and wait until chand's
  * answer to it has been dealt with: its values given back, its reservation
  * released, before the caller's next request.  That keeps a channel's order
- * for a caller that goes on receiving from it (a select that lost there). */
+ * for a caller that goes on receiving from it (a select that lost there).
+ * If chand answers neither the request nor the cancel within the grace
+ * (chani_grace), the connection is stuck: it is hung up, so that chand
+ * takes back what it handed out (marked redelivered) rather than have it
+ * given back behind values taken later. */
 void chani_client_cancel(chan_client_t *cl, chan_rpc_t *rpc);
 /* start + park until the reply or the local deadline, then queue the
  * acknowledgements of the values taken.  0 with rpc->status set, or -1 with
- * errno (ETIMEDOUT: no reply by the local deadline). */
+ * errno (ETIMEDOUT: no reply by the local deadline).  A Recv, Select or
+ * Commit with no reply by then is cancelled as by chani_client_cancel
+ * (the call returns once its late answer has been dealt with); any other
+ * request is abandoned. */
 int chani_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local);
 /* The local deadline of a request that carries `deadline` to chand: a little
  * later, so that chand's own TIMEOUT answer (which may carry values taken

@@ -465,7 +465,10 @@ static void look_at(struct group *g, uint64_t prio, int64_t deadline)
                            .handles = g->handles, .nhandles = g->n };
     /* chand answers at once; a daemon that does not is passed over, at the
      * caller's deadline if that is still ahead (a poll, deadline 0 or past,
-     * still waits for the answers) */
+     * still waits for the answers).  Passed over only once its answer has
+     * come all the same and any value in it is queued for return
+     * (chani_client_call): the select's next request there must not be
+     * given the value behind it. */
     int64_t local = chani_grace(0);
     if (deadline > chan_now() && deadline < local)
         local = deadline;

@@ -504,6 +504,167 @@ START_TEST(t_release_keeps_fifo)
 }
 END_TEST
 
+/* ---- a late answer to a look keeps FIFO order ---- */
+
+struct delayed_signal {
+    pid_t pid;
+    int sig;
+    long ms;
+};
+
+static void *signal_later(void *arg)
+{
+    struct delayed_signal *d = arg;
+    chand_sleep_ms(d->ms);
+    kill(d->pid, d->sig);
+    return NULL;
+}
+
+/* A select's look asks each daemon with timeout 0 and waits for its answer
+ * until the select's deadline.  A daemon that answers later still hands
+ * its value to that request; the value must be back at the head of its
+ * channel before any later request of the connection is served, else the
+ * receiver's next select takes the value behind it first (and the given
+ * back one after it, not marked redelivered).  Daemon a is stopped
+ * (SIGSTOP) for longer than the selects' deadline, a few times, while
+ * threads sharing one connection to each daemon select over a full
+ * channel on a and an idle one on b: each must get its channel's values
+ * in order. */
+enum { LATE_LANES = 4, LATE_FILL = 20000, LATE_STOPS = 3 };
+
+struct late_lane {
+    chan_t *q, *idle;
+    atomic_int *stop;
+    uint32_t got;               /* values received, in order: 0 .. got-1 */
+    uint32_t bad, bad_after;    /* the first value out of order + 1 (0:
+                                   none), and the value due instead */
+    uint32_t redelivered;       /* values marked redelivered */
+    int errors;                 /* selects that failed other than by time */
+};
+
+static void *late_receiver(void *arg)
+{
+    struct late_lane *l = arg;
+    while (!atomic_load(l->stop) && !l->bad) {
+        uint32_t v, idle;
+        chan_case_t cs[2] = { CHAN_CASE_RECV(l->idle, &idle, sizeof idle),
+                              CHAN_CASE_RECV(l->q, &v, sizeof v) };
+        int i = chan_select(cs, 2, chan_now() + 50);
+        if (i < 0) {
+            l->errors += errno != ETIMEDOUT;
+            continue;
+        }
+        if (i != 1 || cs[1].n != sizeof v) {
+            l->errors++;
+            continue;
+        }
+        if (cs[1].redelivered)
+            l->redelivered++;
+        else if (v != l->got)
+            l->bad = v + 1, l->bad_after = l->got;
+        else
+            l->got++;
+    }
+    return NULL;
+}
+
+START_TEST(t_late_look_answer_keeps_fifo)
+{
+    chan_client_t *a = chand_dial(&DA), *b = chand_dial(&DB);
+    atomic_int stop = 0;
+    struct late_lane lanes[LATE_LANES];
+    static uint32_t vals[LATE_FILL];
+    static chan_val_t cv[LATE_FILL];
+    for (uint32_t k = 0; k < LATE_FILL; k++) {
+        vals[k] = k;
+        cv[k] = (chan_val_t){ &vals[k], sizeof vals[k], 0 };
+    }
+    for (int i = 0; i < LATE_LANES; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "late-q%d", i);
+        lanes[i] = (struct late_lane){ .q = chand_open_ch(a, name, LATE_FILL), .stop = &stop };
+        snprintf(name, sizeof name, "late-idle%d", i);
+        lanes[i].idle = chand_open_ch(b, name, 1);
+        ck_assert_int_eq(chan_send_many(lanes[i].q, cv, LATE_FILL, chan_now() + 5000), LATE_FILL);
+    }
+    pthread_t t[LATE_LANES];
+    for (int i = 0; i < LATE_LANES; i++)
+        pthread_create(&t[i], NULL, late_receiver, &lanes[i]);
+    /* Each stop outlasts the deadline of the selects it catches. */
+    for (int k = 0; k < LATE_STOPS; k++) {
+        chand_sleep_ms(30);
+        ck_assert_int_eq(kill(DA.pid, SIGSTOP), 0);
+        chand_sleep_ms(250);
+        ck_assert_int_eq(kill(DA.pid, SIGCONT), 0);
+    }
+    chand_sleep_ms(30);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < LATE_LANES; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < LATE_LANES; i++) {
+        struct late_lane *l = &lanes[i];
+        ck_assert_msg(!l->bad, "lane %d: got value %u where %u was due", i, l->bad - 1,
+                      l->bad_after);
+        ck_assert_int_eq(l->redelivered, 0);   /* no connection was lost */
+        ck_assert_int_eq(l->errors, 0);
+        ck_assert_uint_gt(l->got, 0);
+        ck_assert_uint_lt(l->got, LATE_FILL);   /* it never ran dry */
+        chan_release(l->q);
+        chan_release(l->idle);
+    }
+    chan_disconnect(a);
+    chan_disconnect(b);
+}
+END_TEST
+
+/* A daemon that answers neither a look nor its cancel (stopped for longer
+ * than the grace libchan gives it) is hung up on: it takes back the value
+ * it handed to the look, marked redelivered, instead of having it given
+ * back behind the values that later requests take.  Every value arrives;
+ * those not marked redelivered arrive in order. */
+START_TEST(t_stuck_daemon_is_hung_up)
+{
+    enum { N = 3 };
+    chan_client_t *a = chand_dial(&DA), *b = chand_dial(&DB);
+    chan_t *q = chand_open_ch(a, "stuck-q", N), *idle = chand_open_ch(b, "stuck-idle", 1);
+    for (uint32_t k = 0; k < N; k++)
+        ck_assert_int_eq(chan_send(q, &k, sizeof k, chan_now() + 5000), 0);
+    ck_assert_int_eq(kill(DA.pid, SIGSTOP), 0);
+    struct delayed_signal ds = { DA.pid, SIGCONT, 3000 };   /* past 100 ms + 2 s of grace */
+    pthread_t t;
+    pthread_create(&t, NULL, signal_later, &ds);
+    uint32_t seen = 0, redelivered = 0, last = 0;
+    bool any = false;
+    int64_t until = chan_now() + test_wait_ms(15000);
+    while (seen != (1u << N) - 1 && chan_now() < until) {
+        uint32_t v, x;
+        chan_case_t cs[2] = { CHAN_CASE_RECV(idle, &x, sizeof x), CHAN_CASE_RECV(q, &v, sizeof v) };
+        int i = chan_select(cs, 2, chan_now() + 100);
+        if (i < 0) {
+            ck_assert_msg(errno == ETIMEDOUT || errno == ECONNRESET, "select: %s", strerror(errno));
+            continue;
+        }
+        ck_assert_int_eq(i, 1);
+        ck_assert_uint_lt(v, N);
+        seen |= 1u << v;
+        if (cs[1].redelivered) {
+            redelivered |= 1u << v;
+            continue;
+        }
+        ck_assert_msg(!any || v > last, "value %u came after %u, not marked redelivered", v, last);
+        any = true;
+        last = v;
+    }
+    pthread_join(t, NULL);
+    ck_assert_uint_eq(seen, (1u << N) - 1);
+    ck_assert_uint_eq(redelivered, 1u);   /* value 0, which the look was handed */
+    chan_release(q);
+    chan_release(idle);
+    chan_disconnect(a);
+    chan_disconnect(b);
+}
+END_TEST
+
 /* ---- conservation: selects over two daemons and a local channel ---- */
 
 enum { SELECTORS = 8, PRODUCERS = 8 };
@@ -1344,6 +1505,14 @@ static Suite *mixed_suite(void)
     tcase_add_test(tc, t_connection_loss_and_reconnect);
     tcase_add_test(tc, t_disconnect_with_calls_in_flight);
     tcase_add_test(tc, t_socket_waiting_worker_still_steals);
+    suite_add_tcase(s, tc);
+
+    /* daemon a is stopped now and then: daemons of its own */
+    tc = tcase_create("late");
+    tcase_add_unchecked_fixture(tc, daemons_up, daemons_down);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, t_late_look_answer_keeps_fifo);
+    tcase_add_test(tc, t_stuck_daemon_is_hung_up);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("processes");
