@@ -28,7 +28,7 @@
 
 typedef struct tsess {
     core_sess_t *s;
-    Chan__Status st;
+    core_status_t st;
     size_t ndlv;
     uint64_t dlv[64];
     char val[64][16];
@@ -63,7 +63,7 @@ static uint64_t next_id;
 static void mk(tsess_t *t, const char *name, uint64_t cap)
 {
     core_open(t->s, ++next_id, B(name), true, cap, false, false);
-    ck_assert_int_eq(t->st, CHAN__STATUS__OK);
+    ck_assert_int_eq(t->st, CORE_ST_OK);
 }
 
 static void snd(tsess_t *t, const char *name, const char *v)
@@ -75,7 +75,7 @@ static void snd(tsess_t *t, const char *name, const char *v)
 static size_t rcv(tsess_t *t, const char *name, uint32_t max)
 {
     core_recv(t->s, ++next_id, B(name), max, UINT64_MAX, 0, 0);
-    return t->st == CHAN__STATUS__OK ? t->ndlv : 0;
+    return t->st == CORE_ST_OK ? t->ndlv : 0;
 }
 
 /* ---- data dirs ---- */
@@ -561,14 +561,14 @@ START_TEST(t_refused_puts)
     mk(&t, "buf", 4);
     mk(&t, "rv", 0);
     snd(&t, "buf", "kept");
-    ck_assert_int_eq(t.st, CHAN__STATUS__OK);
+    ck_assert_int_eq(t.st, CORE_ST_OK);
     core_refuse_puts(c, "the disk is full");
     snd(&t, "buf", "refused");
-    ck_assert_int_eq(t.st, CHAN__STATUS__BUSY);
+    ck_assert_int_eq(t.st, CORE_ST_BUSY);
     core_case_req_t cs = { .name = B("buf"), .send = true, .value = B("x"),
                            .max_bytes = UINT64_MAX };
     core_select(t.s, ++next_id, &cs, 1, false, 0, false, 0, 0);
-    ck_assert_int_eq(t.st, CHAN__STATUS__BUSY);
+    ck_assert_int_eq(t.st, CORE_ST_BUSY);
     /* receives and acks go on, and unbuffered sends store nothing */
     ck_assert_uint_eq(rcv(&u, "buf", 4), 1);
     ck_assert(core_ack(u.s, u.dlv[0]));
@@ -577,7 +577,7 @@ START_TEST(t_refused_puts)
     ck_assert_uint_eq(u.ndlv, 1);
     core_refuse_puts(c, NULL);
     snd(&t, "buf", "again");
-    ck_assert_int_eq(t.st, CHAN__STATUS__OK);
+    ck_assert_int_eq(t.st, CORE_ST_OK);
     core_sess_drop(t.s);
     core_sess_drop(u.s);
     chand_journal_close(j);
@@ -686,7 +686,7 @@ START_TEST(t_large_ring_keeps_order)
         for (int i = 0; i < plan[k][0]; i++) {
             snprintf(v, sizeof v, "%d", sent++);
             snd(&t, "big", v);
-            ck_assert_int_eq(t.st, CHAN__STATUS__OK);
+            ck_assert_int_eq(t.st, CORE_ST_OK);
         }
         while (got < sent && plan[k][1]) {
             size_t n = rcv(&t, "big", 64);
