@@ -58,6 +58,7 @@ run_groups() {
     c="g$g.$r"
     seeds=""
     nodes=""
+    mkdir -p "$data/$c"
     for k in $(seq "$g"); do
         free_port P
         "$chand" --listen "127.0.0.1:$P" --data-dir "$data/$c/d$k" --cluster "$c" --group "g$k" \
@@ -139,13 +140,13 @@ section="$data/section.md"
         echo "| $g | $(rate "$g") | $(ratio "$(median <"$data/t_$g")" "$one") |"
     done
     echo
-    echo "This machine has two cores: one chand with its pair already keeps both busy (the"
-    echo "daemon's loop on one, the producer and consumer threads on the other), so more groups"
-    echo "here share the same two cores and the sum stays about flat; what the table shows is"
-    echo "that spreading over groups costs nothing (the routing is a hash and a table lookup per"
-    echo "call). On a machine with a core per chand and per client, groups add their throughput:"
-    echo "each group is its own event loop, journal and replication stream, and a pair never"
-    echo "crosses groups."
+    echo "Reading it: a chand is one event loop, so one group's throughput is bound by one"
+    echo "core (its loop) while its pair's threads use part of the other. Two groups put a"
+    echo "loop on each of this machine's two cores; four share the same two, with the pairs'"
+    echo "threads. The routing itself (a hash and a table lookup per call) costs nothing"
+    echo "visible. On a machine with a core per chand and per client, each group adds its own"
+    echo "loop, journal and replication stream, and a pair never crosses groups: throughput"
+    echo "grows with the groups until the network or the disks bind."
     echo
     echo "The $(wc -l <"$data/moves") moves that spread the slots (empty channels) took $mv_med ms"
     echo "at the median and $mv_max ms at most: mostly the nodes' next read of etcd (every 100 ms)."
