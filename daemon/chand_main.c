@@ -1,6 +1,7 @@
 /*
  * chand_main.c - chand's entry point: parse the flags, start the server,
- * run until SIGTERM/SIGINT.
+ * run until SIGTERM/SIGINT; a service manager learns when it is ready
+ * (chand_notify.h).
  *
  * Exit status: 0 after a clean shutdown (and for --help/--version), 1 if the
  * server could not start (an address in use, an unreadable --auth-file),
@@ -10,6 +11,7 @@
 
 #include "chand_journal.h"
 #include "chand_log.h"
+#include "chand_notify.h"
 #include "chand_opts.h"
 #include "chand_server.h"
 
@@ -28,6 +30,7 @@ int main(int argc, char **argv)
     chand_server_t *s = chand_server_new(&opts);
     if (!s)
         return 1;
+    chand_notify("READY=1");   /* listening, the data dir loaded */
     int rc = chand_server_run(s);
     chand_server_free(s);
     return rc;
