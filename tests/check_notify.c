@@ -4,22 +4,20 @@
  *
  * The test plays systemd: it binds an AF_UNIX datagram socket, starts
  * chand with $NOTIFY_SOCKET naming it (an abstract "@name" or a path), and
- * reads what arrives.  chand is started here rather than by the fixture,
- * which waits for the port file: READY=1 must come once the port accepts
+ * reads what arrives.  chand is started with chand_spawn, which does not
+ * wait for the port file: READY=1 must come once the port accepts
  * connections, so the port is looked at only when READY=1 is in.
  */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -78,51 +76,14 @@ static void expect_none(int fd, int ms)
         ck_abort_msg("unexpected message from chand: \"%s\"", msg);
 }
 
-/* A daemon's directory (chand_stop removes it). */
-static void new_dir(chand_proc_t *d)
+/* Start chand as chand_spawn does (on 127.0.0.1:0 with a port file; in
+ * d->dir if set, else in a new directory), with $NOTIFY_SOCKET set to
+ * notify, and return at once without waiting for anything. */
+static void start(chand_proc_t *d, const char *notify, const char *const *extra)
 {
-    memset(d, 0, sizeof *d);
-    snprintf(d->dir, sizeof d->dir, "/tmp/chand-notify-XXXXXX");
-    ck_assert_msg(mkdtemp(d->dir) != NULL, "mkdtemp: %s", strerror(errno));
-}
-
-/* Start $CHAND in d->dir with $NOTIFY_SOCKET set to notify (NULL: unset),
- * on 127.0.0.1:0 with a port file, and the extra arguments; return at
- * once, without waiting for anything. */
-static void spawn(chand_proc_t *d, const char *notify, const char *const *extra)
-{
-    const char *bin = getenv("CHAND");
-    ck_assert_msg(bin != NULL, "$CHAND is not set (run through make check)");
-    char portfile[128], logfile[128];
-    snprintf(portfile, sizeof portfile, "%s/port", d->dir);
-    snprintf(logfile, sizeof logfile, "%s/chand.log", d->dir);
-    unlink(portfile);
-    const char *argv[24] = { bin, "--listen", "127.0.0.1:0", "--port-file", portfile,
-                             "--log-level", "debug" };
-    int argc = 7;
-    for (int i = 0; extra && extra[i] && argc < 23; i++)
-        argv[argc++] = extra[i];
-    argv[argc] = NULL;
-    if (notify)
-        setenv("NOTIFY_SOCKET", notify, 1);   /* this test's process only (Check forks) */
-    else
-        unsetenv("NOTIFY_SOCKET");
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent)
-            _exit(127);
-        int fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    d->pid = pid;
+    setenv("NOTIFY_SOCKET", notify, 1);   /* this test's process only (Check forks) */
+    d->port = 0;
+    ck_assert_int_eq(chand_spawn(d, extra), 0);
 }
 
 /* chand said READY=1: its port file is there and the port takes a TCP
@@ -169,9 +130,8 @@ START_TEST(test_ready_then_stopping)
     char name[108];
     abstract_name(name, sizeof name);
     int fd = notify_socket(name);
-    chand_proc_t d;
-    new_dir(&d);
-    spawn(&d, name, NULL);
+    chand_proc_t d = { 0 };
+    start(&d, name, NULL);
     expect_msg(fd, &d, "READY=1");
     check_serving(&d);
     expect_none(fd, 200);
@@ -197,9 +157,8 @@ START_TEST(test_reload)
     char name[108];
     abstract_name(name, sizeof name);
     int fd = notify_socket(name);
-    chand_proc_t d;
-    new_dir(&d);
-    spawn(&d, name, NULL);
+    chand_proc_t d = { 0 };
+    start(&d, name, NULL);
     expect_msg(fd, &d, "READY=1");
     check_serving(&d);
     long long before = mono_us();
@@ -224,15 +183,16 @@ END_TEST
  * last run loaded. */
 START_TEST(test_path_and_data_dir)
 {
-    chand_proc_t d;
-    new_dir(&d);
+    chand_proc_t d = { 0 };
+    snprintf(d.dir, sizeof d.dir, "/tmp/chand-notify-XXXXXX");   /* for the socket's path */
+    ck_assert_ptr_nonnull(mkdtemp(d.dir));
     char data[96], sock[96];
     snprintf(data, sizeof data, "%s/data", d.dir);
     snprintf(sock, sizeof sock, "%s/notify", d.dir);
     int fd = notify_socket(sock);
     const char *const extra[] = { "--data-dir", data, NULL };
 
-    spawn(&d, sock, extra);
+    start(&d, sock, extra);
     expect_msg(fd, &d, "READY=1");
     check_serving(&d);
     chan_client_t *cl = chand_dial(&d);
@@ -243,7 +203,7 @@ START_TEST(test_path_and_data_dir)
     stop_clean(&d);
     expect_msg(fd, &d, "STOPPING=1");
 
-    spawn(&d, sock, extra);   /* again, on the same data dir */
+    start(&d, sock, extra);   /* again, in the same directory */
     expect_msg(fd, &d, "READY=1");
     check_serving(&d);
     cl = chand_dial(&d);
@@ -264,9 +224,8 @@ START_TEST(test_bad_socket)
 {
     static const char *const bad[] = { "relative/notify", "@", "/nonexistent-dir/notify" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        chand_proc_t d;
-        new_dir(&d);
-        spawn(&d, bad[i], NULL);
+        chand_proc_t d = { 0 };
+        start(&d, bad[i], NULL);
         for (int t = 0; t < 1000; t++) {   /* no READY=1 to wait for: the port file */
             char portfile[128];
             snprintf(portfile, sizeof portfile, "%s/port", d.dir);
