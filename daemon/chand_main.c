@@ -1,7 +1,8 @@
 /*
  * chand_main.c - chand's entry point: read the configuration (defaults,
  * config file, CHAND_* environment, flags), set up the log, start the
- * server, run until SIGTERM/SIGINT.
+ * server, run until SIGTERM/SIGINT; a service manager learns when it is
+ * ready (chand_notify.h).
  *
  * Exit status: 0 after a clean shutdown (and for --help, --version and
  * --print-config), 1 if the server could not start (an address in use, an
@@ -14,6 +15,7 @@
 
 #include "chand_journal.h"
 #include "chand_log.h"
+#include "chand_notify.h"
 #include "chand_opts.h"
 #include "chand_server.h"
 
@@ -41,6 +43,7 @@ int main(int argc, char **argv)
     chand_server_t *s = chand_server_new(&opts);   /* takes opts' strings */
     if (!s)
         return 1;
+    chand_notify("READY=1");   /* listening, the data dir loaded */
     int rc = chand_server_run(s);
     chand_server_free(s);
     return rc;

@@ -40,6 +40,7 @@
 #include "chand_alloc.h"
 #include "chand_hash.h"
 #include "chand_log.h"
+#include "chand_notify.h"
 #include "chand_server.h"
 #include "chand_slots.h"
 #include "chand_tls.h"
@@ -235,6 +236,7 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     chand_server_t *s = arg;
     uint64_t t0 = chand_busy_begin(s);
+    chand_notify_reloading();
     chand_server_reconfigure(s);
     if (!s->opts.acl_file && !s->opts.auth_file && !s->tls_ctx)
         log_info("SIGHUP: no --acl-file, --auth-file or --tls-cert to read again");
@@ -250,6 +252,7 @@ static void hup_cb(evutil_socket_t sig, short what, void *arg)
         log_err("SIGHUP: --auth-file %s did not load; the token loaded before stays",
                 s->opts.auth_file);
     chand_tls_reload(s);   /* (logs either way) */
+    chand_notify("READY=1");
     chand_busy_end(s, t0);
 }
 
@@ -324,6 +327,7 @@ void chand_server_stop(chand_server_t *s)
     if (s->stopping)
         return;
     s->stopping = true;
+    chand_notify("STOPPING=1");
     close_listeners(s);
     core_shutdown(s->core);
     chand_conn_flush_pending(s);

@@ -73,9 +73,9 @@ static int make_dir(chand_proc_t *d)
     return 0;
 }
 
-/* Run chand in d->dir, listening on d->port (0: any); a restart appends to
- * the log of the earlier runs. */
-static int launch(chand_proc_t *d, const char *const *extra, long long fsize_limit, bool restart)
+/* Start chand in d->dir, listening on d->port (0: any), and return at
+ * once; a restart appends to the log of the earlier runs. */
+static int spawn(chand_proc_t *d, const char *const *extra, long long fsize_limit, bool restart)
 {
     const char *bin = getenv("CHAND");
     if (!bin) {
@@ -121,6 +121,17 @@ static int launch(chand_proc_t *d, const char *const *extra, long long fsize_lim
         _exit(127);
     }
     d->pid = pid;
+    return 0;
+}
+
+/* spawn, then wait for the port file. */
+static int launch(chand_proc_t *d, const char *const *extra, long long fsize_limit, bool restart)
+{
+    if (spawn(d, extra, fsize_limit, restart) < 0)
+        return -1;
+    char portfile[128];
+    snprintf(portfile, sizeof portfile, "%s/port", d->dir);
+    pid_t pid = d->pid;
     for (int i = 0; i < 1000; i++) {   /* up to 10 s */
         FILE *f = fopen(portfile, "r");
         if (f) {
@@ -155,6 +166,18 @@ int chand_start(chand_proc_t *d, const char *const *extra)
     if (make_dir(d) < 0)
         return -1;
     return launch(d, extra, 0, false);
+}
+
+int chand_spawn(chand_proc_t *d, const char *const *extra)
+{
+    if (d->pid > 0) {
+        fprintf(stderr, "fixture: chand_spawn: chand is running\n");
+        return -1;
+    }
+    bool again = d->dir[0] != 0;
+    if (!again && make_dir(d) < 0)
+        return -1;
+    return spawn(d, extra, 0, again);
 }
 
 int chand_start_data(chand_proc_t *d, const char *const *extra, long long fsize_limit)

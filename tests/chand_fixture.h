@@ -41,6 +41,12 @@ void chand_set_tmp_root(const char *dir);
  * 0, or -1 (and the reason on stderr). */
 int chand_start(chand_proc_t *d, const char *const *extra);
 
+/* chand_spawn - start chand as chand_start does but return at once, before
+ * it listens (d->port stays as it was: read the port file, d->dir/port,
+ * when it is there).  With d->dir set (a daemon stopped by chand_signal),
+ * in that directory again, its log going on.  0, or -1. */
+int chand_spawn(chand_proc_t *d, const char *const *extra);
+
 /* chand_start with --data-dir d->data ahead of extra.  fsize_limit > 0:
  * the daemon runs under RLIMIT_FSIZE of that many bytes (set in the child
  * before exec), which its files meet as a full disk would. */

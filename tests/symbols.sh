@@ -1,9 +1,10 @@
 #!/bin/sh
 # tests/symbols.sh - libchan.so exports exactly the functions listed in
 # client/libchan.sym (what chan.h marks CHAN_API): no internal helper, no
-# protobuf-c code.  A difference fails with the diff: '-' lines are listed
-# but not exported, '+' lines exported but not listed.  Run by make check
-# ($top_builddir and $top_srcdir set there).
+# protobuf-c code; debian/libchan0.symbols lists them too.  A difference
+# fails with the diff: '-' lines are listed but not exported, '+' lines
+# exported but not listed.  Run by make check ($top_builddir and
+# $top_srcdir set there).
 set -u
 
 top_builddir=${top_builddir:?set by make check}
@@ -30,6 +31,17 @@ grep -v '^[[:space:]]*$' "$list" | LC_ALL=C sort -u >"$tmp/listed"
 if ! LC_ALL=C sort -c "$list" 2>/dev/null; then
     echo "FAIL: $list is not sorted (LC_ALL=C sort)"
     exit 1
+fi
+# The Debian package's symbols file (not in a release tarball) names the
+# same functions: dpkg-buildpackage fails on any difference from the library.
+deb=$top_srcdir/debian/libchan0.symbols
+if [ -f "$deb" ]; then
+    sed -n 's/^ \([A-Za-z0-9_]*\)@Base .*/\1/p' "$deb" | LC_ALL=C sort -u >"$tmp/debian"
+    if ! diff -u "$tmp/listed" "$tmp/debian" >"$tmp/diff"; then
+        echo "FAIL: debian/libchan0.symbols (+) names other functions than client/libchan.sym (-)"
+        tail -n +3 "$tmp/diff"
+        exit 1
+    fi
 fi
 if diff -u "$tmp/listed" "$tmp/exported" >"$tmp/diff"; then
     echo "ok: libchan.so exports the $(wc -l <"$tmp/listed") functions of client/libchan.sym"
