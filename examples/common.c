@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chan_addr.h"   /* CHAN_DEFAULT_ADDR, for the usage text */
 #include "common.h"
 
 const char *ex_prog = "example";

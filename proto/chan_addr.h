@@ -7,9 +7,7 @@
 
 #include <sys/socket.h>
 
-/* Where chand listens and libchan (and chan, and the examples) connect
- * when told nothing else: local clients only. */
-#define CHAN_DEFAULT_ADDR "127.0.0.1:7070"
+#include "chan/chan.h"   /* CHAN_DEFAULT_ADDR */
 
 /* chan_addr_parse - resolve addr into *ss and *len.  passive: for bind
  * (port 0 allowed).  Returns 0, or -1 with errno EINVAL (bad syntax) or

@@ -436,9 +436,13 @@ CHAN_API chan_t *chan_fanin(chan_t *const *inputs, size_t n);
  * replies come back in any order. */
 typedef struct chan_client chan_client_t;
 
+/* Where chand listens and chan_connect() connects when told nothing else:
+ * local clients only. */
+#define CHAN_DEFAULT_ADDR "127.0.0.1:7070"
+
 /* chan_connect - connect to chand at addr: "host:port", "[v6addr]:port"
  * or "unix:/path", or over TLS: "tls://host:port", "tls://[v6addr]:port".
- * addr NULL means $CHAN_ADDR, then "127.0.0.1:7070".
+ * addr NULL means $CHAN_ADDR, then CHAN_DEFAULT_ADDR ("127.0.0.1:7070").
  * token NULL means $CHAN_TOKEN, then no token.  With $CHAN_USER set, the
  * client says Hello as that user of chand's --acl-file, and the token is
  * its secret (chan_connect_opts() sets the user per client).
