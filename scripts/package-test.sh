@@ -228,7 +228,7 @@ no) extra="" ;;
 esac
 
 # shellcheck disable=SC2086
-"$top/scripts/deps.sh" build-essential debhelper dpkg-dev lintian debootstrap $extra
+"$top/scripts/deps.sh" build-essential debhelper dpkg-dev lintian debootstrap python3 $extra
 lap "build tools installed"
 
 work=$(mktemp -d /tmp/chand-pkg.XXXXXX)
