@@ -588,9 +588,11 @@ static void out_chan(struct adopt_out *o, core_bytes_t name, uint64_t cap, bool 
 static void out_val(void *arg, core_bytes_t data, uint32_t redelivered)
 {
     struct adopt_out *o = arg;
-    if (o->bytes + data.len > PART_BYTES && o->nvals) {
-        /* the part is full: the channel goes on in the next one (its
-         * values are appended there) */
+    if (o->bytes + data.len > PART_BYTES && o->bytes > 0) {
+        /* the part is full (or this value is large: it goes alone, so that
+         * no part is much over PART_BYTES, and every part fits a frame):
+         * the channel goes on in the next one (its values are appended
+         * there) */
         Chan__AdoptChannel *cur = o->chans[o->a.n_channels - 1];
         core_bytes_t name = { cur->name.data, cur->name.len };
         uint64_t cap = cur->capacity;
