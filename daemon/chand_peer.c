@@ -23,6 +23,7 @@
 #include "chand_log.h"
 #include "chand_peer.h"
 #include "chand_server.h"
+#include "chand_tls.h"
 
 struct chand_peer {
     chand_server_t *s;
@@ -35,30 +36,8 @@ struct chand_peer {
     bool connected;
     uint64_t next_id;
     chan_arena_t arena;
-    SSL_CTX *tls;              /* the node's listeners speak TLS: so does its dial */
+    bool tls;                  /* the node's listeners speak TLS: so does its dial */
 };
-
-static SSL_CTX *tls_ctx(const chand_opts_t *o, const char *who)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx)
-        return NULL;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    static const unsigned char alpn[] = "\x06" "chan/1";
-    if (SSL_CTX_load_verify_locations(ctx, o->tls_ca, NULL) != 1 ||
-        SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0) {
-        char why[256];
-        ERR_error_string_n(ERR_get_error(), why, sizeof why);
-        log_err("%s: cannot set up TLS to other nodes: %s", who, why);
-        SSL_CTX_free(ctx);
-        return NULL;
-    }
-    return ctx;
-}
 
 /* The SSL object for a dial to addr (host:port, [v6]:port): host checked. */
 static SSL *tls_ssl(SSL_CTX *ctx, const char *addr)
@@ -94,7 +73,11 @@ chand_peer_t *chand_peer_new(chand_server_t *s, const char *who, uint64_t max_fr
     p->max_frame = max_frame;
     p->cb = *cbs;
     p->arg = arg;
-    if (s->opts.tls_cert && !(p->tls = tls_ctx(&s->opts, who))) {
+    /* the context is the server's (chand_tls.c), made now so that files
+     * that do not load are said at once; each dial takes the one in force,
+     * which a SIGHUP may have loaded again */
+    p->tls = s->opts.tls_cert != NULL;
+    if (p->tls && !chand_tls_peer_ctx(s, who)) {
         free(p);
         return NULL;
     }
@@ -229,7 +212,8 @@ int chand_peer_connect(chand_peer_t *p, const char *addr)
         return -1;
     }
     if (p->tls) {
-        SSL *ssl = tls_ssl(p->tls, p->addr);
+        SSL_CTX *ctx = chand_tls_peer_ctx(p->s, p->who);
+        SSL *ssl = ctx ? tls_ssl(ctx, p->addr) : NULL;
         p->bev = ssl ? bufferevent_openssl_socket_new(p->s->base, -1, ssl,
                                                       BUFFEREVENT_SSL_CONNECTING,
                                                       BEV_OPT_CLOSE_ON_FREE)
@@ -269,7 +253,5 @@ void chand_peer_free(chand_peer_t *p)
         return;
     chand_peer_close(p);
     chan_arena_free(&p->arena);
-    if (p->tls)
-        SSL_CTX_free(p->tls);
     free(p);
 }

@@ -137,6 +137,8 @@ struct chand_server {
                                     (a SIGHUP may load another: each SSL
                                     holds a reference to the one it began
                                     with) */
+    struct ssl_ctx_st *tls_peer_ctx; /* ... and its dials to other nodes
+                                    (chand_tls_peer_ctx) */
     struct chand_tls_stats {     /* since start (chand_tls.c) */
         uint64_t handshakes;     /* completed */
         uint64_t failures;       /* failed, timed out, or plain frames */

@@ -147,6 +147,41 @@ fail:
     return NULL;
 }
 
+/* A client context for this node's dials to other nodes (chand_peer.c):
+ * nodes of one cluster share their TLS settings, so it shows this node's
+ * certificate and checks the peer's against --tls-ca (the system's CAs
+ * without one).  NULL after logging why. */
+static SSL_CTX *peer_ctx(const chand_opts_t *o, const char *who)
+{
+    char why[256];
+    static const unsigned char alpn[] = "\x06" ALPN;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        log_err("%s: cannot make a TLS context: %s", who, ssl_reason(why, sizeof why));
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    int ca = o->tls_ca ? SSL_CTX_load_verify_locations(ctx, o->tls_ca, NULL)
+                       : SSL_CTX_set_default_verify_paths(ctx);
+    if (ca != 1 || SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1) != 0) {
+        log_err("%s: cannot set up TLS to other nodes: %s", who, ssl_reason(why, sizeof why));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+SSL_CTX *chand_tls_peer_ctx(chand_server_t *s, const char *who)
+{
+    if (!s->tls_peer_ctx && s->opts.tls_cert)
+        s->tls_peer_ctx = peer_ctx(&s->opts, who);
+    return s->tls_peer_ctx;
+}
+
 int chand_tls_setup(chand_server_t *s)
 {
     const chand_opts_t *o = &s->opts;
@@ -179,6 +214,18 @@ int chand_tls_reload(chand_server_t *s)
     /* connections open keep theirs: each SSL holds its context */
     SSL_CTX_free(s->tls_ctx);
     s->tls_ctx = ctx;
+    /* the same for this node's dials to other nodes: the next one (a
+     * replica's redial, a slot move) shows the new certificate */
+    if (s->tls_peer_ctx) {
+        SSL_CTX *peer = peer_ctx(o, "SIGHUP");
+        if (peer) {
+            SSL_CTX_free(s->tls_peer_ctx);
+            s->tls_peer_ctx = peer;
+        } else {
+            s->tls.reload_failures++;
+            log_err("SIGHUP: dials to other nodes keep the TLS files loaded before");
+        }
+    }
     s->tls.reloads++;
     X509 *x = SSL_CTX_get0_certificate(ctx);
     log_cert("SIGHUP: TLS certificate for new connections", x);
@@ -193,6 +240,8 @@ void chand_tls_teardown(chand_server_t *s)
 {
     SSL_CTX_free(s->tls_ctx);
     s->tls_ctx = NULL;
+    SSL_CTX_free(s->tls_peer_ctx);
+    s->tls_peer_ctx = NULL;
 }
 
 /* ---- one connection ---- */

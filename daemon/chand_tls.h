@@ -12,7 +12,8 @@
  *
  * A SIGHUP makes a new context from the same files (chand_tls_reload): a
  * renewed certificate, or a new CA for client certificates, takes effect
- * for new connections without a restart.  s->tls counts handshakes and
+ * for new connections without a restart, and for this node's next dial to
+ * another node (chand_tls_peer_ctx).  s->tls counts handshakes and
  * reloads for Stat and /metrics.
  */
 #ifndef CHAND_TLS_H
@@ -35,6 +36,13 @@ void chand_tls_teardown(chand_server_t *s);
  * keep the one they began with.  0 (or nothing to do without TLS), or -1
  * after logging why: the context loaded before stays in use. */
 int chand_tls_reload(chand_server_t *s);
+
+/* chand_tls_peer_ctx - the client context of this node's dials to other
+ * nodes of its cluster (chand_peer.c), made at the first call (who names
+ * the caller in the log line if the files do not load: NULL then).  A
+ * SIGHUP that loads the files again replaces it: each SSL made from it
+ * keeps the one it began with.  Owned by s. */
+struct ssl_ctx_st *chand_tls_peer_ctx(chand_server_t *s, const char *who);
 
 /* chand_tls_attach - make c, just accepted on a TCP listener, a TLS
  * connection (its handshake not begun).  0, or -1 (out of memory). */

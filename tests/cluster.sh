@@ -271,22 +271,38 @@ stop_pid "$node9"
 # ---- TLS: nodes whose listeners speak TLS replicate over TLS ----
 # Certificates made here (a CA, one certificate for 127.0.0.1 that every
 # node shows, as server and as replica dialling its primary).
+# The nodes reach each other through relays (tcp_relay), so that the test
+# can cut the replica's link.
 mkdir -p "$tmp/tls"
-(
-    cd "$tmp/tls" &&
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
-            -out ca.pem -days 2 -subj /CN=cluster-test-ca &&
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout node.key \
-            -out node.csr -subj /CN=127.0.0.1 &&
-        printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >ext &&
-        openssl x509 -req -in node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem \
-            -days 2 -extfile ext
-) >"$tmp/tls/openssl.log" 2>&1 || fail "making certificates: $(cat "$tmp/tls/openssl.log")"
-free_port T1; free_port T2
+make_pki() {   # make_pki TAG: ca-TAG.pem, node-TAG.pem and node-TAG.key
+    (
+        cd "$tmp/tls" &&
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+                -keyout "ca-$1.key" -out "ca-$1.pem" -days 2 -subj "/CN=cluster-test-ca-$1" &&
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "node-$1.key" \
+                -out "node-$1.csr" -subj /CN=127.0.0.1 &&
+            printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >ext &&
+            openssl x509 -req -in "node-$1.csr" -CA "ca-$1.pem" -CAkey "ca-$1.key" \
+                -CAcreateserial -out "node-$1.pem" -days 2 -extfile ext
+    ) >"$tmp/tls/openssl.log" 2>&1 || fail "making certificates: $(cat "$tmp/tls/openssl.log")"
+}
+use_pki() {   # use_pki TAG: the files the nodes were told of become TAG's
+    for f in ca.pem node.pem node.key; do
+        cp "$tmp/tls/${f%%.*}-$1.${f#*.}" "$tmp/tls/$f.new" && mv "$tmp/tls/$f.new" "$tmp/tls/$f"
+    done
+}
+make_pki a
+make_pki b
+use_pki a
+RELAY=${TCP_RELAY:-$(dirname "$CHAND")/../tests/tcp_relay}
+free_port T1; free_port T2; free_port TR1; free_port TR2
 for n in 1 2; do
-    eval "tp=\$T$n"
-    "$CHAND" --listen "127.0.0.1:$tp" --data-dir "$tmp/dt$n" --cluster t --group gt \
-        --etcd "$ETCD" --lease-ttl ${TTL}s --tls-cert "$tmp/tls/node.pem" \
+    eval "tp=\$T$n; tr=\$TR$n"
+    "$RELAY" "$tr" "$tp" &
+    eval "trelay$n=$!"
+    pids="$pids $!"
+    "$CHAND" --listen "127.0.0.1:$tp" --advertise "127.0.0.1:$tr" --data-dir "$tmp/dt$n" \
+        --cluster t --group gt --etcd "$ETCD" --lease-ttl ${TTL}s --tls-cert "$tmp/tls/node.pem" \
         --tls-key "$tmp/tls/node.key" --tls-ca "$tmp/tls/ca.pem" >"$tmp/nt$n.log" 2>&1 &
     eval "tnode$n=$!"
     pids="$pids $!"
@@ -304,6 +320,30 @@ done
 tp=1
 grep -q "replica .* joined" "$tmp/nt2.log" && tp=2
 pass "a replica copies its primary over TLS"
+# Certificates renewed from another CA: both nodes read the files again on
+# SIGHUP, the primary then trusts only the new CA, and the replica's next
+# dial (its link cut) must show its new certificate to be let in.
+use_pki b
+kill -HUP "$tnode1" "$tnode2"
+for n in 1 2; do
+    i=0
+    until grep -q "SIGHUP: TLS certificate for new connections" "$tmp/nt$n.log"; do
+        i=$((i + 1))
+        if [ $i -gt 50 ]; then fail "node $n did not reload its TLS files"; break; fi
+        sleep 0.1
+    done
+done
+kill -USR1 "$trelay1" "$trelay2"
+i=0
+until [ "$(cat "$tmp/nt1.log" "$tmp/nt2.log" | grep -c "replica .* joined")" -ge 2 ]; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then
+        fail "the replica did not rejoin with its renewed certificate: $(grep -h "TLS" "$tmp/nt1.log" "$tmp/nt2.log" | tail -n 3)"
+        break
+    fi
+    sleep 0.1
+done
+[ $i -le 100 ] && pass "after SIGHUP the replica redials its primary with the renewed certificate"
 CHAN_TLS_CA="$tmp/tls/ca.pem" timeout 20 "$CHAN" --addr "$TSEEDS" make secure --cap 10 &&
     CHAN_TLS_CA="$tmp/tls/ca.pem" timeout 20 "$CHAN" --addr "$TSEEDS" send secure sealed ||
     fail "send over TLS through the seeds"
@@ -322,6 +362,8 @@ got=$(CHAN_TLS_CA="$tmp/tls/ca.pem" timeout 20 "$CHAN" --addr "$TSEEDS" recv sec
     fail "after the TLS failover: $got"
 eval "tv=\$tnode$to"
 stop_pid "$tv"
+stop_pid "$trelay1"
+stop_pid "$trelay2"
 unset CHAN_TLS_CERT CHAN_TLS_KEY
 
 # ---- etcd loses its quorum: the primary stops answering ----
