@@ -391,14 +391,14 @@ typedef struct core_value_at {
 } core_value_at_t;
 
 /* core_audit - walk every channel, session, op and delivery, and check the
- * core's invariants (chand_core.c states them): every count agrees with
- * what is there (pending ops, deliveries in flight per channel, session and
- * op, reserved slots, queue lengths, value bytes), the deadline heap is a
- * heap of the ops it names, freezes pair a holder with what it holds, and
- * no channel is left with a partner for a waiting case.  fn, if not NULL,
- * is called for each value with where it is.  Returns NULL if everything
- * holds, else a description of the first thing that does not.  Costs a
- * walk of everything (quadratic in places): for tests only. */
+ * core's invariants (chand_core_match.c states them): every count agrees
+ * with what is there (pending ops, deliveries in flight per channel,
+ * session and op, reserved slots, queue lengths, value bytes), the deadline
+ * heap is a heap of the ops it names, freezes pair a holder with what it
+ * holds, and no channel is left with a partner for a waiting case.  fn, if
+ * not NULL, is called for each value with where it is.  Returns NULL if
+ * everything holds, else a description of the first thing that does not.
+ * Costs a walk of everything (quadratic in places): for tests only. */
 const char *core_audit(const core_t *c, void (*fn)(const core_value_at_t *at, void *arg),
                        void *arg);
 

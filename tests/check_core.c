@@ -1,5 +1,5 @@
 /*
- * check_core.c - unit tests of chand's channel core (daemon/chand_core.c),
+ * check_core.c - unit tests of chand's channel core (daemon/chand_core*.c),
  * with no sockets: each test plays a few sessions and inspects what the core
  * answered to each of them.
  */

@@ -1,5 +1,5 @@
 /*
- * fuzz_core.c - the channel core (daemon/chand_core.c) driven by scripts of
+ * fuzz_core.c - the channel core (daemon/chand_core*.c) driven by scripts of
  * operations from four sessions, with every value accounted for after
  * every step.
  *
