@@ -50,8 +50,8 @@
 #include "chan.pb-c.h"
 #include "chan_frame.h"
 #include "chan_handle.h"
-#include "chan_idmap.h"
-#include "chan_wait.h"
+#include "remote/chan_idmap.h"
+#include "runtime/chan_wait.h"
 
 typedef struct chan_rpc chan_rpc_t;
 typedef struct chan_remote chan_remote_t;

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan_client.h"
 #include "chan_errmsg.h"
-#include "chan_route.h"
+#include "remote/chan_client.h"
+#include "remote/chan_route.h"
 
 static chan_remote_t *remote_of(chan_t *ch)
 {

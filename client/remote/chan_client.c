@@ -51,12 +51,12 @@
 #include <unistd.h>
 
 #include "chan_addr.h"
-#include "chan_client.h"
 #include "chan_clock.h"
-#include "chan_route.h"
 #include "chan_errmsg.h"
-#include "chan_sched.h"
-#include "chan_tls.h"
+#include "remote/chan_client.h"
+#include "remote/chan_route.h"
+#include "remote/chan_tls.h"
+#include "runtime/chan_sched.h"
 
 /* A dial through a cluster's seeds gives each seed this long. */
 #define SEED_TIMEOUT_MS 1000

@@ -30,9 +30,9 @@
 #include <openssl/x509v3.h>
 
 #include "chan/chan.h"
-#include "chan_client.h"
 #include "chan_errmsg.h"
-#include "chan_tls.h"
+#include "remote/chan_client.h"
+#include "remote/chan_tls.h"
 
 static const unsigned char alpn[] = "\x06" "chan/1";
 
