@@ -1,7 +1,7 @@
 /*
  * chan_remote.c - channels that live in chand: open, send, receive, close,
  * select and stat, each one request and one reply over the shared client
- * connection (chan_client.c).
+ * connection (chan_call.c).
  *
  * Deadlines travel to chand as the time left; chand enforces them.  The
  * caller also waits locally, a little longer (chani_grace), so a connection
