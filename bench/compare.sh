@@ -309,7 +309,7 @@ section=$(mktemp)
         cat "$gtable"
         echo
         echo "Reading it: the caller waiting for a reply reads it from the socket itself (the reader"
-        echo "role, client/chan_client.h): one wake-up per reply, as with hiredis, and it polls for"
+        echo "role, client/remote/chan_client.h): one wake-up per reply, as with hiredis, and it polls for"
         echo "up to CHAN_READ_SPIN_US (50 µs) before sleeping, which is why one remote operation can"
         echo "beat a raw round trip whose ends block in read().  Ping-pong over unbuffered channels:"
         echo "a send completes only when the receiver has acknowledged the value (nothing is lost if"

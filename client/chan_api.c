@@ -12,10 +12,10 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "chan_client.h"
 #include "chan_errmsg.h"
 #include "chan_handle.h"
-#include "chan_route.h"
+#include "remote/chan_client.h"
+#include "remote/chan_route.h"
 
 static bool chan_ok(const chan_t *ch)
 {

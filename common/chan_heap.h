@@ -1,7 +1,8 @@
 /*
  * chan_heap.h - the binary min-heap behind every deadline: a worker's parked
- * goroutines (client/chan_sched.c), the timer thread's timers
- * (client/chan_timer.c) and chand's blocked requests (daemon/chand_core.c).
+ * goroutines (client/runtime/chan_sched.c), the timer thread's timers
+ * (client/runtime/chan_timer.c) and chand's blocked requests
+ * (daemon/chand_core.c).
  *
  * Intrusive: the caller's struct holds a struct chan_heap_node, whose key
  * orders the heap (smallest on top) and whose idx is its place in the array,

@@ -16,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "chan_wait.h"
 #include "rt_test.h"
+#include "runtime/chan_wait.h"
 
 static _Atomic long counter;
 

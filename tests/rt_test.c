@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chan_local.h"
 #include "chand_fixture.h"
 #include "rt_test.h"
+#include "runtime/chan_local.h"
 #include "test_size.h"
 
 struct spawn {

@@ -63,8 +63,8 @@
 #include "chan/chan.h"
 #include "chan_clock.h"
 #include "chan_errmsg.h"
-#include "chan_lock.h"
-#include "chan_sched.h"
+#include "runtime/chan_lock.h"
+#include "runtime/chan_sched.h"
 
 #define MAX_PROCS 1024
 #define PLACE_SLACK 64       /* stay local unless this much busier */

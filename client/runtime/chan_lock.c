@@ -3,7 +3,7 @@
  */
 #include "config.h"
 
-#include "chan_lock.h"
+#include "runtime/chan_lock.h"
 
 #define SPIN 100
 

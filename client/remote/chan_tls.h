@@ -1,9 +1,10 @@
 /*
  * chan_tls.h - libchan's TLS (tls://HOST:PORT): the settings of a client,
  * the handshake of each connection it dials, and the socket I/O that
- * chan_client.c and chan_reopen.c do through it (plain or TLS alike).
+ * the client (chan_client_int.h) and chan_reopen.c do through it (plain or
+ * TLS alike).
  *
- * Who may call what, when (chan_client.c says why): an SSL object is used
+ * Who may call what, when (chan_client_int.h says why): an SSL object is used
  * by one thread at a time.  Before a connection is published (the dial,
  * the Hello, the re-opening of handles) only the dialling thread has it;
  * afterwards every call on it is made under the client's lock.

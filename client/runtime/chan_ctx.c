@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "chan_ctx.h"
+#include "runtime/chan_ctx.h"
 
 void chani_ctx_entry(void);   /* in the .S file: calls fn(arg) */
 

@@ -1,7 +1,8 @@
 /*
  * chan_client.h - one connection to chand, shared by every thread and
- * goroutine of the process (chan_client.c), and the remote channel handle
- * built on it (chan_remote.c).
+ * goroutine of the process (chan_client.c and its companions, listed in
+ * chan_client_int.h), and the remote channel handle built on it
+ * (chan_remote.c).
  *
  * A call is an rpc: the caller builds a Request, the client gives it an id,
  * registers it, writes the frame and parks the caller's waiter.  The reader
@@ -50,8 +51,8 @@
 #include "chan.pb-c.h"
 #include "chan_frame.h"
 #include "chan_handle.h"
-#include "chan_idmap.h"
-#include "chan_wait.h"
+#include "remote/chan_idmap.h"
+#include "runtime/chan_wait.h"
 
 typedef struct chan_rpc chan_rpc_t;
 typedef struct chan_remote chan_remote_t;
@@ -136,7 +137,7 @@ struct chan_client {
                                     address has tls:// (or tls_all) */
     bool tls_all;                /* chan_connect_opts()'s tls: every address */
     struct ssl_st *ssl;          /* the connection's TLS, or NULL; every call
-                                    on it under lock (chan_client.c) */
+                                    on it under lock (chan_client_int.h) */
     char *token;
     char *user;                  /* chand's --acl-file user, or NULL */
     uint64_t next_id;

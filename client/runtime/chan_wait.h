@@ -63,7 +63,7 @@ static inline bool chani_waiter_claim(chan_waiter_t *w)
 void chani_waiter_wake(chan_waiter_t *w);
 
 /* chani_waiter_reading - the calling thread reads the replies for w itself
- * (the remote client's leader, chan_client.c): its own wake then only sets
+ * (the remote client's leader, chan_reader.c): its own wake then only sets
  * `woken`, without the futex call a sleeping thread would need.  NULL when
  * it stops.  Plain threads only. */
 void chani_waiter_reading(chan_waiter_t *w);

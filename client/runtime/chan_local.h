@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 #include "chan_handle.h"
-#include "chan_lock.h"
-#include "chan_wait.h"
+#include "runtime/chan_lock.h"
+#include "runtime/chan_wait.h"
 
 /* Values up to this many bytes live inside the ring slot or the sender's
  * record: a small value costs no malloc on its way through the channel. */

@@ -29,7 +29,7 @@
 
 #include "chan_errmsg.h"
 #include "chan_heap.h"
-#include "chan_local.h"
+#include "runtime/chan_local.h"
 
 struct chan_timer {
     struct chan_heap_node node; /* key: next firing, chan_now() ms; in

@@ -30,9 +30,9 @@
 #include <openssl/x509v3.h>
 
 #include "chan/chan.h"
-#include "chan_client.h"
 #include "chan_errmsg.h"
-#include "chan_tls.h"
+#include "remote/chan_client.h"
+#include "remote/chan_tls.h"
 
 static const unsigned char alpn[] = "\x06" "chan/1";
 
@@ -369,7 +369,7 @@ ssize_t chani_io_recv(int fd, SSL *ssl, void *p, size_t n)
     case SSL_ERROR_WANT_WRITE:
         /* WANT_WRITE: a read that must write first (a KeyUpdate's
          * answer, which chand never asks for) is retried when the socket
-         * is readable again, as chan_client.c polls only for that */
+         * is readable again, as chan_reader.c polls only for that */
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_SYSCALL:

@@ -33,9 +33,9 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
-#include "chan_lock.h"
-#include "chan_stack.h"
 #include "chan_units.h"
+#include "runtime/chan_lock.h"
+#include "runtime/chan_stack.h"
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102

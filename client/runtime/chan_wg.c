@@ -15,8 +15,8 @@
 
 #include "chan/chan.h"
 #include "chan_errmsg.h"
-#include "chan_lock.h"
-#include "chan_wait.h"
+#include "runtime/chan_lock.h"
+#include "runtime/chan_wait.h"
 
 struct wg_waiter {
     struct wg_waiter *next, *prev;

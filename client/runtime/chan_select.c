@@ -30,8 +30,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "chan_local.h"
-#include "chan_sched.h"
+#include "runtime/chan_local.h"
+#include "runtime/chan_sched.h"
 
 #define SMALL 8   /* cases handled without malloc */
 

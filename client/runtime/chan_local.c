@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "chan_errmsg.h"
-#include "chan_local.h"
+#include "runtime/chan_local.h"
 
 /* ------------------------------------------------------------------------
  * Values */

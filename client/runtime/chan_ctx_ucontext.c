@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <ucontext.h>
 
-#include "chan_ctx.h"
+#include "runtime/chan_ctx.h"
 
 struct ctx_start {
     void (*fn)(void *);

@@ -48,10 +48,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chan_client.h"
 #include "chan_errmsg.h"
-#include "chan_local.h"
-#include "chan_sched.h"
+#include "remote/chan_client.h"
+#include "runtime/chan_local.h"
+#include "runtime/chan_sched.h"
 
 /* One daemon's share of the cases. */
 struct group {

@@ -1,7 +1,7 @@
 /*
  * chan_remote.c - channels that live in chand: open, send, receive, close,
  * select and stat, each one request and one reply over the shared client
- * connection (chan_client.c).
+ * connection (chan_call.c).
  *
  * Deadlines travel to chand as the time left; chand enforces them.  The
  * caller also waits locally, a little longer (chani_grace), so a connection
@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan_client.h"
 #include "chan_errmsg.h"
-#include "chan_route.h"
+#include "remote/chan_client.h"
+#include "remote/chan_route.h"
 
 static chan_remote_t *remote_of(chan_t *ch)
 {

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chan_client.h"
 #include "chan_errmsg.h"
-#include "chan_route.h"
 #include "chan_slot.h"
+#include "remote/chan_client.h"
+#include "remote/chan_route.h"
 
 #define MAX_GROUPS 64
 /* A call with no deadline waits this long for a slot's move to end. */

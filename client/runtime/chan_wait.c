@@ -17,9 +17,9 @@
 
 #include "chan/chan.h"
 #include "chan_clock.h"
-#include "chan_lock.h"
-#include "chan_sched.h"
-#include "chan_wait.h"
+#include "runtime/chan_lock.h"
+#include "runtime/chan_sched.h"
+#include "runtime/chan_wait.h"
 
 void chani_waiter_init(chan_waiter_t *w)
 {

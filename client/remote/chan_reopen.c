@@ -38,8 +38,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "chan_client.h"
-#include "chan_tls.h"
+#include "remote/chan_client.h"
+#include "remote/chan_tls.h"
 
 #define REOPEN_IDLE_MS 5000       /* give up after this long without progress */
 #define REOPEN_CHUNK (64 * 1024)  /* Opens encoded at a time */

@@ -19,10 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "chan_ctx.h"
 #include "chan_heap.h"
-#include "chan_stack.h"
-#include "chan_wait.h"
+#include "runtime/chan_ctx.h"
+#include "runtime/chan_stack.h"
+#include "runtime/chan_wait.h"
 
 struct chan_worker;
 
