@@ -60,21 +60,86 @@ int chani_rpc_fail(const chan_rpc_t *rpc)
 
 /* ---- the write path ---- */
 
-/* Write (or queue) bytes; cl->lock held.  A caller (wait) waits while too
- * much is queued; the I/O thread never does, since only it drains the queue:
- * its frames (acks, nacks, releases, cancels) are small and go regardless. */
-static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n, bool wait)
+/* A goroutine's frame no larger than this waits in obuf for its worker's
+ * loop (defer_write); a larger one goes at once. */
+#define DEFER_FRAME_MAX (16u << 10)
+
+/* Write as much of obuf as the socket takes; cl->lock held.  What it does
+ * not take waits for the I/O thread, woken to poll for POLLOUT. */
+static void send_pending_locked(chan_client_t *cl)
 {
-    while (wait && !cl->dead && cl->olen > OBUF_MAX)
-        pthread_cond_wait(&cl->drained, &cl->lock);
+    size_t sent = 0;
+    while (sent < cl->olen && !cl->dead && cl->fd >= 0) {
+        ssize_t w = chani_io_send(cl->fd, cl->ssl, cl->obuf + sent, cl->olen - sent);
+        if (w <= 0)
+            break;   /* EAGAIN, or an error the I/O thread will see */
+        sent += (size_t)w;
+    }
+    if (sent) {
+        memmove(cl->obuf, cl->obuf + sent, cl->olen - sent);
+        cl->olen -= sent;
+        pthread_cond_broadcast(&cl->drained);
+    }
+    if (cl->olen)
+        chani_wake_io(cl);
+}
+
+/* The worker's write of what its goroutines put off (chani_sched_defer
+ * holds a reference to cl until then). */
+static void deferred_flush(void *arg)
+{
+    chan_client_t *cl = arg;
+    pthread_mutex_lock(&cl->lock);
+    send_pending_locked(cl);
+    pthread_mutex_unlock(&cl->lock);
+    chani_client_unref(cl);
+}
+
+/* Put a goroutine's request off until its worker goes through its loop,
+ * so that the requests of the goroutines it runs until then leave in one
+ * write: 64 goroutines sending on one connection made a system call each,
+ * and each woke chand.  The worker goes through its loop before it waits
+ * for anything, a reply included, and every POLL_EVERY switches: nothing
+ * waits long on a frame still in obuf.  false: write it now. */
+static bool defer_write(chan_client_t *cl, size_t n)
+{
+    if (n > DEFER_FRAME_MAX || !chani_sched_self())
+        return false;
+    int r = chani_sched_defer(deferred_flush, cl);
+    if (r == 1)
+        atomic_fetch_add_explicit(&cl->refs, 1, memory_order_relaxed);
+    return r >= 0;
+}
+
+/* Write (or queue) bytes; cl->lock held.  A caller's request (gen: the
+ * connection it was made for) waits while too much is queued, and fails
+ * with ESTALE if the connection was replaced meanwhile (its id and the
+ * acknowledgements in it were the old connection's).  The I/O thread's
+ * frames (gen 0: acks, nacks, releases, cancels) never wait, since only
+ * it drains the queue; they are small and go regardless. */
+static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n, uint64_t gen)
+{
+    bool wait = gen != 0;
+    while (wait && !cl->dead && cl->olen > OBUF_MAX) {
+        /* what this thread's goroutines put off goes first: this thread
+         * would otherwise wait for its own flush */
+        send_pending_locked(cl);
+        if (cl->olen > OBUF_MAX)
+            pthread_cond_wait(&cl->drained, &cl->lock);
+    }
     if (cl->dead) {
         errno = cl->dead_err;
         return -1;
     }
-    if (cl->olen == 0) {
+    if (wait && cl->gen != gen) {
+        errno = ESTALE;
+        return -1;
+    }
+    bool deferred = wait && defer_write(cl, n);
+    if (cl->olen == 0 && !deferred) {
         /* TLS: bytes SSL_write() did not take (EAGAIN) go to obuf's head,
-         * from where the I/O thread's flush_out offers them again, as
-         * OpenSSL requires */
+         * from where send_pending_locked or the I/O thread's flush_out
+         * offers them again, as OpenSSL requires */
         ssize_t w = chani_io_send(cl->fd, cl->ssl, p, n);
         if (w < 0 && errno != EAGAIN && errno != EINTR) {
             errno = ECONNRESET;   /* the I/O thread sees it too and fails everyone */
@@ -102,7 +167,7 @@ static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n, bool wait
     bool was_empty = cl->olen == 0;
     memcpy(cl->obuf + cl->olen, p, n);
     cl->olen += n;
-    if (was_empty)
+    if (was_empty && !deferred)
         chani_wake_io(cl);   /* so it polls for POLLOUT */
     return 0;
 }
@@ -126,7 +191,7 @@ bool chani_send_locked(chan_client_t *cl, Chan__Request *rq)
     uint8_t *buf = pack(rq, chan_frame_size_request(rq), stack, sizeof stack, &len);
     if (!buf)
         return false;
-    bool ok = write_locked(cl, buf, len, false) == 0;
+    bool ok = write_locked(cl, buf, len, 0) == 0;
     if (buf != stack)
         free(buf);
     if (ok && rq->op_case != CHAN__REQUEST__OP__NOT_SET)
@@ -287,11 +352,12 @@ static int pack_rpc(chan_client_t *cl, Chan__Request *rq, uint64_t gen, chan_idl
     return err;
 }
 
-/* Register rpc and write its frame (lock held; the write may wait for
- * output room, the lock released).  *wrote: the frame went out (or is
- * queued), whatever the result.  0 or an errno. */
+/* Register rpc and write its frame, made for connection gen (lock held;
+ * the write may wait for output room, the lock released).  *wrote: the
+ * frame went out (or is queued), whatever the result.  0 or an errno
+ * (ESTALE: the connection was replaced while the write waited). */
 static int register_and_write_locked(chan_client_t *cl, chan_rpc_t *rpc, const uint8_t *buf,
-                                     size_t len, bool *wrote)
+                                     size_t len, uint64_t gen, bool *wrote)
 {
     /* Room in the table first (failing is harmless before the write), the
      * write (which may wait for output room, the lock released), and only
@@ -300,7 +366,7 @@ static int register_and_write_locked(chan_client_t *cl, chan_rpc_t *rpc, const u
     if (idmap_put(&cl->rpcs, rpc->id, rpc) < 0)
         return ENOMEM;
     idmap_del(&cl->rpcs, rpc->id);
-    if (write_locked(cl, buf, len, true) < 0)
+    if (write_locked(cl, buf, len, gen) < 0)
         return errno;
     *wrote = true;
     if (idmap_put(&cl->rpcs, rpc->id, rpc) < 0)
@@ -354,7 +420,15 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
         }
         bool wrote = false;
         if (!err)
-            err = register_and_write_locked(cl, rpc, buf, len, &wrote);
+            err = register_and_write_locked(cl, rpc, buf, len, gen, &wrote);
+        if (err == ESTALE && !rpc->need_gen) {
+            /* replaced while the write waited for room: as above */
+            pthread_mutex_unlock(&cl->lock);
+            if (buf != stack)
+                free(buf);
+            free(mine.v);
+            continue;
+        }
         if (wrote) {
             /* The reply will come: the caller reads it itself if it may and
              * nobody else reads, else the holder of the role or the I/O

@@ -74,6 +74,7 @@
 #define SPAWN_BACKLOG 256    /* fresh goroutines a spawner may pile up */
 #define POLL_EVERY 32        /* every Nth switch goes through the loop */
 #define FRESH_EVERY 8        /* every Nth pick prefers a fresh goroutine */
+#define DEFER_MAX 16         /* chani_sched_defer's calls a worker holds */
 
 struct chan_worker {
     /* Owner thread only. */
@@ -99,6 +100,12 @@ struct chan_worker {
     int poll_fd;
     const chan_poll_ops_t *poll_ops;
     void *poll_ctx;
+    /* Calls put off until the loop (chani_sched_defer). */
+    struct chan_deferred {
+        void (*fn)(void *);
+        void *arg;
+    } deferred[DEFER_MAX];
+    int ndeferred;
 
     /* Shared with other threads, on their own cache lines. */
     _Alignas(64) _Atomic(chan_g *) inbox;
@@ -583,6 +590,28 @@ void chani_sched_set_poll(int fd, const chan_poll_ops_t *ops, void *ctx)
     w->poll_ctx = ctx;
 }
 
+int chani_sched_defer(void (*fn)(void *), void *arg)
+{
+    struct chan_worker *w = tls_worker;
+    if (!w || !w->cur)
+        return -1;
+    for (int i = 0; i < w->ndeferred; i++)
+        if (w->deferred[i].fn == fn && w->deferred[i].arg == arg)
+            return 0;
+    if (w->ndeferred == DEFER_MAX)
+        return -1;
+    w->deferred[w->ndeferred++] = (struct chan_deferred){ fn, arg };
+    return 1;
+}
+
+static void run_deferred(struct chan_worker *w)
+{
+    while (w->ndeferred) {
+        struct chan_deferred d = w->deferred[--w->ndeferred];
+        d.fn(d.arg);
+    }
+}
+
 /* Give the socket up: read what is there (a reply may have come since the
  * last look) and let go of the reader role.  On the worker's own stack. */
 static void poll_finish(struct chan_worker *w, bool read)
@@ -748,6 +777,7 @@ static void sched_loop(struct chan_worker *w)
     bool may_steal = false, steal_failed = false;
     for (;;) {
         run_after(w);
+        run_deferred(w);
         inbox_drain(w);
         timers_run(w);
         chan_g *g = pick(w);

@@ -93,6 +93,16 @@ typedef struct chan_poll_ops {
 bool chani_sched_can_poll(void);
 void chani_sched_set_poll(int fd, const chan_poll_ops_t *ops, void *ctx);
 
+/* chani_sched_defer - run fn(arg) on the calling goroutine's worker the
+ * next time it goes through its loop: before it waits for anything, and
+ * at least every few switches (POLL_EVERY) while goroutines keep it busy.
+ * The remote client puts a goroutine's request frames off until then, so
+ * that the requests of every goroutine that runs meanwhile leave in one
+ * write.  1: registered; 0: fn(arg) is registered on this worker already;
+ * -1: not on a goroutine, or the worker's list is full (do it now).
+ * fn runs on the worker's own stack, never a goroutine's. */
+int chani_sched_defer(void (*fn)(void *), void *arg);
+
 /* chani_sched_deadline_add/del - arm and disarm a deadline for the calling
  * goroutine's next park; del is a no-op if the deadline has fired. */
 void chani_sched_deadline_add(chan_deadline_t *d);
