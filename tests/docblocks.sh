@@ -187,7 +187,7 @@ check_docs() {
         *)
             case $target in
             examples/*.c | examples/*.h) ;;
-            *) why="$target: a block shows a file of examples/" ;;
+            *) why="$target is not a file of examples/" ;;
             esac
             if [ -z "$why" ] && [ ! -f "$src" ]; then
                 why="$target: no such file"
@@ -218,7 +218,7 @@ $(diff -u "$src" "$dir/$n" | tail -n +3 | head -n 30)"
     [ "$bad" -eq 0 ]
 }
 
-docs="$top/README.md $top/docs/chan.1 $top/docs/chand.8 $top/docs/libchan.3"
+docs="$top/README.md $(ls "$top"/docs/*.[1-9])"
 # shellcheck disable=SC2086
 check_docs $docs >"$tmp/real.out"
 rc=$?
