@@ -29,6 +29,7 @@ top=$top_srcdir
 # one line per block in $1/list: N, where (file:line), rule, file shown.
 # The rule is example, excerpt, unclaimed (C, no line naming a file) or
 # stray (a naming line with no C block after it).
+# shellcheck disable=SC2016
 EXTRACT='
 function looks_like_c(s) {
     return s ~ /^[ \t]*#[ \t]*include[ \t]*[<"]/ || s ~ /\/\*/ || s ~ /[;{][ \t]*$/
@@ -116,6 +117,7 @@ END { if (pending) stray() }'
 
 # awk "$EXCERPT" BLOCK FILE: 0 if BLOCK is an excerpt of FILE (the rule
 # above); otherwise 1 and why.
+# shellcheck disable=SC2016
 EXCERPT='
 function rstrip(s) { sub(/[ \t]+$/, "", s); return s }
 function spaces(k,   s) { s = ""; while (k-- > 0) s = s " "; return s }

@@ -80,7 +80,7 @@ start_chand() {
         --port-file "$tmp/port" "$@" 2>>"$lib_log" &
     pid=$!
     if ! wait_port "$tmp/port" "$pid"; then
-        kill -0 "$pid" 2>/dev/null && fail "chand wrote no port file in 10 s" || fail "chand died"
+        if kill -0 "$pid" 2>/dev/null; then fail "chand wrote no port file in 10 s"; else fail "chand died"; fi
         tail -n 40 "$lib_log"
         return 1
     fi
