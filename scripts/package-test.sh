@@ -12,10 +12,11 @@
 #      dependencies from the mirror) and systemd; then the user chand and
 #      /var/lib/chand, the files, the unit (systemd-analyze verify), a
 #      program of examples/ compiled with `pkg-config --cflags --libs
-#      libchan` (and against libchan.a), /usr/sbin/chand started as the user
-#      chand on a loopback port with --data-dir /var/lib/chand, the program
-#      and chan send/recv against it, a value kept across a stop and a start,
-#      each stop by chand's PID;
+#      libchan` (and against libchan.a), and examples/jobs.c (README's and
+#      libchan(3)'s program) compiled as README says, on its own, and run;
+#      /usr/sbin/chand started as the user chand on a loopback port with
+#      --data-dir /var/lib/chand, the programs and chan send/recv against it,
+#      a value kept across a stop and a start, each stop by chand's PID;
 #   6. the root booted with systemd (systemd-nspawn, a private network):
 #      chand.service is up at boot, sandboxed, reloads, restarts with its
 #      data; purging chand stops it and removes /var/lib/chand.
@@ -90,8 +91,15 @@ inside() {
         $(pkg-config --libs libprotobuf-c openssl) -o generator-static ||
         fail "compiling examples/generator.c against libchan.a"
     if ldd ./generator-static | grep -q libchan; then fail "generator-static uses libchan.so"; fi
+    # README's and libchan(3)'s program, alone, as they say to build it
+    # shellcheck disable=SC2086
+    gcc -Wall -Wextra -Werror jobs.c $cflags $libs -o jobs ||
+        fail "compiling examples/jobs.c with pkg-config --cflags --libs libchan"
+    out=$(./jobs 2>&1) || fail "jobs (a local channel) exited $?: $out"
+    [ "$out" = "$(printf 'got job 1\ngot job 2\ngot job 3\n3 jobs done')" ] || fail "jobs printed: $out"
     cd ..
-    echo "package-test: ok: examples/generator.c built with pkg-config libchan (shared, and static)"
+    echo "package-test: ok: examples/generator.c built with pkg-config libchan (shared, and static);" \
+        "examples/jobs.c built alone and run"
 
     # -- the installed chand, as the user chand, on a loopback port --
     install -d -o chand -g chand -m 0750 /run/chand-test
@@ -109,7 +117,12 @@ inside() {
             fail "$prog --remote printed: $out"
         fi
     done
-    echo "package-test: ok: chan send/recv and generator --remote against /usr/sbin/chand (pid $pid, $addr, user $(stat -c %U /proc/"$pid"))"
+    out=$(./ex/jobs --remote "$addr" 2>&1) || fail "jobs --remote exited $?: $out"
+    [ "$out" = "$(printf 'got job 1\ngot job 2\ngot job 3\n3 jobs done')" ] || fail "jobs --remote printed: $out"
+    rc=0
+    chan stat jobs >/dev/null 2>&1 || rc=$?
+    [ "$rc" -eq 5 ] || fail "after jobs --remote, chan stat jobs exited $rc (5: no such channel)"
+    echo "package-test: ok: chan send/recv, generator --remote and jobs --remote against /usr/sbin/chand (pid $pid, $addr, user $(stat -c %U /proc/"$pid"))"
     chan --cap 4 send kept "still here" || fail "chan send kept"
     stop_chand
     start_chand
@@ -330,7 +343,7 @@ mkdir -p "$run/root/pkgtest/debs" "$run/root/pkgtest/ex"
 for p in chand chan libchan0 libchan-dev; do
     cp "$work/${p}_${version}_"*.deb "$run/root/pkgtest/debs/"
 done
-for f in generator.c talk.c talk.h common.c common.h; do
+for f in generator.c talk.c talk.h common.c common.h jobs.c; do
     cp "$top/examples/$f" "$run/root/pkgtest/ex/"
 done
 cp "$0" "$run/root/pkgtest/package-test.sh"

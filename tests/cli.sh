@@ -5,40 +5,11 @@ set -u
 
 CHAND=${CHAND:?set by make check}
 CHAN=${CHAN:?set by make check}
-tmp=$(mktemp -d /tmp/chan-cli-XXXXXX)
-pid=""
-failures=0
-
-cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
-        i=0
-        while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    if [ "$failures" -gt 0 ] && [ -f "$tmp/chand.log" ]; then
-        echo "---- chand.log"
-        tail -n 50 "$tmp/chand.log"
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 99' HUP INT TERM
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+. "${top_srcdir:?set by make check}/tests/lib.sh"
 
 # says TEXT: the last expect's command printed exactly TEXT on stderr
 says() {
     if [ "$(cat "$tmp/err")" = "$1" ]; then pass "says: $1"; else fail "said '$(cat "$tmp/err")', wanted '$1'"; fi
-}
-
-# expect CODE DESCRIPTION -- CMD...: run CMD (bounded), check its exit code
-expect() {
-    want=$1; what=$2; shift 3
-    timeout 20 "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then pass "$what"; else fail "$what: exit $got, wanted $want ($(cat "$tmp/err"))"; fi
 }
 
 # ---- chand's own command line ----
@@ -64,22 +35,7 @@ expect 2 "chan without a command" -- "$CHAN"
 expect 2 "chan unknown command" -- "$CHAN" frobnicate
 
 # ---- start chand ----
-# --foreground: stopping timeout(1) then signals chand alone.  Without it,
-# timeout also sends SIGTERM and SIGCONT to its process group, and a SIGCONT
-# landing while a sanitized chand's leak check stops its threads (ptrace)
-# cancels that stop: the check hangs until the watchdog's SIGKILL.
-timeout --foreground -k 120 300 "$CHAND" --listen 127.0.0.1:0 --listen "unix:$tmp/sock" \
-    --port-file "$tmp/port" 2>"$tmp/chand.log" &
-pid=$!
-i=0
-while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do
-    kill -0 "$pid" 2>/dev/null || { cat "$tmp/chand.log"; echo "FAIL: chand died"; exit 1; }
-    sleep 0.1; i=$((i + 1))
-done
-[ -s "$tmp/port" ] || { echo "FAIL: no port file"; exit 1; }
-CHAN_ADDR=127.0.0.1:$(cat "$tmp/port")
-export CHAN_ADDR
-echo "chand pid $pid on $CHAN_ADDR"
+start_chand --listen "unix:$tmp/sock" || exit 1
 
 expect 0 "ping" -- "$CHAN" ping
 grep -q PONG "$tmp/out" || fail "ping prints PONG"
@@ -211,30 +167,18 @@ grep -q "^blocked_senders: 0$" "$tmp/out" && grep -q "^blocked_receivers: 0$" "$
     grep -q "^inflight: 0$" "$tmp/out" && pass "no leaked waiters" || fail "leaked waiters: $(cat "$tmp/out")"
 
 # ---- SIGTERM: exit 0 ----
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=""
-[ $rc -eq 0 ] && pass "SIGTERM exits 0" || fail "SIGTERM exit $rc"
+stop_chand && pass "SIGTERM exits 0" || fail "SIGTERM exit $rc"
 [ ! -e "$tmp/sock" ] && pass "unix socket removed" || fail "unix socket left behind"
 
 # ---- a chand with few channels says which limit it hit ----
-rm -f "$tmp/port"
-timeout --foreground -k 120 300 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" \
-    --max-channels 2 2>>"$tmp/chand.log" &
-pid=$!
-i=0
-while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-CHAN_ADDR=127.0.0.1:$(cat "$tmp/port")
+start_chand --max-channels 2 || exit 1
 expect 0 "make one" -- "$CHAN" make one
 expect 0 "make two" -- "$CHAN" make two
 expect 1 "make a third over --max-channels 2" -- "$CHAN" make three
 says "chan: too many channels (--max-channels 2)"
 expect 1 "send makes a third too" -- "$CHAN" send four x
 says "chan: too many channels (--max-channels 2)"
-kill -TERM "$pid"
-wait "$pid"
-pid=""
+stop_chand
 
 # ---- users: chan acl hash, --user, a refusal, chand refusing a bad file ----
 printf 'alice-secret\n' | "$CHAN" acl hash alice >"$tmp/acl" 2>"$tmp/err"
@@ -253,13 +197,7 @@ echo 'allow alice fly' >"$tmp/bad.acl"
 expect 1 "chand refuses a bad --acl-file" -- "$CHAND" --listen 127.0.0.1:0 --acl-file "$tmp/bad.acl"
 grep -q "bad.acl:1: allow: no user alice" "$tmp/err" && pass "it names the line" ||
     fail "chand said '$(cat "$tmp/err")'"
-rm -f "$tmp/port"
-timeout --foreground -k 120 300 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" \
-    --acl-file "$tmp/acl" 2>>"$tmp/chand.log" &
-pid=$!
-i=0
-while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-CHAN_ADDR=127.0.0.1:$(cat "$tmp/port")
+start_chand --acl-file "$tmp/acl" || exit 1
 expect 0 "alice sends to jobs.1" -- "$CHAN" --user alice --token-file "$tmp/alice.token" send jobs.1 --cap 5 x
 expect 1 "alice may not send to other" -- "$CHAN" --user alice --token-file "$tmp/alice.token" send other x
 says "chan: user alice may not make 'other'"
@@ -269,9 +207,7 @@ expect 1 "a wrong secret" -- "$CHAN" --user alice --token-file "$tmp/wrong.token
 says "chan: cannot connect to $CHAN_ADDR: bad user name or secret"
 expect 1 "no user" -- "$CHAN" ping
 says "chan: cannot connect to $CHAN_ADDR: this chand needs a user name (and its secret)"
-kill -TERM "$pid"
-wait "$pid"
-pid=""
+stop_chand
 
 echo "cli.sh: $failures failure(s)"
 [ $failures -eq 0 ]

@@ -15,8 +15,8 @@ if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; th
     echo "SKIP: etcd is not installed (Debian: etcd-server, etcd-client; ./test.sh installs them)"
     exit 77
 fi
-tmp=$(mktemp -d /tmp/chan-cluster-XXXXXX)
-. "$(dirname "$0")/cluster_lib.sh"
+. "${top_srcdir:?set by make check}/tests/lib.sh"
+. "$top_srcdir/tests/cluster_lib.sh"
 TTL=2
 
 # ---- etcd: three members ----

@@ -23,8 +23,8 @@ if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; th
     echo "SKIP: etcd is not installed (Debian: etcd-server, etcd-client; ./test.sh installs them)"
     exit 77
 fi
-tmp=$(mktemp -d /tmp/chan-copy-XXXXXX)
-. "$(dirname "$0")/cluster_lib.sh"
+. "${top_srcdir:?set by make check}/tests/lib.sh"
+. "$top_srcdir/tests/cluster_lib.sh"
 # 3 s: a 2 s lease can lapse on a busy machine (keepalives late), and a
 # fenced primary would fail the load
 TTL=3

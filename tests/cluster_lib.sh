@@ -1,37 +1,7 @@
 # tests/cluster_lib.sh - sourced by the cluster tests (cluster.sh,
-# cluster_copy.sh, cluster_slots.sh): stopping what they started, their
-# reports, free loopback ports, and three etcd members.  The sourcing script sets tmp (its scratch dir) first;
-# pids collects what it starts, failures counts what failed.
-pids=""
-failures=0
-
-# stop_pid PID: SIGTERM (after SIGCONT: it may be stopped), SIGKILL after 5 s
-stop_pid() {
-    [ -n "$1" ] || return 0
-    kill -CONT "$1" 2>/dev/null
-    kill -TERM "$1" 2>/dev/null
-    i=0
-    while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
-
-# Every process started is stopped by PID; on a failure, the logs' tails.
-cleanup() {
-    for p in $pids; do stop_pid "$p"; done
-    if [ "$failures" -gt 0 ]; then
-        for f in "$tmp"/*.log; do
-            echo "---- $f"
-            tail -n 40 "$f"
-        done
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 99' HUP INT TERM
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+# cluster_copy.sh, cluster_slots.sh) after tests/lib.sh (the scratch dir,
+# the report, stopping by PID what they start: they add each process to
+# pids): free loopback ports, and three etcd members.
 
 # A loopback port no socket has (random, checked; the few ports a test
 # needs are taken within a second of being picked), below Linux's

@@ -18,8 +18,8 @@ if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; th
     echo "SKIP: etcd is not installed (Debian: etcd-server, etcd-client; ./test.sh installs them)"
     exit 77
 fi
-tmp=$(mktemp -d /tmp/chan-slots-XXXXXX)
-. "$(dirname "$0")/cluster_lib.sh"
+. "${top_srcdir:?set by make check}/tests/lib.sh"
+. "$top_srcdir/tests/cluster_lib.sh"
 TTL=3
 
 start_etcd3 || exit 1

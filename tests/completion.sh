@@ -10,13 +10,7 @@ LC_ALL=C   # the order sort gives
 export LC_ALL
 CHAND=${CHAND:?set by make check}
 CHAN=${CHAN:?set by make check}
-srcdir=${top_srcdir:-$(dirname "$0")/..}
-tmp=$(mktemp -d /tmp/chan-compl-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 99' HUP INT TERM
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+. "${top_srcdir:?set by make check}/tests/lib.sh"
 
 if ! command -v bash >/dev/null; then
     echo "FAIL: this test needs bash"
@@ -49,9 +43,9 @@ complete_line() {
         sed 's/ $//'
 }
 
-# expect WANT WORD...: completing WORD... (the last one being completed)
+# completes WANT WORD...: completing WORD... (the last one being completed)
 # gives WANT (candidates separated by blanks)
-expect() {
+completes() {
     want=$1
     shift
     got=$(complete_line "$file" "$@")
@@ -59,34 +53,34 @@ expect() {
         fail "'$*<TAB>' gives '$got', wanted '$want'"; fi
 }
 
-file=$srcdir/completion/chan
+file=$top_srcdir/completion/chan
 PATH="$tmp/bin:$PATH" bash --norc --noprofile -c '. "$1" && complete -p chan chand' bash "$file" \
     >"$tmp/complete-p" 2>&1
 grep -qx "complete -F _chan chan" "$tmp/complete-p" && grep -qx "complete -F _chand chand" "$tmp/complete-p" &&
     pass "sourcing it registers chan and chand" || fail "complete -p says: $(cat "$tmp/complete-p")"
 
-expect "send" chan se
-expect "send stat" chan s
-expect "acl close cluster ls make ping recv rm send stat" chan ""
-expect "status" chan cluster st
-expect "hash" chan acl ""
-expect "send" chan --addr 127.0.0.1:7070 se
-expect "send" chan -a 127.0.0.1:7070 se
-expect "--timeout --tls-ca --tls-cert --tls-key --tls-servername --token-file" chan send x --t
-expect "" chan send x ""
-expect "$tmp/files/chand.conf" chan --token-file "$tmp/files/ch"
-expect "--log-file --log-format --log-level" chand --log-
-expect "journal json" chand --log-format j
-expect "always everysec no" chand --fsync ""
-expect "debug" chand --log-level = d
-expect "$tmp/files/chand.conf $tmp/files/other.conf" chand --config "$tmp/files/"
-expect "$tmp/files" chand --data-dir "$tmp/fi"
-expect "" chand --listen ""
-expect "--lease-ttl --listen --log-file --log-format --log-level" chand --check --l
+completes "send" chan se
+completes "send stat" chan s
+completes "acl close cluster ls make ping recv rm send stat" chan ""
+completes "status" chan cluster st
+completes "hash" chan acl ""
+completes "send" chan --addr 127.0.0.1:7070 se
+completes "send" chan -a 127.0.0.1:7070 se
+completes "--timeout --tls-ca --tls-cert --tls-key --tls-servername --token-file" chan send x --t
+completes "" chan send x ""
+completes "$tmp/files/chand.conf" chan --token-file "$tmp/files/ch"
+completes "--log-file --log-format --log-level" chand --log-
+completes "journal json" chand --log-format j
+completes "always everysec no" chand --fsync ""
+completes "debug" chand --log-level = d
+completes "$tmp/files/chand.conf $tmp/files/other.conf" chand --config "$tmp/files/"
+completes "$tmp/files" chand --data-dir "$tmp/fi"
+completes "" chand --listen ""
+completes "--lease-ttl --listen --log-file --log-format --log-level" chand --check --l
 # every option chand --help lists, and nothing else
 "$CHAND" --help | sed -n 's/^ \{2,8\}\(-[a-zA-Z0-9], \)\{0,1\}\(--[a-z][a-z0-9-]*\).*/\2/p' |
     sort | tr '\n' ' ' | sed 's/ $//' >"$tmp/want"
-expect "$(cat "$tmp/want")" chand --
+completes "$(cat "$tmp/want")" chand --
 
 # ---- make install puts it where bash-completion looks, under both names ----
 if [ -n "${top_builddir:-}" ] && [ -f "$top_builddir/Makefile" ]; then
@@ -105,7 +99,7 @@ EOF
         if [ -f "$dest$dir/chan" ] && [ -e "$dest$dir/chand" ] && cmp -s "$dest$dir/chand" "$file"; then
             pass "make install DESTDIR=... installs $dir/chan and chand"
             file=$dest$dir/chand
-            expect "send" chan se
+            completes "send" chan se
         else
             fail "make install DESTDIR=... put no chan and chand in $dir: $(find "$dest" -path '*completion*')"
         fi

@@ -9,39 +9,11 @@
 set -u
 CHAND=${CHAND:?set by make check}
 CHAN=${CHAN:?set by make check}
-tmp=$(mktemp -d /tmp/chan-config-XXXXXX)
-pid=""
-failures=0
+. "${top_srcdir:?set by make check}/tests/lib.sh"
 # make check sets CHAND_CONFIG=/dev/null for every test; this one sets its
 # own, and no CHAND_ variable of the caller's may leak in
 for v in $(env | sed -n 's/^\(CHAND_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 
-cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
-        i=0
-        while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    if [ "$failures" -gt 0 ] && [ -f "$tmp/chand.log" ]; then
-        echo "---- chand.log"
-        tail -n 40 "$tmp/chand.log"
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 99' HUP INT TERM
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
-
-# expect CODE DESCRIPTION -- CMD...: run CMD (bounded), check its exit code
-expect() {
-    want=$1; what=$2; shift 3
-    timeout 20 "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then pass "$what"; else fail "$what: exit $got, wanted $want ($(cat "$tmp/err"))"; fi
-}
 # says TEXT: the last expect's command printed exactly TEXT first on stderr
 says() {
     if [ "$(head -n 1 "$tmp/err")" = "$1" ]; then pass "says: $1"; else
@@ -156,9 +128,7 @@ EOF
 # says port
 CHAND_LISTEN=127.0.0.1:0 timeout --foreground -k 60 120 "$CHAND" --config "$tmp/live.conf" \
     --port-file "$tmp/port" 2>"$tmp/stderr" &
-i=0
-while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$tmp/port" ] || { fail "no port file"; cat "$tmp/stderr" "$tmp/chand.log"; exit 1; }
+wait_port "$tmp/port" || { fail "no port file"; cat "$tmp/stderr" "$tmp/chand.log"; exit 1; }
 pid=$(sed -n 's/.* ready (pid \([0-9]*\))$/\1/p' "$tmp/chand.log")
 [ -n "$pid" ] || { fail "no 'ready (pid N)' line in the log file"; exit 1; }
 CHAN_ADDR=127.0.0.1:$(cat "$tmp/port")

@@ -1,7 +1,8 @@
 #!/bin/sh
-# tests/examples.sh - the talk's examples (examples/), each run locally, with
-# --remote against a real chand on an ephemeral port, and (sequence, google)
-# across processes; their output is checked for what the talk shows.
+# tests/examples.sh - the programs of examples/ (the talk's, and jobs.c,
+# which README and libchan(3) show), each run locally, with --remote against
+# a real chand on an ephemeral port, and (sequence, google) across
+# processes; their output is checked for what the talk (or the page) shows.
 # Run by make check ($CHAND and $CHAN set there).
 #
 # Pauses are scaled down (CHAN_EXAMPLES_SCALE) so the talk runs fast; no
@@ -11,30 +12,7 @@ set -u
 CHAND=${CHAND:?set by make check}
 CHAN=${CHAN:?set by make check}
 EX=${top_builddir:?set by make check}/examples
-tmp=$(mktemp -d /tmp/chan-examples-XXXXXX)
-pid=""
-replicas=""
-failures=0
-
-cleanup() {
-    for p in $replicas; do kill -KILL "$p" 2>/dev/null; done
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null
-        i=0
-        while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    if [ "$failures" -gt 0 ] && [ -f "$tmp/chand.log" ]; then
-        echo "---- chand.log"
-        tail -n 30 "$tmp/chand.log"
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 99' HUP INT TERM
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+. "${top_srcdir:?set by make check}/tests/lib.sh"
 
 # run NAME CMD...: run an example (bounded), its output in $tmp/NAME.out;
 # 0 if it exited 0.
@@ -141,24 +119,23 @@ END { if (!searches || open) { print "no complete search"; bad = 1 }
       if (full != "" && !complete) { print "no " full " search got web, image and video before its deadline"; bad = 1 }
       exit bad }'
 
+# jobs.c, the program README and libchan(3) show whole: the worker gets
+# the three jobs in order, then main reports them done.
+JOBS='
+NR <= 3 { if ($0 != "got job " NR) { print "line " NR ": " $0; bad = 1 } }
+NR == 4 && $0 != "3 jobs done" { print "line 4: " $0; bad = 1 }
+END { if (NR != 4) { print NR " lines, wanted 4"; bad = 1 } exit bad }'
+
 export CHAN_EXAMPLES_SCALE=0.05
 for where in local remote; do
     if [ $where = remote ]; then
-        timeout --foreground -k 120 600 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" 2>"$tmp/chand.log" &
-        pid=$!
-        i=0
-        while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do
-            kill -0 "$pid" 2>/dev/null || { cat "$tmp/chand.log"; echo "FAIL: chand died"; exit 1; }
-            sleep 0.1; i=$((i + 1))
-        done
-        [ -s "$tmp/port" ] || { echo "FAIL: no port file"; exit 1; }
-        CHAN_ADDR=127.0.0.1:$(cat "$tmp/port")
-        export CHAN_ADDR
-        echo "chand pid $pid on $CHAN_ADDR"
+        chand_limit=600
+        start_chand || exit 1
         R=--remote
     else
         R=
     fi
+    run jobs-$where "$EX/jobs" $R && verdict jobs-$where "$JOBS"
     run generator-$where "$EX/generator" $R && verdict generator-$where "$GENERATOR"
     run services-$where "$EX/services" $R && verdict services-$where "$SERVICES"
     run fanin-$where "$EX/fanin" $R && verdict fanin-$where "$FANIN"
@@ -181,6 +158,22 @@ for where in local remote; do
         verdict google3-$where "BEGIN { full = \"3.0\" } $GOOGLE"
 done
 
+# jobs: chand refusing (the channel exists with another capacity) is told
+# in chand's words, and is a failure; so is a bad command line.
+"$CHAN" make jobs --cap 4 || fail "chan make jobs --cap 4"
+timeout 60 "$EX/jobs" --remote >"$tmp/jobs-refused.out" 2>"$tmp/jobs-refused.err"
+rc=$?
+if [ $rc -eq 1 ] && [ ! -s "$tmp/jobs-refused.out" ] &&
+    [ "$(cat "$tmp/jobs-refused.err")" = "jobs: open jobs: channel 'jobs' exists with capacity 4, not 16" ]; then
+    pass "jobs --remote: chand's refusal in its words, exit 1"
+else
+    fail "jobs --remote against a 'jobs' of capacity 4: exit $rc, said: $(cat "$tmp/jobs-refused.err" "$tmp/jobs-refused.out")"
+fi
+"$CHAN" rm jobs || fail "chan rm jobs"
+timeout 60 "$EX/jobs" --bogus >"$tmp/jobs-usage.out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && pass "jobs --bogus: exit 2" || fail "jobs --bogus: exit $rc: $(cat "$tmp/jobs-usage.out")"
+
 # ---- across processes ----
 
 # 4: Joe and Ann are child processes; their wait channels cross to main.
@@ -193,7 +186,7 @@ for r in web1 web2 image1 image2 video1 video2; do
     CHAN_EXAMPLES_SCALE=1 timeout --foreground -k 2 300 "$EX/search-replica" --remote $crash $r \
         >"$tmp/$r.log" 2>&1 &
     eval "pid_$r=$!"
-    replicas="$replicas $!"
+    pids="$pids $!"
 done
 for r in web1 web2 image1 image2 video1 video2; do
     i=0
@@ -219,10 +212,10 @@ rc=$?
 grep -q "killed mid-request" "$tmp/web1.log" && [ $rc -eq 137 ] &&
     pass "web1 was killed mid-request (SIGKILL)" || fail "web1 exit $rc: $(cat "$tmp/web1.log")"
 # web1 is reaped: its number may belong to another process by now
-replicas=$(echo "$replicas" | tr ' ' '\n' | grep -vx "$pid_web1" | tr '\n' ' ')
-for p in $replicas; do kill -TERM "$p" 2>/dev/null; done
-for p in $replicas; do wait "$p" 2>/dev/null; done
-replicas=""
+pids=$(echo "$pids" | tr ' ' '\n' | grep -vx "$pid_web1" | tr '\n' ' ')
+for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+for p in $pids; do wait "$p" 2>/dev/null; done
+pids=""
 
 # ---- nothing left behind in chand: every channel but the replicas' named
 # request channels was temporary, gone with its program's connection ----
@@ -236,11 +229,7 @@ while :; do
     sleep 0.1
 done
 
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-pid=""
-[ $rc -eq 0 ] && pass "chand exits 0" || fail "chand exit $rc"
+stop_chand && pass "chand exits 0" || fail "chand exit $rc"
 
 echo "examples.sh: $failures failure(s)"
 [ $failures -eq 0 ]

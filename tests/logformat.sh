@@ -9,22 +9,8 @@ set -u
 CHAND=${CHAND:?set by make check}
 CHAN=${CHAN:?set by make check}
 PYTHON=${PYTHON:-python3}
-tmp=$(mktemp -d /tmp/chan-logfmt-XXXXXX)
-pid=""
-failures=0
+. "${top_srcdir:?set by make check}/tests/lib.sh"
 for v in $(env | sed -n 's/^\(CHAND_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
-
-cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 99' HUP INT TERM
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
 
 if ! "$PYTHON" -c 'import json' 2>/dev/null; then
     echo "FAIL: this test reads JSON with python3: install it (Debian: python3)"
@@ -37,28 +23,16 @@ odd=$(printf '%s/a"b\\c\td\377\303\251.conf' "$tmp")
 : >"$odd"
 
 # run FORMAT [ARGS...]: start chand with --log-format FORMAT at debug,
-# ping it, stop it; its stderr in $tmp/FORMAT.log, its pid in $pid
+# ping it, stop it; its stderr in $tmp/FORMAT.log, its port in $port
+chand_limit=60
 run() {
     fmt=$1
     shift
-    rm -f "$tmp/port"
-    timeout --foreground -k 30 60 "$CHAND" --listen 127.0.0.1:0 --port-file "$tmp/port" \
-        --config "$odd" --log-level debug --log-format "$fmt" "$@" 2>"$tmp/$fmt.log" &
-    pid=$!   # timeout's; chand's own is in its log
-    i=0
-    while [ ! -s "$tmp/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    if [ ! -s "$tmp/port" ]; then
-        fail "$fmt: chand did not start"
-        cat "$tmp/$fmt.log"
-        return 1
-    fi
-    port=$(cat "$tmp/port")
+    chand_log=$tmp/$fmt.log
+    start_chand --config "$odd" --log-level debug --log-format "$fmt" "$@" ||
+        { fail "$fmt: chand did not start"; return 1; }
     timeout 10 "$CHAN" --addr "127.0.0.1:$port" ping >/dev/null || fail "$fmt: ping"
-    kill -TERM "$pid"
-    wait "$pid"
-    rc=$?
-    [ "$rc" -eq 0 ] || fail "$fmt: chand exited $rc"
-    pid=""
+    stop_chand || fail "$fmt: chand exited $rc"
 }
 
 # ---- text ----

@@ -10,10 +10,8 @@
 set -u
 CHAND=${CHAND:?set by make check}
 CHAN=${CHAN:?set by make check}
-docs=${top_srcdir:-$(dirname "$0")/..}/docs
-tmp=$(mktemp -d /tmp/chan-man-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
+. "${top_srcdir:?set by make check}/tests/lib.sh"
+docs=$top_srcdir/docs
 
 # The options of a --help text, as "--opt" or "-x --opt": the lines that
 # start, after two to eight blanks, with "--opt" or "-x, --opt" (help text
@@ -66,14 +64,12 @@ check chan "$tmp/chan.help" "$docs/chan.1" || failures=$((failures + 1))
 awk '{ print } /^\.BI \\-\\-max\\-frame / { print "Again."; print ".TP"; print }' \
     "$docs/chand.8" >"$tmp/dup.8"
 if check chand "$tmp/chand.help" "$tmp/dup.8" >"$tmp/dup.out"; then
-    echo "FAIL: the checker missed --max-frame listed twice in a copy of chand.8"
-    failures=$((failures + 1))
+    fail "the checker missed --max-frame listed twice in a copy of chand.8"
 elif grep -q "more than one entry for: --max-frame" "$tmp/dup.out"; then
-    echo "ok: the checker catches an option listed twice"
+    pass "the checker catches an option listed twice"
 else
-    echo "FAIL: the checker failed on a copy of chand.8 with --max-frame twice, but not for that:"
+    fail "the checker failed on a copy of chand.8 with --max-frame twice, but not for that:"
     cat "$tmp/dup.out"
-    failures=$((failures + 1))
 fi
 
 # chan's commands: "  send NAME ..." in --help, ".B send" in chan(1)
@@ -81,14 +77,13 @@ sed -n 's/^  \([a-z][a-z]*\) .*/\1/p' "$tmp/chan.help" | grep -v '^-' | sort -u 
 sed -n 's/^\.B \([a-z][a-z]*\)\( .*\)\{0,1\}$/\1/p' "$docs/chan.1" | grep -vx chan | sort -u \
     >"$tmp/cmds.man"
 if diff -u "$tmp/cmds.help" "$tmp/cmds.man" >"$tmp/diff"; then
-    echo "ok: chan --help and chan(1) list the same commands: $(tr '\n' ' ' <"$tmp/cmds.help")"
+    pass "chan --help and chan(1) list the same commands: $(tr '\n' ' ' <"$tmp/cmds.help")"
 else
-    echo "FAIL: chan's commands in --help (-) and chan(1) (+):"
+    fail "chan's commands in --help (-) and chan(1) (+):"
     cat "$tmp/diff"
-    failures=$((failures + 1))
 fi
 # libchan's functions: each named in libchan(3), each with its page
-top=${top_srcdir:-$(dirname "$0")/..}
+top=$top_srcdir
 builddir=${top_builddir:-.}
 missing=""
 for f in $(cat "$top/client/libchan.sym"); do
@@ -98,16 +93,14 @@ done
 extra=$(sed -n 's|.*docs/man3/\([a-z_]*\)\.3.*|\1|p' "$top/Makefile.am" | sort -u |
     grep -vxF -f "$top/client/libchan.sym")
 if [ -z "$missing" ] && [ -z "$extra" ]; then
-    echo "ok: every public function of libchan ($(wc -l <"$top/client/libchan.sym")) is in libchan(3) and has a page"
+    pass "every public function of libchan ($(wc -l <"$top/client/libchan.sym")) is in libchan(3) and has a page"
 else
-    echo "FAIL: libchan's pages: missing$missing; pages of no public function: $extra"
-    failures=$((failures + 1))
+    fail "libchan's pages: missing$missing; pages of no public function: $extra"
 fi
 (cd "$builddir" && make -s docs/man3/chan_select.3 >/dev/null 2>&1)
 if [ "$(cat "$builddir/docs/man3/chan_select.3" 2>/dev/null)" = ".so man3/libchan.3" ]; then
-    echo "ok: docs/man3/chan_select.3 names libchan(3)"
+    pass "docs/man3/chan_select.3 names libchan(3)"
 else
-    echo "FAIL: make docs/man3/chan_select.3 did not make a .so of libchan(3)"
-    failures=$((failures + 1))
+    fail "make docs/man3/chan_select.3 did not make a .so of libchan(3)"
 fi
 [ "$failures" -eq 0 ]

@@ -19,9 +19,7 @@ fi
 command -v nm >/dev/null 2>&1 || { echo "SKIP: no nm"; exit 77; }
 [ -f "$list" ] || { echo "FAIL: no $list"; exit 1; }
 
-tmp=$(mktemp -d /tmp/chan-symbols-XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 99' HUP INT TERM
+. "$top_srcdir/tests/lib.sh"
 
 # Defined code and data: "ADDRESS TYPE NAME"; versioned names lose "@...".
 nm -D --defined-only "$so" >"$tmp/nm" || { echo "FAIL: nm -D $so"; exit 1; }
