@@ -1,6 +1,8 @@
 #!/bin/sh
 # run.sh - install what is missing, build, and run chand in the foreground on
 # 127.0.0.1:7070.  Extra arguments go to chand (see chand --help).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 top=$(cd "$(dirname "$0")" && pwd)
 "$top/scripts/deps.sh"

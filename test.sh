@@ -5,6 +5,8 @@
 #   ./test.sh --tsan        a ThreadSanitizer build (clang) in build-tsan/
 # A make target after the option runs instead of check: e.g.
 #   ./test.sh --tsan check-threads   only the suites where threads meet (CI)
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 top=$(cd "$(dirname "$0")" && pwd)
 # etcd-server and etcd-client (etcdctl): the cluster tests start etcd

@@ -17,6 +17,8 @@
  *           unbuffered channel, one connection per side: values per second
  * and prints the median over rounds of each line's p50 and p99 (latencies in
  * microseconds), one `key=value` line per result.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -14,6 +14,8 @@
  *   spawn N        goroutine start + exit (joined by a wait group), ns
  *   daisy N        Pike's daisy chain of N goroutines: wall s, peak RSS MB
  *   fanin N        fan-in of 4 generators, N values in all, ns/value
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

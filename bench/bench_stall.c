@@ -18,6 +18,8 @@
  * Usage: bench_stall ADDR [CHANNELS [SECONDS]]   (default 1000000, 10)
  * Prints a markdown table on stdout; bench/stall.sh runs it (make
  * bench-stall) against a fresh chand.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -13,6 +13,8 @@
  *
  *   chanbench -a 127.0.0.1:7070 -p 1 -m 1 -P 256 -s 64 -n 2000000
  *   chanbench -a 127.0.0.1:7070 --mode ping-pong --cap 0
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -12,6 +12,8 @@
 # Run by `make bench-cluster`:
 #   cluster.sh CHAND CHANBENCH WORK_DIR RESULTS_MD
 # Every process is started here, on loopback ports, and stopped by PID.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 chand=$1
 cbench=$2

@@ -15,6 +15,8 @@
 # so that both see the same machine; the table shows the medians.  The
 # machine may be shared: the load average at the start is recorded with
 # the table.  Speed is reported, never asserted.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 chand=$1
 cbench=$2

@@ -20,6 +20,8 @@
 # A chand without --data-dir (durability not built in yet) is said so once;
 # its rows are left unmeasured, Redis's and the disk's are measured and
 # written, and the script exits 1.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 chand=$1
 cbench=$2

@@ -12,6 +12,8 @@
  * refused: fdatasync does nothing there, so the figures would say nothing
  * about a disk.  One result line of key=value pairs goes to stdout, in the
  * manner of chanbench and redisbench (percentiles: bench/loadgen.c).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -8,6 +8,8 @@
  * it); a round-trip run times each round trip separately, after a warm-up.
  * A watchdog ends a run that makes no progress for --timeout seconds
  * (exit 2), so a scripted comparison never hangs.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -33,6 +33,8 @@
  *                      comes.  Times are from --since (a CLOCK_REALTIME
  *                      instant in ns, e.g. `date +%s%N` taken just before
  *                      the server was started), else from its own start.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef BENCH_LOADGEN_H
 #define BENCH_LOADGEN_H

@@ -24,6 +24,8 @@
  *   redisbench -a 127.0.0.1:6379 -p 1 -m 1 -P 256 -r 256 -s 64 -n 2000000
  *   redisbench -a 127.0.0.1:6379 --mode ping-pong
  *   redisbench -a tls://127.0.0.1:6380 --tls-ca ca.crt --mode ping-pong
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

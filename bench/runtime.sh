@@ -5,6 +5,8 @@
 #   runtime.sh C_BENCH_BINARY GO_SOURCE_DIR WORK_DIR RESULTS_MD
 # Each line is one run of each program (no loops: the machine is shared);
 # `nice` keeps other work responsive.  Speed is reported, never asserted.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 cbin=$1
 godir=$2

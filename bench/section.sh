@@ -3,6 +3,8 @@
 # section whose heading is the section file's first line ("## ..."), or add
 # it at the end.  Shared by every bench script:
 #   section.sh RESULTS_MD SECTION_FILE
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 results=$1
 section=$2

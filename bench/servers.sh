@@ -39,6 +39,8 @@
 #       sets VAR to a loopback port no socket has (below the ephemeral
 #       range), not handed out before by this shell.
 # Each returns 1 (after saying why on stderr) if the server does not start.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 
 chand_start() {
     _chand=$1

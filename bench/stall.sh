@@ -7,6 +7,8 @@
 # Run by `make bench-stall`:
 #   stall.sh CHAND BENCH_STALL WORK_DIR RESULTS_MD
 # CHANNELS (default 1000000) and SECONDS (default 10) size the run.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 chand=$1
 bench=$2

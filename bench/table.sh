@@ -11,6 +11,8 @@
 #   ratio A B            A / B with 2 decimals ("-" unless both are positive)
 #   fmt_rate V           values/s as "1.23 M values/s"
 #   machine              "N cores, CPU model, kernel" for a results section
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 
 run() {
     line=$("$@" --timeout 60) || { echo "$(basename "$0"): failed: $*" >&2; exit 1; }

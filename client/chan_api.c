@@ -6,6 +6,8 @@
  * about one kind of channel, while callers see one chan_t.  In a cluster, a
  * remote call answered MOVED (EREMCHG) took no effect: it is made again
  * where the slot map says (chan_route.c), here, once for every kind of call.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -1,5 +1,7 @@
 /*
  * chan_errmsg.c - chan_errmsg(): the words for this thread's last failure.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -6,6 +6,8 @@
  * it.  Clearing is one store to a thread-local pointer, so the hot local
  * channel operations can afford it: the text itself lives in a buffer
  * that only a failure touches.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_ERRMSG_H
 #define CHAN_ERRMSG_H

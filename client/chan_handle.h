@@ -5,6 +5,8 @@
  * (chan_remote.c): the public functions in chan_api.c look at `kind` and
  * call the matching implementation, so a remote channel goes wherever a
  * local one goes.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_HANDLE_H
 #define CHAN_HANDLE_H

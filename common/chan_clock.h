@@ -5,6 +5,8 @@
  *
  * Header-only, so that programs linking neither libchan nor chand
  * (redisbench, fsync_lat, tcp_relay) read the same clock the same way.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_CLOCK_H
 #define CHAN_CLOCK_H

@@ -13,6 +13,8 @@
  *
  * Header-only (static inline): libchan and chand share no library but
  * proto's, and the scheduler's park and wake paths want it inlined.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_HEAP_H
 #define CHAN_HEAP_H

@@ -1,6 +1,8 @@
 /*
  * chan_units.c - sizes and durations with suffixes (see chan_units.h):
  * one parser for chand's flags and libchan's environment alike.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -5,6 +5,8 @@
  * Strict: decimal digits (no sign, no blanks, not empty), then at most one
  * suffix the parser knows, then nothing.  A number too large is refused,
  * never wrapped.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_UNITS_H
 #define CHAN_UNITS_H

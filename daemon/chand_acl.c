@@ -4,6 +4,8 @@
  *
  * The file is input like any other: every line is checked, and the first
  * bad one stops the load with its line number and what is wrong with it.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -19,6 +19,8 @@
  * The ACL is loaded whole or not at all: any bad line is an error naming
  * the file and the line, and the ACL in force (at start: none, and chand
  * does not start; on SIGHUP: the old one) stays.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_ACL_H
 #define CHAND_ACL_H

@@ -1,6 +1,8 @@
 /*
  * chand_alloc.c - allocation that aborts when memory runs out (see
  * chand_alloc.h for why), and free lists of small blocks.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -6,6 +6,8 @@
  * but not put on the next) would lose values, which is worse than exiting.
  * Memory that a client can make us use is bounded by the limits instead
  * (frame size, pending requests, channels).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_ALLOC_H
 #define CHAND_ALLOC_H

@@ -5,6 +5,8 @@
  * It is a file of its own so that a program linking the rest of the
  * daemon in-process (the fuzz target tests/fuzz/fuzz_dispatch.c) can link
  * a clock of its own instead and move time as it pleases.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -1,5 +1,7 @@
 /*
  * chand_cluster.c - lease, election and fence (design in chand_cluster.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

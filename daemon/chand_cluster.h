@@ -25,6 +25,8 @@
  * at what its replicas acknowledged (a put a read at most), and a node
  * whose copy falls short of it does not campaign - a replaced disk, or a
  * node that was down, is not elected while the node with the data is away.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_CLUSTER_H
 #define CHAND_CLUSTER_H

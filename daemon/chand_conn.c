@@ -26,6 +26,8 @@
  * the core may be answering it from inside another connection's request.
  * It is marked doomed instead, and the reaper event frees it once the
  * current callbacks are done.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

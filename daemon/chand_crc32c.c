@@ -1,6 +1,8 @@
 /*
  * chand_crc32c.c - CRC-32C with the CPU's instruction where there is one
  * (chosen once, at the first call) and a table otherwise.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -7,6 +7,8 @@
  * protocol gets an error reply naming what was wrong, and its connection is
  * closed; a request that is valid but cannot be served (no such channel, a
  * value over the limit) gets an error reply and the connection goes on.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -1,5 +1,7 @@
 /*
  * chand_etcd.c - etcd v3 through its JSON gateway (why: chand_etcd.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -17,6 +17,8 @@
  * Endpoints: a list; a call goes to the current one, and a call that fails
  * to connect or times out moves the next call to the next endpoint.  Calls
  * are never retried here: the cluster's tick makes the next one.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_ETCD_H
 #define CHAND_ETCD_H

@@ -1,6 +1,8 @@
 /*
  * chand_guard.c - per-address connection counts and failed Hellos (see
  * chand_guard.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -8,6 +8,8 @@
  * has a whole /64 to pick from), or "unix" for every Unix-socket client.
  * A record lives while a connection from its address is open, or while
  * its failures are remembered (GUARD_FORGET_MS after the last one).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_GUARD_H
 #define CHAND_GUARD_H

@@ -6,6 +6,8 @@
  * emptied into the new one a few buckets per insert or remove, so that no
  * single request pays for moving a million channels (tens of milliseconds
  * during which every other client would wait).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -6,6 +6,8 @@
  * delivery), so inserting allocates nothing but the bucket array, and removal
  * is O(1) given the node.  Keys are hashed with a per-process random SipHash
  * key so a client cannot choose names that collide.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_HASH_H
 #define CHAND_HASH_H

@@ -2,6 +2,8 @@
  * chand_journal.c - the append-only log of --data-dir (design in
  * chand_journal.h; the record format in chand_record.h; reading it back in
  * chand_recover.c).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -22,6 +22,8 @@
  *
  * Files (chand_recover.c reads them): log.G and snap.G, G a generation of
  * 20 digits; LOCK holds the data dir for one chand.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_JOURNAL_H
 #define CHAND_JOURNAL_H

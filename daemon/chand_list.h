@@ -1,6 +1,8 @@
 /*
  * chand_list.h - intrusive circular doubly linked lists and a deque of
  * value pointers: the two containers of the channel core.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_LIST_H
 #define CHAND_LIST_H

@@ -13,6 +13,8 @@
  * again (logrotate) by dup2'ing the new file onto the descriptor in use:
  * the fsync thread may log at any moment, and always writes to one file or
  * the other, never to a descriptor closed or reused meanwhile.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

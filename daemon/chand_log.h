@@ -2,6 +2,8 @@
  * chand_log.h - one-line log messages, filtered by level, in one of four
  * shapes (--log-format): text lines, journald's <N> priority prefixes, JSON
  * objects, or syslog(3).  Lines go to standard error or to --log-file.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_LOG_H
 #define CHAND_LOG_H

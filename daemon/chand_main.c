@@ -8,6 +8,8 @@
  * --print-config), 1 if the server could not start (an address in use, an
  * unreadable --auth-file, a --log-file that cannot be opened), 2 for a bad
  * command line, config file or CHAND_* variable.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -2,6 +2,8 @@
  * chand_metrics.c - Prometheus text exposition over HTTP (libevent's evhttp)
  * on the --metrics address: the daemon's totals, the process's, per-channel
  * gauges; /healthz and /readyz for supervisors and load balancers.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

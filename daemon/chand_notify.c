@@ -5,6 +5,8 @@
  * A socket is opened for each message and closed after it: the messages
  * are a handful in chand's life, and nothing stays open across a fork or
  * the re-exec of a fenced cluster node (which says READY=1 again).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -10,6 +10,8 @@
  *   READY=1      once its listeners are up and its --data-dir is recovered
  *   RELOADING=1  (with MONOTONIC_USEC) when a SIGHUP begins, READY=1 after
  *   STOPPING=1   when its orderly shutdown begins (SIGTERM, SIGINT)
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_NOTIFY_H
 #define CHAND_NOTIFY_H

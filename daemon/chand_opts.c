@@ -15,6 +15,8 @@
  * in a work tree reads no file it was not told of.  chand logs which file
  * it read.  A repeatable option (--listen) given in a layer replaces what
  * the layers below gave, rather than adding to it.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -3,6 +3,8 @@
  * bounds and its help, in one table (chand_opts.c) that parses the command
  * line, the config file and the CHAND_* environment, prints --help and
  * --print-config, and tells a SIGHUP what may change live.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_OPTS_H
 #define CHAND_OPTS_H

@@ -1,6 +1,8 @@
 /*
  * chand_peer.c - a chand's client connection to another node (see
  * chand_peer.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -9,6 +9,8 @@
  * and the address's host, and this node shows its own certificate), says
  * Hello with the node's --auth-file token, and hands each Reply frame to
  * its owner.  It never redials by itself: the owner decides when.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_PEER_H
 #define CHAND_PEER_H

@@ -1,6 +1,8 @@
 /*
  * chand_record.c - building and checking journal records (the format is in
  * chand_record.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

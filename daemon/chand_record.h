@@ -14,6 +14,8 @@
  * tail of zero bytes, or a last record that fails its checksum.  Anything
  * else that does not check is corruption.  docs/DURABILITY.md has the
  * format of each type.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_RECORD_H
 #define CHAND_RECORD_H

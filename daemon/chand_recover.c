@@ -13,6 +13,8 @@
  * those delivered and not acknowledged (redelivered > 0) first, then the
  * others, each group by value number - the order they had, with the ones
  * a receiver held back at the head, as when a receiver goes away.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

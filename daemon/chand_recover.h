@@ -1,6 +1,8 @@
 /*
  * chand_recover.h - reading a data dir back at start: the newest snapshot,
  * then every log after it, checked record by record, into the core.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_RECOVER_H
 #define CHAND_RECOVER_H

@@ -1,6 +1,8 @@
 /*
  * chand_repl.c - a primary's feeds to its replicas, and a replica's copy of
  * its primary's journal (design in chand_repl.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -28,6 +28,8 @@
  * fdatasync'd under --fsync always.  Under --replication sync the primary
  * holds each reply that promises something until one replica acknowledged
  * the records it depends on (chand_conn.c's holds, as for --fsync always).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_REPL_H
 #define CHAND_REPL_H

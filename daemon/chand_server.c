@@ -14,6 +14,8 @@
  * With --data-dir the loop runs a turn at a time (EVLOOP_ONCE): after each
  * turn the journal writes the turn's records, and only then do the turn's
  * replies go out (chand_conn_flush_turn).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -8,6 +8,8 @@
  * connection reads every complete frame it has, hands each request to the
  * core, and the core's answers are encoded straight into the connection's
  * output buffer, written at the end of the loop turn.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_SERVER_H
 #define CHAND_SERVER_H

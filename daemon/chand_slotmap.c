@@ -1,5 +1,7 @@
 /*
  * chand_slotmap.c - the slot map and its JSON form (see chand_slotmap.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

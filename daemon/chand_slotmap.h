@@ -10,6 +10,8 @@
  * of one group now, are moving to the group named.  Every change is a
  * transaction on the key's mod revision, which is the map's version: two
  * nodes never both change the map from one version.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_SLOTMAP_H
 #define CHAND_SLOTMAP_H

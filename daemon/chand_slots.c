@@ -1,6 +1,8 @@
 /*
  * chand_slots.c - placement in a cluster: the gate, Map, MoveSlots and
  * Adopt, and the move of slots (design in chand_slots.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -30,6 +30,8 @@
  * the first Adopt of an attempt replaces what an earlier one left.  After
  * step 4, copies the old group kept (a crash before step 5) are never
  * served: they are not its slots.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_SLOTS_H
 #define CHAND_SLOTS_H

@@ -1,5 +1,7 @@
 /*
  * chand_stall.c - the loop-stall histogram (see chand_stall.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -7,6 +7,8 @@
  * that an operator sees whether any request costs the others (a ping's
  * latency can be no better than the longest callback before it), and
  * which size of stall: Stat and the Prometheus endpoint report it.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_STALL_H
 #define CHAND_STALL_H

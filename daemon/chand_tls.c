@@ -13,6 +13,8 @@
  * handshake record's (22) followed by a TLS version's major byte (3).
  * A chand frame cannot look like that: its second byte is a protobuf tag,
  * and 3 would be field 0, which does not exist.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

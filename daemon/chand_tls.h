@@ -15,6 +15,8 @@
  * for new connections without a restart, and for this node's next dial to
  * another node (chand_tls_peer_ctx).  s->tls counts handshakes and
  * reloads for Stat and /metrics.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_TLS_H
 #define CHAND_TLS_H

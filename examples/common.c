@@ -2,6 +2,8 @@
  * common.c - the examples' shared plumbing: options, channels made locally
  * or in chand, references to channels inside messages, scaled time, and
  * helper processes.  See common.h.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -13,6 +13,8 @@
  * Setup failures (no chand, no memory) end the program with a message: an
  * example has nothing sensible to fall back on.  Failures that are part of
  * a pattern (a closed channel, a deadline) are handled where they happen.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef EXAMPLES_COMMON_H
 #define EXAMPLES_COMMON_H

@@ -11,6 +11,8 @@
  * and every goroutine waits in chand; the chain is spread over enough
  * connections to stay under chand's limit of blocked requests per
  * connection (--max-pending, 65536 by default).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

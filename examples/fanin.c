@@ -10,6 +10,8 @@
  * interleave in any order; each one's own messages stay in order.  In the
  * select version a closed input is set to NULL, Go's nil channel: its case
  * is never ready again.  The library's chan_fanin() is the first version.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

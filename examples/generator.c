@@ -8,6 +8,8 @@
  * receive waits until the talker has something to say: an unbuffered
  * channel synchronizes as well as communicates.  With --remote the channel
  * lives in chand and not one line of this file changes.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

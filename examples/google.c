@@ -19,6 +19,8 @@
  *
  * Notice: no locks, no condition variables, no callbacks.  A timeout is one
  * more select case, and replication is three lines (first()).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -6,6 +6,8 @@
  * the code that uses it is the same.  Exits 1 if anything fails.
  *
  *   cc jobs.c $(pkg-config --cflags --libs libchan) -o jobs && ./jobs
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -10,6 +10,8 @@
  * Notice: the same select that sends also listens, so Joe never blocks
  * where main cannot reach him.  Without --reply, main cannot tell whether
  * Joe is done when it exits; with it, the answer is the proof.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

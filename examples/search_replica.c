@@ -18,6 +18,8 @@
  * its Nth request: a replica dying mid-request, with earlier requests
  * perhaps unanswered too, for the test that shows the search carrying on
  * with the other replica.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -16,6 +16,8 @@
  * Notice: the wait channel travels inside the message, like a
  * self-addressed envelope; each talker makes one and encloses it in every
  * message.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

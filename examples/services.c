@@ -8,6 +8,8 @@
  * Notice: the lockstep is the price of reading the channels in a fixed
  * order.  Ann may be ready first, yet waits for Joe; example 3 (fan-in)
  * lets whoever is ready speak.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

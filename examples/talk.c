@@ -4,6 +4,8 @@
  * Each is a function that makes a channel, starts goroutines that hold
  * their own references to the channels they use, and returns the channel.
  * Nothing here knows whether a channel is local or lives in chand.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -2,6 +2,8 @@
  * talk.h - the talk's building blocks, shared by the examples that build on
  * them: the boring() generator and fan-in, written once with ex_make() so
  * that with --remote their channels live in chand too.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef EXAMPLES_TALK_H
 #define EXAMPLES_TALK_H

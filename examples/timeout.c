@@ -11,6 +11,8 @@
  * and with --remote the select mixes Joe's channel in chand with a local
  * timer.  Where the timer is made decides what it times: once per message,
  * or once for the whole loop.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -1,5 +1,7 @@
 /*
  * chan_addr.c - parse and resolve "host:port", "[ipv6]:port", "unix:/path".
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

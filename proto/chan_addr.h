@@ -1,6 +1,8 @@
 /*
  * chan_addr.h - the address syntax shared by chand (--listen) and libchan
  * (chan_connect): "host:port", "[ipv6]:port" or "unix:/path".
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_ADDR_H
 #define CHAN_ADDR_H

@@ -1,6 +1,8 @@
 /*
  * chan_frame.c - varint-delimited protobuf frames, the decoding arena, and
  * channel-name validation (see chan_frame.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

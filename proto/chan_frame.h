@@ -6,6 +6,8 @@
  * body, so a peer cannot make us allocate more than max_frame.  Decoding
  * allocates from a per-frame arena (protobuf-c copies every bytes field),
  * so freeing a decoded frame is one arena reset.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_FRAME_H
 #define CHAN_FRAME_H

@@ -1,5 +1,7 @@
 /*
  * chan_slot.c - a channel name's hash slot (see chan_slot.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -5,6 +5,8 @@
  * to one group.  The slot of a name is the 32-bit FNV-1a hash of its bytes,
  * modulo CHAN_SLOTS: simple enough for a client in any language to compute
  * the same (docs/PROTOCOL.md gives test vectors).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_SLOT_H
 #define CHAN_SLOT_H

@@ -1,6 +1,8 @@
 #!/bin/sh
 # scripts/build.sh [DIR [configure args...]] - configure (once) and build
 # chand in DIR (default: build/).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$top/build}

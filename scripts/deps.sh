@@ -3,6 +3,8 @@
 # if any is missing.  Used by run.sh and test.sh; safe to run again.
 # Extra package names on the command line are installed too (e.g. for
 # benchmarks: redis-server golang-go).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 pkgs="autoconf automake libtool pkg-config make gcc libc6-dev libevent-dev
       libprotobuf-c-dev protobuf-c-compiler libjson-c-dev check libssl-dev openssl $*"

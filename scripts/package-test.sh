@@ -26,6 +26,8 @@
 # The packages are left in build-deb/.  Needs root and the network; not part
 # of make check.  DEB_BUILD_OPTIONS goes to dpkg-buildpackage (CI passes
 # nocheck: its other passes ran make check on the same tree).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -eu
 
 fail() {

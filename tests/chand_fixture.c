@@ -1,5 +1,7 @@
 /*
  * chand_fixture.c - run chand for integration tests (see chand_fixture.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -14,6 +14,8 @@
  * its directory and on its port (chand_start_again), so that clients dial
  * the same address.  Durability tests start chand with a data dir inside
  * that directory (chand_start_data), which the new daemon loads.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_FIXTURE_H
 #define CHAND_FIXTURE_H

@@ -5,6 +5,8 @@
  *
  * Every daemon here also has an --auth-file token: the "admin" client
  * that presents it may do everything, and sets channels up.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -13,6 +13,8 @@
  *   - references: the last release frees a local channel and the values
  *     queued in it (inline and malloc()ed); a remote channel and its values
  *     live on in chand, so there is nothing of that to check remotely.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -1,6 +1,8 @@
 /*
  * check_common.c - unit tests of the helpers chand and libchan share
  * (common/): the deadline heap, sizes and durations.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -15,6 +15,8 @@
  *    exist, unmarked);
  *  - nothing appears that was never sent, and one sender's values keep
  *    their order.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -1,6 +1,8 @@
 /*
  * check_frame.c - unit tests of the framing codec shared by chand and
  * libchan (proto/chan_frame.c) and of the address parser (proto/chan_addr.c).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

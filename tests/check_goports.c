@@ -10,6 +10,8 @@
  * local channels (RT_CHANNELS, rt_test.h).  doubleselect sends fewer
  * values there (rt_count: a round trip per operation); powser1 runs whole
  * (a few thousand remote operations take well under a second).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -4,6 +4,8 @@
  * its API with a journal attached, the journal is closed, and the data dir
  * is loaded into a fresh core and compared - whole, cut at every byte of
  * its tail, with bits flipped, after a rewrite.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

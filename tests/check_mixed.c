@@ -2,6 +2,8 @@
  * check_mixed.c - one channel API for local and remote: selects across two
  * daemons and local channels, goroutines on remote channels, connection
  * loss and reconnection.  Real chand processes on ephemeral ports.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -7,6 +7,8 @@
  * reads what arrives.  chand is started with chand_spawn, which does not
  * wait for the port file: READY=1 must come once the port accepts
  * connections, so the port is looked at only when READY=1 is in.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -7,6 +7,8 @@
  * channel cannot be the same one: a temporary channel's, which died with
  * the connection, and one whose name now holds a channel of another
  * capacity.  A scripted fake daemon shows what goes over the wire.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -2,6 +2,8 @@
  * check_remote.c - integration tests: real chand processes on ephemeral
  * ports, driven by libchan's remote client from several threads and
  * processes, and by raw sockets speaking (and breaking) the protocol.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -3,6 +3,8 @@
  * yielding, sleeping, never migrating, FP state, stacks and their overflow,
  * wait groups, load balancing, and the waiter contract used by the remote
  * client (claim/wake from any thread, early wakes, deadlines, unlock order).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -9,6 +9,8 @@
  * decided by chand), and split over two daemons and local channels (the
  * two-phase select across sources).  See RT_CHANNELS in rt_test.h.
  * Every test holds in every placement, the fairness ones included.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

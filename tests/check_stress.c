@@ -11,6 +11,8 @@
  * not run in those modes: the generator and fan-in of generators (the
  * library makes their channels with chan_make) and the timers' own
  * behaviour (timer channels are local by nature).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

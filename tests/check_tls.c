@@ -9,6 +9,8 @@
  * expired in 2020 (openssl ca, which takes explicit dates), client
  * certificates from each CA, and a second server certificate from the
  * other CA (what a SIGHUP swaps in).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

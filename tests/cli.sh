@@ -1,6 +1,8 @@
 #!/bin/sh
 # tests/cli.sh - the chan CLI and chand's command line against a real chand
 # on an ephemeral port.  Run by make check ($CHAND and $CHAN set there).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 
 CHAND=${CHAND:?set by make check}

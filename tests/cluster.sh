@@ -7,6 +7,8 @@
 # stopped (SIGSTOP) past its lease refuses to answer when it resumes.
 # Run by make check ($CHAND and $CHAN set there); every process it starts
 # is stopped by PID.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 
 CHAND=${CHAND:?set by make check}

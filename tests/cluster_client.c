@@ -14,6 +14,8 @@
  *       received; a value received again is marked redelivered; each
  *       producer's values come in order.  Prints a summary line.
  * Exit 0 when everything held, 1 on a failure (each printed), 2 on usage.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

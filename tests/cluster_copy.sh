@@ -14,6 +14,8 @@
 #     (the logs it lacks removed): its copy goes on through the snapshot.
 # Run by make check ($CHAND, $CHAN and $TCP_RELAY set there); every process
 # it starts is stopped by PID.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 
 CHAND=${CHAND:?set by make check}

@@ -2,6 +2,8 @@
 # cluster_copy.sh, cluster_slots.sh) after tests/lib.sh (the scratch dir,
 # the report, stopping by PID what they start: they add each process to
 # pids): free loopback ports, and three etcd members.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 
 # A loopback port no socket has (random, checked; the few ports a test
 # needs are taken within a second of being picked), below Linux's

@@ -9,6 +9,8 @@
 # under its successor; values of 700 kB move whole.  Run by make check
 # ($CHAND, $CHAN and $CLUSTER_CLIENT set there); every process it starts is
 # stopped by PID.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 
 CHAND=${CHAND:?set by make check}

@@ -5,6 +5,8 @@
 # and option values (read from each program's --help); and `make install
 # DESTDIR=...` puts it in bash-completion's directory under both names.
 # Run by make check ($CHAND, $CHAN, top_srcdir and top_builddir set there).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 LC_ALL=C   # the order sort gives
 export LC_ALL

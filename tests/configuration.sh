@@ -6,6 +6,8 @@
 # opened again, other changes logged as needing a restart, a broken file
 # refused while chand goes on.  Run by make check ($CHAND and $CHAN set
 # there).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 CHAND=${CHAND:?set by make check}
 CHAN=${CHAN:?set by make check}

@@ -20,6 +20,8 @@
 # {) fenced as something else (```, ```sh) or in a man page's .nf without
 # one.  The checker is then tried on copies of the documents with a block
 # edited, which it must catch.  Run by make check (top_srcdir set there).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 . "${top_srcdir:?set by make check}/tests/lib.sh"
 top=$top_srcdir

@@ -7,6 +7,8 @@
 #
 # Pauses are scaled down (CHAN_EXAMPLES_SCALE) so the talk runs fast; no
 # check depends on the test's own clock: only on what the programs print.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 
 CHAND=${CHAND:?set by make check}

@@ -3,6 +3,8 @@
  * file named by $CHAND_TEST_FSYNC_GATE exists, then syncs.  It stands for a
  * disk that takes its time, so that a test can see what chand does (and
  * does not send) while a sync is outstanding.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

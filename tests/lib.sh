@@ -5,6 +5,8 @@
 # whatever the exit: the chand of start_chand in $pid, any other in $pids.
 #
 # Sets tmp (a new directory, removed at exit), failures=0, pid="", pids="".
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 
 tmp=$(mktemp -d "/tmp/chan-$(basename "$0" .sh)-XXXXXX") || exit 99
 failures=0

@@ -5,6 +5,8 @@
 # datagrams syslog(3) sends to /dev/log, caught in a private mount
 # namespace where one can be made; skipped elsewhere).  Run by make check
 # ($CHAND and $CHAN set there).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 CHAND=${CHAND:?set by make check}
 CHAN=${CHAN:?set by make check}

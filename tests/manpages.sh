@@ -7,6 +7,8 @@
 # Every public function of libchan (client/libchan.sym) is in libchan(3)
 # and has a page of its own (a .so of libchan(3)) for make install.
 # Run by make check ($CHAND and $CHAN set there).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 CHAND=${CHAND:?set by make check}
 CHAN=${CHAN:?set by make check}

@@ -1,6 +1,8 @@
 /*
  * rt_test.c - helpers shared by the runtime's Check tests (see rt_test.h),
  * and the channel factory that reruns them on remote channels.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

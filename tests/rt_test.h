@@ -20,6 +20,8 @@
  * by all of its threads and goroutines (never in the parent: a client does
  * not survive fork).  make check runs the semantics binaries in all three
  * modes (tests/rt_remote_*.sh, tests/rt_split_*.sh).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef RT_TEST_H
 #define RT_TEST_H

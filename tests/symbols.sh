@@ -5,6 +5,8 @@
 # fails with the diff: '-' lines are listed but not exported, '+' lines
 # exported but not listed.  Run by make check ($top_builddir and
 # $top_srcdir set there).
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 
 top_builddir=${top_builddir:?set by make check}

@@ -10,6 +10,8 @@
  *
  * Loopback only.  The rate limits what the target sends back, per
  * connection.  Stopped by SIGTERM.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include <arpa/inet.h>
 #include <errno.h>

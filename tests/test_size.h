@@ -13,6 +13,8 @@
  * in a million.  CHAN_TEST_FULL=1 in the environment (or
  * `make check-full`) runs full sizes in any build.  The size that ran is
  * printed, so a log says what was tested.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef TEST_SIZE_H
 #define TEST_SIZE_H

@@ -3,6 +3,8 @@
 # took to its log ("duration: 12.3 s"), so that CI can list where the time
 # of make check goes (.ci/run prints the slowest).  The exit status is the
 # program's own.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 start=$(date +%s%N)
 "$@"
 rc=$?

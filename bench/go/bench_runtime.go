@@ -1,6 +1,8 @@
 // bench_runtime.go - the runtime benchmarks of bench_runtime.c, in Go, for
 // the side-by-side table of bench/runtime.sh.  Same workloads, same output:
 // one line "<name> <value> <unit>".
+//
+// Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 package main
 
 import (

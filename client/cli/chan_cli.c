@@ -5,6 +5,8 @@
  * It pipes: `seq 100000 | chan send jobs` sends each line as one value, in
  * batches of whatever stdin has ready, and `chan recv jobs -n 100000` prints
  * one value per line.  Exit codes are part of the interface (see usage).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -40,6 +40,8 @@
  * alone after that many ms.  A crash can only make chand redeliver values
  * the application had not been given, or had been given just before
  * (marked redelivered).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_CLIENT_H
 #define CHAN_CLIENT_H

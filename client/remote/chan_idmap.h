@@ -2,6 +2,8 @@
  * chan_idmap.h - a map from request ids (non-zero uint64) to pointers:
  * open addressing with linear probing and backward-shift deletion, so there
  * are no tombstones and lookups stay short however many requests come and go.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_IDMAP_H
 #define CHAN_IDMAP_H

@@ -6,6 +6,8 @@
  * Deadlines travel to chand as the time left; chand enforces them.  The
  * caller also waits locally, a little longer (chani_grace), so a connection
  * that stops answering cannot block it forever.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

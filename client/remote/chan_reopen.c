@@ -29,6 +29,8 @@
  * trip for all of them, and neither side's buffers fill up however many
  * handles there are.  The connection is published only after the last
  * answer, so nothing else reaches the daemon before them.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

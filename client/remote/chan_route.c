@@ -1,6 +1,8 @@
 /*
  * chan_route.c - which connection a channel's requests go on, in a cluster
  * (see chan_route.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -13,6 +13,8 @@
  * slot went to another group are opened there, and the call is made again;
  * while a slot is moving, after a pause.  The application never sees
  * EREMCHG, only how long a call took.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_ROUTE_H
 #define CHAN_ROUTE_H

@@ -40,6 +40,8 @@
  * select completes on the others, and fails with ECONNRESET only if no
  * source is left.  With deadline 0, the daemons answer at once (TIMEOUT if
  * nothing is ready), and the select gives up once all have answered.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

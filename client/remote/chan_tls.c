@@ -11,6 +11,8 @@
  * that one writes with write(2), and a peer gone away would kill the
  * application with SIGPIPE; ours sends with MSG_NOSIGNAL, as the plain
  * path does.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -8,6 +8,8 @@
  * by one thread at a time.  Before a connection is published (the dial,
  * the Hello, the re-opening of handles) only the dialling thread has it;
  * afterwards every call on it is made under the client's lock.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_TLS_H
 #define CHAN_TLS_H

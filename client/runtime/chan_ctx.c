@@ -7,6 +7,8 @@
  * like one saved by chani_ctx_switch, with chani_ctx_entry as the return
  * address and fn/arg in two callee-saved registers that chani_ctx_entry
  * moves into place.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -14,6 +14,8 @@
  * chani_ctx_make() prepares a context that, on its first switch, calls
  * fn(arg) on the given stack.  fn must never return: a goroutine ends by
  * switching away for good.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_CTX_H
 #define CHAN_CTX_H

@@ -8,6 +8,8 @@
  * change them for the next one on its thread).  176 keeps sp 16-aligned.
  * A fresh context (built by chani_ctx_make in C) has x19 = fn, x20 = arg and
  * x30 = chani_ctx_entry.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
     .text
     .globl  chani_ctx_switch

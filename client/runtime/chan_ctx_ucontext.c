@@ -9,6 +9,8 @@
  * this several times slower than the assembly switches; the mask given to
  * a fresh context is the creating thread's, and the scheduler creates
  * contexts on its worker threads, whose masks are all the same.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

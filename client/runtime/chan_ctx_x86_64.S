@@ -8,6 +8,8 @@
  * the rounding mode must not change it for the next goroutine on its thread.
  * chani_ctx_make (chan_ctx.c) builds the same picture for a fresh context,
  * with chani_ctx_entry as the return address, fn in r12 and arg in r13.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifdef __CET__
 #define ENDBR endbr64

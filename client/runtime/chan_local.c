@@ -19,6 +19,8 @@
  * a blocked receiver offered a value it cannot hold fails the same way and
  * the sender moves on to the next receiver.  See chan_local.h for the
  * invariants.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

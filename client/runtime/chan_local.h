@@ -1,6 +1,8 @@
 /*
  * chan_local.h - the local channel's structure and the locked operations
  * that chan_local.c (single operations) and chan_select.c share.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_LOCAL_H
 #define CHAN_LOCAL_H

@@ -1,5 +1,7 @@
 /*
  * chan_lock.c - the contended path of chan_mutex (see chan_lock.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

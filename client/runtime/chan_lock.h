@@ -16,6 +16,8 @@
  * unlocks of a lock not held.  For park's deferred unlock the scheduler runs
  * the unlock callback as the parked goroutine (chan_sched.c, run_after), so
  * TSan sees one owner lock and unlock.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_LOCK_H
 #define CHAN_LOCK_H

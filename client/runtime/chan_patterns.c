@@ -8,6 +8,8 @@
  * the last forwarder to see its input closed closes the output.  A
  * forwarder also stops when the output is closed under it (its send fails),
  * which gives the consumer a way to stop a fan-in early.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

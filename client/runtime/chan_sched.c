@@ -38,6 +38,8 @@
  *    (sleeping = 2), and a waker writes the eventfd.  The role is given up
  *    (the `done` callback) in the scheduler loop before any goroutine runs,
  *    so a goroutine that computes for long never keeps replies unread.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

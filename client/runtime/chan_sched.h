@@ -11,6 +11,8 @@
  * so starting a goroutine on a fresh stack touches one page and needs no
  * other allocation.  The scheduler is in chan_sched.c; parking and waking
  * are reached through the waiter (chan_wait.h), never directly by channels.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_SCHED_H
 #define CHAN_SCHED_H

@@ -23,6 +23,8 @@
  * 1-4 here with chani_lsel_start(), minus the park: the waiter it enqueues is
  * shared with the remote cases' requests, and the first source to claim it
  * wins, local or remote.  chani_lsel_finish() is step 5.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

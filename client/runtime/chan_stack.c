@@ -14,6 +14,8 @@
  * freed on the worker it ran on and that worker's next chan_go reuses it,
  * still hot), then in a bounded list shared under a lock.  Other sizes are
  * unmapped on release.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -12,6 +12,8 @@
  * so starting a goroutine on a fresh stack touches one page.  The guard
  * below lo is PROT_NONE-like: a stack overflow faults there instead of
  * running into other memory.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_STACK_H
 #define CHAN_STACK_H

@@ -1,6 +1,8 @@
 /*
  * chan_time.c - the monotonic millisecond clock every deadline is built on
  * (chan_clock.h's, in milliseconds).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -17,6 +17,8 @@
  * lock): `firing` marks it, and detach waits on `fired` until it is over,
  * so the channel is never freed under the sender's feet (Linux's
  * del_timer_sync).  The send never blocks, so that wait is short.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -7,6 +7,8 @@
  * the worker's timer heap, whose expiry self-claims the waiter.  Waking a
  * goroutine makes it ready on its own worker, from whatever thread the
  * winning source runs on.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -14,6 +14,8 @@
  * The waiter does not care whether it is a goroutine or a thread: parking a
  * goroutine switches to its worker's scheduler, parking a thread sleeps on a
  * futex.  Channels and the remote client use only this interface.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_WAIT_H
 #define CHAN_WAIT_H

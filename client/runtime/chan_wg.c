@@ -6,6 +6,8 @@
  * switch); the add that brings the count to zero claims and wakes every
  * waiter after unlocking.  A waiter whose deadline fires takes itself off
  * the list if nobody has yet.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

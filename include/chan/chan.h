@@ -54,6 +54,8 @@
  *              returns a chan_t * returns a reference the caller owns and
  *              must drop with chan_release().  chan_retain() adds one, e.g.
  *              before handing a channel to a goroutine that releases it.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAN_CHAN_H
 #define CHAN_CHAN_H

@@ -24,6 +24,8 @@
  * the fast decoder as with protobuf-c, with an id and a known status.  At
  * the end the server stops as on SIGTERM, every connection drains and is
  * reaped, and chand_server_free leaves nothing behind.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -13,6 +13,8 @@
  *     fast reply encoder writes the very bytes protobuf-c writes;
  *   - chan_name_valid agrees with the rule it documents.
  * Any disagreement aborts with the path of the differing field.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -19,6 +19,8 @@
  *   - when it loads, core_audit finds the core consistent, and loading the
  *     dir again - after the first load cut any torn tail - gives the same
  *     channels and values.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -7,6 +7,8 @@
  * Each argument is a file, or a directory whose regular files are all run.
  * Each input is read into a buffer of exactly its size, so that a sanitizer
  * build catches a read past its end.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -5,6 +5,8 @@
  * next; once the input runs out every read gives 0, so any input, even an
  * empty one, is a complete script.  Small reads keep the mapping from bytes
  * to actions simple, which lets the fuzzer's mutations stay meaningful.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef FZ_INPUT_H
 #define FZ_INPUT_H

@@ -1,6 +1,8 @@
 /*
  * fz_pb.c - protobuf-c messages compared field by field through their
  * descriptors (see fz_pb.h).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

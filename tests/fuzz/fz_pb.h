@@ -8,6 +8,8 @@
  * submessages), and so does the shape protobuf-c gives an empty bytes
  * field (data NULL iff len 0): the fast decoders promise to answer exactly
  * as protobuf-c would.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef FZ_PB_H
 #define FZ_PB_H

@@ -9,6 +9,8 @@
  * (described at the top of each target).
  *
  * Usage: mkcorpus DIR   (writes DIR/fuzz_frame/seed-*, ...)
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -4,6 +4,8 @@
 # --enable-fuzz the targets are linked with fuzz_main.c; with it they are
 # libFuzzer programs, which run the files named on their command line once
 # each.  A crash, a sanitizer report or a failed check fails the test.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 : "${top_builddir:?}" "${top_srcdir:?}"
 rc=0

@@ -8,6 +8,8 @@
 # (executions, cov: and ft:) and its totals; on a crash it prints the end of
 # the log and the reproducer (path and bytes), and exits 1 once all ran.
 # To keep a reproducer, copy it into tests/fuzz/corpus/TARGET/.
+#
+# Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -u
 src=$1 build=$2 secs=$3
 shift 3
