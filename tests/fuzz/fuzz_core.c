@@ -5,35 +5,73 @@
  *
  * Input: a script of steps.  Each step is one byte (bits 0-1 the session,
  * the rest the operation: open, send, recv, select, close, delete, ack,
- * nack, cancel, commit, release, disconnect, time) and the bytes its
+ * nack, cancel, commit, release, disconnect, time, and the cluster's move
+ * of a channel to another group: evict, move, adopt) and the bytes its
  * arguments need.  The script ends with a shutdown: core_shutdown, every
  * session dropped, core_free (LeakSanitizer checks that nothing is left).
  *
- * Every value the script sends is unique (its first 4 bytes are a serial).
+ * Every value the script makes is unique (its first 4 bytes are a serial).
  * After each step core_audit() must find the core consistent, and its walk
  * says where each value is; the harness checks that against what the
  * replies told it, and keeps this ledger:
  *
- *   created = at a sender (not accepted yet) + buffered + delivered
- *           + acknowledged + dropped
+ *   sent + adopted + copied = at a sender (not accepted yet) + buffered
+ *                           + delivered + acknowledged + dropped
  *
  * where a value may leave the core only for a documented reason:
  *   - acknowledged: its receiver acked its delivery in this step;
  *   - dropped unsent: it had not left its sender when the send failed
  *     (timeout, cancel, close, delete, disconnect, a select's other case
- *     won, a two-phase send declined); the send's answer must then not
- *     count it (accepted <= its place in the batch, and no OK);
- *   - dropped with its channel: it was buffered in a channel deleted in
- *     this step (PROTOCOL.md: Delete, temporary channels);
+ *     won, a two-phase send declined, MOVED); the send's answer must then
+ *     not count it (accepted <= its place in the batch, and no OK);
+ *   - dropped with its channel: it was buffered in a channel deleted or
+ *     dropped in this step (PROTOCOL.md: Delete, temporary channels; a
+ *     move's core_drop);
  *   - dropped when given back: its receiver gave it back in this step (nack,
  *     disconnect, or its ack deadline passed) to a deleted channel or to a
  *     sender that can take no more (PROTOCOL.md section 6), which must then
  *     not count it either.
  * A value never comes back once gone, is never in two places, is only ever
- * delivered from the channel it was sent to, carries a redelivered count
- * equal to the disconnects and ack deadlines it went through, and a batch
- * is first delivered in order; values given back together lead their
- * queue (buffer or sender) in the order they were delivered.
+ * delivered from the channel it is in, carries the redelivered count it
+ * should wherever it is (the disconnects and ack deadlines it went through,
+ * or what it was adopted with), and a batch is first delivered in order;
+ * values given back together lead their queue (buffer or sender) in the
+ * order they were delivered.  Once a send is answered, no value after the
+ * prefix it counts is left in the core (PROTOCOL.md, Send: of the rest none
+ * was taken).
+ *
+ * Moving channels (chand_slots.c, PROTOCOL.md section 12.1) adds three
+ * steps on the API the old and new groups' primaries use:
+ *   - evict: core_evict(MOVED) on a fixed channel.  Every op waiting on it
+ *     (blocked sends and receives, selects, committed two-phase exchanges
+ *     through their Commit) is answered MOVED exactly once, and nothing else
+ *     is answered; nothing waits on the channel after.  A send so answered
+ *     counts only what was accepted, its other values dropped unsent; a
+ *     receive gets no value; nothing buffered or out to a receiver moves.
+ *   - move: a channel out and back, as from one group to the other: its ops
+ *     evicted first or not; if core_chan_settled(), nothing waits on it (a
+ *     two-phase send whose partner was evicted keeps only its own value, to
+ *     be answered RETRY or CLOSED at its commit), and an unbuffered one has
+ *     no value out; else something must hold it (an op, a reservation, an
+ *     unbuffered value out).  core_chan_values must list exactly what the
+ *     audit finds on it: its deliveries in the order they were made, counted
+ *     one more redelivery, then its buffer in order.  It is dropped
+ *     (core_drop), and core_adopt_chan of its name and capacity makes a new
+ *     channel that core_adopt_val and core_adopt_end fill: in one part, or
+ *     in two (core_adopt_chan of the adopted name again returns the same
+ *     channel, keeping its capacity and values; the first part leaves it
+ *     open), after a failed attempt dropped (core_drop of an adopted
+ *     channel: its values are dropped with it), and perhaps dropped for good.
+ *     The buffered values are then the new channel's own (same serials), a
+ *     delivered one stays out on the old channel (acknowledged, or dropped
+ *     when given back) and its copy, a value of its own, is adopted: the
+ *     new buffer is exactly the listed values, in order, with their counts.
+ *     A sender is never told that a value a move took along was not sent.
+ *     A temporary channel's name is refused by core_drop and core_adopt_chan.
+ *   - adopt: new values adopted into a channel (made if absent, its capacity
+ *     kept if present; none into an unbuffered one, as chand_slots.c
+ *     refuses), then closed or not: accepted at once, like buffered values,
+ *     behind what the channel had, and handed to its waiting receivers.
  *
  * Replies are checked too: each request is answered exactly once (besides
  * a reservation's RESERVED), a receive never carries more than it asked
@@ -107,6 +145,8 @@ typedef struct fz_req {
     int ok_send;                 /* select: the send case answered OK, or -1 */
     int reserved_index;          /* select: the case it was RESERVED on */
     uint64_t target;             /* commit/release: the reservation */
+    bool held;                   /* commit: its target was reserved */
+    uint32_t first, nvals;       /* send: its values' serials */
 } fz_req_t;
 
 typedef struct fz_sess {
@@ -121,9 +161,16 @@ enum { AT_NONE = -1 };
 /* Why a value left the core (the ledger's columns). */
 enum gone_how { KEPT, ACKED, NOT_TAKEN, WITH_CHAN, GIVEN_BACK };
 
+/* How a value came into the core: sent by a session, adopted as a new
+ * value, or adopted by a move as the copy of a value out to a receiver. */
+enum made_how { MADE_SENT, MADE_ADOPTED, MADE_COPY };
+
 typedef struct fz_val {
     bool made, gone;
     enum gone_how how;
+    enum made_how made_by;
+    bool moved;                  /* a move adopted a copy of it elsewhere:
+                                    its sender must not hear it was not sent */
     int place;                   /* enum core_place, or AT_NONE */
     const core_chan_t *chan;     /* where it was sent */
     int sess;                    /* sender's session slot */
@@ -181,6 +228,7 @@ static struct {
     int64_t now;
     /* the ledger */
     uint64_t ledger[GIVEN_BACK + 1];   /* values gone, by enum gone_how */
+    uint64_t made[MADE_COPY + 1];      /* values made, by enum made_how */
     /* this step */
     int step_sess;
     bool step_dropped;           /* step_sess disconnected */
@@ -188,6 +236,20 @@ static struct {
     size_t nstep_acked, nstep_given;
     const core_chan_t *live_before[16], *live_chans[16];   /* channels named */
     size_t nlive_before, nlive_chans;
+    /* sends answered in this step: the rest of their batch must be gone */
+    uint64_t step_sends[MAXREPLIES];
+    int step_sends_sess[MAXREPLIES];
+    size_t nstep_sends;
+    /* channels this step dropped with core_drop (a move's or an attempt's) */
+    const core_chan_t *dropped[8];
+    size_t ndropped;
+    /* the move of this step: the values its new channel must hold, in order */
+    const core_chan_t *move_to;
+    uint32_t moved[MAXVALS];
+    size_t nmoved;
+    bool move_dropped_again;     /* the new channel was dropped too */
+    bool step_moves;             /* evict or move: every answer is MOVED */
+    const core_chan_t *evicted;  /* the channel the answers wait on */
 } fz;
 
 /* ---- values ---- */
@@ -200,17 +262,22 @@ static size_t value_make(uint32_t serial, uint32_t len, uint8_t *out)
 }
 
 /* The serial of a value the core shows us, checked against what was sent. */
+static uint32_t bytes_serial(const uint8_t *data, size_t len)
+{
+    must(len >= 4, "a value shorter than any sent");
+    uint32_t serial = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 |
+                      (uint32_t)data[3] << 24;
+    must(serial < fz.nval && fz.val[serial].made, "a value that was never sent");
+    must(fz.val[serial].len == len, "a value changed length");
+    uint8_t expect[64];
+    value_make(serial, (uint32_t)len, expect);
+    must(memcmp(expect, data, len) == 0, "a value's bytes changed");
+    return serial;
+}
+
 static uint32_t value_serial(const core_val_t *v)
 {
-    must(v->len >= 4, "a value shorter than any sent");
-    uint32_t serial = (uint32_t)v->data[0] | (uint32_t)v->data[1] << 8 |
-                      (uint32_t)v->data[2] << 16 | (uint32_t)v->data[3] << 24;
-    must(serial < fz.nval && fz.val[serial].made, "a value that was never sent");
-    must(fz.val[serial].len == v->len, "a value changed length");
-    uint8_t expect[64];
-    value_make(serial, v->len, expect);
-    must(memcmp(expect, v->data, v->len) == 0, "a value's bytes changed");
-    return serial;
+    return bytes_serial(v->data, v->len);
 }
 
 /* ---- replies ---- */
@@ -249,7 +316,8 @@ static void on_reply(void *ctx, const core_reply_t *r)
 
 enum step_kind {
     STEP_OPEN, STEP_SEND, STEP_RECV, STEP_SELECT, STEP_CLOSE, STEP_DELETE, STEP_ACK,
-    STEP_NACK, STEP_CANCEL, STEP_COMMIT, STEP_RELEASE, STEP_DROP, STEP_TIME, STEP_KINDS
+    STEP_NACK, STEP_CANCEL, STEP_COMMIT, STEP_RELEASE, STEP_DROP, STEP_TIME,
+    STEP_EVICT, STEP_MOVE, STEP_ADOPT, STEP_KINDS
 };
 
 static fz_req_t *req_of(int sess, uint64_t id)
@@ -299,6 +367,14 @@ static void check_recv_reply(fz_reply_t *x, const fz_req_t *q)
     must(x->ndlv <= 1 || bytes <= fz_limits.max_reply, "a receive's batch over max_reply");
 }
 
+/* A sender was told value serial was not taken: a move must not have
+ * taken it along (PROTOCOL.md, Send: of the values after `accepted`, none
+ * was taken; a client resends them). */
+static void told_unsent(uint32_t serial)
+{
+    must(!fz.val[serial].moved, "a sender told a value was not sent, yet a move took it along");
+}
+
 static void check_send_reply(fz_reply_t *x, fz_req_t *q)
 {
     const core_reply_t *r = &x->r;
@@ -312,6 +388,8 @@ static void check_send_reply(fz_reply_t *x, fz_req_t *q)
     must(r->status != CORE_ST_OK || r->accepted == q->n, "a send OK without all accepted");
     q->n = r->accepted;   /* from now on: the prefix it claims */
     must(q->lowest_lost >= q->n, "a send claims a value that was dropped");
+    for (uint32_t i = q->n; i < q->nvals; i++)
+        told_unsent(q->first + i);
 }
 
 static void check_select_reply(fz_reply_t *x, const fz_req_t *q)
@@ -321,6 +399,9 @@ static void check_select_reply(fz_reply_t *x, const fz_req_t *q)
         return;
     must(r->kind == CORE_R_SELECT, "a select answered with another kind");
     must(x->ndlv <= 1, "a select with more than one delivery");
+    for (size_t i = 0; i < q->ncases; i++)
+        if (q->send_case[i] && (r->status != CORE_ST_OK || r->index != (int)i))
+            told_unsent(q->serial[i]);
     if (r->index < 0) {
         must(x->ndlv == 0 && r->status != CORE_ST_OK, "no case chosen, yet an answer");
         return;
@@ -356,7 +437,11 @@ static void note_select_send(const fz_reply_t *x, fz_req_t *q)
 static void reply_final(fz_reply_t *x, fz_req_t *q)
 {
     switch (q->kind) {
-    case STEP_SEND: check_send_reply(x, q); break;
+    case STEP_SEND:
+        check_send_reply(x, q);
+        fz.step_sends_sess[fz.nstep_sends] = x->sess;
+        fz.step_sends[fz.nstep_sends++] = x->r.id;
+        break;
     case STEP_RECV: check_recv_reply(x, q); break;
     case STEP_SELECT: check_select_reply(x, q); note_select_send(x, q); break;
     default: must(x->ndlv == 0, "deliveries in a plain reply"); break;
@@ -376,8 +461,11 @@ static void reply_to_commit(fz_reply_t *x, fz_req_t *q)
         if (sel->reserved_index >= 0 && sel->send_case[sel->reserved_index])
             claim_select_send(sel, sel->reserved_index);
         must(x->ndlv == 0, "deliveries in a commit's plain answer");
-    } else
+    } else {
+        if (q->held && sel->reserved_index >= 0 && sel->send_case[sel->reserved_index])
+            told_unsent(sel->serial[sel->reserved_index]);   /* the two-phase send failed */
         must(x->ndlv == 0, "deliveries in a commit's plain answer");
+    }
     q->state = RQ_DONE;
 }
 
@@ -428,8 +516,7 @@ static void on_value(const core_value_at_t *at, void *arg)
         v->now_head = fz.walk_head;
         v->now_queue = fz.walk_queue;
     }
-    if (at->place == CORE_IN_DELIVERY)
-        must(at->val->redelivered == v->redelivered, "a redelivered count changed");
+    must(at->val->redelivered == v->redelivered, "a redelivered count changed");
 }
 
 static bool in_list(const uint64_t *l, size_t n, uint64_t x)
@@ -465,6 +552,7 @@ static void lost_unsent(fz_val_t *v)
     fz_req_t *q = req_of(v->sess, v->req);
     if (!q || (q->kind != STEP_SEND && q->kind != STEP_SELECT))
         return;   /* its session went: nobody was told anything */
+    told_unsent((uint32_t)(v - fz.val));
     if (v->seq < q->lowest_lost)
         q->lowest_lost = v->seq;
     if (q->state != RQ_DONE)
@@ -487,6 +575,12 @@ static bool given_back_now(const fz_val_t *v)
 /* v was somewhere after the last step and is nowhere now: why? */
 static enum gone_how value_left(fz_val_t *v)
 {
+    if (v->place == AT_NONE && v->made_by != MADE_SENT) {
+        /* adopted in this step: accepted at once, gone only with a
+         * channel this step dropped */
+        must(chan_in(fz.dropped, fz.ndropped, v->chan), "an adopted value vanished");
+        return WITH_CHAN;
+    }
     switch (v->place) {
     case AT_NONE:      /* refused at the door, or dropped before it left */
     case CORE_IN_SENDER:
@@ -570,6 +664,44 @@ static void audit(void)
     must(fz.nval == live + fz.ledger[ACKED] + fz.ledger[NOT_TAKEN] + fz.ledger[WITH_CHAN] +
                         fz.ledger[GIVEN_BACK],
          "the ledger does not balance");
+    must(fz.nval == fz.made[MADE_SENT] + fz.made[MADE_ADOPTED] + fz.made[MADE_COPY],
+         "values made that the ledger does not know");
+}
+
+/* A send's answer counts a prefix of its batch; of the rest none was taken
+ * (PROTOCOL.md, Send; the one exception, a later value acknowledged, is
+ * gone too): once answered, no value after the prefix is left in the core. */
+static void check_sends_answered(void)
+{
+    for (size_t k = 0; k < fz.nstep_sends; k++) {
+        const fz_req_t *q = req_of(fz.step_sends_sess[k], fz.step_sends[k]);
+        for (uint32_t i = q->n; i < q->nvals; i++)
+            must(fz.val[q->first + i].gone, "a send answered without a value that stays taken");
+    }
+}
+
+/* A move put these values into its new channel: they are its whole
+ * buffer, in the order listed, with the counts listed (the audit checked
+ * each count against the ledger's). */
+static void check_moved(void)
+{
+    if (!fz.move_to)
+        return;
+    for (size_t k = 0; k < fz.nmoved; k++) {
+        const fz_val_t *v = &fz.val[fz.moved[k]];
+        if (fz.move_dropped_again) {
+            must(v->gone && v->how == WITH_CHAN, "a value outlived the adopted channel dropped");
+            continue;
+        }
+        must(!v->gone && v->place == CORE_IN_BUFFER && v->at_chan == fz.move_to,
+             "a moved value is not in the new channel's buffer");
+        must(v->now_pos == v->now_head + k, "moved values are not in the order listed");
+    }
+    if (!fz.move_dropped_again) {
+        core_chan_info_t info;
+        core_chan_info(fz.move_to, &info);
+        must(info.len == fz.nmoved, "a moved channel holds values that were not moved");
+    }
 }
 
 /* Every delivery announced in this step is where the reply said. */
@@ -638,6 +770,9 @@ static uint32_t val_new(fz_sess_t *t, uint64_t id, uint32_t seq, const core_chan
     v->batch = serial - seq;
     v->len = len;
     v->expired = false;
+    v->made_by = MADE_SENT;
+    v->moved = false;
+    fz.made[MADE_SENT]++;
     fz.live[fz.nlive++] = serial;
     return serial;
 }
@@ -670,7 +805,8 @@ static void step_send(fz_sess_t *t, fz_in_t *in)
     const core_chan_t *ch = core_find(fz.core, name);
     core_bytes_t vals[8];
     uint8_t bytes[8][64];
-    q->n = (uint32_t)n;
+    q->n = q->nvals = (uint32_t)n;
+    q->first = fz.nval;
     q->chan[0] = ch;
     for (size_t i = 0; i < n; i++) {
         uint32_t len = 4 + fz_u8(in) % 48;   /* 51 > max_value: refused */
@@ -795,6 +931,7 @@ static void step_target(fz_sess_t *t, fz_in_t *in, int kind)
     q->target = target;
     fz_req_t *tq = req_of(t->slot, target);
     bool reserved = tq && tq->state == RQ_RESERVED;
+    q->held = reserved;
     if (kind == STEP_CANCEL) {
         core_cancel(t->s, id, target);
         return;
@@ -852,6 +989,339 @@ static void step_time(fz_in_t *in)
     core_expire(fz.core, fz.now);
 }
 
+/* ---- moving channels (chand_slots.c) ---- */
+
+static core_bytes_t fixed_pick(fz_in_t *in)
+{
+    const char *s = fixed_names[fz_u8(in) % NFIXED];
+    return (core_bytes_t){ (const uint8_t *)s, strlen(s) };
+}
+
+/* A value the harness adopts: made, accepted at once into ch. */
+static uint32_t val_adopted(const core_chan_t *ch, uint32_t batch, uint32_t len,
+                            uint32_t redelivered, enum made_how how)
+{
+    uint32_t serial = fz.nval++;
+    fz_val_t *v = &fz.val[serial];
+    memset(v, 0, sizeof *v);
+    v->made = true;
+    v->made_by = how;
+    v->place = AT_NONE;
+    v->chan = ch;
+    v->sess = -1;   /* nobody's: no answer judges it */
+    v->seq = serial - batch;
+    v->batch = batch;   /* adopted together: delivered first in order */
+    v->len = len;
+    v->redelivered = redelivered;
+    fz.made[how]++;
+    fz.live[fz.nlive++] = serial;
+    return serial;
+}
+
+static void adopt_val(core_chan_t *ch, uint32_t serial)
+{
+    uint8_t bytes[64];
+    const fz_val_t *v = &fz.val[serial];
+    core_adopt_val(ch, (core_bytes_t){ bytes, value_make(serial, v->len, bytes) }, v->redelivered);
+}
+
+static void note_dropped(const core_chan_t *ch)
+{
+    if (fz.ndropped < sizeof fz.dropped / sizeof fz.dropped[0])
+        fz.dropped[fz.ndropped++] = ch;
+}
+
+/* core_evict: every op waiting on the channel is answered MOVED (step_end
+ * checks the answers), nothing is left waiting, and the count returned is
+ * at least the answers given now (a send with values out to receivers is
+ * answered once they are settled). */
+static void evict(core_bytes_t name)
+{
+    const core_chan_t *ch = core_find(fz.core, name);
+    size_t before = fz.nreplies;
+    fz.step_moves = true;
+    fz.evicted = ch;
+    size_t n = core_evict(fz.core, name, CORE_ST_MOVED);
+    if (tracing())
+        fprintf(stderr, "  evicted %zu ops\n", n);
+    must(fz.nreplies - before <= n, "core_evict answered more ops than it counts");
+    if (!ch) {
+        must(n == 0, "core_evict found ops on no channel");
+        return;
+    }
+    core_chan_info_t info;
+    core_chan_info(ch, &info);
+    must(!info.senders && !info.receivers, "an op still waits on a channel after core_evict");
+}
+
+static void step_evict(fz_in_t *in)
+{
+    evict(fixed_pick(in));
+}
+
+/* What waits on the moved channel answers MOVED, and nothing else answers:
+ * blocked sends and receives, selects, and commits (a committed two-phase
+ * exchange waiting for its partner, or whose value came back to its
+ * sender's queue, is answered through its Commit). */
+static void check_moved_reply(const fz_reply_t *x)
+{
+    must(x->r.status == CORE_ST_MOVED, "a move answered something else than MOVED");
+    const fz_req_t *q = req_of(x->sess, x->r.id);
+    if (q && q->kind == STEP_COMMIT && q->state == RQ_OUT)
+        q = req_of(x->sess, q->target);
+    must(q && (q->kind == STEP_SEND || q->kind == STEP_RECV || q->kind == STEP_SELECT),
+         "MOVED to a request that was not waiting");
+    bool on = false;
+    for (size_t i = 0; i < (q->kind == STEP_SELECT ? q->ncases : 1); i++)
+        on |= q->chan[i] == fz.evicted;
+    must(on, "MOVED to a request that waits on another channel");
+}
+
+/* The core's walk of the values of one channel, as a move lists them. */
+struct chan_walk {
+    const core_chan_t *ch;
+    uint32_t dlv[MAXVALS], buf[MAXVALS];
+    size_t ndlv, nbuf;
+};
+
+static void on_chan_value(const core_value_at_t *at, void *arg)
+{
+    struct chan_walk *w = arg;
+    if (at->chan != w->ch || at->place == CORE_IN_GRAVE)
+        return;
+    uint32_t serial = value_serial(at->val);
+    if (at->place == CORE_IN_SENDER) {
+        /* only a two-phase send whose partner was evicted: its commit is
+         * answered RETRY or CLOSED, nothing is sent */
+        const fz_req_t *q = at->sess_ctx ? req_of(((fz_sess_t *)at->sess_ctx)->slot, at->id) : NULL;
+        must(q && q->state == RQ_RESERVED, "a sender waits on a settled channel");
+        return;
+    }
+    if (at->place == CORE_IN_BUFFER) {
+        w->buf[w->nbuf++] = serial;
+        return;
+    }
+    /* deliveries, oldest first */
+    size_t i = w->ndlv++;
+    while (i && fz.val[w->dlv[i - 1]].dlv_seq > fz.val[serial].dlv_seq) {
+        w->dlv[i] = w->dlv[i - 1];
+        i--;
+    }
+    w->dlv[i] = serial;
+}
+
+struct listing {
+    uint32_t serial[MAXVALS], redelivered[MAXVALS];
+    size_t n;
+};
+
+static void on_listed(void *arg, core_bytes_t data, uint32_t redelivered)
+{
+    struct listing *l = arg;
+    must(l->n < MAXVALS, "core_chan_values lists more values than were made");
+    l->serial[l->n] = bytes_serial(data.data, data.len);
+    l->redelivered[l->n++] = redelivered;
+}
+
+/* A settled channel holds nothing but its buffer and its deliveries (none
+ * if unbuffered); core_chan_values lists them, deliveries first in the
+ * order they were made and counted one more redelivery, then the buffer. */
+static void check_listing(const core_chan_t *ch, const struct listing *l, uint64_t cap)
+{
+    static struct chan_walk w;
+    w.ch = ch;
+    w.ndlv = w.nbuf = 0;
+    const char *bad = core_audit(fz.core, on_chan_value, &w);
+    if (bad)
+        fail(bad);
+    must(cap || !w.ndlv, "an unbuffered channel settled with a value out");
+    must(l->n == w.ndlv + w.nbuf, "core_chan_values lists another number of values");
+    for (size_t k = 0; k < l->n; k++) {
+        uint32_t serial = k < w.ndlv ? w.dlv[k] : w.buf[k - w.ndlv];
+        must(l->serial[k] == serial, "core_chan_values lists the values in another order");
+        must(l->redelivered[k] == fz.val[serial].redelivered + (k < w.ndlv),
+             "core_chan_values lists a wrong redelivered count");
+    }
+}
+
+/* Not settled: something must hold the channel (an op waiting, a
+ * reservation, an unbuffered value out), or a move would wait forever. */
+static void check_unsettled(const core_chan_t *ch)
+{
+    core_chan_info_t info;
+    core_chan_info(ch, &info);
+    if (info.senders || info.receivers || (!info.cap && info.inflight))
+        return;
+    for (int s = 0; s < NSESS; s++)
+        for (uint64_t id = 1; id < fz.sess[s].next_id; id++) {
+            const fz_req_t *q = &fz.sess[s].req[id];
+            if (q->state == RQ_RESERVED && q->chan[q->reserved_index] == ch)
+                return;
+        }
+    fail("a channel is not settled, with nothing on it to wait for");
+}
+
+/* Adopt the listed values into channel name (capacity cap), as one part
+ * or as two (the second adopts the channel again: the core appends), the
+ * way the new group's primary does. */
+static core_chan_t *adopt_all(core_bytes_t name, uint64_t cap, bool closed, bool split)
+{
+    core_chan_t *ch = core_adopt_chan(fz.core, name, cap);
+    must(ch != NULL, "core_adopt_chan refused a free name");
+    must(core_find(fz.core, name) == ch, "an adopted channel is not found by its name");
+    core_chan_info_t info;
+    core_chan_info(ch, &info);
+    must(info.cap == cap && !info.closed && !info.temp && !info.len && !info.senders &&
+         !info.receivers && !info.inflight, "core_adopt_chan made a channel not new");
+    size_t half = split ? fz.nmoved / 2 : fz.nmoved;
+    for (size_t k = 0; k < half; k++)
+        adopt_val(ch, fz.moved[k]);
+    if (split) {
+        /* the part ends with the channel open; the next part names it
+         * again (with another capacity here: the channel keeps its own) */
+        core_adopt_end(ch, false);
+        core_chan_t *again = core_adopt_chan(fz.core, name, cap + 1);
+        must(again == ch, "core_adopt_chan of an adopted channel's name made another");
+        core_chan_info(ch, &info);
+        must(info.cap == cap && !info.closed && info.len == half,
+             "core_adopt_chan changed a channel it was given again");
+        for (size_t k = half; k < fz.nmoved; k++)
+            adopt_val(ch, fz.moved[k]);
+    }
+    core_adopt_end(ch, closed);
+    core_chan_info(ch, &info);
+    must(info.len == fz.nmoved && info.closed == closed && !info.inflight,
+         "an adopted channel holds another number of values, or is not closed as asked");
+    return ch;
+}
+
+/* A move of one channel out and back in: with f & 1 its ops are evicted
+ * first; if it is settled its values are listed, it is dropped, and a
+ * channel of the same name and capacity adopts them (f & 2: in two parts;
+ * f & 4: after an attempt dropped again; f & 8: and that one is dropped
+ * too, as when the move fails for good).  What was buffered is the new
+ * channel's; what was out to a receiver stays out (on the old channel, to
+ * be acknowledged or dropped) and its copy, one more redelivery, leads the
+ * new buffer as a value of its own. */
+static void step_move(fz_in_t *in)
+{
+    core_bytes_t name = name_pick(in);
+    uint8_t f = fz_u8(in);
+    const core_chan_t *ch = core_find(fz.core, name);
+    if (!ch) {
+        must(!core_drop(fz.core, name, CORE_ST_MOVED), "core_drop of no channel");
+        return;
+    }
+    core_chan_info_t info;
+    core_chan_info(ch, &info);
+    if (info.temp) {
+        /* temporary channels never move */
+        must(!core_drop(fz.core, name, CORE_ST_MOVED), "core_drop of a temporary channel");
+        must(!core_adopt_chan(fz.core, name, info.cap), "core_adopt_chan of a temporary name");
+        must(core_find(fz.core, name) == ch, "a temporary channel went in a move");
+        return;
+    }
+    if (f & 1) {
+        evict(name);
+        core_chan_info(ch, &info);
+    }
+    if (!core_chan_settled(ch)) {
+        check_unsettled(ch);
+        return;
+    }
+    must(!info.senders && !info.receivers, "a channel settled with ops waiting");
+    static struct listing l;
+    l.n = 0;
+    core_chan_values(ch, on_listed, &l);
+    check_listing(ch, &l, info.cap);
+    size_t copies = 0;
+    for (size_t k = 0; k < l.n; k++)
+        copies += fz.val[l.serial[k]].place == CORE_IN_DELIVERY;
+    if (fz.nval + copies > MAXVALS)
+        return;
+    /* the new channel's values: the buffered ones themselves, a copy of
+     * each one out */
+    uint32_t batch = fz.nval;
+    fz.nmoved = 0;
+    for (size_t k = 0; k < l.n; k++) {
+        fz_val_t *v = &fz.val[l.serial[k]];
+        uint32_t serial = l.serial[k];
+        if (v->place == CORE_IN_DELIVERY)
+            serial = val_adopted(NULL, batch, v->len, l.redelivered[k], MADE_COPY);
+        fz.moved[fz.nmoved++] = serial;
+    }
+    fz.step_moves = true;
+    fz.evicted = ch;
+    must(core_drop(fz.core, name, CORE_ST_MOVED), "core_drop of a channel there");
+    note_dropped(ch);
+    must(!core_find(fz.core, name), "a channel dropped is still found");
+    core_chan_t *to = adopt_all(name, info.cap, info.closed, f & 2);
+    if (f & 4) {
+        /* that attempt failed: the next one drops what it left first */
+        must(core_drop(fz.core, name, CORE_ST_MOVED), "core_drop of an adopted channel");
+        note_dropped(to);
+        to = adopt_all(name, info.cap, info.closed, f & 2);
+    }
+    if (f & 8) {
+        must(core_drop(fz.core, name, CORE_ST_MOVED), "core_drop of an adopted channel");
+        note_dropped(to);
+        fz.move_dropped_again = true;
+    }
+    if (tracing())
+        fprintf(stderr, "  moved %zu values (%zu copies)%s\n", fz.nmoved, copies,
+                fz.move_dropped_again ? ", dropped again" : "");
+    fz.move_to = to;
+    for (size_t k = 0; k < fz.nmoved; k++)
+        fz.val[fz.moved[k]].chan = to;
+    for (size_t k = 0; k < l.n && !fz.move_dropped_again; k++)
+        if (fz.val[l.serial[k]].place == CORE_IN_DELIVERY)
+            fz.val[l.serial[k]].moved = true;   /* its copy lives on */
+}
+
+/* New values adopted into a channel (made with the capacity f asks if
+ * absent; a temporary channel's name is refused, and values never go into
+ * an unbuffered channel, as chand_slots.c checks), and closed if f asks:
+ * they are the channel's, behind what it had, handed to its waiting
+ * receivers at once. */
+static void step_adopt(fz_in_t *in)
+{
+    core_bytes_t name = name_pick(in);
+    uint8_t f = fz_u8(in);
+    size_t n = f & 7;
+    uint64_t cap = 1 + (f >> 3 & 3) % fz_limits.max_cap;
+    bool closed = f & 0x80;
+    uint8_t lens[8];
+    for (size_t i = 0; i < n; i++)
+        lens[i] = fz_u8(in);
+    if (fz.nval + n > MAXVALS)
+        return;
+    const core_chan_t *old = core_find(fz.core, name);
+    core_chan_info_t info;
+    if (old)
+        core_chan_info(old, &info);
+    core_chan_t *ch = core_adopt_chan(fz.core, name, cap);
+    if (old && info.temp) {
+        must(!ch, "core_adopt_chan of a temporary name");
+        return;
+    }
+    must(ch && (!old || ch == old), "core_adopt_chan made another channel for a name taken");
+    bool was_closed = old && info.closed;
+    if (old)
+        cap = info.cap;
+    core_chan_info(ch, &info);
+    must(info.cap == cap, "core_adopt_chan changed a channel's capacity");
+    if (!cap)
+        n = 0;
+    uint32_t batch = fz.nval;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t len = 4 + (lens[i] & 63) % 45;
+        adopt_val(ch, val_adopted(ch, batch, len, lens[i] >> 6, MADE_ADOPTED));
+    }
+    core_adopt_end(ch, closed);
+    core_chan_info(ch, &info);
+    must(info.closed == (closed || was_closed), "core_adopt_end closed a channel or did not");
+}
+
 static void note_live_chans(const core_chan_t *ch, void *arg)
 {
     (void)arg;
@@ -871,10 +1341,15 @@ static void step_end(void)
 {
     fz.nlive_chans = 0;
     core_each_chan(fz.core, note_live_chans, NULL);
-    for (size_t k = 0; k < fz.nreplies; k++)
+    for (size_t k = 0; k < fz.nreplies; k++) {
+        if (fz.step_moves)
+            check_moved_reply(&fz.replies[k]);
         reply_seen(&fz.replies[k]);
+    }
     audit();
     check_deliveries_placed();
+    check_sends_answered();
+    check_moved();
 }
 
 static void step_begin(int slot)
@@ -883,6 +1358,13 @@ static void step_begin(int slot)
     fz.step_sess = slot;
     fz.step_dropped = false;
     fz.nstep_acked = fz.nstep_given = 0;
+    fz.nstep_sends = 0;
+    fz.ndropped = 0;
+    fz.move_to = NULL;
+    fz.nmoved = 0;
+    fz.move_dropped_again = false;
+    fz.step_moves = false;
+    fz.evicted = NULL;
     fz.nlive_before = 0;
     core_each_chan(fz.core, note_live_before, NULL);
 }
@@ -909,6 +1391,9 @@ static void step(fz_in_t *in)
     case STEP_RELEASE: step_target(t, in, STEP_RELEASE); break;
     case STEP_DROP: step_drop(t); break;
     case STEP_TIME: step_time(in); break;
+    case STEP_EVICT: step_evict(in); break;
+    case STEP_MOVE: step_move(in); break;
+    case STEP_ADOPT: step_adopt(in); break;
     }
     step_end();
 }
@@ -947,6 +1432,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz.ntemps = 0;
     fz.now = 0;
     memset(fz.ledger, 0, sizeof fz.ledger);
+    memset(fz.made, 0, sizeof fz.made);
     fz_in_t in = fz_in(data, size);
     fz.core = core_new(&fz_limits, on_reply);
     core_seed(fz.core, fz_uint(&in, 2) + 1);

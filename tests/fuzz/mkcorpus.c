@@ -237,7 +237,7 @@ static void frame_seeds(void)
  * A step is a byte, session | kind << 2, and its arguments (fuzz_core.c). */
 
 enum { C_OPEN, C_SEND, C_RECV, C_SELECT, C_CLOSE, C_DELETE, C_ACK, C_NACK, C_CANCEL,
-       C_COMMIT, C_RELEASE, C_DROP, C_TIME };
+       C_COMMIT, C_RELEASE, C_DROP, C_TIME, C_EVICT, C_MOVE, C_ADOPT };
 #define STEP(sess, kind) (uint8_t)((sess) | (kind) << 2)
 /* OPEN flags */
 #define O_CAP(n) (4 | (n))
@@ -247,6 +247,17 @@ enum { C_OPEN, C_SEND, C_RECV, C_SELECT, C_CLOSE, C_DELETE, C_ACK, C_NACK, C_CAN
 #define T_NOW 0
 #define T_EVER 64
 #define T_MS(n) (128 | ((n) / 10))
+/* SELECT's first byte: cases (the byte modulo 5), 8 reserve, 16 in order,
+ * priority << 5 */
+/* MOVE flags */
+#define M_EVICT 1
+#define M_SPLIT 2
+#define M_RETRY 4
+#define M_FAIL 8
+/* ADOPT: values | capacity - 1 << 3 | closed; then a byte per value:
+ * length - 4 | redelivered << 6 */
+#define A_CAP(n) (((n) - 1) << 3)
+#define A_CLOSED 128
 
 static void core_seeds(void)
 {
@@ -277,12 +288,12 @@ static void core_seeds(void)
         STEP(0, C_OPEN), 0, 0,
         STEP(0, C_OPEN), 1, O_CAP(1),
         /* a reserving select: send on a, receive on b, priority 1 */
-        STEP(0, C_SELECT), 2 | 8 | 1 << 5, 0, 1 | 4 << 2, 1, 2, T_EVER,
+        STEP(0, C_SELECT), 2 | 8 | 1 << 5, 0, 1 | 4 << 2, 1, 2, T_EVER,   /* 42: 2 cases */
         STEP(1, C_RECV), 0, 1, 200, T_EVER,
         STEP(0, C_COMMIT), 0, 1,
         STEP(1, C_ACK), 0,
-        STEP(2, C_SELECT), 2 | 8 | 2 << 5, 0, 0, 1, 3 | 8 << 2, T_MS(30),
-        STEP(3, C_SELECT), 1 | 8 | 3 << 5, 0, 2, T_EVER,
+        STEP(2, C_SELECT), 8 | 2 << 5, 0, 0, 1, 3 | 8 << 2, T_MS(30),     /* 72: 2 cases */
+        STEP(3, C_SELECT), 2 | 8 | 3 << 5, 0, 2, T_EVER,                  /* 106: 1 case */
         STEP(2, C_RELEASE), 0, 0,
         STEP(3, C_CANCEL), 0, 0,
         STEP(0, C_TIME), 130,
@@ -300,7 +311,68 @@ static void core_seeds(void)
         STEP(2, C_DELETE), 2,
         STEP(3, C_TIME), 20,
     };
+    /* cluster moves (chand_slots.c): ops evicted with MOVED */
+    static const uint8_t evict[] = {
+        0, 5,
+        STEP(0, C_OPEN), 0, O_CAP(1),
+        STEP(0, C_SEND), 0, 3, T_EVER, 4, 10, 20,           /* 1 buffered, 2 wait */
+        STEP(1, C_OPEN), 1, 0,
+        STEP(1, C_RECV), 1, 1, 200, T_EVER,
+        STEP(2, C_OPEN), 2, 0,
+        STEP(2, C_SELECT), 2, 2, 2, 1, 2, T_EVER,           /* receive on c or b */
+        STEP(3, C_EVICT), 0,                                /* the send: accepted 1 */
+        STEP(3, C_EVICT), 1,                                /* the receive, the select */
+        STEP(3, C_EVICT), 2,
+        STEP(1, C_RECV), 0, 1, 200, T_NOW,                  /* the buffered value stays */
+    };
+    /* a channel moved out and back: buffered values move, one out to a
+     * receiver stays out and its copy leads the new buffer */
+    static const uint8_t move[] = {
+        0, 6,
+        STEP(0, C_OPEN), 0, O_CAP(3),
+        STEP(0, C_SEND), 0, 3, T_EVER, 4, 10, 20,
+        STEP(1, C_RECV), 0, 1, 200, T_EVER,                 /* one out */
+        STEP(2, C_RECV), 0, 1, 200, T_EVER,                 /* and one more */
+        STEP(3, C_MOVE), 0, M_EVICT,
+        STEP(1, C_ACK), 0,                                  /* the old channel's */
+        STEP(2, C_NACK), 1, 0,                              /* dropped with it */
+        STEP(3, C_MOVE), 0, M_SPLIT | M_RETRY,
+        STEP(1, C_RECV), 0, 2, 200, T_EVER,
+        STEP(3, C_MOVE), 0, M_EVICT,
+        STEP(1, C_DROP),                                    /* they come back */
+        STEP(0, C_CLOSE), 0,
+        STEP(3, C_MOVE), 0, M_SPLIT,                        /* closed moves closed */
+        STEP(2, C_RECV), 0, 2, 200, T_NOW,
+        STEP(0, C_OPEN), 1, 0,
+        STEP(0, C_SEND), 1, 1, T_EVER, 9,
+        STEP(3, C_MOVE), 1, 0,                              /* not settled */
+        STEP(3, C_MOVE), 1, M_EVICT,
+        STEP(3, C_MOVE), 0, M_RETRY | M_FAIL,               /* dropped for good */
+    };
+    /* new values adopted: into a channel made for them, one with a
+     * waiting receiver, a closed one; a temporary channel refuses */
+    static const uint8_t adopt[] = {
+        0, 7,
+        STEP(0, C_ADOPT), 0, 3 | A_CAP(2), 0, 10 | 1 << 6, 40,
+        STEP(1, C_OPEN), 2, O_CAP(1),
+        STEP(1, C_RECV), 2, 2, 200, T_EVER,
+        STEP(0, C_ADOPT), 2, 2, 5, 6,                       /* the receiver takes them */
+        STEP(2, C_SEND), 2, 2, T_EVER, 4, 4,
+        STEP(0, C_ADOPT), 2, 1 | A_CLOSED, 7,               /* the sender is refused */
+        STEP(1, C_OPEN), 1, 0,
+        STEP(0, C_ADOPT), 1, 2, 5, 5,                       /* unbuffered: no values */
+        STEP(3, C_OPEN), 0, O_TEMP | O_NONAME,
+        STEP(3, C_ADOPT), 3, 1, 8,
+        STEP(3, C_MOVE), 3, M_EVICT,
+        STEP(1, C_RECV), 0, 4, 200, T_NOW,
+        STEP(3, C_MOVE), 0, M_EVICT,
+        STEP(1, C_DROP),
+        STEP(3, C_MOVE), 0, M_SPLIT,
+    };
     write_seed("fuzz_core", "buffered", buffered, sizeof buffered);
+    write_seed("fuzz_core", "evict", evict, sizeof evict);
+    write_seed("fuzz_core", "move", move, sizeof move);
+    write_seed("fuzz_core", "adopt", adopt, sizeof adopt);
     write_seed("fuzz_core", "unbuffered", unbuffered, sizeof unbuffered);
     write_seed("fuzz_core", "reserving", reserving, sizeof reserving);
     write_seed("fuzz_core", "temps", temps, sizeof temps);
