@@ -806,8 +806,12 @@ void core_shutdown(core_t *c)
         core_sess_t *s = QLIST_ENTRY(l, core_sess_t, all);
         htable_each(&s->ops, corei_collect_node, &ops);
         /* nobody will acknowledge now: values out are the channels' */
-        for (qlink_t *d = s->dlv_order.next; d != &s->dlv_order; d = d->next)
-            QLIST_ENTRY(d, core_dlv_t, order)->owner = NULL;
+        for (qlink_t *dl = s->dlv_order.next; dl != &s->dlv_order; dl = dl->next) {
+            core_dlv_t *d = QLIST_ENTRY(dl, core_dlv_t, order);
+            if (d->owner)
+                d->ch->handed--;
+            d->owner = NULL;
+        }
     }
     for (qlink_t *l = c->detached.next; l != &c->detached; l = l->next)
         pdeque_push_back(&ops, QLIST_ENTRY(l, core_op_t, dlink));

@@ -218,8 +218,10 @@ void core_dump(const core_t *c,
  * be resolved by their clients.  Returns how many ops were answered. */
 size_t core_evict(core_t *c, core_bytes_t name, core_status_t st);
 /* core_chan_settled - nothing waits on ch, no reservation holds a slot or a
- * partner on it, and (unbuffered) no value is out awaiting its ack: its
- * whole state is its buffer and its unacknowledged deliveries. */
+ * partner on it, and no value is out whose sender awaits its ack (any on
+ * an unbuffered channel; on a buffered one, a value handed straight from
+ * its sender while reservations held the free slots): its whole state is
+ * its buffer and its unacknowledged deliveries. */
 bool core_chan_settled(const core_chan_t *ch);
 /* core_chan_values - fn for every value of ch, in the order a receiver
  * would get them: deliveries not yet acknowledged first (with one more

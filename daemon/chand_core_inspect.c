@@ -157,12 +157,16 @@ static void audit_chan(hnode_t *n, void *arg)
     for (size_t i = 0; i < ch->buf.len; i++)
         audit_value(a, pdeque_at(&ch->buf, i), CORE_IN_BUFFER, ch, NULL,
                     0, -1);
-    uint64_t inflight = 0, reserved = 0;
-    for (size_t i = 0; i < a->dlvs.len; i++)
-        inflight += ((core_dlv_t *)a->dlvs.buf[i])->ch == ch;
+    uint64_t inflight = 0, handed = 0, reserved = 0;
+    for (size_t i = 0; i < a->dlvs.len; i++) {
+        const core_dlv_t *d = a->dlvs.buf[i];
+        inflight += d->ch == ch;
+        handed += d->ch == ch && d->owner;
+    }
     for (size_t i = 0; i < a->ops.len; i++)
         reserved += ((core_op_t *)a->ops.buf[i])->slot == ch;
     audit_check(a, inflight == ch->inflight, "a channel's inflight differs from its deliveries");
+    audit_check(a, handed == ch->handed, "a channel's handed differs from its deliveries");
     audit_check(a, reserved == ch->reserved, "a channel's reserved slots differ from its holders");
     audit_no_partner(a, ch);
 }

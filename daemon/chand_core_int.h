@@ -55,6 +55,8 @@ struct core_chan {
     qlink_t sendq, recvq;    /* waiting cases, FIFO */
     uint64_t nsend, nrecv;   /* cases in those queues */
     uint64_t inflight;       /* deliveries not yet acknowledged */
+    uint64_t handed;         /* of them, values handed straight from a
+                                sender that waits for their ack (owner) */
     uint64_t sent, received;
     uint64_t refs;           /* the name table + cases + deliveries */
     uint64_t no;             /* its journal number; 0: not journaled */

@@ -271,8 +271,10 @@ static void deliver(core_case_t *r, core_val_t *v, core_op_t *owner, int owner_c
     ch->refs++;
     ch->inflight++;
     ch->core->inflight++;
-    if (owner)
+    if (owner) {
         owner->inflight++;
+        ch->handed++;
+    }
     corei_jr_delivered(ch->core, v);
     case_collect(r, d->id, v);
 }
@@ -284,6 +286,8 @@ static void dlv_free(core_dlv_t *d)
     qlist_remove(&d->by_time);
     d->ch->inflight--;
     d->ch->core->inflight--;
+    if (d->owner)
+        d->ch->handed--;
     corei_chan_unref(d->ch);
     xsmall_free(d, sizeof *d);
 }
@@ -330,23 +334,26 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
             /* its receiver gave the value back: it chose another case */
             corei_val_free(ch->core, v);
             send_retry(owner);
-        } else if (owner->fail != CORE_ST_OK || ch->closed) {
-            /* the sender can take no more: the value is reported unsent */
-            send_lose(owner, v);
-            if (owner->fail == CORE_ST_OK)
-                owner->fail = CORE_ST_CLOSED;
-            send_maybe_finish(owner);
-        } else if (ch->cap) {
+        } else if (ch->cap && !ch->deleted) {
             /* a buffered channel hands values straight from a sender only
              * while reservations hold its free slots; back, the value is
              * the channel's oldest: it goes to the head of the buffer, ahead
              * of what was buffered meanwhile (its sender's queue is behind
-             * that), and the send has it there */
+             * that), and the send has it there.  So too once the send can
+             * take no more or the channel is closed: later values of the
+             * batch may be buffered already, and the send's answer counts a
+             * prefix */
             pdeque_push_front(&ch->buf, v);
             corei_jr_put(ch, v);
             ch->sent++;
             ch->core->values_sent++;
             owner->accepted++;
+            send_maybe_finish(owner);
+        } else if (owner->fail != CORE_ST_OK || ch->closed) {
+            /* the sender can take no more: the value is reported unsent */
+            send_lose(owner, v);
+            if (owner->fail == CORE_ST_OK)
+                owner->fail = CORE_ST_CLOSED;
             send_maybe_finish(owner);
         } else {
             pdeque_push_front(&cs->vals, v);

@@ -175,7 +175,12 @@ size_t core_evict(core_t *c, core_bytes_t name, core_status_t st)
 
 bool core_chan_settled(const core_chan_t *ch)
 {
-    return !ch->reserved && !ch->nsend && !ch->nrecv && (ch->cap || !ch->inflight);
+    /* a value handed straight from its sender (unbuffered, or buffered
+     * while reservations held the free slots) decides the send's answer
+     * when its receiver acks or gives it back: a copy moved before would
+     * be delivered even if the sender hears it was not sent */
+    return !ch->reserved && !ch->nsend && !ch->nrecv && !ch->handed &&
+           (ch->cap || !ch->inflight);
 }
 
 void core_chan_values(const core_chan_t *ch,

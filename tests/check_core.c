@@ -1491,6 +1491,74 @@ START_TEST(t_given_back_ahead_of_buffered_when_slots_reserved)
 }
 END_TEST
 
+START_TEST(t_handed_value_back_to_a_closed_buffer)
+{
+    /* The only free slot of r is reserved: a waiting sender hands [x, y]
+     * straight to two receivers.  y comes back first (to the buffer: the
+     * send has it), then r is closed and x comes back: a buffered channel
+     * keeps it too (PROTOCOL.md, Close), at the head.  Dropped as unsent,
+     * the send would be told that nothing was taken (the prefix ends before
+     * x) while y stays buffered, and a client resending both would repeat y. */
+    mk(A, 1, "r", 1);
+    core_case_req_t s1[1] = { SC("r", "s1") };
+    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
+    must_reply(A, 2, CORE_ST_RESERVED);
+    core_bytes_t vals[2] = { B("x"), B("y") };
+    core_send(Bs->s, 3, B("r"), vals, 2, -1, 0);
+    recvn(C, 4, "r", 1, -1);
+    rec_t *rx = must_reply(C, 4, CORE_ST_OK);
+    ck_assert_str_eq(rx->val[0], "x");
+    recvn(&sess[3], 5, "r", 1, -1);
+    rec_t *ry = must_reply(&sess[3], 5, CORE_ST_OK);
+    ck_assert_str_eq(ry->val[0], "y");
+    ck_assert(core_nack(sess[3].s, ry->dlv[0]));
+    core_close(A->s, 6, B("r"));
+    must_reply(A, 6, CORE_ST_OK);
+    ck_assert_ptr_null(reply_to(Bs, 3));
+    ck_assert(core_nack(C->s, rx->dlv[0]));
+    ck_assert_uint_eq(must_reply(Bs, 3, CORE_ST_OK)->accepted, 2);
+    ck_assert_str_eq(take(C, 7, "r"), "x");
+    ck_assert_str_eq(take(C, 8, "r"), "y");
+    recvn(C, 9, "r", 1, 0);
+    must_reply(C, 9, CORE_ST_CLOSED);
+}
+END_TEST
+
+START_TEST(t_move_waits_for_a_value_handed_from_its_sender)
+{
+    /* x goes straight from its sender to a receiver while a reservation
+     * holds r's free slot; the reservation goes.  Until x is acknowledged
+     * or given back r is not settled: a move that copied x now, then
+     * dropped r, would deliver the copy while x's sender, when x comes back
+     * to the dropped channel, hears that x was not sent. */
+    mk(A, 1, "r", 1);
+    core_case_req_t s1[1] = { SC("r", "s1") };
+    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
+    must_reply(A, 2, CORE_ST_RESERVED);
+    send1(Bs, 3, "r", "x", -1);
+    recvn(C, 4, "r", 1, -1);
+    rec_t *r = must_reply(C, 4, CORE_ST_OK);
+    ck_assert_str_eq(r->val[0], "x");
+    core_release(A->s, 5, 2);
+    must_reply(A, 5, CORE_ST_OK);
+    ck_assert_uint_eq(core_evict(core, B("r"), CORE_ST_MOVED), 0);
+    const core_chan_t *ch = core_find(core, B("r"));
+    ck_assert(!core_chan_settled(ch));
+    ck_assert(core_nack(C->s, r->dlv[0]));   /* back to the buffer: the send has it */
+    ck_assert_uint_eq(must_reply(Bs, 3, CORE_ST_OK)->accepted, 1);
+    ck_assert(core_chan_settled(ch));
+    /* the same with an unbuffered channel: the send waits for the ack */
+    mk(A, 6, "u", 0);
+    send1(Bs, 7, "u", "z", -1);
+    recvn(C, 8, "u", 1, -1);
+    r = must_reply(C, 8, CORE_ST_OK);
+    ck_assert(!core_chan_settled(core_find(core, B("u"))));
+    ack_all(C, r);
+    must_reply(Bs, 7, CORE_ST_OK);
+    ck_assert(core_chan_settled(core_find(core, B("u"))));
+}
+END_TEST
+
 /* in_order: of the ready cases, the first in the order given is taken,
  * every time (the client shuffled them); without it, any of them. */
 START_TEST(t_blocked_select_is_queued_in_random_order)
@@ -2346,6 +2414,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_no_reservation_past_capacity);
     tcase_add_test(tc, t_select_in_order);
     tcase_add_test(tc, t_given_back_ahead_of_buffered_when_slots_reserved);
+    tcase_add_test(tc, t_handed_value_back_to_a_closed_buffer);
+    tcase_add_test(tc, t_move_waits_for_a_value_handed_from_its_sender);
     tcase_add_test(tc, t_look_reports_versions);
     tcase_add_loop_test(tc, t_blocked_select_is_queued_in_random_order, 0, 2);
     tcase_add_test(tc, t_commit_takes_the_callers_deadline);

@@ -1145,12 +1145,13 @@ static void check_listing(const core_chan_t *ch, const struct listing *l, uint64
 }
 
 /* Not settled: something must hold the channel (an op waiting, a
- * reservation, an unbuffered value out), or a move would wait forever. */
+ * reservation, a value out whose sender waits for its ack: its send is not
+ * answered yet, or its session went), or a move would wait forever. */
 static void check_unsettled(const core_chan_t *ch)
 {
     core_chan_info_t info;
     core_chan_info(ch, &info);
-    if (info.senders || info.receivers || (!info.cap && info.inflight))
+    if (info.senders || info.receivers)
         return;
     for (int s = 0; s < NSESS; s++)
         for (uint64_t id = 1; id < fz.sess[s].next_id; id++) {
@@ -1158,6 +1159,13 @@ static void check_unsettled(const core_chan_t *ch)
             if (q->state == RQ_RESERVED && q->chan[q->reserved_index] == ch)
                 return;
         }
+    for (uint32_t k = 0; k < fz.nlive; k++) {
+        const fz_val_t *v = &fz.val[fz.live[k]];
+        const fz_req_t *q = v->made_by == MADE_SENT ? req_of(v->sess, v->req) : NULL;
+        if (v->place == CORE_IN_DELIVERY && v->at_chan == ch && v->made_by == MADE_SENT &&
+            (!q || q->state != RQ_DONE || q->kind == STEP_SELECT))
+            return;
+    }
     fail("a channel is not settled, with nothing on it to wait for");
 }
 
