@@ -334,17 +334,21 @@ static void dlv_return(core_dlv_t *d, bool redelivered)
             /* its receiver gave the value back: it chose another case */
             corei_val_free(ch->core, v);
             send_retry(owner);
-        } else if (ch->cap && !ch->deleted) {
+        } else if (ch->cap) {
             /* a buffered channel hands values straight from a sender only
              * while reservations hold its free slots; back, the value is
              * the channel's oldest: it goes to the head of the buffer, ahead
              * of what was buffered meanwhile (its sender's queue is behind
              * that), and the send has it there.  So too once the send can
-             * take no more or the channel is closed: later values of the
-             * batch may be buffered already, and the send's answer counts a
-             * prefix */
-            pdeque_push_front(&ch->buf, v);
-            corei_jr_put(ch, v);
+             * take no more, the channel is closed, or deleted (dropped then,
+             * as its buffer was): later values of the batch may have been
+             * buffered already, and the send's answer counts a prefix */
+            if (ch->deleted) {
+                corei_val_free(ch->core, v);
+            } else {
+                pdeque_push_front(&ch->buf, v);
+                corei_jr_put(ch, v);
+            }
             ch->sent++;
             ch->core->values_sent++;
             owner->accepted++;

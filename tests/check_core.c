@@ -1524,6 +1524,34 @@ START_TEST(t_handed_value_back_to_a_closed_buffer)
 }
 END_TEST
 
+START_TEST(t_handed_value_back_to_a_deleted_buffer)
+{
+    /* As above, but y is taken from the buffer by another receiver, and r
+     * is deleted before x comes back: x is dropped with r, as its buffer
+     * was, and the send had it.  Reported unsent, the answer's prefix would
+     * end before x, leaving out y, which is still out and may be acked. */
+    mk(A, 1, "r", 1);
+    core_case_req_t s1[1] = { SC("r", "s1") };
+    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
+    must_reply(A, 2, CORE_ST_RESERVED);
+    core_bytes_t vals[2] = { B("x"), B("y") };
+    core_send(Bs->s, 3, B("r"), vals, 2, -1, 0);
+    recvn(C, 4, "r", 2, -1);
+    rec_t *r = must_reply(C, 4, CORE_ST_OK);
+    ck_assert_uint_eq(r->ndlv, 2);
+    ck_assert(core_nack(C->s, r->dlv[1]));               /* y: to the buffer */
+    recvn(&sess[3], 5, "r", 1, 0);
+    rec_t *ry = must_reply(&sess[3], 5, CORE_ST_OK);
+    ck_assert_str_eq(ry->val[0], "y");
+    core_delete(A->s, 6, B("r"));
+    must_reply(A, 6, CORE_ST_OK);
+    ck_assert_ptr_null(reply_to(Bs, 3));
+    ck_assert(core_nack(C->s, r->dlv[0]));               /* x: dropped with r */
+    ck_assert_uint_eq(must_reply(Bs, 3, CORE_ST_OK)->accepted, 2);
+    ack_all(&sess[3], ry);
+}
+END_TEST
+
 START_TEST(t_move_waits_for_a_value_handed_from_its_sender)
 {
     /* x goes straight from its sender to a receiver while a reservation
@@ -2415,6 +2443,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_select_in_order);
     tcase_add_test(tc, t_given_back_ahead_of_buffered_when_slots_reserved);
     tcase_add_test(tc, t_handed_value_back_to_a_closed_buffer);
+    tcase_add_test(tc, t_handed_value_back_to_a_deleted_buffer);
     tcase_add_test(tc, t_move_waits_for_a_value_handed_from_its_sender);
     tcase_add_test(tc, t_look_reports_versions);
     tcase_add_loop_test(tc, t_blocked_select_is_queued_in_random_order, 0, 2);

@@ -302,6 +302,9 @@ static void on_reply(void *ctx, const core_reply_t *r)
         x->serial[i] = value_serial(r->dlv[i].val);
         x->len[i] = r->dlv[i].val->len;
         x->redelivered[i] = r->dlv[i].val->redelivered;
+        if (tracing())
+            fprintf(stderr, "    delivery %llu: value %u (%u bytes, redelivered %u)\n",
+                    (unsigned long long)x->dlv[i], x->serial[i], x->len[i], x->redelivered[i]);
     }
     if (r->kind == CORE_R_OPEN && r->status == CORE_ST_OK) {
         core_chan_info_t info;
@@ -895,8 +898,11 @@ static uint64_t dlv_pick(fz_sess_t *t, uint8_t b)
 static void step_ack(fz_sess_t *t, fz_in_t *in)
 {
     uint64_t d = dlv_pick(t, fz_u8(in));
-    if (core_ack(t->s, d))
+    bool known = core_ack(t->s, d);
+    if (known)
         fz.step_acked[fz.nstep_acked++] = d;
+    if (tracing())
+        fprintf(stderr, "  ack delivery %llu%s\n", (unsigned long long)d, known ? "" : " (unknown)");
 }
 
 static void step_nack(fz_sess_t *t, fz_in_t *in)
@@ -904,7 +910,11 @@ static void step_nack(fz_sess_t *t, fz_in_t *in)
     size_t n = fz_u8(in) % 5;
     for (size_t i = 0; i < n; i++)
         fz.step_given[fz.nstep_given++] = dlv_pick(t, fz_u8(in));
-    core_nack_all(t->s, fz.step_given, n);
+    size_t named = core_nack_all(t->s, fz.step_given, n);
+    if (tracing())
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "  nack delivery %llu%s\n", (unsigned long long)fz.step_given[i],
+                    i + 1 == n ? (named ? "" : " (none known)") : "");
 }
 
 /* A target request id: one of ours in the wanted state, or any id. */
