@@ -48,26 +48,28 @@
  *     is answered; nothing waits on the channel after.  A send so answered
  *     counts only what was accepted, its other values dropped unsent; a
  *     receive gets no value; nothing buffered or out to a receiver moves.
- *   - move: a channel out and back, as from one group to the other: its ops
- *     evicted first or not; if core_chan_settled(), nothing waits on it (a
- *     two-phase send whose partner was evicted keeps only its own value, to
- *     be answered RETRY or CLOSED at its commit), and an unbuffered one has
- *     no value out; else something must hold it (an op, a reservation, an
- *     unbuffered value out).  core_chan_values must list exactly what the
- *     audit finds on it: its deliveries in the order they were made, counted
- *     one more redelivery, then its buffer in order.  It is dropped
- *     (core_drop), and core_adopt_chan of its name and capacity makes a new
- *     channel that core_adopt_val and core_adopt_end fill: in one part, or
- *     in two (core_adopt_chan of the adopted name again returns the same
- *     channel, keeping its capacity and values; the first part leaves it
- *     open), after a failed attempt dropped (core_drop of an adopted
- *     channel: its values are dropped with it), and perhaps dropped for good.
- *     The buffered values are then the new channel's own (same serials), a
+ *   - move: a channel out and back, as from one group to the other: its
+ *     ops evicted first or not; if core_chan_settled(), nothing waits on
+ *     it (a two-phase send whose partner was evicted keeps only its own
+ *     value, to be answered RETRY or CLOSED at its commit), and an
+ *     unbuffered one has no value out; else something must hold it (an op,
+ *     a reservation, a value out whose send is not answered
+ *     yet).  core_chan_values must list exactly what the audit finds on it:
+ *     its deliveries in the order they were made, counted one more
+ *     redelivery, then its buffer in order.  It is dropped (core_drop), and
+ *     core_adopt_chan of its name and capacity makes a new channel that
+ *     core_adopt_val and core_adopt_end fill: in one part, or in two
+ *     (core_adopt_chan of the adopted name again returns the same channel,
+ *     keeping its capacity and values; the first part leaves it open),
+ *     after a failed attempt dropped (core_drop of an adopted channel: its
+ *     values are dropped with it), and perhaps dropped for good.  The
+ *     buffered values are then the new channel's own (same serials), a
  *     delivered one stays out on the old channel (acknowledged, or dropped
  *     when given back) and its copy, a value of its own, is adopted: the
- *     new buffer is exactly the listed values, in order, with their counts.
- *     A sender is never told that a value a move took along was not sent.
- *     A temporary channel's name is refused by core_drop and core_adopt_chan.
+ *     new buffer is exactly the listed values, in order, with their
+ *     counts.  A sender is never told that a value a move took along was
+ *     not sent.  A temporary channel's name is refused by core_drop and
+ *     core_adopt_chan.
  *   - adopt: new values adopted into a channel (made if absent, its capacity
  *     kept if present; none into an unbuffered one, as chand_slots.c
  *     refuses), then closed or not: accepted at once, like buffered values,
@@ -911,10 +913,12 @@ static void step_nack(fz_sess_t *t, fz_in_t *in)
     for (size_t i = 0; i < n; i++)
         fz.step_given[fz.nstep_given++] = dlv_pick(t, fz_u8(in));
     size_t named = core_nack_all(t->s, fz.step_given, n);
-    if (tracing())
+    if (tracing()) {
+        fprintf(stderr, "  nack");
         for (size_t i = 0; i < n; i++)
-            fprintf(stderr, "  nack delivery %llu%s\n", (unsigned long long)fz.step_given[i],
-                    i + 1 == n ? (named ? "" : " (none known)") : "");
+            fprintf(stderr, " %llu", (unsigned long long)fz.step_given[i]);
+        fprintf(stderr, ": %zu known\n", named);
+    }
 }
 
 /* A target request id: one of ours in the wanted state, or any id. */
