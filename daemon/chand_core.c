@@ -10,6 +10,8 @@
  * acknowledgements; chand_core_state.c keeps the journaled state and moves
  * channels to another group; chand_core_inspect.c shows what is there and
  * audits it.  chand_core_int.h holds what they share.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

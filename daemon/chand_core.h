@@ -35,6 +35,8 @@
  * buffered send completes when its value is in the buffer; values given back
  * return to the head of the buffer (which may then briefly hold more than
  * its capacity: nothing is dropped to make room).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_CORE_H
 #define CHAND_CORE_H

@@ -4,6 +4,8 @@
  * the dispatcher's checks, chan stat, metrics and slot moves); and
  * core_audit, a walk of everything that checks the invariants stated at the
  * top of chand_core_match.c (for tests and fuzzers).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

@@ -17,6 +17,8 @@
  * another does; the others are defined in the file named above their
  * declarations, with hidden visibility (never exported, and the compiler
  * may still inline them within their file under -fPIC).
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #ifndef CHAND_CORE_INT_H
 #define CHAND_CORE_INT_H

@@ -30,6 +30,8 @@
  * nothing ever waits on a frozen op, and since every pairing is decided in
  * the order of the priorities on every daemon, two selects that cross over
  * two daemons cannot each win their own reservation and miss the other.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

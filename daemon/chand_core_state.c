@@ -5,6 +5,8 @@
  * from a journal (chand_recover.c) and dumped into a snapshot of it; and
  * channels that move whole to another group of a cluster (chand_slots.c):
  * evicted, copied, adopted there and dropped here.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

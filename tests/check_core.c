@@ -2,6 +2,8 @@
  * check_core.c - unit tests of chand's channel core (daemon/chand_core*.c),
  * with no sockets: each test plays a few sessions and inspects what the core
  * answered to each of them.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 

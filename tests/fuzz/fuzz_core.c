@@ -79,6 +79,8 @@
  * a reservation's RESERVED), a receive never carries more than it asked
  * for nor a value over its max_bytes, a send's accepted never exceeds its
  * batch, a reservation never vanishes unanswered.
+ *
+ * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 
