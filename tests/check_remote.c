@@ -226,6 +226,122 @@ START_TEST(t_lone_ack_is_sent)
 }
 END_TEST
 
+/* ---- a goroutine's request waiting for its worker's loop ---- */
+
+/* One worker runs G1 and then G2.  G1 sends "x" into a buffered channel:
+ * its frame waits in the client's output buffer for the worker's loop, and
+ * G1 parks.  The worker switches straight to G2, which blocks its thread
+ * (as a goroutine in a system call does) until the test lets it go.  A
+ * plain thread holds the reader role meanwhile (blocked in a receive), so
+ * the I/O thread is not woken by the send either. */
+struct parked_send {
+    chan_t *q;
+    chan_wg_t *wg;
+    int pipe[2];
+    atomic_int blocking, sent;
+    int send_rc;
+};
+
+static void parked_send_g1(void *arg)
+{
+    struct parked_send *x = arg;
+    x->send_rc = chan_send(x->q, "x", 1, chan_now() + 20000);
+    atomic_store(&x->sent, 1);
+    chan_wg_done(x->wg);
+}
+
+static void parked_send_g2(void *arg)
+{
+    struct parked_send *x = arg;
+    atomic_store(&x->blocking, 1);
+    struct pollfd p = { x->pipe[0], POLLIN, 0 };
+    poll(&p, 1, 15000);   /* the worker's thread, blocked */
+    chan_wg_done(x->wg);
+}
+
+static void parked_send_launch(void *arg)
+{
+    /* Both start on this worker; G1 runs first (fresh goroutines in order) */
+    chan_go(parked_send_g1, arg);
+    chan_go(parked_send_g2, arg);
+}
+
+struct blocked_recv {
+    chan_t *e;
+    int rc;
+};
+
+static void *blocked_recv_thread(void *arg)
+{
+    struct blocked_recv *b = arg;
+    char buf[8];
+    b->rc = (int)chan_recv(b->e, buf, sizeof buf, chan_now() + 30000);
+    return NULL;
+}
+
+/* Loop 0: a plain thread's own request on the same client must go out at
+ * once, not wait behind G1's frame for a worker that is not coming back to
+ * its loop.  Loop 1: G1's send must reach chand all the same (another
+ * connection receives it): a parked goroutine's request is as good as
+ * sent, whatever its worker's thread does next. */
+START_TEST(t_deferred_frame_not_stuck_behind_blocked_worker)
+{
+    setenv("CHAN_PROCS", "1", 1);   /* G1 and G2 on one worker (a fresh process per test) */
+    chan_client_t *cl = chand_dial(&D);
+    char qname[32], ename[32];
+    snprintf(qname, sizeof qname, "stuck-q%d", _i);
+    snprintf(ename, sizeof ename, "stuck-e%d", _i);
+    chan_t *q = chand_open_ch(cl, qname, 1);
+    chan_t *e = chand_open_ch(cl, ename, 1);
+    struct blocked_recv b = { .e = e };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, blocked_recv_thread, &b), 0);
+    chan_stat_t st = { 0 };
+    for (int i = 0; i < 500 && st.receivers == 0; i++) {
+        ck_assert_int_eq(chan_stat(cl, ename, &st, chan_now() + 5000), 0);
+        if (!st.receivers)
+            chand_sleep_ms(10);
+    }
+    ck_assert_uint_eq(st.receivers, 1);   /* t reads the replies now */
+
+    struct parked_send x = { .q = q, .wg = chan_wg_make() };
+    ck_assert_int_eq(pipe(x.pipe), 0);
+    chan_wg_add(x.wg, 2);
+    ck_assert_int_eq(chan_go(parked_send_launch, &x), 0);
+    for (int i = 0; i < 5000 && !atomic_load(&x.blocking); i++)
+        chand_sleep_ms(1);
+    ck_assert(atomic_load(&x.blocking));
+
+    int rc;
+    if (_i == 0) {
+        rc = chan_ping(cl, chan_now() + 3000);
+    } else {
+        chan_client_t *other = chand_dial(&D);
+        chan_t *oq = chand_open_ch(other, qname, 1);
+        char buf[8];
+        rc = (int)chan_recv(oq, buf, sizeof buf, chan_now() + 3000);
+        chan_release(oq);
+        chan_disconnect(other);
+    }
+    int err = errno;
+    ck_assert_int_eq(write(x.pipe[1], "g", 1), 1);   /* G2 goes on */
+    ck_assert_int_eq(chan_wg_wait(x.wg, chan_now() + 20000), 0);
+    ck_assert_msg(rc == (_i ? 1 : 0), "%s: %s", _i ? "G1's send never reached chand" :
+                  "the thread's ping never went out", strerror(err));
+    ck_assert_int_eq(x.send_rc, 0);
+    ck_assert_int_eq(chan_send(e, "z", 1, chan_now() + 5000), 0);   /* t's receive ends */
+    pthread_join(t, NULL);
+    ck_assert_int_eq(b.rc, 1);
+    close(x.pipe[0]);
+    close(x.pipe[1]);
+    chan_wg_free(x.wg);
+    chan_release(q);
+    chan_release(e);
+    chan_disconnect(cl);
+    unsetenv("CHAN_PROCS");
+}
+END_TEST
+
 /* ---- select on one daemon ---- */
 
 struct delayed {
@@ -1906,6 +2022,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_batches);
     tcase_add_test(tc, t_unbuffered_blocks_until_received);
     tcase_add_loop_test(tc, t_lone_ack_is_sent, 0, 3);
+    tcase_add_loop_test(tc, t_deferred_frame_not_stuck_behind_blocked_worker, 0, 2);
     tcase_add_test(tc, t_select_remote);
     tcase_add_test(tc, t_select_emsgsize_gives_length);
     tcase_add_test(tc, t_temp_channels);

@@ -80,6 +80,7 @@ static void send_pending_locked(chan_client_t *cl)
         cl->olen -= sent;
         pthread_cond_broadcast(&cl->drained);
     }
+    cl->odeferred = false;   /* gone, or the I/O thread's from now on */
     if (cl->olen)
         chani_wake_io(cl);
 }
@@ -90,17 +91,19 @@ static void deferred_flush(void *arg)
 {
     chan_client_t *cl = arg;
     pthread_mutex_lock(&cl->lock);
-    send_pending_locked(cl);
+    if (cl->odeferred)   /* else written already, or the I/O thread's */
+        send_pending_locked(cl);
     pthread_mutex_unlock(&cl->lock);
     chani_client_unref(cl);
 }
 
-/* Put a goroutine's request off until its worker goes through its loop,
- * so that the requests of the goroutines it runs until then leave in one
+/* Put a goroutine's frame off until its worker goes through its loop, so
+ * that the requests of the goroutines it runs until then leave in one
  * write: 64 goroutines sending on one connection made a system call each,
  * and each woke chand.  The worker goes through its loop before it waits
- * for anything, a reply included, and every POLL_EVERY switches: nothing
- * waits long on a frame still in obuf.  false: write it now. */
+ * for anything, a reply included, and every POLL_EVERY switches; should
+ * its thread block first, the I/O thread writes them (chan_client_int.h).
+ * false: write it now. */
 static bool defer_write(chan_client_t *cl, size_t n)
 {
     if (n > DEFER_FRAME_MAX || !chani_sched_self())
@@ -111,13 +114,31 @@ static bool defer_write(chan_client_t *cl, size_t n)
     return r >= 0;
 }
 
+/* Have the I/O thread watch the bytes put off, unless it does already
+ * (lock held).  Needless when the goroutine that began them took the
+ * reader role: nothing else runs on its worker, which goes through its
+ * loop as soon as the goroutine parks, a few lines on. */
+static void deferred_watch_locked(chan_client_t *cl)
+{
+    if (!cl->io_watch) {
+        cl->io_watch = true;
+        chani_wake_io(cl);
+    }
+}
+
 /* Write (or queue) bytes; cl->lock held.  A caller's request (gen: the
  * connection it was made for) waits while too much is queued, and fails
  * with ESTALE if the connection was replaced meanwhile (its id and the
  * acknowledgements in it were the old connection's).  The I/O thread's
  * frames (gen 0: acks, nacks, releases, cancels) never wait, since only
- * it drains the queue; they are small and go regardless. */
-static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n, uint64_t gen)
+ * it drains the queue; they are small and go regardless.
+ *
+ * A goroutine's request into an empty obuf is put off (defer_write), and
+ * so is any goroutine's frame behind bytes put off: they leave together
+ * when the worker passes its loop (*began: this frame came first; the
+ * caller has them watched, deferred_watch_locked).  Any other frame behind
+ * such bytes takes them along now: nobody else would write them soon. */
+static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n, uint64_t gen, bool *began)
 {
     bool wait = gen != 0;
     while (wait && !cl->dead && cl->olen > OBUF_MAX) {
@@ -135,7 +156,7 @@ static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n, uint64_t 
         errno = ESTALE;
         return -1;
     }
-    bool deferred = wait && defer_write(cl, n);
+    bool deferred = (cl->olen == 0 ? wait : cl->odeferred) && defer_write(cl, n);
     if (cl->olen == 0 && !deferred) {
         /* TLS: bytes SSL_write() did not take (EAGAIN) go to obuf's head,
          * from where send_pending_locked or the I/O thread's flush_out
@@ -167,8 +188,18 @@ static int write_locked(chan_client_t *cl, const uint8_t *p, size_t n, uint64_t 
     bool was_empty = cl->olen == 0;
     memcpy(cl->obuf + cl->olen, p, n);
     cl->olen += n;
-    if (was_empty && !deferred)
+    if (deferred) {
+        if (was_empty) {
+            cl->odeferred = true;
+            cl->odeferred_at = chan_now();
+            if (began)
+                *began = true;
+        }
+    } else if (cl->odeferred) {
+        send_pending_locked(cl);   /* ours and the bytes put off ahead of it */
+    } else if (was_empty) {
         chani_wake_io(cl);   /* so it polls for POLLOUT */
+    }
     return 0;
 }
 
@@ -191,7 +222,7 @@ bool chani_send_locked(chan_client_t *cl, Chan__Request *rq)
     uint8_t *buf = pack(rq, chan_frame_size_request(rq), stack, sizeof stack, &len);
     if (!buf)
         return false;
-    bool ok = write_locked(cl, buf, len, 0) == 0;
+    bool ok = write_locked(cl, buf, len, 0, NULL) == 0;
     if (buf != stack)
         free(buf);
     if (ok && rq->op_case != CHAN__REQUEST__OP__NOT_SET)
@@ -354,10 +385,11 @@ static int pack_rpc(chan_client_t *cl, Chan__Request *rq, uint64_t gen, chan_idl
 
 /* Register rpc and write its frame, made for connection gen (lock held;
  * the write may wait for output room, the lock released).  *wrote: the
- * frame went out (or is queued), whatever the result.  0 or an errno
- * (ESTALE: the connection was replaced while the write waited). */
+ * frame went out (or is queued), whatever the result; *began: as
+ * write_locked says.  0 or an errno (ESTALE: the connection was replaced
+ * while the write waited). */
 static int register_and_write_locked(chan_client_t *cl, chan_rpc_t *rpc, const uint8_t *buf,
-                                     size_t len, uint64_t gen, bool *wrote)
+                                     size_t len, uint64_t gen, bool *wrote, bool *began)
 {
     /* Room in the table first (failing is harmless before the write), the
      * write (which may wait for output room, the lock released), and only
@@ -366,7 +398,7 @@ static int register_and_write_locked(chan_client_t *cl, chan_rpc_t *rpc, const u
     if (idmap_put(&cl->rpcs, rpc->id, rpc) < 0)
         return ENOMEM;
     idmap_del(&cl->rpcs, rpc->id);
-    if (write_locked(cl, buf, len, gen) < 0)
+    if (write_locked(cl, buf, len, gen, began) < 0)
         return errno;
     *wrote = true;
     if (idmap_put(&cl->rpcs, rpc->id, rpc) < 0)
@@ -418,9 +450,9 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
             }
             continue;
         }
-        bool wrote = false;
+        bool wrote = false, began = false;
         if (!err)
-            err = register_and_write_locked(cl, rpc, buf, len, gen, &wrote);
+            err = register_and_write_locked(cl, rpc, buf, len, gen, &wrote, &began);
         if (err == ESTALE && !rpc->need_gen) {
             /* replaced while the write waited for room: as above */
             pthread_mutex_unlock(&cl->lock);
@@ -435,6 +467,8 @@ static int start_rpc(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, bool
              * thread. */
             *took = !err && want_role && chani_role_take_locked(cl);
             chani_expect_reply_locked(cl, *took);
+            if (began && !*took)
+                deferred_watch_locked(cl);
         }
         if (err)
             acks_back_locked(cl, gen, &mine);

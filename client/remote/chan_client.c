@@ -183,6 +183,7 @@ void chani_client_fail_all(chan_client_t *cl, int err, uint64_t gen, bool readin
     cl->outstanding = 0;
     chani_wake_io(cl);   /* it stops watching the socket */
     cl->olen = 0;
+    cl->odeferred = false;
     size_t n = 0;
     chan_waiter_t **wake = malloc((cl->rpcs.count ? cl->rpcs.count : 1) * sizeof *wake);
     for (size_t i = 0; i < cl->rpcs.cap && wake; i++) {

@@ -146,6 +146,12 @@ struct chan_client {
     chan_idmap_t rpcs;
     uint8_t *obuf;               /* bytes not yet written */
     size_t olen, ocap;
+    bool odeferred;              /* obuf's bytes wait for the loops of the
+                                    workers whose goroutines put them off,
+                                    not for the I/O thread (chan_call.c) */
+    int64_t odeferred_at;        /* chan_now() when the last such wait began */
+    bool io_watch;               /* the I/O thread looks at put-off bytes
+                                    within CHANI_DEFER_GRACE_MS */
     chan_idlist_t acks, nacks;   /* delivery ids to report to chand */
     int64_t ack_oldest;          /* chan_now() when acks was last empty */
     int64_t ack_delay;           /* CHAN_ACK_DELAY_MS, at most a tenth of

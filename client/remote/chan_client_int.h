@@ -31,6 +31,16 @@
  *     stack.
  *   - One I/O thread per client flushes queued output, notices a hang-up,
  *     sends delayed acknowledgements, and reads when nobody else does.
+ *   - A goroutine's request waits in `obuf` for its worker's scheduler loop
+ *     (chan_call.c), so that the requests of every goroutine the worker runs
+ *     meanwhile leave in one write.  Such bytes (cl->odeferred) are no one
+ *     else's to write: the I/O thread is not polling for them.  So a writer
+ *     that does not go through such a loop (a plain thread, the I/O thread,
+ *     a worker's loop reading replies) and finds them ahead of its frame
+ *     writes them too, at once, rather than leave its frame behind them;
+ *     and since a worker's thread may block (a goroutine in a system call,
+ *     a dial) before it gets to its loop, the I/O thread writes them itself
+ *     once they have waited CHANI_DEFER_GRACE_MS.
  *
  * Lock order: cl->lock is the only lock here; a waiter is woken only after
  * it is released.  The role's holder reads without the lock.
@@ -61,6 +71,12 @@
 
 #include "remote/chan_client.h"
 #include "remote/chan_tls.h"
+
+/* The longest a goroutine's request waits in obuf for its worker's loop
+ * before the I/O thread writes it (see Threads above): a bound for a worker
+ * whose thread blocks, far above a loop pass (microseconds).  While
+ * goroutines put requests off, the I/O thread wakes this often. */
+#define CHANI_DEFER_GRACE_MS 2
 
 /* Who holds the reader role (cl->reader). */
 enum { RD_FREE, RD_IO, RD_CALLER };

@@ -10,7 +10,10 @@
  * the reader role it waits only for POLLRDHUP, which data does not wake,
  * and POLLOUT when output is queued.  Callers wake it through cl->wake_fd
  * (chani_wake_io) when they queue output, hand it the role, or queue an
- * acknowledgement while it sleeps with no timer.
+ * acknowledgement while it sleeps with no timer.  Output that goroutines
+ * put off for their workers' loops is not its to write, unless it waits
+ * too long: it wakes every CHANI_DEFER_GRACE_MS to look while goroutines
+ * put output off (the first such bytes after a rest wake it).
  */
 #include "config.h"
 
@@ -21,6 +24,25 @@
 
 #include "chan_clock.h"
 #include "remote/chan_client_int.h"
+
+/* Bytes goroutines put off for their workers' loops (chan_call.c): write
+ * them once they have waited CHANI_DEFER_GRACE_MS (a worker's thread is
+ * blocked), and keep looking while goroutines put bytes off; then rest.
+ * Lock held.  True if obuf is ours to flush; *timeout shortened to the
+ * next look. */
+static bool watch_deferred_locked(chan_client_t *cl, int *timeout)
+{
+    if (!cl->io_watch)
+        return cl->olen && !cl->odeferred;
+    int64_t now = chan_now(), left = cl->odeferred_at + CHANI_DEFER_GRACE_MS - now;
+    if (left <= 0) {
+        cl->odeferred = false;   /* late: ours now */
+        cl->io_watch = false;    /* the next bytes put off wake us */
+    } else if (*timeout < 0 || left < *timeout) {
+        *timeout = (int)left;
+    }
+    return cl->olen && !cl->odeferred;
+}
 
 /* Send what must go now: every nack, and the acks if they have waited
  * ack_delay for a request to ride on (or `all`).  Returns the poll timeout
@@ -62,6 +84,7 @@ static void flush_out(chan_client_t *cl)
         memmove(cl->obuf, cl->obuf + w, cl->olen - (size_t)w);
         cl->olen -= (size_t)w;
     }
+    cl->odeferred = false;   /* what is left is ours: we poll for POLLOUT */
     pthread_cond_broadcast(&cl->drained);
     pthread_mutex_unlock(&cl->lock);
 }
@@ -78,7 +101,8 @@ static void *io_main(void *arg)
          * do the reading. */
         int timeout = flush_acks(cl, false);
         pthread_mutex_lock(&cl->lock);
-        bool closing = cl->closing, dead = cl->dead, want_out = cl->olen > 0;
+        bool want_out = watch_deferred_locked(cl, &timeout);
+        bool closing = cl->closing, dead = cl->dead;
         int fd = cl->fd;
         uint64_t g = cl->gen;
         bool reading = cl->reader == RD_IO && cl->reader_gen == g;

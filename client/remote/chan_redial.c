@@ -70,6 +70,7 @@ int chani_redial_locked(chan_client_t *cl)
     cl->dead_err = 0;
     cl->backoff = 0;
     cl->olen = 0;
+    cl->odeferred = false;
     cl->outstanding = 0;
     cl->io_hup = false;
     cl->acks.n = cl->nacks.n = 0;   /* delivery ids of the old connection */
