@@ -123,7 +123,8 @@ CHAN_API int64_t chan_now(void);
  * like GOMAXPROCS).  The runtime starts on first use.  Goroutines switch
  * only at channel operations, chan_sleep(), chan_yield() and remote calls:
  * a goroutine that makes a blocking system call (read(2), sleep(3), ...)
- * blocks its worker thread until the call returns; other workers go on.
+ * blocks its worker thread until the call returns; other workers go on,
+ * and the remote requests of the goroutines parked on it still reach chand.
  * A goroutine stays on the worker thread it started on.
  *
  * Stacks are mmap()ed with a guard page below them and reused.  Their size
