@@ -35,9 +35,10 @@
  *     (chan_call.c), so that the requests of every goroutine the worker runs
  *     meanwhile leave in one write.  Such bytes (cl->odeferred) are no one
  *     else's to write: the I/O thread is not polling for them.  So a writer
- *     that does not go through such a loop (a plain thread, the I/O thread,
- *     a worker's loop reading replies) and finds them ahead of its frame
- *     writes them too, at once, rather than leave its frame behind them;
+ *     whose frame is not put off with them (a plain thread, the I/O thread,
+ *     a worker's loop reading replies, a frame too big to wait) and finds
+ *     them ahead of its frame writes them too, at once, rather than leave
+ *     its frame behind them;
  *     and since a worker's thread may block (a goroutine in a system call,
  *     a dial) before it gets to its loop, the I/O thread writes them itself
  *     once they have waited CHANI_DEFER_GRACE_MS.
