@@ -67,7 +67,7 @@ other=$((3 - first))
 i=0
 until grep -q "replica .* joined" "$tmp/n$first.log"; do
     i=$((i + 1))
-    if [ $i -gt 100 ]; then fail "the replica did not join"; exit 1; fi
+    if [ $i -gt 300 ]; then fail "the replica did not join"; exit 1; fi
     sleep 0.1
 done
 pass "node $other replicates from node $first"
@@ -106,7 +106,7 @@ while :; do
         break
     fi
     i=$((i + 1))
-    if [ $i -gt 50 ]; then fail "cluster status: $(cat "$tmp/status")"; break; fi
+    if [ $i -gt 150 ]; then fail "cluster status: $(cat "$tmp/status")"; break; fi
     sleep 0.1
 done
 
@@ -115,9 +115,11 @@ done
 # lapse: the primary keeps serving.
 eval "e=\$etcd1"
 kill -STOP "$e"
-timeout 20 "$CHAN" --addr "$SEEDS" make hung --cap 10 || fail "make while an etcd member hangs"
+timeout 20 "$CHAN" --addr "$SEEDS" make hung --cap 10 2>"$tmp/hung.err" ||
+    fail "make while an etcd member hangs: $(cat "$tmp/hung.err")"
 sleep $((TTL * 2))
-timeout 20 "$CHAN" --addr "$SEEDS" send hung x || fail "send while an etcd member hangs"
+timeout 20 "$CHAN" --addr "$SEEDS" send hung x 2>"$tmp/hung.err" ||
+    fail "send while an etcd member hangs: $(cat "$tmp/hung.err")"
 kill -CONT "$e"
 if grep -q "no longer primary" "$tmp/n$first.log"; then
     fail "the primary stepped down while one etcd member hung"
@@ -159,13 +161,15 @@ wait "$victim" 2>/dev/null
 # answered once the new primary has a replica again: below)
 timeout 30 "$CHAN" --addr "$SEEDS" send jobs 999999 2>"$tmp/during.err" &
 during=$!
-second=$(wait_primary "$first" $(( (TTL + 4) * 10 ))) || { fail "no failover"; exit 1; }
+second=$(wait_primary "$first" $(( (TTL + 10) * 10 ))) || { fail "no failover"; exit 1; }
 t1=$(date +%s%N)
 ms=$(( (t1 - t0) / 1000000 ))
-if [ "$ms" -le $(( (TTL + 2) * 1000 )) ]; then
+# (the bound has room for a loaded machine: it catches a failover that
+# waits for something other than the lease, not a slow one)
+if [ "$ms" -le $(( (TTL * 2 + 4) * 1000 )) ]; then
     pass "node $second took over ${ms} ms after the kill (lease TTL ${TTL} s)"
 else
-    fail "failover took ${ms} ms, over the lease TTL + 2 s"
+    fail "failover took ${ms} ms, over twice the lease TTL + 4 s"
 fi
 sleep 1
 # ---- the killed node rejoins as a replica and catches up ----
@@ -173,7 +177,7 @@ start_node "$first" "$(eval echo "\$C$first")"
 i=0
 until [ "$(grep -c "replica .* joined" "$tmp/n$second.log")" -ge 1 ]; do
     i=$((i + 1))
-    if [ $i -gt 100 ]; then fail "the killed node did not rejoin"; break; fi
+    if [ $i -gt 300 ]; then fail "the killed node did not rejoin"; break; fi
     sleep 0.1
 done
 pass "node $first rejoined as a replica"
@@ -193,7 +197,7 @@ nacked=$(wc -l <"$tmp/acked")
 eval "victim=\$node$second"
 kill -KILL "$victim"
 wait "$victim" 2>/dev/null
-third=$(wait_primary "$second" $(( (TTL + 4) * 10 ))) || { fail "no second failover"; exit 1; }
+third=$(wait_primary "$second" $(( (TTL + 10) * 10 ))) || { fail "no second failover"; exit 1; }
 pass "node $third took over again"
 
 # Every value answered OK is there: 1..1000, then each acked one.
@@ -221,12 +225,12 @@ start_node "$restarted" "$(eval echo "\$C$restarted")"
 i=0
 until [ "$(grep -c "replica .* joined" "$tmp/n$third.log")" -ge 2 ]; do
     i=$((i + 1))
-    if [ $i -gt 100 ]; then fail "no replica rejoined with an etcd member down"; break; fi
+    if [ $i -gt 300 ]; then fail "no replica rejoined with an etcd member down"; break; fi
     sleep 0.1
 done
 eval "stopped=\$node$third"
 kill -STOP "$stopped"
-fourth=$(wait_primary "$third" $(( (TTL + 4) * 10 ))) ||
+fourth=$(wait_primary "$third" $(( (TTL + 10) * 10 ))) ||
     { fail "no failover while the primary is stopped"; exit 1; }
 pass "node $fourth elected while node $third is stopped (one etcd member down)"
 # Under sync replication the new primary answers a send only once a
@@ -246,7 +250,7 @@ wait "$after" || fail "send to the new primary: $(cat "$tmp/after.err")"
 i=0
 until grep -q "no longer primary" "$tmp/n$third.log"; do
     i=$((i + 1))
-    if [ $i -gt 50 ]; then fail "the resumed primary did not step down"; break; fi
+    if [ $i -gt 150 ]; then fail "the resumed primary did not step down"; break; fi
     sleep 0.1
 done
 pass "the resumed primary stepped down"
@@ -316,7 +320,7 @@ export CHAN_TLS_CERT="$tmp/tls/node.pem" CHAN_TLS_KEY="$tmp/tls/node.key"
 i=0
 until grep -q "replica .* joined" "$tmp/nt1.log" "$tmp/nt2.log"; do
     i=$((i + 1))
-    if [ $i -gt 100 ]; then fail "no replica joined over TLS"; break; fi
+    if [ $i -gt 300 ]; then fail "no replica joined over TLS"; break; fi
     sleep 0.1
 done
 tp=1
@@ -339,13 +343,13 @@ kill -USR1 "$trelay1" "$trelay2"
 i=0
 until [ "$(cat "$tmp/nt1.log" "$tmp/nt2.log" | grep -c "replica .* joined")" -ge 2 ]; do
     i=$((i + 1))
-    if [ $i -gt 100 ]; then
+    if [ $i -gt 300 ]; then
         fail "the replica did not rejoin with its renewed certificate: $(grep -h "TLS" "$tmp/nt1.log" "$tmp/nt2.log" | tail -n 3)"
         break
     fi
     sleep 0.1
 done
-[ $i -le 100 ] && pass "after SIGHUP the replica redials its primary with the renewed certificate"
+[ $i -le 300 ] && pass "after SIGHUP the replica redials its primary with the renewed certificate"
 CHAN_TLS_CA="$tmp/tls/ca.pem" timeout 20 "$CHAN" --addr "$TSEEDS" make secure --cap 10 &&
     CHAN_TLS_CA="$tmp/tls/ca.pem" timeout 20 "$CHAN" --addr "$TSEEDS" send secure sealed ||
     fail "send over TLS through the seeds"
@@ -356,7 +360,7 @@ to=$((3 - tp))
 i=0
 until grep -q "serving as primary" "$tmp/nt$to.log"; do
     i=$((i + 1))
-    if [ $i -gt $(( (TTL + 4) * 10 )) ]; then fail "no TLS failover"; break; fi
+    if [ $i -gt $(( (TTL + 10) * 10 )) ]; then fail "no TLS failover"; break; fi
     sleep 0.1
 done
 got=$(CHAN_TLS_CA="$tmp/tls/ca.pem" timeout 20 "$CHAN" --addr "$TSEEDS" recv secure -t 5000 2>&1)
@@ -403,7 +407,7 @@ i=0
 until [ "$(joined_count "$p")" -ge 1 ] && timeout 10 "$CHAN" --addr "$SEEDS" cluster status 2>/dev/null |
     grep -q "^replicas: 1$"; do
     i=$((i + 1))
-    if [ $i -gt 100 ]; then fail "no replica before the clean stop"; break; fi
+    if [ $i -gt 300 ]; then fail "no replica before the clean stop"; break; fi
     sleep 0.1
 done
 timeout 20 "$CHAN" --addr "$SEEDS" send jobs before-term || fail "send before the clean stop"
@@ -413,7 +417,7 @@ term_rc=$?
 [ "$term_rc" -eq 0 ] || fail "the primary stopped by SIGTERM exited $term_rc"
 grep -q "lease revoked" "$tmp/n$p.log" && pass "the stopped primary revoked its lease" ||
     fail "the stopped primary did not revoke its lease"
-wait_primary "$p" $(( (TTL + 4) * 10 )) >/dev/null || fail "no primary after the clean stop"
+wait_primary "$p" $(( (TTL + 10) * 10 )) >/dev/null || fail "no primary after the clean stop"
 timeout 20 "$CHAN" --addr "$SEEDS" recv jobs -n 1 -t 5000 >"$tmp/term" 2>&1
 grep -qx "before-term" "$tmp/term" && pass "the value sent before the clean stop is on the new primary" ||
     fail "after the clean stop: $(cat "$tmp/term")"
@@ -433,7 +437,7 @@ kill -0 "$vq" 2>/dev/null || start_node "$q" "$(eval echo "\$C$q")"
 i=0
 until timeout 10 "$CHAN" --addr "$SEEDS" cluster status 2>/dev/null | grep -q "^replicas: 1$"; do
     i=$((i + 1))
-    if [ $i -gt 100 ]; then fail "node $q did not rejoin"; break; fi
+    if [ $i -gt 300 ]; then fail "node $q did not rejoin"; break; fi
     sleep 0.1
 done
 timeout 20 "$CHAN" --addr "$SEEDS" send jobs on-one-disk || fail "send before the disk is replaced"

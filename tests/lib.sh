@@ -13,7 +13,13 @@ failures=0
 pid=""
 pids=""
 
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+lib_failed=""
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+    lib_failed="$lib_failed
+FAIL: $*"
+}
 pass() { echo "ok: $*"; }
 
 # stop_pid PID: SIGTERM (after SIGCONT: it may be stopped), SIGKILL after
@@ -38,6 +44,8 @@ lib_cleanup() {
             echo "---- $f"
             tail -n 40 "$f"
         done
+        # once more, last, so that the end of the test's log names them
+        echo "---- the checks that failed:$lib_failed"
     fi
     rm -rf "$tmp"
 }
