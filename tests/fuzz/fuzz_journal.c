@@ -68,6 +68,15 @@ static void clear_dir(void)
         closedir(d);
 }
 
+/* At exit: the scratch dir goes too (one per process otherwise stays in
+ * /tmp after every replay and every fuzzing run). */
+static void remove_dir(void)
+{
+    clear_dir();
+    close(dir_fd);
+    rmdir(dir);
+}
+
 static void write_file(uint64_t gen, const uint8_t *p, size_t len)
 {
     char name[JR_NAME_MAX];
@@ -134,9 +143,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (dir_fd < 0) {
         chand_log_level = -1;   /* quiet: torn tails are logged */
-        strcpy(dir, "/tmp/fuzz_journal.XXXXXX");
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/fuzz_journal.XXXXXX",
+                 tmp && *tmp && strlen(tmp) < sizeof dir - 24 ? tmp : "/tmp");
         if (!mkdtemp(dir) || (dir_fd = open(dir, O_RDONLY | O_DIRECTORY)) < 0)
             fail("no scratch dir");
+        atexit(remove_dir);
     }
     clear_dir();
     fz_in_t in = fz_in(data, size);

@@ -9,6 +9,10 @@
 set -u
 : "${top_builddir:?}" "${top_srcdir:?}"
 rc=0
+# The targets' scratch files go in a directory of our own ($TMPDIR), which
+# each must leave empty.
+scratch=$(mktemp -d /tmp/chan-replay-XXXXXX) || exit 99
+trap 'rm -rf "$scratch"' EXIT
 for t in fuzz_frame fuzz_core fuzz_dispatch fuzz_journal; do
     bin=$top_builddir/tests/fuzz/$t
     dir=$top_srcdir/tests/fuzz/corpus/$t
@@ -19,7 +23,7 @@ for t in fuzz_frame fuzz_core fuzz_dispatch fuzz_journal; do
         rc=1
         continue
     fi
-    if "$bin" "$@" > "$t.replay.log" 2>&1; then
+    if TMPDIR=$scratch "$bin" "$@" > "$t.replay.log" 2>&1; then
         echo "replay: $t: $# inputs, all passed"
     else
         echo "replay: $t: FAILED over $# inputs"
@@ -27,5 +31,10 @@ for t in fuzz_frame fuzz_core fuzz_dispatch fuzz_journal; do
         rc=1
     fi
     rm -f "$t.replay.log"
+    if [ -n "$(ls -A "$scratch")" ]; then
+        echo "replay: $t: left behind in \$TMPDIR: $(ls -A "$scratch" | tr '\n' ' ')"
+        rm -rf "${scratch:?}"/*
+        rc=1
+    fi
 done
 exit $rc
