@@ -1459,6 +1459,16 @@ START_TEST(t_no_reservation_past_capacity)
 }
 END_TEST
 
+/* Channel r of capacity 1, its free slot held by A's two-phase select
+ * (request 2): a send to r now hands its values straight to receivers. */
+static void reserve_only_slot(void)
+{
+    mk(A, 1, "r", 1);
+    core_case_req_t s1[1] = { SC("r", "s1") };
+    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
+    must_reply(A, 2, CORE_ST_RESERVED);
+}
+
 /* A buffered channel whose free slots are all reserved hands a waiting
  * sender's values straight to a receiver.  Given back, they are the
  * channel's oldest: they must come again before a value of the same batch
@@ -1501,10 +1511,7 @@ START_TEST(t_handed_value_back_to_a_closed_buffer)
      * keeps it too (PROTOCOL.md, Close), at the head.  Dropped as unsent,
      * the send would be told that nothing was taken (the prefix ends before
      * x) while y stays buffered, and a client resending both would repeat y. */
-    mk(A, 1, "r", 1);
-    core_case_req_t s1[1] = { SC("r", "s1") };
-    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
-    must_reply(A, 2, CORE_ST_RESERVED);
+    reserve_only_slot();
     core_bytes_t vals[2] = { B("x"), B("y") };
     core_send(Bs->s, 3, B("r"), vals, 2, -1, 0);
     recvn(C, 4, "r", 1, -1);
@@ -1532,10 +1539,7 @@ START_TEST(t_handed_value_back_to_a_deleted_buffer)
      * is deleted before x comes back: x is dropped with r, as its buffer
      * was, and the send had it.  Reported unsent, the answer's prefix would
      * end before x, leaving out y, which is still out and may be acked. */
-    mk(A, 1, "r", 1);
-    core_case_req_t s1[1] = { SC("r", "s1") };
-    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
-    must_reply(A, 2, CORE_ST_RESERVED);
+    reserve_only_slot();
     core_bytes_t vals[2] = { B("x"), B("y") };
     core_send(Bs->s, 3, B("r"), vals, 2, -1, 0);
     recvn(C, 4, "r", 2, -1);
@@ -1561,10 +1565,7 @@ START_TEST(t_move_waits_for_a_value_handed_from_its_sender)
      * or given back r is not settled: a move that copied x now, then
      * dropped r, would deliver the copy while x's sender, when x comes back
      * to the dropped channel, hears that x was not sent. */
-    mk(A, 1, "r", 1);
-    core_case_req_t s1[1] = { SC("r", "s1") };
-    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
-    must_reply(A, 2, CORE_ST_RESERVED);
+    reserve_only_slot();
     send1(Bs, 3, "r", "x", -1);
     recvn(C, 4, "r", 1, -1);
     rec_t *r = must_reply(C, 4, CORE_ST_OK);
