@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "rt_test.h"
+#include "runtime/chan_stack.h"
 #include "runtime/chan_wait.h"
 
 static _Atomic long counter;
@@ -328,6 +329,50 @@ START_TEST(stack_overflow_reported)
 }
 END_TEST
 
+/* How a child that touches *p dies: 0 if it does not. */
+static int touch_in_child(volatile char *p, bool write)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        if (write)
+            *p = 1;
+        else
+            (void)*p;
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    return WIFSIGNALED(status) ? WTERMSIG(status) : -1;
+}
+
+/* Default-size stacks are mapped many at a time (a slab) and guarded by one
+ * call: every stack of several slabs is writable down to its lowest byte,
+ * and the byte below it faults. */
+START_TEST(every_stack_of_a_slab_is_guarded)
+{
+    enum { N = 130 };   /* over two slabs of 64 KiB stacks, eight of 256 KiB */
+    chan_stack_t *s[N];
+    for (int i = 0; i < N; i++) {
+        s[i] = chani_stack_get(0);
+        ck_assert_ptr_nonnull(s[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        char *lo = s[i]->lo;
+        ck_assert_msg(touch_in_child(lo, true) == 0, "stack %d: its lowest byte faults", i);
+        int sig = touch_in_child(lo - 1, false);
+        ck_assert_msg(sig == SIGSEGV || sig == SIGBUS, "stack %d: the byte below it does not fault (%d)",
+                      i, sig);
+    }
+    for (int i = 0; i < N; i++)
+        chani_stack_put(s[i]);
+}
+END_TEST
+
 /* chan_procs is CHAN_PROCS */
 START_TEST(procs_from_environment)
 {
@@ -519,6 +564,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, fp_state_per_goroutine);
     tcase_add_test(tc, stack_sizes);
     tcase_add_test(tc, stack_overflow_reported);
+    tcase_add_test(tc, every_stack_of_a_slab_is_guarded);
     tcase_add_test(tc, procs_from_environment);
     tcase_add_loop_test(tc, busy_goroutines_spread, 0, MODES);
     tcase_add_test(tc, many_parked);
