@@ -6,7 +6,8 @@
 # through one client; slots moved back and forth while producers and
 # consumers run (nothing lost, nothing repeated unmarked, order kept); a
 # move that outlives the old group's primary (killed in the middle) ends
-# under its successor; values of 700 kB move whole.  Run by make check
+# under its successor; values of 700 kB move whole; a call waits for a
+# group that has no node until one is back.  Run by make check
 # ($CHAND, $CHAN and $CLUSTER_CLIENT set there); every process it starts is
 # stopped by PID.
 #
@@ -48,15 +49,6 @@ primary_of() {   # primary_of G
         if [ -n "$t" ] && [ "$t" -gt "$bt" ]; then best=$n; bt=$t; fi
     done
     echo "$best"
-}
-wait_for() {   # wait_for TENTHS COMMAND...: until COMMAND succeeds
-    w=$1; shift
-    i=0
-    until "$@"; do
-        i=$((i + 1))
-        [ $i -lt "$w" ] || return 1
-        sleep 0.1
-    done
 }
 have_primaries() { [ -n "$(primary_of g1)" ] && [ -n "$(primary_of g2)" ]; }
 wait_for 150 have_primaries || { fail "no primary in each group in 15 s"; exit 1; }
@@ -260,6 +252,42 @@ if timeout 60 "$CHAN" --addr "$SEEDS" cluster move "$free_slot" "$howner" >"$tmp
     [ -z "$retried" ] && pass "the move back took one attempt" || fail "the move back was retried: $retried"
 else
     fail "moving slot $free_slot back to $howner with values of 1 MB: $(cat "$tmp/move_mix")"
+fi
+
+# ---- a group with no node: a call waits for one, within its deadline ----
+# Both nodes of the group that serves wait.0's slot are killed; once their
+# leases have run out the map names no node for that group.  A make of
+# wait.0 through the other group waits (before, it failed at once: "group
+# ... of the cluster has no node") and goes through once the group is back.
+wslot=$("$CHAN" cluster slot wait.0)
+wowner=$(timeout 20 "$CHAN" --addr "$SEEDS" cluster slots |
+    awk -v s="$wslot" '{ split($1, r, "-"); if (s >= r[1] && s <= r[2]) print $2 }')
+if [ "$wowner" = g1 ]; then a=1 b=2 live="127.0.0.1:$C3,127.0.0.1:$C4"; else a=3 b=4 live="127.0.0.1:$C1,127.0.0.1:$C2"; fi
+eval "ka=\$node$a kb=\$node$b"
+kill -KILL "$ka" "$kb"
+wait "$ka" "$kb" 2>/dev/null
+no_primary() {
+    timeout 10 "$CHAN" --addr "$live" cluster slots 2>/dev/null |
+        awk -v s="$wslot" '{ split($1, r, "-"); if (s >= r[1] && s <= r[2]) print }' |
+        grep -q "(no primary)"
+}
+wait_for $(( (TTL + 10) * 10 )) no_primary || fail "group $wowner's primary is still in the map"
+sleep 1   # (the nodes' own keys share their lease)
+timeout 30 "$CHAN" --addr "$live" make wait.0 --cap 1 >"$tmp/wait.out" 2>&1 &
+waiter=$!
+sleep 1
+if kill -0 "$waiter" 2>/dev/null; then
+    pass "a make in a group with no node waits for one"
+else
+    wait "$waiter"
+    fail "a make in a group with no node did not wait: exit $?: $(cat "$tmp/wait.out")"
+fi
+start_node "$a"
+start_node "$b"
+if wait "$waiter"; then
+    pass "it went through once group $wowner was back"
+else
+    fail "the make waiting for group $wowner: $(cat "$tmp/wait.out")"
 fi
 
 [ "$failures" -eq 0 ]

@@ -170,6 +170,8 @@ static chan_client_t *group_conn_locked(chan_client_t *cl, struct chani_route *r
     return c;
 }
 
+static int pause_for(chani_moves_t *mv, int64_t deadline);
+
 chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, int64_t deadline)
 {
     if (!chani_routed(cl))
@@ -177,15 +179,30 @@ chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, int6
     struct chani_route *rt = route_of(cl);
     if (!rt)
         return NULL;
-    pthread_mutex_lock(&rt->lock);
-    chan_client_t *c = NULL;
-    if (rt->version || refresh_locked(cl, rt, deadline) == 0)
-        c = group_conn_locked(cl, rt, rt->owner[chan_slot(name, len)], deadline);
-    pthread_mutex_unlock(&rt->lock);
-    return c;
+    /* A cluster on its way up (no primary has written the map yet) or a
+     * node restarting has no map, or no node for a group, for a while:
+     * wait for them as for a slot on the move, reading the map again at
+     * each try. */
+    chani_moves_t mv = { 0 };
+    for (;;) {
+        pthread_mutex_lock(&rt->lock);
+        chan_client_t *c = NULL;
+        if ((rt->version && !mv.tries) || refresh_locked(cl, rt, deadline) == 0)
+            c = group_conn_locked(cl, rt, rt->owner[chan_slot(name, len)], deadline);
+        pthread_mutex_unlock(&rt->lock);
+        if (c || errno != EAGAIN)
+            return c;
+        char why[128];
+        snprintf(why, sizeof why, "%s", chan_errmsg());
+        if (pause_for(&mv, deadline) < 0) {
+            chani_errmsg_set("%s (waited until the deadline)", why);
+            return NULL;   /* ETIMEDOUT */
+        }
+    }
 }
 
-/* Pause before the next try: 5 ms, doubling to 200. */
+/* Pause before the next try: 5 ms, doubling to 200.  -1 with ETIMEDOUT
+ * once deadline has passed (30 s after the first try without one). */
 static int pause_for(chani_moves_t *mv, int64_t deadline)
 {
     int64_t now = chan_now();
