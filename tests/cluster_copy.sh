@@ -54,12 +54,8 @@ etcd --name e1 --data-dir "$tmp/etcd" \
     --heartbeat-interval 50 --election-timeout 500 >"$tmp/etcd.log" 2>&1 &
 pids="$pids $!"
 ETCD="127.0.0.1:$E"
-i=0
-until ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health >/dev/null 2>&1; do
-    i=$((i + 1))
-    if [ $i -gt 300 ]; then fail "etcd did not come up in 30 s"; exit 1; fi
-    sleep 0.1
-done
+etcd_healthy() { ETCDCTL_API=3 etcdctl --endpoints "$ETCD" endpoint health >/dev/null 2>&1; }
+wait_for 300 etcd_healthy || { fail "etcd did not come up in 30 s"; exit 1; }
 
 # Node N listens on C$N; the others reach it through its relay R$N (4 MB/s).
 free_port C1; free_port C2; free_port R1; free_port R2
@@ -98,19 +94,15 @@ until ls "$tmp/d2" | grep -q '^snap\..*\.tmp$'; do
 done
 kill -USR1 "$relay1"
 wait "$load" || fail "the load: $(cat "$tmp/load.out")"
+# same_snapshot N M: node M holds node N's newest snapshot (sa, sb: theirs)
+same_snapshot() {
+    sa=$(ls "$tmp/d$1" | grep '^snap\.[0-9]*$' | tail -n 1)
+    sb=$(ls "$tmp/d$2" | grep '^snap\.[0-9]*$' | tail -n 1)
+    [ -n "$sa" ] && [ "$sa" = "$sb" ]
+}
 # settled: the replica holds the primary's newest snapshot
-i=0
-while :; do
-    s1=$(ls "$tmp/d1" | grep '^snap\.[0-9]*$' | tail -n 1)
-    s2=$(ls "$tmp/d2" | grep '^snap\.[0-9]*$' | tail -n 1)
-    [ -n "$s1" ] && [ "$s1" = "$s2" ] && break
-    i=$((i + 1))
-    if [ $i -gt 100 ]; then
-        fail "the replica never took the snapshot its cut connection was sending ($s1 / $s2)"
-        break
-    fi
-    sleep 0.1
-done
+wait_for 100 same_snapshot 1 2 ||
+    fail "the replica never took the snapshot its cut connection was sending ($sa / $sb)"
 if grep -q "snapshot bytes out of order" "$tmp/n2.log"; then
     fail "the replica refused the snapshot sent again from its start"
 elif [ "$i" -le 100 ]; then
@@ -233,15 +225,7 @@ for round in 1 2 3 4 5 6 7 8; do
 done
 seq 1 100 | timeout 20 "$CHAN" --addr "127.0.0.1:$C3" send lag || fail "the last 100 values"
 kill -CONT "$relay3"
-i=0
-while :; do
-    s3=$(ls "$tmp/d3" | grep '^snap\.[0-9]*$' | tail -n 1)
-    s4=$(ls "$tmp/d4" | grep '^snap\.[0-9]*$' | tail -n 1)
-    [ -n "$s3" ] && [ "$s3" = "$s4" ] && break
-    i=$((i + 1))
-    if [ $i -gt 300 ]; then fail "the replica left behind never caught up ($s3 / $s4)"; break; fi
-    sleep 0.1
-done
+wait_for 300 same_snapshot 3 4 || fail "the replica left behind never caught up ($sa / $sb)"
 if grep -q "does not follow" "$tmp/n4.log"; then
     fail "the primary skipped logs its replica lacked"
 else

@@ -71,3 +71,19 @@ start_etcd3() {
     done
     [ $etcd_up = yes ] || { fail "etcd did not come up"; return 1; }
 }
+
+# etcd_not_leader N: if etcd member N leads, it hands the leadership to the
+# next member (a test that hangs member N then sees a follower hang, not an
+# election of etcd's own).  0, or 1 if etcd does not answer.
+etcd_not_leader() {
+    lead_ep="127.0.0.1:$(eval echo "\$E$1")"
+    lead_st=$(ETCDCTL_API=3 etcdctl --endpoints "$lead_ep" --command-timeout 5s endpoint status \
+        -w simple 2>/dev/null) || return 1
+    [ "$(echo "$lead_st" | awk -F', ' '{ print $5 }')" = true ] || return 0
+    next_ep="127.0.0.1:$(eval echo "\$E$(( $1 % 3 + 1 ))")"
+    next_id=$(ETCDCTL_API=3 etcdctl --endpoints "$next_ep" --command-timeout 5s endpoint status \
+        -w simple 2>/dev/null | awk -F', ' '{ print $2 }')
+    [ -n "$next_id" ] &&
+        ETCDCTL_API=3 etcdctl --endpoints "$lead_ep" --command-timeout 5s move-leader "$next_id" \
+            >/dev/null 2>&1
+}

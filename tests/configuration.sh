@@ -27,13 +27,9 @@ has() {
     if tr -s ' ' <"$tmp/out" | grep -qxF "$1"; then pass "print-config: $1"; else
         fail "print-config has no line '$1':"; cat "$tmp/out"; fi
 }
-# wait_for PATTERN FILE: until FILE has a line matching PATTERN (10 s)
-wait_for() {
-    i=0
-    while ! grep -q -- "$1" "$2" 2>/dev/null; do
-        [ $i -lt 100 ] || return 1
-        sleep 0.1; i=$((i + 1))
-    done
+# wait_line PATTERN FILE: until FILE has a line matching PATTERN (10 s)
+wait_line() {
+    wait_for 100 grep -q -- "$1" "$2" 2>/dev/null
 }
 
 # ---- precedence: defaults < file < environment < flags ----
@@ -150,22 +146,22 @@ sed -e 's/^log-level info$/log-level debug/' "$tmp/live.conf" >"$tmp/next.conf"
 echo "max-frame 2m" >>"$tmp/next.conf"
 mv "$tmp/next.conf" "$tmp/live.conf"
 kill -HUP "$pid"
-wait_for "info: SIGHUP: log-level is now debug (was info)$" "$tmp/chand.log" &&
+wait_line "info: SIGHUP: log-level is now debug (was info)$" "$tmp/chand.log" &&
     pass "SIGHUP: the log level changed" || fail "no line saying log-level is now debug"
 grep -q "warn: SIGHUP: max-frame is 2m in the configuration and 1m in force: that needs a restart$" \
     "$tmp/chand.log" && pass "SIGHUP: a change of --max-frame needs a restart" ||
     fail "no line saying max-frame needs a restart"
 expect 0 "ping at debug" -- "$CHAN" ping
-wait_for "debug: conn [0-9]* from 127.0.0.1:" "$tmp/chand.log" &&
+wait_line "debug: conn [0-9]* from 127.0.0.1:" "$tmp/chand.log" &&
     pass "debug lines now" || fail "no debug line after SIGHUP set log-level debug"
 
 # logrotate: the file moved away, SIGHUP makes a new one
 mv "$tmp/chand.log" "$tmp/chand.log.1"
 kill -HUP "$pid"
-wait_for "SIGHUP: no --acl-file, --auth-file or --tls-cert" "$tmp/chand.log" &&
+wait_line "SIGHUP: no --acl-file, --auth-file or --tls-cert" "$tmp/chand.log" &&
     pass "SIGHUP opened a new log file" || fail "no new log file after SIGHUP"
 expect 0 "ping after the rotation" -- "$CHAN" ping
-wait_for "debug: conn [0-9]* from" "$tmp/chand.log" && pass "the new log file gets the lines" ||
+wait_line "debug: conn [0-9]* from" "$tmp/chand.log" && pass "the new log file gets the lines" ||
     fail "no debug line in the new log file"
 grep -q "SIGHUP: log-level" "$tmp/chand.log" && fail "an unchanged log level logged as changed"
 
@@ -173,7 +169,7 @@ grep -q "SIGHUP: log-level" "$tmp/chand.log" && fail "an unchanged log level log
 sed 's/^max-frame 2m$/max-frame zz/' "$tmp/live.conf" >"$tmp/next.conf"
 mv "$tmp/next.conf" "$tmp/live.conf"
 kill -HUP "$pid"
-wait_for "error: SIGHUP: $tmp/live.conf:5: max-frame: 'zz' is not a number from 1024 to 268435456; the configuration in force stays$" \
+wait_line "error: SIGHUP: $tmp/live.conf:5: max-frame: 'zz' is not a number from 1024 to 268435456; the configuration in force stays$" \
     "$tmp/chand.log" && pass "SIGHUP: a bad line is logged with its file and line" ||
     fail "no error naming live.conf:5 after SIGHUP"
 expect 0 "chand still answers" -- "$CHAN" ping
@@ -181,7 +177,7 @@ expect 0 "chand still answers" -- "$CHAN" ping
 printf 'listen 127.0.0.1:1\nlog-file %s/json.log\nlog-level info\nlog-format json\n' "$tmp" \
     >"$tmp/live.conf"
 kill -HUP "$pid"
-wait_for "SIGHUP: log-level is now info (was debug)" "$tmp/chand.log" &&
+wait_line "SIGHUP: log-level is now info (was debug)" "$tmp/chand.log" &&
     pass "SIGHUP: back to info" || fail "no line saying log-level is now info"
 grep -q "SIGHUP: log-file is now $tmp/json.log (was $tmp/chand.log)" "$tmp/chand.log" &&
     grep -q "SIGHUP: log-format is now json (was text)" "$tmp/chand.log" &&
@@ -192,7 +188,7 @@ kill -TERM "$pid"
 i=0
 while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 kill -0 "$pid" 2>/dev/null && fail "chand did not stop on SIGTERM"
-wait_for '^{"ts":"[^"]*","level":"info","msg":"stopped","pid":'"$pid"'}$' "$tmp/json.log" &&
+wait_line '^{"ts":"[^"]*","level":"info","msg":"stopped","pid":'"$pid"'}$' "$tmp/json.log" &&
     pass "stopped, logged in JSON to the new file" || fail "no JSON 'stopped' line in json.log"
 
 [ "$failures" -eq 0 ]

@@ -61,6 +61,19 @@ expect() {
     if [ "$got" -eq "$want" ]; then pass "$what"; else fail "$what: exit $got, wanted $want ($(cat "$tmp/err"))"; fi
 }
 
+# wait_for TENTHS COMMAND...: run COMMAND every 0.1 s until it succeeds (0),
+# at most TENTHS times (1).
+wait_for() {
+    lib_tries=$1
+    shift
+    lib_try=1
+    until "$@"; do
+        [ "$lib_try" -lt "$lib_tries" ] || return 1
+        lib_try=$((lib_try + 1))
+        sleep 0.1
+    done
+}
+
 # wait_port FILE [PID]: until FILE (a --port-file) is written, 10 s at most;
 # 1 if it is not, or if PID exits first.
 wait_port() {
