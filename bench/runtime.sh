@@ -95,8 +95,8 @@ section=$(mktemp)
 {
     echo "## Runtime vs Go"
     echo
-    echo "Command: \`make bench-runtime\` (bench/runtime.sh); one run of each program, Go 1.19"
-    echo "with GOMAXPROCS equal to CHAN_PROCS. Ratio above 1: libchan is faster (or smaller)."
+    echo "bench/runtime.sh runs each program once, Go 1.19 with GOMAXPROCS equal to CHAN_PROCS."
+    echo "Ratio above 1: libchan is faster (or smaller)."
     echo "The picture shows the time per operation (a daisy chain's: its wall time per goroutine)."
     echo
     echo "![Time per operation, libchan against Go, for each workload](runtime.svg)"
