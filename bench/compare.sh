@@ -23,7 +23,7 @@
 # PC_COUNT values per producer->consumer run (default 1000000), RT_COUNT
 # round trips per latency run (10000), MANY_COUNT and MANY1_COUNT values
 # per 50-connection run in batches of 16 and of 1 (400000, 100000); the
-# sweep runs SWEEP_REPS times (default 3, at most REPS), min(SWEEP_COUNT,
+# sweep runs SWEEP_REPS times (default REPS, at most 3), min(SWEEP_COUNT,
 # SWEEP_UNIT x batch) values a run (1000000, 10000).  The machine may be
 # shared: the load average at the start is recorded with each table.  Speed
 # is reported, never asserted.
