@@ -94,8 +94,9 @@ static void cb_teardown(const lg_opts_t *o, const char *const *names, size_t n)
     chan_disconnect(cl);
 }
 
-static void *cb_attach(void *conn, const char *name, const lg_opts_t *o)
+static void *cb_attach(void *conn, const char *name, enum lg_use use, const lg_opts_t *o)
 {
+    (void)use;   /* a channel handle both sends and receives */
     struct handle *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
@@ -198,6 +199,11 @@ static int cb_ping(void *conn)
     return chan_ping(conn, chan_now() + CALL_MS);
 }
 
+static void cb_fields(const lg_opts_t *o)
+{
+    printf(" cap=%ld", o->cap);
+}
+
 static int64_t cb_length(void *conn, const char *name)
 {
     chan_stat_t st;
@@ -221,6 +227,7 @@ int main(int argc, char **argv)
         .release = cb_release,
         .ping = cb_ping,
         .length = cb_length,
+        .fields = cb_fields,
         .shared_conns = 1,
     };
     lg_opts_t o;

@@ -161,6 +161,8 @@ section="$data/section.md"
 {
     echo "## Cluster: replication and failover"
     echo
+    echo "Command: \`make bench-cluster\` (bench/cluster.sh)."
+    echo
     echo "One etcd member and a group of two chands (primary and replica), all on this machine,"
     echo "\`--fsync everysec\`. Throughput: chanbench's producer->consumer load ($count values"
     echo "of 64 bytes, batches of 256, acknowledgements on) against the primary; medians of $reps."

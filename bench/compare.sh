@@ -1,33 +1,53 @@
 #!/bin/sh
-# bench/compare.sh - chand against Redis, the same work in one run: start
-# chand and redis-server on loopback ephemeral ports, drive both with the
-# same load generator (chanbench / redisbench, bench/loadgen.c), stop both,
-# print one table of ratios and write it into bench/RESULTS.md (section
-# "chand vs Redis").  Run by `make bench-compare`:
-#   compare.sh CHAND CHANBENCH REDISBENCH WORK_DIR RESULTS_MD [BENCH_REMOTE]
-# With BENCH_REMOTE (bench/bench_remote.c) it also measures remote channels
-# from goroutines against the raw TCP floor and Redis (the goals for remote channels from goroutines).
+# bench/compare.sh - chand against Redis and NATS, the same work in one run:
+# start chand, redis-server and nats-server on loopback ephemeral ports,
+# drive them with the same load generator (chanbench / redisbench /
+# natsbench, bench/loadgen.c), stop them, print one table of ratios and
+# write it into bench/RESULTS.md (section "chand vs Redis and NATS").  Run
+# by `make bench-compare`:
+#   compare.sh CHAND CHANBENCH REDISBENCH NATSBENCH WORK_DIR RESULTS_MD [BENCH_REMOTE]
+# The section has: producer->consumer throughput with 1 producer and 1
+# consumer and with 25 + 25 on 50 connections; request/reply round trips
+# (every one of them written to WORK_DIR/latency.NAME.us for bench/plot.sh's
+# CDF) and pings; a sweep of throughput against the batch size
+# (WORK_DIR/throughput.dat, plotted too).  With BENCH_REMOTE
+# (bench/bench_remote.c) it also measures remote channels from goroutines
+# against the raw TCP floor and Redis (the goals for remote channels from
+# goroutines).
 # Then the same load over TLS (section "chand and Redis over TLS"): a chand
 # with --tls-cert and a redis-server with --tls-port, on certificates made
 # for the run by openssl in a temporary directory, against the plain ones
 # (`make bench-tls`, or ONLY=tls, runs this section alone).
-# Each measurement runs REPS times (default 5), chand and Redis alternating
-# so that both see the same machine; the table shows the medians.  The
-# machine may be shared: the load average at the start is recorded with
-# the table.  Speed is reported, never asserted.
+# Each measurement runs REPS times (default 5), the servers alternating so
+# that all see the same machine; the tables show the medians.  Sizes:
+# PC_COUNT values per producer->consumer run (default 1000000), RT_COUNT
+# round trips per latency run (10000), MANY_COUNT and MANY1_COUNT values
+# per 50-connection run in batches of 16 and of 1 (400000, 100000); the
+# sweep runs SWEEP_REPS times (default REPS, at most 3), min(SWEEP_COUNT,
+# SWEEP_UNIT x batch) values a run (1000000, 10000).  The machine may be
+# shared: the load average at the start is recorded with each table.  Speed
+# is reported, never asserted.
 #
 # Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
 set -e
 chand=$1
 cbench=$2
 rbench=$3
-work=$4
-results=$5
-gbench=${6:-}
+nbench=$4
+work=$5
+results=$6
+gbench=${7:-}
 reps=${REPS:-5}
 pc_count=${PC_COUNT:-1000000}   # values per producer->consumer run
 rt_count=${RT_COUNT:-10000}     # round trips per latency run
+many_count=${MANY_COUNT:-400000}
+many1_count=${MANY1_COUNT:-100000}
+sweep_unit=${SWEEP_UNIT:-10000}
+sweep_max=${SWEEP_COUNT:-1000000}
+sweep_reps=${SWEEP_REPS:-$((reps < 3 ? reps : 3))}
+sweep_batches="1 4 16 64 256 1024"
 redis_server=${REDIS_SERVER:-$(command -v redis-server || echo /usr/bin/redis-server)}
+nats_server=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
 only=${ONLY:-}                  # "tls": only the TLS section
 case $only in
 "" | tls) ;;
@@ -38,11 +58,14 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 chand_pid=""
 redis_pid=""
+nats_pid=""
 tchand_pid=""
 tredis_pid=""
 table=$(mktemp)
 gtable=$(mktemp)
 ttable=$(mktemp)
+stable=$(mktemp)
+sweep=$(mktemp)
 certs=$(mktemp -d)
 runs="$work/compare.runs"
 : >"$runs"
@@ -52,20 +75,25 @@ runs="$work/compare.runs"
 stop() {
     server_stop "$chand_pid"
     server_stop "$redis_pid"
+    server_stop "$nats_pid"
     server_stop "$tchand_pid"
     server_stop "$tredis_pid"
     chand_pid=""
     redis_pid=""
+    nats_pid=""
     tchand_pid=""
     tredis_pid=""
 }
-trap 'stop; rm -rf "$table" "$gtable" "$ttable" "$certs"' EXIT
+trap 'stop; rm -rf "$table" "$gtable" "$ttable" "$stable" "$sweep" "$certs"' EXIT
 trap 'exit 130' INT TERM
 
-# ---- start chand (port 0) and redis-server (free-looking ports) ----
+# ---- start chand (port 0), redis-server (free-looking ports), nats-server (port -1) ----
 chand_up "$chand" "$work" || exit 1
 redis_up "$redis_server" "$rbench" "$work" --save '' --appendonly no || exit 1
-# ---- and the same two speaking TLS, on certificates made for this run ----
+if [ "$only" != tls ]; then
+    nats_up "$nats_server" "$nbench" "$work" || exit 1
+fi
+# ---- and chand and Redis speaking TLS, on certificates made for this run ----
 tls_certs "$certs" || exit 1
 mkdir -p "$work/tls"
 # (servers.sh keeps one chand and one redis-server in its variables: the
@@ -91,69 +119,155 @@ verdict() {   # verdict RATIO OP LIMIT -> met / not met
         ok = (op == ">=") ? (r + 0 >= l + 0) : (r + 0 <= l + 0)
         print (ok ? "met" : "not met") }'
 }
-row() {   # row LABEL CHAND REDIS RATIO GOAL
-    printf '| %s | %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" "$5" >>"$table"
+row() {   # row LABEL CHAND REDIS CHAND/REDIS NATS CHAND/NATS GOAL
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$@" >>"$table"
+}
+rate() {   # rate PROGRAM ARGS...: one run's values/s
+    _l=$(run "$@")
+    field values_per_s "$_l"
+}
+mid() {   # mid "V1 V2 ...": their median
+    echo $1 | tr ' ' '\n' | median
+}
+rtt() {   # rtt NAME PROGRAM ARGS...: a ping-pong run's line; its round trips
+          # are added to $work/latency.NAME.us
+    _name=$1
+    shift
+    _l=$(run "$@" --samples "$work/latency.$_name.tmp")
+    cat "$work/latency.$_name.tmp" >>"$work/latency.$_name.us"
+    rm -f "$work/latency.$_name.tmp"
+    echo "$_l"
 }
 
 measure_plain() {
+    plain_started=$(started)
     # ---- producer -> consumer throughput, 64-byte values ----
-    pc="-p 1 -m 1 -P 256 -r 256 -s 64 -n $pc_count"
-    c_pc="" r_pc="" r_pcv=""
+    pc="-p 1 -m 1 -s 64 -n $pc_count"
+    c_pc="" r_pc="" r_pcv="" n_pc="" n_pck=""
     for i in $(seq "$reps"); do
-        l=$(run "$cbench" -a "$chand_addr" $pc --cap 65536); c_pc="$c_pc $(field values_per_s "$l")"
-        l=$(run "$rbench" -a "$redis_addr" $pc); r_pc="$r_pc $(field values_per_s "$l")"
-        l=$(run "$rbench" -a "$redis_addr" $pc --multi-push); r_pcv="$r_pcv $(field values_per_s "$l")"
+        c_pc="$c_pc $(rate "$cbench" -a "$chand_addr" $pc -P 256 -r 256 --cap 65536)"
+        r_pc="$r_pc $(rate "$rbench" -a "$redis_addr" $pc -P 256 -r 256)"
+        r_pcv="$r_pcv $(rate "$rbench" -a "$redis_addr" $pc -P 256 -r 256 --multi-push)"
+        n_pc="$n_pc $(rate "$nbench" -a "$nats_addr" $pc -P 256 -r 256)"
+        n_pck="$n_pck $(rate "$nbench" -a "$nats_addr" $pc -P 1000 -r 1000)"
     done
-    c_pc=$(echo $c_pc | tr ' ' '\n' | median)
-    r_pc=$(echo $r_pc | tr ' ' '\n' | median)
-    r_pcv=$(echo $r_pcv | tr ' ' '\n' | median)
+    c_pc=$(mid "$c_pc") r_pc=$(mid "$r_pc") r_pcv=$(mid "$r_pcv") n_pc=$(mid "$n_pc")
+    n_pck=$(mid "$n_pck")
     x=$(ratio "$c_pc" "$r_pc")
-    row "producer→consumer, 64 B values, batches of 256 (Redis: pipeline of 256 RPUSH; LPOP 256, BLPOP when empty)" \
-        "$(fmt_rate "$c_pc")" "$(fmt_rate "$r_pc")" "**$x**" "≥ 1.5: $(verdict "$x" ">=" 1.5)"
-    x=$(ratio "$c_pc" "$r_pcv")
+    row "producer→consumer, 64 B values, batches of 256 (Redis: pipeline of 256 RPUSH; LPOP 256, BLPOP when empty; NATS: 256 PUB then PING, done at the PONG)" \
+        "$(fmt_rate "$c_pc")" "$(fmt_rate "$r_pc")" "**$x**" "$(fmt_rate "$n_pc")" \
+        "**$(ratio "$c_pc" "$n_pc")**" "≥ 1.5 against Redis: $(verdict "$x" ">=" 1.5)"
     row "the same, Redis pushing each batch with one variadic RPUSH of 256 values" \
-        "$(fmt_rate "$c_pc")" "$(fmt_rate "$r_pcv")" "$x" "(for reference)"
+        "$(fmt_rate "$c_pc")" "$(fmt_rate "$r_pcv")" "$(ratio "$c_pc" "$r_pcv")" "" "" \
+        "(for reference)"
+    row "the same, NATS in its own best form: batches of 1000 PUB then PING (chand: 256)" \
+        "$(fmt_rate "$c_pc")" "" "" "$(fmt_rate "$n_pck")" "$(ratio "$c_pc" "$n_pck")" \
+        "(for reference)"
 
     # ---- request/reply round trips between two clients over two channels ----
-    c1="" c0="" rr=""
+    rm -f "$work"/latency.*.us
+    c1="" c0="" rr="" nr=""
     for i in $(seq "$reps"); do
         c1="$c1
-    $(run "$cbench" -a "$chand_addr" --mode ping-pong --cap 1 -n "$rt_count")"
+$(rtt chand-cap1 "$cbench" -a "$chand_addr" --mode ping-pong --cap 1 -n "$rt_count")"
         rr="$rr
-    $(run "$rbench" -a "$redis_addr" --mode ping-pong -n "$rt_count")"
+$(rtt redis "$rbench" -a "$redis_addr" --mode ping-pong -n "$rt_count")"
+        nr="$nr
+$(rtt nats "$nbench" -a "$nats_addr" --mode ping-pong -n "$rt_count")"
         c0="$c0
-    $(run "$cbench" -a "$chand_addr" --mode ping-pong --cap 0 -n "$rt_count")"
+$(rtt chand-cap0 "$cbench" -a "$chand_addr" --mode ping-pong --cap 0 -n "$rt_count")"
     done
-    c1_50=$(med rtt_p50_us "$c1") c1_99=$(med rtt_p99_us "$c1")
-    c0_50=$(med rtt_p50_us "$c0") c0_99=$(med rtt_p99_us "$c0")
     r_50=$(med rtt_p50_us "$rr") r_99=$(med rtt_p99_us "$rr")
-    x=$(ratio "$c1_50" "$r_50")
-    row "request/reply round trip, median (chand: channels of capacity 1; Redis: RPUSH + BLPOP)" \
-        "$c1_50 µs" "$r_50 µs" "**$x**" "≤ 0.5: $(verdict "$x" "<=" 0.5)"
-    row "request/reply round trip, p99 (capacity 1)" "$c1_99 µs" "$r_99 µs" "$(ratio "$c1_99" "$r_99")" ""
-    x=$(ratio "$c0_50" "$r_50")
-    row "request/reply round trip, median (chand: unbuffered channels, the send waits for the ack)" \
-        "$c0_50 µs" "$r_50 µs" "**$x**" "≤ 0.5: $(verdict "$x" "<=" 0.5)"
-    row "request/reply round trip, p99 (unbuffered)" "$c0_99 µs" "$r_99 µs" "$(ratio "$c0_99" "$r_99")" ""
+    n_50=$(med rtt_p50_us "$nr") n_99=$(med rtt_p99_us "$nr")
+    for cap in 1 0; do
+        if [ "$cap" = 1 ]; then
+            lines=$c1 what="chand: channels of capacity 1" short="capacity 1"
+        else
+            lines=$c0 what="chand: unbuffered channels, the send waits for the ack" short="unbuffered"
+        fi
+        c50=$(med rtt_p50_us "$lines") c99=$(med rtt_p99_us "$lines")
+        x=$(ratio "$c50" "$r_50")
+        row "request/reply round trip, median ($what; Redis: RPUSH + BLPOP; NATS: a PUB each way)" \
+            "$c50 µs" "$r_50 µs" "**$x**" "$n_50 µs" "**$(ratio "$c50" "$n_50")**" \
+            "≤ 0.5 against Redis: $(verdict "$x" "<=" 0.5)"
+        row "request/reply round trip, p99 ($short)" "$c99 µs" "$r_99 µs" "$(ratio "$c99" "$r_99")" \
+            "$n_99 µs" "$(ratio "$c99" "$n_99")" ""
+    done
 
     # ---- references: one client's round trip to the server, and raw TCP ----
-    cp="" rp="" tp=""
+    cp="" rp="" np="" tp=""
     for i in $(seq "$reps"); do
         cp="$cp
-    $(run "$cbench" -a "$chand_addr" --mode ping -n "$rt_count")"
+$(run "$cbench" -a "$chand_addr" --mode ping -n "$rt_count")"
         rp="$rp
-    $(run "$rbench" -a "$redis_addr" --mode ping -n "$rt_count")"
+$(run "$rbench" -a "$redis_addr" --mode ping -n "$rt_count")"
+        np="$np
+$(run "$nbench" -a "$nats_addr" --mode ping -n "$rt_count")"
         tp="$tp
-    $(run "$cbench" --mode tcp -n "$rt_count")"
+$(run "$cbench" --mode tcp -n "$rt_count")"
     done
-    cp50=$(med rtt_p50_us "$cp") rp50=$(med rtt_p50_us "$rp") tp50=$(med rtt_p50_us "$tp")
-    row "one client's ping to the server, median (chan_ping / PING)" "$cp50 µs" "$rp50 µs" \
-        "$(ratio "$cp50" "$rp50")" "(for reference)"
-    row "raw TCP round trip over loopback, 64 B, median (no server: the floor for both)" "$tp50 µs" "$tp50 µs" \
-        "" "(a request/reply through any server is ≥ 2 of these)"
+    cp50=$(med rtt_p50_us "$cp") rp50=$(med rtt_p50_us "$rp") np50=$(med rtt_p50_us "$np")
+    tp50=$(med rtt_p50_us "$tp")
+    row "one client's ping to the server, median (chan_ping / PING / PING)" "$cp50 µs" "$rp50 µs" \
+        "$(ratio "$cp50" "$rp50")" "$np50 µs" "$(ratio "$cp50" "$np50")" "(for reference)"
+    row "raw TCP round trip over loopback, 64 B, median (no server: the floor for all)" "$tp50 µs" \
+        "$tp50 µs" "" "$tp50 µs" "" "(a request/reply through any server is ≥ 2 of these)"
+
+    # ---- many clients: 25 producers and 25 consumers, 50 connections ----
+    for b in 16 1; do
+        n=$many_count
+        [ "$b" = 1 ] && n=$many1_count
+        many="-p 25 -m 25 -c 50 -P $b -r $b -s 64 -n $n"
+        c_m="" r_m="" n_m=""
+        for i in $(seq "$reps"); do
+            c_m="$c_m $(rate "$cbench" -a "$chand_addr" $many --cap 65536)"
+            r_m="$r_m $(rate "$rbench" -a "$redis_addr" $many --multi-push)"
+            n_m="$n_m $(rate "$nbench" -a "$nats_addr" $many)"
+        done
+        c_m=$(mid "$c_m") r_m=$(mid "$r_m") n_m=$(mid "$n_m")
+        if [ "$b" = 16 ]; then
+            label="25 producers and 25 consumers on 50 connections, batches of 16 (Redis: one variadic RPUSH of 16; LPOP 16, BLPOP when empty; NATS: 16 PUB then PING)"
+        else
+            label="the same, batches of 1 (chand: chan_send and chan_recv; Redis: RPUSH and BLPOP; NATS: PUB then PING)"
+        fi
+        row "$label" "$(fmt_rate "$c_m")" "$(fmt_rate "$r_m")" "$(ratio "$c_m" "$r_m")" \
+            "$(fmt_rate "$n_m")" "$(ratio "$c_m" "$n_m")" "(reported)"
+    done
+
+    # ---- throughput against the batch size ----
+    sweep_started=$(started)
+    : >"$sweep"
+    for i in $(seq "$sweep_reps"); do
+        for b in $sweep_batches; do
+            n=$((sweep_unit * b))
+            [ "$n" -le "$sweep_max" ] || n=$sweep_max
+            sw="-p 1 -m 1 -P $b -r $b -s 64 -n $n"
+            echo "$b $n chand $(rate "$cbench" -a "$chand_addr" $sw --cap 65536)" >>"$sweep"
+            echo "$b $n redis $(rate "$rbench" -a "$redis_addr" $sw --multi-push)" >>"$sweep"
+            echo "$b $n nats $(rate "$nbench" -a "$nats_addr" $sw)" >>"$sweep"
+        done
+    done
+    {
+        echo "# values/s against values per batch: 1 producer, 1 consumer, 64 B values,"
+        echo "# medians of $sweep_reps runs (bench/compare.sh)"
+        echo "# batch values chand redis nats"
+        for b in $sweep_batches; do
+            n=$(awk -v b="$b" '$1 == b { print $2; exit }' "$sweep")
+            printf '%s %s' "$b" "$n"
+            for s in chand redis nats; do
+                printf ' %s' "$(awk -v b="$b" -v s="$s" '$1 == b && $3 == s { print $4 }' "$sweep" | median)"
+            done
+            echo
+        done
+    } >"$work/throughput.dat"
+    grep -v '^#' "$work/throughput.dat" | while read -r b n c r t; do
+        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$b" "$n" "$(fmt_rate "$c")" \
+            "$(fmt_rate "$r")" "$(fmt_rate "$t")" "$(ratio "$c" "$r")" "$(ratio "$c" "$t")"
+    done >"$stable"
 
     # ---- from goroutines: bench_remote interleaves its own rounds ----
     if [ -n "$gbench" ]; then
+        goroutine_started=$(started)
         g=$("$gbench" "$chand_addr" "$reps") || { echo "compare: $gbench failed" >&2; exit 1; }
         echo "$g" | tr '\n' ' ' >>"$runs"
         echo >>"$runs"
@@ -179,6 +293,7 @@ measure_plain() {
 # plain, for its own cost); producer->consumer with Redis in its best form
 # (one variadic RPUSH a batch), round trips as above ----
 measure_tls() {
+    tls_started=$(started)
     pc="-p 1 -m 1 -P 256 -r 256 -s 64 -n $pc_count"
     t_pc="" p_pc="" tr_pc="" pr_pc=""
     t1="" p1="" t0="" p0="" trr="" prr="" tp="" pp="" trp="" prp=""
@@ -241,9 +356,9 @@ trow() {   # trow LABEL CHAND_TLS CHAND PLAIN_RATIO REDIS_TLS REDIS REDIS_RATIO 
     printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@" >>"$ttable"
 }
 
-load=$(cut -d' ' -f1-3 /proc/loadavg)
 if [ "$only" != tls ]; then
-    echo "compare: chand on $chand_addr, redis-server on $redis_addr; $reps runs of each, alternating" >&2
+    echo "compare: chand on $chand_addr, redis-server on $redis_addr, nats-server on $nats_addr;" \
+        "$reps runs of each, alternating" >&2
     measure_plain
 fi
 echo "compare: over TLS: chand on $tchand_addr, redis-server on $tredis_addr (and the plain ones);" \
@@ -252,17 +367,22 @@ measure_tls
 stop
 
 # ---- print and record ----
-machine=$(machine)
 rver=$("$redis_server" --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
 hver=$(pkg-config --modversion hiredis 2>/dev/null || echo "?")
+nver=$("$nats_server" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p')
 record_plain() {
-header='| measure | chand | Redis | chand / Redis | goal |
+header='| measure | chand | Redis | chand / Redis | NATS | chand / NATS | goal |
+|---|---|---|---|---|---|---|'
+sheader='| values per batch | values a run | chand | Redis (variadic RPUSH) | NATS | chand / Redis | chand / NATS |
+|---|---|---|---|---|---|---|'
+gheader='| measure | chand | against | ratio | goal |
 |---|---|---|---|---|'
 echo
 echo "$header"
 cat "$table"
-gheader='| measure | chand | against | ratio | goal |
-|---|---|---|---|---|'
+echo
+echo "$sheader"
+cat "$stable"
 if [ -s "$gtable" ]; then
     echo
     echo "$gheader"
@@ -271,31 +391,64 @@ fi
 
 section=$(mktemp)
 {
-    echo "## chand vs Redis"
+    echo "## chand vs Redis and NATS"
     echo
-    echo "Command: \`make bench-compare\` (bench/compare.sh): chand and redis-server $rver on loopback"
-    echo "ephemeral ports, driven by the same load generator (bench/loadgen.c) through libchan"
-    echo "(chanbench) and hiredis $hver (redisbench). Each measure is the median of $reps runs, chand and"
-    echo "Redis alternating. Throughput: $pc_count values, 1 producer and 1 consumer thread on"
-    echo "their own connections; chand's channel has capacity 65536 (Redis lists are unbounded) and"
-    echo "acknowledgements are on, as always. Round trips: $rt_count timed after a warm-up,"
-    echo "64-byte values. Ratios are chand / Redis: above 1 is faster for throughput, below 1"
-    echo "is faster for latency."
+    echo "Command: \`make bench-compare\` (bench/compare.sh): chand, redis-server $rver and"
+    echo "nats-server $nver on loopback ephemeral ports, driven by the same load generator"
+    echo "(bench/loadgen.c) through libchan (chanbench), hiredis $hver (redisbench) and NATS's"
+    echo "text protocol spoken on a socket (natsbench, no client library). Each measure is the"
+    echo "median of $reps runs, the servers alternating. Throughput: $pc_count values, 1 producer"
+    echo "and 1 consumer thread on their own connections; chand's channel has capacity 65536"
+    echo "(Redis lists are unbounded) and acknowledgements are on, as always. Round trips:"
+    echo "$rt_count timed after a warm-up, 64-byte values. Many clients: 25 producer and 25"
+    echo "consumer threads, each on its own connection, $many_count values in batches of 16 and"
+    echo "$many1_count in batches of 1. Ratios are chand / Redis and chand / NATS: above 1 is"
+    echo "faster for throughput, below 1 is faster for latency."
+    echo
+    echo "NATS core promises less than a channel, which the figures should be read with: a"
+    echo "channel is a subject with one queue group of subscribers (each message goes to one of"
+    echo "them), a PUB is answered by nothing, and the server pushes messages to subscribers"
+    echo "without waiting for them. A batch is its PUBs followed by a PING, and the send is done"
+    echo "when the PONG comes back (the server has handled every PUB before it: NATS's only flow"
+    echo "control); a subscriber that falls behind is cut off and its messages dropped (such a run"
+    echo "fails here, it is not reported). A chand send is answered once the value is in the"
+    echo "channel, a full channel makes the producer wait, and every value is acknowledged by its"
+    echo "receiver. In request/reply a NATS request and reply are one PUB each, the reply being"
+    echo "the acknowledgement. nats-server is written in Go and runs on both cores; chand and"
+    echo "Redis each serve from one event loop."
     echo
     echo "Reading it: a request/reply through any server is four one-way hops (A to server,"
     echo "server to B, B to server, server to A), each waking a sleeping process, so its floor"
-    echo "is about two raw TCP round trips (last row). That row moves with the machine: on these"
-    echo "VMs a wake-up is slow when the vCPUs are idle and fast when they are busy (we saw 17-22"
-    echo "µs idle, 6 µs busy). Redis's variadic RPUSH row is the closest analogue of chand's"
+    echo "is about two raw TCP round trips (the raw TCP row). That row moves with the machine: on"
+    echo "these VMs a wake-up is slow when the vCPUs are idle and fast when they are busy (we saw"
+    echo "17-22 µs idle, 6 µs busy). Redis's variadic RPUSH row is the closest analogue of chand's"
     echo "one-request batches; the goal is stated against the pipelined form."
     echo "On a shared machine separate runs of this command differ by tens of percent: compare"
     echo "the ratios within one run."
     echo
-    echo "Machine: $machine; load average $load at the start (the machine is shared)."
-    echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo "![Request/reply round trips: the share of $((reps * rt_count)) round trips within each latency, chand (capacity 1 and unbuffered), Redis and NATS](latency.svg)"
+    echo
+    echo "$(stamp "make bench-compare" "$plain_started")"
     echo
     echo "$header"
     cat "$table"
+    echo
+    echo "### Throughput against batch size"
+    echo
+    echo "The same producer→consumer load (1 producer, 1 consumer, 64 B values) with batches of"
+    echo "$(echo $sweep_batches | sed 's/ /, /g; s/, \([0-9]*\)$/ and \1/') values, a receive taking up to a batch: chand's"
+    echo "\`chan_send_many\` (\`chan_send\` for one), Redis's variadic RPUSH (its best form),"
+    echo "NATS's PUBs and a PING. Median of $sweep_reps runs, the servers alternating; each run"
+    echo "moves $sweep_unit values per value of the batch size, at most $sweep_max."
+    echo "The medians are also in bench/work/throughput.dat under the build directory, which"
+    echo "bench/plot.sh draws."
+    echo
+    echo "![Values per second against values per batch, chand, Redis and NATS](throughput.svg)"
+    echo
+    echo "$(stamp "make bench-compare" "$sweep_started")"
+    echo
+    echo "$sheader"
+    cat "$stable"
     if [ -s "$gtable" ]; then
         echo
         echo "### Remote channels from goroutines"
@@ -306,6 +459,8 @@ section=$(mktemp)
         echo "playing ping-pong over two unbuffered channels (a send completes when the other side"
         echo "has the value), against Redis's RPUSH+BLPOP ping-pong above; and 64 goroutines sending"
         echo "and 64 receiving over one connection per side."
+        echo
+        echo "$(stamp "make bench-compare" "$goroutine_started")"
         echo
         echo "$gheader"
         cat "$gtable"
@@ -374,8 +529,7 @@ section=$(mktemp)
     echo "toward Redis's. The p99 rows are the machine's: other jobs preempt a client or a server"
     echo "now and then, TLS or not."
     echo
-    echo "Machine: $machine; load average $load at the start (the machine is shared)."
-    echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo "$(stamp "$([ "$only" = tls ] && echo "make bench-tls" || echo "make bench-compare")" "$tls_started")"
     echo
     echo "$theader"
     cat "$ttable"

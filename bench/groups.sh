@@ -129,6 +129,8 @@ section="$data/section.md"
 {
     echo "## Cluster: groups"
     echo
+    echo "Command: \`make bench-groups\` (bench/groups.sh; \`make bench-cluster\` runs it too)."
+    echo
     echo "One etcd member and 1, 2 or 4 groups of one chand each (\`--replication async\`,"
     echo "\`--fsync everysec\`), the slots spread evenly with \`chan cluster move\`; then one"
     echo "chanbench producer->consumer pair per group at once ($count values of 64 bytes each,"

@@ -1,6 +1,7 @@
 /*
- * loadgen.c - the workloads of chanbench and redisbench (see loadgen.h):
- * option parsing, threads, the clock, percentiles and the result line.
+ * loadgen.c - the workloads of chanbench, redisbench and natsbench (see
+ * loadgen.h): option parsing, threads, the clock, percentiles and the
+ * result line.
  *
  * Every thread connects and attaches before a start barrier, so connection
  * set-up is never timed.  A producer-consumer run is timed from the barrier
@@ -78,6 +79,8 @@ static void usage(FILE *f, const char *prog, const lg_backend_t *b)
 "                         in ns (`date +%%s%%N` before the server started)\n"
 "      --await-len        drain: first wait until the channel holds N values\n"
 "      --timeout S        give up after S seconds (default 120; exit 2)\n"
+"      --samples FILE     ping-pong, ping, tcp: write every timed round trip\n"
+"                         to FILE, in µs, one a line, in the order they ran\n"
 "  -h, --help             this help\n"
 "\n"
 "One result line of key=value pairs goes to stdout.  Exit status: 0 done,\n"
@@ -86,6 +89,8 @@ static void usage(FILE *f, const char *prog, const lg_backend_t *b)
             b->shared_conns ? "host:port or unix:/path" : "host:port",
             b->shared_conns ? "$CHAN_TLS_CA, then the system's" : "the system's",
             b->shared_conns ? "" : "; must be one per thread");
+    if (b->usage_notes)
+        fprintf(f, "\n%s\n", b->usage_notes);
 }
 
 long long lg_num_arg(const char *prog, const char *opt, const char *s, long long min)
@@ -119,6 +124,7 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
         { "since", required_argument, NULL, 'S' },
         { "await-len", no_argument, NULL, 'L' },
         { "tls-ca", required_argument, NULL, 'A' },
+        { "samples", required_argument, NULL, 'W' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -164,12 +170,18 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
         case 'S': o->since_ns = (int64_t)lg_num_arg(prog, "--since", optarg, 1); break;
         case 'L': o->await_len = 1; break;
         case 'A': o->tls_ca = optarg; break;
+        case 'W': o->samples = optarg; break;
         case 'h': usage(stdout, prog, b); exit(0);
         default: usage(stderr, prog, b); exit(64);
         }
     }
     if (optind < argc) {
         usage(stderr, prog, b);
+        exit(64);
+    }
+    if (b->no_modes & (1u << o->mode)) {
+        fprintf(stderr, "%s: --mode %s is not supported by %s (see --help)\n", prog,
+                mode_names[o->mode], b->name);
         exit(64);
     }
     if ((o->mode == LG_FILL || o->mode == LG_DRAIN) && !o->prefix_given) {
@@ -180,6 +192,10 @@ void lg_parse(lg_opts_t *o, int argc, char **argv, const lg_backend_t *b)
     if (o->mode == LG_DRAIN)
         o->consumers = 1;
     bool round_trips = o->mode == LG_PING_PONG || o->mode == LG_PING || o->mode == LG_TCP;
+    if (o->samples && !round_trips) {
+        fprintf(stderr, "%s: --samples is for round trips (ping-pong, ping, tcp)\n", prog);
+        exit(64);
+    }
     o->count = count ? (uint64_t)count : round_trips ? 20000 : 2000000;
     if (!o->recv_max)
         o->recv_max = o->pipeline;
@@ -563,6 +579,24 @@ static const char *tls_tag(const lg_opts_t *o)
     return o->addr && !strncmp(o->addr, "tls://", 6) ? " tls=yes" : "";
 }
 
+/* --samples: every timed round trip, in µs, one a line, in the order they
+ * ran (before print_latency sorts them): 0, or -1 (said on stderr). */
+static int write_samples(const lg_opts_t *o, const lg_backend_t *b, const uint64_t *lat)
+{
+    FILE *f = fopen(o->samples, "w");
+    if (!f) {
+        fprintf(stderr, "%s: %s: %s\n", b->name, o->samples, strerror(errno));
+        return -1;
+    }
+    for (uint64_t i = 0; i < o->count; i++)
+        fprintf(f, "%.3f\n", (double)lat[i] / 1000.0);
+    if (ferror(f) | fclose(f)) {
+        fprintf(stderr, "%s: writing %s failed\n", b->name, o->samples);
+        return -1;
+    }
+    return 0;
+}
+
 static void print_latency(const lg_opts_t *o, const lg_backend_t *b, uint64_t *lat, int conns,
                           double secs)
 {
@@ -572,8 +606,8 @@ static void print_latency(const lg_opts_t *o, const lg_backend_t *b, uint64_t *l
         sum += (double)lat[i];
     printf("backend=%s%s mode=%s connections=%d size=%zu", b->name, tls_tag(o),
            mode_names[o->mode], conns, o->size);
-    if (o->mode == LG_PING_PONG && b->shared_conns)
-        printf(" cap=%ld", o->cap);
+    if (o->mode == LG_PING_PONG && b->fields)
+        b->fields(o);
     printf(" count=%llu secs=%.3f rtt_mean_us=%.1f rtt_p50_us=%.1f rtt_p99_us=%.1f"
            " rtt_p999_us=%.1f rtt_max_us=%.1f\n",
            (unsigned long long)o->count, secs, sum / (double)o->count / 1000.0,
@@ -593,10 +627,8 @@ static void print_throughput(const lg_opts_t *o, const lg_backend_t *b, run_t *r
     printf("backend=%s%s mode=%s producers=%d consumers=%d connections=%d pipeline=%zu"
            " recv_max=%zu size=%zu", b->name, tls_tag(o), mode_names[o->mode], o->producers,
            fill ? 0 : o->consumers, conns, o->pipeline, o->recv_max, o->size);
-    if (b->shared_conns)
-        printf(" cap=%ld", o->cap);
-    else
-        printf(" push=%s", o->multi_push ? "variadic" : "pipelined");
+    if (b->fields)
+        b->fields(o);
     printf(" count=%llu %s=%llu secs=%.3f values_per_s=%.0f check=%s\n",
            (unsigned long long)o->count, fill ? "sent" : "received", (unsigned long long)got,
            secs, (double)got / secs, exact && sums ? "ok" : "FAILED");
@@ -657,7 +689,7 @@ static void drain_open(const lg_opts_t *quiet, const lg_backend_t *b, run_t *r, 
     }
     atomic_fetch_add(&r->progress, 1);
     atomic_store(&r->drain_step, 3);
-    while (!(*h = b->attach(*conn, name, quiet)))
+    while (!(*h = b->attach(*conn, name, LG_RECV, quiet)))
         usleep(RETRY_US);
     atomic_store(&r->drain_step, 4);
 }
@@ -693,6 +725,8 @@ static int run_tcp(const lg_opts_t *o, const lg_backend_t *b, run_t *r)
     close(fds[0]);
     close(fds[1]);
     int rc = atomic_load(&r->failed);
+    if (!rc && o->samples)
+        rc = write_samples(o, b, w.lat) < 0;
     if (!rc)
         print_latency(o, b, w.lat, 1, (double)(r->t_end - t0) / 1e9);
     free(w.lat);
@@ -764,7 +798,7 @@ int lg_run(const lg_opts_t *o, const lg_backend_t *b)
         uint64_t next = 0;
         for (int i = 0; i < nthreads && ok; i++) {
             if (!w[i].h)
-                ok = (w[i].h = b->attach(w[i].conn, q, o)) != NULL;
+                ok = (w[i].h = b->attach(w[i].conn, q, i < nprod ? LG_SEND : LG_RECV, o)) != NULL;
             if (i < nprod) {
                 w[i].first = next;
                 w[i].n = per + ((uint64_t)i < extra);
@@ -775,8 +809,10 @@ int lg_run(const lg_opts_t *o, const lg_backend_t *b)
         fn[0] = requester_main;
         fn[1] = responder_main;
         /* requester: sends req, receives rep; responder the other way */
-        ok = (w[0].h = b->attach(w[0].conn, req, o)) && (w[0].h2 = b->attach(w[0].conn, rep, o)) &&
-             (w[1].h = b->attach(w[1].conn, req, o)) && (w[1].h2 = b->attach(w[1].conn, rep, o));
+        ok = (w[0].h = b->attach(w[0].conn, req, LG_SEND, o)) &&
+             (w[0].h2 = b->attach(w[0].conn, rep, LG_RECV, o)) &&
+             (w[1].h = b->attach(w[1].conn, req, LG_RECV, o)) &&
+             (w[1].h2 = b->attach(w[1].conn, rep, LG_SEND, o));
         w[0].lat = calloc(o->count, sizeof *w[0].lat);
         ok = ok && w[0].lat;
     } else {
@@ -804,7 +840,9 @@ int lg_run(const lg_opts_t *o, const lg_backend_t *b)
         print_throughput(o, b, &r, nconns, secs);
         rc = (fill ? atomic_load(&r.sent) : atomic_load(&r.received)) != o->count;
     } else if (!rc) {
-        print_latency(o, b, w[0].lat, nconns, secs);
+        rc = o->samples && write_samples(o, b, w[0].lat) < 0;
+        if (!rc)
+            print_latency(o, b, w[0].lat, nconns, secs);
     }
 detach:
     for (int i = 0; i < nthreads; i++) {

@@ -1,9 +1,10 @@
 /*
  * loadgen.h - the load generator shared by chanbench (chand, through
- * libchan) and redisbench (Redis, through hiredis), in the manner of
- * redis-benchmark: the options, the workloads, the clock and the one result
- * line live here, so both programs do exactly the same work; a backend only
- * says how to move values (struct lg_backend).
+ * libchan), redisbench (Redis, through hiredis) and natsbench (NATS, its
+ * text protocol on a socket), in the manner of redis-benchmark: the
+ * options, the workloads, the clock and the one result line live here, so
+ * every program does exactly the same work; a backend only says how to
+ * move values (struct lg_backend).
  *
  * Workloads (--mode):
  *   producer-consumer  P producer threads send `count` values, in batches of
@@ -17,8 +18,11 @@
  *                      (check=ok: each value exactly once).
  *   ping-pong          two clients on their own connections: the requester
  *                      sends one value on "req" and waits for the answer on
- *                      "rep"; the responder echoes.  Round-trip percentiles.
+ *                      "rep"; the responder echoes.  Round-trip percentiles;
+ *                      --samples FILE writes every timed round trip (µs, one
+ *                      a line, in the order they ran) for a latency CDF.
  *   ping               one client: the server's own ping (chan_ping, PING).
+ *                      (--samples works here and for tcp too.)
  *   tcp                no server: a TCP echo over loopback between two
  *                      threads of this process (blocking sockets, 1 byte
  *                      header + payload), the floor for any round trip.
@@ -66,7 +70,13 @@ typedef struct lg_opts {
     int64_t since_ns;         /* drain: times from this CLOCK_REALTIME ns (0: start) */
     int await_len;            /* drain: wait until the length is count first */
     int quiet;                /* backends: say nothing on failure (the caller retries) */
+    const char *samples;      /* round trips: write each one's µs to this file */
 } lg_opts_t;
+
+/* What a handle from attach is for.  A backend with subscriptions (NATS)
+ * subscribes only a receiving handle: a sending one that subscribed would
+ * take values meant for the receivers. */
+enum lg_use { LG_SEND = 1, LG_RECV = 2 };
 
 /* A value handed over by a backend's recv: valid until its release. */
 typedef struct lg_val {
@@ -75,15 +85,17 @@ typedef struct lg_val {
 } lg_val_t;
 
 typedef struct lg_backend {
-    const char *name;                        /* "chand", "redis" */
+    const char *name;                        /* "chand", "redis", "nats" */
     /* Make the channels (keys) names[0..n) fresh for this run. */
     int (*setup)(const lg_opts_t *o, const char *const *names, size_t n);
     void (*teardown)(const lg_opts_t *o, const char *const *names, size_t n);
     /* One connection; NULL (and a message on stderr) on failure. */
     void *(*connect)(const lg_opts_t *o);
     void (*disconnect)(void *conn);
-    /* The channel `name` seen through conn, for one thread. */
-    void *(*attach)(void *conn, const char *name, const lg_opts_t *o);
+    /* The channel `name` seen through conn, for one thread, to send on or
+     * to receive from (use); a receiving handle is ready to receive when
+     * attach returns (no value sent after that is missed). */
+    void *(*attach)(void *conn, const char *name, enum lg_use use, const lg_opts_t *o);
     void (*detach)(void *h);
     /* Send vals[0..n) in order, all of them: 0, or -1. */
     int (*send)(void *h, const lg_val_t *vals, size_t n);
@@ -96,8 +108,16 @@ typedef struct lg_backend {
     /* Values buffered in the channel `name`, or -1 (not known yet: the
      * server is loading, the channel is missing); quiet. */
     int64_t (*length)(void *conn, const char *name);
+    /* Print the backend's own key=value pairs of a result line (" cap=1"),
+     * after the common ones; NULL: none. */
+    void (*fields)(const lg_opts_t *o);
     /* Connections may be shared by threads (chand's client is thread-safe). */
     int shared_conns;
+    /* Modes the backend cannot run (bits 1u << LG_FILL ...): lg_parse
+     * refuses them (exit 64). */
+    unsigned no_modes;
+    /* Said at the end of --help: what this backend leaves out, and why. */
+    const char *usage_notes;
 } lg_backend_t;
 
 /* Parse argv into *o (defaults first); exit 64 with usage on bad input. */

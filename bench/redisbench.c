@@ -351,8 +351,9 @@ static void rb_teardown(const lg_opts_t *o, const char *const *names, size_t n)
     rb_setup(o, names, n);   /* delete the lists again */
 }
 
-static void *rb_attach(void *conn, const char *name, const lg_opts_t *o)
+static void *rb_attach(void *conn, const char *name, enum lg_use use, const lg_opts_t *o)
 {
+    (void)use;   /* a list needs no subscription: each command names its key */
     struct handle *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
@@ -508,6 +509,13 @@ static int64_t rb_length(void *conn, const char *name)
     return len;
 }
 
+/* How a batch was pushed (values moved one way only, not round trips). */
+static void rb_fields(const lg_opts_t *o)
+{
+    if (o->mode != LG_PING_PONG)
+        printf(" push=%s", o->multi_push ? "variadic" : "pipelined");
+}
+
 int main(int argc, char **argv)
 {
     static const lg_backend_t redis = {
@@ -523,6 +531,7 @@ int main(int argc, char **argv)
         .release = rb_release,
         .ping = rb_ping,
         .length = rb_length,
+        .fields = rb_fields,
         .shared_conns = 0,
     };
     lg_opts_t o;

@@ -1,7 +1,10 @@
 #!/bin/sh
 # bench/runtime.sh - run the runtime benchmarks in C (libchan) and in Go,
 # side by side, print a table with ratios and write it into
-# bench/RESULTS.md (section "Runtime vs Go").  Run by `make bench-runtime`:
+# bench/RESULTS.md (section "Runtime vs Go"), and the time per operation of
+# each line into WORK_DIR/runtime.dat for bench/plot.sh (a daisy chain's
+# wall time per goroutine of the chain; memory stays in the table).  Run by
+# `make bench-runtime`:
 #   runtime.sh C_BENCH_BINARY GO_SOURCE_DIR WORK_DIR RESULTS_MD
 # Each line is one run of each program (no loops: the machine is shared);
 # `nice` keeps other work responsive.  Speed is reported, never asserted.
@@ -34,6 +37,10 @@ run() {
 table=$(mktemp)
 trap 'rm -f "$table"' EXIT
 printf '| workload | libchan | Go 1.19 | Go / libchan |\n|---|---|---|---|\n' >"$table"
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+date=$(date -u '+%Y-%m-%d %H:%M UTC')
+data="$work/runtime.dat"
+printf '# workload, ns per operation: libchan Go (bench/runtime.sh; "-": not run)\n' >"$data"
 
 # line LABEL UNIT PROCS CMD N [FIELD]: FIELD is the output word with the value
 line() {
@@ -45,6 +52,7 @@ line() {
     fi
     ratio=$(awk -v c="$c" -v g="$g" 'BEGIN { if (c > 0 && g > 0) printf "%.2f", g / c; else print "-" }')
     printf '| %s | %s %s | %s %s | %s |\n' "$label" "$c" "$unit" "$g" "$unit" "$ratio" >>"$table"
+    printf '"%s" %s %s\n' "$label" "${c:--}" "${g:--}" >>"$data"
     printf '%-44s %10s %10s  %s\n' "$label ($unit)" "$c" "$g" "$ratio"
 }
 
@@ -60,6 +68,10 @@ daisy() {
     rm_=$(awk -v c="$cm" -v g="$gm" 'BEGIN { if (c > 0 && g > 0) printf "%.2f", g / c; else print "-" }')
     printf '| %s, wall time | %s s | %s s | %s |\n' "$label" "$ct" "$gt" "$rt" >>"$table"
     printf '| %s, peak RSS | %s MB | %s MB | %s |\n' "$label" "$cm" "$gm" "$rm_" >>"$table"
+    printf '"%s, per goroutine" %s %s\n' "$label" \
+        "$(awk -v t="$ct" -v n="$n" 'BEGIN { if (t > 0) printf "%.1f", t * 1e9 / n; else print "-" }')" \
+        "$(awk -v t="$gt" -v n="$n" 'BEGIN { if (t > 0) printf "%.1f", t * 1e9 / n; else print "-" }')" \
+        >>"$data"
     printf '%-44s %10s %10s  %s\n' "$label wall (s)" "$ct" "$gt" "$rt"
     printf '%-44s %10s %10s  %s\n' "$label peak RSS (MB)" "$cm" "$gm" "$rm_"
 }
@@ -83,10 +95,13 @@ section=$(mktemp)
 {
     echo "## Runtime vs Go"
     echo
-    echo "Command: \`make bench-runtime\` (bench/runtime.sh); one run of each program, Go 1.19"
-    echo "with GOMAXPROCS equal to CHAN_PROCS. Ratio above 1: libchan is faster (or smaller)."
+    echo "bench/runtime.sh runs each program once, Go 1.19 with GOMAXPROCS equal to CHAN_PROCS."
+    echo "Ratio above 1: libchan is faster (or smaller)."
+    echo "The picture shows the time per operation (a daisy chain's: its wall time per goroutine)."
     echo
-    echo "Machine: $machine. Date: $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo "![Time per operation, libchan against Go, for each workload](runtime.svg)"
+    echo
+    echo "Command: \`make bench-runtime\`. Machine: $machine; load average $load at the start; $date."
     echo
     cat "$table"
 } >"$section"

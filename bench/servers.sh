@@ -1,5 +1,6 @@
-# bench/servers.sh - sourced by the bench scripts: start chand and
-# redis-server on loopback, wait until they serve, stop them by PID.
+# bench/servers.sh - sourced by the bench scripts: start chand,
+# redis-server and nats-server on loopback, wait until they serve, stop
+# them by PID.
 #
 #   chand_up CHAND WORK [ARGS...]
 #       starts chand on a loopback ephemeral port (the port comes back
@@ -21,6 +22,11 @@
 #       TLS only (--port 0 --tls-port PORT, that certificate, clients not
 #       asked for one), redis_addr is tls://127.0.0.1:PORT, and REDISBENCH
 #       is given the CA (--tls-ca).
+#   nats_up NATS_SERVER NATSBENCH WORK [ARGS...]
+#       starts nats-server on a loopback ephemeral port (-a 127.0.0.1 -p -1;
+#       the port comes back through the ports file it writes into
+#       WORK/nats.ports), logging to WORK/nats.log, waits until it answers
+#       PING, and sets nats_pid and nats_addr.
 #   tls_certs DIR
 #       makes, with openssl ($OPENSSL, else openssl), a CA (DIR/ca.crt) and a
 #       certificate for 127.0.0.1 that it signed (DIR/server.crt and
@@ -122,6 +128,35 @@ redis_up() {
     echo "redis-server did not start ($_rserver):" >&2
     tail -n 5 "$_rwork/redis.log" >&2 2>/dev/null || true
     return 1
+}
+
+nats_up() {
+    _nserver=$1
+    _nbench=$2
+    _nwork=$3
+    shift 3
+    rm -rf "$_nwork/nats.ports"
+    mkdir -p "$_nwork/nats.ports"
+    "$_nserver" -a 127.0.0.1 -p -1 --ports_file_dir "$_nwork/nats.ports" \
+        -l "$_nwork/nats.log" "$@" &
+    nats_pid=$!
+    _i=0
+    while :; do
+        # the file is <program>_<pid>.ports: {"nats":["nats://127.0.0.1:PORT"],...}
+        nats_addr=$(sed -n 's|.*"nats://\([^"]*\)".*|\1|p' "$_nwork/nats.ports/"*_"$nats_pid".ports \
+            2>/dev/null || true)
+        if [ -n "$nats_addr" ] &&
+            "$_nbench" -a "$nats_addr" --mode ping -n 10 >/dev/null 2>&1; then
+            return 0
+        fi
+        _i=$((_i + 1))
+        if [ $_i -gt 100 ] || ! kill -0 "$nats_pid" 2>/dev/null; then
+            echo "nats-server did not start ($_nserver):" >&2
+            tail -n 5 "$_nwork/nats.log" >&2 2>/dev/null || true
+            return 1
+        fi
+        sleep 0.05
+    done
 }
 
 tls_certs() {

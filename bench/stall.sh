@@ -25,6 +25,7 @@ section=$(mktemp)
 . "$(dirname "$0")/table.sh"
 trap 'server_stop "$chand_pid"; rm -f "$out" "$section"' EXIT
 trap 'exit 130' INT TERM
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 chand_up "$chand" "$work" --max-channels 2000000 || exit 1
 "$bench" "$chand_addr" "$channels" "$secs" >"$out"
 cat "$out"
@@ -40,7 +41,7 @@ machine=$(machine)
     echo "every other client waiting) gives the longest callback it caused. Goal: a ping's p99"
     echo "under 5 ms while listing."
     echo
-    echo "Machine: $machine; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (the machine may be shared)."
+    echo "Machine: $machine; load average $load at the start and $(cut -d' ' -f1-3 /proc/loadavg) at the end (the machine may be shared)."
     echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')."
     echo
     cat "$out"
