@@ -156,13 +156,15 @@ measure_plain() {
     x=$(ratio "$c_pc" "$r_pc")
     row "producer→consumer, 64 B values, batches of 256 (Redis: pipeline of 256 RPUSH; LPOP 256, BLPOP when empty; NATS: 256 PUB then PING, done at the PONG)" \
         "$(fmt_rate "$c_pc")" "$(fmt_rate "$r_pc")" "**$x**" "$(fmt_rate "$n_pc")" \
-        "**$(ratio "$c_pc" "$n_pc")**" "≥ 1.5 against Redis: $(verdict "$x" ">=" 1.5)"
-    row "the same, Redis pushing each batch with one variadic RPUSH of 256 values" \
-        "$(fmt_rate "$c_pc")" "$(fmt_rate "$r_pcv")" "$(ratio "$c_pc" "$r_pcv")" "" "" \
-        "(for reference)"
+        "**$(ratio "$c_pc" "$n_pc")**" "(reported)"
+    x=$(ratio "$c_pc" "$r_pcv")
+    row "the same, Redis in its best form: each batch one variadic RPUSH of 256 values" \
+        "$(fmt_rate "$c_pc")" "$(fmt_rate "$r_pcv")" "**$x**" "" "" \
+        "≥ 2 against Redis: $(verdict "$x" ">=" 2)"
+    x=$(ratio "$c_pc" "$n_pck")
     row "the same, NATS in its own best form: batches of 1000 PUB then PING (chand: 256)" \
-        "$(fmt_rate "$c_pc")" "" "" "$(fmt_rate "$n_pck")" "$(ratio "$c_pc" "$n_pck")" \
-        "(for reference)"
+        "$(fmt_rate "$c_pc")" "" "" "$(fmt_rate "$n_pck")" "**$x**" \
+        "≥ 2 against NATS: $(verdict "$x" ">=" 2)"
 
     # ---- request/reply round trips between two clients over two channels ----
     rm -f "$work"/latency.*.us
@@ -181,17 +183,19 @@ $(rtt chand-cap0 "$cbench" -a "$chand_addr" --mode ping-pong --cap 0 -n "$rt_cou
     n_50=$(med rtt_p50_us "$nr") n_99=$(med rtt_p99_us "$nr")
     for cap in 1 0; do
         if [ "$cap" = 1 ]; then
-            lines=$c1 what="chand: channels of capacity 1" short="capacity 1"
+            lines=$c1 what="chand: channels of capacity 1" short="capacity 1" goal=0.75
         else
             lines=$c0 what="chand: unbuffered channels, the send waits for the ack" short="unbuffered"
+            goal=1
         fi
         c50=$(med rtt_p50_us "$lines") c99=$(med rtt_p99_us "$lines")
         x=$(ratio "$c50" "$r_50")
         row "request/reply round trip, median ($what; Redis: RPUSH + BLPOP; NATS: a PUB each way)" \
             "$c50 µs" "$r_50 µs" "**$x**" "$n_50 µs" "**$(ratio "$c50" "$n_50")**" \
-            "≤ 0.5 against Redis: $(verdict "$x" "<=" 0.5)"
-        row "request/reply round trip, p99 ($short)" "$c99 µs" "$r_99 µs" "$(ratio "$c99" "$r_99")" \
-            "$n_99 µs" "$(ratio "$c99" "$n_99")" ""
+            "≤ $goal against Redis: $(verdict "$x" "<=" "$goal")"
+        x=$(ratio "$c99" "$r_99")
+        row "request/reply round trip, p99 ($short)" "$c99 µs" "$r_99 µs" "$x" \
+            "$n_99 µs" "$(ratio "$c99" "$n_99")" "≤ 1 against Redis: $(verdict "$x" "<=" 1)"
     done
 
     # ---- references: one client's round trip to the server, and raw TCP ----
@@ -230,8 +234,9 @@ $(run "$cbench" --mode tcp -n "$rt_count")"
         else
             label="the same, batches of 1 (chand: chan_send and chan_recv; Redis: RPUSH and BLPOP; NATS: PUB then PING)"
         fi
-        row "$label" "$(fmt_rate "$c_m")" "$(fmt_rate "$r_m")" "$(ratio "$c_m" "$r_m")" \
-            "$(fmt_rate "$n_m")" "$(ratio "$c_m" "$n_m")" "(reported)"
+        x=$(ratio "$c_m" "$r_m")
+        row "$label" "$(fmt_rate "$c_m")" "$(fmt_rate "$r_m")" "**$x**" \
+            "$(fmt_rate "$n_m")" "$(ratio "$c_m" "$n_m")" "≥ 1.5 against Redis: $(verdict "$x" ">=" 1.5)"
     done
 
     # ---- throughput against the batch size ----
@@ -285,7 +290,9 @@ $(run "$cbench" --mode tcp -n "$rt_count")"
             "$gpp µs" "Redis RPUSH+BLPOP $r_50 µs" "**$x**" "≤ 0.5: $(verdict "$x" "<=" 0.5)" >>"$gtable"
         printf '| %s | %s | %s | %s | %s |\n' \
             "64 goroutines sending, 64 receiving, one unbuffered channel, one connection each side" \
-            "$(fmt_rate "$gtp")" "" "" "(reported)" >>"$gtable"
+            "$(fmt_rate "$gtp")" "" "" \
+            "≥ 0.4 M values/s: $(verdict "$(awk -v v="$gtp" 'BEGIN { print v / 1e6 }')" ">=" 0.4)" \
+            >>"$gtable"
     fi
 }
 
