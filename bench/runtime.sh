@@ -6,7 +6,8 @@
 # wall time per goroutine of the chain; memory stays in the table).  Run by
 # `make bench-runtime`:
 #   runtime.sh C_BENCH_BINARY GO_SOURCE_DIR WORK_DIR RESULTS_MD
-# Each line is one run of each program (no loops: the machine is shared);
+# Each figure is the median of REPS runs (default 3), libchan and Go
+# alternating so that both see the same machine;
 # `nice` keeps other work responsive.  Speed is reported, never asserted.
 #
 # Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
@@ -27,11 +28,24 @@ else
     gobin=""
 fi
 
+reps=${REPS:-3}
+
 # run ENV-ASSIGNMENT PROGRAM ARGS... -> the program's one output line
 run() {
     envset=$1
     shift
     env $envset nice -n 10 "$@" 2>/dev/null | tail -n 1
+}
+
+# median: of the numbers on stdin, one a line ("" if none)
+median() {
+    sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+
+# col N LINES: the median of word N over the (non-empty) lines, else "-"
+col() {
+    _m=$(echo "$2" | awk -v f="$1" 'NF { print $f }' | median)
+    echo "${_m:--}"
 }
 
 table=$(mktemp)
@@ -45,25 +59,31 @@ printf '# workload, ns per operation: libchan Go (bench/runtime.sh; "-": not run
 # line LABEL UNIT PROCS CMD N [FIELD]: FIELD is the output word with the value
 line() {
     label=$1 unit=$2 procs=$3 cmd=$4 n=$5 field=${6:-2}
-    c=$(run "CHAN_PROCS=$procs" "$cbin" "$cmd" "$n" | awk -v f="$field" '{print $f}')
-    g=-
-    if [ -n "$gobin" ]; then
-        g=$(run "GOMAXPROCS=$procs" "$gobin" "$cmd" "$n" | awk -v f="$field" '{print $f}')
-    fi
+    cls="" gls=""
+    for _r in $(seq "$reps"); do   # alternating: both see the same machine
+        cls="$cls
+$(run "CHAN_PROCS=$procs" "$cbin" "$cmd" "$n")"
+        [ -z "$gobin" ] || gls="$gls
+$(run "GOMAXPROCS=$procs" "$gobin" "$cmd" "$n")"
+    done
+    c=$(col "$field" "$cls") g=$(col "$field" "$gls")
     ratio=$(awk -v c="$c" -v g="$g" 'BEGIN { if (c > 0 && g > 0) printf "%.2f", g / c; else print "-" }')
     printf '| %s | %s %s | %s %s | %s |\n' "$label" "$c" "$unit" "$g" "$unit" "$ratio" >>"$table"
     printf '"%s" %s %s\n' "$label" "${c:--}" "${g:--}" >>"$data"
     printf '%-44s %10s %10s  %s\n' "$label ($unit)" "$c" "$g" "$ratio"
 }
 
-# daisy LABEL N: wall time and peak RSS from one run of each
+# daisy LABEL N: wall time and peak RSS, medians of $reps runs of each
 daisy() {
     label=$1 n=$2
-    cl=$(run "" "$cbin" daisy "$n")
-    gl=-
-    [ -n "$gobin" ] && gl=$(run "" "$gobin" daisy "$n")
-    ct=$(echo "$cl" | awk '{print $3}') cm=$(echo "$cl" | awk '{print $5}')
-    gt=$(echo "$gl" | awk '{print $3}') gm=$(echo "$gl" | awk '{print $5}')
+    cls="" gls=""
+    for _r in $(seq "$reps"); do
+        cls="$cls
+$(run "" "$cbin" daisy "$n")"
+        [ -z "$gobin" ] || gls="$gls
+$(run "" "$gobin" daisy "$n")"
+    done
+    ct=$(col 3 "$cls") cm=$(col 5 "$cls") gt=$(col 3 "$gls") gm=$(col 5 "$gls")
     rt=$(awk -v c="$ct" -v g="$gt" 'BEGIN { if (c > 0 && g > 0) printf "%.2f", g / c; else print "-" }')
     rm_=$(awk -v c="$cm" -v g="$gm" 'BEGIN { if (c > 0 && g > 0) printf "%.2f", g / c; else print "-" }')
     printf '| %s, wall time | %s s | %s s | %s |\n' "$label" "$ct" "$gt" "$rt" >>"$table"
@@ -95,8 +115,11 @@ section=$(mktemp)
 {
     echo "## Runtime vs Go"
     echo
-    echo "bench/runtime.sh runs each program once, Go 1.19 with GOMAXPROCS equal to CHAN_PROCS."
-    echo "Ratio above 1: libchan is faster (or smaller)."
+    echo "bench/runtime.sh runs each program $reps times, libchan and Go 1.19 alternating, Go with"
+    echo "GOMAXPROCS equal to CHAN_PROCS; the table shows the medians. Ratio above 1: libchan is faster"
+    echo "(or smaller). On this VM single runs of one line differ by up to 50%, and a run that first"
+    echo "touches memory the guest has not used before is slow: the chain of 1,000,000 took 3.3-9.0 s"
+    echo "in single runs of libchan (4 GB), 3.4-4.0 s of Go (2.7 GB)."
     echo "The picture shows the time per operation (a daisy chain's: its wall time per goroutine)."
     echo
     echo "![Time per operation, libchan against Go, for each workload](runtime.svg)"
