@@ -429,7 +429,12 @@ section=$(mktemp)
     echo "is about two raw TCP round trips (the raw TCP row). That row moves with the machine: on"
     echo "these VMs a wake-up is slow when the vCPUs are idle and fast when they are busy (we saw"
     echo "17-22 µs idle, 6 µs busy). Redis's variadic RPUSH row is the closest analogue of chand's"
-    echo "one-request batches; the goal is stated against the pipelined form."
+    echo "one-request batches and its best form: the goals are stated against it, and against NATS's"
+    echo "batches of 1000."
+    echo "What bounds the throughput rows here: both cores are busy, the server's event loop on one"
+    echo "and the clients on the other (chand and Redis spend about the same CPU time per value,"
+    echo "about 250 ns at batches of 256); with 50 connections and one value a request, most of"
+    echo "the server's time is the kernel's TCP work for each small message."
     echo "On a shared machine separate runs of this command differ by tens of percent: compare"
     echo "the ratios within one run."
     echo

@@ -373,6 +373,90 @@ START_TEST(every_stack_of_a_slab_is_guarded)
 }
 END_TEST
 
+/* A thread that takes n stacks (with the caches of a worker if `batches`),
+ * writes its id at each one's lowest and highest byte, and keeps them. */
+struct stack_taker {
+    bool batches;
+    int n, id;
+    chan_stack_t *s[600];
+};
+
+static void *take_stacks(void *arg)
+{
+    struct stack_taker *t = arg;
+    if (t->batches)
+        chani_stack_batches();
+    for (int i = 0; i < t->n; i++) {
+        t->s[i] = chani_stack_get(0);
+        if (!t->s[i])
+            return NULL;
+        char *lo = t->s[i]->lo;
+        lo[0] = (char)t->id;
+        lo[t->s[i]->size - sizeof(chan_stack_t) - 1] = (char)t->id;
+    }
+    return t;
+}
+
+static void *put_stacks(void *arg)
+{
+    struct stack_taker *t = arg;
+    if (t->batches)
+        chani_stack_batches();
+    for (int i = 0; i < t->n; i++)
+        chani_stack_put(t->s[i]);
+    return t;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return (x > y) - (x < y);
+}
+
+/* Stacks go between threads' caches and the shared one a batch at a time:
+ * after one worker-like thread has given back 600 (over two cacheloads),
+ * two others take them again, one in batches, one singly, while the first
+ * takes more: no stack is handed out twice, and each keeps what its taker
+ * wrote. */
+START_TEST(stack_batches_hand_each_stack_out_once)
+{
+    static struct stack_taker a = { .batches = true, .n = 600, .id = 1 };
+    static struct stack_taker b = { .batches = true, .n = 600, .id = 2 };
+    static struct stack_taker c = { .batches = false, .n = 300, .id = 3 };
+    static struct stack_taker d = { .batches = true, .n = 300, .id = 4 };
+    pthread_t th, tb, tc, td;
+    void *r;
+    ck_assert_int_eq(pthread_create(&th, NULL, take_stacks, &a), 0);
+    pthread_join(th, &r);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(pthread_create(&th, NULL, put_stacks, &a), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(pthread_create(&tb, NULL, take_stacks, &b), 0);
+    ck_assert_int_eq(pthread_create(&tc, NULL, take_stacks, &c), 0);
+    ck_assert_int_eq(pthread_create(&td, NULL, take_stacks, &d), 0);
+    void *rb, *rc, *rd;
+    pthread_join(tb, &rb);
+    pthread_join(tc, &rc);
+    pthread_join(td, &rd);
+    ck_assert_ptr_nonnull(rb);
+    ck_assert_ptr_nonnull(rc);
+    ck_assert_ptr_nonnull(rd);
+    static chan_stack_t *all[1200];
+    size_t n = 0;
+    struct stack_taker *ts[] = { &b, &c, &d };
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < ts[k]->n; i++) {
+            char *lo = ts[k]->s[i]->lo;
+            ck_assert_int_eq(lo[0], ts[k]->id);
+            ck_assert_int_eq(lo[ts[k]->s[i]->size - sizeof(chan_stack_t) - 1], ts[k]->id);
+            all[n++] = ts[k]->s[i];
+        }
+    qsort(all, n, sizeof all[0], cmp_ptr);
+    for (size_t i = 1; i < n; i++)
+        ck_assert_msg(all[i] != all[i - 1], "stack %p handed out twice", (void *)all[i]);
+}
+END_TEST
+
 /* chan_procs is CHAN_PROCS */
 START_TEST(procs_from_environment)
 {
@@ -565,6 +649,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, stack_sizes);
     tcase_add_test(tc, stack_overflow_reported);
     tcase_add_test(tc, every_stack_of_a_slab_is_guarded);
+    tcase_add_test(tc, stack_batches_hand_each_stack_out_once);
     tcase_add_test(tc, procs_from_environment);
     tcase_add_loop_test(tc, busy_goroutines_spread, 0, MODES);
     tcase_add_test(tc, many_parked);

@@ -834,6 +834,7 @@ static void *worker_main(void *arg)
 {
     struct chan_worker *w = arg;
     tls_worker = w;
+    chani_stack_batches();   /* a worker's stack cache lives as long as the process */
     tsan_fiber_thread(&w->sched);
     stack_t ss = { .ss_sp = w->altstack, .ss_size = 64 * 1024, .ss_flags = 0 };
     sigaltstack(&ss, NULL);

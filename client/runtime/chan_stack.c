@@ -19,8 +19,11 @@
  * costs a TLB shootdown on every worker, so stacks of the default size are
  * cached: first in a per-thread list (no locking; a goroutine's stack is
  * freed on the worker it ran on and that worker's next chan_go reuses it,
- * still hot), then in a bounded list shared under a lock.  Other sizes are
- * unmapped on release.
+ * still hot), then in a bounded list shared under a lock.  Stacks go
+ * between a worker's list and the shared one a batch at a time, so that a
+ * goroutine started on one worker and ended on another (a spawning loop
+ * whose children are stolen) costs the lock once a batch, not twice a
+ * goroutine.  Other sizes are unmapped on release.
  *
  * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
@@ -57,6 +60,7 @@
 
 #define GUARD_PAGES 1
 #define THREAD_CACHE_MAX 256      /* stacks kept per thread */
+#define BATCH 64                  /* stacks moved to or from the shared cache at once */
 #define SLAB_BYTES (4u << 20)     /* one mapping of default-size stacks */
 #define SLAB_MAX 256              /* most stacks in one slab */
 /* Stacks kept for every thread.  Generous: a stack that is cached costs
@@ -71,11 +75,14 @@ static pthread_once_t size_once = PTHREAD_ONCE_INIT;
 
 static __thread chan_stack_t *thread_cache;
 static __thread size_t thread_cached;
+static __thread bool thread_batches;   /* chani_stack_batches was called */
 
-/* The shared list and the slab are read and written under shared_lock. */
+/* The shared cache (a list of batches, each linked through next, the
+ * batches through their first stack's batch) and the slab are read and
+ * written under shared_lock. */
 static chan_mutex_t shared_lock;
 static chan_stack_t *shared_cache;
-static size_t shared_cached;
+static size_t shared_cached;          /* stacks in all its batches */
 static char *slab_next;           /* under shared_lock: the slab's next stack */
 static size_t slab_left;          /* stacks left in it */
 
@@ -241,6 +248,37 @@ static void stack_unmap(chan_stack_t *s)
     munmap(lo - guard, guard + size);
 }
 
+void chani_stack_batches(void)
+{
+    thread_batches = true;
+}
+
+/* Take one stack from the shared cache, or (batch) a whole batch, whose
+ * first is returned and the rest become this thread's cache (empty before).
+ * shared_lock held.  NULL if the shared cache is empty. */
+static chan_stack_t *shared_take(bool batch)
+{
+    chan_stack_t *s = shared_cache;
+    if (!s)
+        return NULL;
+    if (batch || s->nbatch == 1) {
+        shared_cache = s->batch;
+        shared_cached -= s->nbatch;
+        if (batch) {
+            thread_cache = s->next;
+            thread_cached = s->nbatch - 1;
+        }
+    } else {
+        chan_stack_t *rest = s->next;   /* the batch goes on without s */
+        rest->nbatch = s->nbatch - 1;
+        rest->batch = s->batch;
+        shared_cache = rest;
+        shared_cached--;
+    }
+    s->next = NULL;
+    return s;
+}
+
 chan_stack_t *chani_stack_get(size_t size)
 {
     size_t dflt = chani_stack_default_size();
@@ -255,13 +293,9 @@ chan_stack_t *chani_stack_get(size_t size)
     }
     char *base = NULL;
     chani_mutex_lock(&shared_lock);
-    s = shared_cache;
-    if (s) {
-        shared_cache = s->next;
-        shared_cached--;
-    } else {
+    s = shared_take(thread_batches);
+    if (!s)
         base = slab_take(size);
-    }
     chani_mutex_unlock(&shared_lock);
     if (base)
         s = stack_init(base, size);   /* its page faults outside the lock */
@@ -270,7 +304,38 @@ chan_stack_t *chani_stack_get(size_t size)
         return NULL;
     }
     lsan_root(s, true);
+    for (chan_stack_t *c = thread_cache; c; c = c->next)
+        lsan_root(c, true);   /* (empty unless a batch came) */
     return s;
+}
+
+/* This thread's cache is full: give the shared cache a batch of it, or
+ * unmap the batch if the shared one is full too. */
+static void give_batch(void)
+{
+    chan_stack_t *head = thread_cache, *tail = head;
+    for (unsigned i = 1; i < BATCH; i++)
+        tail = tail->next;
+    thread_cache = tail->next;
+    thread_cached -= BATCH;
+    tail->next = NULL;
+    for (chan_stack_t *c = head; c; c = c->next)
+        lsan_root(c, false);
+    head->nbatch = BATCH;
+    chani_mutex_lock(&shared_lock);
+    if (shared_cached + BATCH <= SHARED_CACHE_MAX) {
+        head->batch = shared_cache;
+        shared_cache = head;
+        shared_cached += BATCH;
+        head = NULL;
+    }
+    chani_mutex_unlock(&shared_lock);
+    while (head) {
+        chan_stack_t *next = head->next;
+        lsan_root(head, true);   /* stack_unmap unregisters it */
+        stack_unmap(head);
+        head = next;
+    }
 }
 
 void chani_stack_put(chan_stack_t *s)
@@ -280,27 +345,14 @@ void chani_stack_put(chan_stack_t *s)
      * the next goroutine on this stack does not trip over them. */
     ASAN_UNPOISON_MEMORY_REGION(s->lo, s->size);
 #endif
-    if (s->size == default_size) {
-        if (thread_cached < THREAD_CACHE_MAX) {
-            s->next = thread_cache;
-            thread_cache = s;
-            thread_cached++;
-            return;
-        }
-        lsan_root(s, false);
-        chani_mutex_lock(&shared_lock);
-        if (shared_cached < SHARED_CACHE_MAX) {
-            s->next = shared_cache;
-            shared_cache = s;
-            shared_cached++;
-            s = NULL;
-        }
-        chani_mutex_unlock(&shared_lock);
-        if (!s)
-            return;
-        lsan_root(s, true);   /* stack_unmap unregisters it */
+    if (s->size != default_size) {
+        stack_unmap(s);
+        return;
     }
-    stack_unmap(s);
+    s->next = thread_cache;
+    thread_cache = s;
+    if (++thread_cached >= THREAD_CACHE_MAX)
+        give_batch();
 }
 
 bool chani_stack_guard_hit(const chan_stack_t *s, const void *addr)

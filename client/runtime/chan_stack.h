@@ -26,11 +26,17 @@ typedef struct chan_stack {
     void *lo;                  /* lowest usable byte; the guard is below */
     size_t size;               /* usable bytes from lo, this header included */
     unsigned vg_id;            /* Valgrind's stack id (0 without Valgrind) */
+    unsigned nbatch;           /* first of a batch in the shared cache: its length */
+    struct chan_stack *batch;  /* ... and the next batch */
 } chan_stack_t;
 
 /* chani_stack_default_size - the default usable size: CHAN_STACK from the
  * environment (bytes, or with a k/m/g suffix), else 64 KiB; at least 16 KiB. */
 size_t chani_stack_default_size(void);
+
+/* chani_stack_batches - the calling thread lives as long as the process (a
+ * worker): its cache takes stacks from the shared one a batch at a time. */
+void chani_stack_batches(void);
 
 /* chani_stack_get - a stack of at least size usable bytes (rounded up to
  * pages), from this thread's cache when it has one of that size.
