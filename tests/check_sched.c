@@ -457,6 +457,55 @@ START_TEST(stack_batches_hand_each_stack_out_once)
 }
 END_TEST
 
+/* A goroutine on the smallest stack chan_go_stack allows starts goroutines
+ * from 12,000 bytes down its stack, enough of them that new slabs of
+ * stacks are mapped meanwhile: mapping one must not need more of the
+ * caller's stack than an ordinary call (it used to put a 4 KiB vector
+ * there, and this goroutine ran into its guard). */
+static void park_forever(void *arg)
+{
+    char c;
+    chan_recv(arg, &c, 1, -1);
+}
+
+struct deep {
+    chan_t *never, *done;
+    int started;
+};
+
+static __attribute__((noinline)) void start_from_deep(struct deep *d)
+{
+    volatile char burn[12000];
+    burn[0] = 1;
+    burn[sizeof burn - 1] = 1;
+    for (int i = 0; i < 200; i++)
+        d->started += chan_go(park_forever, d->never) == 0;
+    (void)burn[0];
+}
+
+static void deep_starter(void *arg)
+{
+    struct deep *d = arg;
+    start_from_deep(d);
+    char one = 1;
+    chan_send(d->done, &one, 1, -1);
+}
+
+START_TEST(goroutine_on_a_small_stack_starts_goroutines)
+{
+#if defined(CHAN_SANITIZERS) || defined(CHAN_TSAN)
+    /* (their instrumented frames are several times larger: 16 KiB is not
+     * a stack this test can measure them on) */
+    return;
+#endif
+    struct deep d = { chan_make(0), chan_make(1), 0 };
+    ck_assert_int_eq(chan_go_stack(deep_starter, &d, 16 * 1024), 0);
+    char c;
+    ck_assert_int_eq(chan_recv(d.done, &c, 1, chan_now() + 10000), 1);
+    ck_assert_int_eq(d.started, 200);
+}
+END_TEST
+
 /* chan_procs is CHAN_PROCS */
 START_TEST(procs_from_environment)
 {
@@ -650,6 +699,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, stack_overflow_reported);
     tcase_add_test(tc, every_stack_of_a_slab_is_guarded);
     tcase_add_test(tc, stack_batches_hand_each_stack_out_once);
+    tcase_add_test(tc, goroutine_on_a_small_stack_starts_goroutines);
     tcase_add_test(tc, procs_from_environment);
     tcase_add_loop_test(tc, busy_goroutines_spread, 0, MODES);
     tcase_add_test(tc, many_parked);

@@ -87,6 +87,7 @@ static char *slab_next;           /* under shared_lock: the slab's next stack */
 static size_t slab_left;          /* stacks left in it */
 
 static _Atomic int guard_madvise_ok = 1;   /* cleared if the kernel says no */
+static bool guard_vector_ok = true;        /* process_madvise: under shared_lock */
 
 /* CHAN_STACK's size, or 0 (the default) if it is not one or over 4 GiB.
  * errno is left as it was: this runs inside whichever call came first. */
@@ -188,7 +189,8 @@ static chan_stack_t *stack_map(size_t size)
 /* Map a slab of n stacks of `size` usable bytes and guard each: in one
  * call where process_madvise() takes MADV_GUARD_INSTALL for this process,
  * else one by one (install_guard).  Returns the first stack's base, or
- * NULL. */
+ * NULL.  shared_lock held (it guards the vector, kept off the caller's
+ * stack, which may be a small goroutine stack, and guard_vector_ok). */
 static char *slab_map(size_t size, size_t n)
 {
     size_t guard = GUARD_PAGES * page_size, step = guard + size;
@@ -198,12 +200,13 @@ static char *slab_map(size_t size, size_t n)
         return NULL;
     bool guarded = false;
 #ifdef SYS_process_madvise
-    if (atomic_load_explicit(&guard_madvise_ok, memory_order_relaxed)) {
-        struct iovec iov[SLAB_MAX];
+    if (guard_vector_ok && atomic_load_explicit(&guard_madvise_ok, memory_order_relaxed)) {
+        static struct iovec iov[SLAB_MAX];
         for (size_t i = 0; i < n; i++)
             iov[i] = (struct iovec){ base + i * step, guard };
         long r = syscall(SYS_process_madvise, PIDFD_SELF, iov, n, MADV_GUARD_INSTALL, 0);
         guarded = r == (long)(n * guard);
+        guard_vector_ok = r >= 0;   /* refused (old kernel, seccomp): not again */
     }
 #endif
     /* (an install that stopped part way is repeated whole: installing a
@@ -214,7 +217,8 @@ static char *slab_map(size_t size, size_t n)
 }
 
 /* The base of a default-size stack cut from the current slab, a new slab
- * mapped when it is used up; NULL if none can be.  shared_lock held. */
+ * mapped when it is used up; NULL if no slab can be mapped (the caller
+ * maps the stack alone).  shared_lock held. */
 static char *slab_take(size_t size)
 {
     size_t step = GUARD_PAGES * page_size + size;
@@ -292,17 +296,17 @@ chan_stack_t *chani_stack_get(size_t size)
         return s;
     }
     char *base = NULL;
+    int saved = errno;   /* a failed process_madvise is no failure of ours */
     chani_mutex_lock(&shared_lock);
     s = shared_take(thread_batches);
     if (!s)
         base = slab_take(size);
     chani_mutex_unlock(&shared_lock);
+    errno = saved;
+    if (!s && !base)
+        return stack_map(size);   /* no room for a slab (ulimit -v): one alone */
     if (base)
         s = stack_init(base, size);   /* its page faults outside the lock */
-    if (!s) {
-        errno = ENOMEM;
-        return NULL;
-    }
     lsan_root(s, true);
     for (chan_stack_t *c = thread_cache; c; c = c->next)
         lsan_root(c, true);   /* (empty unless a batch came) */
