@@ -13,6 +13,12 @@
  *       the other half of the slots), while the script moves slots: every value whose send returned OK is
  *       received; a value received again is marked redelivered; each
  *       producer's values come in order.  Prints a summary line.
+ *   cluster_client wait SEEDS KNOWN NAME GO
+ *       opens channel KNOWN (which reads the slot map: the client now knows
+ *       every group's nodes), prints "ready", waits until the file GO
+ *       exists (the script has meanwhile stopped every node of NAME's
+ *       group), then opens NAME with a deadline of 30 s: it must wait for
+ *       the group to be back, not fail on the nodes it knew.
  * Exit 0 when everything held, 1 on a failure (each printed), 2 on usage.
  *
  * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
@@ -408,6 +414,26 @@ static int load(const char *seeds, int seconds, int nchan)
     return failures ? 1 : 0;
 }
 
+static int wait_for_group(const char *seeds, const char *known, const char *name, const char *go)
+{
+    chan_client_t *cl = chan_connect(seeds, NULL, chan_now() + 10000);
+    chan_t *k = cl ? chan_open(cl, known, 1, 0, chan_now() + 10000) : NULL;
+    CHECK(k, "open %s%s%s", known, k ? "" : ": ", k ? "" : strerror(errno));
+    if (!k)
+        return 1;
+    chan_release(k);
+    printf("ready\n");
+    while (access(go, F_OK) != 0)
+        usleep(20000);
+    int64_t t0 = chan_now();
+    chan_t *ch = chan_open(cl, name, 1, 0, t0 + 30000);
+    CHECK(ch, "a client that knew the group's nodes opened %s once the group was back (%lld ms)%s%s",
+          name, (long long)(chan_now() - t0), ch ? "" : ": ", ch ? "" : chan_errmsg());
+    chan_release(ch);
+    chan_disconnect(cl);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -415,6 +441,9 @@ int main(int argc, char **argv)
         return ops(argv[2]);
     if (argc == 5 && !strcmp(argv[1], "load"))
         return load(argv[2], atoi(argv[3]), atoi(argv[4]));
-    fprintf(stderr, "usage: cluster_client ops SEEDS | load SEEDS SECONDS NCHAN\n");
+    if (argc == 6 && !strcmp(argv[1], "wait"))
+        return wait_for_group(argv[2], argv[3], argv[4], argv[5]);
+    fprintf(stderr, "usage: cluster_client ops SEEDS | load SEEDS SECONDS NCHAN |"
+                    " wait SEEDS KNOWN NAME GO\n");
     return 2;
 }

@@ -259,22 +259,38 @@ fi
 # leases have run out the map names no node for that group.  A make of
 # wait.0 through the other group waits (before, it failed at once: "group
 # ... of the cluster has no node") and goes through once the group is back.
-wslot=$("$CHAN" cluster slot wait.0)
-wowner=$(timeout 20 "$CHAN" --addr "$SEEDS" cluster slots |
-    awk -v s="$wslot" '{ split($1, r, "-"); if (s >= r[1] && s <= r[2]) print $2 }')
+# So does a client that had read the map while the group was up: it must
+# not fail on the nodes it knew (they refuse connections).
+timeout 20 "$CHAN" --addr "$SEEDS" cluster slots >"$tmp/wslots"
+owner_of() {   # owner_of NAME: the group serving NAME's slot, by $tmp/wslots
+    awk -v s="$("$CHAN" cluster slot "$1")" \
+        '{ split($1, r, "-"); if (s >= r[1] && s <= r[2]) print $2 }' "$tmp/wslots"
+}
+wowner=$(owner_of wait.0)
 if [ "$wowner" = g1 ]; then a=1 b=2 live="127.0.0.1:$C3,127.0.0.1:$C4"; else a=3 b=4 live="127.0.0.1:$C1,127.0.0.1:$C2"; fi
+known="" waitname=""
+for k in $(seq 1 100); do
+    o=$(owner_of "wait.$k")
+    [ -z "$known" ] && [ "$o" != "$wowner" ] && known="wait.$k"
+    [ -z "$waitname" ] && [ "$o" = "$wowner" ] && waitname="wait.$k"
+done
+"$CLIENT" wait "$live" "$known" "$waitname" "$tmp/go" >"$tmp/waitc.out" 2>&1 &
+waitc=$!
+pids="$pids $waitc"
+wait_for 100 grep -q "^ready$" "$tmp/waitc.out" ||
+    fail "the client that reads the map first: $(cat "$tmp/waitc.out")"
 eval "ka=\$node$a kb=\$node$b"
 kill -KILL "$ka" "$kb"
 wait "$ka" "$kb" 2>/dev/null
 no_primary() {
     timeout 10 "$CHAN" --addr "$live" cluster slots 2>/dev/null |
-        awk -v s="$wslot" '{ split($1, r, "-"); if (s >= r[1] && s <= r[2]) print }' |
-        grep -q "(no primary)"
+        awk -v g="$wowner" '$2 == g' | grep -q "(no primary)"
 }
 wait_for $(( (TTL + 10) * 10 )) no_primary || fail "group $wowner's primary is still in the map"
 sleep 1   # (the nodes' own keys share their lease)
 timeout 30 "$CHAN" --addr "$live" make wait.0 --cap 1 >"$tmp/wait.out" 2>&1 &
 waiter=$!
+touch "$tmp/go"
 sleep 1
 if kill -0 "$waiter" 2>/dev/null; then
     pass "a make in a group with no node waits for one"
@@ -282,6 +298,8 @@ else
     wait "$waiter"
     fail "a make in a group with no node did not wait: exit $?: $(cat "$tmp/wait.out")"
 fi
+kill -0 "$waitc" 2>/dev/null ||
+    fail "a client that knew the group's nodes did not wait: $(cat "$tmp/waitc.out")"
 start_node "$a"
 start_node "$b"
 if wait "$waiter"; then
@@ -289,5 +307,7 @@ if wait "$waiter"; then
 else
     fail "the make waiting for group $wowner: $(cat "$tmp/wait.out")"
 fi
+wait "$waitc" && pass "$(sed -n 's/^ok: \(a client that knew\)/\1/p' "$tmp/waitc.out")" ||
+    fail "the client that knew the group's nodes: $(cat "$tmp/waitc.out")"
 
 [ "$failures" -eq 0 ]

@@ -188,7 +188,7 @@ static chan_t *open_common(chan_client_t *top, const char *name, size_t name_len
     r->no_create = m.no_create;
     chani_moves_t moves = { 0 };
     for (;;) {
-        chan_client_t *cl = chani_route(top, temp ? "" : name, temp ? 0 : name_len, deadline);
+        chan_client_t *cl = chani_route(top, temp ? "" : name, temp ? 0 : name_len, &moves, deadline);
         if (cl && open_on(cl, r, &m, deadline) == 0) {
             r->routed = !temp && chani_routed(top);   /* follows its slot */
             atomic_fetch_add(&cl->refs, 1);
@@ -283,7 +283,7 @@ int chan_delete(chan_client_t *cl, const char *name, int64_t deadline)
     fill_delete(&m, &rq, name, strlen(name));
     chani_moves_t moves = { 0 };
     for (;;) {
-        chan_client_t *c = chani_route(cl, name, strlen(name), deadline);
+        chan_client_t *c = chani_route(cl, name, strlen(name), &moves, deadline);
         chan_rpc_t rpc = { 0 };
         if (!c || chani_client_call(c, &rq, &rpc, deadline) < 0)
             return -1;
@@ -949,7 +949,7 @@ int chan_stat(chan_client_t *cl, const char *name, chan_stat_t *st, int64_t dead
     struct stat_ctx x = { .one = st };
     chani_moves_t moves = { 0 };
     for (;;) {
-        chan_client_t *c = cl ? chani_route(cl, name, m.name.len, deadline) : NULL;
+        chan_client_t *c = cl ? chani_route(cl, name, m.name.len, &moves, deadline) : NULL;
         if (c && stat_call(c, &m, &x, NULL, deadline) == 0)
             break;
         if (!c || errno != EREMCHG || chani_route_moved_name(cl, &moves, deadline) < 0)

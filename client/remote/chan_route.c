@@ -99,8 +99,13 @@ static bool map_reply(chan_rpc_t *rpc, const Chan__Reply *r)
     for (size_t i = 0; i < sm->n_groups; i++) {
         const Chan__GroupInfo *gi = sm->groups[i];
         int g = gi->group ? group_index(rt, gi->group) : -1;
-        if (g < 0 || !gi->n_nodes)
+        if (g < 0)
             continue;
+        if (!gi->n_nodes) {   /* none up: no dialling the last ones known */
+            free(rt->group[g].seeds);
+            rt->group[g].seeds = NULL;
+            continue;
+        }
         size_t len = 1;
         for (size_t k = 0; k < gi->n_nodes; k++)
             len += strlen(gi->nodes[k]) + 1;
@@ -172,7 +177,8 @@ static chan_client_t *group_conn_locked(chan_client_t *cl, struct chani_route *r
 
 static int pause_for(chani_moves_t *mv, int64_t deadline);
 
-chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, int64_t deadline)
+chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, chani_moves_t *mv,
+                           int64_t deadline)
 {
     if (!chani_routed(cl))
         return cl;
@@ -180,23 +186,38 @@ chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, int6
     if (!rt)
         return NULL;
     /* A cluster on its way up (no primary has written the map yet) or a
-     * node restarting has no map, or no node for a group, for a while:
-     * wait for them as for a slot on the move, reading the map again at
-     * each try. */
-    chani_moves_t mv = { 0 };
+     * group whose nodes are all down (the map says so, or they refuse
+     * connections until it does) is waited for as a slot on the move,
+     * reading the map again at each try. */
+    int first = mv->tries;
     for (;;) {
         pthread_mutex_lock(&rt->lock);
         chan_client_t *c = NULL;
-        if ((rt->version && !mv.tries) || refresh_locked(cl, rt, deadline) == 0)
+        bool wait;
+        if ((rt->version && mv->tries == first) || refresh_locked(cl, rt, deadline) == 0) {
             c = group_conn_locked(cl, rt, rt->owner[chan_slot(name, len)], deadline);
+            wait = !c && (errno == EAGAIN || errno == ECONNREFUSED);
+        } else {
+            wait = errno == EAGAIN;   /* no map yet */
+        }
         pthread_mutex_unlock(&rt->lock);
-        if (c || errno != EAGAIN)
+        if (!wait) {
+            if (c && mv->tries != first)
+                chani_errmsg_clear();   /* (a wait's message is no longer true) */
             return c;
-        char why[128];
+        }
+        int err = errno;
+        char why[160];
         snprintf(why, sizeof why, "%s", chan_errmsg());
-        if (pause_for(&mv, deadline) < 0) {
+        if (deadline == 0) {   /* "do not wait" */
+            chani_errmsg_set("%s", why);
+            errno = err;
+            return NULL;
+        }
+        if (pause_for(mv, deadline) < 0 || (deadline >= 0 && chan_now() >= deadline)) {
             chani_errmsg_set("%s (waited until the deadline)", why);
-            return NULL;   /* ETIMEDOUT */
+            errno = ETIMEDOUT;
+            return NULL;
         }
     }
 }

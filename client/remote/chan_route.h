@@ -38,11 +38,13 @@ typedef struct chani_moves {
 bool chani_routed(const chan_client_t *cl);
 /* chani_route - the connection for channel name (len bytes) of the
  * application's client cl: cl itself unless cl is a cluster's.  It lives
- * as long as cl.  A cluster without a map yet, or without a node for the
- * channel's group, is waited for as a slot on the move (chani_route_moved).
- * NULL with errno if the map cannot be read or the group's primary cannot
- * be reached by deadline (ETIMEDOUT when it was still waiting). */
-chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, int64_t deadline);
+ * as long as cl.  A cluster without a map yet, or a channel's group with
+ * no node up, is waited for as a slot on the move, the tries counted in
+ * the call's *mv (chani_route_moved).  NULL with errno if the map cannot
+ * be read or the group's primary cannot be reached (ETIMEDOUT when the
+ * deadline passed while it waited). */
+chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, chani_moves_t *mv,
+                           int64_t deadline);
 /* chani_route_moved - a call on handles hs[0..n) was answered MOVED (errno
  * EREMCHG): read the map again and move to their group's connection the
  * handles whose slot changed hands; pause if none did (the slot is still
