@@ -397,6 +397,8 @@ static int dial(nconn_t *c, const char *host, const char *port)
         say(c, "connect %s:%s: %s", host, port, strerror(err));
         return -1;
     }
+    struct timeval none = { 0, 0 };   /* the connect's bound only: writes may wait */
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
     int one = 1;   /* every batch is one write, and round trips must not wait */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;

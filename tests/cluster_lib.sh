@@ -75,15 +75,19 @@ start_etcd3() {
 # etcd_not_leader N: if etcd member N leads, it hands the leadership to the
 # next member (a test that hangs member N then sees a follower hang, not an
 # election of etcd's own).  0, or 1 if etcd does not answer.
+etcd_status() {   # etcd_status N FIELD: member N's FIELD (member_id, leader), decimal
+    ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$(eval echo "\$E$1")" --command-timeout 5s \
+        endpoint status -w json 2>/dev/null | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2
+}
 etcd_not_leader() {
-    lead_ep="127.0.0.1:$(eval echo "\$E$1")"
-    lead_st=$(ETCDCTL_API=3 etcdctl --endpoints "$lead_ep" --command-timeout 5s endpoint status \
-        -w simple 2>/dev/null) || return 1
-    [ "$(echo "$lead_st" | awk -F', ' '{ print $5 }')" = true ] || return 0
-    next_ep="127.0.0.1:$(eval echo "\$E$(( $1 % 3 + 1 ))")"
-    next_id=$(ETCDCTL_API=3 etcdctl --endpoints "$next_ep" --command-timeout 5s endpoint status \
-        -w simple 2>/dev/null | awk -F', ' '{ print $2 }')
+    lead_id=$(etcd_status "$1" member_id)
+    leader=$(etcd_status "$1" leader)
+    [ -n "$lead_id" ] && [ -n "$leader" ] || return 1
+    [ "$lead_id" = "$leader" ] || return 0
+    # (move-leader takes the id in hex, as the simple status's second column)
+    next_id=$(ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$(eval echo "\$E$(( $1 % 3 + 1 ))")" \
+        --command-timeout 5s endpoint status -w simple 2>/dev/null | awk -F', ' '{ print $2 }')
     [ -n "$next_id" ] &&
-        ETCDCTL_API=3 etcdctl --endpoints "$lead_ep" --command-timeout 5s move-leader "$next_id" \
-            >/dev/null 2>&1
+        ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$(eval echo "\$E$1")" --command-timeout 5s \
+            move-leader "$next_id" >/dev/null 2>&1
 }
