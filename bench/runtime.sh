@@ -117,7 +117,9 @@ section=$(mktemp)
     echo
     echo "bench/runtime.sh runs each program $reps times, libchan and Go 1.19 alternating, Go with"
     echo "GOMAXPROCS equal to CHAN_PROCS; the table shows the medians. Ratio above 1: libchan is faster"
-    echo "(or smaller). On this VM single runs of one line differ by up to 50%, and a run that first"
+    echo "(or smaller). On this VM single runs of one line differ widely (select over 2 buffered"
+    echo "channels: 58-197 ns in six runs of libchan on two workers, 74-80 ns on one; 70-91 ns for"
+    echo "Go), and a run that first"
     echo "touches memory the guest has not used before is slow: the chain of 1,000,000 took 3.3-9.0 s"
     echo "in single runs of libchan (4 GB), 3.4-4.0 s of Go (2.7 GB)."
     echo "The picture shows the time per operation (a daisy chain's: its wall time per goroutine)."
