@@ -155,6 +155,19 @@ static void lsan_root(chan_stack_t *s, bool on)
 #endif
 }
 
+/* lsan_root for every stack of a list (without the sanitizers, not even
+ * the walk). */
+static void lsan_roots(chan_stack_t *list, bool on)
+{
+#ifdef CHAN_SANITIZERS
+    for (chan_stack_t *c = list; c; c = c->next)
+        lsan_root(c, on);
+#else
+    (void)list;
+    (void)on;
+#endif
+}
+
 /* The stack whose guard starts at base: its header written (the first
  * touch of its top page) and its region registered with Valgrind. */
 static chan_stack_t *stack_init(char *base, size_t size)
@@ -308,8 +321,7 @@ chan_stack_t *chani_stack_get(size_t size)
     if (base)
         s = stack_init(base, size);   /* its page faults outside the lock */
     lsan_root(s, true);
-    for (chan_stack_t *c = thread_cache; c; c = c->next)
-        lsan_root(c, true);   /* (empty unless a batch came) */
+    lsan_roots(thread_cache, true);   /* (empty unless a batch came) */
     return s;
 }
 
@@ -323,8 +335,7 @@ static void give_batch(void)
     thread_cache = tail->next;
     thread_cached -= BATCH;
     tail->next = NULL;
-    for (chan_stack_t *c = head; c; c = c->next)
-        lsan_root(c, false);
+    lsan_roots(head, false);
     head->nbatch = BATCH;
     chani_mutex_lock(&shared_lock);
     if (shared_cached + BATCH <= SHARED_CACHE_MAX) {
