@@ -365,8 +365,8 @@ START_TEST(every_stack_of_a_slab_is_guarded)
         char *lo = s[i]->lo;
         ck_assert_msg(touch_in_child(lo, true) == 0, "stack %d: its lowest byte faults", i);
         int sig = touch_in_child(lo - 1, false);
-        ck_assert_msg(sig == SIGSEGV || sig == SIGBUS, "stack %d: the byte below it does not fault (%d)",
-                      i, sig);
+        ck_assert_msg(sig == SIGSEGV || sig == SIGBUS,
+                      "stack %d: the byte below it does not fault (%d)", i, sig);
     }
     for (int i = 0; i < N; i++)
         chani_stack_put(s[i]);

@@ -427,7 +427,8 @@ static int wait_for_group(const char *seeds, const char *known, const char *name
         usleep(20000);
     int64_t t0 = chan_now();
     chan_t *ch = chan_open(cl, name, 1, 0, t0 + 30000);
-    CHECK(ch, "a client that knew the group's nodes opened %s once the group was back (%lld ms)%s%s",
+    CHECK(ch,
+          "a client that knew the group's nodes opened %s once the group was back (%lld ms)%s%s",
           name, (long long)(chan_now() - t0), ch ? "" : ": ", ch ? "" : chan_errmsg());
     chan_release(ch);
     chan_disconnect(cl);

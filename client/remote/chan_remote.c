@@ -188,7 +188,8 @@ static chan_t *open_common(chan_client_t *top, const char *name, size_t name_len
     r->no_create = m.no_create;
     chani_moves_t moves = { 0 };
     for (;;) {
-        chan_client_t *cl = chani_route(top, temp ? "" : name, temp ? 0 : name_len, &moves, deadline);
+        chan_client_t *cl =
+            chani_route(top, temp ? "" : name, temp ? 0 : name_len, &moves, deadline);
         if (cl && open_on(cl, r, &m, deadline) == 0) {
             r->routed = !temp && chani_routed(top);   /* follows its slot */
             atomic_fetch_add(&cl->refs, 1);

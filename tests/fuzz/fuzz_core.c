@@ -762,25 +762,32 @@ static fz_req_t *req_new(fz_sess_t *t, int kind, uint64_t *id)
     return q;
 }
 
-static uint32_t val_new(fz_sess_t *t, uint64_t id, uint32_t seq, const core_chan_t *ch,
-                        uint32_t len)
+/* A new live value of channel ch, made `how`: its serial (the rest of its
+ * record zeroed, for the caller to fill in). */
+static uint32_t val_make(const core_chan_t *ch, uint32_t len, enum made_how how)
 {
     uint32_t serial = fz.nval++;
     fz_val_t *v = &fz.val[serial];
     memset(v, 0, sizeof *v);
     v->made = true;
+    v->made_by = how;
     v->place = AT_NONE;
     v->chan = ch;
+    v->len = len;
+    fz.made[how]++;
+    fz.live[fz.nlive++] = serial;
+    return serial;
+}
+
+static uint32_t val_new(fz_sess_t *t, uint64_t id, uint32_t seq, const core_chan_t *ch,
+                        uint32_t len)
+{
+    uint32_t serial = val_make(ch, len, MADE_SENT);
+    fz_val_t *v = &fz.val[serial];
     v->sess = t->slot;
     v->req = id;
     v->seq = seq;
     v->batch = serial - seq;
-    v->len = len;
-    v->expired = false;
-    v->made_by = MADE_SENT;
-    v->moved = false;
-    fz.made[MADE_SENT]++;
-    fz.live[fz.nlive++] = serial;
     return serial;
 }
 
@@ -1017,20 +1024,12 @@ static core_bytes_t fixed_pick(fz_in_t *in)
 static uint32_t val_adopted(const core_chan_t *ch, uint32_t batch, uint32_t len,
                             uint32_t redelivered, enum made_how how)
 {
-    uint32_t serial = fz.nval++;
+    uint32_t serial = val_make(ch, len, how);
     fz_val_t *v = &fz.val[serial];
-    memset(v, 0, sizeof *v);
-    v->made = true;
-    v->made_by = how;
-    v->place = AT_NONE;
-    v->chan = ch;
     v->sess = -1;   /* nobody's: no answer judges it */
     v->seq = serial - batch;
     v->batch = batch;   /* adopted together: delivered first in order */
-    v->len = len;
     v->redelivered = redelivered;
-    fz.made[how]++;
-    fz.live[fz.nlive++] = serial;
     return serial;
 }
 
