@@ -35,6 +35,10 @@
  * for that) has little left to do: a second of unsynced writes was a 40-50
  * ms stall at a million values a second. */
 #define KICK_BYTES (4u << 20)
+/* The log writes zeros this far ahead of its end, in pieces this large
+ * (see write_ahead). */
+#define AHEAD_BYTES (2u << 20)
+#define AHEAD_CHUNK (256u << 10)
 /* A record still growing is closed past this many bytes. */
 #define OPEN_MAX (1u << 20)
 #define NONE ((size_t)-1)
@@ -60,6 +64,7 @@ struct chand_journal {
     uint64_t alloc_end;      /* disk space reserved up to here */
     bool can_alloc;
     uint64_t kicked;         /* --fsync no: writeback started up to here */
+    uint64_t ahead;          /* zeros written ahead of off up to here */
     /* since the snapshot */
     uint64_t snap_gen, snap_bytes, log_bytes;
     /* --fsync everysec: the thread and what it shares with the loop */
@@ -132,10 +137,15 @@ static void w_put(jr_writer_t *w, uint64_t no, uint64_t vid, uint32_t redelivere
         rec_put_varint(&w->buf, no);
         w->no = no;
     }
-    rec_put_varint(&w->buf, vid);
-    rec_put_varint(&w->buf, redelivered);
-    rec_put_varint(&w->buf, data.len);
-    rec_put_bytes(&w->buf, data.data, data.len);
+    /* one reservation for the value's fields and bytes */
+    uint8_t *p = rec_room(&w->buf, 3 * CHAN_FRAME_HDR_MAX + data.len);
+    uint8_t *start = p;
+    p += chan_frame_put_len(p, vid);
+    p += chan_frame_put_len(p, redelivered);
+    p += chan_frame_put_len(p, data.len);
+    if (data.len)
+        memcpy(p, data.data, data.len);
+    w->buf.len += (size_t)(p - start) + data.len;
 }
 
 static void w_id(jr_writer_t *w, enum rec_type t, uint64_t vid)
@@ -275,6 +285,43 @@ static void reserve_space(chand_journal_t *j)
     refuse(j, errno);
 }
 
+/* Write zeros ahead of the log's end, a large aligned piece at a time, so
+ * that each turn's write lands in page-cache pages that exist already.
+ * Measured here (ext4, 18 KB appends, as a batch of 256 values makes): an
+ * append that must create its pages as it goes (a 4 KiB folio each, its
+ * memory-cgroup charge, the file system's delayed-allocation bookkeeping)
+ * costs about twice the CPU of one that overwrites, and that cost is the
+ * event loop's; a 256 KiB write of zeros gets large folios and costs less
+ * per byte than the two together save.  The zeros read as what the
+ * reserved space reads as anyway: a log that ends in zeros ends at the
+ * first of them (chand_recover.c), and it is cut to its real end when it
+ * stops being the newest and when chand stops.  Only inside the space
+ * reserve_space() holds, so that neither a full disk nor RLIMIT_FSIZE ever
+ * meets these writes; a failed one only stops the writing ahead. */
+static void write_ahead(chand_journal_t *j)
+{
+    static const uint8_t zeros[AHEAD_CHUNK];
+    if (!j->can_alloc || j->ahead >= j->off + AHEAD_BYTES / 2)
+        return;
+    uint64_t from = j->ahead > j->off ? j->ahead : j->off;
+    from = (from + AHEAD_CHUNK - 1) / AHEAD_CHUNK * AHEAD_CHUNK;   /* never over records */
+    uint64_t to = j->off + AHEAD_BYTES < j->alloc_end ? j->off + AHEAD_BYTES : j->alloc_end;
+    to = to / AHEAD_CHUNK * AHEAD_CHUNK;
+    while (from < to && pwrite(j->fd, zeros, AHEAD_CHUNK, (off_t)from) == AHEAD_CHUNK)
+        from += AHEAD_CHUNK;
+    if (from > j->ahead)
+        j->ahead = from;
+}
+
+/* Cut the log at fd to its records' end, len, when zeros were written past
+ * it: only the newest log may end in anything but whole records. */
+static void cut_ahead(chand_journal_t *j, int fd, uint64_t len)
+{
+    if (j->ahead > len && ftruncate(fd, (off_t)len) < 0)
+        die(j, "ftruncate", errno);
+    j->ahead = 0;
+}
+
 static void fsync_stats(chand_journal_t *j, uint64_t us)
 {
     j->st.fsyncs++;
@@ -321,7 +368,7 @@ void chand_journal_commit(chand_journal_t *j, bool answered)
     w_close(&j->w);
     size_t n = j->w.buf.len;
     if (n) {
-        if (rec_write_all(j->fd, j->w.buf.p, n) < 0)
+        if (rec_pwrite_all(j->fd, j->w.buf.p, n, j->off) < 0)
             die(j, "write", errno);
         j->w.buf.len = 0;
         j->off += n;
@@ -339,6 +386,7 @@ void chand_journal_commit(chand_journal_t *j, bool answered)
             j->kicked = j->off;
         }
         reserve_space(j);
+        write_ahead(j);
     }
     if (j->turn_must) {
         j->must = j->st.bytes_written;
@@ -447,7 +495,9 @@ static int open_log(chand_journal_t *j, uint64_t gen, uint64_t len, bool create,
 {
     char name[JR_NAME_MAX];
     file_name(name, false, gen, "");
-    int flags = O_WRONLY | O_APPEND | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
+    /* no O_APPEND: records are written at the log's end, j->off, which
+     * zeros written ahead lie beyond (write_ahead) */
+    int flags = O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
     int fd = openat(j->dir_fd, name, flags, 0600);
     if (fd < 0) {
         log_err("%s/%s: %s", j->o.dir, name, strerror(errno));
@@ -569,6 +619,7 @@ static void hist_add(chand_journal_t *j)
 static void switch_log(chand_journal_t *j, int fd, uint64_t gen)
 {
     int old = swap_fd(j, fd);
+    cut_ahead(j, old, j->off);
     if (fdatasync(old) < 0)
         die(j, "fdatasync", errno);
     close(old);
@@ -925,6 +976,7 @@ void chand_journal_close(chand_journal_t *j)
         pthread_mutex_unlock(&j->mu);
         pthread_join(j->thr, NULL);
     }
+    cut_ahead(j, j->fd, j->off);
     if (fdatasync(j->fd) < 0)
         log_err("%s: fdatasync at shutdown: %s", j->o.dir, strerror(errno));
     journal_free(j);
@@ -960,7 +1012,11 @@ int chand_journal_check(const char *dir)
            " bytes); checked in %" PRIu64 " ms\n",
            dir, r.files, r.records, r.snap_gen, r.last_gen, r.channels, r.values, r.value_bytes,
            r.us / 1000);
-    if (r.last_size > r.last_len)
+    if (r.last_zeros)
+        printf("%s: the newest log ends at offset %" PRIu64 ", followed by %" PRIu64
+               " zero bytes written ahead of it; chand cuts them off at start\n",
+               dir, r.last_len, r.last_size - r.last_len);
+    else if (r.last_size > r.last_len)
         printf("%s: the newest log has a torn tail of %" PRIu64 " bytes at offset %" PRIu64
                " (a crash mid-write); chand cuts it off at start\n",
                dir, r.last_size - r.last_len, r.last_len);

@@ -34,20 +34,6 @@ void rec_buf_free(rec_buf_t *b)
     b->len = b->cap = 0;
 }
 
-void rec_put_varint(rec_buf_t *b, uint64_t v)
-{
-    rec_buf_reserve(b, CHAN_FRAME_HDR_MAX);
-    b->len += chan_frame_put_len(b->p + b->len, v);
-}
-
-void rec_put_bytes(rec_buf_t *b, const void *p, size_t n)
-{
-    rec_buf_reserve(b, n);
-    if (n)
-        memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
 static void put_u32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)v;
@@ -79,7 +65,7 @@ void rec_finish(rec_buf_t *b, size_t start)
     put_u32(h + 8, chand_crc32c(0, h + REC_HDR, len));
 }
 
-static bool all_zero(const uint8_t *p, size_t n)
+bool rec_all_zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (p[i])
@@ -97,14 +83,14 @@ enum rec_rc rec_next(rec_reader_t *r, uint8_t *type, const uint8_t **body, size_
         return REC_TORN;   /* a header cut short */
     uint32_t len = get_u32(h);
     if (get_u32(h + 4) != chand_crc32c(0, h, 4) || len == 0 || len > REC_MAX_BODY)
-        return all_zero(h, left) ? REC_TORN : REC_BAD;
+        return rec_all_zero(h, left) ? REC_TORN : REC_BAD;
     if (len > left - REC_HDR)
         return REC_TORN;   /* the body cut short */
     if (get_u32(h + 8) != chand_crc32c(0, h + REC_HDR, len)) {
         /* the last record of the file, or one followed by zeros only, was
          * being written when the machine stopped */
         size_t end = REC_HDR + len;
-        return all_zero(h + end, left - end) ? REC_TORN : REC_BAD;
+        return rec_all_zero(h + end, left - end) ? REC_TORN : REC_BAD;
     }
     *type = h[REC_HDR];
     *body = h + REC_HDR + 1;
@@ -140,6 +126,23 @@ bool rec_first_header(const uint8_t *p, size_t n, rec_file_hdr_t *h)
     const uint8_t *body;
     size_t blen;
     return rec_next(&r, &type, &body, &blen) == REC_OK && rec_file_header(type, body, blen, h);
+}
+
+int rec_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t k = pwrite(fd, b, n, (off_t)off);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        b += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
 }
 
 int rec_write_all(int fd, const void *p, size_t n)

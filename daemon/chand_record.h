@@ -23,6 +23,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "chan_frame.h"
 
 #define REC_HDR 12
 /* No record is longer (a PUT holds one batch of values, bounded by the
@@ -51,8 +54,30 @@ typedef struct rec_buf {
 
 void rec_buf_reserve(rec_buf_t *b, size_t more);
 void rec_buf_free(rec_buf_t *b);
-void rec_put_varint(rec_buf_t *b, uint64_t v);
-void rec_put_bytes(rec_buf_t *b, const void *p, size_t n);
+
+/* rec_room - make room for more bytes at the end of b; returns where they
+ * go (the caller then adds what it wrote to b->len).  The journal writes a
+ * few fields for every value it logs, so the common case stays inline. */
+static inline uint8_t *rec_room(rec_buf_t *b, size_t more)
+{
+    if (b->cap - b->len < more)
+        rec_buf_reserve(b, more);
+    return b->p + b->len;
+}
+
+static inline void rec_put_varint(rec_buf_t *b, uint64_t v)
+{
+    uint8_t *p = rec_room(b, CHAN_FRAME_HDR_MAX);
+    b->len += chan_frame_put_len(p, v);
+}
+
+static inline void rec_put_bytes(rec_buf_t *b, const void *p, size_t n)
+{
+    uint8_t *to = rec_room(b, n);
+    if (n)
+        memcpy(to, p, n);
+    b->len += n;
+}
 
 /* rec_begin - start a record of type t at the end of b; returns where it
  * starts, for rec_finish (which fills in its header). */
@@ -73,6 +98,9 @@ typedef struct rec_reader {
 } rec_reader_t;
 
 enum rec_rc rec_next(rec_reader_t *r, uint8_t *type, const uint8_t **body, size_t *blen);
+/* rec_all_zero - whether the n bytes at p are all zero (a log's tail that
+ * was reserved or written ahead and never reached). */
+bool rec_all_zero(const uint8_t *p, size_t n);
 
 /* Decoding a body's fields; false if they run past end. */
 bool rec_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
@@ -93,5 +121,7 @@ bool rec_first_header(const uint8_t *p, size_t n, rec_file_hdr_t *h);
 /* rec_write_all - write all n bytes to fd (retrying short writes and
  * EINTR).  0, or -1 with errno. */
 int rec_write_all(int fd, const void *p, size_t n);
+/* rec_pwrite_all - the same at offset off of fd. */
+int rec_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
 
 #endif /* CHAND_RECORD_H */

@@ -75,6 +75,7 @@ typedef struct rstate {
     const char *file;        /* being read */
     uint64_t off;            /* of the record being applied */
     bool ended;              /* a snapshot's END was read */
+    bool tail_zeros;         /* the file read last ended in zero bytes only */
 } rstate_t;
 
 static int fail(rstate_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -351,8 +352,13 @@ static int read_file(rstate_t *st, int dir_fd, const char *name, uint64_t gen, b
         if (rc == REC_EOF)
             break;
         if (rc == REC_TORN && last) {
-            log_warn("%s: torn tail at offset %" PRIu64 " (%zu bytes of an unfinished write): "
-                     "cut off", name, st->off, len - (size_t)st->off);
+            st->tail_zeros = rec_all_zero(p + st->off, len - (size_t)st->off);
+            if (st->tail_zeros)   /* chand_journal.c's write_ahead */
+                log_info("%s: ends at offset %" PRIu64 "; the %zu zero bytes after it (written "
+                         "ahead of the log) are cut off", name, st->off, len - (size_t)st->off);
+            else
+                log_warn("%s: torn tail at offset %" PRIu64 " (%zu bytes of an unfinished "
+                         "write): cut off", name, st->off, len - (size_t)st->off);
             break;
         }
         if (rc != REC_OK)
@@ -640,6 +646,7 @@ static int recover_files(rstate_t *st, int dir_fd, const char *dir, bool cleanup
             out->last_gen = g;
             out->last_len = good;
             out->last_size = size;
+            out->last_zeros = good < size && st->tail_zeros;
         }
     }
     if (rc == 0)

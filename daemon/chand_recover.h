@@ -20,6 +20,8 @@ typedef struct jr_recovery {
     uint64_t last_len;       /* its whole records end here: appending goes on */
     uint64_t last_size;      /* its size on disk (more than last_len: a torn
                                 tail, cut off when cleanup is asked) */
+    bool last_zeros;         /* that tail is zero bytes only: space the log
+                                wrote ahead of its end, not a torn write */
     uint64_t log_bytes;      /* good bytes of every log since the snapshot */
     uint64_t files, records;
     uint64_t channels, values, value_bytes;

@@ -34,17 +34,6 @@ int chan_frame_header(const uint8_t *buf, size_t avail, uint64_t max_frame,
     return CHAN_FRAME_BAD;
 }
 
-size_t chan_frame_put_len(uint8_t *out, uint64_t len)
-{
-    size_t n = 0;
-    while (len >= 0x80) {
-        out[n++] = (uint8_t)(len | 0x80);
-        len >>= 7;
-    }
-    out[n++] = (uint8_t)len;
-    return n;
-}
-
 /* ---- arena ---- */
 
 struct chan_arena_chunk {

@@ -35,8 +35,18 @@ int chan_frame_header(const uint8_t *buf, size_t avail, uint64_t max_frame,
                       uint64_t *body_len, size_t *hdr_len);
 
 /* chan_frame_put_len - write len as a varint into out (CHAN_FRAME_HDR_MAX
- * bytes of room); returns the bytes written. */
-size_t chan_frame_put_len(uint8_t *out, uint64_t len);
+ * bytes of room); returns the bytes written.  Inline: the journal writes a
+ * few for every value it logs. */
+static inline size_t chan_frame_put_len(uint8_t *out, uint64_t len)
+{
+    size_t n = 0;
+    while (len >= 0x80) {
+        out[n++] = (uint8_t)(len | 0x80);
+        len >>= 7;
+    }
+    out[n++] = (uint8_t)len;
+    return n;
+}
 
 /* An arena for decoding: bump allocation, freed all at once. */
 typedef struct chan_arena {

@@ -429,6 +429,68 @@ START_TEST(t_zero_tail_is_torn)
 }
 END_TEST
 
+static off_t size_of(const char *path)
+{
+    struct stat sb;
+    ck_assert_int_eq(stat(path, &sb), 0);
+    return sb.st_size;
+}
+
+/* The log writes zeros ahead of its records (page-cache pages made in
+ * large pieces rather than by each append); a log that stops being the
+ * newest, and the newest when the journal closes, are cut to where their
+ * records end, since only the newest log may end in anything else. */
+START_TEST(t_zeros_ahead_are_cut)
+{
+    core_t *c = core_new(&limits, on_reply);
+    tsess_t t = { 0 };
+    t.s = core_sess_new(c, &t);
+    jr_opts_t o = { .dir = dir, .fsync = JR_FSYNC_NO, .prealloc = 8 << 20,
+                    .rewrite_size = UINT64_C(1) << 40 };
+    chand_journal_t *j = chand_journal_open(&o, c);
+    ck_assert_ptr_nonnull(j);
+    mk(&t, "z", 1000);
+    char v[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(v, sizeof v, "z%d", i);
+        snd(&t, "z", v);
+        chand_journal_commit(j, true);
+    }
+    uint64_t gen, off, gen2, off2, snap;
+    chand_journal_where(j, &gen, &off, &snap);
+    char path[512], path2[512];
+    log_path(path, dir, gen);
+    size_t len;
+    uint8_t *p = slurp(path, &len);
+    ck_assert_uint_gt(len, off);   /* zeros written ahead */
+    ck_assert(rec_all_zero(p + off, len - off));
+    free(p);
+    ck_assert_int_eq(chand_journal_rotate(j, 0), 0);
+    ck_assert_int_eq(size_of(path), (off_t)off);   /* no longer the newest: cut */
+    for (int i = 100; i < 150; i++) {
+        snprintf(v, sizeof v, "z%d", i);
+        snd(&t, "z", v);
+        chand_journal_commit(j, true);
+    }
+    chand_journal_where(j, &gen2, &off2, &snap);
+    ck_assert_uint_gt(gen2, gen);
+    log_path(path2, dir, gen2);
+    ck_assert_int_gt(size_of(path2), (off_t)off2);
+    char *before = state_of(c);
+    chand_journal_close(j);
+    core_sess_drop(t.s);
+    core_free(c);
+    ck_assert_int_eq(size_of(path2), (off_t)off2);   /* closed: cut */
+    char err[512];
+    char *after = load(dir, false, err, sizeof err);
+    ck_assert_msg(after, "%s", err);
+    ck_assert_str_eq(after, before);
+    ck_assert_ptr_nonnull(strstr(after, " z149\n"));
+    free(before);
+    free(after);
+}
+END_TEST
+
 START_TEST(t_rewrite_keeps_state)
 {
     core_t *c = core_new(&limits, on_reply);
@@ -750,6 +812,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_flipped_bit_is_refused);
     tcase_add_test(tc, t_zero_tail_is_torn);
     tcase_add_test(tc, t_rewrite_keeps_state);
+    tcase_add_test(tc, t_zeros_ahead_are_cut);
     tcase_add_test(tc, t_bad_contents_are_refused);
     tcase_add_test(tc, t_one_daemon_per_dir);
     tcase_add_test(tc, t_refused_puts);
