@@ -225,7 +225,7 @@ core_sess_t *core_sess_new(core_t *c, void *ctx)
     s->core = c;
     s->ctx = ctx;
     htable_init(&s->ops);
-    htable_init(&s->dlvs);
+    idwin_init(&s->dlvs);
     qlist_init(&s->dlv_order);
     qlist_init(&s->temps);
     qlist_push_back(&c->sessions, &s->all);
@@ -236,7 +236,7 @@ core_sess_t *core_sess_new(core_t *c, void *ctx)
 size_t core_sess_pending(const core_sess_t *s) { return s->pending; }
 
 bool core_sess_waiting(const core_sess_t *s, uint64_t id) { return op_lookup(s, id) != NULL; }
-size_t core_sess_inflight(const core_sess_t *s) { return s->dlvs.count; }
+size_t core_sess_inflight(const core_sess_t *s) { return idwin_count(&s->dlvs); }
 
 /* An htable_each callback: push each node onto the pdeque_t arg. */
 void corei_collect_node(hnode_t *n, void *arg)
@@ -284,7 +284,8 @@ void core_sess_drop(core_sess_t *s)
     pdeque_free(&ops);
     /* 3. Unacknowledged values go back to the heads of their channels, in
      *    the order they were delivered. */
-    core_dlv_t **ds = xmalloc((s->dlvs.count ? s->dlvs.count : 1) * sizeof *ds);
+    size_t nd = idwin_count(&s->dlvs);
+    core_dlv_t **ds = xmalloc((nd ? nd : 1) * sizeof *ds);
     size_t n = 0;
     for (qlink_t *l = s->dlv_order.next; l != &s->dlv_order; l = l->next)
         ds[n++] = QLIST_ENTRY(l, core_dlv_t, order);
@@ -296,7 +297,7 @@ void core_sess_drop(core_sess_t *s)
         corei_chan_delete(ch);
     }
     htable_free(&s->ops);
-    htable_free(&s->dlvs);
+    idwin_free(&s->dlvs);
     qlist_remove(&s->all);
     c->nsessions--;
     free(s);

@@ -218,7 +218,7 @@ static void audit_sess(struct audit *a, const core_sess_t *s)
         audit_check(a, d->sess == s && d->id <= s->next_dlv, "a delivery of another session");
         pdeque_push_back(&a->dlvs, d);
     }
-    audit_check(a, n == s->dlvs.count, "a session's deliveries differ from its list");
+    audit_check(a, n == idwin_count(&s->dlvs), "a session's deliveries differ from its list");
 }
 
 /* Every delivery is on the core's list, oldest first (ack deadlines). */

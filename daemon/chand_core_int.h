@@ -33,6 +33,7 @@
 #include "chand_alloc.h"
 #include "chand_core.h"
 #include "chand_hash.h"
+#include "chand_idwin.h"
 #include "chand_list.h"
 
 /* ------------------------------------------------------------------------
@@ -130,7 +131,7 @@ struct core_op {
 };
 
 struct core_dlv {
-    hnode_t node;            /* sess->dlvs, by delivery id */
+    hnode_t node;            /* sess->dlvs, by delivery id (chand_idwin.h) */
     qlink_t order;           /* sess->dlv_order, oldest first */
     qlink_t by_time;         /* core->dlv_all, oldest first */
     uint64_t seq;            /* core-wide delivery order */
@@ -149,7 +150,7 @@ struct core_sess {
     qlink_t all;             /* core->sessions */
     uint64_t next_dlv;
     htable_t ops;
-    htable_t dlvs;
+    idwin_t dlvs;            /* deliveries by id */
     qlink_t dlv_order;
     qlink_t temps;
     size_t pending;

@@ -267,8 +267,7 @@ static void deliver(core_case_t *r, core_val_t *v, core_op_t *owner, int owner_c
     d->val = v;
     d->owner = owner;
     d->owner_case = owner_case;
-    d->node.hash = chand_hash_u64(d->id);
-    htable_insert(&s->dlvs, &d->node);
+    idwin_add(&s->dlvs, d->id, &d->node);
     qlist_push_back(&s->dlv_order, &d->order);
     ch->refs++;
     ch->inflight++;
@@ -283,7 +282,7 @@ static void deliver(core_case_t *r, core_val_t *v, core_op_t *owner, int owner_c
 
 static void dlv_free(core_dlv_t *d)
 {
-    htable_remove(&d->sess->dlvs, &d->node);
+    idwin_remove(&d->sess->dlvs, d->id, &d->node);
     qlist_remove(&d->order);
     qlist_remove(&d->by_time);
     d->ch->inflight--;
@@ -407,7 +406,7 @@ void corei_dlv_return_all(core_dlv_t **ds, size_t n, bool redelivered)
 
 static core_dlv_t *dlv_lookup(core_sess_t *s, uint64_t id)
 {
-    return (core_dlv_t *)htable_find(&s->dlvs, chand_hash_u64(id), dlv_id_eq, &id);
+    return (core_dlv_t *)idwin_find(&s->dlvs, id, dlv_id_eq);
 }
 
 bool core_ack(core_sess_t *s, uint64_t delivery)

@@ -14,6 +14,7 @@
 
 #include "chand_core.h"
 #include "chand_hash.h"
+#include "chand_idwin.h"
 
 /* ---- a session that records its replies ---- */
 
@@ -2363,6 +2364,124 @@ START_TEST(t_scan_sees_each_once_while_growing)
 }
 END_TEST
 
+/* ---- the index of deliveries by id (chand_idwin.c) ---- */
+
+typedef struct win_node {
+    hnode_t h;
+    uint64_t id;
+} win_node_t;
+
+static bool win_id_is(const hnode_t *n, const void *key)
+{
+    return ((const win_node_t *)n)->id == *(const uint64_t *)key;
+}
+
+/* Every id of ids[1..n] is found exactly when live[id] (the model). */
+static void win_check(const idwin_t *w, const win_node_t *ids, const bool *live, uint64_t n)
+{
+    size_t count = 0;
+    for (uint64_t id = 1; id <= n; id++) {
+        const hnode_t *f = idwin_find(w, id, win_id_is);
+        ck_assert_msg(live[id] ? f == &ids[id].h : f == NULL, "id %llu: %p, live %d",
+                      (unsigned long long)id, (const void *)f, live[id]);
+        count += live[id];
+    }
+    ck_assert_uint_eq(idwin_count(w), count);
+    ck_assert_ptr_null(idwin_find(w, n + 1, win_id_is));
+    ck_assert_ptr_null(idwin_find(w, 0, win_id_is));
+}
+
+START_TEST(t_idwin_matches_a_model)
+{
+    /* ids added in order and removed in every pattern the sessions make:
+     * in order, in batches out of order, a few held for long while many
+     * newer ones come and go; checked against a plain array throughout */
+    enum { N = 60000 };
+    win_node_t *ids = calloc(N + 1, sizeof *ids);
+    bool *live = calloc(N + 1, sizeof *live);
+    idwin_t w;
+    idwin_init(&w);
+    uint64_t rng = 88172645463325252ull, next = 1;
+    size_t held_max_cap = 0;
+    while (next <= N) {
+        /* add a batch of 1-300 */
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        uint64_t batch = 1 + rng % 300;
+        for (uint64_t k = 0; k < batch && next <= N; k++, next++) {
+            ids[next].id = next;
+            idwin_add(&w, next, &ids[next].h);
+            live[next] = true;
+        }
+        /* remove most live ids of the last thousand, in a scrambled order,
+         * except every 997th id, which stays until the end */
+        uint64_t lo = next > 1000 ? next - 1000 : 1;
+        for (uint64_t k = 0; k < 1000; k++) {
+            uint64_t id = lo + (k * 7919) % (next - lo);
+            if (!live[id] || id % 997 == 0)
+                continue;
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            if (rng % 4 == 0)
+                continue;   /* not this time */
+            idwin_remove(&w, id, &ids[id].h);
+            live[id] = false;
+        }
+        if (next % 64 == 1 || next > N)
+            win_check(&w, ids, live, next - 1);
+        if (w.cap > held_max_cap)
+            held_max_cap = w.cap;
+    }
+    win_check(&w, ids, live, N);
+    /* the stragglers (every 997th id, about 60) sit in the hash table; the
+     * ring stayed the size of the window, not of every id since the oldest */
+    ck_assert_uint_gt(w.old.count, 40);
+    ck_assert_uint_le(held_max_cap, 8192);
+    for (uint64_t id = 1; id <= N; id++)
+        if (live[id]) {
+            idwin_remove(&w, id, &ids[id].h);
+            live[id] = false;
+        }
+    win_check(&w, ids, live, N);
+    ck_assert_uint_eq(idwin_count(&w), 0);
+    /* empty, it starts again at the next id without a wide window */
+    win_node_t late = { .id = N + 5 };
+    idwin_add(&w, N + 5, &late.h);
+    ck_assert_ptr_eq(idwin_find(&w, N + 5, win_id_is), &late.h);
+    ck_assert_uint_eq(w.base, N + 5);
+    idwin_remove(&w, N + 5, &late.h);
+    ck_assert_ptr_null(idwin_find(&w, N + 5, win_id_is));
+    idwin_free(&w);
+    free(ids);
+    free(live);
+}
+END_TEST
+
+START_TEST(t_idwin_bounded_by_live_ids)
+{
+    /* one id held while a million newer ones are added and removed one at
+     * a time: the ring stays small and the held one is found throughout */
+    enum { N = 1000000 };
+    idwin_t w;
+    idwin_init(&w);
+    win_node_t held = { .id = 1 }, *cur = calloc(1, sizeof *cur);
+    idwin_add(&w, 1, &held.h);
+    for (uint64_t id = 2; id <= N; id++) {
+        cur->id = id;
+        idwin_add(&w, id, &cur->h);
+        ck_assert_ptr_eq(idwin_find(&w, id, win_id_is), &cur->h);
+        idwin_remove(&w, id, &cur->h);
+        if (id % 4096 == 0)
+            ck_assert_ptr_eq(idwin_find(&w, 1, win_id_is), &held.h);
+    }
+    ck_assert_uint_le(w.cap, 64);
+    ck_assert_uint_eq(idwin_count(&w), 1);
+    idwin_remove(&w, 1, &held.h);
+    ck_assert_uint_eq(idwin_count(&w), 0);
+    ck_assert_ptr_null(idwin_find(&w, 1, win_id_is));
+    idwin_free(&w);
+    free(cur);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -2463,6 +2582,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_detached_sender_freed_at_shutdown);
     tcase_add_test(tc, t_memory_limit);
     tcase_add_loop_test(tc, t_scan_sees_each_once_while_growing, 0, 3);
+    tcase_add_test(tc, t_idwin_matches_a_model);
+    tcase_add_test(tc, t_idwin_bounded_by_live_ids);
     tcase_add_test(tc, t_select_without_cases);
     tcase_add_test(tc, t_ack_wait_buffered);
     tcase_add_test(tc, t_ack_wait_unbuffered);
