@@ -548,11 +548,16 @@ static size_t fast_recv_size(const Chan__RecvReply *rr)
     return n;
 }
 
-static size_t fast_reply_size(const Chan__Reply *m, size_t recv_len)
+/* The reply's fields before its RecvReply. */
+static size_t fast_head_size(const Chan__Reply *m)
 {
     return (m->has_id ? 1 + varint_size(m->id) : 0) +
-           (m->has_status ? 1 + varint_size((uint64_t)m->status) : 0) +
-           1 + varint_size(recv_len) + recv_len;
+           (m->has_status ? 1 + varint_size((uint64_t)m->status) : 0);
+}
+
+static size_t fast_reply_size(const Chan__Reply *m, size_t recv_len)
+{
+    return fast_head_size(m) + 1 + varint_size(recv_len) + recv_len;
 }
 
 static uint8_t *put_field(uint8_t *p, uint8_t tag, uint64_t v)
@@ -595,9 +600,15 @@ size_t chan_frame_size_reply(const Chan__Reply *m)
 
 size_t chan_frame_encode_reply_sized(const Chan__Reply *m, size_t frame_size, uint8_t *out)
 {
-    size_t hdr = chan_frame_put_len(out, body_of(frame_size));
-    if (fast_encodable(m))
-        return hdr + fast_reply_pack(m, fast_recv_size(m->recv), out + hdr);
+    size_t body = body_of(frame_size);
+    size_t hdr = chan_frame_put_len(out, body);
+    if (fast_encodable(m)) {
+        /* the RecvReply's length follows from the body's, without sizing
+         * every delivery again: the body is the head, the RecvReply's tag,
+         * its length's varint and its bytes */
+        size_t recv_len = body_of(body - fast_head_size(m) - 1);
+        return hdr + fast_reply_pack(m, recv_len, out + hdr);
+    }
     return hdr + chan__reply__pack(m, out + hdr);
 }
 
