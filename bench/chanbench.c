@@ -9,7 +9,7 @@
  * chan_recv for single values, as an application would write a ping-pong).
  * A channel's length (drain --await-len) is chan_stat()'s.
  * Acknowledgements are libchan's own: they ride on the next request, or go
- * alone after CHAN_ACK_DELAY_MS.
+ * alone after CHAN_ACK_DELAY_MS (1 ms by default).
  *
  *   chanbench -a 127.0.0.1:7070 -p 1 -m 1 -P 256 -s 64 -n 2000000
  *   chanbench -a 127.0.0.1:7070 --mode ping-pong --cap 0

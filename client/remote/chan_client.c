@@ -26,7 +26,11 @@
 #include "remote/chan_route.h"
 
 #define READ_CHUNK (64 * 1024)
-#define ACK_DELAY_MS 0            /* default CHAN_ACK_DELAY_MS: at once */
+/* Default CHAN_ACK_DELAY_MS: acks wait up to 1 ms for a request to ride on
+ * (see chan_client.h).  A receiving loop's next receive, or the reply a
+ * server sends, then carries them: half the frames of a loop of receives,
+ * and an unbuffered request/reply round trip one frame shorter. */
+#define ACK_DELAY_MS 1
 
 /* ---- making one ---- */
 

@@ -32,12 +32,13 @@
  * Decoding always runs on a thread's own stack, never a goroutine's.
  *
  * Acknowledgements: a value is acknowledged once the application has it,
- * that is as the call that received it returns: by default at once, in a
- * small frame of its own, so that an unbuffered sender completes as soon
- * as the receiver has the value (Go's rendezvous).  With CHAN_ACK_DELAY_MS
- * set above 0 the ids wait instead for the next request any thread writes
- * and ride on it (fewer frames for a receiver that goes on receiving), or go
- * alone after that many ms.  A crash can only make chand redeliver values
+ * that is as the call that received it returns.  The ids wait for the next
+ * request any thread of the process writes and ride on it - the receiver's
+ * next receive, or the reply it sends - or go alone after CHAN_ACK_DELAY_MS
+ * (1 by default): fewer frames for a receiver that goes on receiving, and
+ * an unbuffered sender completes at most that long after the receiver has
+ * its value, at once when the receiver calls again.  With 0 they go at once,
+ * in a frame of their own.  A crash can only make chand redeliver values
  * the application had not been given, or had been given just before
  * (marked redelivered).
  *
