@@ -70,7 +70,8 @@
 
 #define MAX_PROCS 1024
 #define PLACE_SLACK 64       /* stay local unless this much busier */
-#define SPIN_ROUNDS 64       /* idle polls before sleeping (about 20 us) */
+#define SPIN_ROUNDS 64       /* most idle polls before sleeping (about 20 us) */
+#define SPIN_ROUNDS_MIN 4    /* fewest (see idle) */
 #define STEAL_GRACE 32        /* polls before stealing (a few us) */
 #define STEAL_RECHECK_MS 1   /* nap when busy workers are progressing */
 #define SPAWN_BACKLOG 256    /* fresh goroutines a spawner may pile up */
@@ -108,6 +109,7 @@ struct chan_worker {
         void *arg;
     } deferred[DEFER_MAX];
     int ndeferred;
+    int spin_rounds;             /* idle polls before sleeping, adapted */
 
     /* Shared with other threads, on their own cache lines. */
     _Alignas(64) _Atomic(chan_g *) inbox;
@@ -737,10 +739,12 @@ static bool idle(struct chan_worker *w, bool steal_failed)
      * one gets stuck we look again within STEAL_RECHECK_MS. */
     bool recheck = steal_failed;
     atomic_fetch_add_explicit(&nspinning, 1, memory_order_seq_cst);
-    for (int i = 0; i < SPIN_ROUNDS && !steal_failed; i++) {
+    for (int i = 0; i < w->spin_rounds && !steal_failed; i++) {
         if (atomic_load_explicit(&w->inbox, memory_order_relaxed) ||
             atomic_load_explicit(&w->nfresh, memory_order_relaxed)) {
             atomic_fetch_sub_explicit(&nspinning, 1, memory_order_seq_cst);
+            if (w->spin_rounds < SPIN_ROUNDS)
+                w->spin_rounds *= 2;   /* polling paid: poll as long next time */
             return false;
         }
         if (others_have_fresh(w)) {
@@ -755,6 +759,11 @@ static bool idle(struct chan_worker *w, bool steal_failed)
             chani_cpu_relax();
     }
     atomic_fetch_sub_explicit(&nspinning, 1, memory_order_seq_cst);
+    /* Polling found nothing: poll less next time.  Where wake-ups come late
+     * (goroutines waiting on a daemon that shares these CPUs), the polls
+     * only take CPU time from the threads that would bring the work. */
+    if (!steal_failed && w->spin_rounds > SPIN_ROUNDS_MIN)
+        w->spin_rounds /= 2;
 
     atomic_store_explicit(&w->sleeping, 1, memory_order_seq_cst);
     atomic_fetch_add_explicit(&nidle, 1, memory_order_seq_cst);
@@ -881,6 +890,7 @@ static void sched_start(void)
     memset(workers, 0, sizeof *workers * (size_t)n);
     for (int i = 0; i < n; i++) {
         workers[i].id = i;
+        workers[i].spin_rounds = SPIN_ROUNDS;
         /* Without one the worker just never waits on a socket. */
         workers[i].evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         workers[i].altstack = malloc(64 * 1024);
