@@ -33,6 +33,9 @@
 #include "chand_log.h"
 #include "chand_tls.h"
 
+/* Bytes OpenSSL reads from the socket at once (read ahead; see below). */
+#define TLS_READ_AHEAD (64 * 1024)
+
 #define ALPN "chan/1"
 
 /* OpenSSL's first queued error, in words, and the queue emptied. */
@@ -108,6 +111,12 @@ static SSL_CTX *server_ctx(const chand_opts_t *o)
      * connections do not keep 34 KiB of record buffers each. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* Read ahead: one read(2) takes whatever the socket holds, several
+     * records, instead of a record's 5-byte header and then its body.
+     * What it holds beyond the record returned stays in OpenSSL, which
+     * chand_tls_pending reports so that it is read before the loop waits. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_AHEAD);
     if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert) != 1) {
         log_err("--tls-cert %s: %s", o->tls_cert, ssl_reason(why, sizeof why));
         goto fail;

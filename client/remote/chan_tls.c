@@ -36,6 +36,9 @@
 #include "remote/chan_client.h"
 #include "remote/chan_tls.h"
 
+/* Bytes OpenSSL reads from the socket at once (read ahead; see below). */
+#define TLS_READ_AHEAD (64 * 1024)
+
 static const unsigned char alpn[] = "\x06" "chan/1";
 
 /* ---- the socket BIO ---- */
@@ -176,6 +179,11 @@ chan_tls_t *chani_tls_new(const char *ca, const char *cert, const char *key,
     /* The output buffer is written from its head, retried after
      * WANT_WRITE from wherever realloc() moved it. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read ahead: one read(2) takes several records, not a record's header
+     * and then its body; the reader asks chani_io_pending before it waits
+     * on the socket, so nothing read ahead waits for more bytes to come. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_AHEAD);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     int ok = t->ca ? SSL_CTX_load_verify_locations(ctx, t->ca, NULL)
                    : SSL_CTX_set_default_verify_paths(ctx);
