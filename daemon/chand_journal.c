@@ -613,16 +613,24 @@ static void hist_add(chand_journal_t *j)
     j->hist[j->nhist++] = (struct jr_hist){ j->gen, j->off, j->st.bytes_written };
 }
 
+/* Before the log after the current one is made: only the newest log may
+ * end in anything but whole records (zeros written ahead, a torn write),
+ * so the current one is cut to its records and made durable while it is
+ * still the newest.  Were the next log made first, a crash between the two
+ * would leave a dir that recovery refuses.  The caller writes nothing more
+ * to it before switch_log. */
+static void seal_log(chand_journal_t *j)
+{
+    cut_ahead(j, j->fd, j->off);
+    if (fdatasync(j->fd) < 0)
+        die(j, "fdatasync", errno);
+}
+
 /* Append from now on to log fd, generation gen, which follows the current
- * one.  The old one is made durable first: it is no longer the newest, and
- * only the newest may end torn. */
+ * one, sealed (seal_log) before fd was made. */
 static void switch_log(chand_journal_t *j, int fd, uint64_t gen)
 {
-    int old = swap_fd(j, fd);
-    cut_ahead(j, old, j->off);
-    if (fdatasync(old) < 0)
-        die(j, "fdatasync", errno);
-    close(old);
+    close(swap_fd(j, fd));
     pthread_mutex_lock(&j->mu);
     j->synced = j->st.bytes_written;   /* all of it, with the old log */
     pthread_mutex_unlock(&j->mu);
@@ -644,6 +652,7 @@ static void rewrite_start(chand_journal_t *j)
 {
     uint64_t t0 = chand_now_us();
     chand_journal_commit(j, false);
+    seal_log(j);
     uint64_t gen = j->gen + 1;
     int fd = open_log(j, gen, 0, true, j->gen);
     if (fd < 0) {
@@ -730,6 +739,7 @@ int chand_journal_rotate(chand_journal_t *j, uint64_t gen)
     if (gen <= j->gen)
         gen = j->gen + 1;
     chand_journal_commit(j, false);
+    seal_log(j);
     int fd = open_log(j, gen, 0, true, j->gen);
     if (fd < 0)
         return -1;

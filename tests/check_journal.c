@@ -439,7 +439,10 @@ static off_t size_of(const char *path)
 /* The log writes zeros ahead of its records (page-cache pages made in
  * large pieces rather than by each append); a log that stops being the
  * newest, and the newest when the journal closes, are cut to where their
- * records end, since only the newest log may end in anything else. */
+ * records end, since only the newest log may end in anything else.  The
+ * cut comes before the next log is made: a rotation that cannot make it
+ * (a file of that name is in the way) has cut and synced the current one
+ * already, so a crash at that point leaves a dir that loads. */
 START_TEST(t_zeros_ahead_are_cut)
 {
     core_t *c = core_new(&limits, on_reply);
@@ -465,9 +468,23 @@ START_TEST(t_zeros_ahead_are_cut)
     ck_assert_uint_gt(len, off);   /* zeros written ahead */
     ck_assert(rec_all_zero(p + off, len - off));
     free(p);
+    char next[512];
+    log_path(next, dir, gen + 1);
+    spill(next, (const uint8_t *)"x", 1);
+    ck_assert_int_eq(chand_journal_rotate(j, gen + 1), -1);   /* (logs an error) */
+    ck_assert_int_eq(size_of(path), (off_t)off);   /* cut before the next was tried */
+    ck_assert_int_eq(unlink(next), 0);
+    for (int i = 100; i < 110; i++) {   /* still the newest: appended to, zeros ahead */
+        snprintf(v, sizeof v, "z%d", i);
+        snd(&t, "z", v);
+        chand_journal_commit(j, true);
+    }
+    chand_journal_where(j, &gen2, &off, &snap);
+    ck_assert_uint_eq(gen2, gen);
+    ck_assert_int_gt(size_of(path), (off_t)off);
     ck_assert_int_eq(chand_journal_rotate(j, 0), 0);
     ck_assert_int_eq(size_of(path), (off_t)off);   /* no longer the newest: cut */
-    for (int i = 100; i < 150; i++) {
+    for (int i = 110; i < 150; i++) {
         snprintf(v, sizeof v, "z%d", i);
         snd(&t, "z", v);
         chand_journal_commit(j, true);
