@@ -542,6 +542,58 @@ RT_TEST(busy_goroutines_spread)
     ck_assert(a && b);
 }
 
+static _Atomic int behind_ran;
+static _Atomic long behind_waited;
+
+static void sleep_late(void *p)
+{
+    for (int i = 0; i < 20; i++)
+        chan_sleep(chan_now() + 1);
+    chan_wg_done(p);
+}
+
+static void left_behind(void *p)
+{
+    (void)p;
+    atomic_store(&behind_ran, 1);
+}
+
+static void start_and_spin(void *p)
+{
+    int64_t t0 = chan_now();
+    chan_go(left_behind, NULL);
+    while (!atomic_load(&behind_ran) && chan_now() - t0 < 3000)
+        ;   /* no switch point: the other can only run on another worker */
+    atomic_store(&behind_waited, (long)(chan_now() - t0));
+    chan_wg_done(p);
+}
+
+/* After a quiet spell (goroutines sleeping, every wake-up later than an
+ * idle worker polls for, so that the workers poll less and less), a
+ * goroutine started by one that then runs without a switch point is still
+ * taken by the idle worker.  Idle workers whose polling had shrunk below
+ * the steal grace once never stole at all. */
+START_TEST(left_behind_goroutine_taken_after_quiet_spell)
+{
+    if (chan_procs() < 2)
+        return;
+    chan_wg_t *wg = chan_wg_make();
+    chan_wg_add(wg, 8);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(chan_go(sleep_late, wg), 0);
+    ck_assert_int_eq(chan_wg_wait(wg, chan_now() + 10000), 0);
+    usleep(20000);   /* every worker asleep, its polling shrunk */
+    atomic_store(&behind_ran, 0);
+    chan_wg_add(wg, 1);
+    ck_assert_int_eq(chan_go(start_and_spin, wg), 0);
+    ck_assert_int_eq(chan_wg_wait(wg, chan_now() + 10000), 0);
+    ck_assert_msg(atomic_load(&behind_ran) && atomic_load(&behind_waited) < 1000,
+                  "the goroutine left behind ran: %d, after %ld ms", atomic_load(&behind_ran),
+                  atomic_load(&behind_waited));
+    chan_wg_free(wg);
+}
+END_TEST
+
 static void churn(void *p)
 {
     chan_t *c = p;
@@ -703,6 +755,7 @@ static Suite *sched_suite(void)
     tcase_add_test(tc, procs_from_environment);
     tcase_add_loop_test(tc, busy_goroutines_spread, 0, MODES);
     tcase_add_test(tc, many_parked);
+    tcase_add_test(tc, left_behind_goroutine_taken_after_quiet_spell);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("waiting");

@@ -73,6 +73,7 @@
 #define SPIN_ROUNDS 64       /* most idle polls before sleeping (about 20 us) */
 #define SPIN_ROUNDS_MIN 4    /* fewest (see idle) */
 #define STEAL_GRACE 32        /* polls before stealing (a few us) */
+_Static_assert(STEAL_GRACE <= SPIN_ROUNDS, "idle() must be able to count STEAL_GRACE polls");
 #define STEAL_RECHECK_MS 1   /* nap when busy workers are progressing */
 #define SPAWN_BACKLOG 256    /* fresh goroutines a spawner may pile up */
 #define POLL_EVERY 32        /* every Nth switch goes through the loop */
@@ -739,7 +740,10 @@ static bool idle(struct chan_worker *w, bool steal_failed)
      * one gets stuck we look again within STEAL_RECHECK_MS. */
     bool recheck = steal_failed;
     atomic_fetch_add_explicit(&nspinning, 1, memory_order_seq_cst);
-    for (int i = 0; i < w->spin_rounds && !steal_failed; i++) {
+    /* Once another worker's fresh goroutines are in sight, polls go on
+     * (up to SPIN_ROUNDS) until STEAL_GRACE of them: however short the
+     * polling has become, a goroutine left behind a busy one is taken. */
+    for (int i = 0; i < (seen ? SPIN_ROUNDS : w->spin_rounds) && !steal_failed; i++) {
         if (atomic_load_explicit(&w->inbox, memory_order_relaxed) ||
             atomic_load_explicit(&w->nfresh, memory_order_relaxed)) {
             atomic_fetch_sub_explicit(&nspinning, 1, memory_order_seq_cst);
