@@ -1019,6 +1019,53 @@ START_TEST(t_ping_payload_limit)
 }
 END_TEST
 
+/* Acknowledgements ride on the next request unless the frame would then be
+ * over the server's limit: a receiver holding many, sending the largest
+ * value the limit allows, sends it without them, and they go with the next
+ * request (loop 0: a ping, the ack delay being long) or alone (loop 1). */
+START_TEST(t_acks_that_do_not_fit_wait)
+{
+    enum { N = 600, MAX_VALUE = (1 << 20) - 512 };   /* chand's --max-frame 1m */
+    setenv("CHAN_ACK_DELAY_MS", _i ? "1" : "600000", 1);
+    chan_client_t *cl = chand_dial(&D);
+    unsetenv("CHAN_ACK_DELAY_MS");
+    chan_t *q = chand_open_ch(cl, "many-acks", N), *big = chand_open_ch(cl, "big-value", 4);
+    char v[16];
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(v, sizeof v, "v%d", i);
+        ck_assert_int_eq(chan_send(q, v, (size_t)n, chan_now() + 5000), 0);
+    }
+    chan_val_t vals[N];
+    ssize_t got = 0;   /* one or two receives: 600 ids of 2 bytes to acknowledge */
+    while (got < N) {
+        ssize_t n = chan_recv_many(q, vals + got, N - (size_t)got, chan_now() + 5000);
+        ck_assert_int_gt(n, 0);
+        got += n;
+    }
+    for (int i = 0; i < N; i++)
+        free(vals[i].data);
+    char *value = malloc(MAX_VALUE);
+    memset(value, 'b', MAX_VALUE);
+    ck_assert_int_eq(chan_send(big, value, MAX_VALUE, chan_now() + 5000), 0);
+    chan_stat_t st;
+    for (int ms = 0; ms < 5000; ms += 10) {
+        if (!_i)
+            ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
+        ck_assert_int_eq(chan_stat(cl, "many-acks", &st, chan_now() + 5000), 0);
+        if (!st.inflight)
+            break;
+        chand_sleep_ms(10);
+    }
+    ck_assert_msg(st.inflight == 0, "%llu values still unacknowledged",
+                  (unsigned long long)st.inflight);
+    ck_assert_int_eq(chan_recv(big, value, MAX_VALUE, chan_now() + 5000), MAX_VALUE);
+    free(value);
+    chan_release(big);
+    chan_release(q);
+    chan_disconnect(cl);
+}
+END_TEST
+
 START_TEST(t_hello_deadline)
 {
     /* a socket that never says Hello hears why and is closed when
@@ -2046,6 +2093,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_bad_id_zero);
     tcase_add_test(tc, t_no_op_frame_gets_no_reply);
     tcase_add_test(tc, t_ping_payload_limit);
+    tcase_add_loop_test(tc, t_acks_that_do_not_fit_wait, 0, 2);
     tcase_add_test(tc, t_hello_deadline);
     tcase_add_test(tc, t_protocol_doc_session);
     tcase_add_test(tc, t_select_reports_redelivery);

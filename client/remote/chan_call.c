@@ -292,13 +292,21 @@ static void ids_recycle(chan_idlist_t *l, chan_idlist_t *mine)
 }
 
 /* Acknowledgements taken for a request of connection gen that did not go
- * out on it: back to the queue, to ride on a later request (lock held). */
+ * out on it: back to the queue, to ride on a later request (lock held).
+ * The I/O thread may have looked while they were out, seen none, and gone
+ * to sleep without a timer: woken, it sends them if no request does, else
+ * an unbuffered sender waiting for one of them could wait for good. */
 static void acks_back_locked(chan_client_t *cl, uint64_t gen, chan_idlist_t *mine)
 {
-    if (cl->gen == gen)
-        ids_restore(&cl->acks, mine);
-    else
+    if (cl->gen != gen) {
         free(mine->v);   /* the old connection's: void */
+        return;
+    }
+    ids_restore(&cl->acks, mine);
+    if (cl->acks.n && cl->io_idle) {
+        cl->io_idle = false;
+        chani_wake_io(cl);
+    }
 }
 
 /* The results of a call about to start, cleared. */
