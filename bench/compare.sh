@@ -20,7 +20,8 @@
 # (`make bench-tls`, or ONLY=tls, runs this section alone).
 # Each measurement runs REPS times (default 5), the servers alternating so
 # that all see the same machine; the tables show the medians.  Sizes:
-# PC_COUNT values per producer->consumer run (default 1000000), RT_COUNT
+# PC_COUNT values per producer->consumer run (default 3000000: a run of
+# about a second, long enough to average over the VM's hiccups), RT_COUNT
 # round trips per latency run (10000), MANY_COUNT and MANY1_COUNT values
 # per 50-connection run in batches of 16 and of 1 (400000, 100000); the
 # sweep runs SWEEP_REPS times (default REPS, at most 3), min(SWEEP_COUNT,
@@ -38,7 +39,7 @@ work=$5
 results=$6
 gbench=${7:-}
 reps=${REPS:-5}
-pc_count=${PC_COUNT:-1000000}   # values per producer->consumer run
+pc_count=${PC_COUNT:-3000000}   # values per producer->consumer run
 rt_count=${RT_COUNT:-10000}     # round trips per latency run
 many_count=${MANY_COUNT:-400000}
 many1_count=${MANY1_COUNT:-100000}

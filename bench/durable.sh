@@ -14,7 +14,7 @@
 # started fresh for every run, on an empty data directory, and stopped by
 # PID.  REPS (default 3) runs of each throughput measure and REC_REPS
 # (default 3) of each recovery, chand and Redis alternating; the tables show
-# medians.  DUR_COUNT (default 1000000) values per throughput run,
+# medians.  DUR_COUNT (default 3000000) values per throughput run,
 # REC_COUNT (default 1000000) per recovery, FSYNC_COUNT (default 1000)
 # appends per fsync_lat run.
 # A chand without --data-dir (durability not built in yet) is said so once;
@@ -31,7 +31,7 @@ chan_cli=$5
 work=$6
 results=$7
 reps=${REPS:-3}
-pc_count=${DUR_COUNT:-1000000}
+pc_count=${DUR_COUNT:-3000000}
 rec_count=${REC_COUNT:-1000000}
 rec_reps=${REC_REPS:-3}
 fsync_count=${FSYNC_COUNT:-1000}

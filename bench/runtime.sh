@@ -6,7 +6,9 @@
 # wall time per goroutine of the chain; memory stays in the table).  Run by
 # `make bench-runtime`:
 #   runtime.sh C_BENCH_BINARY GO_SOURCE_DIR WORK_DIR RESULTS_MD
-# Each figure is the median of REPS runs (default 3), libchan and Go
+# Each figure is the median of REPS runs (default 5: single runs of one
+# line differ by up to 4x here, when two goroutines land on one worker or
+# on two), libchan and Go
 # alternating so that both see the same machine;
 # `nice` keeps other work responsive.  Speed is reported, never asserted.
 #
@@ -28,7 +30,7 @@ else
     gobin=""
 fi
 
-reps=${REPS:-3}
+reps=${REPS:-5}
 
 # run ENV-ASSIGNMENT PROGRAM ARGS... -> the program's one output line
 run() {
