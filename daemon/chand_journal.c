@@ -313,12 +313,16 @@ static void write_ahead(chand_journal_t *j)
         j->ahead = from;
 }
 
-/* Cut the log at fd to its records' end, len, when zeros were written past
- * it: only the newest log may end in anything but whole records. */
-static void cut_ahead(chand_journal_t *j, int fd, uint64_t len)
+/* Cut the log to its records' end when zeros were written past it: only
+ * the newest log may end in anything but whole records. */
+static void cut_ahead(chand_journal_t *j)
 {
-    if (j->ahead > len && ftruncate(fd, (off_t)len) < 0)
-        die(j, "ftruncate", errno);
+    if (j->ahead > j->off) {
+        if (ftruncate(j->fd, (off_t)j->off) < 0)
+            die(j, "ftruncate", errno);
+        /* the cut gave back the space reserved past it too */
+        j->alloc_end = j->off;
+    }
     j->ahead = 0;
 }
 
@@ -491,6 +495,15 @@ static int swap_fd(chand_journal_t *j, int fd)
  * Opening a log file
  * ------------------------------------------------------------------------ */
 
+/* Remove a log just made and given up, for good: back after a power cut,
+ * it would be the newest, and the one before it (appended to since) could
+ * end in zeros or a torn write, which only the newest may. */
+static void drop_new_log(chand_journal_t *j, const char *name)
+{
+    if (unlinkat(j->dir_fd, name, 0) == 0 && fsync(j->dir_fd) < 0)
+        die(j, "fsync of the directory", errno);
+}
+
 static int open_log(chand_journal_t *j, uint64_t gen, uint64_t len, bool create, uint64_t prev)
 {
     char name[JR_NAME_MAX];
@@ -515,7 +528,7 @@ static int open_log(chand_journal_t *j, uint64_t gen, uint64_t len, bool create,
             log_err("%s/%s: %s", j->o.dir, name, strerror(errno));
             close(fd);
             if (create)
-                unlinkat(j->dir_fd, name, 0);
+                drop_new_log(j, name);
             return -1;
         }
     }
@@ -621,7 +634,7 @@ static void hist_add(chand_journal_t *j)
  * to it before switch_log. */
 static void seal_log(chand_journal_t *j)
 {
-    cut_ahead(j, j->fd, j->off);
+    cut_ahead(j);
     if (fdatasync(j->fd) < 0)
         die(j, "fdatasync", errno);
 }
@@ -656,6 +669,7 @@ static void rewrite_start(chand_journal_t *j)
     uint64_t gen = j->gen + 1;
     int fd = open_log(j, gen, 0, true, j->gen);
     if (fd < 0) {
+        reserve_space(j);   /* still the newest: what the seal gave back */
         j->next_try_us = chand_now_us() + 10000000;
         return;
     }
@@ -668,7 +682,8 @@ static void rewrite_start(chand_journal_t *j)
         char name[JR_NAME_MAX];
         file_name(name, false, gen, "");
         close(fd);
-        unlinkat(j->dir_fd, name, 0);
+        drop_new_log(j, name);
+        reserve_space(j);
         j->next_try_us = chand_now_us() + 10000000;
         return;
     }
@@ -741,8 +756,10 @@ int chand_journal_rotate(chand_journal_t *j, uint64_t gen)
     chand_journal_commit(j, false);
     seal_log(j);
     int fd = open_log(j, gen, 0, true, j->gen);
-    if (fd < 0)
+    if (fd < 0) {
+        reserve_space(j);   /* still the newest: what the seal gave back */
         return -1;
+    }
     switch_log(j, fd, gen);
     log_info("%s: appending to log %" PRIu64 " from now on", j->o.dir, gen);
     return 0;
@@ -986,7 +1003,7 @@ void chand_journal_close(chand_journal_t *j)
         pthread_mutex_unlock(&j->mu);
         pthread_join(j->thr, NULL);
     }
-    cut_ahead(j, j->fd, j->off);
+    cut_ahead(j);
     if (fdatasync(j->fd) < 0)
         log_err("%s: fdatasync at shutdown: %s", j->o.dir, strerror(errno));
     journal_free(j);

@@ -442,9 +442,19 @@ static off_t size_of(const char *path)
  * records end, since only the newest log may end in anything else.  The
  * cut comes before the next log is made: a rotation that cannot make it
  * (a file of that name is in the way) has cut and synced the current one
- * already, so a crash at that point leaves a dir that loads. */
+ * already, so a crash at that point leaves a dir that loads; it goes on
+ * with the space the cut gave back reserved again. */
 START_TEST(t_zeros_ahead_are_cut)
 {
+    char probe[512];
+    snprintf(probe, sizeof probe, "%s/probe", dir);
+    int pfd = open(probe, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(pfd, 0);
+    int can = fallocate(pfd, FALLOC_FL_KEEP_SIZE, 0, 4096) == 0;
+    close(pfd);
+    unlink(probe);
+    if (!can)
+        return;   /* nothing is reserved, so nothing is written ahead */
     core_t *c = core_new(&limits, on_reply);
     tsess_t t = { 0 };
     t.s = core_sess_new(c, &t);
@@ -473,6 +483,9 @@ START_TEST(t_zeros_ahead_are_cut)
     spill(next, (const uint8_t *)"x", 1);
     ck_assert_int_eq(chand_journal_rotate(j, gen + 1), -1);   /* (logs an error) */
     ck_assert_int_eq(size_of(path), (off_t)off);   /* cut before the next was tried */
+    struct stat sb;   /* and its disk space reserved again, as the cut gave it back */
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_ge((off_t)sb.st_blocks * 512, (off_t)off + (4 << 20));
     ck_assert_int_eq(unlink(next), 0);
     for (int i = 100; i < 110; i++) {   /* still the newest: appended to, zeros ahead */
         snprintf(v, sizeof v, "z%d", i);
