@@ -372,7 +372,7 @@ void chand_journal_commit(chand_journal_t *j, bool answered)
     w_close(&j->w);
     size_t n = j->w.buf.len;
     if (n) {
-        if (rec_pwrite_all(j->fd, j->w.buf.p, n, j->off) < 0)
+        if (rec_write_all(j->fd, j->w.buf.p, n, (int64_t)j->off) < 0)
             die(j, "write", errno);
         j->w.buf.len = 0;
         j->off += n;
@@ -519,7 +519,7 @@ static int open_log(chand_journal_t *j, uint64_t gen, uint64_t len, bool create,
     if (len == 0) {
         jr_writer_t w = { .open = NONE };
         w_file(&w, REC_KIND_LOG, gen, prev);
-        int rc = rec_write_all(fd, w.buf.p, w.buf.len);
+        int rc = rec_write_all(fd, w.buf.p, w.buf.len, -1);
         if (rc == 0 && (fdatasync(fd) < 0 || fsync(j->dir_fd) < 0))
             rc = -1;
         len = w.buf.len;
@@ -555,7 +555,7 @@ struct snap_out {
 
 static void snap_flush(struct snap_out *s)
 {
-    if (!s->failed && rec_write_all(s->fd, s->w.buf.p, s->w.buf.len) < 0)
+    if (!s->failed && rec_write_all(s->fd, s->w.buf.p, s->w.buf.len, -1) < 0)
         s->failed = true;
     s->w.buf.len = 0;
 }

@@ -128,11 +128,11 @@ bool rec_first_header(const uint8_t *p, size_t n, rec_file_hdr_t *h)
     return rec_next(&r, &type, &body, &blen) == REC_OK && rec_file_header(type, body, blen, h);
 }
 
-int rec_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+int rec_write_all(int fd, const void *p, size_t n, int64_t at)
 {
     const uint8_t *b = p;
     while (n) {
-        ssize_t k = pwrite(fd, b, n, (off_t)off);
+        ssize_t k = at < 0 ? write(fd, b, n) : pwrite(fd, b, n, (off_t)at);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -140,23 +140,8 @@ int rec_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
         }
         b += k;
         n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
-int rec_write_all(int fd, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    while (n) {
-        ssize_t k = write(fd, b, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        b += k;
-        n -= (size_t)k;
+        if (at >= 0)
+            at += k;
     }
     return 0;
 }

@@ -118,10 +118,9 @@ bool rec_file_header(uint8_t type, const uint8_t *body, size_t blen, rec_file_hd
  * false if they do not start with a whole, good FILE record. */
 bool rec_first_header(const uint8_t *p, size_t n, rec_file_hdr_t *h);
 
-/* rec_write_all - write all n bytes to fd (retrying short writes and
- * EINTR).  0, or -1 with errno. */
-int rec_write_all(int fd, const void *p, size_t n);
-/* rec_pwrite_all - the same at offset off of fd. */
-int rec_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
+/* rec_write_all - write all n bytes to fd at offset at, or at its file
+ * position if at is negative (retrying short writes and EINTR).  0, or -1
+ * with errno. */
+int rec_write_all(int fd, const void *p, size_t n, int64_t at);
 
 #endif /* CHAND_RECORD_H */

@@ -543,7 +543,7 @@ static int take_records(repl_follower_t *f, int fd, bool snap, uint64_t gen, uin
             return fail_copy(f, "a file from the primary does not start with its header");
     }
     if (r.off) {
-        if (rec_write_all(fd, f->pend.p, r.off) < 0) {
+        if (rec_write_all(fd, f->pend.p, r.off, -1) < 0) {
             log_err("replica: writing %s %" PRIu64 ": %s; stopping", snap ? "snapshot" : "log",
                     gen, strerror(errno));
             _exit(1);   /* as the journal: the kernel's view of the file is lost */
