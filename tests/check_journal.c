@@ -116,11 +116,19 @@ static void teardown(void)
     rm_dir(dir2);
 }
 
-static chand_journal_t *jopen(const char *d, core_t *c, uint64_t rewrite)
+/* A journal on d for core c: fsync policy, space reserved ahead, and the
+ * log size that starts a rewrite (0: never). */
+static chand_journal_t *jopen_with(const char *d, core_t *c, enum jr_fsync fsync,
+                                   uint64_t prealloc, uint64_t rewrite)
 {
-    jr_opts_t o = { .dir = d, .fsync = JR_FSYNC_NO, .prealloc = 1 << 16,
+    jr_opts_t o = { .dir = d, .fsync = fsync, .prealloc = prealloc,
                     .rewrite_size = rewrite ? rewrite : UINT64_C(1) << 40 };
     return chand_journal_open(&o, c);
+}
+
+static chand_journal_t *jopen(const char *d, core_t *c, uint64_t rewrite)
+{
+    return jopen_with(d, c, JR_FSYNC_NO, 1 << 16, rewrite);
 }
 
 static void log_path(char *out, const char *d, uint64_t gen)
@@ -458,9 +466,7 @@ START_TEST(t_zeros_ahead_are_cut)
     core_t *c = core_new(&limits, on_reply);
     tsess_t t = { 0 };
     t.s = core_sess_new(c, &t);
-    jr_opts_t o = { .dir = dir, .fsync = JR_FSYNC_NO, .prealloc = 8 << 20,
-                    .rewrite_size = UINT64_C(1) << 40 };
-    chand_journal_t *j = chand_journal_open(&o, c);
+    chand_journal_t *j = jopen_with(dir, c, JR_FSYNC_NO, 8 << 20, 0);
     ck_assert_ptr_nonnull(j);
     mk(&t, "z", 1000);
     char v[16];
@@ -695,9 +701,7 @@ START_TEST(t_always_syncs_what_replies_promise)
     core_t *c = core_new(&limits, on_reply);
     tsess_t t = { 0 };
     t.s = core_sess_new(c, &t);
-    jr_opts_t o = { .dir = dir, .fsync = JR_FSYNC_ALWAYS, .prealloc = 1 << 16,
-                    .rewrite_size = UINT64_C(1) << 40 };
-    chand_journal_t *j = chand_journal_open(&o, c);
+    chand_journal_t *j = jopen_with(dir, c, JR_FSYNC_ALWAYS, 1 << 16, 0);
     ck_assert_ptr_nonnull(j);
     ck_assert(chand_journal_holds(j));
     jr_stats_t js;
@@ -737,9 +741,7 @@ START_TEST(t_everysec_syncs)
     core_t *c = core_new(&limits, on_reply);
     tsess_t t = { 0 };
     t.s = core_sess_new(c, &t);
-    jr_opts_t o = { .dir = dir, .fsync = JR_FSYNC_EVERYSEC, .prealloc = 1 << 16,
-                    .rewrite_size = UINT64_C(1) << 40 };
-    chand_journal_t *j = chand_journal_open(&o, c);
+    chand_journal_t *j = jopen_with(dir, c, JR_FSYNC_EVERYSEC, 1 << 16, 0);
     ck_assert_ptr_nonnull(j);
     mk(&t, "q", 10);
     jr_stats_t js;
