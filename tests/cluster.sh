@@ -76,7 +76,7 @@ pass "node $other replicates from node $first"
 # cluster node alone in its group with it never runs for primary.
 mkdir -p "$tmp/d9"
 : >"$tmp/d9/COPYING"
-timeout 20 "$CHAND" --listen 127.0.0.1:0 --data-dir "$tmp/d9" >"$tmp/single9.out" 2>&1
+timeout --foreground -k 10 20 "$CHAND" --listen 127.0.0.1:0 --data-dir "$tmp/d9" >"$tmp/single9.out" 2>&1
 rc=$?
 if [ "$rc" -eq 1 ] && grep -q "unfinished copy" "$tmp/single9.out"; then
     pass "a single chand refuses a dir holding half a copy"
