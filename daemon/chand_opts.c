@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "chan_addr.h"
+#include "chan_frame.h"
 #include "chan_units.h"
 #include "chand_log.h"
 #include "chand_opts.h"
@@ -111,7 +112,7 @@ static const optdef_t table[] = {
          "serve Prometheus metrics over HTTP on HOST:PORT or [IPV6]:PORT"),
 
     HEADING("Limits"),
-    SIZE("max-frame", "1m", 1024, 256u << 20, max_frame, "largest frame either way, in bytes"),
+    SIZE("max-frame", "1m", CHAN_MIN_MAX_FRAME, 256u << 20, max_frame, "largest frame either way, in bytes"),
     SIZE("max-conns", "10000", 1, 1000000, max_conns, "most connections at once"),
     SIZE0("max-conns-per-ip", "0", 1000000, max_conns_per_ip, "no limit",
           "most connections at once from one address (an IPv6 address's /64)"),

@@ -22,6 +22,10 @@
 /* Longest varint length prefix we accept (enough for any 64-bit value). */
 #define CHAN_FRAME_HDR_MAX 10
 
+/* The smallest max_frame a server may announce (chand's --max-frame too):
+ * room for a request's fixed fields and a channel name beside a value. */
+#define CHAN_MIN_MAX_FRAME 1024u
+
 enum chan_frame_rc {
     CHAN_FRAME_OK = 1,        /* a whole header was read */
     CHAN_FRAME_MORE = 0,      /* not enough bytes yet */

@@ -431,6 +431,7 @@ struct conn {
     size_t len;
     size_t used;             /* the last request's frame, still pointed into */
     chan_arena_t arena;
+    uint64_t max_frame;      /* announced in the Hello reply; 0: 1 MiB */
 };
 
 /* The next request, waiting up to ms; NULL on timeout or end.  It lives
@@ -501,7 +502,7 @@ static void answer(struct conn *c, const Chan__Request *rq)
     switch (rq->op_case) {
     case CHAN__REQUEST__OP_HELLO:
         l.has_max_frame = l.has_max_value = l.has_max_batch = l.has_max_cases = true;
-        l.max_frame = 1u << 20;
+        l.max_frame = c->max_frame ? c->max_frame : 1u << 20;
         l.max_value = 1u << 19;
         l.max_batch = 64;
         l.max_cases = 64;
@@ -603,7 +604,24 @@ static void *fake_main(void *arg)
     return NULL;
 }
 
-static void fake_start(struct fake *f, int nreopen)
+static void *fake_small_frames(void *arg)
+{
+    struct fake *f = arg;
+    struct conn *c = calloc(1, sizeof *c);
+    chan_arena_init(&c->arena);
+    c->max_frame = 100;
+    c->fd = fake_accept(f);
+    Chan__Request *rq;
+    while (c->fd >= 0 && (rq = conn_read(c, WAIT_MS)))
+        answer(c, rq);
+    if (c->fd >= 0)
+        close(c->fd);
+    chan_arena_free(&c->arena);
+    free(c);
+    return NULL;
+}
+
+static void fake_start_with(struct fake *f, int nreopen, void *(*serve)(void *))
 {
     memset(f, 0, sizeof *f);
     f->nreopen = nreopen;
@@ -614,8 +632,31 @@ static void fake_start(struct fake *f, int nreopen)
     ck_assert_int_eq(listen(f->lfd, 4), 0);
     ck_assert_int_eq(getsockname(f->lfd, (struct sockaddr *)&a, &len), 0);
     f->port = ntohs(a.sin_port);
-    ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
+    ck_assert_int_eq(pthread_create(&f->thread, NULL, serve, f), 0);
 }
+
+static void fake_start(struct fake *f, int nreopen)
+{
+    fake_start_with(f, nreopen, fake_main);
+}
+
+/* A server announcing a max_frame too small to hold a request is refused
+ * at the dial: every size the client derives from it would wrap. */
+START_TEST(t_tiny_max_frame_refused)
+{
+    struct fake f;
+    fake_start_with(&f, 0, fake_small_frames);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+    chan_client_t *cl = chan_connect(addr, NULL, chan_now() + WAIT_MS);
+    ck_assert_ptr_null(cl);
+    ck_assert_int_eq(errno, EPROTO);
+    ck_assert_msg(strstr(chan_errmsg(), "max_frame (100 bytes) is under 1024"), "errmsg '%s'",
+                  chan_errmsg());
+    pthread_join(f.thread, NULL);
+    close(f.lfd);
+}
+END_TEST
 
 START_TEST(t_reopen_on_the_wire)
 {
@@ -684,6 +725,7 @@ static Suite *redial_suite(void)
     tcase_add_test(tc, t_other_capacity_exists);
     tcase_add_test(tc, t_many_handles);
     tcase_add_test(tc, t_reopen_on_the_wire);
+    tcase_add_test(tc, t_tiny_max_frame_refused);
     suite_add_tcase(s, tc);
     return s;
 }

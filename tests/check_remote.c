@@ -2,6 +2,8 @@
  * check_remote.c - integration tests: real chand processes on ephemeral
  * ports, driven by libchan's remote client from several threads and
  * processes, and by raw sockets speaking (and breaking) the protocol.
+ * A few reach into the client (remote/chan_client_int.h) to hold back or
+ * queue the delivery ids it owes chand.
  *
  * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
@@ -28,6 +30,7 @@
 #include "chan/chan.h"
 #include "chan_frame.h"
 #include "chand_fixture.h"
+#include "remote/chan_client_int.h"
 #include "test_size.h"
 
 static chand_proc_t D;   /* the daemon shared by a test case */
@@ -1066,6 +1069,88 @@ START_TEST(t_acks_that_do_not_fit_wait)
 }
 END_TEST
 
+/* Delivery ids the client owes chand, taken off its queue as each
+ * receive leaves them there (the ack delay being long): the values stay
+ * in flight until the test acks or nacks them itself. */
+static size_t recv_withholding(chan_client_t *cl, chan_t *q, uint64_t *ids, size_t n,
+                               chan_val_t *vals)
+{
+    size_t got = 0, nids = 0;
+    while (got < n) {
+        ssize_t k = chan_recv_many(q, vals + got, n - got, chan_now() + 5000);
+        ck_assert_int_gt(k, 0);
+        got += (size_t)k;
+        pthread_mutex_lock(&cl->lock);
+        for (size_t i = 0; i < cl->acks.n; i++)
+            ids[nids++] = cl->acks.v[i];
+        cl->acks.n = 0;
+        pthread_mutex_unlock(&cl->lock);
+    }
+    return nids;
+}
+
+/* Acknowledgements and ids given back that together are over the server's
+ * --max-frame go in several frames: one too big would be a protocol error
+ * and cost the connection.  Given back in several frames, each channel
+ * still gets its values back in their order. */
+START_TEST(t_id_lists_split_to_fit)
+{
+    enum { N = 700 };   /* ids of two bytes: 1,400 bytes, over 1,024 */
+    chand_proc_t E;
+    const char *const extra[] = { "--max-frame", "1024", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    setenv("CHAN_ACK_DELAY_MS", "600000", 1);
+    chan_client_t *cl = chand_dial(&E);
+    unsetenv("CHAN_ACK_DELAY_MS");
+    chan_t *q = chand_open_ch(cl, "split", N);
+    char v[16];
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(v, sizeof v, "v%d", i);
+        ck_assert_int_eq(chan_send(q, v, (size_t)n, chan_now() + 5000), 0);
+    }
+    uint64_t gen = cl->gen;
+    static uint64_t ids[N];
+    static chan_val_t vals[N];
+
+    /* given back: all N in one list */
+    ck_assert_uint_eq(recv_withholding(cl, q, ids, N, vals), N);
+    for (int i = 0; i < N; i++)
+        free(vals[i].data);
+    pthread_mutex_lock(&cl->lock);
+    for (int i = N - 1; i >= 0; i--)   /* any order: one list */
+        ck_assert_int_eq(chani_idlist_add(&cl->nacks, ids[i]), 0);
+    chani_flush_nacks_locked(cl);
+    ck_assert_uint_eq(cl->nacks.n, 0);
+    pthread_mutex_unlock(&cl->lock);
+    ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
+    ck_assert_uint_eq(cl->gen, gen);   /* the same connection */
+
+    /* back in order, not marked (never used); then acknowledged, all N */
+    ck_assert_uint_eq(recv_withholding(cl, q, ids, N, vals), N);
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(v, sizeof v, "v%d", i);
+        ck_assert_msg(vals[i].len == (size_t)n && !memcmp(vals[i].data, v, (size_t)n),
+                      "value %d is '%.*s'", i, (int)vals[i].len, (char *)vals[i].data);
+        ck_assert_uint_eq(vals[i].redelivered, 0);
+        free(vals[i].data);
+    }
+    pthread_mutex_lock(&cl->lock);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(chani_idlist_add(&cl->acks, ids[i]), 0);
+    ck_assert(chani_send_ids_locked(cl, &cl->acks, NULL));
+    ck_assert_uint_eq(cl->acks.n, 0);
+    pthread_mutex_unlock(&cl->lock);
+    chan_stat_t st;
+    ck_assert_int_eq(chan_stat(cl, "split", &st, chan_now() + 5000), 0);
+    ck_assert_uint_eq(cl->gen, gen);
+    ck_assert_uint_eq(st.inflight, 0);
+    ck_assert_uint_eq(st.len, 0);
+    chan_release(q);
+    chan_disconnect(cl);
+    ck_assert_int_eq(chand_stop(&E), 0);
+}
+END_TEST
+
 START_TEST(t_hello_deadline)
 {
     /* a socket that never says Hello hears why and is closed when
@@ -2094,6 +2179,7 @@ static Suite *remote_suite(void)
     tcase_add_test(tc, t_no_op_frame_gets_no_reply);
     tcase_add_test(tc, t_ping_payload_limit);
     tcase_add_loop_test(tc, t_acks_that_do_not_fit_wait, 0, 2);
+    tcase_add_test(tc, t_id_lists_split_to_fit);
     tcase_add_test(tc, t_hello_deadline);
     tcase_add_test(tc, t_protocol_doc_session);
     tcase_add_test(tc, t_select_reports_redelivery);

@@ -258,15 +258,87 @@ void chani_release_locked(chan_client_t *cl, uint64_t target)
     chani_send_locked(cl, &rq);
 }
 
+/* How many delivery ids a frame with no operation may carry: at most ten
+ * bytes each, and two list headers of at most six (the dial made sure
+ * max_frame is at least CHAN_MIN_MAX_FRAME). */
+static size_t ids_per_frame(chan_client_t *cl)
+{
+    return (size_t)(chani_client_max_frame(cl) - 12) / 10;
+}
+
+static bool send_ids_frame_locked(chan_client_t *cl, uint64_t *acks, size_t na, uint64_t *nacks,
+                                  size_t nn)
+{
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.n_ack = na;
+    rq.ack = acks;
+    rq.n_nack = nn;
+    rq.nack = nacks;
+    return chani_send_locked(cl, &rq);
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Acknowledgements in as many frames as the server's limit needs; what did
+ * not go stays in the list, in order. */
+static bool send_acks_split_locked(chan_client_t *cl, chan_idlist_t *l)
+{
+    size_t per = ids_per_frame(cl);
+    for (size_t at = 0; at < l->n; at += per) {
+        size_t k = l->n - at < per ? l->n - at : per;
+        if (!send_ids_frame_locked(cl, l->v + at, k, NULL, 0)) {
+            memmove(l->v, l->v + at, (l->n - at) * sizeof *l->v);
+            l->n -= at;
+            return false;
+        }
+    }
+    l->n = 0;
+    return true;
+}
+
+/* Ids given back, in as many frames as the limit needs.  One nack list
+ * goes back as a whole, each channel's values in delivery order; separate
+ * frames each go to the head in turn.  Sorted (ids grow with delivery
+ * order) and sent last chunk first, the chunks rebuild that order.  What
+ * did not go stays in the list. */
+static bool send_nacks_split_locked(chan_client_t *cl, chan_idlist_t *l)
+{
+    size_t per = ids_per_frame(cl);
+    qsort(l->v, l->n, sizeof *l->v, id_cmp);
+    while (l->n) {
+        size_t from = l->n > per ? l->n - per : 0;
+        if (!send_ids_frame_locked(cl, NULL, 0, l->v + from, l->n - from))
+            return false;
+        l->n = from;
+    }
+    return true;
+}
+
+bool chani_send_ids_locked(chan_client_t *cl, chan_idlist_t *acks, chan_idlist_t *nacks)
+{
+    size_t na = acks ? acks->n : 0, nn = nacks ? nacks->n : 0;
+    if (!na && !nn)
+        return true;
+    if (na + nn <= ids_per_frame(cl)) {   /* nearly always: one frame */
+        if (!send_ids_frame_locked(cl, na ? acks->v : NULL, na, nn ? nacks->v : NULL, nn))
+            return false;
+        if (acks)
+            acks->n = 0;
+        if (nacks)
+            nacks->n = 0;
+        return true;
+    }
+    return (!na || send_acks_split_locked(cl, acks)) && (!nn || send_nacks_split_locked(cl, nacks));
+}
+
 void chani_flush_nacks_locked(chan_client_t *cl)
 {
-    if (!cl->nacks.n || cl->dead)
-        return;
-    Chan__Request rq = CHAN__REQUEST__INIT;
-    rq.n_nack = cl->nacks.n;
-    rq.nack = cl->nacks.v;
-    chani_send_locked(cl, &rq);
-    cl->nacks.n = 0;
+    if (!cl->dead)
+        chani_send_ids_locked(cl, NULL, &cl->nacks);
 }
 
 /* ---- starting a call ---- */
@@ -622,10 +694,11 @@ void chani_client_nack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, siz
         return;
     pthread_mutex_lock(&cl->lock);
     if (!cl->dead && cl->gen == gen) {
-        Chan__Request rq = CHAN__REQUEST__INIT;
-        rq.n_nack = n;
-        rq.nack = (uint64_t *)ids;
-        chani_send_locked(cl, &rq);
+        /* its own list, after any queued: separate lists go back in turn */
+        chani_flush_nacks_locked(cl);
+        for (size_t i = 0; i < n; i++)
+            chani_idlist_add(&cl->nacks, ids[i]);
+        chani_flush_nacks_locked(cl);
     }
     pthread_mutex_unlock(&cl->lock);
 }
@@ -643,15 +716,11 @@ void chani_client_ack(chan_client_t *cl, uint64_t gen, const uint64_t *ids, size
         cl->ack_oldest = chan_now();
     for (size_t i = 0; i < n; i++)
         chani_idlist_add(&cl->acks, ids[i]);
-    if (cl->ack_delay == 0 && !cl->dead) {
+    if (cl->ack_delay == 0 && !cl->dead && chani_send_ids_locked(cl, &cl->acks, NULL)) {
         /* At once, from the caller: an unbuffered sender completes as soon
          * as we have its value, as in Go, and the sender's next step
-         * overlaps with ours. */
-        Chan__Request rq = CHAN__REQUEST__INIT;
-        rq.n_ack = cl->acks.n;
-        rq.ack = cl->acks.v;
-        chani_send_locked(cl, &rq);
-        cl->acks.n = 0;
+         * overlaps with ours.  (What could not go waits for the I/O
+         * thread.) */
         pthread_mutex_unlock(&cl->lock);
         return;
     }

@@ -130,6 +130,11 @@ void chani_client_fail_all(chan_client_t *cl, int err, uint64_t gen, bool readin
 bool chani_send_locked(chan_client_t *cl, Chan__Request *rq);
 /* Give back a reservation nobody will commit (lock held). */
 void chani_release_locked(chan_client_t *cl, uint64_t target);
+/* Send acknowledgements and ids given back (either list may be NULL) in
+ * frames with no operation, as many as the server's max_frame needs (lock
+ * held).  Each list keeps what could not go (out of memory, or the
+ * connection failed) and is empty after a true return. */
+bool chani_send_ids_locked(chan_client_t *cl, chan_idlist_t *acks, chan_idlist_t *nacks);
 /* Send the values given back, alone, now (lock held). */
 void chani_flush_nacks_locked(chan_client_t *cl);
 

@@ -148,10 +148,18 @@ static int handshake(int fd, SSL *ssl, const char *user, const char *token, int6
                 err = r->status == CHAN__STATUS__BAD_REQUEST ? EPROTO : chani_status_errno(r->status);
                 if (r->message && *r->message)
                     chani_errmsg_set("%s", r->message);   /* "too many connections (...)" */
-            } else if (r->result_case != CHAN__REPLY__RESULT_HELLO || !r->hello->limits)
+            } else if (r->result_case != CHAN__REPLY__RESULT_HELLO || !r->hello->limits) {
                 err = EPROTO;
+            }
             if (err == EPROTO && !(r && r->message && *r->message))
                 chani_errmsg_set("the server's answer to Hello is not chand's");
+            if (!err && r->hello->limits->has_max_frame &&
+                r->hello->limits->max_frame < CHAN_MIN_MAX_FRAME) {
+                err = EPROTO;   /* the sizes we derive from it would wrap */
+                chani_errmsg_set("the server's max_frame (%llu bytes) is under %u",
+                                 (unsigned long long)r->hello->limits->max_frame,
+                                 CHAN_MIN_MAX_FRAME);
+            }
             if (!err) {
                 const Chan__Limits *l = r->hello->limits;
                 hi->max_frame = l->has_max_frame ? l->max_frame : 1u << 20;

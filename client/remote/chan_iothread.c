@@ -52,17 +52,9 @@ static int flush_acks(chan_client_t *cl, bool all)
     pthread_mutex_lock(&cl->lock);
     int64_t now = chan_now();
     bool acks_due = cl->acks.n && (all || now - cl->ack_oldest >= cl->ack_delay);
-    if ((acks_due || cl->nacks.n) && !cl->dead) {
-        Chan__Request rq = CHAN__REQUEST__INIT;
-        rq.n_ack = acks_due ? cl->acks.n : 0;
-        rq.ack = cl->acks.v;
-        rq.n_nack = cl->nacks.n;
-        rq.nack = cl->nacks.v;
-        chani_send_locked(cl, &rq);
-    }
-    if (acks_due)
-        cl->acks.n = 0;
-    cl->nacks.n = 0;
+    if ((acks_due || cl->nacks.n) && !cl->dead &&
+        !chani_send_ids_locked(cl, acks_due ? &cl->acks : NULL, &cl->nacks) && !cl->dead)
+        cl->ack_oldest = now;   /* out of memory: what is left, again later */
     int timeout = -1;
     if (cl->acks.n)
         timeout = (int)(cl->ack_oldest + cl->ack_delay - now);
