@@ -25,6 +25,8 @@
 #include "chan_clock.h"
 #include "remote/chan_client_int.h"
 
+#define RETRY_MS 10   /* ids that could not go (out of memory) try again */
+
 /* Bytes goroutines put off for their workers' loops (chan_call.c): write
  * them once they have waited CHANI_DEFER_GRACE_MS (a worker's thread is
  * blocked), and keep looking while goroutines put bytes off; then rest.
@@ -52,14 +54,16 @@ static int flush_acks(chan_client_t *cl, bool all)
     pthread_mutex_lock(&cl->lock);
     int64_t now = chan_now();
     bool acks_due = cl->acks.n && (all || now - cl->ack_oldest >= cl->ack_delay);
-    if ((acks_due || cl->nacks.n) && !cl->dead &&
-        !chani_send_ids_locked(cl, acks_due ? &cl->acks : NULL, &cl->nacks) && !cl->dead)
-        cl->ack_oldest = now;   /* out of memory: what is left, again later */
+    bool failed = (acks_due || cl->nacks.n) && !cl->dead &&
+                  !chani_send_ids_locked(cl, acks_due ? &cl->acks : NULL, &cl->nacks) &&
+                  !cl->dead;
     int timeout = -1;
     if (cl->acks.n)
         timeout = (int)(cl->ack_oldest + cl->ack_delay - now);
     else if (atomic_load_explicit(&cl->handed, memory_order_relaxed))
         timeout = (int)cl->ack_delay;   /* the caller is about to queue them */
+    if (failed && timeout < RETRY_MS)
+        timeout = RETRY_MS;   /* out of memory: what is left goes later */
     atomic_store_explicit(&cl->handed, false, memory_order_relaxed);
     cl->io_idle = timeout == -1;       /* chani_client_ack must wake us */
     pthread_mutex_unlock(&cl->lock);
