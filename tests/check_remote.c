@@ -1081,6 +1081,7 @@ static size_t recv_withholding(chan_client_t *cl, chan_t *q, uint64_t *ids, size
         ck_assert_int_gt(k, 0);
         got += (size_t)k;
         pthread_mutex_lock(&cl->lock);
+        ck_assert_uint_le(nids + cl->acks.n, n);
         for (size_t i = 0; i < cl->acks.n; i++)
             ids[nids++] = cl->acks.v[i];
         cl->acks.n = 0;
