@@ -699,20 +699,68 @@ static void rewrite_start(chand_journal_t *j)
              j->o.dir, gen, (int)pid, j->st.last_rewrite_stall_us);
 }
 
+/* Files removed while still open, whose last close frees their blocks and
+ * drops their cached pages: about 20 ms for a 64 MiB log on ext4, a stall
+ * of the loop if the loop did it.  A thread of their own closes them. */
+typedef struct {
+    size_t n;
+    int fd[];
+} closing_t;
+
+static void *close_main(void *arg)
+{
+    closing_t *c = arg;
+    for (size_t i = 0; i < c->n; i++)
+        close(c->fd[i]);
+    free(c);
+    return NULL;
+}
+
+static void close_in_background(closing_t *c)
+{
+    pthread_attr_t a;
+    pthread_t t;
+    bool started = false;
+    if (c->n && pthread_attr_init(&a) == 0) {
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &a, close_main, c) == 0;
+        pthread_attr_destroy(&a);
+    }
+    if (!started)
+        close_main(c);   /* nothing to close, or no thread: here, then */
+}
+
+/* Unlink name, keeping it open in c (when there is room) so that the
+ * unlink only removes the name. */
+static void remove_file(int dir_fd, const char *name, closing_t *c, size_t room)
+{
+    int fd = c && c->n < room ? openat(dir_fd, name, O_RDONLY | O_CLOEXEC) : -1;
+    if (unlinkat(dir_fd, name, 0) == 0 && fd >= 0)
+        c->fd[c->n++] = fd;
+    else if (fd >= 0)
+        close(fd);
+}
+
 void chand_journal_remove_before(int dir_fd, uint64_t gen)
 {
     uint64_t *logs, *snaps;
     size_t nlogs, nsnaps;
     char name[JR_NAME_MAX];
     if (chand_recover_list(dir_fd, &logs, &nlogs, &snaps, &nsnaps) == 0) {
+        size_t room = nlogs + nsnaps;
+        closing_t *c = malloc(sizeof *c + room * sizeof c->fd[0]);
+        if (c)
+            c->n = 0;
         for (size_t i = 0; i < nlogs && logs[i] < gen; i++) {
             file_name(name, false, logs[i], "");
-            unlinkat(dir_fd, name, 0);
+            remove_file(dir_fd, name, c, room);
         }
         for (size_t i = 0; i < nsnaps && snaps[i] < gen; i++) {
             file_name(name, true, snaps[i], "");
-            unlinkat(dir_fd, name, 0);
+            remove_file(dir_fd, name, c, room);
         }
+        if (c)
+            close_in_background(c);
     }
     free(logs);
     free(snaps);

@@ -527,8 +527,21 @@ START_TEST(t_zeros_ahead_are_cut)
 }
 END_TEST
 
+/* Open descriptors of this process. */
+static int open_fds(void)
+{
+    DIR *dp = opendir("/proc/self/fd");
+    int n = 0;
+    while (dp && readdir(dp))
+        n++;
+    if (dp)
+        closedir(dp);
+    return n;
+}
+
 START_TEST(t_rewrite_keeps_state)
 {
+    int fds0 = open_fds();
     core_t *c = core_new(&limits, on_reply);
     tsess_t t = { 0 };
     t.s = core_sess_new(c, &t);
@@ -570,6 +583,10 @@ START_TEST(t_rewrite_keeps_state)
     closedir(dp);
     ck_assert_int_eq(snaps, 1);
     ck_assert_int_le(logs, 2);
+    /* the files removed were closed too, off the caller's thread */
+    for (int ms = 0; ms < 5000 && open_fds() != fds0; ms += 10)
+        usleep(10000);
+    ck_assert_int_eq(open_fds(), fds0);
     char err[512];
     char *after = load(dir, true, err, sizeof err);
     ck_assert_msg(after, "%s", err);
