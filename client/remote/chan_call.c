@@ -303,8 +303,10 @@ static bool send_acks_split_locked(chan_client_t *cl, chan_idlist_t *l)
 /* Ids given back, in as many frames as the limit needs.  One nack list
  * goes back as a whole, each channel's values in delivery order; separate
  * frames each go to the head in turn.  Sorted (ids grow with delivery
- * order) and sent last chunk first, the chunks rebuild that order.  What
- * did not go stays in the list. */
+ * order) and sent last chunk first, the chunks rebuild that order (a
+ * receiver already waiting may be served between them: lists over a
+ * frame, 100,000 ids at the default limit, are that rare).  What did not
+ * go stays in the list. */
 static bool send_nacks_split_locked(chan_client_t *cl, chan_idlist_t *l)
 {
     size_t per = ids_per_frame(cl);
