@@ -899,6 +899,27 @@ START_TEST(t_bad_before_hello)
 }
 END_TEST
 
+/* Before the Hello, a frame with no operation is a violation like any
+ * other: acks only (the bytes of PROTOCOL.md's example), and a frame of
+ * length 0.  A Hello without a version is version 0. */
+START_TEST(t_bad_no_op_before_hello)
+{
+    int fd = raw_connect(D.port, 0);
+    static const uint8_t ack_only[] = { 0x03, 0x12, 0x01, 0x01 }, empty[] = { 0x00 };
+    if (_i == 2) {
+        uint8_t hello[] = { 0x04, 0x08, 0x01, 0x52, 0x00 };   /* Hello{} */
+        raw_write(fd, hello, sizeof hello);
+        expect_error(fd, CHAN__STATUS__BAD_REQUEST, "version 0");
+        return;
+    }
+    if (_i == 0)
+        raw_write(fd, ack_only, sizeof ack_only);
+    else
+        raw_write(fd, empty, sizeof empty);
+    expect_error(fd, CHAN__STATUS__BAD_REQUEST, "first request must be Hello");
+}
+END_TEST
+
 /* A Ping of id with a payload of n bytes (filled with 'p'). */
 static void raw_ping(int fd, uint64_t id, size_t n)
 {
@@ -983,6 +1004,8 @@ START_TEST(t_no_op_frame_gets_no_reply)
     int fd = raw_session(&D);
     uint8_t frame[] = { 2, 0x08, 0x05 };   /* Request{id: 5} */
     raw_write(fd, frame, sizeof frame);
+    uint8_t empty[] = { 0 };   /* length 0: nothing set, no op either */
+    raw_write(fd, empty, sizeof empty);
     raw_ping(fd, 6, 3);
     static uint8_t buf[4096];
     chan_arena_t a;
@@ -1413,6 +1436,208 @@ START_TEST(t_two_phase_fields_any_value)
     chan_release(ch);
     chan_disconnect(cl);
     assert_daemon_fine();
+}
+END_TEST
+
+/* ---- what PROTOCOL.md promises a client written from it alone ---- */
+
+/* A reserving select of id on name with one case (SEND of value, or RECV),
+ * timeout_ms 0. */
+static void raw_reserve(int fd, uint64_t id, const char *name, const char *value)
+{
+    Chan__Case k = CHAN__CASE__INIT;
+    k.has_name = true;
+    k.name.data = (uint8_t *)name;
+    k.name.len = strlen(name);
+    k.has_op = true;
+    k.op = value ? CHAN__OP__SEND : CHAN__OP__RECV;
+    if (value) {
+        k.has_value = true;
+        k.value.data = (uint8_t *)value;
+        k.value.len = strlen(value);
+    }
+    Chan__Case *kp = &k;
+    Chan__Select sel = CHAN__SELECT__INIT;
+    sel.n_cases = 1;
+    sel.cases = &kp;
+    sel.has_reserve = sel.reserve = true;
+    sel.has_priority = true;
+    sel.priority = 7;
+    sel.has_timeout_ms = true;
+    sel.timeout_ms = 0;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = id;
+    rq.op_case = CHAN__REQUEST__OP_SELECT;
+    rq.select = &sel;
+    raw_request(fd, &rq);
+}
+
+static void raw_target(int fd, uint64_t id, Chan__Request__OpCase op, uint64_t target)
+{
+    Chan__Cancel c = CHAN__CANCEL__INIT;
+    Chan__Release r = CHAN__RELEASE__INIT;
+    c.has_target = r.has_target = true;
+    c.target = r.target = target;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = id;
+    rq.op_case = op;
+    if (op == CHAN__REQUEST__OP_CANCEL)
+        rq.cancel = &c;
+    else
+        rq.release = &r;
+    raw_request(fd, &rq);
+}
+
+/* A Send of one value with timeout_ms 0; the reply's status. */
+static Chan__Status raw_send_now(int fd, uint64_t id, const char *name, const char *value)
+{
+    ProtobufCBinaryData v = { strlen(value), (uint8_t *)value };
+    Chan__Send m = CHAN__SEND__INIT;
+    m.has_name = true;
+    m.name.data = (uint8_t *)name;
+    m.name.len = strlen(name);
+    m.n_values = 1;
+    m.values = &v;
+    m.has_timeout_ms = true;
+    m.timeout_ms = 0;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = id;
+    rq.op_case = CHAN__REQUEST__OP_SEND;
+    rq.send = &m;
+    raw_request(fd, &rq);
+    char msg[256];
+    return raw_reply(fd, msg, sizeof msg);
+}
+
+/* A select answered RESERVED no longer waits: Cancel is NOT_FOUND and
+ * leaves the reservation (the buffer slot stays taken); Release ends it.
+ * A committed send case is answered with a status alone. */
+START_TEST(t_doc_reserved_select_not_cancelled)
+{
+    chan_client_t *cl = chand_dial(&D);
+    chan_t *ch = chand_open_ch(cl, "doc-reserved", 1);
+    int fd = raw_session(&D);
+    char msg[256];
+    raw_reserve(fd, 2, "doc-reserved", "v");
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__RESERVED);
+    raw_target(fd, 3, CHAN__REQUEST__OP_CANCEL, 2);
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__NOT_FOUND);
+    ck_assert_int_eq(raw_send_now(fd, 4, "doc-reserved", "w"), CHAN__STATUS__TIMEOUT);
+    raw_target(fd, 5, CHAN__REQUEST__OP_RELEASE, 2);
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    ck_assert_int_eq(raw_send_now(fd, 6, "doc-reserved", "w"), CHAN__STATUS__OK);
+    char v[4];
+    ck_assert_int_eq(chan_recv(ch, v, sizeof v, chan_now() + 5000), 1);
+    ck_assert_int_eq(v[0], 'w');
+    /* reserved again and committed: OK, no SendReply, no SelectReply */
+    raw_reserve(fd, 7, "doc-reserved", "x");
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__RESERVED);
+    raw_commit(fd, 8, 7, -1);
+    static uint8_t buf[4096];
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Reply *r = raw_reply_decode(fd, buf, sizeof buf, &a);
+    ck_assert_uint_eq(r->id, 8);
+    ck_assert_int_eq(r->has_status ? r->status : CHAN__STATUS__OK, CHAN__STATUS__OK);
+    ck_assert_int_eq(r->result_case, CHAN__REPLY__RESULT__NOT_SET);
+    chan_arena_free(&a);
+    ck_assert_int_eq(chan_recv(ch, v, sizeof v, chan_now() + 5000), 1);
+    ck_assert_int_eq(v[0], 'x');
+    close(fd);
+    chan_release(ch);
+    chan_disconnect(cl);
+}
+END_TEST
+
+/* A Recv of id on name: max values, max_bytes (-1: absent), timeout 0. */
+static Chan__Reply *raw_recv_now(int fd, uint64_t id, const char *name, uint32_t max,
+                                 int64_t max_bytes, uint8_t *buf, size_t size, chan_arena_t *a)
+{
+    Chan__Recv m = CHAN__RECV__INIT;
+    m.has_name = true;
+    m.name.data = (uint8_t *)name;
+    m.name.len = strlen(name);
+    m.has_max = true;
+    m.max = max;
+    m.has_max_bytes = max_bytes >= 0;
+    m.max_bytes = max_bytes >= 0 ? (uint64_t)max_bytes : 0;
+    m.has_timeout_ms = true;
+    m.timeout_ms = 0;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = id;
+    rq.op_case = CHAN__REQUEST__OP_RECV;
+    rq.recv = &m;
+    raw_request(fd, &rq);
+    return raw_reply_decode(fd, buf, size, a);
+}
+
+/* max_bytes present and 0 allows empty values only; with max above 1 the
+ * reply stops before a longer value, which stays first in line. */
+START_TEST(t_doc_max_bytes)
+{
+    chan_client_t *cl = chand_dial(&D);
+    chan_t *ch = chand_open_ch(cl, "doc-maxbytes", 8);
+    const char *vals[] = { "", "a", "b", "cc", "d" };
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(chan_send(ch, vals[i], strlen(vals[i]), chan_now() + 5000), 0);
+    int fd = raw_session(&D);
+    static uint8_t buf[4096];
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Reply *r = raw_recv_now(fd, 2, "doc-maxbytes", 1, 0, buf, sizeof buf, &a);
+    ck_assert_int_eq(r->status, CHAN__STATUS__OK);   /* "" fits max_bytes 0 */
+    ck_assert_uint_eq(r->recv->n_deliveries, 1);
+    ck_assert_uint_eq(r->recv->deliveries[0]->value.len, 0);
+    chan_arena_reset(&a);
+    r = raw_recv_now(fd, 3, "doc-maxbytes", 1, 0, buf, sizeof buf, &a);
+    ck_assert_int_eq(r->status, CHAN__STATUS__TOO_LARGE);   /* "a" does not */
+    chan_arena_reset(&a);
+    r = raw_recv_now(fd, 4, "doc-maxbytes", 4, 1, buf, sizeof buf, &a);
+    ck_assert_int_eq(r->status, CHAN__STATUS__OK);   /* a, b: then cc stops it */
+    ck_assert_uint_eq(r->recv->n_deliveries, 2);
+    ck_assert_uint_eq(r->recv->deliveries[1]->value.len, 1);
+    ck_assert_int_eq(r->recv->deliveries[1]->value.data[0], 'b');
+    chan_arena_reset(&a);
+    r = raw_recv_now(fd, 5, "doc-maxbytes", 4, -1, buf, sizeof buf, &a);
+    ck_assert_int_eq(r->status, CHAN__STATUS__OK);   /* absent: any length */
+    ck_assert_uint_eq(r->recv->n_deliveries, 2);
+    ck_assert_uint_eq(r->recv->deliveries[0]->value.len, 2);
+    chan_arena_free(&a);
+    close(fd);
+    chan_release(ch);
+    chan_disconnect(cl);
+}
+END_TEST
+
+/* While max_pending requests wait, a further Recv is BUSY even with
+ * timeout_ms 0; a Ping is served. */
+START_TEST(t_doc_max_pending_refuses_any_wait)
+{
+    chand_proc_t E;
+    const char *const extra[] = { "--max-pending", "2", NULL };
+    ck_assert_int_eq(chand_start(&E, extra), 0);
+    chan_client_t *cl = chand_dial(&E);
+    chan_release(chand_open_ch(cl, "doc-pending", 1));
+    chan_disconnect(cl);
+    int fd = raw_session(&E);
+    raw_blocking_recv(fd, 2, "doc-pending");
+    raw_blocking_recv(fd, 3, "doc-pending");
+    static uint8_t buf[4096];
+    chan_arena_t a;
+    chan_arena_init(&a);
+    Chan__Reply *r = raw_recv_now(fd, 4, "doc-pending", 1, -1, buf, sizeof buf, &a);
+    ck_assert_uint_eq(r->id, 4);
+    ck_assert_int_eq(r->status, CHAN__STATUS__BUSY);
+    chan_arena_free(&a);
+    raw_ping(fd, 5, 1);
+    char msg[256];
+    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
+    close(fd);
+    ck_assert_int_eq(chand_stop(&E), 0);
 }
 END_TEST
 
@@ -2178,6 +2403,10 @@ static Suite *remote_suite(void)
     tcase_add_loop_test(tc, t_bad_reused_id, 0, 3);
     tcase_add_test(tc, t_bad_id_zero);
     tcase_add_test(tc, t_no_op_frame_gets_no_reply);
+    tcase_add_loop_test(tc, t_bad_no_op_before_hello, 0, 3);
+    tcase_add_test(tc, t_doc_reserved_select_not_cancelled);
+    tcase_add_test(tc, t_doc_max_bytes);
+    tcase_add_test(tc, t_doc_max_pending_refuses_any_wait);
     tcase_add_test(tc, t_ping_payload_limit);
     tcase_add_loop_test(tc, t_acks_that_do_not_fit_wait, 0, 2);
     tcase_add_test(tc, t_id_lists_split_to_fit);
