@@ -1113,6 +1113,14 @@ static size_t recv_withholding(chan_client_t *cl, chan_t *q, uint64_t *ids, size
     return nids;
 }
 
+static uint64_t conn_gen(chan_client_t *cl)
+{
+    pthread_mutex_lock(&cl->lock);
+    uint64_t g = cl->gen;
+    pthread_mutex_unlock(&cl->lock);
+    return g;
+}
+
 /* Acknowledgements and ids given back that together are over the server's
  * --max-frame go in several frames: one too big would be a protocol error
  * and cost the connection.  Given back in several frames, each channel
@@ -1132,7 +1140,7 @@ START_TEST(t_id_lists_split_to_fit)
         int n = snprintf(v, sizeof v, "v%d", i);
         ck_assert_int_eq(chan_send(q, v, (size_t)n, chan_now() + 5000), 0);
     }
-    uint64_t gen = cl->gen;
+    uint64_t gen = conn_gen(cl);
     static uint64_t ids[N];
     static chan_val_t vals[N];
 
@@ -1147,7 +1155,7 @@ START_TEST(t_id_lists_split_to_fit)
     ck_assert_uint_eq(cl->nacks.n, 0);
     pthread_mutex_unlock(&cl->lock);
     ck_assert_int_eq(chan_ping(cl, chan_now() + 5000), 0);
-    ck_assert_uint_eq(cl->gen, gen);   /* the same connection */
+    ck_assert_uint_eq(conn_gen(cl), gen);   /* the same connection */
 
     /* back in order, not marked (never used); then acknowledged, all N */
     ck_assert_uint_eq(recv_withholding(cl, q, ids, N, vals), N);
@@ -1166,7 +1174,7 @@ START_TEST(t_id_lists_split_to_fit)
     pthread_mutex_unlock(&cl->lock);
     chan_stat_t st;
     ck_assert_int_eq(chan_stat(cl, "split", &st, chan_now() + 5000), 0);
-    ck_assert_uint_eq(cl->gen, gen);
+    ck_assert_uint_eq(conn_gen(cl), gen);
     ck_assert_uint_eq(st.inflight, 0);
     ck_assert_uint_eq(st.len, 0);
     chan_release(q);
