@@ -91,6 +91,9 @@ c_run() {
         chand_up "$chand" "$d" --data-dir "$d/data" --fsync "$1" || exit 1
     fi
     line=$(run "$cbench" -a "$chand_addr" $pc --cap 65536)
+    # the longest any one callback of chand's event loop ran (rewrites too)
+    stall=$("$chan_cli" -a "$chand_addr" stat 2>/dev/null | sed -n 's/^loop_max_us: //p')
+    echo "loop_max_us=${stall:--}" >>"$data/cs_$1"
     server_stop "$chand_pid"
     chand_pid=""
 }
@@ -280,6 +283,10 @@ pair_ratio() {   # pair_ratio FILE_A FILE_B: the median of the runs' A / B value
         echo
     done 3<"$data/$2" | grep -E '^[0-9.]+$' | median
 }
+stall_cell() {   # stall_cell FILE: the longest loop_max_us= of the runs, in ms
+    v=$(lines "$1" | sed -n 's/^loop_max_us=\([0-9][0-9]*\)$/\1/p' | sort -n | tail -n 1)
+    [ -n "$v" ] && awk -v v="$v" 'BEGIN { printf "%.1f ms", v / 1000 }' || echo "-"
+}
 mb_cell() {   # mb_cell FILE: the median of bytes=, in MB
     v=$(m bytes "$1")
     awk -v v="$v" 'BEGIN { if (v == "-") print "-"; else printf "%.1f MB", v / 1e6 }'
@@ -287,8 +294,8 @@ mb_cell() {   # mb_cell FILE: the median of bytes=, in MB
 
 table=$data/table
 {
-    echo "| fsync policy | chand | Redis | chand / Redis |"
-    echo "|---|---|---|---|"
+    echo "| fsync policy | chand | Redis | chand / Redis | chand's longest loop stall |"
+    echo "|---|---|---|---|---|"
     for p in $policies; do
         case $p in
         always) label="always: a write is on the disk before it is answered" ;;
@@ -298,7 +305,8 @@ table=$data/table
         esac
         x=-
         [ -s "$data/c_$p" ] && x=$(pair_ratio "c_$p" "r_$p")
-        printf '| %s | %s | %s | %s |\n' "$label" "$(rate_cell "c_$p")" "$(rate_cell "r_$p")" "$x"
+        printf '| %s | %s | %s | %s | %s |\n' "$label" "$(rate_cell "c_$p")" "$(rate_cell "r_$p")" \
+            "$x" "$(stall_cell "cs_$p")"
     done
     echo
     echo "| write + fdatasync, appended to one file | p50 | p99 | max | per second | 256 values per fdatasync |"
@@ -357,7 +365,9 @@ section=$data/section
     echo "repository's disk (not tmpfs); the directories are removed afterwards. Medians of $reps"
     echo "runs, chand and Redis alternating, with the range of the runs in brackets; the ratio is the"
     echo "median of the runs' own ratios (each chand run against the Redis run next to it), above"
-    echo "1 when chand is faster."
+    echo "1 when chand is faster. The last column is the longest that any one callback of chand's"
+    echo "event loop ran in any of the runs (\`chan stat\`'s \`loop_max_us\`, read at the end of each"
+    echo "run): every client waits that long. A rewrite's fork is usually the longest."
     echo
     echo "The disk's bound: bench/fsync_lat.c appends 64 or 4096 bytes to a file with write()"
     echo "and makes them durable with fdatasync(), $fsync_count times after a warm-up (medians of"
