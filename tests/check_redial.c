@@ -423,6 +423,8 @@ struct fake {
     bool early;              /* another request came before the re-opens */
     int after;               /* the op of the first request after them */
     char error[128];
+    int late;                /* fake_late_send: how a Send is answered */
+    bool hung_up;            /* fake_late_send: the client closed */
 };
 
 struct conn {
@@ -621,6 +623,49 @@ static void *fake_small_frames(void *arg)
     return NULL;
 }
 
+/* A Send (or Close) held without an answer until its Cancel comes, as if
+ * the answer were stuck on its way (f->late): 0, then answered OK, the
+ * value taken; 1, answered CANCELED, nothing taken; 2, never answered (nor
+ * the Cancel), until the client hangs up. */
+static void *fake_late_send(void *arg)
+{
+    struct fake *f = arg;
+    struct conn *c = calloc(1, sizeof *c);
+    chan_arena_init(&c->arena);
+    c->fd = fake_accept(f);
+    uint64_t send_id = 0;
+    Chan__Request *rq;
+    /* (a Close is given up on after 5 s, and its Cancel after 2 more) */
+    while (c->fd >= 0 && (rq = conn_read(c, 3 * WAIT_MS))) {
+        if (rq->op_case == CHAN__REQUEST__OP_SEND || rq->op_case == CHAN__REQUEST__OP_CLOSE) {
+            send_id = rq->id;   /* held */
+        } else if (rq->op_case == CHAN__REQUEST__OP_CANCEL && f->late < 2) {
+            Chan__SendReply sr = CHAN__SEND_REPLY__INIT;
+            sr.has_accepted = true;
+            sr.accepted = f->late == 0 ? 1 : 0;
+            Chan__Reply r = CHAN__REPLY__INIT;
+            r.has_id = r.has_status = true;
+            r.id = send_id;
+            r.status = f->late == 0 ? CHAN__STATUS__OK : CHAN__STATUS__CANCELED;
+            r.result_case = CHAN__REPLY__RESULT_SEND;
+            r.send = &sr;
+            conn_reply(c, &r);
+        } else if (rq->op_case != CHAN__REQUEST__OP_CANCEL) {
+            answer(c, rq);
+        }
+    }
+    /* conn_read ends on the client's hang-up or after 3 * WAIT_MS of silence */
+    if (c->fd >= 0) {
+        char b;
+        struct pollfd p = { c->fd, POLLIN, 0 };
+        f->hung_up = poll(&p, 1, 0) == 1 && recv(c->fd, &b, 1, MSG_PEEK) <= 0;
+        close(c->fd);
+    }
+    chan_arena_free(&c->arena);
+    free(c);
+    return NULL;
+}
+
 static void fake_start_with(struct fake *f, int nreopen, void *(*serve)(void *))
 {
     memset(f, 0, sizeof *f);
@@ -639,6 +684,62 @@ static void fake_start(struct fake *f, int nreopen)
 {
     fake_start_with(f, nreopen, fake_main);
 }
+
+/* A send whose answer has not come by its deadline (and chand's grace) is
+ * cancelled, and its answer, when it comes, is what the call reports: the
+ * value taken (0: no "timed out" for a value that went, which a caller
+ * would send again), or nothing taken (ETIMEDOUT).  With no answer at all
+ * the connection is hung up and the call cannot know: ECONNRESET. */
+START_TEST(t_late_send_answer)
+{
+    struct fake f;
+    fake_start_with(&f, 0, fake_late_send);
+    f.late = _i;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+    chan_client_t *cl = chan_connect(addr, NULL, chan_now() + WAIT_MS);
+    ck_assert_ptr_nonnull(cl);
+    chan_t *ch = chan_open(cl, "late", 4, 0, chan_now() + WAIT_MS);
+    ck_assert_ptr_nonnull(ch);
+    int rc = chan_send(ch, "v", 1, chan_now() + 100);
+    int err = errno;
+    switch (_i) {
+    case 0: ck_assert_msg(rc == 0, "send: -1, %s", strerror(err)); break;
+    case 1: ck_assert_int_eq(rc, -1); ck_assert_int_eq(err, ETIMEDOUT); break;
+    default: ck_assert_int_eq(rc, -1); ck_assert_int_eq(err, ECONNRESET); break;
+    }
+    chan_release(ch);
+    chan_disconnect(cl);
+    pthread_join(f.thread, NULL);
+    close(f.lfd);
+    if (_i == 2)
+        ck_assert(f.hung_up);
+}
+END_TEST
+
+/* chan_close on a connection that stopped answering gives up (Close has
+ * no deadline of its own: it waited for good), with ECONNRESET: the close
+ * may have been done. */
+START_TEST(t_close_on_stuck_connection)
+{
+    struct fake f;
+    fake_start_with(&f, 0, fake_late_send);
+    f.late = 2;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+    chan_client_t *cl = chan_connect(addr, NULL, chan_now() + WAIT_MS);
+    ck_assert_ptr_nonnull(cl);
+    chan_t *ch = chan_open(cl, "stuck", 4, 0, chan_now() + WAIT_MS);
+    ck_assert_ptr_nonnull(ch);
+    ck_assert_int_eq(chan_close(ch), -1);
+    ck_assert_int_eq(errno, ECONNRESET);
+    chan_release(ch);
+    chan_disconnect(cl);
+    pthread_join(f.thread, NULL);
+    close(f.lfd);
+    ck_assert(f.hung_up);
+}
+END_TEST
 
 /* A server announcing a max_frame too small to hold a request is refused
  * at the dial: every size the client derives from it would wrap. */
@@ -726,6 +827,8 @@ static Suite *redial_suite(void)
     tcase_add_test(tc, t_many_handles);
     tcase_add_test(tc, t_reopen_on_the_wire);
     tcase_add_test(tc, t_tiny_max_frame_refused);
+    tcase_add_loop_test(tc, t_late_send_answer, 0, 3);
+    tcase_add_test(tc, t_close_on_stuck_connection);
     suite_add_tcase(s, tc);
     return s;
 }

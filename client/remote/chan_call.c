@@ -575,18 +575,56 @@ int chani_client_start(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc)
 
 /* ---- waiting for the reply ---- */
 
-/* Whether chand's answer to rq may hand over a value or hold a place (a
- * reservation).  A caller whose deadline passes before such an answer
- * comes must not leave until the answer has come and its value is queued
- * for return: chand serves a connection's requests in order, so a late
- * answer has the head of the channel, and any request the caller sends
- * next would be given the value behind it.  Given back only after that,
- * the head value would reach the caller after its successor, not marked
- * redelivered. */
-static bool answer_may_hand_over(const Chan__Request *rq)
+/* Whether rq, unanswered, may have taken effect: a value sent, a channel
+ * closed or deleted. */
+static bool may_take_effect(const Chan__Request *rq)
+{
+    switch (rq->op_case) {
+    case CHAN__REQUEST__OP_SEND:
+    case CHAN__REQUEST__OP_CLOSE:
+    case CHAN__REQUEST__OP_DELETE:
+    case CHAN__REQUEST__OP_COMMIT:
+        return true;
+    case CHAN__REQUEST__OP_SELECT:
+        for (size_t i = 0; i < rq->select->n_cases; i++)
+            if (rq->select->cases[i]->has_op && rq->select->cases[i]->op == CHAN__OP__SEND)
+                return true;
+        return false;
+    default:
+        return false;
+    }
+}
+
+/* Whether a caller whose wait for rq's answer ends first must settle it
+ * (chani_client_cancel) before it returns.  An answer that may hand over
+ * a value or hold a place (Recv, Select, Commit): chand serves a
+ * connection's requests in order, so a late answer has the head of the
+ * channel, and any request the caller sends next would be given the value
+ * behind it; given back only after that, the head value would reach the
+ * caller after its successor, not marked redelivered.  And an answer that
+ * says whether something was done (Send, Close, Delete): "the deadline
+ * passed" must mean that it was not. */
+static bool settle_on_timeout(const Chan__Request *rq)
 {
     return rq->op_case == CHAN__REQUEST__OP_RECV || rq->op_case == CHAN__REQUEST__OP_SELECT ||
-           rq->op_case == CHAN__REQUEST__OP_COMMIT;
+           may_take_effect(rq);
+}
+
+/* The caller's wait for rpc ended first: settle it.  0 with the late
+ * answer as rpc's result, or -1 with errno as chani_client_call says. */
+static int settle_late(chan_client_t *cl, const Chan__Request *rq, chan_rpc_t *rpc)
+{
+    chani_client_cancel(cl, rpc);
+    pthread_mutex_lock(&cl->lock);
+    uint8_t late = rpc->late;
+    pthread_mutex_unlock(&cl->lock);
+    if (late == CHANI_LATE_KEPT) {
+        if (rpc->status == CHAN__STATUS__CANCELED)
+            rpc->status = CHAN__STATUS__TIMEOUT;   /* our Cancel: the deadline's */
+        return 0;
+    }
+    errno = late == CHANI_LATE_NONE && may_take_effect(rq) ? ECONNRESET : ETIMEDOUT;
+    return -1;
 }
 
 int chani_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local)
@@ -595,6 +633,11 @@ int chani_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int
     chani_waiter_init(&w);
     w.far = true;   /* the reply is a network round trip away */
     rpc->w = &w;
+    /* A look of a select across daemons (keep) or one part of it (multi)
+     * has its own way with a late answer: undone, the daemon passed over. */
+    bool settle = settle_on_timeout(rq);
+    rpc->wants_late = settle && !rpc->keep && !rpc->multi;
+    rpc->late = CHANI_LATE_NONE;
     /* A thread may always read for itself; a goroutine's worker only if it
      * would otherwise have nothing to do. */
     bool took;
@@ -605,7 +648,9 @@ int chani_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int
     else if (took)
         chani_reader_hand_to_worker(cl);
     if (chani_waiter_park(&w, local, NULL, NULL) == CHAN_WAIT_TIMEOUT) {
-        if (answer_may_hand_over(rq))
+        if (rpc->wants_late)
+            return settle_late(cl, rq, rpc);
+        if (settle)
             chani_client_cancel(cl, rpc);
         else
             chani_client_abandon(cl, rpc);

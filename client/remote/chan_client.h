@@ -79,6 +79,8 @@ typedef struct chan_idlist {
     size_t n, cap;
 } chan_idlist_t;
 
+enum { CHANI_LATE_NONE, CHANI_LATE_KEPT, CHANI_LATE_UNDONE };
+
 struct chan_rpc {
     uint64_t id;                 /* set by chani_client_start */
     chan_waiter_t *w;            /* claimed and woken by the reply */
@@ -105,6 +107,14 @@ struct chan_rpc {
     chan_waiter_t *settled;      /* chani_client_cancel: woken once the
                                     reply (or the connection's end) is dealt
                                     with */
+    bool wants_late;             /* chani_client_call settles it if its wait
+                                    ends first: a late reply is kept */
+    uint8_t late;                /* a reply that came after the caller's
+                                    wait ended (lock): CHANI_LATE_KEPT, it
+                                    handed nothing over and status and
+                                    on_reply's results are its; or
+                                    CHANI_LATE_UNDONE, its values were
+                                    given back, its reservation released */
     /* The handles whose channels the request names: checked under the
      * lock as it goes out, so that it never reaches another channel of the
      * name (a temporary channel's handle once its connection is gone, a
@@ -239,10 +249,16 @@ void chani_client_abandon(chan_client_t *cl, chan_rpc_t *rpc);
 void chani_client_cancel(chan_client_t *cl, chan_rpc_t *rpc);
 /* start + park until the reply or the local deadline, then queue the
  * acknowledgements of the values taken.  0 with rpc->status set, or -1 with
- * errno (ETIMEDOUT: no reply by the local deadline).  A Recv, Select or
- * Commit with no reply by then is cancelled as by chani_client_cancel
- * (the call returns once its late answer has been dealt with); any other
- * request is abandoned. */
+ * errno.  A Recv, Select, Commit, Send, Close or Delete with no reply by
+ * the local deadline is cancelled as by chani_client_cancel, and the call
+ * returns once its late answer has been dealt with: an answer that handed
+ * nothing over is the call's result (CANCELED read as TIMEOUT: the
+ * caller's deadline passed); one that handed values over has them given
+ * back, ETIMEDOUT.  With no answer at all (the connection was hung up),
+ * ETIMEDOUT if nothing can have happened, ECONNRESET if the request may
+ * have taken effect (a send, a close, a delete, a commit, a select with a
+ * send case): the caller cannot know.  Any other request is abandoned,
+ * ETIMEDOUT. */
 int chani_client_call(chan_client_t *cl, Chan__Request *rq, chan_rpc_t *rpc, int64_t local);
 /* The local deadline of a request that carries `deadline` to chand: a little
  * later, so that chand's own TIMEOUT answer (which may carry values taken

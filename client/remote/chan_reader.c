@@ -115,6 +115,27 @@ static void give_back(chan_client_t *cl, Chan__Delivery *const *dv, size_t n)
     pthread_mutex_unlock(&cl->lock);
 }
 
+/* A reply that came after its caller stopped waiting (lock held).  One
+ * that hands values or a reservation over is undone by the reader; one
+ * that hands nothing over is still what happened (a send, close or delete
+ * done), kept for the caller. */
+static void late_answer_locked(chan_rpc_t *rpc, uint64_t gen, const Chan__Reply *r,
+                               Chan__Status st, size_t ndv)
+{
+    if (ndv || st == CHAN__STATUS__RESERVED) {
+        rpc->late = CHANI_LATE_UNDONE;
+        return;
+    }
+    rpc->err = 0;
+    rpc->status = st;
+    rpc->gen = gen;
+    if (r->message)
+        snprintf(rpc->message, sizeof rpc->message, "%s", r->message);
+    if (rpc->on_reply)
+        rpc->on_reply(rpc, r);
+    rpc->late = CHANI_LATE_KEPT;
+}
+
 static void handle_reply(chan_client_t *cl, uint64_t gen, const Chan__Reply *r)
 {
     Chan__Status st = r->has_status ? r->status : CHAN__STATUS__OK;
@@ -142,6 +163,8 @@ static void handle_reply(chan_client_t *cl, uint64_t gen, const Chan__Reply *r)
     chan_rpc_t *rpc = idmap_del(&cl->rpcs, r->id);
     if (rpc && rpc->settled) {
         /* cancelled by its owner: undo it, then tell the owner */
+        if (rpc->wants_late)
+            late_answer_locked(rpc, gen, r, st, ndv);
         if (st == CHAN__STATUS__RESERVED)
             chani_release_locked(cl, r->id);
         for (size_t i = 0; i < ndv; i++)
@@ -163,7 +186,11 @@ static void handle_reply(chan_client_t *cl, uint64_t gen, const Chan__Reply *r)
     if (!won) {
         /* Nobody takes them.  Queue them for return before letting go of the
          * lock: the loser's owner, seeing its request gone, may send its
-         * next request at once, and it must carry these back first. */
+         * next request at once, and it must carry these back first.  (An
+         * rpc of its own whose wait has just ended is still its owner's:
+         * it settles next, under this lock.) */
+        if (rpc && rpc->wants_late && !rpc->multi)
+            late_answer_locked(rpc, gen, r, st, ndv);
         if (st == CHAN__STATUS__RESERVED)
             chani_release_locked(cl, r->id);
         for (size_t i = 0; i < ndv; i++)

@@ -20,6 +20,10 @@
 #include "remote/chan_client.h"
 #include "remote/chan_route.h"
 
+/* The wait for an answer chand gives at once (Close, chan_len's Stat): a
+ * round trip, or a connection that stopped answering. */
+#define ROUND_TRIP_WAIT_MS 5000
+
 static chan_remote_t *remote_of(chan_t *ch)
 {
     return (chan_remote_t *)ch;
@@ -605,7 +609,9 @@ int chani_remote_close(chan_t *ch)
     rq.op_case = CHAN__REQUEST__OP_CLOSE;
     rq.close = &m;
     chan_rpc_t rpc = { .handles = &r, .nhandles = 1 };
-    if (chani_client_call(r->cl, &rq, &rpc, -1) < 0)
+    /* chand answers at once: 5 s of silence is a connection that stopped
+     * answering (then ECONNRESET: the close may have been done) */
+    if (chani_client_call(r->cl, &rq, &rpc, chan_now() + ROUND_TRIP_WAIT_MS) < 0)
         return -1;
     return rpc.status == CHAN__STATUS__OK ? 0 : chani_rpc_fail(&rpc);
 }
@@ -970,7 +976,7 @@ ssize_t chani_remote_len(chan_t *ch)
     set_name(&m.name, &m.has_name, r);
     chan_stat_t st;
     struct stat_ctx x = { .one = &st };
-    if (stat_call(r->cl, &m, &x, &r, chan_now() + 5000) < 0)
+    if (stat_call(r->cl, &m, &x, &r, chan_now() + ROUND_TRIP_WAIT_MS) < 0)
         return -1;
     if (x.n != 1) {
         errno = EPROTO;

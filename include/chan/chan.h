@@ -469,7 +469,16 @@ typedef struct chan_client chan_client_t;
  *
  * Losing the connection: calls in flight, blocked ones included (in threads
  * and goroutines alike), fail with ECONNRESET, unless their answer came
- * first; the next call dials again (at most 5 s).  After a failed dial,
+ * first; the next call dials again (at most 5 s).  A connection that stops
+ * answering without closing counts as lost: chand answers a call with a
+ * deadline by that deadline, so 2 s after it the library asks chand to
+ * cancel the call, and 2 s after that hangs up.  An answer that comes
+ * meanwhile is the call's result (a send that went returns 0, not
+ * ETIMEDOUT).  Without one, a call that may have taken effect (a send, a
+ * close, a select with a send case) fails with ECONNRESET, having taken
+ * up to 4 s past its deadline (chan_close: about 7 s after the call); one
+ * that cannot have (a receive: a value chand handed out goes back to its
+ * channel) fails with ETIMEDOUT.  After a failed dial,
  * calls fail at once with ECONNRESET until a backoff has passed (50 ms,
  * doubling to 5 s).  Values this process had received but not yet
  * acknowledged go to other receivers (marked redelivered).
