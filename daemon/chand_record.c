@@ -82,8 +82,15 @@ enum rec_rc rec_next(rec_reader_t *r, uint8_t *type, const uint8_t **body, size_
     if (left < REC_HDR)
         return REC_TORN;   /* a header cut short */
     uint32_t len = get_u32(h);
-    if (get_u32(h + 4) != chand_crc32c(0, h, 4) || len == 0 || len > REC_MAX_BODY)
-        return rec_all_zero(h, left) ? REC_TORN : REC_BAD;
+    if (get_u32(h + 4) != chand_crc32c(0, h, 4) || len == 0 || len > REC_MAX_BODY) {
+        /* A write killed part way stops at a page boundary, and into a log
+         * written ahead with zeros: a header cut there has zeros from the
+         * next sector boundary on, to the end. */
+        size_t torn = REC_SECTOR - r->off % REC_SECTOR;
+        return rec_all_zero(h, left) || (torn < left && rec_all_zero(h + torn, left - torn))
+                   ? REC_TORN
+                   : REC_BAD;
+    }
     if (len > left - REC_HDR)
         return REC_TORN;   /* the body cut short */
     if (get_u32(h + 8) != chand_crc32c(0, h + REC_HDR, len)) {

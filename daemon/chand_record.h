@@ -11,9 +11,11 @@
  * pass for a record cut short by a crash (which would discard the good
  * records after it as a torn tail): a torn tail is a record whose header
  * is whole and good and whose body runs past the end of the file, or a
- * tail of zero bytes, or a last record that fails its checksum.  Anything
- * else that does not check is corruption.  docs/DURABILITY.md has the
- * format of each type.
+ * tail of zero bytes, or a last record that fails its checksum, or a
+ * header that fails its own with only zeros from the next sector boundary
+ * on (a write killed in the middle stops at a page boundary, and the log
+ * has zeros written ahead).  Anything else that does not check is
+ * corruption.  docs/DURABILITY.md has the format of each type.
  *
  * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
@@ -28,6 +30,9 @@
 #include "chan_frame.h"
 
 #define REC_HDR 12
+/* The smallest unit a write lands in whole (a disk sector; pages are
+ * multiples of it). */
+#define REC_SECTOR 512
 /* No record is longer (a PUT holds one batch of values, bounded by the
  * frame limit, itself bounded at 1 GiB). */
 #define REC_MAX_BODY (1u << 30)

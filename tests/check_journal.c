@@ -444,6 +444,41 @@ static off_t size_of(const char *path)
     return sb.st_size;
 }
 
+/* A write killed part way (SIGKILL between two pages of one pwrite) stops
+ * at a page boundary, and the newest log has zeros written ahead: the
+ * bytes after the tear are zeros, not the end of the file.  Torn at every
+ * 512-byte boundary, with zeros after it, the log loads as the same log
+ * cut there (whole records only) and is cut back to them. */
+START_TEST(t_torn_write_into_zeros)
+{
+    free(workload(dir, true));
+    char path[512], path2[512], err[512];
+    log_path(path, dir, 1);
+    log_path(path2, dir2, 1);
+    size_t len;
+    uint8_t *log = slurp(path, &len);
+    size_t ahead = len + 64 * 1024;
+    uint8_t *z = calloc(1, ahead);
+    for (size_t tear = REC_SECTOR; tear < len; tear += REC_SECTOR) {
+        spill(path2, log, tear);
+        char *want = load(dir2, true, err, sizeof err);
+        ck_assert_msg(want, "cut at %zu: %s", tear, err);
+        off_t want_size = size_of(path2);
+        memcpy(z, log, tear);
+        memset(z + tear, 0, ahead - tear);
+        spill(path2, z, ahead);
+        char *got = load(dir2, true, err, sizeof err);
+        ck_assert_msg(got, "torn at %zu, zeros after: %s", tear, err);
+        ck_assert_msg(!strcmp(got, want), "torn at %zu: not the state of the whole records", tear);
+        ck_assert_int_eq(size_of(path2), want_size);
+        free(want);
+        free(got);
+    }
+    free(z);
+    free(log);
+}
+END_TEST
+
 /* The log writes zeros ahead of its records (page-cache pages made in
  * large pieces rather than by each append); a log that stops being the
  * newest, and the newest when the journal closes, are cut to where their
@@ -623,6 +658,50 @@ static void put_to_unknown(rec_buf_t *b)
     rec_put_bytes(b, "x", 1);
     rec_finish(b, s);
 }
+
+/* Two MAKE records that end 3 bytes before a 512-byte boundary, then a
+ * third whose header straddles it. */
+static void make_rec(rec_buf_t *b, uint64_t no, size_t name_len)
+{
+    char name[256];
+    memset(name, 'a' + (int)no, name_len);
+    size_t s = rec_begin(b, REC_MAKE);
+    rec_put_varint(b, no);
+    rec_put_varint(b, 4);
+    rec_put_bytes(b, name, name_len);
+    rec_finish(b, s);
+}
+
+static void header_across_a_sector(rec_buf_t *b)
+{
+    make_rec(b, 1, 239);
+    make_rec(b, 2, 224);
+    ck_assert_uint_eq(b->len, REC_SECTOR - 3);
+    make_rec(b, 3, 1);
+}
+
+/* A write killed 3 bytes into a record's header (the crash test found
+ * one): the header's first bytes, then zeros from the page boundary on.
+ * A torn tail, not corruption: the records before it load. */
+START_TEST(t_header_torn_at_a_boundary)
+{
+    char path[512], err[512];
+    write_log(dir2, 1, header_across_a_sector);
+    log_path(path, dir2, 1);
+    size_t len;
+    uint8_t *log = slurp(path, &len);
+    ck_assert_uint_gt(len, REC_SECTOR);
+    uint8_t *z = calloc(1, REC_SECTOR + 65536);
+    memcpy(z, log, REC_SECTOR);
+    spill(path, z, REC_SECTOR + 65536);
+    char *s = load(dir2, true, err, sizeof err);
+    ck_assert_msg(s, "%s", err);
+    ck_assert_int_eq(size_of(path), REC_SECTOR - 3);
+    free(s);
+    free(z);
+    free(log);
+}
+END_TEST
 
 START_TEST(t_bad_contents_are_refused)
 {
@@ -860,6 +939,8 @@ static Suite *suite(void)
     tcase_add_test(tc, t_torn_tail_every_offset);
     tcase_add_test(tc, t_flipped_bit_is_refused);
     tcase_add_test(tc, t_zero_tail_is_torn);
+    tcase_add_test(tc, t_torn_write_into_zeros);
+    tcase_add_test(tc, t_header_torn_at_a_boundary);
     tcase_add_test(tc, t_rewrite_keeps_state);
     tcase_add_test(tc, t_zeros_ahead_are_cut);
     tcase_add_test(tc, t_bad_contents_are_refused);
