@@ -43,6 +43,7 @@
 #include "chan/chan.h"
 #include "chan_frame.h"
 #include "chand_fixture.h"
+#include "raw_proto.h"
 #include "test_size.h"
 
 /* An assertion that prints the daemon's log when it fails: what chand
@@ -217,95 +218,6 @@ static void send_numbered(const chand_proc_t *d, chan_t *ch, uint32_t first, uin
 /* ---- raw protocol: what libchan does not show (a reply's message, a
  * delivery never acknowledged) ---- */
 
-static void raw_write(int fd, const void *p, size_t n)
-{
-    ck_assert_int_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
-}
-
-static void raw_request(int fd, Chan__Request *rq)
-{
-    static uint8_t buf[8192];
-    ck_assert_uint_le(chan_frame_size_request(rq), sizeof buf);
-    raw_write(fd, buf, chan_frame_encode_request(rq, buf));
-}
-
-/* Read one reply frame (5 s at most) into buf and decode it in a. */
-static Chan__Reply *raw_reply(int fd, uint8_t *buf, size_t size, chan_arena_t *a)
-{
-    size_t got = 0;
-    for (;;) {
-        uint64_t body;
-        size_t hdr;
-        int h = chan_frame_header(buf, got, size, &body, &hdr);
-        ck_assert_int_ge(h, 0);
-        if (h == CHAN_FRAME_OK && got >= hdr + body) {
-            Chan__Reply *r = chan_frame_decode_reply(a, buf + hdr, body);
-            ck_assert_ptr_nonnull(r);
-            return r;
-        }
-        struct pollfd p = { fd, POLLIN, 0 };
-        ck_assert_int_eq(poll(&p, 1, (int)test_wait_ms(5000)), 1);
-        ssize_t n = recv(fd, buf + got, size - got, 0);
-        ck_assert_msg(n > 0, "connection closed before a reply");
-        got += (size_t)n;
-    }
-}
-
-static int raw_session(const chand_proc_t *d)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)d->port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    Chan__Hello h = CHAN__HELLO__INIT;
-    h.has_version = true;
-    h.version = CHAN_PROTOCOL_VERSION;
-    Chan__Request rq = CHAN__REQUEST__INIT;
-    rq.has_id = true;
-    rq.id = 1;
-    rq.op_case = CHAN__REQUEST__OP_HELLO;
-    rq.hello = &h;
-    raw_request(fd, &rq);
-    static uint8_t buf[65536];
-    chan_arena_t ar;
-    chan_arena_init(&ar);
-    Chan__Reply *r = raw_reply(fd, buf, sizeof buf, &ar);
-    ck_assert(!r->has_status || r->status == CHAN__STATUS__OK);
-    chan_arena_free(&ar);
-    return fd;
-}
-
-/* Send one value; the status, and the message in msg. */
-static Chan__Status raw_send(int fd, uint64_t id, const char *name, const void *val, size_t len,
-                             char *msg, size_t msgsize)
-{
-    ProtobufCBinaryData value = { len, (uint8_t *)val };
-    Chan__Send s = CHAN__SEND__INIT;
-    s.has_name = true;
-    s.name.data = (uint8_t *)name;
-    s.name.len = strlen(name);
-    s.n_values = 1;
-    s.values = &value;
-    s.has_timeout_ms = true;
-    s.timeout_ms = 0;
-    Chan__Request rq = CHAN__REQUEST__INIT;
-    rq.has_id = true;
-    rq.id = id;
-    rq.op_case = CHAN__REQUEST__OP_SEND;
-    rq.send = &s;
-    raw_request(fd, &rq);
-    static uint8_t buf[65536];
-    chan_arena_t ar;
-    chan_arena_init(&ar);
-    Chan__Reply *r = raw_reply(fd, buf, sizeof buf, &ar);
-    ck_assert_uint_eq(r->id, id);
-    Chan__Status st = r->has_status ? r->status : CHAN__STATUS__OK;
-    snprintf(msg, msgsize, "%s", r->message ? r->message : "");
-    chan_arena_free(&ar);
-    return st;
-}
-
 /* Take up to max values of name and never acknowledge them; their
  * sequence numbers in seqs; the count. */
 static size_t raw_take(int fd, uint64_t id, const char *name, uint32_t max, size_t len,
@@ -326,7 +238,7 @@ static size_t raw_take(int fd, uint64_t id, const char *name, uint32_t max, size
     static uint8_t buf[1 << 20];
     chan_arena_t ar;
     chan_arena_init(&ar);
-    Chan__Reply *r = raw_reply(fd, buf, sizeof buf, &ar);
+    Chan__Reply *r = raw_reply_decode(fd, buf, sizeof buf, &ar);
     ck_assert_uint_eq(r->id, id);
     ck_assert(!r->has_status || r->status == CHAN__STATUS__OK);
     ck_assert_int_eq(r->result_case, CHAN__REPLY__RESULT_RECV);
@@ -1503,7 +1415,7 @@ START_TEST(t_always_answers_after_the_sync)
     static uint8_t buf[4096];
     chan_arena_t ar;
     chan_arena_init(&ar);
-    Chan__Reply *r = raw_reply(fd, buf, sizeof buf, &ar);
+    Chan__Reply *r = raw_reply_decode(fd, buf, sizeof buf, &ar);
     ck_assert_uint_eq(r->id, 7);
     ck_assert(!r->has_status || r->status == CHAN__STATUS__OK);
     chan_arena_free(&ar);

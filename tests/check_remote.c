@@ -30,6 +30,7 @@
 #include "chan/chan.h"
 #include "chan_frame.h"
 #include "chand_fixture.h"
+#include "raw_proto.h"
 #include "remote/chan_client_int.h"
 #include "test_size.h"
 
@@ -739,66 +740,6 @@ END_TEST
 
 /* ---- raw sockets: bad input of every kind ---- */
 
-static int raw_connect(int port, int rcvbuf)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(fd, 0);
-    if (rcvbuf)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    return fd;
-}
-
-static void raw_write(int fd, const void *p, size_t n)
-{
-    ck_assert_int_eq(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
-}
-
-static void raw_request(int fd, Chan__Request *rq)
-{
-    uint8_t buf[4096];
-    ck_assert_uint_le(chan_frame_size_request(rq), sizeof buf);
-    raw_write(fd, buf, chan_frame_encode_request(rq, buf));
-}
-
-/* Read one reply frame (5 s at most) into buf and decode it in a; the
- * reply may point into buf. */
-static Chan__Reply *raw_reply_decode(int fd, uint8_t *buf, size_t size, chan_arena_t *a)
-{
-    size_t got = 0;
-    for (;;) {
-        uint64_t body;
-        size_t hdr;
-        int h = chan_frame_header(buf, got, size, &body, &hdr);
-        ck_assert_int_ge(h, 0);
-        if (h == CHAN_FRAME_OK && got >= hdr + body) {
-            Chan__Reply *r = chan_frame_decode_reply(a, buf + hdr, body);
-            ck_assert_ptr_nonnull(r);
-            return r;
-        }
-        struct pollfd p = { fd, POLLIN, 0 };
-        ck_assert_int_eq(poll(&p, 1, 5000), 1);
-        ssize_t n = recv(fd, buf + got, size - got, 0);
-        ck_assert_msg(n > 0, "connection closed before a reply");
-        got += (size_t)n;
-    }
-}
-
-/* Read one reply frame; its status and message. */
-static Chan__Status raw_reply(int fd, char *msg, size_t msgsize)
-{
-    static uint8_t buf[65536];
-    chan_arena_t a;
-    chan_arena_init(&a);
-    Chan__Reply *r = raw_reply_decode(fd, buf, sizeof buf, &a);
-    Chan__Status st = r->has_status ? r->status : CHAN__STATUS__OK;
-    snprintf(msg, msgsize, "%s", r->message ? r->message : "");
-    chan_arena_free(&a);
-    return st;
-}
-
 /* After an error reply the daemon closes the connection. */
 static void raw_expect_closed(int fd)
 {
@@ -807,24 +748,6 @@ static void raw_expect_closed(int fd)
     ck_assert_int_eq(poll(&p, 1, 5000), 1);
     ck_assert_int_eq(recv(fd, &c, 1, 0), 0);
     close(fd);
-}
-
-static void raw_hello(int fd, uint32_t version, const char *token)
-{
-    Chan__Hello h = CHAN__HELLO__INIT;
-    h.has_version = true;
-    h.version = version;
-    if (token) {
-        h.has_token = true;
-        h.token.data = (uint8_t *)token;
-        h.token.len = strlen(token);
-    }
-    Chan__Request rq = CHAN__REQUEST__INIT;
-    rq.has_id = true;
-    rq.id = 1;
-    rq.op_case = CHAN__REQUEST__OP_HELLO;
-    rq.hello = &h;
-    raw_request(fd, &rq);
 }
 
 /* The daemon still serves everyone else. */
@@ -936,16 +859,6 @@ static void raw_ping(int fd, uint64_t id, size_t n)
     rq.op_case = CHAN__REQUEST__OP_PING;
     rq.ping = &p;
     raw_request(fd, &rq);
-}
-
-/* A connected raw socket that said Hello to D. */
-static int raw_session(const chand_proc_t *d)
-{
-    int fd = raw_connect(d->port, 0);
-    raw_hello(fd, 1, NULL);
-    char msg[256];
-    ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
-    return fd;
 }
 
 /* A Recv of id on channel name that will wait (timeout_ms absent). */
@@ -1498,28 +1411,6 @@ static void raw_target(int fd, uint64_t id, Chan__Request__OpCase op, uint64_t t
     raw_request(fd, &rq);
 }
 
-/* A Send of one value with timeout_ms 0; the reply's status. */
-static Chan__Status raw_send_now(int fd, uint64_t id, const char *name, const char *value)
-{
-    ProtobufCBinaryData v = { strlen(value), (uint8_t *)value };
-    Chan__Send m = CHAN__SEND__INIT;
-    m.has_name = true;
-    m.name.data = (uint8_t *)name;
-    m.name.len = strlen(name);
-    m.n_values = 1;
-    m.values = &v;
-    m.has_timeout_ms = true;
-    m.timeout_ms = 0;
-    Chan__Request rq = CHAN__REQUEST__INIT;
-    rq.has_id = true;
-    rq.id = id;
-    rq.op_case = CHAN__REQUEST__OP_SEND;
-    rq.send = &m;
-    raw_request(fd, &rq);
-    char msg[256];
-    return raw_reply(fd, msg, sizeof msg);
-}
-
 /* A select answered RESERVED no longer waits: Cancel is NOT_FOUND and
  * leaves the reservation (the buffer slot stays taken); Release ends it.
  * A committed send case is answered with a status alone. */
@@ -1533,10 +1424,10 @@ START_TEST(t_doc_reserved_select_not_cancelled)
     ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__RESERVED);
     raw_target(fd, 3, CHAN__REQUEST__OP_CANCEL, 2);
     ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__NOT_FOUND);
-    ck_assert_int_eq(raw_send_now(fd, 4, "doc-reserved", "w"), CHAN__STATUS__TIMEOUT);
+    ck_assert_int_eq(raw_send(fd, 4, "doc-reserved", "w", 1, msg, sizeof msg), CHAN__STATUS__TIMEOUT);
     raw_target(fd, 5, CHAN__REQUEST__OP_RELEASE, 2);
     ck_assert_int_eq(raw_reply(fd, msg, sizeof msg), CHAN__STATUS__OK);
-    ck_assert_int_eq(raw_send_now(fd, 6, "doc-reserved", "w"), CHAN__STATUS__OK);
+    ck_assert_int_eq(raw_send(fd, 6, "doc-reserved", "w", 1, msg, sizeof msg), CHAN__STATUS__OK);
     char v[4];
     ck_assert_int_eq(chan_recv(ch, v, sizeof v, chan_now() + 5000), 1);
     ck_assert_int_eq(v[0], 'w');
