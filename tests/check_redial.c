@@ -717,9 +717,9 @@ START_TEST(t_late_send_answer)
 }
 END_TEST
 
-/* chan_close on a connection that stopped answering gives up (Close has
- * no deadline of its own: it waited for good), with ECONNRESET: the close
- * may have been done. */
+/* chan_close on a connection that stopped answering gives up (a Close
+ * carries no deadline to chand, so the library bounds its wait), with
+ * ECONNRESET: the close may have been done. */
 START_TEST(t_close_on_stuck_connection)
 {
     struct fake f;
