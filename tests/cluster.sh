@@ -161,8 +161,9 @@ kill -KILL "$victim"
 wait "$victim" 2>/dev/null
 # A client dialling now is told of the dead primary until its lease runs
 # out: it waits for the election instead of giving up (the send is
-# answered once the new primary has a replica again: below)
-timeout 30 "$CHAN" --addr "$SEEDS" send jobs 999999 2>"$tmp/during.err" &
+# answered once the new primary has a replica again: below, so its bound
+# covers the failover's, the second before the restart and the rejoin's)
+timeout $(( TTL * 2 + 4 + 1 + 30 + 10 )) "$CHAN" --addr "$SEEDS" send jobs 999999 2>"$tmp/during.err" &
 during=$!
 second=$(wait_primary "$first" $(( (TTL + 10) * 10 ))) || { fail "no failover"; exit 1; }
 t1=$(date +%s%N)
@@ -177,13 +178,25 @@ fi
 sleep 1
 # ---- the killed node rejoins as a replica and catches up ----
 start_node "$first" "$(eval echo "\$C$first")"
-wait_for 300 joins_at_least 1 "$tmp/n$second.log" && pass "node $first rejoined as a replica" ||
-    fail "the killed node did not rejoin"
-if wait "$during"; then
-    echo 999999 >>"$tmp/acked"
-    pass "a send dialled while the primary was dead waited for the new one"
+if wait_for 300 joins_at_least 1 "$tmp/n$second.log"; then
+    pass "node $first rejoined as a replica $(( ($(date +%s%N) - t0) / 1000000 )) ms after the kill"
 else
-    fail "a send dialled while the primary was dead: $(cat "$tmp/during.err")"
+    fail "the killed node did not rejoin"
+fi
+wait "$during"
+rc=$?
+t2=$(date +%s%N)
+if [ "$rc" -eq 0 ]; then
+    echo 999999 >>"$tmp/acked"
+    pass "a send dialled while the primary was dead waited for the new one ($(( (t2 - t0) / 1000000 )) ms)"
+else
+    fail "a send dialled while the primary was dead: exit $rc after $(( (t2 - t0) / 1000000 )) ms: $(cat "$tmp/during.err")"
+    # (the logs' ends shown at exit are long past this moment)
+    since=$(date -u -d "@$((t0 / 1000000000))" +%Y-%m-%dT%H:%M:%S)
+    for n in 1 2; do
+        echo "---- n$n.log since the kill ($since)"
+        awk -v t="$since" 'substr($1, 1, 19) >= t' "$tmp/n$n.log" | head -n 60
+    done
 fi
 sleep 1
 touch "$tmp/stop"

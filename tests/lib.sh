@@ -35,7 +35,7 @@ stop_pid() {
 }
 
 # At exit: stop what is left, show the end of every log of $tmp if a check
-# failed, remove $tmp.
+# failed, remove $tmp (kept after a failure if CHAN_TEST_KEEP is set).
 lib_cleanup() {
     for p in $pids $pid; do stop_pid "$p"; done
     if [ "$failures" -gt 0 ]; then
@@ -46,6 +46,10 @@ lib_cleanup() {
         done
         # once more, last, so that the end of the test's log names them
         echo "---- the checks that failed:$lib_failed"
+        if [ -n "${CHAN_TEST_KEEP:-}" ]; then
+            echo "---- kept $tmp (CHAN_TEST_KEEP)"
+            return
+        fi
     fi
     rm -rf "$tmp"
 }
