@@ -100,7 +100,7 @@ void chani_waitq_push(struct chan_waitq *q, struct chan_sudog *s)
     if (q->tail)
         q->tail->next = s;
     else
-        q->head = s;
+        CHANI_PEEK_SET(q->head, s);
     q->tail = s;
     s->queued = true;
 }
@@ -110,7 +110,7 @@ void chani_waitq_remove(struct chan_waitq *q, struct chan_sudog *s)
     if (s->prev)
         s->prev->next = s->next;
     else
-        q->head = s->next;
+        CHANI_PEEK_SET(q->head, s->next);
     if (s->next)
         s->next->prev = s->prev;
     else
@@ -152,7 +152,7 @@ static void ring_put(struct chan_local *c, struct chan_value *v)
     c->ring[i] = *v;
     if (v->len > CHAN_INLINE)
         v->u.ptr = NULL;
-    c->count++;
+    CHANI_PEEK_SET(c->count, c->count + 1);
     c->version++;
 }
 
@@ -223,7 +223,7 @@ static int recv_buffered(struct chan_local *c, void *buf, size_t size, void **al
     take_value(h, buf, alloc, p);
     chani_value_free(h);
     c->head = c->head + 1 == c->cap ? 0 : c->head + 1;
-    c->count--;
+    CHANI_PEEK_SET(c->count, c->count - 1);
     c->version++;
     refill(c, wake);
     return 1;
@@ -403,7 +403,7 @@ int chani_local_close(chan_t *ch)
         chani_mutex_unlock(&c->lock);
         return fail(EPIPE);
     }
-    c->closed = true;
+    CHANI_PEEK_SET(c->closed, true);
     c->version++;
     fail_all(&c->recvq, &wake);
     fail_all(&c->sendq, &wake);

@@ -77,6 +77,14 @@ struct chan_local {
                                    made, a waiter queued, the close */
 };
 
+/* Stores to the words a select peeks at without the lock (count, closed,
+ * the queues' heads: chan_select.c's looks_ready).  They are made under the
+ * lock like every other change, but as relaxed atomics, so that the peek's
+ * load races with nothing; on the machines we run on they cost what a
+ * plain store does. */
+#define CHANI_PEEK_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define CHANI_PEEK_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
 static inline struct chan_local *chani_local_of(chan_t *ch)
 {
     return (struct chan_local *)ch;

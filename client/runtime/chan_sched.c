@@ -147,7 +147,7 @@ static inline int procs(void)
  * Random numbers: wyrand, seeded per thread from the clock and the address
  * of its state (distinct per thread). */
 
-static __thread uint64_t rng_state;
+static __thread uint64_t rng_state __attribute__((tls_model("initial-exec")));
 
 uint64_t chani_rand(void)
 {

@@ -1,6 +1,13 @@
 /*
- * chan_select.c - select over local channels, Go's algorithm.
+ * chan_select.c - select over local channels, Go's algorithm, with one
+ * shortcut in front of it (step 0).
  *
+ *  0. With the orders of step 1 made, before its locking: peek at the
+ *     channels without their locks, in poll order; lock the first one
+ *     whose case looks ready and try that case alone.  If it
+ *     proceeds, that is the select's result: it was ready when tried, and
+ *     the first ready case of a random order is a fair pick.  A wrong guess
+ *     costs that one lock, then:
  *  1. Put the cases in a random order (the poll order) and, separately, the
  *     channels in address order (the lock order; a channel named by several
  *     cases is locked once).  Lock every channel.
@@ -41,6 +48,7 @@ struct sel {
     size_t n;                   /* cases with a channel */
     size_t *poll;               /* indices into the cases, random order */
     size_t *lock;               /* indices into the cases, by channel address */
+    size_t nsend;               /* send cases among the n */
     struct chan_sudog *sg;      /* per case (by case index) */
     struct chan_value *vals;      /* per case: the value of a send case */
     struct chan_sudog *wake;    /* waiters to wake after unlocking */
@@ -93,17 +101,43 @@ static void unlock_all_cb(void *arg)
     chani_local_wake(wake);
 }
 
-/* Fill the orders: Fisher-Yates for the poll order, insertion sort by
- * address for the lock order (selects are small). */
-static void make_orders(const chan_case_t *cases, size_t ncases, struct sel *s)
+/* Step 1's poll order: an inside-out Fisher-Yates shuffle of the local
+ * cases.  The draws share random words: a draw in [0, b) is the high half
+ * of the word times b, and the low half is the next draw's word (Lemire's
+ * batched draws), until the bounds' product would pass 2^32; each draw is
+ * then uniform within 2^-32.  A select of up to 8 cases costs one
+ * chani_rand() where it cost one per case. */
+static void make_poll_order(const chan_case_t *cases, size_t ncases, struct sel *s)
 {
     size_t n = 0;
+    uint64_t r = 0, product = 0;   /* 0: no word drawn yet */
+    s->nsend = 0;
     for (size_t i = 0; i < ncases; i++) {
         if (!is_local(&cases[i]))
             continue;
-        size_t j = chani_rand_below((uint32_t)(n + 1));
+        s->nsend += cases[i].op == CHAN_SEND;
+        uint64_t b = n + 1;   /* below 2^32 (chani_local_select checks) */
+        product *= b;         /* (no overflow: both at most 2^32) */
+        if (!product || product > (UINT64_C(1) << 32)) {
+            r = chani_rand();
+            product = b;
+        }
+        __uint128_t m = (__uint128_t)r * b;
+        size_t j = (size_t)(m >> 64);
+        r = (uint64_t)m;
         s->poll[n] = s->poll[j];
         s->poll[j] = i;
+        n++;
+    }
+    s->n = n;
+}
+
+/* Step 1's lock order: the local cases by channel address, insertion sort
+ * (selects are small).  Made only by a select that goes past step 0. */
+static void make_lock_order(const chan_case_t *cases, struct sel *s)
+{
+    for (size_t n = 0; n < s->n; n++) {
+        size_t i = s->poll[n];
         uintptr_t a = (uintptr_t)cases[i].ch;
         size_t k = n;
         while (k > 0 && (uintptr_t)cases[s->lock[k - 1]].ch > a) {
@@ -111,9 +145,7 @@ static void make_orders(const chan_case_t *cases, size_t ncases, struct sel *s)
             k--;
         }
         s->lock[k] = i;
-        n++;
     }
-    s->n = n;
 }
 
 /* Try case i (its channel locked).  1: done, with results in the case;
@@ -140,6 +172,8 @@ static int try_case(chan_case_t *cases, size_t i, struct sel *s)
 
 static int make_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
 {
+    if (!s->nsend)
+        return 0;
     for (size_t i = 0; i < ncases; i++) {
         if (is_local(&cases[i]) && cases[i].op == CHAN_SEND &&
             chani_value_make(&s->vals[i], cases[i].buf, cases[i].len) < 0) {
@@ -154,6 +188,8 @@ static int make_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
 
 static void free_vals(const chan_case_t *cases, size_t ncases, struct sel *s)
 {
+    if (!s->nsend)
+        return;
     for (size_t i = 0; i < ncases; i++)
         if (is_local(&cases[i]) && cases[i].op == CHAN_SEND)
             chani_value_free(&s->vals[i]);
@@ -234,6 +270,47 @@ static int select_nothing(int64_t deadline)
     return -1;
 }
 
+/* Might case i proceed now?  A guess, made without the lock from words
+ * that change under it (CHANI_PEEK_GET): wrong either way at times, so it
+ * only decides which case to try first, never a result. */
+static bool looks_ready(const chan_case_t *cases, size_t i)
+{
+    struct chan_local *c = chan_at(cases, i);
+    if (CHANI_PEEK_GET(c->closed))
+        return true;
+    if (cases[i].op == CHAN_SEND)
+        return CHANI_PEEK_GET(c->recvq.head) != NULL || CHANI_PEEK_GET(c->count) < c->cap;
+    return CHANI_PEEK_GET(c->count) > 0 || CHANI_PEEK_GET(c->sendq.head) != NULL;
+}
+
+/* Before step 1's locking of every channel: the first case in poll order
+ * that looks ready is tried with its channel alone locked.  Most selects
+ * that find a case ready (a busy buffered channel) end here, having
+ * touched one channel instead of all of them; the choice is still the
+ * first ready case of a random order, ready at the moment of its lock.
+ * Returns the case's index, -1 to go on with the full poll (no case looked
+ * ready, or the one that did was not), or -2 on failure (*err set). */
+static int poll_one(chan_case_t *cases, struct sel *s, int *err)
+{
+    for (size_t k = 0; k < s->n; k++) {
+        size_t i = s->poll[k];
+        if (!looks_ready(cases, i))
+            continue;
+        struct chan_local *c = chan_at(cases, i);
+        chani_mutex_lock(&c->lock);
+        int rc = try_case(cases, i, s);
+        chani_mutex_unlock(&c->lock);
+        chani_local_wake(s->wake);
+        s->wake = NULL;
+        if (rc < 0) {
+            *err = -rc;
+            return -2;
+        }
+        return rc == 1 ? (int)i : -1;
+    }
+    return -1;
+}
+
 /* Steps 1-2 with the channels locked: run a ready case.  Returns its index,
  * -1 if none is ready (*err ETIMEDOUT) or on failure (*err set). */
 static int poll_locked(chan_case_t *cases, struct sel *s, int *err)
@@ -256,15 +333,23 @@ static int poll_locked(chan_case_t *cases, struct sel *s, int *err)
 
 static int run_select(chan_case_t *cases, size_t ncases, struct sel *s, int64_t deadline)
 {
-    make_orders(cases, ncases, s);
+    make_poll_order(cases, ncases, s);
     if (s->n == 0)
         return select_nothing(deadline);
     if (make_vals(cases, ncases, s) < 0)
         return -1;
     s->wake = NULL;
+    int err = ETIMEDOUT;
+    int chosen = poll_one(cases, s, &err);
+    if (chosen != -1) {
+        free_vals(cases, ncases, s);
+        if (chosen < 0)
+            errno = err;
+        return chosen < 0 ? -1 : chosen;
+    }
+    make_lock_order(cases, s);
     lock_all(cases, s);
-    int err;
-    int chosen = poll_locked(cases, s, &err);
+    chosen = poll_locked(cases, s, &err);
     if (chosen >= 0 || err != ETIMEDOUT || deadline == 0) {
         unlock_all(cases, s);
         chani_local_wake(s->wake);
@@ -337,7 +422,8 @@ chan_lsel_t *chani_lsel_start(chan_case_t *cases, size_t ncases, chan_waiter_t *
     s->vals = (struct chan_value *)(s->sg + ncases);
     s->poll = (size_t *)(s->vals + ncases);
     s->lock = s->poll + ncases;
-    make_orders(cases, ncases, s);
+    make_poll_order(cases, ncases, s);
+    make_lock_order(cases, s);
     if (make_vals(cases, ncases, s) < 0) {
         free(mem);
         free(ls);
