@@ -666,6 +666,38 @@ RT_TEST(wait_group_releases_all)
     chan_wg_free(wg);
 }
 
+static _Atomic unsigned wg_flip;
+
+static void wg_done_later(void *p)
+{
+    if (atomic_fetch_add(&wg_flip, 1) & 1)
+        chan_yield();
+    ck_assert_int_eq(chan_wg_done(p), 0);
+}
+
+/* Adds that stay above zero take no lock, only the add to zero does: round
+ * after round, dones race with waiters arriving, and every waiter returns
+ * (a waiter that saw the count above zero must be queued before it can
+ * reach zero, else its wake is lost and it waits out its deadline). */
+RT_TEST(wait_group_rounds_race_waiters)
+{
+    for (int round = 0; round < 2000; round++) {
+        chan_wg_t *wg = chan_wg_make();
+        ck_assert_int_eq(chan_wg_add(wg, 4), 0);
+        rt_group_t g;
+        rt_group_init(&g);
+        for (int i = 0; i < 4; i++)
+            rt_spawn(&g, (round + i) % 2 ? mode : MODE_GOROUTINE, wg_done_later, wg);
+        atomic_store(&counter, 0);
+        rt_spawn(&g, mode, wg_waiter, wg);
+        ck_assert_int_eq(chan_wg_wait(wg, chan_now() + 5000), 0);
+        rt_join(&g);
+        ck_assert_int_eq(atomic_load(&counter), 1);
+        ck_assert_int_eq(chan_wg_wait(wg, 0), 0);
+        chan_wg_free(wg);
+    }
+}
+
 /* ---- the waiter contract ---------------------------------------------------- */
 
 struct waitbox {
@@ -762,6 +794,7 @@ static Suite *sched_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, wait_group_rules, 0, MODES);
     tcase_add_loop_test(tc, wait_group_releases_all, 0, MODES);
+    tcase_add_loop_test(tc, wait_group_rounds_race_waiters, 0, MODES);
     tcase_add_loop_test(tc, waiter_contract, 0, MODES);
     suite_add_tcase(s, tc);
     return s;

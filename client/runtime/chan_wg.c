@@ -7,11 +7,18 @@
  * waiter after unlocking.  A waiter whose deadline fires takes itself off
  * the list if nobody has yet.
  *
+ * An add that leaves the count above zero changes it with one
+ * compare-and-swap and no lock (a goroutine's start and exit each make
+ * one).  Only an add to zero takes the lock, so a waiter that found the
+ * count above zero under the lock is queued before the count can reach
+ * zero, and is woken by that add.
+ *
  * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -28,7 +35,7 @@ struct wg_waiter {
 
 struct chan_wg {
     chan_mutex_t lock;
-    long count;
+    _Atomic long count;         /* reaches zero only under the lock */
     struct wg_waiter *head;
 };
 
@@ -57,6 +64,32 @@ static void unlink_waiter(chan_wg_t *wg, struct wg_waiter *ww)
     ww->queued = false;
 }
 
+/* Would adding n to c leave the range [0, LONG_MAX]? */
+static bool out_of_range(long c, long n)
+{
+    return (n < 0 && c < -n) || (n > 0 && c > __LONG_MAX__ - n);
+}
+
+/* Add n to the count with a compare-and-swap, unless that is out of range
+ * (-1) or (unless locked) would make it zero (0).  1: added.  Release and
+ * acquire: what a goroutine did before its chan_wg_done is seen by whoever
+ * sees the count it left. */
+static int cas_add(chan_wg_t *wg, long n, bool locked, long *was)
+{
+    long c = atomic_load_explicit(&wg->count, memory_order_relaxed);
+    for (;;) {
+        if (out_of_range(c, n))
+            return -1;
+        if (!locked && c + n == 0)
+            return 0;
+        if (atomic_compare_exchange_weak_explicit(&wg->count, &c, c + n, memory_order_acq_rel,
+                                                  memory_order_relaxed)) {
+            *was = c;
+            return 1;
+        }
+    }
+}
+
 int chan_wg_add(chan_wg_t *wg, long n)
 {
     chani_errmsg_clear();
@@ -64,15 +97,24 @@ int chan_wg_add(chan_wg_t *wg, long n)
         errno = EINVAL;
         return -1;
     }
+    long was;
+    int rc = cas_add(wg, n, false, &was);
+    if (rc == 1)
+        return 0;
+    if (rc < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* to zero: under the lock, with the waiters' wake (another add may
+     * have come first: then this one is a plain add after all) */
     chani_mutex_lock(&wg->lock);
-    if ((n < 0 && wg->count < -n) || (n > 0 && wg->count > __LONG_MAX__ - n)) {
+    if (cas_add(wg, n, true, &was) < 0) {
         chani_mutex_unlock(&wg->lock);
         errno = EINVAL;
         return -1;
     }
-    wg->count += n;
     struct wg_waiter *wake = NULL;
-    if (wg->count == 0) {
+    if (was + n == 0) {
         struct wg_waiter *ww;
         while ((ww = wg->head)) {
             unlink_waiter(wg, ww);
@@ -105,7 +147,7 @@ int chan_wg_wait(chan_wg_t *wg, int64_t deadline)
         return -1;
     }
     chani_mutex_lock(&wg->lock);
-    if (wg->count == 0) {
+    if (atomic_load_explicit(&wg->count, memory_order_acquire) == 0) {
         chani_mutex_unlock(&wg->lock);
         return 0;
     }
