@@ -269,11 +269,14 @@ static bool feed_pump(repl_feed_t *f, chand_journal_t *j, uint8_t *buf)
             feed_close_file(f);
             continue;
         }
+        if (f->reset || f->has_trunc) {
+            /* say it even with nothing (more) of this log to send: a cut
+             * belongs to this log, and the next log's bytes must not carry
+             * it (the replica would take it for a cut of that log) */
+            feed_send(f, NULL, 0, false);
+            continue;
+        }
         if (f->gen == jgen) {
-            if (f->reset || f->has_trunc) {
-                feed_send(f, NULL, 0, false);   /* say it even with nothing new */
-                continue;
-            }
             if (jsnap > f->rsnap && f->gen >= jsnap) {
                 /* a rewrite made a snapshot: the replica can drop its old
                  * logs once it has it */

@@ -11,7 +11,9 @@
 #     primary) when the primary dies: it is not elected (it lacks values
 #     answered OK), and once the old primary is back every value is there;
 #   - under async replication, a replica left behind by several rewrites
-#     (the logs it lacks removed): its copy goes on through the snapshot.
+#     (the logs it lacks removed): its copy goes on through the snapshot;
+#   - a primary that wrote a record its replica never got, back as the
+#     replica of the new primary: it cuts that record off and rejoins.
 # Run by make check ($CHAND, $CHAN and $TCP_RELAY set there); every process
 # it starts is stopped by PID.
 #
@@ -238,6 +240,67 @@ wait_log "$tmp/n4.log" "serving as primary" $(( (TTL + 4) * 10 )) || fail "node 
 len=$(timeout 30 "$CHAN" --addr "127.0.0.1:$C4" stat lag | sed -n 's/^len: //p')
 [ "$len" = 100 ] && pass "the copy that went on through the snapshot holds the 100 values left" ||
     fail "node 4 holds $len of the 100 values left"
+
+# ---- a primary that wrote what its replica never got rejoins: the cut ----
+# Under sync replication the primary writes a send's record before its
+# replica has it (the answer waits).  Its stream to the replica stopped
+# (the relay in front of it, SIGSTOP, then killed with what it held), the
+# primary writes one such record and dies.  The replica is elected and
+# starts a log of its own term; the old primary comes back as its replica
+# holding a longer copy of the log before, and must be told to cut that
+# record off before the new logs come: else it never rejoins, and under
+# sync replication the new primary answers nothing.  A cluster of its own.
+free_port C5; free_port C6; free_port R5; free_port R6
+start_relay() {   # start_relay N
+    eval ""$RELAY" \$R$1 \$C$1 &"
+    eval "relay$1=$!"
+    pids="$pids $!"
+}
+start_cut() {   # start_cut N
+    eval "c=\$C$1 r=\$R$1"
+    "$CHAND" --listen "127.0.0.1:$c" --advertise "127.0.0.1:$r" --data-dir "$tmp/d$1" \
+        --cluster t3 --group gc --etcd "$ETCD" --lease-ttl ${TTL}s --replication sync \
+        >>"$tmp/n$1.log" 2>&1 &
+    eval "node$1=$!"
+    pids="$pids $!"
+}
+start_relay 5
+start_relay 6
+start_cut 5
+wait_log "$tmp/n5.log" "serving as primary" 100 || { fail "node 5 not elected"; exit 1; }
+start_cut 6
+wait_log "$tmp/n5.log" "replica .* joined" 100 || { fail "node 6 did not join"; exit 1; }
+SEEDS56="127.0.0.1:$C5,127.0.0.1:$C6"
+timeout 20 "$CHAN" --addr "127.0.0.1:$C5" make cut --cap 100 &&
+    timeout 20 "$CHAN" --addr "127.0.0.1:$C5" send cut before || fail "make and send before the cut"
+kill -STOP "$relay5"
+timeout 20 "$CHAN" --addr "127.0.0.1:$C5" send cut unreplicated >/dev/null 2>&1 &
+tail_send=$!
+sleep 1   # written to node 5's log, its answer waiting for the replica
+kill -KILL "$node5" "$relay5"
+wait "$node5" "$relay5" 2>/dev/null
+wait "$tail_send" 2>/dev/null
+wait_log "$tmp/n6.log" "serving as primary" $(( (TTL + 6) * 10 )) || { fail "node 6 not elected"; exit 1; }
+start_relay 5
+start_cut 5
+if wait_log "$tmp/n6.log" "replica .* joined: a cut" 150 && wait_log "$tmp/n5.log" "replica: cut log" 100; then
+    pass "the old primary rejoined, its record the new primary never had cut off"
+else
+    fail "the old primary did not take the cut: $(grep "replica" "$tmp/n5.log" | tail -n 2)"
+fi
+if timeout 20 "$CHAN" --addr "$SEEDS56" send cut after 2>"$tmp/after.err"; then
+    pass "the new primary answers a send once the old one is its replica"
+else
+    fail "a send to the new primary: $(cat "$tmp/after.err")"
+fi
+# and the copy is right: once node 5 is primary again, the channel holds
+# what node 6 answered OK, without the record cut off
+kill -KILL "$node6"
+wait "$node6" 2>/dev/null
+wait_log "$tmp/n5.log" "serving as primary" $(( (TTL + 6) * 10 )) 2 || fail "node 5 not elected again"
+got=$(timeout 20 "$CHAN" --addr "$SEEDS56" recv cut -n 10 -t 1000 2>/dev/null | tr '\n' ' ')
+[ "$got" = "before after " ] && pass "after the cut and a failover the channel holds: $got" ||
+    fail "after the cut and a failover the channel holds: '$got', not 'before after '"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "all cluster copy tests passed"
