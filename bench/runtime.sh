@@ -6,10 +6,10 @@
 # wall time per goroutine of the chain; memory stays in the table).  Run by
 # `make bench-runtime`:
 #   runtime.sh C_BENCH_BINARY GO_SOURCE_DIR WORK_DIR RESULTS_MD
-# Each figure is the median of REPS runs (default 5: single runs of one
+# Each figure is the median of REPS runs (default 9: single runs of one
 # line differ by up to 4x here, when two goroutines land on one worker or
-# on two), libchan and Go
-# alternating so that both see the same machine;
+# on two, and a select over buffered channels has two speeds, fixed at its
+# start), libchan and Go alternating so that both see the same machine;
 # `nice` keeps other work responsive.  Speed is reported, never asserted.
 #
 # Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
@@ -30,7 +30,7 @@ else
     gobin=""
 fi
 
-reps=${REPS:-5}
+reps=${REPS:-9}
 
 # run ENV-ASSIGNMENT PROGRAM ARGS... -> the program's one output line
 run() {
@@ -119,11 +119,13 @@ section=$(mktemp)
     echo
     echo "bench/runtime.sh runs each program $reps times, libchan and Go 1.19 alternating, Go with"
     echo "GOMAXPROCS equal to CHAN_PROCS; the table shows the medians. Ratio above 1: libchan is faster"
-    echo "(or smaller). On this VM single runs of one line differ widely (select over 2 buffered"
-    echo "channels: 58-197 ns in six runs of libchan on two workers, 74-80 ns on one; 70-91 ns for"
-    echo "Go), and a run that first"
-    echo "touches memory the guest has not used before is slow: the chain of 1,000,000 took 3.3-9.0 s"
-    echo "in single runs of libchan (4 GB), 3.4-4.0 s of Go (2.7 GB)."
+    echo "(or smaller). On this VM single runs of one line differ widely. A select over buffered"
+    echo "channels runs in one of two ways, fixed at its start: with both producers started on the"
+    echo "other worker the selecting goroutine has a core to itself (select over 2: 39-47 ns in 9"
+    echo "runs of 2026-12-08), with one of them on its own worker it shares it for good, since a"
+    echo "goroutine that has started never moves (80-86 ns); Go moves goroutines (50-55 ns). And a"
+    echo "run that first touches memory the guest has not used before is slow: the chain of"
+    echo "1,000,000 took 3.3-9.0 s in single runs of libchan (4 GB), 3.4-4.0 s of Go (2.7 GB)."
     echo "The picture shows the time per operation (a daisy chain's: its wall time per goroutine)."
     echo
     echo "![Time per operation, libchan against Go, for each workload](runtime.svg)"
