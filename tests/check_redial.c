@@ -666,6 +666,61 @@ static void *fake_late_send(void *arg)
     return NULL;
 }
 
+/* A move whose answer is lost: the first connection takes MoveSlots 0-511
+ * to g2 and hangs up without answering, as a node dying right after it
+ * recorded the move; the next ones answer each Map with slots 0-511 of g1
+ * moving to g2 (f->late 0: the move was recorded) or not moving (1). */
+static void *fake_lost_move(void *arg)
+{
+    struct fake *f = arg;
+    struct conn *c = calloc(1, sizeof *c);
+    chan_arena_init(&c->arena);
+    c->fd = fake_accept(f);
+    Chan__Request *rq;
+    while (c->fd >= 0 && (rq = conn_read(c, WAIT_MS)) &&
+           rq->op_case != CHAN__REQUEST__OP_MOVE_SLOTS)
+        answer(c, rq);
+    if (c->fd >= 0)
+        close(c->fd);
+    Chan__SlotRange whole = CHAN__SLOT_RANGE__INIT, moving = CHAN__SLOT_RANGE__INIT;
+    whole.has_lo = whole.has_hi = moving.has_lo = moving.has_hi = true;
+    whole.lo = 0;
+    whole.hi = CHAN_SLOTS - 1;
+    whole.group = "g1";
+    moving.lo = 0;
+    moving.hi = 511;
+    moving.group = "g2";
+    Chan__SlotRange *ranges[1] = { &whole };
+    Chan__SlotMap m = CHAN__SLOT_MAP__INIT;
+    m.has_version = true;
+    m.version = 7;
+    m.n_ranges = 1;
+    m.ranges = ranges;
+    m.moving = f->late == 0 ? &moving : NULL;
+    while ((c->fd = fake_accept(f)) >= 0) {
+        c->len = c->used = 0;
+        while ((rq = conn_read(c, WAIT_MS))) {
+            if (rq->op_case != CHAN__REQUEST__OP_MAP) {
+                answer(c, rq);
+                continue;
+            }
+            f->nopen++;   /* (counts the Maps asked) */
+            Chan__Reply r = CHAN__REPLY__INIT;
+            r.has_id = r.has_status = true;
+            r.id = rq->id;
+            r.result_case = CHAN__REPLY__RESULT_MAP;
+            r.map = &m;
+            conn_reply(c, &r);
+        }
+        close(c->fd);
+        if (atomic_load(&f->drop))
+            break;
+    }
+    chan_arena_free(&c->arena);
+    free(c);
+    return NULL;
+}
+
 static void fake_start_with(struct fake *f, int nreopen, void *(*serve)(void *))
 {
     memset(f, 0, sizeof *f);
@@ -714,6 +769,38 @@ START_TEST(t_late_send_answer)
     close(f.lfd);
     if (_i == 2)
         ck_assert(f.hung_up);
+}
+END_TEST
+
+/* A move whose answer was lost with the connection is not reported failed
+ * when the map shows it under way (the node asked recorded it and died: a
+ * retry would be refused as a second move); when the map does not show it,
+ * it is ECONNRESET after the look. */
+START_TEST(t_move_answer_lost)
+{
+    struct fake f;
+    fake_start_with(&f, 0, fake_lost_move);
+    f.late = _i;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+    chan_client_t *cl = chan_connect(addr, NULL, chan_now() + WAIT_MS);
+    ck_assert_ptr_nonnull(cl);
+    int64_t t0 = chan_now();
+    int rc = chan_cluster_move(cl, 0, 511, "g2", chan_now() + 10000);
+    int err = errno;
+    if (_i == 0) {
+        ck_assert_msg(rc == 0, "move: -1, %s (%s)", strerror(err), chan_errmsg());
+    } else {
+        ck_assert_int_eq(rc, -1);
+        ck_assert_int_eq(err, ECONNRESET);
+        ck_assert_msg(strstr(chan_errmsg(), "does not show"), "%s", chan_errmsg());
+        ck_assert_int_ge(chan_now() - t0, 4000);   /* it looked, several times */
+        ck_assert_int_gt(f.nopen, 2);
+    }
+    atomic_store(&f.drop, true);
+    chan_disconnect(cl);
+    pthread_join(f.thread, NULL);
+    close(f.lfd);
 }
 END_TEST
 
@@ -828,6 +915,7 @@ static Suite *redial_suite(void)
     tcase_add_test(tc, t_reopen_on_the_wire);
     tcase_add_test(tc, t_tiny_max_frame_refused);
     tcase_add_loop_test(tc, t_late_send_answer, 0, 3);
+    tcase_add_loop_test(tc, t_move_answer_lost, 0, 2);
     tcase_add_test(tc, t_close_on_stuck_connection);
     suite_add_tcase(s, tc);
     return s;

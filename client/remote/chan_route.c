@@ -440,6 +440,50 @@ ssize_t chan_cluster_slots(chan_client_t *cl, chan_slot_range_t **out, int64_t d
     return (ssize_t)x.n;
 }
 
+/* How long a move whose answer was lost looks for itself in the map: the
+ * nodes read the map from etcd a few times a second, and a failover
+ * (the node asked died) takes a redial. */
+#define MOVE_LOOK_MS 5000
+
+/* The map shows lo..hi moving to group, or served by it: 1; not: 0; the map
+ * could not be read: -1. */
+static int move_shown(chan_client_t *cl, unsigned lo, unsigned hi, const char *group,
+                      int64_t deadline)
+{
+    chan_slot_range_t *v;
+    ssize_t n = chan_cluster_slots(cl, &v, deadline);
+    if (n < 0)
+        return -1;
+    int shown = 1;
+    for (ssize_t i = 0; i < n; i++)
+        if (v[i].lo <= hi && v[i].hi >= lo && strcmp(v[i].moving ? v[i].to : v[i].group, group))
+            shown = 0;
+    free(v);
+    return shown;
+}
+
+/* The connection was lost before the answer to a move: the node asked may
+ * have recorded it in etcd and gone away (the group's next primary carries
+ * it on).  0 if the map shows it, else -1 with ECONNRESET. */
+static int move_after_loss(chan_client_t *cl, unsigned lo, unsigned hi, const char *group,
+                           int64_t deadline)
+{
+    int64_t until = chan_now() + MOVE_LOOK_MS;
+    if (deadline >= 0 && deadline < until)
+        until = deadline;
+    for (;;) {
+        if (move_shown(cl, lo, hi, group, until) == 1)
+            return 0;
+        if (chan_now() + 100 >= until)
+            break;
+        chan_sleep(chan_now() + 100);
+    }
+    chani_errmsg_set("the connection was lost before the answer, and the slot map does not show "
+                     "slots %u-%u moving to %s", lo, hi, group);
+    errno = ECONNRESET;
+    return -1;
+}
+
 int chan_cluster_move(chan_client_t *cl, unsigned lo, unsigned hi, const char *group,
                       int64_t deadline)
 {
@@ -458,6 +502,6 @@ int chan_cluster_move(chan_client_t *cl, unsigned lo, unsigned hi, const char *g
     rq.move_slots = &m;
     chan_rpc_t rpc = { 0 };
     if (chani_client_call(cl, &rq, &rpc, deadline) < 0)
-        return -1;
+        return errno == ECONNRESET ? move_after_loss(cl, lo, hi, group, deadline) : -1;
     return rpc.status == CHAN__STATUS__OK ? 0 : chani_rpc_fail(&rpc);
 }

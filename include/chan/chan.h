@@ -775,7 +775,11 @@ CHAN_API ssize_t chan_cluster_slots(chan_client_t *cl, chan_slot_range_t **out, 
  * under way, and its end); -1 with EINVAL (a range of several groups, a
  * group without a primary, a move already under way: chan_errmsg() says
  * which), EBUSY (etcd did not take it), EACCES (the user lacks the cluster
- * permission), ETIMEDOUT, ECONNRESET. */
+ * permission), ETIMEDOUT, ECONNRESET.  A connection lost before the answer
+ * is not taken for a failure at once: the node may have recorded the move
+ * and died.  The call then reads the map (through a redial) for up to 5 s
+ * within its deadline: 0 if it shows lo..hi moving to group or served by
+ * it, else ECONNRESET. */
 CHAN_API int chan_cluster_move(chan_client_t *cl, unsigned lo, unsigned hi, const char *group,
                                int64_t deadline);
 
