@@ -383,9 +383,13 @@ static void names_free(struct names *ns)
 static const char *adopt_check(chand_server_t *s, const Chan__Adopt *a)
 {
     const slot_map_t *m = chand_cluster_map(s->cluster);
-    if (!a->has_lo || !a->has_hi)
-        return "Adopt needs lo and hi";
-    if (!m || !m->moving || m->mlo != a->lo || m->mhi != a->hi ||
+    if (!a->has_lo || !a->has_hi || !a->has_map_version)
+        return "Adopt needs lo, hi and map_version";
+    /* a part of an older move (its sender since superseded, the part late)
+     * must not touch this move's channels: a first part drops them all */
+    if (m && a->map_version < m->version)
+        return "an Adopt of a move the slot map has since replaced";
+    if (!m || a->map_version > m->version || !m->moving || m->mlo != a->lo || m->mhi != a->hi ||
         strcmp(slotmap_moving_to(m), s->opts.group))
         return NULL;   /* not seen yet: RETRY */
     for (size_t i = 0; i < a->n_channels; i++) {

@@ -19,22 +19,31 @@
  *       exists (the script has meanwhile stopped every node of NAME's
  *       group), then opens NAME with a deadline of 30 s: it must wait for
  *       the group to be back, not fail on the nodes it knew.
+ *   cluster_client adopt HOST:PORT LO HI VERSION ATTEMPT NAME VALUE
+ *       speaks the protocol by hand as an old group's primary would: a
+ *       Hello, then one Adopt{lo, hi, map_version, attempt, first, last}
+ *       of one channel NAME (capacity 4) holding VALUE; prints the status
+ *       of its answer (OK, RETRY, BAD_REQUEST...) and the message.
  * Exit 0 when everything held, 1 on a failure (each printed), 2 on usage.
  *
  * Copyright (c) 2026 The chand authors.  MIT License (see LICENSE).
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "chan/chan.h"
+#include "chan_frame.h"
 
 static int failures;
 
@@ -435,6 +444,114 @@ static int wait_for_group(const char *seeds, const char *known, const char *name
     return failures ? 1 : 0;
 }
 
+/* One frame written; 0, or -1 if the connection failed. */
+static int write_request(int fd, const Chan__Request *rq)
+{
+    uint8_t *buf = malloc(chan_frame_size_request(rq));
+    size_t n = chan_frame_encode_request(rq, buf);
+    ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
+    free(buf);
+    return w == (ssize_t)n ? 0 : -1;
+}
+
+/* The next reply frame's status and message (buf holds it); -1 if the
+ * connection closed first or the frame is not a reply. */
+static int read_reply(int fd, uint8_t *buf, size_t size, Chan__Status *st, char *msg,
+                      size_t msgsize)
+{
+    size_t got = 0;
+    for (;;) {
+        uint64_t body;
+        size_t hdr;
+        int h = chan_frame_header(buf, got, size, &body, &hdr);
+        if (h < 0)
+            return -1;
+        if (h == CHAN_FRAME_OK && got >= hdr + body) {
+            chan_arena_t a;
+            chan_arena_init(&a);
+            Chan__Reply *r = chan_frame_decode_reply(&a, buf + hdr, body);
+            if (r) {
+                *st = r->has_status ? r->status : CHAN__STATUS__OK;
+                snprintf(msg, msgsize, "%s", r->message ? r->message : "");
+            }
+            chan_arena_free(&a);
+            return r ? 0 : -1;
+        }
+        ssize_t n = recv(fd, buf + got, size - got, 0);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+}
+
+static int adopt(const char *addr, unsigned lo, unsigned hi, uint64_t version, uint64_t attempt,
+                 const char *name, const char *value)
+{
+    char host[64];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || (size_t)(colon - addr) >= sizeof host)
+        return 2;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = 0;
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
+        connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        printf("connect %s: %s\n", addr, strerror(errno));
+        return 1;
+    }
+    Chan__Hello h = CHAN__HELLO__INIT;
+    h.has_version = true;
+    h.version = CHAN_PROTOCOL_VERSION;
+    Chan__Request rq = CHAN__REQUEST__INIT;
+    rq.has_id = true;
+    rq.id = 1;
+    rq.op_case = CHAN__REQUEST__OP_HELLO;
+    rq.hello = &h;
+    static uint8_t buf[65536];
+    Chan__Status st = CHAN__STATUS__OK;
+    char msg[512] = "";
+    if (write_request(fd, &rq) < 0 || read_reply(fd, buf, sizeof buf, &st, msg, sizeof msg) < 0 ||
+        st != CHAN__STATUS__OK) {
+        printf("Hello failed: %s\n", msg);
+        close(fd);
+        return 1;
+    }
+    ProtobufCBinaryData val = { strlen(value), (uint8_t *)value };
+    uint32_t redelivered = 0;
+    Chan__AdoptChannel ac = CHAN__ADOPT_CHANNEL__INIT;
+    Chan__AdoptChannel *acs[1] = { &ac };
+    ac.has_name = ac.has_capacity = ac.has_closed = true;
+    ac.name.data = (uint8_t *)name;
+    ac.name.len = strlen(name);
+    ac.capacity = 4;
+    ac.n_values = ac.n_redelivered = 1;
+    ac.values = &val;
+    ac.redelivered = &redelivered;
+    Chan__Adopt a = CHAN__ADOPT__INIT;
+    a.has_lo = a.has_hi = a.has_map_version = a.has_attempt = a.has_first = a.has_last = true;
+    a.lo = lo;
+    a.hi = hi;
+    a.map_version = version;
+    a.attempt = attempt;
+    a.first = a.last = true;
+    a.n_channels = 1;
+    a.channels = acs;
+    rq.id = 2;
+    rq.op_case = CHAN__REQUEST__OP_ADOPT;
+    rq.adopt = &a;
+    if (write_request(fd, &rq) < 0 || read_reply(fd, buf, sizeof buf, &st, msg, sizeof msg) < 0) {
+        printf("no answer to the Adopt\n");
+        close(fd);
+        return 1;
+    }
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(&chan__status__descriptor,
+                                                                        (int)st);
+    printf("%s %s\n", ev ? ev->name : "?", msg);
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -444,7 +561,11 @@ int main(int argc, char **argv)
         return load(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc == 6 && !strcmp(argv[1], "wait"))
         return wait_for_group(argv[2], argv[3], argv[4], argv[5]);
+    if (argc == 9 && !strcmp(argv[1], "adopt"))
+        return adopt(argv[2], (unsigned)atoi(argv[3]), (unsigned)atoi(argv[4]),
+                     strtoull(argv[5], NULL, 10), strtoull(argv[6], NULL, 10), argv[7], argv[8]);
     fprintf(stderr, "usage: cluster_client ops SEEDS | load SEEDS SECONDS NCHAN |"
-                    " wait SEEDS KNOWN NAME GO\n");
+                    " wait SEEDS KNOWN NAME GO |\n"
+                    "       cluster_client adopt HOST:PORT LO HI VERSION ATTEMPT NAME VALUE\n");
     return 2;
 }

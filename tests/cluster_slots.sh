@@ -7,7 +7,8 @@
 # consumers run (nothing lost, nothing repeated unmarked, order kept); a
 # move that outlives the old group's primary (killed in the middle) ends
 # under its successor; values of 700 kB move whole; a call waits for a
-# group that has no node until one is back.  Run by make check
+# group that has no node until one is back; a part of an older move is
+# refused.  Run by make check
 # ($CHAND, $CHAN and $CLUSTER_CLIENT set there); every process it starts is
 # stopped by PID.
 #
@@ -309,5 +310,63 @@ else
 fi
 wait "$waitc" && pass "$(sed -n 's/^ok: \(a client that knew\)/\1/p' "$tmp/waitc.out")" ||
     fail "the client that knew the group's nodes: $(cat "$tmp/waitc.out")"
+
+# ---- an Adopt of an older move is refused ----
+# Adopt parts name the map whose move they belong to.  A part of an older
+# move (sent by a primary since superseded, arriving late) must not touch
+# the current move's channels: a first part drops every channel of the
+# range.  The map is written by hand: slot S of stale.0 held by group g9,
+# which has no node (so that no mover runs), moving to group T; the parts
+# are sent as a mover would.  The current move's part lands; an older
+# map's first part, after it, is refused and leaves it whole; a newer
+# map's is told to wait.  Then the move is ended by hand and stale.0
+# holds the current part's value.
+MAPKEY=/chand/s/slots
+sslot=$("$CHAN" cluster slot stale.0)
+tgroup=$(awk -v s="$sslot" '{ split($1, r, "-"); if (s >= r[1] && s <= r[2]) print $2 }' \
+    "$tmp/wslots")
+tnode=$(primary_of "$tgroup")
+map_with() {   # map_with MOVING(0|1) OWNER: the map, slot S given to OWNER
+    ETCDCTL_API=3 etcdctl --endpoints "$ETCD" get "$MAPKEY" --print-value-only |
+        python3 -c '
+import json, sys
+m, s, moving, owner, to = json.load(sys.stdin), int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3], sys.argv[4]
+own = [None] * 1024
+for lo, hi, g in m["ranges"]:
+    for i in range(lo, hi + 1):
+        own[i] = g
+own[s] = owner
+ranges, lo = [], 0
+for i in range(1, 1025):
+    if i == 1024 or own[i] != own[lo]:
+        ranges.append([lo, i - 1, own[lo]])
+        lo = i
+out = {"ranges": ranges}
+if moving:
+    out["moving"] = [s, s, to]
+print(json.dumps(out))' "$sslot" "$1" "$2" "$tgroup"
+}
+ETCDCTL_API=3 etcdctl --endpoints "$ETCD" put "$MAPKEY" "$(map_with 1 g9)" >/dev/null ||
+    fail "writing the slot map by hand"
+mver=$(ETCDCTL_API=3 etcdctl --endpoints "$ETCD" get "$MAPKEY" -w json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["kvs"][0]["mod_revision"])')
+tgt="127.0.0.1:$(eval echo "\$C$tnode")"
+adopt() {   # adopt VERSION ATTEMPT VALUE: the answer of group T's primary
+    "$CLIENT" adopt "$tgt" "$sslot" "$sslot" "$1" "$2" stale.0 "$3"
+}
+took() { adopt "$mver" 100 current >"$tmp/adopt1" 2>&1; grep -q "^OK" "$tmp/adopt1"; }
+wait_for 100 took && pass "the current move's part is taken" ||
+    fail "the current move's part: $(cat "$tmp/adopt1")"
+adopt $((mver - 1)) 200 stale >"$tmp/adopt2" 2>&1
+grep -q "^BAD_REQUEST" "$tmp/adopt2" && pass "an older move's part is refused: $(cat "$tmp/adopt2")" ||
+    fail "an older move's part: $(cat "$tmp/adopt2")"
+adopt $((mver + 1000)) 300 newer >"$tmp/adopt3" 2>&1
+grep -q "^RETRY" "$tmp/adopt3" && pass "a newer map's part waits: $(cat "$tmp/adopt3")" ||
+    fail "a newer map's part: $(cat "$tmp/adopt3")"
+ETCDCTL_API=3 etcdctl --endpoints "$ETCD" put "$MAPKEY" "$(map_with 0 "$tgroup")" >/dev/null ||
+    fail "ending the move by hand"
+got=$(timeout 20 "$CHAN" --addr "$SEEDS" recv stale.0 -t 10000 2>&1)
+[ "$got" = current ] && pass "stale.0 holds the current move's value" ||
+    fail "stale.0 after the move: '$got'"
 
 [ "$failures" -eq 0 ]
