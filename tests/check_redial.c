@@ -435,6 +435,7 @@ struct conn {
     size_t used;             /* the last request's frame, still pointed into */
     chan_arena_t arena;
     uint64_t max_frame;      /* announced in the Hello reply; 0: 1 MiB */
+    bool eof;                /* conn_read: the client closed (or sent garbage) */
 };
 
 /* The next request, waiting up to ms; NULL on timeout or end.  It lives
@@ -453,14 +454,18 @@ static Chan__Request *conn_read(struct conn *c, int ms)
             c->used = hdr + body;
             return chan_frame_decode_request(&c->arena, c->buf + hdr, body);
         }
-        if (h < 0)
+        if (h < 0) {
+            c->eof = true;
             return NULL;
+        }
         struct pollfd p = { c->fd, POLLIN, 0 };
         if (poll(&p, 1, ms) <= 0)
             return NULL;
         ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
-        if (n <= 0)
+        if (n <= 0) {
+            c->eof = true;
             return NULL;
+        }
         c->len += (size_t)n;
     }
 }
@@ -722,6 +727,125 @@ static void *fake_lost_move(void *arg)
     return NULL;
 }
 
+/* Two one-node groups of a cluster, for a call answered MOVED whose new
+ * group's connection is lost on the way (a failover there).  g1 (the fake
+ * with late == 1) serves every slot until it answers a Send MOVED; its Maps
+ * then give every slot to g2 (f->nmaps counts them).  g2 (late == 2)
+ * hangs up its first connection at the first Open, then serves: f->nopen
+ * counts its Opens answered, f->after its Sends taken. */
+static char moved_addr[2][32];
+static atomic_bool moved_answered;
+
+static void cluster_hello(struct conn *c, uint64_t id, const char *group)
+{
+    Chan__Limits l = CHAN__LIMITS__INIT;
+    l.has_max_frame = l.has_max_value = l.has_max_batch = l.has_max_cases = true;
+    l.max_frame = 1u << 20;
+    l.max_value = 1u << 19;
+    l.max_batch = 64;
+    l.max_cases = 64;
+    Chan__HelloReply h = CHAN__HELLO_REPLY__INIT;
+    h.has_version = true;
+    h.version = CHAN_PROTOCOL_VERSION;
+    h.server = "fake";
+    h.limits = &l;
+    h.role = "primary";
+    h.group = (char *)group;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = id;
+    r.result_case = CHAN__REPLY__RESULT_HELLO;
+    r.hello = &h;
+    conn_reply(c, &r);
+}
+
+static void cluster_map(struct conn *c, uint64_t id)
+{
+    bool moved = atomic_load(&moved_answered);
+    Chan__SlotRange whole = CHAN__SLOT_RANGE__INIT;
+    whole.has_lo = whole.has_hi = true;
+    whole.lo = 0;
+    whole.hi = CHAN_SLOTS - 1;
+    whole.group = moved ? "g2" : "g1";
+    Chan__SlotRange *ranges[1] = { &whole };
+    Chan__GroupInfo gi[2] = { CHAN__GROUP_INFO__INIT, CHAN__GROUP_INFO__INIT };
+    Chan__GroupInfo *groups[2] = { &gi[0], &gi[1] };
+    char *nodes[2] = { moved_addr[0], moved_addr[1] };
+    for (int g = 0; g < 2; g++) {
+        gi[g].group = g ? "g2" : "g1";
+        gi[g].primary = nodes[g];
+        gi[g].n_nodes = 1;
+        gi[g].nodes = &nodes[g];
+    }
+    Chan__SlotMap m = CHAN__SLOT_MAP__INIT;
+    m.has_slots = m.has_version = true;
+    m.slots = CHAN_SLOTS;
+    m.version = moved ? 2 : 1;
+    m.n_ranges = 1;
+    m.ranges = ranges;
+    m.n_groups = 2;
+    m.groups = groups;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = id;
+    r.result_case = CHAN__REPLY__RESULT_MAP;
+    r.map = &m;
+    conn_reply(c, &r);
+}
+
+static void answer_send(struct conn *c, const Chan__Request *rq, bool moved)
+{
+    Chan__SendReply sr = CHAN__SEND_REPLY__INIT;
+    sr.has_accepted = true;
+    sr.accepted = moved ? 0 : (uint32_t)rq->send->n_values;
+    Chan__Reply r = CHAN__REPLY__INIT;
+    r.has_id = r.has_status = true;
+    r.id = rq->id;
+    r.status = moved ? CHAN__STATUS__MOVED : CHAN__STATUS__OK;
+    r.message = moved ? "the channel's slot is served by group g2" : NULL;
+    r.result_case = CHAN__REPLY__RESULT_SEND;
+    r.send = &sr;
+    conn_reply(c, &r);
+}
+
+static void *fake_moved_group(void *arg)
+{
+    struct fake *f = arg;
+    bool g2 = f->late == 2;
+    struct conn *c = calloc(1, sizeof *c);
+    chan_arena_init(&c->arena);
+    for (int n = 1; !atomic_load(&f->drop) && (c->fd = fake_accept(f)) >= 0; n++) {
+        c->len = c->used = 0;
+        c->eof = false;
+        Chan__Request *rq;
+        while ((rq = conn_read(c, 100)) || (!c->eof && !atomic_load(&f->drop))) {
+            if (!rq) {
+                continue;
+            } else if (rq->op_case == CHAN__REQUEST__OP_HELLO) {
+                cluster_hello(c, rq->id, g2 ? "g2" : "g1");
+            } else if (rq->op_case == CHAN__REQUEST__OP_MAP) {
+                f->nmaps++;
+                cluster_map(c, rq->id);
+            } else if (rq->op_case == CHAN__REQUEST__OP_SEND) {
+                if (!g2)
+                    atomic_store(&moved_answered, true);
+                else
+                    f->after++;
+                answer_send(c, rq, !g2);
+            } else if (rq->op_case == CHAN__REQUEST__OP_OPEN && g2 && n == 1) {
+                break;   /* the failover: the connection is lost */
+            } else {
+                f->nopen += rq->op_case == CHAN__REQUEST__OP_OPEN && g2;
+                answer(c, rq);
+            }
+        }
+        close(c->fd);
+    }
+    chan_arena_free(&c->arena);
+    free(c);
+    return NULL;
+}
+
 static void fake_start_with(struct fake *f, int nreopen, void *(*serve)(void *))
 {
     memset(f, 0, sizeof *f);
@@ -802,6 +926,40 @@ START_TEST(t_move_answer_lost)
     chan_disconnect(cl);
     pthread_join(f.thread, NULL);
     close(f.lfd);
+}
+END_TEST
+
+/* A call answered MOVED took no effect: when the connection to the slot's
+ * new group is lost before the call gets there (its primary failing over),
+ * the call waits and goes again within its deadline, and is not failed
+ * with ECONNRESET, which would say it may have taken effect. */
+START_TEST(t_moved_then_lost)
+{
+    struct fake g[2];
+    atomic_store(&moved_answered, false);
+    for (int i = 0; i < 2; i++) {
+        fake_start_with(&g[i], 0, fake_moved_group);
+        g[i].late = i + 1;
+        snprintf(moved_addr[i], sizeof moved_addr[i], "127.0.0.1:%d", g[i].port);
+    }
+    chan_client_t *cl = chan_connect(moved_addr[0], NULL, chan_now() + WAIT_MS);
+    ck_assert_ptr_nonnull(cl);
+    chan_t *ch = chan_open(cl, "moving", 4, 0, chan_now() + WAIT_MS);
+    ck_assert_msg(ch, "open: %s (%s)", strerror(errno), chan_errmsg());
+    int rc = chan_send(ch, "v", 1, chan_now() + WAIT_MS);
+    int err = errno;
+    ck_assert_msg(rc == 0, "send: -1, %s (%s)", strerror(err), chan_errmsg());
+    ck_assert(atomic_load(&moved_answered));
+    ck_assert_int_eq(g[1].after, 1);   /* the value went to g2, once */
+    ck_assert_int_ge(g[1].nopen, 1);
+    chan_release(ch);
+    for (int i = 0; i < 2; i++)
+        atomic_store(&g[i].drop, true);
+    chan_disconnect(cl);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(g[i].thread, NULL);
+        close(g[i].lfd);
+    }
 }
 END_TEST
 
@@ -917,6 +1075,7 @@ static Suite *redial_suite(void)
     tcase_add_test(tc, t_tiny_max_frame_refused);
     tcase_add_loop_test(tc, t_late_send_answer, 0, 3);
     tcase_add_loop_test(tc, t_move_answer_lost, 0, 2);
+    tcase_add_test(tc, t_moved_then_lost);
     tcase_add_test(tc, t_close_on_stuck_connection);
     suite_add_tcase(s, tc);
     return s;

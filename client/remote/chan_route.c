@@ -222,6 +222,19 @@ chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, chan
     }
 }
 
+/* A connection lost or refused: a node failing over, or down. */
+static bool conn_lost(int err)
+{
+    return err == ECONNRESET || err == ECONNREFUSED || err == EPIPE;
+}
+
+/* A try of the call failed on a lost connection: what it said is kept for
+ * the message of a timeout. */
+static void lost_note(chani_moves_t *mv)
+{
+    snprintf(mv->lost, sizeof mv->lost, "%s", *chan_errmsg() ? chan_errmsg() : strerror(errno));
+}
+
 /* Pause before the next try: 5 ms, doubling to 200.  -1 with ETIMEDOUT
  * once deadline has passed (30 s after the first try without one). */
 static int pause_for(chani_moves_t *mv, int64_t deadline)
@@ -231,7 +244,11 @@ static int pause_for(chani_moves_t *mv, int64_t deadline)
         mv->started = now;
     int64_t until = deadline >= 0 ? deadline : mv->started + MOVE_WAIT_MS;
     if (now >= until) {
-        chani_errmsg_set("the channel's slot is still moving to another group");
+        if (mv->lost[0])
+            chani_errmsg_set("the channel's slot moved to another group, which did not answer "
+                             "(the call was not made): %s", mv->lost);
+        else
+            chani_errmsg_set("the channel's slot is still moving to another group");
         errno = ETIMEDOUT;
         return -1;
     }
@@ -258,8 +275,10 @@ int chani_route_moved_name(chan_client_t *cl, chani_moves_t *mv, int64_t deadlin
     pthread_mutex_lock(&rt->lock);
     int rc = refresh_locked(cl, rt, deadline);
     pthread_mutex_unlock(&rt->lock);
-    if (rc < 0 && errno != EAGAIN)
+    if (rc < 0 && errno != EAGAIN && !conn_lost(errno))
         return -1;
+    if (rc < 0 && conn_lost(errno))
+        lost_note(mv);
     return pause_for(mv, deadline);
 }
 
@@ -285,9 +304,14 @@ int chani_route_moved(chan_remote_t *const *hs, size_t n, chani_moves_t *mv, int
             moved = moved || rc == 0;
         }
         pthread_mutex_unlock(&rt->lock);
-        /* no map yet, or the new group has not read it yet (MOVED): pause */
-        if (rc < 0 && errno != EAGAIN && errno != EREMCHG)
+        /* no map yet, or the new group has not read it yet (MOVED): pause.
+         * So too when the new group's connection was lost (its primary
+         * failing over): the call was refused, so it took no effect, and
+         * must not fail with ECONNRESET, which says it may have. */
+        if (rc < 0 && errno != EAGAIN && errno != EREMCHG && !conn_lost(errno))
             return -1;
+        if (rc < 0 && conn_lost(errno))
+            lost_note(mv);
     }
     if (!any) {
         errno = EREMCHG;

@@ -31,6 +31,7 @@ typedef struct chan_remote chan_remote_t;
 typedef struct chani_moves {
     int tries;
     int64_t started;
+    char lost[160];   /* why a try's connection was lost, if one was */
 } chani_moves_t;
 
 /* chani_routed - whether cl is an application's client of a cluster (its
@@ -48,9 +49,11 @@ chan_client_t *chani_route(chan_client_t *cl, const char *name, size_t len, chan
 /* chani_route_moved - a call on handles hs[0..n) was answered MOVED (errno
  * EREMCHG): read the map again and move to their group's connection the
  * handles whose slot changed hands; pause if none did (the slot is still
- * moving).  *mv counts the tries of the call.  0: make the call again;
- * -1 with errno (ETIMEDOUT once deadline has passed, or after 30 s without
- * one; or why a handle cannot be moved). */
+ * moving), or if the connection to the new group was lost or refused on
+ * the way (the call took no effect: it waits and goes again).  *mv counts
+ * the tries of the call.  0: make the call again; -1 with errno (ETIMEDOUT
+ * once deadline has passed, or after 30 s without one; or why a handle
+ * cannot be moved). */
 int chani_route_moved(chan_remote_t *const *hs, size_t n, chani_moves_t *mv, int64_t deadline);
 /* The same for a call by name on cl (Open, Delete, Stat). */
 int chani_route_moved_name(chan_client_t *cl, chani_moves_t *mv, int64_t deadline);

@@ -519,7 +519,11 @@ typedef struct chan_client chan_client_t;
  * the seeds again every 100 ms until the deadline.  Every redial (after a failover: the
  * old primary's connections are closed) goes through the seeds again, and
  * handles are opened again as above.  A call answered by a node that is no
- * longer primary fails with ECONNRESET. */
+ * longer primary fails with ECONNRESET.  A call refused because its slot
+ * moved to another group (chan_cluster_move) took no effect: it goes again
+ * there, and if that group's connection is lost or refused on the way, it
+ * waits and tries again until its deadline (30 s without one), failing
+ * then with ETIMEDOUT, not ECONNRESET. */
 CHAN_API chan_client_t *chan_connect(const char *addr, const char *token, int64_t deadline);
 
 /* chan_connect_opts - chan_connect() with its settings in a struct.  A
