@@ -55,26 +55,67 @@ static void first_whisper(void *arg)
     chan_release(right);
 }
 
-/* With --remote, a new connection for every PER_CONNECTION channels. */
-static chan_t *make_link(long i, chan_client_t **extra, size_t *nextra)
+/* With --remote every channel is a round trip to chand: MAKERS goroutines
+ * make the links at once, their requests pipelined on the connections,
+ * instead of the main thread making them one after another (100,000
+ * round trips in a row take seconds; at once, a fraction of one). */
+enum { MAKERS = 64 };
+
+struct links {
+    chan_t **link;              /* link[0..n] */
+    long n;
+    chan_client_t **conn;       /* conn[i / PER_CONNECTION] makes link[i] */
+    chan_wg_t *done;
+};
+
+struct maker {
+    struct links *ls;
+    long first;                 /* makes link[first], link[first + MAKERS]... */
+};
+
+static void make_links(void *arg)
 {
-    if (!ex_client)
-        return ex_make(0);
-    chan_client_t *cl = ex_client;
-    if (i / PER_CONNECTION > 0) {
-        size_t k = (size_t)(i / PER_CONNECTION) - 1;
-        if (k == *nextra) {
-            extra[k] = chan_connect(ex_addr, NULL, chan_now() + EX_SETUP_MS);
-            if (!extra[k])
-                ex_die("connecting to chand");
-            (*nextra)++;
-        }
-        cl = extra[k];
+    struct maker *m = arg;
+    struct links *ls = m->ls;
+    for (long i = m->first; i <= ls->n; i += MAKERS) {
+        ls->link[i] = chan_open_temp(ls->conn[i / PER_CONNECTION], 0, chan_now() + EX_SETUP_MS);
+        if (!ls->link[i])
+            ex_die("making a channel in chand");
     }
-    chan_t *ch = chan_open_temp(cl, 0, chan_now() + EX_SETUP_MS);
-    if (!ch)
-        ex_die("making a channel in chand");
-    return ch;
+    chan_wg_done(ls->done);
+    free(m);
+}
+
+/* The n + 1 channels of the chain: local ones, or temporary channels in
+ * chand spread over enough connections (*conns, *nconns: the caller
+ * disconnects the extra ones). */
+static chan_t **make_chain(long n, chan_client_t ***conns, size_t *nconns)
+{
+    chan_t **link = ex_alloc(sizeof *link * (size_t)(n + 1));
+    *nconns = ex_client ? (size_t)(n / PER_CONNECTION + 1) : 0;
+    *conns = ex_alloc(sizeof **conns * (*nconns + 1));
+    if (!ex_client) {
+        for (long i = 0; i <= n; i++)
+            link[i] = ex_make(0);
+        return link;
+    }
+    (*conns)[0] = ex_client;
+    for (size_t k = 1; k < *nconns; k++)
+        if (!((*conns)[k] = chan_connect(ex_addr, NULL, chan_now() + EX_SETUP_MS)))
+            ex_die("connecting to chand");
+    struct links ls = { link, n, *conns, chan_wg_make() };
+    if (!ls.done)
+        ex_die("making a wait group");
+    chan_wg_add(ls.done, MAKERS);
+    for (long j = 0; j < MAKERS; j++) {
+        struct maker *m = ex_alloc(sizeof *m);
+        m->ls = &ls;
+        m->first = j;
+        ex_go(make_links, m);
+    }
+    chan_wg_wait(ls.done, -1);
+    chan_wg_free(ls.done);
+    return link;
 }
 
 int main(int argc, char **argv)
@@ -82,19 +123,21 @@ int main(int argc, char **argv)
     ex_init(&argc, argv, usage);
     long n = ex_number(&argc, argv, "-n", 100000, 0, 10000000);
     ex_no_more_args(argc, argv);
-    size_t nextra = 0;
-    chan_client_t **extra = ex_alloc(sizeof *extra * (size_t)(n / PER_CONNECTION + 1));
+    chan_client_t **conns;
+    size_t nconns;
+    chan_t **link = make_chain(n, &conns, &nconns);
 
-    chan_t *leftmost = make_link(0, extra, &nextra);
+    chan_t *leftmost = link[0];
     chan_t *left = chan_retain(leftmost), *right = left;
     for (long i = 0; i < n; i++) {
-        right = make_link(i + 1, extra, &nextra);
+        right = link[i + 1];
         struct whisper *w = ex_alloc(sizeof *w);
         w->left = left;                 /* the goroutine takes over both references */
         w->right = chan_retain(right);
         ex_go(whisper, w);
         left = right;
     }
+    free(link);
     ex_go(first_whisper, right);        /* go func(c chan int) { c <- 1 }(right) */
     int64_t v;
     if (chan_recv(leftmost, &v, sizeof v, -1) != sizeof v)
@@ -102,9 +145,9 @@ int main(int argc, char **argv)
     printf("%lld\n", (long long)v);
 
     chan_release(leftmost);
-    for (size_t k = 0; k < nextra; k++)
-        chan_disconnect(extra[k]);
-    free(extra);
+    for (size_t k = 1; k < nconns; k++)
+        chan_disconnect(conns[k]);
+    free(conns);
     ex_finish();
     return 0;
 }
