@@ -5,7 +5,7 @@
 # natsbench, bench/loadgen.c), stop them, print one table of ratios and
 # write it into bench/RESULTS.md (section "chand vs Redis and NATS").  Run
 # by `make bench-compare`:
-#   compare.sh CHAND CHANBENCH REDISBENCH NATSBENCH WORK_DIR RESULTS_MD [BENCH_REMOTE]
+#   compare.sh CHAND CHANBENCH REDISBENCH NATSBENCH WORK_DIR RESULTS_MD [BENCH_REMOTE [DAISY]]
 # The section has: producer->consumer throughput with 1 producer and 1
 # consumer and with 25 + 25 on 50 connections; request/reply round trips
 # (every one of them written to WORK_DIR/latency.NAME.us for bench/plot.sh's
@@ -13,7 +13,8 @@
 # (WORK_DIR/throughput.dat, plotted too).  With BENCH_REMOTE
 # (bench/bench_remote.c) it also measures remote channels from goroutines
 # against the raw TCP floor and Redis (the goals for remote channels from
-# goroutines).
+# goroutines), and with DAISY (examples/daisy) the chain of 100,000
+# goroutines across chand against the same chain of local channels.
 # Then the same load over TLS (section "chand and Redis over TLS"): a chand
 # with --tls-cert and a redis-server with --tls-port, on certificates made
 # for the run by openssl in a temporary directory, against the plain ones
@@ -38,6 +39,7 @@ nbench=$4
 work=$5
 results=$6
 gbench=${7:-}
+daisy=${8:-}                    # examples/daisy: the chain across chand
 reps=${REPS:-5}
 pc_count=${PC_COUNT:-3000000}   # values per producer->consumer run
 rt_count=${RT_COUNT:-10000}     # round trips per latency run
@@ -295,6 +297,31 @@ $(run "$cbench" --mode tcp -n "$rt_count")"
             "≥ 0.4 M values/s: $(verdict "$(awk -v v="$gtp" 'BEGIN { print v / 1e6 }')" ">=" 0.4)" \
             >>"$gtable"
     fi
+
+    # ---- the daisy chain across chand (examples/daisy --remote) against
+    # the same chain of local channels, runs alternating ----
+    if [ -n "$daisy" ] && [ -n "$gbench" ]; then
+        dl="" dr=""
+        for _ in $(seq "$sweep_reps"); do
+            dl="$dl $(wall_ms "$daisy")"
+            dr="$dr $(wall_ms "$daisy" --remote "$chand_addr")"
+        done
+        echo "daisy_local_ms=$dl daisy_remote_ms=$dr" >>"$runs"
+        dl=$(mid "$dl") dr=$(mid "$dr")
+        x=$(awk -v r="$dr" -v l="$dl" 'BEGIN { printf "%.1f", r / l }')
+        floor=$(awk -v op="$gop" 'BEGIN { printf "%.1f", op * 100000 / 1e6 }')
+        printf '| %s | %s | %s | %s | %s |\n' \
+            "daisy chain of 100,000 goroutines across chand (examples/daisy --remote), wall time; floor: 100,000 remote operations in a row, $floor s" \
+            "$(awk -v v="$dr" 'BEGIN { printf "%.2f s", v / 1000 }')" \
+            "local channels $(awk -v v="$dl" 'BEGIN { printf "%.2f s", v / 1000 }')" \
+            "$x× the local run" "≤ 3×: $(verdict "$x" "<=" 3)" >>"$gtable"
+    fi
+}
+
+wall_ms() {   # wall_ms PROGRAM ARGS...: its wall time in ms (it must succeed)
+    _t0=$(date +%s%N)
+    "$@" >/dev/null || { echo "compare: $* failed" >&2; exit 1; }
+    echo $(( ($(date +%s%N) - _t0) / 1000000 ))
 }
 
 # ---- the same over TLS: chand with TLS, chand plain, Redis with TLS (and
@@ -490,6 +517,15 @@ section=$(mktemp)
         echo "six to eight one-way hops where RPUSH+BLPOP crosses four.  Half of Redis's median"
         echo "would take less than half a raw round trip per hop: out of reach unless a send completed"
         echo "on delivery instead of acknowledgement, which would give up that guarantee."
+        echo "The daisy chain (median of $sweep_reps runs each, alternating) passes one number through"
+        echo "100,000 goroutines, each between two channels: across chand every link is a delivery to a"
+        echo "goroutine and its send back, one remote operation at least, and no link can start before"
+        echo "the one before it ends, so 100,000 of them in a row are its floor (the row above's"
+        echo "median times 100,000), where a local link is a switch between two goroutines (a few"
+        echo "hundred ns).  Within 3× of the local run would take a round trip through chand in a"
+        echo "tenth of what a raw loopback round trip takes on this machine: not reachable by any"
+        echo "server; what is left above the floor is the wake-ups of the client's I/O thread and"
+        echo "worker per link."
     fi
 } >"$section"
 sh "$(dirname "$0")/section.sh" "$results" "$section"
