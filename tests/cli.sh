@@ -137,6 +137,18 @@ timeout 20 "$CHAN" recv broken -n 3 >/dev/full 2>/dev/null
 expect 0 "nothing lost" -- "$CHAN" recv broken -n 3
 [ "$(cat "$tmp/out")" = "$(printf 'a\nb\nc')" ] && pass "the three values are back, in order" ||
     fail "after a failed print: '$(cat "$tmp/out")'"
+# --redelivered shows that: a value printed nowhere comes back counted
+expect 0 "one more value" -- "$CHAN" send broken d
+timeout 20 "$CHAN" recv broken >/dev/full 2>/dev/null
+expect 0 "recv --redelivered" -- "$CHAN" recv broken --redelivered
+[ "$(cat "$tmp/out")" = "$(printf '1\td')" ] && pass "--redelivered: '1<tab>d'" ||
+    fail "--redelivered after a failed print: '$(cat "$tmp/out")'"
+expect 0 "a fresh value" -- "$CHAN" send broken e
+expect 0 "recv --redelivered again" -- "$CHAN" recv broken --redelivered
+[ "$(cat "$tmp/out")" = "$(printf '0\te')" ] && pass "--redelivered: '0<tab>e'" ||
+    fail "--redelivered of a first delivery: '$(cat "$tmp/out")'"
+expect 2 "--redelivered with --raw" -- "$CHAN" recv broken --redelivered --raw
+expect 2 "--redelivered with send" -- "$CHAN" send broken x --redelivered
 
 # ---- an unbuffered send waits for its receiver ----
 timeout 20 "$CHAN" send rdv hello >"$tmp/send.out" 2>&1 &

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -52,6 +53,9 @@ static const char usage[] =
 "                      ended by a NUL; --raw: the bytes as they are, nothing\n"
 "                      added)\n"
 "      -n, --count N     how many values (default 1; 0: until closed)\n"
+"      --redelivered     print before each value how many times chand had\n"
+"                        handed it out before (0: never; more: receivers\n"
+"                        that took it died or gave it back), and a tab\n"
 "  make NAME           make the channel (unbuffered unless --cap)\n"
 "  close NAME          close the channel\n"
 "  rm NAME             delete the channel: waiters see it closed, its values\n"
@@ -120,6 +124,7 @@ struct cli {
     long timeout;
     long count;
     bool raw;
+    bool redelivered; /* recv: each value's count of earlier deliveries first */
     bool no_create;   /* send, recv: CHAN_NOCREATE */
     char sep;         /* what ends a value on send's stdin and recv's stdout */
     bool json;        /* stat, ls, cluster status: one JSON object per line */
@@ -346,6 +351,8 @@ static int cmd_recv(struct cli *c, int argc, char **argv)
             break;
         }
         for (ssize_t i = 0; i < n; i++) {
+            if (c->redelivered)
+                printf("%" PRIu32 "\t", v[i].redelivered);
             fwrite(v[i].data, 1, v[i].len, stdout);
             if (!c->raw)
                 putchar(c->sep);
@@ -1004,6 +1011,7 @@ int main(int argc, char **argv)
         { "raw", no_argument, NULL, 'r' },
         { "null", no_argument, NULL, '0' },
         { "no-create", no_argument, NULL, 'N' },
+        { "redelivered", no_argument, NULL, 'R' },
         { "json", no_argument, NULL, 'J' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
@@ -1051,6 +1059,7 @@ int main(int argc, char **argv)
         case 'r': c.raw = true; break;
         case '0': c.sep = '\0'; break;
         case 'N': c.no_create = true; break;
+        case 'R': c.redelivered = true; break;
         case 'J': c.json = true; break;
         case 'C': c.tls.tls_ca = optarg; c.tls.tls = 1; break;
         case 'E': c.tls.tls_cert = optarg; c.tls.tls = 1; break;
@@ -1079,6 +1088,10 @@ int main(int argc, char **argv)
     }
     if (c.raw && c.sep != '\n') {
         fprintf(stderr, "chan: --raw and --null exclude each other\n");
+        return EXIT_USAGE;
+    }
+    if (c.redelivered && (strcmp(cmd, "recv") != 0 || c.raw)) {
+        fprintf(stderr, "chan: --redelivered is for recv, and not with --raw\n");
         return EXIT_USAGE;
     }
     if (c.no_create && strcmp(cmd, "send") != 0 && strcmp(cmd, "recv") != 0) {
