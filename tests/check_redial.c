@@ -846,10 +846,13 @@ static void *fake_moved_group(void *arg)
     return NULL;
 }
 
-static void fake_start_with(struct fake *f, int nreopen, void *(*serve)(void *))
+/* Start serve(f) in a thread of its own; late is set before it starts
+ * (the thread may read it at once). */
+static void fake_start_with(struct fake *f, int nreopen, int late, void *(*serve)(void *))
 {
     memset(f, 0, sizeof *f);
     f->nreopen = nreopen;
+    f->late = late;
     f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t len = sizeof a;
@@ -862,7 +865,7 @@ static void fake_start_with(struct fake *f, int nreopen, void *(*serve)(void *))
 
 static void fake_start(struct fake *f, int nreopen)
 {
-    fake_start_with(f, nreopen, fake_main);
+    fake_start_with(f, nreopen, 0, fake_main);
 }
 
 /* A send whose answer has not come by its deadline (and chand's grace) is
@@ -873,8 +876,7 @@ static void fake_start(struct fake *f, int nreopen)
 START_TEST(t_late_send_answer)
 {
     struct fake f;
-    fake_start_with(&f, 0, fake_late_send);
-    f.late = _i;
+    fake_start_with(&f, 0, _i, fake_late_send);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
     chan_client_t *cl = chan_connect(addr, NULL, chan_now() + WAIT_MS);
@@ -904,8 +906,7 @@ END_TEST
 START_TEST(t_move_answer_lost)
 {
     struct fake f;
-    fake_start_with(&f, 0, fake_lost_move);
-    f.late = _i;
+    fake_start_with(&f, 0, _i, fake_lost_move);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
     chan_client_t *cl = chan_connect(addr, NULL, chan_now() + WAIT_MS);
@@ -938,8 +939,7 @@ START_TEST(t_moved_then_lost)
     struct fake g[2];
     atomic_store(&moved_answered, false);
     for (int i = 0; i < 2; i++) {
-        fake_start_with(&g[i], 0, fake_moved_group);
-        g[i].late = i + 1;
+        fake_start_with(&g[i], 0, i + 1, fake_moved_group);
         snprintf(moved_addr[i], sizeof moved_addr[i], "127.0.0.1:%d", g[i].port);
     }
     chan_client_t *cl = chan_connect(moved_addr[0], NULL, chan_now() + WAIT_MS);
@@ -969,8 +969,7 @@ END_TEST
 START_TEST(t_close_on_stuck_connection)
 {
     struct fake f;
-    fake_start_with(&f, 0, fake_late_send);
-    f.late = 2;
+    fake_start_with(&f, 0, 2, fake_late_send);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
     chan_client_t *cl = chan_connect(addr, NULL, chan_now() + WAIT_MS);
@@ -992,7 +991,7 @@ END_TEST
 START_TEST(t_tiny_max_frame_refused)
 {
     struct fake f;
-    fake_start_with(&f, 0, fake_small_frames);
+    fake_start_with(&f, 0, 0, fake_small_frames);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
     chan_client_t *cl = chan_connect(addr, NULL, chan_now() + WAIT_MS);
