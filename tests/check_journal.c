@@ -631,6 +631,46 @@ START_TEST(t_rewrite_keeps_state)
 }
 END_TEST
 
+/* The newest log made and cut short before its header was written (a
+ * crash between creating it and writing the header, or a power cut before
+ * the header reached the disk): the start that finds it writes the header,
+ * and that header must name the log before it, or the next start refuses
+ * the dir as a broken chain. */
+START_TEST(t_headerless_newest_log)
+{
+    for (int torn = 0; torn < 2; torn++) {
+        rm_dir(dir);
+        ck_assert_int_eq(mkdir(dir, 0700), 0);
+        free(workload(dir, false));
+        char path[512];
+        log_path(path, dir, 2);
+        /* empty, or the first 5 bytes of a header */
+        const uint8_t part[5] = { 9, 0, 0, 0, 0x5a };
+        spill(path, part, torn ? sizeof part : 0);
+        for (int life = 0; life < 2; life++) {
+            core_t *c = core_new(&limits, on_reply);
+            tsess_t t = { 0 };
+            t.s = core_sess_new(c, &t);
+            chand_journal_t *j = jopen(dir, c, 0);
+            ck_assert_msg(j, "start %d after a headerless log.2 (%s) refused", life + 1,
+                          torn ? "torn header" : "empty");
+            snd(&t, "a", life ? "second" : "first");
+            chand_journal_commit(j, true);
+            chand_journal_close(j);
+            core_sess_drop(t.s);
+            core_free(c);
+        }
+        char err[512];
+        char *after = load(dir, false, err, sizeof err);
+        ck_assert_msg(after, "%s", err);
+        ck_assert_ptr_nonnull(strstr(after, " first\n"));
+        ck_assert_ptr_nonnull(strstr(after, " second\n"));
+        ck_assert_ptr_nonnull(strstr(after, " a8\n"));
+        free(after);
+    }
+}
+END_TEST
+
 /* A log written by hand: a header, then records. */
 static void write_log(const char *d, uint64_t gen, void (*body)(rec_buf_t *b))
 {
@@ -941,6 +981,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_zero_tail_is_torn);
     tcase_add_test(tc, t_torn_write_into_zeros);
     tcase_add_test(tc, t_header_torn_at_a_boundary);
+    tcase_add_test(tc, t_headerless_newest_log);
     tcase_add_test(tc, t_rewrite_keeps_state);
     tcase_add_test(tc, t_zeros_ahead_are_cut);
     tcase_add_test(tc, t_bad_contents_are_refused);
