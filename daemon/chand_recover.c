@@ -659,6 +659,14 @@ static int recover_files(rstate_t *st, int dir_fd, const char *dir, bool cleanup
             out->last_zeros = good < size && st->tail_zeros;
         }
     }
+    if (rc == 0 && out->snap_gen && !before) {
+        /* a rewrite makes log.S before snap.S: without it, what came after
+         * the snapshot is lost, and loading the snapshot alone would hide it */
+        snprintf(name, sizeof name, JR_LOG_FMT, (unsigned long long)from);
+        snprintf(st->err, st->errlen, "%s/%s: the log of generation %llu is missing", dir, name,
+                 (unsigned long long)from);
+        rc = -1;
+    }
     if (rc == 0)
         rc = restore(st, core);
     if (rc == 0 && cleanup) {
