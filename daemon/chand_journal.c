@@ -997,7 +997,9 @@ chand_journal_t *chand_journal_open(const jr_opts_t *o, core_t *core)
     j->log_bytes = r->log_bytes;
     j->gen = r->last_gen ? r->last_gen : r->snap_gen ? r->snap_gen : 1;
     j->off = r->last_gen ? r->last_len : 0;
-    j->fd = open_log(j, j->gen, j->off, r->last_gen == 0, 0);
+    /* a newest log without its header gets one naming the log before it,
+     * as a rewrite would have: the next start checks the chain */
+    j->fd = open_log(j, j->gen, j->off, r->last_gen == 0, r->last_gen ? r->last_prev : 0);
     if (j->fd < 0)
         goto fail;
     if (!j->off) {

@@ -328,11 +328,14 @@ static int map_file(rstate_t *st, int dir_fd, const char *name, const uint8_t **
 }
 
 /* Read file `name` of generation gen.  last: the newest log, where a torn
- * tail is allowed (*good gets where whole records end). */
+ * tail is allowed (*good gets where whole records end).  *headed: whether
+ * it had its header (a newest log may not: made, and cut short before its
+ * header was written), which alone tells *prev. */
 static int read_file(rstate_t *st, int dir_fd, const char *name, uint64_t gen, bool snap,
-                     bool last, uint64_t *good, uint64_t *size, uint64_t *prev)
+                     bool last, uint64_t *good, uint64_t *size, uint64_t *prev, bool *headed)
 {
     *prev = gen - 1;   /* files written before logs named the one before them */
+    *headed = false;
     const uint8_t *p = NULL;
     size_t len = 0;
     st->file = name;
@@ -378,6 +381,7 @@ static int read_file(rstate_t *st, int dir_fd, const char *name, uint64_t gen, b
                 return fail(st, "header names a bad previous generation");
             if (h.has_prev)
                 *prev = h.prev;
+            *headed = true;
             first = false;
             continue;
         }
@@ -610,7 +614,9 @@ static int recover_files(rstate_t *st, int dir_fd, const char *dir, bool cleanup
         snprintf(name, sizeof name, JR_SNAP_FMT, (unsigned long long)from);
         uint64_t good;
         uint64_t prev;
-        rc = read_file(st, dir_fd, name, from, true, false, &good, &out->snap_bytes, &prev);
+        bool headed;
+        rc = read_file(st, dir_fd, name, from, true, false, &good, &out->snap_bytes, &prev,
+                       &headed);
         if (rc == 0)
             rc = sort_vals(st);
         out->files++;
@@ -632,7 +638,10 @@ static int recover_files(rstate_t *st, int dir_fd, const char *dir, bool cleanup
         }
         bool last = i == logs.n - 1;
         uint64_t good, size, prev;
-        rc = read_file(st, dir_fd, name, g, false, last, &good, &size, &prev);
+        bool headed;
+        rc = read_file(st, dir_fd, name, g, false, last, &good, &size, &prev, &headed);
+        if (rc == 0 && !headed)
+            prev = before;   /* nothing to check: it follows whatever came before */
         if (rc == 0 && before && prev != before) {
             snprintf(st->err, st->errlen, "%s/%s: follows the log of generation %llu, which is "
                      "missing", dir, name, (unsigned long long)prev);
@@ -644,10 +653,19 @@ static int recover_files(rstate_t *st, int dir_fd, const char *dir, bool cleanup
         out->log_bytes += good;
         if (last) {
             out->last_gen = g;
+            out->last_prev = prev;
             out->last_len = good;
             out->last_size = size;
             out->last_zeros = good < size && st->tail_zeros;
         }
+    }
+    if (rc == 0 && out->snap_gen && !before) {
+        /* a rewrite makes log.S before snap.S: without it, what came after
+         * the snapshot is lost, and loading the snapshot alone would hide it */
+        snprintf(name, sizeof name, JR_LOG_FMT, (unsigned long long)from);
+        snprintf(st->err, st->errlen, "%s/%s: the log of generation %llu is missing", dir, name,
+                 (unsigned long long)from);
+        rc = -1;
     }
     if (rc == 0)
         rc = restore(st, core);

@@ -22,6 +22,8 @@ typedef struct jr_recovery {
                                 tail, cut off when cleanup is asked) */
     bool last_zeros;         /* that tail is zero bytes only: space the log
                                 wrote ahead of its end, not a torn write */
+    uint64_t last_prev;      /* the log before the newest in the chain (0:
+                                none): what a header written again names */
     uint64_t log_bytes;      /* good bytes of every log since the snapshot */
     uint64_t files, records;
     uint64_t channels, values, value_bytes;

@@ -631,6 +631,89 @@ START_TEST(t_rewrite_keeps_state)
 }
 END_TEST
 
+/* The newest log made and cut short before its header was written (a
+ * crash between creating it and writing the header, or a power cut before
+ * the header reached the disk): the start that finds it writes the header,
+ * and that header must name the log before it, or the next start refuses
+ * the dir as a broken chain. */
+START_TEST(t_headerless_newest_log)
+{
+    for (int torn = 0; torn < 2; torn++) {
+        rm_dir(dir);
+        ck_assert_int_eq(mkdir(dir, 0700), 0);
+        free(workload(dir, false));
+        char path[512];
+        log_path(path, dir, 2);
+        /* empty, or the first 5 bytes of a header */
+        const uint8_t part[5] = { 9, 0, 0, 0, 0x5a };
+        spill(path, part, torn ? sizeof part : 0);
+        for (int life = 0; life < 2; life++) {
+            core_t *c = core_new(&limits, on_reply);
+            tsess_t t = { 0 };
+            t.s = core_sess_new(c, &t);
+            chand_journal_t *j = jopen(dir, c, 0);
+            ck_assert_msg(j, "start %d after a headerless log.2 (%s) refused", life + 1,
+                          torn ? "torn header" : "empty");
+            snd(&t, "a", life ? "second" : "first");
+            chand_journal_commit(j, true);
+            chand_journal_close(j);
+            core_sess_drop(t.s);
+            core_free(c);
+        }
+        char err[512];
+        char *after = load(dir, false, err, sizeof err);
+        ck_assert_msg(after, "%s", err);
+        ck_assert_ptr_nonnull(strstr(after, " first\n"));
+        ck_assert_ptr_nonnull(strstr(after, " second\n"));
+        ck_assert_ptr_nonnull(strstr(after, " a8\n"));
+        free(after);
+    }
+}
+END_TEST
+
+/* A snapshot whose log is gone (log.S is made before snap.S, so no crash
+ * leaves this): what was written after the snapshot is lost, and the dir
+ * is refused, naming the missing log, not loaded as the snapshot alone. */
+START_TEST(t_snapshot_without_its_log)
+{
+    core_t *c = core_new(&limits, on_reply);
+    tsess_t t = { 0 };
+    t.s = core_sess_new(c, &t);
+    chand_journal_t *j = jopen(dir, c, 4096);
+    ck_assert_ptr_nonnull(j);
+    mk(&t, "q", 100000);
+    char v[32];
+    jr_stats_t js;
+    int i = 0;
+    for (chand_journal_stats(j, &js); js.rewrites < 1; chand_journal_stats(j, &js), i++) {
+        ck_assert_int_lt(i, 200000);
+        snprintf(v, sizeof v, "value-%d", i);
+        snd(&t, "q", v);
+        chand_journal_commit(j, true);
+        chand_journal_tick(j);
+        if (i % 64 == 0)
+            usleep(1000);
+    }
+    snd(&t, "q", "after-the-snapshot");
+    chand_journal_commit(j, true);
+    uint64_t gen, off, snap_gen;
+    chand_journal_where(j, &gen, &off, &snap_gen);
+    chand_journal_close(j);
+    core_sess_drop(t.s);
+    core_free(c);
+    ck_assert_uint_gt(snap_gen, 0);
+    ck_assert_uint_eq(gen, snap_gen);
+    char path[512], err[512], name[64];
+    log_path(path, dir, gen);
+    ck_assert_int_eq(unlink(path), 0);
+    char *s = load(dir, false, err, sizeof err);
+    ck_assert_msg(!s, "a snapshot without its log was loaded");
+    snprintf(name, sizeof name, JR_LOG_FMT ": the log of generation %llu is missing",
+             (unsigned long long)gen, (unsigned long long)gen);
+    ck_assert_msg(strstr(err, name), "'%s' does not name the missing log", err);
+}
+END_TEST
+
 /* A log written by hand: a header, then records. */
 static void write_log(const char *d, uint64_t gen, void (*body)(rec_buf_t *b))
 {
@@ -941,6 +1024,8 @@ static Suite *suite(void)
     tcase_add_test(tc, t_zero_tail_is_torn);
     tcase_add_test(tc, t_torn_write_into_zeros);
     tcase_add_test(tc, t_header_torn_at_a_boundary);
+    tcase_add_test(tc, t_headerless_newest_log);
+    tcase_add_test(tc, t_snapshot_without_its_log);
     tcase_add_test(tc, t_rewrite_keeps_state);
     tcase_add_test(tc, t_zeros_ahead_are_cut);
     tcase_add_test(tc, t_bad_contents_are_refused);
