@@ -143,8 +143,10 @@ static void tc_closed(size_t cap)
     ck_assert_int_eq(chan_close(c), 0);
     ck_assert_int_eq(chan_len(c), (ssize_t)cap);
     ck_assert_int_eq(chan_cap(c), (ssize_t)cap);
-    for (size_t i = 0; i < cap; i++)
+    for (size_t i = 0; i < cap; i++) {
         ck_assert_int_eq(rt_recv_long(c), (long)i);
+        ck_assert_int_eq(chan_len(c), (ssize_t)(cap - i - 1));
+    }
     long v = 5;
     expect_fail(chan_recv(c, &v, sizeof v, -1), EPIPE, "recv of closed chan");
     expect_fail(chan_recv(c, &v, sizeof v, -1), EPIPE, "second recv of closed chan");
@@ -719,8 +721,10 @@ RT_TEST(close_close_race)
 
 /* How a racer sends or receives: blocking; non-blocking (deadline 0); a
  * select with default whose other case is never ready; with a deadline
- * 1 ms away.  A call that timed out must have taken no effect. */
-enum { FLOW_BLOCK, FLOW_NONBLOCK, FLOW_SELECT, FLOW_SHORT, FLOW_STYLES };
+ * 1 ms away; that select with a deadline 1 ms away (split over places, the
+ * select blocks on two of them and gives back what it does not take).  A
+ * call that timed out must have taken no effect. */
+enum { FLOW_BLOCK, FLOW_NONBLOCK, FLOW_SELECT, FLOW_SHORT, FLOW_SELECT_SHORT, FLOW_STYLES };
 
 struct flow {
     chan_t *c, *never;
@@ -732,7 +736,9 @@ struct flow {
 
 static int64_t flow_deadline(int style)
 {
-    return style == FLOW_BLOCK ? -1 : style == FLOW_SHORT ? chan_now() + 1 : 0;
+    if (style == FLOW_BLOCK)
+        return -1;
+    return style == FLOW_SHORT || style == FLOW_SELECT_SHORT ? chan_now() + 1 : 0;
 }
 
 /* 0: done; 1: timed out; -1: closed */
@@ -740,7 +746,7 @@ static int flow_op(struct flow *f, bool send, long *v)
 {
     int64_t dl = flow_deadline(f->style);
     int err = 0;
-    if (f->style == FLOW_SELECT) {
+    if (f->style == FLOW_SELECT || f->style == FLOW_SELECT_SHORT) {
         long other = 0;
         chan_case_t cs[2] = { send ? CHAN_CASE_SEND(f->c, v, sizeof *v) : CHAN_CASE_RECV(f->c, v, sizeof *v),
                               CHAN_CASE_RECV(f->never, &other, sizeof other) };
@@ -768,7 +774,7 @@ static int flow_op(struct flow *f, bool send, long *v)
     if (err == ETIMEDOUT) {
         ck_assert_int_ne(f->style, FLOW_BLOCK);
         f->timeouts++;
-        if (f->style != FLOW_SHORT)
+        if (dl == 0)
             chan_yield();   /* a polling loop lets the others run */
         return 1;
     }
@@ -812,7 +818,7 @@ static void flow_recv(void *p)
  * ends with EPIPE */
 RT_TEST(close_send_recv_race)
 {
-    const int rounds = (int)rt_count(40, 24);
+    const int rounds = (int)rt_count(50, 30);
     long timeouts = 0;
     for (int round = 0; round < rounds; round++) {
         static const size_t caps[3] = { 0, 1, 5 };
@@ -981,6 +987,142 @@ RT_TEST(select_closed_vs_value)
     ck_assert_msg(fabs(took_closed - n / 2.0) <= bound, "closed case chosen %ld of %ld", took_closed, n);
     chan_release(closed);
     chan_release(full);
+}
+
+/* ---- timeouts: a timer channel next to a channel that gets a value -------- */
+/* Go's select with time.After: whichever comes first wins, and the other
+ * is not lost (the value stays in its channel, the timer still fires).
+ * The margins are wide (10 ms against 300 ms): an order check, not a
+ * clock check. */
+
+struct later {
+    chan_t *c;
+    int64_t delay;
+    long v;
+};
+
+static void send_later(void *p)
+{
+    struct later *l = p;
+    chan_sleep(chan_now() + l->delay);
+    rt_send_long(l->c, l->v);
+}
+
+RT_TEST(select_timeouts)
+{
+    chan_t *c = rt_make(1);
+    for (int first = 0; first < 2; first++) {   /* 0: the timer, 1: the value */
+        chan_t *t = chan_after(first ? 300 : 10);
+        ck_assert_ptr_nonnull(t);
+        struct later l = { c, first ? 10 : 300, 7 + first };
+        rt_group_t g;
+        rt_group_init(&g);
+        rt_spawn(&g, mode, send_later, &l);
+        long v = -1;
+        int64_t fired = 0;
+        chan_case_t cs[2] = { CHAN_CASE_RECV(c, &v, sizeof v), CHAN_CASE_RECV(t, &fired, sizeof fired) };
+        int k = chan_select(cs, 2, soon());
+        ck_assert_msg(k == first ? 0 : 1, "%s should have come first, select chose %d",
+                      first ? "the value" : "the timer", k);
+        rt_join(&g);
+        if (first) {
+            ck_assert_int_eq(v, 8);
+            ck_assert_int_eq(chan_recv(t, &fired, sizeof fired, soon()), sizeof fired);
+        } else {
+            ck_assert_int_eq(cs[1].n, sizeof fired);
+            ck_assert_int_eq(v, -1);
+            ck_assert_int_eq(rt_recv_long(c), 7);
+        }
+        ck_assert_int_gt(fired, 0);
+        chan_release(t);
+    }
+    ck_assert_int_eq(rt_receivers(c), 0);
+    chan_release(c);
+}
+
+/* ---- send and receive cases on one buffered channel ---------------------- */
+/* A select never pairs with itself, but on a buffered channel its own send
+ * and receive cases are ready by the buffer alone: room makes the send
+ * ready, a value the receive, and with both, each is chosen about half of
+ * the time (Binomial(n, 1/2), bound 6.5 sd). */
+
+RT_TEST(select_self_buffered)
+{
+    (void)mode;
+    const long n = rt_count(400, 200);
+    chan_t *c = rt_make(2);
+    long eleven = 11, got = -1;
+    chan_case_t cs[2] = { CHAN_CASE_SEND(c, &eleven, sizeof eleven), CHAN_CASE_RECV(c, &got, sizeof got) };
+    for (int dl = 0; dl < 2; dl++) {
+        ck_assert_int_eq(chan_select(cs, 2, dl ? -1 : 0), 0);   /* empty: only the send */
+        ck_assert_int_eq(rt_recv_long(c), 11);
+    }
+    rt_send_long(c, 11);
+    for (int dl = 0; dl < 2; dl++) {
+        rt_send_long(c, 11);
+        got = -1;
+        ck_assert_int_eq(chan_select(cs, 2, dl ? -1 : 0), 1);   /* full: only the receive */
+        ck_assert_int_eq(got, 11);
+    }
+    long sends = 0;
+    for (long i = 0; i < n; i++) {   /* one value of two: both ready */
+        got = -1;
+        int k = chan_select(cs, 2, i % 2 ? 0 : -1);
+        ck_assert(k == 0 || k == 1);
+        ck_assert_int_eq(cs[k].err, 0);
+        if (k == 0) {
+            sends++;
+            ck_assert_int_eq(rt_recv_long(c), 11);
+        } else {
+            ck_assert_int_eq(got, 11);
+            rt_send_long(c, 11);
+        }
+        ck_assert_int_eq(chan_len(c), 1);
+    }
+    double bound = 6.5 * sqrt((double)n) / 2;
+    ck_assert_msg(fabs(sends - n / 2.0) <= bound, "send case chosen %ld of %ld", sends, n);
+    chan_release(c);
+}
+
+/* ---- a buffered channel as a counting semaphore --------------------------- */
+/* Go's memory model: the k-th receive from a channel of capacity C happens
+ * before the (k+C)-th send completes, so a buffered channel limits how
+ * many hold it at once.  A send that returned is a slot taken. */
+
+struct sem {
+    chan_t *slots;
+    long rounds;
+    atomic_int active, most;
+};
+
+static void sem_worker(void *p)
+{
+    struct sem *x = p;
+    for (long i = 0; i < x->rounds; i++) {
+        rt_send_long(x->slots, i);
+        int now = atomic_fetch_add(&x->active, 1) + 1;
+        int most = atomic_load(&x->most);
+        while (now > most && !atomic_compare_exchange_weak(&x->most, &most, now))
+            ;
+        chan_yield();
+        atomic_fetch_sub(&x->active, 1);
+        (void)rt_recv_long(x->slots);
+    }
+}
+
+RT_TEST(semaphore)
+{
+    enum { C = 3, WORKERS = 8 };
+    struct sem x = { rt_make(C), rt_count(300, 40), 0, 0 };
+    rt_group_t g;
+    rt_group_init(&g);
+    for (int i = 0; i < WORKERS; i++)
+        rt_spawn(&g, mode, sem_worker, &x);
+    rt_join(&g);
+    ck_assert_msg(x.most <= C, "%d held a semaphore of %d at once", (int)x.most, C);
+    ck_assert_int_ge(x.most, 1);
+    ck_assert_int_eq(chan_len(x.slots), 0);
+    chan_release(x.slots);
 }
 
 /* ---- select.go: sends through a select with default until none is ready -- */
@@ -1418,6 +1560,9 @@ static Suite *goports2_suite(void)
     add(s, "waiters_fifo", waiters_fifo, MODES);
     add(s, "nonblock_meets_waiter", nonblock_meets_waiter, MODES);
     add(s, "select_closed_vs_value", select_closed_vs_value, 1);
+    add(s, "select_timeouts", select_timeouts, MODES);
+    add(s, "select_self_buffered", select_self_buffered, 1);
+    add(s, "semaphore", semaphore, MODES);
     add(s, "select_default_send", select_default_send, 1);
     add(s, "select2_no_leak", select2_no_leak, MODES);
     add(s, "select4", select4, 1);
