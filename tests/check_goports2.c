@@ -464,7 +464,7 @@ static void stress_select_recv(void *p)
 RT_TEST(select_stress)
 {
     struct stress s = { { rt_make(0), rt_make(0), rt_make(2), rt_make(3) },
-                        rt_count(test_size("select_stress values, local", 3000, 1000),
+                        rt_count(test_size("select_stress values, local", 2000, 1000),
                                  test_size("select_stress values, remote", 400, 100)),
                         0 };
     struct stress_one one[4];
@@ -818,7 +818,7 @@ static void flow_recv(void *p)
  * ends with EPIPE */
 RT_TEST(close_send_recv_race)
 {
-    const int rounds = (int)rt_count(50, 30);
+    const int rounds = (int)rt_count(40, 30);
     long timeouts = 0;
     for (int round = 0; round < rounds; round++) {
         static const size_t caps[3] = { 0, 1, 5 };
@@ -992,7 +992,7 @@ RT_TEST(select_closed_vs_value)
 /* ---- timeouts: a timer channel next to a channel that gets a value -------- */
 /* Go's select with time.After: whichever comes first wins, and the other
  * is not lost (the value stays in its channel, the timer still fires).
- * The margins are wide (10 ms against 300 ms): an order check, not a
+ * The margins are wide (10 ms against 150 ms): an order check, not a
  * clock check. */
 
 struct later {
@@ -1012,9 +1012,9 @@ RT_TEST(select_timeouts)
 {
     chan_t *c = rt_make(1);
     for (int first = 0; first < 2; first++) {   /* 0: the timer, 1: the value */
-        chan_t *t = chan_after(first ? 300 : 10);
+        chan_t *t = chan_after(first ? 150 : 10);
         ck_assert_ptr_nonnull(t);
-        struct later l = { c, first ? 10 : 300, 7 + first };
+        struct later l = { c, first ? 10 : 150, 7 + first };
         rt_group_t g;
         rt_group_init(&g);
         rt_spawn(&g, mode, send_later, &l);
@@ -1203,7 +1203,7 @@ static size_t heap_in_use(void)
 RT_TEST(select2_no_leak)
 {
     struct s2 x = { rt_make(0), rt_make(0),
-                    rt_count(test_size("select2 selects, local", 5000, 2000),
+                    rt_count(test_size("select2 selects, local", 3000, 1500),
                              test_size("select2 selects, remote", 300, 100)) };
     s2_round(mode, &x);   /* warm up: stacks, caches, the client's buffers */
     size_t before = heap_in_use();
