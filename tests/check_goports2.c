@@ -158,6 +158,11 @@ static void tc_closed(size_t cap)
     chan_case_t r = CHAN_CASE_RECV(c, &v, sizeof v);
     ck_assert_int_eq(chan_select(&r, 1, 0), 0);
     ck_assert_int_eq(r.err, EPIPE);
+    chan_t *idle = rt_make(0);   /* split: elsewhere than c */
+    chan_case_t two[2] = { CHAN_CASE_RECV(idle, &v, sizeof v), CHAN_CASE_RECV(c, &v, sizeof v) };
+    ck_assert_int_eq(chan_select(two, 2, 0), 1);   /* closed is ready: never default */
+    ck_assert_int_eq(two[1].err, EPIPE);
+    chan_release(idle);
     expect_fail(chan_send(c, &v, sizeof v, -1), EPIPE, "send to closed chan");
     expect_fail(chan_send(c, &v, sizeof v, 0), EPIPE, "non-blocking send to closed chan");
     chan_case_t s = CHAN_CASE_SEND(c, &v, sizeof v);
@@ -214,19 +219,38 @@ static void send_seq(void *p)
         rt_send_long(s->c, i);
 }
 
+/* P senders of 0..n-1, as values of `words` longs all equal (one word
+ * lives inside a channel's slot, five take the heap copy) */
 struct counted {
     chan_t *c;
     long n;
+    int words;
     atomic_int *seen;
 };
+
+enum { MAX_WORDS = 5 };
+
+static void send_counted(void *p)
+{
+    struct counted *x = p;
+    for (long i = 0; i < x->n; i++) {
+        long w[MAX_WORDS];
+        for (int k = 0; k < x->words; k++)
+            w[k] = i;
+        ck_assert_int_eq(chan_send(x->c, w, x->words * sizeof(long), -1), 0);
+    }
+}
 
 static void recv_counted(void *p)
 {
     struct counted *x = p;
     for (long i = 0; i < x->n; i++) {
-        long v = rt_recv_long(x->c);
-        ck_assert(v >= 0 && v < x->n);
-        atomic_fetch_add(&x->seen[v], 1);
+        long w[MAX_WORDS];
+        ck_assert_int_eq(chan_recv(x->c, w, sizeof w, -1), (ssize_t)(x->words * sizeof(long)));
+        ck_assert(w[0] >= 0 && w[0] < x->n);
+        for (int k = 1; k < x->words; k++)
+            ck_assert_int_eq(w[k], w[0]);
+        atomic_fetch_add(&x->seen[w[0]], 1);
     }
 }
 
@@ -258,12 +282,11 @@ static void tc_fifo(int mode, size_t cap)
     enum { P = 4 };
     const long L = rt_count(300, 100);
     atomic_int *seen = calloc((size_t)L, sizeof *seen);
-    struct seq_sender s = { c, L };
-    struct counted r = { c, L, seen };
+    struct counted r = { c, L, cap % 2 ? MAX_WORDS : 1, seen };
     rt_group_t g;
     rt_group_init(&g);
     for (int p = 0; p < P; p++) {
-        rt_spawn(&g, mode, send_seq, &s);
+        rt_spawn(&g, mode, send_counted, &r);
         rt_spawn(&g, mode, recv_counted, &r);
     }
     rt_join(&g);
@@ -527,6 +550,20 @@ RT_TEST(select_duplicate_channel)
     rt_join(&g);
     ck_assert_int_eq(x.got_b, 8);
     ck_assert_int_eq(rt_receivers(x.c), 0);
+
+    /* a value ready for two cases of one select goes to one of them */
+    chan_t *b = rt_make(1);
+    for (int i = 0; i < 20; i++) {
+        rt_send_long(b, 30 + i);
+        long one = -1, two = -1;
+        chan_case_t cs[2] = { CHAN_CASE_RECV(b, &one, sizeof one), CHAN_CASE_RECV(b, &two, sizeof two) };
+        int k = chan_select(cs, 2, i % 2 ? 0 : -1);
+        ck_assert(k == 0 || k == 1);
+        ck_assert_int_eq(k == 0 ? one : two, 30 + i);
+        ck_assert_int_eq(k == 0 ? two : one, -1);
+        ck_assert_int_eq(chan_len(b), 0);
+    }
+    chan_release(b);
     chan_release(x.c);
     chan_release(x.d);
     chan_release(x.e);
@@ -1125,6 +1162,57 @@ RT_TEST(semaphore)
     chan_release(x.slots);
 }
 
+/* ---- close wakes every waiter at once ------------------------------------- */
+
+struct woken {
+    chan_t *c;
+    int how;            /* 0 recv, 1 select recv, 2 send, 3 select send */
+    atomic_int *epipe;
+};
+
+static void wait_for_close(void *p)
+{
+    struct woken *w = p;
+    long v = 1;
+    int err = 0;
+    if (w->how == 0 || w->how == 2) {
+        ssize_t r = w->how == 0 ? chan_recv(w->c, &v, sizeof v, -1) : chan_send(w->c, &v, sizeof v, -1);
+        ck_assert_int_eq(r, -1);
+        err = errno;
+    } else {
+        chan_case_t cs = w->how == 1 ? CHAN_CASE_RECV(w->c, &v, sizeof v) : CHAN_CASE_SEND(w->c, &v, sizeof v);
+        ck_assert_int_eq(chan_select(&cs, 1, -1), 0);
+        err = cs.err;
+    }
+    ck_assert_int_eq(err, EPIPE);
+    atomic_fetch_add(w->epipe, 1);
+}
+
+RT_TEST(close_wakes_all)
+{
+    const int n = (int)(mode == MODE_GOROUTINE ? rt_count(400, 200) : rt_count(60, 40));
+    for (int sending = 0; sending < 2; sending++) {
+        chan_t *c = rt_make(0);
+        atomic_int epipe = 0;
+        struct woken *w = calloc((size_t)n, sizeof *w);
+        rt_group_t g;
+        rt_group_init(&g);
+        for (int i = 0; i < n; i++) {
+            w[i] = (struct woken){ c, 2 * sending + i % 2, &epipe };
+            rt_spawn(&g, mode, wait_for_close, &w[i]);
+        }
+        if (sending)
+            rt_wait_senders(c, (size_t)n);
+        else
+            rt_wait_receivers(c, (size_t)n);
+        ck_assert_int_eq(chan_close(c), 0);
+        rt_join(&g);
+        ck_assert_int_eq(epipe, n);
+        free(w);
+        chan_release(c);
+    }
+}
+
 /* ---- select.go: sends through a select with default until none is ready -- */
 
 static int send_until_full(chan_t *a, chan_t *b)
@@ -1560,6 +1648,7 @@ static Suite *goports2_suite(void)
     add(s, "waiters_fifo", waiters_fifo, MODES);
     add(s, "nonblock_meets_waiter", nonblock_meets_waiter, MODES);
     add(s, "select_closed_vs_value", select_closed_vs_value, 1);
+    add(s, "close_wakes_all", close_wakes_all, MODES);
     add(s, "select_timeouts", select_timeouts, MODES);
     add(s, "select_self_buffered", select_self_buffered, 1);
     add(s, "semaphore", semaphore, MODES);
