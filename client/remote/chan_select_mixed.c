@@ -305,7 +305,12 @@ static int commit(struct group *g, chan_case_t *c, int64_t deadline)
      * that of the request that reserved (0 for a first look). */
     m.has_timeout_ms = true;
     m.timeout_ms = -1;
-    if (deadline >= 0) {
+    /* A receive reserved against a held sender (a select waiting elsewhere
+     * too) waits only for that sender's decision, one round trip away: Go's
+     * default must not be taken while a sender waits, so a select with
+     * deadline 0 lets its commit wait for it.  (A send's commit keeps 0: it
+     * may wait for a next receiver.) */
+    if (deadline >= 0 && !(deadline == 0 && c->op == CHAN_RECV)) {
         int64_t left = deadline - chan_now();
         m.timeout_ms = left > 0 ? left : 0;
     }
