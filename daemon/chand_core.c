@@ -426,12 +426,28 @@ void core_open(core_sess_t *s, uint64_t id, core_bytes_t name, bool has_cap,
     c->reply(s->ctx, &r);
 }
 
+/* Could a receive case of op meet a sender waiting in a two-phase select
+ * (case_ready does not count one ready for a receive that cannot wait)? */
+static bool meets_reserving_sender(core_op_t *op)
+{
+    for (size_t i = 0; i < op->ncase; i++) {
+        core_case_t *cs = &op->cases[i];
+        core_case_t *s = cs->send || cs->ch->buf.len ? NULL : corei_first_active(&cs->ch->sendq, op);
+        if (s && corei_reserving(s))
+            return true;
+    }
+    return false;
+}
+
 /* Queue a blocking op, or answer TIMEOUT now for a non-blocking one.  Then
  * pump its channels: a partner the poll did not count as ready (a reserving
- * sender) can still meet it. */
+ * sender) can still meet it.  A non-blocking select (not a reserving one,
+ * which leads such a meeting itself) is queued too when one of its receive
+ * cases has such a sender: held by it, it waits for its decision only, as
+ * a plain Recv does; met by nobody, it is answered TIMEOUT at once. */
 static void op_wait(core_op_t *op, int64_t timeout_ms)
 {
-    if (timeout_ms == 0) {
+    if (timeout_ms == 0 && (op->reserve || !meets_reserving_sender(op))) {
         corei_op_fail(op, CORE_ST_TIMEOUT);
         return;
     }
@@ -456,12 +472,15 @@ static void op_wait(core_op_t *op, int64_t timeout_ms)
         chans[k] = op->cases[order[k]].ch;
         chans[k]->refs++;
     }
-    if (op->dl.key >= 0)
+    if (op->dl.key >= 0 && timeout_ms != 0)
         corei_heap_add(op->core, op);
     for (size_t i = 0; i < n; i++) {
         if (op_lookup(s, id) == op && op->state == OP_WAITING && op->chosen < 0)
             corei_pump(chans[i]);
     }
+    if (timeout_ms == 0 && op_lookup(s, id) == op && op->state == OP_WAITING && op->chosen < 0 &&
+        !op->frozen)
+        corei_op_fail(op, CORE_ST_TIMEOUT);
     for (size_t i = 0; i < n; i++)
         corei_chan_unref(chans[i]);
 }
@@ -544,10 +563,12 @@ void core_recv(core_sess_t *s, uint64_t id, core_bytes_t name, uint32_t max,
     corei_pump(ch);
     op = op_lookup(s, id);
     if (op) {
-        if (timeout_ms == 0)
-            corei_op_fail(op, CORE_ST_TIMEOUT);
-        else
+        if (timeout_ms != 0)
             corei_op_rearm(op);
+        else if (!op->frozen)
+            corei_op_fail(op, CORE_ST_TIMEOUT);
+        /* else held by a sender in a two-phase select: its decision
+         * answers it (corei_thaw) */
     }
 }
 

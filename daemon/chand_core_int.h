@@ -371,6 +371,19 @@ static inline void corei_op_rearm(core_op_t *op)
         corei_heap_add(op->core, op);
 }
 
+/* A frozen op is let go (its holder decided, or went).  One that cannot
+ * wait (timeout 0) waited only for that decision: it goes under its
+ * deadline, long past, and core_expire answers it TIMEOUT at the next
+ * turn unless a pump serves it first. */
+static inline void corei_thaw(core_op_t *op)
+{
+    op->frozen = false;
+    corei_op_touch(op);
+    op->holder = NULL;
+    if (op->nonblocking)
+        corei_op_rearm(op);
+}
+
 /* Select: the chosen case is decided, take the others out of their queues. */
 static inline void corei_op_decide(core_op_t *op, int index)
 {

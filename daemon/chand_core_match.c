@@ -64,11 +64,8 @@ static void op_free(core_op_t *op)
     }
     if (op->holder)
         op->holder->held = NULL;
-    if (op->held) {
-        op->held->op->frozen = false;
-        corei_op_touch(op->held->op);
-        op->held->op->holder = NULL;
-    }
+    if (op->held)
+        corei_thaw(op->held->op);
     corei_heap_del(c, op);
     qlist_remove(&op->dlink);
     if (op->sess) {
@@ -626,8 +623,9 @@ static bool find_pair(core_chan_t *ch, core_case_t **rp, core_case_t **sp)
         if (!corei_case_active(r))
             continue;
         core_case_t *s = !same_select(s0->op, r->op) ? s0 : corei_first_active(&ch->sendq, r->op);
-        if (s && corei_reserving(s) && r->op->nonblocking)
-            continue;   /* it cannot wait for a commit: not ready for it */
+        /* (a receive that cannot wait meets a reserving sender too: it
+         * waits for that sender's decision only, held, as Go's receive
+         * with default takes a waiting sender's value) */
         if (s) {
             *rp = r;
             *sp = s;
@@ -702,9 +700,7 @@ void corei_pump(core_chan_t *ch)
 static core_op_t *unfreeze(core_case_t *r)
 {
     core_op_t *rop = r->op;
-    rop->frozen = false;
-    corei_op_touch(rop);
-    rop->holder = NULL;
+    corei_thaw(rop);
     return rop;
 }
 

@@ -1915,16 +1915,64 @@ START_TEST(t_accepted_is_a_prefix_when_closed)
 }
 END_TEST
 
-START_TEST(t_nonblocking_recv_is_never_frozen)
+/* A receive that cannot wait (timeout 0) meets a sender waiting in a
+ * two-phase select, as Go's receive with default takes a waiting sender's
+ * value: held by the sender, it waits for its decision only.  _i 0: the
+ * sender commits, the receive gets the value; 1: it releases (it took
+ * another case), the receive is answered TIMEOUT at the next expiry; 2:
+ * the same with a one-case select with timeout 0 (not a reserving one). */
+START_TEST(t_nonblocking_recv_holds_a_reserving_sender)
 {
     mk(A, 1, "u", 0);
     core_case_req_t sc[1] = { SC("u", "r") };
     core_select(A->s, 2, sc, 1, true, 0, false, -1, 0);          /* reserving sender waits */
-    recvn(Bs, 3, "u", 1, 0);                            /* default: don't wait */
-    must_reply(Bs, 3, CORE_ST_TIMEOUT);
-    ck_assert_ptr_null(reply_to(A, 2));                 /* nothing reserved for it */
-    recvn(Bs, 4, "u", 1, -1);
-    must_reply(A, 2, CORE_ST_RESERVED);
+    if (_i == 2) {
+        core_case_req_t rc[1] = { RC("u") };
+        core_select(Bs->s, 3, rc, 1, false, 0, false, 0, 0);     /* default */
+    } else {
+        recvn(Bs, 3, "u", 1, 0);                                /* default */
+    }
+    must_reply(A, 2, CORE_ST_RESERVED);                          /* asked to decide */
+    ck_assert_ptr_null(reply_to(Bs, 3));                         /* held meanwhile */
+    core_expire(core, 1000);
+    ck_assert_ptr_null(reply_to(Bs, 3));                         /* no deadline runs */
+    if (_i == 0) {
+        core_commit(A->s, 4, 2, false, 0, 0);
+        rec_t *r = must_reply(Bs, 3, CORE_ST_OK);
+        ck_assert_uint_eq(r->ndlv, 1);
+        ck_assert_str_eq(r->val[0], "r");
+        ack_all(Bs, r);
+        must_reply(A, 4, CORE_ST_OK);
+    } else {
+        core_release(A->s, 4, 2);
+        must_reply(A, 4, CORE_ST_OK);
+        core_expire(core, 1001);
+        must_reply(Bs, 3, CORE_ST_TIMEOUT);
+        ck_assert_uint_eq(info_of("u").receivers, 0);            /* nothing left queued */
+    }
+}
+END_TEST
+
+/* A select with timeout 0 whose receive case meets a reserving sender is
+ * held by it only when nothing else is ready: a ready case is taken at once,
+ * and with no partner at all it is answered TIMEOUT at once. */
+START_TEST(t_nonblocking_select_prefers_a_ready_case)
+{
+    mk(A, 1, "u", 0);
+    mk(A, 2, "b", 1);
+    send1(A, 3, "b", "ready", -1);
+    core_case_req_t sc[1] = { SC("u", "r") };
+    core_select(A->s, 4, sc, 1, true, 0, false, -1, 0);          /* reserving sender on u */
+    core_case_req_t rc[2] = { RC("u"), RC("b") };
+    core_select(Bs->s, 5, rc, 2, false, 0, true, 0, 0);          /* in order: u first */
+    rec_t *r = must_reply(Bs, 5, CORE_ST_OK);
+    ck_assert_int_eq(r->index, 1);                               /* b was ready */
+    ack_all(Bs, r);
+    ck_assert_ptr_null(reply_to(A, 4));                          /* the sender still waits */
+    core_case_req_t none[1] = { RC("b") };
+    core_select(Bs->s, 6, none, 1, false, 0, false, 0, 0);
+    must_reply(Bs, 6, CORE_ST_TIMEOUT);
+    ck_assert_uint_eq(info_of("b").receivers, 0);
 }
 END_TEST
 
@@ -2576,7 +2624,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_timed_out_batch_with_a_hole_is_answered);
     tcase_add_test(tc, t_same_prio_sender_not_stranded);
     tcase_add_test(tc, t_accepted_is_a_prefix_when_closed);
-    tcase_add_test(tc, t_nonblocking_recv_is_never_frozen);
+    tcase_add_loop_test(tc, t_nonblocking_recv_holds_a_reserving_sender, 0, 3);
+    tcase_add_test(tc, t_nonblocking_select_prefers_a_ready_case);
     tcase_add_test(tc, t_no_send_after_close_through_a_freeze);
     tcase_add_test(tc, t_dropping_a_reserving_session_marks_nothing);
     tcase_add_test(tc, t_detached_sender_freed_at_shutdown);

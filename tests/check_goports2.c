@@ -999,11 +999,7 @@ RT_TEST(nonblock_meets_waiter)
         rt_group_init(&g);
         rt_spawn(&g, mode, waiter_send, &w);
         rt_wait_senders(c, 1);
-        /* a plain non-blocking receive from a remote channel whose sender is
-         * a select waiting in another place too fails: a known bug, checked
-         * by known_nonblock_recv_select_sender (CHAN_KNOWN_BUGS) */
-        bool spans = alt && rt_place(c) >= 0 && rt_place(alt) != rt_place(c);
-        if (i % 2 && !spans) {
+        if (i % 2) {
             ck_assert_msg(chan_recv(c, &got, sizeof got, 0) == sizeof got, "non-blocking recv: %s",
                           strerror(errno));
         } else {
@@ -1653,20 +1649,17 @@ RT_TEST(goroutines_chain)
     free(links);
 }
 
-/* ---- known bugs, reproduced: run only with CHAN_KNOWN_BUGS=1 -------------- */
+/* ---- split placement only ------------------------------------------------ */
 
 /* A sender waits on the unbuffered remote channel c in a select that has a
  * case in another place too (daemon A, or a local channel): chand holds
- * such a sender as a reserving select, and meets it only with a receive
- * that can wait for it to commit, or with a reserving select (a select
- * over several places).  A plain chan_recv(c, 0) and a select with
- * default whose cases are all on c's daemon are neither: they fail with
- * ETIMEDOUT every time, where Go's receive with default takes the waiting
- * sender's value.  chan.h promises default only "if at one instant no
- * case was ready".  Split placement (RT_CHANNELS=split) only. */
-START_TEST(known_nonblock_recv_select_sender)
+ * such a sender as a reserving select (two-phase).  A plain chan_recv(c, 0)
+ * and a select with default whose cases are all on c's daemon must take
+ * its value, as Go's receive with default takes a waiting sender's: chand
+ * holds the receive until the sender decides (before, both failed with
+ * ETIMEDOUT every time). */
+START_TEST(nonblock_recv_select_sender)
 {
-    ck_assert_msg(rt_channels() == RT_SPLIT, "needs RT_CHANNELS=split");
     long failed[2] = { 0, 0 };
     for (int r = 0; r < 10; r++) {
         chan_t *c = rt_make_at(1, 0), *alt = rt_make_at(r / 2 % 2 ? 0 : -1, 0);
@@ -1736,12 +1729,8 @@ static Suite *goports2_suite(void)
     add(s, "sendstmt_chanchan", sendstmt_chanchan, 1);
     add(s, "zerosize", zerosize, MODES);
     add(s, "goroutines_chain", goroutines_chain, MODES);
-    if (getenv("CHAN_KNOWN_BUGS")) {
-        TCase *tc = tcase_create("known-bugs");
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, known_nonblock_recv_select_sender);
-        suite_add_tcase(s, tc);
-    }
+    if (rt_channels() == RT_SPLIT)
+        add(s, "nonblock_recv_select_sender", nonblock_recv_select_sender, 1);
     return s;
 }
 

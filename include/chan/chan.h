@@ -367,7 +367,11 @@ typedef struct chan_case {
  * default only if at one instant no case was ready, as Go promises: when
  * a look finds nothing it looks again, one more round trip per daemon, and
  * gives up only if no channel changed in between (after 8 looks that all
- * saw change, it gives up all the same).  If nothing is ready, each
+ * saw change, it gives up all the same).  A sender waiting on a remote
+ * channel in such a select of another process counts as ready for a
+ * receive with deadline 0 (chan_recv too): the call waits for that sender
+ * to decide, a round trip to its process, and takes its value or, if it
+ * chose another case, default.  If nothing is ready, each
  * daemon reserves the first case that becomes ready and the first
  * reservation to arrive wins.  Offers not taken are given back as
  * they were (a value returns to the head of its channel, in order).  Two
