@@ -423,9 +423,10 @@ static bool parse_name(const char *name, const char *prefix, const char *suffix,
         return false;
     uint64_t v = 0;
     for (size_t i = pl; i < pl + 20; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(name[i] - '0');
+        uint64_t d = (uint64_t)(name[i] - '0');
+        if (name[i] < '0' || name[i] > '9' || v > (UINT64_MAX - d) / 10)
+            return false;   /* (past 2^64 - 1: not a name of ours) */
+        v = v * 10 + d;
     }
     *gen = v;
     return true;

@@ -671,6 +671,30 @@ START_TEST(t_headerless_newest_log)
 }
 END_TEST
 
+/* A file named as a log whose number is past 2^64 - 1 is nobody's log:
+ * it is left alone, not read as the newest log under a number wrapped
+ * around. */
+START_TEST(t_log_name_past_the_largest_number)
+{
+    char *before = workload(dir, false);
+    char path[512];
+    snprintf(path, sizeof path, "%s/log.99999999999999999999", dir);
+    spill(path, (const uint8_t *)"", 0);
+    char err[512];
+    char *after = load(dir, false, err, sizeof err);
+    ck_assert_msg(after, "%s", err);
+    ck_assert_str_eq(after, before);
+    core_t *c = core_new(&limits, on_reply);
+    chand_journal_t *j = jopen(dir, c, 0);
+    ck_assert_ptr_nonnull(j);
+    chand_journal_close(j);
+    core_free(c);
+    ck_assert_int_eq(access(path, F_OK), 0);   /* still there, untouched */
+    free(before);
+    free(after);
+}
+END_TEST
+
 /* A snapshot whose log is gone (log.S is made before snap.S, so no crash
  * leaves this): what was written after the snapshot is lost, and the dir
  * is refused, naming the missing log, not loaded as the snapshot alone. */
@@ -1025,6 +1049,7 @@ static Suite *suite(void)
     tcase_add_test(tc, t_torn_write_into_zeros);
     tcase_add_test(tc, t_header_torn_at_a_boundary);
     tcase_add_test(tc, t_headerless_newest_log);
+    tcase_add_test(tc, t_log_name_past_the_largest_number);
     tcase_add_test(tc, t_snapshot_without_its_log);
     tcase_add_test(tc, t_rewrite_keeps_state);
     tcase_add_test(tc, t_zeros_ahead_are_cut);
