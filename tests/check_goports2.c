@@ -1054,8 +1054,9 @@ RT_TEST(select_closed_vs_value)
 /* ---- timeouts: a timer channel next to a channel that gets a value -------- */
 /* Go's select with time.After: whichever comes first wins, and the other
  * is not lost (the value stays in its channel, the timer still fires).
- * The margins are wide (10 ms against 150 ms): an order check, not a
- * clock check. */
+ * The margins are wide (10 ms against 300 ms, stretched under the
+ * sanitizers with Check's timeouts): an order check, not a clock check;
+ * a loaded machine must not turn the late one into the first. */
 
 struct later {
     chan_t *c;
@@ -1074,9 +1075,10 @@ RT_TEST(select_timeouts)
 {
     chan_t *c = rt_make(1);
     for (int first = 0; first < 2; first++) {   /* 0: the timer, 1: the value */
-        chan_t *t = chan_after(first ? 150 : 10);
+        int64_t late = test_wait_ms(300);
+        chan_t *t = chan_after(first ? late : 10);
         ck_assert_ptr_nonnull(t);
-        struct later l = { c, first ? 10 : 150, 7 + first };
+        struct later l = { c, first ? 10 : late, 7 + first };
         rt_group_t g;
         rt_group_init(&g);
         rt_spawn(&g, mode, send_later, &l);
