@@ -2530,6 +2530,254 @@ START_TEST(t_idwin_bounded_by_live_ids)
 }
 END_TEST
 
+
+/* ---- review: a receive with timeout 0 held by a reserving sender ---- */
+
+#define D (&sess[3])
+
+/* Two reserving senders wait on u.  A timeout-0 Recv is held by the first;
+ * it releases.  The receive must not then ask the second sender to decide
+ * and time out under it: either the second is not asked (the receive gets
+ * TIMEOUT), or it is asked and its commit hands its value over. */
+START_TEST(t_rv_second_reserving_sender_after_release)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t s1[1] = { SC("u", "one") };
+    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
+    core_case_req_t s2[1] = { SC("u", "two") };
+    core_select(C->s, 3, s2, 1, true, 0, false, -1, 0);
+    if (_i == 0) {
+        recvn(Bs, 4, "u", 1, 0);
+    } else {
+        core_case_req_t rc[1] = { RC("u") };
+        core_select(Bs->s, 4, rc, 1, false, 0, false, 0, 0);
+    }
+    must_reply(A, 2, CORE_ST_RESERVED);
+    ck_assert_ptr_null(reply_to(C, 3));
+    core_release(A->s, 5, 2);
+    must_reply(A, 5, CORE_ST_OK);
+    core_expire(core, 1000);   /* the daemon's next turn */
+    rec_t *asked = reply_to(C, 3);
+    if (asked) {
+        ck_assert_int_eq(asked->st, CORE_ST_RESERVED);
+        core_commit(C->s, 6, 3, true, -1, 1000);
+        /* the receive timed out under it: its sender is answered RETRY */
+        rec_t *cm = reply_to(C, 6);
+        ck_assert_msg(!cm || cm->st != CORE_ST_RETRY,
+                      "a sender asked to decide for a receive that then timed out got RETRY "
+                      "(receive answered %d)", reply_to(Bs, 4) ? reply_to(Bs, 4)->st : -1);
+    } else {
+        must_reply(Bs, 4, CORE_ST_TIMEOUT);
+    }
+}
+END_TEST
+
+/* A timeout-0 select with two receive cases, each facing its own reserving
+ * sender.  Held by one, which releases: same question as above. */
+START_TEST(t_rv_two_cases_two_reserving_senders)
+{
+    mk(A, 1, "u1", 0);
+    mk(A, 2, "u2", 0);
+    core_case_req_t s1[1] = { SC("u1", "one") };
+    core_select(A->s, 3, s1, 1, true, 0, false, -1, 0);
+    core_case_req_t s2[1] = { SC("u2", "two") };
+    core_select(C->s, 4, s2, 1, true, 0, false, -1, 0);
+    core_case_req_t rc[2] = { RC("u1"), RC("u2") };
+    core_select(Bs->s, 5, rc, 2, false, 0, true, 0, 0);
+    rec_t *a = reply_to(A, 3), *c = reply_to(C, 4);
+    ck_assert_msg((a != NULL) != (c != NULL), "exactly one sender asked");
+    tsess_t *first = a ? A : C, *second = a ? C : A;
+    uint64_t fid = a ? 3 : 4, sid = a ? 4 : 3;
+    ck_assert_ptr_null(reply_to(Bs, 5));
+    core_release(first->s, 10, fid);
+    must_reply(first, 10, CORE_ST_OK);
+    core_expire(core, 1000);
+    rec_t *asked = reply_to(second, sid);
+    if (asked) {
+        ck_assert_int_eq(asked->st, CORE_ST_RESERVED);
+        core_commit(second->s, 11, sid, true, -1, 1000);
+        rec_t *cm = reply_to(second, 11);
+        ck_assert_msg(!cm || cm->st != CORE_ST_RETRY,
+                      "second sender asked, then RETRY (select answered %d)",
+                      reply_to(Bs, 5) ? reply_to(Bs, 5)->st : -1);
+    } else {
+        must_reply(Bs, 5, CORE_ST_TIMEOUT);
+    }
+}
+END_TEST
+
+/* A timeout-0 select with a send case and a receive case, held on the
+ * receive case; a receiver comes to the send case's channel meanwhile. */
+START_TEST(t_rv_send_case_while_held)
+{
+    mk(A, 1, "u", 0);
+    mk(A, 2, "x", 0);
+    core_case_req_t s1[1] = { SC("u", "one") };
+    core_select(A->s, 3, s1, 1, true, 0, false, -1, 0);
+    core_case_req_t cs[2] = { SC("x", "v"), RC("u") };
+    core_select(Bs->s, 4, cs, 2, false, 0, true, 0, 0);
+    must_reply(A, 3, CORE_ST_RESERVED);
+    ck_assert_ptr_null(reply_to(Bs, 4));
+    recvn(C, 5, "x", 1, -1);          /* the held select's send case must not match */
+    ck_assert_ptr_null(reply_to(C, 5));
+    if (_i == 0) {
+        core_commit(A->s, 6, 3, true, -1, 0);
+        rec_t *r = must_reply(Bs, 4, CORE_ST_OK);
+        ck_assert_int_eq(r->index, 1);
+        ck_assert_str_eq(r->val[0], "one");
+        ack_all(Bs, r);
+        must_reply(A, 6, CORE_ST_OK);
+        ck_assert_ptr_null(reply_to(C, 5));
+    } else {
+        core_release(A->s, 6, 3);
+        /* let go: its send case meets C's receiver, or it times out */
+        core_expire(core, 1000);
+        rec_t *r = reply_to(Bs, 4);
+        rec_t *rc = reply_to(C, 5);
+        if (rc) {
+            ck_assert_int_eq(rc->st, CORE_ST_OK);
+            ck_assert_str_eq(rc->val[0], "v");
+            ack_all(C, rc);
+            r = must_reply(Bs, 4, CORE_ST_OK);
+            ck_assert_int_eq(r->index, 0);
+        } else {
+            ck_assert_ptr_nonnull(r);
+            ck_assert_int_eq(r->st, CORE_ST_TIMEOUT);
+        }
+    }
+    core_expire(core, 2000);
+}
+END_TEST
+
+/* Whatever ends the hold, the held timeout-0 receive is answered once:
+ * 0 close, 1 delete, 2 cancel, 3 its session goes, 4 the holder's session
+ * goes, 5 shutdown, 6 evict (moving slot). */
+START_TEST(t_rv_every_end_of_a_hold)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t s1[1] = { SC("u", "one") };
+    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
+    recvn(Bs, 3, "u", 1, 0);
+    must_reply(A, 2, CORE_ST_RESERVED);
+    ck_assert_ptr_null(reply_to(Bs, 3));
+    switch (_i) {
+    case 0:
+        core_close(C->s, 4, B("u"));
+        must_reply(C, 4, CORE_ST_OK);
+        core_release(A->s, 5, 2);
+        must_reply(Bs, 3, CORE_ST_CLOSED);
+        break;
+    case 1:
+        core_delete(C->s, 4, B("u"));
+        must_reply(C, 4, CORE_ST_OK);
+        core_commit(A->s, 5, 2, true, -1, 0);
+        must_reply(A, 5, CORE_ST_CLOSED);
+        must_reply(Bs, 3, CORE_ST_CLOSED);
+        break;
+    case 2:
+        core_cancel(Bs->s, 4, 3);
+        must_reply(Bs, 4, CORE_ST_OK);
+        must_reply(Bs, 3, CORE_ST_CANCELED);
+        core_commit(A->s, 5, 2, true, -1, 0);
+        must_reply(A, 5, CORE_ST_RETRY);
+        break;
+    case 3:
+        core_sess_drop(Bs->s);
+        Bs->s = NULL;
+        core_commit(A->s, 5, 2, true, -1, 0);
+        must_reply(A, 5, CORE_ST_RETRY);
+        break;
+    case 4:
+        core_sess_drop(A->s);
+        A->s = NULL;
+        ck_assert_ptr_null(reply_to(Bs, 3));
+        core_expire(core, 1000);
+        must_reply(Bs, 3, CORE_ST_TIMEOUT);
+        break;
+    case 5:
+        core_shutdown(core);
+        must_reply(Bs, 3, CORE_ST_SHUTTING_DOWN);
+        break;
+    case 6:
+        core_evict(core, B("u"), CORE_ST_MOVED);
+        must_reply(Bs, 3, CORE_ST_MOVED);
+        core_commit(A->s, 5, 2, true, -1, 0);
+        must_reply(A, 5, CORE_ST_RETRY);
+        break;
+    }
+    core_expire(core, 5000);
+    if (Bs->s)
+        reply_to(Bs, 3);   /* asserts it was not answered twice */
+}
+END_TEST
+
+/* Let go by a release, the receive waits under its past deadline; a plain
+ * sender that comes before the expiry serves it, and the expiry then
+ * answers nothing more.  Again after being held a second time. */
+START_TEST(t_rv_thawed_then_served)
+{
+    mk(A, 1, "u", 0);
+    core_case_req_t s1[1] = { SC("u", "one") };
+    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
+    recvn(Bs, 3, "u", 1, 0);
+    must_reply(A, 2, CORE_ST_RESERVED);
+    core_release(A->s, 4, 2);
+    ck_assert_ptr_null(reply_to(Bs, 3));
+    send1(C, 5, "u", "late", -1);
+    rec_t *r = reply_to(Bs, 3);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->st, CORE_ST_OK);
+    ck_assert_str_eq(r->val[0], "late");
+    ack_all(Bs, r);
+    must_reply(C, 5, CORE_ST_OK);
+    core_expire(core, 1000);
+    reply_to(Bs, 3);
+}
+END_TEST
+
+/* A timeout-0 receive on a buffered channel whose slots are all reserved,
+ * held by a reserving sender waiting there. */
+START_TEST(t_rv_buffered_slots_reserved)
+{
+    mk(A, 1, "b", 1);
+    core_case_req_t s1[1] = { SC("b", "slot") };
+    core_select(A->s, 2, s1, 1, true, 0, false, -1, 0);
+    must_reply(A, 2, CORE_ST_RESERVED);                 /* holds the slot */
+    core_case_req_t s2[1] = { SC("b", "held") };
+    core_select(C->s, 3, s2, 1, true, 0, false, -1, 0);
+    ck_assert_ptr_null(reply_to(C, 3));
+    recvn(Bs, 4, "b", 1, 0);
+    rec_t *c = reply_to(C, 3);
+    if (!c) {
+        must_reply(Bs, 4, CORE_ST_TIMEOUT);
+        return;
+    }
+    ck_assert_int_eq(c->st, CORE_ST_RESERVED);
+    core_commit(A->s, 5, 2, true, -1, 0);
+    must_reply(A, 5, CORE_ST_OK);                       /* "slot" is buffered */
+    core_commit(C->s, 6, 3, true, -1, 0);
+    rec_t *r = must_reply(Bs, 4, CORE_ST_OK);
+    ck_assert_str_eq(r->val[0], "slot");                /* the oldest first */
+    ack_all(Bs, r);
+    must_reply(C, 6, CORE_ST_OK);                       /* "held" buffered */
+    ck_assert_str_eq(take(Bs, 7, "b"), "held");
+}
+END_TEST
+
+static void review_tests(Suite *s)
+{
+    TCase *tc = tcase_create("review");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, t_rv_second_reserving_sender_after_release, 0, 2);
+    tcase_add_test(tc, t_rv_two_cases_two_reserving_senders);
+    tcase_add_loop_test(tc, t_rv_send_case_while_held, 0, 2);
+    tcase_add_loop_test(tc, t_rv_every_end_of_a_hold, 0, 7);
+    tcase_add_test(tc, t_rv_thawed_then_served);
+    tcase_add_test(tc, t_rv_buffered_slots_reserved);
+    suite_add_tcase(s, tc);
+}
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -2639,6 +2887,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_ack_wait_only_the_late);
     tcase_add_test(tc, t_delete_frees_a_slice_at_a_time);
     suite_add_tcase(s, tc);
+    review_tests(s);
     return s;
 }
 
