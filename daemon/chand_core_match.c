@@ -508,6 +508,8 @@ void corei_reserve_partner(core_case_t *lead, core_case_t *partner)
     corei_case_dequeue(lead);
     op->held = partner;
     op->state = OP_RESERVED;
+    if (partner->op->nonblocking)
+        corei_heap_del(c, partner->op);   /* it waits for this decision too */
     partner->op->frozen = true;
     corei_op_touch(partner->op);
     partner->op->holder = op;
