@@ -104,7 +104,8 @@ struct core_op {
     core_status_t fail;       /* OK, or why no further value is accepted */
     int chosen;              /* select: the decided case, or -1 */
     uint32_t total;          /* send: values to send */
-    bool nonblocking;        /* timeout 0: never frozen by a reservation */
+    bool nonblocking;        /* timeout 0: frozen only by a reserving
+                                sender it waits on, never in the heap then */
     uint32_t accepted;       /* send: values taken for good */
     uint32_t first_lost;     /* send: the lowest batch place of a value that
                                 will not be taken (total while none); the

@@ -2531,7 +2531,8 @@ START_TEST(t_idwin_bounded_by_live_ids)
 END_TEST
 
 
-/* ---- review: a receive with timeout 0 held by a reserving sender ---- */
+/* ---- a receive with timeout 0 held by a reserving sender: every way the
+ * hold ends, and a second sender after the first released ---- */
 
 #define D (&sess[3])
 
@@ -2539,7 +2540,7 @@ END_TEST
  * it releases.  The receive must not then ask the second sender to decide
  * and time out under it: either the second is not asked (the receive gets
  * TIMEOUT), or it is asked and its commit hands its value over. */
-START_TEST(t_rv_second_reserving_sender_after_release)
+START_TEST(t_hold0_second_reserving_sender_after_release)
 {
     mk(A, 1, "u", 0);
     core_case_req_t s1[1] = { SC("u", "one") };
@@ -2574,7 +2575,7 @@ END_TEST
 
 /* A timeout-0 select with two receive cases, each facing its own reserving
  * sender.  Held by one, which releases: same question as above. */
-START_TEST(t_rv_two_cases_two_reserving_senders)
+START_TEST(t_hold0_two_cases_two_reserving_senders)
 {
     mk(A, 1, "u1", 0);
     mk(A, 2, "u2", 0);
@@ -2608,7 +2609,7 @@ END_TEST
 
 /* A timeout-0 select with a send case and a receive case, held on the
  * receive case; a receiver comes to the send case's channel meanwhile. */
-START_TEST(t_rv_send_case_while_held)
+START_TEST(t_hold0_send_case_while_held)
 {
     mk(A, 1, "u", 0);
     mk(A, 2, "x", 0);
@@ -2652,7 +2653,7 @@ END_TEST
 /* Whatever ends the hold, the held timeout-0 receive is answered once:
  * 0 close, 1 delete, 2 cancel, 3 its session goes, 4 the holder's session
  * goes, 5 shutdown, 6 evict (moving slot). */
-START_TEST(t_rv_every_end_of_a_hold)
+START_TEST(t_hold0_every_end_of_a_hold)
 {
     mk(A, 1, "u", 0);
     core_case_req_t s1[1] = { SC("u", "one") };
@@ -2714,7 +2715,7 @@ END_TEST
 /* Let go by a release, the receive waits under its past deadline; a plain
  * sender that comes before the expiry serves it, and the expiry then
  * answers nothing more.  Again after being held a second time. */
-START_TEST(t_rv_thawed_then_served)
+START_TEST(t_hold0_thawed_then_served)
 {
     mk(A, 1, "u", 0);
     core_case_req_t s1[1] = { SC("u", "one") };
@@ -2737,7 +2738,7 @@ END_TEST
 
 /* A timeout-0 receive on a buffered channel whose slots are all reserved,
  * held by a reserving sender waiting there. */
-START_TEST(t_rv_buffered_slots_reserved)
+START_TEST(t_hold0_buffered_slots_reserved)
 {
     mk(A, 1, "b", 1);
     core_case_req_t s1[1] = { SC("b", "slot") };
@@ -2764,17 +2765,17 @@ START_TEST(t_rv_buffered_slots_reserved)
 }
 END_TEST
 
-static void review_tests(Suite *s)
+static void hold0_tests(Suite *s)
 {
-    TCase *tc = tcase_create("review");
+    TCase *tc = tcase_create("hold0");
     tcase_set_timeout(tc, 30);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_loop_test(tc, t_rv_second_reserving_sender_after_release, 0, 2);
-    tcase_add_test(tc, t_rv_two_cases_two_reserving_senders);
-    tcase_add_loop_test(tc, t_rv_send_case_while_held, 0, 2);
-    tcase_add_loop_test(tc, t_rv_every_end_of_a_hold, 0, 7);
-    tcase_add_test(tc, t_rv_thawed_then_served);
-    tcase_add_test(tc, t_rv_buffered_slots_reserved);
+    tcase_add_loop_test(tc, t_hold0_second_reserving_sender_after_release, 0, 2);
+    tcase_add_test(tc, t_hold0_two_cases_two_reserving_senders);
+    tcase_add_loop_test(tc, t_hold0_send_case_while_held, 0, 2);
+    tcase_add_loop_test(tc, t_hold0_every_end_of_a_hold, 0, 7);
+    tcase_add_test(tc, t_hold0_thawed_then_served);
+    tcase_add_test(tc, t_hold0_buffered_slots_reserved);
     suite_add_tcase(s, tc);
 }
 
@@ -2887,7 +2888,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, t_ack_wait_only_the_late);
     tcase_add_test(tc, t_delete_frees_a_slice_at_a_time);
     suite_add_tcase(s, tc);
-    review_tests(s);
+    hold0_tests(s);
     return s;
 }
 

@@ -272,6 +272,7 @@ int chani_route_moved_name(chan_client_t *cl, chani_moves_t *mv, int64_t deadlin
     struct chani_route *rt = route_of(cl);
     if (!rt)
         return -1;
+    mv->lost[0] = 0;
     pthread_mutex_lock(&rt->lock);
     int rc = refresh_locked(cl, rt, deadline);
     pthread_mutex_unlock(&rt->lock);
@@ -285,6 +286,7 @@ int chani_route_moved_name(chan_client_t *cl, chani_moves_t *mv, int64_t deadlin
 int chani_route_moved(chan_remote_t *const *hs, size_t n, chani_moves_t *mv, int64_t deadline)
 {
     bool any = false, moved = false;
+    mv->lost[0] = 0;   /* (what a timeout reports is this try's) */
     for (size_t i = 0; i < n; i++) {
         chan_remote_t *r = hs[i];
         if (!r->routed)
@@ -299,6 +301,8 @@ int chani_route_moved(chan_remote_t *const *hs, size_t n, chani_moves_t *mv, int
         if (rc == 0)
             to = group_conn_locked(r->top, rt, rt->owner[chan_slot(r->name, r->name_len)],
                                    deadline);
+        if (rc == 0 && !to)
+            lost_note(mv);   /* the group cannot be reached yet: pause */
         if (to && to != r->cl) {
             rc = chani_remote_rehome(r, to, deadline);
             moved = moved || rc == 0;
