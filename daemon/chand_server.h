@@ -150,6 +150,8 @@ struct chand_server {
     } tls;
     struct slots_mover *mover;   /* moving slots to another group (chand_slots.c) */
     uint64_t adopt_attempt;      /* the attempt of the last first Adopt taken */
+    uint64_t adopt_version;      /* the map of the move Adopts were taken for */
+    uint64_t adopt_term;         /* the highest sender's term taken for it */
     uint64_t peer_log_ms;        /* chand_log_peer's last line, */
     uint64_t peer_log_dropped;   /* and how many it left out since */
 };

@@ -431,6 +431,19 @@ void chand_slots_adopt(chand_conn_t *c, uint64_t id, const Chan__Adopt *a)
         chand_conn_inform(c, id, CHAN__STATUS__BAD_REQUEST, bad);
         return;
     }
+    if (a->map_version != s->adopt_version) {
+        s->adopt_version = a->map_version;
+        s->adopt_term = 0;
+    }
+    if (a->has_term && a->term < s->adopt_term) {
+        /* a part its sender sent before it was superseded, come late: the
+         * primary after it has taken over this move (terms grow) */
+        chand_conn_inform(c, id, CHAN__STATUS__BAD_REQUEST,
+                          "an Adopt from a primary since superseded");
+        return;
+    }
+    if (a->has_term)
+        s->adopt_term = a->term;
     if (!a->has_attempt || (!(a->has_first && a->first) && a->attempt != s->adopt_attempt)) {
         /* a part of an attempt given up (its connection closed, a new one
          * began): what it brings is in the new attempt's parts */
@@ -546,8 +559,9 @@ static void out_send(struct adopt_out *o, bool last)
 {
     out_flush_chan(o);
     o->a.has_lo = o->a.has_hi = o->a.has_map_version = o->a.has_first = o->a.has_last = true;
-    o->a.has_attempt = true;
+    o->a.has_attempt = o->a.has_term = true;
     o->a.attempt = o->mv->attempt;
+    o->a.term = chand_cluster_term(o->mv->s->cluster);
     o->a.lo = o->mv->lo;
     o->a.hi = o->mv->hi;
     o->a.map_version = o->mv->version;

@@ -19,9 +19,9 @@
  *       exists (the script has meanwhile stopped every node of NAME's
  *       group), then opens NAME with a deadline of 30 s: it must wait for
  *       the group to be back, not fail on the nodes it knew.
- *   cluster_client adopt HOST:PORT LO HI VERSION ATTEMPT NAME VALUE
+ *   cluster_client adopt HOST:PORT LO HI VERSION TERM ATTEMPT NAME VALUE
  *       speaks the protocol by hand as an old group's primary would: a
- *       Hello, then one Adopt{lo, hi, map_version, attempt, first, last}
+ *       Hello, then one Adopt{lo, hi, map_version, term, attempt, first, last}
  *       of one channel NAME (capacity 4) holding VALUE; prints the status
  *       of its answer (OK, RETRY, BAD_REQUEST...) and the message.
  * Exit 0 when everything held, 1 on a failure (each printed), 2 on usage.
@@ -484,8 +484,8 @@ static int read_reply(int fd, uint8_t *buf, size_t size, Chan__Status *st, char 
     }
 }
 
-static int adopt(const char *addr, unsigned lo, unsigned hi, uint64_t version, uint64_t attempt,
-                 const char *name, const char *value)
+static int adopt(const char *addr, unsigned lo, unsigned hi, uint64_t version, uint64_t term,
+                 uint64_t attempt, const char *name, const char *value)
 {
     char host[64];
     const char *colon = strrchr(addr, ':');
@@ -530,9 +530,11 @@ static int adopt(const char *addr, unsigned lo, unsigned hi, uint64_t version, u
     ac.redelivered = &redelivered;
     Chan__Adopt a = CHAN__ADOPT__INIT;
     a.has_lo = a.has_hi = a.has_map_version = a.has_attempt = a.has_first = a.has_last = true;
+    a.has_term = true;
     a.lo = lo;
     a.hi = hi;
     a.map_version = version;
+    a.term = term;
     a.attempt = attempt;
     a.first = a.last = true;
     a.n_channels = 1;
@@ -561,11 +563,12 @@ int main(int argc, char **argv)
         return load(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc == 6 && !strcmp(argv[1], "wait"))
         return wait_for_group(argv[2], argv[3], argv[4], argv[5]);
-    if (argc == 9 && !strcmp(argv[1], "adopt"))
+    if (argc == 10 && !strcmp(argv[1], "adopt"))
         return adopt(argv[2], (unsigned)atoi(argv[3]), (unsigned)atoi(argv[4]),
-                     strtoull(argv[5], NULL, 10), strtoull(argv[6], NULL, 10), argv[7], argv[8]);
+                     strtoull(argv[5], NULL, 10), strtoull(argv[6], NULL, 10),
+                     strtoull(argv[7], NULL, 10), argv[8], argv[9]);
     fprintf(stderr, "usage: cluster_client ops SEEDS | load SEEDS SECONDS NCHAN |"
                     " wait SEEDS KNOWN NAME GO |\n"
-                    "       cluster_client adopt HOST:PORT LO HI VERSION ATTEMPT NAME VALUE\n");
+                    "       cluster_client adopt HOST:PORT LO HI VERSION TERM ATTEMPT NAME VALUE\n");
     return 2;
 }

@@ -311,15 +311,16 @@ fi
 wait "$waitc" && pass "$(sed -n 's/^ok: \(a client that knew\)/\1/p' "$tmp/waitc.out")" ||
     fail "the client that knew the group's nodes: $(cat "$tmp/waitc.out")"
 
-# ---- an Adopt of an older move is refused ----
-# Adopt parts name the map whose move they belong to.  A part of an older
-# move (sent by a primary since superseded, arriving late) must not touch
-# the current move's channels: a first part drops every channel of the
-# range.  The map is written by hand: slot S of stale.0 held by group g9,
+# ---- an Adopt of an older move, or from a superseded primary, is refused ----
+# Adopt parts name the map whose move they belong to, and their sender's
+# term.  A part of an older move, or one of this move from a primary since
+# superseded (a lower term than a part already taken), arriving late, must
+# not touch the current move's channels: a first part drops every channel
+# of the range.  The map is written by hand: slot S of stale.0 held by group g9,
 # which has no node (so that no mover runs), moving to group T; the parts
 # are sent as a mover would.  The current move's part lands; an older
-# map's first part, after it, is refused and leaves it whole; a newer
-# map's is told to wait.  Then the move is ended by hand and stale.0
+# map's first part, after it, is refused and leaves it whole, and so is a
+# first part of a lower term; a newer map's is told to wait.  Then the move is ended by hand and stale.0
 # holds the current part's value.
 MAPKEY=/chand/s/slots
 sslot=$("$CHAN" cluster slot stale.0)
@@ -351,18 +352,22 @@ ETCDCTL_API=3 etcdctl --endpoints "$ETCD" put "$MAPKEY" "$(map_with 1 g9)" >/dev
 mver=$(ETCDCTL_API=3 etcdctl --endpoints "$ETCD" get "$MAPKEY" -w json |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["kvs"][0]["mod_revision"])')
 tgt="127.0.0.1:$(eval echo "\$C$tnode")"
-adopt() {   # adopt VERSION ATTEMPT VALUE: the answer of group T's primary
-    "$CLIENT" adopt "$tgt" "$sslot" "$sslot" "$1" "$2" stale.0 "$3"
+adopt() {   # adopt VERSION TERM ATTEMPT VALUE: the answer of group T's primary
+    "$CLIENT" adopt "$tgt" "$sslot" "$sslot" "$1" "$2" "$3" stale.0 "$4"
 }
-took() { adopt "$mver" 100 current >"$tmp/adopt1" 2>&1; grep -q "^OK" "$tmp/adopt1"; }
+took() { adopt "$mver" 200 100 current >"$tmp/adopt1" 2>&1; grep -q "^OK" "$tmp/adopt1"; }
 wait_for 100 took && pass "the current move's part is taken" ||
     fail "the current move's part: $(cat "$tmp/adopt1")"
-adopt $((mver - 1)) 200 stale >"$tmp/adopt2" 2>&1
+adopt $((mver - 1)) 300 200 stale >"$tmp/adopt2" 2>&1
 grep -q "^BAD_REQUEST" "$tmp/adopt2" && pass "an older move's part is refused: $(cat "$tmp/adopt2")" ||
     fail "an older move's part: $(cat "$tmp/adopt2")"
-adopt $((mver + 1000)) 300 newer >"$tmp/adopt3" 2>&1
+adopt $((mver + 1000)) 300 300 newer >"$tmp/adopt3" 2>&1
 grep -q "^RETRY" "$tmp/adopt3" && pass "a newer map's part waits: $(cat "$tmp/adopt3")" ||
     fail "a newer map's part: $(cat "$tmp/adopt3")"
+adopt "$mver" 100 400 superseded >"$tmp/adopt4" 2>&1
+grep -q "^BAD_REQUEST" "$tmp/adopt4" &&
+    pass "a part from a superseded primary is refused: $(cat "$tmp/adopt4")" ||
+    fail "a part of a lower term: $(cat "$tmp/adopt4")"
 ETCDCTL_API=3 etcdctl --endpoints "$ETCD" put "$MAPKEY" "$(map_with 0 "$tgroup")" >/dev/null ||
     fail "ending the move by hand"
 got=$(timeout 20 "$CHAN" --addr "$SEEDS" recv stale.0 -t 10000 2>&1)
