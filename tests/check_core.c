@@ -2534,8 +2534,6 @@ END_TEST
 /* ---- a receive with timeout 0 held by a reserving sender: every way the
  * hold ends, and a second sender after the first released ---- */
 
-#define D (&sess[3])
-
 /* Two reserving senders wait on u.  A timeout-0 Recv is held by the first;
  * it releases.  The receive must not then ask the second sender to decide
  * and time out under it: either the second is not asked (the receive gets
@@ -2566,7 +2564,7 @@ START_TEST(t_hold0_second_reserving_sender_after_release)
         rec_t *cm = reply_to(C, 6);
         ck_assert_msg(!cm || cm->st != CORE_ST_RETRY,
                       "a sender asked to decide for a receive that then timed out got RETRY "
-                      "(receive answered %d)", reply_to(Bs, 4) ? reply_to(Bs, 4)->st : -1);
+                      "(receive answered %d)", reply_to(Bs, 4) ? (int)reply_to(Bs, 4)->st : -1);
     } else {
         must_reply(Bs, 4, CORE_ST_TIMEOUT);
     }
@@ -2600,7 +2598,7 @@ START_TEST(t_hold0_two_cases_two_reserving_senders)
         rec_t *cm = reply_to(second, 11);
         ck_assert_msg(!cm || cm->st != CORE_ST_RETRY,
                       "second sender asked, then RETRY (select answered %d)",
-                      reply_to(Bs, 5) ? reply_to(Bs, 5)->st : -1);
+                      reply_to(Bs, 5) ? (int)reply_to(Bs, 5)->st : -1);
     } else {
         must_reply(Bs, 5, CORE_ST_TIMEOUT);
     }
