@@ -228,8 +228,8 @@ static bool conn_lost(int err)
     return err == ECONNRESET || err == ECONNREFUSED || err == EPIPE;
 }
 
-/* A try of the call failed on a lost connection: what it said is kept for
- * the message of a timeout. */
+/* A try of the call could not reach the slot's group (a connection lost or
+ * refused, no node up yet): why is kept for the message of a timeout. */
 static void lost_note(chani_moves_t *mv)
 {
     snprintf(mv->lost, sizeof mv->lost, "%s", *chan_errmsg() ? chan_errmsg() : strerror(errno));
