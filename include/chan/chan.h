@@ -557,7 +557,12 @@ CHAN_API chan_client_t *chan_connect_opts(const chan_connect_opts_t *opts, int64
 
 /* chan_disconnect - close the connection.  Calls blocked on it fail with
  * ECONNRESET; channel handles opened through it stay valid until released
- * but their operations fail with ECONNRESET.  NULL is ignored. */
+ * but their operations fail with ECONNRESET.  NULL is ignored.  It first
+ * sends the acknowledgements still waiting for a request to ride on (up to
+ * CHAN_ACK_DELAY_MS old): a process that exits without it may drop them,
+ * and chand then counts those values as never received (they go to other
+ * receivers, marked redelivered, and an unbuffered sender's call fails,
+ * though the value was used).  Disconnect before exit. */
 CHAN_API void chan_disconnect(chan_client_t *cl);
 
 /* Flags for chan_open(). */
