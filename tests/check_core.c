@@ -2534,6 +2534,26 @@ END_TEST
 /* ---- a receive with timeout 0 held by a reserving sender: every way the
  * hold ends, and a second sender after the first released ---- */
 
+/* After the first holder released Bs's timeout-0 receive (request rid) and
+ * an expiry ran: either the second sender (request sid of session t) was
+ * not asked and the receive got TIMEOUT, or it was asked and its commit
+ * (request cid) is not answered RETRY, as it would be had the receive timed
+ * out under it. */
+static void second_sender_after_release(tsess_t *t, uint64_t sid, uint64_t cid, uint64_t rid)
+{
+    rec_t *asked = reply_to(t, sid);
+    if (!asked) {
+        must_reply(Bs, rid, CORE_ST_TIMEOUT);
+        return;
+    }
+    ck_assert_int_eq(asked->st, CORE_ST_RESERVED);
+    core_commit(t->s, cid, sid, true, -1, 1000);
+    rec_t *cm = reply_to(t, cid);
+    ck_assert_msg(!cm || cm->st != CORE_ST_RETRY,
+                  "a sender asked to decide for a receive that then timed out got RETRY "
+                  "(receive answered %d)", reply_to(Bs, rid) ? (int)reply_to(Bs, rid)->st : -1);
+}
+
 /* Two reserving senders wait on u.  A timeout-0 Recv is held by the first;
  * it releases.  The receive must not then ask the second sender to decide
  * and time out under it: either the second is not asked (the receive gets
@@ -2556,18 +2576,7 @@ START_TEST(t_hold0_second_reserving_sender_after_release)
     core_release(A->s, 5, 2);
     must_reply(A, 5, CORE_ST_OK);
     core_expire(core, 1000);   /* the daemon's next turn */
-    rec_t *asked = reply_to(C, 3);
-    if (asked) {
-        ck_assert_int_eq(asked->st, CORE_ST_RESERVED);
-        core_commit(C->s, 6, 3, true, -1, 1000);
-        /* the receive timed out under it: its sender is answered RETRY */
-        rec_t *cm = reply_to(C, 6);
-        ck_assert_msg(!cm || cm->st != CORE_ST_RETRY,
-                      "a sender asked to decide for a receive that then timed out got RETRY "
-                      "(receive answered %d)", reply_to(Bs, 4) ? (int)reply_to(Bs, 4)->st : -1);
-    } else {
-        must_reply(Bs, 4, CORE_ST_TIMEOUT);
-    }
+    second_sender_after_release(C, 3, 6, 4);
 }
 END_TEST
 
@@ -2591,17 +2600,7 @@ START_TEST(t_hold0_two_cases_two_reserving_senders)
     core_release(first->s, 10, fid);
     must_reply(first, 10, CORE_ST_OK);
     core_expire(core, 1000);
-    rec_t *asked = reply_to(second, sid);
-    if (asked) {
-        ck_assert_int_eq(asked->st, CORE_ST_RESERVED);
-        core_commit(second->s, 11, sid, true, -1, 1000);
-        rec_t *cm = reply_to(second, 11);
-        ck_assert_msg(!cm || cm->st != CORE_ST_RETRY,
-                      "second sender asked, then RETRY (select answered %d)",
-                      reply_to(Bs, 5) ? (int)reply_to(Bs, 5)->st : -1);
-    } else {
-        must_reply(Bs, 5, CORE_ST_TIMEOUT);
-    }
+    second_sender_after_release(second, sid, 11, 5);
 }
 END_TEST
 
